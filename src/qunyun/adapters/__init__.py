@@ -1,0 +1,1 @@
+"""Adapters: platforms (outside chat services) and storage."""

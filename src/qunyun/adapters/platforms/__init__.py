@@ -1,0 +1,1 @@
+"""Platform adapters: each declares capabilities, parses raw payloads and sends actions."""

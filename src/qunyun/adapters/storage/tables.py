@@ -1,0 +1,323 @@
+"""All tables (SQLAlchemy Core + ORM-free ``Table`` objects).
+
+Core tables keep services explicit about the SQL they run and make the same statements work
+on SQLite and PostgreSQL. Times are stored as timezone-aware UTC (see ``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite so autoincrement works there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Refuses naive datetimes on the way in; returns aware UTC on the way out (SQLite too)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id() -> Column[Any]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _created() -> Column[Any]:
+    return Column("created_at", UTCDateTime(), nullable=False)
+
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    _id(),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False, default=""),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("language", String(8), nullable=False, default="zh-CN"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("session_version", Integer, nullable=False, default=1),
+    _created(),
+    Column("last_login_at", UTCDateTime()),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("user_id", Id, ForeignKey("staff_users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(128), nullable=False, default=""),
+    _created(),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+# One row per named counter; member numbers come from here so they are gap-free and never reused.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    _id(),
+    Column("number", BigInteger, nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("merged_into_id", Id, ForeignKey("members.id")),
+    Column("attributes", JSON, nullable=False, default=dict),
+    _created(),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False, index=True),
+    Column("platform", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("weak", Boolean, nullable=False, default=False),
+    _created(),
+    UniqueConstraint("platform", "kind", "external_id", name="uq_identities_platform_kind_ext"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("owner_member_id", Id, ForeignKey("members.id")),
+    Column("group_type", String(16), nullable=False, default="long_term"),
+    Column("series", String(64), nullable=False, default=""),
+    Column("capacity", Integer, nullable=False, default=500),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("rules_text", Text, nullable=False, default=""),
+    Column("announcement", Text, nullable=False, default=""),
+    Column("settings", JSON, nullable=False, default=dict),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("platform", "external_id", name="uq_groups_platform_ext"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("joined_at", UTCDateTime(), nullable=False),
+    Column("join_scene", String(16), nullable=False, default="unknown"),
+    Column("inviter_member_id", Id, ForeignKey("members.id")),
+    Column("channel", String(128), nullable=False, default=""),
+    # False when the join was not seen, only implied (someone spoke in a group we watch).
+    Column("join_observed", Boolean, nullable=False, default=True),
+    Column("left_at", UTCDateTime()),
+    Column("leave_scene", String(16)),
+    Index("ix_memberships_group_current", "group_id", "left_at"),
+    Index("ix_memberships_member", "member_id", "group_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("platform_message_id", String(255), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=False),
+    Column("direction", String(8), nullable=False, default="in"),
+    Column("message_type", String(32), nullable=False, default="text"),
+    Column("text", Text, nullable=False, default=""),
+    Column("recalled", Boolean, nullable=False, default=False),
+    UniqueConstraint("group_id", "platform_message_id", name="uq_messages_group_pmid"),
+    Index("ix_messages_group_sent", "group_id", "sent_at"),
+    Index("ix_messages_member_sent", "member_id", "sent_at"),
+)
+
+# Append-only history of what happened to members: the source of truth for analytics.
+member_events = Table(
+    "member_events",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id")),  # null for group-level events (renames)
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("actor_member_id", Id, ForeignKey("members.id")),
+    Column("data", JSON, nullable=False, default=dict),
+    Column("inbound_event_id", Id, ForeignKey("inbound_events.id")),
+    Index("ix_member_events_member_time", "member_id", "occurred_at"),
+    Index("ix_member_events_group_kind_time", "group_id", "kind", "occurred_at"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    _id(),
+    Column("name", String(64), nullable=False),
+    Column("tag_group", String(64), nullable=False, default=""),
+    Column("color", String(16), nullable=False, default=""),
+    _created(),
+    UniqueConstraint("tag_group", "name", name="uq_tags_group_name"),
+)
+
+member_tags = Table(
+    "member_tags",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("tag_id", Id, ForeignKey("tags.id"), primary_key=True),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("added_by", String(128), nullable=False, default=""),
+    Column("source", String(32), nullable=False, default="manual"),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# Every raw inbound event once: the dedupe key is (platform, external_event_id).
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("external_event_id", String(255), nullable=False),
+    Column("event_kind", String(64), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False, default="processed"),
+    Column("rules_fired", JSON, nullable=False, default=list),
+    Column("rule_errors", JSON, nullable=False, default=list),
+    UniqueConstraint("platform", "external_event_id", name="uq_inbound_platform_ext"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("platform", String(32), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("action_type", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("rule", String(64), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_until", UTCDateTime()),
+    Column("claimed_by", String(64)),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("receipt", JSON),
+    Column("inbound_event_id", Id, ForeignKey("inbound_events.id")),
+    Column("staff_task_id", Id, ForeignKey("staff_tasks.id")),
+    _created(),
+    Column("delivered_at", UTCDateTime()),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+staff_tasks = Table(
+    "staff_tasks",
+    metadata,
+    _id(),
+    Column("kind", String(32), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("platform", String(32), nullable=False, default=""),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("due_at", UTCDateTime()),
+    _created(),
+    Column("done_at", UTCDateTime()),
+    Column("done_by", Id, ForeignKey("staff_users.id")),
+    Column("outcome", Text, nullable=False, default=""),
+    Index("ix_staff_tasks_status", "status", "created_at"),
+)
+
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    metadata,
+    _id(),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("kind", String(64), nullable=False),
+    Column("platform", String(32), nullable=False, default="system"),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("payload", JSON, nullable=False, default=dict),
+    Column("next_run_at", UTCDateTime(), nullable=False),
+    Column("every_seconds", Integer),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("lease_until", UTCDateTime()),
+    Column("claimed_by", String(64)),
+    Column("runs", Integer, nullable=False, default=0),
+    Column("last_run_at", UTCDateTime()),
+    _created(),
+    Index("ix_scheduled_jobs_due", "status", "next_run_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False, default=""),
+    Column("object_id", String(64), nullable=False, default=""),
+    Column("detail", JSON, nullable=False, default=dict),
+    Index("ix_audit_log_at", "at"),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,69 @@
+"""Settings read from the environment (prefix ``QUNYUN_``).
+
+Built once in :mod:`qunyun.bootstrap`; nothing here runs at import time so tests and the CLI
+can each build their own settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Everything an operator may configure; defaults give the laptop setup (SQLite, no Redis)."""
+
+    model_config = SettingsConfigDict(env_prefix="QUNYUN_", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+    # Outbox delivery.
+    outbox_max_attempts: int = Field(default=6, ge=1)
+    outbox_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    outbox_batch_size: int = Field(default=50, ge=1)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # Rate limits: messages per second per platform and per minute per group.
+    rate_platform_per_second: float = Field(default=50.0, gt=0)
+    rate_group_per_minute: float = Field(default=20.0, gt=0)
+    # Sandbox platform: where the simulated platform keeps what it received, and which
+    # capability profile it pretends to have ("full" or "wecom").
+    sandbox_store: str = ""
+    sandbox_profile: str = "full"
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, so a typo fails at start-up
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("zh-CN", "en"):
+            raise ValueError("language must be zh-CN or en")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``<data_dir>/qunyun.db`` (SQLite)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qunyun.db').as_posix()}"
+
+    def resolved_sandbox_store(self) -> str:
+        return self.sandbox_store or str(self.data_dir / "sandbox.db")

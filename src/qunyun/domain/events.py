@@ -1,0 +1,119 @@
+"""Domain events: what happened on a platform, in platform-neutral words.
+
+Adapters' ``parse`` turns raw payloads into these; :func:`qunyun.services.ingest.do_ingest_event`
+stores them. Every event carries the platform's own id for it so a replay is recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JoinScene(StrEnum):
+    """How a member came into a group (WeCom's join_scene and WeChat notices map onto these)."""
+
+    INVITE = "invite"
+    QR = "qr"
+    DIRECT = "direct"
+    UNKNOWN = "unknown"
+
+
+class LeaveScene(StrEnum):
+    LEFT = "left"
+    REMOVED = "removed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersonRef:
+    """A person as the platform names them; ``weak`` marks nickname-only identities."""
+
+    external_id: str
+    kind: str = "user"
+    name: str = ""
+    weak: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatRef:
+    external_id: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    platform: str
+    external_event_id: str
+    occurred_at: datetime
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError(f"{self.kind}.occurred_at must be timezone-aware")
+        if not self.external_event_id:
+            raise ValueError(f"{self.kind}.external_event_id must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupUpdated(DomainEvent):
+    """A group was seen or its details changed (created, synced, owner changed)."""
+
+    chat: ChatRef
+    owner: PersonRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupRenamed(DomainEvent):
+    chat: ChatRef
+    new_name: str
+    by: PersonRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberJoined(DomainEvent):
+    chat: ChatRef
+    member: PersonRef
+    inviter: PersonRef | None = None
+    scene: JoinScene = JoinScene.UNKNOWN
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberLeft(DomainEvent):
+    chat: ChatRef
+    member: PersonRef
+    scene: LeaveScene = LeaveScene.UNKNOWN
+    by: PersonRef | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessagePosted(DomainEvent):
+    chat: ChatRef
+    sender: PersonRef
+    message_id: str
+    text: str = ""
+    message_type: str = "text"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRecalled(DomainEvent):
+    chat: ChatRef
+    sender: PersonRef
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleFired(DomainEvent):
+    """A database-backed scheduled job came due; enters the same path as platform events."""
+
+    job_key: str
+    job_kind: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    group_external_id: str | None = None

@@ -1,0 +1,55 @@
+"""Evaluate rules for one event: priority groups, one firing per group, Stop, isolation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import groupby
+
+from qunyun.domain.actions import Action
+from qunyun.domain.events import DomainEvent
+from qunyun.engine.rule import Rule, RuleContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    rule: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    actions: tuple[tuple[str, Action], ...]  # (rule name, action)
+    fired: tuple[str, ...]
+    errors: tuple[RuleError, ...]
+    stopped_by: str | None = None
+
+
+def evaluate(event: DomainEvent, ctx: RuleContext, rules: Iterable[Rule]) -> Evaluation:
+    """Run the rules for ``event``; a rule that raises is logged, skipped and reported."""
+    actions: list[tuple[str, Action]] = []
+    fired: list[str] = []
+    errors: list[RuleError] = []
+    ordered = sorted(rules, key=lambda r: r.priority)  # stable: registration order within a group
+    for _priority, group in groupby(ordered, key=lambda r: r.priority):
+        stop = False
+        for rule in group:
+            try:
+                match = rule.matches(event, ctx)
+                if match is None:
+                    continue
+                outcome = rule.run(event, ctx, match)
+            except Exception as exc:  # isolation: one bad rule must not block the others
+                log.exception("rule %s failed on %s", rule.name, event.kind)
+                errors.append(RuleError(rule.name, f"{type(exc).__name__}: {exc}"))
+                continue
+            fired.append(rule.name)
+            actions.extend((rule.name, a) for a in outcome.actions)
+            stop = outcome.stop
+            break
+        if stop:
+            return Evaluation(tuple(actions), tuple(fired), tuple(errors), stopped_by=fired[-1])
+    return Evaluation(tuple(actions), tuple(fired), tuple(errors))

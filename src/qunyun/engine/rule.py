@@ -1,0 +1,71 @@
+"""Rules: a cheap ``matches`` then ``run``; rules sit in numbered priority groups.
+
+The context is plain data the ingest service gathered before evaluation, so rules stay pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from qunyun.domain.actions import Action
+from qunyun.domain.events import DomainEvent
+from qunyun.engine.triggers import Trigger, always
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupFacts:
+    id: int
+    name: str
+    platform: str
+    group_type: str = ""
+    rules_text: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberFacts:
+    id: int
+    number: int
+    name: str
+    first_seen: bool = False  # this event created the member
+    joins_in_group: int = 0  # how many times they joined this group, this event included
+    blacklisted: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleContext:
+    now: datetime
+    timezone: str = "Asia/Shanghai"
+    group: GroupFacts | None = None
+    member: MemberFacts | None = None
+    inviter: MemberFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a rule returns: actions, and whether lower-priority groups must not run (Stop)."""
+
+    actions: Sequence[Action] = ()
+    stop: bool = False
+
+
+class Rule:
+    """Subclass and set ``name``, ``priority`` and ``trigger``; override ``run``.
+
+    Lower ``priority`` runs first (moderation at -10 before replies at 0). At most one rule
+    fires per priority group: the first, in registration order, whose ``matches`` is not None.
+    """
+
+    name: ClassVar[str] = "rule"
+    priority: ClassVar[int] = 0
+    trigger: Trigger = always
+
+    def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
+        """Return a match object (anything but None) when the rule applies."""
+        return True if self.trigger(event, ctx) else None
+
+    def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
+        raise NotImplementedError

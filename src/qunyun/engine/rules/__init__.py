@@ -1,0 +1,11 @@
+"""Built-in rules. ``default_rules()`` is what bootstrap registers."""
+
+from qunyun.engine.rule import Rule
+from qunyun.engine.rules.welcome import WelcomeRule
+
+
+def default_rules() -> list[Rule]:
+    return [WelcomeRule()]
+
+
+__all__ = ["WelcomeRule", "default_rules"]

@@ -1,0 +1,125 @@
+"""Group registry (F7, first cut): upsert from events, list, read, edit settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import groups, members, memberships, messages
+from qunyun.domain.events import ChatRef
+from qunyun.domain.groups import GroupState, GroupType
+from qunyun.domain.staff import Permission
+from qunyun.services import audit
+from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+EDITABLE = ("name", "group_type", "series", "capacity", "state", "rules_text", "announcement",
+            "welcome_template")
+
+
+def upsert_group(conn: Connection, *, platform: str, chat: ChatRef, at: datetime) -> int:
+    """The group's id, creating it on first sight; a non-empty name refreshes the stored one."""
+    new_id = insert_ignore(conn, groups, {
+        "platform": platform, "external_id": chat.external_id, "name": chat.name,
+        "group_type": GroupType.LONG_TERM.value, "series": "", "capacity": 500,
+        "state": GroupState.ACTIVE.value, "rules_text": "", "announcement": "", "settings": {},
+        "created_at": at, "updated_at": at,
+    }, ["platform", "external_id"])
+    if new_id is not None:
+        return int(new_id)
+    row = conn.execute(select(groups.c.id, groups.c.name).where(
+        groups.c.platform == platform, groups.c.external_id == chat.external_id)).one()
+    if chat.name and chat.name != row.name:
+        conn.execute(update(groups).where(groups.c.id == row.id)
+                     .values(name=chat.name, updated_at=at))
+    return int(row.id)
+
+
+def _current_members() -> Any:
+    return (select(memberships.c.group_id, func.count().label("n"))
+            .where(memberships.c.left_at.is_(None)).group_by(memberships.c.group_id)
+            .subquery())
+
+
+def list_groups(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    current = _current_members()
+    msg = (select(messages.c.group_id, func.count().label("n"),
+                  func.max(messages.c.sent_at).label("last"))
+           .where(messages.c.direction == "in").group_by(messages.c.group_id).subquery())
+    rows = conn.execute(
+        select(groups.c.id, groups.c.platform, groups.c.external_id, groups.c.name,
+               groups.c.group_type, groups.c.state, groups.c.capacity,
+               func.coalesce(current.c.n, 0).label("members"),
+               func.coalesce(msg.c.n, 0).label("messages"), msg.c.last.label("last_message_at"))
+        .outerjoin(current, current.c.group_id == groups.c.id)
+        .outerjoin(msg, msg.c.group_id == groups.c.id)
+        .order_by(groups.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def access_group_by_id(conn: Connection, *, actor: Actor, group_id: int,
+                       write: bool = False) -> dict[str, Any]:
+    """The one way a staff request reaches a group: role check, then fetch or 404."""
+    actor.require(Permission.OPERATE if write else Permission.VIEW)
+    row = conn.execute(select(groups).where(groups.c.id == group_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"group {group_id} not found")
+    return dict(row)
+
+
+def get_group_detail(conn: Connection, *, actor: Actor, group_id: int) -> dict[str, Any]:
+    data = access_group_by_id(conn, actor=actor, group_id=group_id)
+    data["members"] = [dict(r) for r in conn.execute(
+        select(members.c.id, members.c.number, members.c.display_name, memberships.c.joined_at,
+               memberships.c.join_scene, memberships.c.channel)
+        .join(memberships, memberships.c.member_id == members.c.id)
+        .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None))
+        .order_by(memberships.c.joined_at.desc()).limit(200)).mappings()]
+    data["member_count"] = conn.execute(
+        select(func.count()).select_from(memberships)
+        .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None))).scalar_one()
+    data["recent_messages"] = [dict(r) for r in conn.execute(
+        select(messages.c.id, messages.c.sent_at, messages.c.direction, messages.c.text,
+               messages.c.message_type, messages.c.recalled, members.c.display_name)
+        .outerjoin(members, members.c.id == messages.c.member_id)
+        .where(messages.c.group_id == group_id)
+        .order_by(messages.c.sent_at.desc(), messages.c.id.desc()).limit(50)).mappings()]
+    return data
+
+
+def do_update_group(conn: Connection, *, actor: Actor, group_id: int,
+                    changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Edit registry fields and the welcome template; validates every field first."""
+    group = access_group_by_id(conn, actor=actor, group_id=group_id, write=True)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    settings = dict(group["settings"] or {})
+    for key, value in changes.items():
+        if key == "group_type" and value not in GroupType.__members__.values():
+            raise InvalidInput(f"group_type: one of {', '.join(GroupType)}")
+        if key == "state" and value not in GroupState.__members__.values():
+            raise InvalidInput(f"state: one of {', '.join(GroupState)}")
+        if key == "capacity":
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise InvalidInput("capacity: a whole number") from None
+            if not 2 <= value <= 2000:
+                raise InvalidInput("capacity: between 2 and 2000")
+        if key == "welcome_template":
+            settings["welcome_template"] = str(value)
+            continue
+        values[key] = value
+    values["settings"] = settings
+    values["updated_at"] = now
+    conn.execute(update(groups).where(groups.c.id == group_id).values(**values))
+    audit.record(conn, actor=actor.label, action="group.update", object_type="group",
+                 object_id=group_id, detail={"changes": changes})
+    return access_group_by_id(conn, actor=actor, group_id=group_id)

@@ -1,0 +1,220 @@
+"""``do_ingest_event``: one platform event, stored and evaluated in one transaction.
+
+Dedupe by (platform, external_event_id) → upsert group/member/membership → append
+member_events → pure rule evaluation → outbox rows. A replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import (
+    groups,
+    inbound_events,
+    member_events,
+    memberships,
+    messages,
+    utcnow,
+)
+from qunyun.domain.actions import Capability
+from qunyun.domain.events import (
+    ChatRef,
+    DomainEvent,
+    GroupRenamed,
+    GroupUpdated,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    MessageRecalled,
+    PersonRef,
+    ScheduleFired,
+)
+from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
+from qunyun.services import outbox
+from qunyun.services.groups import upsert_group
+from qunyun.services.members import ResolvedMember, resolve_member
+
+CapabilityLookup = Callable[[str], frozenset[Capability]]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """What ingest needs from the runtime: the rules and each platform's capabilities."""
+
+    rules: Sequence[Rule]
+    capabilities: CapabilityLookup
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass
+class IngestResult:
+    inbound_event_id: int | None
+    duplicate: bool
+    group_id: int | None = None
+    member_id: int | None = None
+    outbox_ids: list[int] = field(default_factory=list)
+    rules_fired: tuple[str, ...] = ()
+    rule_errors: tuple[str, ...] = ()
+
+
+@dataclass
+class _Touched:
+    group_id: int | None = None
+    member: ResolvedMember | None = None
+    inviter: ResolvedMember | None = None
+    joins_in_group: int = 0
+
+
+def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
+                    received_at: datetime | None = None) -> IngestResult:
+    received_at = received_at or utcnow()
+    inbound_id = insert_ignore(conn, inbound_events, {
+        "platform": event.platform, "external_event_id": event.external_event_id,
+        "event_kind": event.kind, "received_at": received_at, "occurred_at": event.occurred_at,
+        "status": "processed", "rules_fired": [], "rule_errors": [],
+    }, ["platform", "external_event_id"])
+    if inbound_id is None:
+        return IngestResult(inbound_event_id=None, duplicate=True)
+
+    touched = _apply(conn, event, int(inbound_id))
+    ctx = _context(conn, event, touched, config, received_at)
+    evaluation = evaluate(event, ctx, config.rules)
+    outbox_ids = outbox.enqueue(
+        conn, platform=event.platform, actions=evaluation.actions,
+        capabilities=config.capabilities(event.platform),
+        key_prefix=f"{event.platform}:{event.external_event_id}", now=received_at,
+        inbound_event_id=int(inbound_id))
+    errors = tuple(f"{e.rule}: {e.error}" for e in evaluation.errors)
+    if evaluation.fired or errors:
+        conn.execute(update(inbound_events).where(inbound_events.c.id == inbound_id).values(
+            rules_fired=list(evaluation.fired), rule_errors=list(errors)))
+    return IngestResult(
+        inbound_event_id=int(inbound_id), duplicate=False, group_id=touched.group_id,
+        member_id=touched.member.id if touched.member else None, outbox_ids=outbox_ids,
+        rules_fired=evaluation.fired, rule_errors=errors)
+
+
+def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_id: int | None,
+                  at: datetime, inbound_id: int, actor_id: int | None = None,
+                  data: dict[str, Any] | None = None) -> None:
+    conn.execute(member_events.insert().values(
+        member_id=member_id, group_id=group_id, kind=kind, occurred_at=at,
+        actor_member_id=actor_id, data=data or {}, inbound_event_id=inbound_id))
+
+
+def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | None:
+    return conn.execute(select(memberships.c.id).where(
+        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
+        memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1)).scalar()
+
+
+def _join_count(conn: Connection, member_id: int, group_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(memberships).where(
+        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
+        memberships.c.join_observed.is_(True))).scalar_one())
+
+
+def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
+    """Store the facts of one event; returns what the rule context needs to know."""
+    at = event.occurred_at
+    touched = _Touched()
+    chat: ChatRef | None = getattr(event, "chat", None)
+    if chat is not None:
+        touched.group_id = upsert_group(conn, platform=event.platform, chat=chat, at=at)
+
+    def member(ref: PersonRef) -> ResolvedMember:
+        return resolve_member(conn, platform=event.platform, ref=ref, at=at)
+
+    match event:
+        case MemberJoined():
+            assert touched.group_id is not None
+            touched.member = member(event.member)
+            touched.inviter = member(event.inviter) if event.inviter else None
+            if _open_membership(conn, touched.member.id, touched.group_id) is None:
+                conn.execute(memberships.insert().values(
+                    member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
+                    join_scene=event.scene.value, channel=event.channel, join_observed=True,
+                    inviter_member_id=touched.inviter.id if touched.inviter else None))
+            _member_event(conn, kind="joined", member_id=touched.member.id,
+                          group_id=touched.group_id, at=at, inbound_id=inbound_id,
+                          actor_id=touched.inviter.id if touched.inviter else None,
+                          data={"scene": event.scene.value, "channel": event.channel})
+            touched.joins_in_group = _join_count(conn, touched.member.id, touched.group_id)
+        case MemberLeft():
+            assert touched.group_id is not None
+            touched.member = member(event.member)
+            by = member(event.by) if event.by else None
+            conn.execute(update(memberships).where(and_(
+                memberships.c.member_id == touched.member.id,
+                memberships.c.group_id == touched.group_id, memberships.c.left_at.is_(None),
+            )).values(left_at=at, leave_scene=event.scene.value))
+            _member_event(conn, kind="removed" if event.scene == "removed" else "left",
+                          member_id=touched.member.id, group_id=touched.group_id, at=at,
+                          inbound_id=inbound_id, actor_id=by.id if by else None,
+                          data={"scene": event.scene.value})
+        case MessagePosted():
+            assert touched.group_id is not None
+            touched.member = member(event.sender)
+            if _open_membership(conn, touched.member.id, touched.group_id) is None:
+                conn.execute(memberships.insert().values(
+                    member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
+                    join_scene="unknown", channel="", join_observed=False))
+            insert_ignore(conn, messages, {
+                "group_id": touched.group_id, "member_id": touched.member.id,
+                "platform_message_id": event.message_id, "sent_at": at, "direction": "in",
+                "message_type": event.message_type, "text": event.text, "recalled": False,
+            }, ["group_id", "platform_message_id"])
+        case MessageRecalled():
+            assert touched.group_id is not None
+            touched.member = member(event.sender)
+            conn.execute(update(messages).where(
+                messages.c.group_id == touched.group_id,
+                messages.c.platform_message_id == event.message_id).values(recalled=True))
+            _member_event(conn, kind="recalled", member_id=touched.member.id,
+                          group_id=touched.group_id, at=at, inbound_id=inbound_id,
+                          data={"message_id": event.message_id})
+        case GroupRenamed():
+            assert touched.group_id is not None
+            by = member(event.by) if event.by else None
+            conn.execute(update(groups).where(groups.c.id == touched.group_id)
+                         .values(name=event.new_name, updated_at=at))
+            _member_event(conn, kind="group_renamed", member_id=None, group_id=touched.group_id,
+                          at=at, inbound_id=inbound_id, actor_id=by.id if by else None,
+                          data={"new_name": event.new_name})
+        case GroupUpdated():
+            if event.owner is not None and touched.group_id is not None:
+                owner = member(event.owner)
+                conn.execute(update(groups).where(groups.c.id == touched.group_id)
+                             .values(owner_member_id=owner.id, updated_at=at))
+        case ScheduleFired():
+            if event.group_external_id:
+                touched.group_id = conn.execute(select(groups.c.id).where(
+                    groups.c.platform == event.platform,
+                    groups.c.external_id == event.group_external_id)).scalar()
+    return touched
+
+
+def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: IngestConfig,
+             now: datetime) -> RuleContext:
+    group_facts = None
+    if touched.group_id is not None:
+        g = conn.execute(select(groups).where(groups.c.id == touched.group_id)).mappings().one()
+        group_facts = GroupFacts(id=g["id"], name=g["name"], platform=g["platform"],
+                                 group_type=g["group_type"], rules_text=g["rules_text"],
+                                 settings=dict(g["settings"] or {}))
+
+    def facts(m: ResolvedMember | None, joins: int = 0) -> MemberFacts | None:
+        if m is None:
+            return None
+        return MemberFacts(id=m.id, number=m.number, name=m.name, first_seen=m.created,
+                           joins_in_group=joins)
+
+    return RuleContext(now=now, timezone=config.timezone, group=group_facts,
+                       member=facts(touched.member, touched.joins_in_group),
+                       inviter=facts(touched.inviter))

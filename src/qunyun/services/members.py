@@ -1,0 +1,110 @@
+"""Members and their platform identities (F1, first cut: resolve or create, list, read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import counters, identities, members, memberships
+from qunyun.domain.events import PersonRef
+from qunyun.domain.staff import Permission
+from qunyun.services.errors import NotFound
+from qunyun.services.users import Actor
+
+MEMBER_NUMBER_COUNTER = "member_number"
+FIRST_MEMBER_NUMBER = 10001
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMember:
+    id: int
+    number: int
+    name: str
+    created: bool
+
+
+def next_member_number(conn: Connection) -> int:
+    """Take the next member number; the counter row makes numbers gap-free and never reused."""
+    stmt = (update(counters).where(counters.c.name == MEMBER_NUMBER_COUNTER)
+            .values(value=counters.c.value + 1).returning(counters.c.value))
+    value = conn.execute(stmt).scalar()
+    if value is None:
+        insert_ignore(conn, counters, {"name": MEMBER_NUMBER_COUNTER,
+                                       "value": FIRST_MEMBER_NUMBER - 1}, ["name"])
+        value = conn.execute(stmt).scalar_one()
+    return int(value)
+
+
+def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
+                   at: datetime) -> ResolvedMember:
+    """The member behind a platform identity, created (with a new number) on first sight."""
+    row = conn.execute(
+        select(members.c.id, members.c.number, members.c.display_name,
+               members.c.merged_into_id, identities.c.id.label("identity_id"),
+               identities.c.display_name.label("identity_name"))
+        .join(identities, identities.c.member_id == members.c.id)
+        .where(identities.c.platform == platform, identities.c.kind == ref.kind,
+               identities.c.external_id == ref.external_id)
+    ).first()
+    if row is not None:
+        member_id = row.merged_into_id or row.id
+        name = row.display_name
+        if ref.name and ref.name != row.identity_name:
+            conn.execute(update(identities).where(identities.c.id == row.identity_id)
+                         .values(display_name=ref.name))
+            conn.execute(update(members).where(members.c.id == member_id)
+                         .values(display_name=ref.name))
+            name = ref.name
+        conn.execute(update(members).where(members.c.id == member_id,
+                                           members.c.last_seen_at < at).values(last_seen_at=at))
+        return ResolvedMember(member_id, row.number, name, created=False)
+    number = next_member_number(conn)
+    member_id = conn.execute(members.insert().values(
+        number=number, display_name=ref.name, attributes={}, created_at=at,
+        first_seen_at=at, last_seen_at=at,
+    ).returning(members.c.id)).scalar_one()
+    conn.execute(identities.insert().values(
+        member_id=member_id, platform=platform, kind=ref.kind, external_id=ref.external_id,
+        display_name=ref.name, weak=ref.weak, created_at=at))
+    return ResolvedMember(member_id, number, ref.name, created=True)
+
+
+def list_members(conn: Connection, *, actor: Actor, query: str = "", limit: int = 50,
+                 offset: int = 0) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    stmt = select(
+        members.c.id, members.c.number, members.c.display_name, members.c.first_seen_at,
+        members.c.last_seen_at,
+    ).where(members.c.merged_into_id.is_(None))
+    if query:
+        if query.isdigit():
+            stmt = stmt.where(members.c.number == int(query))
+        else:
+            stmt = stmt.where(members.c.display_name.contains(query, autoescape=True))
+    rows = conn.execute(stmt.order_by(members.c.number).limit(limit).offset(offset)).mappings()
+    return [dict(r) for r in rows]
+
+
+def count_members(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(members)
+                            .where(members.c.merged_into_id.is_(None))).scalar_one())
+
+
+def access_member_by_id(conn: Connection, *, actor: Actor, member_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"member {member_id} not found")
+    data = dict(row)
+    data["identities"] = [dict(r) for r in conn.execute(
+        select(identities.c.platform, identities.c.kind, identities.c.external_id,
+               identities.c.display_name, identities.c.weak)
+        .where(identities.c.member_id == member_id)).mappings()]
+    data["memberships"] = [dict(r) for r in conn.execute(
+        select(memberships).where(memberships.c.member_id == member_id)
+        .order_by(memberships.c.joined_at)).mappings()]
+    return data

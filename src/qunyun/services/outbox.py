@@ -1,0 +1,337 @@
+"""The durable outbox (F19): actions stored before they are sent, then delivered by workers.
+
+Life of a row: ``pending`` → claimed as ``sending`` (with a lease) → ``delivered``; a transient
+error puts it back to ``pending`` with backoff until ``max_attempts``, then ``dead``; a
+permanent error makes it ``dead`` at once. An action the platform cannot perform is stored as
+``staff_task`` with a task for a person. A worker that dies mid-send leaves ``sending`` with an
+expired lease: platforms that dedupe idempotency keys get it resent; for the others we cannot
+know whether it went out, so it becomes ``uncertain`` with a task to check (at most once).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from qunyun.adapters.platforms.base import (
+    Delivery,
+    PermanentSendError,
+    PlatformAdapter,
+    Receipt,
+    SendError,
+    TransientSendError,
+)
+from qunyun.adapters.ratelimit import RateLimiter
+from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
+from qunyun.adapters.storage.tables import (
+    groups,
+    identities,
+    members,
+    messages,
+    outbox,
+    utcnow,
+)
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.actions import Action, Capability, SendText, action_from_payload
+from qunyun.domain.staff import Permission
+from qunyun.services import audit, tasks
+from qunyun.services.errors import Conflict, NotFound
+from qunyun.services.users import Actor
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+SENDING = "sending"
+DELIVERED = "delivered"
+DEAD = "dead"
+STAFF_TASK = "staff_task"
+UNCERTAIN = "uncertain"
+CANCELLED = "cancelled"
+STATUSES = (PENDING, SENDING, DELIVERED, DEAD, STAFF_TASK, UNCERTAIN, CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    max_attempts: int = 6
+    backoff_base_seconds: float = 2.0
+    backoff_cap_seconds: float = 600.0
+    lease_seconds: float = 60.0
+    batch_size: int = 50
+    platform_per_second: float = 50.0
+    group_per_minute: float = 20.0
+
+    def backoff(self, attempts: int, rng: random.Random) -> float:
+        """Exponential backoff with full jitter in its upper half (avoid retry storms)."""
+        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** (attempts - 1))
+        return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def enqueue(
+    conn: Connection, *, platform: str, actions: Sequence[tuple[str, Action]],
+    capabilities: frozenset[Capability], key_prefix: str, now: datetime,
+    inbound_event_id: int | None = None, due_at: datetime | None = None,
+) -> list[int]:
+    """Store actions in the caller's transaction; the same key twice is stored once."""
+    ids: list[int] = []
+    for index, (rule, action) in enumerate(actions):
+        key = f"{key_prefix}:{rule}:{index}"
+        missing = action.required_capabilities() - capabilities
+        member_id = getattr(action, "member_id", None)
+        row: dict[str, Any] = {
+            "idempotency_key": key, "platform": platform, "group_id": action.group_id,
+            "member_id": member_id, "action_type": action.type_name,
+            "payload": action.to_payload(), "rule": rule, "status": PENDING, "attempts": 0,
+            "next_attempt_at": due_at or now, "last_error": "",
+            "inbound_event_id": inbound_event_id, "created_at": now,
+        }
+        if missing:
+            row["status"] = STAFF_TASK
+            row["last_error"] = "platform lacks " + ", ".join(sorted(missing))
+        new_id = insert_ignore(conn, outbox, row, ["idempotency_key"])
+        if new_id is None:
+            continue
+        ids.append(int(new_id))
+        if missing:
+            task_id = tasks.create_task(
+                conn, kind=action.type_name, title=action.summary(), platform=platform,
+                reason=row["last_error"], group_id=action.group_id, member_id=member_id,
+                payload={"outbox_id": new_id, "action": row["payload"],
+                         "missing": sorted(missing)}, now=now)
+            conn.execute(update(outbox).where(outbox.c.id == new_id)
+                         .values(staff_task_id=task_id))
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    idempotency_key: str
+    platform: str
+    group_id: int | None
+    action_type: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def claim_due(uow: UnitOfWork, *, worker_id: str, now: datetime,
+              policy: DeliveryPolicy) -> list[Claimed]:
+    """Atomically move a batch of due rows to ``sending`` under this worker's lease.
+
+    Two statements in one transaction: lock the ids (SKIP LOCKED on PostgreSQL; the SQLite
+    write lock was taken at BEGIN), then update exactly those. A single UPDATE … IN (SELECT …
+    LIMIT n SKIP LOCKED) is not safe on PostgreSQL: the planner may re-run the subquery.
+    """
+    with uow.write() as conn:
+        due = (select(outbox.c.id)
+               .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= now)
+               .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(policy.batch_size))
+        if supports_skip_locked(conn):
+            due = due.with_for_update(skip_locked=True)
+        ids = list(conn.execute(due).scalars())
+        if not ids:
+            return []
+        rows = conn.execute(
+            update(outbox).where(outbox.c.id.in_(ids), outbox.c.status == PENDING)
+            .values(status=SENDING, claimed_by=worker_id,
+                    lease_until=now + timedelta(seconds=policy.lease_seconds),
+                    attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.idempotency_key, outbox.c.platform,
+                       outbox.c.group_id, outbox.c.action_type, outbox.c.payload,
+                       outbox.c.attempts)
+        ).all()
+    return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
+
+
+def recover_expired(uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter],
+                    now: datetime) -> int:
+    """Handle rows whose worker died mid-send (lease expired): resend or ask a person."""
+    with uow.write() as conn:
+        rows = conn.execute(select(outbox).where(
+            outbox.c.status == SENDING, outbox.c.lease_until < now)).mappings().all()
+        for row in rows:
+            adapter = adapters.get(row["platform"])
+            if adapter is not None and adapter.can(Capability.IDEMPOTENT_SEND):
+                conn.execute(update(outbox).where(outbox.c.id == row["id"],
+                                                  outbox.c.status == SENDING)
+                             .values(status=PENDING, lease_until=None, claimed_by=None,
+                                     last_error="lease expired; resent with the same key"))
+                continue
+            reason = "worker stopped while sending; the platform cannot tell whether it arrived"
+            task_id = tasks.create_task(
+                conn, kind="check_delivery", title=f"核对是否已发送: {row['action_type']}",
+                reason=reason, platform=row["platform"], group_id=row["group_id"],
+                member_id=row["member_id"], payload={"outbox_id": row["id"]}, now=now)
+            conn.execute(update(outbox).where(outbox.c.id == row["id"])
+                         .values(status=UNCERTAIN, last_error=reason, staff_task_id=task_id,
+                                 lease_until=None))
+    return len(rows)
+
+
+def _resolve(conn: Connection, claimed: Claimed, action: Action) -> Delivery:
+    chat = None
+    if claimed.group_id is not None:
+        chat = conn.execute(select(groups.c.external_id)
+                            .where(groups.c.id == claimed.group_id)).scalar()
+        if chat is None:
+            raise PermanentSendError(f"group {claimed.group_id} no longer exists")
+    wanted: list[int] = list(getattr(action, "mention_member_ids", ()))
+    member_id = getattr(action, "member_id", None)
+    if member_id is not None:
+        wanted.append(member_id)
+    ext: dict[int, str] = {}
+    names: dict[int, str] = {}
+    if wanted:
+        for row in conn.execute(
+            select(members.c.id, members.c.display_name, identities.c.external_id)
+            .outerjoin(identities, and_(identities.c.member_id == members.c.id,
+                                        identities.c.platform == claimed.platform))
+            .where(members.c.id.in_(wanted))
+        ):
+            names[row.id] = row.display_name
+            if row.external_id is not None:
+                ext[row.id] = row.external_id
+        if member_id is not None and member_id not in ext:
+            raise PermanentSendError(f"member {member_id} has no {claimed.platform} identity")
+    return Delivery(claimed.idempotency_key, action, chat, ext, names)
+
+
+def _finish_ok(uow: UnitOfWork, claimed: Claimed, worker_id: str, action: Action,
+               receipt: Receipt) -> None:
+    now = utcnow()
+    with uow.write() as conn:
+        done = conn.execute(update(outbox).where(
+            outbox.c.id == claimed.id, outbox.c.status == SENDING,
+            outbox.c.claimed_by == worker_id,
+        ).values(status=DELIVERED, delivered_at=now, lease_until=None, last_error="",
+                 receipt={"platform_message_id": receipt.platform_message_id,
+                          "duplicate": receipt.duplicate, **dict(receipt.detail)}))
+        if done.rowcount and isinstance(action, SendText) and claimed.group_id is not None:
+            insert_ignore(conn, messages, {
+                "group_id": claimed.group_id, "member_id": None,
+                "platform_message_id": receipt.platform_message_id or claimed.idempotency_key,
+                "sent_at": now, "direction": "out", "message_type": "text",
+                "text": action.text, "recalled": False,
+            }, ["group_id", "platform_message_id"])
+
+
+def _finish_error(uow: UnitOfWork, claimed: Claimed, worker_id: str, error: SendError,
+                  policy: DeliveryPolicy, rng: random.Random) -> None:
+    now = utcnow()
+    values: dict[str, Any] = {"lease_until": None, "claimed_by": None,
+                              "last_error": f"{type(error).__name__}: {error}"[:2000]}
+    if isinstance(error, PermanentSendError) or claimed.attempts >= policy.max_attempts:
+        values["status"] = DEAD
+    else:
+        delay = policy.backoff(claimed.attempts, rng)
+        if isinstance(error, TransientSendError) and error.retry_after:
+            delay = max(delay, error.retry_after)
+        values["status"] = PENDING
+        values["next_attempt_at"] = now + timedelta(seconds=delay)
+    with uow.write() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == claimed.id,
+                                          outbox.c.claimed_by == worker_id).values(**values))
+
+
+def _release(uow: UnitOfWork, claimed: Claimed, worker_id: str, wait: float) -> None:
+    """Put a rate-limited row back without counting the attempt."""
+    with uow.write() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == claimed.id,
+                                          outbox.c.claimed_by == worker_id).values(
+            status=PENDING, lease_until=None, claimed_by=None,
+            attempts=outbox.c.attempts - 1,
+            next_attempt_at=utcnow() + timedelta(seconds=wait)))
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    deferred: int = 0
+
+
+def deliver_due(
+    uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter], limiter: RateLimiter,
+    worker_id: str, policy: DeliveryPolicy, rng: random.Random | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> DeliveryStats:
+    """Claim one batch and deliver it; each row is finished in its own short transaction."""
+    rng = rng or random.Random()
+    stats = DeliveryStats()
+    for claimed in claim_due(uow, worker_id=worker_id, now=now(), policy=policy):
+        adapter = adapters.get(claimed.platform)
+        try:
+            if adapter is None:
+                raise PermanentSendError(f"no adapter configured for {claimed.platform!r}")
+            action = action_from_payload(claimed.action_type, claimed.payload)
+            wait = limiter.acquire(f"platform:{claimed.platform}", policy.platform_per_second,
+                                   max(1.0, policy.platform_per_second))
+            if not wait and claimed.group_id is not None:
+                wait = limiter.acquire(f"group:{claimed.group_id}",
+                                       policy.group_per_minute / 60.0,
+                                       max(1.0, policy.group_per_minute / 4))
+            if wait:
+                _release(uow, claimed, worker_id, wait)
+                stats.deferred += 1
+                continue
+            with uow.read() as conn:
+                delivery = _resolve(conn, claimed, action)
+            receipt = adapter.send(delivery)
+        except SendError as exc:
+            _finish_error(uow, claimed, worker_id, exc, policy, rng)
+            if isinstance(exc, PermanentSendError) or claimed.attempts >= policy.max_attempts:
+                stats.dead += 1
+            else:
+                stats.retried += 1
+            continue
+        except ValueError as exc:  # a stored payload we cannot rebuild: never retry it
+            _finish_error(uow, claimed, worker_id, PermanentSendError(str(exc)), policy, rng)
+            stats.dead += 1
+            continue
+        _finish_ok(uow, claimed, worker_id, action, receipt)
+        stats.delivered += 1
+    return stats
+
+
+def outbox_counts(conn: Connection) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, n in conn.execute(select(outbox.c.status, func.count())
+                                  .group_by(outbox.c.status)):
+        counts[status] = int(n)
+    return counts
+
+
+def list_outbox(conn: Connection, *, actor: Actor, status: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    stmt = (select(outbox, groups.c.name.label("group_name"))
+            .outerjoin(groups, groups.c.id == outbox.c.group_id))
+    if status:
+        stmt = stmt.where(outbox.c.status == status)
+    return [dict(r) for r in conn.execute(stmt.order_by(outbox.c.id.desc()).limit(limit))
+            .mappings()]
+
+
+def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -> None:
+    """Give a dead row another round of attempts (after the operator fixed the cause)."""
+    actor.require(Permission.OPERATE)
+    row = conn.execute(select(outbox.c.status).where(outbox.c.id == outbox_id)).first()
+    if row is None:
+        raise NotFound(f"outbox row {outbox_id} not found")
+    if row.status != DEAD:
+        raise Conflict(f"outbox row {outbox_id} is {row.status}, only dead rows can be retried")
+    conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
+        status=PENDING, attempts=0, next_attempt_at=now, last_error=""))
+    audit.record(conn, actor=actor.label, action="outbox.retry", object_type="outbox",
+                 object_id=outbox_id)
+
+
+def pending_or_due(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(outbox).where(
+        or_(outbox.c.status == PENDING, outbox.c.status == SENDING))).scalar_one())

@@ -1,0 +1,78 @@
+"""Staff tasks: what a platform cannot do automatically becomes work for a person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from qunyun.adapters.storage.tables import groups, members, staff_tasks
+from qunyun.domain.staff import Permission
+from qunyun.services import audit
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+OPEN = "open"
+DONE = "done"
+DISMISSED = "dismissed"
+
+
+def create_task(
+    conn: Connection, *, kind: str, title: str, reason: str, platform: str = "",
+    group_id: int | None = None, member_id: int | None = None,
+    payload: dict[str, Any] | None = None, now: datetime, due_at: datetime | None = None,
+    actor: str = "system",
+) -> int:
+    task_id = conn.execute(staff_tasks.insert().values(
+        kind=kind, title=title, reason=reason, platform=platform, group_id=group_id,
+        member_id=member_id, payload=payload or {}, status=OPEN, due_at=due_at, created_at=now,
+        outcome="",
+    ).returning(staff_tasks.c.id)).scalar_one()
+    audit.record(conn, actor=actor, action="task.create", object_type="staff_task",
+                 object_id=task_id, detail={"kind": kind, "reason": reason})
+    return int(task_id)
+
+
+def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
+               limit: int = 100) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    stmt = (select(staff_tasks, groups.c.name.label("group_name"),
+                   members.c.display_name.label("member_name"),
+                   members.c.number.label("member_number"))
+            .outerjoin(groups, groups.c.id == staff_tasks.c.group_id)
+            .outerjoin(members, members.c.id == staff_tasks.c.member_id))
+    if status:
+        stmt = stmt.where(staff_tasks.c.status == status)
+    rows = conn.execute(stmt.order_by(staff_tasks.c.id.desc()).limit(limit)).mappings()
+    return [dict(r) for r in rows]
+
+
+def count_open_tasks(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(staff_tasks)
+                            .where(staff_tasks.c.status == OPEN)).scalar_one())
+
+
+def access_task_by_id(conn: Connection, *, actor: Actor, task_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    row = conn.execute(select(staff_tasks).where(staff_tasks.c.id == task_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return dict(row)
+
+
+def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: str = "",
+                     dismiss: bool = False, now: datetime) -> dict[str, Any]:
+    """Mark a task done (or dismissed) with what the person did; only open tasks change."""
+    actor.require(Permission.WORK_TASKS)
+    task = access_task_by_id(conn, actor=actor, task_id=task_id)
+    if task["status"] != OPEN:
+        raise Conflict(f"task {task_id} is already {task['status']}")
+    if len(outcome) > 2000:
+        raise InvalidInput("outcome: at most 2000 characters")
+    status = DISMISSED if dismiss else DONE
+    conn.execute(update(staff_tasks).where(staff_tasks.c.id == task_id).values(
+        status=status, done_at=now, done_by=actor.id, outcome=outcome))
+    audit.record(conn, actor=actor.label, action=f"task.{status}", object_type="staff_task",
+                 object_id=task_id, detail={"outcome": outcome})
+    return access_task_by_id(conn, actor=actor, task_id=task_id)

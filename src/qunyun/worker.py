@@ -1,0 +1,60 @@
+"""The delivery worker: fire due schedules, recover dead leases, deliver the outbox."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+
+from qunyun.bootstrap import Runtime
+from qunyun.services import outbox, schedules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerTick:
+    fired: int
+    recovered: int
+    stats: outbox.DeliveryStats
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, *, worker_id: str | None = None) -> None:
+        self.runtime = runtime
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    def tick(self) -> WorkerTick:
+        rt = self.runtime
+        fired = schedules.fire_due(rt.uow, config=rt.ingest_config)
+        recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters,
+                                           now=outbox.utcnow())
+        stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
+                                   worker_id=self.worker_id, policy=rt.policy)
+        return WorkerTick(fired, recovered, stats)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set; a failing tick is logged and retried after a pause."""
+        poll = self.runtime.settings.worker_poll_seconds
+        log.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                tick = self.tick()
+            except Exception:
+                log.exception("worker tick failed")
+                stop.wait(poll * 5)
+                continue
+            busy = tick.fired or tick.stats.delivered or tick.stats.retried or tick.stats.dead
+            if not busy:
+                stop.wait(poll)
+        log.info("worker %s stopped", self.worker_id)
+
+
+def start_in_thread(runtime: Runtime) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(runtime).run, args=(stop,), name="qunyun-worker",
+                              daemon=True)
+    thread.start()
+    return thread, stop
