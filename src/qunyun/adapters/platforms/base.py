@@ -12,6 +12,10 @@ from qunyun.domain.actions import Action, Capability
 from qunyun.domain.events import DomainEvent
 
 
+class ParseError(ValueError):
+    """A raw payload is malformed; the message names the field (and line, for files)."""
+
+
 class SendError(Exception):
     """Base for failures reported by ``PlatformAdapter.send``."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from qunyun.adapters.platforms.base import ParseResult
+from qunyun.adapters.platforms.base import ParseError, ParseResult
 from qunyun.domain.events import (
     ChatRef,
     DomainEvent,
@@ -28,7 +28,7 @@ from qunyun.domain.events import (
 PLATFORM = "sandbox"
 
 
-class SandboxParseError(ValueError):
+class SandboxParseError(ParseError):
     """A raw payload is malformed; the message names the field."""
 
 

@@ -1,0 +1,3 @@
+from qunyun.cli.main import app
+
+app(prog_name="qunyun")

@@ -1,0 +1,1 @@
+"""Read-only analytics over members, member_events and messages."""

@@ -1,0 +1,421 @@
+"""``qunyun`` command line. Exit codes: 0 ok, 1 failure, 2 bad input or usage.
+
+Every command that reports something accepts ``--json`` for machine-readable output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qunyun.bootstrap import Runtime, build_runtime
+from qunyun.config import Settings
+from qunyun.services.errors import ServiceError
+
+app = typer.Typer(help="群运 qunyun — community operations", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Database migrations", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts", no_args_is_help=True)
+outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
+tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(tasks_app, name="tasks")
+
+console = Console()
+err = Console(stderr=True)
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class _State:
+    db: str | None = None
+
+
+state = _State()
+
+
+@app.callback()
+def main(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (else QUNYUN_DATABASE_URL, "
+                                           "else ./var/qunyun.db)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    state.db = db
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def settings() -> Settings:
+    try:
+        s = Settings()
+    except ValueError as exc:
+        fail(f"bad QUNYUN_ setting: {exc}", EXIT_BAD_INPUT)
+    if state.db:
+        s = s.model_copy(update={"database_url": state.db})
+    return s
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=None) + "\n")
+
+
+@contextmanager
+def runtime(s: Settings | None = None, *, migrate: bool = False) -> Iterator[Runtime]:
+    """Build the runtime; service errors become exit 2, other failures exit 1."""
+    rt = None
+    try:
+        rt = build_runtime(s or settings())
+        if migrate:
+            from qunyun.adapters.storage import migrate as migrations
+
+            migrations.upgrade(rt.engine)
+        else:
+            _require_migrated(rt)
+        yield rt
+    except ServiceError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        if rt is not None:
+            rt.close()
+
+
+def _require_migrated(rt: Runtime) -> None:
+    from qunyun.adapters.storage import migrate as migrations
+
+    current = migrations.current_revision(rt.engine)
+    if current != migrations.head_revision():
+        fail(f"database at {rt.settings.resolved_database_url()} is not migrated "
+             f"(at {current or 'nothing'}); run: qunyun db upgrade")
+
+
+# --- db ---------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Create or migrate the database to the newest schema."""
+    from qunyun.adapters.storage import migrate as migrations
+
+    with runtime(migrate=True) as rt:
+        revision = migrations.current_revision(rt.engine)
+        url = rt.engine.url.render_as_string(hide_password=True)
+    if as_json:
+        emit_json({"database": url, "revision": revision})
+    else:
+        console.print(f"database {url} at revision {revision}")
+
+
+@db_app.command("current")
+def db_current(as_json: JsonOpt = False) -> None:
+    """Show the database's schema revision and the newest one."""
+    from qunyun.adapters.storage import migrate as migrations
+    from qunyun.adapters.storage.db import make_engine
+
+    s = settings()
+    engine = make_engine(s.resolved_database_url())
+    try:
+        data = {"revision": migrations.current_revision(engine),
+                "head": migrations.head_revision()}
+    except Exception as exc:
+        fail(f"cannot read the database: {exc}")
+    finally:
+        engine.dispose()
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(f"current {data['revision']} · head {data['head']}")
+
+
+# --- users ------------------------------------------------------------------------------
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator, sales or viewer")] = "operator",
+    password: Annotated[str | None, typer.Option(
+        help="Password; omit to be prompted, or pass '-' to read it from stdin")] = None,
+    language: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a staff account."""
+    from qunyun.services import users
+    from qunyun.services.users import SYSTEM
+
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    elif password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with runtime() as rt, rt.uow.write() as conn:
+        actor = users.do_create_user(conn, actor=SYSTEM, username=username, password=password,
+                                     role=role, language=language)
+    if as_json:
+        emit_json({"id": actor.id, "username": actor.username, "role": actor.role.value})
+    else:
+        console.print(f"created {actor.username} ({actor.role.value})")
+
+
+@users_app.command("list")
+def users_list(as_json: JsonOpt = False) -> None:
+    """List staff accounts."""
+    from qunyun.services import users
+
+    with runtime() as rt, rt.uow.read() as conn:
+        rows = users.list_users(conn)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "username", "role", "language", "last login")
+    for r in rows:
+        table.add_row(str(r["id"]), r["username"], r["role"], r["language"],
+                      str(r["last_login_at"] or ""))
+    console.print(table)
+
+
+@users_app.command("token")
+def users_token(username: str, label: str = "", as_json: JsonOpt = False) -> None:
+    """Create an API bearer token for a staff account (shown once)."""
+    from qunyun.services import users
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        token = users.do_create_api_token(conn, actor=SYSTEM, username=username, label=label)
+    if as_json:
+        emit_json({"username": username, "token": token})
+    else:
+        console.print(token)
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+@app.command("ingest")
+def ingest(
+    path: Annotated[Path, typer.Argument(help="JSON Lines file of raw platform payloads")],
+    platform: Annotated[str, typer.Option(help="Platform adapter that parses the file")]
+    = "sandbox",
+    as_json: JsonOpt = False,
+) -> None:
+    """Feed raw platform payloads through the event path, all or nothing."""
+    from qunyun.adapters.platforms.base import ParseError
+    from qunyun.services.ingest import do_ingest_event
+
+    if not path.is_file():
+        fail(f"{path}: no such file", EXIT_BAD_INPUT)
+    totals: dict[str, Any] = {"file": str(path), "lines": 0, "events": 0, "duplicates": 0,
+                              "skipped": {}, "outbox": 0}
+    with runtime() as rt:
+        adapter = rt.adapters.get(platform)
+        if adapter is None:
+            fail(f"no adapter for platform {platform!r}", EXIT_BAD_INPUT)
+        with rt.uow.write() as conn, path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                totals["lines"] += 1
+                try:
+                    raw = json.loads(line)
+                    if not isinstance(raw, dict):
+                        raise ParseError("a line must hold a JSON object")
+                    parsed = adapter.parse(raw)
+                except (ValueError, ParseError) as exc:
+                    conn.rollback()
+                    fail(f"{path}:{lineno}: {exc} (nothing was imported)", EXIT_BAD_INPUT)
+                for kind, n in parsed.skipped.items():
+                    totals["skipped"][kind] = totals["skipped"].get(kind, 0) + n
+                for event in parsed.events:
+                    result = do_ingest_event(conn, event, config=rt.ingest_config)
+                    totals["events"] += 1
+                    totals["duplicates"] += int(result.duplicate)
+                    totals["outbox"] += len(result.outbox_ids)
+    if as_json:
+        emit_json(totals)
+    else:
+        console.print(f"{totals['events']} events from {totals['lines']} lines "
+                      f"({totals['duplicates']} already known, skipped {totals['skipped']}), "
+                      f"{totals['outbox']} actions queued")
+
+
+# --- outbox and tasks ---------------------------------------------------------------------
+
+@outbox_app.command("list")
+def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> None:
+    """Show outbox rows, newest first."""
+    from qunyun.services import outbox
+    from qunyun.services.users import SYSTEM
+
+    if status and status not in outbox.STATUSES:
+        fail(f"--status: one of {', '.join(outbox.STATUSES)}", EXIT_BAD_INPUT)
+    with runtime() as rt, rt.uow.read() as conn:
+        rows = outbox.list_outbox(conn, actor=SYSTEM, status=status or None, limit=limit)
+        counts = outbox.outbox_counts(conn)
+    if as_json:
+        emit_json({"counts": counts, "rows": rows})
+        return
+    table = Table("id", "status", "action", "group", "attempts", "error")
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["action_type"], str(r["group_name"] or ""),
+                      str(r["attempts"]), r["last_error"][:60])
+    console.print(table)
+    console.print(counts)
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: int) -> None:
+    """Give a dead row another round of attempts."""
+    from qunyun.adapters.storage.tables import utcnow
+    from qunyun.services import outbox
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        outbox.do_retry(conn, actor=SYSTEM, outbox_id=outbox_id, now=utcnow())
+    console.print(f"outbox row {outbox_id} will be retried")
+
+
+@tasks_app.command("list")
+def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
+               as_json: JsonOpt = False) -> None:
+    """Show staff tasks (open ones unless --all)."""
+    from qunyun.services import tasks
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.read() as conn:
+        rows = tasks.list_tasks(conn, actor=SYSTEM, status=None if all_ else "open")
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "status", "what", "why", "group", "member")
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["title"], r["reason"],
+                      str(r["group_name"] or ""), str(r["member_name"] or ""))
+    console.print(table)
+
+
+@tasks_app.command("done")
+def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
+    """Mark a staff task done (or dismissed)."""
+    from qunyun.adapters.storage.tables import utcnow
+    from qunyun.services import tasks
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        tasks.do_complete_task(conn, actor=SYSTEM, task_id=task_id, outcome=outcome,
+                               dismiss=dismiss, now=utcnow())
+    console.print(f"task {task_id} {'dismissed' if dismiss else 'done'}")
+
+
+@app.command("status")
+def status(as_json: JsonOpt = False) -> None:
+    """Figures about the store: outbox, inbound events, tasks, members."""
+    from qunyun.services import ingest_stats
+
+    with runtime() as rt, rt.uow.read() as conn:
+        figures = ingest_stats.store_figures(conn).__dict__
+    if as_json:
+        emit_json(figures)
+    else:
+        console.print(figures)
+
+
+# --- worker, serve, demo ----------------------------------------------------------------
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@app.command("worker")
+def worker(once: Annotated[bool, typer.Option(help="Run one round and exit")] = False,
+           as_json: JsonOpt = False) -> None:
+    """Deliver the outbox and fire scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
+    from qunyun.worker import Worker
+
+    with runtime() as rt:
+        w = Worker(rt)
+        if once:
+            tick = w.tick()
+            data = {"fired": tick.fired, "recovered": tick.recovered, **tick.stats.__dict__}
+            if as_json:
+                emit_json(data)
+            else:
+                console.print(data)
+            return
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        w.run(stop)
+
+
+def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
+    import uvicorn
+
+    from qunyun.web.app import create_app
+
+    web = create_app(rt, start_worker=with_worker)
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          no_worker: Annotated[bool, typer.Option("--no-worker",
+                                                  help="Do not deliver in-process")] = False
+          ) -> None:
+    """Serve the dashboard and API (with the delivery worker in-process unless --no-worker)."""
+    with runtime() as rt:
+        console.print(f"qunyun on http://{host}:{port}  (database "
+                      f"{rt.engine.url.render_as_string(hide_password=True)})")
+        _serve(rt, host, port, not no_worker)
+
+
+@app.command("demo")
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load demo data and exit")] = False,
+    seed: int = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Migrate, load the seed-000 demo (6 groups of a home-furnishing launch), create the demo
+    admin and serve the dashboard."""
+    from qunyun import demo as demo_data
+
+    with runtime(migrate=True) as rt:
+        loaded = demo_data.load_demo(rt, seed=seed)
+        password_file = Path(rt.settings.data_dir) / "demo_admin_password"
+        login = demo_data.ensure_demo_admin(rt, password_file, secrets.token_urlsafe(9))
+        info = {"url": f"http://{host}:{port}", "username": login[0], "password": login[1],
+                **loaded}
+        if as_json:
+            emit_json(info)
+        else:
+            console.rule("群运 qunyun demo")
+            console.print(f"打开 / open  [bold]{info['url']}[/bold]")
+            console.print(f"用户名 / username  [bold]{login[0]}[/bold]   "
+                          f"密码 / password  [bold]{login[1]}[/bold]")
+            console.print(f"demo data: {loaded}")
+        if not no_serve:
+            _serve(rt, host, port, True)

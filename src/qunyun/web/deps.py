@@ -1,0 +1,130 @@
+"""Request dependencies: the runtime, the acting staff user, CSRF, language, templates."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Connection
+
+from qunyun.bootstrap import Runtime
+from qunyun.services import users
+from qunyun.services.users import Actor
+from qunyun.web.i18n import LANGUAGES, translate
+
+TEMPLATES = Path(__file__).parent / "templates"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class LoginRequired(Exception):
+    """Raised for a page or API call without a valid session or token."""
+
+
+class CsrfFailed(Exception):
+    """An unsafe request from a browser session without the session's CSRF token."""
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def read_conn(runtime: RuntimeDep) -> Iterator[Connection]:
+    with runtime.uow.read() as conn:
+        yield conn
+
+
+ReadConn = Annotated[Connection, Depends(read_conn)]
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def check_csrf(request: Request) -> None:
+    if request.method in SAFE_METHODS or request.headers.get("authorization"):
+        return
+    expected = request.session.get("csrf", "")
+    given = request.headers.get("x-csrf-token", "")
+    if not given and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        given = str(form.get("csrf_token", ""))
+    if not expected or not hmac.compare_digest(str(expected), given):
+        raise CsrfFailed()
+
+
+def _actor_from_request(request: Request, runtime: Runtime) -> Actor | None:
+    auth = request.headers.get("authorization", "")
+    with runtime.uow.read() as conn:
+        if auth.lower().startswith("bearer "):
+            return users.actor_for_token(conn, auth[7:].strip())
+        uid = request.session.get("uid")
+        if not isinstance(uid, int):
+            return None
+        actor = users.get_actor(conn, uid)
+    if actor is None or actor.session_version != request.session.get("sv"):
+        return None
+    return actor
+
+
+async def current_actor(request: Request, runtime: RuntimeDep) -> Actor:
+    actor = _actor_from_request(request, runtime)
+    if actor is None:
+        raise LoginRequired()
+    await check_csrf(request)
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def language(request: Request) -> str:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    chosen = request.session.get("lang") or (actor.language if actor else None)
+    if chosen in LANGUAGES:
+        return str(chosen)
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.language
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.globals["translate"] = translate
+    return templates
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200) -> Any:
+    runtime: Runtime = request.app.state.runtime
+    lang = language(request)
+    tz = runtime.settings.tz
+
+    def t(key: str) -> str:
+        return translate(key, lang)
+
+    def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else ""
+
+    ctx: dict[str, Any] = {
+        "request": request, "t": t, "lang": lang, "local": local,
+        "csrf": csrf_token(request), "actor": getattr(request.state, "actor", None),
+        "tz": runtime.settings.timezone,
+    }
+    ctx.update(context or {})
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,1 @@
+"""One router per feature stem; pages and the JSON API call services only."""

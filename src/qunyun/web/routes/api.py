@@ -1,0 +1,156 @@
+"""JSON API under /api/v1 (OpenAPI at /api/v1/openapi.json). Calls services only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.storage.tables import utcnow
+from qunyun.analytics.overview import overview
+from qunyun.domain.staff import Permission
+from qunyun.services import groups as groups_service
+from qunyun.services import members as members_service
+from qunyun.services import outbox as outbox_service
+from qunyun.services import tasks as tasks_service
+from qunyun.services import users
+from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.ingest import do_ingest_event
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.schemas import (
+    GroupDetail,
+    GroupPublic,
+    GroupUpdate,
+    IngestOut,
+    Me,
+    MemberDetail,
+    MemberPublic,
+    OutboxPublic,
+    OverviewOut,
+    TaskDone,
+    TaskPublic,
+    UserCreate,
+    UserPublic,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+@router.get("/me", response_model=Me)
+def me(actor: CurrentActor) -> Me:
+    return Me(id=actor.id, username=actor.username, role=actor.role.value,
+              language=actor.language)
+
+
+@router.get("/overview", response_model=OverviewOut)
+def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    return overview(conn, tz=runtime.settings.tz).as_dict()
+
+
+@router.get("/groups", response_model=list[GroupPublic])
+def api_groups(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return groups_service.list_groups(conn, actor=actor)
+
+
+@router.get("/groups/{group_id}", response_model=GroupDetail)
+def api_group(group_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
+
+
+@router.patch("/groups/{group_id}", response_model=GroupDetail)
+def api_group_update(group_id: int, body: GroupUpdate, actor: CurrentActor,
+                     runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        groups_service.do_update_group(conn, actor=actor, group_id=group_id,
+                                       changes=body.model_dump(exclude_none=True), now=utcnow())
+    with runtime.uow.read() as conn:
+        return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
+
+
+@router.get("/members", response_model=list[MemberPublic])
+def api_members(actor: CurrentActor, conn: ReadConn, q: str = "", limit: int = 50,
+                offset: int = 0) -> list[dict[str, Any]]:
+    if not 1 <= limit <= 500 or offset < 0:
+        raise InvalidInput("limit: 1–500; offset: 0 or more")
+    return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
+
+
+@router.get("/members/{member_id}", response_model=MemberDetail)
+def api_member(member_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return members_service.access_member_by_id(conn, actor=actor, member_id=member_id)
+
+
+@router.get("/tasks", response_model=list[TaskPublic])
+def api_tasks(actor: CurrentActor, conn: ReadConn, status: str = "open") -> list[dict[str, Any]]:
+    return tasks_service.list_tasks(conn, actor=actor, status=None if status == "all" else status)
+
+
+@router.post("/tasks/{task_id}/done", response_model=TaskPublic)
+def api_task_done(task_id: int, body: TaskDone, actor: CurrentActor,
+                  runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return tasks_service.do_complete_task(conn, actor=actor, task_id=task_id,
+                                              outcome=body.outcome, dismiss=body.dismiss,
+                                              now=utcnow())
+
+
+@router.get("/outbox", response_model=list[OutboxPublic])
+def api_outbox(actor: CurrentActor, conn: ReadConn, status: str = "",
+               limit: int = 100) -> list[dict[str, Any]]:
+    if status and status not in outbox_service.STATUSES:
+        raise InvalidInput(f"status: one of {', '.join(outbox_service.STATUSES)}")
+    return outbox_service.list_outbox(conn, actor=actor, status=status or None,
+                                      limit=min(max(limit, 1), 1000))
+
+
+@router.post("/outbox/{outbox_id}/retry", status_code=204)
+def api_outbox_retry(outbox_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
+    with runtime.uow.write() as conn:
+        outbox_service.do_retry(conn, actor=actor, outbox_id=outbox_id, now=utcnow())
+
+
+@router.get("/users", response_model=list[UserPublic])
+def api_users(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    actor.require(Permission.MANAGE_USERS)
+    return users.list_users(conn)
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def api_user_create(body: UserCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        created = users.do_create_user(conn, actor=actor, username=body.username,
+                                       password=body.password, role=body.role,
+                                       language=body.language, display_name=body.display_name)
+    with runtime.uow.read() as conn:
+        return next(u for u in users.list_users(conn) if u["id"] == created.id)
+
+
+@router.post("/ingest/{platform}", response_model=IngestOut)
+async def api_ingest(platform: str, request: Request, actor: CurrentActor,
+                     runtime: RuntimeDep) -> IngestOut:
+    """Feed one raw platform payload (JSON) through the event path (sandbox and simulator)."""
+    actor.require(Permission.OPERATE)
+    adapter = runtime.adapters.get(platform)
+    if adapter is None:
+        raise NotFound(f"no adapter for platform {platform!r}")
+    try:
+        raw = await request.json()
+    except ValueError:
+        raise InvalidInput("body is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("body must be a JSON object")
+    try:
+        parsed = adapter.parse(raw)
+    except ParseError as exc:
+        raise InvalidInput(str(exc)) from None
+    out = IngestOut(duplicate=False, skipped=dict(parsed.skipped), events=len(parsed.events),
+                    outbox_ids=[], rules_fired=[])
+    with runtime.uow.write() as conn:
+        for event in parsed.events:
+            result = do_ingest_event(conn, event, config=runtime.ingest_config)
+            out.duplicate = out.duplicate or result.duplicate
+            out.outbox_ids.extend(result.outbox_ids)
+            out.rules_fired.extend(result.rules_fired)
+    return out

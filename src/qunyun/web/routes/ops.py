@@ -1,0 +1,63 @@
+"""/healthz and /metrics (Prometheus text format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from qunyun import __version__
+from qunyun.bootstrap import Runtime
+from qunyun.services import ingest_stats
+from qunyun.web.deps import RuntimeDep
+
+router = APIRouter(tags=["ops"])
+
+
+class StoreCollector(Collector):
+    """Reads figures from the database at scrape time, so every process reports the truth."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[GaugeMetricFamily | InfoMetricFamily]:
+        yield InfoMetricFamily("qunyun_build", "qunyun version", value={"version": __version__})
+        with self.runtime.uow.read() as conn:
+            figures = ingest_stats.store_figures(conn)
+        outbox = GaugeMetricFamily("qunyun_outbox_rows", "Outbox rows by status",
+                                   labels=["status"])
+        for status, n in figures.outbox.items():
+            outbox.add_metric([status], n)
+        yield outbox
+        events = GaugeMetricFamily("qunyun_inbound_events", "Inbound events stored",
+                                   labels=["platform"])
+        for platform, n in figures.inbound_by_platform.items():
+            events.add_metric([platform], n)
+        yield events
+        yield GaugeMetricFamily("qunyun_staff_tasks_open", "Open staff tasks",
+                                value=figures.open_tasks)
+        yield GaugeMetricFamily("qunyun_members", "Members (not merged)", value=figures.members)
+        yield GaugeMetricFamily("qunyun_scheduled_jobs_due", "Active jobs past their due time",
+                                value=figures.jobs_due)
+
+
+@router.get("/healthz")
+def healthz(runtime: RuntimeDep) -> JSONResponse:
+    try:
+        with runtime.uow.read() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+@router.get("/metrics")
+def metrics(runtime: RuntimeDep) -> Response:
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(runtime))
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,28 @@
+"""The delivery log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.adapters.storage.tables import utcnow
+from qunyun.services import outbox as outbox_service
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/outbox")
+def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                status: str = "") -> Response:
+    rows = outbox_service.list_outbox(conn, actor=actor, status=status or None)
+    return render(request, "outbox.html", {
+        "rows": rows, "status": status, "statuses": outbox_service.STATUSES,
+        "counts": outbox_service.outbox_counts(conn)})
+
+
+@router.post("/outbox/{outbox_id}/retry")
+def outbox_retry(outbox_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        outbox_service.do_retry(conn, actor=actor, outbox_id=outbox_id, now=utcnow())
+    return RedirectResponse("/outbox", status_code=303)

@@ -1,0 +1,30 @@
+"""The staff task inbox."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.adapters.storage.tables import utcnow
+from qunyun.services import tasks as tasks_service
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/tasks")
+def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn,
+               show: str = "open") -> Response:
+    status = None if show == "all" else "open"
+    return render(request, "tasks.html",
+                  {"tasks": tasks_service.list_tasks(conn, actor=actor, status=status),
+                   "show": show})
+
+
+@router.post("/tasks/{task_id}/done")
+def task_done(task_id: int, actor: CurrentActor, runtime: RuntimeDep,
+              outcome: str = Form(""), dismiss: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        tasks_service.do_complete_task(conn, actor=actor, task_id=task_id, outcome=outcome,
+                                       dismiss=bool(dismiss), now=utcnow())
+    return RedirectResponse("/tasks", status_code=303)

@@ -1,0 +1,166 @@
+"""Typed request and response bodies for /api/v1 (XCreate / XUpdate / XPublic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Me(_Out):
+    id: int
+    username: str
+    role: str
+    language: str
+
+
+class GroupPublic(_Out):
+    id: int
+    platform: str
+    external_id: str
+    name: str
+    group_type: str
+    state: str
+    capacity: int
+    members: int
+    messages: int
+    last_message_at: datetime | None = None
+
+
+class GroupDetail(_Out):
+    id: int
+    platform: str
+    external_id: str
+    name: str
+    group_type: str
+    series: str
+    state: str
+    capacity: int
+    rules_text: str
+    announcement: str
+    settings: dict[str, Any]
+    member_count: int
+
+
+class GroupUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=255)
+    group_type: str | None = None
+    series: str | None = Field(default=None, max_length=64)
+    capacity: int | None = None
+    state: str | None = None
+    rules_text: str | None = Field(default=None, max_length=5000)
+    announcement: str | None = Field(default=None, max_length=5000)
+    welcome_template: str | None = Field(default=None, max_length=2000)
+
+
+class MemberPublic(_Out):
+    id: int
+    number: int
+    display_name: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class IdentityPublic(_Out):
+    platform: str
+    kind: str
+    external_id: str
+    display_name: str
+    weak: bool
+
+
+class MembershipPublic(_Out):
+    group_id: int
+    joined_at: datetime
+    join_scene: str
+    channel: str
+    join_observed: bool
+    left_at: datetime | None = None
+    leave_scene: str | None = None
+
+
+class MemberDetail(MemberPublic):
+    identities: list[IdentityPublic]
+    memberships: list[MembershipPublic]
+
+
+class TaskPublic(_Out):
+    id: int
+    kind: str
+    title: str
+    reason: str
+    platform: str
+    group_id: int | None = None
+    member_id: int | None = None
+    status: str
+    created_at: datetime
+    done_at: datetime | None = None
+    outcome: str
+
+
+class TaskDone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: str = Field(default="", max_length=2000)
+    dismiss: bool = False
+
+
+class OutboxPublic(_Out):
+    id: int
+    idempotency_key: str
+    platform: str
+    group_id: int | None = None
+    action_type: str
+    payload: dict[str, Any]
+    rule: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None = None
+    staff_task_id: int | None = None
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str
+    password: str
+    role: str = "viewer"
+    language: str = "zh-CN"
+    display_name: str = ""
+
+
+class UserPublic(_Out):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    language: str
+    active: bool
+
+
+class IngestOut(BaseModel):
+    duplicate: bool
+    skipped: dict[str, int]
+    events: int
+    outbox_ids: list[int]
+    rules_fired: list[str]
+
+
+class OverviewOut(BaseModel):
+    groups: int
+    members: int
+    messages_today: int
+    joins_today: int
+    open_tasks: int
+    outbox: dict[str, int]
+    days: list[str]
+    messages_per_day: list[int]
+    joins_per_day: list[int]
+    leaves_per_day: list[int]
