@@ -16,7 +16,8 @@ def at(minutes: float = 0) -> str:
 
 
 def raw_join(eid: str, chat: str, user: str, *, minutes: float = 0, name: str = "",
-             inviter: str | None = None, scene: str = "invite", channel: str = "") -> dict[str, Any]:
+             inviter: str | None = None, scene: str = "invite",
+             channel: str = "") -> dict[str, Any]:
     raw: dict[str, Any] = {"type": "join", "id": eid, "at": at(minutes), "chat": chat,
                            "chat_name": f"群{chat}", "user": user, "user_name": name or user,
                            "scene": scene, "channel": channel}
@@ -26,9 +27,9 @@ def raw_join(eid: str, chat: str, user: str, *, minutes: float = 0, name: str = 
 
 
 def raw_message(eid: str, chat: str, user: str, text: str, *, minutes: float = 0,
-                message_id: str | None = None) -> dict[str, Any]:
+                message_id: str | None = None, name: str = "") -> dict[str, Any]:
     return {"type": "message", "id": eid, "at": at(minutes), "chat": chat, "user": user,
-            "user_name": user, "message_id": message_id or eid, "text": text}
+            "user_name": name, "message_id": message_id or eid, "text": text}
 
 
 def raw_leave(eid: str, chat: str, user: str, *, minutes: float = 0,

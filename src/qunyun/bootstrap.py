@@ -75,7 +75,8 @@ def build_runtime(
     engine = engine or make_engine(settings.resolved_database_url())
     if adapters is None:
         store = SandboxStore(settings.resolved_sandbox_store())
-        adapters = {"sandbox": SandboxAdapter(store, profile=settings.sandbox_profile)}
+        adapters = {"sandbox": SandboxAdapter(store, profile=settings.sandbox_profile,
+                                              latency_seconds=settings.sandbox_latency_seconds)}
     if limiter is None:
         limiter = (RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url
                    else LocalRateLimiter())

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     # capability profile it pretends to have ("full" or "wecom").
     sandbox_store: str = ""
     sandbox_profile: str = "full"
+    sandbox_latency_seconds: float = Field(default=0.0, ge=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
     @field_validator("timezone")

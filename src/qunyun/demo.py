@@ -87,15 +87,11 @@ def _events(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict
             people.append((uid, nick, joined))
         # Heavy-tailed talk: Pareto weights, most people say little or nothing.
         weights = [rng.paretovariate(1.1) if rng.random() < 0.6 else 0.0 for _ in people]
-        total = sum(weights) or 1.0
+        if not any(weights):
+            weights[0] = 1.0
         messages = rng.randint(550, 800)
         for _ in range(messages):
-            pick = rng.random() * total
-            acc = 0.0
-            for (uid, nick, joined), w in zip(people, weights, strict=True):
-                acc += w
-                if acc >= pick and w > 0:
-                    break
+            uid, nick, joined = rng.choices(people, weights=weights)[0]
             days_left = max(0, (end - joined).days)
             day = (joined + timedelta(days=rng.randint(0, days_left))).replace(
                 hour=0, minute=0, second=0)

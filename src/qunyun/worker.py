@@ -8,6 +8,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import outbox, schedules
 
@@ -29,8 +30,7 @@ class Worker:
     def tick(self) -> WorkerTick:
         rt = self.runtime
         fired = schedules.fire_due(rt.uow, config=rt.ingest_config)
-        recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters,
-                                           now=outbox.utcnow())
+        recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=utcnow())
         stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
                                    worker_id=self.worker_id, policy=rt.policy)
         return WorkerTick(fired, recovered, stats)

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, ColumnElement, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, func, literal_column, select
 
 from qunyun.adapters.storage.tables import groups, member_events, messages, utcnow
 from qunyun.services import members as members_service

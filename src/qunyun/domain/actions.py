@@ -107,5 +107,6 @@ def action_from_payload(type_name: str, payload: dict[str, Any]) -> Action:
     unknown = set(payload) - names
     if unknown:
         raise ValueError(f"{type_name}: unknown fields {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in payload.items()}
     return cls(**kwargs)

@@ -68,8 +68,9 @@ class DeliveryPolicy:
 
     def backoff(self, attempts: int, rng: random.Random) -> float:
         """Exponential backoff with full jitter in its upper half (avoid retry storms)."""
-        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** (attempts - 1))
-        return ceiling / 2 + rng.random() * ceiling / 2
+        ceiling = min(self.backoff_cap_seconds,
+                      self.backoff_base_seconds * 2.0 ** (attempts - 1))
+        return float(ceiling / 2 + rng.random() * ceiling / 2)
 
 
 def enqueue(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
@@ -109,7 +110,7 @@ def make_templates() -> Jinja2Templates:
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
-           status_code: int = 200) -> Any:
+           status_code: int = 200) -> Response:
     runtime: Runtime = request.app.state.runtime
     lang = language(request)
     tz = runtime.settings.tz
@@ -127,4 +128,5 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
     }
     ctx.update(context or {})
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response: Response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    return response

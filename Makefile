@@ -1,0 +1,58 @@
+# The two commands of the quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-fast lint bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when pyproject.toml changes.
+$(VENV)/.stamp-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.stamp-run
+
+## demo: set up, migrate ./var/qunyun.db, load the demo, serve web + worker on $(HOST):$(PORT)
+demo: $(VENV)/.stamp-run
+	$(BIN)/qunyun demo --host $(HOST) --port $(PORT)
+
+## test: set up dev tools, lint, type-check, run the whole suite (SQLite, PostgreSQL, Redis, browser)
+test: $(VENV)/.stamp-dev browser
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+## test-fast: the suite without the slow crash test and the browser
+test-fast: $(VENV)/.stamp-dev
+	$(BIN)/pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## bench: the outbox benchmark on PostgreSQL (see bench/README.md)
+bench: $(VENV)/.stamp-dev
+	$(BIN)/python bench/outbox_bench.py
+
+# Debian's chromium for the browser tests; without root/apt they skip with a printed reason.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium) >/tmp/qunyun-chromium-install.log 2>&1 \
+	      || echo "could not install chromium (see /tmp/qunyun-chromium-install.log): browser tests will skip"; \
+	  else echo "chromium missing and apt-get unavailable: browser tests will skip"; fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

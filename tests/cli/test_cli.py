@@ -1,0 +1,108 @@
+"""The CLI against real databases: JSON output, exit codes 0/1/2, all-or-nothing ingest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from qunyun.adapters.storage.db import make_engine
+from qunyun.adapters.storage.tables import inbound_events, outbox
+from qunyun.cli.main import app
+from tests.conftest import new_database_url
+from tests.factories import raw_join, raw_message
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("QUNYUN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("QUNYUN_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def run(db: str, *args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["--db", db, *args], input=stdin)
+
+
+def count(db: str, table) -> int:  # type: ignore[no-untyped-def]
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_unmigrated_database_is_refused_with_a_hint(env: Path, db_kind: str) -> None:
+    db = new_database_url(db_kind, env)
+    result = run(db, "users", "list")
+    assert result.exit_code == 1 and "qunyun db upgrade" in result.output
+
+
+def test_upgrade_users_and_json(env: Path, fresh_db_url: str) -> None:
+    db = fresh_db_url
+    up = run(db, "db", "upgrade", "--json")
+    assert up.exit_code == 0, up.output
+    current = json.loads(run(db, "db", "current", "--json").stdout)
+    assert current["revision"] == current["head"] is not None
+    made = run(db, "users", "create", "lin", "--role", "sales", "--password", "-", "--json",
+               stdin="a long password\n")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["role"] == "sales"
+    dup = run(db, "users", "create", "lin", "--password", "-", stdin="a long password\n")
+    assert dup.exit_code == 2 and "taken" in dup.output
+    weak = run(db, "users", "create", "zhou", "--password", "-", stdin="short\n")
+    assert weak.exit_code == 2 and "at least 8" in weak.output
+    listed = json.loads(run(db, "users", "list", "--json").stdout)
+    assert [u["username"] for u in listed] == ["lin"]
+    token = json.loads(run(db, "users", "token", "lin", "--json").stdout)["token"]
+    assert token.startswith("qy_")
+
+
+def test_ingest_file_then_worker_delivers(env: Path, fresh_db_url: str) -> None:
+    db = fresh_db_url
+    path = env / "events.jsonl"
+    lines = [raw_join("e1", "g1", "u1"), {"type": "pat", "id": "p1"},
+             raw_message("e2", "g1", "u1", "你好"), raw_join("e1", "g1", "u1")]
+    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n")
+    result = run(db, "ingest", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.stdout)
+    assert totals["lines"] == 4 and totals["events"] == 3 and totals["duplicates"] == 1
+    assert totals["skipped"] == {"pat": 1}
+    tick = run(db, "worker", "--once", "--json")
+    assert tick.exit_code == 0 and json.loads(tick.stdout)["delivered"] == 0
+    status = json.loads(run(db, "status", "--json").stdout)
+    assert status["inbound_by_platform"] == {"sandbox": 2}
+
+
+def test_bad_line_names_file_and_line_and_imports_nothing(env: Path, fresh_db_url: str) -> None:
+    db = fresh_db_url
+    path = env / "broken.jsonl"
+    path.write_text(json.dumps(raw_join("e1", "g1", "u1")) + "\n"
+                    + json.dumps(raw_join("e2", "g1", "u2")) + "\n"
+                    + '{"type": "join", "id": "e3", "at": "2026-11-20T12:00:00Z", "chat": "g1"}\n')
+    result = run(db, "ingest", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:3" in result.output and "'user'" in result.output
+    assert count(db, inbound_events) == 0
+    notjson = env / "notjson.jsonl"
+    notjson.write_text("hello\n")
+    bad = run(db, "ingest", str(notjson))
+    assert bad.exit_code == 2 and f"{notjson}:1" in bad.output
+    missing = run(db, "ingest", str(env / "nope.jsonl"))
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_usage_errors_exit_2(env: Path, fresh_db_url: str) -> None:
+    assert run(fresh_db_url, "outbox", "list", "--status", "bogus").exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+    assert run(fresh_db_url, "outbox", "retry", "999").exit_code == 2
+    assert run(fresh_db_url, "tasks", "done", "999").exit_code == 2
+    assert json.loads(run(fresh_db_url, "tasks", "list", "--json").stdout) == []
+    assert count(fresh_db_url, outbox) == 0

@@ -1,0 +1,110 @@
+"""A person's path through the dashboard, in Debian's chromium driven by Playwright.
+
+Skips with a reason when chromium is missing, unless QUNYUN_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import raw_join, raw_message
+
+CHROMIUM = os.environ.get("QUNYUN_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORD = "browser-pass-1"
+
+pytestmark = pytest.mark.browser
+
+
+def _need_browser() -> None:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} not installed (apt-get install chromium)"
+        if os.environ.get("QUNYUN_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "QUNYUN_DATA_DIR": str(tmp), "QUNYUN_DATABASE_URL": ""}
+    cli = [sys.executable, "-m", "qunyun"]
+
+    def run(*args: str, stdin: str | None = None) -> None:
+        subprocess.run([*cli, *args], env=env, check=True, input=stdin, text=True,
+                       capture_output=True)
+
+    run("db", "upgrade")
+    run("users", "create", "boss", "--role", "admin", "--password", "-", stdin=PASSWORD)
+    events = tmp / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in [
+        raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格")]))
+    run("ingest", str(events))
+    port = _free_port()
+    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("server did not start: " + proc.stderr.read().decode())
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_log_in_see_dashboard_switch_language_and_browse(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server + "/")
+        expect(page).to_have_url(server + "/login?next=/")
+        page.fill("#username", "boss")
+        page.fill("#password", "wrong password")
+        page.click("button[type=submit]")
+        expect(page.locator("#login-error")).to_contain_text("用户名或密码错误")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#dashboard-title")).to_have_text("运营概览")
+        expect(page.locator("#stat-groups")).to_have_text("1")
+        expect(page.locator("#chart-activity")).to_have_attribute("data-rendered", "1")
+        assert page.locator("#chart-activity canvas").count() == 1
+        page.screenshot(path=str(tmp_path / "dashboard.png"))
+        page.click("#lang-switch")
+        expect(page.locator("#dashboard-title")).to_have_text("Operations overview")
+        page.click("text=Groups")
+        page.click("text=群g1")
+        expect(page.locator("body")).to_contain_text("请问价格")
+        page.fill("#welcome_template", "Welcome {name}!")
+        page.click("#group-settings button[type=submit]")
+        expect(page.locator(".flash")).to_have_text("Saved")
+        expect(page.locator("#welcome_template")).to_have_value("Welcome {name}!")
+        browser.close()

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+
+from qunyun.adapters.storage.tables import audit_log, groups, staff_tasks, utcnow
+from qunyun.bootstrap import Runtime
+from qunyun.services import tasks
+from qunyun.services.ingest import do_ingest_event
+from tests.factories import event, raw_join, raw_message
+from tests.web.conftest import login
+
+
+def seed(conn: Connection, runtime: Runtime) -> int:
+    do_ingest_event(conn, event(raw_join("e1", "g1", "u1", name="张三")),
+                    config=runtime.ingest_config)
+    do_ingest_event(conn, event(raw_message("e2", "g1", "u1", "请问价格")),
+                    config=runtime.ingest_config)
+    return int(conn.execute(select(groups.c.id)).scalar_one())
+
+
+def test_every_page_renders_for_admin(client: TestClient, staff: dict[str, str],
+                                      conn: Connection, runtime: Runtime) -> None:
+    gid = seed(conn, runtime)
+    login(client, "admin1")
+    for path, needle in [("/", "运营概览"), ("/groups", "群g1"), (f"/groups/{gid}", "请问价格"),
+                         ("/members", "张三"), ("/tasks", "待办任务"), ("/outbox", "发送记录"),
+                         ("/audit", "user.login"), ("/users", "operator1")]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert needle in response.text, path
+
+
+def test_viewer_cannot_edit_group_but_operator_can(client: TestClient, staff: dict[str, str],
+                                                   conn: Connection, runtime: Runtime) -> None:
+    gid = seed(conn, runtime)
+    csrf = login(client, "viewer1")
+    refused = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "改名"})
+    assert refused.status_code == 403 and "没有权限" in refused.text
+    assert client.get("/users").status_code == 403
+    client.cookies.clear()
+    csrf = login(client, "operator1")
+    saved = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "业主群A",
+                                                 "welcome_template": "欢迎{name}"})
+    assert saved.status_code == 303
+    row = conn.execute(select(groups.c.name, groups.c.settings)).one()
+    assert row.name == "业主群A" and row.settings["welcome_template"] == "欢迎{name}"
+    assert conn.execute(select(audit_log.c.actor).where(audit_log.c.action == "group.update")
+                        ).scalar_one() == "user:operator1"
+
+
+def test_bad_group_edit_changes_nothing(client: TestClient, staff: dict[str, str],
+                                        conn: Connection, runtime: Runtime) -> None:
+    gid = seed(conn, runtime)
+    csrf = login(client, "operator1")
+    response = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "新名字",
+                                                   "capacity": "lots"})
+    assert response.status_code == 422 and "capacity" in response.text
+    assert conn.execute(select(groups.c.name)).scalar_one() == "群g1"
+
+
+def test_staff_task_marked_done_from_inbox(client: TestClient, staff: dict[str, str],
+                                           conn: Connection, runtime: Runtime) -> None:
+    gid = seed(conn, runtime)
+    task_id = tasks.create_task(conn, kind="remove_member", title="移除 张三", reason="广告",
+                                group_id=gid, now=utcnow())
+    csrf = login(client, "sales1")
+    assert "移除 张三" in client.get("/tasks").text
+    done = client.post(f"/tasks/{task_id}/done", data={"csrf_token": csrf, "outcome": "已移除"})
+    assert done.status_code == 303
+    row = conn.execute(select(staff_tasks).where(staff_tasks.c.id == task_id)).mappings().one()
+    assert row["status"] == "done" and row["outcome"] == "已移除"
+    assert "已移除" not in client.get("/tasks").text  # open list no longer shows it
+    again = client.post(f"/tasks/{task_id}/done", data={"csrf_token": csrf})
+    assert again.status_code == 409
+
+
+def test_admin_creates_user_and_sees_clear_error_for_duplicate(client: TestClient,
+                                                               staff: dict[str, str]) -> None:
+    csrf = login(client, "admin1")
+    ok = client.post("/users", data={"csrf_token": csrf, "username": "xiaolin",
+                                     "password": "long enough", "role": "sales"})
+    assert ok.status_code == 200 and "账号已创建" in ok.text
+    dup = client.post("/users", data={"csrf_token": csrf, "username": "xiaolin",
+                                      "password": "long enough", "role": "sales"})
+    assert dup.status_code == 422 and "taken" in dup.text
