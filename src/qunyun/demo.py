@@ -47,7 +47,8 @@ def _local_time(day: datetime, rng: random.Random) -> datetime:
     return day + timedelta(hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60))
 
 
-def _events(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+def _events(rng: random.Random, start: datetime, end: datetime,
+            group_count: int) -> Iterator[dict[str, Any]]:
     tz_offset = timedelta(hours=8)
     seq = 0
 
@@ -60,7 +61,7 @@ def _events(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict
         return (local - tz_offset).replace(tzinfo=UTC).isoformat()
 
     person = 0
-    for g in range(1, GROUPS + 1):
+    for g in range(1, group_count + 1):
         chat = f"demo-g{g}"
         name = f"业主福利群{g}"
         created = start + timedelta(seconds=g)
@@ -121,7 +122,8 @@ def _events(rng: random.Random, start: datetime, end: datetime) -> Iterator[dict
                        "user": uid}
 
 
-def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None) -> dict[str, int]:
+def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
+              group_count: int = GROUPS) -> dict[str, int]:
     """Load the demo once (a second call finds the groups and does nothing)."""
     now = now or utcnow()
     with runtime.uow.read() as conn:
@@ -133,7 +135,7 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None) -
     start = (local_now - timedelta(days=DAYS - 1)).replace(hour=0, minute=0, second=0,
                                                            microsecond=0)
     end = local_now
-    raws = sorted(_events(rng, start, end), key=lambda r: (r["at"], r["id"]))
+    raws = sorted(_events(rng, start, end, group_count), key=lambda r: (r["at"], r["id"]))
     join_times = [r["at"] for r in raws if r["type"] == "join"]
     welcome_from = join_times[-15] if len(join_times) >= 15 else ""
     adapter = runtime.adapters[PLATFORM]

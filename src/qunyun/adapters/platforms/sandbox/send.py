@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qunyun.adapters.storage.sqlite_setup import prepare_connection
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,8 +36,7 @@ class SandboxStore:
                                      isolation_level=None)
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            prepare_connection(self._conn, foreign_keys=False)
             self._conn.executescript(SCHEMA)
 
     def record(self, key: str, action_type: str, chat: str | None,

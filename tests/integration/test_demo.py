@@ -1,0 +1,36 @@
+"""The demo goes through the real event path and loads once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.storage.tables import groups, member_events, members, messages, outbox
+from qunyun.bootstrap import Runtime
+from qunyun.demo import ensure_demo_admin, load_demo
+from qunyun.services import users
+
+
+def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path: Path) -> None:
+    first = load_demo(runtime, group_count=2)
+    assert first["events"] > 1000 and first["already_loaded"] == 0
+    names = conn.execute(select(groups.c.name).order_by(groups.c.name)).scalars().all()
+    assert names == ["业主福利群1", "业主福利群2"]
+    numbers = conn.execute(select(func.min(members.c.number), func.count())).one()
+    assert numbers[0] == 10001 and numbers[1] > 150
+    kinds = dict(conn.execute(select(member_events.c.kind, func.count())
+                              .group_by(member_events.c.kind)).all())
+    assert kinds["joined"] > 150 and kinds["removed"] == 2 and kinds["left"] > 0
+    # a few people write most messages (heavy tail)
+    per_member = sorted(conn.execute(select(func.count()).select_from(messages)
+                                     .group_by(messages.c.member_id)).scalars(), reverse=True)
+    top_share = sum(per_member[: max(1, len(per_member) // 10)]) / sum(per_member)
+    assert top_share > 0.3
+    welcomes = conn.execute(select(outbox.c.payload).where(outbox.c.rule == "welcome")).all()
+    assert len(welcomes) == 15
+    assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
+    login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
+    assert login == ("admin", "demo-password-1")
+    assert ensure_demo_admin(runtime, tmp_path / "pw", "other") == ("admin", "demo-password-1")
+    assert users.authenticate(conn, username="admin", password="demo-password-1") is not None
