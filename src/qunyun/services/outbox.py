@@ -15,9 +15,10 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from qunyun.adapters.platforms.base import (
     Delivery,
@@ -28,7 +29,7 @@ from qunyun.adapters.platforms.base import (
     TransientSendError,
 )
 from qunyun.adapters.ratelimit import RateLimiter
-from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
+from qunyun.adapters.storage.sql import insert_ignore, insert_ignore_many, supports_skip_locked
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
@@ -174,79 +175,113 @@ def recover_expired(uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter],
     return len(rows)
 
 
-def _resolve(conn: Connection, claimed: Claimed, action: Action) -> Delivery:
-    chat = None
-    if claimed.group_id is not None:
-        chat = conn.execute(select(groups.c.external_id)
-                            .where(groups.c.id == claimed.group_id)).scalar()
-        if chat is None:
-            raise PermanentSendError(f"group {claimed.group_id} no longer exists")
-    wanted: list[int] = list(getattr(action, "mention_member_ids", ()))
-    member_id = getattr(action, "member_id", None)
-    if member_id is not None:
-        wanted.append(member_id)
-    ext: dict[int, str] = {}
+def _resolve_batch(conn: Connection, batch: Sequence[Claimed]) -> dict[int, Delivery | SendError]:
+    """Platform ids for a whole batch in two queries; a row that cannot be resolved gets the
+    permanent error that will make it dead."""
+    actions: dict[int, Action | SendError] = {}
+    for c in batch:
+        try:
+            actions[c.id] = action_from_payload(c.action_type, c.payload)
+        except ValueError as exc:  # a stored payload we cannot rebuild: never retry it
+            actions[c.id] = PermanentSendError(str(exc))
+    group_ids = {c.group_id for c in batch if c.group_id is not None}
+    chats = dict(conn.execute(select(groups.c.id, groups.c.external_id)
+                              .where(groups.c.id.in_(group_ids))).all()) if group_ids else {}
+    wanted: set[int] = set()
+    for a in actions.values():
+        if isinstance(a, Action):
+            wanted.update(getattr(a, "mention_member_ids", ()))
+            if getattr(a, "member_id", None) is not None:
+                wanted.add(a.member_id)  # type: ignore[attr-defined]
     names: dict[int, str] = {}
+    ext: dict[tuple[int, str], str] = {}
     if wanted:
+        platforms = {c.platform for c in batch}
         for row in conn.execute(
-            select(members.c.id, members.c.display_name, identities.c.external_id)
+            select(members.c.id, members.c.display_name, identities.c.platform,
+                   identities.c.external_id)
             .outerjoin(identities, and_(identities.c.member_id == members.c.id,
-                                        identities.c.platform == claimed.platform))
+                                        identities.c.platform.in_(platforms)))
             .where(members.c.id.in_(wanted))
         ):
             names[row.id] = row.display_name
             if row.external_id is not None:
-                ext[row.id] = row.external_id
-        if member_id is not None and member_id not in ext:
-            raise PermanentSendError(f"member {member_id} has no {claimed.platform} identity")
-    return Delivery(claimed.idempotency_key, action, chat, ext, names)
+                ext[(row.id, row.platform)] = row.external_id
+    out: dict[int, Delivery | SendError] = {}
+    for c in batch:
+        action = actions[c.id]
+        if isinstance(action, SendError):
+            out[c.id] = action
+            continue
+        chat = chats.get(c.group_id) if c.group_id is not None else None
+        if c.group_id is not None and chat is None:
+            out[c.id] = PermanentSendError(f"group {c.group_id} no longer exists")
+            continue
+        ids = list(getattr(action, "mention_member_ids", ()))
+        member_id = getattr(action, "member_id", None)
+        if member_id is not None:
+            ids.append(member_id)
+            if (member_id, c.platform) not in ext:
+                out[c.id] = PermanentSendError(f"member {member_id} has no {c.platform} identity")
+                continue
+        out[c.id] = Delivery(
+            c.idempotency_key, action, chat,
+            {i: ext[(i, c.platform)] for i in ids if (i, c.platform) in ext},
+            {i: names.get(i, "") for i in ids})
+    return out
 
 
-def _finish_ok(uow: UnitOfWork, claimed: Claimed, worker_id: str, action: Action,
-               receipt: Receipt) -> None:
+def _record_delivered(conn: Connection, worker_id: str,
+                      done: Sequence[tuple[Claimed, Action, Receipt]]) -> None:
+    """Mark a batch delivered in three statements (an executemany update, a check of which
+    rows this worker still owned, one insert of the outgoing messages)."""
+    if not done:
+        return
     now = utcnow()
-    with uow.write() as conn:
-        done = conn.execute(update(outbox).where(
-            outbox.c.id == claimed.id, outbox.c.status == SENDING,
-            outbox.c.claimed_by == worker_id,
-        ).values(status=DELIVERED, delivered_at=now, lease_until=None, last_error="",
-                 receipt={"platform_message_id": receipt.platform_message_id,
-                          "duplicate": receipt.duplicate, **dict(receipt.detail)}))
-        if done.rowcount and isinstance(action, SendText) and claimed.group_id is not None:
-            insert_ignore(conn, messages, {
-                "group_id": claimed.group_id, "member_id": None,
-                "platform_message_id": receipt.platform_message_id or claimed.idempotency_key,
-                "sent_at": now, "direction": "out", "message_type": "text",
-                "text": action.text, "recalled": False,
-            }, ["group_id", "platform_message_id"])
+    conn.execute(
+        update(outbox).where(outbox.c.id == bindparam("b_id"), outbox.c.status == SENDING,
+                             outbox.c.claimed_by == worker_id)
+        .values(status=DELIVERED, delivered_at=now, lease_until=None, last_error="",
+                receipt=bindparam("b_receipt")),
+        [{"b_id": c.id, "b_receipt": {"platform_message_id": r.platform_message_id,
+                                      "duplicate": r.duplicate, **dict(r.detail)}}
+         for c, _a, r in done])
+    ours = set(conn.execute(select(outbox.c.id).where(
+        outbox.c.id.in_([c.id for c, _a, _r in done]), outbox.c.status == DELIVERED,
+        outbox.c.claimed_by == worker_id)).scalars())
+    insert_ignore_many(conn, messages, [
+        {"group_id": c.group_id, "member_id": None,
+         "platform_message_id": r.platform_message_id or c.idempotency_key, "sent_at": now,
+         "direction": "out", "message_type": "text", "text": a.text, "recalled": False}
+        for c, a, r in done
+        if c.id in ours and isinstance(a, SendText) and c.group_id is not None
+    ], ["group_id", "platform_message_id"])
 
 
-def _finish_error(uow: UnitOfWork, claimed: Claimed, worker_id: str, error: SendError,
+def _record_error(conn: Connection, claimed: Claimed, worker_id: str, error: SendError,
                   policy: DeliveryPolicy, rng: random.Random) -> None:
-    now = utcnow()
+    """Store a failed attempt: back to pending with backoff, or dead with the reason."""
     values: dict[str, Any] = {"lease_until": None, "claimed_by": None,
                               "last_error": f"{type(error).__name__}: {error}"[:2000]}
-    if isinstance(error, PermanentSendError) or claimed.attempts >= policy.max_attempts:
+    dead = isinstance(error, PermanentSendError) or claimed.attempts >= policy.max_attempts
+    if dead:
         values["status"] = DEAD
     else:
         delay = policy.backoff(claimed.attempts, rng)
         if isinstance(error, TransientSendError) and error.retry_after:
             delay = max(delay, error.retry_after)
         values["status"] = PENDING
-        values["next_attempt_at"] = now + timedelta(seconds=delay)
-    with uow.write() as conn:
-        conn.execute(update(outbox).where(outbox.c.id == claimed.id,
-                                          outbox.c.claimed_by == worker_id).values(**values))
+        values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
+    conn.execute(update(outbox).where(outbox.c.id == claimed.id,
+                                      outbox.c.claimed_by == worker_id).values(**values))
 
 
-def _release(uow: UnitOfWork, claimed: Claimed, worker_id: str, wait: float) -> None:
+def _record_deferred(conn: Connection, claimed: Claimed, worker_id: str, wait: float) -> None:
     """Put a rate-limited row back without counting the attempt."""
-    with uow.write() as conn:
-        conn.execute(update(outbox).where(outbox.c.id == claimed.id,
-                                          outbox.c.claimed_by == worker_id).values(
-            status=PENDING, lease_until=None, claimed_by=None,
-            attempts=outbox.c.attempts - 1,
-            next_attempt_at=utcnow() + timedelta(seconds=wait)))
+    conn.execute(update(outbox).where(outbox.c.id == claimed.id,
+                                      outbox.c.claimed_by == worker_id).values(
+        status=PENDING, lease_until=None, claimed_by=None, attempts=outbox.c.attempts - 1,
+        next_attempt_at=utcnow() + timedelta(seconds=wait)))
 
 
 @dataclass
@@ -257,46 +292,79 @@ class DeliveryStats:
     deferred: int = 0
 
 
+def _rate_wait(limiter: RateLimiter, claimed: Claimed, policy: DeliveryPolicy) -> float:
+    wait = limiter.acquire(f"platform:{claimed.platform}", policy.platform_per_second,
+                           max(1.0, policy.platform_per_second))
+    if not wait and claimed.group_id is not None:
+        wait = limiter.acquire(f"group:{claimed.group_id}", policy.group_per_minute / 60.0,
+                               max(1.0, policy.group_per_minute / 4))
+    return wait
+
+
 def deliver_due(
     uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter], limiter: RateLimiter,
     worker_id: str, policy: DeliveryPolicy, rng: random.Random | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> DeliveryStats:
-    """Claim one batch and deliver it; each row is finished in its own short transaction."""
+    """Claim one batch and deliver it.
+
+    On platforms that apply an idempotency key once, the batch's outcomes are recorded in one
+    transaction at the end (a crash in between only causes resends the platform ignores).
+    Elsewhere each outcome is recorded before the next send, so at most one row per worker
+    can be left uncertain by a crash.
+    """
     rng = rng or random.Random()
     stats = DeliveryStats()
-    for claimed in claim_due(uow, worker_id=worker_id, now=now(), policy=policy):
+    batch = claim_due(uow, worker_id=worker_id, now=now(), policy=policy)
+    if not batch:
+        return stats
+    with uow.read() as conn:
+        targets = _resolve_batch(conn, batch)
+    pending: list[Callable[[Connection], None]] = []
+    done: list[tuple[Claimed, Action, Receipt]] = []
+
+    def flush() -> None:
+        if pending or done:
+            with uow.write() as conn:
+                _record_delivered(conn, worker_id, done)
+                for record in pending:
+                    record(conn)
+            pending.clear()
+            done.clear()
+
+    for claimed in batch:
         adapter = adapters.get(claimed.platform)
-        try:
-            if adapter is None:
-                raise PermanentSendError(f"no adapter configured for {claimed.platform!r}")
-            action = action_from_payload(claimed.action_type, claimed.payload)
-            wait = limiter.acquire(f"platform:{claimed.platform}", policy.platform_per_second,
-                                   max(1.0, policy.platform_per_second))
-            if not wait and claimed.group_id is not None:
-                wait = limiter.acquire(f"group:{claimed.group_id}",
-                                       policy.group_per_minute / 60.0,
-                                       max(1.0, policy.group_per_minute / 4))
+        target = targets[claimed.id]
+        error: SendError | None = target if isinstance(target, SendError) else None
+        if adapter is None:
+            error = PermanentSendError(f"no adapter configured for {claimed.platform!r}")
+        if error is None and isinstance(target, Delivery):
+            wait = _rate_wait(limiter, claimed, policy)
             if wait:
-                _release(uow, claimed, worker_id, wait)
+                pending.append(partial(_record_deferred, claimed=claimed, worker_id=worker_id,
+                                       wait=wait))
                 stats.deferred += 1
                 continue
-            with uow.read() as conn:
-                delivery = _resolve(conn, claimed, action)
-            receipt = adapter.send(delivery)
-        except SendError as exc:
-            _finish_error(uow, claimed, worker_id, exc, policy, rng)
-            if isinstance(exc, PermanentSendError) or claimed.attempts >= policy.max_attempts:
+            try:
+                assert adapter is not None
+                receipt = adapter.send(target)
+            except SendError as exc:
+                error = exc
+            else:
+                done.append((claimed, target.action, receipt))
+                stats.delivered += 1
+        if error is not None:
+            will_die = (isinstance(error, PermanentSendError)
+                        or claimed.attempts >= policy.max_attempts)
+            pending.append(partial(_record_error, claimed=claimed, worker_id=worker_id,
+                                   error=error, policy=policy, rng=rng))
+            if will_die:
                 stats.dead += 1
             else:
                 stats.retried += 1
-            continue
-        except ValueError as exc:  # a stored payload we cannot rebuild: never retry it
-            _finish_error(uow, claimed, worker_id, PermanentSendError(str(exc)), policy, rng)
-            stats.dead += 1
-            continue
-        _finish_ok(uow, claimed, worker_id, action, receipt)
-        stats.delivered += 1
+        if adapter is None or not adapter.can(Capability.IDEMPOTENT_SEND):
+            flush()
+    flush()
     return stats
 
 

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+
+@lru_cache(maxsize=64)
+def _insert_ignore_stmt(dialect: str, table: Table, conflict: tuple[str, ...],
+                        returning: bool = True) -> Executable:
+    """Built once per table: values go in as parameters, so the compiled form is reused
+    (building ``.values(**literal)`` per call cost more than the database round trip)."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt.returning(table.c.id) if returning and "id" in table.c else stmt
 
 
 def insert_ignore(
     conn: Connection, table: Table, values: dict[str, Any], conflict: Sequence[str]
 ) -> Any | None:
     """Insert unless a row with the same ``conflict`` columns exists; return the new id or None."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict))
+    result = conn.execute(stmt, values)
     if "id" in table.c:
-        row = conn.execute(stmt.returning(table.c.id)).first()
+        row = result.first()
         return None if row is None else row[0]
-    result = conn.execute(stmt)
     return True if result.rowcount else None
+
+
+def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                       conflict: Sequence[str]) -> None:
+    """Insert many rows in one executemany, skipping those that conflict."""
+    if rows:
+        stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), False)
+        conn.execute(stmt, list(rows))
 
 
 def supports_skip_locked(conn: Connection) -> bool:
