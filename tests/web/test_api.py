@@ -101,3 +101,11 @@ def test_health_metrics_and_openapi(client: TestClient, conn: Connection,
     spec = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/groups" in spec["paths"] and "/api/v1/ingest/{platform}" in spec["paths"]
     assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+
+
+def test_overview_api_counts_today_in_team_timezone(client: TestClient, staff: dict[str, str],
+                                                    conn: Connection) -> None:
+    headers = bearer(conn, "viewer1")
+    data = client.get("/api/v1/overview", headers=headers).json()
+    assert data["groups"] == 0 and len(data["days"]) == 14
+    assert len(data["messages_per_day"]) == 14 and data["outbox"]["dead"] == 0

@@ -41,9 +41,6 @@ class Overview:
     joins_per_day: list[int]
     leaves_per_day: list[int]
 
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
 
 def _per_day(conn: Connection, stmt_column: Any, table: Any, where: list[Any],
              tz: ZoneInfo) -> dict[str, int]:

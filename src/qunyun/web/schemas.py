@@ -151,16 +151,3 @@ class IngestOut(BaseModel):
     events: int
     outbox_ids: list[int]
     rules_fired: list[str]
-
-
-class OverviewOut(BaseModel):
-    groups: int
-    members: int
-    messages_today: int
-    joins_today: int
-    open_tasks: int
-    outbox: dict[str, int]
-    days: list[str]
-    messages_per_day: list[int]
-    joins_per_day: list[int]
-    leaves_per_day: list[int]

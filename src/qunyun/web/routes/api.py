@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from qunyun.adapters.platforms.base import ParseError
 from qunyun.adapters.storage.tables import utcnow
-from qunyun.analytics.overview import overview
+from qunyun.analytics.overview import Overview, overview
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services import members as members_service
@@ -27,7 +27,6 @@ from qunyun.web.schemas import (
     MemberDetail,
     MemberPublic,
     OutboxPublic,
-    OverviewOut,
     TaskDone,
     TaskPublic,
     UserCreate,
@@ -43,10 +42,10 @@ def me(actor: CurrentActor) -> Me:
               language=actor.language)
 
 
-@router.get("/overview", response_model=OverviewOut)
-def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> dict[str, Any]:
+@router.get("/overview", response_model=Overview)
+def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Overview:
     actor.require(Permission.VIEW)
-    return overview(conn, tz=runtime.settings.tz).as_dict()
+    return overview(conn, tz=runtime.settings.tz)
 
 
 @router.get("/groups", response_model=list[GroupPublic])
