@@ -84,3 +84,16 @@ def test_admin_creates_user_and_sees_clear_error_for_duplicate(client: TestClien
     dup = client.post("/users", data={"csrf_token": csrf, "username": "xiaolin",
                                       "password": "long enough", "role": "sales"})
     assert dup.status_code == 422 and "taken" in dup.text
+
+
+def test_htmx_task_done_returns_the_updated_row(client: TestClient, staff: dict[str, str],
+                                                conn: Connection, runtime: Runtime) -> None:
+    gid = seed(conn, runtime)
+    task_id = tasks.create_task(conn, kind="remove_member", title="移除 张三", reason="广告",
+                                group_id=gid, now=utcnow())
+    csrf = login(client, "operator1")
+    row = client.post(f"/tasks/{task_id}/done", data={"outcome": "已处理", "dismiss": "1"},
+                      headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+    assert row.status_code == 200
+    assert row.text.startswith(f'<tr id="task-{task_id}">')
+    assert "已忽略" in row.text and "已处理" in row.text and "<html" not in row.text

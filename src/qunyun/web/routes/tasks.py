@@ -22,9 +22,13 @@ def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/tasks/{task_id}/done")
-def task_done(task_id: int, actor: CurrentActor, runtime: RuntimeDep,
+def task_done(request: Request, task_id: int, actor: CurrentActor, runtime: RuntimeDep,
               outcome: str = Form(""), dismiss: str = Form("")) -> Response:
+    """Mark done; an HTMX request gets the updated row back, a plain form a redirect."""
     with runtime.uow.write() as conn:
-        tasks_service.do_complete_task(conn, actor=actor, task_id=task_id, outcome=outcome,
-                                       dismiss=bool(dismiss), now=utcnow())
+        task = tasks_service.do_complete_task(conn, actor=actor, task_id=task_id,
+                                              outcome=outcome, dismiss=bool(dismiss),
+                                              now=utcnow())
+    if request.headers.get("hx-request"):
+        return render(request, "_task_row.html", {"k": task})
     return RedirectResponse("/tasks", status_code=303)
