@@ -106,3 +106,28 @@ def test_usage_errors_exit_2(env: Path, fresh_db_url: str) -> None:
     assert run(fresh_db_url, "tasks", "done", "999").exit_code == 2
     assert json.loads(run(fresh_db_url, "tasks", "list", "--json").stdout) == []
     assert count(fresh_db_url, outbox) == 0
+
+
+def test_import_json_totals_and_exit_codes(env: Path, fresh_db_url: str) -> None:
+    from qunyun.adapters.platforms.exports import formats
+
+    fixtures = Path(formats.__file__).parent / "fixtures"
+    db = fresh_db_url
+    result = run(db, "import", str(fixtures / "memotrace__group.csv"),
+                 str(fixtures / "telegram__supergroup.json"), "--json")
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.stdout)
+    for key in ("format", "groups", "members", "messages", "joins", "leaves", "kicks",
+                "renames", "recalls", "skipped", "errors", "files"):
+        assert key in totals
+    assert totals["format"] == "mixed" and totals["groups"] == 2
+    assert totals["messages"] == 10 and totals["joins"] == 7 and totals["kicks"] == 2
+    assert [f["format"] for f in totals["files"]] == ["memotrace", "telegram"]
+    again = json.loads(run(db, "import", str(fixtures / "memotrace__group.csv"), "--json").stdout)
+    assert again["messages"] == 0 and again["duplicate_messages"] == 7
+    bad = run(db, "import", str(fixtures / "memotrace__bad_time.csv"))
+    assert bad.exit_code == 2 and "memotrace__bad_time.csv:3" in bad.output
+    skipped = json.loads(run(db, "import", str(fixtures / "memotrace__bad_time.csv"),
+                             "--on-error", "skip", "--json").stdout)
+    assert skipped["skipped"] == 1 and skipped["errors"][0]["line"] == 3
+    assert run(db, "import", str(fixtures / "x.csv"), "--format", "word").exit_code == 2

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -35,8 +36,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(tasks_app, name="tasks")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -256,6 +257,75 @@ def ingest(
         console.print(f"{totals['events']} events from {totals['lines']} lines "
                       f"({totals['duplicates']} already known, skipped {totals['skipped']}), "
                       f"{totals['outbox']} actions queued")
+
+
+# --- import -----------------------------------------------------------------------------
+
+TOTAL_KEYS = ("new_members", "messages", "duplicate_messages", "joins",
+              "leaves", "kicks", "renames", "recalls", "unparsed_notices", "skipped")
+
+
+@app.command("import")
+def import_exports(
+    paths: Annotated[list[Path], typer.Argument(help="Export files")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, memotrace, chatlog-json, "
+                                     "telegram or irc")] = "auto",
+    group_name: Annotated[str | None, typer.Option(help="Group name (else from the file)")]
+    = None,
+    on_error: Annotated[str, typer.Option(help="fail: a bad row stops the file and stores "
+                                          "nothing of it; skip: list it and go on")] = "fail",
+    as_json: JsonOpt = False,
+) -> None:
+    """Import chat exports (WeChat MemoTrace CSV, chatlog JSON, Telegram JSON, IRC logs)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from qunyun.adapters.storage.tables import utcnow
+    from qunyun.services.imports import FORMATS, ImportFailed, do_import_file
+
+    if fmt != "auto" and fmt not in FORMATS:
+        fail(f"--format: auto or one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
+    if on_error not in ("fail", "skip"):
+        fail("--on-error: fail or skip", EXIT_BAD_INPUT)
+    totals: dict[str, Any] = {"format": fmt, "groups": 0, "members": 0,
+                              **dict.fromkeys(TOTAL_KEYS, 0), "errors": [],
+                              "files": []}
+    show = console.is_terminal and not as_json
+    group_ids: set[int] = set()
+    member_ids: set[int] = set()
+    with runtime() as rt, Progress("{task.description}", BarColumn(), DownloadColumn(),
+                                   TimeRemainingColumn(), console=err,
+                                   disable=not show) as bar:
+        for path in paths:
+            task = bar.add_task(path.name, total=path.stat().st_size if path.is_file() else 0)
+            try:
+                report = do_import_file(
+                    rt.uow, path, fmt=fmt, group_name=group_name, on_error=on_error,
+                    now=utcnow(), progress=partial(bar.advance, task))
+            except ImportFailed as exc:
+                totals["errors"].append(exc.error)
+                if as_json:
+                    emit_json(totals)
+                fail(f"{exc} (nothing of this file was imported)", EXIT_BAD_INPUT)
+            data = report.as_dict()
+            totals["files"].append(data)
+            totals["format"] = data["format"] if len(paths) == 1 else "mixed"
+            for key in TOTAL_KEYS:
+                totals[key] += data[key]
+            group_ids |= report.group_ids
+            member_ids |= report.member_ids
+            totals["groups"], totals["members"] = len(group_ids), len(member_ids)
+            totals["errors"].extend(data["errors"])
+    if as_json:
+        emit_json(totals)
+        return
+    console.print(
+        f"{len(paths)} file(s): {totals['messages']} messages "
+        f"({totals['duplicate_messages']} already there), {totals['members']} members "
+        f"({totals['new_members']} new) in {totals['groups']} group(s); joins "
+        f"{totals['joins']}, leaves {totals['leaves']}, removals {totals['kicks']}, renames "
+        f"{totals['renames']}, recalls {totals['recalls']}; {totals['skipped']} rows skipped")
+    for error in totals["errors"][:20]:
+        err.print(f"  {error['file']}:{error['line']}: {error['reason']}", highlight=False)
 
 
 # --- outbox and tasks ---------------------------------------------------------------------

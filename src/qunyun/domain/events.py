@@ -117,3 +117,14 @@ class ScheduleFired(DomainEvent):
     job_kind: str
     payload: Mapping[str, Any] = field(default_factory=dict)
     group_external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupNotice(DomainEvent):
+    """A notice about a member that is not a membership change: a pat, a red packet, an
+    announcement, a pinned message, an owner change, a nickname change."""
+
+    chat: ChatRef
+    notice: str
+    actor: PersonRef
+    targets: tuple[str, ...] = ()

@@ -26,6 +26,7 @@ from qunyun.domain.actions import Capability
 from qunyun.domain.events import (
     ChatRef,
     DomainEvent,
+    GroupNotice,
     GroupRenamed,
     GroupUpdated,
     MemberJoined,
@@ -187,6 +188,12 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             _member_event(conn, kind="group_renamed", member_id=None, group_id=touched.group_id,
                           at=at, inbound_id=inbound_id, actor_id=by.id if by else None,
                           data={"new_name": event.new_name})
+        case GroupNotice():
+            assert touched.group_id is not None
+            touched.member = member(event.actor)
+            _member_event(conn, kind=event.notice, member_id=touched.member.id,
+                          group_id=touched.group_id, at=at, inbound_id=inbound_id,
+                          data={"targets": list(event.targets)})
         case GroupUpdated():
             if event.owner is not None and touched.group_id is not None:
                 owner = member(event.owner)

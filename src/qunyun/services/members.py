@@ -73,6 +73,24 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
     return ResolvedMember(member_id, number, ref.name, created=True)
 
 
+def find_identity(conn: Connection, *, platform: str, kind: str, external_id: str) -> int | None:
+    """The member an identity belongs to, or None."""
+    value = conn.execute(select(identities.c.member_id).where(
+        identities.c.platform == platform, identities.c.kind == kind,
+        identities.c.external_id == external_id)).scalar()
+    return None if value is None else int(value)
+
+
+def attach_identity(conn: Connection, *, member_id: int, platform: str, ref: PersonRef,
+                    at: datetime) -> bool:
+    """Give a member one more identity; False when that identity already belongs to someone."""
+    inserted = insert_ignore(conn, identities, {
+        "member_id": member_id, "platform": platform, "kind": ref.kind,
+        "external_id": ref.external_id, "display_name": ref.name, "weak": ref.weak,
+        "created_at": at}, ["platform", "kind", "external_id"])
+    return inserted is not None
+
+
 def list_members(conn: Connection, *, actor: Actor, query: str = "", limit: int = 50,
                  offset: int = 0) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)

@@ -33,11 +33,15 @@ def insert_ignore(
 
 
 def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
-                       conflict: Sequence[str]) -> None:
-    """Insert many rows in one executemany, skipping those that conflict."""
-    if rows:
-        stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), False)
-        conn.execute(stmt, list(rows))
+                       conflict: Sequence[str]) -> int:
+    """Insert many rows in one executemany, skipping those that conflict; returns how many
+    were inserted (counted from RETURNING: drivers' executemany rowcounts disagree)."""
+    if not rows:
+        return 0
+    returning = "id" in table.c
+    stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), returning)
+    result = conn.execute(stmt, list(rows))
+    return len(result.all()) if returning else int(result.rowcount)
 
 
 def supports_skip_locked(conn: Connection) -> bool:

@@ -1,0 +1,271 @@
+"""Streaming readers: one export file → ``ExportRow`` values, in file order, constant memory.
+
+Each reader names the line (or message index) of every row so errors can point at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, TextIO
+
+from qunyun.adapters.platforms.base import ParseError
+
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+@dataclass(slots=True)
+class ExportRow:
+    line: int
+    chat_id: str
+    chat_name: str
+    at: datetime  # aware UTC
+    sender_id: str  # platform user id when the export has one (wxid, user123), else ""
+    sender_name: str
+    text: str
+    message_type: str  # text, image, voice, video, sticker, link, file, system, …
+    key: str  # stable id for the message across re-imports and overlapping exports
+    is_self: bool = False
+    service: dict[str, Any] | None = None  # structured service action (Telegram)
+
+
+@dataclass(slots=True)
+class RowError:
+    """A row that cannot be read; the reader goes on (``--on-error skip``) or the import stops."""
+
+    line: int
+    reason: str
+
+
+class ExportError(ParseError):
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = path
+        self.line = line
+        self.reason = reason
+
+
+Row = ExportRow | RowError
+
+
+def content_key(*parts: object) -> str:
+    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]
+
+
+# --- MemoTrace / WeChatMsg CSV ----------------------------------------------------------------
+MEMOTRACE_COLUMNS = ["localId", "TalkerId", "Type", "SubType", "IsSender", "CreateTime",
+                     "Status", "StrContent", "StrTime", "Remark", "NickName", "Sender"]
+WECHAT_TYPES = {"1": "text", "3": "image", "34": "voice", "43": "video", "47": "sticker",
+                "48": "location", "50": "call", "10000": "system", "10002": "system"}
+WECHAT_APP_SUBTYPES = {"57": "quote", "6": "file", "3": "music", "5": "link", "2000": "transfer",
+                       "2001": "red_packet", "33": "mini_program", "36": "mini_program",
+                       "19": "forward", "87": "announcement", "62": "pat"}
+
+
+def wechat_type(type_code: str, sub_type: str) -> str:
+    if type_code == "49":
+        return WECHAT_APP_SUBTYPES.get(sub_type, "app")
+    return WECHAT_TYPES.get(type_code, f"type_{type_code}")
+
+
+def memotrace_group_name(path: Path) -> str:
+    stem = path.stem
+    return stem[: -len("_utf8")] if stem.endswith("_utf8") else stem
+
+
+def read_memotrace(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    reader = csv.reader(fh)
+    header = next(reader, None)
+    if header is None:
+        raise ExportError(path, 1, "empty file")
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    missing = [c for c in ("TalkerId", "Type", "CreateTime", "StrContent") if c not in header]
+    if missing:
+        raise ExportError(path, 1, f"not a MemoTrace CSV: missing columns {missing}")
+    idx = {name: i for i, name in enumerate(header)}
+    name = group_name or memotrace_group_name(path)
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) < len(header):  # ragged: tolerate missing trailing cells
+            row = row + [""] * (len(header) - len(row))
+
+        def get(col: str, row: list[str] = row) -> str:
+            i = idx.get(col)
+            return row[i] if i is not None else ""
+
+        try:
+            at = datetime.fromtimestamp(int(float(get("CreateTime"))), tz=UTC)
+        except (ValueError, OverflowError):
+            yield RowError(line, f"CreateTime is not a unix time: {get('CreateTime')!r}")
+            continue
+        talker = get("TalkerId").strip() or name
+        mtype = wechat_type(get("Type").strip(), get("SubType").strip())
+        content = get("StrContent")
+        sender = get("Sender").strip()
+        base = content_key(talker, at.timestamp(), sender, mtype, content)
+        seen[base] = seen.get(base, 0) + 1
+        yield ExportRow(line=line, chat_id=talker, chat_name=name, at=at, sender_id=sender,
+                        sender_name=(get("NickName") or get("Remark") or sender).strip(),
+                        text=content, message_type=mtype, key=f"{base}:{seen[base]}",
+                        is_self=get("IsSender").strip() == "1")
+
+
+# --- sjzar/chatlog JSON -------------------------------------------------------------------------
+def _parse_rfc3339(value: str) -> datetime | str:
+    """The time, or the reason it is not one."""
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return f"time is not RFC 3339: {value!r}"
+    if at.tzinfo is None:
+        return f"time has no zone: {value!r}"
+    return at.astimezone(UTC)
+
+
+def read_chatlog_json(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    try:
+        data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ExportError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    items = data.get("items", data) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ExportError(path, 1, "expected a list of chatlog messages")
+    for i, m in enumerate(items, 1):
+        if not isinstance(m, dict) or "time" not in m or "talker" not in m:
+            yield RowError(i, "message lacks 'time' or 'talker'")
+            continue
+        at = _parse_rfc3339(str(m["time"]))
+        if isinstance(at, str):
+            yield RowError(i, at)
+            continue
+        mtype = wechat_type(str(m.get("type", "")), str(m.get("subType", "")))
+        seq = m.get("seq")
+        key = str(seq) if seq is not None else content_key(m["talker"], at.timestamp(),
+                                                           m.get("sender"), m.get("content"))
+        yield ExportRow(line=i, chat_id=str(m["talker"]),
+                        chat_name=group_name or str(m.get("talkerName") or m["talker"]), at=at,
+                        sender_id=str(m.get("sender") or ""),
+                        sender_name=str(m.get("senderName") or m.get("sender") or ""),
+                        text=str(m.get("content") or ""), message_type=mtype, key=key,
+                        is_self=bool(m.get("isSelf")))
+
+
+# --- Telegram Desktop JSON ----------------------------------------------------------------------
+def _telegram_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in value)
+    return ""
+
+
+def read_telegram(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    try:
+        data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ExportError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+        raise ExportError(path, 1, "not a Telegram Desktop chat export (no 'messages' list)")
+    chat_id = f"telegram:{data.get('id', memotrace_group_name(path))}"
+    name = group_name or str(data.get("name") or chat_id)
+    for i, m in enumerate(data["messages"], 1):
+        try:
+            at = datetime.fromtimestamp(int(m["date_unixtime"]), tz=UTC)
+        except (KeyError, TypeError, ValueError):
+            yield RowError(i, "message lacks a valid 'date_unixtime'")
+            continue
+        service = m.get("type") == "service"
+        sender_id = str(m.get("actor_id") if service else m.get("from_id") or "")
+        sender_name = str((m.get("actor") if service else m.get("from")) or "")
+        yield ExportRow(line=i, chat_id=chat_id, chat_name=name, at=at, sender_id=sender_id,
+                        sender_name=sender_name, text=_telegram_text(m.get("text")),
+                        message_type="system" if service else str(m.get("media_type") or
+                                                                    "text"),
+                        key=str(m.get("id", i)),
+                        service=m if service else None)
+
+
+# --- IRC-style plain text --------------------------------------------------------------------
+IRC_MESSAGE = re.compile(r"^\[(\d{1,2}):(\d{2})(?::(\d{2}))?\] <([^>]+)> ?(.*)$")
+IRC_ACTION = re.compile(r"^\[(\d{1,2}):(\d{2})(?::(\d{2}))?\]\s+\* (\S+) ?(.*)$")
+IRC_SYSTEM = re.compile(r"^(?:\[(\d{1,2}):(\d{2})(?::(\d{2}))?\] )?=== (.*)$")
+IRC_JOIN = re.compile(r"^(\S+) \[[^\]]*\]\s+has joined (#\S+)")
+IRC_LEAVE = re.compile(r"^(\S+) \[[^\]]*\]\s+has (?:left|quit)(?: (#\S+))?")
+IRC_NICK = re.compile(r"^(\S+) is now known as (\S+)")
+_FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def read_irc(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    """``[HH:MM] <nick> text`` and ``=== nick … has joined/left``; times are UTC on the date
+    in the file name (else 1970-01-01); ``=== nick action`` lines are /me actions."""
+    found = _FILE_DATE.search(path.name)
+    day = date(int(found[1]), int(found[2]), int(found[3])) if found else date(1970, 1, 1)
+    name = group_name or memotrace_group_name(path)
+    chat_id = f"irc:{name}"
+    last = datetime.combine(day, time(0, 0), tzinfo=UTC)
+    seen: dict[str, int] = {}
+    for line_no, raw in enumerate(fh, 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        m = IRC_MESSAGE.match(line) or IRC_ACTION.match(line)
+        if m:
+            last = datetime.combine(day, time(int(m[1]) % 24, int(m[2]), int(m[3] or 0)),
+                                    tzinfo=UTC)
+            sender, text = m[4].strip(), m[5]
+            mtype = "text" if m.re is IRC_MESSAGE else "action"
+        else:
+            s = IRC_SYSTEM.match(line)
+            if not s:
+                yield RowError(line_no, f"not an IRC log line: {line[:60]!r}")
+                continue
+            if s[1]:
+                last = datetime.combine(day, time(int(s[1]) % 24, int(s[2]), int(s[3] or 0)),
+                                        tzinfo=UTC)
+            body = s[4]
+            if IRC_JOIN.match(body) or IRC_LEAVE.match(body) or IRC_NICK.match(body):
+                sender, text, mtype = "", body, "system"
+            else:  # "/me" action: "=== nick does something"
+                sender, _, rest = body.partition(" ")
+                text, mtype = rest, "action"
+        base = content_key(chat_id, last.isoformat(), sender, text)
+        seen[base] = seen.get(base, 0) + 1
+        yield ExportRow(line=line_no, chat_id=chat_id, chat_name=name, at=last,
+                        sender_id=sender, sender_name=sender, text=text, message_type=mtype,
+                        key=f"{base}:{seen[base]}")
+
+
+READERS = {
+    "memotrace": read_memotrace,
+    "chatlog-json": read_chatlog_json,
+    "telegram": read_telegram,
+    "irc": read_irc,
+}
+
+
+def detect_format(path: Path) -> str:
+    """Guess from the first bytes; raises ExportError naming the file when nothing fits."""
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.read(4096)
+    stripped = head.lstrip()
+    first_line = stripped.splitlines()[0] if stripped else ""
+    if first_line.startswith("localId") or ("TalkerId" in first_line
+                                            and "StrContent" in first_line):
+        return "memotrace"
+    if stripped.startswith("{") and '"messages"' in head:
+        return "telegram"
+    if stripped.startswith(("[", "{")) and '"talker"' in head:
+        return "chatlog-json"
+    if IRC_MESSAGE.match(first_line) or IRC_SYSTEM.match(first_line):
+        return "irc"
+    raise ExportError(path, 1, "unknown export format; pass --format "
+                      f"({', '.join(sorted(READERS))})")

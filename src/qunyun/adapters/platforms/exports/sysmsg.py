@@ -1,0 +1,311 @@
+"""WeChat group system notices → structured notices (zh and en clients, text and XML).
+
+The XML forms (``<sysmsg type="delchatroommember">``, ``sysmsgtemplate`` with member lists,
+``revokemsg``) carry wxids and are preferred; the plain-text forms are parsed with tolerant
+patterns (a leading space inside the quotes, emoji markup, names joined by '、' or ', ').
+Names that contain '、' cannot be told apart from two names in plain text: the XML form is
+the only exact source, and such notices are marked ``exact=False``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+YOU = "\x00you"  # stands for the exporting account in subject/actor lists
+
+INVITE = "invite"
+QR_JOIN = "qr_join"
+JOIN = "join"
+REMOVE = "remove"
+RENAME = "rename"
+RECALL = "recall"
+PAT = "pat"
+RED_PACKET = "red_packet"
+ANNOUNCEMENT = "announcement"
+OWNER_CHANGE = "owner_change"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    wxid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: str
+    actor: Person | None = None  # inviter, QR sharer, remover, renamer, recaller, patter
+    subjects: tuple[Person, ...] = ()  # joiners, removed people, the patted person
+    new_name: str = ""
+    exact: bool = True  # False when names were split from plain text
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _clean(name: str) -> str:
+    """Strip emoji markup (``<span class="emoji …"></span>``) and outer spaces."""
+    return _TAG.sub("", name).strip()
+
+
+def _names(text: str) -> tuple[Person, ...]:
+    parts = re.split(r'"?\s*(?:、|, )\s*"?', text)
+    return tuple(Person(_clean(p)) for p in parts if _clean(p))
+
+
+def _one(text: str) -> Person:
+    return Person(_clean(text))
+
+
+_you = Person(YOU)
+
+Builder = Callable[[re.Match[str]], Notice]
+_PATTERNS: list[tuple[re.Pattern[str], Builder]] = []
+
+
+def _on(pattern: str) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        _PATTERNS.append((re.compile(pattern, re.S), builder))
+        return builder
+
+    return register
+
+
+# --- Chinese client -------------------------------------------------------------------------
+@_on(r'^"(?P<a>.+?)"邀请你和"(?P<s>.+)"加入了群聊')
+def _zh_invited_you_and(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False)
+
+
+@_on(r'^"(?P<a>.+?)"邀请你加入了群聊')
+def _zh_invited_you(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), (_you,))
+
+
+@_on(r'^你邀请"(?P<s>.+)"加入了群聊')
+def _zh_you_invited(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^"(?P<a>.+?)"邀请"(?P<s>.+)"加入了群聊')
+def _zh_invite(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False)
+
+
+@_on(r'^"(?P<s>.+?)"通过扫描你分享的二维码加入群聊')
+def _zh_qr_you(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^"(?P<s>.+?)"通过扫描"(?P<a>.+?)"分享的二维码加入群聊')
+def _zh_qr(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
+
+
+@_on(r'^"(?P<s>.+?)"通过"(?P<a>.+?)"的邀请二维码加入群聊')
+def _zh_invite_qr(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
+
+
+@_on(r'^你通过扫描二维码加入群聊')
+def _zh_qr_self(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, None, (_you,))
+
+
+@_on(r'^"(?P<s>.+?)"加入了群聊')
+def _zh_join(m: re.Match[str]) -> Notice:
+    return Notice(JOIN, None, _names(m["s"]), exact=False)
+
+
+@_on(r'^你将"(?P<s>.+)"移出了群聊')
+def _zh_you_removed(m: re.Match[str]) -> Notice:
+    return Notice(REMOVE, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^你被"(?P<a>.+?)"移出群聊')
+def _zh_removed_you(m: re.Match[str]) -> Notice:
+    return Notice(REMOVE, _one(m["a"]), (_you,))
+
+
+@_on(r'^"(?P<a>.+?)"修改群名为“(?P<n>.*)”')
+def _zh_rename(m: re.Match[str]) -> Notice:
+    return Notice(RENAME, _one(m["a"]), new_name=m["n"])
+
+
+@_on(r'^你修改群名为“(?P<n>.*)”')
+def _zh_rename_you(m: re.Match[str]) -> Notice:
+    return Notice(RENAME, _you, new_name=m["n"])
+
+
+@_on(r'^"(?P<a>.+?)" ?撤回了一条消息')
+def _zh_recall(m: re.Match[str]) -> Notice:
+    return Notice(RECALL, _one(m["a"]))
+
+
+@_on(r'^你撤回了一条消息')
+def _zh_recall_you(m: re.Match[str]) -> Notice:
+    return Notice(RECALL, _you)
+
+
+@_on(r'^"(?P<a>.+?)" ?拍了拍 ?(?:"(?P<s>[^"]+)"|(?P<self>自己|我))')
+def _zh_pat(m: re.Match[str]) -> Notice:
+    target = _one(m["s"]) if m["s"] else _one(m["a"])
+    return Notice(PAT, _one(m["a"]), (target,))
+
+
+@_on(r'^你拍了拍 ?"(?P<s>[^"]+)"')
+def _zh_pat_you(m: re.Match[str]) -> Notice:
+    return Notice(PAT, _you, (_one(m["s"]),))
+
+
+@_on(r'^(?:<img[^>]*>\s*)?(?P<a>.+?)领取了(?:你|(?P<s>.+?))的(?:<_wc_custom_link_[^>]*>)?红包')
+def _zh_red_packet(m: re.Match[str]) -> Notice:
+    claimer = _you if m["a"].strip() == "你" else _one(m["a"])
+    sender = _one(m["s"]) if m["s"] else _you
+    return Notice(RED_PACKET, sender, (claimer,))
+
+
+@_on(r'^"(?P<a>.+?)"已成为新群主')
+def _zh_owner(m: re.Match[str]) -> Notice:
+    return Notice(OWNER_CHANGE, _one(m["a"]))
+
+
+# --- English client ------------------------------------------------------------------------
+@_on(r'^"?(?P<a>.+?)"? invited you and "?(?P<s>.+?)"? to the group chat')
+def _en_invited_you_and(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False)
+
+
+@_on(r'^"?(?P<a>.+?)"? invited you to (?:a|the) group chat')
+def _en_invited_you(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), (_you,))
+
+
+@_on(r'^You invited "?(?P<s>.+?)"? to the group chat')
+def _en_you_invited(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^"?(?P<a>.+?)"? invited "?(?P<s>.+?)"? to the group chat')
+def _en_invite(m: re.Match[str]) -> Notice:
+    return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False)
+
+
+@_on(r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode you shared')
+def _en_qr_you(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode shared by "?(?P<a>.+?)"?\.?$')
+def _en_qr(m: re.Match[str]) -> Notice:
+    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
+
+
+@_on(r'^"?(?P<s>.+?)"? joined the group chat\.?$')
+def _en_join(m: re.Match[str]) -> Notice:
+    return Notice(JOIN, None, _names(m["s"]), exact=False)
+
+
+@_on(r'^You removed "?(?P<s>.+?)"? from the group chat')
+def _en_you_removed(m: re.Match[str]) -> Notice:
+    return Notice(REMOVE, _you, _names(m["s"]), exact=False)
+
+
+@_on(r'^You were removed from the group chat by "?(?P<a>.+?)"?\.?$')
+def _en_removed_you(m: re.Match[str]) -> Notice:
+    return Notice(REMOVE, _one(m["a"]), (_you,))
+
+
+@_on(r'^"?(?P<a>.+?)"? changed the group name to "(?P<n>.*)"')
+def _en_rename(m: re.Match[str]) -> Notice:
+    actor = _you if m["a"] == "You" else _one(m["a"])
+    return Notice(RENAME, actor, new_name=m["n"])
+
+
+@_on(r'^"?(?P<a>.+?)"? recalled a message')
+def _en_recall(m: re.Match[str]) -> Notice:
+    actor = _you if m["a"] == "You" else _one(m["a"])
+    return Notice(RECALL, actor)
+
+
+@_on(r'^"?(?P<a>.+?)"? patted "?(?P<s>[^"]+?)"?(?:\s|$)')
+def _en_pat(m: re.Match[str]) -> Notice:
+    actor = _you if m["a"] == "You" else _one(m["a"])
+    return Notice(PAT, actor, (_one(m["s"]),))
+
+
+# --- XML forms -------------------------------------------------------------------------------
+def _members(node: Element | None) -> tuple[Person, ...]:
+    if node is None:
+        return ()
+    people = []
+    for member in node.iter("member"):
+        wxid = (member.findtext("username") or "").strip()
+        name = _clean(member.findtext("nickname") or "") or wxid
+        people.append(Person(name, wxid))
+    if not people:  # delchatroommember lists bare <username> elements
+        people = [Person(u.text.strip(), u.text.strip()) for u in node.iter("username")
+                  if u.text and u.text.strip()]
+    return tuple(people)
+
+
+def _parse_xml(text: str) -> Notice | None:
+    try:
+        root = SafeET.fromstring(text.strip())
+    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        return None
+    kind = root.get("type", "")
+    if kind == "revokemsg":
+        content = root.findtext(".//content") or ""
+        return parse_text(content) or Notice(RECALL)
+    if kind == "delchatroommember":
+        scene = (root.findtext(".//scene") or "").strip()
+        subjects = _members(root.find(".//memberlist"))
+        plain = (root.findtext(".//plain") or root.findtext(".//text") or "").strip()
+        from_text = parse_text(plain) if plain else None
+        actor = from_text.actor if from_text else None
+        notice_kind = QR_JOIN if scene == "qrcode" else INVITE
+        return Notice(notice_kind, actor, subjects or (from_text.subjects if from_text else ()))
+    if kind == "sysmsgtemplate":
+        template = root.findtext(".//template") or ""
+        links: dict[str, tuple[Person, ...]] = {}
+        for link in root.iter("link"):
+            links[link.get("name", "")] = _members(link.find("memberlist"))
+        # Fill the template with names, parse it as text, then swap in the exact people.
+        filled = re.sub(r"\$(\w+)\$", lambda m: "、".join(p.name for p in links.get(m[1], ()))
+                        or m[1], template)
+        notice = parse_text(filled)
+        if notice is None:
+            return None
+        subjects = (links.get("names") or links.get("adder") or links.get("kickerlist")
+                    or notice.subjects)
+        actor_people = links.get("username") or links.get("from") or ()
+        actor = actor_people[0] if actor_people else notice.actor
+        return Notice(notice.kind, actor, tuple(subjects), notice.new_name, exact=True)
+    return None
+
+
+def parse_text(text: str) -> Notice | None:
+    """Parse a plain-text notice; None when it is not a notice we know."""
+    text = text.strip()
+    for pattern, build in _PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return build(match)
+    return None
+
+
+def parse_notice(text: str) -> Notice | None:
+    """Parse a system notice in any form we know; None when unknown (counted by callers)."""
+    stripped = text.strip()
+    if stripped.startswith("<") and "sysmsg" in stripped[:200]:
+        notice = _parse_xml(stripped)
+        if notice is not None:
+            return notice
+    return parse_text(_TAG.sub("", stripped) if stripped.startswith("<") else stripped)

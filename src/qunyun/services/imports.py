@@ -1,0 +1,393 @@
+"""Chat-export import (F32): stream a file into the store, all or nothing per file.
+
+Member messages (nearly every row) take a batched path: members resolved through a cache,
+messages inserted in executemany batches, deduplicated by (group, stable message key).
+System notices become domain events and go through ``do_ingest_event`` with no rules, so
+joins, leaves, removals and renames are stored exactly as live events are; their event ids
+come from the notice's own key, so a re-import or an overlapping export adds nothing twice.
+Rules do not run on history: nobody is welcomed two years late.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from qunyun.adapters.platforms.exports import sysmsg
+from qunyun.adapters.platforms.exports.formats import (
+    IRC_JOIN,
+    IRC_LEAVE,
+    IRC_NICK,
+    READERS,
+    ExportError,
+    ExportRow,
+    RowError,
+    detect_format,
+)
+from qunyun.adapters.storage.sql import insert_ignore_many
+from qunyun.adapters.storage.tables import groups, members, memberships, messages
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.events import (
+    ChatRef,
+    DomainEvent,
+    GroupNotice,
+    GroupRenamed,
+    JoinScene,
+    LeaveScene,
+    MemberJoined,
+    MemberLeft,
+    MessageRecalled,
+    PersonRef,
+)
+from qunyun.services import audit
+from qunyun.services.groups import upsert_group
+from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.members import attach_identity, find_identity, resolve_member
+
+PLATFORM_OF_FORMAT = {"memotrace": "wechat", "chatlog-json": "wechat", "telegram": "telegram",
+                      "irc": "irc"}
+FORMATS = tuple(READERS)
+BATCH = 2000
+NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
+
+
+class ImportFailed(Exception):
+    """A file could not be imported; nothing of it was stored."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.error = {"file": str(path), "line": line, "reason": reason}
+
+
+@dataclass
+class FileReport:
+    file: str
+    format: str
+    groups: int = 0
+    members: int = 0
+    new_members: int = 0
+    messages: int = 0
+    duplicate_messages: int = 0
+    joins: int = 0
+    leaves: int = 0
+    kicks: int = 0
+    renames: int = 0
+    recalls: int = 0
+    other_notices: dict[str, int] = field(default_factory=dict)
+    unparsed_notices: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    group_ids: set[int] = field(default_factory=set)
+    member_ids: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("group_ids", "member_ids")}
+
+
+class _Counting(io.RawIOBase):
+    """Counts bytes read so a progress bar can follow a text stream."""
+
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]) -> None:
+        self.raw = raw
+        self.on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.on_read(n or 0)
+        return n or 0
+
+
+class _Importer:
+    def __init__(self, conn: Connection, path: Path, fmt: str, report: FileReport,
+                 now: datetime) -> None:
+        self.conn = conn
+        self.path = path
+        self.platform = PLATFORM_OF_FORMAT[fmt]
+        self.report = report
+        self.now = now
+        self.groups: dict[str, int] = {}
+        self.member_cache: dict[tuple[str, str], int] = {}
+        self.members_seen: dict[int, datetime] = {}
+        self.in_group: set[tuple[int, int]] = set()
+        self.names: dict[tuple[str, str], str] = {}  # (chat, nickname) -> user id
+        self.self_id = ""
+        self.batch: list[dict[str, Any]] = []
+
+    # -- people -------------------------------------------------------------------------
+    def person(self, chat: str, name: str, user_id: str = "") -> PersonRef:
+        if name == sysmsg.YOU:
+            return (PersonRef(external_id=self.self_id, kind=self._kind(), name="")
+                    if self.self_id else
+                    PersonRef(external_id="export-owner", kind="self", name="我", weak=True))
+        user_id = user_id or self.names.get((chat, name), "")
+        if user_id:
+            return PersonRef(external_id=user_id, kind=self._kind(), name=name)
+        return PersonRef(external_id=f"{chat}:{name}", kind="nickname", name=name, weak=True)
+
+    def _kind(self) -> str:
+        return {"wechat": "wxid", "telegram": "user", "irc": "nick"}[self.platform]
+
+    def member_id(self, ref: PersonRef, at: datetime) -> int:
+        key = (ref.kind, ref.external_id)
+        cached = self.member_cache.get(key)
+        if cached is None:
+            resolved = resolve_member(self.conn, platform=self.platform, ref=ref, at=at)
+            self.report.new_members += int(resolved.created)
+            cached = self.member_cache[key] = resolved.id
+        last = self.members_seen.get(cached)
+        if last is None or at > last:
+            self.members_seen[cached] = at
+        return cached
+
+    def _adopt_nickname(self, chat: str, ref: PersonRef, at: datetime) -> None:
+        """A notice named this person before their first message showed their user id: give
+        the nickname-only member the id instead of creating a second member."""
+        key = (ref.kind, ref.external_id)
+        if key in self.member_cache or not ref.name:
+            return
+        if find_identity(self.conn, platform=self.platform, kind=ref.kind,
+                         external_id=ref.external_id) is not None:
+            return
+        weak = find_identity(self.conn, platform=self.platform, kind="nickname",
+                             external_id=f"{chat}:{ref.name}")
+        if weak is not None and attach_identity(self.conn, member_id=weak,
+                                                platform=self.platform, ref=ref, at=at):
+            self.member_cache[key] = weak
+
+    def group_id(self, row: ExportRow) -> int:
+        gid = self.groups.get(row.chat_id)
+        if gid is None:
+            # The export's name only names a new group: a rename seen in the file (or a name an
+            # operator set) must not be reverted by the file name on a later import.
+            known = self.conn.execute(select(groups.c.id).where(
+                groups.c.platform == self.platform, groups.c.external_id == row.chat_id)
+            ).scalar()
+            gid = int(known) if known is not None else upsert_group(
+                self.conn, platform=self.platform,
+                chat=ChatRef(external_id=row.chat_id, name=row.chat_name), at=row.at)
+            self.groups[row.chat_id] = gid
+            self.in_group.update((m, gid) for m in self.conn.execute(
+                select(memberships.c.member_id).where(memberships.c.group_id == gid,
+                                                      memberships.c.left_at.is_(None))
+            ).scalars())
+        return gid
+
+    # -- rows ---------------------------------------------------------------------------
+    def message(self, row: ExportRow) -> None:
+        gid = self.group_id(row)
+        if row.sender_id and row.sender_name:
+            self.names[(row.chat_id, row.sender_name)] = row.sender_id
+        if row.is_self and row.sender_id:
+            self.self_id = row.sender_id
+        mid: int | None = None
+        if row.sender_id:
+            ref = PersonRef(external_id=row.sender_id, kind=self._kind(), name=row.sender_name)
+            self._adopt_nickname(row.chat_id, ref, row.at)
+            mid = self.member_id(ref, row.at)
+        elif row.sender_name:
+            mid = self.member_id(self.person(row.chat_id, row.sender_name), row.at)
+        # else: a row that names nobody (ragged export) is kept with no member
+        if mid is not None and (mid, gid) not in self.in_group:
+            self.conn.execute(memberships.insert().values(
+                member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
+                channel="", join_observed=False))
+            self.in_group.add((mid, gid))
+        self.batch.append({"group_id": gid, "member_id": mid, "platform_message_id": row.key,
+                           "sent_at": row.at, "direction": "in",
+                           "message_type": row.message_type, "text": row.text,
+                           "recalled": False})
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        result = insert_ignore_many(self.conn, messages, self.batch,
+                                    ["group_id", "platform_message_id"])
+        added = max(result, 0)
+        self.report.messages += added
+        self.report.duplicate_messages += len(self.batch) - added
+        self.batch.clear()
+
+    def notice(self, row: ExportRow) -> None:
+        self.group_id(row)
+        events = list(self._notice_events(row))
+        if not events:
+            self.report.unparsed_notices += 1
+            return
+        self.flush()  # keep stored order: messages before the notice that follows them
+        for event in events:
+            result = do_ingest_event(self.conn, event, config=NO_RULES, received_at=self.now)
+            if result.duplicate:
+                continue
+            match event:
+                case MemberJoined():
+                    self.report.joins += 1
+                case MemberLeft() if event.scene is LeaveScene.REMOVED:
+                    self.report.kicks += 1
+                case MemberLeft():
+                    self.report.leaves += 1
+                case GroupRenamed():
+                    self.report.renames += 1
+                case MessageRecalled():
+                    self.report.recalls += 1
+                case GroupNotice():
+                    other = self.report.other_notices
+                    other[event.notice] = other.get(event.notice, 0) + 1
+            if result.member_id is not None:
+                self.members_seen.setdefault(result.member_id, row.at)
+                if isinstance(event, MemberJoined) and result.group_id is not None:
+                    self.in_group.add((result.member_id, result.group_id))
+                if isinstance(event, MemberLeft) and result.group_id is not None:
+                    self.in_group.discard((result.member_id, result.group_id))
+
+    def _base(self, row: ExportRow, n: int) -> dict[str, Any]:
+        return {"platform": self.platform, "occurred_at": row.at,
+                "external_event_id": f"export:{row.chat_id}:{row.key}:{n}"}
+
+    def _notice_events(self, row: ExportRow) -> Iterator[DomainEvent]:
+        chat = ChatRef(external_id=row.chat_id)  # no name: see group_id()
+        if row.service is not None:
+            yield from self._telegram_events(row, chat)
+            return
+        if self.platform == "irc":
+            yield from self._irc_events(row, chat)
+            return
+        notice = sysmsg.parse_notice(row.text)
+        if notice is None:
+            return
+        actor = (self.person(row.chat_id, notice.actor.name, notice.actor.wxid)
+                 if notice.actor else None)
+        subjects = [self.person(row.chat_id, p.name, p.wxid) for p in notice.subjects]
+        if notice.kind in (sysmsg.INVITE, sysmsg.QR_JOIN, sysmsg.JOIN):
+            scene = {sysmsg.INVITE: JoinScene.INVITE, sysmsg.QR_JOIN: JoinScene.QR}.get(
+                notice.kind, JoinScene.UNKNOWN)
+            for n, who in enumerate(subjects):
+                yield MemberJoined(**self._base(row, n), chat=chat, member=who, inviter=actor,
+                                   scene=scene)
+        elif notice.kind == sysmsg.REMOVE:
+            for n, who in enumerate(subjects):
+                yield MemberLeft(**self._base(row, n), chat=chat, member=who,
+                                 scene=LeaveScene.REMOVED, by=actor)
+        elif notice.kind == sysmsg.RENAME:
+            yield GroupRenamed(**self._base(row, 0), chat=chat, new_name=notice.new_name,
+                               by=actor)
+        elif notice.kind == sysmsg.RECALL and actor is not None:
+            yield MessageRecalled(**self._base(row, 0), chat=chat, sender=actor,
+                                  message_id=row.key)
+        elif actor is not None:
+            yield GroupNotice(**self._base(row, 0), chat=chat, notice=notice.kind, actor=actor,
+                              targets=tuple(p.name for p in notice.subjects))
+
+    def _irc_events(self, row: ExportRow, chat: ChatRef) -> Iterator[DomainEvent]:
+        if m := IRC_JOIN.match(row.text):
+            yield MemberJoined(**self._base(row, 0), chat=chat, scene=JoinScene.DIRECT,
+                               member=PersonRef(external_id=m[1], kind="nick", name=m[1]))
+        elif m := IRC_LEAVE.match(row.text):
+            yield MemberLeft(**self._base(row, 0), chat=chat, scene=LeaveScene.LEFT,
+                             member=PersonRef(external_id=m[1], kind="nick", name=m[1]))
+        elif m := IRC_NICK.match(row.text):
+            yield GroupNotice(**self._base(row, 0), chat=chat, notice="nick_change",
+                              actor=PersonRef(external_id=m[1], kind="nick", name=m[1]),
+                              targets=(m[2],))
+
+    def _telegram_events(self, row: ExportRow, chat: ChatRef) -> Iterator[DomainEvent]:
+        s = row.service or {}
+        action = s.get("action", "")
+        actor = (PersonRef(external_id=str(s["actor_id"]), kind="user",
+                           name=str(s.get("actor") or "")) if s.get("actor_id") else None)
+        names = [str(x) for x in s.get("members") or [] if x]
+        if action in ("invite_members", "create_group"):
+            for n, name in enumerate(names):
+                who = self.person(row.chat_id, name)
+                yield MemberJoined(**self._base(row, n), chat=chat, member=who, inviter=actor,
+                                   scene=JoinScene.INVITE)
+        elif action in ("join_group_by_link", "join_group_by_request") and actor is not None:
+            inviter = (self.person(row.chat_id, str(s["inviter"])) if s.get("inviter")
+                       else None)
+            yield MemberJoined(**self._base(row, 0), chat=chat, member=actor, inviter=inviter,
+                               scene=JoinScene.QR)
+        elif action == "remove_members":
+            for n, name in enumerate(names):
+                self_leave = actor is not None and name == actor.name
+                who = actor if self_leave and actor else self.person(row.chat_id, name)
+                yield MemberLeft(**self._base(row, n), chat=chat, member=who,
+                                 scene=LeaveScene.LEFT if self_leave else LeaveScene.REMOVED,
+                                 by=None if self_leave else actor)
+        elif action == "edit_group_title":
+            yield GroupRenamed(**self._base(row, 0), chat=chat, new_name=str(s.get("title", "")),
+                               by=actor)
+        elif actor is not None and action:
+            yield GroupNotice(**self._base(row, 0), chat=chat, notice=action, actor=actor)
+
+    def finish(self) -> None:
+        self.flush()
+        if self.members_seen:
+            self.conn.execute(
+                update(members).where(members.c.id == bindparam("m_id"),
+                                      members.c.last_seen_at < bindparam("m_at"))
+                .values(last_seen_at=bindparam("m_at")),
+                [{"m_id": k, "m_at": v} for k, v in self.members_seen.items()])
+        self.report.group_ids = set(self.groups.values())
+        self.report.member_ids = set(self.members_seen)
+        self.report.groups = len(self.report.group_ids)
+        self.report.members = len(self.report.member_ids)
+
+
+def do_import_file(
+    uow: UnitOfWork, path: Path, *, fmt: str = "auto", group_name: str | None = None,
+    on_error: str = "fail", actor: str = "system", now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> FileReport:
+    """Import one export file in one transaction.
+
+    ``on_error="fail"``: the first bad row raises :class:`ImportFailed` and nothing of the
+    file is stored. ``"skip"``: bad rows are listed in the report and the rest is stored.
+    """
+    if not path.is_file():
+        raise ImportFailed(path, 0, "no such file")
+    if fmt == "auto":
+        try:
+            fmt = detect_format(path)
+        except ExportError as exc:
+            raise ImportFailed(path, exc.line, exc.reason) from None
+    if fmt not in READERS:
+        raise ImportFailed(path, 0, f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    report = FileReport(file=str(path), format=fmt)
+    reader = READERS[fmt]
+    with uow.write() as conn, path.open("rb") as raw:
+        counting = _Counting(raw, progress or (lambda n: None))
+        text = io.TextIOWrapper(io.BufferedReader(counting), encoding="utf-8-sig",
+                                errors="strict", newline="")
+        importer = _Importer(conn, path, fmt, report, now)
+        try:
+            for row in reader(path, text, group_name):
+                if isinstance(row, RowError):
+                    if on_error == "fail":
+                        raise ImportFailed(path, row.line, row.reason)
+                    report.skipped += 1
+                    report.errors.append({"file": str(path), "line": row.line,
+                                          "reason": row.reason})
+                elif row.message_type == "system":
+                    importer.notice(row)
+                else:
+                    importer.message(row)
+        except ExportError as exc:
+            raise ImportFailed(path, exc.line, exc.reason) from None
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(path, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+                               ) from None
+        importer.finish()
+        audit.record(conn, actor=actor, action="import.file", object_type="file",
+                     object_id=path.name, detail={k: v for k, v in report.as_dict().items()
+                                                  if k != "errors"})
+    return report

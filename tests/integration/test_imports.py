@@ -1,0 +1,138 @@
+"""Chat-export import on real databases: counts, membership events, idempotency, failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.platforms.exports import formats
+from qunyun.adapters.storage.tables import (
+    groups,
+    identities,
+    inbound_events,
+    member_events,
+    members,
+    memberships,
+    messages,
+    utcnow,
+)
+from qunyun.bootstrap import Runtime
+from qunyun.services.imports import ImportFailed, do_import_file
+
+FIXTURES = Path(formats.__file__).parent / "fixtures"
+
+
+def imp(runtime: Runtime, name: str, **kw):  # type: ignore[no-untyped-def]
+    return do_import_file(runtime.uow, FIXTURES / name, now=utcnow(), **kw)
+
+
+def snapshot(conn: Connection) -> dict[str, int]:
+    return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in (members, identities, groups, memberships, messages, member_events,
+                      inbound_events)}
+
+
+def member_by_name(conn: Connection, name: str) -> int:
+    return int(conn.execute(select(members.c.id).where(members.c.display_name == name)
+                            ).scalar_one())
+
+
+def test_memotrace_group_export(conn: Connection, runtime: Runtime) -> None:
+    report = imp(runtime, "memotrace__group.csv")
+    assert report.format == "memotrace"
+    assert (report.messages, report.joins, report.kicks, report.renames, report.recalls) == (
+        7, 5, 1, 1, 1)
+    assert report.other_notices == {"pat": 1} and report.unparsed_notices == 1
+    assert report.skipped == 0 and report.groups == 1
+    group = conn.execute(select(groups.c.name, groups.c.external_id)).one()
+    assert group.name == "业主福利群（二期）" and group.external_id == "12345@chatroom"
+    # 李四 was named by an invite before speaking: one member with both identities
+    lisi = member_by_name(conn, "李四")
+    kinds = conn.execute(select(identities.c.kind).where(identities.c.member_id == lisi)
+                         .order_by(identities.c.kind)).scalars().all()
+    assert kinds == ["nickname", "wxid"]
+    # 王五 was removed by the exporting account
+    wangwu = member_by_name(conn, "王五")
+    left = conn.execute(select(memberships.c.leave_scene).where(
+        memberships.c.member_id == wangwu)).scalar_one()
+    assert left == "removed"
+    # the XML notice gave 钱七's wxid; the QR join recorded 张三 as the sharer
+    assert conn.execute(select(identities.c.external_id).where(
+        identities.c.kind == "wxid", identities.c.external_id == "wxid_qq7")).scalar_one()
+    zhao = member_by_name(conn, "赵六 🌸")
+    row = conn.execute(select(memberships.c.join_scene, memberships.c.inviter_member_id)
+                       .where(memberships.c.member_id == zhao)).one()
+    assert row.join_scene == "qr" and row.inviter_member_id == member_by_name(conn, "张三")
+    # notices are not messages; image rows are
+    types = dict(conn.execute(select(messages.c.message_type, func.count())
+                              .group_by(messages.c.message_type)).all())
+    assert types == {"text": 6, "image": 1}
+    # the ragged last row (no sender columns) is kept, attributed to nobody
+    assert conn.execute(select(messages.c.member_id).where(messages.c.text == "短行也能读")
+                        ).scalar_one() is None
+
+
+def test_reimport_and_overlap_add_nothing(conn: Connection, runtime: Runtime,
+                                          tmp_path: Path) -> None:
+    imp(runtime, "memotrace__group.csv")
+    before = snapshot(conn)
+    again = imp(runtime, "memotrace__group.csv")
+    assert again.messages == 0 and again.duplicate_messages == 7 and again.joins == 0
+    assert snapshot(conn) == before
+    # an overlapping export of the same group under another file name
+    copy = tmp_path / "业主福利群_utf8.csv"
+    shutil.copy(FIXTURES / "memotrace__group.csv", copy)
+    do_import_file(runtime.uow, copy, now=utcnow())
+    assert snapshot(conn) == before
+
+
+def test_bad_row_fails_the_whole_file_or_is_skipped(conn: Connection, runtime: Runtime) -> None:
+    before = snapshot(conn)
+    with pytest.raises(ImportFailed) as failed:
+        imp(runtime, "memotrace__bad_time.csv")
+    assert failed.value.error["line"] == 3 and "CreateTime" in failed.value.error["reason"]
+    assert str(FIXTURES / "memotrace__bad_time.csv") in str(failed.value)
+    assert snapshot(conn) == before
+    report = imp(runtime, "memotrace__bad_time.csv", on_error="skip")
+    assert report.messages == 2 and report.skipped == 1
+    assert report.errors == [{"file": str(FIXTURES / "memotrace__bad_time.csv"), "line": 3,
+                              "reason": "CreateTime is not a unix time: 'yesterday'"}]
+
+
+def test_telegram_export(conn: Connection, runtime: Runtime) -> None:
+    report = imp(runtime, "telegram__supergroup.json")
+    assert report.format == "telegram"
+    assert (report.messages, report.joins, report.leaves, report.kicks, report.renames) == (
+        3, 2, 1, 1, 1)
+    assert conn.execute(select(groups.c.name)).scalar_one() == "Python 进阶群"
+    text = conn.execute(select(messages.c.text).where(messages.c.platform_message_id == "4")
+                        ).scalar_one()
+    assert text == "see https://python.org"
+
+
+def test_chatlog_and_irc_exports(conn: Connection, runtime: Runtime) -> None:
+    chatlog = imp(runtime, "chatlog__group.json")
+    assert (chatlog.format, chatlog.messages, chatlog.joins) == ("chatlog-json", 2, 1)
+    # 阿乙 was invited by nickname, then spoke with a wxid: still one member
+    assert conn.execute(select(func.count()).select_from(members)
+                        .where(members.c.display_name == "阿乙")).scalar_one() == 1
+    irc = imp(runtime, "irc__channel.txt", group_name="#ubuntu")
+    assert (irc.format, irc.messages, irc.joins, irc.leaves) == ("irc", 3, 1, 1)
+    assert irc.other_notices == {"nick_change": 1}
+
+
+def test_unknown_format_and_missing_file_name_the_file(runtime: Runtime, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello there\n")
+    with pytest.raises(ImportFailed, match="unknown export format"):
+        do_import_file(runtime.uow, junk, now=utcnow())
+    with pytest.raises(ImportFailed, match="no such file"):
+        do_import_file(runtime.uow, tmp_path / "missing.csv", now=utcnow())
+    latin = tmp_path / "latin_utf8.csv"
+    latin.write_bytes((FIXTURES / "memotrace__group.csv").read_bytes().replace(
+        "大家好".encode(), "caf\xe9".encode("latin-1")))
+    with pytest.raises(ImportFailed, match="not UTF-8"):
+        do_import_file(runtime.uow, latin, fmt="memotrace", now=utcnow())
