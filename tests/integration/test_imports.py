@@ -12,8 +12,6 @@ from qunyun.adapters.platforms.exports import formats
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
-    inbound_events,
-    member_events,
     members,
     memberships,
     messages,
@@ -21,18 +19,13 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.bootstrap import Runtime
 from qunyun.services.imports import ImportFailed, do_import_file
+from tests.dbhelpers import snapshot
 
 FIXTURES = Path(formats.__file__).parent / "fixtures"
 
 
 def imp(runtime: Runtime, name: str, **kw):  # type: ignore[no-untyped-def]
     return do_import_file(runtime.uow, FIXTURES / name, now=utcnow(), **kw)
-
-
-def snapshot(conn: Connection) -> dict[str, int]:
-    return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in (members, identities, groups, memberships, messages, member_events,
-                      inbound_events)}
 
 
 def member_by_name(conn: Connection, name: str) -> int:

@@ -7,7 +7,6 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import (
     groups,
-    identities,
     inbound_events,
     member_events,
     members,
@@ -19,20 +18,12 @@ from qunyun.bootstrap import Runtime
 from qunyun.domain.events import DomainEvent
 from qunyun.engine import Outcome, Rule, RuleContext
 from qunyun.services.ingest import do_ingest_event
+from tests.dbhelpers import count, snapshot
 from tests.factories import event, raw_join, raw_leave, raw_message
 
 
 def ingest(conn: Connection, runtime: Runtime, raw: dict[str, object]):  # type: ignore[no-untyped-def]
     return do_ingest_event(conn, event(raw), config=runtime.ingest_config)
-
-
-def count(conn: Connection, table) -> int:  # type: ignore[no-untyped-def]
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def snapshot(conn: Connection) -> dict[str, int]:
-    return {t.name: count(conn, t) for t in (members, identities, groups, memberships, messages,
-                                              member_events, inbound_events, outbox)}
 
 
 def test_join_creates_member_group_membership_and_history(conn: Connection,
