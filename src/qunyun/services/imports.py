@@ -11,7 +11,7 @@ Rules do not run on history: nobody is welcomed two years late.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,26 +19,21 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from qunyun.adapters.platforms.exports import sysmsg
 from qunyun.adapters.platforms.exports.formats import (
-    IRC_JOIN,
-    IRC_LEAVE,
-    IRC_NICK,
     READERS,
     ExportError,
     ExportRow,
     RowError,
     detect_format,
 )
+from qunyun.adapters.platforms.exports.translate import TRANSLATORS
 from qunyun.adapters.storage.sql import insert_ignore_many
 from qunyun.adapters.storage.tables import groups, members, memberships, messages
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import (
     ChatRef,
-    DomainEvent,
     GroupNotice,
     GroupRenamed,
-    JoinScene,
     LeaveScene,
     MemberJoined,
     MemberLeft,
@@ -50,8 +45,6 @@ from qunyun.services.groups import upsert_group
 from qunyun.services.ingest import IngestConfig, do_ingest_event
 from qunyun.services.members import attach_identity, find_identity, resolve_member
 
-PLATFORM_OF_FORMAT = {"memotrace": "wechat", "chatlog-json": "wechat", "telegram": "telegram",
-                      "irc": "irc"}
 FORMATS = tuple(READERS)
 BATCH = 2000
 NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
@@ -111,31 +104,17 @@ class _Importer:
                  now: datetime) -> None:
         self.conn = conn
         self.path = path
-        self.platform = PLATFORM_OF_FORMAT[fmt]
+        self.translate = TRANSLATORS[fmt]()
+        self.platform = self.translate.platform
         self.report = report
         self.now = now
         self.groups: dict[str, int] = {}
         self.member_cache: dict[tuple[str, str], int] = {}
         self.members_seen: dict[int, datetime] = {}
         self.in_group: set[tuple[int, int]] = set()
-        self.names: dict[tuple[str, str], str] = {}  # (chat, nickname) -> user id
-        self.self_id = ""
         self.batch: list[dict[str, Any]] = []
 
-    # -- people -------------------------------------------------------------------------
-    def person(self, chat: str, name: str, user_id: str = "") -> PersonRef:
-        if name == sysmsg.YOU:
-            return (PersonRef(external_id=self.self_id, kind=self._kind(), name="")
-                    if self.self_id else
-                    PersonRef(external_id="export-owner", kind="self", name="我", weak=True))
-        user_id = user_id or self.names.get((chat, name), "")
-        if user_id:
-            return PersonRef(external_id=user_id, kind=self._kind(), name=name)
-        return PersonRef(external_id=f"{chat}:{name}", kind="nickname", name=name, weak=True)
-
-    def _kind(self) -> str:
-        return {"wechat": "wxid", "telegram": "user", "irc": "nick"}[self.platform]
-
+    # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
         key = (ref.kind, ref.external_id)
         cached = self.member_cache.get(key)
@@ -157,8 +136,9 @@ class _Importer:
         if find_identity(self.conn, platform=self.platform, kind=ref.kind,
                          external_id=ref.external_id) is not None:
             return
-        weak = find_identity(self.conn, platform=self.platform, kind="nickname",
-                             external_id=f"{chat}:{ref.name}")
+        nick = self.translate.nickname(chat, ref.name)
+        weak = find_identity(self.conn, platform=self.platform, kind=nick.kind,
+                             external_id=nick.external_id)
         if weak is not None and attach_identity(self.conn, member_id=weak,
                                                 platform=self.platform, ref=ref, at=at):
             self.member_cache[key] = weak
@@ -184,18 +164,13 @@ class _Importer:
     # -- rows ---------------------------------------------------------------------------
     def message(self, row: ExportRow) -> None:
         gid = self.group_id(row)
-        if row.sender_id and row.sender_name:
-            self.names[(row.chat_id, row.sender_name)] = row.sender_id
-        if row.is_self and row.sender_id:
-            self.self_id = row.sender_id
-        mid: int | None = None
-        if row.sender_id:
-            ref = PersonRef(external_id=row.sender_id, kind=self._kind(), name=row.sender_name)
-            self._adopt_nickname(row.chat_id, ref, row.at)
+        self.translate.learn(row)
+        ref = self.translate.sender(row)
+        mid: int | None = None  # a row that names nobody (ragged export) has no member
+        if ref is not None:
+            if not ref.weak:
+                self._adopt_nickname(row.chat_id, ref, row.at)
             mid = self.member_id(ref, row.at)
-        elif row.sender_name:
-            mid = self.member_id(self.person(row.chat_id, row.sender_name), row.at)
-        # else: a row that names nobody (ragged export) is kept with no member
         if mid is not None and (mid, gid) not in self.in_group:
             self.conn.execute(memberships.insert().values(
                 member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
@@ -220,7 +195,7 @@ class _Importer:
 
     def notice(self, row: ExportRow) -> None:
         self.group_id(row)
-        events = list(self._notice_events(row))
+        events = list(self.translate.notice_events(row))
         if not events:
             self.report.unparsed_notices += 1
             return
@@ -249,85 +224,6 @@ class _Importer:
                     self.in_group.add((result.member_id, result.group_id))
                 if isinstance(event, MemberLeft) and result.group_id is not None:
                     self.in_group.discard((result.member_id, result.group_id))
-
-    def _base(self, row: ExportRow, n: int) -> dict[str, Any]:
-        return {"platform": self.platform, "occurred_at": row.at,
-                "external_event_id": f"export:{row.chat_id}:{row.key}:{n}"}
-
-    def _notice_events(self, row: ExportRow) -> Iterator[DomainEvent]:
-        chat = ChatRef(external_id=row.chat_id)  # no name: see group_id()
-        if row.service is not None:
-            yield from self._telegram_events(row, chat)
-            return
-        if self.platform == "irc":
-            yield from self._irc_events(row, chat)
-            return
-        notice = sysmsg.parse_notice(row.text)
-        if notice is None:
-            return
-        actor = (self.person(row.chat_id, notice.actor.name, notice.actor.wxid)
-                 if notice.actor else None)
-        subjects = [self.person(row.chat_id, p.name, p.wxid) for p in notice.subjects]
-        if notice.kind in (sysmsg.INVITE, sysmsg.QR_JOIN, sysmsg.JOIN):
-            scene = {sysmsg.INVITE: JoinScene.INVITE, sysmsg.QR_JOIN: JoinScene.QR}.get(
-                notice.kind, JoinScene.UNKNOWN)
-            for n, who in enumerate(subjects):
-                yield MemberJoined(**self._base(row, n), chat=chat, member=who, inviter=actor,
-                                   scene=scene)
-        elif notice.kind == sysmsg.REMOVE:
-            for n, who in enumerate(subjects):
-                yield MemberLeft(**self._base(row, n), chat=chat, member=who,
-                                 scene=LeaveScene.REMOVED, by=actor)
-        elif notice.kind == sysmsg.RENAME:
-            yield GroupRenamed(**self._base(row, 0), chat=chat, new_name=notice.new_name,
-                               by=actor)
-        elif notice.kind == sysmsg.RECALL and actor is not None:
-            yield MessageRecalled(**self._base(row, 0), chat=chat, sender=actor,
-                                  message_id=row.key)
-        elif actor is not None:
-            yield GroupNotice(**self._base(row, 0), chat=chat, notice=notice.kind, actor=actor,
-                              targets=tuple(p.name for p in notice.subjects))
-
-    def _irc_events(self, row: ExportRow, chat: ChatRef) -> Iterator[DomainEvent]:
-        if m := IRC_JOIN.match(row.text):
-            yield MemberJoined(**self._base(row, 0), chat=chat, scene=JoinScene.DIRECT,
-                               member=PersonRef(external_id=m[1], kind="nick", name=m[1]))
-        elif m := IRC_LEAVE.match(row.text):
-            yield MemberLeft(**self._base(row, 0), chat=chat, scene=LeaveScene.LEFT,
-                             member=PersonRef(external_id=m[1], kind="nick", name=m[1]))
-        elif m := IRC_NICK.match(row.text):
-            yield GroupNotice(**self._base(row, 0), chat=chat, notice="nick_change",
-                              actor=PersonRef(external_id=m[1], kind="nick", name=m[1]),
-                              targets=(m[2],))
-
-    def _telegram_events(self, row: ExportRow, chat: ChatRef) -> Iterator[DomainEvent]:
-        s = row.service or {}
-        action = s.get("action", "")
-        actor = (PersonRef(external_id=str(s["actor_id"]), kind="user",
-                           name=str(s.get("actor") or "")) if s.get("actor_id") else None)
-        names = [str(x) for x in s.get("members") or [] if x]
-        if action in ("invite_members", "create_group"):
-            for n, name in enumerate(names):
-                who = self.person(row.chat_id, name)
-                yield MemberJoined(**self._base(row, n), chat=chat, member=who, inviter=actor,
-                                   scene=JoinScene.INVITE)
-        elif action in ("join_group_by_link", "join_group_by_request") and actor is not None:
-            inviter = (self.person(row.chat_id, str(s["inviter"])) if s.get("inviter")
-                       else None)
-            yield MemberJoined(**self._base(row, 0), chat=chat, member=actor, inviter=inviter,
-                               scene=JoinScene.QR)
-        elif action == "remove_members":
-            for n, name in enumerate(names):
-                self_leave = actor is not None and name == actor.name
-                who = actor if self_leave and actor else self.person(row.chat_id, name)
-                yield MemberLeft(**self._base(row, n), chat=chat, member=who,
-                                 scene=LeaveScene.LEFT if self_leave else LeaveScene.REMOVED,
-                                 by=None if self_leave else actor)
-        elif action == "edit_group_title":
-            yield GroupRenamed(**self._base(row, 0), chat=chat, new_name=str(s.get("title", "")),
-                               by=actor)
-        elif actor is not None and action:
-            yield GroupNotice(**self._base(row, 0), chat=chat, notice=action, actor=actor)
 
     def finish(self) -> None:
         self.flush()
