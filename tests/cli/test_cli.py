@@ -131,3 +131,25 @@ def test_import_json_totals_and_exit_codes(env: Path, fresh_db_url: str) -> None
                              "--on-error", "skip", "--json").stdout)
     assert skipped["skipped"] == 1 and skipped["errors"][0]["line"] == 3
     assert run(db, "import", str(fixtures / "x.csv"), "--format", "word").exit_code == 2
+
+
+def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:
+    from qunyun.adapters.platforms.exports import formats
+
+    fixtures = Path(formats.__file__).parent / "fixtures"
+    db = fresh_db_url
+    assert run(db, "import", str(fixtures / "memotrace__group.csv")).exit_code == 0
+    out = env / "health.html"
+    result = run(db, "report", "groups", "--since", "2025-11-01", "--until", "2025-11-30",
+                 "--json", "--html", str(out))
+    assert result.exit_code == 0, result.output
+    [group] = json.loads(result.stdout)
+    for key in ("id", "name", "platform", "members", "messages", "speakers", "joins",
+                "leaves", "kicks"):
+        assert key in group
+    assert group["messages"] == 7 and group["joins"] == 5 and group["kicks"] == 1
+    assert group["name"] == "业主福利群（二期）" and group["platform"] == "wechat"
+    html = out.read_text(encoding="utf-8")
+    assert "业主福利群（二期）" in html and "<script src=" not in html
+    assert run(db, "report", "groups", "--group", "999").exit_code == 2
+    assert run(db, "report", "groups", "--since", "soon").exit_code == 2

@@ -19,13 +19,17 @@ from qunyun.services import outbox as outbox_service
 from qunyun.services import tasks as tasks_service
 
 
+def utc_offset_minutes(tz: ZoneInfo) -> int:
+    """The zone's offset now (SQLite has no zone database; exact for zones without DST)."""
+    offset = utcnow().astimezone(tz).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
 def local_day(conn: Connection, column: Any, tz: ZoneInfo) -> ColumnElement[Any]:
     """The calendar day of a UTC timestamp column in ``tz``, as text 'YYYY-MM-DD'."""
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone(tz.key, column), literal_column("'YYYY-MM-DD'"))
-    offset = utcnow().astimezone(tz).utcoffset() or timedelta(0)
-    minutes = int(offset.total_seconds() // 60)
-    return func.date(column, f"{minutes:+d} minutes")
+    return func.date(column, f"{utc_offset_minutes(tz):+d} minutes")
 
 
 @dataclass

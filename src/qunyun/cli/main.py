@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -326,6 +327,61 @@ def import_exports(
         f"{totals['renames']}, recalls {totals['recalls']}; {totals['skipped']} rows skipped")
     for error in totals["errors"][:20]:
         err.print(f"  {error['file']}:{error['line']}: {error['reason']}", highlight=False)
+
+
+# --- reports ----------------------------------------------------------------------------
+
+report_app = typer.Typer(help="Reports", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: a date like 2026-11-01, not {value!r}", EXIT_BAD_INPUT)
+
+
+@report_app.command("groups")
+def report_groups(
+    group: Annotated[int | None, typer.Option("--group", help="One group's id")] = None,
+    since: Annotated[str | None, typer.Option(help="First day (team time zone)")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day (default today)")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained "
+                                              "HTML report to this file")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Group health: activity, speakers, lurkers, joins/leaves, peaks, concentration, score."""
+    from qunyun.analytics.health import group_health
+    from qunyun.web.report import render_health_html
+
+    first, last = _day(since, "--since"), _day(until, "--until")
+    with runtime() as rt, rt.uow.read() as conn:
+        try:
+            reports = group_health(conn, tz=rt.settings.tz, group_id=group, since=first,
+                                   until=last)
+        except ValueError as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
+        if group is not None and not reports:
+            fail(f"no group with id {group}", EXIT_BAD_INPUT)
+        if html is not None:
+            html.write_text(render_health_html(reports, language=rt.settings.language,
+                                               timezone=rt.settings.timezone),
+                            encoding="utf-8")
+    if as_json:
+        emit_json([r.as_dict() for r in reports])
+        return
+    table = Table("id", "群 group", "platform", "members", "messages", "speakers", "joins",
+                  "leaves", "kicks", "Gini", "score", "alerts")
+    for r in reports:
+        table.add_row(str(r.id), r.name, r.platform, str(r.members), str(r.messages),
+                      str(r.speakers), str(r.joins), str(r.leaves), str(r.kicks),
+                      f"{r.gini:.2f}", f"{r.score:.0f}", "; ".join(r.alerts))
+    console.print(table)
+    if html is not None:
+        console.print(f"HTML report written to {html}")
 
 
 # --- outbox and tasks ---------------------------------------------------------------------

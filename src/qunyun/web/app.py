@@ -19,7 +19,18 @@ from qunyun import __version__
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
-from qunyun.web.routes import api, audit, auth, dashboard, groups, members, ops, outbox, tasks
+from qunyun.web.routes import (
+    api,
+    audit,
+    auth,
+    dashboard,
+    groups,
+    health,
+    members,
+    ops,
+    outbox,
+    tasks,
+)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -98,7 +109,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
                        max_age=14 * 24 * 3600)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (ops, auth, dashboard, groups, members, tasks, outbox, audit, api):
+    for module in (ops, auth, dashboard, groups, health, members, tasks, outbox, audit, api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from qunyun.adapters.platforms.base import ParseError
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.analytics.health import GroupHealth
 from qunyun.analytics.overview import Overview, overview
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
@@ -18,6 +19,7 @@ from qunyun.services import users
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.ingest import do_ingest_event
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.routes.health import health_reports
 from qunyun.web.schemas import (
     GroupDetail,
     GroupPublic,
@@ -46,6 +48,14 @@ def me(actor: CurrentActor) -> Me:
 def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Overview:
     actor.require(Permission.VIEW)
     return overview(conn, tz=runtime.settings.tz)
+
+
+@router.get("/reports/groups", response_model=list[GroupHealth])
+def api_report_groups(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                      group_id: int | None = None, since: str | None = None,
+                      until: str | None = None) -> list[GroupHealth]:
+    """Group health for one group or all, over a date range in the team's time zone."""
+    return health_reports(conn, runtime, actor, group_id, since, until)
 
 
 @router.get("/groups", response_model=list[GroupPublic])

@@ -1,0 +1,332 @@
+"""Group health (F24): activity, speakers, lurkers, joins/leaves, peaks, concentration,
+invitations and a score that explains itself. Read-only SQL over the store.
+
+Days and hours are the team's (``tz``). Counting rules:
+- ``messages``: member messages (direction in), not system notices, in the window.
+- ``members``: open memberships now (observed or implied by speaking).
+- ``leaves`` are voluntary leaves that were *observed* (a notice, a platform callback);
+  WeChat exports rarely show them, so ``churn_basis`` says "observed" when any leave event
+  exists in the window and "inferred from last seen" otherwise, with ``gone_quiet`` counting
+  members silent for ``quiet_days``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from statistics import mean, median, pstdev
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, Integer, and_, cast, func, select
+
+from qunyun.adapters.storage.tables import (
+    groups,
+    member_events,
+    members,
+    memberships,
+    messages,
+    utcnow,
+)
+from qunyun.analytics.overview import local_day, utc_offset_minutes
+
+
+def local_weekday_hour(conn: Connection, column: Any, tz: ZoneInfo
+                       ) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """(weekday 0=Monday…6=Sunday, hour 0–23) of a UTC column in ``tz``."""
+    if conn.dialect.name == "postgresql":
+        local = func.timezone(tz.key, column)
+        dow = cast(func.extract("isodow", local), Integer) - 1
+        return dow, cast(func.extract("hour", local), Integer)
+    shift = f"{utc_offset_minutes(tz):+d} minutes"
+    dow = (cast(func.strftime("%w", column, shift), Integer) + 6) % 7
+    return dow, cast(func.strftime("%H", column, shift), Integer)
+
+
+def gini(values: list[int]) -> float:
+    """0 = everyone talks equally, 1 = one person does all the talking."""
+    n = len(values)
+    total = sum(values)
+    if n == 0 or total == 0:
+        return 0.0
+    ordered = sorted(values)
+    weighted = sum((i + 1) * v for i, v in enumerate(ordered))
+    return (2 * weighted) / (n * total) - (n + 1) / n
+
+
+@dataclass
+class ScorePart:
+    key: str  # activity, speakers, retention, concentration
+    value: float
+    points: float
+    max_points: float
+    note: str  # why, in plain words (zh-CN)
+    note_en: str  # the same in English
+
+
+@dataclass
+class GroupHealth:
+    id: int
+    name: str
+    platform: str
+    members: int
+    messages: int
+    speakers: int
+    joins: int
+    leaves: int
+    kicks: int
+    renames: int
+    speaker_ratio: float
+    never_spoke: int
+    gone_quiet: int
+    churn_basis: str
+    days: list[str]
+    messages_per_day: list[int]
+    speakers_per_day: list[int]
+    joins_per_day: list[int]
+    leaves_per_day: list[int]
+    leave_spikes: list[str]
+    heatmap: list[list[int]]  # [weekday][hour]
+    peak_hours: list[int]
+    top10_share: float
+    gini: float
+    top_speakers: list[dict[str, Any]]
+    invited: int
+    invite_depth: int
+    top_inviters: list[dict[str, Any]]
+    hours_to_first_message: float | None
+    score: float
+    score_parts: list[ScorePart] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["score_parts"] = [p.__dict__ for p in self.score_parts]
+        return data
+
+
+def _window(tz: ZoneInfo, since: date | None, until: date | None, now: datetime
+            ) -> tuple[date, date, datetime, datetime]:
+    last = until or now.astimezone(tz).date()
+    first = since or last - timedelta(days=29)
+    if first > last:
+        raise ValueError("since is after until")
+    return (first, last, datetime.combine(first, time.min, tzinfo=tz),
+            datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz))
+
+
+def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
+                 since: date | None = None, until: date | None = None, quiet_days: int = 14,
+                 now: datetime | None = None) -> list[GroupHealth]:
+    now = now or utcnow()
+    first, last, start, end = _window(tz, since, until, now)
+    labels = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    gq = select(groups.c.id, groups.c.name, groups.c.platform).order_by(groups.c.id)
+    if group_id is not None:
+        gq = gq.where(groups.c.id == group_id)
+    group_rows = conn.execute(gq).all()
+    if not group_rows:
+        return []
+    ids = [g.id for g in group_rows]
+    in_window = and_(messages.c.group_id.in_(ids), messages.c.direction == "in",
+                     messages.c.sent_at >= start, messages.c.sent_at < end)
+
+    # per day: messages and distinct speakers
+    day = local_day(conn, messages.c.sent_at, tz).label("day")
+    per_day: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for gid, d, n, s in conn.execute(
+            select(messages.c.group_id, day, func.count(),
+                   func.count(func.distinct(messages.c.member_id)))
+            .where(in_window).group_by(messages.c.group_id, day)):
+        per_day[gid][str(d)] = (int(n), int(s))
+
+    # per member message counts (concentration, speakers, top speakers)
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    for gid, mid, n in conn.execute(
+            select(messages.c.group_id, messages.c.member_id, func.count())
+            .where(in_window, messages.c.member_id.is_not(None))
+            .group_by(messages.c.group_id, messages.c.member_id)):
+        counts[gid][int(mid)] = int(n)
+
+    # heat map
+    dow, hour = local_weekday_hour(conn, messages.c.sent_at, tz)
+    heat: dict[int, list[list[int]]] = defaultdict(lambda: [[0] * 24 for _ in range(7)])
+    for gid, w, h, n in conn.execute(
+            select(messages.c.group_id, dow.label("w"), hour.label("h"), func.count())
+            .where(in_window).group_by(messages.c.group_id, "w", "h")):
+        heat[gid][int(w)][int(h)] = int(n)
+
+    # membership events per day
+    eday = local_day(conn, member_events.c.occurred_at, tz).label("day")
+    events: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for gid, kind, d, n in conn.execute(
+            select(member_events.c.group_id, member_events.c.kind, eday, func.count())
+            .where(member_events.c.group_id.in_(ids),
+                   member_events.c.kind.in_(("joined", "left", "removed", "group_renamed")),
+                   member_events.c.occurred_at >= start, member_events.c.occurred_at < end)
+            .group_by(member_events.c.group_id, member_events.c.kind, eday)):
+        events[gid][kind][str(d)] = int(n)
+
+    # current members and their last message (lurkers)
+    quiet_since = min(end, now) - timedelta(days=quiet_days)
+    last_spoke = (select(messages.c.group_id, messages.c.member_id,
+                         func.max(messages.c.sent_at).label("last"))
+                  .where(messages.c.group_id.in_(ids), messages.c.direction == "in")
+                  .group_by(messages.c.group_id, messages.c.member_id).subquery())
+    current: dict[int, list[tuple[int, datetime, datetime | None, bool]]] = defaultdict(list)
+    for gid, mid, joined, last_at, observed in conn.execute(
+            select(memberships.c.group_id, memberships.c.member_id, memberships.c.joined_at,
+                   last_spoke.c.last, memberships.c.join_observed)
+            .outerjoin(last_spoke, and_(last_spoke.c.group_id == memberships.c.group_id,
+                                        last_spoke.c.member_id == memberships.c.member_id))
+            .where(memberships.c.group_id.in_(ids), memberships.c.left_at.is_(None))):
+        current[gid].append((int(mid), joined, last_at, bool(observed)))
+
+    # invitation edges and time to first message
+    invites: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    first_msg = (select(messages.c.group_id, messages.c.member_id,
+                        func.min(messages.c.sent_at).label("first"))
+                 .where(messages.c.group_id.in_(ids), messages.c.direction == "in")
+                 .group_by(messages.c.group_id, messages.c.member_id).subquery())
+    waits: dict[int, list[float]] = defaultdict(list)
+    for gid, mid, inviter, joined, observed, first_at in conn.execute(
+            select(memberships.c.group_id, memberships.c.member_id,
+                   memberships.c.inviter_member_id, memberships.c.joined_at,
+                   memberships.c.join_observed, first_msg.c.first)
+            .outerjoin(first_msg, and_(first_msg.c.group_id == memberships.c.group_id,
+                                       first_msg.c.member_id == memberships.c.member_id))
+            .where(memberships.c.group_id.in_(ids))):
+        if inviter is not None:
+            invites[gid].append((int(inviter), int(mid)))
+        if observed and first_at is not None and first_at >= joined:
+            waits[gid].append((first_at - joined).total_seconds() / 3600)
+
+    names = _names(conn, counts, invites)
+
+    return [
+        _build(g, labels, per_day[g.id], counts[g.id], heat[g.id], events[g.id], current[g.id],
+               invites[g.id], waits[g.id], quiet_since, names)
+        for g in group_rows
+    ]
+
+
+def _names(conn: Connection, counts: dict[int, dict[int, int]],
+           invites: dict[int, list[tuple[int, int]]]) -> dict[int, str]:
+    """Display names of each group's top speakers and top inviters (all the report names)."""
+    top: set[int] = set()
+    for per_member in counts.values():
+        top.update(sorted(per_member, key=per_member.__getitem__, reverse=True)[:10])
+    for edges in invites.values():
+        tally: dict[int, int] = defaultdict(int)
+        for parent, _child in edges:
+            tally[parent] += 1
+        top.update(sorted(tally, key=tally.__getitem__, reverse=True)[:10])
+    if not top:
+        return {}
+    return {int(i): n for i, n in conn.execute(
+        select(members.c.id, members.c.display_name).where(members.c.id.in_(top)))}
+
+
+def _depth(edges: list[tuple[int, int]]) -> int:
+    children: dict[int, list[int]] = defaultdict(list)
+    invited = set()
+    for parent, child in edges:
+        children[parent].append(child)
+        invited.add(child)
+    roots = [p for p in children if p not in invited] or list(children)
+    best = 0
+    for root in roots:
+        stack, seen = [(root, 0)], {root}
+        while stack:
+            node, d = stack.pop()
+            best = max(best, d)
+            for c in children.get(node, ()):
+                if c not in seen:
+                    seen.add(c)
+                    stack.append((c, d + 1))
+    return best
+
+
+def _build(g: Any, labels: list[str], per_day: dict[str, tuple[int, int]],
+           counts: dict[int, int], heat: list[list[int]], events: dict[str, dict[str, int]],
+           current: list[tuple[int, datetime, datetime | None, bool]],
+           invites: list[tuple[int, int]], waits: list[float], quiet_since: datetime,
+           names: dict[int, str]) -> GroupHealth:
+    msgs = [per_day.get(d, (0, 0))[0] for d in labels]
+    speakers_day = [per_day.get(d, (0, 0))[1] for d in labels]
+    joins = [events.get("joined", {}).get(d, 0) for d in labels]
+    leaves = [events.get("left", {}).get(d, 0) for d in labels]
+    kicks = sum(events.get("removed", {}).values())
+    members_now = len(current)
+    speakers = len(counts)
+    # zeros for current members who did not speak: concentration over the whole room
+    talk = list(counts.values()) + [0] * sum(1 for m, *_ in current if m not in counts)
+    ordered = sorted(counts.values(), reverse=True)
+    total = sum(ordered)
+    top_n = max(1, len(talk) // 10)
+    top10 = sum(ordered[:top_n]) / total if total else 0.0
+    never = sum(1 for _m, _j, last_at, _o in current if last_at is None)
+    quiet = sum(1 for _m, _j, last_at, _o in current
+                if last_at is not None and last_at < quiet_since)
+    spikes = []
+    if any(leaves):
+        mu, sd = mean(leaves), pstdev(leaves)
+        spikes = [d for d, n in zip(labels, leaves, strict=True) if n >= max(3, mu + 3 * sd)]
+    inviter_counts: dict[int, int] = defaultdict(int)
+    for parent, _child in invites:
+        inviter_counts[parent] += 1
+    hour_totals = [sum(heat[w][h] for w in range(7)) for h in range(24)]
+    peaks = sorted(range(24), key=lambda h: hour_totals[h], reverse=True)[:3] if total else []
+    ratio = speakers / members_now if members_now else 0.0
+    g_value = gini(talk)
+    parts = _score(sum(msgs) / max(1, len(labels)), members_now, ratio, sum(joins), sum(leaves)
+                   + kicks, g_value)
+    alerts = []
+    if spikes:
+        alerts.append(f"退群激增: {', '.join(spikes)}")
+    if members_now >= 20 and ratio < 0.05:
+        alerts.append("发言人数不足 5%")
+    if len(labels) >= 3 and not any(msgs[-3:]):
+        alerts.append("最近 3 天无人发言")
+    return GroupHealth(
+        id=g.id, name=g.name, platform=g.platform, members=members_now, messages=sum(msgs),
+        speakers=speakers, joins=sum(joins), leaves=sum(leaves), kicks=kicks,
+        renames=sum(events.get("group_renamed", {}).values()), speaker_ratio=round(ratio, 4),
+        never_spoke=never, gone_quiet=quiet,
+        churn_basis="observed" if sum(leaves) + kicks else "inferred from last seen",
+        days=labels, messages_per_day=msgs, speakers_per_day=speakers_day,
+        joins_per_day=joins, leaves_per_day=leaves, leave_spikes=spikes, heatmap=heat,
+        peak_hours=peaks, top10_share=round(top10, 4), gini=round(g_value, 4),
+        top_speakers=[{"member_id": m, "name": names.get(m, ""), "messages": n}
+                      for m, n in sorted(counts.items(), key=lambda kv: -kv[1])[:10]],
+        invited=len(invites), invite_depth=_depth(invites),
+        top_inviters=[{"member_id": m, "name": names.get(m, ""), "invited": n}
+                      for m, n in sorted(inviter_counts.items(), key=lambda kv: -kv[1])[:10]],
+        hours_to_first_message=round(median(waits), 2) if waits else None,
+        score=round(sum(p.points for p in parts), 1), score_parts=parts, alerts=alerts)
+
+
+def _score(per_day: float, members_now: int, ratio: float, joins: int, gone: int,
+           g: float) -> list[ScorePart]:
+    """Four parts, 25 points each; every part says why it scored what it did."""
+    per_100 = per_day / max(1, members_now) * 100
+    activity = min(25.0, per_100 / 20 * 25)  # 20 messages a day per 100 members = full marks
+    speakers = min(25.0, ratio / 0.3 * 25)  # 30 % of members speaking = full marks
+    retention = 25.0 if joins == 0 and gone == 0 else max(0.0, 25 * (1 - gone / max(1, joins)))
+    concentration = max(0.0, min(25.0, (1 - g) / 0.5 * 25))  # Gini ≤ 0.5 = full marks
+    return [
+        ScorePart("activity", round(per_100, 2), round(activity, 1), 25,
+                  f"每百人每天 {per_100:.1f} 条消息（20 条得满分）",
+                  f"{per_100:.1f} messages a day per 100 members (20 for full marks)"),
+        ScorePart("speakers", round(ratio, 4), round(speakers, 1), 25,
+                  f"{ratio:.0%} 的成员发过言（30% 得满分）",
+                  f"{ratio:.0%} of members spoke (30% for full marks)"),
+        ScorePart("retention", gone, round(retention, 1), 25,
+                  f"入群 {joins} 人，离开或被移出 {gone} 人",
+                  f"{joins} joined, {gone} left or were removed"),
+        ScorePart("concentration", round(g, 4), round(concentration, 1), 25,
+                  f"发言集中度 Gini {g:.2f}（越低越均衡，0.5 以下得满分）",
+                  f"talk concentration Gini {g:.2f} (lower is more even; ≤ 0.5 for full "
+                  "marks)"),
+    ]
