@@ -153,3 +153,20 @@ def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:
     assert "业主福利群（二期）" in html and "<script src=" not in html
     assert run(db, "report", "groups", "--group", "999").exit_code == 2
     assert run(db, "report", "groups", "--since", "soon").exit_code == 2
+
+
+def test_import_snapshot_cli(env: Path, fresh_db_url: str) -> None:
+    from qunyun.adapters.platforms.exports import formats
+
+    fixtures = Path(formats.__file__).parent / "fixtures"
+    db = fresh_db_url
+    assert run(db, "import", str(fixtures / "memotrace__group.csv")).exit_code == 0
+    result = run(db, "import-snapshot", str(fixtures / "snapshot__chatroom.json"), "--at",
+                 "2025-11-21T20:00", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["listed"] == 4 and data["joined_implied"] == 1 and data["left_derived"] > 0
+    bad = run(db, "import-snapshot", str(fixtures / "snapshot__bad.csv"), "--at", "2025-11-21")
+    assert bad.exit_code == 2 and "snapshot__bad.csv:3" in bad.output
+    assert run(db, "import-snapshot", str(fixtures / "snapshot__members.csv"), "--at",
+               "someday").exit_code == 2

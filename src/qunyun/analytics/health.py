@@ -4,10 +4,10 @@ invitations and a score that explains itself. Read-only SQL over the store.
 Days and hours are the team's (``tz``). Counting rules:
 - ``messages``: member messages (direction in), not system notices, in the window.
 - ``members``: open memberships now (observed or implied by speaking).
-- ``leaves`` are voluntary leaves that were *observed* (a notice, a platform callback);
-  WeChat exports rarely show them, so ``churn_basis`` says "observed" when any leave event
-  exists in the window and "inferred from last seen" otherwise, with ``gone_quiet`` counting
-  members silent for ``quiet_days``.
+- ``leaves`` are voluntary leaves, *observed* (a notice, a platform callback) or derived
+  from member-list snapshots (``leaves_from_snapshots``). WeChat exports rarely show them,
+  so ``churn_basis`` says "observed", "snapshot", or "inferred from last seen" when neither
+  exists, with ``gone_quiet`` counting members silent for ``quiet_days``.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class GroupHealth:
     joins: int
     leaves: int
     kicks: int
+    leaves_from_snapshots: int  # of ``leaves``, derived from member-list snapshots
     renames: int
     speaker_ratio: float
     never_spoke: int
@@ -163,7 +164,8 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
     for gid, kind, d, n in conn.execute(
             select(member_events.c.group_id, member_events.c.kind, eday, func.count())
             .where(member_events.c.group_id.in_(ids),
-                   member_events.c.kind.in_(("joined", "left", "removed", "group_renamed")),
+                   member_events.c.kind.in_(("joined", "left", "left_snapshot", "removed",
+                                              "group_renamed")),
                    member_events.c.occurred_at >= start, member_events.c.occurred_at < end)
             .group_by(member_events.c.group_id, member_events.c.kind, eday)):
         events[gid][kind][str(d)] = int(n)
@@ -256,7 +258,9 @@ def _build(g: Any, labels: list[str], per_day: dict[str, tuple[int, int]],
     msgs = [per_day.get(d, (0, 0))[0] for d in labels]
     speakers_day = [per_day.get(d, (0, 0))[1] for d in labels]
     joins = [events.get("joined", {}).get(d, 0) for d in labels]
-    leaves = [events.get("left", {}).get(d, 0) for d in labels]
+    seen_leaves = [events.get("left", {}).get(d, 0) for d in labels]
+    listed_leaves = [events.get("left_snapshot", {}).get(d, 0) for d in labels]
+    leaves = [a + b for a, b in zip(seen_leaves, listed_leaves, strict=True)]
     kicks = sum(events.get("removed", {}).values())
     members_now = len(current)
     speakers = len(counts)
@@ -294,7 +298,9 @@ def _build(g: Any, labels: list[str], per_day: dict[str, tuple[int, int]],
         speakers=speakers, joins=sum(joins), leaves=sum(leaves), kicks=kicks,
         renames=sum(events.get("group_renamed", {}).values()), speaker_ratio=round(ratio, 4),
         never_spoke=never, gone_quiet=quiet,
-        churn_basis="observed" if sum(leaves) + kicks else "inferred from last seen",
+        leaves_from_snapshots=sum(listed_leaves),
+        churn_basis=("observed" if sum(seen_leaves) + kicks else
+                     "snapshot" if sum(listed_leaves) else "inferred from last seen"),
         days=labels, messages_per_day=msgs, speakers_per_day=speakers_day,
         joins_per_day=joins, leaves_per_day=leaves, leave_spikes=spikes, heatmap=heat,
         peak_hours=peaks, top10_share=round(top10, 4), gini=round(g_value, 4),

@@ -66,7 +66,7 @@ def overview(conn: Connection, *, tz: ZoneInfo, days: int = 14,
                      [member_events.c.occurred_at >= start, member_events.c.kind == "joined"], tz)
     leaves = _per_day(conn, member_events.c.occurred_at, member_events,
                       [member_events.c.occurred_at >= start,
-                       member_events.c.kind.in_(("left", "removed"))], tz)
+                       member_events.c.kind.in_(("left", "left_snapshot", "removed"))], tz)
     return Overview(
         groups=int(conn.execute(select(func.count()).select_from(groups)).scalar_one()),
         members=members_service.count_members(conn),

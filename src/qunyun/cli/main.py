@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -327,6 +327,39 @@ def import_exports(
         f"{totals['renames']}, recalls {totals['recalls']}; {totals['skipped']} rows skipped")
     for error in totals["errors"][:20]:
         err.print(f"  {error['file']}:{error['line']}: {error['reason']}", highlight=False)
+
+
+@app.command("import-snapshot")
+def import_snapshot(
+    path: Annotated[Path, typer.Argument(help="Member list: chatlog chatroom JSON or CSV")],
+    at: Annotated[str, typer.Option(help="When the list was taken (ISO time; a time without "
+                                    "zone is in the team's time zone)")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, chatroom-json or members-csv")]
+    = "auto",
+    platform: Annotated[str, typer.Option(help="Whose ids the list holds")] = "wechat",
+    as_json: JsonOpt = False,
+) -> None:
+    """Derive leaves (and implied memberships) from a member-list snapshot."""
+    from qunyun.services.imports import ImportFailed, do_import_snapshot
+
+    s = settings()
+    try:
+        taken = datetime.fromisoformat(at)
+    except ValueError:
+        fail(f"--at: an ISO time like 2026-11-20T21:00, not {at!r}", EXIT_BAD_INPUT)
+    if taken.tzinfo is None:
+        taken = taken.replace(tzinfo=s.tz)
+    with runtime(s) as rt:
+        try:
+            report = do_import_snapshot(rt.uow, path, at=taken, fmt=fmt, platform=platform)
+        except ImportFailed as exc:
+            fail(f"{exc} (nothing was imported)", EXIT_BAD_INPUT)
+    if as_json:
+        emit_json(report.__dict__)
+    else:
+        console.print(f"{report.groups} group(s), {report.listed} listed: "
+                      f"{report.left_derived} left since the last list, "
+                      f"{report.joined_implied} present without a recorded join")
 
 
 # --- reports ----------------------------------------------------------------------------

@@ -87,10 +87,14 @@ class MemberJoined(DomainEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberLeft(DomainEvent):
+    """``basis="snapshot"`` when the leave was derived from a member list (someone was no
+    longer on it), not seen happen."""
+
     chat: ChatRef
     member: PersonRef
     scene: LeaveScene = LeaveScene.UNKNOWN
     by: PersonRef | None = None
+    basis: str = "observed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

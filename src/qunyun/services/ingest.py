@@ -155,7 +155,9 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                 memberships.c.member_id == touched.member.id,
                 memberships.c.group_id == touched.group_id, memberships.c.left_at.is_(None),
             )).values(left_at=at, leave_scene=event.scene.value))
-            _member_event(conn, kind="removed" if event.scene == "removed" else "left",
+            kind = ("removed" if event.scene == "removed" else
+                    "left_snapshot" if event.basis == "snapshot" else "left")
+            _member_event(conn, kind=kind,
                           member_id=touched.member.id, group_id=touched.group_id, at=at,
                           inbound_id=inbound_id, actor_id=by.id if by else None,
                           data={"scene": event.scene.value})

@@ -132,6 +132,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "health.leaves": {"zh-CN": "退群/移出", "en": "Left / removed"},
     "health.leaves_hint": {"zh-CN": "主动退群/被移出", "en": "left / removed"},
     "health.basis.observed": {"zh-CN": "实际观测", "en": "observed"},
+    "health.basis.snapshot": {"zh-CN": "按成员名单比对", "en": "from member lists"},
     "health.basis.inferred": {"zh-CN": "按最后发言推断", "en": "inferred from last seen"},
     "health.lurkers": {"zh-CN": "潜水成员", "en": "Lurkers"},
     "health.never_spoke": {"zh-CN": "从未发言", "en": "never spoke"},
