@@ -129,3 +129,31 @@ def test_unknown_format_and_missing_file_name_the_file(runtime: Runtime, tmp_pat
         "大家好".encode(), "caf\xe9".encode("latin-1")))
     with pytest.raises(ImportFailed, match="not UTF-8"):
         do_import_file(runtime.uow, latin, fmt="memotrace", now=utcnow())
+
+
+@pytest.mark.parametrize(("name", "fmt", "messages", "joins", "leaves", "recalls"), [
+    ("pywxdump__group.csv", "pywxdump", 3, 1, 0, 1),
+    ("chatlog__group.csv", "chatlog-csv", 2, 1, 0, 0),
+    ("qq__group.txt", "qq-txt", 3, 1, 1, 0),
+])
+def test_more_formats(conn: Connection, runtime: Runtime, name: str, fmt: str, messages: int,
+                      joins: int, leaves: int, recalls: int) -> None:
+    report = imp(runtime, name)
+    assert report.format == fmt and report.skipped == 0, report.errors
+    assert (report.messages, report.joins, report.leaves, report.recalls) == (
+        messages, joins, leaves, recalls)
+    assert snapshot(conn)["messages"] == messages
+    again = imp(runtime, name)
+    assert again.messages == 0 and again.joins == 0
+
+
+def test_qq_details(conn: Connection, runtime: Runtime) -> None:
+    imp(runtime, "qq__group.txt")
+    assert conn.execute(select(groups.c.name)).scalar_one() == "考研交流群"
+    text = conn.execute(select(messages.c.text).where(messages.c.text.like("有人%"))
+                        ).scalar_one()
+    assert text == "有人一起复习数学吗？\n第二行也算同一条"
+    # 小明 spoke with QQ number 10001 and later left: his membership is closed
+    xiaoming = member_by_name(conn, "小明")
+    assert conn.execute(select(memberships.c.leave_scene).where(
+        memberships.c.member_id == xiaoming)).scalar_one() == "left"

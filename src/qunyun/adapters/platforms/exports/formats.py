@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.platforms.exports.sysmsg import parse_notice
 
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -244,11 +246,151 @@ def read_irc(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
                         key=f"{base}:{seen[base]}")
 
 
+# Exports from Chinese clients that write local times without a zone.
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def _local_or_unix(value: str) -> datetime | str:
+    """A unix time, an ISO time with zone, or a local China time; else the reason."""
+    value = value.strip()
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", value):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00").replace("/", "-"))
+    except ValueError:
+        return f"not a time: {value!r}"
+    return (at.replace(tzinfo=CHINA) if at.tzinfo is None else at).astimezone(UTC)
+
+
+# --- PyWxDump CSV ---------------------------------------------------------------------------
+PYWXDUMP_COLUMNS = ("id", "MsgSvrID", "type_name", "is_sender", "talker", "room_name", "msg",
+                    "src", "CreateTime")
+_PYWX_TYPES = (("系统", "system"), ("撤回", "system"), ("拍一拍", "system"), ("邀请", "system"),
+               ("群公告", "announcement"), ("图片", "image"), ("语音", "voice"),
+               ("视频", "video"), ("表情", "sticker"), ("文件", "file"), ("链接", "link"),
+               ("引用", "quote"), ("转账", "transfer"), ("红包", "red_packet"),
+               ("位置", "location"), ("名片", "card"), ("文本", "text"))
+
+
+def _pywx_type(name: str) -> str:
+    for needle, kind in _PYWX_TYPES:
+        if needle in name:
+            return kind
+    return name or "text"
+
+
+def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    """PyWxDump's CSV export. ``type_name`` wording is matched by keyword (系统/撤回/图片…);
+    unknown names are kept as the message type."""
+    reader = csv.DictReader(fh)
+    missing = [c for c in ("type_name", "talker", "msg", "CreateTime")
+               if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ExportError(path, 1, f"not a PyWxDump CSV: missing columns {missing}")
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        at = _local_or_unix(row.get("CreateTime") or "")
+        if isinstance(at, str):
+            yield RowError(line, f"CreateTime: {at}")
+            continue
+        room = (row.get("room_name") or "").strip() or group_name or memotrace_group_name(path)
+        mtype = _pywx_type((row.get("type_name") or "").strip())
+        sender = "" if mtype == "system" else (row.get("talker") or "").strip()
+        key = (row.get("MsgSvrID") or "").strip()
+        if not key:
+            key = content_key(room, at.timestamp(), sender, row.get("msg"))
+            seen[key] = seen.get(key, 0) + 1
+            key = f"{key}:{seen[key]}"
+        yield ExportRow(line=line, chat_id=room, chat_name=group_name or room, at=at,
+                        sender_id=sender, sender_name=sender, text=row.get("msg") or "",
+                        message_type=mtype, key=key,
+                        is_self=(row.get("is_sender") or "").strip() == "1")
+
+
+# --- chatlog CSV ---------------------------------------------------------------------------
+def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    """chatlog's CSV (``Time, SenderName, Sender, TalkerName, Talker, Content``). It has no
+    type column: a row without a sender whose text reads as a group notice is a notice."""
+    reader = csv.DictReader(fh)
+    missing = [c for c in ("Time", "Talker", "Content") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ExportError(path, 1, f"not a chatlog CSV: missing columns {missing}")
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        at = _local_or_unix(row.get("Time") or "")
+        if isinstance(at, str):
+            yield RowError(line, f"Time: {at}")
+            continue
+        talker = (row.get("Talker") or "").strip()
+        sender = (row.get("Sender") or "").strip()
+        text = row.get("Content") or ""
+        system = not sender and parse_notice(text) is not None
+        base = content_key(talker, at.timestamp(), sender, text)
+        seen[base] = seen.get(base, 0) + 1
+        yield ExportRow(line=line, chat_id=talker,
+                        chat_name=group_name or (row.get("TalkerName") or talker).strip(),
+                        at=at, sender_id=sender,
+                        sender_name=(row.get("SenderName") or sender).strip(), text=text,
+                        message_type="system" if system else "text",
+                        key=f"{base}:{seen[base]}")
+
+
+# --- QQ message manager TXT ------------------------------------------------------------------
+QQ_HEADER = re.compile(
+    r"^(\d{4}-\d{1,2}-\d{1,2} \d{1,2}:\d{2}:\d{2}) (.*?)(?:\((\d+)\)|<([^>]*)>)\s*$")
+QQ_SYSTEM_IDS = {"10000", "1000000", "80000000"}
+
+
+def read_qq_txt(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+    """QQ message manager export: a preamble with ``消息对象:群名``, then blocks of a header
+    line ``2019-01-01 12:00:00 昵称(123456)`` and the message lines below it (local time)."""
+    name = group_name
+    current: tuple[int, datetime, str, str] | None = None
+    body: list[str] = []
+    seen: dict[str, int] = {}
+
+    def emit() -> Iterator[Row]:
+        if current is None:
+            return
+        line, at, sender_name, qq = current
+        text = "\n".join(body).strip()
+        chat = f"qq:{name or memotrace_group_name(path)}"
+        system = qq in QQ_SYSTEM_IDS
+        base = content_key(chat, at.timestamp(), qq, text)
+        seen[base] = seen.get(base, 0) + 1
+        yield ExportRow(line=line, chat_id=chat, chat_name=name or memotrace_group_name(path),
+                        at=at, sender_id="" if system else qq,
+                        sender_name="" if system else sender_name.strip(), text=text,
+                        message_type="system" if system else ("image" if text == "[图片]"
+                                                              else "text"),
+                        key=f"{base}:{seen[base]}")
+
+    for line_no, raw in enumerate(fh, 1):
+        line = raw.rstrip("\r\n")
+        if name is None and line.startswith("消息对象:"):
+            name = line.split(":", 1)[1].strip()
+            continue
+        header = QQ_HEADER.match(line)
+        if header:
+            yield from emit()
+            at = datetime.strptime(header[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+            current = (line_no, at.astimezone(UTC), header[2], header[3] or header[4] or "")
+            body = []
+        elif current is not None:
+            body.append(line)
+    yield from emit()
+
+
 READERS = {
     "memotrace": read_memotrace,
     "chatlog-json": read_chatlog_json,
     "telegram": read_telegram,
     "irc": read_irc,
+    "pywxdump": read_pywxdump,
+    "chatlog-csv": read_chatlog_csv,
+    "qq-txt": read_qq_txt,
 }
 
 
@@ -267,5 +409,11 @@ def detect_format(path: Path) -> str:
         return "chatlog-json"
     if IRC_MESSAGE.match(first_line) or IRC_SYSTEM.match(first_line):
         return "irc"
+    if "type_name" in first_line and "talker" in first_line:
+        return "pywxdump"
+    if first_line.startswith("Time,") and "Talker" in first_line:
+        return "chatlog-csv"
+    if "消息记录" in head[:200] or any(QQ_HEADER.match(x) for x in head.splitlines()[:40]):
+        return "qq-txt"
     raise ExportError(path, 1, "unknown export format; pass --format "
                       f"({', '.join(sorted(READERS))})")

@@ -23,6 +23,7 @@ INVITE = "invite"
 QR_JOIN = "qr_join"
 JOIN = "join"
 REMOVE = "remove"
+LEAVE = "leave"
 RENAME = "rename"
 RECALL = "recall"
 PAT = "pat"
@@ -174,6 +175,22 @@ def _zh_red_packet(m: re.Match[str]) -> Notice:
 @_on(r'^"(?P<a>.+?)"已成为新群主')
 def _zh_owner(m: re.Match[str]) -> Notice:
     return Notice(OWNER_CHANGE, _one(m["a"]))
+
+
+# --- QQ group notices (message-manager TXT; sender 系统消息) ----------------------------------
+@_on(r'^(?P<s>.+?)被(?:管理员|群主)(?P<a>.*?)移出(?:了)?本群')
+def _qq_removed(m: re.Match[str]) -> Notice:
+    return Notice(REMOVE, _one(m["a"]) if m["a"].strip() else None, (_one(m["s"]),))
+
+
+@_on(r'^(?P<s>.+?)(?:退出了本群|已退出本群|退出本群)')
+def _qq_left(m: re.Match[str]) -> Notice:
+    return Notice(LEAVE, None, (_one(m["s"]),))
+
+
+@_on(r'^(?P<s>.+?)(?:加入本群|加入了本群)')
+def _qq_join(m: re.Match[str]) -> Notice:
+    return Notice(JOIN, None, (_one(m["s"]),))
 
 
 # --- English client ------------------------------------------------------------------------

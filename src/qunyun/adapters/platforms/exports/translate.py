@@ -97,6 +97,10 @@ class WeChatTranslator(ExportTranslator):
             for n, who in enumerate(subjects):
                 yield MemberLeft(**self.base(row, n), chat=chat, member=who,
                                  scene=LeaveScene.REMOVED, by=actor)
+        elif notice.kind == sysmsg.LEAVE:
+            for n, who in enumerate(subjects):
+                yield MemberLeft(**self.base(row, n), chat=chat, member=who,
+                                 scene=LeaveScene.LEFT)
         elif notice.kind == sysmsg.RENAME:
             yield GroupRenamed(**self.base(row, 0), chat=chat, new_name=notice.new_name,
                                by=actor)
@@ -106,6 +110,13 @@ class WeChatTranslator(ExportTranslator):
         elif actor is not None:
             yield GroupNotice(**self.base(row, 0), chat=chat, notice=notice.kind, actor=actor,
                               targets=tuple(p.name for p in notice.subjects))
+
+
+class QQTranslator(WeChatTranslator):
+    """QQ group exports read like WeChat ones; people are QQ numbers."""
+
+    platform = "qq"
+    user_kind = "qq"
 
 
 class TelegramTranslator(ExportTranslator):
@@ -164,6 +175,9 @@ class IrcTranslator(ExportTranslator):
 TRANSLATORS: dict[str, type[ExportTranslator]] = {
     "memotrace": WeChatTranslator,
     "chatlog-json": WeChatTranslator,
+    "chatlog-csv": WeChatTranslator,
+    "pywxdump": WeChatTranslator,
+    "qq-txt": QQTranslator,
     "telegram": TelegramTranslator,
     "irc": IrcTranslator,
 }
