@@ -70,8 +70,19 @@ from qunyun.services.imports import do_import_file
 engine = make_engine(sys.argv[1]); migrate.upgrade(engine)
 start = time.perf_counter()
 report = do_import_file(UnitOfWork(engine), Path(sys.argv[2]), now=utcnow())
+from datetime import datetime, timedelta, UTC
+report_now = datetime.fromtimestamp(1_700_000_000, tz=UTC) + timedelta(days=400)
 elapsed = time.perf_counter() - start
+from zoneinfo import ZoneInfo
+from datetime import date
+from qunyun.analytics.health import group_health
+with engine.connect() as conn:
+    t = time.perf_counter()
+    health = group_health(conn, tz=ZoneInfo("Asia/Shanghai"), since=date(2023, 11, 1),
+                          until=date(2024, 6, 30), now=report_now)
+    health_s = time.perf_counter() - t
 print(json.dumps({"elapsed": elapsed, "messages": report.messages, "joins": report.joins,
+                  "health_s": health_s, "health_messages": health[0].messages,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -115,6 +126,8 @@ def main() -> None:
         print(f"qunyun import ({kind}): {result['elapsed']:.1f} s = {rate:,.0f} msgs/s "
               f"({rate / (n / floor):.3f}x DuckDB), peak RSS {result['peak_rss_mb']:.0f} MB, "
               f"{result['messages']:,} messages, {result['joins']} joins")
+        print(f"group health report over all of it: {result['health_s']:.2f} s "
+              f"({result['health_messages']:,} messages in the window)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from qunyun.adapters.platforms.exports.formats import (
 )
 from qunyun.adapters.platforms.exports.snapshots import detect_snapshot_format, read_snapshots
 from qunyun.adapters.platforms.exports.translate import TRANSLATORS, ExportTranslator
-from qunyun.adapters.storage.sql import insert_ignore_many
+from qunyun.adapters.storage.sql import bulk_insert_ignore
 from qunyun.adapters.storage.tables import groups, identities, members, memberships, messages
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import (
@@ -47,7 +47,9 @@ from qunyun.services.ingest import IngestConfig, do_ingest_event
 from qunyun.services.members import attach_identity, find_identity, resolve_member
 
 FORMATS = tuple(READERS)
-BATCH = 2000
+BATCH = 5000
+MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
+                   "message_type", "text", "recalled")
 NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
 
 
@@ -113,7 +115,7 @@ class _Importer:
         self.member_cache: dict[tuple[str, str], int] = {}
         self.members_seen: dict[int, datetime] = {}
         self.in_group: set[tuple[int, int]] = set()
-        self.batch: list[dict[str, Any]] = []
+        self.batch: list[tuple[Any, ...]] = []
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -177,19 +179,15 @@ class _Importer:
                 member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
                 channel="", join_observed=False))
             self.in_group.add((mid, gid))
-        self.batch.append({"group_id": gid, "member_id": mid, "platform_message_id": row.key,
-                           "sent_at": row.at, "direction": "in",
-                           "message_type": row.message_type, "text": row.text,
-                           "recalled": False})
+        self.batch.append((gid, mid, row.key, row.at, "in", row.message_type, row.text, False))
         if len(self.batch) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
         if not self.batch:
             return
-        result = insert_ignore_many(self.conn, messages, self.batch,
-                                    ["group_id", "platform_message_id"])
-        added = max(result, 0)
+        added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, self.batch,
+                                   ["group_id", "platform_message_id"])
         self.report.messages += added
         self.report.duplicate_messages += len(self.batch) - added
         self.batch.clear()

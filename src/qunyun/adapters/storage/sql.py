@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table
+from sqlalchemy import Connection, DateTime, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+from qunyun.adapters.storage.tables import UTCDateTime
 
 
 @lru_cache(maxsize=64)
@@ -42,6 +45,54 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), returning)
     result = conn.execute(stmt, list(rows))
     return len(result.all()) if returning else int(result.rowcount)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """The form SQLAlchemy itself stores on SQLite: naive UTC text."""
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
+                       rows: Sequence[Sequence[Any]], conflict: Sequence[str]) -> int:
+    """Insert many plain rows fast, skipping conflicts; returns how many were inserted.
+
+    For imports only: it bypasses SQLAlchemy's type processing (values must already be plain:
+    aware datetimes, bools, text, ints) and goes through the driver in the caller's
+    transaction — the driver's C executemany on SQLite, COPY into a temporary table and one
+    INSERT … SELECT … ON CONFLICT DO NOTHING on PostgreSQL.
+    """
+    if not rows:
+        return 0
+    cols = ", ".join(columns)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in columns)
+        times = [i for i, c in enumerate(columns)
+                 if isinstance(table.c[c].type, (DateTime, UTCDateTime))]
+        values: list[Sequence[Any]] = list(rows)
+        if times:
+            values = []
+            for row in rows:
+                converted = list(row)
+                for i in times:
+                    converted[i] = _sqlite_datetime(converted[i])
+                values.append(converted)
+        before = raw.total_changes  # type: ignore[union-attr]
+        raw.executemany(  # type: ignore[union-attr]
+            f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING", values)
+        return int(raw.total_changes - before)  # type: ignore[union-attr]
+    temp = f"_bulk_{table.name}"
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DROP AS "
+                    f"SELECT {cols} FROM {table.name} WITH NO DATA")
+        cur.execute(f"TRUNCATE {temp}")
+        with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {temp} "
+                    f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
+        return int(cur.rowcount)
 
 
 def supports_skip_locked(conn: Connection) -> bool:
