@@ -39,6 +39,7 @@ def test_memotrace_group_export(conn: Connection, runtime: Runtime) -> None:
     assert (report.messages, report.joins, report.kicks, report.renames, report.recalls) == (
         7, 5, 1, 1, 1)
     assert report.other_notices == {"pat": 1} and report.unparsed_notices == 1
+    assert report.new_members == snapshot(conn)["members"]  # notices' people included
     assert report.skipped == 0 and report.groups == 1
     group = conn.execute(select(groups.c.name, groups.c.external_id)).one()
     assert group.name == "业主福利群（二期）" and group.external_id == "12345@chatroom"

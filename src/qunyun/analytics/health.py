@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from statistics import mean, median, pstdev
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, cast, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from qunyun.adapters.storage.tables import (
     groups,
@@ -29,19 +29,20 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.analytics.overview import local_day, utc_offset_minutes
+from qunyun.analytics.overview import local_day
 
 
-def local_weekday_hour(conn: Connection, column: Any, tz: ZoneInfo
-                       ) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """(weekday 0=Monday…6=Sunday, hour 0–23) of a UTC column in ``tz``."""
+def utc_hour_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The UTC hour a timestamp falls in: SQLite stores UTC text, so a prefix does."""
     if conn.dialect.name == "postgresql":
-        local = func.timezone(tz.key, column)
-        dow = cast(func.extract("isodow", local), Integer) - 1
-        return dow, cast(func.extract("hour", local), Integer)
-    shift = f"{utc_offset_minutes(tz):+d} minutes"
-    dow = (cast(func.strftime("%w", column, shift), Integer) + 6) % 7
-    return dow, cast(func.strftime("%H", column, shift), Integer)
+        return func.date_trunc("hour", func.timezone("UTC", column))
+    return func.substr(column, 1, 13)
+
+
+def _bucket_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return datetime.strptime(str(value), "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
 def gini(values: list[int]) -> float:
@@ -133,30 +134,39 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
     in_window = and_(messages.c.group_id.in_(ids), messages.c.direction == "in",
                      messages.c.sent_at >= start, messages.c.sent_at < end)
 
-    # per day: messages and distinct speakers
-    day = local_day(conn, messages.c.sent_at, tz).label("day")
-    per_day: dict[int, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for gid, d, n, s in conn.execute(
-            select(messages.c.group_id, day, func.count(),
-                   func.count(func.distinct(messages.c.member_id)))
-            .where(in_window).group_by(messages.c.group_id, day)):
-        per_day[gid][str(d)] = (int(n), int(s))
-
-    # per member message counts (concentration, speakers, top speakers)
-    counts: dict[int, dict[int, int]] = defaultdict(dict)
-    for gid, mid, n in conn.execute(
-            select(messages.c.group_id, messages.c.member_id, func.count())
-            .where(in_window, messages.c.member_id.is_not(None))
-            .group_by(messages.c.group_id, messages.c.member_id)):
-        counts[gid][int(mid)] = int(n)
-
-    # heat map
-    dow, hour = local_weekday_hour(conn, messages.c.sent_at, tz)
+    # pass 1, counts per UTC hour (no time zone function per row, a few thousand rows); each
+    # bucket moves into the team's zone here: exact for whole-hour offsets, DST included
+    bucket = utc_hour_bucket(conn, messages.c.sent_at).label("bucket")
+    per_day: dict[int, dict[str, list[int]]] = defaultdict(dict)  # day -> [messages, speakers]
     heat: dict[int, list[list[int]]] = defaultdict(lambda: [[0] * 24 for _ in range(7)])
-    for gid, w, h, n in conn.execute(
-            select(messages.c.group_id, dow.label("w"), hour.label("h"), func.count())
-            .where(in_window).group_by(messages.c.group_id, "w", "h")):
-        heat[gid][int(w)][int(h)] = int(n)
+    for gid, b, n in conn.execute(
+            select(messages.c.group_id, bucket, func.count())
+            .where(in_window).group_by(messages.c.group_id, bucket)):
+        local = _bucket_time(b).astimezone(tz)
+        heat[gid][local.weekday()][local.hour] += int(n)
+        per_day[gid].setdefault(local.date().isoformat(), [0, 0])[0] += int(n)
+
+    # pass 2, distinct speakers per local day
+    day = local_day(conn, messages.c.sent_at, tz).label("day")
+    for gid, d, people in conn.execute(
+            select(messages.c.group_id, day, func.count(func.distinct(messages.c.member_id)))
+            .where(in_window).group_by(messages.c.group_id, day)):
+        per_day[gid].setdefault(str(d), [0, 0])[1] = int(people)
+
+    # pass 3, per member: messages in the window, first and last message ever
+    in_range = and_(messages.c.sent_at >= start, messages.c.sent_at < end)
+    counts: dict[int, dict[int, int]] = defaultdict(dict)
+    spoke: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+    for gid, mid, n, first_at, last_at in conn.execute(
+            select(messages.c.group_id, messages.c.member_id,
+                   func.sum(case((in_range, 1), else_=0)), func.min(messages.c.sent_at),
+                   func.max(messages.c.sent_at))
+            .where(messages.c.group_id.in_(ids), messages.c.direction == "in",
+                   messages.c.member_id.is_not(None))
+            .group_by(messages.c.group_id, messages.c.member_id)):
+        if n:
+            counts[gid][int(mid)] = int(n)
+        spoke[(int(gid), int(mid))] = (_aware(first_at), _aware(last_at))
 
     # membership events per day
     eday = local_day(conn, member_events.c.occurred_at, tz).label("day")
@@ -170,35 +180,19 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
             .group_by(member_events.c.group_id, member_events.c.kind, eday)):
         events[gid][kind][str(d)] = int(n)
 
-    # current members and their last message (lurkers)
-    quiet_since = min(end, now) - timedelta(days=quiet_days)
-    last_spoke = (select(messages.c.group_id, messages.c.member_id,
-                         func.max(messages.c.sent_at).label("last"))
-                  .where(messages.c.group_id.in_(ids), messages.c.direction == "in")
-                  .group_by(messages.c.group_id, messages.c.member_id).subquery())
+    # memberships: current members (lurkers), invitation edges, time to first message
     current: dict[int, list[tuple[int, datetime, datetime | None, bool]]] = defaultdict(list)
-    for gid, mid, joined, last_at, observed in conn.execute(
-            select(memberships.c.group_id, memberships.c.member_id, memberships.c.joined_at,
-                   last_spoke.c.last, memberships.c.join_observed)
-            .outerjoin(last_spoke, and_(last_spoke.c.group_id == memberships.c.group_id,
-                                        last_spoke.c.member_id == memberships.c.member_id))
-            .where(memberships.c.group_id.in_(ids), memberships.c.left_at.is_(None))):
-        current[gid].append((int(mid), joined, last_at, bool(observed)))
-
-    # invitation edges and time to first message
     invites: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    first_msg = (select(messages.c.group_id, messages.c.member_id,
-                        func.min(messages.c.sent_at).label("first"))
-                 .where(messages.c.group_id.in_(ids), messages.c.direction == "in")
-                 .group_by(messages.c.group_id, messages.c.member_id).subquery())
     waits: dict[int, list[float]] = defaultdict(list)
-    for gid, mid, inviter, joined, observed, first_at in conn.execute(
+    quiet_since = min(end, now) - timedelta(days=quiet_days)
+    for gid, mid, inviter, joined, observed, left_at in conn.execute(
             select(memberships.c.group_id, memberships.c.member_id,
                    memberships.c.inviter_member_id, memberships.c.joined_at,
-                   memberships.c.join_observed, first_msg.c.first)
-            .outerjoin(first_msg, and_(first_msg.c.group_id == memberships.c.group_id,
-                                       first_msg.c.member_id == memberships.c.member_id))
+                   memberships.c.join_observed, memberships.c.left_at)
             .where(memberships.c.group_id.in_(ids))):
+        first_at, last_at = spoke.get((int(gid), int(mid)), (None, None))
+        if left_at is None:
+            current[gid].append((int(mid), joined, last_at, bool(observed)))
         if inviter is not None:
             invites[gid].append((int(inviter), int(mid)))
         if observed and first_at is not None and first_at >= joined:
@@ -211,6 +205,13 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
                invites[g.id], waits[g.id], quiet_since, names)
         for g in group_rows
     ]
+
+
+def _aware(value: datetime) -> datetime:
+    """min()/max() over a SQLite column come back as text or naive: make them aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _names(conn: Connection, counts: dict[int, dict[int, int]],
@@ -250,13 +251,13 @@ def _depth(edges: list[tuple[int, int]]) -> int:
     return best
 
 
-def _build(g: Any, labels: list[str], per_day: dict[str, tuple[int, int]],
+def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
            counts: dict[int, int], heat: list[list[int]], events: dict[str, dict[str, int]],
            current: list[tuple[int, datetime, datetime | None, bool]],
            invites: list[tuple[int, int]], waits: list[float], quiet_since: datetime,
            names: dict[int, str]) -> GroupHealth:
-    msgs = [per_day.get(d, (0, 0))[0] for d in labels]
-    speakers_day = [per_day.get(d, (0, 0))[1] for d in labels]
+    msgs = [per_day.get(d, [0, 0])[0] for d in labels]
+    speakers_day = [per_day.get(d, [0, 0])[1] for d in labels]
     joins = [events.get("joined", {}).get(d, 0) for d in labels]
     seen_leaves = [events.get("left", {}).get(d, 0) for d in labels]
     listed_leaves = [events.get("left_snapshot", {}).get(d, 0) for d in labels]

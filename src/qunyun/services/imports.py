@@ -44,7 +44,12 @@ from qunyun.domain.events import (
 from qunyun.services import audit
 from qunyun.services.groups import upsert_group
 from qunyun.services.ingest import IngestConfig, do_ingest_event
-from qunyun.services.members import attach_identity, find_identity, resolve_member
+from qunyun.services.members import (
+    attach_identity,
+    current_member_number,
+    find_identity,
+    resolve_member,
+)
 
 FORMATS = tuple(READERS)
 BATCH = 5000
@@ -123,7 +128,6 @@ class _Importer:
         cached = self.member_cache.get(key)
         if cached is None:
             resolved = resolve_member(self.conn, platform=self.platform, ref=ref, at=at)
-            self.report.new_members += int(resolved.created)
             cached = self.member_cache[key] = resolved.id
         last = self.members_seen.get(cached)
         if last is None or at > last:
@@ -264,6 +268,7 @@ def do_import_file(
         text = io.TextIOWrapper(io.BufferedReader(counting), encoding="utf-8-sig",
                                 errors="strict", newline="")
         importer = _Importer(conn, path, fmt, report, now)
+        numbers_before = current_member_number(conn)
         try:
             for row in reader(path, text, group_name):
                 if isinstance(row, RowError):
@@ -282,6 +287,8 @@ def do_import_file(
             raise ImportFailed(path, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
                                ) from None
         importer.finish()
+        # every member this file created (by a message or a notice) took a number
+        report.new_members = current_member_number(conn) - numbers_before
         audit.record(conn, actor=actor, action="import.file", object_type="file",
                      object_id=path.name, detail={k: v for k, v in report.as_dict().items()
                                                   if k != "errors"})

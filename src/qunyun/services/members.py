@@ -39,6 +39,13 @@ def next_member_number(conn: Connection) -> int:
     return int(value)
 
 
+def current_member_number(conn: Connection) -> int:
+    """The last member number handed out (10000 before the first member)."""
+    value = conn.execute(select(counters.c.value)
+                         .where(counters.c.name == MEMBER_NUMBER_COUNTER)).scalar()
+    return int(value) if value is not None else FIRST_MEMBER_NUMBER - 1
+
+
 def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
                    at: datetime) -> ResolvedMember:
     """The member behind a platform identity, created (with a new number) on first sight."""
