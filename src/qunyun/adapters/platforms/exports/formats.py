@@ -60,6 +60,27 @@ def content_key(*parts: object) -> str:
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]
 
 
+class Occurrences:
+    """Numbers identical rows (same time, sender, content) 1, 2, … so each keeps its own key.
+
+    Only the current second is remembered, so memory stays flat however long the file:
+    identical rows are consecutive in exports, which are written in time order.
+    """
+
+    __slots__ = ("_at", "_seen")
+
+    def __init__(self) -> None:
+        self._at: object = None
+        self._seen: dict[str, int] = {}
+
+    def key(self, at: object, base: str) -> str:
+        if at != self._at:
+            self._at = at
+            self._seen.clear()
+        n = self._seen[base] = self._seen.get(base, 0) + 1
+        return f"{base}:{n}"
+
+
 # --- MemoTrace / WeChatMsg CSV ----------------------------------------------------------------
 MEMOTRACE_COLUMNS = ["localId", "TalkerId", "Type", "SubType", "IsSender", "CreateTime",
                      "Status", "StrContent", "StrTime", "Remark", "NickName", "Sender"]
@@ -92,7 +113,7 @@ def read_memotrace(path: Path, fh: TextIO, group_name: str | None) -> Iterator[R
         raise ExportError(path, 1, f"not a MemoTrace CSV: missing columns {missing}")
     idx = {name: i for i, name in enumerate(header)}
     name = group_name or memotrace_group_name(path)
-    seen: dict[str, int] = {}
+    seen = Occurrences()
     for row in reader:
         line = reader.line_num
         if not row or not any(cell.strip() for cell in row):
@@ -114,10 +135,9 @@ def read_memotrace(path: Path, fh: TextIO, group_name: str | None) -> Iterator[R
         content = get("StrContent")
         sender = get("Sender").strip()
         base = content_key(talker, at.timestamp(), sender, mtype, content)
-        seen[base] = seen.get(base, 0) + 1
         yield ExportRow(line=line, chat_id=talker, chat_name=name, at=at, sender_id=sender,
                         sender_name=(get("NickName") or get("Remark") or sender).strip(),
-                        text=content, message_type=mtype, key=f"{base}:{seen[base]}",
+                        text=content, message_type=mtype, key=seen.key(at, base),
                         is_self=get("IsSender").strip() == "1")
 
 
@@ -214,7 +234,7 @@ def read_irc(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
     name = group_name or memotrace_group_name(path)
     chat_id = f"irc:{name}"
     last = datetime.combine(day, time(0, 0), tzinfo=UTC)
-    seen: dict[str, int] = {}
+    seen = Occurrences()
     for line_no, raw in enumerate(fh, 1):
         line = raw.rstrip("\r\n")
         if not line.strip():
@@ -240,10 +260,9 @@ def read_irc(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
                 sender, _, rest = body.partition(" ")
                 text, mtype = rest, "action"
         base = content_key(chat_id, last.isoformat(), sender, text)
-        seen[base] = seen.get(base, 0) + 1
         yield ExportRow(line=line_no, chat_id=chat_id, chat_name=name, at=last,
                         sender_id=sender, sender_name=sender, text=text, message_type=mtype,
-                        key=f"{base}:{seen[base]}")
+                        key=seen.key(last, base))
 
 
 # Exports from Chinese clients that write local times without a zone.
@@ -287,7 +306,7 @@ def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Ro
                if c not in (reader.fieldnames or [])]
     if missing:
         raise ExportError(path, 1, f"not a PyWxDump CSV: missing columns {missing}")
-    seen: dict[str, int] = {}
+    seen = Occurrences()
     for row in reader:
         line = reader.line_num
         at = _local_or_unix(row.get("CreateTime") or "")
@@ -299,9 +318,7 @@ def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Ro
         sender = "" if mtype == "system" else (row.get("talker") or "").strip()
         key = (row.get("MsgSvrID") or "").strip()
         if not key:
-            key = content_key(room, at.timestamp(), sender, row.get("msg"))
-            seen[key] = seen.get(key, 0) + 1
-            key = f"{key}:{seen[key]}"
+            key = seen.key(at, content_key(room, at.timestamp(), sender, row.get("msg")))
         yield ExportRow(line=line, chat_id=room, chat_name=group_name or room, at=at,
                         sender_id=sender, sender_name=sender, text=row.get("msg") or "",
                         message_type=mtype, key=key,
@@ -316,7 +333,7 @@ def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None) -> Iterator
     missing = [c for c in ("Time", "Talker", "Content") if c not in (reader.fieldnames or [])]
     if missing:
         raise ExportError(path, 1, f"not a chatlog CSV: missing columns {missing}")
-    seen: dict[str, int] = {}
+    seen = Occurrences()
     for row in reader:
         line = reader.line_num
         at = _local_or_unix(row.get("Time") or "")
@@ -328,13 +345,12 @@ def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None) -> Iterator
         text = row.get("Content") or ""
         system = not sender and parse_notice(text) is not None
         base = content_key(talker, at.timestamp(), sender, text)
-        seen[base] = seen.get(base, 0) + 1
         yield ExportRow(line=line, chat_id=talker,
                         chat_name=group_name or (row.get("TalkerName") or talker).strip(),
                         at=at, sender_id=sender,
                         sender_name=(row.get("SenderName") or sender).strip(), text=text,
                         message_type="system" if system else "text",
-                        key=f"{base}:{seen[base]}")
+                        key=seen.key(at, base))
 
 
 # --- QQ message manager TXT ------------------------------------------------------------------
@@ -349,7 +365,7 @@ def read_qq_txt(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]
     name = group_name
     current: tuple[int, datetime, str, str] | None = None
     body: list[str] = []
-    seen: dict[str, int] = {}
+    seen = Occurrences()
 
     def emit() -> Iterator[Row]:
         if current is None:
@@ -359,13 +375,12 @@ def read_qq_txt(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]
         chat = f"qq:{name or memotrace_group_name(path)}"
         system = qq in QQ_SYSTEM_IDS
         base = content_key(chat, at.timestamp(), qq, text)
-        seen[base] = seen.get(base, 0) + 1
         yield ExportRow(line=line, chat_id=chat, chat_name=name or memotrace_group_name(path),
                         at=at, sender_id="" if system else qq,
                         sender_name="" if system else sender_name.strip(), text=text,
                         message_type="system" if system else ("image" if text == "[图片]"
                                                               else "text"),
-                        key=f"{base}:{seen[base]}")
+                        key=seen.key(at, base))
 
     for line_no, raw in enumerate(fh, 1):
         line = raw.rstrip("\r\n")
