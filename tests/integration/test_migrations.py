@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from qunyun.adapters.storage import migrate
-from qunyun.adapters.storage.tables import counters, metadata
+from qunyun.adapters.storage.tables import counters, memberships, metadata
 
 
 def test_schema_matches_tables(migrated_engine: Engine) -> None:
@@ -28,3 +31,40 @@ def test_at_head_and_counter_seeded(migrated_engine: Engine) -> None:
 def test_upgrade_is_idempotent(migrated_engine: Engine) -> None:
     migrate.upgrade(migrated_engine)
     assert migrate.current_revision(migrated_engine) == migrate.head_revision()
+
+
+def test_0002_backfills_message_times_of_existing_memberships(db_kind: str,
+                                                              tmp_path: Path) -> None:
+    from qunyun.adapters.storage.db import make_engine
+    from tests.conftest import new_database_url
+
+    engine = make_engine(new_database_url(db_kind, tmp_path))
+    try:
+        migrate.upgrade(engine, "0001")
+        t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO members (id, number, display_name, attributes, created_at, "
+                "first_seen_at, last_seen_at) VALUES (1, 10001, 'a', '{}', :t, :t, :t)"), {"t": t0})
+            conn.execute(text(
+                "INSERT INTO groups (id, platform, external_id, name, group_type, series, "
+                "capacity, state, rules_text, announcement, settings, created_at, updated_at) "
+                "VALUES (1, 'x', 'g', 'g', 'long_term', '', 500, 'active', '', '', '{}', :t, :t)"),
+                {"t": t0})
+            conn.execute(text(
+                "INSERT INTO memberships (member_id, group_id, joined_at, join_scene, channel, "
+                "join_observed) VALUES (1, 1, :t, 'qr', '', true)"), {"t": t0})
+            for i, minutes in enumerate((5, 90, 30)):
+                conn.execute(text(
+                    "INSERT INTO messages (group_id, member_id, platform_message_id, sent_at, "
+                    "direction, message_type, text, recalled) "
+                    "VALUES (1, 1, :p, :t, 'in', 'text', 'hi', false)"),
+                    {"p": f"m{i}", "t": t0 + timedelta(minutes=minutes)})
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(select(memberships.c.first_message_at,
+                                      memberships.c.last_message_at)).one()
+        assert row.first_message_at == t0 + timedelta(minutes=5)
+        assert row.last_message_at == t0 + timedelta(minutes=90)
+    finally:
+        engine.dispose()

@@ -19,7 +19,7 @@ from statistics import mean, median, pstdev
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from qunyun.adapters.storage.tables import (
     groups,
@@ -146,27 +146,20 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
         heat[gid][local.weekday()][local.hour] += int(n)
         per_day[gid].setdefault(local.date().isoformat(), [0, 0])[0] += int(n)
 
-    # pass 2, distinct speakers per local day
+    # pass 2, messages per (local day, member): distinct speakers per day and each member's
+    # count in the window, in one scan
     day = local_day(conn, messages.c.sent_at, tz).label("day")
-    for gid, d, people in conn.execute(
-            select(messages.c.group_id, day, func.count(func.distinct(messages.c.member_id)))
-            .where(in_window).group_by(messages.c.group_id, day)):
-        per_day[gid].setdefault(str(d), [0, 0])[1] = int(people)
-
-    # pass 3, per member: messages in the window, first and last message ever
-    in_range = and_(messages.c.sent_at >= start, messages.c.sent_at < end)
     counts: dict[int, dict[int, int]] = defaultdict(dict)
-    spoke: dict[tuple[int, int], tuple[datetime, datetime]] = {}
-    for gid, mid, n, first_at, last_at in conn.execute(
-            select(messages.c.group_id, messages.c.member_id,
-                   func.sum(case((in_range, 1), else_=0)), func.min(messages.c.sent_at),
-                   func.max(messages.c.sent_at))
-            .where(messages.c.group_id.in_(ids), messages.c.direction == "in",
-                   messages.c.member_id.is_not(None))
-            .group_by(messages.c.group_id, messages.c.member_id)):
-        if n:
-            counts[gid][int(mid)] = int(n)
-        spoke[(int(gid), int(mid))] = (_aware(first_at), _aware(last_at))
+    speakers_on: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for gid, d, mid, n in conn.execute(
+            select(messages.c.group_id, day, messages.c.member_id, func.count())
+            .where(in_window, messages.c.member_id.is_not(None))
+            .group_by(messages.c.group_id, day, messages.c.member_id)):
+        speakers_on[gid][str(d)] += 1
+        counts[gid][int(mid)] = counts[gid].get(int(mid), 0) + int(n)
+    for gid, days in speakers_on.items():
+        for d, people in days.items():
+            per_day[gid].setdefault(d, [0, 0])[1] = people
 
     # membership events per day
     eday = local_day(conn, member_events.c.occurred_at, tz).label("day")
@@ -180,17 +173,18 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
             .group_by(member_events.c.group_id, member_events.c.kind, eday)):
         events[gid][kind][str(d)] = int(n)
 
-    # memberships: current members (lurkers), invitation edges, time to first message
+    # memberships (first/last message kept per membership period): current members and
+    # lurkers, invitation edges, time to first message — no pass over all messages
     current: dict[int, list[tuple[int, datetime, datetime | None, bool]]] = defaultdict(list)
     invites: dict[int, list[tuple[int, int]]] = defaultdict(list)
     waits: dict[int, list[float]] = defaultdict(list)
     quiet_since = min(end, now) - timedelta(days=quiet_days)
-    for gid, mid, inviter, joined, observed, left_at in conn.execute(
+    for gid, mid, inviter, joined, observed, left_at, first_at, last_at in conn.execute(
             select(memberships.c.group_id, memberships.c.member_id,
                    memberships.c.inviter_member_id, memberships.c.joined_at,
-                   memberships.c.join_observed, memberships.c.left_at)
+                   memberships.c.join_observed, memberships.c.left_at,
+                   memberships.c.first_message_at, memberships.c.last_message_at)
             .where(memberships.c.group_id.in_(ids))):
-        first_at, last_at = spoke.get((int(gid), int(mid)), (None, None))
         if left_at is None:
             current[gid].append((int(mid), joined, last_at, bool(observed)))
         if inviter is not None:
@@ -205,13 +199,6 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
                invites[g.id], waits[g.id], quiet_since, names)
         for g in group_rows
     ]
-
-
-def _aware(value: datetime) -> datetime:
-    """min()/max() over a SQLite column come back as text or naive: make them aware UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _names(conn: Connection, counts: dict[int, dict[int, int]],

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from qunyun.adapters.platforms.exports.formats import (
     READERS,
@@ -53,6 +53,20 @@ from qunyun.services.members import (
 
 FORMATS = tuple(READERS)
 BATCH = 5000
+MESSAGE_TIMES_SQL = """
+UPDATE memberships SET
+  first_message_at = (SELECT min(m.sent_at) FROM messages m
+                      WHERE m.group_id = memberships.group_id
+                        AND m.member_id = memberships.member_id AND m.direction = 'in'
+                        AND m.sent_at >= memberships.joined_at
+                        AND (memberships.left_at IS NULL OR m.sent_at <= memberships.left_at)),
+  last_message_at = (SELECT max(m.sent_at) FROM messages m
+                     WHERE m.group_id = memberships.group_id
+                       AND m.member_id = memberships.member_id AND m.direction = 'in'
+                       AND m.sent_at >= memberships.joined_at
+                       AND (memberships.left_at IS NULL OR m.sent_at <= memberships.left_at))
+WHERE member_id = :m AND group_id = :g
+"""
 MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
                    "message_type", "text", "recalled")
 NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
@@ -121,6 +135,7 @@ class _Importer:
         self.members_seen: dict[int, datetime] = {}
         self.in_group: set[tuple[int, int]] = set()
         self.batch: list[tuple[Any, ...]] = []
+        self.spoke_in: set[tuple[int, int]] = set()  # (member, group) pairs with messages
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -178,6 +193,8 @@ class _Importer:
             if not ref.weak:
                 self._adopt_nickname(row.chat_id, ref, row.at)
             mid = self.member_id(ref, row.at)
+        if mid is not None:
+            self.spoke_in.add((mid, gid))
         if mid is not None and (mid, gid) not in self.in_group:
             self.conn.execute(memberships.insert().values(
                 member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
@@ -230,6 +247,9 @@ class _Importer:
 
     def finish(self) -> None:
         self.flush()
+        if self.spoke_in:  # exact first/last message per membership period, touched pairs
+            self.conn.execute(text(MESSAGE_TIMES_SQL), [
+                {"m": m, "g": g} for m, g in sorted(self.spoke_in)])
         if self.members_seen:
             self.conn.execute(
                 update(members).where(members.c.id == bindparam("m_id"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
@@ -109,6 +109,17 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
         actor_member_id=actor_id, data=data or {}, inbound_event_id=inbound_id))
 
 
+def note_message_times(conn: Connection, *, member_id: int, group_id: int, first: datetime,
+                       last: datetime) -> None:
+    """Widen the open membership's first/last message times to include [first, last]."""
+    fm, lm = memberships.c.first_message_at, memberships.c.last_message_at
+    conn.execute(update(memberships).where(
+        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
+        memberships.c.left_at.is_(None),
+    ).values(first_message_at=case((or_(fm.is_(None), fm > first), first), else_=fm),
+             last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm)))
+
+
 def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | None:
     return conn.execute(select(memberships.c.id).where(
         memberships.c.member_id == member_id, memberships.c.group_id == group_id,
@@ -173,6 +184,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                 "platform_message_id": event.message_id, "sent_at": at, "direction": "in",
                 "message_type": event.message_type, "text": event.text, "recalled": False,
             }, ["group_id", "platform_message_id"])
+            note_message_times(conn, member_id=touched.member.id, group_id=touched.group_id,
+                               first=at, last=at)
         case MessageRecalled():
             assert touched.group_id is not None
             touched.member = member(event.sender)

@@ -165,6 +165,10 @@ memberships = Table(
     Column("join_observed", Boolean, nullable=False, default=True),
     Column("left_at", UTCDateTime()),
     Column("leave_scene", String(16)),
+    # first and last member message while this membership was open (kept by ingest and
+    # imports, so reports need not scan all messages for lurkers and time-to-first-message)
+    Column("first_message_at", UTCDateTime()),
+    Column("last_message_at", UTCDateTime()),
     Index("ix_memberships_group_current", "group_id", "left_at"),
     Index("ix_memberships_member", "member_id", "group_id"),
 )
