@@ -158,3 +158,17 @@ def test_qq_details(conn: Connection, runtime: Runtime) -> None:
     xiaoming = member_by_name(conn, "小明")
     assert conn.execute(select(memberships.c.leave_scene).where(
         memberships.c.member_id == xiaoming)).scalar_one() == "left"
+
+
+def test_membership_message_times_follow_the_file(conn: Connection, runtime: Runtime) -> None:
+    imp(runtime, "memotrace__group.csv")
+    zs = member_by_name(conn, "张三")
+    row = conn.execute(select(memberships.c.first_message_at, memberships.c.last_message_at)
+                       .where(memberships.c.member_id == zs)).one()
+    sent = sorted(conn.execute(select(messages.c.sent_at).where(messages.c.member_id == zs)
+                               ).scalars())
+    assert (row.first_message_at, row.last_message_at) == (sent[0], sent[-1])
+    # 王五 never spoke and was removed: no times
+    wangwu = member_by_name(conn, "王五")
+    assert conn.execute(select(memberships.c.first_message_at).where(
+        memberships.c.member_id == wangwu)).scalar_one() is None

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from qunyun.adapters.platforms.exports.formats import (
     READERS,
@@ -43,7 +43,7 @@ from qunyun.domain.events import (
 )
 from qunyun.services import audit
 from qunyun.services.groups import upsert_group
-from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.ingest import IngestConfig, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
     attach_identity,
     current_member_number,
@@ -53,20 +53,6 @@ from qunyun.services.members import (
 
 FORMATS = tuple(READERS)
 BATCH = 5000
-MESSAGE_TIMES_SQL = """
-UPDATE memberships SET
-  first_message_at = (SELECT min(m.sent_at) FROM messages m
-                      WHERE m.group_id = memberships.group_id
-                        AND m.member_id = memberships.member_id AND m.direction = 'in'
-                        AND m.sent_at >= memberships.joined_at
-                        AND (memberships.left_at IS NULL OR m.sent_at <= memberships.left_at)),
-  last_message_at = (SELECT max(m.sent_at) FROM messages m
-                     WHERE m.group_id = memberships.group_id
-                       AND m.member_id = memberships.member_id AND m.direction = 'in'
-                       AND m.sent_at >= memberships.joined_at
-                       AND (memberships.left_at IS NULL OR m.sent_at <= memberships.left_at))
-WHERE member_id = :m AND group_id = :g
-"""
 MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
                    "message_type", "text", "recalled")
 NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
@@ -135,7 +121,8 @@ class _Importer:
         self.members_seen: dict[int, datetime] = {}
         self.in_group: set[tuple[int, int]] = set()
         self.batch: list[tuple[Any, ...]] = []
-        self.spoke_in: set[tuple[int, int]] = set()  # (member, group) pairs with messages
+        # (member, group) -> first and last message time not yet written to the membership
+        self.spans: dict[tuple[int, int], tuple[datetime, datetime]] = {}
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -194,7 +181,9 @@ class _Importer:
                 self._adopt_nickname(row.chat_id, ref, row.at)
             mid = self.member_id(ref, row.at)
         if mid is not None:
-            self.spoke_in.add((mid, gid))
+            span = self.spans.get((mid, gid))
+            self.spans[(mid, gid)] = ((row.at, row.at) if span is None else
+                                      (min(span[0], row.at), max(span[1], row.at)))
         if mid is not None and (mid, gid) not in self.in_group:
             self.conn.execute(memberships.insert().values(
                 member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
@@ -220,6 +209,8 @@ class _Importer:
             self.report.unparsed_notices += 1
             return
         self.flush()  # keep stored order: messages before the notice that follows them
+        if any(isinstance(e, MemberLeft) for e in events):
+            self.flush_spans()  # messages so far belong to the membership about to close
         for event in events:
             result = do_ingest_event(self.conn, event, config=NO_RULES, received_at=self.now)
             if result.duplicate:
@@ -245,11 +236,13 @@ class _Importer:
                 if isinstance(event, MemberLeft) and result.group_id is not None:
                     self.in_group.discard((result.member_id, result.group_id))
 
+    def flush_spans(self) -> None:
+        note_message_times_many(self.conn, self.spans)
+        self.spans.clear()
+
     def finish(self) -> None:
         self.flush()
-        if self.spoke_in:  # exact first/last message per membership period, touched pairs
-            self.conn.execute(text(MESSAGE_TIMES_SQL), [
-                {"m": m, "g": g} for m, g in sorted(self.spoke_in)])
+        self.flush_spans()
         if self.members_seen:
             self.conn.execute(
                 update(members).where(members.c.id == bindparam("m_id"),

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
+    UTCDateTime,
     groups,
     inbound_events,
     member_events,
@@ -109,15 +110,31 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
         actor_member_id=actor_id, data=data or {}, inbound_event_id=inbound_id))
 
 
+def _widen_message_times() -> Any:
+    fm, lm = memberships.c.first_message_at, memberships.c.last_message_at
+    # typed, so SQLite gets the same text form as every other stored time
+    first = bindparam("t_first", type_=UTCDateTime())
+    last = bindparam("t_last", type_=UTCDateTime())
+    return update(memberships).where(
+        memberships.c.member_id == bindparam("t_member"),
+        memberships.c.group_id == bindparam("t_group"), memberships.c.left_at.is_(None),
+    ).values(first_message_at=case((or_(fm.is_(None), fm > first), first), else_=fm),
+             last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm))
+
+
+def note_message_times_many(conn: Connection,
+                            spans: dict[tuple[int, int], tuple[datetime, datetime]]) -> None:
+    """Widen open memberships' first/last message times: {(member, group): (first, last)}."""
+    if spans:
+        conn.execute(_widen_message_times(), [
+            {"t_member": m, "t_group": g, "t_first": first, "t_last": last}
+            for (m, g), (first, last) in spans.items()])
+
+
 def note_message_times(conn: Connection, *, member_id: int, group_id: int, first: datetime,
                        last: datetime) -> None:
     """Widen the open membership's first/last message times to include [first, last]."""
-    fm, lm = memberships.c.first_message_at, memberships.c.last_message_at
-    conn.execute(update(memberships).where(
-        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
-        memberships.c.left_at.is_(None),
-    ).values(first_message_at=case((or_(fm.is_(None), fm > first), first), else_=fm),
-             last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm)))
+    note_message_times_many(conn, {(member_id, group_id): (first, last)})
 
 
 def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | None:
