@@ -298,17 +298,23 @@ def _pywx_type(name: str) -> str:
     return name or "text"
 
 
+def _dict_rows(path: Path, fh: TextIO, required: tuple[str, ...],
+               what: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) pairs of a CSV with a header, after checking its required columns."""
+    reader = csv.DictReader(fh)
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ExportError(path, 1, f"not a {what}: missing columns {missing}")
+    for row in reader:
+        yield reader.line_num, row
+
+
 def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
     """PyWxDump's CSV export. ``type_name`` wording is matched by keyword (系统/撤回/图片…);
     unknown names are kept as the message type."""
-    reader = csv.DictReader(fh)
-    missing = [c for c in ("type_name", "talker", "msg", "CreateTime")
-               if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ExportError(path, 1, f"not a PyWxDump CSV: missing columns {missing}")
     seen = Occurrences()
-    for row in reader:
-        line = reader.line_num
+    for line, row in _dict_rows(path, fh, ("type_name", "talker", "msg", "CreateTime"),
+                                "PyWxDump CSV"):
         at = _local_or_unix(row.get("CreateTime") or "")
         if isinstance(at, str):
             yield RowError(line, f"CreateTime: {at}")
@@ -329,13 +335,8 @@ def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Ro
 def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
     """chatlog's CSV (``Time, SenderName, Sender, TalkerName, Talker, Content``). It has no
     type column: a row without a sender whose text reads as a group notice is a notice."""
-    reader = csv.DictReader(fh)
-    missing = [c for c in ("Time", "Talker", "Content") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ExportError(path, 1, f"not a chatlog CSV: missing columns {missing}")
     seen = Occurrences()
-    for row in reader:
-        line = reader.line_num
+    for line, row in _dict_rows(path, fh, ("Time", "Talker", "Content"), "chatlog CSV"):
         at = _local_or_unix(row.get("Time") or "")
         if isinstance(at, str):
             yield RowError(line, f"Time: {at}")
