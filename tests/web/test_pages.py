@@ -29,6 +29,7 @@ def test_every_page_renders_for_admin(client: TestClient, staff: dict[str, str],
         response = client.get(path)
         assert response.status_code == 200, path
         assert needle in response.text, path
+    assert f'href="/health?group={gid}"' in client.get(f"/groups/{gid}").text
 
 
 def test_viewer_cannot_edit_group_but_operator_can(client: TestClient, staff: dict[str, str],
