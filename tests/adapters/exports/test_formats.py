@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 from qunyun.adapters.platforms.exports import formats
@@ -16,8 +17,10 @@ FIXTURES = Path(formats.__file__).parent / "fixtures"
 
 def test_identical_rows_in_one_second_keep_distinct_keys_and_memory_stays_flat() -> None:
     occ = Occurrences()
-    assert [occ.key(1, "a"), occ.key(1, "a"), occ.key(1, "b")] == ["a:1", "a:2", "b:1"]
-    assert occ.key(2, "a") == "a:1"
+    t1, t2 = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert [occ.key(t1, "a"), occ.key(t1, "a"), occ.key(t1, "b")] == [
+        "01735689600.a:1", "01735689600.a:2", "01735689600.b:1"]
+    assert occ.key(t2, "a") == "01735689601.a:1"
     assert len(occ._seen) == 1  # only the current second is remembered
 
 

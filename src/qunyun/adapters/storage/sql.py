@@ -47,9 +47,11 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     return len(result.all()) if returning else int(result.rowcount)
 
 
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    """The form SQLAlchemy itself stores on SQLite: naive UTC text."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _sqlite_datetime(value: datetime | str | None) -> str | None:
+    """The form SQLAlchemy itself stores on SQLite: naive UTC text (text passes through)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],

@@ -64,7 +64,9 @@ class Occurrences:
     """Numbers identical rows (same time, sender, content) 1, 2, … so each keeps its own key.
 
     Only the current second is remembered, so memory stays flat however long the file:
-    identical rows are consecutive in exports, which are written in time order.
+    identical rows are consecutive in exports, which are written in time order. Keys start
+    with the zero-padded unix second, so the unique index on (group, key) grows at its end
+    as an export is read (hash-first keys scattered inserts over the whole index).
     """
 
     __slots__ = ("_at", "_seen")
@@ -73,12 +75,12 @@ class Occurrences:
         self._at: object = None
         self._seen: dict[str, int] = {}
 
-    def key(self, at: object, base: str) -> str:
+    def key(self, at: datetime, base: str) -> str:
         if at != self._at:
             self._at = at
             self._seen.clear()
         n = self._seen[base] = self._seen.get(base, 0) + 1
-        return f"{base}:{n}"
+        return f"{int(at.timestamp()):011d}.{base}:{n}"
 
 
 # --- MemoTrace / WeChatMsg CSV ----------------------------------------------------------------
