@@ -120,7 +120,8 @@ def main() -> None:
                 drop_database(handle)
         import json
 
-        result = json.loads(out.strip().splitlines()[-1])
+        result = json.loads(next(line for line in reversed(out.strip().splitlines())
+                                 if line.startswith("{")))
         rate = result["messages"] / result["elapsed"]
         kind = "PostgreSQL" if args.postgres else "SQLite"
         print(f"qunyun import ({kind}): {result['elapsed']:.1f} s = {rate:,.0f} msgs/s "

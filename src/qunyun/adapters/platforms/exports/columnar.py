@@ -79,6 +79,7 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
     try:
         con.execute("SET memory_limit = '128MB'")
         con.execute("SET threads = 2")
+        con.execute("SET enable_progress_bar = false")  # it would write into our output
         con.execute("SET preserve_insertion_order = true")
         literal = "'" + str(path).replace("'", "''") + "'"  # a view takes no parameters
         con.execute(
