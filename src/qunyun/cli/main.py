@@ -184,9 +184,10 @@ def users_create(
 def users_list(as_json: JsonOpt = False) -> None:
     """List staff accounts."""
     from qunyun.services import users
+    from qunyun.services.users import SYSTEM
 
     with runtime() as rt, rt.uow.read() as conn:
-        rows = users.list_users(conn)
+        rows = users.list_users(conn, actor=SYSTEM)
     if as_json:
         emit_json(rows)
         return

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import audit_log, utcnow
+from qunyun.domain.staff import Permission
+
+if TYPE_CHECKING:
+    from qunyun.services.users import Actor
 
 
 def record(
@@ -23,7 +27,9 @@ def record(
         object_id=str(object_id), detail=detail or {}))
 
 
-def list_audit(conn: Connection, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_audit(conn: Connection, *, actor: Actor, limit: int = 100,
+               offset: int = 0) -> list[dict[str, Any]]:
+    actor.require(Permission.MANAGE_USERS)
     rows = conn.execute(
         select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
     ).mappings()

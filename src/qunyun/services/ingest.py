@@ -6,13 +6,14 @@ member_events → pure rule evaluation → outbox rows. A replayed event changes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
+from qunyun.adapters.platforms.base import ParseError, PlatformAdapter
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
     UTCDateTime,
@@ -37,10 +38,13 @@ from qunyun.domain.events import (
     PersonRef,
     ScheduleFired,
 )
+from qunyun.domain.staff import Permission
 from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
 from qunyun.services import outbox
+from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, resolve_member
+from qunyun.services.users import Actor
 
 CapabilityLookup = Callable[[str], frozenset[Capability]]
 
@@ -257,3 +261,30 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
                        member=facts(touched.member, touched.joins_in_group),
                        inviter=facts(touched.inviter))
+
+
+@dataclass
+class RawIngestResult:
+    duplicate: bool
+    skipped: dict[str, int]
+    events: int
+    outbox_ids: list[int]
+    rules_fired: list[str]
+
+
+def do_ingest_raw(conn: Connection, *, actor: Actor, adapter: PlatformAdapter,
+                  raw: Mapping[str, Any], config: IngestConfig) -> RawIngestResult:
+    """One raw payload from a staff API call (sandbox, simulator): parse, then ingest."""
+    actor.require(Permission.OPERATE)
+    try:
+        parsed = adapter.parse(raw)
+    except ParseError as exc:
+        raise InvalidInput(str(exc)) from None
+    out = RawIngestResult(duplicate=False, skipped=dict(parsed.skipped),
+                          events=len(parsed.events), outbox_ids=[], rules_fired=[])
+    for event in parsed.events:
+        result = do_ingest_event(conn, event, config=config)
+        out.duplicate = out.duplicate or result.duplicate
+        out.outbox_ids.extend(result.outbox_ids)
+        out.rules_fired.extend(result.rules_fired)
+    return out

@@ -110,7 +110,8 @@ def get_actor(conn: Connection, user_id: int) -> Actor | None:
     return _actor(row)
 
 
-def list_users(conn: Connection) -> list[dict[str, Any]]:
+def list_users(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.MANAGE_USERS)
     rows = conn.execute(select(
         staff_users.c.id, staff_users.c.username, staff_users.c.display_name,
         staff_users.c.role, staff_users.c.language, staff_users.c.active,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from qunyun.domain.staff import Permission, Role
+from qunyun.domain.staff import Role
 from qunyun.services import audit as audit_service
 from qunyun.services import users
 from qunyun.services.errors import ServiceError
@@ -16,16 +16,15 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/audit")
 def audit_page(request: Request, actor: CurrentActor, conn: ReadConn, page: int = 1) -> Response:
-    actor.require(Permission.MANAGE_USERS)
     page = max(1, page)
-    rows = audit_service.list_audit(conn, limit=100, offset=(page - 1) * 100)
+    rows = audit_service.list_audit(conn, actor=actor, limit=100, offset=(page - 1) * 100)
     return render(request, "audit.html", {"rows": rows, "page": page})
 
 
 @router.get("/users")
 def users_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
-    actor.require(Permission.MANAGE_USERS)
-    return render(request, "users.html", {"users": users.list_users(conn), "roles": list(Role),
+    return render(request, "users.html", {"users": users.list_users(conn, actor=actor),
+                                          "roles": list(Role),
                                           "created": None, "error": None})
 
 
@@ -33,7 +32,6 @@ def users_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Respons
 def users_create(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                  username: str = Form(""), password: str = Form(""), role: str = Form("viewer"),
                  language: str = Form("zh-CN")) -> Response:
-    actor.require(Permission.MANAGE_USERS)
     created: str | None = None
     error: str | None = None
     try:
@@ -44,7 +42,7 @@ def users_create(request: Request, actor: CurrentActor, runtime: RuntimeDep,
     except ServiceError as exc:
         error = str(exc)
     with runtime.uow.read() as conn:
-        rows = users.list_users(conn)
+        rows = users.list_users(conn, actor=actor)
     return render(request, "users.html", {"users": rows, "roles": list(Role),
                                           "created": created, "error": error},
                   status_code=422 if error else 200)
