@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -369,15 +369,6 @@ report_app = typer.Typer(help="Reports", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 
-def _day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: a date like 2026-11-01, not {value!r}", EXIT_BAD_INPUT)
-
-
 @report_app.command("groups")
 def report_groups(
     group: Annotated[int | None, typer.Option("--group", help="One group's id")] = None,
@@ -388,18 +379,13 @@ def report_groups(
     as_json: JsonOpt = False,
 ) -> None:
     """Group health: activity, speakers, lurkers, joins/leaves, peaks, concentration, score."""
-    from qunyun.analytics.health import group_health
+    from qunyun.services.reports import get_group_health
+    from qunyun.services.users import SYSTEM
     from qunyun.web.report import render_health_html
 
-    first, last = _day(since, "--since"), _day(until, "--until")
     with runtime() as rt, rt.uow.read() as conn:
-        try:
-            reports = group_health(conn, tz=rt.settings.tz, group_id=group, since=first,
-                                   until=last)
-        except ValueError as exc:
-            fail(str(exc), EXIT_BAD_INPUT)
-        if group is not None and not reports:
-            fail(f"no group with id {group}", EXIT_BAD_INPUT)
+        reports = get_group_health(conn, actor=SYSTEM, tz=rt.settings.tz, group_id=group,
+                                   since=since, until=until)
         if html is not None:
             html.write_text(render_health_html(reports, language=rt.settings.language,
                                                timezone=rt.settings.timezone),

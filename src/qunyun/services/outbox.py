@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from qunyun.adapters.platforms.base import (
     Delivery,
@@ -399,8 +399,3 @@ def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -
         status=PENDING, attempts=0, next_attempt_at=now, last_error=""))
     audit.record(conn, actor=actor.label, action="outbox.retry", object_type="outbox",
                  object_id=outbox_id)
-
-
-def pending_or_due(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(outbox).where(
-        or_(outbox.c.status == PENDING, outbox.c.status == SENDING))).scalar_one())

@@ -120,10 +120,6 @@ def list_users(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def count_users(conn: Connection) -> int:
-    return len(conn.execute(select(staff_users.c.id)).all())
-
-
 def do_set_language(conn: Connection, *, actor: Actor, language: str) -> None:
     if language not in ("zh-CN", "en"):
         raise InvalidInput("language: zh-CN or en")
