@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import groups, staff_users, utcnow
 from qunyun.bootstrap import Runtime
+from qunyun.services import groups as groups_service
 from qunyun.services import users
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM
@@ -140,21 +141,30 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
     welcome_from = join_times[-15] if len(join_times) >= 15 else ""
     adapter = runtime.adapters[PLATFORM]
     count = 0
-    welcomed = False
+    configured = False
     with runtime.uow.write() as conn:
         for raw in raws:
-            if not welcomed and raw["at"] >= welcome_from:
-                conn.execute(update(groups).where(groups.c.platform == PLATFORM).values(
-                    settings={"welcome_template": WELCOME}, rules_text=RULES,
-                    group_type="temporary", capacity=100, series="家居团购"))
-                welcomed = True
+            if not configured and raw["at"] >= welcome_from:
+                _configure_groups(conn, now)
+                configured = True
             for event in adapter.parse({k: v for k, v in raw.items() if v is not None}).events:
                 do_ingest_event(conn, event, config=runtime.ingest_config, received_at=now)
                 count += 1
-        if not welcomed:
-            conn.execute(update(groups).where(groups.c.platform == PLATFORM).values(
-                settings={"welcome_template": WELCOME}, rules_text=RULES))
+        if not configured:
+            _configure_groups(conn, now)
     return {"events": count, "already_loaded": 0}
+
+
+def _configure_groups(conn: Connection, now: datetime) -> None:
+    """Rules, welcome and campaign settings for the demo groups, through the group service
+    (validated and audited like an operator's edit)."""
+    for group in groups_service.list_groups(conn, actor=SYSTEM):
+        if group["platform"] == PLATFORM:
+            groups_service.do_update_group(conn, actor=SYSTEM, group_id=group["id"], now=now,
+                                           changes={"welcome_template": WELCOME,
+                                                    "rules_text": RULES,
+                                                    "group_type": "temporary",
+                                                    "capacity": 100, "series": "家居团购"})
 
 
 def ensure_demo_admin(runtime: Runtime, password_file: Path, new_password: str) -> tuple[str,
