@@ -46,6 +46,7 @@ from qunyun.services import audit
 from qunyun.services.groups import upsert_group
 from qunyun.services.ingest import IngestConfig, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
+    add_implied_membership,
     attach_identity,
     current_member_number,
     find_identity,
@@ -183,14 +184,7 @@ class _Importer:
                 self._adopt_nickname(row.chat_id, ref, row.at)
             mid = self.member_id(ref, row.at)
         if mid is not None:
-            span = self.spans.get((mid, gid))
-            self.spans[(mid, gid)] = ((row.at, row.at) if span is None else
-                                      (min(span[0], row.at), max(span[1], row.at)))
-        if mid is not None and (mid, gid) not in self.in_group:
-            self.conn.execute(memberships.insert().values(
-                member_id=mid, group_id=gid, joined_at=row.at, join_scene="unknown",
-                channel="", join_observed=False))
-            self.in_group.add((mid, gid))
+            self._spoke(mid, gid, row.at, row.at)
         self.batch.append((gid, mid, row.key, row.at, "in", row.message_type, row.text, False))
         if len(self.batch) >= BATCH:
             self.flush()
@@ -274,14 +268,7 @@ class _Importer:
                     self._adopt_nickname(talker, ref, first)
                 mid = self.member_id(ref, first)
                 self.member_id(ref, last)  # last seen
-                span = self.spans.get((mid, gid))
-                self.spans[(mid, gid)] = ((first, last) if span is None else
-                                          (min(span[0], first), max(span[1], last)))
-                if (mid, gid) not in self.in_group:
-                    self.conn.execute(memberships.insert().values(
-                        member_id=mid, group_id=gid, joined_at=first, join_scene="unknown",
-                        channel="", join_observed=False))
-                    self.in_group.add((mid, gid))
+                self._spoke(mid, gid, first, last)
             who[(talker, sender, name)] = (gid, mid)
         cursor = frame.segment(after, before, for_postgres=for_postgres)
         while chunk := cursor.fetchmany(BATCH * 4):
@@ -293,6 +280,16 @@ class _Importer:
                                        ["group_id", "platform_message_id"])
             self.report.messages += added
             self.report.duplicate_messages += len(rows) - added
+
+    def _spoke(self, mid: int, gid: int, first: datetime, last: datetime) -> None:
+        """Someone spoke in a group between ``first`` and ``last``: widen their pending span
+        and give them a membership if we never saw them join."""
+        span = self.spans.get((mid, gid))
+        self.spans[(mid, gid)] = ((first, last) if span is None else
+                                  (min(span[0], first), max(span[1], last)))
+        if (mid, gid) not in self.in_group:
+            add_implied_membership(self.conn, member_id=mid, group_id=gid, at=first)
+            self.in_group.add((mid, gid))
 
     def flush_spans(self) -> None:
         note_message_times_many(self.conn, self.spans)
@@ -426,9 +423,7 @@ def do_import_snapshot(uow: UnitOfWork, path: Path, *, at: datetime, fmt: str = 
                 if conn.execute(select(memberships.c.id).where(
                         memberships.c.group_id == gid, memberships.c.member_id == mid,
                         memberships.c.left_at.is_(None))).first() is None:
-                    conn.execute(memberships.insert().values(
-                        member_id=mid, group_id=gid, joined_at=at, join_scene="unknown",
-                        channel="", join_observed=False))
+                    add_implied_membership(conn, member_id=mid, group_id=gid, at=at)
                     report.joined_implied += 1
             for mid in sorted(current - listed):
                 ident = conn.execute(select(identities.c.kind, identities.c.external_id)

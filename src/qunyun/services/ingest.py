@@ -43,7 +43,7 @@ from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
 from qunyun.services import outbox
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
-from qunyun.services.members import ResolvedMember, resolve_member
+from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
 from qunyun.services.users import Actor
 
 CapabilityLookup = Callable[[str], frozenset[Capability]]
@@ -197,9 +197,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             assert touched.group_id is not None
             touched.member = member(event.sender)
             if _open_membership(conn, touched.member.id, touched.group_id) is None:
-                conn.execute(memberships.insert().values(
-                    member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
-                    join_scene="unknown", channel="", join_observed=False))
+                add_implied_membership(conn, member_id=touched.member.id,
+                                       group_id=touched.group_id, at=at)
             insert_ignore(conn, messages, {
                 "group_id": touched.group_id, "member_id": touched.member.id,
                 "platform_message_id": event.message_id, "sent_at": at, "direction": "in",
