@@ -33,6 +33,7 @@ class MemberFacts:
     first_seen: bool = False  # this event created the member
     joins_in_group: int = 0  # how many times they joined this group, this event included
     blacklisted: bool = False
+    blacklist_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

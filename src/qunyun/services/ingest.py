@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
@@ -40,10 +41,11 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
-from qunyun.services import outbox
+from qunyun.services import blacklist, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
+from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 CapabilityLookup = Callable[[str], frozenset[Capability]]
@@ -89,6 +91,10 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         return IngestResult(inbound_event_id=None, duplicate=True)
 
     touched = _apply(conn, event, int(inbound_id))
+    touched_members = [m.id for m in (touched.member, touched.inviter) if m is not None]
+    if touched_members:
+        tags.apply_rule_tags(conn, touched_members,
+                             Clock(received_at, ZoneInfo(config.timezone)))
     ctx = _context(conn, event, touched, config, received_at)
     evaluation = evaluate(event, ctx, config.rules)
     outbox_ids = outbox.enqueue(
@@ -254,8 +260,10 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
     def facts(m: ResolvedMember | None, joins: int = 0) -> MemberFacts | None:
         if m is None:
             return None
+        barred = blacklist.active_entry(conn, m.id, event.occurred_at)
         return MemberFacts(id=m.id, number=m.number, name=m.name, first_seen=m.created,
-                           joins_in_group=joins)
+                           joins_in_group=joins, blacklisted=barred is not None,
+                           blacklist_reason=barred["reason"] if barred else "")
 
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
                        member=facts(touched.member, touched.joins_in_group),

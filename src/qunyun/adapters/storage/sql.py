@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Executable, Table
+from sqlalchemy import Connection, DateTime, Executable, Float, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from qunyun.adapters.storage.tables import UTCDateTime
 
@@ -45,6 +47,18 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), returning)
     result = conn.execute(stmt, list(rows))
     return len(result.all()) if returning else int(result.rowcount)
+
+
+def upsert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                conflict: Sequence[str], update_columns: Sequence[str]) -> None:
+    """Insert rows, or update ``update_columns`` where a row with the same key exists."""
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(index_elements=list(conflict),
+                                      set_={c: stmt.excluded[c] for c in update_columns})
+    conn.execute(stmt, list(rows))
 
 
 def _sqlite_datetime(value: datetime | str | None) -> str | None:
@@ -99,3 +113,21 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
 
 def supports_skip_locked(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+class epoch_seconds(FunctionElement[float]):
+    """Seconds since 1970 of a UTC timestamp column, on SQLite and PostgreSQL alike (used for
+    recency decay in lead scores)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"extract(epoch from {compiler.process(element.clauses, **kw)})"

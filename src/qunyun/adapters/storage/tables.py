@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -115,6 +116,24 @@ members = Table(
     _created(),
     Column("first_seen_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),
+    # personal data: masked for roles without MEMBER_PII (see services.crm_access)
+    Column("phone", String(32), nullable=False, default=""),
+    Column("address", Text, nullable=False, default=""),
+    Index("ix_members_phone", "phone"),
+)
+
+# Custom attributes joined from spreadsheets: text always, number when the text is one, so
+# segments can compare "error rate > 0.3" with the same SQL on SQLite and PostgreSQL.
+member_attributes = Table(
+    "member_attributes",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value_text", Text, nullable=False, default=""),
+    Column("value_num", Float),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("source", String(128), nullable=False, default=""),
+    Index("ix_member_attributes_name_num", "name", "value_num"),
 )
 
 identities = Table(
@@ -204,6 +223,7 @@ member_events = Table(
     Column("inbound_event_id", Id, ForeignKey("inbound_events.id")),
     Index("ix_member_events_member_time", "member_id", "occurred_at"),
     Index("ix_member_events_group_kind_time", "group_id", "kind", "occurred_at"),
+    Index("ix_member_events_kind_member", "kind", "member_id", "occurred_at"),
 )
 
 tags = Table(
@@ -213,6 +233,10 @@ tags = Table(
     Column("name", String(64), nullable=False),
     Column("tag_group", String(64), nullable=False, default=""),
     Column("color", String(16), nullable=False, default=""),
+    # "manual", or "rule": then ``rule`` holds a segment expression kept true incrementally
+    Column("kind", String(8), nullable=False, default="manual"),
+    Column("rule", Text, nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
     _created(),
     UniqueConstraint("tag_group", "name", name="uq_tags_group_name"),
 )
@@ -226,6 +250,106 @@ member_tags = Table(
     Column("added_by", String(128), nullable=False, default=""),
     Column("source", String(32), nullable=False, default="manual"),
     Column("reason", Text, nullable=False, default=""),
+    Index("ix_member_tags_tag", "tag_id", "member_id"),
+)
+
+# Tag history: every add and removal, by whom (staff or rule) and why.
+tag_events = Table(
+    "tag_events",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("tag_id", Id, ForeignKey("tags.id"), nullable=False),
+    Column("action", String(8), nullable=False),  # add | remove
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_tag_events_member_at", "member_id", "at"),
+)
+
+# Service records (F3): notes, calls and follow-ups written by staff on a member's timeline.
+service_records = Table(
+    "service_records",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # note | call | follow_up
+    Column("body", Text, nullable=False),
+    Column("author_id", Id, ForeignKey("staff_users.id")),
+    Column("author", String(128), nullable=False),
+    _created(),
+    Column("due_at", UTCDateTime()),
+    Column("done_at", UTCDateTime()),
+    Column("done_by", String(128)),
+    Index("ix_service_records_member", "member_id", "created_at"),
+    Index("ix_service_records_due", "done_at", "due_at"),
+)
+
+# Blacklist (F4): active while not lifted and not expired; rows are never deleted.
+blacklist = Table(
+    "blacklist",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("lifted_at", UTCDateTime()),
+    Column("lifted_by", String(128)),
+    Index("ix_blacklist_member", "member_id", "lifted_at"),
+)
+
+# Member merges: which rows moved, so a merge can be undone exactly.
+member_merges = Table(
+    "member_merges",
+    metadata,
+    _id(),
+    Column("source_member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("target_member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("moved", JSON, nullable=False),
+    Column("undone_at", UTCDateTime()),
+    Column("undone_by", String(128)),
+)
+
+# Merge suggestions a person looked at and rejected (kept out of the review list).
+merge_dismissals = Table(
+    "merge_dismissals",
+    metadata,
+    Column("member_a", Id, ForeignKey("members.id"), primary_key=True),
+    Column("member_b", Id, ForeignKey("members.id"), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("by", String(128), nullable=False),
+)
+
+# Saved segments (F5): an expression in the segment language (domain/segments.py).
+segments = Table(
+    "segments",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("expression", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Lead lists (F6): a segment ranked by a readable scoring formula.
+lead_lists = Table(
+    "lead_lists",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("segment_id", Id, ForeignKey("segments.id"), nullable=False),
+    Column("formula", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # Every raw inbound event once: the dedupe key is (platform, external_event_id).
