@@ -129,9 +129,9 @@ def list_tags(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
               .where(members.c.merged_into_id.is_(None))
               .group_by(member_tags.c.tag_id).subquery())
     stmt = (select(tags, func.coalesce(counts.c.members, 0).label("members"))
-            .outerjoin(counts, counts.c.tag_id == tags.c.id)
-            .order_by(tags.c.tag_group, tags.c.name))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+            .outerjoin(counts, counts.c.tag_id == tags.c.id))
+    return sorted((dict(r) for r in conn.execute(stmt).mappings()),
+                  key=lambda t: (t["tag_group"], t["name"]))
 
 
 def member_tag_list(conn: Connection, member_id: int) -> list[dict[str, Any]]:
@@ -139,9 +139,10 @@ def member_tag_list(conn: Connection, member_id: int) -> list[dict[str, Any]]:
                    member_tags.c.added_at, member_tags.c.added_by, member_tags.c.source,
                    member_tags.c.reason)
             .join(member_tags, member_tags.c.tag_id == tags.c.id)
-            .where(member_tags.c.member_id == member_id)
-            .order_by(tags.c.tag_group, tags.c.name))
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+            .where(member_tags.c.member_id == member_id))
+    # sorted here: SQLite and PostgreSQL collate Chinese differently
+    return sorted((dict(r) for r in conn.execute(stmt).mappings()),
+                  key=lambda t: (t["tag_group"], t["name"]))
 
 
 def _add(conn: Connection, *, member_id: int, tag_id: int, by: str, source: str, reason: str,

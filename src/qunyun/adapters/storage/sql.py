@@ -22,7 +22,11 @@ def _insert_ignore_stmt(dialect: str, table: Table, conflict: tuple[str, ...],
     (building ``.values(**literal)`` per call cost more than the database round trip)."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    return stmt.returning(table.c.id) if returning and "id" in table.c else stmt
+    if not returning:
+        return stmt
+    # RETURNING tells whether a row went in on every driver (psycopg reports rowcount -1)
+    key = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+    return stmt.returning(key)
 
 
 def insert_ignore(
@@ -30,11 +34,10 @@ def insert_ignore(
 ) -> Any | None:
     """Insert unless a row with the same ``conflict`` columns exists; return the new id or None."""
     stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict))
-    result = conn.execute(stmt, values)
-    if "id" in table.c:
-        row = result.first()
-        return None if row is None else row[0]
-    return True if result.rowcount else None
+    row = conn.execute(stmt, values).first()
+    if row is None:
+        return None
+    return row[0] if "id" in table.c else True
 
 
 def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
@@ -43,10 +46,8 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     were inserted (counted from RETURNING: drivers' executemany rowcounts disagree)."""
     if not rows:
         return 0
-    returning = "id" in table.c
-    stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict), returning)
-    result = conn.execute(stmt, list(rows))
-    return len(result.all()) if returning else int(result.rowcount)
+    stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict))
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def upsert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
