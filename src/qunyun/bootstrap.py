@@ -14,6 +14,7 @@ from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
 from qunyun.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from qunyun.adapters.storage.db import make_engine
+from qunyun.adapters.storage.tables import utcnow
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.config import Settings
 from qunyun.domain.actions import Capability
@@ -21,6 +22,7 @@ from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
 from qunyun.services.ingest import IngestConfig
 from qunyun.services.outbox import DeliveryPolicy
+from qunyun.services.segments import Clock
 
 
 @dataclass
@@ -42,6 +44,10 @@ class Runtime:
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(rules=self.rules, capabilities=self.capabilities,
                             timezone=self.settings.timezone)
+
+    def clock(self) -> Clock:
+        """Now, in the team's time zone (segments and lead scores are relative to it)."""
+        return Clock(utcnow(), self.settings.tz)
 
     def close(self) -> None:
         for adapter in self.adapters.values():

@@ -12,7 +12,7 @@ from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import counters, identities, members, memberships
 from qunyun.domain.events import PersonRef
 from qunyun.domain.staff import Permission
-from qunyun.services.errors import NotFound
+from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.users import Actor
 
 MEMBER_NUMBER_COUNTER = "member_number"
@@ -142,3 +142,18 @@ def access_member_by_id(conn: Connection, *, actor: Actor, member_id: int) -> di
         select(memberships).where(memberships.c.member_id == member_id)
         .order_by(memberships.c.joined_at)).mappings()]
     return data
+
+
+def member_id_by_number(conn: Connection, number: int | str) -> int:
+    """The live member behind a member number; a merged-away number names where it went."""
+    if not str(number).isdigit():
+        raise InvalidInput(f"member number: digits, not {number!r}")
+    row = conn.execute(select(members.c.id, members.c.merged_into_id)
+                       .where(members.c.number == int(number))).first()
+    if row is None:
+        raise NotFound(f"member {number} not found")
+    if row.merged_into_id is not None:
+        target = conn.execute(select(members.c.number)
+                              .where(members.c.id == row.merged_into_id)).scalar()
+        raise InvalidInput(f"member {number} was merged into member {target}")
+    return int(row.id)

@@ -110,6 +110,15 @@ def get_actor(conn: Connection, user_id: int) -> Actor | None:
     return _actor(row)
 
 
+def actor_by_username(conn: Connection, username: str) -> Actor:
+    """Act as a named staff user (the CLI's ``--as``): their role decides what they see."""
+    row = conn.execute(select(staff_users).where(staff_users.c.username == username,
+                                                 staff_users.c.active.is_(True))).first()
+    if row is None:
+        raise NotFound(f"no active staff user {username!r}")
+    return _actor(row)
+
+
 def list_users(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.MANAGE_USERS)
     rows = conn.execute(select(

@@ -1,0 +1,83 @@
+"""What every ``qunyun`` command shares: consoles, exit codes, settings, the runtime."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from qunyun.bootstrap import Runtime, build_runtime
+from qunyun.config import Settings
+from qunyun.services.errors import ServiceError
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+class _State:
+    db: str | None = None
+
+
+state = _State()
+
+
+def settings() -> Settings:
+    try:
+        s = Settings()
+    except ValueError as exc:
+        fail(f"bad QUNYUN_ setting: {exc}", EXIT_BAD_INPUT)
+    if state.db:
+        s = s.model_copy(update={"database_url": state.db})
+    return s
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=None) + "\n")
+
+
+@contextmanager
+def runtime(s: Settings | None = None, *, migrate: bool = False) -> Iterator[Runtime]:
+    """Build the runtime; service errors become exit 2, other failures exit 1."""
+    rt = None
+    try:
+        rt = build_runtime(s or settings())
+        if migrate:
+            from qunyun.adapters.storage import migrate as migrations
+
+            migrations.upgrade(rt.engine)
+        else:
+            _require_migrated(rt)
+        yield rt
+    except ServiceError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        if rt is not None:
+            rt.close()
+
+
+def _require_migrated(rt: Runtime) -> None:
+    from qunyun.adapters.storage import migrate as migrations
+
+    current = migrations.current_revision(rt.engine)
+    if current != migrations.head_revision():
+        fail(f"database at {rt.settings.resolved_database_url()} is not migrated "
+             f"(at {current or 'nothing'}); run: qunyun db upgrade")

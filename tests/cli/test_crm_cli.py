@@ -1,0 +1,109 @@
+"""`qunyun members | tags | segments | leads` against real databases, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qunyun.adapters.storage.tables import audit_log, member_attributes
+from qunyun.cli.main import app
+from tests.cli.test_cli import count
+from tests.factories import raw_join, raw_message
+
+runner = CliRunner()
+
+
+def run(db: str, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, ["--db", db, *args])
+
+
+def ok(db: str, *args: str) -> dict:  # type: ignore[type-arg]
+    result = run(db, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def db(tmp_path: Path, fresh_db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("QUNYUN_DATA_DIR", str(tmp_path / "var"))
+    events = [raw_join("j1", "g1", "u1", name="小明妈妈", channel="海报A"),
+              raw_join("j2", "g1", "u2", name="小红爸爸", channel="海报B", minutes=1),
+              raw_join("j3", "g2", "u3", name="广告哥", minutes=2),
+              raw_message("m1", "g1", "u1", "请问报名多少钱", minutes=3),
+              raw_message("m2", "g1", "u1", "已打卡", minutes=4)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in events) + "\n",
+                    encoding="utf-8")
+    assert run(fresh_db_url, "ingest", str(path)).exit_code == 0
+    return fresh_db_url
+
+
+def test_members_tags_segments_and_leads(db: str, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("会员编号,spend,手机号\n10001,1200,13812345678\n10002,300,\n"
+                     "10999,5,\n", encoding="utf-8")
+    report = ok(db, "members", "import-attributes", str(sheet))
+    assert (report["matched"], report["unmatched"]) == (2, [{"line": 4, "key": "10999",
+                                                             "members": 0}])
+    tag = ok(db, "tags", "create", "问过价格", "--group", "意向", "--rule", 'said ~ "多少钱"')
+    assert tag["members"] == 1
+    assert ok(db, "members", "tag", "10002", "意向/高", "--reason", "电话")["added"] is True
+    seg = ok(db, "segments", "create", "海报A高消费", 'channel = "海报A" and attr.spend >= 1000')
+    assert seg["members"] == 1
+    assert ok(db, "segments", "count", 'tag = "高" or tag = "问过价格"')["members"] == 2
+
+    shown = ok(db, "leads", "show", "--segment", 'number >= 10001',
+               "--formula", '1 * messages + 100 * (tag = "问过价格") + 0.01 * attr.spend')
+    assert [(r["number"], r["score"]) for r in shown["rows"]] == [
+        (10001, 114.0), (10002, 3.0), (10003, 0.0)]
+    assert shown["rows"][0]["why"].startswith("1 * messages: 2 → +2.0")
+
+    assert run(db, "users", "create", "viewer1", "--role", "viewer", "--password",
+               "secret-pass").exit_code == 0
+    out = tmp_path / "leads.csv"
+    exported = ok(db, "leads", "export", "--segment", "海报A高消费", "--formula",
+                  "1 * attr.spend", "--out", str(out), "--as", "viewer1")
+    assert exported["rows"] == 1
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert rows[1][1:4] == ["10001", "小明妈妈", "1200.0"] and rows[1][5] == "138****5678"
+    xlsx = tmp_path / "leads.xlsx"
+    assert ok(db, "leads", "export", "--segment", "海报A高消费", "--out", str(xlsx))["rows"] == 1
+    assert xlsx.read_bytes()[:2] == b"PK"
+    assert count(db, audit_log.select().where(audit_log.c.action == "leads.export")
+                 .subquery()) == 2
+
+
+def test_blacklist_notes_and_merge_undo(db: str) -> None:
+    assert ok(db, "members", "blacklist", "10003", "--reason", "发广告", "--days", "30")[
+        "expires_at"]
+    again = run(db, "members", "blacklist", "10003", "--reason", "again")
+    assert again.exit_code == 2 and "already blacklisted" in again.output
+    note = ok(db, "members", "note", "10001", "周五回访", "--kind", "follow_up", "--due",
+              "2026-12-01T10:00")
+    assert note["kind"] == "follow_up"
+    profile = ok(db, "members", "show", "10001")
+    assert profile["records"][0]["body"] == "周五回访"
+    assert {i["kind"] for i in profile["timeline"]} >= {"message", "event.joined",
+                                                          "record.follow_up"}
+    merged = ok(db, "members", "merge", "10002", "10001", "--reason", "同一家长")
+    gone = run(db, "members", "show", "10002")
+    assert gone.exit_code == 2 and "merged into member 10001" in gone.output
+    ok(db, "members", "unmerge", str(merged["merge"]))
+    assert ok(db, "members", "show", "10002")["display_name"] == "小红爸爸"
+
+
+def test_bad_input_exits_2_and_changes_nothing(db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("会员编号,spend\n10001,5\n10002,6,7\n", encoding="utf-8")
+    result = run(db, "members", "import-attributes", str(bad))
+    assert result.exit_code == 2 and "bad.csv: line 3" in result.output
+    assert count(db, member_attributes) == 0
+    result = run(db, "segments", "count", "tag = ")
+    assert result.exit_code == 2 and "segment:" in result.output
+    result = run(db, "members", "tag", "10001", "x", "--as", "nobody")
+    assert result.exit_code == 2 and "no active staff user" in result.output
