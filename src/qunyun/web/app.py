@@ -23,12 +23,16 @@ from qunyun.web.routes import (
     api,
     audit,
     auth,
+    crm_api,
     dashboard,
     groups,
     health,
+    leads,
     members,
     ops,
     outbox,
+    segments,
+    tags,
     tasks,
 )
 
@@ -109,7 +113,8 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
                        max_age=14 * 24 * 3600)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (ops, auth, dashboard, groups, health, members, tasks, outbox, audit, api):
+    for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
+                   outbox, audit, api, crm_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

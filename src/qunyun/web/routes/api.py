@@ -12,8 +12,8 @@ from qunyun.analytics.overview import Overview
 from qunyun.services import groups as groups_service
 from qunyun.services import members as members_service
 from qunyun.services import outbox as outbox_service
+from qunyun.services import segments, users
 from qunyun.services import tasks as tasks_service
-from qunyun.services import users
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.ingest import do_ingest_raw
 from qunyun.services.reports import get_group_health, get_overview
@@ -77,10 +77,15 @@ def api_group_update(group_id: int, body: GroupUpdate, actor: CurrentActor,
 
 
 @router.get("/members", response_model=list[MemberPublic])
-def api_members(actor: CurrentActor, conn: ReadConn, q: str = "", limit: int = 50,
-                offset: int = 0) -> list[dict[str, Any]]:
+def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str = "",
+                segment: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Search by nickname or member number, or list a segment (an expression)."""
     if not 1 <= limit <= 500 or offset < 0:
         raise InvalidInput("limit: 1–500; offset: 0 or more")
+    if segment:
+        return segments.list_expression_members(conn, actor=actor, expression=segment,
+                                                clock=runtime.clock(), limit=limit,
+                                                offset=offset)
     return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
 
 

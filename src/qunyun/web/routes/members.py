@@ -1,27 +1,200 @@
-"""Member search and profile pages."""
+"""Member pages: search (by name, number or segment), profile with timeline, and the forms
+that tag, note, blacklist, set attributes and merge; merge suggestions; blacklist."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from datetime import datetime, timedelta
 
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.services import (
+    attributes,
+    blacklist,
+    merges,
+    profiles,
+    records,
+    segments,
+    tags,
+)
 from qunyun.services import members as members_service
-from qunyun.web.deps import CurrentActor, ReadConn, render
+from qunyun.services.errors import InvalidInput
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
 
 router = APIRouter(include_in_schema=False)
+PAGE = 50
 
 
 @router.get("/members")
-def members_page(request: Request, actor: CurrentActor, conn: ReadConn, q: str = "",
-                 page: int = 1) -> Response:
+def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                 q: str = "", segment: str = "", page: int = 1) -> Response:
     page = max(1, page)
-    rows = members_service.list_members(conn, actor=actor, query=q.strip(), limit=50,
-                                        offset=(page - 1) * 50)
-    return render(request, "members.html", {"members": rows, "q": q, "page": page})
+    error = ""
+    total = None
+    rows: list[dict[str, object]] = []
+    if segment.strip():
+        try:
+            rows = segments.list_expression_members(
+                conn, actor=actor, expression=segment, clock=runtime.clock(), limit=PAGE,
+                offset=(page - 1) * PAGE)
+            total = segments.count_expression(conn, actor=actor, expression=segment,
+                                              clock=runtime.clock())
+        except InvalidInput as exc:
+            error = str(exc)
+    else:
+        rows = members_service.list_members(conn, actor=actor, query=q.strip(), limit=PAGE,
+                                            offset=(page - 1) * PAGE)
+    return render(request, "members.html", {
+        "members": rows, "q": q, "segment": segment, "page": page, "error": error,
+        "total": total, "follow_ups": records.list_follow_ups(conn, actor=actor, limit=20),
+        "saved_segments": segments.list_segments(conn, actor=actor)})
+
+
+@router.get("/members/suggestions")
+def suggestions_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    return render(request, "member_suggestions.html",
+                  {"suggestions": merges.merge_suggestions(conn, actor=actor),
+                   "merges": merges.list_merges(conn, actor=actor, limit=50)})
+
+
+@router.get("/members/blacklist")
+def blacklist_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                   show: str = "active") -> Response:
+    return render(request, "blacklist.html", {
+        "entries": blacklist.list_blacklist(conn, actor=actor, active_only=show != "all"),
+        "show": show})
 
 
 @router.get("/members/{member_id}")
-def member_page(request: Request, member_id: int, actor: CurrentActor,
+def member_page(request: Request, member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> Response:
-    member = members_service.access_member_by_id(conn, actor=actor, member_id=member_id)
-    return render(request, "member.html", {"m": member})
+    profile = profiles.get_member_profile(conn, actor=actor, member_id=member_id,
+                                          now=runtime.clock().now)
+    return render(request, "member.html", {"m": profile,
+                                           "all_tags": tags.list_tags(conn, actor=actor)})
+
+
+def _back(member_id: int, anchor: str = "") -> Response:
+    return RedirectResponse(f"/members/{member_id}{anchor}", status_code=303)
+
+
+@router.post("/members/{member_id}/tags")
+def member_tag(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+               tag: str = Form(...), reason: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        tags.do_tag_member(conn, actor=actor, member_id=member_id, tag=tag, reason=reason)
+    return _back(member_id, "#tags")
+
+
+@router.post("/members/{member_id}/tags/{tag_id}/remove")
+def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
+                 runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        tags.do_untag_member(conn, actor=actor, member_id=member_id, tag=tag_id)
+    return _back(member_id, "#tags")
+
+
+@router.post("/members/{member_id}/records")
+def member_record(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                  kind: str = Form("note"), body: str = Form(...),
+                  due: str = Form("")) -> Response:
+    due_at = None
+    if due:
+        try:
+            due_at = datetime.fromisoformat(due).replace(tzinfo=runtime.settings.tz)
+        except ValueError:
+            raise InvalidInput(f"due: a date and time, not {due!r}") from None
+    with runtime.uow.write() as conn:
+        records.do_add_record(conn, actor=actor, member_id=member_id, kind=kind, body=body,
+                              due_at=due_at)
+    return _back(member_id, "#records")
+
+
+@router.post("/records/{record_id}/complete")
+def record_complete(request: Request, record_id: int, actor: CurrentActor,
+                    runtime: RuntimeDep, back: str = Form("/members")) -> Response:
+    with runtime.uow.write() as conn:
+        records.do_complete_follow_up(conn, actor=actor, record_id=record_id)
+    target = back if back.startswith("/") and not back.startswith("//") else "/members"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/members/{member_id}/blacklist")
+def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                     reason: str = Form(...), days: str = Form("")) -> Response:
+    if days and not days.isdigit():
+        raise InvalidInput("days: a whole number of days, or empty for no expiry")
+    expires = runtime.clock().now + timedelta(days=int(days)) if days else None
+    with runtime.uow.write() as conn:
+        blacklist.do_blacklist(conn, actor=actor, member_id=member_id, reason=reason,
+                               expires_at=expires)
+    return _back(member_id)
+
+
+@router.post("/members/{member_id}/unblacklist")
+def member_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                       reason: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        blacklist.do_lift(conn, actor=actor, member_id=member_id, reason=reason)
+    return _back(member_id)
+
+
+@router.post("/members/{member_id}/attributes")
+def member_attribute(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                     name: str = Form(...), value: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        attributes.do_set_attribute(conn, actor=actor, member_id=member_id, name=name,
+                                    value=value)
+    return _back(member_id, "#attributes")
+
+
+@router.post("/members/{member_id}/merge")
+def member_merge(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                 into: str = Form(...), reason: str = Form("")) -> Response:
+    """Merge this member into the member numbered ``into``."""
+    with runtime.uow.write() as conn:
+        target = members_service.member_id_by_number(conn, into.strip())
+        merges.do_merge(conn, actor=actor, source_id=member_id, target_id=target,
+                        reason=reason)
+    return _back(target)
+
+
+@router.post("/merges/{merge_id}/undo")
+def merge_undo(merge_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        merges.do_undo_merge(conn, actor=actor, merge_id=merge_id)
+    return RedirectResponse("/members/suggestions", status_code=303)
+
+
+@router.post("/members/suggestions/merge")
+def suggestion_merge(actor: CurrentActor, runtime: RuntimeDep, source: int = Form(...),
+                     target: int = Form(...), reason: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        merges.do_merge(conn, actor=actor, source_id=source, target_id=target,
+                        reason=reason or "merge suggestion")
+    return RedirectResponse("/members/suggestions", status_code=303)
+
+
+@router.post("/members/suggestions/dismiss")
+def suggestion_dismiss(actor: CurrentActor, runtime: RuntimeDep, a: int = Form(...),
+                       b: int = Form(...)) -> Response:
+    with runtime.uow.write() as conn:
+        merges.do_dismiss_suggestion(conn, actor=actor, member_a=a, member_b=b)
+    return RedirectResponse("/members/suggestions", status_code=303)
+
+
+@router.post("/members/attributes/import")
+async def attributes_import(request: Request, actor: CurrentActor,
+                            runtime: RuntimeDep) -> Response:
+    """Upload a spreadsheet (CSV); the page shows the report with unmatched lines."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("file: choose a CSV file")
+    data = await upload.read()
+    key = str(form.get("key") or "").strip() or None
+    with runtime.uow.write() as conn:
+        report = attributes.do_import_attributes(conn, actor=actor,
+                                                 path=upload.filename or "upload.csv",
+                                                 data=data, key=key)
+    return render(request, "attributes_report.html", {"r": report.as_dict()})

@@ -1,0 +1,69 @@
+"""Lead lists: rank a segment by a readable formula, see why, export CSV / XLSX."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.services import leads, segments
+from qunyun.services.errors import InvalidInput
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, language, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _expression(conn: Any, actor: Any, segment: str, expression: str) -> str:
+    if segment.isdigit():
+        return str(segments.get_segment(conn, actor=actor, segment_id=int(segment))["expression"])
+    return expression
+
+
+@router.get("/leads")
+def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+               segment: str = "", expression: str = "", formula: str = "",
+               list_id: int | None = None) -> Response:
+    saved_lists = leads.list_lead_lists(conn, actor=actor)
+    chosen = next((x for x in saved_lists if x["id"] == list_id), None)
+    if chosen:
+        segment, formula = str(chosen["segment_id"]), chosen["formula"]
+    formula = formula or leads.DEFAULT_FORMULA
+    result: dict[str, Any] = {}
+    expr = _expression(conn, actor, segment, expression)
+    if expr.strip():
+        try:
+            rows, total = leads.score(conn, actor=actor, expression=expr, formula=formula,
+                                      clock=runtime.clock(), limit=50)
+            result = {"rows": rows, "total": total}
+        except InvalidInput as exc:
+            result = {"error": str(exc)}
+    return render(request, "leads.html", {
+        "segments": segments.list_segments(conn, actor=actor), "lists": saved_lists,
+        "segment": segment, "expression": expression, "formula": formula, "result": result})
+
+
+@router.post("/leads/export")
+def leads_export(request: Request, actor: CurrentActor, runtime: RuntimeDep,
+                 segment: str = Form(""), expression: str = Form(""),
+                 formula: str = Form(...), format: str = Form("csv")) -> Response:
+    with runtime.uow.write() as conn:
+        expr = _expression(conn, actor, segment, expression)
+        if not expr.strip():
+            raise InvalidInput("choose a segment or write an expression")
+        data, _ = leads.do_export_leads(conn, actor=actor, expression=expr, formula=formula,
+                                        clock=runtime.clock(), fmt=format,
+                                        language=language(request), source="web")
+    media = ("text/csv; charset=utf-8" if format == "csv" else
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(data, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="leads.{format}"'})
+
+
+@router.post("/leads/save")
+def leads_save(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
+               segment: str = Form(...), formula: str = Form(...)) -> Response:
+    with runtime.uow.write() as conn:
+        list_id = leads.do_save_lead_list(conn, actor=actor, name=name, segment=segment,
+                                          formula=formula)
+    return RedirectResponse(f"/leads?list_id={list_id}", status_code=303)

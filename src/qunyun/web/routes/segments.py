@@ -1,0 +1,77 @@
+"""Segment builder: write an expression, see the live count and sample, save it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.domain.segments import FIELDS
+from qunyun.services import attributes, segments, tags
+from qunyun.services.errors import InvalidInput
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/segments")
+def segments_page(request: Request, actor: CurrentActor, runtime: RuntimeDep,
+                  conn: ReadConn, expression: str = "", edit: int | None = None) -> Response:
+    saved = segments.list_segments(conn, actor=actor)
+    for s in saved:
+        s["members"] = segments.count_expression(conn, actor=actor, expression=s["expression"],
+                                                 clock=runtime.clock())
+    editing = next((s for s in saved if s["id"] == edit), None)
+    return render(request, "segments.html", {
+        "saved": saved, "expression": editing["expression"] if editing else expression,
+        "editing": editing, "fields": FIELDS,
+        "tags": tags.list_tags(conn, actor=actor),
+        "attributes": attributes.attribute_names(conn),
+        "preview": _preview(conn, actor, runtime, editing["expression"] if editing
+                            else expression)})
+
+
+def _preview(conn: Any, actor: Any, runtime: Any, expression: str) -> dict[str, Any]:
+    if not expression.strip():
+        return {"empty": True}
+    try:
+        clock = runtime.clock()
+        return {"count": segments.count_expression(conn, actor=actor, expression=expression,
+                                                   clock=clock),
+                "sample": segments.list_expression_members(conn, actor=actor,
+                                                           expression=expression,
+                                                           clock=clock, limit=10)}
+    except InvalidInput as exc:
+        return {"error": str(exc)}
+
+
+@router.post("/segments/preview")
+def segment_preview(request: Request, actor: CurrentActor, runtime: RuntimeDep,
+                    conn: ReadConn, expression: str = Form("")) -> Response:
+    """The live count under the builder (HTMX swaps this fragment in)."""
+    return render(request, "_segment_preview.html",
+                  {"preview": _preview(conn, actor, runtime, expression),
+                   "expression": expression})
+
+
+@router.post("/segments")
+def segment_save(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
+                 expression: str = Form(...), description: str = Form(""),
+                 segment_id: str = Form("")) -> Response:
+    with runtime.uow.write() as conn:
+        if segment_id.isdigit():
+            segments.do_update_segment(conn, actor=actor, segment_id=int(segment_id),
+                                       name=name, expression=expression,
+                                       description=description)
+        else:
+            segments.do_create_segment(conn, actor=actor, name=name, expression=expression,
+                                       description=description)
+    return RedirectResponse("/segments", status_code=303)
+
+
+@router.post("/segments/{segment_id}/delete")
+def segment_delete(segment_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        segments.do_delete_segment(conn, actor=actor, segment_id=segment_id)
+    return RedirectResponse("/segments", status_code=303)
