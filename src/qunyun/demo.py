@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import groups, staff_users, utcnow
+from qunyun.adapters.storage.tables import groups, members, staff_users, utcnow
 from qunyun.bootstrap import Runtime
+from qunyun.services import attributes, blacklist, leads, records, segments, tags, users
 from qunyun.services import groups as groups_service
-from qunyun.services import users
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM
 
@@ -152,7 +152,50 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
                 count += 1
         if not configured:
             _configure_groups(conn, now)
+        _demo_crm(conn, runtime, rng)
     return {"events": count, "already_loaded": 0}
+
+
+def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
+    """Tags, a spreadsheet of budgets, segments, a lead list, a follow-up and a blacklisted
+    advertiser — all through the CRM services, as an operator would set them up."""
+    clock = runtime.clock()
+    tags.do_create_tag(conn, actor=SYSTEM, name="问过价格", group="意向", kind="rule",
+                       rule='said ~ "价格" or said ~ "定金" or said ~ "推荐哪款"',
+                       description="问过价格、定金或推荐", clock=clock)
+    tags.do_create_tag(conn, actor=SYSTEM, name="积极发言", group="活跃", kind="rule",
+                       rule="messages >= 15", clock=clock)
+    tags.do_create_tag(conn, actor=SYSTEM, name="海报进群", group="渠道", kind="rule",
+                       rule='channel = "poster-a"', clock=clock)
+    people = conn.execute(select(members.c.id, members.c.number, members.c.display_name)
+                          .where(members.c.display_name != "兼职日结")
+                          .order_by(members.c.number)).all()
+    rows = ["会员编号,预算万元,户型,手机号"]
+    for person in rng.sample(people, k=min(len(people), 180)):
+        phone = f"13{rng.randint(100000000, 999999999)}" if rng.random() < 0.6 else ""
+        rows.append(f"{person.number},{rng.choice([8, 10, 12, 15, 18, 20, 25, 30])},"
+                    f"{rng.choice(['两居', '三居', '四居', '别墅'])},{phone}")
+    attributes.do_import_attributes(conn, actor=SYSTEM, path="业主预算.csv",
+                                    data="\n".join(rows).encode())
+    for person in people[:3]:
+        tags.do_tag_member(conn, actor=SYSTEM, member_id=person.id, tag="意向/高意向",
+                           reason="直播间下单咨询")
+    segments.do_create_segment(conn, actor=SYSTEM, name="海报进群且问过价格",
+                               expression='tag = "渠道/海报进群" and tag = "意向/问过价格"')
+    segments.do_create_segment(conn, actor=SYSTEM, name="高预算活跃业主",
+                               expression="attr.预算万元 >= 15 and messages >= 5")
+    leads.do_save_lead_list(conn, actor=SYSTEM, name="交定金跟进", segment="高预算活跃业主",
+                            formula='1 * messages[7d] @3d + 30 * (tag = "意向/问过价格") '
+                                    "+ 2 * attr.预算万元")
+    if people:
+        records.do_add_record(conn, actor=SYSTEM, member_id=people[0].id, kind="follow_up",
+                              body="直播后电话回访,确认三居室方案", due_at=clock.now
+                              + timedelta(days=1))
+    spammer = conn.execute(select(members.c.id).where(members.c.display_name == "兼职日结")
+                           .order_by(members.c.number)).scalar()
+    if spammer is not None:
+        blacklist.do_blacklist(conn, actor=SYSTEM, member_id=spammer,
+                               reason="发兼职刷单广告(加V引流)")
 
 
 def _configure_groups(conn: Connection, now: datetime) -> None:

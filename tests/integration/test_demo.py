@@ -9,7 +9,8 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import groups, member_events, members, messages, outbox
 from qunyun.bootstrap import Runtime
 from qunyun.demo import ensure_demo_admin, load_demo
-from qunyun.services import users
+from qunyun.services import blacklist, leads, segments, tags, users
+from qunyun.services.users import SYSTEM
 
 
 def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path: Path) -> None:
@@ -29,6 +30,20 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert top_share > 0.3
     welcomes = conn.execute(select(outbox.c.payload).where(outbox.c.rule == "welcome")).all()
     assert len(welcomes) == 15
+    # the CRM side: rule tags applied, a spreadsheet joined, segments and a lead list that
+    # hold people, the advertiser blacklisted
+    tag_counts = {t["name"]: t["members"] for t in tags.list_tags(conn, actor=SYSTEM)}
+    assert tag_counts["问过价格"] > 5 and tag_counts["海报进群"] > 20
+    assert tag_counts["高意向"] == 3
+    clock = runtime.clock()
+    for seg in segments.list_segments(conn, actor=SYSTEM):
+        assert segments.count_expression(conn, actor=SYSTEM, expression=seg["expression"],
+                                         clock=clock) > 0, seg["name"]
+    (lead_list,) = leads.list_lead_lists(conn, actor=SYSTEM)
+    rows, _ = leads.score(conn, actor=SYSTEM, expression=lead_list["expression"],
+                          formula=lead_list["formula"], clock=clock, limit=5)
+    assert rows and rows[0].score > rows[-1].score
+    assert len(blacklist.list_blacklist(conn, actor=SYSTEM)) == 1
     assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
     login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
     assert login == ("admin", "demo-password-1")
