@@ -115,3 +115,45 @@ def test_log_in_see_dashboard_switch_language_and_browse(server: str, tmp_path: 
         expect(page.locator(".score-parts")).to_contain_text("Activity")
         page.screenshot(path=str(tmp_path / "health.png"), full_page=True)
         browser.close()
+
+
+def test_crm_segment_builder_tags_and_lead_export(server: str, tmp_path: Path) -> None:
+    """The operator's CRM round: live segment count while typing, save it, tag a member on
+    the profile, rank the segment and download the Excel file."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.goto(server + "/login")
+        page.fill("#username", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(server + "/segments")
+        page.fill("#segment-expression", 'said ~ "价格"')
+        expect(page.locator("#segment-count")).to_have_text("1")
+        page.fill("#segment-expression", 'said ~ "价格" and tag =')
+        expect(page.locator("#segment-error")).to_contain_text("segment:")
+        page.fill("#segment-expression", 'said ~ "价格"')
+        expect(page.locator("#segment-count")).to_have_text("1")
+        page.fill("#segment-name", "问过价格的人")
+        page.click("#segment-save")
+        expect(page.locator("#segments-table")).to_contain_text("问过价格的人")
+        page.click("#segments-table >> text=1")
+        page.click("#members-table >> text=10001")
+        page.fill("#tag-form input[name=tag]", "意向/高")
+        page.click("#tag-form button[type=submit]")
+        expect(page.locator("#tags")).to_contain_text("意向/高")
+        expect(page.locator("#timeline")).to_contain_text("加标签")
+        page.goto(server + "/leads")
+        page.select_option("#leads-segment", label="问过价格的人")
+        page.fill("#leads-formula", '1 * messages + 10 * (tag = "意向/高")')
+        page.click("#leads-form button[type=submit]")
+        expect(page.locator("#leads-table")).to_contain_text("10 * (tag = \"意向/高\")")
+        with page.expect_download() as download:
+            page.click("#leads-export button[value=xlsx]")
+        saved = tmp_path / "leads.xlsx"
+        download.value.save_as(saved)
+        assert saved.read_bytes()[:2] == b"PK"
+        page.screenshot(path=str(tmp_path / "leads.png"), full_page=True)
+        browser.close()
