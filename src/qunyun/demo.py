@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import groups, members, staff_users, utcnow
+from qunyun.adapters.storage.tables import groups, members, messages, staff_users, utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import attributes, blacklist, leads, records, segments, tags, users
 from qunyun.services import groups as groups_service
@@ -168,7 +168,8 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
     tags.do_create_tag(conn, actor=SYSTEM, name="海报进群", group="渠道", kind="rule",
                        rule='channel = "poster-a"', clock=clock)
     people = conn.execute(select(members.c.id, members.c.number, members.c.display_name)
-                          .where(members.c.display_name != "兼职日结")
+                          .where(members.c.display_name != "兼职日结",
+                                 members.c.display_name.not_in(STAFF))
                           .order_by(members.c.number)).all()
     rows = ["会员编号,预算万元,户型,手机号"]
     for person in rng.sample(people, k=min(len(people), 180)):
@@ -177,8 +178,11 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
                     f"{rng.choice(['两居', '三居', '四居', '别墅'])},{phone}")
     attributes.do_import_attributes(conn, actor=SYSTEM, path="业主预算.csv",
                                     data="\n".join(rows).encode())
-    for person in people[:3]:
-        tags.do_tag_member(conn, actor=SYSTEM, member_id=person.id, tag="意向/高意向",
+    talkers = conn.execute(select(messages.c.member_id).where(messages.c.member_id.in_(
+        [p.id for p in people])).group_by(messages.c.member_id)
+        .order_by(func.count().desc(), messages.c.member_id).limit(3)).scalars().all()
+    for member_id in talkers:
+        tags.do_tag_member(conn, actor=SYSTEM, member_id=member_id, tag="意向/高意向",
                            reason="直播间下单咨询")
     segments.do_create_segment(conn, actor=SYSTEM, name="海报进群且问过价格",
                                expression='tag = "渠道/海报进群" and tag = "意向/问过价格"')
@@ -187,8 +191,8 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
     leads.do_save_lead_list(conn, actor=SYSTEM, name="交定金跟进", segment="高预算活跃业主",
                             formula='1 * messages[7d] @3d + 30 * (tag = "意向/问过价格") '
                                     "+ 2 * attr.预算万元")
-    if people:
-        records.do_add_record(conn, actor=SYSTEM, member_id=people[0].id, kind="follow_up",
+    if talkers:
+        records.do_add_record(conn, actor=SYSTEM, member_id=talkers[0], kind="follow_up",
                               body="直播后电话回访,确认三居室方案", due_at=clock.now
                               + timedelta(days=1))
     spammer = conn.execute(select(members.c.id).where(members.c.display_name == "兼职日结")

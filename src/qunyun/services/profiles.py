@@ -56,9 +56,9 @@ def member_timeline(conn: Connection, member_id: int, group_names: dict[int, str
         items.append({"at": h["at"], "kind": f"tag.{h['action']}", "source": h["by"],
                       "group": "", "text": label + (f" — {h['reason']}" if h["reason"] else "")})
     for h in records.member_records(conn, member_id, limit):
-        due = f" (due {h['due_at']:%Y-%m-%d %H:%M} UTC)" if h["due_at"] else ""
         items.append({"at": h["created_at"], "kind": f"record.{h['kind']}",
-                      "source": h["author"], "group": "", "text": h["body"] + due})
+                      "source": h["author"], "group": "", "text": h["body"],
+                      "due_at": h["due_at"]})
     for h in blacklist.member_blacklist_history(conn, member_id):
         items.append({"at": h["added_at"], "kind": "blacklist.add", "source": h["added_by"],
                       "group": "", "text": h["reason"]})
