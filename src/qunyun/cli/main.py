@@ -246,7 +246,7 @@ def import_exports(
             try:
                 report = do_import_file(
                     rt.uow, path, fmt=fmt, group_name=group_name, on_error=on_error,
-                    now=utcnow(), progress=partial(bar.advance, task))
+                    now=utcnow(), progress=partial(bar.advance, task), rule_clock=rt.clock())
             except ImportFailed as exc:
                 totals["errors"].append(exc.error)
                 if as_json:

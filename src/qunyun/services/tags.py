@@ -257,6 +257,12 @@ def _recompute(conn: Connection, tag: dict[str, Any], clock: Clock) -> tuple[int
     return len(add), len(remove)
 
 
+def refresh_rule_tags(conn: Connection, clock: Clock) -> int:
+    """Full recompute of every rule tag without an actor (bulk imports call this in their own
+    audited transaction); returns how many tags were added or removed."""
+    return sum(sum(_recompute(conn, tag, clock)) for tag in _rule_tags(conn))
+
+
 def do_recompute_rule_tags(conn: Connection, *, actor: Actor, clock: Clock,
                            tag: str | int | None = None) -> dict[str, dict[str, int]]:
     """Full recompute of one rule tag or all; returns {tag: {added, removed}}."""
