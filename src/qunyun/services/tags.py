@@ -181,28 +181,28 @@ def do_tag_member(conn: Connection, *, actor: Actor, member_id: int, tag: str | 
         group, name = _split(str(tag))
         do_create_tag(conn, actor=actor, name=name, group=group)
         found = _tag(conn, str(tag))
-    if found["kind"] == "rule":
-        raise InvalidInput(f"tag {found['name']!r} is a rule tag: it follows its rule")
-    added = _add(conn, member_id=member_id, tag_id=found["id"], by=actor.label,
-                 source="manual", reason=reason, at=utcnow())
-    if added:
-        audit.record(conn, actor=actor.label, action="member.tag", object_type="member",
-                     object_id=member_id, detail={"tag": found["name"], "reason": reason})
-    return added
+    return _manual(conn, actor, member_id, found, reason, add=True)
 
 
 def do_untag_member(conn: Connection, *, actor: Actor, member_id: int, tag: str | int,
                     reason: str = "") -> bool:
     actor.require(Permission.OPERATE)
-    found = _tag(conn, tag)
-    if found["kind"] == "rule":
-        raise InvalidInput(f"tag {found['name']!r} is a rule tag: it follows its rule")
-    removed = _remove(conn, member_id=member_id, tag_id=found["id"], by=actor.label,
-                      source="manual", reason=reason, at=utcnow())
-    if removed:
-        audit.record(conn, actor=actor.label, action="member.untag", object_type="member",
-                     object_id=member_id, detail={"tag": found["name"], "reason": reason})
-    return removed
+    return _manual(conn, actor, member_id, _tag(conn, tag), reason, add=False)
+
+
+def _manual(conn: Connection, actor: Actor, member_id: int, tag: dict[str, Any], reason: str,
+            *, add: bool) -> bool:
+    """A person adds or removes a manual tag: history row, and an audit row when it changed."""
+    if tag["kind"] == "rule":
+        raise InvalidInput(f"tag {tag['name']!r} is a rule tag: it follows its rule")
+    change = _add if add else _remove
+    changed = change(conn, member_id=member_id, tag_id=tag["id"], by=actor.label,
+                     source="manual", reason=reason, at=utcnow())
+    if changed:
+        audit.record(conn, actor=actor.label, action="member.tag" if add else "member.untag",
+                     object_type="member", object_id=member_id,
+                     detail={"tag": tag["name"], "reason": reason})
+    return changed
 
 
 def tag_history(conn: Connection, member_id: int, limit: int = 200) -> list[dict[str, Any]]:
