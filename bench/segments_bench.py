@@ -77,7 +77,7 @@ WHERE m.id IN (SELECT ms.member_id FROM memberships ms JOIN groups g ON g.id = m
 
 # (table, DuckDB select producing the qunyun columns in order)
 LOADS: list[tuple[str, str]] = [
-    ("members", "SELECT id, number, display_name, NULL, '{{}}', first_seen_at, first_seen_at, "
+    ("members", "SELECT id, number, display_name, NULL, first_seen_at, first_seen_at, "
                 "last_seen_at, phone, '' FROM members"),
     ("groups", "SELECT id, 'bench', external_id, name, NULL, 'long_term', series, 500, "
                "'active', '', '', '{{}}', TIMESTAMP '2025-01-01', TIMESTAMP '2025-01-01' "
@@ -90,7 +90,7 @@ LOADS: list[tuple[str, str]] = [
                       "FROM member_events"),
 ]
 COLUMNS = {
-    "members": "id, number, display_name, merged_into_id, attributes, created_at, "
+    "members": "id, number, display_name, merged_into_id, created_at, "
                "first_seen_at, last_seen_at, phone, address",
     "groups": "id, platform, external_id, name, owner_member_id, group_type, series, "
               "capacity, state, rules_text, announcement, settings, created_at, updated_at",

@@ -71,7 +71,7 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
         return ResolvedMember(member_id, row.number, name, created=False)
     number = next_member_number(conn)
     member_id = conn.execute(members.insert().values(
-        number=number, display_name=ref.name, attributes={}, created_at=at,
+        number=number, display_name=ref.name, created_at=at,
         first_seen_at=at, last_seen_at=at,
     ).returning(members.c.id)).scalar_one()
     conn.execute(identities.insert().values(

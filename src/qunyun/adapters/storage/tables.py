@@ -112,7 +112,6 @@ members = Table(
     Column("number", BigInteger, nullable=False, unique=True),
     Column("display_name", String(255), nullable=False, default=""),
     Column("merged_into_id", Id, ForeignKey("members.id")),
-    Column("attributes", JSON, nullable=False, default=dict),
     _created(),
     Column("first_seen_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),

@@ -133,6 +133,9 @@ def upgrade() -> None:
     with op.batch_alter_table('member_tags', schema=None) as batch_op:
         batch_op.create_index('ix_member_tags_tag', ['tag_id', 'member_id'], unique=False)
 
+    # the unused JSON bag gives way to member_attributes (typed, indexable per name); a plain
+    # DROP COLUMN (SQLite >= 3.35) because a batch rebuild of members breaks foreign keys
+    op.execute("ALTER TABLE members DROP COLUMN attributes")
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone', sa.String(length=32), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('address', sa.Text(), nullable=False, server_default=''))
@@ -155,6 +158,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_members_phone')
         batch_op.drop_column('address')
         batch_op.drop_column('phone')
+        batch_op.add_column(sa.Column('attributes', sa.JSON(), nullable=False, server_default='{}'))
 
     with op.batch_alter_table('member_tags', schema=None) as batch_op:
         batch_op.drop_index('ix_member_tags_tag')
