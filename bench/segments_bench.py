@@ -121,6 +121,10 @@ def load_sqlite(con: Any, url: str) -> None:
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA foreign_keys=OFF")
     for table, query in LOADS:
+        indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                             "tbl_name = ? AND name LIKE 'ix_%'", (table,)).fetchall()
+        for name, _ in indexes:  # rebuilt after the load, as bulk loads do
+            db.execute(f"DROP INDEX {name}")
         cols = COLUMNS[table]
         marks = ", ".join("?" for _ in cols.split(","))
         cur = con.execute(query.format())
@@ -128,6 +132,8 @@ def load_sqlite(con: Any, url: str) -> None:
             rows = [tuple(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
                           for v in row) for row in batch]
             db.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+        for _, definition in indexes:
+            db.execute(definition)
         db.commit()
         print(f"  loaded {table}", flush=True)
     db.execute("ANALYZE")
@@ -141,6 +147,13 @@ def load_postgres(con: Any, url: str, tmp: Path) -> None:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as pg:
         for table, query in LOADS:
+            # bulk-load practice: indexes rebuilt and foreign keys unchecked during COPY (the
+            # rows are generated consistent); the database ends with the schema's indexes
+            indexes = pg.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename "
+                                 "= %s AND indexname LIKE 'ix_%%'", (table,)).fetchall()
+            for name, _ in indexes:
+                pg.execute(f"DROP INDEX {name}")
+            pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
             csv = tmp / f"{table}.csv"
             con.execute(f"COPY ({query.format()}) TO '{csv}' (HEADER false, "
                         "TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S+00')")
@@ -150,6 +163,9 @@ def load_postgres(con: Any, url: str, tmp: Path) -> None:
                 while chunk := fh.read(1 << 20):
                     copy.write(chunk)
             csv.unlink()
+            pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+            for _, definition in indexes:
+                pg.execute(definition)
             print(f"  loaded {table}", flush=True)
         for table in ("members", "groups", "memberships", "member_events"):
             pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -172,6 +188,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the PostgreSQL database (its URL is printed) for EXPLAIN")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from zoneinfo import ZoneInfo
@@ -225,8 +243,10 @@ def main() -> None:
                 export_s, rows = best_of(export)
             engine.dispose()
         finally:
-            if handle is not None:
+            if handle is not None and not args.keep:
                 drop_database(handle)
+            elif handle is not None:
+                print(f"kept {url}")
         kind = "PostgreSQL" if args.postgres else "SQLite"
         print(f"segment: {SEGMENT}")
         print(f"qunyun count ({kind}): {count_s * 1000:.0f} ms -> {count:,} members "

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, literal, select, update
+from sqlalchemy import Connection, func, literal, select, update
 
-from qunyun.adapters.storage.sql import epoch_seconds
+from qunyun.adapters.storage.sql import epoch_seconds, in_id_list
 from qunyun.adapters.storage.tables import (
     lead_lists,
     member_attributes,
@@ -77,17 +77,18 @@ def parse_lead_formula(text: str) -> Formula:
         raise InvalidInput(f"formula: {exc}") from None
 
 
-def _term_values(conn: Connection, term: Term, seg: Select[Any],
+def _term_values(conn: Connection, term: Term, ids: list[int],
                  clock: Clock) -> dict[int, float]:
-    """member id → the term's raw value (count, decayed count, attribute or 1)."""
+    """member id → the term's raw value (count, decayed count, attribute or 1), for the
+    segment's members ``ids`` (computed once, passed as one parameter)."""
     factor = term.factor
     if not isinstance(factor, Counter):
-        stmt = member_ids(factor, clock).where(members.c.id.in_(seg))
+        stmt = member_ids(factor, clock).where(in_id_list(conn, members.c.id, ids))
         return {int(v): 1.0 for v in conn.execute(stmt).scalars()}
     if factor.field == "attr":
         stmt = select(member_attributes.c.member_id, member_attributes.c.value_num).where(
             member_attributes.c.name == factor.key, member_attributes.c.value_num.is_not(None),
-            member_attributes.c.member_id.in_(seg))
+            in_id_list(conn, member_attributes.c.member_id, ids))
         return {int(r[0]): float(r[1]) for r in conn.execute(stmt)}
     if factor.field == "messages":
         table, at = messages, messages.c.sent_at
@@ -104,7 +105,8 @@ def _term_values(conn: Connection, term: Term, seg: Select[Any],
         value = func.sum(func.exp((epoch_seconds(at) - literal(now_epoch)) * literal(rate)))
     else:
         value = func.count()
-    stmt = (select(table.c.member_id, value).where(table.c.member_id.in_(seg), *where)
+    stmt = (select(table.c.member_id, value)
+            .where(in_id_list(conn, table.c.member_id, ids), *where)
             .group_by(table.c.member_id))
     return {int(m): float(v) for m, v in conn.execute(stmt)}
 
@@ -114,11 +116,12 @@ def score(conn: Connection, *, actor: Actor, expression: str, formula: str, cloc
     """The segment's members ranked by the formula; returns (top rows, members scored)."""
     actor.require(Permission.VIEW)
     node, parsed = parse(expression), parse_lead_formula(formula)
-    seg = member_ids(node, clock)
-    totals: dict[int, float] = {int(v): 0.0 for v in conn.execute(seg).scalars()}
+    totals: dict[int, float] = {int(v): 0.0
+                                for v in conn.execute(member_ids(node, clock)).scalars()}
+    ids = sorted(totals)
     contributions: list[tuple[Term, dict[int, float]]] = []
     for term in parsed.terms:
-        values = _term_values(conn, term, seg, clock)
+        values = _term_values(conn, term, ids, clock) if ids else {}
         contributions.append((term, values))
         for member_id, value in values.items():
             if member_id in totals:

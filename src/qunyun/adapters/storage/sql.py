@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Executable, Float, Table
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Executable,
+    Float,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -132,3 +145,12 @@ def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
 @compiles(epoch_seconds, "postgresql")
 def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
     return f"extract(epoch from {compiler.process(element.clauses, **kw)})"
+
+
+def in_id_list(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+    """``column IN (ids)`` as one parameter however many ids there are: an array on
+    PostgreSQL, a JSON list read by ``json_each`` on SQLite (no bound-variable limit)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("id_list", list(ids), type_=ARRAY(BigInteger)))
+    values = func.json_each(bindparam("id_list", json.dumps(list(ids)))).table_valued("value")
+    return column.in_(select(values.c.value))
