@@ -194,9 +194,12 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from zoneinfo import ZoneInfo
 
+    from sqlalchemy import text
+
     from qunyun.adapters.storage import migrate
     from qunyun.adapters.storage.db import make_engine
     from qunyun.services import leads, segments
+    from qunyun.services.counts import do_recount
     from qunyun.services.users import SYSTEM
 
     with tempfile.TemporaryDirectory() as d:
@@ -225,6 +228,15 @@ def main() -> None:
                 engine.dispose()
                 load_sqlite(con, url)
             print(f"loaded into qunyun's schema in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+            engine = make_engine(url)
+            t0 = time.perf_counter()
+            with engine.begin() as conn:  # what migration 0004 / `qunyun db recount` do
+                totals = do_recount(conn, actor=SYSTEM)
+            with engine.connect() as conn:
+                conn.execute(text("ANALYZE member_counts"))
+                conn.commit()
+            print(f"built {totals:,} per-member totals in {time.perf_counter() - t0:.1f} s",
                   flush=True)
             clock = segments.Clock(NOW, ZoneInfo("Asia/Shanghai"))
             with engine.connect() as conn:

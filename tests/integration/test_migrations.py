@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, select, text
 
 from qunyun.adapters.storage import migrate
-from qunyun.adapters.storage.tables import counters, memberships, metadata
+from qunyun.adapters.storage.tables import counters, member_counts, memberships, metadata
 
 
 def test_schema_matches_tables(migrated_engine: Engine) -> None:
@@ -33,7 +33,7 @@ def test_upgrade_is_idempotent(migrated_engine: Engine) -> None:
     assert migrate.current_revision(migrated_engine) == migrate.head_revision()
 
 
-def test_0002_backfills_message_times_of_existing_memberships(db_kind: str,
+def test_0002_and_0004_backfill_existing_rows(db_kind: str,
                                                               tmp_path: Path) -> None:
     from qunyun.adapters.storage.db import make_engine
     from tests.conftest import new_database_url
@@ -60,11 +60,19 @@ def test_0002_backfills_message_times_of_existing_memberships(db_kind: str,
                     "direction, message_type, text, recalled) "
                     "VALUES (1, 1, :p, :t, 'in', 'text', 'hi', false)"),
                     {"p": f"m{i}", "t": t0 + timedelta(minutes=minutes)})
+            conn.execute(text(
+                "INSERT INTO member_events (member_id, group_id, kind, occurred_at, data) "
+                "VALUES (1, 1, 'joined', :t, '{}'), (NULL, 1, 'group_renamed', :t, '{}')"),
+                {"t": t0})
         migrate.upgrade(engine)
         with engine.connect() as conn:
             row = conn.execute(select(memberships.c.first_message_at,
                                       memberships.c.last_message_at)).one()
         assert row.first_message_at == t0 + timedelta(minutes=5)
         assert row.last_message_at == t0 + timedelta(minutes=90)
+        with engine.connect() as conn:  # 0004 backfills the per-member totals
+            totals = set(conn.execute(select(member_counts.c.member_id, member_counts.c.kind,
+                                             member_counts.c.n)))
+        assert totals == {(1, "message", 3), (1, "joined", 1)}
     finally:
         engine.dispose()

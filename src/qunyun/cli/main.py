@@ -96,6 +96,20 @@ def db_current(as_json: JsonOpt = False) -> None:
         console.print(f"current {data['revision']} · head {data['head']}")
 
 
+@db_app.command("recount")
+def db_recount(as_json: JsonOpt = False) -> None:
+    """Rebuild the per-member event and message totals that segments read."""
+    from qunyun.services.counts import do_recount
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        rows = do_recount(conn, actor=SYSTEM)
+    if as_json:
+        emit_json({"rows": rows})
+    else:
+        console.print(f"{rows} member totals rebuilt")
+
+
 # --- users ------------------------------------------------------------------------------
 
 @users_app.command("create")

@@ -42,7 +42,7 @@ from qunyun.domain.events import (
     MessageRecalled,
     PersonRef,
 )
-from qunyun.services import audit, tags
+from qunyun.services import audit, counts, tags
 from qunyun.services.groups import upsert_group
 from qunyun.services.ingest import IngestConfig, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
@@ -374,6 +374,7 @@ def do_import_file(
         importer.finish()
         # every member this file created (by a message or a notice) took a number
         report.new_members = current_member_number(conn) - numbers_before
+        counts.recount(conn, report.member_ids)  # bulk messages bypassed ingest's bumps
         if rule_clock is not None:
             # bulk rows bypass ingest's incremental check: bring rule tags up to date here
             report.rule_tags_changed = tags.refresh_rule_tags(conn, rule_clock)

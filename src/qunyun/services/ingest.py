@@ -41,7 +41,7 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
-from qunyun.services import blacklist, outbox, tags
+from qunyun.services import blacklist, counts, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
@@ -118,6 +118,8 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
     conn.execute(member_events.insert().values(
         member_id=member_id, group_id=group_id, kind=kind, occurred_at=at,
         actor_member_id=actor_id, data=data or {}, inbound_event_id=inbound_id))
+    if member_id is not None:
+        counts.bump(conn, member_id, kind)
 
 
 def _widen_message_times() -> Any:
@@ -205,11 +207,13 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             if _open_membership(conn, touched.member.id, touched.group_id) is None:
                 add_implied_membership(conn, member_id=touched.member.id,
                                        group_id=touched.group_id, at=at)
-            insert_ignore(conn, messages, {
+            stored = insert_ignore(conn, messages, {
                 "group_id": touched.group_id, "member_id": touched.member.id,
                 "platform_message_id": event.message_id, "sent_at": at, "direction": "in",
                 "message_type": event.message_type, "text": event.text, "recalled": False,
             }, ["group_id", "platform_message_id"])
+            if stored is not None:
+                counts.bump(conn, touched.member.id, counts.MESSAGE)
             note_message_times(conn, member_id=touched.member.id, group_id=touched.group_id,
                                first=at, last=at)
         case MessageRecalled():

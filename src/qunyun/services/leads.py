@@ -20,6 +20,7 @@ from qunyun.adapters.storage.sql import epoch_seconds, in_id_list
 from qunyun.adapters.storage.tables import (
     lead_lists,
     member_attributes,
+    member_counts,
     member_events,
     members,
     messages,
@@ -29,6 +30,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.domain.segments import Counter, Formula, SegmentError, Term, parse_formula
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
+from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.segments import Clock, find_segment, member_ids, parse
 from qunyun.services.users import Actor
@@ -89,6 +91,11 @@ def _term_values(conn: Connection, term: Term, ids: list[int],
         stmt = select(member_attributes.c.member_id, member_attributes.c.value_num).where(
             member_attributes.c.name == factor.key, member_attributes.c.value_num.is_not(None),
             in_id_list(conn, member_attributes.c.member_id, ids))
+        return {int(r[0]): float(r[1]) for r in conn.execute(stmt)}
+    if factor.window is None and term.half_life is None:  # all-time counts: the totals
+        kind = MESSAGE if factor.field == "messages" else factor.key
+        stmt = select(member_counts.c.member_id, member_counts.c.n).where(
+            member_counts.c.kind == kind, in_id_list(conn, member_counts.c.member_id, ids))
         return {int(r[0]): float(r[1]) for r in conn.execute(stmt)}
     if factor.field == "messages":
         table, at = messages, messages.c.sent_at

@@ -30,7 +30,7 @@ from qunyun.adapters.storage.tables import (
     utcnow,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services import audit
+from qunyun.services import audit, counts
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
 
@@ -111,6 +111,7 @@ def do_merge(conn: Connection, *, actor: Actor, source_id: int, target_id: int,
         display_name=target["display_name"] or source["display_name"]))
     conn.execute(update(members).where(members.c.id == source_id)
                  .values(merged_into_id=target_id))
+    counts.recount(conn, [source_id, target_id])
     merge_id = int(conn.execute(member_merges.insert().values(
         source_member_id=source_id, target_member_id=target_id, at=utcnow(), by=actor.label,
         reason=reason, moved=moved).returning(member_merges.c.id)).scalar_one())
@@ -152,6 +153,7 @@ def do_undo_merge(conn: Connection, *, actor: Actor, merge_id: int) -> None:
     if before:
         conn.execute(update(members).where(members.c.id == target_id).values(**before))
     conn.execute(update(members).where(members.c.id == source_id).values(merged_into_id=None))
+    counts.recount(conn, [source_id, target_id])
     conn.execute(update(member_merges).where(member_merges.c.id == merge_id)
                  .values(undone_at=utcnow(), undone_by=actor.label))
     audit.record(conn, actor=actor.label, action="member.unmerge", object_type="member",

@@ -34,6 +34,7 @@ from qunyun.adapters.storage.tables import (
     groups,
     lead_lists,
     member_attributes,
+    member_counts,
     member_events,
     member_tags,
     members,
@@ -55,6 +56,7 @@ from qunyun.domain.segments import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
+from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
 
@@ -142,6 +144,17 @@ def _count_condition(table: Any, time_column: Any, where: list[Any], cond: Condi
     return _member_in(sub, negate=zero_passes)
 
 
+def _total_condition(kind: str, cond: Condition) -> ColumnElement[bool]:
+    """An all-time count, read from the per-member totals (an index range on (kind, n))."""
+    assert isinstance(cond.value, float) and cond.op is not None
+    compare = _CMP[cond.op]
+    zero_passes = bool(compare(0, cond.value))
+    test = compare(member_counts.c.n, cond.value)
+    sub = select(member_counts.c.member_id).where(member_counts.c.kind == kind,
+                                                  not_(test) if zero_passes else test)
+    return _member_in(sub, negate=zero_passes)
+
+
 def _condition(cond: Condition, clock: Clock) -> ColumnElement[bool]:
     op, value = cond.op, cond.value
     match cond.field:
@@ -172,6 +185,10 @@ def _condition(cond: Condition, clock: Clock) -> ColumnElement[bool]:
             return _time_condition(members.c.first_seen_at, cond, clock)
         case "last_seen":
             return _time_condition(members.c.last_seen_at, cond, clock)
+        case "messages" if cond.window is None:
+            return _total_condition(MESSAGE, cond)
+        case "events" if cond.window is None:
+            return _total_condition(cond.key, cond)
         case "messages":
             return _count_condition(messages, messages.c.sent_at,
                                     [messages.c.direction == "in"], cond, clock)

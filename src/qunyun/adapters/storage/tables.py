@@ -225,6 +225,18 @@ member_events = Table(
     Index("ix_member_events_kind_member", "kind", "member_id", "occurred_at"),
 )
 
+# Per member, how many member events of each kind and how many messages (kind "message"):
+# kept by ingest, imports and merges, so "events.checkin >= 5" is an index range, not a
+# GROUP BY over millions of events. Windowed conditions still read the events themselves.
+member_counts = Table(
+    "member_counts",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Index("ix_member_counts_kind_n", "kind", "n"),
+)
+
 tags = Table(
     "tags",
     metadata,
