@@ -356,6 +356,7 @@ def test_member_totals_stay_equal_to_a_recount(conn: Connection, runtime: Runtim
                     config=runtime.ingest_config)  # a replay: counted once
     fixture = Path(formats.__file__).parent / "fixtures" / "memotrace__group.csv"
     do_import_file(runtime.uow, fixture, now=utcnow())
+    do_import_file(runtime.uow, fixture, now=utcnow())  # all duplicates: the recount path
     merge_id = merges.do_merge(conn, actor=SYSTEM, source_id=seeded["u2"],
                                target_id=seeded["u1"])
     after_merge = kept()

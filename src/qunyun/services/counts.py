@@ -7,7 +7,7 @@ whole table (``qunyun db recount``) should anything ever disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Connection, delete, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,17 @@ def bump(conn: Connection, member_id: int, kind: str) -> None:
     stmt = dialect_insert(member_counts).values(member_id=member_id, kind=kind, n=1)
     conn.execute(stmt.on_conflict_do_update(index_elements=["member_id", "kind"],
                                             set_={"n": member_counts.c.n + 1}))
+
+
+def add(conn: Connection, kind: str, per_member: Mapping[int, int]) -> None:
+    """Add many members' new events (or messages) at once (bulk imports)."""
+    rows = [{"member_id": m, "kind": kind, "n": n} for m, n in per_member.items() if n]
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(member_counts)
+    stmt = stmt.on_conflict_do_update(index_elements=["member_id", "kind"],
+                                      set_={"n": member_counts.c.n + stmt.excluded.n})
+    for start in range(0, len(rows), 5000):
+        conn.execute(stmt, rows[start:start + 5000])
 
 
 def _totals(member_ids: list[int] | None, conn: Connection) -> object:

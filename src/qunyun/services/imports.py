@@ -11,6 +11,7 @@ Rules do not run on history: nobody is welcomed two years late.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -128,6 +129,9 @@ class _Importer:
         self.batch: list[tuple[Any, ...]] = []
         # (member, group) -> first and last message time not yet written to the membership
         self.spans: dict[tuple[int, int], tuple[datetime, datetime]] = {}
+        # message totals to add per member, and members whose totals need a recount
+        self.said: Counter[int] = Counter()
+        self.recount: set[int] = set()
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -194,11 +198,21 @@ class _Importer:
     def flush(self) -> None:
         if not self.batch:
             return
-        added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, self.batch,
+        self._store(self.batch)
+        self.batch.clear()
+
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert a batch of message rows; keep the per-member message totals in step (added
+        from the batch when every row went in, else recounted at the end)."""
+        added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, rows,
                                    ["group_id", "platform_message_id"])
         self.report.messages += added
-        self.report.duplicate_messages += len(self.batch) - added
-        self.batch.clear()
+        self.report.duplicate_messages += len(rows) - added
+        speakers = (row[1] for row in rows if row[1] is not None)
+        if added == len(rows):
+            self.said.update(speakers)
+        else:
+            self.recount.update(speakers)
 
     def notice(self, row: ExportRow) -> None:
         self.group_id(row)
@@ -278,10 +292,7 @@ class _Importer:
             for talker, _chat, key, at, sender, name, mtype, content, _self in chunk:
                 gid, mid = who[(talker, sender, name)]
                 rows.append((gid, mid, key, at, "in", mtype, content, False))
-            added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, rows,
-                                       ["group_id", "platform_message_id"])
-            self.report.messages += added
-            self.report.duplicate_messages += len(rows) - added
+            self._store(rows)
 
     def _spoke(self, mid: int, gid: int, first: datetime, last: datetime) -> None:
         """Someone spoke in a group between ``first`` and ``last``: widen their pending span
@@ -300,6 +311,8 @@ class _Importer:
     def finish(self) -> None:
         self.flush()
         self.flush_spans()
+        counts.add(self.conn, counts.MESSAGE, self.said)
+        counts.recount(self.conn, self.recount)
         if self.members_seen:
             self.conn.execute(
                 update(members).where(members.c.id == bindparam("m_id"),
@@ -374,7 +387,6 @@ def do_import_file(
         importer.finish()
         # every member this file created (by a message or a notice) took a number
         report.new_members = current_member_number(conn) - numbers_before
-        counts.recount(conn, report.member_ids)  # bulk messages bypassed ingest's bumps
         if rule_clock is not None:
             # bulk rows bypass ingest's incremental check: bring rule tags up to date here
             report.rule_tags_changed = tags.refresh_rule_tags(conn, rule_clock)
