@@ -130,3 +130,15 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
     templates: Jinja2Templates = request.app.state.templates
     response: Response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     return response
+
+
+SPREADSHEET_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def attachment(data: bytes, fmt: str, stem: str = "leads") -> Response:
+    """A CSV or XLSX file the browser downloads."""
+    return Response(data, media_type=SPREADSHEET_TYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'})

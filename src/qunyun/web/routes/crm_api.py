@@ -21,7 +21,7 @@ from qunyun.services import (
     tags,
 )
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, attachment
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
 
@@ -348,14 +348,7 @@ def api_leads_export(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep) 
         data, _ = leads.do_export_leads(conn, actor=actor, expression=expression,
                                         formula=body.formula, clock=runtime.clock(),
                                         fmt=body.format, source="api")
-    return _download(data, body.format)
-
-
-def _download(data: bytes, fmt: str) -> Response:
-    media = ("text/csv; charset=utf-8" if fmt == "csv" else
-             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(data, media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="leads.{fmt}"'})
+    return attachment(data, body.format)
 
 
 @router.get("/lead-lists")

@@ -9,7 +9,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.services import leads, segments
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, language, render
+from qunyun.web.deps import (
+    CurrentActor,
+    ReadConn,
+    RuntimeDep,
+    attachment,
+    language,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,10 +61,7 @@ def leads_export(request: Request, actor: CurrentActor, runtime: RuntimeDep,
         data, _ = leads.do_export_leads(conn, actor=actor, expression=expr, formula=formula,
                                         clock=runtime.clock(), fmt=format,
                                         language=language(request), source="web")
-    media = ("text/csv; charset=utf-8" if format == "csv" else
-             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(data, media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="leads.{format}"'})
+    return attachment(data, format)
 
 
 @router.post("/leads/save")
