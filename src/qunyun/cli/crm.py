@@ -28,7 +28,6 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.services.errors import NotFound
 from qunyun.services.members import list_members, member_id_by_number
 from qunyun.services.users import SYSTEM, Actor, actor_by_username
 
@@ -55,15 +54,6 @@ def _done(as_json: bool, data: dict[str, Any], message: str) -> None:
         console.print(message, highlight=False)
 
 
-def _expression(conn: Connection, actor: Actor, ref: str) -> tuple[str, str]:
-    """A saved segment (by id or name) or else the text itself as an expression."""
-    try:
-        seg = segments.find_segment(conn, actor=actor, ref=ref)
-        return seg["expression"], seg["name"]
-    except NotFound:
-        return ref, ""
-
-
 # --- members ------------------------------------------------------------------------------
 
 @members_app.command("search")
@@ -74,7 +64,7 @@ def members_search(query: Annotated[str, typer.Argument()] = "",
     """Find members by number or nickname, or list a segment's members."""
     with _session(as_user, write=False) as (rt, conn, actor):
         if segment:
-            expr, _ = _expression(conn, actor, segment)
+            expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment)
             rows = segments.list_expression_members(conn, actor=actor, expression=expr,
                                                     clock=rt.clock(), limit=limit)
         else:
@@ -344,7 +334,7 @@ def segments_count(segment: Annotated[str, typer.Argument(
                    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Count a segment now."""
     with _session(as_user, write=False) as (rt, conn, actor):
-        expr, name = _expression(conn, actor, segment)
+        expr, name = segments.resolve_expression(conn, actor=actor, segment=segment)
         count = segments.count_expression(conn, actor=actor, expression=expr, clock=rt.clock())
     _done(as_json, {"segment": name, "expression": expr, "members": count}, str(count))
 
@@ -367,7 +357,7 @@ def _lead_source(conn: Connection, actor: Actor, segment: str | None, list_name:
         return saved["expression"], formula or saved["formula"], saved["name"]
     if not segment:
         fail("give --segment or --list", EXIT_BAD_INPUT)
-    expr, name = _expression(conn, actor, segment)
+    expr, name = segments.resolve_expression(conn, actor=actor, segment=segment)
     return expr, formula or leads.DEFAULT_FORMULA, name
 
 

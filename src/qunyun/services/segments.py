@@ -353,6 +353,24 @@ def find_segment(conn: Connection, *, actor: Actor, ref: str) -> dict[str, Any]:
     return dict(row)
 
 
+def resolve_expression(conn: Connection, *, actor: Actor, segment: str | int | None = None,
+                       expression: str | None = None) -> tuple[str, str]:
+    """(expression, saved name) for what a caller was given: a saved segment by id or name,
+    else ``segment`` itself read as an expression, else ``expression``."""
+    if segment is not None and str(segment).strip():
+        try:
+            seg = find_segment(conn, actor=actor, ref=str(segment).strip())
+            return str(seg["expression"]), str(seg["name"])
+        except NotFound:
+            if isinstance(segment, int) or str(segment).strip().isdigit():
+                raise
+            return str(segment), ""
+    if expression is not None and expression.strip():
+        actor.require(Permission.VIEW)
+        return expression, ""
+    raise InvalidInput("give a saved segment or an expression")
+
+
 def list_segments(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
     return [dict(r) for r in conn.execute(select(segments).order_by(segments.c.name)).mappings()]

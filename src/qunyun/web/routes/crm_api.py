@@ -20,7 +20,6 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, attachment
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
@@ -321,20 +320,12 @@ def api_segment_members(segment_id: int, actor: CurrentActor, runtime: RuntimeDe
 
 # --- leads ----------------------------------------------------------------------------------
 
-def _lead_expression(body: LeadQuery, actor: Any, conn: Any) -> str:
-    if body.segment_id is not None:
-        return str(segments.get_segment(conn, actor=actor,
-                                        segment_id=body.segment_id)["expression"])
-    if body.expression:
-        return body.expression
-    raise InvalidInput("segment_id or expression is required")
-
-
 @router.post("/leads/score")
 def api_leads_score(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep,
                     conn: ReadConn) -> dict[str, Any]:
     """Rank a segment by a formula; each row says why it scored."""
-    expression = _lead_expression(body, actor, conn)
+    expression, _ = segments.resolve_expression(conn, actor=actor, segment=body.segment_id,
+                                                expression=body.expression)
     rows, total = leads.score(conn, actor=actor, expression=expression, formula=body.formula,
                               clock=runtime.clock(), limit=body.limit)
     return {"members": total, "rows": [r.as_dict() for r in rows]}
@@ -344,7 +335,8 @@ def api_leads_score(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep,
 def api_leads_export(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     """The whole ranked list as CSV or XLSX (audited)."""
     with runtime.uow.write() as conn:
-        expression = _lead_expression(body, actor, conn)
+        expression, _ = segments.resolve_expression(conn, actor=actor, segment=body.segment_id,
+                                                expression=body.expression)
         data, _ = leads.do_export_leads(conn, actor=actor, expression=expression,
                                         formula=body.formula, clock=runtime.clock(),
                                         fmt=body.format, source="api")

@@ -21,12 +21,6 @@ from qunyun.web.deps import (
 router = APIRouter(include_in_schema=False)
 
 
-def _expression(conn: Any, actor: Any, segment: str, expression: str) -> str:
-    if segment.isdigit():
-        return str(segments.get_segment(conn, actor=actor, segment_id=int(segment))["expression"])
-    return expression
-
-
 @router.get("/leads")
 def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
                segment: str = "", expression: str = "", formula: str = "",
@@ -37,9 +31,10 @@ def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn:
         segment, formula = str(chosen["segment_id"]), chosen["formula"]
     formula = formula or leads.DEFAULT_FORMULA
     result: dict[str, Any] = {}
-    expr = _expression(conn, actor, segment, expression)
-    if expr.strip():
+    if segment or expression.strip():
         try:
+            expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment,
+                                                  expression=expression)
             rows, total = leads.score(conn, actor=actor, expression=expr, formula=formula,
                                       clock=runtime.clock(), limit=50)
             result = {"rows": rows, "total": total}
@@ -55,9 +50,8 @@ def leads_export(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                  segment: str = Form(""), expression: str = Form(""),
                  formula: str = Form(...), format: str = Form("csv")) -> Response:
     with runtime.uow.write() as conn:
-        expr = _expression(conn, actor, segment, expression)
-        if not expr.strip():
-            raise InvalidInput("choose a segment or write an expression")
+        expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment,
+                                              expression=expression)
         data, _ = leads.do_export_leads(conn, actor=actor, expression=expr, formula=formula,
                                         clock=runtime.clock(), fmt=format,
                                         language=language(request), source="web")
