@@ -134,14 +134,7 @@ def members_note(number: str, text: str,
                  as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Write a service record (note, call or follow-up) on a member's timeline."""
     with _session(as_user, write=True) as (rt, conn, actor):
-        due_at = None
-        if due:
-            try:
-                due_at = datetime.fromisoformat(due)
-            except ValueError:
-                fail(f"--due: a time like 2026-12-01T10:00, not {due!r}", EXIT_BAD_INPUT)
-            if due_at.tzinfo is None:
-                due_at = due_at.replace(tzinfo=rt.settings.tz)
+        due_at = records.parse_due(due or "", rt.settings.tz)
         record_id = records.do_add_record(conn, actor=actor,
                                           member_id=member_id_by_number(conn, number),
                                           kind=kind, body=text, due_at=due_at)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -15,6 +15,18 @@ from qunyun.services.users import Actor
 
 KINDS = ("note", "call", "follow_up")
 MAX_BODY = 4000
+
+
+def parse_due(text: str, tz: tzinfo) -> datetime | None:
+    """A due time as staff type it (``2026-12-01T10:00``, in the team's zone unless it names
+    an offset); None for an empty field."""
+    if not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"due: a time like 2026-12-01T10:00, not {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
 def do_add_record(conn: Connection, *, actor: Actor, member_id: int, kind: str, body: str,

@@ -130,29 +130,34 @@ def _time_condition(column: Any, cond: Condition, clock: Clock) -> ColumnElement
             return column < end  # type: ignore[no-any-return]
 
 
+def _threshold(cond: Condition,
+               members_where: Callable[[Callable[[Any], Any]], Select[Any]]
+               ) -> ColumnElement[bool]:
+    """Members whose count satisfies ``cond``. ``members_where(test)`` selects the member ids
+    whose count passes ``test``. When zero satisfies the condition (``messages < 3``) it is
+    compiled as "not among those whose count fails", so members with no rows count too."""
+    assert isinstance(cond.value, float) and cond.op is not None
+    compare, value = _CMP[cond.op], cond.value
+    zero_passes = bool(compare(0, value))
+    if zero_passes:
+        return _member_in(members_where(lambda n: not_(compare(n, value))), negate=True)
+    return _member_in(members_where(lambda n: compare(n, value)), negate=False)
+
+
 def _count_condition(table: Any, time_column: Any, where: list[Any], cond: Condition,
                      clock: Clock) -> ColumnElement[bool]:
-    assert isinstance(cond.value, float) and cond.op is not None
+    """A count over the rows themselves (windowed conditions)."""
     filters = [table.c.member_id.is_not(None), *where]
     if cond.window is not None:
         filters.append(time_column >= clock.now - cond.window)
-    compare = _CMP[cond.op]
-    zero_passes = bool(compare(0, cond.value))
-    having = compare(func.count(), cond.value)
-    sub = (select(table.c.member_id).where(*filters).group_by(table.c.member_id)
-           .having(not_(having) if zero_passes else having))
-    return _member_in(sub, negate=zero_passes)
+    return _threshold(cond, lambda test: select(table.c.member_id).where(*filters)
+                      .group_by(table.c.member_id).having(test(func.count())))
 
 
 def _total_condition(kind: str, cond: Condition) -> ColumnElement[bool]:
     """An all-time count, read from the per-member totals (an index range on (kind, n))."""
-    assert isinstance(cond.value, float) and cond.op is not None
-    compare = _CMP[cond.op]
-    zero_passes = bool(compare(0, cond.value))
-    test = compare(member_counts.c.n, cond.value)
-    sub = select(member_counts.c.member_id).where(member_counts.c.kind == kind,
-                                                  not_(test) if zero_passes else test)
-    return _member_in(sub, negate=zero_passes)
+    return _threshold(cond, lambda test: select(member_counts.c.member_id).where(
+        member_counts.c.kind == kind, test(member_counts.c.n)))
 
 
 def _condition(cond: Condition, clock: Clock) -> ColumnElement[bool]:

@@ -3,7 +3,7 @@ that tag, note, blacklist, set attributes and merge; merge suggestions; blacklis
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -98,15 +98,9 @@ def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
 def member_record(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                   kind: str = Form("note"), body: str = Form(...),
                   due: str = Form("")) -> Response:
-    due_at = None
-    if due:
-        try:
-            due_at = datetime.fromisoformat(due).replace(tzinfo=runtime.settings.tz)
-        except ValueError:
-            raise InvalidInput(f"due: a date and time, not {due!r}") from None
     with runtime.uow.write() as conn:
         records.do_add_record(conn, actor=actor, member_id=member_id, kind=kind, body=body,
-                              due_at=due_at)
+                              due_at=records.parse_due(due, runtime.settings.tz))
     return _back(member_id, "#records")
 
 
