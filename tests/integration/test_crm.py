@@ -366,3 +366,25 @@ def test_member_totals_stay_equal_to_a_recount(conn: Connection, runtime: Runtim
     assert after_undo == kept()
     assert (seeded["u1"], "message", 3 + 1) in after_merge  # u1's 3 and u2's 1
     assert (seeded["u1"], "message", 3) in after_undo and (seeded["u1"], "joined", 2) in kept()
+
+
+def test_same_wxid_on_two_platforms_is_suggested_and_keys_a_spreadsheet(
+        conn: Connection, tmp_path: Path) -> None:
+    from qunyun.domain.events import PersonRef
+    from qunyun.services.members import resolve_member
+
+    now = datetime.now(UTC)
+    a = resolve_member(conn, platform="wechat_export", at=now,
+                       ref=PersonRef(external_id="wxid_abc", kind="wxid", name="甲"))
+    b = resolve_member(conn, platform="wecom", at=now,
+                       ref=PersonRef(external_id="wxid_abc", kind="wxid", name="甲"))
+    found = merges.merge_suggestions(conn, actor=VIEWER)
+    assert [(s["a"]["id"], s["b"]["id"], s["reasons"]) for s in found] == [
+        (a.id, b.id, ["same_id"])]
+    sheet = tmp_path / "wx.csv"
+    sheet.write_text("wxid,城市\nwxid_abc,上海\n", encoding="utf-8")
+    report = attributes.do_import_attributes(conn, actor=SYSTEM, path=sheet)
+    assert report.ambiguous == [{"line": 2, "key": "wxid_abc", "members": 2}]
+    merges.do_merge(conn, actor=SYSTEM, source_id=b.id, target_id=a.id)
+    report = attributes.do_import_attributes(conn, actor=SYSTEM, path=sheet)
+    assert report.matched == 1 and report.key == "wxid"

@@ -23,7 +23,7 @@ from qunyun.adapters.storage.tables import identities, member_attributes, member
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import InvalidInput, NotFound
-from qunyun.services.merges import STRONG_KINDS
+from qunyun.services.members import UNIONID_KINDS, WXID_KINDS
 from qunyun.services.users import Actor
 
 KEY_HEADERS: dict[str, tuple[str, ...]] = {
@@ -102,7 +102,7 @@ def _lookup(conn: Connection, key: str, value: str) -> list[int]:
     elif key == "phone":
         stmt = select(members.c.id).where(members.c.phone == normalise_phone(value), live)
     else:
-        kinds = STRONG_KINDS[:2] if key == "unionid" else ("wxid",)
+        kinds = UNIONID_KINDS if key == "unionid" else WXID_KINDS
         stmt = (select(members.c.id).distinct()
                 .join(identities, identities.c.member_id == members.c.id)
                 .where(identities.c.kind.in_(kinds), identities.c.external_id == value, live))

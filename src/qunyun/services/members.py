@@ -16,6 +16,10 @@ from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.users import Actor
 
 MEMBER_NUMBER_COUNTER = "member_number"
+# identity kinds that name one person for sure (merge suggestions, spreadsheet keys)
+UNIONID_KINDS = ("unionid", "union_id")
+WXID_KINDS = ("wxid",)
+STRONG_KINDS = UNIONID_KINDS + WXID_KINDS
 FIRST_MEMBER_NUMBER = 10001
 
 

@@ -32,6 +32,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.members import STRONG_KINDS
 from qunyun.services.users import Actor
 
 # Tables whose rows carry the person's history; moved wholesale by id.
@@ -40,7 +41,6 @@ _BY_ID: dict[str, Table] = {
     "tag_events": tag_events, "service_records": service_records, "blacklist": blacklist,
 }
 _MEMBER_FIELDS = ("display_name", "first_seen_at", "last_seen_at", "phone", "address")
-STRONG_KINDS = ("unionid", "union_id", "wxid")
 
 
 def _member(conn: Connection, member_id: int) -> dict[str, Any]:
