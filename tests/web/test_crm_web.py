@@ -114,6 +114,9 @@ def test_pages_for_operator(client: TestClient, staff: dict[str, str], conn: Con
     saved = client.post("/segments", data={"name": "种子", "expression":
                                            crm_scenario.SEED_SEGMENT, "csrf_token": token})
     assert saved.status_code == 303
+    listed = client.get("/segments").text
+    seg_id = listed.split('hx-get="/segments/')[1].split("/count")[0]
+    assert 'id="segment-count-' + seg_id + '">3<' in client.get(f"/segments/{seg_id}/count").text
     leads = client.get("/leads", params={"expression": crm_scenario.SEED_SEGMENT,
                                          "formula": crm_scenario.SEED_FORMULA})
     assert 'id="leads-total">3<' in leads.text and "1 * attr.spend" in leads.text

@@ -19,9 +19,6 @@ router = APIRouter(include_in_schema=False)
 def segments_page(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                   conn: ReadConn, expression: str = "", edit: int | None = None) -> Response:
     saved = segments.list_segments(conn, actor=actor)
-    for s in saved:
-        s["members"] = segments.count_expression(conn, actor=actor, expression=s["expression"],
-                                                 clock=runtime.clock())
     editing = next((s for s in saved if s["id"] == edit), None)
     return render(request, "segments.html", {
         "saved": saved, "expression": editing["expression"] if editing else expression,
@@ -44,6 +41,17 @@ def _preview(conn: Any, actor: Any, runtime: Any, expression: str) -> dict[str, 
                                                            clock=clock, limit=10)}
     except InvalidInput as exc:
         return {"error": str(exc)}
+
+
+@router.get("/segments/{segment_id}/count")
+def segment_count(request: Request, segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                  conn: ReadConn) -> Response:
+    """One saved segment's live count; the list loads these one by one (HTMX), so a page of
+    segments over a large database shows at once and fills in."""
+    seg = segments.get_segment(conn, actor=actor, segment_id=segment_id)
+    count = segments.count_expression(conn, actor=actor, expression=seg["expression"],
+                                      clock=runtime.clock())
+    return render(request, "_segment_count.html", {"s": seg, "count": count})
 
 
 @router.post("/segments/preview")
