@@ -20,6 +20,7 @@ from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
+from qunyun.services.automation import AutomationCache
 from qunyun.services.ingest import IngestConfig
 from qunyun.services.outbox import DeliveryPolicy
 from qunyun.services.segments import Clock
@@ -35,6 +36,8 @@ class Runtime:
     limiter: RateLimiter
     secret_key: str
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # compiled automation (word lists, FAQ indexes, settings), rebuilt when they change
+    automation: AutomationCache = field(default_factory=AutomationCache)
 
     def capabilities(self, platform: str) -> frozenset[Capability]:
         adapter = self.adapters.get(platform)
@@ -43,7 +46,7 @@ class Runtime:
     @property
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(rules=self.rules, capabilities=self.capabilities,
-                            timezone=self.settings.timezone)
+                            timezone=self.settings.timezone, automation=self.automation)
 
     def clock(self) -> Clock:
         """Now, in the team's time zone (segments and lead scores are relative to it)."""

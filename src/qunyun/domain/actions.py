@@ -7,7 +7,7 @@ do to a staff task without any platform check outside the adapters.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -29,6 +29,10 @@ class Action:
     """Base class; ``type_name`` is the stored discriminator."""
 
     type_name: ClassVar[str] = "action"
+    # internal effects change qunyun's own records in the ingest transaction, never a platform
+    internal: ClassVar[bool] = False
+    # work only a person can do (answer a question the bot was unsure about): always a task
+    needs_person: ClassVar[bool] = False
     group_id: int | None = None
 
     def required_capabilities(self) -> frozenset[Capability]:
@@ -48,11 +52,30 @@ class Action:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendText(Action):
-    """Post ``text`` in a group, @mentioning ``mention_member_ids``."""
+    """Post ``text`` in a group, @mentioning ``mention_member_ids``.
+
+    With a ``batch_key``, the send waits ``batch_seconds`` and later sends with the same key in
+    the same group merge into it while it waits: ``template`` is re-filled with every name
+    (a welcome for everyone who joined within the window).
+    """
 
     type_name: ClassVar[str] = "send_text"
     text: str
     mention_member_ids: tuple[int, ...] = ()
+    batch_key: str = ""
+    batch_seconds: int = 0
+    template: str = ""
+    names: tuple[str, ...] = ()
+
+    def merged(self, other: SendText) -> SendText:
+        """This batched send with ``other``'s newcomers added (each member once)."""
+        ids = self.mention_member_ids + tuple(
+            m for m in other.mention_member_ids if m not in self.mention_member_ids)
+        names = self.names + tuple(n for n, m in zip(other.names, other.mention_member_ids,
+                                                     strict=False)
+                                   if m not in self.mention_member_ids)
+        return replace(self, mention_member_ids=ids, names=names,
+                       text=fill_names(self.template, names) if self.template else self.text)
 
     def required_capabilities(self) -> frozenset[Capability]:
         caps = {Capability.SEND_TEXT}
@@ -93,8 +116,85 @@ class RenameGroup(Action):
         return frozenset({Capability.RENAME_GROUP})
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandToStaff(Action):
+    """A question or case the bot should not answer itself: becomes a staff task."""
+
+    type_name: ClassVar[str] = "hand_to_staff"
+    needs_person: ClassVar[bool] = True
+    member_id: int | None = None
+    title: str
+    reason: str = ""
+
+    def summary(self) -> str:
+        return self.title if len(self.title) <= 60 else self.title[:57] + "..."
+
+
+# --- internal effects: applied by services in the ingest transaction -------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordModeration(Action):
+    type_name: ClassVar[str] = "record_moderation"
+    internal: ClassVar[bool] = True
+    member_id: int
+    message_id: str
+    text: str
+    verdict: str
+    score: float
+    reasons: tuple[str, ...]
+    action: str  # none | warn | remove | blacklist | review
+    status: str  # logged | pending
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlacklistMember(Action):
+    type_name: ClassVar[str] = "blacklist_member"
+    internal: ClassVar[bool] = True
+    member_id: int
+    reason: str
+    days: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCheckin(Action):
+    type_name: ClassVar[str] = "record_checkin"
+    internal: ClassVar[bool] = True
+    member_id: int
+    day: str  # team-local YYYY-MM-DD
+    streak: int
+    source: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwardPoints(Action):
+    type_name: ClassVar[str] = "award_points"
+    internal: ClassVar[bool] = True
+    member_id: int
+    points: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteCooldown(Action):
+    """A rule fired in a group: remember when, so it keeps quiet for its cool-down."""
+
+    type_name: ClassVar[str] = "note_cooldown"
+    internal: ClassVar[bool] = True
+    key: str
+
+
+def fill_names(template: str, names: tuple[str, ...]) -> str:
+    """Put several names where ``{name}`` is: ``@张三 @李四`` after an @, else ``张三、李四``."""
+    joined = " @".join(names) if "@{name}" in template else "、".join(names)
+    return template.replace("{name}", joined)
+
+
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, RenameGroup)
+    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, RenameGroup,
+                                   HandToStaff, RecordModeration, BlacklistMember,
+                                   RecordCheckin, AwardPoints, NoteCooldown)
 }
 
 

@@ -262,8 +262,8 @@ class Classifier:
         self.model = model if model is not None else default_model()
         self.thresholds = thresholds or Thresholds()
 
-    def classify(self, text: str, *, message_type: str = "text",
-                 strict: bool = False) -> Verdict:
+    def classify(self, text: str, *, message_type: str = "text", strict: bool = False,
+                 thresholds: Thresholds | None = None) -> Verdict:
         norm = normalize(text)
         flat = compact(norm)
         digits = _DIGITS_JOIN.sub("", norm)
@@ -304,7 +304,7 @@ class Classifier:
         if nb >= 1.5:
             reasons.append(f"文本像广告 (模型 {nb:+.1f})")
         score = 1.0 / (1.0 + math.exp(-total))
-        t = self.thresholds
+        t = thresholds or self.thresholds
         shift = t.strict_shift if strict else 0.0
         if blocked_by_list or score >= t.block - shift:
             verdict = "block"

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from qunyun.domain.actions import Action
 from qunyun.domain.events import DomainEvent
 from qunyun.engine.triggers import Trigger, always
+
+if TYPE_CHECKING:
+    from qunyun.engine.automation import AutomationSnapshot
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,12 +40,34 @@ class MemberFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityFacts:
+    """What moderation needs to know beyond the message itself (gathered by ingest)."""
+
+    recent_messages: int = 1  # by this member in this group within the flood window
+    same_text_recent: int = 1  # the same text in this group within the repeat window
+    member_since: datetime | None = None  # joined this group at (None: unknown)
+    prior_violations: int = 0  # warnings/removals within the violation window
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckinFacts:
+    last_day: str | None = None  # team-local YYYY-MM-DD of the latest check-in in this group
+    last_streak: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RuleContext:
     now: datetime
     timezone: str = "Asia/Shanghai"
     group: GroupFacts | None = None
     member: MemberFacts | None = None
     inviter: MemberFacts | None = None
+    automation: AutomationSnapshot | None = None
+    activity: ActivityFacts | None = None
+    checkin: CheckinFacts | None = None
+    cooldowns: Mapping[str, datetime] = field(default_factory=dict)
+    points_today: int = 0  # message points this member earned today in this group
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
-from qunyun.services import blacklist, counts, outbox, tags
+from qunyun.services import automation, blacklist, counts, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
@@ -58,6 +58,7 @@ class IngestConfig:
     rules: Sequence[Rule]
     capabilities: CapabilityLookup
     timezone: str = "Asia/Shanghai"
+    automation: automation.AutomationCache = field(default_factory=automation.AutomationCache)
 
 
 @dataclass
@@ -97,8 +98,13 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
                              Clock(received_at, ZoneInfo(config.timezone)))
     ctx = _context(conn, event, touched, config, received_at)
     evaluation = evaluate(event, ctx, config.rules)
+    effects = [(r, a) for r, a in evaluation.actions if a.internal]
+    if effects:
+        automation.apply_effects(conn, effects, inbound_id=int(inbound_id),
+                                 at=event.occurred_at)
     outbox_ids = outbox.enqueue(
-        conn, platform=event.platform, actions=evaluation.actions,
+        conn, platform=event.platform,
+        actions=[(r, a) for r, a in evaluation.actions if not a.internal],
         capabilities=config.capabilities(event.platform),
         key_prefix=f"{event.platform}:{event.external_event_id}", now=received_at,
         inbound_event_id=int(inbound_id))
@@ -269,9 +275,18 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                            joins_in_group=joins, blacklisted=barred is not None,
                            blacklist_reason=barred["reason"] if barred else "")
 
+    snapshot = config.automation.get(conn) if config.rules else None
+    extra = automation.Facts()
+    if (snapshot is not None and isinstance(event, MessagePosted) and touched.group_id is not None
+            and touched.member is not None):
+        extra = automation.gather_facts(
+            conn, event=event, group_id=touched.group_id, member_id=touched.member.id,
+            settings=snapshot.settings(touched.group_id), tz=ZoneInfo(config.timezone))
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
                        member=facts(touched.member, touched.joins_in_group),
-                       inviter=facts(touched.inviter))
+                       inviter=facts(touched.inviter), automation=snapshot,
+                       activity=extra.activity, checkin=extra.checkin,
+                       cooldowns=extra.cooldowns, points_today=extra.points_today)
 
 
 @dataclass

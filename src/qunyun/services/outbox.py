@@ -85,6 +85,13 @@ def enqueue(
         key = f"{key_prefix}:{rule}:{index}"
         missing = action.required_capabilities() - capabilities
         member_id = getattr(action, "member_id", None)
+        batched = isinstance(action, SendText) and bool(action.batch_key) and not missing
+        if batched:
+            assert isinstance(action, SendText)
+            merged_into = _merge_into_waiting(conn, platform=platform, action=action, now=now)
+            if merged_into is not None:
+                ids.append(merged_into)
+                continue
         row: dict[str, Any] = {
             "idempotency_key": key, "platform": platform, "group_id": action.group_id,
             "member_id": member_id, "action_type": action.type_name,
@@ -92,9 +99,14 @@ def enqueue(
             "next_attempt_at": due_at or now, "last_error": "",
             "inbound_event_id": inbound_event_id, "created_at": now,
         }
-        if missing:
+        if batched:
+            assert isinstance(action, SendText)
+            row["batch_key"] = action.batch_key
+            row["next_attempt_at"] = (due_at or now) + timedelta(seconds=action.batch_seconds)
+        if missing or action.needs_person:
             row["status"] = STAFF_TASK
-            row["last_error"] = "platform lacks " + ", ".join(sorted(missing))
+            row["last_error"] = ("platform lacks " + ", ".join(sorted(missing)) if missing
+                                 else "needs a person")
         new_id = insert_ignore(conn, outbox, row, ["idempotency_key"])
         if new_id is None:
             continue
@@ -108,6 +120,31 @@ def enqueue(
             conn.execute(update(outbox).where(outbox.c.id == new_id)
                          .values(staff_task_id=task_id))
     return ids
+
+
+def _merge_into_waiting(conn: Connection, *, platform: str, action: SendText,
+                        now: datetime) -> int | None:
+    """Fold a batched send into the one waiting in its group, if any; returns its id.
+
+    Only a row still ``pending`` and not yet due is changed (the UPDATE re-checks the status,
+    so a worker that claimed it meanwhile makes this start a new batch instead).
+    """
+    stmt = (select(outbox.c.id, outbox.c.payload).where(
+        outbox.c.platform == platform, outbox.c.group_id == action.group_id,
+        outbox.c.batch_key == action.batch_key, outbox.c.status == PENDING,
+        outbox.c.next_attempt_at > now).order_by(outbox.c.id.desc()).limit(1))
+    if supports_skip_locked(conn):
+        stmt = stmt.with_for_update()
+    waiting = conn.execute(stmt).first()
+    if waiting is None:
+        return None
+    current = action_from_payload(SendText.type_name, dict(waiting.payload))
+    assert isinstance(current, SendText)
+    merged = current.merged(action)
+    changed = conn.execute(update(outbox).where(
+        outbox.c.id == waiting.id, outbox.c.status == PENDING).values(
+        payload=merged.to_payload())).rowcount
+    return int(waiting.id) if changed else None
 
 
 @dataclass(frozen=True, slots=True)

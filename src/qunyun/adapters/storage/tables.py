@@ -401,7 +401,10 @@ outbox = Table(
     Column("staff_task_id", Id, ForeignKey("staff_tasks.id")),
     _created(),
     Column("delivered_at", UTCDateTime()),
+    # sends with the same batch key in a group merge while pending (welcome batching)
+    Column("batch_key", String(64)),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_batch", "group_id", "batch_key", "status"),
 )
 
 staff_tasks = Table(
@@ -442,6 +445,129 @@ scheduled_jobs = Table(
     Column("last_run_at", UTCDateTime()),
     _created(),
     Index("ix_scheduled_jobs_due", "status", "next_run_at"),
+)
+
+# Automation (issue 5) -------------------------------------------------------------------
+
+# Rule settings: group_id 0 holds the team's defaults, any other id a group's overrides.
+automation_settings = Table(
+    "automation_settings",
+    metadata,
+    Column("group_id", Id, primary_key=True, autoincrement=False),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# FAQ entries (F12); group_id NULL = every group. ``questions`` holds one phrasing per line.
+faqs = Table(
+    "faqs",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("questions", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("match", String(16), nullable=False, default="fuzzy"),
+    Column("pattern", Text, nullable=False, default=""),
+    Column("cooldown_seconds", Integer, nullable=False, default=300),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("hits", Integer, nullable=False, default=0),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Moderation word lists (F13): one word per line; severity block | review | weak.
+word_lists = Table(
+    "word_lists",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("severity", String(16), nullable=False),
+    Column("words", Text, nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Every moderation decision with its reasons; status ``pending`` = in the review queue.
+moderation_decisions = Table(
+    "moderation_decisions",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("message_id", String(255), nullable=False, default=""),
+    Column("text", Text, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("reasons", JSON, nullable=False, default=list),
+    Column("action", String(16), nullable=False),  # none | warn | remove | blacklist | review
+    Column("status", String(16), nullable=False),  # logged | pending | confirmed | overturned
+    Column("inbound_event_id", Id, ForeignKey("inbound_events.id")),
+    _created(),
+    Column("reviewed_by", String(128)),
+    Column("reviewed_at", UTCDateTime()),
+    Index("ix_moderation_member", "member_id", "group_id", "created_at"),
+    Index("ix_moderation_status", "status", "created_at"),
+)
+
+# Check-ins (F14): one per member, group and team-local day; ``streak`` as of that day.
+checkins = Table(
+    "checkins",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("streak", Integer, nullable=False),
+    Column("source", String(16), nullable=False),  # keyword | image | form | import
+    Column("message_id", String(255), nullable=False, default=""),
+    UniqueConstraint("group_id", "member_id", "day", name="uq_checkins_group_member_day"),
+    Index("ix_checkins_member", "member_id", "group_id", "day"),
+)
+
+# Points (F14): an append-only ledger; ``ref`` makes an award idempotent.
+points_ledger = Table(
+    "points_ledger",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("ref", String(255), nullable=False, unique=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_points_group_at", "group_id", "at"),
+)
+
+# Draws (F15): the seed and the eligible list are kept so anyone can re-run a draw.
+draws = Table(
+    "draws",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # lottery | red_packet
+    Column("eligibility", Text, nullable=False),
+    Column("seed", String(64), nullable=False),
+    Column("eligible", JSON, nullable=False),
+    Column("prizes", JSON, nullable=False),
+    Column("winners", JSON, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+)
+
+# When a rule last fired in a group (FAQ cool-downs).
+rule_cooldowns = Table(
+    "rule_cooldowns",
+    metadata,
+    Column("rule_key", String(64), primary_key=True),
+    Column("group_id", Id, primary_key=True, autoincrement=False),
+    Column("last_at", UTCDateTime(), nullable=False),
 )
 
 audit_log = Table(

@@ -1,12 +1,22 @@
-"""Built-in rules. ``default_rules()`` is what bootstrap registers."""
+"""Built-in rules. ``default_rules()`` is what bootstrap registers.
+
+Priority groups (lower first, at most one rule fires per group, a Stop ends the run):
+-100 blacklist · -10 moderation · -5 check-in · 0 FAQ · 10 welcome · 20 points.
+"""
 
 from qunyun.engine.rule import Rule
 from qunyun.engine.rules.blacklist import BlacklistRule
+from qunyun.engine.rules.checkin import CheckinRule
+from qunyun.engine.rules.faq import FaqRule
+from qunyun.engine.rules.moderation import ModerationRule
+from qunyun.engine.rules.points import PointsRule
 from qunyun.engine.rules.welcome import WelcomeRule
 
 
 def default_rules() -> list[Rule]:
-    return [BlacklistRule(), WelcomeRule()]
+    return [BlacklistRule(), ModerationRule(), CheckinRule(), FaqRule(), WelcomeRule(),
+            PointsRule()]
 
 
-__all__ = ["BlacklistRule", "WelcomeRule", "default_rules"]
+__all__ = ["BlacklistRule", "CheckinRule", "FaqRule", "ModerationRule", "PointsRule",
+           "WelcomeRule", "default_rules"]

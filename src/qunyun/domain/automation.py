@@ -1,0 +1,119 @@
+"""Automation settings (issue 5): what each rule does, for the team and per group.
+
+The team's defaults are stored under group 0; a group stores only the fields it overrides,
+merged section by section, so changing a team default reaches every group that did not set
+its own. Validated with pydantic so a bad value is refused with the field's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WelcomeSettings(_Section):
+    enabled: bool = True
+    # everyone who joins within this many seconds of the first newcomer is greeted together
+    batch_seconds: int = Field(0, ge=0, le=3600)
+    campaign_message: str = Field("", max_length=500)
+
+
+class FaqSettings(_Section):
+    enabled: bool = False
+    min_score: float = Field(0.75, ge=0.3, le=1.0)
+    # an unanswered question (ends with ? or 吗) becomes a staff task
+    handoff_unanswered: bool = False
+
+
+Step = Literal["warn", "remove", "blacklist"]
+
+
+def _default_escalation() -> list[Step]:
+    return ["warn", "remove", "blacklist"]
+
+
+class ModerationSettings(_Section):
+    enabled: bool = False
+    block_threshold: float = Field(0.85, gt=0, le=1)
+    review_threshold: float = Field(0.5, gt=0, le=1)
+    new_member_days: int = Field(3, ge=0, le=365)
+    strict_shift: float = Field(0.2, ge=0, le=0.5)
+    flood_messages: int = Field(8, ge=2, le=1000)
+    flood_seconds: int = Field(60, ge=5, le=3600)
+    new_member_flood_messages: int = Field(4, ge=2, le=1000)
+    repeat_limit: int = Field(3, ge=2, le=100)
+    repeat_seconds: int = Field(600, ge=10, le=86400)
+    escalation: list[Step] = Field(default_factory=_default_escalation, min_length=1,
+                                   max_length=10)
+    violation_days: int = Field(30, ge=1, le=365)
+    warn_template: str = Field("@{name} 请勿发广告或刷屏，再次违规将被移出群聊（原因：{reason}）",
+                               max_length=500)
+    blacklist_days: int | None = Field(None, ge=1, le=3650)
+
+    @field_validator("review_threshold")
+    @classmethod
+    def _review_below_block(cls, v: float, info: Any) -> float:
+        block = info.data.get("block_threshold")
+        if block is not None and v > block:
+            raise ValueError("review_threshold must not exceed block_threshold")
+        return v
+
+
+class RefundTier(_Section):
+    min_checkins: int = Field(ge=0, le=10000)
+    percent: float = Field(ge=0, le=100)
+
+
+class CheckinSettings(_Section):
+    enabled: bool = False
+    keywords: list[str] = Field(default_factory=lambda: ["打卡", "签到"], min_length=1)
+    mode: Literal["keyword", "image", "image_and_keyword"] = "keyword"
+    reply_template: str = Field("@{name} 打卡成功！已连续 {streak} 天，累计 {total} 天",
+                                max_length=500)
+    refund_tiers: list[RefundTier] = Field(default_factory=list)
+
+
+class PointsSettings(_Section):
+    enabled: bool = False
+    message: int = Field(1, ge=0, le=1000)
+    message_daily_cap: int = Field(10, ge=0, le=100000)
+    checkin: int = Field(5, ge=0, le=1000)
+    invite: int = Field(10, ge=0, le=1000)
+
+
+class AutomationSettings(_Section):
+    welcome: WelcomeSettings = Field(default_factory=WelcomeSettings)
+    faq: FaqSettings = Field(default_factory=FaqSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    checkin: CheckinSettings = Field(default_factory=CheckinSettings)
+    points: PointsSettings = Field(default_factory=PointsSettings)
+
+
+SECTIONS: tuple[str, ...] = tuple(AutomationSettings.model_fields)
+
+
+class SettingsError(ValueError):
+    """Invalid settings; the message names the section and field."""
+
+
+def merge(team: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+    """Group overrides on top of team defaults, one section at a time."""
+    out: dict[str, Any] = {k: dict(v) for k, v in team.items() if isinstance(v, dict)}
+    for section, values in group.items():
+        if isinstance(values, dict):
+            out.setdefault(section, {}).update(values)
+    return out
+
+
+def validate(raw: dict[str, Any]) -> AutomationSettings:
+    try:
+        return AutomationSettings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"{where}: {first['msg']}") from None

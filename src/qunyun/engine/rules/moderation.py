@@ -1,0 +1,85 @@
+"""Moderation (F13): classify each message; warn → remove → blacklist by prior violations.
+
+Priority -10, before replies: a blocked message stops FAQ, check-in and points rules. A
+borderline score goes to the review queue (no action until a person decides). Flooding and
+the same text repeated in a group count as violations too; members who joined within
+``new_member_days`` get lower thresholds and a lower flood limit. Every decision carries its
+reasons and is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
+from qunyun.domain.events import DomainEvent, MessagePosted
+from qunyun.engine.moderation import Thresholds, Verdict
+from qunyun.engine.rule import Outcome, Rule, RuleContext
+from qunyun.engine.rules.welcome import render_template
+from qunyun.engine.triggers import on
+
+
+class ModerationRule(Rule):
+    name = "moderation"
+    priority = -10
+    trigger = on(MessagePosted)
+
+    def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
+        if (not isinstance(event, MessagePosted) or ctx.automation is None
+                or ctx.group is None or ctx.member is None):
+            return None
+        cfg = ctx.automation.settings(ctx.group.id).moderation
+        if not cfg.enabled:
+            return None
+        facts = ctx.activity
+        strict = bool(facts and facts.member_since is not None and cfg.new_member_days
+                      and event.occurred_at - facts.member_since
+                      < timedelta(days=cfg.new_member_days))
+        thresholds = Thresholds(block=cfg.block_threshold, review=cfg.review_threshold,
+                                strict_shift=cfg.strict_shift)
+        verdict = ctx.automation.classifier.classify(
+            event.text, message_type=event.message_type, strict=strict, thresholds=thresholds)
+        reasons = list(verdict.reasons)
+        flood_limit = cfg.new_member_flood_messages if strict else cfg.flood_messages
+        if facts and facts.recent_messages > flood_limit:
+            reasons.append(f"刷屏：{cfg.flood_seconds} 秒内 {facts.recent_messages} 条")
+        if facts and event.text.strip() and facts.same_text_recent >= cfg.repeat_limit:
+            minutes = cfg.repeat_seconds // 60
+            reasons.append(f"重复消息：{minutes} 分钟内第 {facts.same_text_recent} 次")
+        extra = len(reasons) - len(verdict.reasons)
+        if verdict.verdict == "ok" and not extra:
+            return None
+        if extra and verdict.verdict != "block":
+            verdict = Verdict("block", verdict.score, tuple(reasons), verdict.signals)
+        return Verdict(verdict.verdict, verdict.score, tuple(reasons), verdict.signals)
+
+    def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
+        assert isinstance(event, MessagePosted) and isinstance(match, Verdict)
+        assert ctx.group is not None and ctx.member is not None and ctx.automation is not None
+        cfg = ctx.automation.settings(ctx.group.id).moderation
+        reason = "；".join(match.reasons[:3]) or "违规"
+
+        def record(action: str, status: str) -> RecordModeration:
+            return RecordModeration(
+                group_id=ctx.group.id if ctx.group else None, member_id=ctx.member.id
+                if ctx.member else 0, message_id=event.message_id, text=event.text[:2000],
+                verdict=match.verdict, score=round(match.score, 4), reasons=match.reasons,
+                action=action, status=status)
+
+        if match.verdict == "review":
+            return Outcome([record("review", "pending")])
+        prior = ctx.activity.prior_violations if ctx.activity else 0
+        step = cfg.escalation[min(prior, len(cfg.escalation) - 1)]
+        actions: list[Action] = [record(step, "logged")]
+        if step == "warn":
+            actions.append(SendText(
+                group_id=ctx.group.id, mention_member_ids=(ctx.member.id,),
+                text=render_template(cfg.warn_template, {"name": ctx.member.name,
+                                                         "reason": reason})))
+        else:
+            actions.append(RemoveMember(group_id=ctx.group.id, member_id=ctx.member.id,
+                                        reason=reason))
+        if step == "blacklist":
+            actions.append(BlacklistMember(member_id=ctx.member.id, days=cfg.blacklist_days,
+                                           reason=f"自动拉黑：{reason}"))
+        return Outcome(actions, stop=True)

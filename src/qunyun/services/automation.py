@@ -1,0 +1,329 @@
+"""Automation settings, the compiled snapshot the rules read, and the rules' own effects.
+
+* Settings: team defaults (group 0) and per-group overrides, validated, audited; every change
+  bumps ``automation_version`` so running processes rebuild their snapshot.
+* :class:`AutomationCache`: one snapshot per process, rebuilt when the version moves (one
+  small read per event).
+* :func:`gather_facts` reads what moderation, check-ins, FAQ cool-downs and points need
+  about the sender, and only for rules switched on in that group.
+* :func:`apply_effects` applies internal effects (decisions, check-ins, points, cool-downs,
+  automatic blacklisting) in the ingest transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import (
+    automation_settings,
+    checkins,
+    counters,
+    faqs,
+    groups,
+    member_events,
+    memberships,
+    messages,
+    moderation_decisions,
+    points_ledger,
+    rule_cooldowns,
+    utcnow,
+    word_lists,
+)
+from qunyun.domain.actions import (
+    Action,
+    AwardPoints,
+    BlacklistMember,
+    NoteCooldown,
+    RecordCheckin,
+    RecordModeration,
+)
+from qunyun.domain.automation import (
+    SECTIONS,
+    AutomationSettings,
+    SettingsError,
+    merge,
+    validate,
+)
+from qunyun.domain.events import MessagePosted
+from qunyun.domain.staff import Permission
+from qunyun.engine.automation import AutomationSnapshot, FaqAnswer
+from qunyun.engine.faq import FaqEntry, FaqIndex
+from qunyun.engine.moderation import Classifier, WordList, default_model
+from qunyun.engine.rule import ActivityFacts, CheckinFacts
+from qunyun.services import audit, blacklist, counts
+from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.users import SYSTEM, Actor
+
+VERSION_COUNTER = "automation_version"
+TEAM = 0
+# confirmed/overturned review decisions are the operators' labels for the learned score
+CONFIRMED = "confirmed"
+OVERTURNED = "overturned"
+PENDING = "pending"
+VIOLATIONS = ("warn", "remove", "blacklist")
+# the FAQ index answers from this score; each group's own threshold is applied by the rule
+_INDEX_FLOOR = 0.3
+
+
+# --- settings ----------------------------------------------------------------------------
+
+
+def bump_version(conn: Connection) -> None:
+    changed = conn.execute(update(counters).where(counters.c.name == VERSION_COUNTER)
+                           .values(value=counters.c.value + 1)).rowcount
+    if not changed:
+        insert_ignore(conn, counters, {"name": VERSION_COUNTER, "value": 1}, ["name"])
+
+
+def current_version(conn: Connection) -> int:
+    return int(conn.execute(select(counters.c.value).where(
+        counters.c.name == VERSION_COUNTER)).scalar() or 0)
+
+
+def _stored(conn: Connection, group_id: int) -> dict[str, Any]:
+    value = conn.execute(select(automation_settings.c.settings).where(
+        automation_settings.c.group_id == group_id)).scalar()
+    return dict(value or {})
+
+
+def get_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM) -> dict[str, Any]:
+    """``effective`` (what the rules use), ``own`` (what this scope stores) and ``team``."""
+    actor.require(Permission.VIEW)
+    if group_id != TEAM and conn.execute(
+            select(groups.c.id).where(groups.c.id == group_id)).first() is None:
+        raise NotFound(f"group {group_id} not found")
+    team = _stored(conn, TEAM)
+    own = team if group_id == TEAM else _stored(conn, group_id)
+    effective = validate(merge(team, own) if group_id != TEAM else team)
+    return {"group_id": group_id, "own": own, "team": team,
+            "effective": effective.model_dump(mode="json")}
+
+
+def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
+                       section: str, values: dict[str, Any], reset: Sequence[str] = ()
+                       ) -> dict[str, Any]:
+    """Set fields of one section (``reset`` removes a group's overrides for those fields)."""
+    actor.require(Permission.OPERATE)
+    if section not in SECTIONS:
+        raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
+    current = get_settings(conn, actor=actor, group_id=group_id)
+    own = {k: dict(v) for k, v in current["own"].items()}
+    part = own.setdefault(section, {})
+    part.update(values)
+    for name in reset:
+        part.pop(name, None)
+    try:
+        validate(merge(current["team"], own) if group_id != TEAM else own)
+        if group_id == TEAM:  # every group's merge must stay valid too
+            for row in conn.execute(select(automation_settings.c.settings).where(
+                    automation_settings.c.group_id != TEAM)):
+                validate(merge(own, dict(row.settings or {})))
+    except SettingsError as exc:
+        raise InvalidInput(str(exc)) from None
+    now = utcnow()
+    updated = conn.execute(update(automation_settings).where(
+        automation_settings.c.group_id == group_id).values(
+        settings=own, updated_at=now, updated_by=actor.label)).rowcount
+    if not updated:
+        conn.execute(automation_settings.insert().values(
+            group_id=group_id, settings=own, updated_at=now, updated_by=actor.label))
+    bump_version(conn)
+    audit.record(conn, actor=actor.label, action="automation.settings",
+                 object_type="group" if group_id else "team", object_id=group_id,
+                 detail={"section": section, "values": values, "reset": list(reset)})
+    return get_settings(conn, actor=actor, group_id=group_id)
+
+
+# --- snapshot ----------------------------------------------------------------------------
+
+
+def _faq_entries(rows: Sequence[Any]) -> list[FaqEntry]:
+    return [FaqEntry(id=str(r.id), questions=tuple(q.strip() for q in r.questions.splitlines()
+                                                  if q.strip()),
+                     answer=r.answer, match=r.match, pattern=r.pattern) for r in rows]
+
+
+def build_snapshot(conn: Connection) -> AutomationSnapshot:
+    version = current_version(conn)
+    stored = {r.group_id: dict(r.settings or {}) for r in conn.execute(select(
+        automation_settings.c.group_id, automation_settings.c.settings))}
+    team_raw = stored.pop(TEAM, {})
+    team = validate(team_raw)
+    group_settings = {gid: validate(merge(team_raw, raw)) for gid, raw in stored.items()}
+    lists = [WordList(r.name, r.severity, tuple(w.strip() for w in r.words.splitlines()
+                                                if w.strip()))
+             for r in conn.execute(select(word_lists).where(word_lists.c.enabled.is_(True)))]
+    labels = [(r.text, r.status == CONFIRMED) for r in conn.execute(
+        select(moderation_decisions.c.text, moderation_decisions.c.status).where(
+            moderation_decisions.c.status.in_([CONFIRMED, OVERTURNED])))]
+    classifier = Classifier(lists, model=default_model(labels))
+    rows = conn.execute(select(faqs).where(faqs.c.enabled.is_(True))
+                        .order_by(faqs.c.id)).all()
+    shared = [r for r in rows if r.group_id is None]
+    per_group: dict[int, list[Any]] = {}
+    for r in rows:
+        if r.group_id is not None:
+            per_group.setdefault(r.group_id, []).append(r)
+    answers = {str(r.id): FaqAnswer(r.answer, r.cooldown_seconds) for r in rows}
+    return AutomationSnapshot(
+        version=version, team=team, classifier=classifier,
+        faq=FaqIndex(_faq_entries(shared), min_score=_INDEX_FLOOR),
+        group_settings=group_settings,
+        group_faq={gid: FaqIndex(_faq_entries(shared + extra), min_score=_INDEX_FLOOR)
+                   for gid, extra in per_group.items()},
+        answers=answers)
+
+
+@dataclass
+class AutomationCache:
+    """The process's snapshot; rebuilt when the stored version differs."""
+
+    _snapshot: AutomationSnapshot | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, conn: Connection) -> AutomationSnapshot:
+        version = current_version(conn)
+        snap = self._snapshot
+        if snap is not None and snap.version == version:
+            return snap
+        with self._lock:
+            snap = build_snapshot(conn)
+            self._snapshot = snap
+        return snap
+
+
+# --- facts for the rules -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    activity: ActivityFacts | None = None
+    checkin: CheckinFacts | None = None
+    cooldowns: dict[str, datetime] = field(default_factory=dict)
+    points_today: int = 0
+
+
+def day_start(at: datetime, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, member_id: int,
+                 settings: AutomationSettings, tz: ZoneInfo) -> Facts:
+    at = event.occurred_at
+    activity = checkin = None
+    cooldowns: dict[str, datetime] = {}
+    points_today = 0
+    mod = settings.moderation
+    if mod.enabled:
+        recent = conn.execute(select(func.count()).select_from(messages).where(
+            messages.c.group_id == group_id, messages.c.member_id == member_id,
+            messages.c.sent_at > at - timedelta(seconds=mod.flood_seconds),
+            messages.c.sent_at <= at)).scalar_one()
+        same = 0
+        if event.text.strip():
+            same = conn.execute(select(func.count()).select_from(messages).where(
+                messages.c.group_id == group_id, messages.c.text == event.text,
+                messages.c.sent_at > at - timedelta(seconds=mod.repeat_seconds),
+                messages.c.sent_at <= at)).scalar_one()
+        since = conn.execute(select(memberships.c.joined_at).where(
+            memberships.c.member_id == member_id, memberships.c.group_id == group_id,
+            memberships.c.left_at.is_(None), memberships.c.join_observed.is_(True))
+            .order_by(memberships.c.id.desc()).limit(1)).scalar()
+        prior = conn.execute(select(func.count()).select_from(moderation_decisions).where(
+            moderation_decisions.c.member_id == member_id,
+            moderation_decisions.c.group_id == group_id,
+            moderation_decisions.c.action.in_(VIOLATIONS),
+            moderation_decisions.c.created_at > at - timedelta(days=mod.violation_days)
+        )).scalar_one()
+        activity = ActivityFacts(recent_messages=int(recent), same_text_recent=int(same),
+                                 member_since=since, prior_violations=int(prior))
+    if settings.checkin.enabled:
+        last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
+            checkins.c.group_id == group_id, checkins.c.member_id == member_id)
+            .order_by(checkins.c.day.desc()).limit(1)).first()
+        total = conn.execute(select(func.count()).select_from(checkins).where(
+            checkins.c.group_id == group_id, checkins.c.member_id == member_id)).scalar_one()
+        checkin = CheckinFacts(last_day=last.day if last else None,
+                               last_streak=last.streak if last else 0, total=int(total))
+    if settings.faq.enabled:
+        cooldowns = {r.rule_key: r.last_at for r in conn.execute(select(
+            rule_cooldowns.c.rule_key, rule_cooldowns.c.last_at).where(
+            rule_cooldowns.c.group_id == group_id))}
+    if settings.points.enabled:
+        points_today = int(conn.execute(select(func.coalesce(func.sum(
+            points_ledger.c.points), 0)).where(
+            points_ledger.c.group_id == group_id, points_ledger.c.member_id == member_id,
+            points_ledger.c.reason == "message",
+            points_ledger.c.at >= day_start(at, tz))).scalar_one())
+    return Facts(activity, checkin, cooldowns, points_today)
+
+
+# --- effects -----------------------------------------------------------------------------
+
+
+def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *,
+                  inbound_id: int, at: datetime) -> None:
+    """Apply the rules' internal effects; each is idempotent for one inbound event."""
+    for index, (rule, effect) in enumerate(effects):
+        ref = f"{inbound_id}:{rule}:{index}"
+        match effect:
+            case RecordModeration():
+                conn.execute(moderation_decisions.insert().values(
+                    group_id=effect.group_id, member_id=effect.member_id,
+                    message_id=effect.message_id, text=effect.text, verdict=effect.verdict,
+                    score=effect.score, reasons=list(effect.reasons), action=effect.action,
+                    status=effect.status, inbound_event_id=inbound_id, created_at=at))
+            case BlacklistMember():
+                if not blacklist.is_blacklisted(conn, effect.member_id, at):
+                    until = at + timedelta(days=effect.days) if effect.days else None
+                    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=effect.member_id,
+                                           reason=effect.reason, expires_at=until)
+            case RecordCheckin():
+                assert effect.group_id is not None
+                record_checkin(conn, group_id=effect.group_id, member_id=effect.member_id,
+                               day=effect.day, streak=effect.streak, source=effect.source,
+                               message_id=effect.message_id, at=at, inbound_id=inbound_id)
+            case AwardPoints():
+                insert_ignore(conn, points_ledger, {
+                    "group_id": effect.group_id, "member_id": effect.member_id,
+                    "points": effect.points, "reason": effect.reason, "ref": ref, "at": at},
+                    ["ref"])
+            case NoteCooldown():
+                assert effect.group_id is not None
+                changed = conn.execute(update(rule_cooldowns).where(and_(
+                    rule_cooldowns.c.rule_key == effect.key,
+                    rule_cooldowns.c.group_id == effect.group_id)).values(last_at=at)).rowcount
+                if not changed:
+                    conn.execute(rule_cooldowns.insert().values(
+                        rule_key=effect.key, group_id=effect.group_id, last_at=at))
+                if effect.key.startswith("faq:"):
+                    conn.execute(update(faqs).where(faqs.c.id == int(effect.key[4:]))
+                                 .values(hits=faqs.c.hits + 1))
+            case _:
+                raise ValueError(f"not an internal effect: {effect.type_name}")
+
+
+def record_checkin(conn: Connection, *, group_id: int, member_id: int, day: str, streak: int,
+                   source: str, at: datetime, message_id: str = "",
+                   inbound_id: int | None = None) -> bool:
+    """Store one check-in (once per member, group and day) and its member event."""
+    new = insert_ignore(conn, checkins, {
+        "group_id": group_id, "member_id": member_id, "day": day, "at": at, "streak": streak,
+        "source": source, "message_id": message_id},
+        ["group_id", "member_id", "day"])
+    if new is None:
+        return False
+    conn.execute(member_events.insert().values(
+        member_id=member_id, group_id=group_id, kind="checkin", occurred_at=at,
+        data={"day": day, "streak": streak, "source": source}, inbound_event_id=inbound_id))
+    counts.bump(conn, member_id, "checkin")
+    return True
