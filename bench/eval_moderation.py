@@ -8,7 +8,8 @@ ATEC). Baseline in the same run: a plain substring filter on the 123-word ad lis
 The spam corpus masks every digit as ``x``; a phone number ``xxxxxxxxxxx`` is no longer a
 phone number. The figures are given both on the raw text and with masked runs restored to
 digits (``x`` → ``8``, an 11-long run → ``138…``, where the run is not part of a Latin
-word), which is what real messages look like. Run: ``.venv/bin/python bench/eval_moderation.py [--json FILE]``.
+word), which is what real messages look like.
+Run: ``.venv/bin/python bench/eval_moderation.py [--json FILE] [--cv]``.
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ MatchKind = Literal["fuzzy", "exact", "contains", "regex"]
 MATCH_KINDS: tuple[str, ...] = ("fuzzy", "exact", "contains", "regex")
 
 # particles and fillers that carry no intent; punctuation is dropped by ``compact``
-_STOP = frozenset((
-    "的 了 吗 呢 吧 啊 呀 哦 嘛 么 啦 哈 嗯 是 在 有 我 你 他 她 它 我们 你们 请问 请 问 一下 下 "
-    "想 要 能 会 可以 这个 那个 这 那 就 都 也 还 和 与 及 亲 您 好 你好 谢谢").split())
+_STOP_WORDS = ("的 了 吗 呢 吧 啊 呀 哦 嘛 么 啦 哈 嗯 是 在 有 我 你 他 她 它 我们 你们 请问 "
+               "请 问 一下 下 想 要 能 会 可以 这个 那个 这 那 就 都 也 还 和 与 及"
+               " 亲 您 好 你好 谢谢")
+_STOP = frozenset(_STOP_WORDS.split(" "))
 
 
 @cache
