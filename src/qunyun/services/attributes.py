@@ -79,7 +79,7 @@ def normalise_phone(text: str) -> str:
     return digits
 
 
-def _decode(raw: bytes, name: str) -> tuple[str, str]:
+def decode_text(raw: bytes, name: str) -> tuple[str, str]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding), encoding
@@ -121,7 +121,7 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
             raise InvalidInput(f"{name}: {exc.strerror or exc}") from None
     if len(data) > MAX_BYTES:
         raise InvalidInput(f"{name}: larger than {MAX_BYTES // 1024 // 1024} MB")
-    text, encoding = _decode(data, name)
+    text, encoding = decode_text(data, name)
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:

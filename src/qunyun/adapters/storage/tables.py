@@ -465,6 +465,7 @@ faqs = Table(
     metadata,
     _id(),
     Column("group_id", Id, ForeignKey("groups.id")),
+    Column("key", String(64), nullable=False, default=""),  # the id in an imported CSV
     Column("questions", Text, nullable=False),
     Column("answer", Text, nullable=False),
     Column("match", String(16), nullable=False, default="fuzzy"),

@@ -3,7 +3,7 @@ draws, rule cool-downs; outbox.batch_key for welcome batching
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-25 11:47:59.623531
+Create Date: 2026-11-25 11:52:12.707675
 """
 from collections.abc import Sequence
 
@@ -81,6 +81,7 @@ def upgrade() -> None:
     op.create_table('faqs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('questions', sa.Text(), nullable=False),
     sa.Column('answer', sa.Text(), nullable=False),
     sa.Column('match', sa.String(length=16), nullable=False),

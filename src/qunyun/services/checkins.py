@@ -1,0 +1,166 @@
+"""Check-ins and points (F14): form check-ins, leaderboards per group and period, and
+deposit refunds by the number of check-ins (tiers from the group's check-in settings)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.storage.tables import checkins, groups, members, points_ledger, utcnow
+from qunyun.domain.automation import RefundTier
+from qunyun.domain.staff import Permission
+from qunyun.engine.rules.checkin import next_streak
+from qunyun.services import audit
+from qunyun.services.automation import get_settings, record_checkin
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+PERIODS = ("day", "week", "month", "all")
+METRICS = ("checkins", "points")
+
+
+def period_start(period: str, today: date) -> date | None:
+    if period == "day":
+        return today
+    if period == "week":
+        return today - timedelta(days=today.weekday())
+    if period == "month":
+        return today.replace(day=1)
+    if period == "all":
+        return None
+    raise InvalidInput(f"period: one of {', '.join(PERIODS)}")
+
+
+def _group(conn: Connection, group_id: int) -> Any:
+    row = conn.execute(select(groups.c.id, groups.c.name).where(groups.c.id == group_id)).first()
+    if row is None:
+        raise NotFound(f"group {group_id} not found")
+    return row
+
+
+def do_form_checkin(conn: Connection, *, actor: Actor, group_id: int, member_id: int,
+                    tz: ZoneInfo, at: datetime | None = None) -> dict[str, Any]:
+    """A check-in submitted through a form or the API (not a group message)."""
+    actor.require(Permission.OPERATE)
+    _group(conn, group_id)
+    if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
+        raise NotFound(f"member {member_id} not found")
+    at = at or utcnow()
+    day = at.astimezone(tz).date()
+    last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
+        checkins.c.group_id == group_id, checkins.c.member_id == member_id,
+        checkins.c.day < day.isoformat()).order_by(checkins.c.day.desc()).limit(1)).first()
+    streak = next_streak(last.day if last else None, last.streak if last else 0, day)
+    if not record_checkin(conn, group_id=group_id, member_id=member_id, day=day.isoformat(),
+                          streak=streak, source="form", at=at):
+        raise Conflict(f"member {member_id} already checked in on {day}")
+    audit.record(conn, actor=actor.label, action="checkin.form", object_type="member",
+                 object_id=member_id, detail={"group_id": group_id, "day": day.isoformat()})
+    return {"group_id": group_id, "member_id": member_id, "day": day.isoformat(),
+            "streak": streak}
+
+
+def leaderboard(conn: Connection, *, actor: Actor, group_id: int, period: str = "week",
+                metric: str = "checkins", tz: ZoneInfo, today: date | None = None,
+                limit: int = 50) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    group = _group(conn, group_id)
+    if metric not in METRICS:
+        raise InvalidInput(f"metric: one of {', '.join(METRICS)}")
+    today = today or utcnow().astimezone(tz).date()
+    start = period_start(period, today)
+    if metric == "checkins":
+        value = func.count().label("value")
+        stmt = select(checkins.c.member_id, value, func.max(checkins.c.streak).label("best"),
+                      func.max(checkins.c.day).label("last_day")).where(
+            checkins.c.group_id == group_id)
+        if start is not None:
+            stmt = stmt.where(checkins.c.day >= start.isoformat())
+        stmt = stmt.group_by(checkins.c.member_id)
+    else:
+        value = func.sum(points_ledger.c.points).label("value")
+        stmt = select(points_ledger.c.member_id, value).where(
+            points_ledger.c.group_id == group_id)
+        if start is not None:
+            begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+            stmt = stmt.where(points_ledger.c.at >= begin)
+        stmt = stmt.group_by(points_ledger.c.member_id)
+    sub = stmt.subquery()
+    rows = conn.execute(select(sub, members.c.number, members.c.display_name)
+                        .join(members, members.c.id == sub.c.member_id)
+                        .order_by(sub.c.value.desc(), members.c.number).limit(limit)).mappings()
+    ranked = []
+    for rank, row in enumerate(rows, start=1):
+        item = {"rank": rank, "member_id": row["member_id"], "number": row["number"],
+                "name": row["display_name"], "value": int(row["value"] or 0)}
+        if metric == "checkins":
+            item["best_streak"] = row["best"]
+            current = conn.execute(select(checkins.c.streak, checkins.c.day).where(
+                checkins.c.group_id == group_id, checkins.c.member_id == row["member_id"])
+                .order_by(checkins.c.day.desc()).limit(1)).first()
+            alive = current is not None and current.day >= (
+                today - timedelta(days=1)).isoformat()
+            item["current_streak"] = current.streak if alive and current else 0
+        ranked.append(item)
+    return {"group_id": group_id, "group": group.name, "period": period, "metric": metric,
+            "from": start.isoformat() if start else None, "to": today.isoformat(),
+            "rows": ranked}
+
+
+def refund_for(count: int, tiers: list[RefundTier]) -> float:
+    """Percent refunded for ``count`` check-ins: the best tier reached, else 0."""
+    reached = [t.percent for t in tiers if count >= t.min_checkins]
+    return max(reached) if reached else 0.0
+
+
+def parse_tiers(text: str) -> list[RefundTier]:
+    """``21:100,15:50`` → tiers (check-ins : percent)."""
+    tiers = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        count, sep, percent = part.partition(":")
+        try:
+            tiers.append(RefundTier(min_checkins=int(count), percent=float(
+                percent.rstrip("%"))))
+        except (ValueError, TypeError):
+            raise InvalidInput(f"tiers: {part!r} is not COUNT:PERCENT") from None
+        if not sep:
+            raise InvalidInput(f"tiers: {part!r} is not COUNT:PERCENT")
+    return tiers
+
+
+def refunds(conn: Connection, *, actor: Actor, group_id: int, start: date, end: date,
+            deposit: float, tiers: list[RefundTier] | None = None) -> dict[str, Any]:
+    """Per member: check-ins between ``start`` and ``end`` (inclusive) and the refund."""
+    actor.require(Permission.VIEW)
+    group = _group(conn, group_id)
+    if end < start:
+        raise InvalidInput("end: before start")
+    if deposit < 0:
+        raise InvalidInput("deposit: must not be negative")
+    if tiers is None:
+        settings = get_settings(conn, actor=actor, group_id=group_id)["effective"]
+        tiers = [RefundTier(**t) for t in settings["checkin"]["refund_tiers"]]
+    if not tiers:
+        raise InvalidInput("tiers: none set for this group (e.g. 21:100,15:50)")
+    rows = conn.execute(select(checkins.c.member_id, func.count().label("n"),
+                               members.c.number, members.c.display_name)
+                        .join(members, members.c.id == checkins.c.member_id)
+                        .where(checkins.c.group_id == group_id,
+                               checkins.c.day >= start.isoformat(),
+                               checkins.c.day <= end.isoformat())
+                        .group_by(checkins.c.member_id, members.c.number,
+                                  members.c.display_name)
+                        .order_by(members.c.number)).all()
+    out = []
+    for r in rows:
+        percent = refund_for(int(r.n), tiers)
+        out.append({"member_id": r.member_id, "number": r.number, "name": r.display_name,
+                    "checkins": int(r.n), "percent": percent,
+                    "refund": round(deposit * percent / 100, 2)})
+    return {"group_id": group_id, "group": group.name, "from": start.isoformat(),
+            "to": end.isoformat(), "deposit": deposit,
+            "tiers": [t.model_dump() for t in tiers], "rows": out,
+            "total_refund": round(sum(r["refund"] for r in out), 2)}

@@ -1,0 +1,222 @@
+"""Moderation (F13): word lists, the decision log and the review queue.
+
+A borderline message waits in the review queue; a person confirms (the escalation step is
+then carried out through the outbox, as if the rule had decided) or overturns it. Both
+answers become labels the learned score trains on at the next snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from qunyun.adapters.storage.tables import (
+    groups,
+    members,
+    moderation_decisions,
+    utcnow,
+    word_lists,
+)
+from qunyun.domain.actions import Action, Capability, RemoveMember, SendText
+from qunyun.domain.automation import AutomationSettings
+from qunyun.domain.staff import Permission
+from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
+from qunyun.engine.rules.welcome import render_template
+from qunyun.services import audit, blacklist, outbox
+from qunyun.services.attributes import decode_text
+from qunyun.services.automation import (
+    CONFIRMED,
+    OVERTURNED,
+    PENDING,
+    VIOLATIONS,
+    bump_version,
+)
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+MAX_WORDS = 200_000
+MAX_LIST_BYTES = 20 * 1024 * 1024
+
+
+def parse_words(text: str) -> list[str]:
+    """One term per line; blank lines and ``#`` comments skipped; duplicates dropped."""
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        word = line.strip()
+        if word and not word.startswith("#"):
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def do_save_word_list(conn: Connection, *, actor: Actor, name: str, severity: str,
+                      words: list[str], source: str = "") -> dict[str, Any]:
+    """Create a list or replace its words (by name)."""
+    actor.require(Permission.OPERATE)
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("name: 1 to 128 characters")
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"severity: one of {', '.join(SEVERITIES)}")
+    if not words:
+        raise InvalidInput("words: the list is empty")
+    if len(words) > MAX_WORDS:
+        raise InvalidInput(f"words: at most {MAX_WORDS}")
+    now = utcnow()
+    existing = conn.execute(select(word_lists.c.id).where(word_lists.c.name == name)).scalar()
+    values = {"severity": severity, "words": "\n".join(words), "source": source[:500],
+              "updated_at": now}
+    if existing is None:
+        list_id = int(conn.execute(word_lists.insert().values(
+            name=name, enabled=True, created_by=actor.label, created_at=now, **values)
+            .returning(word_lists.c.id)).scalar_one())
+    else:
+        list_id = int(existing)
+        conn.execute(update(word_lists).where(word_lists.c.id == list_id).values(**values))
+    bump_version(conn)
+    audit.record(conn, actor=actor.label, action="words.save", object_type="word_list",
+                 object_id=list_id, detail={"name": name, "severity": severity,
+                                            "words": len(words), "source": source[:200]})
+    return {"id": list_id, "name": name, "severity": severity, "words": len(words),
+            "created": existing is None}
+
+
+def do_load_word_file(conn: Connection, *, actor: Actor, path: Path, severity: str,
+                      name: str = "") -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror}") from None
+    if len(data) > MAX_LIST_BYTES:
+        raise InvalidInput(f"{path}: larger than {MAX_LIST_BYTES // (1024 * 1024)} MB")
+    text, _enc = decode_text(data, str(path))
+    return do_save_word_list(conn, actor=actor, name=name or path.stem, severity=severity,
+                             words=parse_words(text), source=str(path.name))
+
+
+def do_set_word_list_enabled(conn: Connection, *, actor: Actor, list_id: int,
+                             enabled: bool) -> None:
+    actor.require(Permission.OPERATE)
+    if not conn.execute(update(word_lists).where(word_lists.c.id == list_id)
+                        .values(enabled=enabled, updated_at=utcnow())).rowcount:
+        raise NotFound(f"word list {list_id} not found")
+    bump_version(conn)
+    audit.record(conn, actor=actor.label, action="words.enable" if enabled else
+                 "words.disable", object_type="word_list", object_id=list_id)
+
+
+def do_delete_word_list(conn: Connection, *, actor: Actor, list_id: int) -> None:
+    actor.require(Permission.OPERATE)
+    if not conn.execute(delete(word_lists).where(word_lists.c.id == list_id)).rowcount:
+        raise NotFound(f"word list {list_id} not found")
+    bump_version(conn)
+    audit.record(conn, actor=actor.label, action="words.delete", object_type="word_list",
+                 object_id=list_id)
+
+
+def list_word_lists(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    out = []
+    for row in conn.execute(select(word_lists).order_by(word_lists.c.name)).mappings():
+        data = {k: v for k, v in row.items() if k != "words"}
+        words = row["words"].splitlines()
+        data["count"] = len(words)
+        data["sample"] = words[:8]
+        out.append(data)
+    return out
+
+
+def file_classifier(paths: list[Path], severity: str = "weak") -> Classifier:
+    """A classifier with word lists read from files (for ``qunyun moderate classify``)."""
+    lists = []
+    for path in paths:
+        try:
+            text, _enc = decode_text(path.read_bytes(), str(path))
+        except OSError as exc:
+            raise InvalidInput(f"{path}: {exc.strerror}") from None
+        lists.append(WordList(path.stem, severity, tuple(parse_words(text))))  # type: ignore[arg-type]
+    return Classifier(lists)
+
+
+# --- decisions and the review queue ------------------------------------------------------
+
+
+def list_decisions(conn: Connection, *, actor: Actor, status: str | None = None,
+                   group_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    stmt = (select(moderation_decisions, groups.c.name.label("group_name"),
+                   members.c.display_name.label("member_name"),
+                   members.c.number.label("member_number"))
+            .outerjoin(groups, groups.c.id == moderation_decisions.c.group_id)
+            .outerjoin(members, members.c.id == moderation_decisions.c.member_id))
+    if status:
+        stmt = stmt.where(moderation_decisions.c.status == status)
+    if group_id is not None:
+        stmt = stmt.where(moderation_decisions.c.group_id == group_id)
+    rows = conn.execute(stmt.order_by(moderation_decisions.c.id.desc()).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+def count_pending(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
+        moderation_decisions.c.status == PENDING)).scalar_one())
+
+
+def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool,
+              settings: AutomationSettings,
+              capabilities: Callable[[str], frozenset[Capability]],
+              now: datetime | None = None) -> dict[str, Any]:
+    """Confirm (carry out the escalation step) or overturn a queued decision."""
+    actor.require(Permission.OPERATE)
+    now = now or utcnow()
+    row = conn.execute(select(moderation_decisions).where(
+        moderation_decisions.c.id == decision_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"decision {decision_id} not found")
+    if row["status"] != PENDING:
+        raise Conflict(f"decision {decision_id} is already {row['status']}")
+    step = "none"
+    if confirm and row["member_id"] is not None and row["group_id"] is not None:
+        cfg = settings.moderation
+        prior = int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
+            moderation_decisions.c.member_id == row["member_id"],
+            moderation_decisions.c.group_id == row["group_id"],
+            moderation_decisions.c.action.in_(VIOLATIONS),
+            moderation_decisions.c.created_at > now - timedelta(days=cfg.violation_days)
+        )).scalar_one())
+        step = cfg.escalation[min(prior, len(cfg.escalation) - 1)]
+        group = conn.execute(select(groups.c.platform).where(
+            groups.c.id == row["group_id"])).scalar_one()
+        name = conn.execute(select(members.c.display_name).where(
+            members.c.id == row["member_id"])).scalar() or ""
+        reason = "；".join(row["reasons"][:3]) or "违规"
+        actions: list[Action] = []
+        if step == "warn":
+            actions.append(SendText(group_id=row["group_id"],
+                                    mention_member_ids=(row["member_id"],),
+                                    text=render_template(cfg.warn_template,
+                                                         {"name": name, "reason": reason})))
+        else:
+            actions.append(RemoveMember(group_id=row["group_id"], member_id=row["member_id"],
+                                        reason=reason))
+        outbox.enqueue(conn, platform=group, actions=[("moderation", a) for a in actions],
+                       capabilities=capabilities(group), key_prefix=f"review:{decision_id}",
+                       now=now)
+        if step == "blacklist" and not blacklist.is_blacklisted(conn, row["member_id"], now):
+            until = now + timedelta(days=cfg.blacklist_days) if cfg.blacklist_days else None
+            blacklist.do_blacklist(conn, actor=actor, member_id=row["member_id"],
+                                   reason=f"审核后拉黑：{reason}", expires_at=until)
+    status = CONFIRMED if confirm else OVERTURNED
+    conn.execute(update(moderation_decisions).where(
+        moderation_decisions.c.id == decision_id).values(
+        status=status, action=step if confirm else "none", reviewed_by=actor.label,
+        reviewed_at=now))
+    bump_version(conn)  # the label reaches the learned score
+    audit.record(conn, actor=actor.label, action=f"moderation.{status}",
+                 object_type="moderation_decision", object_id=decision_id,
+                 detail={"step": step})
+    return dict(conn.execute(select(moderation_decisions).where(
+        moderation_decisions.c.id == decision_id)).mappings().one())
