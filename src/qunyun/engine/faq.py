@@ -172,10 +172,10 @@ class FaqIndex:
         ranked = sorted(range(len(self._docs)), key=lambda i: -scores[i])[:8]
         q_tokens, q_grams = Counter(tokens), _bigrams(key)
         best: dict[str, tuple[float, str]] = {}
-        for i in ranked:
-            if scores[i] <= 0:
-                break
+        for i in ranked:  # BM25 ranks; its sign is no guide in a tiny FAQ (negative IDF)
             doc = self._docs[i]
+            if not q_tokens.keys() & set(doc.tokens):
+                continue
             conf = self._confidence(q_tokens, q_grams, doc)
             if conf > best.get(doc.entry.id, (-1.0, ""))[0]:
                 best[doc.entry.id] = (conf, doc.question)

@@ -183,7 +183,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             assert touched.group_id is not None
             touched.member = member(event.member)
             touched.inviter = member(event.inviter) if event.inviter else None
-            if _open_membership(conn, touched.member.id, touched.group_id) is None:
+            already_in = _open_membership(conn, touched.member.id, touched.group_id)
+            if already_in is None:
                 conn.execute(memberships.insert().values(
                     member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
                     join_scene=event.scene.value, channel=event.channel, join_observed=True,
@@ -192,7 +193,9 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
                           data={"scene": event.scene.value, "channel": event.channel})
-            touched.joins_in_group = _join_count(conn, touched.member.id, touched.group_id)
+            # a join notice for someone already in the group counts as one more join
+            touched.joins_in_group = (_join_count(conn, touched.member.id, touched.group_id)
+                                      + (already_in is not None))
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)
@@ -271,7 +274,8 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
         if m is None:
             return None
         barred = blacklist.active_entry(conn, m.id, event.occurred_at)
-        return MemberFacts(id=m.id, number=m.number, name=m.name, first_seen=m.created,
+        return MemberFacts(id=m.id, number=m.number, name=m.name or f"会员{m.number}",
+                           first_seen=m.created,
                            joins_in_group=joins, blacklisted=barred is not None,
                            blacklist_reason=barred["reason"] if barred else "")
 

@@ -111,7 +111,7 @@ def enqueue(
         if new_id is None:
             continue
         ids.append(int(new_id))
-        if missing:
+        if missing or action.needs_person:
             task_id = tasks.create_task(
                 conn, kind=action.type_name, title=action.summary(), platform=platform,
                 reason=row["last_error"], group_id=action.group_id, member_id=member_id,
