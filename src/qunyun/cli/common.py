@@ -11,16 +11,19 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
 from qunyun.services.errors import ServiceError
+from qunyun.services.users import Actor
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this staff user (their role)")]
 
 
 class _State:
@@ -81,3 +84,20 @@ def _require_migrated(rt: Runtime) -> None:
     if current != migrations.head_revision():
         fail(f"database at {rt.settings.resolved_database_url()} is not migrated "
              f"(at {current or 'nothing'}); run: qunyun db upgrade")
+
+
+@contextmanager
+def session(as_user: str | None, *, write: bool) -> Iterator[tuple[Runtime, Connection, Actor]]:
+    """A runtime, a connection (one transaction when ``write``) and who is acting."""
+    from qunyun.services.users import SYSTEM, actor_by_username
+
+    with runtime() as rt, (rt.uow.write() if write else rt.uow.read()) as conn:
+        actor = actor_by_username(conn, as_user) if as_user else SYSTEM
+        yield rt, conn, actor
+
+
+def done(as_json: bool, data: Any, message: str) -> None:
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(message, highlight=False)

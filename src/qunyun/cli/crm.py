@@ -6,18 +6,25 @@ role then decides what is allowed and whether phone numbers are masked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from sqlalchemy import Connection
 
-from qunyun.bootstrap import Runtime
-from qunyun.cli.common import EXIT_BAD_INPUT, JsonOpt, console, emit_json, err, fail, runtime
+from qunyun.cli.common import (
+    EXIT_BAD_INPUT,
+    AsOpt,
+    JsonOpt,
+    console,
+    emit_json,
+    err,
+    fail,
+)
+from qunyun.cli.common import done as _done
+from qunyun.cli.common import session as _session
 from qunyun.services import (
     attributes,
     blacklist,
@@ -29,30 +36,13 @@ from qunyun.services import (
     tags,
 )
 from qunyun.services.members import list_members, member_id_by_number
-from qunyun.services.users import SYSTEM, Actor, actor_by_username
+from qunyun.services.users import Actor
 
 members_app = typer.Typer(help="Members: search, profile, tags, notes, blacklist, merge",
                           no_args_is_help=True)
 tags_app = typer.Typer(help="Tags and rule tags", no_args_is_help=True)
 segments_app = typer.Typer(help="Saved member segments", no_args_is_help=True)
 leads_app = typer.Typer(help="Lead lists: ranked segments for sales", no_args_is_help=True)
-
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this staff user (their role)")]
-
-
-@contextmanager
-def _session(as_user: str | None, *, write: bool) -> Iterator[tuple[Runtime, Connection, Actor]]:
-    with runtime() as rt, (rt.uow.write() if write else rt.uow.read()) as conn:
-        actor = actor_by_username(conn, as_user) if as_user else SYSTEM
-        yield rt, conn, actor
-
-
-def _done(as_json: bool, data: dict[str, Any], message: str) -> None:
-    if as_json:
-        emit_json(data)
-    else:
-        console.print(message, highlight=False)
-
 
 # --- members ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import typer
 from rich.table import Table
 
 from qunyun.bootstrap import Runtime
+from qunyun.cli import automation as automation_cli
 from qunyun.cli import crm
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
@@ -47,6 +48,11 @@ app.add_typer(crm.members_app, name="members")
 app.add_typer(crm.tags_app, name="tags")
 app.add_typer(crm.segments_app, name="segments")
 app.add_typer(crm.leads_app, name="leads")
+app.add_typer(automation_cli.automation_app, name="automation")
+app.add_typer(automation_cli.moderate_app, name="moderate")
+app.add_typer(automation_cli.faq_app, name="faq")
+app.add_typer(automation_cli.checkins_app, name="checkins")
+app.add_typer(automation_cli.draws_app, name="draws")
 
 @app.callback()
 def main(

@@ -160,6 +160,15 @@ def list_decisions(conn: Connection, *, actor: Actor, status: str | None = None,
     return [dict(r) for r in rows.mappings()]
 
 
+def get_decision(conn: Connection, *, actor: Actor, decision_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    row = conn.execute(select(moderation_decisions).where(
+        moderation_decisions.c.id == decision_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"decision {decision_id} not found")
+    return dict(row)
+
+
 def count_pending(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
         moderation_decisions.c.status == PENDING)).scalar_one())
@@ -172,10 +181,7 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
     """Confirm (carry out the escalation step) or overturn a queued decision."""
     actor.require(Permission.OPERATE)
     now = now or utcnow()
-    row = conn.execute(select(moderation_decisions).where(
-        moderation_decisions.c.id == decision_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"decision {decision_id} not found")
+    row = get_decision(conn, actor=actor, decision_id=decision_id)
     if row["status"] != PENDING:
         raise Conflict(f"decision {decision_id} is already {row['status']}")
     step = "none"
