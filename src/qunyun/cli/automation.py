@@ -368,3 +368,37 @@ def draws_list(group: GroupOpt = None, as_json: JsonOpt = False, as_user: AsOpt 
     for r in rows:
         console.print(f"{r['id']:>4} {r['group_name']} {r['title']} ({r['kind']}) "
                       f"{r['created_at']:%Y-%m-%d %H:%M} seed {r['seed']}", highlight=False)
+
+
+# --- simulator ----------------------------------------------------------------------------
+
+def simulate(
+    groups: Annotated[int, typer.Option(help="Groups to simulate")] = 6,
+    members: Annotated[int, typer.Option(help="Members in all")] = 600,
+    days: Annotated[int, typer.Option(help="Days of history, ending now")] = 14,
+    seed: Annotated[int, typer.Option(help="Same seed, same community")] = 7,
+    setup: Annotated[bool, typer.Option(help="Switch on sample automation first "
+                                        "(moderation, check-ins, points, FAQs)")] = False,
+    prefix: Annotated[str, typer.Option(help="Chat id prefix (run twice with different "
+                                        "prefixes for separate communities)")] = "sim-g",
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Simulate a community through the real event path (sandbox → ingest → rules → outbox)."""
+    from qunyun.adapters.platforms.sandbox.simulate import Scenario
+    from qunyun.services import simulation
+
+    try:
+        scenario = Scenario(groups=groups, members=members, days=days, seed=seed,
+                            chat_prefix=prefix)
+    except ValueError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
+    with session(as_user, write=True) as (rt, conn, actor):
+        if setup:
+            simulation.do_setup_sample_automation(conn, actor=actor)
+    with session(as_user, write=False) as (rt, _conn, actor):
+        report = simulation.run_simulation(rt.uow, adapter=rt.adapters["sandbox"],
+                                           config=rt.ingest_config, scenario=scenario,
+                                           actor=actor)
+    data = report.to_json()
+    done(as_json, data, f"{data['events']} events; rules fired {data['rules_fired']}; "
+         f"{data['outbox_rows']} outbox rows")

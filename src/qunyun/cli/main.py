@@ -53,6 +53,7 @@ app.add_typer(automation_cli.moderate_app, name="moderate")
 app.add_typer(automation_cli.faq_app, name="faq")
 app.add_typer(automation_cli.checkins_app, name="checkins")
 app.add_typer(automation_cli.draws_app, name="draws")
+app.command("simulate")(automation_cli.simulate)
 
 @app.callback()
 def main(

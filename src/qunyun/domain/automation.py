@@ -43,11 +43,13 @@ class ModerationSettings(_Section):
     review_threshold: float = Field(0.5, gt=0, le=1)
     new_member_days: int = Field(3, ge=0, le=365)
     strict_shift: float = Field(0.2, ge=0, le=0.5)
-    flood_messages: int = Field(8, ge=2, le=1000)
+    flood_messages: int = Field(12, ge=2, le=1000)
     flood_seconds: int = Field(60, ge=5, le=3600)
-    new_member_flood_messages: int = Field(4, ge=2, le=1000)
+    new_member_flood_messages: int = Field(8, ge=2, le=1000)
     repeat_limit: int = Field(3, ge=2, le=100)
     repeat_seconds: int = Field(600, ge=10, le=86400)
+    # "好的" said by three people is agreement, not spam: only longer texts count as repeats
+    repeat_min_length: int = Field(8, ge=1, le=1000)
     escalation: list[Step] = Field(default_factory=_default_escalation, min_length=1,
                                    max_length=10)
     violation_days: int = Field(30, ge=1, le=365)

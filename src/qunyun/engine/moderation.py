@@ -93,7 +93,8 @@ _SIGNALS: tuple[_Signal, ...] = (
         r"shop|club|site|online|ltd|ly)\b"), "contact"),
     _Signal("mobile", "含手机号", 2.4, _p(r"(?<![\dx])1[3-9]\d{9}(?![\dx])"), "contact",
             on_digits=True),
-    _Signal("hotline", "含电话号码", 2.0, _p(r"(?<![\d.])\d{7,12}(?![\d.])"), "contact",
+    _Signal("hotline", "含电话号码", 2.0,  # a mobile number is counted once, as a mobile
+            _p(r"(?<![\d.])(?!1[3-9]\d{9}(?!\d))\d{7,12}(?![\d.])"), "contact",
             on_digits=True),
     _Signal("spelled_number", "用汉字写的号码", 2.2, _p(f"[{_CN_DIGITS}]{{7,}}"), "contact"),
     _Signal("wechat_id", "含微信/QQ号", 2.8, _p(

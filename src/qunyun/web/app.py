@@ -23,6 +23,8 @@ from qunyun.web.routes import (
     api,
     audit,
     auth,
+    automation,
+    automation_api,
     crm_api,
     dashboard,
     groups,
@@ -114,7 +116,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
-                   outbox, audit, api, crm_api):
+                   outbox, audit, api, crm_api, automation, automation_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

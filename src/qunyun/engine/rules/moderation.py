@@ -43,7 +43,8 @@ class ModerationRule(Rule):
         flood_limit = cfg.new_member_flood_messages if strict else cfg.flood_messages
         if facts and facts.recent_messages > flood_limit:
             reasons.append(f"刷屏：{cfg.flood_seconds} 秒内 {facts.recent_messages} 条")
-        if facts and event.text.strip() and facts.same_text_recent >= cfg.repeat_limit:
+        if (facts and len(event.text.strip()) >= cfg.repeat_min_length
+                and facts.same_text_recent >= cfg.repeat_limit):
             minutes = cfg.repeat_seconds // 60
             reasons.append(f"重复消息：{minutes} 分钟内第 {facts.same_text_recent} 次")
         extra = len(reasons) - len(verdict.reasons)

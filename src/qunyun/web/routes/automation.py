@@ -1,0 +1,244 @@
+"""Automation pages: settings per team and group, FAQ, moderation (review queue, word lists,
+a try-it box), check-in leaderboards and refunds, draws. Services do the work."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.automation import SECTIONS
+from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
+from qunyun.services.errors import InvalidInput
+from qunyun.services.groups import list_groups
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def coerce(current: Any, text: str, field: str) -> Any:
+    """A form string as the type the setting has now (bool, int, float, list, text)."""
+    text = text.strip()
+    if isinstance(current, bool):
+        return text in {"1", "true", "on", "yes"}
+    if current is None or isinstance(current, int | float):
+        if text == "" and current is None:
+            return None
+        try:
+            return float(text) if isinstance(current, float) else int(text)
+        except ValueError:
+            raise InvalidInput(f"{field}: not a number: {text!r}") from None
+    if isinstance(current, list):
+        if field.endswith("refund_tiers"):
+            return [t.model_dump() for t in checkins.parse_tiers(text)]
+        return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
+    return text
+
+
+def tiers_text(value: list[dict[str, Any]]) -> str:
+    return ",".join(f"{t['min_checkins']}:{t['percent']:g}" for t in value)
+
+
+@router.get("/automation")
+def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                    group: int = 0) -> Response:
+    data = automation.get_settings(conn, actor=actor, group_id=group)
+    return render(request, "automation.html", {
+        "s": data, "group_id": group, "sections": SECTIONS, "tiers_text": tiers_text,
+        "groups": list_groups(conn, actor=actor)})
+
+
+@router.post("/automation/settings/{section}")
+async def automation_save(section: str, request: Request, actor: CurrentActor,
+                          runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    group = int(str(form.get("group_id") or 0))
+    with runtime.uow.write() as conn:
+        current = automation.get_settings(conn, actor=actor, group_id=group)["effective"]
+        if section not in current:
+            raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
+        values: dict[str, Any] = {}
+        reset: list[str] = []
+        for key, now in current[section].items():
+            if isinstance(now, bool):
+                values[key] = form.get(key) == "on"
+                continue
+            if key not in form:
+                continue
+            text = str(form.get(key))
+            if group and form.get(f"inherit_{key}") == "on":
+                reset.append(key)
+                continue
+            values[key] = coerce(now, text, f"{section}.{key}")
+        automation.do_update_settings(conn, actor=actor, group_id=group, section=section,
+                                      values={k: v for k, v in values.items()
+                                              if k not in reset}, reset=reset)
+    return RedirectResponse(f"/automation?group={group}#{section}", status_code=303)
+
+
+# --- FAQ ----------------------------------------------------------------------------------
+
+@router.get("/automation/faq")
+def faq_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    return render(request, "faqs.html", {"faqs": faqs.list_faqs(conn, actor=actor),
+                                         "groups": list_groups(conn, actor=actor)})
+
+
+@router.post("/automation/faq")
+async def faq_create(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    group = str(form.get("group_id") or "")
+    with runtime.uow.write() as conn:
+        faqs.do_create_faq(conn, actor=actor,
+                           questions=str(form.get("questions", "")).splitlines(),
+                           answer=str(form.get("answer", "")),
+                           match=str(form.get("match") or "fuzzy"),
+                           pattern=str(form.get("pattern", "")),
+                           group_id=int(group) if group else None,
+                           cooldown_seconds=int(str(form.get("cooldown_seconds") or 300)))
+    return RedirectResponse("/automation/faq", status_code=303)
+
+
+@router.post("/automation/faq/import")
+async def faq_import(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("file: choose a CSV file (id,question,answer)")
+    data = await upload.read()
+    with runtime.uow.write() as conn:
+        out = faqs.do_import_faqs(conn, actor=actor, data=data,
+                                  name=upload.filename or "faq.csv")
+    return RedirectResponse(f"/automation/faq?created={out['created']}"
+                            f"&replaced={out['replaced']}", status_code=303)
+
+
+@router.post("/automation/faq/{faq_id}/toggle")
+def faq_toggle(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        row = faqs.get_faq(conn, actor=actor, faq_id=faq_id)
+        faqs.do_update_faq(conn, actor=actor, faq_id=faq_id,
+                           changes={"enabled": not row["enabled"]})
+    return RedirectResponse("/automation/faq", status_code=303)
+
+
+@router.post("/automation/faq/{faq_id}/delete")
+def faq_delete(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        faqs.do_delete_faq(conn, actor=actor, faq_id=faq_id)
+    return RedirectResponse("/automation/faq", status_code=303)
+
+
+# --- moderation ---------------------------------------------------------------------------
+
+@router.get("/automation/moderation")
+def moderation_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                    runtime: RuntimeDep, text: str = "") -> Response:
+    tried = runtime.automation.get(conn).classifier.classify(text) if text.strip() else None
+    return render(request, "moderation.html", {
+        "pending": moderation.list_decisions(conn, actor=actor, status="pending"),
+        "recent": moderation.list_decisions(conn, actor=actor, limit=50),
+        "lists": moderation.list_word_lists(conn, actor=actor), "text": text, "tried": tried})
+
+
+@router.post("/automation/moderation/{decision_id}/review")
+async def moderation_review(decision_id: int, request: Request, actor: CurrentActor,
+                            runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        row = moderation.get_decision(conn, actor=actor, decision_id=decision_id)
+        settings = runtime.automation.get(conn).settings(row["group_id"])
+        moderation.do_review(conn, actor=actor, decision_id=decision_id,
+                             confirm=form.get("decision") == "confirm", settings=settings,
+                             capabilities=runtime.capabilities)
+    return RedirectResponse("/automation/moderation", status_code=303)
+
+
+@router.post("/automation/words")
+async def words_upload(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("file: choose a text file, one word per line")
+    data = await upload.read()
+    text, _enc = attributes.decode_text(data, upload.filename or "words.txt")
+    stem = (upload.filename or "words").rsplit(".", 1)[0]
+    with runtime.uow.write() as conn:
+        moderation.do_save_word_list(conn, actor=actor, name=str(form.get("name") or stem),
+                                     severity=str(form.get("severity") or "weak"),
+                                     words=moderation.parse_words(text),
+                                     source=upload.filename or "")
+    return RedirectResponse("/automation/moderation#words", status_code=303)
+
+
+@router.post("/automation/words/{list_id}/toggle")
+async def words_toggle(list_id: int, request: Request, actor: CurrentActor,
+                       runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        moderation.do_set_word_list_enabled(conn, actor=actor, list_id=list_id,
+                                            enabled=form.get("enabled") == "1")
+    return RedirectResponse("/automation/moderation#words", status_code=303)
+
+
+# --- check-ins ----------------------------------------------------------------------------
+
+@router.get("/automation/checkins")
+def checkins_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+                  group: int = 0, period: str = "week", metric: str = "checkins",
+                  start: str = "", end: str = "", deposit: float = 0.0) -> Response:
+    all_groups = list_groups(conn, actor=actor)
+    group = group or (all_groups[0]["id"] if all_groups else 0)
+    board = refund = None
+    if group:
+        board = checkins.leaderboard(conn, actor=actor, group_id=group, period=period,
+                                     metric=metric, tz=runtime.settings.tz)
+        if deposit and start and end:
+            try:
+                first, last = date.fromisoformat(start), date.fromisoformat(end)
+            except ValueError:
+                raise InvalidInput("dates: YYYY-MM-DD") from None
+            refund = checkins.refunds(conn, actor=actor, group_id=group, start=first,
+                                      end=last, deposit=deposit)
+    today = utcnow().astimezone(runtime.settings.tz).date()
+    return render(request, "checkins.html", {
+        "groups": all_groups, "group_id": group, "period": period, "metric": metric,
+        "board": board, "refund": refund, "deposit": deposit,
+        "start": start or (today - timedelta(days=20)).isoformat(),
+        "end": end or today.isoformat()})
+
+
+# --- draws --------------------------------------------------------------------------------
+
+@router.get("/automation/draws")
+def draws_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    return render(request, "draws.html", {"draws": draws.list_draws(conn, actor=actor),
+                                          "groups": list_groups(conn, actor=actor)})
+
+
+@router.post("/automation/draws")
+async def draws_create(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    try:
+        group = int(str(form.get("group_id") or ""))
+        amount = float(str(form.get("amount") or 0))
+        count = int(str(form.get("count") or 0))
+    except ValueError:
+        raise InvalidInput("group, amount and count must be numbers") from None
+    with runtime.uow.write() as conn:
+        draw = draws.do_draw(conn, actor=actor, group_id=group,
+                             title=str(form.get("title", "")),
+                             kind=str(form.get("kind") or "lottery"), clock=runtime.clock(),
+                             expression=str(form.get("eligibility", "")),
+                             prizes=str(form.get("prizes", "")), amount=amount, count=count)
+    return RedirectResponse(f"/automation/draws/{draw['id']}", status_code=303)
+
+
+@router.get("/automation/draws/{draw_id}")
+def draw_page(draw_id: int, request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    return render(request, "draw.html", {
+        "d": draws.get_draw(conn, actor=actor, draw_id=draw_id),
+        "check": draws.verify_draw(conn, actor=actor, draw_id=draw_id)})

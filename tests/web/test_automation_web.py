@@ -1,0 +1,142 @@
+"""Automation pages and JSON API: settings forms, FAQ, moderation review, word lists,
+check-in leaderboard and refunds, draws; roles and bad input."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+
+from qunyun.adapters.storage.tables import audit_log, faqs, moderation_decisions
+from qunyun.bootstrap import Runtime
+from qunyun.services import automation
+from qunyun.services.ingest import do_ingest_event
+from qunyun.services.users import SYSTEM
+from tests.dbhelpers import snapshot
+from tests.factories import event, raw_join, raw_message
+from tests.web.conftest import login
+
+
+def _group_with_talk(conn: Connection, runtime: Runtime) -> int:
+    gid = do_ingest_event(conn, event(raw_join("j1", "g1", "u1", name="张三")),
+                          config=runtime.ingest_config).group_id
+    for i in range(3):
+        do_ingest_event(conn, event(raw_join(f"j{i + 2}", "g1", f"v{i}", name=f"李{i}")),
+                        config=runtime.ingest_config)
+    assert gid is not None
+    return gid
+
+
+def test_settings_page_saves_team_and_group_overrides(client: TestClient, conn: Connection,
+                                                      runtime: Runtime,
+                                                      staff: dict[str, str]) -> None:
+    gid = _group_with_talk(conn, runtime)
+    token = login(client, staff["operator"])
+    page = client.get("/automation")
+    assert page.status_code == 200 and "群管：广告、敏感词、刷屏" in page.text
+    r = client.post("/automation/settings/moderation", data={
+        "csrf_token": token, "group_id": "0", "enabled": "on", "block_threshold": "0.9",
+        "review_threshold": "0.5", "escalation": "warn,remove"})
+    assert r.status_code == 303
+    team = automation.get_settings(conn, actor=SYSTEM)["effective"]["moderation"]
+    assert team["enabled"] and team["block_threshold"] == 0.9
+    assert team["escalation"] == ["warn", "remove"]
+    r = client.post("/automation/settings/faq", data={"csrf_token": token, "group_id": str(gid),
+                                             "enabled": "on", "min_score": "0.8"})
+    group = automation.get_settings(conn, actor=SYSTEM, group_id=gid)
+    assert group["own"]["faq"]["min_score"] == 0.8 and group["effective"]["faq"]["enabled"]
+    assert automation.get_settings(conn, actor=SYSTEM)["effective"]["faq"]["enabled"] is False
+    # a bad value: 400 with the field named, nothing stored
+    before = automation.current_version(conn)
+    bad = client.post("/automation/settings/moderation", data={
+        "csrf_token": token, "group_id": "0", "flood_messages": "lots"})
+    assert bad.status_code == 422 and "flood_messages" in bad.text
+    assert automation.current_version(conn) == before
+
+
+def test_viewer_sees_but_cannot_change(client: TestClient, conn: Connection,
+                                       staff: dict[str, str]) -> None:
+    token = login(client, staff["viewer"])
+    assert client.get("/automation/faq").status_code == 200
+    r = client.post("/automation/faq", data={"csrf_token": token, "questions": "q",
+                                             "answer": "a"})
+    assert r.status_code == 403
+    assert conn.execute(select(faqs.c.id)).first() is None
+
+
+def test_faq_page_create_import_and_api(client: TestClient, conn: Connection,
+                                        staff: dict[str, str]) -> None:
+    token = login(client, staff["operator"])
+    r = client.post("/automation/faq", data={"csrf_token": token, "questions": "多少钱\n价格多少",
+                                             "answer": "99元", "match": "fuzzy",
+                                             "cooldown_seconds": "60"})
+    assert r.status_code == 303
+    assert "价格多少" in client.get("/automation/faq").text
+    csv_body = "id,question,answer\nship,几天发货,三天\n".encode()
+    r = client.post("/automation/faq/import", data={"csrf_token": token},
+                    files={"file": ("faq.csv", csv_body, "text/csv")})
+    assert r.status_code == 303 and "created=1" in r.headers["location"]
+    headers = {"x-csrf-token": token}
+    listed = client.get("/api/v1/faqs").json()
+    assert {f["answer"] for f in listed} == {"99元", "三天"}
+    made = client.post("/api/v1/faqs", json={"questions": [], "answer": "请看群公告",
+                                             "match": "contains", "pattern": "群规|公告"},
+                       headers=headers)
+    assert made.status_code == 201 and made.json()["pattern"] == "群规|公告"
+    bad = client.post("/api/v1/faqs/import", content=b"id,question\n1,x\n", headers=headers)
+    assert bad.status_code == 422 and "request body:1: missing column" in bad.json()["error"]
+
+
+def test_moderation_review_from_the_page(client: TestClient, conn: Connection,
+                                         runtime: Runtime, staff: dict[str, str]) -> None:
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation", values={
+        "enabled": True, "review_threshold": 0.3, "block_threshold": 0.99})
+    do_ingest_event(conn, event(raw_message("m1", "g1", "u1", "本店新品特价，欢迎光临")),
+                    config=runtime.ingest_config)
+    token = login(client, staff["operator"])
+    page = client.get("/automation/moderation")
+    assert "本店新品特价" in page.text and "确认违规" in page.text
+    decision = conn.execute(select(moderation_decisions.c.id)).scalar_one()
+    r = client.post(f"/automation/moderation/{decision}/review",
+                    data={"csrf_token": token, "decision": "overturn"})
+    assert r.status_code == 303
+    assert conn.execute(select(moderation_decisions.c.status)).scalar_one() == "overturned"
+    tried = client.get("/automation/moderation", params={"text": "加我微信 abc_1234 日赚500"})
+    assert "违规" in tried.text and "含微信/QQ号" in tried.text
+    r = client.post("/automation/words", data={"csrf_token": token, "severity": "block",
+                                               "name": "禁词"},
+                    files={"file": ("w.txt", "违禁品\n# comment\n".encode(), "text/plain")})
+    assert r.status_code == 303
+    verdicts = client.post("/api/v1/moderation/classify", json={"texts": ["出售违禁品", "你好"]},
+                           headers={"x-csrf-token": token}).json()
+    assert [v["verdict"] for v in verdicts] == ["block", "ok"]
+    assert any(a == "words.save" for (a,) in conn.execute(select(audit_log.c.action)))
+
+
+def test_checkins_leaderboard_refunds_and_draws(client: TestClient, conn: Connection,
+                                                runtime: Runtime,
+                                                staff: dict[str, str]) -> None:
+    gid = _group_with_talk(conn, runtime)
+    automation.do_update_settings(conn, actor=SYSTEM, section="checkin", values={
+        "enabled": True, "refund_tiers": [{"min_checkins": 1, "percent": 100}]})
+    do_ingest_event(conn, event(raw_message("c1", "g1", "u1", "打卡")),
+                    config=runtime.ingest_config)
+    token = login(client, staff["operator"])
+    page = client.get("/automation/checkins", params={"group": gid, "period": "all",
+                                                      "start": "2026-11-01",
+                                                      "end": "2026-11-30", "deposit": "50"})
+    assert page.status_code == 200 and "张三" in page.text and "50.00" in page.text
+    api = client.get("/api/v1/checkins/leaderboard", params={"group_id": gid,
+                                                            "period": "all"}).json()
+    assert api["rows"][0]["value"] == 1
+    r = client.post("/automation/draws", data={"csrf_token": token, "group_id": str(gid),
+                                               "title": "周末抽奖", "kind": "lottery",
+                                               "prizes": "一等奖:2"})
+    assert r.status_code == 303
+    detail = client.get(r.headers["location"])
+    assert "结果一致" in detail.text
+    before = snapshot(conn)
+    bad = client.post("/api/v1/draws", json={"group_id": gid, "title": "x", "kind": "lottery",
+                                             "prizes": "一等奖:0"},
+                      headers={"x-csrf-token": token})
+    assert bad.status_code == 422 and "at least 1" in bad.json()["error"]
+    assert snapshot(conn) == before
