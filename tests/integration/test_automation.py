@@ -146,7 +146,7 @@ def test_flood_repeat_and_new_member_limits(conn: Connection, runtime: Runtime) 
     assert any(r.startswith("刷屏") for r in reasons)
     # the same text from three different people within ten minutes
     for i in range(3):
-        result = ingest(conn, runtime, raw_message(f"r{i}", "g1", f"p{i}", "快来看看这个",
+        result = ingest(conn, runtime, raw_message(f"r{i}", "g1", f"p{i}", "大家快来看看这个活动吧",
                                                    minutes=10 + i))
     assert result.rules_fired == ("moderation",)
     # a new member's limit is tighter
