@@ -1,6 +1,7 @@
 """FAQ matching (F12): exact, contains, regex and fuzzy questions → one FAQ id, or silence.
 
-Fuzzy matching tokenises with jieba, ranks the FAQ's phrasings with BM25 (rank-bm25), then
+Fuzzy matching tokenises with jieba, ranks the FAQ's phrasings with BM25 (Okapi, k1 1.5,
+b 0.75, over an inverted index so a question only touches phrasings sharing a word), then
 decides with a *confidence* that does not depend on the FAQ's size: an IDF-weighted cosine
 between the question's words and the phrasing's words (words the FAQ never uses count as
 rare, so a question about something else scores low), blended with a character-bigram Dice
@@ -24,7 +25,6 @@ from typing import Literal
 
 import ahocorasick
 import jieba
-from rank_bm25 import BM25Okapi
 
 from qunyun.domain.text import compact, normalize
 
@@ -93,6 +93,11 @@ class _Doc:
     question: str
     tokens: tuple[str, ...]
     grams: Counter[str]
+    counts: Counter[str]
+
+
+_K1 = 1.5
+_B = 0.75
 
 
 class FaqIndex:
@@ -116,15 +121,24 @@ class FaqIndex:
                 if key:
                     self._exact.setdefault(key, entry)
                 if entry.match == "fuzzy" and key:
-                    docs.append(_Doc(entry, q, tuple(tokenize(q)), _bigrams(key)))
+                    tokens = tuple(tokenize(q))
+                    docs.append(_Doc(entry, q, tokens, _bigrams(key), Counter(tokens)))
         self._docs = [d for d in docs if d.tokens]
-        self._bm25 = BM25Okapi([list(d.tokens) for d in self._docs]) if self._docs else None
         n = len(self._docs)
         df: Counter[str] = Counter()
-        for d in self._docs:
-            df.update(set(d.tokens))
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        for i, d in enumerate(self._docs):
+            df.update(d.counts.keys())
+            for t, c in d.counts.items():
+                self._postings.setdefault(t, []).append((i, c))
         self._idf = {t: math.log(1 + (n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log(1 + (n + 1) / 0.5)
+        # BM25 term weight: the Lucene form (always positive, unlike Okapi's for tiny FAQs)
+        self._bm25_idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        avg = sum(len(d.tokens) for d in self._docs) / n if n else 1.0
+        self._norm = [_K1 * (1 - _B + _B * len(d.tokens) / avg) for d in self._docs]
+        self._doc_norm = [math.sqrt(sum((self._weight(t) * c) ** 2
+                                        for t, c in d.counts.items())) for d in self._docs]
         self._vocab: ahocorasick.Automaton | None = None
         if df:
             automaton = ahocorasick.Automaton()
@@ -136,13 +150,25 @@ class FaqIndex:
     def _weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown_idf)
 
-    def _confidence(self, q_tokens: Counter[str], q_grams: Counter[str], doc: _Doc) -> float:
-        d_tokens = Counter(doc.tokens)
-        dot = sum(self._weight(t) ** 2 * min(q_tokens[t], d_tokens[t]) for t in q_tokens)
-        nq = math.sqrt(sum((self._weight(t) * c) ** 2 for t, c in q_tokens.items()))
-        nd = math.sqrt(sum((self._weight(t) * c) ** 2 for t, c in d_tokens.items()))
-        cosine = dot / (nq * nd) if nq and nd else 0.0
+    def _confidence(self, q_tokens: Counter[str], q_norm: float, q_grams: Counter[str],
+                    i: int) -> float:
+        doc = self._docs[i]
+        d_counts = doc.counts
+        dot = sum(self._weight(t) ** 2 * min(c, d_counts[t]) for t, c in q_tokens.items()
+                  if t in d_counts)
+        nd = self._doc_norm[i]
+        cosine = dot / (q_norm * nd) if q_norm and nd else 0.0
         return 0.65 * cosine + 0.35 * _dice(q_grams, doc.grams)
+
+    def _bm25(self, q_tokens: Counter[str]) -> dict[int, float]:
+        scores: dict[int, float] = {}
+        for t in q_tokens:
+            idf = self._bm25_idf.get(t)
+            if idf is None:
+                continue
+            for i, tf in self._postings[t]:
+                scores[i] = scores.get(i, 0.0) + idf * tf * (_K1 + 1) / (tf + self._norm[i])
+        return scores
 
     def match(self, text: str) -> FaqMatch | None:
         """The FAQ this question asks, or None when no answer is confident enough."""
@@ -161,26 +187,26 @@ class FaqIndex:
         return self._fuzzy(key, text)
 
     def _fuzzy(self, key: str, text: str) -> FaqMatch | None:
-        if self._bm25 is None or self._vocab is None or len(key) < 2:
+        if self._vocab is None or len(key) < 2:
             return None
         if next(self._vocab.iter(key), None) is None:
             return None  # shares no word with any phrasing: cannot score
         tokens = tokenize(text)
         if not tokens:
             return None
-        scores = self._bm25.get_scores(tokens)
-        ranked = sorted(range(len(self._docs)), key=lambda i: -scores[i])[:8]
-        q_tokens, q_grams = Counter(tokens), _bigrams(key)
+        q_tokens = Counter(tokens)
+        scores = self._bm25(q_tokens)  # only phrasings sharing a word
+        if not scores:
+            return None
+        ranked = sorted(scores, key=lambda i: -scores[i])[:8]
+        q_grams = _bigrams(key)
+        q_norm = math.sqrt(sum((self._weight(t) * c) ** 2 for t, c in q_tokens.items()))
         best: dict[str, tuple[float, str]] = {}
-        for i in ranked:  # BM25 ranks; its sign is no guide in a tiny FAQ (negative IDF)
+        for i in ranked:
             doc = self._docs[i]
-            if not q_tokens.keys() & set(doc.tokens):
-                continue
-            conf = self._confidence(q_tokens, q_grams, doc)
+            conf = self._confidence(q_tokens, q_norm, q_grams, i)
             if conf > best.get(doc.entry.id, (-1.0, ""))[0]:
                 best[doc.entry.id] = (conf, doc.question)
-        if not best:
-            return None
         order = sorted(best.items(), key=lambda kv: -kv[1][0])
         top_id, (top, question) = order[0]
         runner = order[1][1][0] if len(order) > 1 else 0.0
