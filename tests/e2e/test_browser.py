@@ -157,3 +157,38 @@ def test_crm_segment_builder_tags_and_lead_export(server: str, tmp_path: Path) -
         assert saved.read_bytes()[:2] == b"PK"
         page.screenshot(path=str(tmp_path / "leads.png"), full_page=True)
         browser.close()
+
+
+def test_automation_faq_moderation_and_draw(server: str, tmp_path: Path) -> None:
+    """An operator adds an FAQ, switches moderation on, tries the classifier and runs a
+    reproducible draw — in a real browser."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(server + "/login")
+        page.fill("#username", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("text=自动化")
+        page.check("#settings-moderation input[name=enabled]")
+        page.click("#settings-moderation button[type=submit]")
+        expect(page.locator("#settings-moderation input[name=enabled]")).to_be_checked()
+        page.goto(server + "/automation/faq")
+        page.fill("#faq-create textarea[name=questions]", "定金可以退吗\n交了定金还能退吗")
+        page.fill("#faq-create textarea[name=answer]", "活动结束前可全额退")
+        page.click("#faq-create button[type=submit]")
+        expect(page.locator("#faq-table")).to_contain_text("交了定金还能退吗")
+        page.goto(server + "/automation/moderation")
+        page.fill("#try-form textarea", "兼职刷单日结300，加V：abc12345")
+        page.click("#try-form button[type=submit]")
+        expect(page.locator("#try-result")).to_contain_text("违规")
+        page.goto(server + "/automation/draws")
+        page.fill("#draw-form input[name=title]", "今晚抽奖")
+        page.fill("#draw-form input[name=prizes]", "一等奖:1")
+        page.click("#draw-form button[type=submit]")
+        expect(page.locator("#verify")).to_contain_text("结果一致")
+        expect(page.locator("#winners-table")).to_contain_text("一等奖")
+        page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
+        browser.close()
