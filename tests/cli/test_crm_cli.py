@@ -124,3 +124,26 @@ def test_import_brings_rule_tags_up_to_date(fresh_db_url: str, tmp_path: Path,
     speakers = ok(db, "segments", "count", "messages >= 1")["members"]
     assert speakers == 4 and listed["发过言"] == speakers
     assert ok(db, "tags", "recompute") == {"发过言": {"added": 0, "removed": 0}}
+
+
+def test_moderate_classify_and_faq_match_print_one_json_line_per_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("兼职刷单日结300，加V：abc12345\n请问团购价格多少？\n\n", encoding="utf-8")
+    out = runner.invoke(app, ["moderate", "classify", "--input", str(texts), "--json"])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [row["verdict"] for row in lines] == ["block", "ok", "ok"]
+    assert all({"verdict", "score", "reasons"} <= set(row) for row in lines)
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,question,answer\nprice,团购价格多少,99元\nprice,多少钱一套,\n"
+                   "ship,什么时候发货,三天\n", encoding="utf-8")
+    out = runner.invoke(app, ["faq", "match", "--faq", str(faq), "--json"],
+                        input="团购价格是多少？\n今天天气不错\n")
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["match"] for r in rows] == ["price", None]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,question\n1,x\n", encoding="utf-8")
+    out = runner.invoke(app, ["faq", "match", "--faq", str(bad), "--json"], input="x\n")
+    assert out.exit_code == 2 and "bad.csv:1: missing column" in out.output

@@ -1,0 +1,90 @@
+"""Pure parts of automation: normalisation, the classifier, FAQ matching, draws, simulator."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
+from qunyun.domain.actions import SendText, fill_names
+from qunyun.domain.text import compact, normalize
+from qunyun.engine.faq import FaqEntry, FaqIndex
+from qunyun.engine.moderation import Classifier, WordList
+from qunyun.services.draws import Prize, pick
+
+
+def test_normalise_defeats_width_traditional_and_spacing() -> None:
+    assert compact(normalize("ＶＸ：加 微.信")) == "vx加微信"
+    assert normalize("請問團購價格") == "请问团购价格"
+
+
+def test_word_lists_match_after_normalising_and_block_only_when_told() -> None:
+    clf = Classifier([WordList("禁", "block", ("违禁品",)), WordList("广告", "weak", ("客服",))])
+    assert clf.classify("出售違禁品").verdict == "block"
+    assert clf.classify("客服电话是多少？").verdict == "ok"  # a generic ad word alone
+
+
+def test_ad_signals_need_contact_and_lure_together() -> None:
+    clf = Classifier()
+    ad = clf.classify("兼职刷单日结300，加薇 abc_12345")
+    assert ad.verdict == "block" and "含微信/QQ号" in ad.reasons
+    assert clf.classify("我的借款额度为什么降低了？").verdict == "ok"
+    assert clf.classify("联系电话 138 1234 5678，低息贷款当天放款").verdict == "block"
+    assert clf.classify("扫码", message_type="qrcode").score > clf.classify("扫码").score
+
+
+def test_faq_answers_paraphrases_and_stays_silent_otherwise() -> None:
+    index = FaqIndex([FaqEntry(id="refund", questions=("定金可以退吗", "交了定金还能退吗")),
+                      FaqEntry(id="ship", questions=("什么时候发货",)),
+                      FaqEntry(id="rules", questions=(), match="contains", pattern="群规|公告")])
+    assert index.match("请问定金能退吗？").id == "refund"  # type: ignore[union-attr]
+    assert index.match("什么时候发货呀") is not None
+    assert index.match("群规在哪看").id == "rules"  # type: ignore[union-attr]
+    assert index.match("今天天气真好") is None
+    assert index.match("定金") is None  # one word is not a question
+
+
+def test_batched_welcome_merges_names_once() -> None:
+    first = SendText(group_id=1, text="", mention_member_ids=(1,), names=("张三",),
+                     template="欢迎 @{name}！", batch_key="welcome", batch_seconds=60)
+    merged = first.merged(SendText(group_id=1, text="", mention_member_ids=(2,),
+                                   names=("李四",)))
+    assert merged.text == "欢迎 @张三 @李四！" and merged.mention_member_ids == (1, 2)
+    assert merged.merged(SendText(group_id=1, text="", mention_member_ids=(2,),
+                                  names=("李四",))).mention_member_ids == (1, 2)
+    assert fill_names("欢迎{name}", ("a", "b")) == "欢迎a、b"
+
+
+def test_draws_are_deterministic_and_respect_stock() -> None:
+    pool = list(range(1, 101))
+    a = pick(pool, "s1", kind="lottery", prizes=[Prize("一等奖", 1), Prize("二等奖", 3)])
+    assert a == pick(list(reversed(pool)), "s1", kind="lottery",
+                     prizes=[Prize("一等奖", 1), Prize("二等奖", 3)])
+    assert Counter(w["prize"] for w in a) == {"一等奖": 1, "二等奖": 3}
+    assert a != pick(pool, "s2", kind="lottery", prizes=[Prize("一等奖", 1),
+                                                          Prize("二等奖", 3)])
+    packet = pick(pool, "s1", kind="red_packet", prizes=[], amount_cents=1000, count=7)
+    assert sum(round(w["amount"] * 100) for w in packet) == 1000
+    assert min(w["amount"] for w in packet) >= 0.01
+
+
+def _gini(values: list[int]) -> float:
+    xs = sorted(values)
+    n, total = len(xs), sum(xs)
+    return sum((2 * i - n - 1) * x for i, x in enumerate(xs, 1)) / (n * total)
+
+
+def test_simulator_is_deterministic_and_heavy_tailed() -> None:
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    sc = Scenario(groups=2, members=300, days=14, seed=3, end=end)
+    events = list(generate(sc))
+    assert events == list(generate(sc))
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    kinds = Counter(e["type"] for e in events)
+    assert kinds["group"] == 2 and kinds["join"] >= 270 and kinds["leave"] > 0
+    assert any(e.get("inviter", "").startswith("sim-g-u") for e in events)  # member invites
+    joined = {e["user"] for e in events if e["type"] == "join" and e["chat"] == "sim-g1"}
+    said = Counter(e["user"] for e in events if e["type"] == "message" and e["chat"] == "sim-g1")
+    gini = _gini([said.get(u, 0) for u in joined])
+    assert 0.7 < gini < 0.97
+    assert any("加V" in e.get("text", "") or "微信" in e.get("text", "") for e in events)
