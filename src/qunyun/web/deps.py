@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime
 from qunyun.services import users
+from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
 from qunyun.web.i18n import LANGUAGES, translate
 
@@ -142,3 +143,14 @@ def attachment(data: bytes, fmt: str, stem: str = "leads") -> Response:
     """A CSV or XLSX file the browser downloads."""
     return Response(data, media_type=SPREADSHEET_TYPES[fmt],
                     headers={"Content-Disposition": f'attachment; filename="{stem}.{fmt}"'})
+
+
+async def uploaded_file(request: Request, what: str) -> tuple[Any, bytes, str]:
+    """The submitted form, the bytes of its ``file`` field and the file's name.
+
+    ``what`` says what to choose when the field is missing ("a CSV file")."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput(f"file: choose {what}")
+    return form, await upload.read(), upload.filename or "upload"

@@ -14,7 +14,7 @@ from qunyun.domain.automation import SECTIONS
 from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render, uploaded_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,14 +104,9 @@ async def faq_create(request: Request, actor: CurrentActor, runtime: RuntimeDep)
 
 @router.post("/automation/faq/import")
 async def faq_import(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise InvalidInput("file: choose a CSV file (id,question,answer)")
-    data = await upload.read()
+    _form, data, name = await uploaded_file(request, "a CSV file (id,question,answer)")
     with runtime.uow.write() as conn:
-        out = faqs.do_import_faqs(conn, actor=actor, data=data,
-                                  name=upload.filename or "faq.csv")
+        out = faqs.do_import_faqs(conn, actor=actor, data=data, name=name)
     return RedirectResponse(f"/automation/faq?created={out['created']}"
                             f"&replaced={out['replaced']}", status_code=303)
 
@@ -159,18 +154,14 @@ async def moderation_review(decision_id: int, request: Request, actor: CurrentAc
 
 @router.post("/automation/words")
 async def words_upload(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise InvalidInput("file: choose a text file, one word per line")
-    data = await upload.read()
-    text, _enc = attributes.decode_text(data, upload.filename or "words.txt")
-    stem = (upload.filename or "words").rsplit(".", 1)[0]
+    form, data, name = await uploaded_file(request, "a text file, one word per line")
+    text, _enc = attributes.decode_text(data, name)
+    stem = name.rsplit(".", 1)[0]
     with runtime.uow.write() as conn:
         moderation.do_save_word_list(conn, actor=actor, name=str(form.get("name") or stem),
                                      severity=str(form.get("severity") or "weak"),
                                      words=moderation.parse_words(text),
-                                     source=upload.filename or "")
+                                     source=name)
     return RedirectResponse("/automation/moderation#words", status_code=303)
 
 

@@ -19,7 +19,7 @@ from qunyun.services import (
 )
 from qunyun.services import members as members_service
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render, uploaded_file
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -181,14 +181,9 @@ def suggestion_dismiss(actor: CurrentActor, runtime: RuntimeDep, a: int = Form(.
 async def attributes_import(request: Request, actor: CurrentActor,
                             runtime: RuntimeDep) -> Response:
     """Upload a spreadsheet (CSV); the page shows the report with unmatched lines."""
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise InvalidInput("file: choose a CSV file")
-    data = await upload.read()
+    form, data, name = await uploaded_file(request, "a CSV file")
     key = str(form.get("key") or "").strip() or None
     with runtime.uow.write() as conn:
-        report = attributes.do_import_attributes(conn, actor=actor,
-                                                 path=upload.filename or "upload.csv",
-                                                 data=data, key=key)
+        report = attributes.do_import_attributes(conn, actor=actor, path=name, data=data,
+                                                 key=key)
     return render(request, "attributes_report.html", {"r": report.as_dict()})
