@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.sql import increment_counter, insert_ignore, upsert_many
 from qunyun.adapters.storage.tables import (
     automation_settings,
     checkins,
@@ -60,6 +60,7 @@ from qunyun.engine.moderation import Classifier, WordList, default_model
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
 from qunyun.services import audit, blacklist, counts
 from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
 VERSION_COUNTER = "automation_version"
@@ -77,10 +78,7 @@ _INDEX_FLOOR = 0.3
 
 
 def bump_version(conn: Connection) -> None:
-    changed = conn.execute(update(counters).where(counters.c.name == VERSION_COUNTER)
-                           .values(value=counters.c.value + 1)).rowcount
-    if not changed:
-        insert_ignore(conn, counters, {"name": VERSION_COUNTER, "value": 1}, ["name"])
+    increment_counter(conn, counters, VERSION_COUNTER, start=0)
 
 
 def current_version(conn: Connection) -> int:
@@ -128,13 +126,9 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
                 validate(merge(own, dict(row.settings or {})))
     except SettingsError as exc:
         raise InvalidInput(str(exc)) from None
-    now = utcnow()
-    updated = conn.execute(update(automation_settings).where(
-        automation_settings.c.group_id == group_id).values(
-        settings=own, updated_at=now, updated_by=actor.label)).rowcount
-    if not updated:
-        conn.execute(automation_settings.insert().values(
-            group_id=group_id, settings=own, updated_at=now, updated_by=actor.label))
+    upsert_many(conn, automation_settings, [{
+        "group_id": group_id, "settings": own, "updated_at": utcnow(),
+        "updated_by": actor.label}], ["group_id"], ["settings", "updated_at", "updated_by"])
     bump_version(conn)
     audit.record(conn, actor=actor.label, action="automation.settings",
                  object_type="group" if group_id else "team", object_id=group_id,
@@ -211,11 +205,6 @@ class Facts:
     points_today: int = 0
 
 
-def day_start(at: datetime, tz: ZoneInfo) -> datetime:
-    local = at.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, member_id: int,
                  settings: AutomationSettings, tz: ZoneInfo) -> Facts:
     at = event.occurred_at
@@ -263,7 +252,8 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
             points_ledger.c.points), 0)).where(
             points_ledger.c.group_id == group_id, points_ledger.c.member_id == member_id,
             points_ledger.c.reason == "message",
-            points_ledger.c.at >= day_start(at, tz))).scalar_one())
+            points_ledger.c.at >= Clock(at, tz).day_start(at.astimezone(tz).date())
+        )).scalar_one())
     return Facts(activity, checkin, cooldowns, points_today)
 
 
@@ -299,12 +289,9 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *,
                     ["ref"])
             case NoteCooldown():
                 assert effect.group_id is not None
-                changed = conn.execute(update(rule_cooldowns).where(and_(
-                    rule_cooldowns.c.rule_key == effect.key,
-                    rule_cooldowns.c.group_id == effect.group_id)).values(last_at=at)).rowcount
-                if not changed:
-                    conn.execute(rule_cooldowns.insert().values(
-                        rule_key=effect.key, group_id=effect.group_id, last_at=at))
+                upsert_many(conn, rule_cooldowns, [{
+                    "rule_key": effect.key, "group_id": effect.group_id, "last_at": at}],
+                    ["rule_key", "group_id"], ["last_at"])
                 if effect.key.startswith("faq:"):
                     conn.execute(update(faqs).where(faqs.c.id == int(effect.key[4:]))
                                  .values(hits=faqs.c.hits + 1))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.sql import increment_counter, insert_ignore
 from qunyun.adapters.storage.tables import counters, identities, members, memberships
 from qunyun.domain.events import PersonRef
 from qunyun.domain.staff import Permission
@@ -33,14 +33,8 @@ class ResolvedMember:
 
 def next_member_number(conn: Connection) -> int:
     """Take the next member number; the counter row makes numbers gap-free and never reused."""
-    stmt = (update(counters).where(counters.c.name == MEMBER_NUMBER_COUNTER)
-            .values(value=counters.c.value + 1).returning(counters.c.value))
-    value = conn.execute(stmt).scalar()
-    if value is None:
-        insert_ignore(conn, counters, {"name": MEMBER_NUMBER_COUNTER,
-                                       "value": FIRST_MEMBER_NUMBER - 1}, ["name"])
-        value = conn.execute(stmt).scalar_one()
-    return int(value)
+    return increment_counter(conn, counters, MEMBER_NUMBER_COUNTER,
+                             start=FIRST_MEMBER_NUMBER - 1)
 
 
 def current_member_number(conn: Connection) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -61,6 +62,18 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
         return 0
     stmt = _insert_ignore_stmt(conn.dialect.name, table, tuple(conflict))
     return len(conn.execute(stmt, list(rows)).all())
+
+
+def increment_counter(conn: Connection, table: Table, name: str, *, start: int) -> int:
+    """Add one to the named counter row and return it; a missing row starts at ``start``
+    (so the first value returned is ``start + 1``). Row-locked, so never handed out twice."""
+    stmt = (update(table).where(table.c.name == name)
+            .values(value=table.c.value + 1).returning(table.c.value))
+    value = conn.execute(stmt).scalar()
+    if value is None:
+        insert_ignore(conn, table, {"name": name, "value": start}, ["name"])
+        value = conn.execute(stmt).scalar_one()
+    return int(value)
 
 
 def upsert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
