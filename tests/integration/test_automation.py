@@ -165,16 +165,23 @@ def test_review_queue_confirm_and_overturn_feed_the_model(conn: Connection,
     assert r.rules_fired == ("moderation",) and r.outbox_ids == []  # review: no action yet
     pending = moderation.list_decisions(conn, actor=SYSTEM, status="pending")
     assert len(pending) == 1 and moderation.count_pending(conn) == 1
-    snap = runtime.automation.get(conn)
-    before = snap.classifier.model.samples
-    settings = snap.settings(r.group_id)
+    before = runtime.automation.get(conn).classifier.model.samples
     done = moderation.do_review(conn, actor=SYSTEM, decision_id=pending[0]["id"], confirm=True,
-                                settings=settings, capabilities=runtime.capabilities, now=T0)
+                                capabilities=runtime.capabilities, now=T0)
     assert done["status"] == "confirmed" and done["action"] == "warn"
+    warned = conn.execute(select(outbox.c.action_type).where(
+        outbox.c.idempotency_key.like(f"review:{pending[0]['id']}:%"))).scalars().all()
+    assert warned == ["send_text"]
     with pytest.raises(Conflict):
         moderation.do_review(conn, actor=SYSTEM, decision_id=pending[0]["id"], confirm=False,
-                             settings=settings, capabilities=runtime.capabilities)
+                             capabilities=runtime.capabilities)
     assert runtime.automation.get(conn).classifier.model.samples == before + 1
+    # the member's next queued message, once confirmed, escalates to removal
+    ingest(conn, runtime, raw_message("b2", "g1", "u1", "本店新品特价，欢迎光临惠顾", minutes=5))
+    second = moderation.list_decisions(conn, actor=SYSTEM, status="pending")[0]
+    done = moderation.do_review(conn, actor=SYSTEM, decision_id=second["id"], confirm=True,
+                                capabilities=runtime.capabilities, now=T0)
+    assert done["action"] == "remove"
 
 
 def test_checkins_streaks_points_leaderboard_and_refunds(conn: Connection,

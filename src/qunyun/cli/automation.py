@@ -157,10 +157,7 @@ def moderate_review(decision_id: int,
                     as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
     """Decide a queued message: --confirm carries out the escalation step, --overturn clears it."""
     with session(as_user, write=True) as (rt, conn, actor):
-        snap = rt.automation.get(conn)
-        group_id = moderation.get_decision(conn, actor=actor, decision_id=decision_id)["group_id"]
         row = moderation.do_review(conn, actor=actor, decision_id=decision_id, confirm=confirm,
-                                   settings=snap.settings(group_id),
                                    capabilities=rt.capabilities)
     done(as_json, row, f"decision {decision_id}: {row['status']} ({row['action']})")
 

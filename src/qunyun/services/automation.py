@@ -136,6 +136,22 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
     return get_settings(conn, actor=actor, group_id=group_id)
 
 
+def effective_settings(conn: Connection, group_id: int | None) -> AutomationSettings:
+    """What the rules use for a group (team defaults for ``None``), read from the store."""
+    team = _stored(conn, TEAM)
+    return validate(merge(team, _stored(conn, group_id)) if group_id else team)
+
+
+def prior_violations(conn: Connection, *, member_id: int, group_id: int, at: datetime,
+                     days: int) -> int:
+    """Warnings and removals of a member in a group within ``days`` before ``at``."""
+    return int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
+        moderation_decisions.c.member_id == member_id,
+        moderation_decisions.c.group_id == group_id,
+        moderation_decisions.c.action.in_(VIOLATIONS),
+        moderation_decisions.c.created_at > at - timedelta(days=days))).scalar_one())
+
+
 # --- snapshot ----------------------------------------------------------------------------
 
 
@@ -227,14 +243,10 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
             memberships.c.member_id == member_id, memberships.c.group_id == group_id,
             memberships.c.left_at.is_(None), memberships.c.join_observed.is_(True))
             .order_by(memberships.c.id.desc()).limit(1)).scalar()
-        prior = conn.execute(select(func.count()).select_from(moderation_decisions).where(
-            moderation_decisions.c.member_id == member_id,
-            moderation_decisions.c.group_id == group_id,
-            moderation_decisions.c.action.in_(VIOLATIONS),
-            moderation_decisions.c.created_at > at - timedelta(days=mod.violation_days)
-        )).scalar_one()
+        prior = prior_violations(conn, member_id=member_id, group_id=group_id, at=at,
+                                 days=mod.violation_days)
         activity = ActivityFacts(recent_messages=int(recent), same_text_recent=int(same),
-                                 member_since=since, prior_violations=int(prior))
+                                 member_since=since, prior_violations=prior)
     if settings.checkin.enabled:
         last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
             checkins.c.group_id == group_id, checkins.c.member_id == member_id)
@@ -260,11 +272,11 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
 # --- effects -----------------------------------------------------------------------------
 
 
-def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *,
-                  inbound_id: int, at: datetime) -> None:
-    """Apply the rules' internal effects; each is idempotent for one inbound event."""
+def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, key: str,
+                  at: datetime, inbound_id: int | None = None, actor: Actor = SYSTEM) -> None:
+    """Apply internal effects; ``key`` (the inbound event, or a review) makes each once."""
     for index, (rule, effect) in enumerate(effects):
-        ref = f"{inbound_id}:{rule}:{index}"
+        ref = f"{key}:{rule}:{index}"
         match effect:
             case RecordModeration():
                 conn.execute(moderation_decisions.insert().values(
@@ -275,7 +287,7 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *,
             case BlacklistMember():
                 if not blacklist.is_blacklisted(conn, effect.member_id, at):
                     until = at + timedelta(days=effect.days) if effect.days else None
-                    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=effect.member_id,
+                    blacklist.do_blacklist(conn, actor=actor, member_id=effect.member_id,
                                            reason=effect.reason, expires_at=until)
             case RecordCheckin():
                 assert effect.group_id is not None

@@ -14,7 +14,7 @@ from qunyun.domain.automation import RefundTier
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.checkin import next_streak
 from qunyun.services import audit
-from qunyun.services.automation import get_settings, record_checkin
+from qunyun.services.automation import effective_settings, record_checkin
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
 
@@ -141,8 +141,7 @@ def refunds(conn: Connection, *, actor: Actor, group_id: int, start: date, end: 
     if deposit < 0:
         raise InvalidInput("deposit: must not be negative")
     if tiers is None:
-        settings = get_settings(conn, actor=actor, group_id=group_id)["effective"]
-        tiers = [RefundTier(**t) for t in settings["checkin"]["refund_tiers"]]
+        tiers = effective_settings(conn, group_id).checkin.refund_tiers
     if not tiers:
         raise InvalidInput("tiers: none set for this group (e.g. 21:100,15:50)")
     rows = conn.execute(select(checkins.c.member_id, func.count().label("n"),

@@ -100,8 +100,8 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     evaluation = evaluate(event, ctx, config.rules)
     effects = [(r, a) for r, a in evaluation.actions if a.internal]
     if effects:
-        automation.apply_effects(conn, effects, inbound_id=int(inbound_id),
-                                 at=event.occurred_at)
+        automation.apply_effects(conn, effects, key=str(inbound_id),
+                                 inbound_id=int(inbound_id), at=event.occurred_at)
     outbox_ids = outbox.enqueue(
         conn, platform=event.platform,
         actions=[(r, a) for r, a in evaluation.actions if not a.internal],

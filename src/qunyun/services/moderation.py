@@ -8,7 +8,7 @@ answers become labels the learned score trains on at the next snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,20 @@ from qunyun.adapters.storage.tables import (
     utcnow,
     word_lists,
 )
-from qunyun.domain.actions import Action, Capability, RemoveMember, SendText
-from qunyun.domain.automation import AutomationSettings
+from qunyun.domain.actions import Capability
 from qunyun.domain.staff import Permission
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
-from qunyun.engine.rules.welcome import render_template
-from qunyun.services import audit, blacklist, outbox
+from qunyun.engine.rules.moderation import escalation, step_for
+from qunyun.services import audit, outbox
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import (
     CONFIRMED,
     OVERTURNED,
     PENDING,
-    VIOLATIONS,
+    apply_effects,
     bump_version,
+    effective_settings,
+    prior_violations,
 )
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -175,10 +176,10 @@ def count_pending(conn: Connection) -> int:
 
 
 def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool,
-              settings: AutomationSettings,
               capabilities: Callable[[str], frozenset[Capability]],
               now: datetime | None = None) -> dict[str, Any]:
-    """Confirm (carry out the escalation step) or overturn a queued decision."""
+    """Confirm (carry out the escalation step, as the rule would have) or overturn a queued
+    decision; both become labels for the learned score."""
     actor.require(Permission.OPERATE)
     now = now or utcnow()
     row = get_decision(conn, actor=actor, decision_id=decision_id)
@@ -186,43 +187,28 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
         raise Conflict(f"decision {decision_id} is already {row['status']}")
     step = "none"
     if confirm and row["member_id"] is not None and row["group_id"] is not None:
-        cfg = settings.moderation
-        prior = int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
-            moderation_decisions.c.member_id == row["member_id"],
-            moderation_decisions.c.group_id == row["group_id"],
-            moderation_decisions.c.action.in_(VIOLATIONS),
-            moderation_decisions.c.created_at > now - timedelta(days=cfg.violation_days)
-        )).scalar_one())
-        step = cfg.escalation[min(prior, len(cfg.escalation) - 1)]
-        group = conn.execute(select(groups.c.platform).where(
+        cfg = effective_settings(conn, row["group_id"]).moderation
+        step = step_for(cfg, prior_violations(conn, member_id=row["member_id"],
+                                              group_id=row["group_id"], at=now,
+                                              days=cfg.violation_days))
+        platform = conn.execute(select(groups.c.platform).where(
             groups.c.id == row["group_id"])).scalar_one()
         name = conn.execute(select(members.c.display_name).where(
             members.c.id == row["member_id"])).scalar() or ""
-        reason = "；".join(row["reasons"][:3]) or "违规"
-        actions: list[Action] = []
-        if step == "warn":
-            actions.append(SendText(group_id=row["group_id"],
-                                    mention_member_ids=(row["member_id"],),
-                                    text=render_template(cfg.warn_template,
-                                                         {"name": name, "reason": reason})))
-        else:
-            actions.append(RemoveMember(group_id=row["group_id"], member_id=row["member_id"],
-                                        reason=reason))
-        outbox.enqueue(conn, platform=group, actions=[("moderation", a) for a in actions],
-                       capabilities=capabilities(group), key_prefix=f"review:{decision_id}",
+        actions = [("moderation", a) for a in escalation(
+            cfg, step, group_id=row["group_id"], member_id=row["member_id"], name=name,
+            reasons=row["reasons"])]
+        outbox.enqueue(conn, platform=platform, actions=[a for a in actions if not a[1].internal],
+                       capabilities=capabilities(platform), key_prefix=f"review:{decision_id}",
                        now=now)
-        if step == "blacklist" and not blacklist.is_blacklisted(conn, row["member_id"], now):
-            until = now + timedelta(days=cfg.blacklist_days) if cfg.blacklist_days else None
-            blacklist.do_blacklist(conn, actor=actor, member_id=row["member_id"],
-                                   reason=f"审核后拉黑：{reason}", expires_at=until)
+        apply_effects(conn, [a for a in actions if a[1].internal], key=f"review:{decision_id}",
+                      at=now, actor=actor)
     status = CONFIRMED if confirm else OVERTURNED
     conn.execute(update(moderation_decisions).where(
         moderation_decisions.c.id == decision_id).values(
-        status=status, action=step if confirm else "none", reviewed_by=actor.label,
-        reviewed_at=now))
+        status=status, action=step, reviewed_by=actor.label, reviewed_at=now))
     bump_version(conn)  # the label reaches the learned score
     audit.record(conn, actor=actor.label, action=f"moderation.{status}",
                  object_type="moderation_decision", object_id=decision_id,
                  detail={"step": step})
-    return dict(conn.execute(select(moderation_decisions).where(
-        moderation_decisions.c.id == decision_id)).mappings().one())
+    return get_decision(conn, actor=actor, decision_id=decision_id)

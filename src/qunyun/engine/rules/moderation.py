@@ -9,9 +9,11 @@ reasons and is recorded.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
+from qunyun.domain.automation import ModerationSettings
 from qunyun.domain.events import DomainEvent, MessagePosted
 from qunyun.engine.moderation import Thresholds, Verdict
 from qunyun.engine.rule import Outcome, Rule, RuleContext
@@ -58,29 +60,36 @@ class ModerationRule(Rule):
         assert isinstance(event, MessagePosted) and isinstance(match, Verdict)
         assert ctx.group is not None and ctx.member is not None and ctx.automation is not None
         cfg = ctx.automation.settings(ctx.group.id).moderation
-        reason = "；".join(match.reasons[:3]) or "违规"
-
-        def record(action: str, status: str) -> RecordModeration:
-            return RecordModeration(
-                group_id=ctx.group.id if ctx.group else None, member_id=ctx.member.id
-                if ctx.member else 0, message_id=event.message_id, text=event.text[:2000],
-                verdict=match.verdict, score=round(match.score, 4), reasons=match.reasons,
-                action=action, status=status)
-
+        record = RecordModeration(
+            group_id=ctx.group.id, member_id=ctx.member.id, message_id=event.message_id,
+            text=event.text[:2000], verdict=match.verdict, score=round(match.score, 4),
+            reasons=match.reasons, action="review", status="pending")
         if match.verdict == "review":
-            return Outcome([record("review", "pending")])
+            return Outcome([record])
         prior = ctx.activity.prior_violations if ctx.activity else 0
-        step = cfg.escalation[min(prior, len(cfg.escalation) - 1)]
-        actions: list[Action] = [record(step, "logged")]
-        if step == "warn":
-            actions.append(SendText(
-                group_id=ctx.group.id, mention_member_ids=(ctx.member.id,),
-                text=render_template(cfg.warn_template, {"name": ctx.member.name,
-                                                         "reason": reason})))
-        else:
-            actions.append(RemoveMember(group_id=ctx.group.id, member_id=ctx.member.id,
-                                        reason=reason))
-        if step == "blacklist":
-            actions.append(BlacklistMember(member_id=ctx.member.id, days=cfg.blacklist_days,
-                                           reason=f"自动拉黑：{reason}"))
-        return Outcome(actions, stop=True)
+        step = step_for(cfg, prior)
+        return Outcome([replace(record, action=step, status="logged"),
+                        *escalation(cfg, step, group_id=ctx.group.id, member_id=ctx.member.id,
+                                    name=ctx.member.name, reasons=match.reasons)], stop=True)
+
+
+def step_for(cfg: ModerationSettings, prior_violations: int) -> str:
+    """The escalation step for a member with this many recent violations."""
+    return cfg.escalation[min(prior_violations, len(cfg.escalation) - 1)]
+
+
+def escalation(cfg: ModerationSettings, step: str, *, group_id: int, member_id: int,
+               name: str, reasons: tuple[str, ...] | list[str]) -> list[Action]:
+    """What a step does: warn @them with the reasons, or remove (and blacklist). Shared by
+    the rule and by a person confirming a queued message."""
+    reason = "；".join(reasons[:3]) or "违规"
+    if step == "warn":
+        return [SendText(group_id=group_id, mention_member_ids=(member_id,),
+                         text=render_template(cfg.warn_template,
+                                              {"name": name, "reason": reason}))]
+    actions: list[Action] = [RemoveMember(group_id=group_id, member_id=member_id,
+                                          reason=reason)]
+    if step == "blacklist":
+        actions.append(BlacklistMember(member_id=member_id, days=cfg.blacklist_days,
+                                       reason=f"自动拉黑：{reason}"))
+    return actions

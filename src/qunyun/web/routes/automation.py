@@ -74,8 +74,7 @@ async def automation_save(section: str, request: Request, actor: CurrentActor,
                 continue
             values[key] = coerce(now, text, f"{section}.{key}")
         automation.do_update_settings(conn, actor=actor, group_id=group, section=section,
-                                      values={k: v for k, v in values.items()
-                                              if k not in reset}, reset=reset)
+                                      values=values, reset=reset)
     return RedirectResponse(f"/automation?group={group}#{section}", status_code=303)
 
 
@@ -144,10 +143,8 @@ async def moderation_review(decision_id: int, request: Request, actor: CurrentAc
                             runtime: RuntimeDep) -> Response:
     form = await request.form()
     with runtime.uow.write() as conn:
-        row = moderation.get_decision(conn, actor=actor, decision_id=decision_id)
-        settings = runtime.automation.get(conn).settings(row["group_id"])
         moderation.do_review(conn, actor=actor, decision_id=decision_id,
-                             confirm=form.get("decision") == "confirm", settings=settings,
+                             confirm=form.get("decision") == "confirm",
                              capabilities=runtime.capabilities)
     return RedirectResponse("/automation/moderation", status_code=303)
 

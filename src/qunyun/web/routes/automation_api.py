@@ -135,11 +135,8 @@ def moderation_decisions(actor: CurrentActor, conn: ReadConn, status: str | None
 def moderation_review(decision_id: int, body: Review, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
-        row = moderation.get_decision(conn, actor=actor, decision_id=decision_id)
-        return moderation.do_review(
-            conn, actor=actor, decision_id=decision_id, confirm=body.confirm,
-            settings=runtime.automation.get(conn).settings(row["group_id"]),
-            capabilities=runtime.capabilities)
+        return moderation.do_review(conn, actor=actor, decision_id=decision_id,
+                                    confirm=body.confirm, capabilities=runtime.capabilities)
 
 
 @router.get("/word-lists")
