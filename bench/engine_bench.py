@@ -23,7 +23,7 @@ from pathlib import Path
 
 import ahocorasick
 
-from qunyun.adapters.platforms.sandbox.simulate import DEFAULT_ADS, DEFAULT_TALK
+from qunyun.adapters.platforms.sandbox.simulate import DEFAULT_ADS, DEFAULT_TALK, TAILS
 from qunyun.domain.automation import AutomationSettings
 from qunyun.domain.events import ChatRef, MessagePosted, PersonRef
 from qunyun.engine import GroupFacts, MemberFacts, RuleContext, evaluate
@@ -37,7 +37,6 @@ WORDS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "sensitive_wo
          / "konsheng" / "Vocabulary" / "GFW补充词库.txt")
 PRODUCTS = ("沙发", "窗帘", "地板", "床垫", "衣柜", "餐桌", "灯具", "瓷砖", "橱柜", "门窗")
 ASPECTS = ("什么时候发货", "可以退吗", "有现货吗", "价格多少", "能上门安装吗")
-TAILS = ("", "", "～", "!", "呀", "😄", "👍", "哈", "。", "了", "吧", "？", "呢")
 
 
 def word_list(rng: random.Random) -> tuple[list[str], str]:

@@ -15,7 +15,6 @@ Run: ``.venv/bin/python bench/eval_moderation.py [--json FILE] [--cv]``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import re
@@ -23,6 +22,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from eval_faq import pairs  # bench/ is on the path when run as a script
 
 from qunyun.engine.moderation import BigramModel, Classifier, WordList, default_model
 
@@ -58,18 +59,9 @@ def mixed_sample() -> tuple[list[str], list[str]]:
 
 
 def questions() -> dict[str, list[str]]:
-    base = DATA / "faq_matching_zh"
-    out: dict[str, set[str]] = {"LCQMC": set(), "BQ": set(), "ATEC": set()}
-    for line in (base / "LCQMC" / "dev.txt").read_text("utf-8").splitlines():
-        out["LCQMC"].update(line.split("\t")[:2])
-    with (base / "BQ_corpus" / "dev.csv").open(encoding="utf-8-sig") as fh:
-        for row in csv.DictReader(fh):
-            out["BQ"].update([row["sentence1"], row["sentence2"]])
-    for line in (base / "ATEC" / "atec_nlp_sim_train.csv").read_text("utf-8-sig").splitlines():
-        parts = line.replace("\ufeff", "").split("\t")
-        if len(parts) == 4:
-            out["ATEC"].update(parts[1:3])
-    return {k: sorted(q for q in v if q.strip()) for k, v in out.items()}
+    """The unique questions of the FAQ evaluation's pairs (real user questions)."""
+    return {name: sorted({q for q1, q2, _same in rows for q in (q1, q2) if q.strip()})
+            for name, rows in pairs().items()}
 
 
 def ad_list() -> list[str]:
