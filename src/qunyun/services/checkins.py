@@ -92,19 +92,24 @@ def leaderboard(conn: Connection, *, actor: Actor, group_id: int, period: str = 
     rows = conn.execute(select(sub, members.c.number, members.c.display_name)
                         .join(members, members.c.id == sub.c.member_id)
                         .order_by(sub.c.value.desc(), members.c.number).limit(limit)).mappings()
-    ranked = []
-    for rank, row in enumerate(rows, start=1):
-        item = {"rank": rank, "member_id": row["member_id"], "number": row["number"],
-                "name": row["display_name"], "value": int(row["value"] or 0)}
-        if metric == "checkins":
-            item["best_streak"] = row["best"]
-            current = conn.execute(select(checkins.c.streak, checkins.c.day).where(
-                checkins.c.group_id == group_id, checkins.c.member_id == row["member_id"])
-                .order_by(checkins.c.day.desc()).limit(1)).first()
-            alive = current is not None and current.day >= (
-                today - timedelta(days=1)).isoformat()
-            item["current_streak"] = current.streak if alive and current else 0
-        ranked.append(item)
+    ranked = [{"rank": rank, "member_id": row["member_id"], "number": row["number"],
+               "name": row["display_name"], "value": int(row["value"] or 0),
+               "best_streak": row.get("best")} for rank, row in enumerate(rows, start=1)]
+    if metric == "checkins" and ranked:
+        # each member's latest check-in, in one query: its streak counts if it is still alive
+        latest: dict[int, Any] = {}
+        for r in conn.execute(select(checkins.c.member_id, checkins.c.day, checkins.c.streak)
+                              .where(checkins.c.group_id == group_id, checkins.c.member_id
+                                     .in_([item["member_id"] for item in ranked]))
+                              .order_by(checkins.c.member_id, checkins.c.day.desc())):
+            latest.setdefault(r.member_id, r)
+        alive_from = (today - timedelta(days=1)).isoformat()
+        for item in ranked:
+            last = latest.get(item["member_id"])
+            item["current_streak"] = last.streak if last and last.day >= alive_from else 0
+    else:
+        for item in ranked:
+            item.pop("best_streak")
     return {"group_id": group_id, "group": group.name, "period": period, "metric": metric,
             "from": start.isoformat() if start else None, "to": today.isoformat(),
             "rows": ranked}
