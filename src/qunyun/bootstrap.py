@@ -20,10 +20,17 @@ from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
+from qunyun.services import broadcasts, playbooks
 from qunyun.services.automation import AutomationCache
-from qunyun.services.ingest import IngestConfig
+from qunyun.services.ingest import IngestConfig, ScheduledHandler
 from qunyun.services.outbox import DeliveryPolicy
 from qunyun.services.segments import Clock
+
+# what a fired job of each kind does beyond the rules
+SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
+    broadcasts.JOB_KIND: broadcasts.fire_broadcast,
+    playbooks.JOB_KIND: playbooks.fire_step,
+}
 
 
 @dataclass
@@ -46,7 +53,8 @@ class Runtime:
     @property
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(rules=self.rules, capabilities=self.capabilities,
-                            timezone=self.settings.timezone, automation=self.automation)
+                            timezone=self.settings.timezone, automation=self.automation,
+                            scheduled=SCHEDULED_HANDLERS)
 
     def clock(self) -> Clock:
         """Now, in the team's time zone (segments and lead scores are relative to it)."""

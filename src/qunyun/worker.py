@@ -7,10 +7,11 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
-from qunyun.services import outbox, schedules
+from qunyun.services import outbox, pushes, schedules
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,16 @@ class Worker:
     def __init__(self, runtime: Runtime, *, worker_id: str | None = None) -> None:
         self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._reminded: datetime | None = None
 
     def tick(self) -> WorkerTick:
         rt = self.runtime
         fired = schedules.fire_due(rt.uow, config=rt.ingest_config)
+        now = utcnow()
+        if self._reminded is None or (now - self._reminded).total_seconds() >= 60:
+            with rt.uow.write() as conn:
+                pushes.remind_confirmations(conn, now=now)
+            self._reminded = now
         recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=utcnow())
         stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
                                    worker_id=self.worker_id, policy=rt.policy)

@@ -22,6 +22,24 @@ class Capability(StrEnum):
     BROADCAST_UNCONFIRMED = "broadcast_unconfirmed"
     # The platform recognises a repeated idempotency key and applies the send once.
     IDEMPOTENT_SEND = "idempotent_send"
+    SEND_IMAGE = "send_image"
+    SEND_LINK = "send_link"
+    SEND_MINIPROGRAM = "send_miniprogram"
+
+
+_ATTACHMENT_CAPABILITY = {"image": Capability.SEND_IMAGE, "link": Capability.SEND_LINK,
+                          "miniprogram": Capability.SEND_MINIPROGRAM}
+
+
+def _push_capabilities(broadcast: bool, attachments: tuple[dict[str, str], ...]
+                       ) -> set[Capability]:
+    """A push (broadcast or playbook step) needs the platform to send it unconfirmed, and
+    every attachment needs its kind supported; otherwise a person sends it."""
+    caps = {_ATTACHMENT_CAPABILITY[a.get("type", "")] for a in attachments
+            if a.get("type", "") in _ATTACHMENT_CAPABILITY}
+    if broadcast:
+        caps.add(Capability.BROADCAST_UNCONFIRMED)
+    return caps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +84,9 @@ class SendText(Action):
     batch_seconds: int = 0
     template: str = ""
     names: tuple[str, ...] = ()
+    # a push from a broadcast or playbook step (needs unconfirmed broadcasting)
+    broadcast: bool = False
+    attachments: tuple[dict[str, str], ...] = ()
 
     def merged(self, other: SendText) -> SendText:
         """This batched send with ``other``'s newcomers added (each member once)."""
@@ -78,7 +99,7 @@ class SendText(Action):
                        text=fill_names(self.template, names) if self.template else self.text)
 
     def required_capabilities(self) -> frozenset[Capability]:
-        caps = {Capability.SEND_TEXT}
+        caps = {Capability.SEND_TEXT} | _push_capabilities(self.broadcast, self.attachments)
         if self.mention_member_ids:
             caps.add(Capability.MENTION)
         return frozenset(caps)
@@ -92,9 +113,15 @@ class SendPrivate(Action):
     type_name: ClassVar[str] = "send_private"
     member_id: int
     text: str
+    broadcast: bool = False
+    attachments: tuple[dict[str, str], ...] = ()
 
     def required_capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.SEND_PRIVATE})
+        return frozenset({Capability.SEND_PRIVATE}
+                         | _push_capabilities(self.broadcast, self.attachments))
+
+    def summary(self) -> str:
+        return self.text if len(self.text) <= 60 else self.text[:57] + "..."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -88,12 +88,55 @@ class PointsSettings(_Section):
     invite: int = Field(10, ge=0, le=1000)
 
 
+class CapSetting(_Section):
+    scope: Literal["group", "member"]
+    period: Literal["day", "week", "month"]
+    limit: int | Literal["days"] = Field(union_mode="left_to_right")
+    platform: str = Field("*", max_length=32)
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, v: int | str, info: Any) -> int | str:
+        if v == "days" and info.data.get("period") != "month":
+            raise ValueError("'days' only with period month")
+        if isinstance(v, int) and not 0 <= v <= 1000:
+            raise ValueError("between 0 and 1000")
+        return v
+
+
+def _default_caps() -> list[CapSetting]:
+    # pushes (broadcasts and playbook steps), not replies: a campaign day's 3+ notices fit in
+    # the group cap; WeCom's current rule is one group-send per day on average over a month
+    return [CapSetting(scope="group", period="day", limit=6),
+            CapSetting(scope="member", period="week", limit=3),
+            CapSetting(scope="group", period="month", limit="days", platform="wecom"),
+            CapSetting(scope="member", period="month", limit="days", platform="wecom")]
+
+
+class BroadcastSettings(_Section):
+    quiet_hours: str = Field("22:30-08:00", max_length=20)
+    over_cap: Literal["queue", "drop"] = "queue"
+    caps: list[CapSetting] = Field(default_factory=_default_caps, max_length=20)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str) -> str:
+        from qunyun.domain.content import ContentError, QuietHours
+
+        try:
+            QuietHours.parse(v)
+        except ContentError as exc:
+            raise ValueError(str(exc).removeprefix("quiet_hours: ")) from None
+        return v
+
+
 class AutomationSettings(_Section):
     welcome: WelcomeSettings = Field(default_factory=WelcomeSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     checkin: CheckinSettings = Field(default_factory=CheckinSettings)
     points: PointsSettings = Field(default_factory=PointsSettings)
+    broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
 
 
 SECTIONS: tuple[str, ...] = tuple(AutomationSettings.model_fields)

@@ -105,6 +105,10 @@ def get_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM) -> dic
             "effective": effective.model_dump(mode="json")}
 
 
+# sections that only the team sets (the push planner counts caps across all groups)
+TEAM_ONLY = ("broadcast",)
+
+
 def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
                        section: str, values: dict[str, Any], reset: Sequence[str] = ()
                        ) -> dict[str, Any]:
@@ -112,6 +116,9 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
     actor.require(Permission.OPERATE)
     if section not in SECTIONS:
         raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
+    if section in TEAM_ONLY and group_id != TEAM:
+        raise InvalidInput(f"{section}: a team setting (quiet hours and caps hold for every "
+                           "group); set it without a group")
     current = get_settings(conn, actor=actor, group_id=group_id)
     own = {k: dict(v) for k, v in current["own"].items()}
     part = own.setdefault(section, {})

@@ -17,7 +17,7 @@ from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.users import Actor
 
 EDITABLE = ("name", "group_type", "series", "capacity", "state", "rules_text", "announcement",
-            "welcome_template")
+            "welcome_template", "tags")
 
 
 def upsert_group(conn: Connection, *, platform: str, chat: ChatRef, at: datetime) -> int:
@@ -115,6 +115,13 @@ def do_update_group(conn: Connection, *, actor: Actor, group_id: int,
                 raise InvalidInput("capacity: between 2 and 2000")
         if key == "welcome_template":
             settings["welcome_template"] = str(value)
+            continue
+        if key == "tags":  # group tags: playbooks and broadcasts can target them
+            items = value.replace("，", ",").split(",") if isinstance(value, str) else value
+            tags = list(dict.fromkeys(str(t).strip() for t in items or [] if str(t).strip()))
+            if any(len(t) > 32 for t in tags) or len(tags) > 20:
+                raise InvalidInput("tags: at most 20 tags of at most 32 characters")
+            settings["tags"] = tags
             continue
         values[key] = value
     values["settings"] = settings

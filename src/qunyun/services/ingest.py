@@ -49,6 +49,9 @@ from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 CapabilityLookup = Callable[[str], frozenset[Capability]]
+# work a scheduled job does beyond the rules (a playbook step or broadcast fanning out to
+# many groups or members): called in the ingest transaction, returns the outbox ids it made
+ScheduledHandler = Callable[[Connection, ScheduleFired, "IngestConfig", datetime], list[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class IngestConfig:
     capabilities: CapabilityLookup
     timezone: str = "Asia/Shanghai"
     automation: automation.AutomationCache = field(default_factory=automation.AutomationCache)
+    scheduled: Mapping[str, ScheduledHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +112,8 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         capabilities=config.capabilities(event.platform),
         key_prefix=f"{event.platform}:{event.external_event_id}", now=received_at,
         inbound_event_id=int(inbound_id))
+    if isinstance(event, ScheduleFired) and (handler := config.scheduled.get(event.job_kind)):
+        outbox_ids += handler(conn, event, config, received_at)
     errors = tuple(f"{e.rule}: {e.error}" for e in evaluation.errors)
     if evaluation.fired or errors:
         conn.execute(update(inbound_events).where(inbound_events.c.id == inbound_id).values(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, update
 
 from qunyun.adapters.storage.sql import supports_skip_locked
 from qunyun.adapters.storage.tables import groups, scheduled_jobs, utcnow
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.content import parse_when
 from qunyun.domain.events import ScheduleFired
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput
@@ -25,7 +27,8 @@ DONE = "done"
 def do_schedule_job(
     conn: Connection, *, key: str, kind: str, run_at: datetime, actor: str = "system",
     every_seconds: int | None = None, payload: dict[str, Any] | None = None,
-    group_id: int | None = None, platform: str = "system",
+    group_id: int | None = None, platform: str = "system", recurrence: str | None = None,
+    status: str = ACTIVE,
 ) -> int:
     if run_at.tzinfo is None:
         raise InvalidInput("run_at must be timezone-aware")
@@ -38,8 +41,8 @@ def do_schedule_job(
                                 ).scalar() or platform
     job_id = conn.execute(scheduled_jobs.insert().values(
         key=key, kind=kind, platform=platform, group_id=group_id, payload=payload or {},
-        next_run_at=run_at, every_seconds=every_seconds, status=ACTIVE, runs=0,
-        created_at=utcnow(),
+        next_run_at=run_at, every_seconds=every_seconds, status=status, runs=0,
+        created_at=utcnow(), recurrence=recurrence,
     ).returning(scheduled_jobs.c.id)).scalar_one()
     audit.record(conn, actor=actor, action="schedule.create", object_type="scheduled_job",
                  object_id=job_id, detail={"key": key, "kind": kind,
@@ -52,6 +55,7 @@ def fire_due(uow: UnitOfWork, *, config: IngestConfig, now: datetime | None = No
     """Fire due jobs. After downtime a recurring job fires once for the runs it missed
     (coalesced, the number skipped kept in the event) rather than flooding the groups."""
     now = now or utcnow()
+    tz = ZoneInfo(config.timezone)
     fired = 0
     while True:
         with uow.write() as conn:
@@ -66,8 +70,15 @@ def fire_due(uow: UnitOfWork, *, config: IngestConfig, now: datetime | None = No
             for job in jobs:
                 due: datetime = job["next_run_at"]
                 missed = 0
+                following: datetime | None = None
                 if job["every_seconds"]:
                     missed = int((now - due).total_seconds() // job["every_seconds"])
+                    following = due + timedelta(seconds=job["every_seconds"]) * (missed + 1)
+                elif job["recurrence"]:
+                    when = parse_when(job["recurrence"])
+                    missed = len(when.occurrences(due + timedelta(seconds=1), now, tz=tz))
+                    nxt = when.next_at(max(due, now) + timedelta(seconds=1), tz=tz)
+                    following = nxt[0] if nxt else None
                 payload = dict(job["payload"] or {})
                 if missed:
                     payload["missed_runs"] = missed
@@ -78,9 +89,8 @@ def fire_due(uow: UnitOfWork, *, config: IngestConfig, now: datetime | None = No
                     payload=payload, group_external_id=job["group_ext"])
                 do_ingest_event(conn, event, config=config, received_at=now)
                 values: dict[str, Any] = {"runs": job["runs"] + 1, "last_run_at": now}
-                if job["every_seconds"]:
-                    step = timedelta(seconds=job["every_seconds"])
-                    values["next_run_at"] = due + step * (missed + 1)
+                if following is not None:
+                    values["next_run_at"] = following
                 else:
                     values["status"] = DONE
                 conn.execute(update(scheduled_jobs).where(scheduled_jobs.c.id == job["id"])
@@ -88,6 +98,24 @@ def fire_due(uow: UnitOfWork, *, config: IngestConfig, now: datetime | None = No
                 fired += 1
         if len(jobs) < limit:
             return fired
+
+
+def do_set_jobs(conn: Connection, keys: list[str], *, status: str | None = None,
+                next_run_at: dict[str, datetime] | None = None) -> int:
+    """Pause/resume or move jobs by key (playbooks keep one job per step); done jobs stay
+    done, so a step that already ran is never re-run by a change."""
+    changed = 0
+    for key in keys:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+        if next_run_at and key in next_run_at:
+            values["next_run_at"] = next_run_at[key]
+        if values:
+            changed += conn.execute(update(scheduled_jobs).where(
+                scheduled_jobs.c.key == key, scheduled_jobs.c.status != DONE)
+                .values(**values)).rowcount
+    return changed
 
 
 def list_jobs(conn: Connection) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.storage.tables import groups, members, staff_tasks
+from qunyun.adapters.storage.tables import groups, members, outbox, staff_tasks
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
@@ -72,7 +72,12 @@ def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: s
         raise InvalidInput("outcome: at most 2000 characters")
     status = DISMISSED if dismiss else DONE
     conn.execute(update(staff_tasks).where(staff_tasks.c.id == task_id).values(
-        status=status, done_at=now, done_by=actor.id, outcome=outcome))
+        status=status, done_at=now, done_by=actor.id or None, outcome=outcome))
+    # the outbox rows waiting on this task settle with it: done by a person, or not at all
+    conn.execute(update(outbox).where(outbox.c.staff_task_id == task_id,
+                                      outbox.c.status == "staff_task").values(
+        status="cancelled" if dismiss else "delivered", delivered_at=None if dismiss else now,
+        receipt={"by_person": actor.label, "outcome": outcome}))
     audit.record(conn, actor=actor.label, action=f"task.{status}", object_type="staff_task",
                  object_id=task_id, detail={"outcome": outcome})
     return access_task_by_id(conn, actor=actor, task_id=task_id)

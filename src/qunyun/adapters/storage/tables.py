@@ -405,6 +405,8 @@ outbox = Table(
     Column("batch_key", String(64)),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_batch", "group_id", "batch_key", "status"),
+    # pushes name their delivery here (delivery:<id>) so the delivery log counts its rows
+    Index("ix_outbox_rule", "rule"),
 )
 
 staff_tasks = Table(
@@ -444,6 +446,9 @@ scheduled_jobs = Table(
     Column("runs", Integer, nullable=False, default=0),
     Column("last_run_at", UTCDateTime()),
     _created(),
+    # a recurring step time (daily 08:00, weekly 周一 09:00, holiday 09:00): the next run is
+    # computed from it in the team's time zone, not by adding seconds
+    Column("recurrence", String(64)),
     Index("ix_scheduled_jobs_due", "status", "next_run_at"),
 )
 
@@ -569,6 +574,133 @@ rule_cooldowns = Table(
     Column("rule_key", String(64), primary_key=True),
     Column("group_id", Id, primary_key=True, autoincrement=False),
     Column("last_at", UTCDateTime(), nullable=False),
+)
+
+# Content and scheduling (issue 6) -----------------------------------------------------
+
+# Scripts (话术, F16); every save is a new row in script_versions as well.
+scripts = Table(
+    "scripts",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("variables", JSON, nullable=False, default=list),  # custom variables it declares
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("version", Integer, nullable=False, default=1),
+    Column("archived", Boolean, nullable=False, default=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+script_versions = Table(
+    "script_versions",
+    metadata,
+    _id(),
+    Column("script_id", Id, ForeignKey("scripts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("variables", JSON, nullable=False, default=list),
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("changed_by", String(128), nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Column("note", String(255), nullable=False, default=""),
+    UniqueConstraint("script_id", "version", name="uq_script_versions_script_version"),
+)
+
+# SOP playbooks (F17): steps with a step time, a target and a script, attached to groups.
+playbooks = Table(
+    "playbooks",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False, default="active"),  # active | paused
+    Column("campaign_start", UTCDateTime()),  # the T of relative steps
+    Column("variables", JSON, nullable=False, default=dict),  # {activity}, {deadline}, custom
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+playbook_steps = Table(
+    "playbook_steps",
+    metadata,
+    _id(),
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+    Column("at", String(64), nullable=False),
+    Column("script_id", Id, ForeignKey("scripts.id"), nullable=False),
+    Column("target", JSON),  # null: the playbook's groups
+    Column("max_messages_last_hour", Integer),  # warm-up trigger: only in quiet groups
+    Column("skipped", Boolean, nullable=False, default=False),
+)
+
+playbook_groups = Table(
+    "playbook_groups",
+    metadata,
+    Column("playbook_id", Id, ForeignKey("playbooks.id"), primary_key=True,
+           autoincrement=False),
+    Column("group_id", Id, ForeignKey("groups.id"), primary_key=True, autoincrement=False),
+)
+
+# Broadcasts (F18): one push to groups or segment members, now or at a time.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False),
+    Column("script_id", Id, ForeignKey("scripts.id")),
+    Column("text", Text, nullable=False, default=""),
+    Column("attachments", JSON, nullable=False, default=list),
+    Column("variables", JSON, nullable=False, default=dict),
+    Column("target", JSON, nullable=False),
+    Column("send_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # scheduled | sent | cancelled
+    Column("created_by", String(128), nullable=False),
+    _created(),
+)
+
+# The delivery log: one row per fired occurrence (a broadcast, a playbook step on a day).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _id(),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("source", String(16), nullable=False),  # broadcast | playbook
+    Column("broadcast_id", Id, ForeignKey("broadcasts.id")),
+    Column("playbook_id", Id, ForeignKey("playbooks.id")),
+    Column("step_id", Id, ForeignKey("playbook_steps.id")),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("fired_at", UTCDateTime(), nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("recipients", Integer, nullable=False, default=0),
+    Column("planned", Integer, nullable=False, default=0),
+    Column("deferred", Integer, nullable=False, default=0),
+    Column("queued", Integer, nullable=False, default=0),
+    Column("dropped", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("confirmations", Integer, nullable=False, default=0),
+    Column("detail", JSON, nullable=False, default=dict),
+    Index("ix_deliveries_due", "due_at"),
+)
+
+# Every push placed (not dropped), per group or member, for the frequency caps.
+push_log = Table(
+    "push_log",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False),
+    Index("ix_push_log_group_at", "group_id", "at"),
+    Index("ix_push_log_member_at", "member_id", "at"),
 )
 
 audit_log = Table(

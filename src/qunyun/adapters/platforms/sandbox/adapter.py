@@ -22,7 +22,8 @@ PROFILES: dict[str, frozenset[Capability]] = {
     "full": frozenset(Capability),
     # What WeCom customer groups allow through the official API: no kicking, no bot posts in
     # groups, no unconfirmed broadcasts (see shared/protocols/WECOM_AND_EXPORTS.md).
-    "wecom": frozenset({Capability.SEND_PRIVATE, Capability.IDEMPOTENT_SEND}),
+    "wecom": frozenset({Capability.SEND_PRIVATE, Capability.IDEMPOTENT_SEND, Capability.SEND_IMAGE,
+                        Capability.SEND_LINK, Capability.SEND_MINIPROGRAM}),
 }
 
 

@@ -1,0 +1,422 @@
+"""Scripts, step times, quiet hours and frequency caps (F16–F18): pure rules, no I/O.
+
+A *script* (话术) is a text with ``{variables}`` and optional attachments. A *step time* says
+when a playbook step fires: ``daily 08:00``, ``weekly 周一 09:00``, ``holiday 09:00``,
+``at 2026-12-01 20:00`` or relative to a campaign start ``T-2d 20:00``, ``T-1h``, ``T+0``,
+``T+30m``. The :class:`SendPlanner` places each send: out of quiet hours, under every cap, or
+queued to the next period / dropped by policy, always with the reason.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+
+class ContentError(ValueError):
+    """Invalid script, step time or cap; the message names the field."""
+
+
+class ScriptKind(StrEnum):
+    ANNOUNCEMENT = "announcement"
+    INTERACTIVE = "interactive"
+    FAQ_ANSWER = "faq_answer"
+    PITCH = "pitch"
+    WELCOME = "welcome"
+    GREETING = "greeting"
+
+
+# filled by qunyun for every send; anything else a script uses must be declared by it
+BUILTIN_VARIABLES: tuple[str, ...] = ("name", "group", "activity", "deadline", "date", "holiday")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+ATTACHMENT_TYPES: dict[str, tuple[str, ...]] = {
+    # type → required fields
+    "image": ("url",),
+    "link": ("url", "title"),
+    "miniprogram": ("appid", "page", "title"),
+}
+_URL = re.compile(r"^https?://\S+$")
+
+
+def variables_in(body: str) -> list[str]:
+    """Variable names used by ``body`` in order of first use; malformed braces are an error."""
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(body))
+    except ValueError as exc:
+        raise ContentError(f"body: {exc} (write {{{{ and }}}} for a literal brace)") from None
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not _IDENT.match(name) or spec or conversion:
+            raise ContentError(f"body: {{{name}}} is not a variable name "
+                               "(letters, digits and _ only)")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def check_script(body: str, declared: Sequence[str],
+                 attachments: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Validate a script at save time; returns the attachments normalised."""
+    if not body.strip() and not attachments:
+        raise ContentError("body: a script needs text or an attachment")
+    if len(body) > 4000:
+        raise ContentError("body: at most 4000 characters")
+    for name in declared:
+        if not _IDENT.match(name):
+            raise ContentError(f"variables: {name!r} is not a variable name")
+    unknown = [v for v in variables_in(body) if v not in BUILTIN_VARIABLES and v not in declared]
+    if unknown:
+        raise ContentError(f"body: unknown variable {{{unknown[0]}}}; declare it or use one of "
+                           + ", ".join("{" + v + "}" for v in BUILTIN_VARIABLES))
+    out: list[dict[str, str]] = []
+    for i, raw in enumerate(attachments):
+        kind = str(raw.get("type", ""))
+        if kind not in ATTACHMENT_TYPES:
+            raise ContentError(f"attachments[{i}].type: one of {', '.join(ATTACHMENT_TYPES)}")
+        item = {"type": kind}
+        for key in ATTACHMENT_TYPES[kind]:
+            value = str(raw.get(key) or "").strip()
+            if not value:
+                raise ContentError(f"attachments[{i}].{key}: required for {kind}")
+            if key == "url" and not _URL.match(value):
+                raise ContentError(f"attachments[{i}].url: must start with http:// or https://")
+            item[key] = value
+        out.append(item)
+    if len(out) > 9:
+        raise ContentError("attachments: at most 9")
+    return out
+
+
+def render(body: str, values: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The text with variables filled, and the variables that had no value (left as is)."""
+    missing: list[str] = []
+    parts: list[str] = []
+    for literal, name, _spec, _conv in string.Formatter().parse(body):
+        parts.append(literal)
+        if name is None:
+            continue
+        value = values.get(name)
+        if value is None or value == "":
+            missing.append(name)
+            parts.append("{" + name + "}")
+        else:
+            parts.append(str(value))
+    return "".join(parts), missing
+
+
+# --- step times ---------------------------------------------------------------------------
+
+_WEEKDAYS = {
+    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+    "周一": 0, "周二": 1, "周三": 2, "周四": 3, "周五": 4, "周六": 5, "周日": 6, "周天": 6,
+}
+_HHMM = r"(\d{1,2}):(\d{2})"
+_RELATIVE = re.compile(r"^T(?:\s*([+-])\s*(\d+)\s*([dhm])?)?(?:\s+" + _HHMM + r")?$")
+_RECURRING = re.compile(r"^(daily|weekly\s+(\S+)|holiday)\s+" + _HHMM + "$")
+_AT = re.compile(r"^at\s+(\d{4}-\d{2}-\d{2})\s+" + _HHMM + "$")
+
+
+def _clock(hh: str, mm: str, spec: str) -> time:
+    h, m = int(hh), int(mm)
+    if h > 23 or m > 59:
+        raise ContentError(f"{spec!r}: no time of day {hh}:{mm}")
+    return time(h, m)
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A parsed step time. ``kind`` is daily | weekly | holiday | at | relative."""
+
+    spec: str
+    kind: Literal["daily", "weekly", "holiday", "at", "relative"]
+    clock: time | None = None
+    weekday: int | None = None
+    day: date | None = None
+    offset: timedelta = timedelta()
+
+    @property
+    def recurring(self) -> bool:
+        return self.kind in ("daily", "weekly", "holiday")
+
+    @property
+    def needs_start(self) -> bool:
+        return self.kind == "relative"
+
+    def occurrences(self, start: datetime, end: datetime, *, tz: ZoneInfo,
+                    campaign_start: datetime | None = None) -> list[tuple[datetime, str]]:
+        """Every firing in ``[start, end)`` (UTC) with its label (the holiday's name)."""
+        if self.kind == "relative":
+            if campaign_start is None:
+                return []
+            at = self._relative(campaign_start, tz)
+            return [(at, "")] if start <= at < end else []
+        if self.kind == "at":
+            assert self.day is not None and self.clock is not None
+            at = datetime.combine(self.day, self.clock, tzinfo=tz).astimezone(UTC)
+            return [(at, "")] if start <= at < end else []
+        assert self.clock is not None
+        out: list[tuple[datetime, str]] = []
+        day = start.astimezone(tz).date()
+        last = end.astimezone(tz).date()
+        names = holiday_calendar(tuple(range(day.year, last.year + 1))) \
+            if self.kind == "holiday" else {}
+        while day <= last:
+            label = ""
+            ok = self.kind == "daily" or (self.kind == "weekly" and day.weekday() == self.weekday)
+            if self.kind == "holiday" and day in names:
+                ok, label = True, names[day]
+            if ok:
+                at = datetime.combine(day, self.clock, tzinfo=tz).astimezone(UTC)
+                if start <= at < end:
+                    out.append((at, label))
+            day += timedelta(days=1)
+        return out
+
+    def next_at(self, not_before: datetime, *, tz: ZoneInfo,
+                campaign_start: datetime | None = None) -> tuple[datetime, str] | None:
+        """The first firing at or after ``not_before``, or None when there is none left."""
+        horizon = {"daily": 2, "weekly": 8, "holiday": 400}.get(self.kind, 0)
+        end = not_before + timedelta(days=horizon) if horizon else datetime.max.replace(
+            tzinfo=UTC)
+        found = self.occurrences(not_before, end, tz=tz, campaign_start=campaign_start)
+        return found[0] if found else None
+
+    def _relative(self, campaign_start: datetime, tz: ZoneInfo) -> datetime:
+        if self.clock is None:
+            return campaign_start + self.offset
+        local_day = (campaign_start.astimezone(tz) + self.offset).date()
+        return datetime.combine(local_day, self.clock, tzinfo=tz).astimezone(UTC)
+
+
+def parse_when(spec: str) -> When:
+    try:
+        return _parse_when(spec)
+    except ContentError as exc:
+        message = str(exc)
+        raise ContentError(message if message.startswith("at: ") else f"at: {message}") from None
+
+
+def _parse_when(spec: str) -> When:
+    text = " ".join(spec.strip().split())
+    if m := _RELATIVE.match(text):
+        sign, amount, unit, hh, mm = m.groups()
+        n = int(amount or 0)
+        if n and not unit:
+            raise ContentError(f"at: {spec!r}: give a unit after {n} (d, h or m)")
+        if hh is not None and unit in ("h", "m") and n:
+            raise ContentError(f"at: {spec!r}: a time of day goes with whole days (T-1d 20:00)")
+        delta = {"d": timedelta(days=n), "h": timedelta(hours=n),
+                 "m": timedelta(minutes=n)}.get(unit or "d", timedelta())
+        return When(text, "relative", clock=_clock(hh, mm, spec) if hh else None,
+                    offset=-delta if sign == "-" else delta)
+    if m := _RECURRING.match(text):
+        head, day_name, hh, mm = m.groups()
+        clock = _clock(hh, mm, spec)
+        if head.startswith("weekly"):
+            wd = _WEEKDAYS.get(day_name.lower())
+            if wd is None:
+                raise ContentError(f"at: {spec!r}: weekday is one of mon…sun or 周一…周日")
+            return When(text, "weekly", clock=clock, weekday=wd)
+        return When(text, "daily" if head == "daily" else "holiday", clock=clock)
+    if m := _AT.match(text):
+        try:
+            day = date.fromisoformat(m.group(1))
+        except ValueError:
+            raise ContentError(f"at: {spec!r}: no such date") from None
+        return When(text, "at", clock=_clock(m.group(2), m.group(3), spec), day=day)
+    raise ContentError(
+        f"at: {spec!r} is not a step time; write daily 08:00, weekly 周一 09:00, holiday 09:00, "
+        "at 2026-12-01 20:00, or relative to the campaign start: T-2d 20:00, T-1h, T+0, T+30m")
+
+
+@lru_cache(maxsize=16)
+def holiday_calendar(years: tuple[int, ...], language: str = "zh_CN") -> dict[date, str]:
+    """The first day of each public holiday in mainland China (the day to greet), from the
+    ``holidays`` package (lunar dates computed, not typed in); days off in lieu are left out."""
+    import holidays
+
+    out: dict[date, str] = {}
+    seen: set[tuple[int, str]] = set()
+    calendar_cn = holidays.country_holidays("CN", years=years, language=language)
+    for day, name in sorted(calendar_cn.items()):
+        if "（" in name or "(" in name:  # 补假 / 调休 days are not greetings
+            continue
+        if (day.year, name) in seen:
+            continue
+        seen.add((day.year, name))
+        out[day] = name
+    return out
+
+
+# --- quiet hours and caps -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours | None:
+        """``"22:30-08:00"``; empty means none."""
+        text = text.strip()
+        if not text:
+            return None
+        m = re.fullmatch(_HHMM + r"\s*-\s*" + _HHMM, text)
+        if not m:
+            raise ContentError(f"quiet_hours: {text!r} is not like 22:30-08:00")
+        try:
+            start = _clock(m.group(1), m.group(2), text)
+            end = _clock(m.group(3), m.group(4), text)
+        except ContentError as exc:
+            raise ContentError(f"quiet_hours: {exc}") from None
+        if start == end:
+            raise ContentError("quiet_hours: start and end are the same")
+        return cls(start, end)
+
+    def contains(self, local: time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def defer(self, at: datetime, tz: ZoneInfo) -> datetime:
+        """``at`` if outside quiet hours, else when they end (UTC)."""
+        local = at.astimezone(tz)
+        if not self.contains(local.time().replace(tzinfo=None)):
+            return at
+        day = local.date()
+        if local.time() >= self.start and self.start > self.end:
+            day += timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=tz).astimezone(UTC)
+
+
+Scope = Literal["group", "member"]
+Period = Literal["day", "week", "month"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """At most ``limit`` pushes per ``scope`` (one group or one member) per ``period``;
+    ``limit="days"`` means the number of days in that month (WeCom's current rule)."""
+
+    scope: Scope
+    period: Period
+    limit: int | Literal["days"]
+    platform: str = "*"
+
+    def limit_at(self, local: date) -> int:
+        if self.limit == "days":
+            return calendar.monthrange(local.year, local.month)[1]
+        return self.limit
+
+    def describe(self) -> str:
+        who = {"group": "每群", "member": "每人"}[self.scope]
+        per = {"day": "每天", "week": "每周", "month": "每月"}[self.period]
+        n = "当月天数" if self.limit == "days" else str(self.limit)
+        where = "" if self.platform == "*" else f"（{self.platform}）"
+        return f"{who}{per}最多 {n} 次{where}"
+
+
+def period_bounds(period: Period, at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day / week (Monday first) / month holding ``at``, as UTC instants."""
+    local = at.astimezone(tz).date()
+    if period == "day":
+        first, nxt = local, local + timedelta(days=1)
+    elif period == "week":
+        first = local - timedelta(days=local.weekday())
+        nxt = first + timedelta(days=7)
+    else:
+        first = local.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+
+    def utc(d: date) -> datetime:
+        return datetime.combine(d, time(), tzinfo=tz).astimezone(UTC)
+
+    return utc(first), utc(nxt)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    at: datetime
+    status: Literal["send", "deferred", "queued", "dropped"]
+    reason: str = ""
+
+
+@dataclass
+class SendPlanner:
+    """Places pushes one by one, remembering what it placed, so a whole campaign previewed
+    or fanned out at once respects the caps as the sends would one after another.
+
+    ``history`` holds the pushes already made or planned, per (scope, id), sorted.
+    """
+
+    caps: Sequence[Cap]
+    tz: ZoneInfo
+    quiet: QuietHours | None = None
+    over_cap: Literal["queue", "drop"] = "queue"
+    history: dict[tuple[str, int], list[datetime]] = field(default_factory=dict)
+    max_queue_periods: int = 12
+
+    def caps_for(self, platform: str, scope: Scope) -> list[Cap]:
+        return [c for c in self.caps
+                if c.scope == scope and c.platform in ("*", platform)]
+
+    def place(self, platform: str, scope: Scope, key: int, at: datetime) -> Placement:
+        caps = self.caps_for(platform, scope)
+        sent = self.history.setdefault((scope, key), [])
+        status: Literal["send", "deferred", "queued"] = "send"
+        reason = ""
+        when = at
+        for _ in range(self.max_queue_periods):
+            if self.quiet is not None:
+                moved = self.quiet.defer(when, self.tz)
+                if moved != when and status == "send":
+                    status, reason = "deferred", "免打扰时段，顺延"
+                when = moved
+            full = self._full(caps, sent, when)
+            if full is None:
+                bisect.insort(sent, when)
+                return Placement(when, status, reason)
+            cap, period_end = full
+            if self.over_cap == "drop":
+                return Placement(at, "dropped", f"超出频次上限：{cap.describe()}")
+            status, reason = "queued", f"超出频次上限：{cap.describe()}，顺延"
+            when = period_end
+        return Placement(at, "dropped", "频次上限内找不到可发送的时间")
+
+    def _full(self, caps: Iterable[Cap], sent: list[datetime],
+              when: datetime) -> tuple[Cap, datetime] | None:
+        for cap in caps:
+            first, nxt = period_bounds(cap.period, when, self.tz)
+            count = bisect.bisect_left(sent, nxt) - bisect.bisect_left(sent, first)
+            if count >= cap.limit_at(when.astimezone(self.tz).date()):
+                return cap, nxt
+        return None
+
+
+def parse_caps(raw: Iterable[Mapping[str, Any]]) -> list[Cap]:
+    out: list[Cap] = []
+    for i, item in enumerate(raw):
+        scope, period, limit = item.get("scope"), item.get("period"), item.get("limit")
+        if scope not in ("group", "member"):
+            raise ContentError(f"caps[{i}].scope: group or member")
+        if period not in ("day", "week", "month"):
+            raise ContentError(f"caps[{i}].period: day, week or month")
+        if limit == "days":
+            if period != "month":
+                raise ContentError(f"caps[{i}].limit: 'days' only with period month")
+        elif not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
+            raise ContentError(f"caps[{i}].limit: a whole number 0–1000, or 'days'")
+        out.append(Cap(scope, period, limit, str(item.get("platform") or "*")))
+    return out

@@ -1,0 +1,594 @@
+"""SOP playbooks (F17): steps with a step time, a target and a script, run in many groups.
+
+Each step of a playbook has one scheduled job (key ``playbook:<id>:step:<id>``). Pausing,
+skipping, shifting the campaign start or editing a step re-computes the jobs; a step that
+already ran stays done. A fired job enters the event path and :func:`fire_step` fans the
+script out through :mod:`qunyun.services.pushes`; the event id (job + due time) makes a
+second firing of the same occurrence a no-op, so a restart neither skips nor repeats a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from qunyun.adapters.storage.tables import (
+    groups,
+    playbook_groups,
+    playbook_steps,
+    playbooks,
+    scheduled_jobs,
+    scripts,
+    utcnow,
+)
+from qunyun.domain.content import ContentError, When, parse_when
+from qunyun.domain.events import ScheduleFired
+from qunyun.domain.staff import Permission
+from qunyun.services import audit, pushes, schedules
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.scripts import get_script
+from qunyun.services.segments import Clock
+from qunyun.services.users import SYSTEM, Actor
+
+if TYPE_CHECKING:
+    from qunyun.services.ingest import IngestConfig
+
+ACTIVE = "active"
+PAUSED = "paused"
+JOB_KIND = "playbook_step"
+
+
+def job_key(playbook_id: int, step_id: int) -> str:
+    return f"playbook:{playbook_id}:step:{step_id}"
+
+
+def _when(spec: str) -> When:
+    try:
+        return parse_when(spec)
+    except ContentError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(f"{field}: give a time zone")
+    return value
+
+
+# --- playbooks ----------------------------------------------------------------------------
+
+def do_create_playbook(conn: Connection, *, actor: Actor, name: str, description: str = "",
+                       campaign_start: datetime | None = None,
+                       variables: Mapping[str, Any] | None = None,
+                       group_ids: Sequence[int] = ()) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("name: 1–128 characters")
+    if conn.execute(select(playbooks.c.id).where(playbooks.c.name == name)).first():
+        raise Conflict(f"a playbook named {name!r} exists")
+    now = utcnow()
+    pid = int(conn.execute(playbooks.insert().values(
+        name=name, description=description, status=ACTIVE,
+        campaign_start=_aware(campaign_start, "campaign_start"),
+        variables={str(k): str(v) for k, v in (variables or {}).items()},
+        created_at=now, updated_at=now).returning(playbooks.c.id)).scalar_one())
+    audit.record(conn, actor=actor.label, action="playbook.create", object_type="playbook",
+                 object_id=pid, detail={"name": name})
+    if group_ids:
+        do_attach_groups(conn, actor=actor, playbook_id=pid, group_ids=group_ids)
+    return get_playbook(conn, actor=actor, playbook_id=pid)
+
+
+def _playbook_row(conn: Connection, playbook_id: int) -> dict[str, Any]:
+    row = conn.execute(select(playbooks).where(playbooks.c.id == playbook_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"playbook {playbook_id} not found")
+    return dict(row)
+
+
+def get_playbook(conn: Connection, *, actor: Actor, playbook_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    out = _playbook_row(conn, playbook_id)
+    out["steps"] = _steps(conn, playbook_id)
+    out["groups"] = [dict(r) for r in conn.execute(
+        select(groups.c.id, groups.c.name, groups.c.platform, groups.c.state)
+        .join(playbook_groups, playbook_groups.c.group_id == groups.c.id)
+        .where(playbook_groups.c.playbook_id == playbook_id).order_by(groups.c.id)).mappings()]
+    return out
+
+
+def find_playbook(conn: Connection, *, actor: Actor, ref: str | int) -> dict[str, Any]:
+    text = str(ref).strip()
+    if text.isdigit():
+        return get_playbook(conn, actor=actor, playbook_id=int(text))
+    actor.require(Permission.VIEW)
+    pid = conn.execute(select(playbooks.c.id).where(playbooks.c.name == text)).scalar()
+    if pid is None:
+        raise NotFound(f"playbook {text!r} not found")
+    return get_playbook(conn, actor=actor, playbook_id=int(pid))
+
+
+def _steps(conn: Connection, playbook_id: int) -> list[dict[str, Any]]:
+    jobs = {r.key: r for r in conn.execute(select(
+        scheduled_jobs.c.key, scheduled_jobs.c.next_run_at, scheduled_jobs.c.status,
+        scheduled_jobs.c.runs).where(scheduled_jobs.c.key.like(f"playbook:{playbook_id}:%")))}
+    out = []
+    for r in conn.execute(select(playbook_steps, scripts.c.name.label("script_name"),
+                                 scripts.c.body.label("script_body"))
+                          .join(scripts, scripts.c.id == playbook_steps.c.script_id)
+                          .where(playbook_steps.c.playbook_id == playbook_id,
+                                 playbook_steps.c.position >= 0)
+                          .order_by(playbook_steps.c.position, playbook_steps.c.id)).mappings():
+        step = dict(r)
+        job = jobs.get(job_key(playbook_id, step["id"]))
+        step["next_run_at"] = job.next_run_at if job and job.status == ACTIVE else None
+        step["job_status"] = job.status if job else None
+        step["runs"] = job.runs if job else 0
+        step["target_text"] = pushes.describe_target(step["target"])
+        out.append(step)
+    return out
+
+
+def list_playbooks(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    steps: dict[int, int] = dict(conn.execute(select(playbook_steps.c.playbook_id, func.count())
+                              .group_by(playbook_steps.c.playbook_id)).all())
+    attached: dict[int, int] = dict(conn.execute(select(playbook_groups.c.playbook_id, func.count())
+                                 .group_by(playbook_groups.c.playbook_id)).all())
+    rows = [dict(r) for r in conn.execute(select(playbooks).order_by(playbooks.c.name))
+            .mappings()]
+    for r in rows:
+        r["step_count"] = int(steps.get(r["id"], 0))
+        r["group_count"] = int(attached.get(r["id"], 0))
+    return rows
+
+
+def do_update_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
+                       changes: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """Edit name, description, variables, status (pause/resume) or campaign start; the jobs
+    follow at once. Returns the playbook with ``missed``: steps whose new time has passed."""
+    actor.require(Permission.OPERATE)
+    current = _playbook_row(conn, playbook_id)
+    allowed = {"name", "description", "variables", "status", "campaign_start"}
+    if unknown := set(changes) - allowed:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not name or len(name) > 128:
+            raise InvalidInput("name: 1–128 characters")
+        if name != current["name"] and conn.execute(
+                select(playbooks.c.id).where(playbooks.c.name == name)).first():
+            raise Conflict(f"a playbook named {name!r} exists")
+        values["name"] = name
+    if "description" in changes:
+        values["description"] = str(changes["description"])
+    if "variables" in changes:
+        values["variables"] = {str(k): str(v) for k, v in dict(changes["variables"]).items()}
+    if "status" in changes:
+        if changes["status"] not in (ACTIVE, PAUSED):
+            raise InvalidInput("status: active or paused")
+        values["status"] = changes["status"]
+    if "campaign_start" in changes:
+        values["campaign_start"] = _aware(changes["campaign_start"], "campaign_start")
+    values["updated_at"] = utcnow()
+    conn.execute(update(playbooks).where(playbooks.c.id == playbook_id).values(**values))
+    missed = sync_jobs(conn, playbook_id=playbook_id, tz=tz)
+    audit.record(conn, actor=actor.label, action="playbook.update", object_type="playbook",
+                 object_id=playbook_id, detail={k: str(v) for k, v in changes.items()}
+                 | {"missed": missed})
+    out = get_playbook(conn, actor=actor, playbook_id=playbook_id)
+    out["missed"] = missed
+    return out
+
+
+def do_shift_campaign(conn: Connection, *, actor: Actor, playbook_id: int,
+                      by: timedelta | None = None, to: datetime | None = None,
+                      tz: ZoneInfo) -> dict[str, Any]:
+    """Move the campaign start (by a delta or to a time): every pending relative step moves."""
+    current = _playbook_row(conn, playbook_id)
+    if to is None:
+        if current["campaign_start"] is None or by is None:
+            raise InvalidInput("campaign_start: set a start first, or give the new start")
+        to = current["campaign_start"] + by
+    return do_update_playbook(conn, actor=actor, playbook_id=playbook_id,
+                              changes={"campaign_start": to}, tz=tz)
+
+
+def do_delete_playbook(conn: Connection, *, actor: Actor, playbook_id: int) -> None:
+    actor.require(Permission.OPERATE)
+    _playbook_row(conn, playbook_id)
+    keys = [job_key(playbook_id, s) for s in conn.execute(
+        select(playbook_steps.c.id).where(playbook_steps.c.playbook_id == playbook_id)).scalars()]
+    schedules.do_set_jobs(conn, keys, status="cancelled")
+    conn.execute(update(playbooks).where(playbooks.c.id == playbook_id).values(
+        status=PAUSED, name=f"已删除-{playbook_id}-{utcnow():%Y%m%d%H%M%S}"))
+    audit.record(conn, actor=actor.label, action="playbook.delete", object_type="playbook",
+                 object_id=playbook_id)
+
+
+def do_attach_groups(conn: Connection, *, actor: Actor, playbook_id: int,
+                     group_ids: Sequence[int], detach: bool = False) -> dict[str, Any]:
+    """Attach (or detach) many groups at once; unknown group ids are refused."""
+    actor.require(Permission.OPERATE)
+    _playbook_row(conn, playbook_id)
+    ids = list(dict.fromkeys(int(g) for g in group_ids))
+    found = set(conn.execute(select(groups.c.id).where(groups.c.id.in_(ids))).scalars())
+    if missing := [g for g in ids if g not in found]:
+        raise InvalidInput(f"groups: no group {missing[0]}")
+    if detach:
+        conn.execute(delete(playbook_groups).where(playbook_groups.c.playbook_id == playbook_id,
+                                                   playbook_groups.c.group_id.in_(ids)))
+    else:
+        have = set(conn.execute(select(playbook_groups.c.group_id).where(
+            playbook_groups.c.playbook_id == playbook_id)).scalars())
+        new = [{"playbook_id": playbook_id, "group_id": g} for g in ids if g not in have]
+        if new:
+            conn.execute(playbook_groups.insert(), new)
+    audit.record(conn, actor=actor.label,
+                 action="playbook.detach" if detach else "playbook.attach",
+                 object_type="playbook", object_id=playbook_id, detail={"groups": ids})
+    return get_playbook(conn, actor=actor, playbook_id=playbook_id)
+
+
+# --- steps --------------------------------------------------------------------------------
+
+def _step_values(conn: Connection, actor: Actor, values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "at" in values:
+        out["at"] = _when(str(values["at"])).spec
+    if "script_id" in values:
+        script = get_script(conn, actor=actor, script_id=int(values["script_id"]))
+        if script["archived"]:
+            raise InvalidInput(f"script_id: script {script['id']} is archived")
+        out["script_id"] = script["id"]
+    if "name" in values:
+        out["name"] = str(values["name"] or "")[:128]
+    if "target" in values:
+        out["target"] = pushes.check_target(conn, actor=actor, target=values["target"])
+    if "max_messages_last_hour" in values:
+        n = values["max_messages_last_hour"]
+        if n in (None, ""):
+            out["max_messages_last_hour"] = None
+        else:
+            try:
+                out["max_messages_last_hour"] = int(n)
+            except (TypeError, ValueError):
+                raise InvalidInput("max_messages_last_hour: a whole number") from None
+            if not 1 <= out["max_messages_last_hour"] <= 10000:
+                raise InvalidInput("max_messages_last_hour: between 1 and 10000")
+    return out
+
+
+def do_add_step(conn: Connection, *, actor: Actor, playbook_id: int, values: Mapping[str, Any],
+                tz: ZoneInfo) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    _playbook_row(conn, playbook_id)
+    if "at" not in values or "script_id" not in values:
+        raise InvalidInput("a step needs at (its time) and script_id")
+    data = _step_values(conn, actor, values)
+    position = int(conn.execute(select(func.coalesce(func.max(playbook_steps.c.position), 0))
+                                .where(playbook_steps.c.playbook_id == playbook_id))
+                   .scalar_one()) + 1
+    sid = int(conn.execute(playbook_steps.insert().values(
+        playbook_id=playbook_id, position=position, skipped=False,
+        **{"name": "", "target": None, "max_messages_last_hour": None, **data})
+        .returning(playbook_steps.c.id)).scalar_one())
+    sync_jobs(conn, playbook_id=playbook_id, tz=tz)
+    audit.record(conn, actor=actor.label, action="playbook.step_add", object_type="playbook",
+                 object_id=playbook_id, detail={"step_id": sid, "at": data["at"]})
+    return _step(conn, playbook_id, sid)
+
+
+def _step(conn: Connection, playbook_id: int, step_id: int) -> dict[str, Any]:
+    for s in _steps(conn, playbook_id):
+        if s["id"] == step_id:
+            return s
+    raise NotFound(f"step {step_id} not found in playbook {playbook_id}")
+
+
+def do_update_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id: int,
+                   values: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    _step(conn, playbook_id, step_id)
+    if unknown := set(values) - {"at", "script_id", "name", "target", "max_messages_last_hour"}:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    data = _step_values(conn, actor, values)
+    if data:
+        conn.execute(update(playbook_steps).where(playbook_steps.c.id == step_id).values(**data))
+        if "at" in data:  # a new time is a new step: a done one-off runs again at it
+            conn.execute(delete(scheduled_jobs).where(
+                scheduled_jobs.c.key == job_key(playbook_id, step_id)))
+        sync_jobs(conn, playbook_id=playbook_id, tz=tz)
+    audit.record(conn, actor=actor.label, action="playbook.step_update",
+                 object_type="playbook", object_id=playbook_id,
+                 detail={"step_id": step_id, **{k: str(v) for k, v in data.items()}})
+    return _step(conn, playbook_id, step_id)
+
+
+def do_skip_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id: int,
+                 skipped: bool = True, once: bool = False, tz: ZoneInfo) -> dict[str, Any]:
+    """Skip a step for good (or take it back), or with ``once`` only its next occurrence."""
+    actor.require(Permission.OPERATE)
+    step = _step(conn, playbook_id, step_id)
+    key = job_key(playbook_id, step_id)
+    if once:
+        job = conn.execute(select(scheduled_jobs).where(scheduled_jobs.c.key == key)
+                           ).mappings().first()
+        if job is None or job["status"] != ACTIVE:
+            raise Conflict("this step has no next occurrence to skip")
+        when = _when(step["at"])
+        nxt = when.next_at(job["next_run_at"] + timedelta(seconds=1), tz=tz) \
+            if when.recurring else None
+        schedules.do_set_jobs(conn, [key], status=None if nxt else "done",
+                              next_run_at={key: nxt[0]} if nxt else None)
+    else:
+        conn.execute(update(playbook_steps).where(playbook_steps.c.id == step_id)
+                     .values(skipped=skipped))
+        sync_jobs(conn, playbook_id=playbook_id, tz=tz)
+    audit.record(conn, actor=actor.label, action="playbook.step_skip", object_type="playbook",
+                 object_id=playbook_id, detail={"step_id": step_id, "skipped": skipped,
+                                                "once": once})
+    return _step(conn, playbook_id, step_id)
+
+
+def do_delete_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id: int) -> None:
+    actor.require(Permission.OPERATE)
+    _step(conn, playbook_id, step_id)
+    schedules.do_set_jobs(conn, [job_key(playbook_id, step_id)], status="cancelled")
+    conn.execute(update(playbook_steps).where(playbook_steps.c.id == step_id)
+                 .values(skipped=True, position=-1))
+    audit.record(conn, actor=actor.label, action="playbook.step_delete",
+                 object_type="playbook", object_id=playbook_id, detail={"step_id": step_id})
+
+
+def sync_jobs(conn: Connection, *, playbook_id: int, tz: ZoneInfo,
+              now: datetime | None = None) -> list[str]:
+    """Make each step's job match the playbook: next time, paused or active. Returns the
+    steps whose (new) time had already passed and that will therefore not run."""
+    now = now or utcnow()
+    pb = _playbook_row(conn, playbook_id)
+    jobs = {r["key"]: r for r in conn.execute(select(scheduled_jobs).where(
+        scheduled_jobs.c.key.like(f"playbook:{playbook_id}:%"))).mappings()}
+    missed: list[str] = []
+    for step in conn.execute(select(playbook_steps).where(
+            playbook_steps.c.playbook_id == playbook_id, playbook_steps.c.position >= 0)
+            ).mappings():
+        key = job_key(playbook_id, step["id"])
+        job = jobs.get(key)
+        when = _when(step["at"])
+        if job is not None and job["status"] in ("done", "cancelled") and not when.recurring:
+            continue  # ran (or was dropped): a one-off never runs twice
+        nxt = when.next_at(now, tz=tz, campaign_start=pb["campaign_start"])
+        status = ACTIVE if pb["status"] == ACTIVE and not step["skipped"] else PAUSED
+        if nxt is None:
+            if when.needs_start and pb["campaign_start"] is None:
+                status = PAUSED  # waits for a campaign start
+                run_at = now
+            else:
+                if job is not None:
+                    schedules.do_set_jobs(conn, [key], status="done")
+                missed.append(step["name"] or step["at"])
+                continue
+        else:
+            run_at = nxt[0]
+        if job is None:
+            schedules.do_schedule_job(
+                conn, key=key, kind=JOB_KIND, run_at=run_at, status=status,
+                payload={"playbook_id": playbook_id, "step_id": step["id"]},
+                recurrence=when.spec if when.recurring else None)
+        else:
+            conn.execute(update(scheduled_jobs).where(scheduled_jobs.c.key == key).values(
+                next_run_at=run_at, status=status,
+                recurrence=when.spec if when.recurring else None))
+    return missed
+
+
+def fire_step(conn: Connection, event: ScheduleFired, config: IngestConfig,
+              now: datetime) -> list[int]:
+    """The job handler: fan one step's script out to its target, once per occurrence."""
+    pid, sid = int(event.payload.get("playbook_id", 0)), int(event.payload.get("step_id", 0))
+    pb_row = conn.execute(select(playbooks).where(playbooks.c.id == pid)).mappings().first()
+    step_row = conn.execute(select(playbook_steps).where(playbook_steps.c.id == sid)
+                            ).mappings().first()
+    if pb_row is None or step_row is None:
+        return []
+    pb, step = dict(pb_row), dict(step_row)
+    if pb["status"] != ACTIVE or step["skipped"]:
+        return []
+    script = conn.execute(select(scripts).where(scripts.c.id == step["script_id"])
+                          ).mappings().one()
+    tz = ZoneInfo(config.timezone)
+    due = event.occurred_at
+    default_groups = list(conn.execute(select(playbook_groups.c.group_id).where(
+        playbook_groups.c.playbook_id == pid)).scalars())
+    recipients = pushes.resolve(conn, actor=SYSTEM, target=step["target"],
+                                default_groups=default_groups, clock=Clock(now, tz))
+    skip = _condition(conn, step, recipients, due)
+    result = pushes.fan_out(
+        conn, key=f"{job_key(pid, sid)}@{due.isoformat()}", source="playbook", due_at=due,
+        now=now, recipients=recipients, body=script["body"],
+        values=_values(pb, _holiday(step["at"], due, tz)), attachments=script["attachments"],
+        capabilities=config.capabilities, tz=tz, skip=skip, playbook_id=pid, step_id=sid)
+    return result.outbox_ids
+
+
+def _values(pb: Mapping[str, Any], holiday: str) -> dict[str, str]:
+    values = {"activity": pb["name"], **dict(pb["variables"] or {})}
+    if holiday:
+        values["holiday"] = holiday
+    return values
+
+
+def _holiday(spec: str, at: datetime, tz: ZoneInfo) -> str:
+    when = parse_when(spec)
+    if when.kind != "holiday":
+        return ""
+    found = when.occurrences(at - timedelta(minutes=1), at + timedelta(minutes=1), tz=tz)
+    return found[0][1] if found else ""
+
+
+def _condition(conn: Connection, step: Mapping[str, Any], recipients: Sequence[pushes.Recipient],
+               at: datetime) -> Any:
+    """The warm-up trigger: skip groups that already had enough talk in the last hour."""
+    limit = step["max_messages_last_hour"]
+    if not limit:
+        return None
+    counts = pushes.messages_last_hour(conn, [r.key for r in recipients if r.scope == "group"],
+                                       at)
+
+    def skip(r: pushes.Recipient) -> str:
+        n = counts.get(r.key, 0)
+        return f"最近一小时已有 {n} 条消息（≥{limit}），无需暖场" if n >= limit else ""
+
+    return skip
+
+
+# --- dry run ------------------------------------------------------------------------------
+
+def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int, start: date,
+                     days: int, clock: Clock) -> dict[str, Any]:
+    """Every push the playbook would make from ``start`` for ``days`` days, in time order,
+    with quiet hours and caps applied as they would be (shared with the real fan-out).
+    Warm-up conditions depend on future talk, so those sends are marked conditional."""
+    actor.require(Permission.VIEW)
+    if not 1 <= days <= 92:
+        raise InvalidInput("days: between 1 and 92")
+    pb = get_playbook(conn, actor=actor, playbook_id=playbook_id)
+    tz = clock.tz
+    begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+    end = begin + timedelta(days=days)
+    default_groups = [g["id"] for g in pb["groups"]]
+    occurrences: list[tuple[datetime, str, dict[str, Any]]] = []
+    notes: list[str] = []
+    for step in pb["steps"]:
+        when = _when(step["at"])
+        if when.needs_start and pb["campaign_start"] is None:
+            notes.append(f"{step['name'] or step['at']}：未设置活动开始时间")
+            continue
+        for at, label in when.occurrences(begin, end, tz=tz,
+                                          campaign_start=pb["campaign_start"]):
+            occurrences.append((at, label, step))
+    occurrences.sort(key=lambda o: (o[0], o[2]["position"]))
+    recipients_by_step: dict[int, list[pushes.Recipient]] = {}
+    for _at, _label, step in occurrences:
+        if step["id"] not in recipients_by_step:
+            recipients_by_step[step["id"]] = pushes.resolve(
+                conn, actor=actor, target=step["target"], default_groups=default_groups,
+                clock=clock)
+    everyone = [r for rs in recipients_by_step.values() for r in rs]
+    planner = pushes.load_planner(conn, tz=tz, recipients=everyone, around=begin, days=days)
+    rows: list[dict[str, Any]] = []
+    for at, label, step in occurrences:
+        paused = pb["status"] != ACTIVE or step["skipped"]
+        outcomes = pushes.place_all(planner, recipients_by_step[step["id"]],
+                                    body=step["script_body"], values=_values(pb, label), at=at) \
+            if not paused else []
+        for o in outcomes:
+            row = pushes.outcome_row(o, tz)
+            if step["max_messages_last_hour"] and row["status"] != "skipped":
+                row["condition"] = f"仅当最近一小时消息少于 {step['max_messages_last_hour']} 条"
+            rows.append({"due": at.astimezone(tz).isoformat(timespec="minutes"),
+                         "step_id": step["id"], "step": step["name"] or step["at"], **row})
+        if paused:
+            rows.append({"due": at.astimezone(tz).isoformat(timespec="minutes"),
+                         "step_id": step["id"], "step": step["name"] or step["at"],
+                         "recipient": "", "scope": "", "platform": "", "text": "",
+                         "status": "paused", "at": None,
+                         "reason": "剧本已暂停" if pb["status"] != ACTIVE else "该步骤已跳过"})
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"playbook_id": playbook_id, "name": pb["name"], "from": start.isoformat(),
+            "days": days, "counts": counts, "notes": notes, "rows": rows}
+
+
+
+# --- the seed-000 samples (demo, tests, `qunyun playbook samples`) --------------------------
+
+LAUNCH = "发布日（种子000）"
+DAILY = "每日 SOP"
+SAMPLE_SCRIPTS: tuple[dict[str, Any], ...] = (
+    {"name": "预热话题", "kind": "interactive",
+     "body": "聊个话题：你最想在{activity}里解决什么问题？留言说说，后天晚上8点一起聊～"},
+    {"name": "活动预告", "kind": "announcement",
+     "body": "【预告】明晚20:00「{activity}」正式开始，报名截止{deadline}，记得定好闹钟⏰"},
+    {"name": "当天通知1", "kind": "announcement",
+     "body": "【今晚20:00】「{activity}」今晚开始！{group}的小伙伴们准备好了吗？"},
+    {"name": "当天通知2", "kind": "announcement",
+     "body": "【还有6小时】「{activity}」今晚20:00见，资料已发在群公告，先看一眼～"},
+    {"name": "当天通知3", "kind": "announcement",
+     "body": "【还有1.5小时】「{activity}」马上开始，报名截止{deadline}，还没报名的抓紧！"},
+    {"name": "开场暖场", "kind": "interactive",
+     "body": "距离开始还有1小时，大家今天都在忙什么？扣1让我看看有多少人在～"},
+    {"name": "正式开始", "kind": "announcement", "body": "「{activity}」现在开始！🎉"},
+    {"name": "开场互动", "kind": "interactive",
+     "body": "刚才的内容有收获吗？把你的一个收获发在群里，抽3位送小礼物🎁"},
+    {"name": "早报", "kind": "announcement", "body": "早上好☀️ {date}群早报：今天的安排见群公告"},
+    {"name": "今日话题", "kind": "interactive", "body": "今日话题：你最近在读什么书/学什么？"},
+    {"name": "晚间活动", "kind": "announcement", "body": "今晚的群活动马上开始，大家准备好～"},
+    {"name": "反馈收集", "kind": "interactive",
+     "body": "今天的活动大家觉得怎么样？有建议直接在群里说，我们会认真看"},
+    {"name": "节日问候", "kind": "greeting",
+     "body": "{holiday}快乐！祝{group}的每一位小伙伴节日愉快🎊"},
+)
+# seed 000: T-2d warm-up topic, T-1d notice, three notices on the day, a warm-up 1 h before
+# the 20:00 start (only where the group is quiet), the start, and an interaction after it
+LAUNCH_STEPS: tuple[tuple[str, str, str, int | None], ...] = (
+    ("T-2d 20:00", "预热话题", "提前两天预热", None),
+    ("T-1d 12:00", "活动预告", "提前一天预告", None),
+    ("T 09:00", "当天通知1", "当天通知 1", None),
+    ("T 14:00", "当天通知2", "当天通知 2", None),
+    ("T 18:30", "当天通知3", "当天通知 3", None),
+    ("T-1h", "开场暖场", "开始前 1 小时暖场", 30),
+    ("T+0", "正式开始", "开始", None),
+    ("T+30m", "开场互动", "开始后互动", None),
+)
+DAILY_STEPS: tuple[tuple[str, str, str, int | None], ...] = (
+    ("daily 08:00", "早报", "早报", None),
+    ("daily 12:00", "今日话题", "今日话题", None),
+    ("daily 20:00", "晚间活动", "晚间活动", None),
+    ("daily 21:30", "反馈收集", "反馈", None),
+    ("holiday 09:00", "节日问候", "节日问候", None),
+)
+
+
+def do_install_samples(conn: Connection, *, actor: Actor, group_ids: Sequence[int],
+                       campaign_start: datetime, tz: ZoneInfo, activity: str = "21天英语打卡",
+                       deadline: str = "今晚19:30", daily_group_ids: Sequence[int] = ()
+                       ) -> dict[str, int]:
+    """The seed's launch-day playbook on ``group_ids`` and a daily SOP on
+    ``daily_group_ids`` (each only when given groups; existing ones are left as they are).
+    Returns the playbook ids."""
+    from qunyun.services.scripts import ensure_scripts
+
+    ids = ensure_scripts(conn, actor=actor, wanted=SAMPLE_SCRIPTS)
+    out: dict[str, int] = {}
+    for name, steps, start, attach, description in (
+        (LAUNCH, LAUNCH_STEPS, campaign_start, group_ids,
+         "种子000的发布日：提前两天预热、提前一天预告、当天 3 次通知、开始前 1 小时暖场、"
+         "20:00 开始"),
+        (DAILY, DAILY_STEPS, None, daily_group_ids,
+         "每日 SOP：早报、今日话题、晚间活动、反馈；节日问候"),
+    ):
+        if not attach:
+            continue
+        existing = conn.execute(select(playbooks.c.id)
+                                .where(playbooks.c.name == name)).scalar()
+        if existing is not None:
+            out[name] = int(existing)
+            continue
+        pb = do_create_playbook(conn, actor=actor, name=name, description=description,
+                                campaign_start=start, group_ids=attach,
+                                variables={"activity": activity, "deadline": deadline})
+        for at, script, step_name, quiet in steps:
+            do_add_step(conn, actor=actor, playbook_id=pb["id"], tz=tz, values={
+                "at": at, "script_id": ids[script], "name": step_name,
+                "max_messages_last_hour": quiet})
+        out[name] = int(pb["id"])
+    return out
