@@ -21,6 +21,7 @@ from rich.table import Table
 
 from qunyun.bootstrap import Runtime
 from qunyun.cli import automation as automation_cli
+from qunyun.cli import content as content_cli
 from qunyun.cli import crm
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
@@ -54,6 +55,9 @@ app.add_typer(automation_cli.faq_app, name="faq")
 app.add_typer(automation_cli.checkins_app, name="checkins")
 app.add_typer(automation_cli.draws_app, name="draws")
 app.command("simulate")(automation_cli.simulate)
+app.add_typer(content_cli.scripts_app, name="scripts")
+app.add_typer(content_cli.playbook_app, name="playbook")
+app.add_typer(content_cli.broadcast_app, name="broadcast")
 
 @app.callback()
 def main(

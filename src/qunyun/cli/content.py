@@ -1,0 +1,468 @@
+"""``qunyun scripts | playbook | broadcast``: the script library, SOP playbooks, broadcasts
+and the delivery log (issue 6). Times are read in the team's time zone."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from qunyun.cli.common import (
+    EXIT_BAD_INPUT,
+    AsOpt,
+    JsonOpt,
+    console,
+    done,
+    emit_json,
+    fail,
+    session,
+)
+from qunyun.services import broadcasts, playbooks, pushes, scripts
+
+scripts_app = typer.Typer(help="Script library (话术): add, edit, preview, history",
+                          no_args_is_help=True)
+playbook_app = typer.Typer(help="SOP playbooks: steps, groups, pause, shift, dry run",
+                           no_args_is_help=True)
+broadcast_app = typer.Typer(help="Broadcasts with frequency caps, and the delivery log",
+                            no_args_is_help=True)
+
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="A variable value, name=value (repeatable)")]
+GroupsOpt = Annotated[str | None, typer.Option("--groups", help="Target: group ids, 1,2,3")]
+TagOpt = Annotated[str | None, typer.Option("--group-tag", help="Target: groups with this tag")]
+SeriesOpt = Annotated[str | None, typer.Option("--series", help="Target: groups of a series")]
+AllOpt = Annotated[bool, typer.Option("--all-groups", help="Target: every open group")]
+SegmentOpt = Annotated[str | None, typer.Option(
+    "--segment", help="Target: a saved segment or an expression (private sends)")]
+
+
+def _values(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            fail(f"--set {item!r}: write name=value", EXIT_BAD_INPUT)
+        out[name.strip()] = value
+    return out
+
+
+def _target(groups: str | None, tag: str | None, series: str | None, all_groups: bool,
+            segment: str | None) -> dict[str, Any] | None:
+    target = {k: v for k, v in {"groups": groups, "group_tag": tag, "series": series,
+                                "all": all_groups, "segment": segment}.items() if v}
+    return target or None
+
+
+def _local(text: str | None, tz: ZoneInfo, option: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"{option} {text!r}: write a time like 2026-12-01 20:00", EXIT_BAD_INPUT)
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+_DELTA = re.compile(r"^([+-])?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def _delta(text: str) -> timedelta:
+    m = _DELTA.match(text.strip())
+    if not m or not any(m.groups()[1:]):
+        fail(f"--by {text!r}: write a shift like 1d, -2h, 1d30m", EXIT_BAD_INPUT)
+    sign, d, h, mins = m.groups()
+    delta = timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mins or 0))
+    return -delta if sign == "-" else delta
+
+
+def _attachments(items: list[str] | None) -> list[dict[str, str]]:
+    """``image:URL``, ``link:URL|title``, ``miniprogram:appid|page|title``, or JSON."""
+    out: list[dict[str, str]] = []
+    for item in items or []:
+        if item.lstrip().startswith("{"):
+            try:
+                out.append(dict(json.loads(item)))
+            except ValueError as exc:
+                fail(f"--attach {item!r}: {exc}", EXIT_BAD_INPUT)
+            continue
+        kind, _sep, rest = item.partition(":")
+        parts = rest.split("|")
+        fields = {"image": ("url",), "link": ("url", "title"),
+                  "miniprogram": ("appid", "page", "title")}.get(kind, ())
+        out.append({"type": kind, **dict(zip(fields, parts, strict=False))})
+    return out
+
+
+# --- scripts ------------------------------------------------------------------------------
+
+@scripts_app.command("list")
+def scripts_list(kind: Annotated[str | None, typer.Option(help="Only this kind")] = None,
+                 archived: Annotated[bool, typer.Option(help="Archived ones")] = False,
+                 as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = scripts.list_scripts(conn, actor=actor, kind=kind, archived=archived)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "名称", "类型", "版本", "内容")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["kind"], str(r["version"]), r["body"][:50])
+    console.print(table)
+
+
+@scripts_app.command("add")
+def scripts_add(
+    name: Annotated[str, typer.Option(help="Unique name")],
+    body: Annotated[str | None, typer.Option(help="The text, with {variables}")] = None,
+    body_file: Annotated[Path | None, typer.Option(help="Read the text from a file")] = None,
+    kind: Annotated[str, typer.Option(help="announcement | interactive | faq_answer | pitch | "
+                                           "welcome | greeting")] = "announcement",
+    var: Annotated[list[str] | None, typer.Option(help="A custom variable (repeatable)")] = None,
+    attach: Annotated[list[str] | None, typer.Option(
+        help="image:URL | link:URL|title | miniprogram:appid|page|title (repeatable)")] = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    text = body if body is not None else _read(body_file)
+    with session(as_user, write=True) as (_rt, conn, actor):
+        row = scripts.do_create_script(conn, actor=actor, values={
+            "name": name, "kind": kind, "body": text, "variables": var or [],
+            "attachments": _attachments(attach)})
+    done(as_json, row, f"script {row['id']} {row['name']} saved (version 1)")
+
+
+def _read(path: Path | None) -> str:
+    if path is None:
+        fail("give --body or --body-file", EXIT_BAD_INPUT)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: {exc}", EXIT_BAD_INPUT)
+
+
+@scripts_app.command("edit")
+def scripts_edit(
+    script: Annotated[str, typer.Argument(help="Script id or name")],
+    body: Annotated[str | None, typer.Option(help="New text")] = None,
+    name: Annotated[str | None, typer.Option(help="New name")] = None,
+    kind: Annotated[str | None, typer.Option(help="New kind")] = None,
+    var: Annotated[list[str] | None, typer.Option(help="Custom variables (replace)")] = None,
+    note: Annotated[str, typer.Option(help="What changed and why")] = "",
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    values = {k: v for k, v in {"body": body, "name": name, "kind": kind,
+                                "variables": var}.items() if v is not None}
+    with session(as_user, write=True) as (_rt, conn, actor):
+        sid = scripts.find_script(conn, actor=actor, ref=script)["id"]
+        row = scripts.do_update_script(conn, actor=actor, script_id=sid, values=values, note=note)
+    done(as_json, row, f"script {row['id']} is at version {row['version']}")
+
+
+@scripts_app.command("show")
+def scripts_show(script: Annotated[str, typer.Argument(help="Script id or name")],
+                 as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        row = scripts.find_script(conn, actor=actor, ref=script)
+        row["history"] = scripts.script_history(conn, actor=actor, script_id=row["id"])
+    if as_json:
+        emit_json(row)
+        return
+    console.print(f"[bold]{row['name']}[/bold] ({row['kind']}, v{row['version']})\n{row['body']}")
+    for h in row["history"]:
+        console.print(f"  v{h['version']} {h['changed_at']:%Y-%m-%d %H:%M} {h['changed_by']} "
+                      f"{h['note']}", highlight=False)
+
+
+@scripts_app.command("preview")
+def scripts_preview(script: Annotated[str, typer.Argument(help="Script id or name")],
+                    group: Annotated[int | None, typer.Option(help="For this group")] = None,
+                    member: Annotated[int | None, typer.Option(help="For this member id")] = None,
+                    set_: SetOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (rt, conn, actor):
+        sid = scripts.find_script(conn, actor=actor, ref=script)["id"]
+        out = scripts.preview_script(conn, actor=actor, script_id=sid, group_id=group,
+                                     member_id=member, values=_values(set_), tz=rt.settings.tz)
+    missing = ("\n[yellow]missing: " + ", ".join(out["missing"]) + "[/yellow]"
+               if out["missing"] else "")
+    done(as_json, out, out["text"] + missing)
+
+
+# --- playbooks ----------------------------------------------------------------------------
+
+@playbook_app.command("list")
+def playbook_list(as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = playbooks.list_playbooks(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "名称", "状态", "步骤", "群", "活动开始")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["status"], str(r["step_count"]),
+                      str(r["group_count"]), str(r["campaign_start"] or ""))
+    console.print(table)
+
+
+@playbook_app.command("show")
+def playbook_show(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                  as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (rt, conn, actor):
+        pb = playbooks.find_playbook(conn, actor=actor, ref=playbook)
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(pb)
+        return
+    console.print(f"[bold]{pb['name']}[/bold] {pb['status']} · "
+                  f"{len(pb['groups'])} 个群 · 开始 {pb['campaign_start'] or '—'}")
+    table = Table("step", "时间", "名称", "话术", "对象", "下次")
+    for s in pb["steps"]:
+        nxt = s["next_run_at"].astimezone(tz).strftime("%m-%d %H:%M") if s["next_run_at"] else (
+            "已跳过" if s["skipped"] else s["job_status"] or "")
+        table.add_row(str(s["id"]), s["at"], s["name"], s["script_name"], s["target_text"], nxt)
+    console.print(table)
+
+
+@playbook_app.command("create")
+def playbook_create(
+    name: Annotated[str, typer.Option(help="Unique name")],
+    start: Annotated[str | None, typer.Option(help="Campaign start (T), 2026-12-01 20:00")] = None,
+    groups: GroupsOpt = None, description: Annotated[str, typer.Option()] = "",
+    set_: SetOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        ids = pushes.check_target(conn, actor=actor, target={"groups": groups}) if groups \
+            else None
+        pb = playbooks.do_create_playbook(
+            conn, actor=actor, name=name, description=description,
+            campaign_start=_local(start, rt.settings.tz, "--start"), variables=_values(set_),
+            group_ids=ids["groups"] if ids else ())
+    done(as_json, pb, f"playbook {pb['id']} {pb['name']} created")
+
+
+@playbook_app.command("add-step")
+def playbook_add_step(
+    playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+    at: Annotated[str, typer.Option(help="daily 08:00 | weekly 周一 09:00 | holiday 09:00 | "
+                                         "at 2026-12-01 20:00 | T-2d 20:00 | T-1h | T+30m")],
+    script: Annotated[str, typer.Option(help="Script id or name")],
+    name: Annotated[str, typer.Option(help="Step name")] = "",
+    if_quieter_than: Annotated[int | None, typer.Option(
+        help="Only in groups with fewer member messages in the last hour")] = None,
+    groups: GroupsOpt = None, group_tag: TagOpt = None, series: SeriesOpt = None,
+    all_groups: AllOpt = False, segment: SegmentOpt = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        sid = scripts.find_script(conn, actor=actor, ref=script)["id"]
+        step = playbooks.do_add_step(conn, actor=actor, playbook_id=pid, tz=rt.settings.tz,
+                                     values={"at": at, "script_id": sid, "name": name,
+                                             "max_messages_last_hour": if_quieter_than,
+                                             "target": _target(groups, group_tag, series,
+                                                               all_groups, segment)})
+    done(as_json, step, f"step {step['id']} added ({step['at']}); next: {step['next_run_at']}")
+
+
+@playbook_app.command("attach")
+def playbook_attach(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                    groups: Annotated[str, typer.Argument(help="Group ids, 1,2,3")],
+                    detach: Annotated[bool, typer.Option(help="Detach instead")] = False,
+                    as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=True) as (_rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        ids = pushes.check_target(conn, actor=actor, target={"groups": groups})
+        assert ids is not None
+        pb = playbooks.do_attach_groups(conn, actor=actor, playbook_id=pid,
+                                        group_ids=ids["groups"], detach=detach)
+    done(as_json, pb, f"playbook {pid} runs in {len(pb['groups'])} groups")
+
+
+def _set_status(playbook: str, status: str, as_json: bool, as_user: str | None) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        pb = playbooks.do_update_playbook(conn, actor=actor, playbook_id=pid,
+                                          changes={"status": status}, tz=rt.settings.tz)
+    done(as_json, pb, f"playbook {pid} is {status}")
+
+
+@playbook_app.command("pause")
+def playbook_pause(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                   as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    _set_status(playbook, playbooks.PAUSED, as_json, as_user)
+
+
+@playbook_app.command("resume")
+def playbook_resume(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                    as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    _set_status(playbook, playbooks.ACTIVE, as_json, as_user)
+
+
+@playbook_app.command("shift")
+def playbook_shift(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                   by: Annotated[str | None, typer.Option(help="Move by 1d, -2h, 1d30m")] = None,
+                   to: Annotated[str | None, typer.Option(help="New start, 2026-12-02 20:00")]
+                   = None,
+                   as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    if (by is None) == (to is None):
+        fail("give --by or --to", EXIT_BAD_INPUT)
+    with session(as_user, write=True) as (rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        pb = playbooks.do_shift_campaign(conn, actor=actor, playbook_id=pid,
+                                         by=_delta(by) if by else None,
+                                         to=_local(to, rt.settings.tz, "--to"),
+                                         tz=rt.settings.tz)
+    missed = f"; passed, will not run: {', '.join(pb['missed'])}" if pb["missed"] else ""
+    done(as_json, pb, f"campaign start is now {pb['campaign_start']}{missed}")
+
+
+@playbook_app.command("skip")
+def playbook_skip(playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+                  step: Annotated[int, typer.Argument(help="Step id")],
+                  once: Annotated[bool, typer.Option(help="Only its next occurrence")] = False,
+                  undo: Annotated[bool, typer.Option(help="Run the step again")] = False,
+                  as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        row = playbooks.do_skip_step(conn, actor=actor, playbook_id=pid, step_id=step,
+                                     skipped=not undo, once=once, tz=rt.settings.tz)
+    done(as_json, row, f"step {step}: next run {row['next_run_at'] or '—'}")
+
+
+@playbook_app.command("preview")
+def playbook_preview(
+    playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
+    from_: Annotated[str | None, typer.Option("--from", help="First day, 2026-12-01 "
+                                                             "(default today)")] = None,
+    days: Annotated[int, typer.Option(help="How many days")] = 7,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Dry run: every message that would go out, where and when, with caps applied."""
+    try:
+        start = date.fromisoformat(from_) if from_ else None
+    except ValueError:
+        fail(f"--from {from_!r}: write a date like 2026-12-01", EXIT_BAD_INPUT)
+    with session(as_user, write=False) as (rt, conn, actor):
+        pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
+        clock = rt.clock()
+        out = playbooks.preview_playbook(conn, actor=actor, playbook_id=pid,
+                                         start=start or clock.now.astimezone(clock.tz).date(),
+                                         days=days, clock=clock)
+    if as_json:
+        emit_json(out)
+        return
+    table = Table("计划", "发送", "步骤", "对象", "状态", "内容", "说明")
+    for r in out["rows"]:
+        table.add_row(r["due"][5:16].replace("T", " "), (r["at"] or "")[5:16].replace("T", " "),
+                      r["step"], r["recipient"], r["status"], r["text"][:30],
+                      r["reason"] or r.get("condition", ""))
+    console.print(table)
+    console.print(" · ".join(f"{k} {v}" for k, v in out["counts"].items()) or "nothing to send")
+    for note in out["notes"]:
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+@playbook_app.command("samples")
+def playbook_samples(
+    groups: Annotated[str, typer.Option(help="Groups for the launch day, 1,2,3,4,5,6")],
+    start: Annotated[str, typer.Option(help="Launch start, 2026-12-01 20:00")],
+    daily_groups: Annotated[str | None, typer.Option(help="Groups for the daily SOP")] = None,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Install the seed-000 launch-day playbook and a daily SOP with their scripts."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        launch = pushes.check_target(conn, actor=actor, target={"groups": groups})
+        daily = pushes.check_target(conn, actor=actor, target={"groups": daily_groups}) \
+            if daily_groups else None
+        begin = _local(start, rt.settings.tz, "--start")
+        assert launch is not None and begin is not None
+        ids = playbooks.do_install_samples(conn, actor=actor, group_ids=launch["groups"],
+                                           campaign_start=begin, tz=rt.settings.tz,
+                                           daily_group_ids=daily["groups"] if daily else ())
+    done(as_json, ids, ", ".join(f"{k}: {v}" for k, v in ids.items()))
+
+
+# --- broadcasts ---------------------------------------------------------------------------
+
+@broadcast_app.command("send")
+def broadcast_send(
+    name: Annotated[str, typer.Option(help="A name for the log")],
+    text: Annotated[str | None, typer.Option(help="The text (or --script)")] = None,
+    script: Annotated[str | None, typer.Option(help="Script id or name")] = None,
+    at: Annotated[str | None, typer.Option(help="Send at, 2026-12-01 09:00 (default now)")]
+    = None,
+    groups: GroupsOpt = None, group_tag: TagOpt = None, series: SeriesOpt = None,
+    all_groups: AllOpt = False, segment: SegmentOpt = None, set_: SetOpt = None,
+    attach: Annotated[list[str] | None, typer.Option(help="image:URL | link:URL|title")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show recipients and caps; store nothing")]
+    = False,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    target = _target(groups, group_tag, series, all_groups, segment)
+    with session(as_user, write=not dry_run) as (rt, conn, actor):
+        sid = scripts.find_script(conn, actor=actor, ref=script)["id"] if script else None
+        send_at = _local(at, rt.settings.tz, "--at")
+        common: dict[str, Any] = {"target": target, "script_id": sid, "text": text,
+                                  "attachments": _attachments(attach),
+                                  "variables": _values(set_), "send_at": send_at}
+        if dry_run:
+            out = broadcasts.preview_broadcast(conn, actor=actor, clock=rt.clock(), **common)
+            message = (f"{out['recipients']} recipients ({out['target']}): " + ", ".join(
+                f"{k} {v}" for k, v in out["counts"].items() if v))
+            for w in out["warnings"]:
+                message += f"\n  ! {w}"
+            done(as_json, out, message)
+            return
+        row = broadcasts.do_create_broadcast(conn, actor=actor, name=name, **common)
+    done(as_json, row, f"broadcast {row['id']} scheduled for {row['send_at']} "
+                       f"({row['target_text']}); the worker sends it")
+
+
+@broadcast_app.command("list")
+def broadcast_list(as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = broadcasts.list_broadcasts(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "名称", "对象", "时间", "状态", "内容")
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], r["target_text"], str(r["send_at"]), r["status"],
+                      r["text"][:40])
+    console.print(table)
+
+
+@broadcast_app.command("cancel")
+def broadcast_cancel(broadcast: Annotated[int, typer.Argument(help="Broadcast id")],
+                     as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    with session(as_user, write=True) as (_rt, conn, actor):
+        row = broadcasts.do_cancel_broadcast(conn, actor=actor, broadcast_id=broadcast)
+    done(as_json, row, f"broadcast {broadcast} cancelled")
+
+
+@broadcast_app.command("log")
+def broadcast_log(playbook: Annotated[int | None, typer.Option(help="Only this playbook")]
+                  = None,
+                  broadcast: Annotated[int | None, typer.Option(help="Only this broadcast")]
+                  = None,
+                  limit: Annotated[int, typer.Option(help="How many")] = 50,
+                  as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
+    """The delivery log: every fired occurrence with what was sent, queued, dropped."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = pushes.list_deliveries(conn, actor=actor, limit=limit, playbook_id=playbook,
+                                      broadcast_id=broadcast)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "计划时间", "来源", "对象数", "已排", "顺延", "排队", "丢弃", "跳过",
+                  "发送状态")
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['due_at']:%Y-%m-%d %H:%M}", r["source"],
+                      str(r["recipients"]), str(r["planned"]), str(r["deferred"]),
+                      str(r["queued"]), str(r["dropped"]), str(r["skipped"]),
+                      " ".join(f"{k}:{v}" for k, v in r["outbox"].items()))
+    console.print(table)
