@@ -420,3 +420,30 @@ def parse_caps(raw: Iterable[Mapping[str, Any]]) -> list[Cap]:
             raise ContentError(f"caps[{i}].limit: a whole number 0–1000, or 'days'")
         out.append(Cap(scope, period, limit, str(item.get("platform") or "*")))
     return out
+
+
+def caps_to_text(caps: Iterable[Mapping[str, Any]]) -> str:
+    """``group:day:6, member:week:3, wecom/group:month:days`` (the settings form)."""
+    parts = []
+    for c in caps:
+        where = "" if c.get("platform", "*") == "*" else f"{c['platform']}/"
+        parts.append(f"{where}{c['scope']}:{c['period']}:{c['limit']}")
+    return ", ".join(parts)
+
+
+def caps_from_text(text: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i, part in enumerate(p.strip() for p in text.replace("，", ",").split(",")):
+        if not part:
+            continue
+        platform, _sep, rest = part.rpartition("/")
+        bits = rest.split(":")
+        if len(bits) != 3:
+            raise ContentError(f"caps[{i}]: {part!r} is not like group:day:6 or "
+                               "wecom/group:month:days")
+        scope, period, limit = (b.strip() for b in bits)
+        out.append({"scope": scope, "period": period, "platform": platform.strip() or "*",
+                    "limit": limit if limit == "days" else int(limit) if limit.isdigit()
+                    else limit})
+    parse_caps(out)
+    return out

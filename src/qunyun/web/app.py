@@ -25,6 +25,8 @@ from qunyun.web.routes import (
     auth,
     automation,
     automation_api,
+    content,
+    content_api,
     crm_api,
     dashboard,
     groups,
@@ -116,7 +118,8 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
-                   outbox, audit, api, crm_api, automation, automation_api):
+                   outbox, audit, api, crm_api, automation, automation_api, content,
+                   content_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.domain.automation import SECTIONS
+from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
 from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
@@ -34,6 +35,11 @@ def coerce(current: Any, text: str, field: str) -> Any:
     if isinstance(current, list):
         if field.endswith("refund_tiers"):
             return [t.model_dump() for t in checkins.parse_tiers(text)]
+        if field.endswith(".caps"):
+            try:
+                return caps_from_text(text)
+            except ContentError as exc:
+                raise InvalidInput(f"broadcast.{exc}") from None
         return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
     return text
 
@@ -48,7 +54,7 @@ def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
     data = automation.get_settings(conn, actor=actor, group_id=group)
     return render(request, "automation.html", {
         "s": data, "group_id": group, "sections": SECTIONS, "tiers_text": tiers_text,
-        "groups": list_groups(conn, actor=actor)})
+        "caps_text": caps_to_text, "groups": list_groups(conn, actor=actor)})
 
 
 @router.post("/automation/settings/{section}")
