@@ -22,7 +22,9 @@ from qunyun.bootstrap import Runtime
 from qunyun.services import (
     attributes,
     blacklist,
+    broadcasts,
     leads,
+    playbooks,
     records,
     segments,
     simulation,
@@ -78,7 +80,28 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
             _configure_groups(conn, now)
             simulation.do_setup_sample_automation(conn, actor=SYSTEM)
         _demo_crm(conn, runtime, rng)
+        _demo_content(conn, runtime, now)
     return {"events": count, "already_loaded": 0}
+
+
+def _demo_content(conn: Connection, runtime: Runtime, now: datetime) -> None:
+    """Seed 000's launch day (tomorrow 20:00) in the six groups, a daily SOP in all of them
+    and a broadcast to a tag of groups, so the timeline and the delivery log have content."""
+    tz = runtime.settings.tz
+    ids = [g for g in conn.execute(select(groups.c.id).where(groups.c.platform == PLATFORM)
+                                   .order_by(groups.c.id)).scalars()]
+    for gid in ids[:3]:
+        groups_service.do_update_group(conn, actor=SYSTEM, group_id=gid,
+                                       changes={"tags": "一期"}, now=now)
+    start = (now + timedelta(days=1)).astimezone(tz).replace(hour=20, minute=0, second=0,
+                                                             microsecond=0)
+    playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=ids[:6], campaign_start=start,
+                                 tz=tz, activity="业主福利日", deadline="明晚19:30",
+                                 daily_group_ids=ids)
+    broadcasts.do_create_broadcast(conn, actor=SYSTEM, name="一期业主福利预告",
+                                   target={"group_tag": "一期"},
+                                   text="{group}的各位业主：本周六上午10点样板间开放，名额有限～",
+                                   send_at=now)
 
 
 def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -132,4 +133,70 @@ def test_two_worker_processes_share_the_outbox_without_overlap(fresh_db_url: str
     applied, duplicates = store.counts()
     assert applied == N and duplicates == 0
     assert {row["idempotency_key"] for row in store.sent(limit=N * 2)} == keys
+    store.close()
+
+
+@pytest.mark.slow
+def test_worker_stopped_across_a_playbook_step_sends_it_once_after_restart(
+        fresh_db_url: str, tmp_path: Path) -> None:
+    """Issue 6: a campaign step falls due while no worker runs; the next worker sends it in
+    every group exactly once, and a further restart sends nothing more."""
+    from zoneinfo import ZoneInfo
+
+    from qunyun.adapters.storage.tables import scheduled_jobs
+    from qunyun.services import automation, playbooks, scripts
+    from qunyun.services.users import SYSTEM
+
+    tz = ZoneInfo("Asia/Shanghai")
+    settings = Settings(database_url=fresh_db_url, data_dir=tmp_path / "var",
+                        sandbox_store=str(tmp_path / "sandbox.db"))
+    rt = build_runtime(settings)
+    due = utcnow() + timedelta(seconds=4)
+    try:
+        with rt.uow.write() as conn:
+            gids = [do_ingest_event(conn, event(raw_join(f"j{i}", f"g{i}", f"u{i}")),
+                                    config=rt.ingest_config).group_id for i in range(6)]
+            automation.do_update_settings(conn, actor=SYSTEM, section="broadcast",
+                                          values={"quiet_hours": ""})  # whatever the hour
+            script = scripts.do_create_script(conn, actor=SYSTEM, values={
+                "name": "开始", "body": "{group} 活动现在开始"})
+            pb = playbooks.do_create_playbook(conn, actor=SYSTEM, name="发布日",
+                                              campaign_start=due,
+                                              group_ids=[g for g in gids if g])
+            playbooks.do_add_step(conn, actor=SYSTEM, playbook_id=pb["id"], tz=tz,
+                                  values={"at": "T+0", "script_id": script["id"]})
+    finally:
+        rt.close()
+    env = worker_env(fresh_db_url, tmp_path)
+    store = SandboxStore(str(tmp_path / "sandbox.db"))
+    proc = start_worker(env)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)  # stopped before the step is due
+    proc.wait(timeout=10)
+    assert utcnow() < due, "the machine was too slow to stop the worker before the step"
+    assert store.counts()[0] == 0
+    while utcnow() < due + timedelta(seconds=1):
+        time.sleep(0.1)
+    proc = start_worker(env)
+    try:
+        wait_for(lambda: store.counts()[0] >= 6, 60, "the step in six groups")
+        time.sleep(1.0)  # time for a second (wrong) firing to show up, if there were one
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    proc = start_worker(env)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    applied, duplicates = store.counts()
+    texts = sorted(row["payload"]["text"] for row in store.sent(limit=100))
+    assert applied == 6 and duplicates == 0
+    assert len(set(texts)) == 6 and all(t.endswith("活动现在开始") for t in texts)
+    rt = build_runtime(settings)
+    try:
+        with rt.uow.read() as conn:
+            job = conn.execute(select(scheduled_jobs.c.status, scheduled_jobs.c.runs)).one()
+    finally:
+        rt.close()
+    assert (job.status, job.runs) == ("done", 1)
     store.close()

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import groups, member_events, members, messages, outbox
 from qunyun.bootstrap import Runtime
 from qunyun.demo import ensure_demo_admin, load_demo
-from qunyun.services import blacklist, leads, segments, tags, users
+from qunyun.services import blacklist, broadcasts, leads, playbooks, segments, tags, users
 from qunyun.services.users import SYSTEM
 
 
@@ -44,6 +44,10 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
                           formula=lead_list["formula"], clock=clock, limit=5)
     assert rows and rows[0].score > rows[-1].score
     assert len(blacklist.list_blacklist(conn, actor=SYSTEM)) == 1
+    books = {p["name"]: p for p in playbooks.list_playbooks(conn, actor=SYSTEM)}
+    assert books[playbooks.LAUNCH]["step_count"] == 8
+    assert books[playbooks.DAILY]["group_count"] == 2
+    assert broadcasts.list_broadcasts(conn, actor=SYSTEM)[0]["status"] == "scheduled"
     assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
     login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
     assert login == ("admin", "demo-password-1")
