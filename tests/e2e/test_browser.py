@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -191,4 +192,58 @@ def test_automation_faq_moderation_and_draw(server: str, tmp_path: Path) -> None
         expect(page.locator("#verify")).to_contain_text("结果一致")
         expect(page.locator("#winners-table")).to_contain_text("一等奖")
         page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
+        browser.close()
+
+
+def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: Path) -> None:
+    """An operator writes a script, builds a launch playbook and sees its timeline move when
+    the start shifts, then composes a broadcast with a live recipient count."""
+    from datetime import timedelta
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from qunyun.adapters.storage.tables import utcnow
+
+    start = (utcnow() + timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(server + "/login")
+        page.fill("#username", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("text=话术与群发")
+        page.click("text=话术库")
+        page.fill("#script-form input[name=name]", "开场暖场")
+        page.fill("#script-form textarea[name=body]", "{group}的朋友们，{activity}一小时后开始！")
+        page.click("#script-form button[type=submit]")
+        expect(page.locator("#script-preview")).to_contain_text("一小时后开始")
+        page.click("text=SOP 剧本")
+        page.fill("#playbook-form input[name=name]", "X1 发布日")
+        page.fill("#playbook-form input[name=campaign_start]", start.strftime("%Y-%m-%d 20:00"))
+        page.fill("#playbook-form textarea[name=variables]", "activity=21天打卡")
+        page.check("#playbook-form input[name=group_ids]")
+        page.click("#playbook-form button[type=submit]")
+        page.fill("#step-form input[name=at]", "T-1h")
+        page.fill("#step-form input[name=max_messages_last_hour]", "20")
+        page.click("#step-form button[type=submit]")
+        expect(page.locator("#steps-table")).to_contain_text("T-1h")
+        expect(page.locator("#timeline")).to_contain_text("19:00")
+        expect(page.locator("#timeline")).to_contain_text("21天打卡一小时后开始")
+        page.fill("#shift-form input[name=hours]", "1")
+        page.click("#shift-form button[type=submit]")
+        expect(page.locator("#campaign-start")).to_contain_text("21:00")
+        expect(page.locator("#timeline")).to_contain_text("20:00")
+        page.click("#playbook-toggle")
+        expect(page.locator("#playbook-status")).to_contain_text("已暂停")
+        page.click(".tabs a[href='/content/broadcasts']")
+        page.fill("#broadcast-form input[name=name]", "周五直播")
+        page.fill("#broadcast-form textarea[name=text]", "周五20:00直播，不见不散")
+        page.check("#broadcast-form input[name=group_ids]")
+        expect(page.locator("#recipient-count")).to_have_text("1")
+        page.click("#broadcast-send")
+        expect(page.locator("#deliveries-table")).to_be_visible()
+        page.goto(server + "/content/broadcasts")
+        expect(page.locator("#broadcasts-table")).to_contain_text("周五直播")
+        page.screenshot(path=str(tmp_path / "broadcasts.png"), full_page=True)
         browser.close()
