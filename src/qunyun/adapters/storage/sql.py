@@ -99,8 +99,9 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
                        rows: Sequence[Sequence[Any]], conflict: Sequence[str]) -> int:
     """Insert many plain rows fast, skipping conflicts; returns how many were inserted.
 
-    For imports only: it bypasses SQLAlchemy's type processing (values must already be plain:
-    aware datetimes, bools, text, ints) and goes through the driver in the caller's
+    For bulk writes (imports, a broadcast's fan-out): it bypasses SQLAlchemy's type
+    processing (values must already be plain: aware datetimes, bools, text, ints, JSON as
+    text) and goes through the driver in the caller's
     transaction — the driver's C executemany on SQLite, COPY into a temporary table and one
     INSERT … SELECT … ON CONFLICT DO NOTHING on PostgreSQL.
     """
