@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import broadcasts, playbooks, scripts, utcnow
+from qunyun.adapters.storage.tables import broadcasts, members, playbooks, scripts, utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import schedules
 from qunyun.services.ingest import do_ingest_event
@@ -50,6 +50,10 @@ def test_script_library_pages_save_versions_and_preview(client: TestClient, conn
     assert r.status_code == 303
     page = client.get(f"/content/scripts/{sid}")
     assert "v2" in page.text and "去掉课程名" in page.text
+    number = conn.execute(select(members.c.number)).scalar_one()
+    page = client.get(f"/content/scripts/{sid}", params={"group_id": gid, "member": number})
+    assert page.status_code == 200 and "开营啦" in page.text
+    assert client.get(f"/content/scripts/{sid}", params={"member": 99999999}).status_code == 404
     before = snapshot(conn)
     bad = client.post("/content/scripts", data={"csrf_token": token, "name": "x",
                                                 "kind": "announcement", "body": "{who"})

@@ -23,6 +23,7 @@ from qunyun.cli.common import (
     fail,
     session,
 )
+from qunyun.domain.content import ContentError, parse_assignments, parse_local_time
 from qunyun.services import broadcasts, playbooks, pushes, scripts
 
 scripts_app = typer.Typer(help="Script library (话术): add, edit, preview, history",
@@ -43,13 +44,10 @@ SegmentOpt = Annotated[str | None, typer.Option(
 
 
 def _values(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            fail(f"--set {item!r}: write name=value", EXIT_BAD_INPUT)
-        out[name.strip()] = value
-    return out
+    try:
+        return parse_assignments(items or [], "--set")
+    except ContentError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
 
 
 def _target(groups: str | None, tag: str | None, series: str | None, all_groups: bool,
@@ -60,13 +58,10 @@ def _target(groups: str | None, tag: str | None, series: str | None, all_groups:
 
 
 def _local(text: str | None, tz: ZoneInfo, option: str) -> datetime | None:
-    if not text:
-        return None
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        fail(f"{option} {text!r}: write a time like 2026-12-01 20:00", EXIT_BAD_INPUT)
-    return value if value.tzinfo else value.replace(tzinfo=tz)
+        return parse_local_time(text or "", tz, option)
+    except ContentError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
 
 
 _DELTA = re.compile(r"^([+-])?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")

@@ -447,3 +447,28 @@ def caps_from_text(text: str) -> list[dict[str, Any]]:
                     else limit})
     parse_caps(out)
     return out
+
+
+def parse_local_time(text: str, tz: ZoneInfo, field: str) -> datetime | None:
+    """A time an operator typed (``2026-12-01 20:00``) in the team's zone; empty is None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContentError(f"{field}: {text!r} is not a time like 2026-12-01 20:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def parse_assignments(lines: Iterable[str], field: str = "variables") -> dict[str, str]:
+    """``name=value`` items (one per line or per option) as a dict."""
+    out: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise ContentError(f"{field}: {line.strip()!r} is not name=value")
+        out[name.strip()] = value.strip()
+    return out

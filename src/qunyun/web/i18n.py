@@ -508,6 +508,7 @@ CATALOG.update({
     "content.kind.pitch": {"zh-CN": "产品介绍", "en": "Product pitch"},
     "content.kind.welcome": {"zh-CN": "欢迎语", "en": "Welcome"},
     "content.kind.greeting": {"zh-CN": "节日问候", "en": "Greeting"},
+    "content.member_number": {"zh-CN": "会员编号", "en": "Member number"},
     "content.missing": {"zh-CN": "缺少变量", "en": "Missing variables"},
     "content.name": {"zh-CN": "名称", "en": "Name"},
     "content.new_playbook": {"zh-CN": "新建剧本", "en": "New playbook"},

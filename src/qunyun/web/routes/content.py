@@ -9,10 +9,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.content import BUILTIN_VARIABLES, ScriptKind
+from qunyun.domain.content import (
+    BUILTIN_VARIABLES,
+    ContentError,
+    ScriptKind,
+    parse_assignments,
+    parse_local_time,
+)
 from qunyun.services import broadcasts, playbooks, pushes, scripts
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
+from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
 
 router = APIRouter(include_in_schema=False)
@@ -43,24 +50,17 @@ def _ids(form: Any) -> list[int]:
 
 
 def _local_time(text: str, runtime: Any, field: str) -> datetime | None:
-    text = text.strip()
-    if not text:
-        return None
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{field}: write a time like 2026-12-01 20:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=runtime.settings.tz)
+        return parse_local_time(text, runtime.settings.tz, field)
+    except ContentError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _values(text: str) -> dict[str, str]:
-    """``name=value`` per line."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip():
-            out[name.strip()] = value.strip()
-    return out
+    try:
+        return parse_assignments(text.splitlines())
+    except ContentError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _attachments(form: Any) -> list[dict[str, str]]:
@@ -97,14 +97,18 @@ async def scripts_create(request: Request, actor: CurrentActor, runtime: Runtime
 
 @router.get("/content/scripts/{script_id}")
 def script_page(script_id: int, request: Request, actor: CurrentActor, conn: ReadConn,
-                runtime: RuntimeDep, group_id: int | None = None) -> Response:
+                runtime: RuntimeDep, group_id: int | None = None,
+                member: int | None = None) -> Response:
+    """The script with a preview for a chosen group and member (by member number)."""
+    member_id = member_id_by_number(conn, member) if member else None
     script = scripts.get_script(conn, actor=actor, script_id=script_id)
     return render(request, "script.html", {
         "s": script, "kinds": list(ScriptKind), "builtin": BUILTIN_VARIABLES,
         "history": scripts.script_history(conn, actor=actor, script_id=script_id),
-        "groups": list_groups(conn, actor=actor), "group_id": group_id,
+        "groups": list_groups(conn, actor=actor), "group_id": group_id, "member": member,
         "preview": scripts.preview_script(conn, actor=actor, script_id=script_id,
-                                          group_id=group_id, tz=runtime.settings.tz)})
+                                          group_id=group_id, member_id=member_id,
+                                          tz=runtime.settings.tz)})
 
 
 @router.post("/content/scripts/{script_id}")
