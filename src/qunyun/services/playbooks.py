@@ -200,16 +200,16 @@ def do_shift_campaign(conn: Connection, *, actor: Actor, playbook_id: int,
                               changes={"campaign_start": to}, tz=tz)
 
 
-def do_delete_playbook(conn: Connection, *, actor: Actor, playbook_id: int) -> None:
-    actor.require(Permission.OPERATE)
-    _playbook_row(conn, playbook_id)
-    keys = [job_key(playbook_id, s) for s in conn.execute(
-        select(playbook_steps.c.id).where(playbook_steps.c.playbook_id == playbook_id)).scalars()]
-    schedules.do_set_jobs(conn, keys, status="cancelled")
-    conn.execute(update(playbooks).where(playbooks.c.id == playbook_id).values(
-        status=PAUSED, name=f"已删除-{playbook_id}-{utcnow():%Y%m%d%H%M%S}"))
-    audit.record(conn, actor=actor.label, action="playbook.delete", object_type="playbook",
-                 object_id=playbook_id)
+def do_set_groups(conn: Connection, *, actor: Actor, playbook_id: int,
+                  group_ids: Sequence[int]) -> dict[str, Any]:
+    """Make exactly these groups the playbook's (the editor's checkboxes)."""
+    current = {g["id"] for g in get_playbook(conn, actor=actor, playbook_id=playbook_id)
+               ["groups"]}
+    gone = sorted(current - set(group_ids))
+    if gone:
+        do_attach_groups(conn, actor=actor, playbook_id=playbook_id, group_ids=gone,
+                         detach=True)
+    return do_attach_groups(conn, actor=actor, playbook_id=playbook_id, group_ids=group_ids)
 
 
 def do_attach_groups(conn: Connection, *, actor: Actor, playbook_id: int,

@@ -376,14 +376,21 @@ def list_deliveries(conn: Connection, *, actor: Actor, limit: int = 100,
         stmt.order_by(deliveries.c.due_at.desc(), deliveries.c.id.desc()).limit(limit))
         .mappings()]
     status = delivery_status(conn, [r["id"] for r in rows])
-    task_rows = conn.execute(select(staff_tasks.c.id, staff_tasks.c.status,
-                                    staff_tasks.c.payload).where(
-        staff_tasks.c.kind == CONFIRM_TASK)).all() if rows else []
+    # the confirmation tasks of these deliveries, found through their outbox rows (indexed)
+    links = conn.execute(select(outbox.c.rule, outbox.c.staff_task_id).distinct().where(
+        outbox.c.rule.in_([f"delivery:{r['id']}" for r in rows]),
+        outbox.c.staff_task_id.is_not(None))).all() if rows else []
+    task_rows = {t.id: t for t in conn.execute(
+        select(staff_tasks.c.id, staff_tasks.c.status, staff_tasks.c.payload).where(
+            staff_tasks.c.id.in_([t for _r, t in links]),
+            staff_tasks.c.kind == CONFIRM_TASK))} if links else {}
     confirm: dict[int, list[dict[str, Any]]] = {}
-    for t in task_rows:
-        did = int((t.payload or {}).get("delivery_id", 0))
-        confirm.setdefault(did, []).append({"task_id": t.id, "status": t.status,
-                                            "reminders": (t.payload or {}).get("reminders", 0)})
+    for rule, task_id in links:
+        t = task_rows.get(task_id)
+        if t is not None:
+            confirm.setdefault(int(rule.split(":")[1]), []).append({
+                "task_id": t.id, "status": t.status,
+                "reminders": (t.payload or {}).get("reminders", 0)})
     for r in rows:
         r["outbox"] = status.get(r["id"], {})
         r["confirmation"] = confirm.get(r["id"], [])

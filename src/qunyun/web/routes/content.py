@@ -195,15 +195,8 @@ async def playbook_action(playbook_id: int, action: str, request: Request, actor
             playbooks.do_shift_campaign(conn, actor=actor, playbook_id=playbook_id, by=by,
                                         to=to, tz=tz)
         elif action == "groups":
-            ids = _ids(form)
-            current = {g["id"] for g in playbooks.get_playbook(
-                conn, actor=actor, playbook_id=playbook_id)["groups"]}
-            gone = sorted(current - set(ids))
-            if gone:
-                playbooks.do_attach_groups(conn, actor=actor, playbook_id=playbook_id,
-                                           group_ids=gone, detach=True)
-            playbooks.do_attach_groups(conn, actor=actor, playbook_id=playbook_id,
-                                       group_ids=ids)
+            playbooks.do_set_groups(conn, actor=actor, playbook_id=playbook_id,
+                                    group_ids=_ids(form))
         elif action == "steps":
             quiet = str(form.get("max_messages_last_hour") or "").strip()
             playbooks.do_add_step(conn, actor=actor, playbook_id=playbook_id, tz=tz, values={
