@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Select, select, update
 
 from qunyun.adapters.storage.tables import broadcasts, scripts, utcnow
 from qunyun.domain.content import ContentError, check_script
@@ -152,11 +152,14 @@ def fire_broadcast(conn: Connection, event: ScheduleFired, config: IngestConfig,
     return result.outbox_ids
 
 
+def _with_script() -> Select[Any]:
+    return select(broadcasts, scripts.c.name.label("script_name")).outerjoin(
+        scripts, scripts.c.id == broadcasts.c.script_id)
+
+
 def get_broadcast(conn: Connection, *, actor: Actor, broadcast_id: int) -> dict[str, Any]:
     actor.require(Permission.VIEW)
-    row = conn.execute(select(broadcasts, scripts.c.name.label("script_name"))
-                       .outerjoin(scripts, scripts.c.id == broadcasts.c.script_id)
-                       .where(broadcasts.c.id == broadcast_id)).mappings().first()
+    row = conn.execute(_with_script().where(broadcasts.c.id == broadcast_id)).mappings().first()
     if row is None:
         raise NotFound(f"broadcast {broadcast_id} not found")
     out = dict(row)
@@ -168,9 +171,8 @@ def get_broadcast(conn: Connection, *, actor: Actor, broadcast_id: int) -> dict[
 def list_broadcasts(conn: Connection, *, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
     rows = [dict(r) for r in conn.execute(
-        select(broadcasts, scripts.c.name.label("script_name"))
-        .outerjoin(scripts, scripts.c.id == broadcasts.c.script_id)
-        .order_by(broadcasts.c.send_at.desc(), broadcasts.c.id.desc()).limit(limit)).mappings()]
+        _with_script().order_by(broadcasts.c.send_at.desc(), broadcasts.c.id.desc())
+        .limit(limit)).mappings()]
     for r in rows:
         r["target_text"] = pushes.describe_target(r["target"])
     return rows

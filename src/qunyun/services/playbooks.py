@@ -21,7 +21,6 @@ from qunyun.adapters.storage.tables import (
     playbook_groups,
     playbook_steps,
     playbooks,
-    scheduled_jobs,
     scripts,
     utcnow,
 )
@@ -30,7 +29,7 @@ from qunyun.domain.events import ScheduleFired
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, pushes, schedules
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.scripts import get_script
+from qunyun.services.scripts import ensure_scripts, get_script
 from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
@@ -113,10 +112,12 @@ def find_playbook(conn: Connection, *, actor: Actor, ref: str | int) -> dict[str
     return get_playbook(conn, actor=actor, playbook_id=int(pid))
 
 
+def _jobs(conn: Connection, playbook_id: int) -> dict[str, dict[str, Any]]:
+    return schedules.jobs_by_prefix(conn, f"playbook:{playbook_id}:")
+
+
 def _steps(conn: Connection, playbook_id: int) -> list[dict[str, Any]]:
-    jobs = {r.key: r for r in conn.execute(select(
-        scheduled_jobs.c.key, scheduled_jobs.c.next_run_at, scheduled_jobs.c.status,
-        scheduled_jobs.c.runs).where(scheduled_jobs.c.key.like(f"playbook:{playbook_id}:%")))}
+    jobs = _jobs(conn, playbook_id)
     out = []
     for r in conn.execute(select(playbook_steps, scripts.c.name.label("script_name"),
                                  scripts.c.body.label("script_body"))
@@ -126,9 +127,9 @@ def _steps(conn: Connection, playbook_id: int) -> list[dict[str, Any]]:
                           .order_by(playbook_steps.c.position, playbook_steps.c.id)).mappings():
         step = dict(r)
         job = jobs.get(job_key(playbook_id, step["id"]))
-        step["next_run_at"] = job.next_run_at if job and job.status == ACTIVE else None
-        step["job_status"] = job.status if job else None
-        step["runs"] = job.runs if job else 0
+        step["next_run_at"] = job["next_run_at"] if job and job["status"] == ACTIVE else None
+        step["job_status"] = job["status"] if job else None
+        step["runs"] = job["runs"] if job else 0
         step["target_text"] = pushes.describe_target(step["target"])
         out.append(step)
     return out
@@ -302,8 +303,7 @@ def do_update_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id:
     if data:
         conn.execute(update(playbook_steps).where(playbook_steps.c.id == step_id).values(**data))
         if "at" in data:  # a new time is a new step: a done one-off runs again at it
-            conn.execute(delete(scheduled_jobs).where(
-                scheduled_jobs.c.key == job_key(playbook_id, step_id)))
+            schedules.do_drop_jobs(conn, [job_key(playbook_id, step_id)])
         sync_jobs(conn, playbook_id=playbook_id, tz=tz)
     audit.record(conn, actor=actor.label, action="playbook.step_update",
                  object_type="playbook", object_id=playbook_id,
@@ -318,8 +318,7 @@ def do_skip_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id: i
     step = _step(conn, playbook_id, step_id)
     key = job_key(playbook_id, step_id)
     if once:
-        job = conn.execute(select(scheduled_jobs).where(scheduled_jobs.c.key == key)
-                           ).mappings().first()
+        job = _jobs(conn, playbook_id).get(key)
         if job is None or job["status"] != ACTIVE:
             raise Conflict("this step has no next occurrence to skip")
         when = _when(step["at"])
@@ -353,8 +352,7 @@ def sync_jobs(conn: Connection, *, playbook_id: int, tz: ZoneInfo,
     steps whose (new) time had already passed and that will therefore not run."""
     now = now or utcnow()
     pb = _playbook_row(conn, playbook_id)
-    jobs = {r["key"]: r for r in conn.execute(select(scheduled_jobs).where(
-        scheduled_jobs.c.key.like(f"playbook:{playbook_id}:%"))).mappings()}
+    jobs = _jobs(conn, playbook_id)
     missed: list[str] = []
     for step in conn.execute(select(playbook_steps).where(
             playbook_steps.c.playbook_id == playbook_id, playbook_steps.c.position >= 0)
@@ -377,15 +375,9 @@ def sync_jobs(conn: Connection, *, playbook_id: int, tz: ZoneInfo,
                 continue
         else:
             run_at = nxt[0]
-        if job is None:
-            schedules.do_schedule_job(
-                conn, key=key, kind=JOB_KIND, run_at=run_at, status=status,
-                payload={"playbook_id": playbook_id, "step_id": step["id"]},
-                recurrence=when.spec if when.recurring else None)
-        else:
-            conn.execute(update(scheduled_jobs).where(scheduled_jobs.c.key == key).values(
-                next_run_at=run_at, status=status,
-                recurrence=when.spec if when.recurring else None))
+        schedules.do_put_job(conn, key=key, kind=JOB_KIND, run_at=run_at, status=status,
+                             payload={"playbook_id": playbook_id, "step_id": step["id"]},
+                             recurrence=when.spec if when.recurring else None)
     return missed
 
 
@@ -565,8 +557,6 @@ def do_install_samples(conn: Connection, *, actor: Actor, group_ids: Sequence[in
     """The seed's launch-day playbook on ``group_ids`` and a daily SOP on
     ``daily_group_ids`` (each only when given groups; existing ones are left as they are).
     Returns the playbook ids."""
-    from qunyun.services.scripts import ensure_scripts
-
     ids = ensure_scripts(conn, actor=actor, wanted=SAMPLE_SCRIPTS)
     out: dict[str, int] = {}
     for name, steps, start, attach, description in (

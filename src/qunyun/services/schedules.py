@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from qunyun.adapters.storage.sql import supports_skip_locked
 from qunyun.adapters.storage.tables import groups, scheduled_jobs, utcnow
@@ -98,6 +98,29 @@ def fire_due(uow: UnitOfWork, *, config: IngestConfig, now: datetime | None = No
                 fired += 1
         if len(jobs) < limit:
             return fired
+
+
+def jobs_by_prefix(conn: Connection, prefix: str) -> dict[str, dict[str, Any]]:
+    """The jobs whose key starts with ``prefix`` (a playbook's steps), by key."""
+    return {r["key"]: dict(r) for r in conn.execute(
+        select(scheduled_jobs).where(scheduled_jobs.c.key.startswith(prefix))).mappings()}
+
+
+def do_put_job(conn: Connection, *, key: str, kind: str, run_at: datetime, status: str,
+               payload: dict[str, Any], recurrence: str | None = None) -> None:
+    """Create the job, or move an existing one to ``run_at`` with ``status`` (callers that
+    keep one job per thing, like playbook steps, re-compute them on every change)."""
+    changed = conn.execute(update(scheduled_jobs).where(scheduled_jobs.c.key == key).values(
+        next_run_at=run_at, status=status, recurrence=recurrence)).rowcount
+    if not changed:
+        do_schedule_job(conn, key=key, kind=kind, run_at=run_at, status=status,
+                        payload=payload, recurrence=recurrence)
+
+
+def do_drop_jobs(conn: Connection, keys: list[str]) -> None:
+    """Forget jobs entirely (a step given a new time is a new step)."""
+    if keys:
+        conn.execute(delete(scheduled_jobs).where(scheduled_jobs.c.key.in_(keys)))
 
 
 def do_set_jobs(conn: Connection, keys: list[str], *, status: str | None = None,
