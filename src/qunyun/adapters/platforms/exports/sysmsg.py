@@ -70,47 +70,51 @@ Builder = Callable[[re.Match[str]], Notice]
 _PATTERNS: list[tuple[re.Pattern[str], Builder]] = []
 
 
-def _on(pattern: str) -> Callable[[Builder], Builder]:
+def _on(*patterns: str) -> Callable[[Builder], Builder]:
+    """Register a builder for the notice's wording in each client language (Chinese first,
+    then English: the same notice, the same groups, one builder)."""
     def register(builder: Builder) -> Builder:
-        _PATTERNS.append((re.compile(pattern, re.S), builder))
+        _PATTERNS.extend((re.compile(pattern, re.S), builder) for pattern in patterns)
         return builder
 
     return register
 
 
-# --- Chinese client -------------------------------------------------------------------------
-@_on(r'^"(?P<a>.+?)"邀请你和"(?P<s>.+)"加入了群聊')
-def _zh_invited_you_and(m: re.Match[str]) -> Notice:
+# --- Chinese client (with the English wording of the same notice where it exists) ----------
+@_on(r'^"(?P<a>.+?)"邀请你和"(?P<s>.+)"加入了群聊',
+     r'^"?(?P<a>.+?)"? invited you and "?(?P<s>.+?)"? to the group chat')
+def _invited_you_and(m: re.Match[str]) -> Notice:
     return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False)
 
 
-@_on(r'^"(?P<a>.+?)"邀请你加入了群聊')
-def _zh_invited_you(m: re.Match[str]) -> Notice:
+@_on(r'^"(?P<a>.+?)"邀请你加入了群聊',
+     r'^"?(?P<a>.+?)"? invited you to (?:a|the) group chat')
+def _invited_you(m: re.Match[str]) -> Notice:
     return Notice(INVITE, _one(m["a"]), (_you,))
 
 
-@_on(r'^你邀请"(?P<s>.+)"加入了群聊')
-def _zh_you_invited(m: re.Match[str]) -> Notice:
+@_on(r'^你邀请"(?P<s>.+)"加入了群聊',
+     r'^You invited "?(?P<s>.+?)"? to the group chat')
+def _you_invited(m: re.Match[str]) -> Notice:
     return Notice(INVITE, _you, _names(m["s"]), exact=False)
 
 
-@_on(r'^"(?P<a>.+?)"邀请"(?P<s>.+)"加入了群聊')
-def _zh_invite(m: re.Match[str]) -> Notice:
+@_on(r'^"(?P<a>.+?)"邀请"(?P<s>.+)"加入了群聊',
+     r'^"?(?P<a>.+?)"? invited "?(?P<s>.+?)"? to the group chat')
+def _invite(m: re.Match[str]) -> Notice:
     return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False)
 
 
-@_on(r'^"(?P<s>.+?)"通过扫描你分享的二维码加入群聊')
-def _zh_qr_you(m: re.Match[str]) -> Notice:
+@_on(r'^"(?P<s>.+?)"通过扫描你分享的二维码加入群聊',
+     r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode you shared')
+def _qr_you(m: re.Match[str]) -> Notice:
     return Notice(QR_JOIN, _you, _names(m["s"]), exact=False)
 
 
-@_on(r'^"(?P<s>.+?)"通过扫描"(?P<a>.+?)"分享的二维码加入群聊')
-def _zh_qr(m: re.Match[str]) -> Notice:
-    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
-
-
-@_on(r'^"(?P<s>.+?)"通过"(?P<a>.+?)"的邀请二维码加入群聊')
-def _zh_invite_qr(m: re.Match[str]) -> Notice:
+@_on(r'^"(?P<s>.+?)"通过扫描"(?P<a>.+?)"分享的二维码加入群聊',
+     r'^"(?P<s>.+?)"通过"(?P<a>.+?)"的邀请二维码加入群聊',
+     r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode shared by "?(?P<a>.+?)"?\.?$')
+def _qr(m: re.Match[str]) -> Notice:
     return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
 
 
@@ -119,18 +123,21 @@ def _zh_qr_self(m: re.Match[str]) -> Notice:
     return Notice(QR_JOIN, None, (_you,))
 
 
-@_on(r'^"(?P<s>.+?)"加入了群聊')
-def _zh_join(m: re.Match[str]) -> Notice:
+@_on(r'^"(?P<s>.+?)"加入了群聊',
+     r'^"?(?P<s>.+?)"? joined the group chat\.?$')
+def _join(m: re.Match[str]) -> Notice:
     return Notice(JOIN, None, _names(m["s"]), exact=False)
 
 
-@_on(r'^你将"(?P<s>.+)"移出了群聊')
-def _zh_you_removed(m: re.Match[str]) -> Notice:
+@_on(r'^你将"(?P<s>.+)"移出了群聊',
+     r'^You removed "?(?P<s>.+?)"? from the group chat')
+def _you_removed(m: re.Match[str]) -> Notice:
     return Notice(REMOVE, _you, _names(m["s"]), exact=False)
 
 
-@_on(r'^你被"(?P<a>.+?)"移出群聊')
-def _zh_removed_you(m: re.Match[str]) -> Notice:
+@_on(r'^你被"(?P<a>.+?)"移出群聊',
+     r'^You were removed from the group chat by "?(?P<a>.+?)"?\.?$')
+def _removed_you(m: re.Match[str]) -> Notice:
     return Notice(REMOVE, _one(m["a"]), (_you,))
 
 
@@ -194,51 +201,6 @@ def _qq_join(m: re.Match[str]) -> Notice:
 
 
 # --- English client ------------------------------------------------------------------------
-@_on(r'^"?(?P<a>.+?)"? invited you and "?(?P<s>.+?)"? to the group chat')
-def _en_invited_you_and(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False)
-
-
-@_on(r'^"?(?P<a>.+?)"? invited you to (?:a|the) group chat')
-def _en_invited_you(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _one(m["a"]), (_you,))
-
-
-@_on(r'^You invited "?(?P<s>.+?)"? to the group chat')
-def _en_you_invited(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _you, _names(m["s"]), exact=False)
-
-
-@_on(r'^"?(?P<a>.+?)"? invited "?(?P<s>.+?)"? to the group chat')
-def _en_invite(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False)
-
-
-@_on(r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode you shared')
-def _en_qr_you(m: re.Match[str]) -> Notice:
-    return Notice(QR_JOIN, _you, _names(m["s"]), exact=False)
-
-
-@_on(r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode shared by "?(?P<a>.+?)"?\.?$')
-def _en_qr(m: re.Match[str]) -> Notice:
-    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
-
-
-@_on(r'^"?(?P<s>.+?)"? joined the group chat\.?$')
-def _en_join(m: re.Match[str]) -> Notice:
-    return Notice(JOIN, None, _names(m["s"]), exact=False)
-
-
-@_on(r'^You removed "?(?P<s>.+?)"? from the group chat')
-def _en_you_removed(m: re.Match[str]) -> Notice:
-    return Notice(REMOVE, _you, _names(m["s"]), exact=False)
-
-
-@_on(r'^You were removed from the group chat by "?(?P<a>.+?)"?\.?$')
-def _en_removed_you(m: re.Match[str]) -> Notice:
-    return Notice(REMOVE, _one(m["a"]), (_you,))
-
-
 @_on(r'^"?(?P<a>.+?)"? changed the group name to "(?P<n>.*)"')
 def _en_rename(m: re.Match[str]) -> Notice:
     actor = _you if m["a"] == "You" else _one(m["a"])
