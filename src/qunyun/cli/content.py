@@ -332,7 +332,8 @@ def playbook_skip(playbook: Annotated[str, typer.Argument(help="Playbook id or n
 def playbook_preview(
     playbook: Annotated[str, typer.Argument(help="Playbook id or name")],
     from_: Annotated[str | None, typer.Option("--from", help="First day, 2026-12-01 "
-                                                             "(default today)")] = None,
+                                                             "(default today, or 2 days "
+                                                             "before a campaign ahead)")] = None,
     days: Annotated[int, typer.Option(help="How many days")] = 7,
     as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
@@ -343,10 +344,8 @@ def playbook_preview(
         fail(f"--from {from_!r}: write a date like 2026-12-01", EXIT_BAD_INPUT)
     with session(as_user, write=False) as (rt, conn, actor):
         pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
-        clock = rt.clock()
-        out = playbooks.preview_playbook(conn, actor=actor, playbook_id=pid,
-                                         start=start or clock.now.astimezone(clock.tz).date(),
-                                         days=days, clock=clock)
+        out = playbooks.preview_playbook(conn, actor=actor, playbook_id=pid, start=start,
+                                         days=days, clock=rt.clock())
     if as_json:
         emit_json(out)
         return

@@ -443,16 +443,20 @@ def _condition(conn: Connection, step: Mapping[str, Any], recipients: Sequence[p
 
 # --- dry run ------------------------------------------------------------------------------
 
-def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int, start: date,
-                     days: int, clock: Clock) -> dict[str, Any]:
+def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
+                     start: date | None = None, days: int = 7, clock: Clock) -> dict[str, Any]:
     """Every push the playbook would make from ``start`` for ``days`` days, in time order,
     with quiet hours and caps applied as they would be (shared with the real fan-out).
-    Warm-up conditions depend on future talk, so those sends are marked conditional."""
+    Warm-up conditions depend on future talk, so those sends are marked conditional.
+    Without ``start``: today, or two days before a campaign still ahead (its warm-up)."""
     actor.require(Permission.VIEW)
     if not 1 <= days <= 92:
         raise InvalidInput("days: between 1 and 92")
     pb = get_playbook(conn, actor=actor, playbook_id=playbook_id)
     tz = clock.tz
+    if start is None:
+        first = pb["campaign_start"] - timedelta(days=2) if pb["campaign_start"] else clock.now
+        start = max(first, clock.now).astimezone(tz).date()
     begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
     end = begin + timedelta(days=days)
     default_groups = [g["id"] for g in pb["groups"]]

@@ -156,17 +156,13 @@ async def playbooks_create(request: Request, actor: CurrentActor,
 def playbook_page(playbook_id: int, request: Request, actor: CurrentActor, conn: ReadConn,
                   runtime: RuntimeDep, start: date | None = None, days: int = 7) -> Response:
     pb = playbooks.get_playbook(conn, actor=actor, playbook_id=playbook_id)
-    clock = runtime.clock()
-    if start is None:
-        first = pb["campaign_start"] - timedelta(days=2) if pb["campaign_start"] else clock.now
-        start = max(first, clock.now).astimezone(clock.tz).date()
     preview = playbooks.preview_playbook(conn, actor=actor, playbook_id=playbook_id,
-                                         start=start, days=days, clock=clock)
+                                         start=start, days=days, clock=runtime.clock())
     by_day: dict[str, list[dict[str, Any]]] = {}
     for row in preview["rows"]:
         by_day.setdefault(row["due"][:10], []).append(row)
     return render(request, "playbook.html", {
-        "pb": pb, "preview": preview, "by_day": by_day, "start": start, "days": days,
+        "pb": pb, "preview": preview, "by_day": by_day, "start": preview["from"], "days": days,
         "scripts": scripts.list_scripts(conn, actor=actor),
         "groups": list_groups(conn, actor=actor),
         "attached": {g["id"] for g in pb["groups"]},

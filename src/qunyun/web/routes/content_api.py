@@ -207,10 +207,8 @@ def steps_delete(playbook_id: int, step_id: int, actor: CurrentActor,
 def playbooks_preview(playbook_id: int, actor: CurrentActor, conn: ReadConn,
                       runtime: RuntimeDep, start: date | None = None,
                       days: int = 7) -> dict[str, Any]:
-    clock = runtime.clock()
     return playbooks.preview_playbook(conn, actor=actor, playbook_id=playbook_id,
-                                      start=start or clock.now.astimezone(clock.tz).date(),
-                                      days=days, clock=clock)
+                                      start=start, days=days, clock=runtime.clock())
 
 
 @router.get("/broadcasts")
