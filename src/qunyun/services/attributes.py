@@ -27,7 +27,7 @@ from qunyun.services.members import UNIONID_KINDS, WXID_KINDS
 from qunyun.services.users import Actor
 
 KEY_HEADERS: dict[str, tuple[str, ...]] = {
-    "number": ("member_number", "number", "会员编号", "编号", "member no"),
+    "number": ("member_number", "number", "会员编号", "编号", "member no", "学号", "会员号"),
     "unionid": ("unionid", "union_id", "union id"),
     "wxid": ("wxid", "微信id", "wechat id"),
     "phone": ("phone", "mobile", "手机", "手机号", "电话"),
@@ -88,12 +88,54 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
     raise InvalidInput(f"{name}: neither UTF-8 nor GB18030 text")  # pragma: no cover
 
 
-def _which(header: str, table: dict[str, tuple[str, ...]]) -> str | None:
+@dataclass
+class CsvTable:
+    """A decoded CSV: its header and its non-blank data rows with their line numbers."""
+
+    name: str
+    encoding: str
+    header: list[str]
+    rows: list[tuple[int, list[str]]]
+
+
+def read_csv_table(path: Path | str, data: bytes | None = None) -> CsvTable:
+    """Read a spreadsheet export (UTF-8 or GB18030, as Excel and form tools write them);
+    errors name the file and line. ``data`` when it came over HTTP, else read ``path``."""
+    name = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{name}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise InvalidInput(f"{name}: larger than {MAX_BYTES // 1024 // 1024} MB")
+    text, encoding = decode_text(data, name)
+    try:
+        raw = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InvalidInput(f"{name}: not a CSV file ({exc})") from None
+    if not raw or not any(c.strip() for c in raw[0]):
+        raise InvalidInput(f"{name}: line 1: empty file, expected a header row")
+    header = [h.strip() for h in raw[0]]
+    if len(set(header)) != len(header):
+        raise InvalidInput(f"{name}: line 1: repeated column names")
+    rows = []
+    for line, row in enumerate(raw[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            raise InvalidInput(f"{name}: line {line}: {len(row)} cells, header has "
+                               f"{len(header)}")
+        rows.append((line, row))
+    return CsvTable(name=name, encoding=encoding, header=header, rows=rows)
+
+
+def header_kind(header: str, table: dict[str, tuple[str, ...]]) -> str | None:
     low = header.strip().lower()
     return next((kind for kind, names in table.items() if low in names), None)
 
 
-def _lookup(conn: Connection, key: str, value: str) -> list[int]:
+def lookup_members(conn: Connection, key: str, value: str) -> list[int]:
     live = members.c.merged_into_id.is_(None)
     if key == "number":
         if not value.isdigit():
@@ -113,34 +155,19 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
                          data: bytes | None = None, key: str | None = None) -> AttributeReport:
     """Import one CSV (``data`` when it came over HTTP, else read from ``path``)."""
     actor.require(Permission.OPERATE)
-    name = str(path)
-    if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"{name}: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise InvalidInput(f"{name}: larger than {MAX_BYTES // 1024 // 1024} MB")
-    text, encoding = decode_text(data, name)
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise InvalidInput(f"{name}: not a CSV file ({exc})") from None
-    if not rows or not any(c.strip() for c in rows[0]):
-        raise InvalidInput(f"{name}: line 1: empty file, expected a header row")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header):
-        raise InvalidInput(f"{name}: line 1: repeated column names")
+    table = read_csv_table(path, data)
+    name, encoding, rows = table.name, table.encoding, table.rows
+    header = table.header
     if key is not None:
         if key not in header:
             raise InvalidInput(f"{name}: line 1: no column {key!r}; columns: {', '.join(header)}")
         key_index = header.index(key)
-        key_kind = _which(key, KEY_HEADERS)
+        key_kind = header_kind(key, KEY_HEADERS)
         if key_kind is None:
             raise InvalidInput(f"key: {key!r} is not a member number, union id, wxid or phone "
                                "column")
     else:
-        found = [(i, k) for i, h in enumerate(header) if (k := _which(h, KEY_HEADERS))]
+        found = [(i, k) for i, h in enumerate(header) if (k := header_kind(h, KEY_HEADERS))]
         if not found:
             raise InvalidInput(f"{name}: line 1: no key column; name one of member_number / "
                                "会员编号, unionid, wxid, phone / 手机号")
@@ -149,7 +176,7 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
     for i, h in enumerate(header):
         if i == key_index or not h:
             continue
-        pii = _which(h, PII_HEADERS)
+        pii = header_kind(h, PII_HEADERS)
         if pii:
             columns.append((i, pii, "pii"))
         elif len(h) > MAX_NAME:
@@ -160,15 +187,10 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
                              key_column=header[key_index], columns=[c[1] for c in columns])
     now = utcnow()
     batch: list[dict[str, Any]] = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(header):
-            raise InvalidInput(f"{name}: line {line}: {len(row)} cells, header has "
-                               f"{len(header)}")
+    for line, row in rows:
         report.rows += 1
         value = row[key_index].strip() if key_index < len(row) else ""
-        matches = _lookup(conn, key_kind, value) if value else []
+        matches = lookup_members(conn, key_kind, value) if value else []
         if len(matches) != 1:
             target = report.ambiguous if matches else report.unmatched
             target.append({"line": line, "key": value, "members": len(matches)})

@@ -50,17 +50,28 @@ def do_form_checkin(conn: Connection, *, actor: Actor, group_id: int, member_id:
         raise NotFound(f"member {member_id} not found")
     at = at or utcnow()
     day = at.astimezone(tz).date()
-    last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
-        checkins.c.group_id == group_id, checkins.c.member_id == member_id,
-        checkins.c.day < day.isoformat()).order_by(checkins.c.day.desc()).limit(1)).first()
-    streak = next_streak(last.day if last else None, last.streak if last else 0, day)
-    if not record_checkin(conn, group_id=group_id, member_id=member_id, day=day.isoformat(),
-                          streak=streak, source="form", at=at):
+    streak = store_checkin(conn, group_id=group_id, member_id=member_id, day=day, at=at,
+                           source="form")
+    if streak is None:
         raise Conflict(f"member {member_id} already checked in on {day}")
     audit.record(conn, actor=actor.label, action="checkin.form", object_type="member",
                  object_id=member_id, detail={"group_id": group_id, "day": day.isoformat()})
     return {"group_id": group_id, "member_id": member_id, "day": day.isoformat(),
             "streak": streak}
+
+
+def store_checkin(conn: Connection, *, group_id: int, member_id: int, day: date, at: datetime,
+                  source: str) -> int | None:
+    """Record a check-in not seen as a group message (a form, an imported sheet); the
+    streak continues from the member's latest earlier day. None when the day is taken."""
+    last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
+        checkins.c.group_id == group_id, checkins.c.member_id == member_id,
+        checkins.c.day < day.isoformat()).order_by(checkins.c.day.desc()).limit(1)).first()
+    streak = next_streak(last.day if last else None, last.streak if last else 0, day)
+    if not record_checkin(conn, group_id=group_id, member_id=member_id, day=day.isoformat(),
+                          streak=streak, source=source, at=at):
+        return None
+    return streak
 
 
 def leaderboard(conn: Connection, *, actor: Actor, group_id: int, period: str = "week",

@@ -703,6 +703,96 @@ push_log = Table(
     Index("ix_push_log_member_at", "member_id", "at"),
 )
 
+# Activity series (F22): a theme that runs again and again (X, Y, Z in seed 000).
+activity_series = Table(
+    "activity_series",
+    metadata,
+    _id(),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    _created(),
+)
+
+# One issue of a series (X1, X2 …). Days are team-local ISO dates (like check-ins); money is
+# in fen (1/100 yuan) so sums are exact on both databases. ``reach`` and ``targets`` feed the
+# funnel (F26): people reached per channel, and the plan's number for each funnel step.
+activities = Table(
+    "activities",
+    metadata,
+    _id(),
+    Column("series_id", Id, ForeignKey("activity_series.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("opens_on", String(10), nullable=False),
+    Column("starts_on", String(10), nullable=False),
+    Column("ends_on", String(10), nullable=False),
+    Column("capacity", Integer, nullable=False, default=0),  # 0 = no limit
+    Column("price_fen", BigInteger, nullable=False, default=0),
+    Column("deposit_fen", BigInteger, nullable=False, default=0),
+    Column("refund_tiers", JSON, nullable=False, default=list),
+    Column("complete_checkins", Integer, nullable=False, default=0),
+    Column("reach", JSON, nullable=False, default=dict),
+    Column("targets", JSON, nullable=False, default=dict),
+    Column("state", String(16), nullable=False, default="planned"),
+    Column("settled_at", UTCDateTime()),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("series_id", "seq", name="uq_activities_series_seq"),
+    Index("ix_activities_starts", "starts_on"),
+)
+
+activity_groups = Table(
+    "activity_groups",
+    metadata,
+    Column("activity_id", Id, ForeignKey("activities.id"), primary_key=True),
+    Column("group_id", Id, ForeignKey("groups.id"), primary_key=True),
+)
+
+# Sign-ups: one per member and issue. Settlement fills checkins/percent/refund/completed.
+enrolments = Table(
+    "enrolments",
+    metadata,
+    _id(),
+    Column("activity_id", Id, ForeignKey("activities.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("enrolled_at", UTCDateTime(), nullable=False),
+    Column("source", String(16), nullable=False),  # dashboard | api | csv | demo
+    Column("channel", String(128), nullable=False, default=""),
+    Column("deposit_fen", BigInteger, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="enrolled"),  # | cancelled
+    Column("external_ref", String(128), nullable=False, default=""),
+    Column("checkins", Integer),
+    Column("refund_percent", Float),
+    Column("refund_fen", BigInteger),
+    Column("completed", Boolean),
+    Column("settled_at", UTCDateTime()),
+    UniqueConstraint("activity_id", "member_id", name="uq_enrolments_activity_member"),
+    Index("ix_enrolments_member", "member_id", "activity_id"),
+)
+
+# Money that is not an activity deposit (F23): intention deposits (付定), orders and costs.
+# ``external_ref`` (an order number) makes a CSV import idempotent.
+conversions = Table(
+    "conversions",
+    metadata,
+    _id(),
+    Column("kind", String(16), nullable=False),  # deposit | order | cost
+    Column("activity_id", Id, ForeignKey("activities.id")),
+    Column("group_id", Id, ForeignKey("groups.id")),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("channel", String(128), nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("source", String(16), nullable=False),
+    Column("external_ref", String(128), unique=True),
+    _created(),
+    Index("ix_conversions_activity_kind", "activity_id", "kind"),
+    Index("ix_conversions_member", "member_id", "occurred_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -1,0 +1,149 @@
+"""The lifecycle funnel of an activity (F26): reached → joined → spoke → enrolled → deposit →
+purchase, in total, per channel and per group, against the plan's targets; with daily new
+and daily active members in the activity's groups.
+
+Counting rules (the window runs from the day sign-up opens to the issue's last day):
+- ``reached``: what the team entered per channel (contacts made, posters seen) — qunyun
+  cannot observe it;
+- ``joined``: distinct members whose membership of one of the issue's groups began in the
+  window; their channel is that membership's channel (or the enrolment's when it has one);
+- ``spoke``: of those, who sent a message in one of the groups;
+- ``enrolled``: enrolments of the issue (any channel, also people who never joined a group);
+- ``deposit``: enrolments with a deposit, and intention deposits (付定) for the issue;
+- ``purchase``: members with an order for the issue.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.storage.tables import conversions, enrolments, memberships, messages, utcnow
+from qunyun.analytics.overview import local_day
+from qunyun.domain.activities import FUNNEL_STEPS
+from qunyun.services.activities import access_activity, day_bounds
+from qunyun.services.users import Actor
+
+UNLABELLED = ""
+
+
+def _steps(counts: dict[str, int], targets: dict[str, int]) -> list[dict[str, Any]]:
+    out = []
+    prev: int | None = None
+    for step in FUNNEL_STEPS:
+        n = counts.get(step, 0)
+        target = targets.get(step)
+        out.append({"step": step, "count": n,
+                    "from_previous": round(n / prev, 4) if prev else None,
+                    "target": target,
+                    "vs_target": round(n / target, 4) if target else None})
+        prev = n if step != "reached" or n else prev
+    return out
+
+
+def funnel(conn: Connection, *, actor: Actor, tz: ZoneInfo, activity_id: int | str,
+           now: datetime | None = None) -> dict[str, Any]:
+    activity = access_activity(conn, actor=actor, ref=activity_id)
+    gids = activity["group_ids"]
+    start, _ = day_bounds(activity["opens_on"], tz)
+    _, end = day_bounds(activity["ends_on"], tz)
+    now = now or utcnow()
+    joined: dict[int, tuple[str, int]] = {}  # member → (channel, group)
+    spoke: set[int] = set()
+    if gids:
+        for r in conn.execute(select(memberships.c.member_id, memberships.c.group_id,
+                                     memberships.c.channel, memberships.c.first_message_at)
+                              .where(memberships.c.group_id.in_(gids),
+                                     memberships.c.joined_at >= start,
+                                     memberships.c.joined_at < end)
+                              .order_by(memberships.c.joined_at.desc())):
+            joined[r.member_id] = (r.channel or UNLABELLED, r.group_id)  # earliest wins
+            if r.first_message_at is not None and r.first_message_at < end:
+                spoke.add(r.member_id)
+    enrolled: dict[int, str] = {}
+    deposit: set[int] = set()
+    for e in conn.execute(select(enrolments.c.member_id, enrolments.c.channel,
+                                 enrolments.c.deposit_fen).where(
+            enrolments.c.activity_id == activity["id"], enrolments.c.status == "enrolled")):
+        enrolled[e.member_id] = e.channel
+        if e.deposit_fen > 0:
+            deposit.add(e.member_id)
+    purchase: set[int] = set()
+    for c in conn.execute(select(conversions.c.member_id, conversions.c.kind).where(
+            conversions.c.activity_id == activity["id"], conversions.c.member_id.is_not(None),
+            conversions.c.kind.in_(("deposit", "order")))):
+        (deposit if c.kind == "deposit" else purchase).add(c.member_id)
+
+    def channel_of(m: int) -> str:
+        if m in joined and joined[m][0]:
+            return joined[m][0]
+        return enrolled.get(m) or UNLABELLED
+
+    reach: dict[str, int] = activity["reach"] or {}
+    people = set(joined) | set(enrolled) | deposit | purchase
+    per_channel: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_group: dict[int | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for m in people:
+        flags = {"joined": m in joined, "spoke": m in spoke, "enrolled": m in enrolled,
+                 "deposit": m in deposit, "purchase": m in purchase}
+        ch, grp = per_channel[channel_of(m)], per_group[joined[m][1] if m in joined else None]
+        for step, hit in flags.items():
+            if hit:
+                ch[step] += 1
+                grp[step] += 1
+    for name, n in reach.items():
+        per_channel[name]["reached"] += n
+    totals = {"reached": sum(reach.values()), "joined": len(joined), "spoke": len(spoke),
+              "enrolled": len(enrolled), "deposit": len(deposit), "purchase": len(purchase)}
+    targets: dict[str, int] = activity["targets"] or {}
+    return {
+        "activity_id": activity["id"], "code": activity["code"], "name": activity["name"],
+        "from": activity["opens_on"], "to": activity["ends_on"],
+        "steps": _steps(totals, targets),
+        "channels": [{"channel": c, "steps": _steps(dict(v), {})}
+                     for c, v in sorted(per_channel.items(), key=lambda kv: (
+                         -kv[1].get("joined", 0), kv[0]))],
+        "groups": [{"group_id": g, "steps": _steps(dict(v), {})}
+                   for g, v in sorted(per_group.items(), key=lambda kv: (
+                       kv[0] is None, kv[0] or 0))],
+        "daily": _daily(conn, activity, tz, start, min(end, now)),
+    }
+
+
+def _daily(conn: Connection, activity: dict[str, Any], tz: ZoneInfo, start: datetime,
+           end: datetime) -> list[dict[str, Any]]:
+    """Per team-local day: members who joined the groups, distinct speakers, enrolments."""
+    gids = activity["group_ids"]
+    series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if gids:
+        day = local_day(conn, memberships.c.joined_at, tz).label("d")
+        for d, n in conn.execute(select(day, func.count(func.distinct(memberships.c.member_id)))
+                                 .where(memberships.c.group_id.in_(gids),
+                                        memberships.c.joined_at >= start,
+                                        memberships.c.joined_at < end).group_by(day)):
+            series[str(d)]["new"] = int(n)
+        day = local_day(conn, messages.c.sent_at, tz).label("d")
+        for d, n in conn.execute(select(day, func.count(func.distinct(messages.c.member_id)))
+                                 .where(messages.c.group_id.in_(gids),
+                                        messages.c.sent_at >= start, messages.c.sent_at < end,
+                                        messages.c.member_id.is_not(None)).group_by(day)):
+            series[str(d)]["active"] = int(n)
+    day = local_day(conn, enrolments.c.enrolled_at, tz).label("d")
+    for d, n in conn.execute(select(day, func.count()).where(
+            enrolments.c.activity_id == activity["id"], enrolments.c.status == "enrolled",
+            enrolments.c.enrolled_at >= start, enrolments.c.enrolled_at < end).group_by(day)):
+        series[str(d)]["enrolled"] = int(n)
+    out = []
+    first = start.astimezone(tz).date()
+    last = (end - timedelta(seconds=1)).astimezone(tz).date()
+    cur: date = first
+    while cur <= last:
+        v = series.get(cur.isoformat(), {})
+        out.append({"day": cur.isoformat(), "new": v.get("new", 0),
+                    "active": v.get("active", 0), "enrolled": v.get("enrolled", 0)})
+        cur += timedelta(days=1)
+    return out
