@@ -20,11 +20,13 @@ import typer
 from rich.table import Table
 
 from qunyun.bootstrap import Runtime
+from qunyun.cli import activities as activities_cli
 from qunyun.cli import automation as automation_cli
 from qunyun.cli import content as content_cli
 from qunyun.cli import crm
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
+    AsOpt,
     JsonOpt,
     console,
     emit_json,
@@ -58,6 +60,7 @@ app.command("simulate")(automation_cli.simulate)
 app.add_typer(content_cli.scripts_app, name="scripts")
 app.add_typer(content_cli.playbook_app, name="playbook")
 app.add_typer(content_cli.broadcast_app, name="broadcast")
+app.add_typer(activities_cli.activities_app, name="activities")
 
 @app.callback()
 def main(
@@ -371,6 +374,20 @@ def report_groups(
     console.print(table)
     if html is not None:
         console.print(f"HTML report written to {html}")
+
+
+@report_app.command("cohorts")
+def report_cohorts(
+    series: Annotated[str | None, typer.Option(help="Series code (default: every issue)")]
+    = None,
+    issue: Annotated[str | None, typer.Option(help="Show one issue in the table")] = None,
+    after_days: Annotated[int, typer.Option("--after-days", help="How long after an issue "
+                                            "to look for activity and churn")] = 21,
+    period: Annotated[str, typer.Option(help="Lifecycle period: week or month")] = "week",
+    as_user: AsOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Activity cohorts: source, previous issue, last seen after, renewal, retention, churn."""
+    activities_cli.report_cohorts(series, after_days, period, issue, as_user, as_json)
 
 
 # --- outbox and tasks ---------------------------------------------------------------------
