@@ -20,6 +20,8 @@ from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
 from qunyun.web.routes import (
+    activities,
+    activities_api,
     api,
     audit,
     auth,
@@ -119,7 +121,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
                    outbox, audit, api, crm_api, automation, automation_api, content,
-                   content_api):
+                   content_api, activities, activities_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

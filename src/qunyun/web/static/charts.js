@@ -1,5 +1,6 @@
 // Renders every <div class="chart" data-chart='{...}'> with ECharts (vendored, no CDN).
-// spec.kind: "series" (default: x categories + bar/line series) or "heatmap".
+// spec.kind: "series" (default: x categories + bar/line series, stacked when a series has
+// "stack"), "heatmap" (weekday × hour), "funnel" or "matrix" (cohort shares).
 (function () {
   var WEEKDAYS = { "zh-CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
                    "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"] };
@@ -31,10 +32,36 @@
       series: [{ type: "heatmap", data: data, label: { show: false } }]
     };
   }
+  function funnelOption(spec) {
+    return {
+      tooltip: { trigger: "item", formatter: "{b}: {c}" },
+      toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
+      series: [{ type: "funnel", left: "10%", width: "80%", sort: "descending", gap: 2,
+                 label: { show: true, position: "inside", formatter: "{b} {c}" }, data: spec.data }]
+    };
+  }
+  // a share matrix (cohort rows × later columns, 0..1; null cells stay empty)
+  function matrixOption(spec) {
+    var data = [];
+    spec.cells.forEach(function (row, y) {
+      row.forEach(function (v, x) { if (v !== null && v !== undefined) { data.push([x, y, Math.round(v * 1000) / 10]); } });
+    });
+    return {
+      tooltip: { position: "top", formatter: function (p) { return spec.y[p.value[1]] + " → " + spec.x[p.value[0]] + ": " + p.value[2] + "%"; } },
+      grid: { left: 90, right: 20, top: 10, bottom: 60 },
+      toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
+      xAxis: { type: "category", data: spec.x, splitArea: { show: true } },
+      yAxis: { type: "category", data: spec.y, inverse: true, splitArea: { show: true } },
+      visualMap: { min: 0, max: 100, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+                   inRange: { color: ["#f2f8f5", "#0e7a5f"] } },
+      series: [{ type: "heatmap", data: data, label: { show: true, formatter: function (p) { return p.value[2] + "%"; } } }]
+    };
+  }
+  var OPTIONS = { heatmap: heatmapOption, funnel: funnelOption, matrix: matrixOption };
   function render(el) {
     var spec = JSON.parse(el.getAttribute("data-chart"));
     var chart = echarts.init(el);
-    chart.setOption(spec.kind === "heatmap" ? heatmapOption(spec) : seriesOption(spec));
+    chart.setOption((OPTIONS[spec.kind] || seriesOption)(spec));
     el.setAttribute("data-rendered", "1");
     window.addEventListener("resize", function () { chart.resize(); });
   }

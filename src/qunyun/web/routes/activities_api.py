@@ -1,0 +1,248 @@
+"""Activities JSON API under /api/v1 (issue 7): series, issues, enrolments (one or a CSV),
+check-in sheets, settlement (and its CSV), conversions, money, funnel and cohorts. Amounts
+travel in yuan; the stored fen never leave the services' rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from qunyun.analytics.cohorts import cohort_report
+from qunyun.analytics.funnels import funnel
+from qunyun.domain.activities import parse_yuan
+from qunyun.services import activities
+from qunyun.services.errors import InvalidInput
+from qunyun.services.members import member_id_by_number
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["activities"])
+Money = float | str
+
+
+def fen(value: Money | None, field: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_yuan(value, field)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+class SeriesCreate(BaseModel):
+    code: str
+    name: str = ""
+    description: str = ""
+
+
+class ActivityFields(BaseModel):
+    name: str | None = None
+    opens_on: str | None = None
+    starts_on: str | None = None
+    ends_on: str | None = None
+    capacity: int | None = None
+    price: Money | None = None
+    deposit: Money | None = None
+    refund_tiers: str | list[dict[str, float]] | None = None
+    complete_checkins: int | None = None
+    reach: dict[str, int] | None = None
+    targets: dict[str, int] | None = None
+    group_ids: list[int] | None = Field(None, max_length=500)
+
+    def changes(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True, exclude={"price", "deposit", "group_ids"})
+        if self.price is not None:
+            data["price_fen"] = fen(self.price, "price")
+        if self.deposit is not None:
+            data["deposit_fen"] = fen(self.deposit, "deposit")
+        return data
+
+
+class ActivityCreate(ActivityFields):
+    series: str
+    starts_on: str
+    ends_on: str
+    code: str | None = None
+    seq: int | None = None
+
+
+class ActivityEdit(ActivityFields):
+    state: Literal["planned", "open", "running", "ended", "settled"] | None = None
+
+
+class EnrolmentCreate(BaseModel):
+    member_number: int
+    channel: str = ""
+    deposit: Money | None = None
+
+
+class ConversionCreate(BaseModel):
+    kind: Literal["deposit", "order", "cost"]
+    amount: Money
+    activity: str | None = None
+    member_number: int | None = None
+    group_id: int | None = None
+    at: datetime | None = None
+    channel: str = ""
+    note: str = ""
+    ref: str | None = None
+
+
+@router.get("/activities/series")
+def api_series(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return activities.list_series(conn, actor=actor)
+
+
+@router.post("/activities/series", status_code=201)
+def api_series_create(body: SeriesCreate, actor: CurrentActor,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        new_id = activities.do_create_series(conn, actor=actor, code=body.code, name=body.name,
+                                             description=body.description)
+    return {"id": new_id, "code": body.code}
+
+
+@router.get("/activities")
+def api_activities(actor: CurrentActor, conn: ReadConn,
+                   series: str | None = None) -> list[dict[str, Any]]:
+    return activities.list_activities(conn, actor=actor, series=series)
+
+
+@router.post("/activities", status_code=201)
+def api_activity_create(body: ActivityCreate, actor: CurrentActor,
+                        runtime: RuntimeDep) -> dict[str, Any]:
+    fields = body.changes()
+    for key in ("series", "starts_on", "ends_on", "code", "seq", "opens_on", "name"):
+        fields.pop(key, None)
+    with runtime.uow.write() as conn:
+        new_id = activities.do_create_activity(
+            conn, actor=actor, series=body.series, starts_on=body.starts_on,
+            ends_on=body.ends_on, opens_on=body.opens_on, name=body.name or "",
+            code=body.code, seq=body.seq, group_ids=body.group_ids or [], **fields)
+        return activities.access_activity(conn, actor=actor, ref=new_id)
+
+
+@router.get("/activities/{ref}")
+def api_activity(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    row = activities.access_activity(conn, actor=actor, ref=ref)
+    return {**row, "money": activities.money(conn, actor=actor, activity_id=row["id"])}
+
+
+@router.patch("/activities/{ref}")
+def api_activity_edit(ref: str, body: ActivityEdit, actor: CurrentActor,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        row = activities.access_activity(conn, actor=actor, ref=ref)
+        return activities.do_update_activity(conn, actor=actor, activity_id=row["id"],
+                                             changes=body.changes(), group_ids=body.group_ids)
+
+
+@router.get("/activities/{ref}/enrolments")
+def api_enrolments(ref: str, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return activities.list_enrolments(conn, actor=actor, activity_id=ref)
+
+
+@router.post("/activities/{ref}/enrolments", status_code=201)
+def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
+              runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return activities.do_enrol(conn, actor=actor, activity_id=ref,
+                                   member_id=member_id_by_number(conn, body.member_number),
+                                   source="api", channel=body.channel,
+                                   deposit_fen=fen(body.deposit, "deposit"))
+
+
+@router.delete("/activities/{ref}/enrolments/{number}", status_code=204)
+def api_cancel(ref: str, number: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
+    with runtime.uow.write() as conn:
+        activities.do_cancel_enrolment(conn, actor=actor, activity_id=ref,
+                                       member_id=member_id_by_number(conn, number))
+
+
+@router.post("/activities/{ref}/enrolments/import")
+async def api_import_enrolments(ref: str, request: Request, actor: CurrentActor,
+                                runtime: RuntimeDep, filename: str = "enrolments.csv",
+                                on_error: str = "fail", channel: str = "") -> dict[str, Any]:
+    """Body: the form tool's CSV export itself (text/csv)."""
+    data = await request.body()
+    with runtime.uow.write() as conn:
+        return activities.do_import_enrolments(conn, actor=actor, activity_id=ref,
+                                               path=filename[:128], data=data,
+                                               tz=runtime.settings.tz, on_error=on_error,
+                                               channel=channel)
+
+
+@router.post("/activities/{ref}/checkins/import")
+async def api_import_checkins(ref: str, request: Request, actor: CurrentActor,
+                              runtime: RuntimeDep, filename: str = "checkins.csv",
+                              on_error: str = "fail") -> dict[str, Any]:
+    data = await request.body()
+    with runtime.uow.write() as conn:
+        return activities.do_import_checkins(conn, actor=actor, activity_id=ref,
+                                             path=filename[:128], data=data,
+                                             tz=runtime.settings.tz, on_error=on_error)
+
+
+@router.get("/activities/{ref}/settlement")
+def api_settlement(ref: str, actor: CurrentActor, conn: ReadConn,
+                   format: Literal["json", "csv"] = "json") -> Any:
+    plan = activities.settlement(conn, actor=actor, activity_id=ref)
+    if format == "csv":
+        return Response(activities.settlement_csv(plan), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="refunds-{plan["code"]}.csv"'})
+    return plan
+
+
+@router.post("/activities/{ref}/settle")
+def api_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return activities.do_settle(conn, actor=actor, activity_id=ref)
+
+
+@router.get("/activities/{ref}/money")
+def api_money(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return activities.money(conn, actor=actor, activity_id=ref)
+
+
+@router.get("/activities/{ref}/funnel")
+def api_funnel(ref: str, actor: CurrentActor, runtime: RuntimeDep,
+               conn: ReadConn) -> dict[str, Any]:
+    return funnel(conn, actor=actor, tz=runtime.settings.tz, activity_id=ref)
+
+
+@router.post("/conversions", status_code=201)
+def api_conversion(body: ConversionCreate, actor: CurrentActor,
+                   runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        new_id = activities.do_record_conversion(
+            conn, actor=actor, kind=body.kind, amount_fen=fen(body.amount, "amount") or 0,
+            activity_id=body.activity, group_id=body.group_id, at=body.at,
+            channel=body.channel, note=body.note, external_ref=body.ref, source="api",
+            member_id=member_id_by_number(conn, body.member_number)
+            if body.member_number is not None else None)
+    return {"id": new_id}
+
+
+@router.post("/conversions/import")
+async def api_import_conversions(request: Request, actor: CurrentActor, runtime: RuntimeDep,
+                                 filename: str = "conversions.csv",
+                                 activity: str | None = None, kind: str | None = None,
+                                 on_error: str = "fail") -> dict[str, Any]:
+    data = await request.body()
+    with runtime.uow.write() as conn:
+        return activities.do_import_conversions(conn, actor=actor, path=filename[:128],
+                                                data=data, tz=runtime.settings.tz,
+                                                activity_id=activity, kind=kind,
+                                                on_error=on_error)
+
+
+@router.get("/reports/cohorts")
+def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                series: str | None = None, after_days: int = 21,
+                period: Literal["week", "month"] = "week") -> dict[str, Any]:
+    return cohort_report(conn, actor=actor, tz=runtime.settings.tz, series=series,
+                         after_days=after_days, period=period)

@@ -1,0 +1,107 @@
+"""Activity pages and JSON API: series list, an issue's funnel, money, enrolment, imports
+and settlement, the cohort charts; roles and bad input."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+
+from qunyun.bootstrap import Runtime
+from qunyun.services.members import access_member_by_id
+from qunyun.services.users import SYSTEM
+from tests.activity_scenario import build
+from tests.dbhelpers import snapshot
+from tests.web.conftest import login
+
+
+def test_pages_show_series_issue_and_cohort_charts(client: TestClient, conn: Connection,
+                                                   runtime: Runtime,
+                                                   staff: dict[str, str]) -> None:
+    s = build(conn, runtime)
+    token = login(client, staff["operator"])
+    page = client.get("/activities")
+    assert page.status_code == 200 and "活动系列" in page.text and 'href="/activities/X3"' in page.text
+    issue = client.get("/activities/X1")
+    assert issue.status_code == 200 and 'id="chart-funnel"' in issue.text
+    assert "转化漏斗" in issue.text and "poster" in issue.text
+    cohorts = client.get("/activities/cohorts?series=X&issue=X3")
+    assert cohorts.status_code == 200
+    for chart in ("chart-series-source", "chart-source", "chart-last-after", "chart-retention",
+                  "chart-lifecycle", "chart-weekly"):
+        assert f'id="{chart}"' in cohorts.text
+    assert 'id="chosen-new">2<' in cohorts.text and 'id="chosen-returning">4<' in cohorts.text
+    # enrol from the page; a second time is a conflict
+    number = access_member_by_id(conn, actor=SYSTEM, member_id=s.members["g"])["number"]
+    r = client.post("/activities/X1/enrol", data={"csrf_token": token, "number": number})
+    assert r.status_code == 303
+    assert str(number) in client.get("/activities/X1").text
+    r = client.post("/activities/X1/enrol", data={"csrf_token": token, "number": number})
+    assert r.status_code == 409
+    upload = client.post("/activities/X1/import", data={"csrf_token": token,
+                                                       "what": "checkins"},
+                         files={"file": ("打卡.csv", f"学号,日期\n{number},2026-09-02\n".encode(),
+                                         "text/csv")})
+    assert upload.status_code == 200 and "checkins <b>1</b>" in upload.text
+    r = client.post("/activities/X1/settle", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert "已结算" in client.get("/activities/X1").text
+    client.post("/lang", data={"lang": "en", "next": "/", "csrf_token": token})
+    english = client.get("/activities/cohorts?series=X").text
+    assert "Where each issue's people first appeared" in english and "not seen again" in english
+
+
+def test_api_create_enrol_settle_money_funnel_cohorts(client: TestClient, conn: Connection,
+                                                      runtime: Runtime,
+                                                      staff: dict[str, str]) -> None:
+    s = build(conn, runtime)
+    token = login(client, staff["operator"])
+    h = {"x-csrf-token": token}
+    assert client.post("/api/v1/activities/series", json={"code": "W", "name": "周末营"},
+                       headers=h).status_code == 201
+    made = client.post("/api/v1/activities", headers=h, json={
+        "series": "W", "starts_on": "2026-12-05", "ends_on": "2026-12-06", "deposit": "50",
+        "refund_tiers": "2:100", "group_ids": [s.groups["X3"]],
+        "targets": {"enrolled": 10}})
+    assert made.status_code == 201 and made.json()["code"] == "W1"
+    number = access_member_by_id(conn, actor=SYSTEM, member_id=s.members["a"])["number"]
+    r = client.post("/api/v1/activities/W1/enrolments", headers=h,
+                    json={"member_number": number, "channel": "社群"})
+    assert r.status_code == 201
+    r = client.post("/api/v1/conversions", headers=h, json={
+        "kind": "order", "amount": "1299.00", "activity": "W1", "member_number": number,
+        "ref": "W-1"})
+    assert r.status_code == 201
+    money = client.get("/api/v1/activities/W1/money").json()
+    assert (money["deposits"], money["gmv"], money["enrolled"]) == (50.0, 1299.0, 1)
+    steps = {x["step"]: x for x in client.get("/api/v1/activities/W1/funnel").json()["steps"]}
+    assert steps["enrolled"]["count"] == 1 and steps["enrolled"]["vs_target"] == 0.1
+    csv_text = client.get("/api/v1/activities/W1/settlement?format=csv").text
+    assert csv_text.startswith("\ufeff活动") and ",50.00,0,0,0.00,否" in csv_text
+    assert client.post("/api/v1/activities/W1/settle", headers=h).json()["state"] == "settled"
+    report = client.get("/api/v1/reports/cohorts?series=X").json()
+    assert [i["code"] for i in report["issues"]] == ["X1", "X2", "X3"]
+    listed = client.get("/api/v1/activities/series").json()
+    assert [x["code"] for x in listed] == ["W", "X", "Y", "Z"]
+
+
+def test_bad_input_and_roles(client: TestClient, conn: Connection, runtime: Runtime,
+                             staff: dict[str, str]) -> None:
+    build(conn, runtime)
+    token = login(client, staff["operator"])
+    h = {"x-csrf-token": token}
+    before = snapshot(conn)
+    r = client.post("/api/v1/activities/X1/enrolments/import?filename=form.csv", headers={
+        **h, "content-type": "text/csv"}, content="学号\n99999\n".encode())
+    assert r.status_code == 422 and "form.csv: line 2" in r.json()["error"]
+    r = client.post("/api/v1/conversions", headers=h,
+                    json={"kind": "order", "amount": "-5", "activity": "X1"})
+    assert r.status_code == 422
+    r = client.patch("/api/v1/activities/X1", headers=h, json={"ends_on": "2026-01-01"})
+    assert r.status_code == 422 and "ends_on" in r.json()["error"]
+    assert client.get("/api/v1/activities/NOPE").status_code == 404
+    assert snapshot(conn) == before
+    client.post("/logout", data={"csrf_token": token})
+    viewer = login(client, staff["viewer"])
+    assert client.get("/activities/X1").status_code == 200
+    r = client.post("/api/v1/activities/X1/settle", headers={"x-csrf-token": viewer})
+    assert r.status_code == 403
