@@ -20,7 +20,8 @@ def test_pages_show_series_issue_and_cohort_charts(client: TestClient, conn: Con
     s = build(conn, runtime)
     token = login(client, staff["operator"])
     page = client.get("/activities")
-    assert page.status_code == 200 and "活动系列" in page.text and 'href="/activities/X3"' in page.text
+    assert page.status_code == 200 and "活动系列" in page.text
+    assert 'href="/activities/X3"' in page.text
     issue = client.get("/activities/X1")
     assert issue.status_code == 200 and 'id="chart-funnel"' in issue.text
     assert "转化漏斗" in issue.text and "poster" in issue.text
@@ -47,7 +48,7 @@ def test_pages_show_series_issue_and_cohort_charts(client: TestClient, conn: Con
     assert "已结算" in client.get("/activities/X1").text
     client.post("/lang", data={"lang": "en", "next": "/", "csrf_token": token})
     english = client.get("/activities/cohorts?series=X").text
-    assert "Where each issue's people first appeared" in english and "not seen again" in english
+    assert "people first appeared" in english and "not seen again" in english
 
 
 def test_api_create_enrol_settle_money_funnel_cohorts(client: TestClient, conn: Connection,
