@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
 from qunyun.adapters.storage.tables import groups, members, messages, staff_users, utcnow
 from qunyun.bootstrap import Runtime
+from qunyun.demo_series import load_series
 from qunyun.services import (
     attributes,
     blacklist,
@@ -50,7 +51,7 @@ RULES = "禁止发广告和二维码；有问题@顾问；每晚20:00活动"
 
 
 def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
-              group_count: int = GROUPS) -> dict[str, int]:
+              group_count: int = GROUPS, with_series: bool = True) -> dict[str, int]:
     """Load the demo once (a second call finds the groups and does nothing)."""
     now = now or utcnow()
     with runtime.uow.read() as conn:
@@ -81,6 +82,8 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
             simulation.do_setup_sample_automation(conn, actor=SYSTEM)
         _demo_crm(conn, runtime, rng)
         _demo_content(conn, runtime, now)
+        if with_series:
+            load_series(conn, runtime, now)
     return {"events": count, "already_loaded": 0}
 
 

@@ -58,11 +58,9 @@ def test_series_cohorts_match_the_hand_computed_figures(conn: Connection,
     # churn); after X2 nobody left but g was never seen again (inferred)
     after1, after2 = x1["after"], x2["after"]
     assert (after1["still_in_group"], after1["active"], after1["churn_observed"],
-            after1["churn_inferred"], after1["churn_rate"]) == (3, 1, 1, 0, 0.25)
-    assert after1["churn_basis"] == "observed"
+            after1["churn_inferred"], after1["churn_observed_rate"]) == (3, 1, 1, 0, 0.25)
     assert (after2["still_in_group"], after2["active"], after2["churn_observed"],
-            after2["churn_inferred"]) == (4, 0, 0, 1)
-    assert after2["churn_basis"] == "inferred from last seen"
+            after2["churn_inferred"], after2["churn_inferred_rate"]) == (4, 0, 0, 1, 0.25)
     assert report["participants"] == 10  # a–j: each took part in some issue of X
     # lifecycle: every participant is "new" in the week they first appeared
     firsts = sum(p["new"] for p in report["lifecycle"])

@@ -7,16 +7,27 @@ from pathlib import Path
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import groups, member_events, members, messages, outbox
+from qunyun.analytics.cohorts import cohort_report
 from qunyun.bootstrap import Runtime
 from qunyun.demo import ensure_demo_admin, load_demo
-from qunyun.services import blacklist, broadcasts, leads, playbooks, segments, tags, users
+from qunyun.services import (
+    activities,
+    blacklist,
+    broadcasts,
+    leads,
+    playbooks,
+    segments,
+    tags,
+    users,
+)
 from qunyun.services.users import SYSTEM
 
 
 def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path: Path) -> None:
     first = load_demo(runtime, group_count=2)
     assert first["events"] > 1000 and first["already_loaded"] == 0
-    names = conn.execute(select(groups.c.name).order_by(groups.c.name)).scalars().all()
+    names = conn.execute(select(groups.c.name).where(groups.c.external_id.like("demo-g%"))
+                         .order_by(groups.c.name)).scalars().all()
     assert names == ["业主福利群1", "业主福利群2"]
     numbers = conn.execute(select(func.min(members.c.number), func.count())).one()
     assert numbers[0] == 10001 and numbers[1] > 150
@@ -48,6 +59,14 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert books[playbooks.LAUNCH]["step_count"] == 8
     assert books[playbooks.DAILY]["group_count"] == 2
     assert broadcasts.list_broadcasts(conn, actor=SYSTEM)[0]["status"] == "scheduled"
+    # seed 000 part 2: series X in three issues beside Y and Z, shaped like the seed
+    report = cohort_report(conn, actor=SYSTEM, tz=runtime.settings.tz, series="X")
+    x1, _x2, x3 = report["issues"]
+    assert (x1["code"], x1["participants"], x1["renewal_next"]) == ("X1", 177, 0.339)
+    assert (x3["code"], x3["new"], x3["returning"]) == ("X3", 160, 170)
+    assert 0.4 < x1["after"]["active_rate"] < 0.55 and x1["after"]["churn_observed_rate"] < 0.15
+    assert set(x3["source"]) == {"new", "X1", "X2", "Y1", "Y2", "Z1"}
+    assert {s["code"] for s in activities.list_series(conn, actor=SYSTEM)} == {"X", "Y", "Z"}
     assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
     login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
     assert login == ("admin", "demo-password-1")

@@ -6,9 +6,11 @@ module reads the store for them and adds what needs the event history:
 
 - **after the activity**, per issue, looking ``after_days`` past its last day (or up to now):
   still in one of its groups (open membership), *active* there (a message or a member event
-  in those groups), and churn — *observed* (every membership in its groups ended by a leave
-  or removal we saw) or *inferred from last seen* (no sign of them anywhere since the issue
-  ended) — among participants who took part in no later issue;
+  in those groups), and churn among participants who took part in no later issue, always
+  labelled: *observed* (every membership in its groups ended by a leave or removal we saw —
+  the seed's "disappeared from the groups") and, apart from it, *inferred from last seen*
+  (still a member by our records but no sign of them anywhere since the issue ended: where
+  leaves are invisible, as in WeChat exports, these are the likely leavers);
 - **lifecycle** per week or month for the scope's participants: new (first appearance in the
   system in that period — not the window start), returning, resurrecting, dormant;
 - **weekly retention**: cohorts by calendar week of first appearance, share active k weeks on.
@@ -162,11 +164,8 @@ def _after(conn: Connection, issue: Issue, group_ids: list[int], renewed: set[in
             "still_in_group": len(still), "still_in_group_rate": rate(len(still)),
             "active": len(active), "active_rate": rate(len(active)),
             "not_active_in_group": len(still - active),
-            "churn_observed": len(observed), "churn_inferred": len(inferred),
-            "churn": len(observed) + len(inferred),
-            "churn_rate": rate(len(observed) + len(inferred)),
-            "churn_basis": "observed" if not inferred else (
-                "inferred from last seen" if not observed else "observed + inferred")}
+            "churn_observed": len(observed), "churn_observed_rate": rate(len(observed)),
+            "churn_inferred": len(inferred), "churn_inferred_rate": rate(len(inferred))}
 
 
 def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,

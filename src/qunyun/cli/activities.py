@@ -318,7 +318,7 @@ def report_cohorts(series: str | None, after_days: int, period: str, issue: str 
         emit_json(data)
         return
     table = Table("issue", "people", "new", "returning", "source", "renewal → next",
-                  "renewal any", "active after", "churn")
+                  "renewal any", "active after", "churn (observed)")
     for i in data["issues"]:
         if issue and i["code"] != issue:
             continue
@@ -326,5 +326,5 @@ def report_cohorts(series: str | None, after_days: int, period: str, issue: str 
         table.add_row(i["code"], str(i["participants"]), str(i["new"]), str(i["returning"]),
                       ", ".join(f"{k} {v}" for k, v in i["source"].items()),
                       _pct(i["renewal_next"]), _pct(i["renewal_any"]),
-                      _pct(after.get("active_rate")), _pct(after.get("churn_rate")))
+                      _pct(after.get("active_rate")), _pct(after.get("churn_observed_rate")))
     console.print(table)

@@ -38,6 +38,7 @@ from qunyun.adapters.storage.tables import (
     memberships,
     utcnow,
 )
+from qunyun.adapters.storage.tables import blacklist as blacklist_table
 from qunyun.domain.activities import (
     CONVERSION_KINDS,
     FUNNEL_STEPS,
@@ -51,8 +52,8 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts
 from qunyun.services.attributes import KEY_HEADERS, CsvTable, header_kind, lookup_members
 from qunyun.services.attributes import read_csv_table as read_table
-from qunyun.services.blacklist import Refused, ensure_may_enrol
-from qunyun.services.checkins import parse_tiers, refund_for, store_checkin
+from qunyun.services.blacklist import Refused, active_entry, ensure_may_enrol
+from qunyun.services.checkins import parse_tiers, refund_for, store_checkins_many
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
 
@@ -400,6 +401,59 @@ def do_enrol(conn: Connection, *, actor: Actor, activity_id: int | str, member_i
     return {"activity_id": activity["id"], "member_id": member_id, "status": outcome}
 
 
+def do_enrol_many(conn: Connection, *, actor: Actor, activity_id: int | str,
+                  member_ids: Sequence[int], source: str = "dashboard", channel: str = "",
+                  at: datetime | None = None) -> dict[str, Any]:
+    """Enrol many members at once (a segment, a list); each refusal is reported with its
+    reason, members already enrolled are counted, the rest go in with few statements."""
+    actor.require(Permission.OPERATE)
+    activity = _activity_row(conn, activity_id)
+    if activity["state"] == "settled":
+        raise Conflict(f"{activity['code']} is settled; set it back to ended to change it")
+    at = at or utcnow()
+    wanted = list(dict.fromkeys(int(m) for m in member_ids))
+    live = set(conn.execute(select(members.c.id).where(
+        members.c.id.in_(wanted), members.c.merged_into_id.is_(None))).scalars())
+    missing = [m for m in wanted if m not in live]
+    if missing:
+        raise NotFound(f"member {missing[0]} not found (or merged away)")
+    existing = dict(conn.execute(select(enrolments.c.member_id, enrolments.c.status).where(
+        enrolments.c.activity_id == activity["id"], enrolments.c.member_id.in_(wanted))).all())
+    barred = {m: entry for m in wanted if (entry := active_entry(conn, m, at)) is not None} \
+        if conn.execute(select(blacklist_table.c.id).limit(1)).first() else {}
+    refused = [{"member_id": m, "reason": f"member is blacklisted: {barred[m]['reason']}"}
+               for m in wanted if m in barred]
+    fresh = [m for m in wanted if m not in barred and existing.get(m) != "enrolled"]
+    if activity["capacity"]:
+        taken = sum(1 for s in existing.values() if s == "enrolled")
+        room = max(0, activity["capacity"] - taken)
+        refused += [{"member_id": m, "reason": f"{activity['code']} is full "
+                     f"({activity['capacity']} places)"} for m in fresh[room:]]
+        fresh = fresh[:room]
+    values = {"enrolled_at": at, "source": source, "channel": channel[:128],
+              "deposit_fen": activity["deposit_fen"], "status": "enrolled", "external_ref": ""}
+    back = [m for m in fresh if m in existing]
+    if back:
+        conn.execute(update(enrolments).where(enrolments.c.activity_id == activity["id"],
+                                              enrolments.c.member_id.in_(back)).values(**values))
+    new = [m for m in fresh if m not in existing]
+    if new:
+        conn.execute(insert(enrolments), [{"activity_id": activity["id"], "member_id": m,
+                                           **values} for m in new])
+    if fresh:
+        conn.execute(member_events.insert(), [{
+            "member_id": m, "group_id": _first_group(activity), "kind": "enrolled",
+            "occurred_at": at, "actor_member_id": None, "inbound_event_id": None,
+            "data": {"activity_id": activity["id"], "code": activity["code"]}} for m in fresh])
+        counts.add(conn, "enrolled", {m: 1 for m in fresh})
+    audit.record(conn, actor=actor.label, action="activities.enrol_many",
+                 object_type="activity", object_id=activity["id"],
+                 detail={"enrolled": len(fresh), "refused": len(refused), "source": source})
+    return {"activity_id": activity["id"], "enrolled": len(fresh),
+            "already": sum(1 for m in wanted if existing.get(m) == "enrolled"),
+            "refused": refused}
+
+
 def do_cancel_enrolment(conn: Connection, *, actor: Actor, activity_id: int | str,
                         member_id: int) -> None:
     actor.require(Permission.OPERATE)
@@ -568,10 +622,9 @@ def do_import_checkins(conn: Connection, *, actor: Actor, activity_id: int | str
             _fail_or_keep(report["errors"], on_error, name, line, str(exc))
             continue
         valid.append((member_id, day, at))
-    for member_id, day, at in sorted(valid):  # by member and day, so streaks build up
-        stored = store_checkin(conn, group_id=group_id, member_id=member_id, day=day, at=at,
-                               source="import")
-        report["checkins" if stored is not None else "already"] += 1
+    report["checkins"] = store_checkins_many(conn, group_id=group_id, rows=valid,
+                                             source="import")
+    report["already"] = len(valid) - report["checkins"]
     audit.record(conn, actor=actor.label, action="activities.import_checkins",
                  object_type="activity", object_id=activity["id"], detail={
                      "file": Path(name).name[:64], "checkins": report["checkins"],

@@ -9,11 +9,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import checkins, groups, members, points_ledger, utcnow
+from qunyun.adapters.storage.tables import (
+    checkins,
+    groups,
+    member_events,
+    members,
+    points_ledger,
+    utcnow,
+)
 from qunyun.domain.automation import RefundTier
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.checkin import next_streak
-from qunyun.services import audit
+from qunyun.services import audit, counts
 from qunyun.services.automation import effective_settings, record_checkin
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -72,6 +79,49 @@ def store_checkin(conn: Connection, *, group_id: int, member_id: int, day: date,
                           streak=streak, source=source, at=at):
         return None
     return streak
+
+
+def store_checkins_many(conn: Connection, *, group_id: int,
+                        rows: list[tuple[int, date, datetime]], source: str) -> int:
+    """Many check-ins at once (an imported sheet): (member, day, time) rows; days already
+    taken are skipped. Streaks continue from each member's latest stored day when the new
+    days come after it. Returns how many were stored."""
+    if not rows:
+        return 0
+    members_in = sorted({m for m, _, _ in rows})
+    taken: set[tuple[int, str]] = set()
+    latest: dict[int, tuple[str, int]] = {}
+    for start in range(0, len(members_in), 500):
+        chunk = members_in[start:start + 500]
+        for r in conn.execute(select(checkins.c.member_id, checkins.c.day, checkins.c.streak)
+                              .where(checkins.c.group_id == group_id,
+                                     checkins.c.member_id.in_(chunk))
+                              .order_by(checkins.c.member_id, checkins.c.day)):
+            taken.add((r.member_id, r.day))
+            latest[r.member_id] = (r.day, r.streak)
+    new_rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    per_member: dict[int, int] = {}
+    for member_id, day, at in sorted(rows):
+        key = day.isoformat()
+        if (member_id, key) in taken:
+            continue
+        taken.add((member_id, key))
+        last_day, last_streak = latest.get(member_id, (None, 0))
+        streak = next_streak(last_day, last_streak, day) if (
+            last_day is None or last_day < key) else 1
+        latest[member_id] = (key, streak)
+        new_rows.append({"group_id": group_id, "member_id": member_id, "day": key, "at": at,
+                         "streak": streak, "source": source, "message_id": ""})
+        events.append({"member_id": member_id, "group_id": group_id, "kind": "checkin",
+                       "occurred_at": at, "actor_member_id": None, "inbound_event_id": None,
+                       "data": {"day": key, "streak": streak, "source": source}})
+        per_member[member_id] = per_member.get(member_id, 0) + 1
+    if new_rows:
+        conn.execute(checkins.insert(), new_rows)
+        conn.execute(member_events.insert(), events)
+        counts.add(conn, "checkin", per_member)
+    return len(new_rows)
 
 
 def leaderboard(conn: Connection, *, actor: Actor, group_id: int, period: str = "week",

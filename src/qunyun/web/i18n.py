@@ -711,6 +711,7 @@ CATALOG.update({
     "coh.churn": {"zh-CN": "流失", "en": "Churn"},
     "coh.churn_observed": {"zh-CN": "观察到退群", "en": "observed"},
     "coh.churn_inferred": {"zh-CN": "据最后出现推断", "en": "inferred from last seen"},
+    "coh.churn_help": {"zh-CN": "观察到退群 = 退出了该期所有活动群且未参加后续活动；推断 = 仍在群但活动结束后再没出现（聊天导出看不到退群时以此为准）", "en": "observed = left every group of the issue and took part in nothing later; inferred = still a member by our records but not seen anywhere since (where leaves are invisible, as in chat exports)"},
     "coh.running": {"zh-CN": "进行中", "en": "running"},
     "coh.lifecycle": {"zh-CN": "生命周期：新增、持续、回流、沉睡", "en": "Lifecycle: new, returning, resurrecting, dormant"},
     "coh.lc.new": {"zh-CN": "新增", "en": "new"},
