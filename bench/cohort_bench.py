@@ -28,10 +28,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-import segments_bench as seg  # noqa: E402  (the generator and loaders are shared)
+import segments_bench as seg  # the generator and loaders are shared
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 SERIES_N, ISSUES_PER = 30, 10
@@ -66,7 +65,8 @@ SELECT (SELECT count(*) FROM (SELECT e.activity_id, f.first_id, count(*) FROM e
        (SELECT count(*) FROM (SELECT DISTINCT member_id, date_trunc('week', occurred_at)
           FROM member_events WHERE member_id IN (SELECT member_id FROM scope)))
 """
-LOADS = seg.LOADS + [
+LOADS = [
+    *seg.LOADS,
     ("activity_series", "SELECT id, code, code, '', TIMESTAMP '2025-01-01' FROM activity_series"),
     ("activities", "SELECT id, series_id, seq, code, code, "
                    "strftime(starts_on - INTERVAL 14 DAY, '%Y-%m-%d'), "
