@@ -185,7 +185,7 @@ def test_worker_stopped_across_a_playbook_step_sends_it_once_after_restart(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     proc = start_worker(env)
-    time.sleep(1.0)
+    time.sleep(3.0)  # past start-up (imports alone take ~1 s on this machine), a full round
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     applied, duplicates = store.counts()

@@ -485,6 +485,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def worker(once: Annotated[bool, typer.Option(help="Run one round and exit")] = False,
            as_json: JsonOpt = False) -> None:
     """Deliver the outbox and fire scheduled jobs until stopped (SIGTERM/Ctrl-C)."""
+    stop = threading.Event()
+    if not once:  # first, so a stop asked for during start-up is a clean stop
+        _stop_on_signals(stop)
     from qunyun.worker import Worker
 
     with runtime() as rt:
@@ -497,8 +500,6 @@ def worker(once: Annotated[bool, typer.Option(help="Run one round and exit")] = 
             else:
                 console.print(data)
             return
-        stop = threading.Event()
-        _stop_on_signals(stop)
         w.run(stop)
 
 
