@@ -256,13 +256,6 @@ def source_chart(report: dict[str, Any], key: str) -> dict[str, Any]:
                        for c in cats]}
 
 
-def single_issue_chart(report: dict[str, Any], code: str, key: str) -> dict[str, Any]:
-    item = next((i for i in report["issues"] if i["code"] == code), None)
-    if item is None:
-        raise NotFound(f"issue {code} is not in this report")
-    return {"x": list(item[key]), "data": list(item[key].values())}
-
-
 def issue_in(report: dict[str, Any], code: str | None) -> dict[str, Any] | None:
     """The chosen issue (default: the latest with participants)."""
     items = report["issues"]
