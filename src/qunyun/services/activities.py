@@ -18,6 +18,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,6 @@ from qunyun.adapters.storage.tables import (
     memberships,
     utcnow,
 )
-from qunyun.adapters.storage.tables import blacklist as blacklist_table
 from qunyun.domain.activities import (
     CONVERSION_KINDS,
     FUNNEL_STEPS,
@@ -52,7 +52,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts
 from qunyun.services.attributes import KEY_HEADERS, CsvTable, header_kind, lookup_members
 from qunyun.services.attributes import read_csv_table as read_table
-from qunyun.services.blacklist import Refused, active_entry, ensure_may_enrol
+from qunyun.services.blacklist import Refused, enrol_refusals
 from qunyun.services.checkins import parse_tiers, refund_for, store_checkins_many
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -347,43 +347,80 @@ def _first_group(activity: Mapping[str, Any]) -> int | None:
     return activity["group_ids"][0] if activity["group_ids"] else None
 
 
-def _enrol(conn: Connection, activity: Mapping[str, Any], member_id: int, *, at: datetime,
-           source: str, channel: str, deposit_fen: int | None, external_ref: str) -> str:
-    """'enrolled' or 'already'; Refused for the blacklisted, Conflict when full or settled."""
+@dataclass(frozen=True)
+class Signup:
+    """One sign-up to store: from a page, the API, a list, or a line of a form export."""
+
+    member_id: int
+    at: datetime
+    channel: str = ""
+    deposit_fen: int | None = None  # None: the issue's deposit
+    external_ref: str = ""
+    line: int = 0
+
+
+def _require_open(activity: Mapping[str, Any]) -> None:
     if activity["state"] == "settled":
         raise Conflict(f"{activity['code']} is settled; set it back to ended to change it")
-    ensure_may_enrol(conn, member_id=member_id, at=at)
-    existing = conn.execute(select(enrolments.c.id, enrolments.c.status).where(
-        enrolments.c.activity_id == activity["id"], enrolments.c.member_id == member_id)).first()
-    if existing is not None and existing.status == "enrolled":
-        return "already"
+
+
+def _live_members(conn: Connection, member_ids: Sequence[int]) -> None:
+    live = set(conn.execute(select(members.c.id).where(
+        members.c.id.in_(member_ids), members.c.merged_into_id.is_(None))).scalars())
+    missing = [m for m in member_ids if m not in live]
+    if missing:
+        raise NotFound(f"member {missing[0]} not found (or merged into another member)")
+
+
+def _enrol_all(conn: Connection, activity: Mapping[str, Any], signups: Sequence[Signup],
+               source: str) -> tuple[list[Signup], list[Signup], list[tuple[Signup, str]]]:
+    """The one way sign-ups are stored: (enrolled, already enrolled, refused with reason).
+
+    Blacklisted members and those past the capacity are refused; a member named twice counts
+    once. Few statements whatever the number, so a whole form export is one round of writes.
+    """
+    _require_open(activity)
+    ids = list(dict.fromkeys(s.member_id for s in signups))
+    status = dict(conn.execute(select(enrolments.c.member_id, enrolments.c.status).where(
+        enrolments.c.activity_id == activity["id"], enrolments.c.member_id.in_(ids))).all())
+    barred = enrol_refusals(conn, ids, utcnow())  # barred now, whatever the form's date
+    room = len(signups)
     if activity["capacity"]:
-        taken = conn.execute(select(func.count()).select_from(enrolments).where(
+        room = activity["capacity"] - conn.execute(select(func.count()).where(
             enrolments.c.activity_id == activity["id"],
             enrolments.c.status == "enrolled")).scalar_one()
-        if taken >= activity["capacity"]:
-            raise Refused(f"{activity['code']} is full ({activity['capacity']} places)")
-    values = {"enrolled_at": at, "source": source, "channel": channel[:128],
-              "deposit_fen": activity["deposit_fen"] if deposit_fen is None else deposit_fen,
-              "status": "enrolled", "external_ref": external_ref[:128]}
-    if existing is not None:
-        conn.execute(update(enrolments).where(enrolments.c.id == existing.id).values(**values))
-    else:
-        conn.execute(insert(enrolments).values(activity_id=activity["id"], member_id=member_id,
-                                               **values))
-    conn.execute(member_events.insert().values(
-        member_id=member_id, group_id=_first_group(activity), kind="enrolled", occurred_at=at,
-        data={"activity_id": activity["id"], "code": activity["code"]}))
-    counts.bump(conn, member_id, "enrolled")
-    return "enrolled"
-
-
-def _live_member(conn: Connection, member_id: int) -> None:
-    row = conn.execute(select(members.c.merged_into_id).where(members.c.id == member_id)).first()
-    if row is None:
-        raise NotFound(f"member {member_id} not found")
-    if row.merged_into_id is not None:
-        raise InvalidInput(f"member {member_id} was merged into another member")
+    fresh: list[Signup] = []
+    already: list[Signup] = []
+    refused: list[tuple[Signup, str]] = []
+    seen: set[int] = set()
+    for s in signups:
+        if s.member_id in seen or status.get(s.member_id) == "enrolled":
+            already.append(s)
+        elif s.member_id in barred:
+            refused.append((s, barred[s.member_id]))
+        elif len(fresh) >= room:
+            refused.append((s, f"{activity['code']} is full ({activity['capacity']} places)"))
+        else:
+            fresh.append(s)
+        seen.add(s.member_id)
+    for s in fresh:
+        values = {"enrolled_at": s.at, "source": source, "channel": s.channel[:128],
+                  "deposit_fen": activity["deposit_fen"] if s.deposit_fen is None
+                  else s.deposit_fen, "status": "enrolled", "external_ref": s.external_ref[:128]}
+        if s.member_id in status:  # cancelled before: enrolled again
+            conn.execute(update(enrolments).where(enrolments.c.activity_id == activity["id"],
+                                                  enrolments.c.member_id == s.member_id)
+                         .values(**values))
+        else:
+            conn.execute(insert(enrolments).values(activity_id=activity["id"],
+                                                   member_id=s.member_id, **values))
+    if fresh:
+        conn.execute(member_events.insert(), [{
+            "member_id": s.member_id, "group_id": _first_group(activity), "kind": "enrolled",
+            "occurred_at": s.at, "actor_member_id": None, "inbound_event_id": None,
+            "data": {"activity_id": activity["id"], "code": activity["code"]}} for s in fresh])
+        counts.add(conn, "enrolled", {s.member_id: 1 for s in fresh})
+    return fresh, already, refused
 
 
 def do_enrol(conn: Connection, *, actor: Actor, activity_id: int | str, member_id: int,
@@ -391,75 +428,41 @@ def do_enrol(conn: Connection, *, actor: Actor, activity_id: int | str, member_i
              at: datetime | None = None, external_ref: str = "") -> dict[str, Any]:
     actor.require(Permission.OPERATE)
     activity = _activity_row(conn, activity_id)
-    _live_member(conn, member_id)
-    outcome = _enrol(conn, activity, member_id, at=at or utcnow(), source=source,
-                     channel=channel, deposit_fen=deposit_fen, external_ref=external_ref)
-    if outcome == "already":
+    _live_members(conn, [member_id])
+    _, already, refused = _enrol_all(conn, activity, [Signup(
+        member_id=member_id, at=at or utcnow(), channel=channel, deposit_fen=deposit_fen,
+        external_ref=external_ref)], source)
+    if refused:
+        raise Refused(refused[0][1])
+    if already:
         raise Conflict(f"member {member_id} is already enrolled in {activity['code']}")
     audit.record(conn, actor=actor.label, action="activities.enrol", object_type="activity",
                  object_id=activity["id"], detail={"member_id": member_id, "source": source})
-    return {"activity_id": activity["id"], "member_id": member_id, "status": outcome}
+    return {"activity_id": activity["id"], "member_id": member_id, "status": "enrolled"}
 
 
 def do_enrol_many(conn: Connection, *, actor: Actor, activity_id: int | str,
                   member_ids: Sequence[int], source: str = "dashboard", channel: str = "",
                   at: datetime | None = None) -> dict[str, Any]:
-    """Enrol many members at once (a segment, a list); each refusal is reported with its
-    reason, members already enrolled are counted, the rest go in with few statements."""
+    """Enrol many members at once (a segment, a list); each refusal comes with its reason."""
     actor.require(Permission.OPERATE)
     activity = _activity_row(conn, activity_id)
-    if activity["state"] == "settled":
-        raise Conflict(f"{activity['code']} is settled; set it back to ended to change it")
-    at = at or utcnow()
-    wanted = list(dict.fromkeys(int(m) for m in member_ids))
-    live = set(conn.execute(select(members.c.id).where(
-        members.c.id.in_(wanted), members.c.merged_into_id.is_(None))).scalars())
-    missing = [m for m in wanted if m not in live]
-    if missing:
-        raise NotFound(f"member {missing[0]} not found (or merged away)")
-    existing = dict(conn.execute(select(enrolments.c.member_id, enrolments.c.status).where(
-        enrolments.c.activity_id == activity["id"], enrolments.c.member_id.in_(wanted))).all())
-    barred = {m: entry for m in wanted if (entry := active_entry(conn, m, at)) is not None} \
-        if conn.execute(select(blacklist_table.c.id).limit(1)).first() else {}
-    refused = [{"member_id": m, "reason": f"member is blacklisted: {barred[m]['reason']}"}
-               for m in wanted if m in barred]
-    fresh = [m for m in wanted if m not in barred and existing.get(m) != "enrolled"]
-    if activity["capacity"]:
-        taken = sum(1 for s in existing.values() if s == "enrolled")
-        room = max(0, activity["capacity"] - taken)
-        refused += [{"member_id": m, "reason": f"{activity['code']} is full "
-                     f"({activity['capacity']} places)"} for m in fresh[room:]]
-        fresh = fresh[:room]
-    values = {"enrolled_at": at, "source": source, "channel": channel[:128],
-              "deposit_fen": activity["deposit_fen"], "status": "enrolled", "external_ref": ""}
-    back = [m for m in fresh if m in existing]
-    if back:
-        conn.execute(update(enrolments).where(enrolments.c.activity_id == activity["id"],
-                                              enrolments.c.member_id.in_(back)).values(**values))
-    new = [m for m in fresh if m not in existing]
-    if new:
-        conn.execute(insert(enrolments), [{"activity_id": activity["id"], "member_id": m,
-                                           **values} for m in new])
-    if fresh:
-        conn.execute(member_events.insert(), [{
-            "member_id": m, "group_id": _first_group(activity), "kind": "enrolled",
-            "occurred_at": at, "actor_member_id": None, "inbound_event_id": None,
-            "data": {"activity_id": activity["id"], "code": activity["code"]}} for m in fresh])
-        counts.add(conn, "enrolled", {m: 1 for m in fresh})
+    _live_members(conn, list(member_ids))
+    when = at or utcnow()
+    fresh, already, refused = _enrol_all(conn, activity, [
+        Signup(member_id=int(m), at=when, channel=channel) for m in member_ids], source)
     audit.record(conn, actor=actor.label, action="activities.enrol_many",
                  object_type="activity", object_id=activity["id"],
                  detail={"enrolled": len(fresh), "refused": len(refused), "source": source})
-    return {"activity_id": activity["id"], "enrolled": len(fresh),
-            "already": sum(1 for m in wanted if existing.get(m) == "enrolled"),
-            "refused": refused}
+    return {"activity_id": activity["id"], "enrolled": len(fresh), "already": len(already),
+            "refused": [{"member_id": s.member_id, "reason": why} for s, why in refused]}
 
 
 def do_cancel_enrolment(conn: Connection, *, actor: Actor, activity_id: int | str,
                         member_id: int) -> None:
     actor.require(Permission.OPERATE)
     activity = _activity_row(conn, activity_id)
-    if activity["state"] == "settled":
-        raise Conflict(f"{activity['code']} is settled")
+    _require_open(activity)
     done = conn.execute(update(enrolments).where(
         enrolments.c.activity_id == activity["id"], enrolments.c.member_id == member_id,
         enrolments.c.status == "enrolled").values(status="cancelled")).rowcount
@@ -559,6 +562,7 @@ def do_import_enrolments(conn: Connection, *, actor: Actor, activity_id: int | s
                               "activity": activity["code"], "rows": 0, "enrolled": 0,
                               "already": 0, "refused": [], "errors": []}
     now = utcnow()
+    signups = []
     for line, row in sheet.table.rows:
         report["rows"] += 1
         try:
@@ -570,16 +574,14 @@ def do_import_enrolments(conn: Connection, *, actor: Actor, activity_id: int | s
         except ValueError as exc:
             _fail_or_keep(report["errors"], on_error, name, line, str(exc))
             continue
-        try:
-            outcome = _enrol(conn, activity, member_id, at=at, source="csv",
-                             channel=sheet.cell(row, "channel") or channel,
-                             deposit_fen=deposit, external_ref=sheet.cell(row, "ref"))
-        except Refused as exc:
-            number = conn.execute(select(members.c.number).where(
-                members.c.id == member_id)).scalar()
-            report["refused"].append({"line": line, "member": number, "reason": str(exc)})
-            continue
-        report[outcome] += 1
+        signups.append(Signup(member_id=member_id, at=at, deposit_fen=deposit, line=line,
+                              channel=sheet.cell(row, "channel") or channel,
+                              external_ref=sheet.cell(row, "ref")))
+    fresh, already, refused = _enrol_all(conn, activity, signups, "csv")
+    numbers = dict(conn.execute(select(members.c.id, members.c.number).where(
+        members.c.id.in_([s.member_id for s, _ in refused]))).all()) if refused else {}
+    report.update(enrolled=len(fresh), already=len(already), refused=[
+        {"line": s.line, "member": numbers[s.member_id], "reason": why} for s, why in refused])
     audit.record(conn, actor=actor.label, action="activities.import_enrolments",
                  object_type="activity", object_id=activity["id"], detail={
                      "file": Path(name).name[:64], "enrolled": report["enrolled"],
@@ -678,7 +680,7 @@ def do_record_conversion(conn: Connection, *, actor: Actor, kind: str, amount_fe
     actor.require(Permission.OPERATE)
     activity = _activity_row(conn, activity_id) if activity_id is not None else None
     if member_id is not None:
-        _live_member(conn, member_id)
+        _live_members(conn, [member_id])
     if group_id is not None:
         _check_groups(conn, [group_id])
     if amount_fen < 0:

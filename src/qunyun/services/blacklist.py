@@ -7,6 +7,7 @@ activities. Rows are never deleted: lifting one keeps who lifted it and when.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,12 +38,23 @@ def is_blacklisted(conn: Connection, member_id: int, at: datetime) -> bool:
     return active_entry(conn, member_id, at) is not None
 
 
+def enrol_refusals(conn: Connection, member_ids: Sequence[int], at: datetime) -> dict[int, str]:
+    """Why each blacklisted member among ``member_ids`` may not enrol (one query)."""
+    reasons: dict[int, str] = {}
+    for start in range(0, len(member_ids), 500):
+        for entry in conn.execute(select(blacklist).where(
+                blacklist.c.member_id.in_(member_ids[start:start + 500]), active_blacklist(at))
+                .order_by(blacklist.c.added_at)).mappings():  # the latest entry wins
+            until = f" until {entry['expires_at']:%Y-%m-%d}" if entry["expires_at"] else ""
+            reasons[entry["member_id"]] = f"member is blacklisted{until}: {entry['reason']}"
+    return reasons
+
+
 def ensure_may_enrol(conn: Connection, *, member_id: int, at: datetime) -> None:
     """Raise Refused (with the reason) when a blacklisted member tries to enrol."""
-    entry = active_entry(conn, member_id, at)
-    if entry is not None:
-        until = f" until {entry['expires_at']:%Y-%m-%d}" if entry["expires_at"] else ""
-        raise Refused(f"member is blacklisted{until}: {entry['reason']}")
+    reason = enrol_refusals(conn, [member_id], at).get(member_id)
+    if reason is not None:
+        raise Refused(reason)
 
 
 def do_blacklist(conn: Connection, *, actor: Actor, member_id: int, reason: str,
