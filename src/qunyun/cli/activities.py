@@ -21,7 +21,6 @@ from qunyun.cli.common import (
     fail,
     session,
 )
-from qunyun.domain.activities import parse_yuan
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.services import activities
 from qunyun.services.members import member_id_by_number
@@ -32,15 +31,6 @@ activities_app = typer.Typer(help="Activity series and issues: enrolment, check-
 OnErrorOpt = Annotated[str, typer.Option("--on-error", help="fail (default: nothing is "
                                          "imported) or skip (import the good rows)")]
 PairsOpt = Annotated[list[str] | None, typer.Option(help="name=count (repeatable)")]
-
-
-def _fen(text: str | None, option: str) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_yuan(text, option)
-    except ValueError as exc:
-        fail(str(exc), EXIT_BAD_INPUT)
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, str] | None:
@@ -92,7 +82,8 @@ def add(series: str,
             conn, actor=actor, series=series, starts_on=start, ends_on=end, opens_on=opens,
             name=name, code=code, capacity=capacity, group_ids=group or [],
             refund_tiers=tiers, complete_checkins=complete,
-            **_fields(price_fen=_fen(price, "--price"), deposit_fen=_fen(deposit, "--deposit"),
+            **_fields(price_fen=activities.fen_of(price, "--price"),
+                      deposit_fen=activities.fen_of(deposit, "--deposit"),
                       reach=_pairs(reach, "--reach"), targets=_pairs(target, "--target")))
         row = activities.access_activity(conn, actor=actor, ref=new_id)
     done(as_json, row, f"{row['code']} created (id {new_id})")
@@ -116,12 +107,13 @@ def edit(activity: str,
          reach: PairsOpt = None, target: PairsOpt = None,
          as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Change an issue: days, money, tiers, groups, reach per channel, funnel targets."""
-    changes = _fields(state=state, name=name, starts_on=start, ends_on=end, opens_on=opens,
-                      capacity=capacity, price_fen=_fen(price, "--price"),
-                      deposit_fen=_fen(deposit, "--deposit"), refund_tiers=tiers,
-                      complete_checkins=complete, reach=_pairs(reach, "--reach"),
-                      targets=_pairs(target, "--target"))
     with session(as_user, write=True) as (_, conn, actor):
+        changes = _fields(
+            state=state, name=name, starts_on=start, ends_on=end, opens_on=opens,
+            capacity=capacity, price_fen=activities.fen_of(price, "--price"),
+            deposit_fen=activities.fen_of(deposit, "--deposit"), refund_tiers=tiers,
+            complete_checkins=complete, reach=_pairs(reach, "--reach"),
+            targets=_pairs(target, "--target"))
         ref = activities.access_activity(conn, actor=actor, ref=activity)["id"]
         row = activities.do_update_activity(conn, actor=actor, activity_id=ref, changes=changes,
                                             group_ids=group)
@@ -173,7 +165,8 @@ def enrol(activity: str, member: Annotated[str, typer.Option(help="Member number
     with session(as_user, write=True) as (_, conn, actor):
         data = activities.do_enrol(conn, actor=actor, activity_id=activity,
                                    member_id=member_id_by_number(conn, member), source="cli",
-                                   channel=channel, deposit_fen=_fen(deposit, "--deposit"))
+                                   channel=channel,
+                                   deposit_fen=activities.fen_of(deposit, "--deposit"))
     done(as_json, data, f"member {member} enrolled in {activity}")
 
 
@@ -234,7 +227,7 @@ def settle(activity: str,
     if csv_out is not None:
         csv_out.write_text(activities.settlement_csv(plan), encoding="utf-8")
     if as_json:
-        emit_json({k: v for k, v in plan.items()})
+        emit_json(plan)
         return
     table = Table("number", "name", "deposit", "check-ins", "%", "refund", "completed")
     for r in plan["rows"]:
@@ -261,7 +254,7 @@ def conversion(kind: Annotated[str, typer.Option(help="deposit (付定), order o
     """Record an intention deposit, an order or a cost."""
     with session(as_user, write=True) as (_, conn, actor):
         new_id = activities.do_record_conversion(
-            conn, actor=actor, kind=kind, amount_fen=_fen(amount, "--amount") or 0,
+            conn, actor=actor, kind=kind, amount_fen=activities.fen_of(amount, "--amount") or 0,
             activity_id=activity, group_id=group, channel=channel, note=note,
             external_ref=ref, source="cli",
             member_id=member_id_by_number(conn, member) if member else None)

@@ -90,6 +90,16 @@ def _day(value: str | date | None, field: str) -> str:
         raise InvalidInput(f"{field}: {value!r} is not a day like 2026-12-01") from None
 
 
+def fen_of(value: str | float | int | None, field: str) -> int | None:
+    """An amount typed in yuan (a form field, a CLI flag, JSON) in fen; empty is None."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        return parse_yuan(value, field)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
 def _code(value: str, field: str = "code") -> str:
     try:
         return check_code(value, field)

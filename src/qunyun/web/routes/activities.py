@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.analytics.cohorts import cohort_report, issue_in, source_chart
 from qunyun.analytics.funnels import funnel
-from qunyun.domain.activities import FUNNEL_STEPS, parse_yuan
+from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.services import activities
 from qunyun.services.errors import InvalidInput
@@ -35,13 +35,7 @@ def _text(form: Any, key: str) -> str:
 
 
 def _fen(form: Any, key: str) -> int | None:
-    text = _text(form, key)
-    if not text:
-        return None
-    try:
-        return parse_yuan(text, key)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+    return activities.fen_of(_text(form, key), key)
 
 
 def _pairs(form: Any, key: str) -> dict[str, str]:

@@ -13,23 +13,12 @@ from pydantic import BaseModel, Field
 
 from qunyun.analytics.cohorts import cohort_report
 from qunyun.analytics.funnels import funnel
-from qunyun.domain.activities import parse_yuan
 from qunyun.services import activities
-from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 Money = float | str
-
-
-def fen(value: Money | None, field: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_yuan(value, field)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
 
 
 class SeriesCreate(BaseModel):
@@ -55,9 +44,9 @@ class ActivityFields(BaseModel):
     def changes(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True, exclude={"price", "deposit", "group_ids"})
         if self.price is not None:
-            data["price_fen"] = fen(self.price, "price")
+            data["price_fen"] = activities.fen_of(self.price, "price")
         if self.deposit is not None:
-            data["deposit_fen"] = fen(self.deposit, "deposit")
+            data["deposit_fen"] = activities.fen_of(self.deposit, "deposit")
         return data
 
 
@@ -152,7 +141,7 @@ def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
         return activities.do_enrol(conn, actor=actor, activity_id=ref,
                                    member_id=member_id_by_number(conn, body.member_number),
                                    source="api", channel=body.channel,
-                                   deposit_fen=fen(body.deposit, "deposit"))
+                                   deposit_fen=activities.fen_of(body.deposit, "deposit"))
 
 
 @router.delete("/activities/{ref}/enrolments/{number}", status_code=204)
@@ -219,7 +208,8 @@ def api_conversion(body: ConversionCreate, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         new_id = activities.do_record_conversion(
-            conn, actor=actor, kind=body.kind, amount_fen=fen(body.amount, "amount") or 0,
+            conn, actor=actor, kind=body.kind,
+            amount_fen=activities.fen_of(body.amount, "amount") or 0,
             activity_id=body.activity, group_id=body.group_id, at=body.at,
             channel=body.channel, note=body.note, external_ref=body.ref, source="api",
             member_id=member_id_by_number(conn, body.member_number)
