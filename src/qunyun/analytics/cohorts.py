@@ -41,6 +41,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.analytics.overview import utc_offset_minutes
 from qunyun.domain.activities import (
     Issue,
+    day_bounds,
     issue_cohorts,
     lifecycle,
     period_start,
@@ -48,8 +49,8 @@ from qunyun.domain.activities import (
     weekly_retention,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services.activities import day_bounds
-from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.activities import series_by_ref
+from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
 
 GONE_KINDS = ("left", "left_snapshot", "removed", "group_renamed")
@@ -124,7 +125,7 @@ def _after(conn: Connection, issue: Issue, group_ids: list[int], renewed: set[in
            participants: set[int], tz: ZoneInfo, after_days: int,
            now: datetime) -> dict[str, Any] | None:
     """Still in the group, active there, churned (observed / inferred) after the issue."""
-    _, end = day_bounds(issue.ends_on.isoformat(), tz)
+    _, end = day_bounds(issue.ends_on, tz)
     if now <= end or not participants:
         return None  # still running: nothing to say yet
     until = min(now, end + timedelta(days=after_days))
@@ -187,16 +188,11 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
     now = now or utcnow()
     issues = _issues(conn)
     series_info: dict[str, Any] | None = None
+    scope: list[int] | None = None
     if series is not None:
-        col = activity_series.c.id if str(series).isdigit() else activity_series.c.code
-        row = conn.execute(select(activity_series).where(
-            col == (int(series) if str(series).isdigit() else str(series)))).mappings().first()
-        if row is None:
-            raise NotFound(f"series {series} not found")
+        row = series_by_ref(conn, series)
         series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
-        scope: list[int] | None = [i.id for i in issues if i.series == row["code"]]
-    else:
-        scope = None
+        scope = [i.id for i in issues if i.series == row["code"]]
     scope_ids = scope if scope is not None else [i.id for i in issues]
     participation = _participation(conn, scope)
     cohorts = issue_cohorts(issues, participation, scope_ids)
@@ -204,7 +200,6 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
     for r in conn.execute(select(activity_groups).where(
             activity_groups.c.activity_id.in_(scope_ids))):
         groups_of[r.activity_id].append(r.group_id)
-    ordered_ids = [c.issue.id for c in cohorts]
     order_of = {i.id: i.order for i in issues}
     last_order: dict[int, tuple[date, int]] = {}
     for issue_id, people in participation.items():
@@ -221,13 +216,13 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
         out_issues.append(item)
     report: dict[str, Any] = {
         "series": series_info, "issues": out_issues,
-        "retention": retention_matrix(issues, participation, ordered_ids),
+        "retention": retention_matrix(issues, participation, scope_ids),
         "after_days": after_days, "period": period,
         "participants": len(set().union(*(participation.get(i, set()) for i in scope_ids)))
         if scope_ids else 0}
     if with_activity and cohorts:
         first_day = min(c.issue.starts_on for c in cohorts) - timedelta(days=28)
-        since, _ = day_bounds(period_start(first_day, "week").isoformat(), tz)
+        since, _ = day_bounds(period_start(first_day, "week"), tz)
         first_seen = _first_seen(conn, scope, tz)
         weekly = _active_periods(conn, scope, tz, "week", since)
         by_period = weekly if period == "week" else _active_periods(conn, scope, tz, period,

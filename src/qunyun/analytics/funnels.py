@@ -24,8 +24,8 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import conversions, enrolments, memberships, messages, utcnow
 from qunyun.analytics.overview import local_day
-from qunyun.domain.activities import FUNNEL_STEPS
-from qunyun.services.activities import access_activity, day_bounds
+from qunyun.domain.activities import FUNNEL_STEPS, day_bounds
+from qunyun.services.activities import access_activity
 from qunyun.services.users import Actor
 
 UNLABELLED = ""
@@ -41,7 +41,8 @@ def _steps(counts: dict[str, int], targets: dict[str, int]) -> list[dict[str, An
                     "from_previous": round(n / prev, 4) if prev else None,
                     "target": target,
                     "vs_target": round(n / target, 4) if target else None})
-        prev = n if step != "reached" or n else prev
+        if step != "reached" or n:  # nothing entered as reached: rates start at joined
+            prev = n
     return out
 
 

@@ -20,9 +20,10 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 NEW = "new"  # first appearance is this issue
 NONE = "none"  # never seen in a later issue
@@ -72,6 +73,13 @@ class Issue:
     @property
     def order(self) -> tuple[date, int]:
         return (self.starts_on, self.id)
+
+
+def day_bounds(day: str | date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a team-local day starts and ends (end exclusive)."""
+    d = date.fromisoformat(day) if isinstance(day, str) else day
+    return (datetime.combine(d, time.min, tzinfo=tz),
+            datetime.combine(d + timedelta(days=1), time.min, tzinfo=tz))
 
 
 def chronological(issues: Iterable[Issue]) -> list[Issue]:

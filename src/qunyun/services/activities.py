@@ -19,7 +19,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,8 +50,13 @@ from qunyun.domain.activities import (
 from qunyun.domain.automation import RefundTier
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts
-from qunyun.services.attributes import KEY_HEADERS, CsvTable, header_kind, lookup_members
-from qunyun.services.attributes import read_csv_table as read_table
+from qunyun.services.attributes import (
+    KEY_HEADERS,
+    CsvTable,
+    header_kind,
+    lookup_members,
+    read_csv_table,
+)
 from qunyun.services.blacklist import Refused, enrol_refusals
 from qunyun.services.checkins import parse_tiers, refund_for, store_checkins_many
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
@@ -107,7 +112,8 @@ def _code(value: str, field: str = "code") -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def _series_row(conn: Connection, ref: int | str) -> Any:
+def series_by_ref(conn: Connection, ref: int | str) -> Any:
+    """A series by id or code (X); NotFound names what was asked for."""
     col = activity_series.c.id if isinstance(ref, int) or str(ref).isdigit() else \
         activity_series.c.code
     value = int(ref) if col is activity_series.c.id else str(ref)
@@ -219,7 +225,7 @@ def do_create_activity(conn: Connection, *, actor: Actor, series: int | str,
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise InvalidInput(f"{sorted(unknown)[0]}: not an activity field")
-    s = _series_row(conn, series)
+    s = series_by_ref(conn, series)
     if seq is None:
         seq = int(conn.execute(select(func.coalesce(func.max(activities.c.seq), 0)).where(
             activities.c.series_id == s["id"])).scalar_one()) + 1
@@ -324,7 +330,7 @@ def list_activities(conn: Connection, *, actor: Actor,
     stmt = select(activities, activity_series.c.code.label("series_code")).join(
         activity_series, activity_series.c.id == activities.c.series_id)
     if series is not None:
-        stmt = stmt.where(activities.c.series_id == _series_row(conn, series)["id"])
+        stmt = stmt.where(activities.c.series_id == series_by_ref(conn, series)["id"])
     rows = [dict(r) for r in conn.execute(stmt.order_by(activities.c.starts_on,
                                                         activities.c.id)).mappings()]
     enrolled = {r.activity_id: (int(r.n), int(r.dep or 0), int(r.ref or 0)) for r in conn.execute(
@@ -529,7 +535,7 @@ class _Sheet:
 
 def _sheet(path: Path | str, data: bytes | None, wanted: Iterable[str],
            key_required: bool = True) -> _Sheet:
-    sheet = _Sheet(read_table(path, data), wanted)
+    sheet = _Sheet(read_csv_table(path, data), wanted)
     if key_required and not sheet.keys:
         raise InvalidInput(f"{sheet.table.name}: line 1: no member column; name one of "
                            "member_number / 学号 / 会员编号, wxid, unionid, phone / 手机号")
@@ -934,10 +940,3 @@ def money(conn: Connection, *, actor: Actor, activity_id: int | str) -> dict[str
                      kv[0] is None, kv[0] or 0))]
     return {"activity_id": activity["id"], "code": activity["code"],
             "settled": activity["state"] == "settled", **finish(total), "groups": by_group}
-
-
-def day_bounds(day: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants a team-local day starts and ends (end exclusive)."""
-    d = date.fromisoformat(day)
-    return (datetime.combine(d, time.min, tzinfo=tz),
-            datetime.combine(d + timedelta(days=1), time.min, tzinfo=tz))

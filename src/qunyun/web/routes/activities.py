@@ -177,15 +177,16 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
                               "value": s["count"]} for s in data["steps"] if s["count"]]}
     daily_chart = {"x": [d["day"][5:] for d in data["daily"]],
                    "saveTitle": translate("dash.export_png", lang), "series": [
-                       {"name": translate(f"act.daily.{k}", lang),
+                       {"name": translate(label, lang),
                         "type": "line" if k == "active" else "bar",
                         "data": [d[k] for d in data["daily"]]}
-                       for k in ("new", "active", "enrolled")]}
-    daily_chart["series"][2]["name"] = translate("act.enrolled", lang)
+                       for k, label in (("new", "act.daily.new"), ("active", "act.daily.active"),
+                                        ("enrolled", "act.enrolled"))]}
+    plan = activities.settlement(conn, actor=actor, activity_id=row["id"])
     return render(request, "activity.html", {
         "a": row, "money": activities.money(conn, actor=actor, activity_id=row["id"]),
         "funnel": data, "funnel_chart": funnel_chart, "daily_chart": daily_chart,
-        "plan": activities.settlement(conn, actor=actor, activity_id=row["id"]),
+        "plan": plan, "settled": {r["member_id"]: r for r in plan["rows"]},
         "enrolments": activities.list_enrolments(conn, actor=actor, activity_id=row["id"]),
         "groups": list_groups(conn, actor=actor), "steps": FUNNEL_STEPS,
         "pairs": lambda d: " ".join(f"{k}={v}" for k, v in (d or {}).items())})
