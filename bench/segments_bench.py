@@ -113,14 +113,14 @@ def generate(members: int, events: int) -> Any:
     return con
 
 
-def load_sqlite(con: Any, url: str) -> None:
+def load_sqlite(con: Any, url: str, loads: list[tuple[str, str]] | None = None) -> None:
     import sqlite3
 
     path = url.removeprefix("sqlite:///")
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA foreign_keys=OFF")
-    for table, query in LOADS:
+    for table, query in loads or LOADS:
         indexes = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
                              "tbl_name = ? AND name LIKE 'ix_%'", (table,)).fetchall()
         for name, _ in indexes:  # rebuilt after the load, as bulk loads do
@@ -141,12 +141,13 @@ def load_sqlite(con: Any, url: str) -> None:
     db.close()
 
 
-def load_postgres(con: Any, url: str, tmp: Path) -> None:
+def load_postgres(con: Any, url: str, tmp: Path,
+                  loads: list[tuple[str, str]] | None = None) -> None:
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as pg:
-        for table, query in LOADS:
+        for table, query in loads or LOADS:
             # bulk-load practice: indexes rebuilt and foreign keys unchecked during COPY (the
             # rows are generated consistent); the database ends with the schema's indexes
             indexes = pg.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename "
