@@ -63,10 +63,15 @@ class DomainEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupUpdated(DomainEvent):
-    """A group was seen or its details changed (created, synced, owner changed)."""
+    """A group was seen or its details changed (created, synced, owner changed, dismissed).
+
+    ``announcement`` is None when unknown (a callback that only says "changed"); ``dismissed``
+    marks a group the platform has disbanded."""
 
     chat: ChatRef
     owner: PersonRef | None = None
+    announcement: str | None = None
+    dismissed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,3 +137,27 @@ class GroupNotice(DomainEvent):
     notice: str
     actor: PersonRef
     targets: tuple[str, ...] = ()
+
+
+class ContactChange(StrEnum):
+    """What happened to a one-to-one customer relationship (WeCom's change_external_contact)."""
+
+    ADDED = "added"
+    HALF_ADDED = "half_added"  # the customer added the staff member, not yet accepted
+    EDITED = "edited"
+    DELETED = "deleted"  # the staff member deleted the customer
+    LOST = "lost"  # the customer deleted the staff member
+    TRANSFER_FAILED = "transfer_failed"
+    ARCHIVE_APPROVED = "archive_approved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactChanged(DomainEvent):
+    """A customer's relationship with a staff account changed; ``channel`` is the contact
+    code's state that brought them, ``detail`` the platform's extra facts (reason, source)."""
+
+    member: PersonRef
+    staff_id: str
+    change: ContactChange
+    channel: str = ""
+    detail: Mapping[str, str] = field(default_factory=dict)

@@ -28,6 +28,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.domain.actions import Capability
 from qunyun.domain.events import (
     ChatRef,
+    ContactChanged,
     DomainEvent,
     GroupNotice,
     GroupRenamed,
@@ -39,6 +40,7 @@ from qunyun.domain.events import (
     PersonRef,
     ScheduleFired,
 )
+from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
 from qunyun.services import automation, blacklist, counts, outbox, tags
@@ -167,6 +169,15 @@ def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | N
         memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1)).scalar()
 
 
+def _later_leave(conn: Connection, member_id: int, group_id: int,
+                 at: datetime) -> datetime | None:
+    """The earliest leave of this member from this group recorded after ``at``, if any."""
+    return conn.execute(select(func.min(member_events.c.occurred_at)).where(
+        member_events.c.member_id == member_id, member_events.c.group_id == group_id,
+        member_events.c.kind.in_(("left", "removed", "left_snapshot")),
+        member_events.c.occurred_at > at)).scalar()
+
+
 def _join_count(conn: Connection, member_id: int, group_id: int) -> int:
     return int(conn.execute(select(func.count()).select_from(memberships).where(
         memberships.c.member_id == member_id, memberships.c.group_id == group_id,
@@ -194,7 +205,10 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                 conn.execute(memberships.insert().values(
                     member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
                     join_scene=event.scene.value, channel=event.channel, join_observed=True,
-                    inviter_member_id=touched.inviter.id if touched.inviter else None))
+                    inviter_member_id=touched.inviter.id if touched.inviter else None,
+                    # a join that arrives after its own leave (callbacks out of order) opens a
+                    # membership that is already over
+                    left_at=_later_leave(conn, touched.member.id, touched.group_id, at)))
             _member_event(conn, kind="joined", member_id=touched.member.id,
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
@@ -255,10 +269,26 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           data={"targets": list(event.targets)})
         case GroupUpdated():
-            if event.owner is not None and touched.group_id is not None:
-                owner = member(event.owner)
+            assert touched.group_id is not None
+            values: dict[str, Any] = {}
+            if event.owner is not None:
+                values["owner_member_id"] = member(event.owner).id
+            if event.announcement is not None:
+                values["announcement"] = event.announcement
+            if event.dismissed:
+                values["state"] = GroupState.CLOSED.value
+                _member_event(conn, kind="group_dismissed", member_id=None,
+                              group_id=touched.group_id, at=at, inbound_id=inbound_id)
+            if values:
                 conn.execute(update(groups).where(groups.c.id == touched.group_id)
-                             .values(owner_member_id=owner.id, updated_at=at))
+                             .values(**values, updated_at=at))
+        case ContactChanged():
+            touched.member = member(event.member)
+            _member_event(conn, kind=f"contact_{event.change.value}",
+                          member_id=touched.member.id, group_id=None, at=at,
+                          inbound_id=inbound_id,
+                          data={"staff": event.staff_id, "channel": event.channel,
+                                **dict(event.detail)})
         case ScheduleFired():
             if event.group_external_id:
                 touched.group_id = conn.execute(select(groups.c.id).where(

@@ -54,6 +54,9 @@ class Receipt:
 class ParseResult:
     events: list[DomainEvent] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # raw type -> count, on purpose
+    # work the payload asks for beyond its events, such as {"kind": "reconcile_group",
+    # "chat": …}: the callback says something changed without saying what (WeCom)
+    follow_ups: list[dict[str, str]] = field(default_factory=list)
 
 
 class PlatformAdapter(ABC):
