@@ -793,6 +793,113 @@ conversions = Table(
     Index("ix_conversions_member", "member_id", "occurred_at"),
 )
 
+# WeCom connector (issue 8) ------------------------------------------------------------------
+
+# One row per connected corp; secret, token and aes_key are Fernet ciphertexts (at rest).
+wecom_corps = Table(
+    "wecom_corps",
+    metadata,
+    _id(),
+    Column("corp_id", String(64), nullable=False, unique=True),
+    Column("name", String(128), nullable=False, default=""),
+    Column("agent_id", Integer, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("aes_key", Text, nullable=False),
+    # the last sync and callback figures shown on the setup page
+    Column("status", JSON, nullable=False, default=dict),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Callbacks as received (decrypted), stored before answering WeCom and processed after; the
+# digest of the decrypted XML makes WeCom's retries one row.
+wecom_callbacks = Table(
+    "wecom_callbacks",
+    metadata,
+    _id(),
+    Column("corp_id", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("xml", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=False, default=""),
+    Column("processed_at", UTCDateTime()),
+    UniqueConstraint("corp_id", "digest", name="uq_wecom_callbacks_digest"),
+    Index("ix_wecom_callbacks_status", "status", "id"),
+)
+
+# What qunyun last read of each customer group: its owner and member_version (callbacks carry
+# LastMemVer/CurMemVer, so a gap shows that one was lost).
+wecom_chats = Table(
+    "wecom_chats",
+    metadata,
+    _id(),
+    Column("corp_id", String(64), nullable=False),
+    Column("chat_id", String(128), nullable=False, unique=True),
+    Column("owner", String(128), nullable=False, default=""),
+    Column("member_version", String(64), nullable=False, default=""),
+    Column("status", Integer, nullable=False, default=0),
+    Column("synced_at", UTCDateTime()),
+    Index("ix_wecom_chats_corp", "corp_id"),
+)
+
+# Join codes (F8, 群活码): one per channel, keeping up to five groups attached and rotating a
+# fresh group in as one fills; ``state`` (= the channel) tells which code brought a member.
+join_codes = Table(
+    "join_codes",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("channel", String(30), nullable=False),
+    Column("config_id", String(128), nullable=False, default=""),
+    Column("remark", String(64), nullable=False, default=""),
+    Column("chat_ids", JSON, nullable=False, default=list),
+    Column("spare_chat_ids", JSON, nullable=False, default=list),
+    Column("full_chat_ids", JSON, nullable=False, default=list),
+    Column("capacity", Integer, nullable=False, default=200),
+    Column("fill_ratio", Float, nullable=False, default=0.9),
+    Column("auto_create_room", Boolean, nullable=False, default=True),
+    Column("room_base_name", String(64), nullable=False, default=""),
+    Column("qr_code", Text, nullable=False, default=""),
+    Column("state", String(16), nullable=False, default="active"),
+    Column("rotations", Integer, nullable=False, default=0),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("platform", "account", "channel", name="uq_join_codes_channel"),
+)
+
+# Group welcome templates registered on a platform (owners apply them in the WeCom client).
+welcome_templates = Table(
+    "welcome_templates",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("template_id", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("attachment", JSON, nullable=False, default=dict),
+    Column("notify", Boolean, nullable=False, default=True),
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    UniqueConstraint("platform", "template_id", name="uq_welcome_templates_ext"),
+)
+
+# A platform's own tags mirrored onto qunyun tags (WeCom corp tags).
+platform_tags = Table(
+    "platform_tags",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("tag_id", Id, ForeignKey("tags.id"), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    UniqueConstraint("platform", "account", "external_id", name="uq_platform_tags_ext"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
