@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from sqlalchemy import Engine
 from qunyun.adapters.platforms.base import PlatformAdapter
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
+from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
+from qunyun.adapters.platforms.wecom.client import WecomClient
 from qunyun.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.adapters.storage.uow import UnitOfWork
@@ -20,8 +24,9 @@ from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
-from qunyun.services import broadcasts, playbooks
+from qunyun.services import broadcasts, confirmations, playbooks, wecom
 from qunyun.services.automation import AutomationCache
+from qunyun.services.errors import NotFound
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
 from qunyun.services.outbox import DeliveryPolicy
 from qunyun.services.segments import Clock
@@ -45,6 +50,12 @@ class Runtime:
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     # compiled automation (word lists, FAQ indexes, settings), rebuilt when they change
     automation: AutomationCache = field(default_factory=AutomationCache)
+    # connector work the worker runs every so often: (name, every seconds, job → items done)
+    periodic: list[tuple[str, float, Callable[[Runtime], int]]] = field(default_factory=list)
+
+    @property
+    def box(self) -> SecretBox:
+        return SecretBox(self.secret_key)
 
     def capabilities(self, platform: str) -> frozenset[Capability]:
         adapter = self.adapters.get(platform)
@@ -80,6 +91,62 @@ def _secret_key(settings: Settings) -> str:
     return key
 
 
+class _WecomClients:
+    """One API client per corp, rebuilt when its stored credentials change."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime  # its uow is read at call time (tests swap it)
+        self._clients: dict[str, tuple[str, WecomClient]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, corp_id: str) -> WecomClient:
+        rt = self._runtime
+        with rt.uow.read() as conn:
+            found = wecom.corp_secrets(conn, rt.box, corp_id)
+        if found is None:
+            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+        with self._lock:
+            cached = self._clients.get(corp_id)
+            if cached is None or cached[0] != found.secret:
+                cached = (found.secret, WecomClient(corp_id, found.secret,
+                                                    base_url=rt.settings.wecom_api_base,
+                                                    limiter=rt.limiter))
+                self._clients[corp_id] = cached
+            return cached[1]
+
+    def chat_home(self, chat_id: str) -> tuple[str, str] | None:
+        with self._runtime.uow.read() as conn:
+            return wecom.chat_home(conn, chat_id)
+
+
+def make_wecom_adapter(runtime: Runtime) -> WecomAdapter:
+    """The WeCom adapter reading each corp's credentials from the runtime's database."""
+    clients = _WecomClients(runtime)
+    return WecomAdapter(clients=clients, chat_home=clients.chat_home)
+
+
+def wecom_adapter(runtime: Runtime) -> WecomAdapter | None:
+    adapter = runtime.adapters.get(WecomAdapter.name)
+    return adapter if isinstance(adapter, WecomAdapter) else None
+
+
+def _wecom_callbacks(rt: Runtime) -> int:
+    adapter = wecom_adapter(rt)
+    if adapter is None:
+        return 0
+    stats = wecom.process_callbacks(rt.uow, adapter=adapter, config=rt.ingest_config)
+    if stats.reconciled:
+        wecom.rotate_join_codes(rt.uow, adapter=adapter)
+    return stats.processed + stats.failed
+
+
+def _confirmations(rt: Runtime) -> int:
+    now = utcnow()
+    submitted = confirmations.submit_due(rt.uow, adapters=rt.adapters, now=now)
+    polled = confirmations.poll(rt.uow, adapters=rt.adapters, now=now)
+    return submitted.submitted + polled.sent + polled.failed
+
+
 def build_runtime(
     settings: Settings | None = None,
     *,
@@ -90,13 +157,15 @@ def build_runtime(
 ) -> Runtime:
     settings = settings or Settings()
     engine = engine or make_engine(settings.resolved_database_url())
+    if limiter is None:
+        limiter = (RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url
+                   else LocalRateLimiter())
+    secret_key = _secret_key(settings)
+    with_wecom = adapters is None
     if adapters is None:
         store = SandboxStore(settings.resolved_sandbox_store())
         adapters = {"sandbox": SandboxAdapter(store, profile=settings.sandbox_profile,
                                               latency_seconds=settings.sandbox_latency_seconds)}
-    if limiter is None:
-        limiter = (RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url
-                   else LocalRateLimiter())
     policy = DeliveryPolicy(
         max_attempts=settings.outbox_max_attempts,
         backoff_base_seconds=settings.outbox_backoff_base_seconds,
@@ -104,6 +173,11 @@ def build_runtime(
         lease_seconds=settings.outbox_lease_seconds, batch_size=settings.outbox_batch_size,
         platform_per_second=settings.rate_platform_per_second,
         group_per_minute=settings.rate_group_per_minute)
-    return Runtime(settings=settings, engine=engine, uow=UnitOfWork(engine), adapters=adapters,
-                   rules=list(rules) if rules is not None else default_rules(), limiter=limiter,
-                   secret_key=_secret_key(settings), policy=policy)
+    rt = Runtime(settings=settings, engine=engine, uow=UnitOfWork(engine), adapters=adapters,
+                 rules=list(rules) if rules is not None else default_rules(), limiter=limiter,
+                 secret_key=secret_key, policy=policy,
+                 periodic=[("wecom_callbacks", 0.0, _wecom_callbacks),
+                           ("confirmations", settings.wecom_poll_seconds, _confirmations)])
+    if with_wecom:
+        rt.adapters["wecom"] = make_wecom_adapter(rt)
+    return rt

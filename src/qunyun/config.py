@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     sandbox_profile: str = "full"
     sandbox_latency_seconds: float = Field(default=0.0, ge=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # WeCom: where the server API lives (a fake or staging server in tests), how far a
+    # callback's timestamp may be from now, how often the worker polls group sends
+    wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin"
+    wecom_callback_max_age_seconds: float = Field(default=600.0, gt=0)
+    wecom_poll_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("timezone")
     @classmethod

@@ -28,6 +28,7 @@ class Worker:
         self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._reminded: datetime | None = None
+        self._periodic_at: dict[str, datetime] = {}
 
     def tick(self) -> WorkerTick:
         rt = self.runtime
@@ -37,6 +38,14 @@ class Worker:
             with rt.uow.write() as conn:
                 pushes.remind_confirmations(conn, now=now)
             self._reminded = now
+        for name, every, job in rt.periodic:
+            last = self._periodic_at.get(name)
+            if last is None or (now - last).total_seconds() >= every:
+                self._periodic_at[name] = now
+                try:
+                    fired += job(rt)
+                except Exception:  # one connector's outage must not stop deliveries
+                    log.exception("periodic job %s failed", name)
         recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=utcnow())
         stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
                                    worker_id=self.worker_id, policy=rt.policy)

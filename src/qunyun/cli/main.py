@@ -24,6 +24,7 @@ from qunyun.cli import activities as activities_cli
 from qunyun.cli import automation as automation_cli
 from qunyun.cli import content as content_cli
 from qunyun.cli import crm
+from qunyun.cli import wecom as wecom_cli
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
     AsOpt,
@@ -44,6 +45,7 @@ users_app = typer.Typer(help="Staff accounts", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(wecom_cli.wecom_app, name="wecom")
 app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(tasks_app, name="tasks")

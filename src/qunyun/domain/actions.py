@@ -25,6 +25,9 @@ class Capability(StrEnum):
     SEND_IMAGE = "send_image"
     SEND_LINK = "send_link"
     SEND_MINIPROGRAM = "send_miniprogram"
+    # A push can be handed to the platform as a send that the group owner confirms in the
+    # client (WeCom's add_msg_template); the adapter submits and polls it.
+    BROADCAST_NEEDS_CONFIRMATION = "broadcast_needs_confirmation"
 
 
 _ATTACHMENT_CAPABILITY = {"image": Capability.SEND_IMAGE, "link": Capability.SEND_LINK,

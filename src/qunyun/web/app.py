@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qunyun import __version__
+from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
@@ -40,6 +41,8 @@ from qunyun.web.routes import (
     segments,
     tags,
     tasks,
+    wecom,
+    wecom_api,
 )
 
 log = logging.getLogger(__name__)
@@ -121,7 +124,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
                    outbox, audit, api, crm_api, automation, automation_api, content,
-                   content_api, activities, activities_api):
+                   content_api, activities, activities_api, wecom, wecom_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
@@ -135,6 +138,12 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
         if _wants_json(request):
             return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
         return render(request, "error.html", {"message_key": "error.csrf"}, status_code=403)
+
+    @app.exception_handler(PlatformError)
+    async def _platform(request: Request, exc: PlatformError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=502)
+        return render(request, "error.html", {"message": str(exc)}, status_code=502)
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> Response:

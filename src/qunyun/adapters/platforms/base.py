@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from qunyun.domain.actions import Action, Capability
 from qunyun.domain.events import DomainEvent
+from qunyun.domain.groups import Roster
 
 
 class ParseError(ValueError):
     """A raw payload is malformed; the message names the field (and line, for files)."""
+
+
+class PlatformError(Exception):
+    """A platform API refused a request or could not be reached; the message says which call
+    and why in words an operator can act on (the web answers 502, the CLI exits 1)."""
 
 
 class SendError(Exception):
@@ -59,6 +65,20 @@ class ParseResult:
     follow_ups: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmTicket:
+    """A send handed to the platform for a person to confirm (WeCom: one per group owner);
+    ``failed`` names the groups the platform refused at once, with the reason."""
+
+    ticket: str
+    chats: tuple[str, ...]
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+
+# per group of a ticket: still waiting, sent, or failed (with the reason)
+CONFIRM_PENDING, CONFIRM_SENT, CONFIRM_FAILED = "pending", "sent", "failed"
+
+
 class PlatformAdapter(ABC):
     name: ClassVar[str]
     capabilities: frozenset[Capability]
@@ -73,6 +93,25 @@ class PlatformAdapter(ABC):
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    # Platforms with BROADCAST_NEEDS_CONFIRMATION implement these four.
+    def submit_confirmation(self, chats: Sequence[str], text: str,
+                            attachments: Sequence[Mapping[str, str]]) -> list[ConfirmTicket]:
+        raise NotImplementedError(f"{self.name} cannot hand sends over for confirmation")
+
+    def poll_confirmation(self, ticket: str) -> dict[str, tuple[str, str]]:
+        """Each group of the ticket → (CONFIRM_PENDING | CONFIRM_SENT | CONFIRM_FAILED, why)."""
+        raise NotImplementedError(f"{self.name} cannot hand sends over for confirmation")
+
+    def remind_confirmation(self, ticket: str) -> None:
+        raise NotImplementedError(f"{self.name} cannot hand sends over for confirmation")
+
+    def cancel_confirmation(self, ticket: str) -> None:
+        raise NotImplementedError(f"{self.name} cannot hand sends over for confirmation")
+
+    def roster(self, chat_external_id: str) -> Roster:
+        """The group and its members as the platform reports them now (for reconciling)."""
+        raise NotImplementedError(f"{self.name} cannot read member lists")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections, files)."""

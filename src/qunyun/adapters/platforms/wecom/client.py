@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from qunyun.adapters.platforms.base import PlatformError
 from qunyun.adapters.ratelimit import RateLimiter
 
 DEFAULT_BASE = "https://qyapi.weixin.qq.com/cgi-bin"
@@ -49,7 +50,7 @@ MESSAGES: dict[int, str] = {
 }
 
 
-class WecomApiError(Exception):
+class WecomApiError(PlatformError):
     """WeCom answered with a non-zero errcode (or could not be reached)."""
 
     def __init__(self, code: int, message: str, *, path: str) -> None:

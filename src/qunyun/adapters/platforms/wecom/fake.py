@@ -156,9 +156,9 @@ class FakeWecom:
                     break
             else:
                 return None
-        self.join(chat_id, userid, scene=3, state=way.get("state", ""), name=name,
+        self.join(str(chat_id), userid, scene=3, state=str(way.get("state", "")), name=name,
                   notify=notify)
-        return chat_id
+        return str(chat_id)
 
     def _corp_of(self, chat: FakeChat) -> str:
         return next(iter(self.corps)) if self.corps else ""

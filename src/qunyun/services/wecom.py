@@ -1,0 +1,722 @@
+"""The WeCom connector's own state: connected corps, the callback inbox, group sync, join codes
+(群活码) with rotation, group welcome templates and the corp-tag mirror.
+
+Callbacks are stored first and processed after (WeCom waits 5 s and retries 3 times): the
+endpoint only verifies, decrypts and inserts a row keyed by the digest of the decrypted XML,
+so a retry is one row. Processing parses through the adapter and ingests the domain events
+like any platform's; what a callback leaves unknown is read back with ``groupchat/get`` and
+applied as a roster (services/rosters.py). API calls are made outside database transactions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.platforms.wecom import parse as wecom_parse
+from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
+from qunyun.adapters.platforms.wecom.client import WecomApiError
+from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCrypto
+from qunyun.adapters.secretbox import SecretBox
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import (
+    groups,
+    join_codes,
+    memberships,
+    platform_tags,
+    staff_tasks,
+    tags,
+    utcnow,
+    wecom_callbacks,
+    wecom_chats,
+    wecom_corps,
+    welcome_templates,
+)
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.events import ChatRef, GroupUpdated
+from qunyun.domain.staff import Permission
+from qunyun.services import audit, tasks
+from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.rosters import NO_RULES, RosterChanges, apply_roster
+from qunyun.services.users import Actor
+
+PLATFORM = wecom_parse.PLATFORM
+PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
+_CORP_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+MAX_JOIN_CODE_GROUPS = 5
+GONE = {40050, 49008}  # the group does not exist / was dismissed
+
+
+@dataclass(frozen=True, slots=True)
+class CorpSecrets:
+    corp_id: str
+    agent_id: int
+    secret: str
+    token: str
+    aes_key: str
+
+    @property
+    def crypto(self) -> WecomCrypto:
+        return WecomCrypto(self.token, self.aes_key, self.corp_id)
+
+
+def callback_path(corp_id: str) -> str:
+    return f"/callbacks/wecom/{corp_id}"
+
+
+# --- corps ----------------------------------------------------------------------------------
+
+
+def do_add_corp(conn: Connection, *, actor: Actor, box: SecretBox, corp_id: str, agent_id: int,
+                secret: str, token: str, aes_key: str, name: str = "",
+                now: datetime) -> dict[str, Any]:
+    """Connect a corp, or replace its credentials; the secrets are stored sealed."""
+    actor.require(Permission.MANAGE_USERS)
+    corp_id = corp_id.strip()
+    if not _CORP_ID.match(corp_id):
+        raise InvalidInput("corp_id: letters and digits, 4–64 characters (企业ID, e.g. ww…)")
+    if agent_id <= 0:
+        raise InvalidInput("agent_id: the self-built app's AgentId, a positive number")
+    if not secret.strip():
+        raise InvalidInput("secret: the app's Secret is required")
+    if not _TOKEN.match(token):
+        raise InvalidInput("token: 1–32 letters or digits (回调配置的 Token)")
+    try:
+        WecomCrypto(token, aes_key, corp_id)
+    except CallbackCryptoError as exc:
+        raise InvalidInput(f"aes_key: {exc}") from None
+    values = {"name": name.strip()[:128], "agent_id": agent_id, "secret": box.seal(secret),
+              "token": box.seal(token), "aes_key": box.seal(aes_key), "updated_at": now}
+    existing = conn.execute(select(wecom_corps.c.id).where(
+        wecom_corps.c.corp_id == corp_id)).scalar()
+    if existing is None:
+        conn.execute(wecom_corps.insert().values(corp_id=corp_id, status={}, created_at=now,
+                                                 **values))
+    else:
+        conn.execute(update(wecom_corps).where(wecom_corps.c.id == existing).values(**values))
+    audit.record(conn, actor=actor.label, action="wecom.add_corp" if existing is None
+                 else "wecom.update_corp", object_type="wecom_corp", object_id=corp_id,
+                 detail={"agent_id": agent_id, "name": values["name"]})
+    return get_corp(conn, actor=actor, corp_id=corp_id)
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"corp_id": row["corp_id"], "name": row["name"], "agent_id": row["agent_id"],
+            "status": dict(row["status"] or {}), "callback_path": callback_path(row["corp_id"]),
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def list_corps(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    rows = conn.execute(select(wecom_corps).order_by(wecom_corps.c.id)).mappings()
+    out = [_public(dict(r)) for r in rows]
+    pending: dict[str, int] = dict(conn.execute(select(wecom_callbacks.c.corp_id, func.count())
+                                .where(wecom_callbacks.c.status == PENDING)
+                                .group_by(wecom_callbacks.c.corp_id)).all())
+    for corp in out:
+        corp["pending_callbacks"] = int(pending.get(corp["corp_id"], 0))
+    return out
+
+
+def get_corp(conn: Connection, *, actor: Actor, corp_id: str) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    row = conn.execute(select(wecom_corps).where(wecom_corps.c.corp_id == corp_id)).mappings()\
+        .first()
+    if row is None:
+        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+    return _public(dict(row))
+
+
+def corp_secrets(conn: Connection, box: SecretBox, corp_id: str) -> CorpSecrets | None:
+    row = conn.execute(select(wecom_corps).where(wecom_corps.c.corp_id == corp_id)).mappings()\
+        .first()
+    if row is None:
+        return None
+    return CorpSecrets(corp_id, int(row["agent_id"]), box.open(row["secret"]),
+                       box.open(row["token"]), box.open(row["aes_key"]))
+
+
+def chat_home(conn: Connection, chat_id: str) -> tuple[str, str] | None:
+    row = conn.execute(select(wecom_chats.c.corp_id, wecom_chats.c.owner).where(
+        wecom_chats.c.chat_id == chat_id)).first()
+    return (str(row.corp_id), str(row.owner)) if row is not None else None
+
+
+def _set_status(conn: Connection, corp_id: str, **values: Any) -> None:
+    current = conn.execute(select(wecom_corps.c.status).where(
+        wecom_corps.c.corp_id == corp_id)).scalar()
+    if current is None and not conn.execute(select(wecom_corps.c.id).where(
+            wecom_corps.c.corp_id == corp_id)).first():
+        return
+    merged = {**dict(current or {}), **{k: _jsonable(v) for k, v in values.items()}}
+    conn.execute(update(wecom_corps).where(wecom_corps.c.corp_id == corp_id)
+                 .values(status=merged))
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# --- callbacks --------------------------------------------------------------------------------
+
+
+def _secrets_or_refuse(conn: Connection, box: SecretBox, corp_id: str) -> CorpSecrets:
+    found = corp_secrets(conn, box, corp_id)
+    if found is None:
+        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+    return found
+
+
+def _check_age(timestamp: str, now: datetime, max_age_seconds: float) -> None:
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise InvalidInput("timestamp: not a unix time") from None
+    if abs(now.timestamp() - sent) > max_age_seconds:
+        raise AccessDenied(f"timestamp {timestamp} is more than {int(max_age_seconds)} s away "
+                           "from now: stale or replayed request")
+
+
+def verify_url(conn: Connection, *, box: SecretBox, corp_id: str, msg_signature: str,
+               timestamp: str, nonce: str, echostr: str, now: datetime,
+               max_age_seconds: float) -> str:
+    """WeCom's URL check: the plaintext of ``echostr`` when the signature is right."""
+    crypto = _secrets_or_refuse(conn, box, corp_id).crypto
+    _check_age(timestamp, now, max_age_seconds)
+    try:
+        return crypto.verify_url(msg_signature, timestamp, nonce, echostr)
+    except CallbackCryptoError as exc:
+        raise AccessDenied(f"WeCom URL verification refused ({exc.code}): {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    stored: bool  # False: a retry of a callback already stored
+    callback_id: int | None
+
+
+def receive_callback(conn: Connection, *, box: SecretBox, corp_id: str, body: bytes,
+                     msg_signature: str, timestamp: str, nonce: str, now: datetime,
+                     max_age_seconds: float) -> Received:
+    """Verify, decrypt and store one callback; nothing is stored unless all checks pass."""
+    crypto = _secrets_or_refuse(conn, box, corp_id).crypto
+    _check_age(timestamp, now, max_age_seconds)
+    try:
+        xml = crypto.decrypt_callback(body, msg_signature, timestamp, nonce)
+    except CallbackCryptoError as exc:
+        if exc.code == -40002:
+            raise InvalidInput(f"callback body refused: {exc}") from None
+        raise AccessDenied(f"callback refused ({exc.code}): {exc}") from None
+    new_id = insert_ignore(conn, wecom_callbacks, {
+        "corp_id": corp_id, "digest": wecom_parse.digest(xml), "xml": xml, "received_at": now,
+        "status": PENDING, "attempts": 0, "error": ""}, ["corp_id", "digest"])
+    return Received(stored=new_id is not None,
+                    callback_id=int(new_id) if new_id is not None else None)
+
+
+@dataclass
+class ProcessStats:
+    processed: int = 0
+    failed: int = 0
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    reconciled: int = 0
+    changes: RosterChanges = field(default_factory=RosterChanges)
+    errors: list[str] = field(default_factory=list)
+
+
+def _claim(uow: UnitOfWork, limit: int) -> list[Mapping[str, Any]]:
+    with uow.write() as conn:
+        ids = list(conn.execute(select(wecom_callbacks.c.id).where(
+            wecom_callbacks.c.status == PENDING).order_by(wecom_callbacks.c.id)
+            .limit(limit)).scalars())
+        if not ids:
+            return []
+        return [dict(r) for r in conn.execute(
+            update(wecom_callbacks).where(wecom_callbacks.c.id.in_(ids),
+                                          wecom_callbacks.c.status == PENDING)
+            .values(status="processing", attempts=wecom_callbacks.c.attempts + 1)
+            .returning(wecom_callbacks.c.id, wecom_callbacks.c.corp_id,
+                       wecom_callbacks.c.digest, wecom_callbacks.c.xml)).mappings()]
+
+
+def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestConfig,
+                      limit: int = 500) -> ProcessStats:
+    """Turn stored callbacks into domain events (rules run as for any platform), then read
+    back every group they left unknown. Each callback is its own transaction."""
+    stats = ProcessStats()
+    rows = sorted(_claim(uow, limit), key=lambda r: r["id"])
+    reconcile: dict[tuple[str, str], None] = {}
+    tag_corps: set[str] = set()
+    for row in rows:
+        try:
+            parsed = adapter.parse({"xml": row["xml"], "digest": row["digest"]})
+        except ParseError as exc:
+            with uow.write() as conn:
+                conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == row["id"])
+                             .values(status=FAILED, error=str(exc)[:2000],
+                                     processed_at=utcnow()))
+            stats.failed += 1
+            continue
+        with uow.write() as conn:
+            for event in parsed.events:
+                do_ingest_event(conn, event, config=config)
+            conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == row["id"])
+                         .values(status=PROCESSED, processed_at=utcnow(), error=""))
+        stats.processed += 1
+        stats.events += len(parsed.events)
+        for kind, n in parsed.skipped.items():
+            stats.skipped[kind] = stats.skipped.get(kind, 0) + n
+        for follow in parsed.follow_ups:
+            if follow["kind"] == "reconcile_group":
+                reconcile[(row["corp_id"], follow["chat"])] = None
+            elif follow["kind"] == "sync_tags":
+                tag_corps.add(row["corp_id"])
+    for corp_id, chat_id in reconcile:
+        try:
+            changes = reconcile_chat(uow, adapter=adapter, corp_id=corp_id, chat_id=chat_id)
+        except WecomApiError as exc:
+            stats.errors.append(str(exc))
+            with uow.write() as conn:
+                _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
+            continue
+        stats.reconciled += 1
+        for name in ("joined", "left", "channels"):
+            setattr(stats.changes, name, getattr(stats.changes, name) + getattr(changes, name))
+    for corp_id in sorted(tag_corps):
+        try:
+            sync_tags(uow, adapter=adapter, corp_id=corp_id)
+        except WecomApiError as exc:
+            stats.errors.append(str(exc))
+    if rows:
+        with uow.write() as conn:
+            for corp_id in {r["corp_id"] for r in rows}:
+                _set_status(conn, corp_id, last_callback_at=utcnow())
+    return stats
+
+
+def list_callbacks(conn: Connection, *, actor: Actor, corp_id: str | None = None,
+                   status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    stmt = select(wecom_callbacks.c.id, wecom_callbacks.c.corp_id, wecom_callbacks.c.status,
+                  wecom_callbacks.c.received_at, wecom_callbacks.c.processed_at,
+                  wecom_callbacks.c.error, wecom_callbacks.c.xml)
+    if corp_id:
+        stmt = stmt.where(wecom_callbacks.c.corp_id == corp_id)
+    if status:
+        stmt = stmt.where(wecom_callbacks.c.status == status)
+    out = []
+    for r in conn.execute(stmt.order_by(wecom_callbacks.c.id.desc()).limit(limit)).mappings():
+        item = dict(r)
+        try:
+            fields = wecom_parse.read_event(item.pop("xml"))
+        except ParseError:
+            fields = {}
+        item["event"] = ":".join(x for x in (fields.get("Event", ""),
+                                             fields.get("ChangeType", ""),
+                                             fields.get("UpdateDetail", "")) if x)
+        out.append(item)
+    return out
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+
+def reconcile_chat(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
+                   chat_id: str) -> RosterChanges:
+    """Read one group from WeCom and bring qunyun in line with it."""
+    try:
+        roster = adapter.roster_of(corp_id, chat_id)
+    except WecomApiError as exc:
+        if exc.code not in GONE:
+            raise
+        now = utcnow()
+        with uow.write() as conn:
+            do_ingest_event(conn, GroupUpdated(
+                platform=PLATFORM, external_event_id=f"gone:{chat_id}", occurred_at=now,
+                chat=ChatRef(external_id=chat_id), dismissed=True), config=NO_RULES)
+            conn.execute(update(wecom_chats).where(wecom_chats.c.chat_id == chat_id)
+                         .values(status=-1, synced_at=now))
+        return RosterChanges()
+    with uow.write() as conn:
+        changes = apply_roster(conn, platform=PLATFORM, roster=roster)
+        values = {"corp_id": corp_id, "owner": roster.owner.external_id if roster.owner else "",
+                  "member_version": roster.version, "synced_at": roster.taken_at}
+        if insert_ignore(conn, wecom_chats, {"chat_id": chat_id, "status": 0, **values},
+                         ["chat_id"]) is None:
+            conn.execute(update(wecom_chats).where(wecom_chats.c.chat_id == chat_id)
+                         .values(**values))
+    return changes
+
+
+@dataclass
+class SyncReport:
+    corp_id: str
+    groups: int = 0
+    members: int = 0
+    changes: RosterChanges = field(default_factory=RosterChanges)
+    tags: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
+              actor: str = "system") -> SyncReport:
+    """List every customer group of the corp, reconcile each, mirror corp tags."""
+    with uow.read() as conn:
+        if not corp_secrets_exist(conn, corp_id):
+            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+    report = SyncReport(corp_id)
+    try:
+        chat_ids = adapter.client(corp_id).group_chat_ids()
+    except WecomApiError as exc:
+        with uow.write() as conn:
+            _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
+        raise
+    for chat_id in chat_ids:
+        try:
+            changes = reconcile_chat(uow, adapter=adapter, corp_id=corp_id, chat_id=chat_id)
+        except WecomApiError as exc:
+            report.errors.append(f"{chat_id}: {exc}")
+            continue
+        report.groups += 1
+        report.members += changes.listed
+        for name in ("joined", "left", "channels"):
+            setattr(report.changes, name, getattr(report.changes, name) + getattr(changes, name))
+    try:
+        report.tags = sync_tags(uow, adapter=adapter, corp_id=corp_id)
+    except WecomApiError as exc:
+        report.errors.append(f"tags: {exc}")
+    with uow.write() as conn:
+        _set_status(conn, corp_id, last_sync_at=utcnow(), groups=report.groups,
+                    members=report.members, tags=report.tags,
+                    last_error=report.errors[0] if report.errors else "")
+        audit.record(conn, actor=actor, action="wecom.sync", object_type="wecom_corp",
+                     object_id=corp_id, detail={"groups": report.groups,
+                                                "members": report.members,
+                                                "joined": report.changes.joined,
+                                                "left": report.changes.left,
+                                                "errors": len(report.errors)})
+    return report
+
+
+def corp_secrets_exist(conn: Connection, corp_id: str) -> bool:
+    return conn.execute(select(wecom_corps.c.id).where(
+        wecom_corps.c.corp_id == corp_id)).first() is not None
+
+
+def sync_tags(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str) -> int:
+    """Mirror corp tags (customer tags) onto qunyun tags: tag group → tag group, tag → tag.
+    Tags deleted in WeCom are marked deleted in the mirror; qunyun keeps the tag and its
+    history. Returns how many live tags are mirrored."""
+    tag_groups = adapter.client(corp_id).corp_tags()
+    live = 0
+    now = utcnow()
+    with uow.write() as conn:
+        seen: set[str] = set()
+        for group in tag_groups:
+            group_name = str(group.get("group_name", ""))[:64]
+            for tag in group.get("tag", []):
+                ext = str(tag["id"])
+                seen.add(ext)
+                deleted = bool(tag.get("deleted")) or bool(group.get("deleted"))
+                name = str(tag.get("name", ""))[:64]
+                mapped = conn.execute(select(platform_tags.c.id, platform_tags.c.tag_id).where(
+                    platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
+                    platform_tags.c.external_id == ext)).first()
+                tag_id = conn.execute(select(tags.c.id).where(
+                    tags.c.tag_group == group_name, tags.c.name == name)).scalar()
+                if tag_id is None and mapped is not None:
+                    tag_id = mapped.tag_id  # renamed in WeCom: rename here
+                    conn.execute(update(tags).where(tags.c.id == tag_id)
+                                 .values(name=name, tag_group=group_name))
+                if tag_id is None:
+                    tag_id = conn.execute(tags.insert().values(
+                        name=name, tag_group=group_name, color="", kind="manual", rule="",
+                        description="企业微信企业标签 (WeCom corp tag)", created_at=now)
+                        .returning(tags.c.id)).scalar_one()
+                if mapped is None:
+                    conn.execute(platform_tags.insert().values(
+                        platform=PLATFORM, account=corp_id, external_id=ext, tag_id=tag_id,
+                        deleted=deleted))
+                else:
+                    conn.execute(update(platform_tags).where(platform_tags.c.id == mapped.id)
+                                 .values(tag_id=tag_id, deleted=deleted))
+                live += 0 if deleted else 1
+        conn.execute(update(platform_tags).where(
+            platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
+            platform_tags.c.external_id.not_in(seen) if seen else platform_tags.c.id.isnot(None))
+            .values(deleted=True))
+        _set_status(conn, corp_id, tags=live, tags_synced_at=now)
+    return live
+
+
+# --- join codes (群活码) -------------------------------------------------------------------
+
+
+def _wecom_group(conn: Connection, ref: str | int) -> dict[str, Any]:
+    stmt = select(groups.c.id, groups.c.external_id, groups.c.name, groups.c.capacity).where(
+        groups.c.platform == PLATFORM)
+    text = str(ref)
+    row = conn.execute(stmt.where(groups.c.id == int(text)) if text.isdigit() else
+                       stmt.where(groups.c.external_id == text)).mappings().first()
+    if row is None:
+        raise InvalidInput(f"group {ref!r}: not a WeCom group qunyun has synced")
+    return dict(row)
+
+
+def _sizes(conn: Connection, chat_ids: Sequence[str]) -> dict[str, int]:
+    if not chat_ids:
+        return {}
+    rows = conn.execute(select(groups.c.external_id, func.count(memberships.c.id))
+                        .select_from(groups)
+                        .outerjoin(memberships, (memberships.c.group_id == groups.c.id)
+                                   & memberships.c.left_at.is_(None))
+                        .where(groups.c.platform == PLATFORM,
+                               groups.c.external_id.in_(list(chat_ids)))
+                        .group_by(groups.c.external_id)).all()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def do_create_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter, corp_id: str,
+                        channel: str, chats: Sequence[str | int],
+                        spares: Sequence[str | int] = (), capacity: int = 200,
+                        fill_ratio: float = 0.9, remark: str = "",
+                        room_base_name: str = "") -> dict[str, Any]:
+    """A 群活码 for one channel: the first up-to-5 groups attached, the rest kept as spares to
+    rotate in. ``state`` is the channel, so every member it brings is traced to it."""
+    actor.require(Permission.OPERATE)
+    channel = channel.strip()
+    if not channel or len(channel) > 30:
+        raise InvalidInput("channel: 1–30 characters (it is the join code's state)")
+    if capacity not in (100, 200, 500):
+        raise InvalidInput("capacity: 100 (WeChat QR joins), 200 or 500 (group size limits)")
+    if not 0.5 <= fill_ratio <= 1.0:
+        raise InvalidInput("fill_ratio: between 0.5 and 1.0")
+    if not chats:
+        raise InvalidInput("chats: at least one group")
+    with uow.read() as conn:
+        if not corp_secrets_exist(conn, corp_id):
+            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+        if conn.execute(select(join_codes.c.id).where(
+                join_codes.c.platform == PLATFORM, join_codes.c.account == corp_id,
+                join_codes.c.channel == channel, join_codes.c.state == "active")).first():
+            raise Conflict(f"channel {channel!r} already has a join code")
+        listed = [_wecom_group(conn, c)["external_id"] for c in [*chats, *spares]]
+    if len(set(listed)) != len(listed):
+        raise InvalidInput("chats: a group is listed twice")
+    attached, spare = listed[:MAX_JOIN_CODE_GROUPS], listed[MAX_JOIN_CODE_GROUPS:]
+    client = adapter.client(corp_id)
+    config_id = client.add_join_way({
+        "scene": 2, "remark": (remark or channel)[:30], "auto_create_room": 1,
+        "room_base_name": (room_base_name or remark or channel)[:40], "room_base_id": 1,
+        "chat_id_list": attached, "state": channel})
+    qr = str(client.get_join_way(config_id).get("qr_code", ""))
+    now = utcnow()
+    with uow.write() as conn:
+        code_id = conn.execute(join_codes.insert().values(
+            platform=PLATFORM, account=corp_id, channel=channel, config_id=config_id,
+            remark=(remark or channel)[:64], chat_ids=attached, spare_chat_ids=spare,
+            full_chat_ids=[], capacity=capacity, fill_ratio=fill_ratio,
+            auto_create_room=True, room_base_name=(room_base_name or remark or channel)[:64],
+            qr_code=qr, state="active", rotations=0, created_at=now, updated_at=now)
+            .returning(join_codes.c.id)).scalar_one()
+        audit.record(conn, actor=actor.label, action="join_code.create",
+                     object_type="join_code", object_id=code_id,
+                     detail={"channel": channel, "config_id": config_id, "groups": attached,
+                             "spares": spare})
+        return _join_code(conn, int(code_id))
+
+
+def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
+    row = conn.execute(select(join_codes).where(join_codes.c.id == code_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"join code {code_id} not found")
+    code = dict(row)
+    all_ids = [*code["chat_ids"], *code["spare_chat_ids"], *code["full_chat_ids"]]
+    sizes = _sizes(conn, all_ids)
+    names = dict(conn.execute(select(groups.c.external_id, groups.c.name).where(
+        groups.c.platform == PLATFORM, groups.c.external_id.in_(all_ids))).all()) \
+        if all_ids else {}
+    joined: dict[str, int] = dict(conn.execute(
+        select(groups.c.external_id, func.count(memberships.c.id)).select_from(memberships)
+        .join(groups, groups.c.id == memberships.c.group_id)
+        .where(memberships.c.channel == code["channel"], groups.c.platform == PLATFORM)
+        .group_by(groups.c.external_id)).all())
+    code["groups"] = [{"chat_id": c, "name": names.get(c, ""), "members": sizes.get(c, 0),
+                       "fill": round(sizes.get(c, 0) / code["capacity"], 3),
+                       "via_code": int(joined.get(c, 0)),
+                       "role": "attached" if c in code["chat_ids"] else
+                       "spare" if c in code["spare_chat_ids"] else "full"}
+                      for c in all_ids]
+    code["members_via_code"] = sum(int(v) for v in joined.values())
+    return code
+
+
+def list_join_codes(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    ids = conn.execute(select(join_codes.c.id).where(join_codes.c.state == "active")
+                       .order_by(join_codes.c.id)).scalars()
+    return [_join_code(conn, int(i)) for i in ids]
+
+
+def access_join_code(conn: Connection, *, actor: Actor, code_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    return _join_code(conn, code_id)
+
+
+@dataclass
+class Rotation:
+    code_id: int
+    channel: str
+    filled: list[str]
+    added: list[str]
+    attached: list[str]
+    task_id: int | None = None
+
+
+def rotate_join_codes(uow: UnitOfWork, *, adapter: WecomAdapter,
+                      actor: str = "system") -> list[Rotation]:
+    """Detach groups that reached ``fill_ratio`` of capacity and attach spares in their place
+    (always sending the whole list: update_join_way overwrites). With no spare left, a staff
+    task asks for a new group; WeCom's auto_create_room keeps the code working meanwhile."""
+    with uow.read() as conn:
+        codes = [dict(r) for r in conn.execute(select(join_codes).where(
+            join_codes.c.state == "active", join_codes.c.platform == PLATFORM)).mappings()]
+        sizes = _sizes(conn, [c for code in codes for c in code["chat_ids"]])
+    done: list[Rotation] = []
+    for code in codes:
+        limit = code["capacity"] * code["fill_ratio"]
+        filled = [c for c in code["chat_ids"] if sizes.get(c, 0) >= limit]
+        if not filled:
+            continue
+        keep = [c for c in code["chat_ids"] if c not in filled]
+        spares = list(code["spare_chat_ids"])
+        added: list[str] = []
+        while spares and len(keep) + len(added) < MAX_JOIN_CODE_GROUPS:
+            added.append(spares.pop(0))
+        attached = keep + added
+        rotation = Rotation(int(code["id"]), code["channel"], filled, added, attached)
+        if attached:
+            adapter.client(code["account"]).update_join_way({
+                "config_id": code["config_id"], "scene": 2, "remark": code["remark"][:30],
+                "auto_create_room": 1, "room_base_name": code["room_base_name"][:40],
+                "room_base_id": 1, "chat_id_list": attached, "state": code["channel"]})
+        now = utcnow()
+        with uow.write() as conn:
+            if not spares and not _open_task(conn, "join_code_refill", int(code["id"])):
+                rotation.task_id = tasks.create_task(
+                    conn, kind="join_code_refill",
+                    title=f"为渠道「{code['channel']}」的群活码新建群 (join code needs a new "
+                          "group)", reason=f"{len(filled)} 个群已满，备用群已用完",
+                    platform=PLATFORM,
+                    payload={"join_code_id": code["id"], "channel": code["channel"]}, now=now)
+            if attached:
+                conn.execute(update(join_codes).where(join_codes.c.id == code["id"]).values(
+                    chat_ids=attached, spare_chat_ids=spares,
+                    full_chat_ids=[*code["full_chat_ids"], *filled],
+                    rotations=join_codes.c.rotations + 1, updated_at=now))
+                audit.record(conn, actor=actor, action="join_code.rotate",
+                             object_type="join_code", object_id=code["id"],
+                             detail={"filled": filled, "added": added, "attached": attached})
+        done.append(rotation)
+    return done
+
+
+def _open_task(conn: Connection, kind: str, code_id: int) -> bool:
+    for payload in conn.execute(select(staff_tasks.c.payload).where(
+            staff_tasks.c.kind == kind, staff_tasks.c.status == tasks.OPEN)).scalars():
+        if dict(payload or {}).get("join_code_id") == code_id:
+            return True
+    return False
+
+
+def do_add_spares(uow: UnitOfWork, *, actor: Actor, code_id: int,
+                  chats: Sequence[str | int]) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    with uow.write() as conn:
+        code = _join_code(conn, code_id)
+        ids = [_wecom_group(conn, c)["external_id"] for c in chats]
+        known = {*code["chat_ids"], *code["spare_chat_ids"], *code["full_chat_ids"]}
+        fresh = [c for c in ids if c not in known]
+        conn.execute(update(join_codes).where(join_codes.c.id == code_id).values(
+            spare_chat_ids=[*code["spare_chat_ids"], *fresh], updated_at=utcnow()))
+        audit.record(conn, actor=actor.label, action="join_code.spares",
+                     object_type="join_code", object_id=code_id, detail={"added": fresh})
+        return _join_code(conn, code_id)
+
+
+def do_delete_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
+                        code_id: int) -> None:
+    actor.require(Permission.OPERATE)
+    with uow.read() as conn:
+        code = _join_code(conn, code_id)
+    try:
+        adapter.client(code["account"]).del_join_way(code["config_id"])
+    except WecomApiError as exc:
+        if exc.code != 41044:  # already gone in WeCom
+            raise
+    with uow.write() as conn:
+        conn.execute(update(join_codes).where(join_codes.c.id == code_id)
+                     .values(state="deleted", updated_at=utcnow()))
+        audit.record(conn, actor=actor.label, action="join_code.delete",
+                     object_type="join_code", object_id=code_id,
+                     detail={"channel": code["channel"]})
+
+
+# --- group welcome templates ----------------------------------------------------------------
+
+
+def do_add_welcome_template(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
+                            corp_id: str, text: str, image_url: str = "",
+                            link: Mapping[str, str] | None = None,
+                            notify: bool = True) -> dict[str, Any]:
+    """Register a group welcome template (owners pick it in the client: the API cannot bind
+    one to a group). ``{nickname}`` style variables are not WeCom's: WeCom fills only
+    %NICKNAME%, so the text is sent as written."""
+    actor.require(Permission.OPERATE)
+    text = text.strip()
+    if not text:
+        raise InvalidInput("text: required")
+    if len(text.encode()) > 4000:
+        raise InvalidInput("text: at most 4000 bytes")
+    if image_url and link:
+        raise InvalidInput("attachment: an image or a link, not both (WeCom allows one)")
+    body: dict[str, Any] = {"text": {"content": text}, "notify": 1 if notify else 0}
+    attachment: dict[str, Any] = {}
+    if image_url:
+        if not image_url.startswith(("http://", "https://")):
+            raise InvalidInput("image_url: must start with http:// or https://")
+        attachment = {"image": {"pic_url": image_url}}
+    elif link:
+        if not link.get("title") or not str(link.get("url", "")).startswith("http"):
+            raise InvalidInput("link: needs a title and an http(s) url")
+        attachment = {"link": {"title": link["title"], "url": link["url"],
+                               "desc": link.get("desc", ""), "picurl": link.get("picurl", "")}}
+    with uow.read() as conn:
+        if not corp_secrets_exist(conn, corp_id):
+            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+    template_id = adapter.client(corp_id).add_welcome_template({**body, **attachment})
+    with uow.write() as conn:
+        new_id = conn.execute(welcome_templates.insert().values(
+            platform=PLATFORM, account=corp_id, template_id=template_id, text=text,
+            attachment=attachment, notify=notify, created_by=actor.label,
+            created_at=utcnow()).returning(welcome_templates.c.id)).scalar_one()
+        audit.record(conn, actor=actor.label, action="welcome_template.add",
+                     object_type="welcome_template", object_id=new_id,
+                     detail={"template_id": template_id, "corp_id": corp_id})
+    return {"id": int(new_id), "template_id": template_id, "text": text,
+            "attachment": attachment, "notify": notify}
+
+
+def list_welcome_templates(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    return [dict(r) for r in conn.execute(select(welcome_templates).order_by(
+        welcome_templates.c.id.desc())).mappings()]

@@ -1,0 +1,140 @@
+"""WeCom JSON API under /api/v1/wecom (issue 8), and the platform-neutral follow-up of
+owner-confirmed sends under /api/v1/confirmations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
+from qunyun.services import confirmations, wecom
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.routes.wecom import _adapter
+
+router = APIRouter(prefix="/api/v1", tags=["wecom"])
+
+
+class CorpCreate(BaseModel):
+    corp_id: str
+    agent_id: int
+    secret: str
+    token: str
+    aes_key: str
+    name: str = ""
+
+
+class JoinCodeCreate(BaseModel):
+    corp_id: str
+    channel: str
+    groups: list[str | int] = Field(min_length=1, max_length=50)
+    capacity: int = 200
+    fill_ratio: float = 0.9
+    remark: str = ""
+
+
+class Spares(BaseModel):
+    groups: list[str | int] = Field(min_length=1, max_length=50)
+
+
+class WelcomeCreate(BaseModel):
+    corp_id: str
+    text: str
+    image_url: str = ""
+    link: dict[str, str] | None = None
+    notify: bool = True
+
+
+@router.get("/wecom/corps")
+def corps(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return wecom.list_corps(conn, actor=actor)
+
+
+@router.post("/wecom/corps", status_code=201)
+def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return wecom.do_add_corp(conn, actor=actor, box=runtime.box, now=utcnow(),
+                                 **body.model_dump())
+
+
+@router.post("/wecom/corps/{corp_id}/sync")
+def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
+                             actor=actor.label)
+    rotated = wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
+                                      actor=actor.label)
+    return {**asdict(report), "rotations": [asdict(r) for r in rotated]}
+
+
+@router.get("/wecom/callbacks")
+def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
+              limit: int = 50) -> list[dict[str, Any]]:
+    return wecom.list_callbacks(conn, actor=actor, status=status, limit=min(limit, 500))
+
+
+@router.get("/wecom/join-codes")
+def join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return wecom.list_join_codes(conn, actor=actor)
+
+
+@router.post("/wecom/join-codes", status_code=201)
+def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
+                  runtime: RuntimeDep) -> dict[str, Any]:
+    return wecom.do_create_join_code(
+        runtime.uow, actor=actor, adapter=_adapter(runtime), corp_id=body.corp_id,
+        channel=body.channel, chats=body.groups, capacity=body.capacity,
+        fill_ratio=body.fill_ratio, remark=body.remark)
+
+
+@router.get("/wecom/join-codes/{code_id}")
+def join_code(code_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return wecom.access_join_code(conn, actor=actor, code_id=code_id)
+
+
+@router.post("/wecom/join-codes/{code_id}/spares")
+def add_spares(code_id: int, body: Spares, actor: CurrentActor,
+               runtime: RuntimeDep) -> dict[str, Any]:
+    return wecom.do_add_spares(runtime.uow, actor=actor, code_id=code_id, chats=body.groups)
+
+
+@router.delete("/wecom/join-codes/{code_id}", status_code=204)
+def delete_join_code(code_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
+    wecom.do_delete_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
+                              code_id=code_id)
+
+
+@router.post("/wecom/join-codes/rotate")
+def rotate(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    actor.require(Permission.OPERATE)
+    return [asdict(r) for r in wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
+                                                       actor=actor.label)]
+
+
+@router.get("/wecom/welcome-templates")
+def welcome_templates(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return wecom.list_welcome_templates(conn, actor=actor)
+
+
+@router.post("/wecom/welcome-templates", status_code=201)
+def add_welcome_template(body: WelcomeCreate, actor: CurrentActor,
+                         runtime: RuntimeDep) -> dict[str, Any]:
+    return wecom.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),
+                                         **body.model_dump())
+
+
+@router.post("/confirmations/{task_id}/remind")
+def remind(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    n = confirmations.do_remind(runtime.uow, actor=actor, adapters=runtime.adapters,
+                                task_id=task_id)
+    return {"task_id": task_id, "reminded": n}
+
+
+@router.post("/confirmations/{task_id}/cancel")
+def cancel(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    confirmations.do_cancel(runtime.uow, actor=actor, adapters=runtime.adapters,
+                            task_id=task_id, now=utcnow())
+    return {"task_id": task_id, "cancelled": True}

@@ -1,0 +1,274 @@
+"""The WeCom connector end to end on SQLite and PostgreSQL, against the fake WeCom server over
+HTTP: signed callbacks into the real endpoint, replays, forgeries, every recorded fixture,
+out-of-order and lost callbacks, join-code rotation, and a broadcast that becomes an
+owner-confirmed group send and then delivered results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.platforms.wecom.crypto import WecomCrypto, signature
+from qunyun.adapters.platforms.wecom.fake import FakeWecom, chat_update_xml
+from qunyun.adapters.storage.tables import (
+    groups,
+    identities,
+    member_events,
+    memberships,
+    outbox,
+    platform_tags,
+    staff_tasks,
+    tags,
+    utcnow,
+    wecom_callbacks,
+)
+from qunyun.bootstrap import Runtime, make_wecom_adapter
+from qunyun.services import automation, broadcasts, confirmations, pushes, schedules, wecom
+from qunyun.services.users import SYSTEM
+from qunyun.web.app import create_app
+from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
+from tests.dbhelpers import snapshot
+
+FIXTURES = Path(__file__).parents[3] / "src/qunyun/adapters/platforms/wecom/fixtures"
+
+
+@pytest.fixture
+def rt(runtime: Runtime, fake: FakeWecom, conn: Connection) -> Runtime:
+    runtime.settings = runtime.settings.model_copy(update={"wecom_api_base": fake.base_url})
+    runtime.adapters["wecom"] = make_wecom_adapter(runtime)
+    wecom.do_add_corp(conn, actor=SYSTEM, box=runtime.box, corp_id=CORP, agent_id=1000002,
+                      secret=SECRET, token=TOKEN, aes_key=AES_KEY, name="测试企业", now=utcnow())
+    return runtime
+
+
+@pytest.fixture
+def web(rt: Runtime, fake: FakeWecom) -> Iterator[TestClient]:
+    with TestClient(create_app(rt), follow_redirects=False) as c:
+        fake.callback_url = "http://testserver/callbacks/wecom/{corp_id}"
+        yield c
+
+
+def process(rt: Runtime) -> wecom.ProcessStats:
+    return wecom.process_callbacks(rt.uow, adapter=rt.adapters["wecom"],  # type: ignore[arg-type]
+                                   config=rt.ingest_config)
+
+
+def members_of(conn: Connection, chat_id: str) -> dict[str, tuple[str, str]]:
+    """external id → (join scene, channel) of the group's current members."""
+    rows = conn.execute(
+        select(identities.c.external_id, memberships.c.join_scene, memberships.c.channel)
+        .join(memberships, memberships.c.member_id == identities.c.member_id)
+        .join(groups, groups.c.id == memberships.c.group_id)
+        .where(groups.c.external_id == chat_id, memberships.c.left_at.is_(None),
+               identities.c.platform == "wecom"))
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def count(conn: Connection, table) -> int:  # type: ignore[no-untyped-def]
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_sync_callbacks_replays_and_channels(conn: Connection, rt: Runtime, fake: FakeWecom,
+                                             web: TestClient) -> None:
+    fake.add_chat("wrG1", "训练营1群", "owner1", members=3)
+    report = wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    assert (report.groups, report.members, report.changes.joined) == (1, 4, 4)
+    assert len(members_of(conn, "wrG1")) == 4
+    # a newcomer scans a code carrying state=poster-a; WeCom posts the callback
+    xml = fake.join("wrG1", "wmNEW0001", scene=3, state="poster-a", notify=False)
+    assert fake.send_callback(CORP, xml, http=web) == 200
+    assert fake.send_callback(CORP, xml, http=web) == 200  # WeCom's retry: same XML
+    assert count(conn, wecom_callbacks) == 1
+    stats = process(rt)
+    assert (stats.processed, stats.events, stats.reconciled) == (1, 1, 1)
+    # the callback says "joined by QR"; groupchat/get adds the channel (state)
+    assert members_of(conn, "wrG1")["wmNEW0001"] == ("qr", "poster-a")
+    assert process(rt).processed == 0  # nothing left; a replay had one effect
+    removed = fake.leave("wrG1", "wmNEW0001", removed=True, notify=False)
+    assert fake.send_callback(CORP, removed, http=web) == 200
+    process(rt)
+    assert "wmNEW0001" not in members_of(conn, "wrG1")
+    kinds = [k for (k,) in conn.execute(select(member_events.c.kind).order_by(
+        member_events.c.id))]
+    assert kinds.count("joined") == 5 and kinds.count("removed") == 1
+    listed = wecom.list_corps(conn, actor=SYSTEM)[0]
+    assert listed["status"]["groups"] == 1 and "last_callback_at" in listed["status"]
+    assert "secret" not in listed and SECRET not in str(listed)
+
+
+def test_url_verification_and_refusals_store_nothing(conn: Connection, rt: Runtime,
+                                                     fake: FakeWecom, web: TestClient) -> None:
+    crypto = WecomCrypto(TOKEN, AES_KEY, CORP)
+    ts, nonce = str(int(utcnow().timestamp())), "n1"
+    echostr = crypto.encrypt("8213469120434")
+    sig = signature(TOKEN, ts, nonce, echostr)
+    ok = web.get(f"/callbacks/wecom/{CORP}", params={
+        "msg_signature": sig, "timestamp": ts, "nonce": nonce, "echostr": echostr})
+    assert ok.status_code == 200 and ok.content == b"8213469120434"  # bare, no newline
+    before = snapshot(conn)
+    xml = chat_update_xml(CORP, "wrX", "add_member", int(ts), ["wm1"], last="a", cur="b")
+    body, good_sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=nonce)
+    url = f"/callbacks/wecom/{CORP}"
+    forged = web.post(url, params={"msg_signature": "0" * 40, "timestamp": ts, "nonce": nonce},
+                      content=body)
+    assert forged.status_code == 403 and "msg_signature" in forged.text
+    stale = str(int(ts) - 3600)
+    _, stale_sig = crypto.encrypt_callback(xml, timestamp=stale, nonce=nonce)
+    assert web.post(url, params={"msg_signature": stale_sig, "timestamp": stale,
+                                 "nonce": nonce}, content=body).status_code == 403
+    other = WecomCrypto(TOKEN, AES_KEY, "wwSOMEONEELSE")  # right keys, wrong receive id
+    body2, sig2 = other.encrypt_callback(xml, timestamp=ts, nonce=nonce)
+    refused = web.post(url, params={"msg_signature": sig2, "timestamp": ts, "nonce": nonce},
+                       content=body2)
+    assert refused.status_code == 403 and "receive id" in refused.text
+    assert web.post(url, params={"msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
+                    content=b"<xml><Encrypt>").status_code == 422
+    assert web.post(url, params={"msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
+                    content=b"x" * 70_000).status_code == 413
+    assert web.post("/callbacks/wecom/wwUNKNOWN", params={
+        "msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
+        content=body).status_code == 404
+    assert snapshot(conn) == before
+    assert web.post(url, params={"msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
+                    content=body).text == "success"
+
+
+def test_every_fixture_through_the_endpoint(conn: Connection, rt: Runtime, fake: FakeWecom,
+                                            web: TestClient) -> None:
+    chat = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+    fake.add_chat(chat, "夏令营群", "owner9")
+    fake.tag_groups = [{"group_id": "etGROUP001", "group_name": "客户等级", "deleted": False,
+                        "tag": [{"id": "etTAG0001", "name": "高意向", "deleted": False},
+                                {"id": "etTAG0002", "name": "已成交", "deleted": False}]}]
+    names = sorted(p.stem for p in FIXTURES.glob("*.xml"))
+    for name in names:
+        assert fake.send_callback(CORP, (FIXTURES / f"{name}.xml").read_text("utf-8"),
+                                  http=web) == 200, name
+    assert count(conn, wecom_callbacks) == len(names)
+    stats = process(rt)
+    assert stats.processed == len(names) and stats.failed == 0
+    assert stats.skipped == {"msgaudit_notify": 1}
+    kinds: dict[str, int] = dict(conn.execute(select(member_events.c.kind, func.count())
+                                              .group_by(member_events.c.kind)).all())
+    assert kinds["contact_added"] == 1 and kinds["contact_lost"] == 1
+    assert kinds["contact_deleted"] == 2 and kinds["contact_transfer_failed"] == 1
+    assert kinds["group_dismissed"] == 1
+    # five joined by callback; the roster then says only the owner is in the group
+    assert kinds["joined"] == 5 + 1 and kinds["left"] == 1 and kinds["removed"] == 1
+    assert members_of(conn, chat) == {"owner9": ("invite", "")}
+    state = conn.execute(select(groups.c.state).where(groups.c.external_id == chat)).scalar()
+    assert state == "closed"
+    assert set(conn.execute(select(tags.c.name).where(tags.c.tag_group == "客户等级"))
+               .scalars()) == {"高意向", "已成交"}
+    assert count(conn, platform_tags) == 2
+
+
+def test_out_of_order_and_lost_callbacks(conn: Connection, rt: Runtime, fake: FakeWecom,
+                                         web: TestClient) -> None:
+    fake.add_chat("wrG2", "二群", "owner1")
+    wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    t = int(utcnow().timestamp())
+    add = fake.join("wrG2", "wmLATE", scene=3, at=t - 60, notify=False)
+    gone = fake.leave("wrG2", "wmLATE", at=t - 30, notify=False)
+    fake.send_callback(CORP, gone, http=web)  # the leave arrives first
+    fake.send_callback(CORP, add, http=web)
+    fake.join("wrG2", "wmLOST", scene=1, at=t - 20, notify=False)  # this callback is lost
+    process(rt)
+    current = members_of(conn, "wrG2")
+    assert "wmLATE" not in current  # the late join did not reopen the membership
+    assert current["wmLOST"] == ("invite", "")  # found by reconciling with groupchat/get
+    left = conn.execute(select(memberships.c.left_at).join(
+        identities, identities.c.member_id == memberships.c.member_id).where(
+        identities.c.external_id == "wmLATE")).scalar_one()
+    assert left is not None and int(left.timestamp()) == t - 30
+
+
+def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake: FakeWecom,
+                                            web: TestClient) -> None:
+    fake.add_chat("wrA", "A群", "owner1", members=85)
+    fake.add_chat("wrS", "备用群", "owner1")
+    adapter = rt.adapters["wecom"]
+    wecom.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
+    code = wecom.do_create_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+                                     corp_id=CORP, channel="poster-b", chats=["wrA"],
+                                     capacity=100, fill_ratio=0.9)
+    wecom.do_add_spares(rt.uow, actor=SYSTEM, code_id=code["id"], chats=["wrS"])
+    way = fake.join_ways[code["config_id"]]
+    assert way["state"] == "poster-b" and way["chat_id_list"] == ["wrA"]
+    for i in range(5):  # 86 + 5 = 91 members ≥ 90 % of 100
+        assert fake.scan(code["config_id"], f"wmB{i:04d}", notify=False) == "wrA"
+    # these five callbacks were lost: the periodic sync finds the joins and their channel
+    wecom.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
+    rotated = wecom.rotate_join_codes(rt.uow, adapter=adapter)  # type: ignore[arg-type]
+    assert [(r.filled, r.added) for r in rotated] == [(["wrA"], ["wrS"])]
+    assert fake.join_ways[code["config_id"]]["chat_id_list"] == ["wrS"]
+    xml = fake.join("wrS", "wmC0001", scene=3, state="poster-b", notify=False)
+    fake.send_callback(CORP, xml, http=web)
+    assert fake.scan(code["config_id"], "wmC0002", notify=False) == "wrS"
+    process(rt)
+    assert members_of(conn, "wrS")["wmC0001"] == ("qr", "poster-b")
+    listed = wecom.access_join_code(conn, actor=SYSTEM, code_id=code["id"])
+    roles = {g["chat_id"]: (g["role"], g["via_code"]) for g in listed["groups"]}
+    assert roles == {"wrA": ("full", 5), "wrS": ("attached", 2)}
+    assert listed["members_via_code"] == 7 and listed["rotations"] == 1
+    # the spares are used up: a person is asked for a new group, once
+    refill = conn.execute(select(staff_tasks.c.title).where(
+        staff_tasks.c.kind == "join_code_refill")).scalars().all()
+    assert len(refill) == 1 and "poster-b" in refill[0]
+    assert wecom.rotate_join_codes(rt.uow, adapter=adapter) == []  # type: ignore[arg-type]
+
+
+def test_broadcast_becomes_owner_confirmed_sends_then_results(
+        conn: Connection, rt: Runtime, fake: FakeWecom) -> None:
+    fake.add_chat("wrA", "A群", "owner1")
+    fake.add_chat("wrB", "B群", "owner1")
+    fake.add_chat("wrC", "C群", "owner2")
+    wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    automation.do_update_settings(conn, actor=SYSTEM, section="broadcast",
+                                  values={"quiet_hours": ""})
+    gids = list(conn.execute(select(groups.c.id).where(groups.c.platform == "wecom")
+                             .order_by(groups.c.external_id)).scalars())
+    broadcasts.do_create_broadcast(conn, actor=SYSTEM, name="直播预告",
+                                   target={"groups": gids}, text="今晚8点直播")
+    schedules.fire_due(rt.uow, config=rt.ingest_config)
+    task = conn.execute(select(staff_tasks).where(
+        staff_tasks.c.kind == pushes.CONFIRM_TASK)).mappings().one()
+    now = utcnow()
+    submitted = confirmations.submit_due(rt.uow, adapters=rt.adapters, now=now)
+    assert submitted.submitted == 2  # one add_msg_template per owner
+    sends = {s["body"]["sender"]: (m, s) for m, s in fake.sends.items()}
+    assert sorted(sends["owner1"][1]["body"]["chat_id_list"]) == ["wrA", "wrB"]
+    assert sends["owner2"][1]["body"]["text"]["content"] == "今晚8点直播"
+    assert confirmations.poll(rt.uow, adapters=rt.adapters, now=now).sent == 0
+    fake.confirm_send(sends["owner1"][0], "owner1", refused={"wrB": 3})
+    polled = confirmations.poll(rt.uow, adapters=rt.adapters, now=now)
+    assert (polled.sent, polled.failed, polled.closed) == (1, 1, 0)
+    assert confirmations.do_remind(rt.uow, actor=SYSTEM, adapters=rt.adapters,
+                                   task_id=task["id"]) == 2
+    assert fake.sends[sends["owner2"][0]]["reminded"] == 1
+    fake.confirm_send(sends["owner2"][0], "owner2")
+    assert confirmations.poll(rt.uow, adapters=rt.adapters, now=now).closed == 1
+    rows = dict(conn.execute(select(groups.c.external_id, outbox.c.status).join(
+        groups, groups.c.id == outbox.c.group_id).where(
+        outbox.c.staff_task_id == task["id"])).all())
+    assert rows == {"wrA": "delivered", "wrB": "dead", "wrC": "delivered"}
+    done = conn.execute(select(staff_tasks.c.status, staff_tasks.c.outcome).where(
+        staff_tasks.c.id == task["id"])).one()
+    assert done.status == "done" and "2" in done.outcome
+
+
+def test_bad_setup_is_refused_with_nothing_written(conn: Connection, rt: Runtime) -> None:
+    before = snapshot(conn)
+    from qunyun.services.errors import InvalidInput
+
+    for kwargs, field in [({"aes_key": "short"}, "aes_key"), ({"token": "a b"}, "token"),
+                          ({"corp_id": "!"}, "corp_id"), ({"agent_id": 0}, "agent_id")]:
+        args = {"corp_id": "wwNEW00001", "agent_id": 1, "secret": "s", "token": "t",
+                "aes_key": AES_KEY, **kwargs}
+        with pytest.raises(InvalidInput, match=field):
+            wecom.do_add_corp(conn, actor=SYSTEM, box=rt.box, now=utcnow(), **args)  # type: ignore[arg-type]
+    assert snapshot(conn) == before
