@@ -1,0 +1,205 @@
+"""WeCom callback intake: signed, encrypted callbacks driven at the running server over loopback.
+
+Starts ``qunyun serve`` (SQLite or PostgreSQL, worker on, so processing competes for the same
+two cores as it would in production) with one connected corp, and in the same run a bare
+Starlette endpoint under the same uvicorn that reads the body and answers ``success`` (the
+floor: HTTP + uvicorn, no crypto, no database). Each callback is a distinct add_member event,
+encrypted beforehand; ``--concurrency`` clients post them. Reported: accepted callbacks/s,
+p50/p99 latency, and lost events (sent and answered 200 but not stored, or not answered 200).
+
+    .venv/bin/python bench/callback_bench.py [-n 5000] [--concurrency 32] [--pg]
+        [--json bench/results/callback.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from outbox_bench import drop_database, machine, new_database
+
+from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
+from qunyun.adapters.platforms.wecom.fake import chat_update_xml
+from qunyun.adapters.storage.db import make_engine
+from qunyun.adapters.storage.tables import wecom_callbacks
+
+CORP, TOKEN = "wwbench000000001", "benchToken"
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+VENV = Path(sys.executable).parent
+
+BARE = '''
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+async def receive(request):
+    await request.body()
+    return PlainTextResponse("success")
+
+app = Starlette(routes=[Route("/callbacks/wecom/{corp_id}", receive, methods=["POST"])])
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def payloads(n: int) -> list[tuple[dict[str, str], str]]:
+    crypto = WecomCrypto(TOKEN, AES_KEY, CORP)
+    now = int(time.time())
+    out = []
+    for i in range(n):
+        xml = chat_update_xml(CORP, f"wrbench{i % 50:04d}", "add_member", now, [f"wm{i:08d}"],
+                              join_scene=3, last=f"v{i}", cur=f"v{i + 1}")
+        ts, nonce = str(now), secrets.token_hex(5)
+        body, sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=nonce)
+        out.append(({"msg_signature": sig, "timestamp": ts, "nonce": nonce}, body))
+    return out
+
+
+async def drive(url: str, items: list[tuple[dict[str, str], str]],
+                concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    ok = 0
+    queue: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal ok
+        while not queue.empty():
+            params, body = queue.get_nowait()
+            start = time.perf_counter()
+            reply = await client.post(url, params=params, content=body)
+            latencies.append(time.perf_counter() - start)
+            ok += reply.status_code == 200 and reply.text == "success"
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"sent": len(items), "ok": ok, "seconds": round(elapsed, 3),
+            "per_second": round(len(items) / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+def run_qunyun(db_url: str, data_dir: Path, items: list[tuple[dict[str, str], str]],
+               concurrency: int) -> dict[str, float]:
+    env = {**os.environ, "QUNYUN_DATA_DIR": str(data_dir), "QUNYUN_DATABASE_URL": db_url,
+           "QUNYUN_WECOM_API_BASE": "http://127.0.0.1:9/cgi-bin"}
+    subprocess.run([str(VENV / "qunyun"), "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([str(VENV / "qunyun"), "wecom", "add-corp", "--corp-id", CORP,
+                    "--agent-id", "1", "--secret", "s", "--token", TOKEN, "--aes-key", AES_KEY],
+                   env=env, check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen([str(VENV / "qunyun"), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/login", proc)
+        result = asyncio.run(drive(f"http://127.0.0.1:{port}/callbacks/wecom/{CORP}", items,
+                                   concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        stored = int(conn.execute(select(func.count()).select_from(wecom_callbacks))
+                     .scalar_one())
+    engine.dispose()
+    result["stored"] = stored
+    result["lost"] = result["sent"] - stored + (result["sent"] - result["ok"])
+    return result
+
+
+def run_bare(items: list[tuple[dict[str, str], str]], concurrency: int,
+             tmp: Path) -> dict[str, float]:
+    (tmp / "bare_app.py").write_text(BARE)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port",
+                             str(port), "--log-level", "warning"], cwd=tmp,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/callbacks/wecom/x", content=b"")
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        return asyncio.run(drive(f"http://127.0.0.1:{port}/callbacks/wecom/{CORP}", items,
+                                 concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    items = payloads(args.n)
+    results: dict[str, object] = {"n": args.n, "concurrency": args.concurrency,
+                                  "machine": machine()}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        results["bare_endpoint"] = bare = run_bare(items, args.concurrency, tmp)
+        print(f"bare endpoint: {bare['per_second']:,.0f}/s p50 {bare['p50_ms']} ms "
+              f"p99 {bare['p99_ms']} ms", flush=True)
+        kinds = ["sqlite"] + (["postgresql"] if args.pg else [])
+        for kind in kinds:
+            url, handle = new_database(kind, tmp)
+            try:
+                r = run_qunyun(url, tmp / f"var-{kind}", items, args.concurrency)
+            finally:
+                drop_database(handle)
+            r["ratio_to_bare"] = round(bare["per_second"] / r["per_second"], 2)
+            results[kind] = r
+            print(f"qunyun {kind}: {r['per_second']:,.0f}/s p50 {r['p50_ms']} ms "
+                  f"p99 {r['p99_ms']} ms, stored {r['stored']}/{r['sent']}, lost {r['lost']}, "
+                  f"{r['ratio_to_bare']}x the bare endpoint", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
