@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
+from qunyun.adapters.platforms.wecom.fake import FakeWecom
 from qunyun.adapters.ratelimit import LocalRateLimiter
 from qunyun.adapters.storage import migrate
 from qunyun.adapters.storage.db import make_engine
@@ -157,3 +158,15 @@ def redis_url() -> str:
     except Exception as exc:
         _service_missing("Redis", exc)
     return REDIS_URL
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeWecom]:
+    """A fake WeCom server over real HTTP with one corp (one per test: its state is small)."""
+    from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
+
+    server = FakeWecom()
+    server.add_corp(CORP, SECRET, TOKEN, AES_KEY)
+    server.serve()
+    yield server
+    server.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from qunyun.adapters.storage.tables import wecom_corps
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
 from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import ok, run
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeWecom]:
-    server = FakeWecom()
-    server.add_corp(CORP, SECRET, TOKEN, AES_KEY)
-    server.serve()
-    yield server
-    server.stop()
 
 
 def test_wecom_commands(fresh_db_url: str, tmp_path: Path, fake: FakeWecom,

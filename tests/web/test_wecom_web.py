@@ -18,15 +18,6 @@ from tests.web.conftest import login
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeWecom]:
-    server = FakeWecom()
-    server.add_corp(CORP, SECRET, TOKEN, AES_KEY)
-    server.serve()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def wclient(runtime: Runtime, fake: FakeWecom) -> Iterator[TestClient]:
     runtime.settings = runtime.settings.model_copy(update={"wecom_api_base": fake.base_url})
     runtime.adapters["wecom"] = make_wecom_adapter(runtime)

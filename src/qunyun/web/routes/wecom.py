@@ -6,7 +6,9 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -89,8 +91,6 @@ def wecom_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 def _back(notice: str) -> Response:
-    from urllib.parse import quote
-
     return RedirectResponse(f"/wecom?notice={quote(notice)}", status_code=303)
 
 
@@ -110,12 +110,11 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
     """Check the setup end to end: our callback URL answers a signed echostr with its
     plaintext (as WeCom's own check does), and the secret gets an access token."""
-    import httpx
-
     with runtime.uow.read() as conn:
-        wecom.get_corp(conn, actor=actor, corp_id=corp_id)
+        wecom.get_corp(conn, actor=actor, corp_id=corp_id)  # 404 for an unknown corp
         found = wecom.corp_secrets(conn, runtime.box, corp_id)
-    assert found is not None
+    if found is None:
+        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
     expected = str(secrets.randbelow(10 ** 18))
     ts, nonce = str(int(time.time())), secrets.token_hex(5)
     echostr = found.crypto.encrypt(expected)
