@@ -45,7 +45,7 @@ from qunyun.domain.events import (
 )
 from qunyun.services import audit, counts, tags
 from qunyun.services.groups import upsert_group
-from qunyun.services.ingest import IngestConfig, do_ingest_event, note_message_times_many
+from qunyun.services.ingest import NO_RULES, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
     add_implied_membership,
     attach_identity,
@@ -59,7 +59,6 @@ FORMATS = tuple(READERS)
 BATCH = 5000
 MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
                    "message_type", "text", "recalled")
-NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
 
 
 class ImportFailed(Exception):

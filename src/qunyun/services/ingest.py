@@ -67,6 +67,10 @@ class IngestConfig:
     scheduled: Mapping[str, ScheduledHandler] = field(default_factory=dict)
 
 
+# history applied without running rules (imports, rosters): it happened, nobody is greeted
+NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
+
+
 @dataclass
 class IngestResult:
     inbound_event_id: int | None

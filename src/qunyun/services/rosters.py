@@ -30,10 +30,9 @@ from qunyun.domain.events import (
     PersonRef,
 )
 from qunyun.domain.groups import Roster
-from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.ingest import NO_RULES, do_ingest_event
 from qunyun.services.members import resolve_member
 
-NO_RULES = IngestConfig(rules=(), capabilities=lambda platform: frozenset())
 LEAVES = ("left", "removed", "left_snapshot")
 
 
@@ -44,6 +43,12 @@ class RosterChanges:
     left: int = 0
     channels: int = 0
     renamed: bool = False
+
+    def add(self, other: RosterChanges) -> None:
+        self.listed += other.listed
+        self.joined += other.joined
+        self.left += other.left
+        self.channels += other.channels
 
     def any(self) -> bool:
         return bool(self.joined or self.left or self.channels or self.renamed)

@@ -43,9 +43,9 @@ from qunyun.domain.events import ChatRef, GroupUpdated
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks
 from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from qunyun.services.ingest import IngestConfig, do_ingest_event
-from qunyun.services.rosters import NO_RULES, RosterChanges, apply_roster
-from qunyun.services.users import Actor
+from qunyun.services.ingest import NO_RULES, IngestConfig, do_ingest_event
+from qunyun.services.rosters import RosterChanges, apply_roster
+from qunyun.services.users import SYSTEM, Actor
 
 PLATFORM = wecom_parse.PLATFORM
 PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
@@ -289,8 +289,7 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
                 _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
             continue
         stats.reconciled += 1
-        for name in ("joined", "left", "channels"):
-            setattr(stats.changes, name, getattr(stats.changes, name) + getattr(changes, name))
+        stats.changes.add(changes)
     for corp_id in sorted(tag_corps):
         try:
             sync_tags(uow, adapter=adapter, corp_id=corp_id)
@@ -368,8 +367,9 @@ class SyncReport:
 
 
 def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
-              actor: str = "system") -> SyncReport:
+              actor: Actor = SYSTEM) -> SyncReport:
     """List every customer group of the corp, reconcile each, mirror corp tags."""
+    actor.require(Permission.OPERATE)
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
             raise NotFound(f"WeCom corp {corp_id!r} is not connected")
@@ -388,8 +388,7 @@ def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
             continue
         report.groups += 1
         report.members += changes.listed
-        for name in ("joined", "left", "channels"):
-            setattr(report.changes, name, getattr(report.changes, name) + getattr(changes, name))
+        report.changes.add(changes)
     try:
         report.tags = sync_tags(uow, adapter=adapter, corp_id=corp_id)
     except WecomApiError as exc:
@@ -398,7 +397,7 @@ def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
         _set_status(conn, corp_id, last_sync_at=utcnow(), groups=report.groups,
                     members=report.members, tags=report.tags,
                     last_error=report.errors[0] if report.errors else "")
-        audit.record(conn, actor=actor, action="wecom.sync", object_type="wecom_corp",
+        audit.record(conn, actor=actor.label, action="wecom.sync", object_type="wecom_corp",
                      object_id=corp_id, detail={"groups": report.groups,
                                                 "members": report.members,
                                                 "joined": report.changes.joined,
@@ -583,10 +582,11 @@ class Rotation:
 
 
 def rotate_join_codes(uow: UnitOfWork, *, adapter: WecomAdapter,
-                      actor: str = "system") -> list[Rotation]:
+                      actor: Actor = SYSTEM) -> list[Rotation]:
     """Detach groups that reached ``fill_ratio`` of capacity and attach spares in their place
     (always sending the whole list: update_join_way overwrites). With no spare left, a staff
     task asks for a new group; WeCom's auto_create_room keeps the code working meanwhile."""
+    actor.require(Permission.OPERATE)
     with uow.read() as conn:
         codes = [dict(r) for r in conn.execute(select(join_codes).where(
             join_codes.c.state == "active", join_codes.c.platform == PLATFORM)).mappings()]
@@ -623,7 +623,7 @@ def rotate_join_codes(uow: UnitOfWork, *, adapter: WecomAdapter,
                     chat_ids=attached, spare_chat_ids=spares,
                     full_chat_ids=[*code["full_chat_ids"], *filled],
                     rotations=join_codes.c.rotations + 1, updated_at=now))
-                audit.record(conn, actor=actor, action="join_code.rotate",
+                audit.record(conn, actor=actor.label, action="join_code.rotate",
                              object_type="join_code", object_id=code["id"],
                              detail={"filled": filled, "added": added, "attached": attached})
         done.append(rotation)

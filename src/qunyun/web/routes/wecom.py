@@ -17,7 +17,6 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.crypto import signature
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
-from qunyun.domain.staff import Permission
 from qunyun.services import wecom
 from qunyun.services.errors import NotFound, ServiceError
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
@@ -139,10 +138,9 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
 
 @router.post("/wecom/corps/{corp_id}/sync")
 def wecom_sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    actor.require(Permission.OPERATE)
     report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
-                             actor=actor.label)
-    wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor.label)
+                             actor=actor)
+    wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
     return _back(f"同步完成：{report.groups} 个群，{report.members} 人；"
                  f"补入群 {report.changes.joined}，补退群 {report.changes.left}；"
                  f"错误 {len(report.errors)}")

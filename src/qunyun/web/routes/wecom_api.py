@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from qunyun.adapters.storage.tables import utcnow
-from qunyun.domain.staff import Permission
 from qunyun.services import confirmations, wecom
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
 from qunyun.web.routes.wecom import _adapter
@@ -62,11 +61,9 @@ def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict
 
 @router.post("/wecom/corps/{corp_id}/sync")
 def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    actor.require(Permission.OPERATE)
     report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
-                             actor=actor.label)
-    rotated = wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
-                                      actor=actor.label)
+                             actor=actor)
+    rotated = wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
     return {**asdict(report), "rotations": [asdict(r) for r in rotated]}
 
 
@@ -109,9 +106,8 @@ def delete_join_code(code_id: int, actor: CurrentActor, runtime: RuntimeDep) -> 
 
 @router.post("/wecom/join-codes/rotate")
 def rotate(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    actor.require(Permission.OPERATE)
     return [asdict(r) for r in wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
-                                                       actor=actor.label)]
+                                                       actor=actor)]
 
 
 @router.get("/wecom/welcome-templates")
