@@ -20,14 +20,29 @@ Weeks and days are the team's (``tz``); SQLite buckets with the zone's current U
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, literal_column, select, union_all
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    case,
+    cast,
+    column,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    values,
+)
 
 from qunyun.adapters.storage.tables import (
+    UTCDateTime,
     activities,
     activity_groups,
     activity_series,
@@ -40,13 +55,17 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.analytics.overview import utc_offset_minutes
 from qunyun.domain.activities import (
+    NEW,
+    NONE,
     Issue,
+    IssueCohort,
+    chronological,
     day_bounds,
-    issue_cohorts,
-    lifecycle,
+    lifecycle_rows,
+    next_in_series,
+    overlap_matrix,
     period_start,
-    retention_matrix,
-    weekly_retention,
+    stack_order,
 )
 from qunyun.domain.staff import Permission
 from qunyun.services.activities import series_by_ref
@@ -54,6 +73,7 @@ from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
 
 GONE_KINDS = ("left", "left_snapshot", "removed", "group_renamed")
+EPOCH_MONDAY = date(1970, 1, 5)  # week numbers count from this Monday
 
 
 def _issues(conn: Connection) -> list[Issue]:
@@ -71,102 +91,314 @@ def _scope_members(scope: list[int]) -> Any:
                                                 enrolments.c.status == "enrolled")
 
 
-def _participation(conn: Connection, scope: list[int] | None) -> dict[int, set[int]]:
-    """Issue → members, for every issue the scope's participants took part in."""
-    stmt = select(enrolments.c.activity_id, enrolments.c.member_id).where(
+def _positions(ordered: list[Issue], series_ids: dict[str, int]) -> Any:
+    """Issue id → its place in time and its series, as a VALUES table (the order is the
+    domain's: start day, then id)."""
+    return values(column("a", Integer), column("pos", Integer), column("s", Integer),
+                  name="pos").data([(i.id, n, series_ids[i.series])
+                                    for n, i in enumerate(ordered)]).cte("pos")
+
+
+def _appearances(ordered: list[Issue], series_ids: dict[str, int],
+                 scope: list[int] | None) -> Any:
+    """Every enrolment of the scope's participants with where the member stood in time:
+    first issue overall and in the issue's series, previous issue, last issue overall and in
+    the series — window functions, so only counts leave the database."""
+    pos = _positions(ordered, series_ids)
+    e = select(enrolments.c.activity_id.label("a"), enrolments.c.member_id.label("m"),
+               pos.c.pos, pos.c.s)
+    if scope is not None:  # from the scope's people to their enrolments (index on member)
+        people = _scope_members(scope).distinct().subquery("people")
+        e = e.select_from(people).join(enrolments,
+                                       enrolments.c.member_id == people.c.member_id)
+    # "+ 0" keeps SQLite from driving the join from the small VALUES table and indexing
+    # every enrolment to probe it (SQLite's documented way to disqualify an index)
+    e = e.join(pos, pos.c.a == enrolments.c.activity_id + 0).where(
         enrolments.c.status == "enrolled")
-    if scope is not None:
-        stmt = stmt.where(enrolments.c.member_id.in_(_scope_members(scope)))
-    out: dict[int, set[int]] = defaultdict(set)
-    for activity_id, member_id in conn.execute(stmt):
-        out[activity_id].add(member_id)
+    e_ = e.subquery("e")
+    by_member, by_series = e_.c.m, (e_.c.m, e_.c.s)
+    return select(
+        e_.c.a, e_.c.m, e_.c.pos, e_.c.s,
+        func.min(e_.c.pos).over(partition_by=by_member).label("first"),
+        func.max(e_.c.pos).over(partition_by=by_member).label("last"),
+        func.min(e_.c.pos).over(partition_by=by_series).label("sfirst"),
+        func.max(e_.c.pos).over(partition_by=by_series).label("slast"),
+        func.lag(e_.c.pos).over(partition_by=by_member, order_by=e_.c.pos).label("prev"),
+    ).cte("w")
+
+
+def _flag(cond: Any) -> Any:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _after_windows(ordered: list[Issue], scope_ids: list[int], tz: ZoneInfo, after_days: int,
+                   now: datetime) -> dict[int, tuple[datetime, datetime]]:
+    """Issue → (its end, the end of the look-after window) for issues that have ended."""
+    wanted = set(scope_ids)
+    out = {}
+    for issue in ordered:
+        _, end = day_bounds(issue.ends_on, tz)
+        if issue.id in wanted and now > end:
+            out[issue.id] = (end, min(now, end + timedelta(days=after_days)))
     return out
 
 
-def _bucket(conn: Connection, column: Any, tz: ZoneInfo, period: str) -> Any:
-    """The team-local start of the week or month a UTC timestamp falls in, as ISO text."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.date_trunc(period, func.timezone(tz.key, column)),
-                            literal_column("'YYYY-MM-DD'"))
-    shift = f"{utc_offset_minutes(tz):+d} minutes"
-    if period == "week":
-        return func.date(column, shift, "weekday 0", "-6 days")
-    return func.date(column, shift, "start of month")
+def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]]) -> list[Any]:
+    """Per ended issue: still in one of its groups at the window's end, active there in the
+    window, churn observed (every membership there ended, no later issue) and inferred (no
+    later issue, no sign since the issue ended) — (figure, issue, 0, count) rows."""
+    win = values(column("a", Integer), column("end_at", UTCDateTime()),
+                 column("until_at", UTCDateTime()), name="win").data(
+        [(a, end, until) for a, (end, until) in windows.items()]).cte("win")
+    ag, mb = activity_groups.alias("ag"), memberships.alias("mb")
+
+    def in_groups(group_id: Any) -> Any:  # one of the issue's groups (correlated to w)
+        return select(ag.c.group_id).where(ag.c.activity_id == w.c.a,
+                                           ag.c.group_id == group_id).correlate_except(ag).exists()
+
+    joined = and_(mb.c.member_id == w.c.m, in_groups(mb.c.group_id),
+                  mb.c.joined_at <= win.c.until_at)
+    member_of = select(mb.c.id).where(joined).exists()
+    still = select(mb.c.id).where(joined, or_(mb.c.left_at.is_(None),
+                                               mb.c.left_at > win.c.until_at)).exists()
+    acted = select(member_events.c.id).where(
+        member_events.c.member_id == w.c.m, member_events.c.occurred_at > win.c.end_at,
+        member_events.c.occurred_at <= win.c.until_at, in_groups(member_events.c.group_id),
+        member_events.c.kind.not_in(GONE_KINDS)).exists()
+    spoke = select(messages.c.id).where(
+        messages.c.member_id == w.c.m, messages.c.sent_at > win.c.end_at,
+        messages.c.sent_at <= win.c.until_at, in_groups(messages.c.group_id)).exists()
+    # one pass over the issue's people; MATERIALIZED so the sums below do not re-run the
+    # EXISTS probes once per reference (SQLite would otherwise flatten the subquery)
+    flags = select(w.c.a, case((still, 2), (member_of, 1), else_=0).label("stay"),
+                   case((or_(acted, spoke), 1), else_=0).label("active"),
+                   case((w.c.last > w.c.pos, 1), else_=0).label("renewed"),
+                   case((members.c.last_seen_at <= win.c.end_at, 1), else_=0).label("quiet"),
+                   ).join(win, win.c.a == w.c.a).join(members, members.c.id == w.c.m
+                                                      ).cte("flags").prefix_with("MATERIALIZED")
+    observed = and_(flags.c.stay == 1, flags.c.renewed == 0)
+    figures = {"n": literal(True), "still": flags.c.stay == 2, "active": flags.c.active == 1,
+               "idle": and_(flags.c.stay == 2, flags.c.active == 0), "observed": observed,
+               "inferred": and_(flags.c.renewed == 0, ~observed, flags.c.quiet == 1)}
+    return [select(literal(name), flags.c.a, literal(0), _flag(cond)).group_by(flags.c.a)
+            for name, cond in figures.items()]
 
 
-def _active_periods(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: str,
-                    since: datetime) -> dict[int, set[date]]:
-    """Member → the periods they did anything in (a message or a member event)."""
-    ev = select(member_events.c.member_id.label("m"),
-                _bucket(conn, member_events.c.occurred_at, tz, period).label("p")).where(
-        member_events.c.member_id.is_not(None), member_events.c.kind.not_in(GONE_KINDS),
-        member_events.c.occurred_at >= since)
-    msg = select(messages.c.member_id.label("m"),
-                 _bucket(conn, messages.c.sent_at, tz, period).label("p")).where(
-        messages.c.member_id.is_not(None), messages.c.sent_at >= since)
-    if scope is not None:
-        ev = ev.where(member_events.c.member_id.in_(_scope_members(scope)))
-        msg = msg.where(messages.c.member_id.in_(_scope_members(scope)))
-    both = union_all(ev, msg).subquery()
-    out: dict[int, set[date]] = defaultdict(set)
-    for m, p in conn.execute(select(both.c.m, both.c.p).distinct()):
-        out[m].add(date.fromisoformat(str(p)[:10]))
-    return out
+AFTER_FIGURES = ("n", "still", "active", "idle", "observed", "inferred")
 
 
-def _first_seen(conn: Connection, scope: list[int] | None, tz: ZoneInfo) -> dict[int, date]:
-    stmt = select(members.c.id, members.c.first_seen_at)
-    if scope is not None:
-        stmt = stmt.where(members.c.id.in_(_scope_members(scope)))
-    return {r.id: r.first_seen_at.astimezone(tz).date() for r in conn.execute(stmt)}
-
-
-def _after(conn: Connection, issue: Issue, group_ids: list[int], renewed: set[int],
-           participants: set[int], tz: ZoneInfo, after_days: int,
-           now: datetime) -> dict[str, Any] | None:
-    """Still in the group, active there, churned (observed / inferred) after the issue."""
-    _, end = day_bounds(issue.ends_on, tz)
-    if now <= end or not participants:
-        return None  # still running: nothing to say yet
-    until = min(now, end + timedelta(days=after_days))
-    people = select(enrolments.c.member_id).where(enrolments.c.activity_id == issue.id,
-                                                  enrolments.c.status == "enrolled")
-    in_groups = memberships.c.group_id.in_(group_ids)
-    still: set[int] = set()
-    member_of: set[int] = set()
-    active: set[int] = set()
-    if group_ids:
-        rows = conn.execute(select(memberships.c.member_id, memberships.c.left_at).where(
-            in_groups, memberships.c.member_id.in_(people), memberships.c.joined_at <= until))
-        for m, left_at in rows:
-            member_of.add(m)
-            if left_at is None or left_at > until:
-                still.add(m)
-        window_ev = and_(member_events.c.group_id.in_(group_ids),
-                         member_events.c.occurred_at > end, member_events.c.occurred_at <= until,
-                         member_events.c.kind.not_in(GONE_KINDS),
-                         member_events.c.member_id.in_(people))
-        window_msg = and_(messages.c.group_id.in_(group_ids), messages.c.sent_at > end,
-                          messages.c.sent_at <= until, messages.c.member_id.in_(people))
-        active = set(conn.execute(union_all(
-            select(member_events.c.member_id).where(window_ev),
-            select(messages.c.member_id).where(window_msg))).scalars())
-    last_seen = dict(conn.execute(select(members.c.id, members.c.last_seen_at).where(
-        members.c.id.in_(people))).all())
-    observed = {m for m in member_of - still if m not in renewed}
-    inferred = {m for m in participants - observed - renewed
-                if last_seen.get(m) is not None and last_seen[m] <= end}
-    n = len(participants)
+def _after(counts: Counter[str], until: datetime, tz: ZoneInfo,
+           after_days: int) -> dict[str, Any] | None:
+    n, still, active, idle, observed, inferred = (counts[k] for k in AFTER_FIGURES)
+    if not n:
+        return None  # nobody took part: nothing to say
 
     def rate(k: int) -> float:
         return round(k / n, 4)
 
     return {"until": until.astimezone(tz).date().isoformat(), "days": after_days,
-            "still_in_group": len(still), "still_in_group_rate": rate(len(still)),
-            "active": len(active), "active_rate": rate(len(active)),
-            "not_active_in_group": len(still - active),
-            "churn_observed": len(observed), "churn_observed_rate": rate(len(observed)),
-            "churn_inferred": len(inferred), "churn_inferred_rate": rate(len(inferred))}
+            "still_in_group": still, "still_in_group_rate": rate(still),
+            "active": active, "active_rate": rate(active), "not_active_in_group": idle,
+            "churn_observed": observed, "churn_observed_rate": rate(observed),
+            "churn_inferred": inferred, "churn_inferred_rate": rate(inferred)}
+
+
+def _issue_figures(conn: Connection, ordered: list[Issue], scope_ids: list[int],
+                   scope: list[int] | None, tz: ZoneInfo, after_days: int, now: datetime
+                   ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """The issue-level cohorts, the retention matrix and the participant count, counted in
+    the database from the enrolments (one pass of window functions)."""
+    series_ids = dict(conn.execute(select(activity_series.c.code, activity_series.c.id)).all())
+    w = _appearances(ordered, series_ids, scope)
+    here = w.c.a.in_(scope_ids)
+    later = w.alias("later")
+    tails = select(w.c.m, w.c.s, w.c.slast).distinct().subquery("tails")  # member, series
+    windows = _after_windows(ordered, scope_ids, tz, after_days, now)
+    kinds = union_all(
+        *(_after_counts(w, windows) if windows else ()),
+        select(literal("first"), w.c.a, w.c.first, func.count()).where(here)
+        .group_by(w.c.a, w.c.first),
+        select(literal("sfirst"), w.c.a, w.c.sfirst, func.count()).where(here)
+        .group_by(w.c.a, w.c.sfirst),
+        select(literal("prev"), w.c.a, w.c.prev, func.count()).where(here)
+        .group_by(w.c.a, w.c.prev),
+        select(literal("last"), w.c.a, w.c.last, func.count()).where(here)
+        .group_by(w.c.a, w.c.last),
+        select(literal("series"), w.c.a, tails.c.s, func.count())
+        .join(tails, and_(tails.c.m == w.c.m, tails.c.slast > w.c.pos)).where(here)
+        .group_by(w.c.a, tails.c.s),
+        select(literal("pair"), w.c.a, later.c.a, func.count())
+        .join(later, and_(later.c.m == w.c.m, later.c.pos > w.c.pos))
+        .where(here, later.c.a.in_(scope_ids)).group_by(w.c.a, later.c.a),
+        select(literal("people"), literal(0), literal(0), func.count(func.distinct(w.c.m)))
+        .where(here))
+    by_pos = {n: i for n, i in enumerate(ordered)}
+    code_of_series = {v: k for k, v in series_ids.items()}
+    tallies: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    overlap: dict[tuple[int, int], int] = {}
+    participants = 0
+    pos_of = {i.id: n for n, i in enumerate(ordered)}
+    for kind, a, key, n in conn.execute(kinds):
+        if kind in AFTER_FIGURES:
+            tallies[a]["after"][kind] = n
+        elif kind == "people":
+            participants = n
+        elif kind == "pair":
+            overlap[(a, key)] = n
+        elif kind == "series":
+            tallies[a]["to_series"][code_of_series[key]] += n
+        elif kind == "prev":
+            tallies[a]["previous"][NEW if key is None else by_pos[key].code] += n
+        elif kind == "last":
+            tallies[a]["last_after"][NONE if key == pos_of[a] else by_pos[key].code] += n
+        else:
+            label = NEW if key == pos_of[a] else by_pos[key].code
+            tallies[a]["source" if kind == "first" else "series_source"][label] += n
+    siblings: dict[str, list[Issue]] = defaultdict(list)
+    for issue in ordered:
+        siblings[issue.series].append(issue)
+    wanted = set(scope_ids)
+    items = []
+    sizes: dict[int, int] = {}
+    for issue in ordered:
+        if issue.id not in wanted:
+            continue
+        t = tallies[issue.id]
+        sizes[issue.id] = size = sum(t["source"].values())
+        nxt = next_in_series(siblings[issue.series], issue)
+        cohort = IssueCohort(
+            issue=issue, participants=size, source=stack_order(t["source"], ordered),
+            series_source=stack_order(t["series_source"], ordered),
+            previous=stack_order(t["previous"], ordered),
+            last_after=stack_order(t["last_after"], ordered),
+            next_in_series=nxt.code if nxt else None,
+            renewed_next=overlap.get((issue.id, nxt.id), 0) if nxt else 0,
+            renewed_any=size - t["last_after"].get(NONE, 0),
+            to_series=dict(sorted(t["to_series"].items())))
+        item = cohort.as_dict()
+        window = windows.get(issue.id)
+        item["after"] = _after(t["after"], window[1], tz, after_days) if window else None
+        items.append(item)
+    return items, overlap_matrix(ordered, sizes, overlap, scope_ids), participants
+
+
+def activity_kinds(conn: Connection) -> list[str]:
+    """The member event kinds in the store that show a member doing something (not leaving).
+
+    Read by skipping along the (kind, member, time) index — one seek per kind — so the
+    activity scans can say ``kind IN (...)`` and read that covering index alone instead of
+    fetching every event row to test ``kind NOT IN (...)``.
+    """
+    kinds: list[str] = []
+    while True:
+        stmt = select(func.min(member_events.c.kind))
+        if kinds:
+            stmt = stmt.where(member_events.c.kind > kinds[-1])
+        kind = conn.execute(stmt).scalar()
+        if kind is None:
+            return [k for k in kinds if k not in GONE_KINDS]
+        kinds.append(kind)
+
+
+def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str) -> Any:
+    """The team-local week (Mondays since 1970-01-05) or month (year × 12 + month − 1) a
+    UTC timestamp falls in, as an integer, so "the period before" is ``p − 1``."""
+    if conn.dialect.name == "postgresql":
+        local = func.timezone(tz.key, column)
+        if period == "week":
+            return cast(func.floor((extract("epoch", local) - 345600) / 604800), Integer)
+        return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
+    shift = f"{utc_offset_minutes(tz):+d} minutes"
+    if period == "week":  # julianday of 1970-01-05 00:00 is 2440591.5
+        return cast((func.julianday(column, shift) - 2440591.5) / 7, Integer)
+    return cast(func.strftime("%Y", column, shift), Integer) * 12 + cast(
+        func.strftime("%m", column, shift), Integer) - 1
+
+
+def _number(day: date, period: str) -> int:
+    if period == "week":
+        return (day - EPOCH_MONDAY).days // 7
+    return day.year * 12 + day.month - 1
+
+
+def _start_of(n: int, period: str) -> date:
+    if period == "week":
+        return EPOCH_MONDAY + timedelta(days=7 * n)
+    return date(n // 12, n % 12 + 1, 1)
+
+
+def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: str,
+              since: datetime, first_day: date, end_day: date, weeks: int
+              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Lifecycle per period (and, for weeks, retention by week of first appearance) from
+    the distinct (member, period) pairs with a message or member event — first appearance
+    counting as activity — numbered and compared in the database."""
+    recent = day_bounds(first_day, tz)[0]
+    ev = select(member_events.c.member_id.label("m"),
+                _period_number(conn, member_events.c.occurred_at, tz, period).label("p"),
+                literal(0).label("f")).where(member_events.c.member_id.is_not(None),
+                                             member_events.c.kind.in_(activity_kinds(conn)),
+                                             member_events.c.occurred_at >= since)
+    msg = select(messages.c.member_id.label("m"),
+                 _period_number(conn, messages.c.sent_at, tz, period).label("p"),
+                 literal(0).label("f")).where(messages.c.member_id.is_not(None),
+                                              messages.c.sent_at >= since)
+    # f marks the first appearance: 2 when it falls in the window (a retention cohort)
+    first = select(members.c.id.label("m"),
+                   _period_number(conn, members.c.first_seen_at, tz, period).label("p"),
+                   case((members.c.first_seen_at >= recent, 2), else_=1).label("f"))
+    if scope is not None:
+        ev = ev.where(member_events.c.member_id.in_(_scope_members(scope)))
+        msg = msg.where(messages.c.member_id.in_(_scope_members(scope)))
+        first = first.where(members.c.id.in_(_scope_members(scope)))
+    acts = union_all(ev, msg, first).subquery("acts")
+    # distinct (member, period); f > 0 exactly on the period of first appearance
+    pairs = select(acts.c.m, acts.c.p, func.max(acts.c.f).label("f")).group_by(
+        acts.c.m, acts.c.p).subquery("pairs")
+    order = {"partition_by": pairs.c.m, "order_by": pairs.c.p}
+    seq = select(pairs.c.m, pairs.c.p, pairs.c.f,
+                 func.lag(pairs.c.p).over(**order).label("prv"),  # type: ignore[arg-type]
+                 func.lead(pairs.c.p).over(**order).label("nxt"),  # type: ignore[arg-type]
+                 ).cte("seq").prefix_with("MATERIALIZED")
+    p0, pn = _number(first_day, period), _number(end_day, period)
+    new = seq.c.f > 0
+    before = and_(seq.c.prv == seq.c.p - 1, seq.c.p > p0)
+    parts = [
+        select(literal("life"), seq.c.p, _flag(new), _flag(and_(~new, before)),
+               _flag(and_(~new, ~before)), literal(0))
+        .where(seq.c.p.between(p0, pn)).group_by(seq.c.p),
+        select(literal("dormant"), seq.c.p + 1, literal(0), literal(0), literal(0),
+               func.count()).where(or_(seq.c.nxt.is_(None), seq.c.nxt != seq.c.p + 1),
+                                   seq.c.p + 1 > p0, seq.c.p + 1 <= pn).group_by(seq.c.p)]
+    if period == "week":
+        cohort = select(seq.c.m, seq.c.p.label("fp")).where(seq.c.f == 2).subquery("cohort")
+        offset = seq.c.p - cohort.c.fp
+        parts += [
+            select(literal("cohort"), seq.c.p, literal(0), literal(0), literal(0),
+                   func.count()).where(seq.c.f == 2).group_by(seq.c.p),
+            select(literal("kept"), cohort.c.fp, offset, literal(0), literal(0), func.count())
+            .join(cohort, cohort.c.m == seq.c.m).where(offset.between(0, weeks))
+            .group_by(cohort.c.fp, offset)]
+    counts: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    cohorts: dict[int, int] = {}
+    kept: dict[tuple[int, int], int] = {}
+    for kind, p, a, b, c, d in conn.execute(union_all(*parts)):
+        if kind == "life":
+            counts[_start_of(p, period)][:3] = [a, b, c]
+        elif kind == "dormant":
+            counts[_start_of(p, period)][3] = d
+        elif kind == "cohort":
+            cohorts[p] = d
+        else:
+            kept[(p, a)] = d
+    rows = lifecycle_rows({p: (c[0], c[1], c[2], c[3]) for p, c in counts.items()}, period,
+                          first_day, end_day)
+    if period != "week":
+        return rows, None
+    return rows, {"offsets": list(range(weeks + 1)), "rows": [
+        {"week": _start_of(fp, "week").isoformat(), "members": n,
+         "cells": [round(kept.get((fp, k), 0) / n, 4) for k in range(weeks + 1)]}
+        for fp, n in sorted(cohorts.items())]}
 
 
 def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
@@ -186,55 +418,29 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
     if not 1 <= weeks <= 52:
         raise InvalidInput("weeks: 1–52")
     now = now or utcnow()
-    issues = _issues(conn)
+    ordered = chronological(_issues(conn))
     series_info: dict[str, Any] | None = None
     scope: list[int] | None = None
     if series is not None:
         row = series_by_ref(conn, series)
         series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
-        scope = [i.id for i in issues if i.series == row["code"]]
-    scope_ids = scope if scope is not None else [i.id for i in issues]
-    participation = _participation(conn, scope)
-    cohorts = issue_cohorts(issues, participation, scope_ids)
-    groups_of: dict[int, list[int]] = defaultdict(list)
-    for r in conn.execute(select(activity_groups).where(
-            activity_groups.c.activity_id.in_(scope_ids))):
-        groups_of[r.activity_id].append(r.group_id)
-    order_of = {i.id: i.order for i in issues}
-    last_order: dict[int, tuple[date, int]] = {}
-    for issue_id, people in participation.items():
-        for m in people:
-            if m not in last_order or order_of[issue_id] > last_order[m]:
-                last_order[m] = order_of[issue_id]
-    out_issues = []
-    for cohort in cohorts:
-        item = cohort.as_dict()
-        people = participation.get(cohort.issue.id, set())
-        renewed = {m for m in people if last_order[m] > cohort.issue.order}
-        item["after"] = _after(conn, cohort.issue, groups_of.get(cohort.issue.id, []),
-                               renewed, people, tz, after_days, now)
-        out_issues.append(item)
+        scope = [i.id for i in ordered if i.series == row["code"]]
+    scope_ids = scope if scope is not None else [i.id for i in ordered]
+    items, retention, participants = (
+        _issue_figures(conn, ordered, scope_ids, scope, tz, after_days, now) if scope_ids
+        else ([], overlap_matrix([], {}, {}, []), 0))
     report: dict[str, Any] = {
-        "series": series_info, "issues": out_issues,
-        "retention": retention_matrix(issues, participation, scope_ids),
-        "after_days": after_days, "period": period,
-        "participants": len(set().union(*(participation.get(i, set()) for i in scope_ids)))
-        if scope_ids else 0}
-    if with_activity and cohorts:
-        first_day = min(c.issue.starts_on for c in cohorts) - timedelta(days=28)
+        "series": series_info, "issues": items, "retention": retention,
+        "after_days": after_days, "period": period, "participants": participants}
+    if with_activity and items:
+        first_day = min(date.fromisoformat(i["starts_on"]) for i in items) - timedelta(days=28)
         since, _ = day_bounds(period_start(first_day, "week"), tz)
-        first_seen = _first_seen(conn, scope, tz)
-        weekly = _active_periods(conn, scope, tz, "week", since)
-        by_period = weekly if period == "week" else _active_periods(conn, scope, tz, period,
-                                                                     since)
-        for m, day in first_seen.items():  # first appearance counts as activity
-            weekly[m].add(period_start(day, "week"))
-            if by_period is not weekly:
-                by_period[m].add(period_start(day, period))
         end_day = now.astimezone(tz).date()
-        report["lifecycle"] = lifecycle(by_period, first_seen, period, first_day, end_day)
-        recent = {m: d for m, d in first_seen.items() if d >= first_day}
-        report["weekly_retention"] = weekly_retention(weekly, recent, weeks)
+        report["lifecycle"], weekly = _activity(conn, scope, tz, period, since, first_day,
+                                                end_day, weeks)
+        if weekly is None:  # monthly lifecycle: the retention table is still by week
+            _, weekly = _activity(conn, scope, tz, "week", since, first_day, end_day, weeks)
+        report["weekly_retention"] = weekly
     return report
 
 

@@ -140,9 +140,7 @@ def issue_cohorts(issues: Iterable[Issue], participation: Mapping[int, Iterable[
     for a, issue in enumerate(ordered):
         if issue.id not in wanted:
             continue
-        siblings = by_series[issue.series]
-        later_sibling = [s for s in siblings if pos[s.id] > a]
-        nxt = min(later_sibling, key=lambda s: (s.seq, s.order)) if later_sibling else None
+        nxt = next_in_series(by_series[issue.series], issue)
         source: Counter[str] = Counter()
         series_source: Counter[str] = Counter()
         previous: Counter[str] = Counter()
@@ -167,15 +165,22 @@ def issue_cohorts(issues: Iterable[Issue], participation: Mapping[int, Iterable[
                 if nxt is not None and pos[nxt.id] in after:
                     renewed_next += 1
         out.append(IssueCohort(
-            issue=issue, participants=len(members), source=_ordered(source, ordered),
-            series_source=_ordered(series_source, ordered),
-            previous=_ordered(previous, ordered), last_after=_ordered(last_after, ordered),
+            issue=issue, participants=len(members), source=stack_order(source, ordered),
+            series_source=stack_order(series_source, ordered),
+            previous=stack_order(previous, ordered),
+            last_after=stack_order(last_after, ordered),
             next_in_series=nxt.code if nxt else None, renewed_next=renewed_next,
             renewed_any=renewed_any, to_series=dict(sorted(to_series.items()))))
     return out
 
 
-def _ordered(counts: Counter[str], ordered: list[Issue]) -> dict[str, int]:
+def next_in_series(siblings: Iterable[Issue], issue: Issue) -> Issue | None:
+    """The series' next issue: the later sibling with the lowest number."""
+    later = [s for s in siblings if s.order > issue.order]
+    return min(later, key=lambda s: (s.seq, s.order)) if later else None
+
+
+def stack_order(counts: Mapping[str, int], ordered: list[Issue]) -> dict[str, int]:
     """NEW first, then issues in time order, then NONE: the stacking order of the bars."""
     rank = {i.code: n for n, i in enumerate(ordered)}
     keys = sorted(counts, key=lambda k: (-1 if k == NEW else rank.get(k, len(rank) + 1)))
@@ -185,19 +190,25 @@ def _ordered(counts: Counter[str], ordered: list[Issue]) -> dict[str, int]:
 def retention_matrix(issues: Iterable[Issue], participation: Mapping[int, Iterable[int]],
                      scope: Iterable[int]) -> dict[str, Any]:
     """Issue i's participants (rows) found again in each later issue j (columns), as shares."""
+    sets = {i: set(people) for i, people in participation.items()}
+    overlap = {(a, b): len(sets[a] & sets[b]) for a in sets for b in sets if a != b}
+    return overlap_matrix(issues, {i: len(s) for i, s in sets.items()}, overlap, scope)
+
+
+def overlap_matrix(issues: Iterable[Issue], sizes: Mapping[int, int],
+                   overlap: Mapping[tuple[int, int], int], scope: Iterable[int]
+                   ) -> dict[str, Any]:
+    """The retention matrix from counts: participants per issue and per (earlier, later) pair
+    of issues (what a database hands back without the member lists)."""
     wanted = set(scope)
     ordered = [i for i in chronological(issues) if i.id in wanted]
-    sets = {i.id: set(participation.get(i.id, ())) for i in ordered}
     rows = []
     for n, row in enumerate(ordered):
-        base = sets[row.id]
-        cells: list[float | None] = []
-        for m, col in enumerate(ordered):
-            if m <= n:
-                cells.append(None)
-            else:
-                cells.append(round(len(base & sets[col.id]) / len(base), 4) if base else 0.0)
-        rows.append({"code": row.code, "participants": len(base), "cells": cells})
+        base = sizes.get(row.id, 0)
+        cells: list[float | None] = [
+            None if m <= n else round(overlap.get((row.id, col.id), 0) / base, 4) if base
+            else 0.0 for m, col in enumerate(ordered)]
+        rows.append({"code": row.code, "participants": base, "cells": cells})
     return {"columns": [i.code for i in ordered], "rows": rows}
 
 
@@ -228,15 +239,13 @@ def lifecycle(active: Mapping[int, set[date]], first_seen: Mapping[int, date],
     in it, *returning* when active in the period before too, else *resurrecting*; *dormant*
     counts members active in the period before but not in this one.
     """
-    out = []
-    p = period_start(start, period)
-    stop = period_start(end, period)
+    counts: dict[date, tuple[int, int, int, int]] = {}
     prev: date | None = None
-    while p <= stop:
+    for p in periods(start, end, period):
         new = returning = resurrecting = dormant = 0
-        for m, periods in active.items():
-            here = p in periods
-            before = prev is not None and prev in periods
+        for m, seen in active.items():
+            here = p in seen
+            before = prev is not None and prev in seen
             if here:
                 if period_start(first_seen[m], period) == p:
                     new += 1
@@ -246,10 +255,31 @@ def lifecycle(active: Mapping[int, set[date]], first_seen: Mapping[int, date],
                     resurrecting += 1
             elif before:
                 dormant += 1
+        counts[p] = (new, returning, resurrecting, dormant)
+        prev = p
+    return lifecycle_rows(counts, period, start, end)
+
+
+def periods(start: date, end: date, period: str) -> list[date]:
+    """The starts of the weeks or months from the one holding ``start`` to ``end``'s."""
+    out = []
+    p, stop = period_start(start, period), period_start(end, period)
+    while p <= stop:
+        out.append(p)
+        p = next_period(p, period)
+    return out
+
+
+def lifecycle_rows(counts: Mapping[date, tuple[int, int, int, int]], period: str,
+                   start: date, end: date) -> list[dict[str, Any]]:
+    """One row per period (zeros where nothing happened) from (new, returning,
+    resurrecting, dormant) counts."""
+    out = []
+    for p in periods(start, end, period):
+        new, returning, resurrecting, dormant = counts.get(p, (0, 0, 0, 0))
         out.append({"period": p.isoformat(), "new": new, "returning": returning,
                     "resurrecting": resurrecting, "dormant": dormant,
                     "active": new + returning + resurrecting})
-        prev, p = p, next_period(p, period)
     return out
 
 
