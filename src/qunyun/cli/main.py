@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -505,25 +506,44 @@ def worker(once: Annotated[bool, typer.Option(help="Run one round and exit")] = 
         w.run(stop)
 
 
-def _serve(rt: Runtime, host: str, port: int, with_worker: bool) -> None:
+def _serve(rt: Runtime, host: str, port: int, with_worker: bool, workers: int = 1) -> None:
     import uvicorn
 
     from qunyun.web.app import create_app
 
-    web = create_app(rt, start_worker=with_worker)
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(rt, start_worker=with_worker), host=host, port=port,
+                    log_level="warning")
+        return
+    # several processes: each builds its app from the environment; delivery runs once, here
+    stop: threading.Event | None = None
+    if with_worker:
+        from qunyun.worker import start_in_thread
+
+        _, stop = start_in_thread(rt)
+    try:
+        uvicorn.run("qunyun.web.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 @app.command("serve")
 def serve(host: str = "127.0.0.1", port: int = 8000,
           no_worker: Annotated[bool, typer.Option("--no-worker",
-                                                  help="Do not deliver in-process")] = False
+                                                  help="Do not deliver in-process")] = False,
+          workers: Annotated[int, typer.Option(
+              min=1, max=64, help="Web processes (the delivery worker still runs once)")] = 1,
           ) -> None:
     """Serve the dashboard and API (with the delivery worker in-process unless --no-worker)."""
     with runtime() as rt:
         console.print(f"qunyun on http://{host}:{port}  (database "
-                      f"{rt.engine.url.render_as_string(hide_password=True)})")
-        _serve(rt, host, port, not no_worker)
+                      f"{rt.engine.url.render_as_string(hide_password=True)}"
+                      f"{f', {workers} processes' if workers > 1 else ''})")
+        if workers > 1 and state.db:  # the web processes read the URL from the environment
+            os.environ["QUNYUN_DATABASE_URL"] = state.db
+        _serve(rt, host, port, not no_worker, workers)
 
 
 @app.command("demo")

@@ -13,13 +13,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
+from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
     activities,
     activities_api,
@@ -47,49 +47,6 @@ from qunyun.web.routes import (
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, whether or not they declare a length."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = b'{"error": "request body too large"}'
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _wants_json(request: Request) -> bool:
@@ -121,6 +78,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
                        session_cookie="qunyun_session", same_site="lax", https_only=False,
                        max_age=14 * 24 * 3600)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
                    outbox, audit, api, crm_api, automation, automation_api, content,
@@ -157,3 +115,12 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
         return render(request, "error.html", context, status_code=exc.status_code)
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for one of several web processes (``qunyun serve --workers N``): settings
+    come from the environment; delivery runs in the parent process, not here."""
+    from qunyun.bootstrap import build_runtime
+    from qunyun.config import Settings
+
+    return create_app(build_runtime(Settings()))
