@@ -203,23 +203,52 @@ class Received:
     callback_id: int | None
 
 
-def receive_callback(conn: Connection, *, box: SecretBox, corp_id: str, body: bytes,
-                     msg_signature: str, timestamp: str, nonce: str, now: datetime,
-                     max_age_seconds: float) -> Received:
-    """Verify, decrypt and store one callback; nothing is stored unless all checks pass."""
+@dataclass(frozen=True, slots=True)
+class OpenedCallback:
+    """A callback whose signature, age and encryption checked out, ready to store."""
+
+    corp_id: str
+    xml: str
+
+
+def open_callback(conn: Connection, *, box: SecretBox, corp_id: str, body: bytes,
+                  msg_signature: str, timestamp: str, nonce: str, now: datetime,
+                  max_age_seconds: float) -> OpenedCallback:
+    """Verify and decrypt one callback (reads the corp's keys; writes nothing)."""
     crypto = _secrets_or_refuse(conn, box, corp_id).crypto
     _check_age(timestamp, now, max_age_seconds)
     try:
-        xml = crypto.decrypt_callback(body, msg_signature, timestamp, nonce)
+        return OpenedCallback(corp_id, crypto.decrypt_callback(body, msg_signature, timestamp,
+                                                               nonce))
     except CallbackCryptoError as exc:
         if exc.code == -40002:
             raise InvalidInput(f"callback body refused: {exc}") from None
         raise AccessDenied(f"callback refused ({exc.code}): {exc}") from None
-    new_id = insert_ignore(conn, wecom_callbacks, {
-        "corp_id": corp_id, "digest": wecom_parse.digest(xml), "xml": xml, "received_at": now,
-        "status": PENDING, "attempts": 0, "error": ""}, ["corp_id", "digest"])
-    return Received(stored=new_id is not None,
-                    callback_id=int(new_id) if new_id is not None else None)
+
+
+def store_callbacks(conn: Connection, opened: list[OpenedCallback],
+                    now: datetime) -> list[Received]:
+    """Store opened callbacks in the caller's transaction — one commit for a batch of them
+    (the web intake's group commit); a retry of a stored callback adds nothing."""
+    out = []
+    for item in opened:
+        new_id = insert_ignore(conn, wecom_callbacks, {
+            "corp_id": item.corp_id, "digest": wecom_parse.digest(item.xml), "xml": item.xml,
+            "received_at": now, "status": PENDING, "attempts": 0, "error": ""},
+            ["corp_id", "digest"])
+        out.append(Received(stored=new_id is not None,
+                            callback_id=int(new_id) if new_id is not None else None))
+    return out
+
+
+def receive_callback(conn: Connection, *, box: SecretBox, corp_id: str, body: bytes,
+                     msg_signature: str, timestamp: str, nonce: str, now: datetime,
+                     max_age_seconds: float) -> Received:
+    """Verify, decrypt and store one callback; nothing is stored unless all checks pass."""
+    opened = open_callback(conn, box=box, corp_id=corp_id, body=body,
+                           msg_signature=msg_signature, timestamp=timestamp, nonce=nonce,
+                           now=now, max_age_seconds=max_age_seconds)
+    return store_callbacks(conn, [opened], now)[0]
 
 
 @dataclass
