@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import socket
 import statistics
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from outbox_bench import drop_database, machine, new_database
 
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
-from qunyun.adapters.platforms.wecom.fake import chat_update_xml
+from qunyun.adapters.platforms.wecom.fake import signed_member_adds
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.tables import wecom_callbacks
 
@@ -82,16 +81,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 def payloads(n: int) -> list[tuple[dict[str, str], str]]:
-    crypto = WecomCrypto(TOKEN, AES_KEY, CORP)
-    now = int(time.time())
-    out = []
-    for i in range(n):
-        xml = chat_update_xml(CORP, f"wrbench{i % 50:04d}", "add_member", now, [f"wm{i:08d}"],
-                              join_scene=3, last=f"v{i}", cur=f"v{i + 1}")
-        ts, nonce = str(now), secrets.token_hex(5)
-        body, sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=nonce)
-        out.append(({"msg_signature": sig, "timestamp": ts, "nonce": nonce}, body))
-    return out
+    return signed_member_adds(WecomCrypto(TOKEN, AES_KEY, CORP), CORP, n)
 
 
 async def drive(url: str, items: list[tuple[dict[str, str], str]],

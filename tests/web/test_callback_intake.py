@@ -5,15 +5,13 @@ committed, and refuse forged ones — on SQLite and PostgreSQL, with real commit
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
-from qunyun.adapters.platforms.wecom.fake import chat_update_xml
+from qunyun.adapters.platforms.wecom.fake import signed_member_adds
 from qunyun.adapters.storage.tables import utcnow, wecom_callbacks
 from qunyun.bootstrap import build_runtime
 from qunyun.config import Settings
@@ -24,15 +22,7 @@ from tests.adapters.wecom.conftest import AES_KEY, CORP, TOKEN
 
 
 def signed(n: int) -> list[tuple[dict[str, str], str]]:
-    crypto, now = WecomCrypto(TOKEN, AES_KEY, CORP), int(time.time())
-    out = []
-    for i in range(n):
-        xml = chat_update_xml(CORP, f"wrload{i % 7}", "add_member", now, [f"wm{i:05d}"],
-                              join_scene=3, last=f"v{i}", cur=f"v{i + 1}")
-        ts, nonce = str(now), secrets.token_hex(5)
-        body, sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=nonce)
-        out.append(({"msg_signature": sig, "timestamp": ts, "nonce": nonce}, body))
-    return out
+    return signed_member_adds(WecomCrypto(TOKEN, AES_KEY, CORP), CORP, n, chats=7)
 
 
 def test_concurrent_callbacks_are_each_stored_once(fresh_db_url: str, tmp_path: Path) -> None:

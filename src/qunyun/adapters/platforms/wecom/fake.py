@@ -464,3 +464,18 @@ def chat_update_xml(corp_id: str, chat_id: str, detail: str, at: int, members: l
             f"</MemChangeCnt><MemChangeList>{items}</MemChangeList>"
             f"<LastMemVer><![CDATA[{last}]]></LastMemVer><CurMemVer><![CDATA[{cur}]]>"
             "</CurMemVer></xml>")
+
+
+def signed_member_adds(crypto: WecomCrypto, corp_id: str, n: int, *, chats: int = 50,
+                       at: int | None = None) -> list[tuple[dict[str, str], str]]:
+    """``n`` distinct add_member callbacks, signed and encrypted as WeCom posts them:
+    (query parameters, body) pairs for load tests and benchmarks."""
+    now = int(time.time()) if at is None else at
+    out = []
+    for i in range(n):
+        xml = chat_update_xml(corp_id, f"wrload{i % chats:04d}", "add_member", now,
+                              [f"wm{i:08d}"], join_scene=3, last=f"v{i}", cur=f"v{i + 1}")
+        ts, nonce = str(now), secrets.token_hex(5)
+        body, sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=nonce)
+        out.append(({"msg_signature": sig, "timestamp": ts, "nonce": nonce}, body))
+    return out
