@@ -1,8 +1,10 @@
 """Activity cohorts (F25): where each issue's people came from and where they went.
 
 The issue-level figures (source, series source, previous issue, last seen after, renewal,
-retention across issues) are computed by ``domain.activities`` from who enrolled where. This
-module reads the store for them and adds what needs the event history:
+retention across issues) are defined by the pure functions of ``domain.activities``; this
+module counts the same figures in SQL (window functions over the enrolments, so only
+per-issue counts leave the database — tests/integration/test_cohort_sql.py holds the two
+together) and adds what needs the event history:
 
 - **after the activity**, per issue, looking ``after_days`` past its last day (or up to now):
   still in one of its groups (open membership), *active* there (a message or a member event
