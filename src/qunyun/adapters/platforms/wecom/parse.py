@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
@@ -45,6 +45,7 @@ CALLBACK_JOIN_SCENES = {"0": JoinScene.INVITE, "1": JoinScene.INVITE, "2": JoinS
 # groupchat/get's join_scene uses other codes: 1 invited directly, 2 invite link, 3 QR code
 API_JOIN_SCENES = {1: JoinScene.INVITE, 2: JoinScene.INVITE, 3: JoinScene.QR}
 QUIT_SCENES = {"0": LeaveScene.LEFT, "1": LeaveScene.REMOVED}
+SceneT = TypeVar("SceneT", JoinScene, LeaveScene)
 
 
 def person(user_id: str, name: str = "") -> PersonRef:
@@ -123,27 +124,31 @@ def _members(fields: Mapping[str, Any]) -> list[str]:
     return list(ids)
 
 
+def _scene(fields: Mapping[str, Any], name: str, scenes: Mapping[str, SceneT]) -> SceneT:
+    """The domain scene for WeCom's numeric JoinScene/QuitScene; unknown values refused."""
+    value = fields.get(name, "")
+    if value not in scenes:
+        raise WecomParseError(f"field {name!r} has unknown value {value!r}")
+    return scenes[value]
+
+
 def _add_member(fields: Mapping[str, Any], key: str, result: ParseResult) -> None:
-    scene = fields.get("JoinScene", "")
-    if scene not in CALLBACK_JOIN_SCENES:
-        raise WecomParseError(f"field 'JoinScene' has unknown value {scene!r}")
+    scene = _scene(fields, "JoinScene", CALLBACK_JOIN_SCENES)
     at, chat = _when(fields), _chat(fields)
     for user_id in _members(fields):
         result.events.append(MemberJoined(
             platform=PLATFORM, external_event_id=f"{key}:{user_id}", occurred_at=at, chat=chat,
-            member=person(user_id), scene=CALLBACK_JOIN_SCENES[scene]))
+            member=person(user_id), scene=scene))
     _reconcile(result, fields)  # the join's channel (state) and inviter come from the API
 
 
 def _del_member(fields: Mapping[str, Any], key: str, result: ParseResult) -> None:
-    scene = fields.get("QuitScene", "")
-    if scene not in QUIT_SCENES:
-        raise WecomParseError(f"field 'QuitScene' has unknown value {scene!r}")
+    scene = _scene(fields, "QuitScene", QUIT_SCENES)
     at, chat = _when(fields), _chat(fields)
     for user_id in _members(fields):
         result.events.append(MemberLeft(
             platform=PLATFORM, external_event_id=f"{key}:{user_id}", occurred_at=at, chat=chat,
-            member=person(user_id), scene=QUIT_SCENES[scene]))
+            member=person(user_id), scene=scene))
     _reconcile(result, fields)
 
 
