@@ -10,6 +10,7 @@ applied as a roster (services/rosters.py). API calls are made outside database t
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomApiError
 from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCrypto
 from qunyun.adapters.secretbox import SecretBox
-from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import (
     groups,
     join_codes,
@@ -42,11 +43,12 @@ from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import ChatRef, GroupUpdated
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks
-from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound, ServiceError
 from qunyun.services.ingest import NO_RULES, IngestConfig, do_ingest_event
 from qunyun.services.rosters import RosterChanges, apply_roster
 from qunyun.services.users import SYSTEM, Actor
 
+log = logging.getLogger(__name__)
 PLATFORM = wecom_parse.PLATFORM
 PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
 _CORP_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
@@ -262,53 +264,66 @@ class ProcessStats:
     errors: list[str] = field(default_factory=list)
 
 
-def _claim(uow: UnitOfWork, limit: int) -> list[Mapping[str, Any]]:
-    with uow.write() as conn:
-        ids = list(conn.execute(select(wecom_callbacks.c.id).where(
-            wecom_callbacks.c.status == PENDING).order_by(wecom_callbacks.c.id)
-            .limit(limit)).scalars())
-        if not ids:
-            return []
-        return [dict(r) for r in conn.execute(
-            update(wecom_callbacks).where(wecom_callbacks.c.id.in_(ids),
-                                          wecom_callbacks.c.status == PENDING)
-            .values(status="processing", attempts=wecom_callbacks.c.attempts + 1)
-            .returning(wecom_callbacks.c.id, wecom_callbacks.c.corp_id,
-                       wecom_callbacks.c.digest, wecom_callbacks.c.xml)).mappings()]
+def _claim(conn: Connection, limit: int) -> list[Mapping[str, Any]]:
+    """The oldest pending callbacks, locked for this transaction (other workers skip them on
+    PostgreSQL; SQLite's write lock already serialises). ``processing`` rows were left by
+    versions that claimed in a transaction of its own and crashed before finishing."""
+    stmt = (select(wecom_callbacks.c.id, wecom_callbacks.c.corp_id, wecom_callbacks.c.digest,
+                   wecom_callbacks.c.xml)
+            .where(wecom_callbacks.c.status.in_((PENDING, "processing")))
+            .order_by(wecom_callbacks.c.id).limit(limit))
+    if supports_skip_locked(conn):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _finish(conn: Connection, callback_id: int, status: str, error: str = "") -> None:
+    conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == callback_id)
+                 .values(status=status, error=error[:2000], processed_at=utcnow(),
+                         attempts=wecom_callbacks.c.attempts + 1))
 
 
 def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestConfig,
-                      limit: int = 500) -> ProcessStats:
+                      limit: int = 200) -> ProcessStats:
     """Turn stored callbacks into domain events (rules run as for any platform), then read
-    back every group they left unknown. Each callback is its own transaction."""
+    back every group they left unknown.
+
+    A batch is one transaction with a savepoint per callback: one commit (and, on SQLite,
+    one hold of the write lock) per batch instead of per callback, so the endpoint's inserts
+    are not starved; a callback that fails is rolled back to its savepoint and marked failed
+    with the reason, and a crash leaves the whole batch pending for the next run."""
     stats = ProcessStats()
-    rows = sorted(_claim(uow, limit), key=lambda r: r["id"])
     reconcile: dict[tuple[str, str], None] = {}
     tag_corps: set[str] = set()
-    for row in rows:
-        try:
-            parsed = adapter.parse({"xml": row["xml"], "digest": row["digest"]})
-        except ParseError as exc:
-            with uow.write() as conn:
-                conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == row["id"])
-                             .values(status=FAILED, error=str(exc)[:2000],
-                                     processed_at=utcnow()))
-            stats.failed += 1
-            continue
-        with uow.write() as conn:
-            for event in parsed.events:
-                do_ingest_event(conn, event, config=config)
-            conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == row["id"])
-                         .values(status=PROCESSED, processed_at=utcnow(), error=""))
-        stats.processed += 1
-        stats.events += len(parsed.events)
-        for kind, n in parsed.skipped.items():
-            stats.skipped[kind] = stats.skipped.get(kind, 0) + n
-        for follow in parsed.follow_ups:
-            if follow["kind"] == "reconcile_group":
-                reconcile[(row["corp_id"], follow["chat"])] = None
-            elif follow["kind"] == "sync_tags":
-                tag_corps.add(row["corp_id"])
+    with uow.write() as conn:
+        rows = _claim(conn, limit)
+        for row in rows:
+            try:
+                parsed = adapter.parse({"xml": row["xml"], "digest": row["digest"]})
+                with conn.begin_nested():
+                    for event in parsed.events:
+                        do_ingest_event(conn, event, config=config)
+            except (ParseError, ServiceError) as exc:
+                _finish(conn, row["id"], FAILED, str(exc))
+                stats.failed += 1
+                continue
+            except Exception as exc:  # a bug must not hold the queue behind one callback
+                log.exception("WeCom callback %s failed", row["id"])
+                _finish(conn, row["id"], FAILED, f"{type(exc).__name__}: {exc}")
+                stats.failed += 1
+                continue
+            _finish(conn, row["id"], PROCESSED)
+            stats.processed += 1
+            stats.events += len(parsed.events)
+            for kind, n in parsed.skipped.items():
+                stats.skipped[kind] = stats.skipped.get(kind, 0) + n
+            for follow in parsed.follow_ups:
+                if follow["kind"] == "reconcile_group":
+                    reconcile[(row["corp_id"], follow["chat"])] = None
+                elif follow["kind"] == "sync_tags":
+                    tag_corps.add(row["corp_id"])
+        for corp_id in {r["corp_id"] for r in rows}:
+            _set_status(conn, corp_id, last_callback_at=utcnow())
     for corp_id, chat_id in reconcile:
         try:
             changes = reconcile_chat(uow, adapter=adapter, corp_id=corp_id, chat_id=chat_id)
@@ -324,10 +339,6 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
             sync_tags(uow, adapter=adapter, corp_id=corp_id)
         except WecomApiError as exc:
             stats.errors.append(str(exc))
-    if rows:
-        with uow.write() as conn:
-            for corp_id in {r["corp_id"] for r in rows}:
-                _set_status(conn, corp_id, last_callback_at=utcnow())
     return stats
 
 

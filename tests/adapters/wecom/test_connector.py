@@ -100,6 +100,29 @@ def test_sync_callbacks_replays_and_channels(conn: Connection, rt: Runtime, fake
     assert "secret" not in listed and SECRET not in str(listed)
 
 
+def test_a_broken_callback_fails_alone_in_its_batch(conn: Connection, rt: Runtime,
+                                                     fake: FakeWecom, web: TestClient) -> None:
+    fake.add_chat("wrB1", "打卡1群", "owner1")
+    ts = int(utcnow().timestamp())
+    for n in (1, 2):
+        xml = chat_update_xml(CORP, "wrB1", "add_member", ts + n, [f"wmB{n}"],
+                              last=str(n), cur=str(n + 1))
+        assert fake.send_callback(CORP, xml, http=web) == 200
+        if n == 1:  # a callback that decrypted but says nothing we can read, between the two
+            wecom.store_callbacks(conn, [wecom.OpenedCallback(CORP, "<xml><Event>")],
+                                  utcnow())
+    stats = process(rt)
+    assert (stats.processed, stats.failed) == (2, 1)
+    rows = conn.execute(select(wecom_callbacks.c.status, wecom_callbacks.c.error,
+                               wecom_callbacks.c.attempts).order_by(wecom_callbacks.c.id)).all()
+    assert [r.status for r in rows] == ["processed", "failed", "processed"]
+    assert rows[1].error and all(r.attempts == 1 for r in rows)
+    joined = conn.execute(select(func.count()).select_from(member_events)
+                          .where(member_events.c.kind == "joined")).scalar_one()
+    assert joined >= 2 and {"wmB1", "wmB2"} <= set(members_of(conn, "wrB1"))
+    assert process(rt).processed + process(rt).failed == 0  # a failed callback stays failed
+
+
 def test_url_verification_and_refusals_store_nothing(conn: Connection, rt: Runtime,
                                                      fake: FakeWecom, web: TestClient) -> None:
     crypto = WecomCrypto(TOKEN, AES_KEY, CORP)
