@@ -96,7 +96,8 @@ def process(as_json: JsonOpt = False) -> None:
         rotated = wecom.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     data = {**asdict(stats), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data, f"{stats.processed} callbacks processed ({stats.events} events), "
-                        f"{stats.failed} failed, {stats.reconciled} groups reconciled, "
+                        f"{stats.failed} failed, {stats.reconciled} groups reconciled "
+                        f"({stats.deferred} deferred), "
                         f"{len(rotated)} join codes rotated")
 
 

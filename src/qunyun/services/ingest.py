@@ -204,7 +204,10 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             assert touched.group_id is not None
             touched.member = member(event.member)
             touched.inviter = member(event.inviter) if event.inviter else None
-            already_in = _open_membership(conn, touched.member.id, touched.group_id)
+            # a member first seen in this event has no history to look up
+            new = touched.member.created
+            already_in = None if new else _open_membership(conn, touched.member.id,
+                                                           touched.group_id)
             if already_in is None:
                 conn.execute(memberships.insert().values(
                     member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
@@ -212,14 +215,15 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                     inviter_member_id=touched.inviter.id if touched.inviter else None,
                     # a join that arrives after its own leave (callbacks out of order) opens a
                     # membership that is already over
-                    left_at=_later_leave(conn, touched.member.id, touched.group_id, at)))
+                    left_at=None if new else _later_leave(conn, touched.member.id,
+                                                          touched.group_id, at)))
             _member_event(conn, kind="joined", member_id=touched.member.id,
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
                           data={"scene": event.scene.value, "channel": event.channel})
             # a join notice for someone already in the group counts as one more join
-            touched.joins_in_group = (_join_count(conn, touched.member.id, touched.group_id)
-                                      + (already_in is not None))
+            touched.joins_in_group = 1 if new else (
+                _join_count(conn, touched.member.id, touched.group_id) + (already_in is not None))
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)
@@ -237,7 +241,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
         case MessagePosted():
             assert touched.group_id is not None
             touched.member = member(event.sender)
-            if _open_membership(conn, touched.member.id, touched.group_id) is None:
+            if touched.member.created or _open_membership(
+                    conn, touched.member.id, touched.group_id) is None:
                 add_implied_membership(conn, member_id=touched.member.id,
                                        group_id=touched.group_id, at=at)
             stored = insert_ignore(conn, messages, {
@@ -313,7 +318,7 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
     def facts(m: ResolvedMember | None, joins: int = 0) -> MemberFacts | None:
         if m is None:
             return None
-        barred = blacklist.active_entry(conn, m.id, event.occurred_at)
+        barred = None if m.created else blacklist.active_entry(conn, m.id, event.occurred_at)
         return MemberFacts(id=m.id, number=m.number, name=m.name or f"会员{m.number}",
                            first_seen=m.created,
                            joins_in_group=joins, blacklisted=barred is not None,

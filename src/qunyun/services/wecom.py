@@ -260,6 +260,7 @@ class ProcessStats:
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     reconciled: int = 0
+    deferred: int = 0  # reconciles not tried after the corp's API failed transiently
     changes: RosterChanges = field(default_factory=RosterChanges)
     errors: list[str] = field(default_factory=list)
 
@@ -324,11 +325,17 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
                     tag_corps.add(row["corp_id"])
         for corp_id in {r["corp_id"] for r in rows}:
             _set_status(conn, corp_id, last_callback_at=utcnow())
+    unreachable: set[str] = set()
     for corp_id, chat_id in reconcile:
+        if corp_id in unreachable:  # its API is down or busy: the next sync reads these
+            stats.deferred += 1
+            continue
         try:
             changes = reconcile_chat(uow, adapter=adapter, corp_id=corp_id, chat_id=chat_id)
         except WecomApiError as exc:
             stats.errors.append(str(exc))
+            if exc.transient:
+                unreachable.add(corp_id)
             with uow.write() as conn:
                 _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
             continue

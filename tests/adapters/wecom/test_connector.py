@@ -123,6 +123,21 @@ def test_a_broken_callback_fails_alone_in_its_batch(conn: Connection, rt: Runtim
     assert process(rt).processed + process(rt).failed == 0  # a failed callback stays failed
 
 
+def test_an_unreachable_api_is_tried_once_per_run(conn: Connection, rt: Runtime,
+                                                   web: TestClient, fake: FakeWecom) -> None:
+    ts = int(utcnow().timestamp())
+    for n, chat in enumerate(("wrU1", "wrU2", "wrU3")):
+        xml = chat_update_xml(CORP, chat, "add_member", ts, [f"wmU{n}"], last="a", cur="b")
+        assert fake.send_callback(CORP, xml, http=web) == 200
+    # WeCom out of reach (nothing listens on port 9): one failed read, not one per group
+    rt.settings = rt.settings.model_copy(update={"wecom_api_base": "http://127.0.0.1:9/x"})
+    rt.adapters["wecom"] = make_wecom_adapter(rt)
+    stats = process(rt)
+    assert (stats.processed, stats.reconciled, stats.deferred) == (3, 0, 2)
+    assert len(stats.errors) == 1 and "network error" in stats.errors[0]
+    assert wecom.list_corps(conn, actor=SYSTEM)[0]["status"]["last_error"] == stats.errors[0]
+
+
 def test_url_verification_and_refusals_store_nothing(conn: Connection, rt: Runtime,
                                                      fake: FakeWecom, web: TestClient) -> None:
     crypto = WecomCrypto(TOKEN, AES_KEY, CORP)
