@@ -6,9 +6,11 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from qunyun.adapters.storage.sql import single_writer
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import outbox, pushes, schedules
@@ -54,8 +56,13 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set; a failing tick is logged and retried after a pause."""
         poll = self.runtime.settings.worker_poll_seconds
+        # on SQLite a busy worker rests as long as its tick took, so the web process's writes
+        # (callback intake, dashboard edits) get the write lock in between instead of waiting
+        # out the busy timeout behind back-to-back batches
+        share = single_writer(self.runtime.engine)
         log.info("worker %s started", self.worker_id)
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 tick = self.tick()
             except Exception:
@@ -65,6 +72,8 @@ class Worker:
             busy = tick.fired or tick.stats.delivered or tick.stats.retried or tick.stats.dead
             if not busy:
                 stop.wait(poll)
+            elif share:
+                stop.wait(min(poll, time.monotonic() - started))
         log.info("worker %s stopped", self.worker_id)
 
 

@@ -285,7 +285,7 @@ def _finish(conn: Connection, callback_id: int, status: str, error: str = "") ->
 
 
 def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestConfig,
-                      limit: int = 200) -> ProcessStats:
+                      limit: int = 100) -> ProcessStats:
     """Turn stored callbacks into domain events (rules run as for any platform), then read
     back every group they left unknown.
 

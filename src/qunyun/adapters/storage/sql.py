@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     DateTime,
+    Engine,
     Executable,
     Float,
     Table,
@@ -141,6 +142,12 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
 
 def supports_skip_locked(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def single_writer(engine: Engine) -> bool:
+    """One write transaction at a time for the whole database (SQLite): a busy background
+    writer must leave gaps, or the web process's writes wait behind it."""
+    return engine.dialect.name == "sqlite"
 
 
 class epoch_seconds(FunctionElement[float]):
