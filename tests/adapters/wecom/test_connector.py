@@ -28,6 +28,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.bootstrap import Runtime, make_wecom_adapter
 from qunyun.services import automation, broadcasts, confirmations, pushes, schedules, wecom
+from qunyun.services.errors import AccessDenied, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
@@ -136,6 +137,41 @@ def test_an_unreachable_api_is_tried_once_per_run(conn: Connection, rt: Runtime,
     assert (stats.processed, stats.reconciled, stats.deferred) == (3, 0, 2)
     assert len(stats.errors) == 1 and "network error" in stats.errors[0]
     assert wecom.list_corps(conn, actor=SYSTEM)[0]["status"]["last_error"] == stats.errors[0]
+
+
+def test_callback_keys_are_kept_and_a_rekey_is_honoured_at_once(
+        conn: Connection, rt: Runtime, web: TestClient) -> None:
+    loads: list[str] = []
+    now = [0.0]
+
+    def load(corp_id: str) -> WecomCrypto:
+        loads.append(corp_id)
+        return wecom.callback_crypto(conn, rt.box, corp_id)
+
+    keys = wecom.CallbackKeys(load, ttl=10, clock=lambda: now[0])
+    ts = str(int(utcnow().timestamp()))
+
+    def opened(crypto: WecomCrypto, n: int) -> str:
+        xml = chat_update_xml(CORP, "wrK", "add_member", int(ts), [f"wmK{n}"])
+        body, sig = crypto.encrypt_callback(xml, timestamp=ts, nonce=f"n{n}")
+        return keys.open(corp_id=CORP, body=body.encode(), msg_signature=sig, timestamp=ts,
+                         nonce=f"n{n}", now=utcnow(), max_age_seconds=300).xml
+
+    old = WecomCrypto(TOKEN, AES_KEY, CORP)
+    assert "wmK1" in opened(old, 1) and "wmK2" in opened(old, 2)
+    assert loads == [CORP]  # the second callback used the kept keys
+    now[0] = 11.0
+    opened(old, 3)
+    assert loads == [CORP, CORP]  # kept ten seconds, then read again
+    new_key = "a" * 43
+    wecom.do_add_corp(conn, actor=SYSTEM, box=rt.box, corp_id=CORP, agent_id=1000002,
+                      secret=SECRET, token="NewToken", aes_key=new_key, now=utcnow())
+    assert "wmK4" in opened(WecomCrypto("NewToken", new_key, CORP), 4)  # not 403 for 10 s
+    with pytest.raises(AccessDenied):
+        opened(old, 5)
+    with pytest.raises(NotFound):
+        keys.open(corp_id="wwNOTCONNECTED", body=b"<xml/>", msg_signature="x", timestamp=ts,
+                  nonce="n", now=utcnow(), max_age_seconds=300)
 
 
 def test_url_verification_and_refusals_store_nothing(conn: Connection, rt: Runtime,

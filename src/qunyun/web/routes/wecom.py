@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
-from qunyun.adapters.platforms.wecom.crypto import signature
+from qunyun.adapters.platforms.wecom.crypto import WecomCrypto, signature
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.services import wecom
@@ -106,12 +106,11 @@ async def callback_receive(request: Request) -> Response:
     runtime: Runtime = request.scope["qunyun.runtime"]
     body = await request.body()
     sig, ts, nonce = _params(request)
+    keys: wecom.CallbackKeys = request.scope["qunyun.keys"]
     try:
-        with runtime.uow.read() as conn:
-            opened = wecom.open_callback(
-                conn, box=runtime.box, corp_id=request.path_params["corp_id"], body=body,
-                msg_signature=sig, timestamp=ts, nonce=nonce, now=utcnow(),
-                max_age_seconds=runtime.settings.wecom_callback_max_age_seconds)
+        opened = keys.open(corp_id=request.path_params["corp_id"], body=body,
+                           msg_signature=sig, timestamp=ts, nonce=nonce, now=utcnow(),
+                           max_age_seconds=runtime.settings.wecom_callback_max_age_seconds)
     except ServiceError as exc:
         return PlainTextResponse(str(exc), status_code=exc.status_code)
     await request.scope["qunyun.commits"].store(opened)
@@ -129,15 +128,21 @@ class CallbackFastPath:
         self.app = app
         self.runtime = runtime
         self.commits = GroupCommit(runtime)
+        self.keys = wecom.CallbackKeys(self._load_keys)
         self.endpoint = BodyLimit(StarletteRouter(routes=[Route(
             self.PREFIX + "{corp_id}", callback_receive, methods=["POST"])]),
             MAX_CALLBACK_BYTES)
+
+    def _load_keys(self, corp_id: str) -> WecomCrypto:
+        with self.runtime.uow.read() as conn:
+            return wecom.callback_crypto(conn, self.runtime.box, corp_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"].startswith(self.PREFIX)):
             scope["qunyun.runtime"] = self.runtime
             scope["qunyun.commits"] = self.commits
+            scope["qunyun.keys"] = self.keys
             await self.endpoint(scope, receive, send)
             return
         await self.app(scope, receive, send)
