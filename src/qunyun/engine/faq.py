@@ -61,9 +61,17 @@ def _bigrams(text: str) -> Counter[str]:
     return Counter(text[i:i + 2] for i in range(len(text) - 1))
 
 
-def _dice(a: Counter[str], b: Counter[str]) -> float:
-    total = sum(a.values()) + sum(b.values())
-    return 2.0 * sum((a & b).values()) / total if total else 0.0
+def _dice(a: Counter[str], a_total: int, b: Counter[str], b_total: int) -> float:
+    """Dice over bigram multisets; the totals are passed in (a phrasing's once, at build)."""
+    total = a_total + b_total
+    if not total:
+        return 0.0
+    shared = 0
+    for g, c in a.items():
+        d = b.get(g)
+        if d:
+            shared += c if c < d else d
+    return 2.0 * shared / total
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +102,12 @@ class _Doc:
     tokens: tuple[str, ...]
     grams: Counter[str]
     counts: Counter[str]
+    gram_total: int
 
 
 _K1 = 1.5
 _B = 0.75
+_COSINE_SHARE, _DICE_SHARE = 0.65, 0.35  # of the confidence
 
 
 class FaqIndex:
@@ -122,7 +132,9 @@ class FaqIndex:
                     self._exact.setdefault(key, entry)
                 if entry.match == "fuzzy" and key:
                     tokens = tuple(tokenize(q))
-                    docs.append(_Doc(entry, q, tokens, _bigrams(key), Counter(tokens)))
+                    grams = _bigrams(key)
+                    docs.append(_Doc(entry, q, tokens, grams, Counter(tokens),
+                                     sum(grams.values())))
         self._docs = [d for d in docs if d.tokens]
         n = len(self._docs)
         df: Counter[str] = Counter()
@@ -150,15 +162,20 @@ class FaqIndex:
     def _weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown_idf)
 
-    def _confidence(self, q_tokens: Counter[str], q_norm: float, q_grams: Counter[str],
-                    i: int) -> float:
-        doc = self._docs[i]
-        d_counts = doc.counts
-        dot = sum(self._weight(t) ** 2 * min(c, d_counts[t]) for t, c in q_tokens.items()
-                  if t in d_counts)
+    def _cosine(self, q_tokens: Counter[str], q_norm: float, i: int) -> float:
+        d_counts = self._docs[i].counts
+        dot = 0.0
+        for t, c in q_tokens.items():
+            d = d_counts.get(t)
+            if d:
+                dot += self._weight(t) ** 2 * (c if c < d else d)
         nd = self._doc_norm[i]
-        cosine = dot / (q_norm * nd) if q_norm and nd else 0.0
-        return 0.65 * cosine + 0.35 * _dice(q_grams, doc.grams)
+        return dot / (q_norm * nd) if q_norm and nd else 0.0
+
+    def _confidence(self, cosine: float, q_grams: Counter[str], q_total: int, i: int) -> float:
+        doc = self._docs[i]
+        return _COSINE_SHARE * cosine + _DICE_SHARE * _dice(q_grams, q_total, doc.grams,
+                                                             doc.gram_total)
 
     def _bm25(self, q_tokens: Counter[str]) -> dict[int, float]:
         scores: dict[int, float] = {}
@@ -200,13 +217,23 @@ class FaqIndex:
             return None
         ranked = sorted(scores, key=lambda i: -scores[i])[:8]
         q_grams = _bigrams(key)
+        q_total = sum(q_grams.values())
         q_norm = math.sqrt(sum((self._weight(t) * c) ** 2 for t, c in q_tokens.items()))
+        # a phrasing whose confidence cannot reach min_score - min_margin even with a perfect
+        # bigram overlap can be neither the answer nor a runner-up close enough to veto it,
+        # so its bigrams are not compared (most candidates of a non-question end here)
+        floor = self.min_score - self.min_margin - _DICE_SHARE
         best: dict[str, tuple[float, str]] = {}
         for i in ranked:
+            cosine = self._cosine(q_tokens, q_norm, i)
+            if _COSINE_SHARE * cosine < floor:
+                continue
             doc = self._docs[i]
-            conf = self._confidence(q_tokens, q_norm, q_grams, i)
+            conf = self._confidence(cosine, q_grams, q_total, i)
             if conf > best.get(doc.entry.id, (-1.0, ""))[0]:
                 best[doc.entry.id] = (conf, doc.question)
+        if not best:
+            return None
         order = sorted(best.items(), key=lambda kv: -kv[1][0])
         top_id, (top, question) = order[0]
         runner = order[1][1][0] if len(order) > 1 else 0.0
