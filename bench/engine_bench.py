@@ -5,7 +5,8 @@ over the same 5,000 words (the floor: no rule can be faster than reading every t
 
 Texts are generated (seeded) from community talk, the usual questions, check-ins and ads,
 with random tails: only ~6,500 distinct texts in 1M (reported as ``distinct_texts``), so
-nothing in the engine may cache results across messages, or this bench would flatter it. The word list is the first 5,000 lines of
+nothing in the engine may cache results across messages, or this bench would flatter it.
+The word list is the first 5,000 lines of
 ../shared/data/sensitive_words_zh/konsheng/Vocabulary/GFW补充词库.txt when present, else
 5,000 seeded random 2–4 character words. One process, one core.
 
@@ -119,7 +120,8 @@ def main() -> int:
             fired[name] = fired.get(name, 0) + 1
     engine = time.perf_counter() - started
     out = {
-        "messages": args.n, "distinct_texts": len(set(corpus)), "words": len(words), "word_source": source, "faqs": 50,
+        "messages": args.n, "distinct_texts": len(set(corpus)), "words": len(words),
+        "word_source": source, "faqs": 50,
         "floor_seconds": round(floor, 3), "floor_msgs_per_s": round(args.n / floor),
         "engine_seconds": round(engine, 3), "engine_msgs_per_s": round(args.n / engine),
         "ratio_to_floor": round(engine / floor, 1), "fired": fired, "floor_hits": hits,
