@@ -192,7 +192,7 @@ def verify_url(conn: Connection, *, box: SecretBox, corp_id: str, msg_signature:
                timestamp: str, nonce: str, echostr: str, now: datetime,
                max_age_seconds: float) -> str:
     """WeCom's URL check: the plaintext of ``echostr`` when the signature is right."""
-    crypto = _secrets_or_refuse(conn, box, corp_id).crypto
+    crypto = callback_crypto(conn, box, corp_id)
     _check_age(timestamp, now, max_age_seconds)
     try:
         return crypto.verify_url(msg_signature, timestamp, nonce, echostr)
@@ -280,16 +280,6 @@ def store_callbacks(conn: Connection, opened: list[OpenedCallback],
         out.append(Received(stored=new_id is not None,
                             callback_id=int(new_id) if new_id is not None else None))
     return out
-
-
-def receive_callback(conn: Connection, *, box: SecretBox, corp_id: str, body: bytes,
-                     msg_signature: str, timestamp: str, nonce: str, now: datetime,
-                     max_age_seconds: float) -> Received:
-    """Verify, decrypt and store one callback; nothing is stored unless all checks pass."""
-    opened = open_callback(callback_crypto(conn, box, corp_id), corp_id=corp_id, body=body,
-                           msg_signature=msg_signature, timestamp=timestamp, nonce=nonce,
-                           now=now, max_age_seconds=max_age_seconds)
-    return store_callbacks(conn, [opened], now)[0]
 
 
 @dataclass
