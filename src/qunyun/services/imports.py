@@ -15,12 +15,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from qunyun.adapters.platforms.exports.columnar import MemoTraceFrame, open_memotrace
+from qunyun.adapters.platforms.exports.columnar import (
+    MemoTraceFrame,
+    Speaker,
+    open_memotrace,
+)
 from qunyun.adapters.platforms.exports.formats import (
     READERS,
     ExportError,
@@ -200,11 +205,11 @@ class _Importer:
         self._store(self.batch)
         self.batch.clear()
 
-    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+    def _store(self, rows: list[tuple[Any, ...]], *, ready: bool = False) -> None:
         """Insert a batch of message rows; keep the per-member message totals in step (added
         from the batch when every row went in, else recounted at the end)."""
         added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, rows,
-                                   ["group_id", "platform_message_id"])
+                                   ["group_id", "platform_message_id"], ready=ready)
         self.report.messages += added
         self.report.duplicate_messages += len(rows) - added
         speakers = (row[1] for row in rows if row[1] is not None)
@@ -251,12 +256,12 @@ class _Importer:
         """The whole file from DuckDB: messages between notices in bulk, notices in order."""
         for_postgres = self.conn.dialect.name == "postgresql"
         after = 0
-        for rn in [*frame.notices, None]:
-            before = rn if rn is not None else 2**62
+        for notice in chain(frame.notices(), [None]):
+            before = notice[0] if notice is not None else 2**62
             if before > after + 1:  # notices back to back have no messages between them
                 self._columnar_segment(frame, after, before, for_postgres)
-            if rn is not None:
-                _rn, talker, chat_name, epoch, key, content = frame.notice(rn)
+            if notice is not None:
+                rn, talker, chat_name, epoch, key, content = notice
                 self.notice(ExportRow(line=rn + 1, chat_id=talker, chat_name=chat_name,
                                       at=datetime.fromtimestamp(epoch, tz=UTC), sender_id="",
                                       sender_name="", text=content, message_type="system",
@@ -266,7 +271,7 @@ class _Importer:
     def _columnar_segment(self, frame: MemoTraceFrame, after: int, before: int,
                           for_postgres: bool) -> None:
         # people first: one pass over the segment's distinct speakers, as message() would
-        who: dict[tuple[str, str, str], tuple[int, int | None]] = {}
+        who: dict[Speaker, tuple[int, int | None]] = {}
         for talker, chat_name, sender, name, first_e, last_e, is_self in frame.speakers(
                 after, before):
             first = datetime.fromtimestamp(first_e, tz=UTC)
@@ -285,13 +290,9 @@ class _Importer:
                 self.member_id(ref, last)  # last seen
                 self._spoke(mid, gid, first, last)
             who[(talker, sender, name)] = (gid, mid)
-        cursor = frame.segment(after, before, for_postgres=for_postgres)
+        cursor = frame.segment(after, before, who, for_postgres=for_postgres)
         while chunk := cursor.fetchmany(BATCH * 4):
-            rows = []
-            for talker, _chat, key, at, sender, name, mtype, content, _self in chunk:
-                gid, mid = who[(talker, sender, name)]
-                rows.append((gid, mid, key, at, "in", mtype, content, False))
-            self._store(rows)
+            self._store(chunk, ready=True)
 
     def _spoke(self, mid: int, gid: int, first: datetime, last: datetime) -> None:
         """Someone spoke in a group between ``first`` and ``last``: widen their pending span

@@ -96,13 +96,22 @@ def _sqlite_datetime(value: datetime | str | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _with_text_times(row: Sequence[Any], times: list[int]) -> list[Any]:
+    converted = list(row)
+    for i in times:
+        converted[i] = _sqlite_datetime(converted[i])
+    return converted
+
+
 def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
-                       rows: Sequence[Sequence[Any]], conflict: Sequence[str]) -> int:
+                       rows: Sequence[Sequence[Any]], conflict: Sequence[str], *,
+                       ready: bool = False) -> int:
     """Insert many plain rows fast, skipping conflicts; returns how many were inserted.
 
     For bulk writes (imports, a broadcast's fan-out): it bypasses SQLAlchemy's type
     processing (values must already be plain: aware datetimes, bools, text, ints, JSON as
-    text) and goes through the driver in the caller's
+    text; with ``ready`` the times are already the store's own text, so no row is touched
+    in Python) and goes through the driver in the caller's
     transaction — the driver's C executemany on SQLite, COPY into a temporary table and one
     INSERT … SELECT … ON CONFLICT DO NOTHING on PostgreSQL.
     """
@@ -114,14 +123,9 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
         marks = ", ".join("?" for _ in columns)
         times = [i for i, c in enumerate(columns)
                  if isinstance(table.c[c].type, (DateTime, UTCDateTime))]
-        values: list[Sequence[Any]] = list(rows)
-        if times:
-            values = []
-            for row in rows:
-                converted = list(row)
-                for i in times:
-                    converted[i] = _sqlite_datetime(converted[i])
-                values.append(converted)
+        values = rows
+        if times and not ready:
+            values = [_with_text_times(row, times) for row in rows]
         before = raw.total_changes  # type: ignore[union-attr]
         raw.executemany(  # type: ignore[union-attr]
             f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "

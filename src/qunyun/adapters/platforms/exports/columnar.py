@@ -8,6 +8,7 @@ computed column-wise, so a large export is parsed and keyed without a Python ste
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,22 +30,43 @@ def _type_sql() -> str:
             f"ELSE (CASE t {plain} ELSE 'type_' || t END) END")
 
 
+Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame keys them
+
+
 @dataclass
 class MemoTraceFrame:
     con: duckdb.DuckDBPyConnection
     rows: int
-    notices: list[int]  # row numbers of system notices, in order
     workdir: tempfile.TemporaryDirectory[str]
 
-    def segment(self, after: int, before: int, *, for_postgres: bool) -> Any:
-        """Member messages with after < rn < before, in file order, as plain tuples:
-        (talker, chat_name, key, sent_at text, sender, sender_name, mtype, content, is_self)."""
+    def notices(self) -> Iterator[tuple[Any, ...]]:
+        """Every system notice in file order — (rn, talker, chat_name, epoch, key, content) —
+        streamed on a cursor of its own, so segments can be read in between."""
+        cursor = self.con.cursor()
+        try:
+            cursor.execute("SELECT rn, talker, chat_name, epoch, key, content FROM keyed "
+                           "WHERE is_system ORDER BY rn")
+            while chunk := cursor.fetchmany(1000):
+                yield from chunk
+        finally:
+            cursor.close()
+
+    def segment(self, after: int, before: int, who: dict[Speaker, tuple[int, int | None]],
+                *, for_postgres: bool) -> Any:
+        """Member messages with after < rn < before, in file order, as the message rows the
+        store takes — (group, member, key, sent_at text, "in", type, text, false) — the
+        speakers' (group, member) joined in DuckDB, so no Python step runs per message."""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE who (talker VARCHAR, sender VARCHAR, "
+                         "name VARCHAR, gid BIGINT, mid BIGINT)")
+        self.con.executemany("INSERT INTO who VALUES (?, ?, ?, ?, ?)",
+                             [(*speaker, gid, mid) for speaker, (gid, mid) in who.items()])
         stamp = ("strftime(make_timestamp(epoch * 1000000), '%Y-%m-%d %H:%M:%S.%f')"
                  + (" || '+00'" if for_postgres else ""))
         return self.con.execute(
-            f"SELECT talker, chat_name, key, {stamp}, sender, sender_name, mtype, content, "
-            "is_self FROM keyed WHERE rn > ? AND rn < ? AND NOT is_system ORDER BY rn",
-            [after, before])
+            f"SELECT w.gid, w.mid, k.key, {stamp}, 'in', k.mtype, k.content, false "
+            "FROM keyed k JOIN who w ON w.talker = k.talker AND w.sender = k.sender "
+            "AND w.name = k.sender_name WHERE k.rn > ? AND k.rn < ? AND NOT k.is_system "
+            "ORDER BY k.rn", [after, before])
 
     def speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
         """Per (talker, sender, name): first and last epoch, whether it is the exporter."""
@@ -52,13 +74,6 @@ class MemoTraceFrame:
             "SELECT talker, chat_name, sender, sender_name, min(epoch), max(epoch), "
             "bool_or(is_self) FROM keyed WHERE rn > ? AND rn < ? AND NOT is_system "
             "GROUP BY ALL ORDER BY min(epoch)", [after, before]).fetchall()
-
-    def notice(self, rn: int) -> tuple[Any, ...]:
-        row = self.con.execute(
-            "SELECT rn, talker, chat_name, epoch, key, content FROM keyed WHERE rn = ?",
-            [rn]).fetchone()
-        assert row is not None
-        return row
 
     def close(self) -> None:
         self.con.close()
@@ -105,8 +120,7 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
                 trim(CASE WHEN coalesce(NickName, '') <> '' THEN NickName
                           WHEN coalesce(Remark, '') <> '' THEN Remark
                           ELSE coalesce(Sender, '') END) AS sender_name,
-                trim(coalesce(IsSender, '')) = '1' AS is_self,
-                CreateTime
+                trim(coalesce(IsSender, '')) = '1' AS is_self
               FROM raw
               WHERE NOT (TalkerId IS NULL AND CreateTime IS NULL AND StrContent IS NULL)
             ), typed AS (
@@ -117,18 +131,18 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
                             || chr(31) || mtype || chr(31) || content), 1, 24) AS h
               FROM typed
             )
-            SELECT *, lpad(epoch::VARCHAR, 11, '0') || '.' || h || ':'
-                   || row_number() OVER (PARTITION BY h ORDER BY rn)::VARCHAR AS key
+            -- only the columns read later: the table is written to disk, and its width is
+            -- most of the time it takes
+            SELECT rn, talker, chat_name, epoch, content, sender, sender_name, is_self, mtype,
+              is_system, lpad(epoch::VARCHAR, 11, '0') || '.' || h || ':'
+                         || row_number() OVER (PARTITION BY h ORDER BY rn)::VARCHAR AS key
             FROM hashed""")
         bad = con.execute("SELECT count(*) FROM keyed WHERE epoch IS NULL").fetchone()
         if bad is None or bad[0]:
             give_up()
             return None
         total = con.execute("SELECT count(*) FROM keyed").fetchone()
-        notices = [r[0] for r in con.execute(
-            "SELECT rn FROM keyed WHERE is_system ORDER BY rn").fetchall()]
-
-        return MemoTraceFrame(con, int(total[0]) if total else 0, notices, workdir)
+        return MemoTraceFrame(con, int(total[0]) if total else 0, workdir)
     except duckdb.Error:
         give_up()
         return None
