@@ -113,8 +113,11 @@ def main() -> None:
         else:
             url, handle = f"sqlite:///{tmp / f'imp-{uuid.uuid4().hex[:6]}.db'}", None
         try:
-            out = subprocess.run([sys.executable, "-c", IMPORT, url, str(path)], check=True,
-                                 capture_output=True, text=True, env=os.environ).stdout
+            child = subprocess.run([sys.executable, "-c", IMPORT, url, str(path)],
+                                   capture_output=True, text=True, env=os.environ)
+            if child.returncode:
+                sys.exit(f"the import failed (exit {child.returncode}):\n{child.stderr}")
+            out = child.stdout
         finally:
             if args.postgres:
                 drop_database(handle)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.platforms.exports import formats
+from qunyun.adapters.platforms.exports import columnar, formats
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
@@ -174,9 +174,14 @@ def test_membership_message_times_follow_the_file(conn: Connection, runtime: Run
         memberships.c.member_id == wangwu)).scalar_one() is None
 
 
+@pytest.mark.parametrize("span", [100_000, 1])
 def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtime,
-                                               tmp_path: Path) -> None:
-    """The DuckDB path and the row-by-row path give identical rows, keys and counts."""
+                                               tmp_path: Path, span: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DuckDB path and the row-by-row path give identical rows, keys and counts — also
+    when a segment is read in windows of one row."""
+    monkeypatch.setattr(columnar, "SPAN", span)
+    monkeypatch.setattr(columnar, "FETCH", min(span, columnar.FETCH))
 
     def state() -> tuple[object, ...]:
         msgs = conn.execute(select(messages.c.platform_message_id, messages.c.sent_at,

@@ -290,8 +290,7 @@ class _Importer:
                 self.member_id(ref, last)  # last seen
                 self._spoke(mid, gid, first, last)
             who[(talker, sender, name)] = (gid, mid)
-        cursor = frame.segment(after, before, who, for_postgres=for_postgres)
-        while chunk := cursor.fetchmany(BATCH * 4):
+        for chunk in frame.segment(after, before, who, for_postgres=for_postgres):
             self._store(chunk, ready=True)
 
     def _spoke(self, mid: int, gid: int, first: datetime, last: datetime) -> None:

@@ -42,7 +42,7 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
-from qunyun.engine import GroupFacts, MemberFacts, Rule, RuleContext, evaluate
+from qunyun.engine import Evaluation, GroupFacts, MemberFacts, Rule, RuleContext, evaluate
 from qunyun.services import automation, blacklist, counts, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
@@ -106,8 +106,9 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     if touched_members:
         tags.apply_rule_tags(conn, touched_members,
                              Clock(received_at, ZoneInfo(config.timezone)))
-    ctx = _context(conn, event, touched, config, received_at)
-    evaluation = evaluate(event, ctx, config.rules)
+    # no rules (history from an import, a replay): no context to read, nothing to decide
+    evaluation = (evaluate(event, _context(conn, event, touched, config, received_at),
+                           config.rules) if config.rules else Evaluation((), (), ()))
     effects = [(r, a) for r, a in evaluation.actions if a.internal]
     if effects:
         automation.apply_effects(conn, effects, key=str(inbound_id),

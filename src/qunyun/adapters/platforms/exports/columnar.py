@@ -30,6 +30,8 @@ def _type_sql() -> str:
             f"ELSE (CASE t {plain} ELSE 'type_' || t END) END")
 
 
+SPAN = 100_000  # rows per window when reading a segment
+FETCH = 20_000  # rows handed over at a time (one executemany each)
 Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame keys them
 
 
@@ -37,6 +39,7 @@ Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame 
 class MemoTraceFrame:
     con: duckdb.DuckDBPyConnection
     rows: int
+    last_rn: int  # the last row number (rows may skip blank lines)
     workdir: tempfile.TemporaryDirectory[str]
 
     def notices(self) -> Iterator[tuple[Any, ...]]:
@@ -52,21 +55,29 @@ class MemoTraceFrame:
             cursor.close()
 
     def segment(self, after: int, before: int, who: dict[Speaker, tuple[int, int | None]],
-                *, for_postgres: bool) -> Any:
+                *, for_postgres: bool) -> Iterator[list[tuple[Any, ...]]]:
         """Member messages with after < rn < before, in file order, as the message rows the
         store takes — (group, member, key, sent_at text, "in", type, text, false) — the
-        speakers' (group, member) joined in DuckDB, so no Python step runs per message."""
+        speakers' (group, member) joined in DuckDB, so no Python step runs per message.
+
+        Read in windows of ``SPAN`` rows: each window's join and sort stays within the
+        frame's memory limit however long the segment (the table is stored in row order,
+        so a window reads only its own blocks)."""
         self.con.execute("CREATE OR REPLACE TEMP TABLE who (talker VARCHAR, sender VARCHAR, "
                          "name VARCHAR, gid BIGINT, mid BIGINT)")
         self.con.executemany("INSERT INTO who VALUES (?, ?, ?, ?, ?)",
                              [(*speaker, gid, mid) for speaker, (gid, mid) in who.items()])
         stamp = ("strftime(make_timestamp(epoch * 1000000), '%Y-%m-%d %H:%M:%S.%f')"
                  + (" || '+00'" if for_postgres else ""))
-        return self.con.execute(
-            f"SELECT w.gid, w.mid, k.key, {stamp}, 'in', k.mtype, k.content, false "
-            "FROM keyed k JOIN who w ON w.talker = k.talker AND w.sender = k.sender "
-            "AND w.name = k.sender_name WHERE k.rn > ? AND k.rn < ? AND NOT k.is_system "
-            "ORDER BY k.rn", [after, before])
+        query = (f"SELECT w.gid, w.mid, k.key, {stamp}, 'in', k.mtype, k.content, false "
+                 "FROM keyed k JOIN who w ON w.talker = k.talker AND w.sender = k.sender "
+                 "AND w.name = k.sender_name WHERE k.rn > ? AND k.rn < ? AND NOT k.is_system "
+                 "ORDER BY k.rn")
+        last = min(before, self.last_rn + 1)
+        for low in range(after, last - 1, SPAN):
+            cursor = self.con.execute(query, [low, min(low + SPAN + 1, last)])
+            while chunk := cursor.fetchmany(FETCH):
+                yield chunk
 
     def speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
         """Per (talker, sender, name): first and last epoch, whether it is the exporter."""
@@ -141,8 +152,9 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
         if bad is None or bad[0]:
             give_up()
             return None
-        total = con.execute("SELECT count(*) FROM keyed").fetchone()
-        return MemoTraceFrame(con, int(total[0]) if total else 0, workdir)
+        total = con.execute("SELECT count(*), coalesce(max(rn), 0) FROM keyed").fetchone()
+        assert total is not None
+        return MemoTraceFrame(con, int(total[0]), int(total[1]), workdir)
     except duckdb.Error:
         give_up()
         return None
