@@ -336,7 +336,10 @@ def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: s
     the distinct (member, period) pairs with a message or member event — first appearance
     counting as activity — numbered and compared in the database."""
     recent = day_bounds(first_day, tz)[0]
-    ev = select(member_events.c.member_id.label("m"),
+    # "+ 0": the sort below would otherwise be pushed into this scan and SQLite would read
+    # the (member, time) index in member order, fetching every event row for its kind,
+    # instead of the covering (kind, member, time) index
+    ev = select((member_events.c.member_id + 0).label("m"),
                 _period_number(conn, member_events.c.occurred_at, tz, period).label("p"),
                 literal(0).label("f")).where(member_events.c.member_id.is_not(None),
                                              member_events.c.kind.in_(activity_kinds(conn)),
@@ -354,45 +357,47 @@ def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: s
         msg = msg.where(messages.c.member_id.in_(_scope_members(scope)))
         first = first.where(members.c.id.in_(_scope_members(scope)))
     acts = union_all(ev, msg, first).subquery("acts")
-    # distinct (member, period); f > 0 exactly on the period of first appearance
-    pairs = select(acts.c.m, acts.c.p, func.max(acts.c.f).label("f")).group_by(
-        acts.c.m, acts.c.p).subquery("pairs")
-    order = {"partition_by": pairs.c.m, "order_by": pairs.c.p}
-    seq = select(pairs.c.m, pairs.c.p, pairs.c.f,
-                 func.lag(pairs.c.p).over(**order).label("prv"),  # type: ignore[arg-type]
-                 func.lead(pairs.c.p).over(**order).label("nxt"),  # type: ignore[arg-type]
-                 ).cte("seq").prefix_with("MATERIALIZED")
+    # One sort, no GROUP BY: each member's rows in period order, the first-appearance row
+    # first within its period, so the first row of every (member, period) carries that
+    # period's f, lag gives the member's previous active period, and a running max carries
+    # the member's cohort period (f = 2) to every later row. Then one small aggregate.
+    by, order = acts.c.m, (acts.c.p, acts.c.f.desc())
+    rows_ = select(acts.c.m, acts.c.p, acts.c.f,
+                   func.lag(acts.c.p).over(partition_by=by, order_by=order).label("prv"),
+                   func.max(case((acts.c.f == 2, acts.c.p))).over(
+                       partition_by=by, order_by=order).label("fp")).subquery("ordered")
+    seq = select(rows_).where(or_(rows_.c.prv.is_(None), rows_.c.prv != rows_.c.p)
+                              ).subquery("seq")  # one row per (member, period)
     p0, pn = _number(first_day, period), _number(end_day, period)
     new = seq.c.f > 0
     before = and_(seq.c.prv == seq.c.p - 1, seq.c.p > p0)
-    parts = [
-        select(literal("life"), seq.c.p, _flag(new), _flag(and_(~new, before)),
-               _flag(and_(~new, ~before)), literal(0))
-        .where(seq.c.p.between(p0, pn)).group_by(seq.c.p),
-        select(literal("dormant"), seq.c.p + 1, literal(0), literal(0), literal(0),
-               func.count()).where(or_(seq.c.nxt.is_(None), seq.c.nxt != seq.c.p + 1),
-                                   seq.c.p + 1 > p0, seq.c.p + 1 <= pn).group_by(seq.c.p)]
-    if period == "week":
-        cohort = select(seq.c.m, seq.c.p.label("fp")).where(seq.c.f == 2).subquery("cohort")
-        offset = seq.c.p - cohort.c.fp
-        parts += [
-            select(literal("cohort"), seq.c.p, literal(0), literal(0), literal(0),
-                   func.count()).where(seq.c.f == 2).group_by(seq.c.p),
-            select(literal("kept"), cohort.c.fp, offset, literal(0), literal(0), func.count())
-            .join(cohort, cohort.c.m == seq.c.m).where(offset.between(0, weeks))
-            .group_by(cohort.c.fp, offset)]
+    offset = seq.c.p - seq.c.fp
+    kept_in = (case((offset.between(0, weeks), seq.c.fp)) if period == "week"
+               else literal(None, Integer))
+    figures = select(seq.c.p, kept_in.label("fp"), func.count(), _flag(new),
+                     _flag(and_(~new, before)), _flag(and_(~new, ~before)),
+                     _flag(seq.c.prv == seq.c.p - 1), _flag(seq.c.f == 2)
+                     ).group_by(seq.c.p, kept_in)
     counts: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    cohorts: dict[int, int] = {}
+    active: Counter[int] = Counter()  # members active per period
+    stayed: Counter[int] = Counter()  # ... who were active in the period before too
+    cohorts: Counter[int] = Counter()
     kept: dict[tuple[int, int], int] = {}
-    for kind, p, a, b, c, d in conn.execute(union_all(*parts)):
-        if kind == "life":
-            counts[_start_of(p, period)][:3] = [a, b, c]
-        elif kind == "dormant":
-            counts[_start_of(p, period)][3] = d
-        elif kind == "cohort":
-            cohorts[p] = d
-        else:
-            kept[(p, a)] = d
+    for p, fp, n, new_n, returning, resurrecting, stay, cohort in conn.execute(figures):
+        active[p] += n
+        stayed[p] += stay
+        cohorts[p] += cohort
+        if p0 <= p <= pn:
+            c = counts[_start_of(p, period)]
+            c[0] += new_n
+            c[1] += returning
+            c[2] += resurrecting
+        if fp is not None:
+            kept[(fp, p - fp)] = n
+    for q in range(p0 + 1, pn + 1):  # dormant: active the period before, not in this one
+        if gone := active[q - 1] - stayed[q]:
+            counts[_start_of(q, period)][3] = gone
+    cohorts = Counter({p: n for p, n in cohorts.items() if n})
     rows = lifecycle_rows({p: (c[0], c[1], c[2], c[3]) for p, c in counts.items()}, period,
                           first_day, end_day)
     if period != "week":

@@ -103,7 +103,7 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
         workdir.cleanup()
 
     try:
-        con.execute("SET memory_limit = '128MB'")
+        con.execute("SET memory_limit = '96MB'")
         con.execute("SET threads = 2")
         con.execute("SET enable_progress_bar = false")  # it would write into our output
         con.execute("SET preserve_insertion_order = true")
