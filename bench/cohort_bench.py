@@ -165,7 +165,8 @@ def main() -> None:
                        "enrolments": enrolled, "floor_ms": round(floor_s * 1000),
                        "series_report_s": round(series_s, 2),
                        "series_participants": people, "all_issues_s": round(all_s, 2),
-                       "ratio": round(series_s / floor_s, 1), "load_s": round(load_s)}
+                       "ratio": round(series_s / floor_s, 1),
+                       "load_s": None if reuse else round(load_s)}
         args.json.write_text(json.dumps(results, indent=1))
 
 
