@@ -4,10 +4,8 @@ dashboard and store WeCom callbacks in the same database (a real server, real so
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ from sqlalchemy import func, select
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.tables import wecom_callbacks
 from tests.adapters.wecom.conftest import AES_KEY, CORP, TOKEN
+from tests.servers import free_port, wait_healthy
 from tests.web.test_callback_intake import signed
 
 pytestmark = pytest.mark.slow
@@ -30,22 +29,12 @@ def test_two_web_processes_serve_pages_and_store_callbacks(tmp_path: Path) -> No
     subprocess.run([*cli, "wecom", "add-corp", "--corp-id", CORP, "--agent-id", "1",
                     "--secret", "s", "--token", TOKEN, "--aes-key", AES_KEY], env=env,
                    check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "2"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+        wait_healthy(base, proc, timeout=60)
         replies = [httpx.post(f"{base}/callbacks/wecom/{CORP}", params=p, content=b)
                    for p, b in signed(20)]
         assert [(r.status_code, r.text) for r in replies] == [(200, "success")] * 20

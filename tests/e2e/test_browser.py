@@ -8,18 +8,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.factories import raw_join, raw_message
+from tests.servers import free_port, wait_healthy
 
 CHROMIUM = os.environ.get("QUNYUN_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,12 +33,6 @@ def _need_browser() -> None:
         if os.environ.get("QUNYUN_REQUIRE_BROWSER") == "1":
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +52,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in [
         raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格")]))
     run("ingest", str(events))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("server did not start: " + proc.stderr.read().decode())
-        time.sleep(0.2)
+    wait_healthy(base, proc)
     yield base
     proc.terminate()
     proc.wait(timeout=10)
