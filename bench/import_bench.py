@@ -100,6 +100,7 @@ def main() -> None:
         path = args.keep or tmp / "业主群_utf8.csv"
         t0 = time.perf_counter()
         generate(path, n)
+        os.sync()  # the file's dirty pages would otherwise be written back during the import
         size = path.stat().st_size / 1e6
         print(f"generated {n:,} messages ({size:,.0f} MB) in {time.perf_counter() - t0:.1f} s",
               flush=True)

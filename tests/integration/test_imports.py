@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, inspect, select
 
 from qunyun.adapters.platforms.exports import columnar, formats
+from qunyun.adapters.storage import sql
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
@@ -18,7 +19,7 @@ from qunyun.adapters.storage.tables import (
     utcnow,
 )
 from qunyun.bootstrap import Runtime
-from qunyun.services.imports import ImportFailed, do_import_file
+from qunyun.services.imports import MEMBER_INDEX, ImportFailed, do_import_file
 from tests.dbhelpers import snapshot
 
 FIXTURES = Path(formats.__file__).parent / "fixtures"
@@ -182,6 +183,8 @@ def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtim
     when a segment is read in windows of one row."""
     monkeypatch.setattr(columnar, "SPAN", span)
     monkeypatch.setattr(columnar, "FETCH", min(span, columnar.FETCH))
+    # with one-row windows, also build the (member, time) index after the rows (SQLite)
+    monkeypatch.setattr(sql, "DEFER_INDEX_MIN_ROWS", 1 if span == 1 else 10**9)
 
     def state() -> tuple[object, ...]:
         msgs = conn.execute(select(messages.c.platform_message_id, messages.c.sent_at,
@@ -206,3 +209,27 @@ def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtim
     assert (fast.reader, slow.reader) == ("columnar", "rows")
     assert {**fast.as_dict(), "reader": "rows"} == slow.as_dict()
     assert state() == slow_state
+
+
+def has_member_index(conn: Connection) -> bool:
+    return any(ix["name"] == MEMBER_INDEX.name for ix in inspect(conn).get_indexes("messages"))
+
+
+def test_an_index_built_after_is_there_afterwards_and_after_a_rollback(
+        conn: Connection, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    sqlite = conn.dialect.name == "sqlite"
+    with conn.begin_nested():
+        with sql.index_built_after(conn, MEMBER_INDEX, incoming=10**6) as dropped:
+            # PostgreSQL keeps it: dropping would lock the table against readers
+            assert dropped is sqlite and has_member_index(conn) is not sqlite
+        assert has_member_index(conn)
+    with (pytest.raises(ZeroDivisionError), conn.begin_nested(),
+          sql.index_built_after(conn, MEMBER_INDEX, incoming=10**6)):
+        1 / 0  # noqa: B018 — fails half-way: the rollback must bring the index back
+    assert has_member_index(conn)
+    # a small batch next to the rows already stored keeps the index up to date row by row
+    imp(runtime, "memotrace__group.csv")
+    monkeypatch.setattr(sql, "DEFER_INDEX_MIN_ROWS", 1)
+    with (conn.begin_nested(),
+          sql.index_built_after(conn, MEMBER_INDEX, incoming=2) as dropped):
+        assert not dropped and has_member_index(conn)

@@ -35,7 +35,7 @@ from qunyun.adapters.platforms.exports.formats import (
 )
 from qunyun.adapters.platforms.exports.snapshots import detect_snapshot_format, read_snapshots
 from qunyun.adapters.platforms.exports.translate import TRANSLATORS, ExportTranslator
-from qunyun.adapters.storage.sql import bulk_insert_ignore
+from qunyun.adapters.storage.sql import bulk_insert_ignore, index_built_after
 from qunyun.adapters.storage.tables import groups, identities, members, memberships, messages
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import (
@@ -64,6 +64,9 @@ FORMATS = tuple(READERS)
 BATCH = 5000
 MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
                    "message_type", "text", "recalled")
+# messages arrive in time order within a group but in random member order: this index is
+# the costly one to keep up to date row by row (see ``index_built_after``)
+MEMBER_INDEX = next(ix for ix in messages.indexes if ix.name == "ix_messages_member_sent")
 
 
 class ImportFailed(Exception):
@@ -255,6 +258,10 @@ class _Importer:
     def columnar(self, frame: MemoTraceFrame) -> None:
         """The whole file from DuckDB: messages between notices in bulk, notices in order."""
         for_postgres = self.conn.dialect.name == "postgresql"
+        with index_built_after(self.conn, MEMBER_INDEX, incoming=frame.rows):
+            self._columnar(frame, for_postgres)
+
+    def _columnar(self, frame: MemoTraceFrame, for_postgres: bool) -> None:
         after = 0
         for notice in chain(frame.notices(), [None]):
             before = notice[0] if notice is not None else 2**62

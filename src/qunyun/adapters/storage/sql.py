@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Engine,
     Executable,
     Float,
+    Index,
     Table,
     any_,
     bindparam,
@@ -142,6 +144,35 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
         cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {temp} "
                     f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
         return int(cur.rowcount)
+
+
+DEFER_INDEX_MIN_ROWS = 50_000
+
+
+@contextmanager
+def index_built_after(conn: Connection, index: Index, *, incoming: int) -> Iterator[bool]:
+    """Drop ``index`` while ``incoming`` rows go in and build it once afterwards, when that
+    pays: on SQLite, for a batch that is large next to the table (one sorted build of
+    1M messages' (member, time) index took 0.8 s; keeping it up to date row by row, in
+    random member order, 2.8 s). The build reads the whole table, hence the comparison.
+
+    Yields whether the index was dropped. Use it inside the write transaction and let an
+    error end that transaction: the index is rebuilt only on a normal exit, and a rollback
+    restores it (SQLite's DDL is transactional). PostgreSQL keeps its index: DROP INDEX
+    would lock the table against every reader (ACCESS EXCLUSIVE) until the import commits.
+    """
+    table = index.table
+    assert isinstance(table, Table)
+    defer = conn.dialect.name == "sqlite" and incoming >= DEFER_INDEX_MIN_ROWS
+    if defer:
+        # max(id) is a look-up, count(*) a scan: ids are dense enough for an estimate
+        held = conn.execute(select(func.max(table.c.id))).scalar() or 0
+        defer = incoming * 2 >= held
+    if defer:
+        index.drop(conn)
+    yield defer
+    if defer:
+        index.create(conn)
 
 
 def supports_skip_locked(conn: Connection) -> bool:
