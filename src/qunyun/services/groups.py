@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import groups, members, memberships, messages
@@ -20,21 +20,29 @@ EDITABLE = ("name", "group_type", "series", "capacity", "state", "rules_text", "
             "welcome_template", "tags")
 
 
+_GROUP_BY_KEY = select(groups.c.id, groups.c.name).where(
+    groups.c.platform == bindparam("platform"), groups.c.external_id == bindparam("external_id"))
+_RENAME_GROUP = (update(groups).where(groups.c.id == bindparam("group_id"))
+                 .values(name=bindparam("new_name"), updated_at=bindparam("at")))
+
+
 def upsert_group(conn: Connection, *, platform: str, chat: ChatRef, at: datetime) -> int:
     """The group's id, creating it on first sight; a non-empty name refreshes the stored one."""
-    new_id = insert_ignore(conn, groups, {
-        "platform": platform, "external_id": chat.external_id, "name": chat.name,
-        "group_type": GroupType.LONG_TERM.value, "series": "", "capacity": 500,
-        "state": GroupState.ACTIVE.value, "rules_text": "", "announcement": "", "settings": {},
-        "created_at": at, "updated_at": at,
-    }, ["platform", "external_id"])
-    if new_id is not None:
-        return int(new_id)
-    row = conn.execute(select(groups.c.id, groups.c.name).where(
-        groups.c.platform == platform, groups.c.external_id == chat.external_id)).one()
+    row = conn.execute(_GROUP_BY_KEY, {"platform": platform,
+                                       "external_id": chat.external_id}).first()
+    if row is None:  # look first: nearly every event names a group we already have
+        new_id = insert_ignore(conn, groups, {
+            "platform": platform, "external_id": chat.external_id, "name": chat.name,
+            "group_type": GroupType.LONG_TERM.value, "series": "", "capacity": 500,
+            "state": GroupState.ACTIVE.value, "rules_text": "", "announcement": "",
+            "settings": {}, "created_at": at, "updated_at": at,
+        }, ["platform", "external_id"])
+        if new_id is not None:
+            return int(new_id)
+        row = conn.execute(_GROUP_BY_KEY, {"platform": platform,
+                                           "external_id": chat.external_id}).one()
     if chat.name and chat.name != row.name:
-        conn.execute(update(groups).where(groups.c.id == row.id)
-                     .values(name=chat.name, updated_at=at))
+        conn.execute(_RENAME_GROUP, {"group_id": row.id, "new_name": chat.name, "at": at})
     return int(row.id)
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
 
 from qunyun.adapters.platforms.base import ParseError, PlatformAdapter
 from qunyun.adapters.storage.sql import insert_ignore
@@ -131,12 +131,32 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         rules_fired=evaluation.fired, rule_errors=errors)
 
 
+# The statements every event runs are built once (building one cost more than running it
+# on SQLite); values go in as parameters.
+_NEW_MEMBER_EVENT = member_events.insert()
+_NEW_MEMBERSHIP = memberships.insert()
+_OPEN_MEMBERSHIP = (select(memberships.c.id).where(
+    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
+    memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1))
+_LATER_LEAVE = select(func.min(member_events.c.occurred_at)).where(
+    member_events.c.member_id == bindparam("m"), member_events.c.group_id == bindparam("g"),
+    member_events.c.kind.in_(("left", "removed", "left_snapshot")),
+    member_events.c.occurred_at > bindparam("at", type_=UTCDateTime()))
+_JOIN_COUNT = select(func.count()).select_from(memberships).where(
+    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
+    memberships.c.join_observed.is_(True))
+_CLOSE_MEMBERSHIP = update(memberships).where(
+    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
+    memberships.c.left_at.is_(None),
+).values(left_at=bindparam("at", type_=UTCDateTime()), leave_scene=bindparam("scene"))
+
+
 def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_id: int | None,
                   at: datetime, inbound_id: int, actor_id: int | None = None,
                   data: dict[str, Any] | None = None) -> None:
-    conn.execute(member_events.insert().values(
-        member_id=member_id, group_id=group_id, kind=kind, occurred_at=at,
-        actor_member_id=actor_id, data=data or {}, inbound_event_id=inbound_id))
+    conn.execute(_NEW_MEMBER_EVENT, {
+        "member_id": member_id, "group_id": group_id, "kind": kind, "occurred_at": at,
+        "actor_member_id": actor_id, "data": data or {}, "inbound_event_id": inbound_id})
     if member_id is not None:
         counts.bump(conn, member_id, kind)
 
@@ -153,11 +173,14 @@ def _widen_message_times() -> Any:
              last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm))
 
 
+_WIDEN_MESSAGE_TIMES = _widen_message_times()
+
+
 def note_message_times_many(conn: Connection,
                             spans: dict[tuple[int, int], tuple[datetime, datetime]]) -> None:
     """Widen open memberships' first/last message times: {(member, group): (first, last)}."""
     if spans:
-        conn.execute(_widen_message_times(), [
+        conn.execute(_WIDEN_MESSAGE_TIMES, [
             {"t_member": m, "t_group": g, "t_first": first, "t_last": last}
             for (m, g), (first, last) in spans.items()])
 
@@ -169,24 +192,17 @@ def note_message_times(conn: Connection, *, member_id: int, group_id: int, first
 
 
 def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | None:
-    return conn.execute(select(memberships.c.id).where(
-        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
-        memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1)).scalar()
+    return conn.execute(_OPEN_MEMBERSHIP, {"m": member_id, "g": group_id}).scalar()
 
 
 def _later_leave(conn: Connection, member_id: int, group_id: int,
                  at: datetime) -> datetime | None:
     """The earliest leave of this member from this group recorded after ``at``, if any."""
-    return conn.execute(select(func.min(member_events.c.occurred_at)).where(
-        member_events.c.member_id == member_id, member_events.c.group_id == group_id,
-        member_events.c.kind.in_(("left", "removed", "left_snapshot")),
-        member_events.c.occurred_at > at)).scalar()
+    return conn.execute(_LATER_LEAVE, {"m": member_id, "g": group_id, "at": at}).scalar()
 
 
 def _join_count(conn: Connection, member_id: int, group_id: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(memberships).where(
-        memberships.c.member_id == member_id, memberships.c.group_id == group_id,
-        memberships.c.join_observed.is_(True))).scalar_one())
+    return int(conn.execute(_JOIN_COUNT, {"m": member_id, "g": group_id}).scalar_one())
 
 
 def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
@@ -210,14 +226,15 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             already_in = None if new else _open_membership(conn, touched.member.id,
                                                            touched.group_id)
             if already_in is None:
-                conn.execute(memberships.insert().values(
-                    member_id=touched.member.id, group_id=touched.group_id, joined_at=at,
-                    join_scene=event.scene.value, channel=event.channel, join_observed=True,
-                    inviter_member_id=touched.inviter.id if touched.inviter else None,
+                conn.execute(_NEW_MEMBERSHIP, {
+                    "member_id": touched.member.id, "group_id": touched.group_id,
+                    "joined_at": at, "join_scene": event.scene.value,
+                    "channel": event.channel, "join_observed": True,
+                    "inviter_member_id": touched.inviter.id if touched.inviter else None,
                     # a join that arrives after its own leave (callbacks out of order) opens a
                     # membership that is already over
-                    left_at=None if new else _later_leave(conn, touched.member.id,
-                                                          touched.group_id, at)))
+                    "left_at": None if new else _later_leave(conn, touched.member.id,
+                                                             touched.group_id, at)})
             _member_event(conn, kind="joined", member_id=touched.member.id,
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
@@ -229,10 +246,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             assert touched.group_id is not None
             touched.member = member(event.member)
             by = member(event.by) if event.by else None
-            conn.execute(update(memberships).where(and_(
-                memberships.c.member_id == touched.member.id,
-                memberships.c.group_id == touched.group_id, memberships.c.left_at.is_(None),
-            )).values(left_at=at, leave_scene=event.scene.value))
+            conn.execute(_CLOSE_MEMBERSHIP, {"m": touched.member.id, "g": touched.group_id,
+                                             "at": at, "scene": event.scene.value})
             kind = ("removed" if event.scene == "removed" else
                     "left_snapshot" if event.basis == "snapshot" else "left")
             _member_event(conn, kind=kind,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.storage.sql import increment_counter, insert_ignore
 from qunyun.adapters.storage.tables import counters, identities, members, memberships
@@ -44,37 +44,48 @@ def current_member_number(conn: Connection) -> int:
     return int(value) if value is not None else FIRST_MEMBER_NUMBER - 1
 
 
+# Built once: resolving a member runs for every event, and building a statement object
+# (coercions, cache keys) cost more than executing it on SQLite.
+_FIND_MEMBER = (
+    select(members.c.id, members.c.number, members.c.display_name, members.c.merged_into_id,
+           identities.c.id.label("identity_id"),
+           identities.c.display_name.label("identity_name"))
+    .join(identities, identities.c.member_id == members.c.id)
+    .where(identities.c.platform == bindparam("platform"),
+           identities.c.kind == bindparam("kind"),
+           identities.c.external_id == bindparam("external_id")))
+_RENAME_IDENTITY = (update(identities).where(identities.c.id == bindparam("identity_id"))
+                    .values(display_name=bindparam("name")))
+_RENAME_MEMBER = (update(members).where(members.c.id == bindparam("member_id"))
+                  .values(display_name=bindparam("name")))
+_SEEN = (update(members).where(members.c.id == bindparam("member_id"),
+                               members.c.last_seen_at < bindparam("at"))
+         .values(last_seen_at=bindparam("at")))
+_NEW_MEMBER = members.insert().returning(members.c.id)
+
+
 def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
                    at: datetime) -> ResolvedMember:
     """The member behind a platform identity, created (with a new number) on first sight."""
-    row = conn.execute(
-        select(members.c.id, members.c.number, members.c.display_name,
-               members.c.merged_into_id, identities.c.id.label("identity_id"),
-               identities.c.display_name.label("identity_name"))
-        .join(identities, identities.c.member_id == members.c.id)
-        .where(identities.c.platform == platform, identities.c.kind == ref.kind,
-               identities.c.external_id == ref.external_id)
-    ).first()
+    row = conn.execute(_FIND_MEMBER, {"platform": platform, "kind": ref.kind,
+                                      "external_id": ref.external_id}).first()
     if row is not None:
         member_id = row.merged_into_id or row.id
         name = row.display_name
         if ref.name and ref.name != row.identity_name:
-            conn.execute(update(identities).where(identities.c.id == row.identity_id)
-                         .values(display_name=ref.name))
-            conn.execute(update(members).where(members.c.id == member_id)
-                         .values(display_name=ref.name))
+            conn.execute(_RENAME_IDENTITY, {"identity_id": row.identity_id, "name": ref.name})
+            conn.execute(_RENAME_MEMBER, {"member_id": member_id, "name": ref.name})
             name = ref.name
-        conn.execute(update(members).where(members.c.id == member_id,
-                                           members.c.last_seen_at < at).values(last_seen_at=at))
+        conn.execute(_SEEN, {"member_id": member_id, "at": at})
         return ResolvedMember(member_id, row.number, name, created=False)
     number = next_member_number(conn)
-    member_id = conn.execute(members.insert().values(
-        number=number, display_name=ref.name, created_at=at,
-        first_seen_at=at, last_seen_at=at,
-    ).returning(members.c.id)).scalar_one()
-    conn.execute(identities.insert().values(
-        member_id=member_id, platform=platform, kind=ref.kind, external_id=ref.external_id,
-        display_name=ref.name, weak=ref.weak, created_at=at))
+    member_id = conn.execute(_NEW_MEMBER, {
+        "number": number, "display_name": ref.name, "created_at": at, "first_seen_at": at,
+        "last_seen_at": at}).scalar_one()
+    conn.execute(identities.insert(), {
+        "member_id": member_id, "platform": platform, "kind": ref.kind,
+        "external_id": ref.external_id, "display_name": ref.name, "weak": ref.weak,
+        "created_at": at})
     return ResolvedMember(member_id, number, ref.name, created=True)
 
 

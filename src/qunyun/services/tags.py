@@ -215,8 +215,11 @@ def tag_history(conn: Connection, member_id: int, limit: int = 200) -> list[dict
 
 # ---- rule tags --------------------------------------------------------------------------
 
+_RULE_TAGS = select(tags).where(tags.c.kind == "rule")  # built once: read for every event
+
+
 def _rule_tags(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(select(tags).where(tags.c.kind == "rule")).mappings()]
+    return [dict(r) for r in conn.execute(_RULE_TAGS).mappings()]
 
 
 def apply_rule_tags(conn: Connection, member_ids_: Iterable[int], clock: Clock) -> int:

@@ -67,15 +67,20 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     return len(conn.execute(stmt, list(rows)).all())
 
 
+@lru_cache(maxsize=8)
+def _increment_stmt(table: Table) -> Executable:
+    return (update(table).where(table.c.name == bindparam("counter"))
+            .values(value=table.c.value + 1).returning(table.c.value))
+
+
 def increment_counter(conn: Connection, table: Table, name: str, *, start: int) -> int:
     """Add one to the named counter row and return it; a missing row starts at ``start``
     (so the first value returned is ``start + 1``). Row-locked, so never handed out twice."""
-    stmt = (update(table).where(table.c.name == name)
-            .values(value=table.c.value + 1).returning(table.c.value))
-    value = conn.execute(stmt).scalar()
+    stmt = _increment_stmt(table)
+    value = conn.execute(stmt, {"counter": name}).scalar()
     if value is None:
         insert_ignore(conn, table, {"name": name, "value": start}, ["name"])
-        value = conn.execute(stmt).scalar_one()
+        value = conn.execute(stmt, {"counter": name}).scalar_one()
     return int(value)
 
 
