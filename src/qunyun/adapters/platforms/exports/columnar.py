@@ -7,8 +7,11 @@ computed column-wise, so a large export is parsed and keyed without a Python ste
 
 from __future__ import annotations
 
+import queue
 import tempfile
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import duckdb
 from qunyun.adapters.platforms.exports.formats import (
     WECHAT_APP_SUBTYPES,
     WECHAT_TYPES,
+    ExportError,
     memotrace_group_name,
 )
 
@@ -30,14 +34,15 @@ def _type_sql() -> str:
             f"ELSE (CASE t {plain} ELSE 'type_' || t END) END")
 
 
-SPAN = 100_000  # rows per window when reading a segment
-FETCH = 20_000  # rows handed over at a time (one executemany each)
+SPAN = 250_000  # rows per window when reading a segment (its join and sort stay in memory)
+FETCH = 10_000  # rows handed over at a time (one executemany each)
 Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame keys them
 
 
 @dataclass
 class MemoTraceFrame:
     con: duckdb.DuckDBPyConnection
+    path: Path
     rows: int
     last_rn: int  # the last row number (rows may skip blank lines)
     workdir: tempfile.TemporaryDirectory[str]
@@ -47,10 +52,14 @@ class MemoTraceFrame:
         streamed on a cursor of its own, so segments can be read in between."""
         cursor = self.con.cursor()
         try:
-            cursor.execute("SELECT rn, talker, chat_name, epoch, key, content FROM keyed "
-                           "WHERE is_system ORDER BY rn")
-            while chunk := cursor.fetchmany(1000):
+            with self._failing_at(0):
+                cursor.execute("SELECT rn, talker, chat_name, epoch, key, content FROM keyed "
+                               "WHERE is_system ORDER BY rn")
+                chunk = cursor.fetchmany(1000)
+            while chunk:
                 yield from chunk
+                with self._failing_at(chunk[-1][0] + 1):
+                    chunk = cursor.fetchmany(1000)
         finally:
             cursor.close()
 
@@ -63,10 +72,11 @@ class MemoTraceFrame:
         Read in windows of ``SPAN`` rows: each window's join and sort stays within the
         frame's memory limit however long the segment (the table is stored in row order,
         so a window reads only its own blocks)."""
-        self.con.execute("CREATE OR REPLACE TEMP TABLE who (talker VARCHAR, sender VARCHAR, "
-                         "name VARCHAR, gid BIGINT, mid BIGINT)")
-        self.con.executemany("INSERT INTO who VALUES (?, ?, ?, ?, ?)",
-                             [(*speaker, gid, mid) for speaker, (gid, mid) in who.items()])
+        with self._failing_at(after + 1):
+            self.con.execute("CREATE OR REPLACE TEMP TABLE who (talker VARCHAR, "
+                             "sender VARCHAR, name VARCHAR, gid BIGINT, mid BIGINT)")
+            self.con.executemany("INSERT INTO who VALUES (?, ?, ?, ?, ?)",
+                                 [(*speaker, gid, mid) for speaker, (gid, mid) in who.items()])
         stamp = ("strftime(make_timestamp(epoch * 1000000), '%Y-%m-%d %H:%M:%S.%f')"
                  + (" || '+00'" if for_postgres else ""))
         query = (f"SELECT w.gid, w.mid, k.key, {stamp}, 'in', k.mtype, k.content, false "
@@ -74,13 +84,31 @@ class MemoTraceFrame:
                  "AND w.name = k.sender_name WHERE k.rn > ? AND k.rn < ? AND NOT k.is_system "
                  "ORDER BY k.rn")
         last = min(before, self.last_rn + 1)
-        for low in range(after, last - 1, SPAN):
-            cursor = self.con.execute(query, [low, min(low + SPAN + 1, last)])
-            while chunk := cursor.fetchmany(FETCH):
-                yield chunk
+
+        def chunks() -> Iterator[list[tuple[Any, ...]]]:
+            for low in range(after, last - 1, SPAN):
+                with self._failing_at(low + 1):
+                    cursor = self.con.execute(query, [low, min(low + SPAN + 1, last)])
+                    while chunk := cursor.fetchmany(FETCH):
+                        yield chunk
+
+        return _read_ahead(chunks())
+
+    @contextmanager
+    def _failing_at(self, line: int) -> Iterator[None]:
+        """A DuckDB error once the file was read (out of memory or disk for the frame, say)
+        becomes an ExportError naming the file, like any other failed import."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise ExportError(self.path, line, f"reading the export failed: {exc}") from exc
 
     def speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
         """Per (talker, sender, name): first and last epoch, whether it is the exporter."""
+        with self._failing_at(after + 1):
+            return self._speakers(after, before)
+
+    def _speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
         return self.con.execute(
             "SELECT talker, chat_name, sender, sender_name, min(epoch), max(epoch), "
             "bool_or(is_self) FROM keyed WHERE rn > ? AND rn < ? AND NOT is_system "
@@ -89,6 +117,52 @@ class MemoTraceFrame:
     def close(self) -> None:
         self.con.close()
         self.workdir.cleanup()
+
+
+_DONE = object()
+
+
+def _read_ahead(source: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Run ``source`` in a thread, ``depth`` items ahead of the consumer: DuckDB reads the
+    next chunk while the caller writes this one to the store (SQLite releases the GIL while
+    it writes, so the two overlap on a second core). The frame is not used by the caller
+    meanwhile. An error in the thread is raised here; a consumer that stops early stops it.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer has gone
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not hand(item):
+                    return
+            hand(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand(exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="duckdb-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
@@ -154,7 +228,7 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
             return None
         total = con.execute("SELECT count(*), coalesce(max(rn), 0) FROM keyed").fetchone()
         assert total is not None
-        return MemoTraceFrame(con, int(total[0]), int(total[1]), workdir)
+        return MemoTraceFrame(con, path, int(total[0]), int(total[1]), workdir)
     except duckdb.Error:
         give_up()
         return None
