@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby
 
 from qunyun.domain.actions import Action
@@ -28,13 +29,20 @@ class Evaluation:
     stopped_by: str | None = None
 
 
+@lru_cache(maxsize=16)
+def _priority_groups(rules: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], ...]:
+    """The rules in priority groups, worked out once per rule set (it is the same set for
+    every event; sorting it each time was a tenth of the engine's time)."""
+    ordered = sorted(rules, key=lambda r: r.priority)  # stable: registration order within a group
+    return tuple(tuple(group) for _p, group in groupby(ordered, key=lambda r: r.priority))
+
+
 def evaluate(event: DomainEvent, ctx: RuleContext, rules: Iterable[Rule]) -> Evaluation:
     """Run the rules for ``event``; a rule that raises is logged, skipped and reported."""
     actions: list[tuple[str, Action]] = []
     fired: list[str] = []
     errors: list[RuleError] = []
-    ordered = sorted(rules, key=lambda r: r.priority)  # stable: registration order within a group
-    for _priority, group in groupby(ordered, key=lambda r: r.priority):
+    for group in _priority_groups(tuple(rules)):
         stop = False
         for rule in group:
             try:
