@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 # zero-width and joiner characters used to split words past a filter
@@ -35,6 +35,13 @@ def _t2s_table() -> dict[int, str]:
     return table
 
 
+# The rules of one message normalise its text several times (moderation, the FAQ, its
+# words): remembering the last few texts makes that once per message. Kept tiny on purpose,
+# so it never stands in for work on other messages.
+_RECENT = 8
+
+
+@lru_cache(maxsize=_RECENT)
 def normalize(text: str) -> str:
     """NFKC (full-width → half-width, ① → 1), simplified characters, lower case."""
     return unicodedata.normalize("NFKC", text).translate(_t2s_table()).lower()
@@ -43,3 +50,9 @@ def normalize(text: str) -> str:
 def compact(normalized: str) -> str:
     """Drop spaces, punctuation and symbols: ``微 信.号`` → ``微信号``."""
     return _NOT_WORD.sub("", normalized)
+
+
+@lru_cache(maxsize=_RECENT)
+def flat(text: str) -> str:
+    """``compact(normalize(text))``: the form word lists and FAQ keys are matched on."""
+    return compact(normalize(text))

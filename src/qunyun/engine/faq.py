@@ -26,7 +26,7 @@ from typing import Literal
 import ahocorasick
 import rjieba
 
-from qunyun.domain.text import compact, normalize
+from qunyun.domain.text import compact, flat, normalize
 
 MatchKind = Literal["fuzzy", "exact", "contains", "regex"]
 MATCH_KINDS: tuple[str, ...] = ("fuzzy", "exact", "contains", "regex")
@@ -185,7 +185,7 @@ class FaqIndex:
 
     def match(self, text: str) -> FaqMatch | None:
         """The FAQ this question asks, or None when no answer is confident enough."""
-        key = compact(normalize(text))
+        key = flat(text)
         if not key:
             return None
         exact = self._exact.get(key)

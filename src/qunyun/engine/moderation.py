@@ -27,7 +27,7 @@ from typing import Literal
 
 import ahocorasick
 
-from qunyun.domain.text import compact, normalize
+from qunyun.domain.text import compact, flat, normalize
 
 Severity = Literal["block", "review", "weak"]
 SEVERITIES: tuple[str, ...] = ("block", "review", "weak")
@@ -271,13 +271,13 @@ class Classifier:
     def classify(self, text: str, *, message_type: str = "text", strict: bool = False,
                  thresholds: Thresholds | None = None) -> Verdict:
         norm = normalize(text)
-        flat = compact(norm)
+        squeezed = flat(text)
         digits = _DIGITS_JOIN.sub("", norm)
         total = _BIAS
         reasons: list[str] = []
         signals: list[str] = []
         blocked_by_list = False
-        for word, list_name, severity in self.words.scan(flat):
+        for word, list_name, severity in self.words.scan(squeezed):
             total += _LIST_WEIGHT[severity]
             signals.append(f"list:{list_name}")
             reasons.append(f"命中词库「{list_name}」: {word}")
@@ -305,11 +305,11 @@ class Classifier:
         if contact and lure:
             total += _COMBO
             reasons.append("联系方式 + 诱导用语")
-        if len(flat) > _LONG:
+        if len(squeezed) > _LONG:
             total += 0.6
-        elif not contact and _QUESTION.search(norm) and len(flat) <= _QUESTION_MAX_LEN:
+        elif not contact and _QUESTION.search(norm) and len(squeezed) <= _QUESTION_MAX_LEN:
             total += _QUESTION_WEIGHT
-        nb = self.model.logodds(flat)
+        nb = self.model.logodds(squeezed)
         total += _NB_WEIGHT * nb
         if nb >= 1.5:
             reasons.append(f"文本像广告 (模型 {nb:+.1f})")
