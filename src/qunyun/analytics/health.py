@@ -29,7 +29,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.analytics.overview import local_day
+from qunyun.analytics.overview import local_date, local_day
 
 
 def utc_hour_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
@@ -148,7 +148,7 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
 
     # pass 2, messages per (local day, member): distinct speakers per day and each member's
     # count in the window, in one scan
-    day = local_day(conn, messages.c.sent_at, tz).label("day")
+    day = local_date(conn, messages.c.sent_at, tz).label("day")
     counts: dict[int, dict[int, int]] = defaultdict(dict)
     speakers_on: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for gid, d, mid, n in conn.execute(

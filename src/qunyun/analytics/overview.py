@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Date, cast, func, literal_column, select
 
 from qunyun.adapters.storage.tables import groups, member_events, messages, utcnow
 from qunyun.services import members as members_service
@@ -30,6 +30,14 @@ def local_day(conn: Connection, column: Any, tz: ZoneInfo) -> ColumnElement[Any]
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone(tz.key, column), literal_column("'YYYY-MM-DD'"))
     return func.date(column, f"{utc_offset_minutes(tz):+d} minutes")
+
+
+def local_date(conn: Connection, column: Any, tz: ZoneInfo) -> ColumnElement[Any]:
+    """As ``local_day`` for grouping a million rows: a date on PostgreSQL (``str()`` of it is
+    the same 'YYYY-MM-DD'), where formatting every row as text cost a quarter of the query."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.timezone(tz.key, column), Date)
+    return local_day(conn, column, tz)
 
 
 @dataclass
