@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from functools import lru_cache
 
 from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
 from qunyun.domain.automation import ModerationSettings
@@ -19,6 +20,12 @@ from qunyun.engine.moderation import Thresholds, Verdict
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
 from qunyun.engine.triggers import on
+
+
+@lru_cache(maxsize=32)
+def _thresholds(block: float, review: float, strict_shift: float) -> Thresholds:
+    """One Thresholds per distinct setting, not one per message."""
+    return Thresholds(block=block, review=review, strict_shift=strict_shift)
 
 
 class ModerationRule(Rule):
@@ -37,24 +44,25 @@ class ModerationRule(Rule):
         strict = bool(facts and facts.member_since is not None and cfg.new_member_days
                       and event.occurred_at - facts.member_since
                       < timedelta(days=cfg.new_member_days))
-        thresholds = Thresholds(block=cfg.block_threshold, review=cfg.review_threshold,
-                                strict_shift=cfg.strict_shift)
         verdict = ctx.automation.classifier.classify(
-            event.text, message_type=event.message_type, strict=strict, thresholds=thresholds)
-        reasons = list(verdict.reasons)
+            event.text, message_type=event.message_type, strict=strict,
+            thresholds=_thresholds(cfg.block_threshold, cfg.review_threshold,
+                                   cfg.strict_shift))
         flood_limit = cfg.new_member_flood_messages if strict else cfg.flood_messages
-        if facts and facts.recent_messages > flood_limit:
+        flood = facts is not None and facts.recent_messages > flood_limit
+        repeat = (facts is not None and facts.same_text_recent >= cfg.repeat_limit
+                  and len(event.text.strip()) >= cfg.repeat_min_length)
+        if not (flood or repeat):
+            return None if verdict.verdict == "ok" else verdict
+        assert facts is not None
+        reasons = list(verdict.reasons)
+        if flood:
             reasons.append(f"刷屏：{cfg.flood_seconds} 秒内 {facts.recent_messages} 条")
-        if (facts and len(event.text.strip()) >= cfg.repeat_min_length
-                and facts.same_text_recent >= cfg.repeat_limit):
+        if repeat:
             minutes = cfg.repeat_seconds // 60
             reasons.append(f"重复消息：{minutes} 分钟内第 {facts.same_text_recent} 次")
-        extra = len(reasons) - len(verdict.reasons)
-        if verdict.verdict == "ok" and not extra:
-            return None
-        if extra and verdict.verdict != "block":
-            verdict = Verdict("block", verdict.score, tuple(reasons), verdict.signals)
-        return Verdict(verdict.verdict, verdict.score, tuple(reasons), verdict.signals)
+        # flooding or repeating is a violation whatever the text's own score
+        return Verdict("block", verdict.score, tuple(reasons), verdict.signals)
 
     def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
         assert isinstance(event, MessagePosted) and isinstance(match, Verdict)
