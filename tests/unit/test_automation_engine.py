@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -9,7 +11,7 @@ from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
 from qunyun.domain.actions import SendText, fill_names
 from qunyun.domain.text import compact, normalize
 from qunyun.engine.faq import FaqEntry, FaqIndex
-from qunyun.engine.moderation import Classifier, WordList
+from qunyun.engine.moderation import BigramModel, Classifier, WordList, default_model
 from qunyun.services.draws import Prize, pick
 
 
@@ -88,3 +90,28 @@ def test_simulator_is_deterministic_and_heavy_tailed() -> None:
     gini = _gini([said.get(u, 0) for u in joined])
     assert 0.7 < gini < 0.97
     assert any("加V" in e.get("text", "") or "微信" in e.get("text", "") for e in events)
+
+
+def test_bigram_model_scores_as_its_definition_says() -> None:
+    """logodds walks the known bigrams with an automaton; it must equal the plain definition
+    (the mean known-bigram weight × √n, clipped), one-character texts included."""
+    model = default_model()
+    weights = model._finalize()
+
+    def by_definition(text: str) -> float:
+        grams = [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
+        known = [weights[g] for g in grams if g in weights]
+        if not known:
+            return 0.0
+        return max(-4.0, min(4.0, sum(known) / len(known) * math.sqrt(len(known))))
+
+    rng = random.Random(3)
+    alphabet = "加微信领红包免费兼职日结打卡今天天气不错群里好的收到v123"
+    # "早" alone is in the seed corpus, so it is a one-character gram of its own
+    randoms = ("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+               for _ in range(500))
+    texts = ["", "加", "早", "微信", *randoms]
+    assert [model.logodds(t) for t in texts] == [by_definition(t) for t in texts]
+    assert weights.get("早") is not None and model.logodds("早") != 0.0
+    assert any(by_definition(t) > 1 for t in texts) and any(by_definition(t) < -1 for t in texts)
+    assert BigramModel().logodds("加微信") == 0.0  # an untrained model knows no gram
