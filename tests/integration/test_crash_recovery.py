@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -60,8 +61,32 @@ def seed(db_url: str, tmp_path: Path) -> set[str]:
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "qunyun", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """The worker's stderr goes to a file beside its data: a pipe that nobody reads until the
+    end blocks the worker once 64 KB of log lines (a run of failing ticks) fill it, and a
+    blocked worker never stops."""
+    log_dir = Path(env["QUNYUN_DATA_DIR"]).parent
+    with tempfile.NamedTemporaryFile(dir=log_dir, prefix="worker-", suffix=".log",
+                                     delete=False) as log:
+        proc = subprocess.Popen([sys.executable, "-m", "qunyun", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log)
+    WORKER_LOGS[proc.pid] = Path(log.name)
+    return proc
+
+
+WORKER_LOGS: dict[int, Path] = {}
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then the worker must exit cleanly within 20 s; if not, its log says why."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        code = None
+    log = WORKER_LOGS.pop(proc.pid).read_text(errors="replace")
+    assert code == 0, f"worker exit {code}; its log ends:\n{log[-4000:]}"
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -103,8 +128,7 @@ def test_sigkill_mid_delivery_then_restart_delivers_each_exactly_once(
         finally:
             rt.close()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read().decode() if proc.stderr else ""
+        stop_worker(proc)
     applied, duplicates = store.counts()
     sent_keys = {row["idempotency_key"] for row in store.sent(limit=N * 2)}
     assert kills == 3
@@ -128,8 +152,8 @@ def test_two_worker_processes_share_the_outbox_without_overlap(fresh_db_url: str
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(timeout=20) for proc in procs]
-    assert codes == [0, 0]
+        for proc in procs:
+            stop_worker(proc)
     applied, duplicates = store.counts()
     assert applied == N and duplicates == 0
     assert {row["idempotency_key"] for row in store.sent(limit=N * 2)} == keys
@@ -182,12 +206,10 @@ def test_worker_stopped_across_a_playbook_step_sends_it_once_after_restart(
         wait_for(lambda: store.counts()[0] >= 6, 60, "the step in six groups")
         time.sleep(1.0)  # time for a second (wrong) firing to show up, if there were one
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        stop_worker(proc)
     proc = start_worker(env)
     time.sleep(3.0)  # past start-up (imports alone take ~1 s on this machine), a full round
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
+    stop_worker(proc)
     applied, duplicates = store.counts()
     texts = sorted(row["payload"]["text"] for row in store.sent(limit=100))
     assert applied == 6 and duplicates == 0
