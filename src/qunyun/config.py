@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     sandbox_profile: str = "full"
     sandbox_latency_seconds: float = Field(default=0.0, ge=0)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # chat exports uploaded through the API or the dashboard (years of a group: tens of MB)
+    max_import_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     # WeCom: where the server API lives (a fake or staging server in tests), how far a
     # callback's timestamp may be from now, how often the worker polls group sends
     wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin"

@@ -229,3 +229,29 @@ def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: 
         expect(page.locator("#broadcasts-table")).to_contain_text("周五直播")
         page.screenshot(path=str(tmp_path / "broadcasts.png"), full_page=True)
         browser.close()
+
+
+def test_import_a_chat_export_from_the_health_page(server: str, tmp_path: Path) -> None:
+    """An operator uploads a MemoTrace export from the dashboard and sees what it added."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from qunyun.adapters.platforms.exports import formats
+
+    export = tmp_path / "业主群_utf8.csv"
+    export.write_bytes((Path(formats.__file__).parent / "fixtures" / "memotrace__group.csv")
+                       .read_bytes())
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN")
+        page.goto(server + "/login")
+        page.fill("#username", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(server + "/health")
+        page.click("#import-link")
+        page.set_input_files("#import-form input[name=file]", str(export))
+        page.click("#import-form button[type=submit]")
+        expect(page.locator("#import-report")).to_contain_text("业主群_utf8.csv")
+        expect(page.locator("#imp-messages")).to_have_text("7")
+        expect(page.locator("#imp-joins")).to_have_text("5")
+        browser.close()

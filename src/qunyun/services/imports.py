@@ -48,7 +48,9 @@ from qunyun.domain.events import (
     MessageRecalled,
     PersonRef,
 )
+from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts, tags
+from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.ingest import NO_RULES, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
@@ -59,6 +61,7 @@ from qunyun.services.members import (
     resolve_member,
 )
 from qunyun.services.segments import Clock
+from qunyun.services.users import Actor
 
 FORMATS = tuple(READERS)
 BATCH = 5000
@@ -399,6 +402,39 @@ def do_import_file(
         audit.record(conn, actor=actor, action="import.file", object_type="file",
                      object_id=path.name, detail={k: v for k, v in report.as_dict().items()
                                                   if k != "errors"})
+    return report
+
+
+def upload_name(name: str) -> str:
+    """The uploaded export's own file name, without any folders: it names the saved copy (a
+    MemoTrace file's name is its group's name) and the report. Refused when empty."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if base in ("", ".", ".."):
+        raise InvalidInput("name: the export's file name, e.g. 业主群_utf8.csv")
+    return base
+
+
+def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "auto",
+                     group_name: str | None = None, on_error: str = "fail", now: datetime,
+                     rule_clock: Clock | None = None) -> FileReport:
+    """An export uploaded through the API or the dashboard, saved by the web layer at
+    ``path`` under its own name (``upload_name``). Staff who operate only; a file that
+    fails is an InvalidInput naming the file and line, and nothing of it is stored."""
+    actor.require(Permission.OPERATE)
+    if fmt != "auto" and fmt not in FORMATS:
+        raise InvalidInput(f"format: auto or one of {', '.join(FORMATS)}")
+    if on_error not in ("fail", "skip"):
+        raise InvalidInput("on_error: fail or skip")
+    try:
+        report = do_import_file(uow, path, fmt=fmt, group_name=group_name or None,
+                                on_error=on_error, actor=actor.label, now=now,
+                                rule_clock=rule_clock)
+    except ImportFailed as exc:
+        raise InvalidInput(f"{path.name}:{exc.error['line']}: {exc.error['reason']} "
+                           "(nothing of this file was imported)") from None
+    report.file = path.name
+    for error in report.errors:
+        error["file"] = path.name
     return report
 
 

@@ -34,6 +34,7 @@ from qunyun.web.routes import (
     dashboard,
     groups,
     health,
+    imports,
     leads,
     members,
     ops,
@@ -44,6 +45,7 @@ from qunyun.web.routes import (
     wecom,
     wecom_api,
 )
+from qunyun.web.routes.imports import IMPORT_PATHS
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -77,11 +79,12 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=runtime.secret_key,
                        session_cookie="qunyun_session", same_site="lax", https_only=False,
                        max_age=14 * 24 * 3600)
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
+                       larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes))
     app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (ops, auth, dashboard, groups, health, members, tags, segments, leads, tasks,
-                   outbox, audit, api, crm_api, automation, automation_api, content,
+    for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
+                   leads, tasks, outbox, audit, api, crm_api, automation, automation_api, content,
                    content_api, activities, activities_api, wecom, wecom_api):
         app.include_router(module.router)
 

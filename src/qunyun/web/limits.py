@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, whether or not they declare a length."""
+    """Refuse request bodies over ``max_bytes`` with 413, whether or not they declare a length.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``larger`` gives exact paths their own limit (the chat-export upload takes files far
+    beyond what any form or JSON body needs)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(send)
             return
         seen = 0
@@ -27,7 +35,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
