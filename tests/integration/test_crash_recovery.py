@@ -60,6 +60,9 @@ def seed(db_url: str, tmp_path: Path) -> set[str]:
         rt.close()
 
 
+WORKER_LOGS: dict[int, Path] = {}  # pid -> the worker's stderr file
+
+
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """The worker's stderr goes to a file beside its data: a pipe that nobody reads until the
     end blocks the worker once 64 KB of log lines (a run of failing ticks) fill it, and a
@@ -71,9 +74,6 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
                                 stdout=subprocess.DEVNULL, stderr=log)
     WORKER_LOGS[proc.pid] = Path(log.name)
     return proc
-
-
-WORKER_LOGS: dict[int, Path] = {}
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:

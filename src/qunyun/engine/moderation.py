@@ -156,7 +156,7 @@ _NB_CLIP = 4.0
 
 
 def _bigrams(text: str) -> list[str]:
-    return list(map(str.__add__, text, text[1:])) or ([text] if text else [])
+    return [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
 
 
 @dataclass
@@ -214,11 +214,11 @@ class BigramModel:
         return self._pairs
 
     def logodds(self, compact_text: str) -> float:
-        pairs = self._pair_automaton()
         if len(compact_text) < 2:  # a one-character text is its own gram
-            weight = self._weights.get(compact_text)
+            weight = self._finalize().get(compact_text)
             known = [] if weight is None else [weight]
         else:
+            pairs = self._pair_automaton()
             known = [] if pairs is None else [w for _end, w in pairs.iter(compact_text)]
         if not known:
             return 0.0
