@@ -75,6 +75,40 @@ def test_trigger_combinators() -> None:
     assert "&" in t.name and "|" in t.name
 
 
+def test_trigger_kinds_follow_the_combinators() -> None:
+    msg, join = on(MessagePosted), on(MemberJoined)
+    assert msg.kinds == (MessagePosted,) and msg.admits(MessagePosted)
+    assert not msg.admits(MemberJoined)
+    assert (msg | join).kinds == (MessagePosted, MemberJoined)
+    assert (msg & join).kinds == ()  # no event is both
+    assert (on(DomainEvent) & msg).kinds == (MessagePosted,)
+    assert (msg & text_contains("价格")).kinds == (MessagePosted,)
+    assert (~msg).kinds is None and (~msg).admits(MemberJoined)
+
+
+class Spy(Rule):
+    """Counts the events it is asked about."""
+
+    name: ClassVar[str] = "spy"
+
+    def __init__(self, trigger: object) -> None:
+        self.trigger = trigger  # type: ignore[assignment]
+        self.asked: list[str] = []
+
+    def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
+        self.asked.append(event.kind)
+        return None
+
+
+def test_dispatcher_asks_a_rule_only_about_the_kinds_its_trigger_admits() -> None:
+    join = event(raw_join("j1", "g1", "u1"))
+    joins, anything = Spy(on(MemberJoined)), Spy(~on(MemberJoined))
+    for e in (MSG, join, MSG):
+        evaluate(e, ctx(), [joins, anything])
+    assert joins.asked == [join.kind]
+    assert anything.asked == [MSG.kind, join.kind, MSG.kind]
+
+
 def test_welcome_renders_template_and_mentions_newcomer() -> None:
     join = event(raw_join("j1", "g1", "u1"))
     result = evaluate(join, ctx({"welcome_template": "欢迎 {name} 加入{group}！群规：{rules} {x}"}),

@@ -29,11 +29,14 @@ class Evaluation:
     stopped_by: str | None = None
 
 
-@lru_cache(maxsize=16)
-def _priority_groups(rules: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], ...]:
-    """The rules in priority groups, worked out once per rule set (it is the same set for
-    every event; sorting it each time was a tenth of the engine's time)."""
-    ordered = sorted(rules, key=lambda r: r.priority)  # stable: registration order within a group
+@lru_cache(maxsize=64)
+def _priority_groups(rules: tuple[Rule, ...], kind: type[DomainEvent]
+                     ) -> tuple[tuple[Rule, ...], ...]:
+    """The rules whose trigger admits ``kind``, in priority groups — worked out once per rule
+    set and event class (it is the same for every message; sorting it each time was a tenth
+    of the engine's time, and asking a join rule about every message another 3 %)."""
+    ordered = sorted((r for r in rules if r.trigger.admits(kind)),
+                     key=lambda r: r.priority)  # stable: registration order within a group
     return tuple(tuple(group) for _p, group in groupby(ordered, key=lambda r: r.priority))
 
 
@@ -42,7 +45,7 @@ def evaluate(event: DomainEvent, ctx: RuleContext, rules: Iterable[Rule]) -> Eva
     actions: list[tuple[str, Action]] = []
     fired: list[str] = []
     errors: list[RuleError] = []
-    for group in _priority_groups(tuple(rules)):
+    for group in _priority_groups(tuple(rules), type(event)):
         stop = False
         for rule in group:
             try:

@@ -83,6 +83,8 @@ class Rule:
 
     Lower ``priority`` runs first (moderation at -10 before replies at 0). At most one rule
     fires per priority group: the first, in registration order, whose ``matches`` is not None.
+    The trigger's declared kinds (``on(MessagePosted)``) bind ``matches`` too: the dispatcher
+    never asks a rule about an event of another kind.
     """
 
     name: ClassVar[str] = "rule"

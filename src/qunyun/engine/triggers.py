@@ -14,23 +14,45 @@ if TYPE_CHECKING:
 Predicate = Callable[[DomainEvent, "RuleContext"], bool]
 
 
+Kinds = tuple[type[DomainEvent], ...] | None  # None: any kind of event
+
+
 class Trigger:
-    """A named predicate; cheap to test, so rules can skip most events without work."""
+    """A named predicate; cheap to test, so rules can skip most events without work.
 
-    __slots__ = ("_fn", "name")
+    ``kinds`` declares the event classes the predicate can be true for (None: any), so the
+    dispatcher can leave a rule out for every other kind without calling it. ``&`` keeps
+    the kinds both sides allow, ``|`` either side's, ``~`` cannot know and allows any.
+    """
 
-    def __init__(self, fn: Predicate, name: str) -> None:
+    __slots__ = ("_fn", "kinds", "name")
+
+    def __init__(self, fn: Predicate, name: str, kinds: Kinds = None) -> None:
         self._fn = fn
         self.name = name
+        self.kinds = kinds
+
+    def admits(self, kind: type[DomainEvent]) -> bool:
+        """Whether an event of class ``kind`` can satisfy this trigger."""
+        return self.kinds is None or issubclass(kind, self.kinds)
 
     def __call__(self, event: DomainEvent, ctx: RuleContext) -> bool:
         return self._fn(event, ctx)
 
     def __and__(self, other: Trigger) -> Trigger:
-        return Trigger(lambda e, c: self(e, c) and other(e, c), f"({self.name} & {other.name})")
+        if self.kinds is None or other.kinds is None:
+            kinds = self.kinds if other.kinds is None else other.kinds
+        else:
+            kinds = tuple(k for k in self.kinds if issubclass(k, other.kinds)) + tuple(
+                k for k in other.kinds if issubclass(k, self.kinds) and k not in self.kinds)
+        return Trigger(lambda e, c: self(e, c) and other(e, c), f"({self.name} & {other.name})",
+                       kinds)
 
     def __or__(self, other: Trigger) -> Trigger:
-        return Trigger(lambda e, c: self(e, c) or other(e, c), f"({self.name} | {other.name})")
+        kinds = (None if self.kinds is None or other.kinds is None
+                 else self.kinds + tuple(k for k in other.kinds if k not in self.kinds))
+        return Trigger(lambda e, c: self(e, c) or other(e, c), f"({self.name} | {other.name})",
+                       kinds)
 
     def __invert__(self) -> Trigger:
         return Trigger(lambda e, c: not self(e, c), f"~{self.name}")
@@ -41,14 +63,14 @@ class Trigger:
 
 def on(*kinds: type[DomainEvent]) -> Trigger:
     names = ",".join(k.__name__ for k in kinds)
-    return Trigger(lambda e, c: isinstance(e, kinds), f"on({names})")
+    return Trigger(lambda e, c: isinstance(e, kinds), f"on({names})", kinds)
 
 
 def text_contains(*needles: str) -> Trigger:
     def check(event: DomainEvent, ctx: RuleContext) -> bool:
         return isinstance(event, MessagePosted) and any(n in event.text for n in needles)
 
-    return Trigger(check, f"text_contains({'|'.join(needles)})")
+    return Trigger(check, f"text_contains({'|'.join(needles)})", (MessagePosted,))
 
 
 def text_matches(pattern: str) -> Trigger:
@@ -57,7 +79,7 @@ def text_matches(pattern: str) -> Trigger:
     def check(event: DomainEvent, ctx: RuleContext) -> bool:
         return isinstance(event, MessagePosted) and compiled.search(event.text) is not None
 
-    return Trigger(check, f"text_matches({pattern})")
+    return Trigger(check, f"text_matches({pattern})", (MessagePosted,))
 
 
 def group_setting(key: str) -> Trigger:
