@@ -32,7 +32,7 @@ class Trigger:
         self.name = name
         self.kinds = kinds
 
-    def admits(self, kind: type[DomainEvent]) -> bool:
+    def admits(self, kind: type) -> bool:
         """Whether an event of class ``kind`` can satisfy this trigger."""
         return self.kinds is None or issubclass(kind, self.kinds)
 
