@@ -158,30 +158,25 @@ class FaqIndex:
     def _weight(self, token: str) -> float:
         return self._idf.get(token, self._unknown_idf)
 
-    def _cosine(self, q_tokens: Counter[str], q_norm: float, i: int) -> float:
-        d_counts = self._docs[i].counts
-        dot = 0.0
-        for t, c in q_tokens.items():
-            d = d_counts.get(t)
-            if d:
-                dot += self._weight(t) ** 2 * (c if c < d else d)
-        nd = self._doc_norm[i]
-        return dot / (q_norm * nd) if q_norm and nd else 0.0
-
     def _confidence(self, cosine: float, q_grams: Counter[str], q_total: int, i: int) -> float:
         doc = self._docs[i]
         return _COSINE_SHARE * cosine + _DICE_SHARE * _dice(q_grams, q_total, doc.grams,
                                                              doc.gram_total)
 
-    def _bm25(self, q_tokens: Counter[str]) -> dict[int, float]:
+    def _bm25(self, q_tokens: Counter[str]) -> tuple[dict[int, float], dict[int, float]]:
+        """BM25 score and the cosine's dot product (Σ idf² · shared count) of every phrasing
+        sharing a word with the question, in one walk over the postings."""
         scores: dict[int, float] = {}
-        for t in q_tokens:
+        dots: dict[int, float] = {}
+        for t, c in q_tokens.items():
             idf = self._bm25_idf.get(t)
             if idf is None:
                 continue
+            idf_sq = self._idf[t] ** 2
             for i, tf in self._postings[t]:
                 scores[i] = scores.get(i, 0.0) + idf * tf * (_K1 + 1) / (tf + self._norm[i])
-        return scores
+                dots[i] = dots.get(i, 0.0) + idf_sq * (c if c < tf else tf)
+        return scores, dots
 
     def match(self, text: str) -> FaqMatch | None:
         """The FAQ this question asks, or None when no answer is confident enough."""
@@ -208,7 +203,7 @@ class FaqIndex:
         if not tokens:
             return None
         q_tokens = Counter(tokens)
-        scores = self._bm25(q_tokens)  # only phrasings sharing a word
+        scores, dots = self._bm25(q_tokens)  # only phrasings sharing a word
         if not scores:
             return None
         ranked = sorted(scores, key=lambda i: -scores[i])[:8]
@@ -221,7 +216,8 @@ class FaqIndex:
         floor = self.min_score - self.min_margin - _DICE_SHARE
         best: dict[str, tuple[float, str]] = {}
         for i in ranked:
-            cosine = self._cosine(q_tokens, q_norm, i)
+            nd = self._doc_norm[i]
+            cosine = dots[i] / (q_norm * nd) if q_norm and nd else 0.0
             if _COSINE_SHARE * cosine < floor:
                 continue
             doc = self._docs[i]
