@@ -96,7 +96,7 @@ def test_bigram_model_scores_as_its_definition_says() -> None:
     """logodds walks the known bigrams with an automaton; it must equal the plain definition
     (the mean known-bigram weight × √n, clipped), one-character texts included."""
     model = default_model()
-    weights = model._finalize()
+    weights = model.weights()
 
     def by_definition(text: str) -> float:
         grams = [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
@@ -115,3 +115,25 @@ def test_bigram_model_scores_as_its_definition_says() -> None:
     assert weights.get("早") is not None and model.logodds("早") != 0.0
     assert any(by_definition(t) > 1 for t in texts) and any(by_definition(t) < -1 for t in texts)
     assert BigramModel().logodds("加微信") == 0.0  # an untrained model knows no gram
+
+
+def test_classifier_reads_list_words_and_bigrams_in_one_pass_as_each_alone() -> None:
+    """Classifier.scan shares one automaton between the word lists and the model's bigrams;
+    it must find what WordMatcher.scan and BigramModel.logodds find apart — with words that
+    are bigrams themselves, one-character words and texts, and overlapping words."""
+    lists = [WordList("ads", "review", ("微信", "加微信", "兼职", "日结工资", "v")),
+             WordList("bad", "block", ("微信", "赌")),
+             WordList("weak", "weak", ("领红包",))]
+    rng = random.Random(11)
+    alphabet = "加微信领红包免费兼职日结工资打卡今天天气不错群里好的收到v赌123"
+    texts = ["", "v", "赌", "加", "微信", "加微信", *(
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(800))]
+    for model in (default_model(), BigramModel()):
+        classifier = Classifier(lists, model=model)
+        for text in texts:
+            found, nb = classifier.scan(text)
+            assert sorted(found) == sorted(classifier.words.scan(text)), text
+            assert nb == model.logodds(text), text
+    assert Classifier([], model=BigramModel()).scan("加微信") == ([], 0.0)
+    hits = [Classifier(lists).scan(t) for t in texts]
+    assert any(len(found) >= 3 for found, _ in hits) and any(nb > 1 for _, nb in hits)

@@ -159,12 +159,21 @@ def _bigrams(text: str) -> list[str]:
     return [text[i:i + 2] for i in range(len(text) - 1)] or ([text] if text else [])
 
 
+def _nb_value(known: list[float]) -> float:
+    """The learned score from the weights of a text's known bigrams, in text order."""
+    if not known:
+        return 0.0
+    value = sum(known) / len(known) * math.sqrt(len(known))
+    return max(-_NB_CLIP, min(_NB_CLIP, value))
+
+
 @dataclass
 class BigramModel:
     """Multinomial naive Bayes over character bigrams of the compact text (Laplace-smoothed).
 
     ``logodds`` is averaged per bigram and scaled by √n, so one long message does not swamp
-    the other signals, then clipped.
+    the other signals, then clipped. (The classifier reads the weights with its list words
+    in one automaton pass; ``logodds`` is the plain definition it is tested against.)
     """
 
     spam: Counter[str] = field(default_factory=Counter)
@@ -172,8 +181,6 @@ class BigramModel:
     spam_docs: int = 0
     ham_docs: int = 0
     _weights: dict[str, float] = field(default_factory=dict, repr=False)
-    # the two-character grams with their weights, for one C pass over a text's bigrams
-    _pairs: ahocorasick.Automaton | None = field(default=None, repr=False)
 
     def train(self, samples: Iterable[tuple[str, bool]]) -> BigramModel:
         for text, is_spam in samples:
@@ -185,45 +192,22 @@ class BigramModel:
                 self.ham.update(grams)
                 self.ham_docs += 1
         self._weights = {}
-        self._pairs = None
         return self
 
-    def _finalize(self) -> dict[str, float]:
+    def weights(self) -> dict[str, float]:
+        """Gram → log-likelihood ratio (spam over ham), computed once after training."""
         if not self._weights:
             vocab = set(self.spam) | set(self.ham)
             vs, vh = sum(self.spam.values()), sum(self.ham.values())
             n = len(vocab) or 1
             self._weights = {g: math.log((self.spam[g] + 1) / (vs + n))
                              - math.log((self.ham[g] + 1) / (vh + n)) for g in vocab}
-            self._pairs = None
         return self._weights
 
-    def _pair_automaton(self) -> ahocorasick.Automaton | None:
-        """Every known bigram once, valued by its weight: iterating it over a text yields the
-        known bigrams' weights in text order, as looking each one up does, at half the cost.
-        None while the model knows no bigram."""
-        if self._pairs is None:
-            pairs = ahocorasick.Automaton()
-            for gram, weight in self._finalize().items():
-                if len(gram) == 2:
-                    pairs.add_word(gram, weight)
-            if len(pairs) == 0:
-                return None
-            pairs.make_automaton()
-            self._pairs = pairs
-        return self._pairs
-
     def logodds(self, compact_text: str) -> float:
-        if len(compact_text) < 2:  # a one-character text is its own gram
-            weight = self._finalize().get(compact_text)
-            known = [] if weight is None else [weight]
-        else:
-            pairs = self._pair_automaton()
-            known = [] if pairs is None else [w for _end, w in pairs.iter(compact_text)]
-        if not known:
-            return 0.0
-        value = sum(known) / len(known) * math.sqrt(len(known))
-        return max(-_NB_CLIP, min(_NB_CLIP, value))
+        weights = self.weights()
+        return _nb_value([w for g in _bigrams(compact_text)
+                          if (w := weights.get(g)) is not None])
 
     @property
     def samples(self) -> int:
@@ -265,6 +249,8 @@ class WordMatcher:
                 if key:
                     entries.setdefault(key, []).append((wl.name, wl.severity))
         self.size = len(entries)
+        # compact word → the (list, severity) pairs that hold it
+        self.entries = {key: tuple(owners) for key, owners in entries.items()}
         if entries:
             automaton = ahocorasick.Automaton()
             for key, owners in entries.items():
@@ -273,7 +259,8 @@ class WordMatcher:
             self._automaton = automaton
 
     def scan(self, compact_text: str) -> list[tuple[str, str, str]]:
-        """(word, list name, severity) for each distinct word found."""
+        """(word, list name, severity) for each distinct word found (the plain definition;
+        the classifier reads the words and the model's bigrams in one pass)."""
         if self._automaton is None or not compact_text:
             return []
         seen: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -290,6 +277,50 @@ class Classifier:
         self.words = WordMatcher(lists)
         self.model = model if model is not None else default_model()
         self.thresholds = thresholds or Thresholds()
+        self._reader: ahocorasick.Automaton | None = None
+
+    def _automaton(self) -> ahocorasick.Automaton:
+        """The list words and the model's two-character grams in one automaton, so a message
+        is read once for both (two passes cost twice one; ~1 µs a message). A bigram's
+        value is its weight; a list word's is (word, owners, its weight as a bigram or
+        None). Built on the first message: the lists and the model are fixed by then."""
+        if self._reader is None:
+            values: dict[str, float | tuple[str, tuple[tuple[str, str], ...], float | None]]
+            values = {g: w for g, w in self.model.weights().items() if len(g) == 2}
+            for word, owners in self.words.entries.items():
+                weight = values.get(word)
+                values[word] = (word, owners, weight if isinstance(weight, float) else None)
+            reader = ahocorasick.Automaton()
+            for key, value in values.items():
+                reader.add_word(key, value)
+            if values:
+                reader.make_automaton()
+            self._reader = reader
+        return self._reader
+
+    def scan(self, compact_text: str) -> tuple[list[tuple[str, str, str]], float]:
+        """(word, list name, severity) for each distinct list word in the text, and the
+        learned score — ``WordMatcher.scan`` and ``BigramModel.logodds`` in one pass."""
+        if len(compact_text) < 2:  # a one-character text is its own gram
+            return self.words.scan(compact_text), self.model.logodds(compact_text)
+        reader = self._automaton()
+        if not len(reader):
+            return [], 0.0
+        hits = [v for _end, v in reader.iter(compact_text)]
+        known = [v for v in hits if v.__class__ is float]
+        if len(known) == len(hits):
+            return [], _nb_value(known)
+        seen: dict[str, tuple[tuple[str, str], ...]] = {}
+        known = []
+        for v in hits:
+            if isinstance(v, float):
+                known.append(v)
+            else:
+                seen[v[0]] = v[1]
+                if v[2] is not None:
+                    known.append(v[2])
+        return ([(w, name, sev) for w, owners in seen.items() for name, sev in owners],
+                _nb_value(known))
 
     def classify(self, text: str, *, message_type: str = "text", strict: bool = False,
                  thresholds: Thresholds | None = None) -> Verdict:
@@ -300,7 +331,8 @@ class Classifier:
         reasons: list[str] = []
         signals: list[str] = []
         blocked_by_list = False
-        for word, list_name, severity in self.words.scan(squeezed):
+        found, nb = self.scan(squeezed)
+        for word, list_name, severity in found:
             total += _LIST_WEIGHT[severity]
             signals.append(f"list:{list_name}")
             reasons.append(f"命中词库「{list_name}」: {word}")
@@ -332,7 +364,6 @@ class Classifier:
             total += 0.6
         elif not contact and _QUESTION.search(norm) and len(squeezed) <= _QUESTION_MAX_LEN:
             total += _QUESTION_WEIGHT
-        nb = self.model.logodds(squeezed)
         total += _NB_WEIGHT * nb
         if nb >= 1.5:
             reasons.append(f"文本像广告 (模型 {nb:+.1f})")
