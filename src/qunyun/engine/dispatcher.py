@@ -60,7 +60,8 @@ def evaluate(event: DomainEvent, ctx: RuleContext, rules: Iterable[Rule]) -> Eva
                 errors.append(RuleError(rule.name, f"{type(exc).__name__}: {exc}"))
                 continue
             fired.append(rule.name)
-            actions.extend((rule.name, a) for a in outcome.actions)
+            for action in outcome.actions:  # (a loop: a generator cost more than one action)
+                actions.append((rule.name, action))
             stop = outcome.stop
             break
         if stop:
