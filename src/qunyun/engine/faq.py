@@ -207,19 +207,23 @@ class FaqIndex:
         if not scores:
             return None
         ranked = sorted(scores, key=lambda i: -scores[i])[:8]
-        q_grams = _bigrams(key)
-        q_total = sum(q_grams.values())
         q_norm = math.sqrt(sum((self._weight(t) * c) ** 2 for t, c in q_tokens.items()))
+        if not q_norm:
+            return None
         # a phrasing whose confidence cannot reach min_score - min_margin even with a perfect
         # bigram overlap can be neither the answer nor a runner-up close enough to veto it,
-        # so its bigrams are not compared (most candidates of a non-question end here)
+        # so its bigrams are not compared — and when no phrasing is left (most non-questions)
+        # the question's own bigrams are never counted
         floor = self.min_score - self.min_margin - _DICE_SHARE
+        norms = self._doc_norm
+        near = [(i, cosine) for i in ranked
+                if norms[i] and _COSINE_SHARE * (cosine := dots[i] / (q_norm * norms[i])) >= floor]
+        if not near:
+            return None
+        q_grams = _bigrams(key)
+        q_total = sum(q_grams.values())
         best: dict[str, tuple[float, str]] = {}
-        for i in ranked:
-            nd = self._doc_norm[i]
-            cosine = dots[i] / (q_norm * nd) if q_norm and nd else 0.0
-            if _COSINE_SHARE * cosine < floor:
-                continue
+        for i, cosine in near:
             doc = self._docs[i]
             conf = self._confidence(cosine, q_grams, q_total, i)
             if conf > best.get(doc.entry.id, (-1.0, ""))[0]:
