@@ -117,6 +117,38 @@ def test_bigram_model_scores_as_its_definition_says() -> None:
     assert BigramModel().logodds("加微信") == 0.0  # an untrained model knows no gram
 
 
+def test_signal_precheck_starts_only_where_a_match_can_begin() -> None:
+    """The pre-check tries the signal alternation only from the first character a match can
+    begin with (read off the pattern); it must agree with a plain search on every text."""
+    import re
+
+    from qunyun.adapters.platforms.sandbox.simulate import DEFAULT_ADS, DEFAULT_TALK, TAILS
+    from qunyun.domain.text import normalize as norm
+    from qunyun.engine import moderation as m
+
+    assert m._STARTS_ON_TEXT is not None and m._STARTS_ON_DIGITS is not None
+    rng = random.Random(7)
+    alphabet = ("加微信vVxQq群1３5-. ·【】[]¥$元折兼职日结wwW.com http:/ "
+                "私聊我有一二三四五六七八九零扫码")
+    texts = [norm(t) for t in (*DEFAULT_TALK, *DEFAULT_ADS, *TAILS, *(
+        text for text, _spam in m.seed_samples()), *(
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(4000)))]
+    for pattern, starts in ((m._ANY_ON_TEXT, m._STARTS_ON_TEXT),
+                            (m._ANY_ON_DIGITS, m._STARTS_ON_DIGITS)):
+        found = [pattern.search(t) is not None for t in texts]
+        assert [m._can_match(pattern, starts, t) for t in texts] == found
+        assert any(found) and not all(found)
+        assert any(starts.search(t) is None for t in texts)  # the gate turns texts away
+    # the reading itself: optional and zero-width parts, classes, case, and what it refuses
+    gate = m._first_chars(re.compile(r"(?<![x])a?b|\bc\d|[e-g]", re.IGNORECASE))
+    assert gate is not None
+    assert {c for c in "abcdefgABCxyz1" if gate.match(c)} == set("abcefgABC")
+    gate = m._first_chars(re.compile("(?:a?|b)c"))  # every branch counts, empty or not
+    assert gate is not None and {c for c in "abcd" if gate.match(c)} == set("abc")
+    assert m._first_chars(re.compile("a*")) is None  # matches the empty string
+    assert m._first_chars(re.compile("a|.b")) is None  # "any character": no class to give
+
+
 def test_classifier_reads_list_words_and_bigrams_in_one_pass_as_each_alone() -> None:
     """Classifier.scan shares one automaton between the word lists and the model's bigrams;
     it must find what WordMatcher.scan and BigramModel.logodds find apart — with words that

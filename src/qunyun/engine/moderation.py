@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import ahocorasick
 
@@ -136,6 +136,80 @@ _SIGNALS: tuple[_Signal, ...] = (
 # messages are ordinary talk; they skip the fifteen scans.
 _ANY_ON_TEXT = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if not s.on_digits))
 _ANY_ON_DIGITS = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if s.on_digits))
+
+
+def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A character class of every character a match of ``pattern`` can begin with, read off
+    its parse tree, or None when the tree holds something this does not follow.
+
+    A long alternation is slow to search because ``re`` tries every branch at every position;
+    a class is one C scan. A match must begin at one of these characters, so the alternation
+    need only be tried from the first of them on, and not at all when there is none (about a
+    quarter of ordinary talk). Falling back to None only costs that speed.
+    """
+    from re import _constants as sre
+    from re import _parser
+
+    class Unknown(Exception):
+        pass
+
+    chars: set[str] = set()
+    categories: set[str] = set()
+    known_categories = {sre.CATEGORY_DIGIT: r"\d", sre.CATEGORY_SPACE: r"\s",
+                        sre.CATEGORY_WORD: r"\w"}
+
+    def add(code: int) -> None:
+        chars.add(chr(code))
+
+    def seq(items: Any) -> bool:
+        """Add the first characters of a sequence; True when it can match empty."""
+        return all(op_(op, av) for op, av in items)
+
+    def op_(op: Any, av: Any) -> bool:
+        if op is sre.LITERAL:
+            add(av)
+            return False
+        if op is sre.IN:
+            for o, a in av:
+                if o is sre.LITERAL:
+                    add(a)
+                elif o is sre.RANGE:
+                    for code in range(a[0], a[1] + 1):
+                        add(code)
+                elif o is sre.CATEGORY and a in known_categories:
+                    categories.add(known_categories[a])
+                else:
+                    raise Unknown
+            return False
+        if op is sre.SUBPATTERN:
+            return seq(av[-1])
+        if op is sre.BRANCH:
+            return any([seq(alt) for alt in av[1]])  # a list: every branch adds its chars
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            return seq(av[2]) or av[0] == 0
+        if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
+            return True  # consume nothing: the first character comes after
+        raise Unknown
+
+    try:
+        if seq(_parser.parse(pattern.pattern, pattern.flags)):
+            return None  # can match the empty string: no character is needed
+    except Unknown:
+        return None
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars))
+                      + "".join(sorted(categories)) + "]", pattern.flags)  # same case rule
+
+
+_STARTS_ON_TEXT = _first_chars(_ANY_ON_TEXT)
+_STARTS_ON_DIGITS = _first_chars(_ANY_ON_DIGITS)
+
+
+def _can_match(pattern: re.Pattern[str], starts: re.Pattern[str] | None, text: str) -> bool:
+    """``pattern.search(text)``, tried only from the first character a match can begin with."""
+    if starts is None:
+        return pattern.search(text) is not None
+    first = starts.search(text)
+    return first is not None and pattern.search(text, first.start()) is not None
 
 # message types that are ads by themselves or nearly so (as the adapter reports them)
 _TYPE_WEIGHT: dict[str, tuple[float, str]] = {
@@ -338,8 +412,8 @@ class Classifier:
             reasons.append(f"命中词库「{list_name}」: {word}")
             blocked_by_list = blocked_by_list or severity == "block"
         contact = lure = False
-        on_text = _ANY_ON_TEXT.search(norm) is not None
-        on_digits = _ANY_ON_DIGITS.search(digits) is not None
+        on_text = _can_match(_ANY_ON_TEXT, _STARTS_ON_TEXT, norm)
+        on_digits = _can_match(_ANY_ON_DIGITS, _STARTS_ON_DIGITS, digits)
         for sig in _SIGNALS if on_text or on_digits else ():
             if not (on_digits if sig.on_digits else on_text):
                 continue
