@@ -134,11 +134,8 @@ class FaqIndex:
         self._docs = [d for d in docs if d.tokens]
         n = len(self._docs)
         df: Counter[str] = Counter()
-        self._postings: dict[str, list[tuple[int, int]]] = {}
-        for i, d in enumerate(self._docs):
+        for d in self._docs:
             df.update(d.counts.keys())
-            for t, c in d.counts.items():
-                self._postings.setdefault(t, []).append((i, c))
         self._idf = {t: math.log(1 + (n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log(1 + (n + 1) / 0.5)
         # BM25 term weight: the Lucene form (always positive, unlike Okapi's for tiny FAQs)
@@ -147,6 +144,15 @@ class FaqIndex:
         self._norm = [_K1 * (1 - _B + _B * len(d.tokens) / avg) for d in self._docs]
         self._doc_norm = [math.sqrt(sum((self._weight(t) * c) ** 2
                                         for t, c in d.counts.items())) for d in self._docs]
+        # word → (its idf² for the cosine, [(phrasing, count, BM25 term)]): a
+        # phrasing's BM25 term for a word does not depend on the question, so it is summed,
+        # not recomputed, per question
+        self._postings: dict[str, tuple[float, list[tuple[int, int, float]]]] = {}
+        for i, d in enumerate(self._docs):
+            for t, tf in d.counts.items():
+                idf = self._bm25_idf[t]
+                self._postings.setdefault(t, (self._idf[t] ** 2, []))[1].append(
+                    (i, tf, idf * tf * (_K1 + 1) / (tf + self._norm[i])))
         self._vocab: ahocorasick.Automaton | None = None
         if df:
             automaton = ahocorasick.Automaton()
@@ -168,13 +174,13 @@ class FaqIndex:
         sharing a word with the question, in one walk over the postings."""
         scores: dict[int, float] = {}
         dots: dict[int, float] = {}
+        postings = self._postings
         for t, c in q_tokens.items():
-            idf = self._bm25_idf.get(t)
-            if idf is None:
+            if t not in postings:
                 continue
-            idf_sq = self._idf[t] ** 2
-            for i, tf in self._postings[t]:
-                scores[i] = scores.get(i, 0.0) + idf * tf * (_K1 + 1) / (tf + self._norm[i])
+            idf_sq, docs = postings[t]
+            for i, tf, term in docs:
+                scores[i] = scores.get(i, 0.0) + term
                 dots[i] = dots.get(i, 0.0) + idf_sq * (c if c < tf else tf)
         return scores, dots
 
