@@ -117,6 +117,26 @@ def test_bigram_model_scores_as_its_definition_says() -> None:
     assert BigramModel().logodds("加微信") == 0.0  # an untrained model knows no gram
 
 
+def test_faq_words_are_the_compact_jieba_words_without_stop_words() -> None:
+    """tokenize skips the compacting regex for words that are letters, digits and ideographs
+    only; the words must be those of compacting every word (underscores, full-width signs,
+    ①, emoji and spaces included)."""
+    import rjieba
+
+    from qunyun.engine.faq import _STOP, tokenize
+
+    def by_definition(text: str) -> list[str]:
+        words = (compact(w) for w in rjieba.cut(normalize(text), hmm=False))
+        return [w for w in words if w and w not in _STOP]
+
+    rng = random.Random(5)
+    alphabet = "请问沙发什么时候发货可以退吗_ a1Ｂ２①，。？!😀-·的了吗x_y"
+    texts = ["", "  ", "沙发_什么时候发货？", "a_b c", *(
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20))) for _ in range(2000))]
+    assert [tokenize(t) for t in texts] == [by_definition(t) for t in texts]
+    assert any("_" in "".join(rjieba.cut(normalize(t), hmm=False)) for t in texts)
+
+
 def test_signal_precheck_starts_only_where_a_match_can_begin() -> None:
     """The pre-check tries the signal alternation only from the first character a match can
     begin with (read off the pattern); it must agree with a plain search on every text."""

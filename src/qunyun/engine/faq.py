@@ -47,7 +47,8 @@ def tokenize(text: str) -> list[str]:
     words = rjieba.cut(normalize(text), hmm=False)
     out = []
     for w in words:
-        c = compact(w)
+        # letters, digits and ideographs only is already compact (\w less "_"): skip the regex
+        c = w if w.isalnum() else compact(w)
         if c and c not in _STOP:
             out.append(c)
     return out
