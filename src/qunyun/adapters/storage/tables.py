@@ -769,7 +769,10 @@ enrolments = Table(
     Column("completed", Boolean),
     Column("settled_at", UTCDateTime()),
     UniqueConstraint("activity_id", "member_id", name="uq_enrolments_activity_member"),
-    Index("ix_enrolments_member", "member_id", "activity_id"),
+    # status inside both: the cohort report reads issue → members → their enrolments, only
+    # the enrolled ones, from the indexes alone (migration 0009)
+    Index("ix_enrolments_member", "member_id", "status", "activity_id"),
+    Index("ix_enrolments_activity_status", "activity_id", "status", "member_id"),
 )
 
 # Money that is not an activity deposit (F23): intention deposits (付定), orders and costs.
