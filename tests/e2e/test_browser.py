@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -62,6 +63,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+def _log_in(page: Any, server: str) -> None:
+    """Sign in as the seeded owner (every test but the first, which tests the form itself)."""
+    page.goto(server + "/login")
+    page.fill("#username", "boss")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
 def test_log_in_see_dashboard_switch_language_and_browse(server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -108,10 +117,7 @@ def test_crm_segment_builder_tags_and_lead_export(server: str, tmp_path: Path) -
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        page.goto(server + "/login")
-        page.fill("#username", "boss")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        _log_in(page, server)
         page.goto(server + "/segments")
         page.fill("#segment-expression", 'said ~ "价格"')
         expect(page.locator("#segment-count")).to_have_text("1")
@@ -150,10 +156,7 @@ def test_automation_faq_moderation_and_draw(server: str, tmp_path: Path) -> None
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(locale="zh-CN")
-        page.goto(server + "/login")
-        page.fill("#username", "boss")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        _log_in(page, server)
         page.click("text=自动化")
         page.check("#settings-moderation input[name=enabled]")
         page.click("#settings-moderation button[type=submit]")
@@ -190,10 +193,7 @@ def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(locale="zh-CN")
-        page.goto(server + "/login")
-        page.fill("#username", "boss")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        _log_in(page, server)
         page.click("text=话术与群发")
         page.click("text=话术库")
         page.fill("#script-form input[name=name]", "开场暖场")
@@ -243,10 +243,7 @@ def test_import_a_chat_export_from_the_health_page(server: str, tmp_path: Path) 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(locale="zh-CN")
-        page.goto(server + "/login")
-        page.fill("#username", "boss")
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
+        _log_in(page, server)
         page.goto(server + "/health")
         page.click("#import-link")
         page.set_input_files("#import-form input[name=file]", str(export))
