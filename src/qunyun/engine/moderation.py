@@ -312,10 +312,9 @@ def default_model(extra: Iterable[tuple[str, bool]] = ()) -> BigramModel:
 
 
 class WordMatcher:
-    """All word lists in one Aho-Corasick automaton over the compact normalised form."""
+    """All word lists, keyed by the compact normalised form of each word."""
 
     def __init__(self, lists: Sequence[WordList]) -> None:
-        self._automaton: ahocorasick.Automaton | None = None
         entries: dict[str, list[tuple[str, str]]] = {}
         for wl in lists:
             for word in wl.words:
@@ -325,22 +324,12 @@ class WordMatcher:
         self.size = len(entries)
         # compact word → the (list, severity) pairs that hold it
         self.entries = {key: tuple(owners) for key, owners in entries.items()}
-        if entries:
-            automaton = ahocorasick.Automaton()
-            for key, owners in entries.items():
-                automaton.add_word(key, (key, tuple(owners)))
-            automaton.make_automaton()
-            self._automaton = automaton
 
     def scan(self, compact_text: str) -> list[tuple[str, str, str]]:
-        """(word, list name, severity) for each distinct word found (the plain definition;
-        the classifier reads the words and the model's bigrams in one pass)."""
-        if self._automaton is None or not compact_text:
-            return []
-        seen: dict[str, tuple[tuple[str, str], ...]] = {}
-        for _end, (word, owners) in self._automaton.iter(compact_text):
-            seen[word] = owners
-        return [(w, name, sev) for w, owners in seen.items() for name, sev in owners]
+        """(word, list name, severity) for each list word in the text — the plain definition,
+        one substring test per word; the classifier finds the same in one automaton pass."""
+        return [(w, name, sev) for w, owners in self.entries.items() if w in compact_text
+                for name, sev in owners]
 
 
 class Classifier:
@@ -375,8 +364,10 @@ class Classifier:
     def scan(self, compact_text: str) -> tuple[list[tuple[str, str, str]], float]:
         """(word, list name, severity) for each distinct list word in the text, and the
         learned score — ``WordMatcher.scan`` and ``BigramModel.logodds`` in one pass."""
-        if len(compact_text) < 2:  # a one-character text is its own gram
-            return self.words.scan(compact_text), self.model.logodds(compact_text)
+        if len(compact_text) < 2:  # a one-character text is its own gram (and word)
+            owners = self.words.entries.get(compact_text, ())
+            return ([(compact_text, name, sev) for name, sev in owners],
+                    self.model.logodds(compact_text))
         reader = self._automaton()
         if not len(reader):
             return [], 0.0
