@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
-from typing import cast
 
 from qunyun.domain.actions import Action
 from qunyun.domain.events import DomainEvent
@@ -46,8 +45,9 @@ def evaluate(event: DomainEvent, ctx: RuleContext, rules: Iterable[Rule]) -> Eva
     actions: list[tuple[str, Action]] = []
     fired: list[str] = []
     errors: list[RuleError] = []
-    # (typed as a plain type: mypy reads a dataclass's __hash__ into the class object's)
-    for group in _priority_groups(tuple(rules), cast(type, type(event))):
+    # typed as a plain type: mypy reads a dataclass's instance __hash__ into its class
+    kind: type = type(event)
+    for group in _priority_groups(tuple(rules), kind):
         stop = False
         for rule in group:
             try:
