@@ -140,9 +140,9 @@ class FaqIndex:
         self._idf = {t: math.log(1 + (n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log(1 + (n + 1) / 0.5)
         # BM25 term weight: the Lucene form (always positive, unlike Okapi's for tiny FAQs)
-        self._bm25_idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        bm25_idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         avg = sum(len(d.tokens) for d in self._docs) / n if n else 1.0
-        self._norm = [_K1 * (1 - _B + _B * len(d.tokens) / avg) for d in self._docs]
+        norm = [_K1 * (1 - _B + _B * len(d.tokens) / avg) for d in self._docs]
         self._doc_norm = [math.sqrt(sum((self._weight(t) * c) ** 2
                                         for t, c in d.counts.items())) for d in self._docs]
         # word → (its idf² for the cosine, [(phrasing, count, BM25 term)]): a
@@ -151,9 +151,9 @@ class FaqIndex:
         self._postings: dict[str, tuple[float, list[tuple[int, int, float]]]] = {}
         for i, d in enumerate(self._docs):
             for t, tf in d.counts.items():
-                idf = self._bm25_idf[t]
+                idf = bm25_idf[t]
                 self._postings.setdefault(t, (self._idf[t] ** 2, []))[1].append(
-                    (i, tf, idf * tf * (_K1 + 1) / (tf + self._norm[i])))
+                    (i, tf, idf * tf * (_K1 + 1) / (tf + norm[i])))
         self._vocab: ahocorasick.Automaton | None = None
         if df:
             automaton = ahocorasick.Automaton()
