@@ -119,12 +119,12 @@ class FaqIndex:
         docs: list[_Doc] = []
         for entry in self.entries:
             if entry.match == "contains":
-                words = tuple(compact(normalize(w)) for w in entry.pattern.split("|"))
+                words = tuple(flat(w) for w in entry.pattern.split("|"))
                 self._contains.append((entry, tuple(w for w in words if w)))
             elif entry.match == "regex":
                 self._regex.append((entry, re.compile(entry.pattern, re.IGNORECASE)))
             for q in entry.questions:
-                key = compact(normalize(q))
+                key = flat(q)
                 if key:
                     self._exact.setdefault(key, entry)
                 if entry.match == "fuzzy" and key:

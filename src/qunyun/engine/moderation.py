@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import ahocorasick
 
-from qunyun.domain.text import compact, flat, normalize
+from qunyun.domain.text import flat, normalize
 
 Severity = Literal["block", "review", "weak"]
 SEVERITIES: tuple[str, ...] = ("block", "review", "weak")
@@ -258,7 +258,7 @@ class BigramModel:
 
     def train(self, samples: Iterable[tuple[str, bool]]) -> BigramModel:
         for text, is_spam in samples:
-            grams = _bigrams(compact(normalize(text)))
+            grams = _bigrams(flat(text))
             if is_spam:
                 self.spam.update(grams)
                 self.spam_docs += 1
@@ -318,7 +318,7 @@ class WordMatcher:
         entries: dict[str, list[tuple[str, str]]] = {}
         for wl in lists:
             for word in wl.words:
-                key = compact(normalize(word))
+                key = flat(word)
                 if key:
                     entries.setdefault(key, []).append((wl.name, wl.severity))
         self.size = len(entries)
