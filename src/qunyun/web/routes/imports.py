@@ -18,8 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.bootstrap import Runtime
 from qunyun.services.errors import InvalidInput
 from qunyun.services.imports import FORMATS, FileReport, do_import_upload, upload_name
+from qunyun.services.users import Actor
 from qunyun.web.deps import CurrentActor, RuntimeDep, render
 
 PAGE = "/health/import"
@@ -45,7 +47,7 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _import(runtime: Any, actor: Any, chunks: AsyncIterator[bytes], name: str,
+async def _import(runtime: Runtime, actor: Actor, chunks: AsyncIterator[bytes], name: str,
                   fmt: str, group_name: str, on_error: str) -> FileReport:
     with tempfile.TemporaryDirectory(prefix="qunyun-upload-") as folder:
         path = await _save(chunks, folder, name)
