@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint bench browser clean
+.PHONY: demo test test-fast lint bench browser native clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,14 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-run
 	$(BIN)/qunyun demo --host $(HOST) --port $(PORT)
 
-## test: set up dev tools, lint, type-check, run the whole suite (SQLite, PostgreSQL, Redis, browser)
-test: $(VENV)/.stamp-dev browser
+## test: set up dev tools, compile the engine, lint, type-check, run the whole suite (SQLite,
+## PostgreSQL, Redis, browser) on the compiled engine, then the unit tests on the plain one
+test: $(VENV)/.stamp-dev browser native
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-report= $(PYTEST_ARGS)
+	QUNYUN_PURE=1 $(BIN)/pytest -q tests/unit --cov --cov-append \
+	  --cov-report=term:skip-covered
 
 ## test-fast: the suite without the slow crash test and the browser
 test-fast: $(VENV)/.stamp-dev
@@ -43,6 +46,10 @@ lint: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python bench/outbox_bench.py
 
+## native: compile the rule engine's hot modules with mypyc (a no-op when they match the build)
+native: $(VENV)/.stamp-dev
+	$(BIN)/qunyun native build
+
 # Debian's chromium for the browser tests; without root/apt they skip with a printed reason.
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -55,4 +62,4 @@ browser:
 	fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) src/qunyun/_native .pytest_cache .mypy_cache .ruff_cache .coverage

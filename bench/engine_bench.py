@@ -25,6 +25,7 @@ from pathlib import Path
 
 import ahocorasick
 
+from qunyun import native
 from qunyun.adapters.platforms.sandbox.simulate import DEFAULT_ADS, DEFAULT_TALK, TAILS
 from qunyun.domain.automation import AutomationSettings
 from qunyun.domain.events import ChatRef, MessagePosted, PersonRef
@@ -125,6 +126,7 @@ def main() -> int:
         "floor_seconds": round(floor, 3), "floor_msgs_per_s": round(args.n / floor),
         "engine_seconds": round(engine, 3), "engine_msgs_per_s": round(args.n / engine),
         "ratio_to_floor": round(engine / floor, 1), "fired": fired, "floor_hits": hits,
+        "engine_build": native.state.build,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
     }

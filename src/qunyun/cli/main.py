@@ -38,6 +38,7 @@ from qunyun.cli.common import (
     settings,
     state,
 )
+from qunyun.native import NativeState
 
 app = typer.Typer(help="群运 qunyun — community operations", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -45,11 +46,13 @@ db_app = typer.Typer(help="Database migrations", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts", no_args_is_help=True)
 outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
+native_app = typer.Typer(help="The compiled rule engine (mypyc)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(wecom_cli.wecom_app, name="wecom")
 app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(native_app, name="native")
 app.add_typer(crm.members_app, name="members")
 app.add_typer(crm.tags_app, name="tags")
 app.add_typer(crm.segments_app, name="segments")
@@ -125,6 +128,40 @@ def db_recount(as_json: JsonOpt = False) -> None:
         emit_json({"rows": rows})
     else:
         console.print(f"{rows} member totals rebuilt")
+
+
+# --- native ---------------------------------------------------------------------------
+
+def _native_report(result: NativeState, as_json: bool) -> None:
+    if as_json:
+        emit_json({"build": result.build, "active": result.active, "reason": result.reason})
+    else:
+        console.print(f"{result.build}: {result.reason}", highlight=False)
+
+
+@native_app.command("status")
+def native_status(as_json: JsonOpt = False) -> None:
+    """Whether this process runs the compiled engine, and why (not)."""
+    from qunyun import native
+
+    _native_report(native.state, as_json)
+
+
+@native_app.command("build")
+def native_build(as_json: JsonOpt = False) -> None:
+    """Compile the engine's hot modules with mypyc (needs the dev tools and a C compiler);
+    nothing to do when the build matches the sources."""
+    from qunyun import native
+
+    try:
+        result = native.build()
+    except ImportError as exc:
+        fail(f"mypyc is not installed ({exc}): pip install -e '.[dev]'")
+    except Exception as exc:  # a compiler error: the plain modules keep working
+        fail(f"compiling the engine failed: {type(exc).__name__}: {exc}")
+    _native_report(result, as_json)
+    if not result.active:
+        raise typer.Exit(1)
 
 
 # --- users ------------------------------------------------------------------------------

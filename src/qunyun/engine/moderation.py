@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from importlib import import_module, resources
 from typing import Any, Literal
 
 import ahocorasick
@@ -138,6 +138,10 @@ _ANY_ON_TEXT = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if not s
 _ANY_ON_DIGITS = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if s.on_digits))
 
 
+class _Unknown(Exception):
+    """A pattern construct :func:`_first_chars` does not follow."""
+
+
 def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     """A character class of every character a match of ``pattern`` can begin with, read off
     its parse tree, or None when the tree holds something this does not follow.
@@ -147,12 +151,8 @@ def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     need only be tried from the first of them on, and not at all when there is none (about a
     quarter of ordinary talk). Falling back to None only costs that speed.
     """
-    from re import _constants as sre
-    from re import _parser
-
-    class Unknown(Exception):
-        pass
-
+    sre = import_module("re._constants")  # private modules: typed as plain modules
+    parser = import_module("re._parser")
     chars: set[str] = set()
     categories: set[str] = set()
     known_categories = {sre.CATEGORY_DIGIT: r"\d", sre.CATEGORY_SPACE: r"\s",
@@ -179,7 +179,7 @@ def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
                 elif o is sre.CATEGORY and a in known_categories:
                     categories.add(known_categories[a])
                 else:
-                    raise Unknown
+                    raise _Unknown
             return False
         if op is sre.SUBPATTERN:
             return seq(av[-1])
@@ -189,12 +189,12 @@ def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
             return seq(av[2]) or av[0] == 0
         if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
             return True  # consume nothing: the first character comes after
-        raise Unknown
+        raise _Unknown
 
     try:
-        if seq(_parser.parse(pattern.pattern, pattern.flags)):
+        if seq(parser.parse(pattern.pattern, pattern.flags)):
             return None  # can match the empty string: no character is needed
-    except Unknown:
+    except _Unknown:
         return None
     return re.compile("[" + "".join(re.escape(c) for c in sorted(chars))
                       + "".join(sorted(categories)) + "]", pattern.flags)  # same case rule

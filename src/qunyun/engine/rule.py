@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mypy_extensions import mypyc_attr
+
 from qunyun.domain.actions import Action
 from qunyun.domain.events import DomainEvent
 from qunyun.engine.triggers import Trigger, always
@@ -78,6 +80,8 @@ class Outcome:
     stop: bool = False
 
 
+# compiled with the engine (qunyun.native), and still subclassed by plugins and tests
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Rule:
     """Subclass and set ``name``, ``priority`` and ``trigger``; override ``run``.
 

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
-from qunyun import __version__
+from qunyun import __version__, native
 from qunyun.bootstrap import Runtime
 from qunyun.services import ingest_stats
 from qunyun.web.deps import RuntimeDep
@@ -53,7 +53,7 @@ def healthz(runtime: RuntimeDep) -> JSONResponse:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ok", "version": __version__})
+    return JSONResponse({"status": "ok", "version": __version__, "engine": native.state.build})
 
 
 @router.get("/metrics")
