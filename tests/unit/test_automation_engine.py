@@ -137,28 +137,36 @@ def test_faq_words_are_the_compact_jieba_words_without_stop_words() -> None:
     assert any("_" in "".join(rjieba.cut(normalize(t), hmm=False)) for t in texts)
 
 
-def test_signal_precheck_starts_only_where_a_match_can_begin() -> None:
-    """The pre-check tries the signal alternation only from the first character a match can
-    begin with (read off the pattern); it must agree with a plain search on every text."""
+def test_signal_gate_agrees_with_a_plain_search_of_every_pattern() -> None:
+    """The gate looks plain-word branches up in one automaton and tries the rest only from the
+    first character a match can begin with (read off the pattern); it must say yes exactly
+    when some signal pattern matches."""
     import re
 
     from qunyun.adapters.platforms.sandbox.simulate import DEFAULT_ADS, DEFAULT_TALK, TAILS
     from qunyun.domain.text import normalize as norm
     from qunyun.engine import moderation as m
 
-    assert m._STARTS_ON_TEXT is not None and m._STARTS_ON_DIGITS is not None
     rng = random.Random(7)
     alphabet = ("加微信vVxQq群1３5-. ·【】[]¥$元折兼职日结wwW.com http:/ "
-                "私聊我有一二三四五六七八九零扫码")
+                "私聊我有一二三四五六七八九零扫码欢迎光临本人出售贷款")
     texts = [norm(t) for t in (*DEFAULT_TALK, *DEFAULT_ADS, *TAILS, *(
         text for text, _spam in m.seed_samples()), *(
         "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(4000)))]
-    for pattern, starts in ((m._ANY_ON_TEXT, m._STARTS_ON_TEXT),
-                            (m._ANY_ON_DIGITS, m._STARTS_ON_DIGITS)):
-        found = [pattern.search(t) is not None for t in texts]
-        assert [m._can_match(pattern, starts, t) for t in texts] == found
+    for gate, on_digits in ((m._ON_TEXT, False), (m._ON_DIGITS, True)):
+        assert gate.pattern is not None and gate.starts is not None
+        patterns = [s.pattern for s in m._SIGNALS if s.on_digits == on_digits]
+        found = [any(p.search(t) for p in patterns) for t in texts]
+        assert [gate(t) for t in texts] == found
         assert any(found) and not all(found)
-        assert any(starts.search(t) is None for t in texts)  # the gate turns texts away
+        assert any(gate.starts.search(t) is None for t in texts)  # turned away at once
+    assert m._ON_TEXT.words is not None and len(m._ON_TEXT.words) > 100
+    # the branches: escapes, groups and classes (with | or ] inside) stay whole
+    assert m._alternatives(r"a|(b|c)|[|]|\||[]|]x|[^]a]|\[[^\]]{2}\]$") == [
+        "a", "(b|c)", "[|]", r"\|", "[]|]x", "[^]a]", r"\[[^\]]{2}\]$"]
+    assert [m._literal(b) for b in ("私聊", "在家(?:办公)", "在家(?:办公|赚)", "回td", "x",
+                                    "加\\s*v")] == [
+        "私聊", "在家办公", None, None, None, None]  # caseless plain text only
     # the reading itself: optional and zero-width parts, classes, case, and what it refuses
     gate = m._first_chars(re.compile(r"(?<![x])a?b|\bc\d|[e-g]", re.IGNORECASE))
     assert gate is not None

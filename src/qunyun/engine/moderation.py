@@ -131,11 +131,6 @@ _SIGNALS: tuple[_Signal, ...] = (
             "other"),
 )
 
-# One pass each that tells whether any signal can match at all: an alternation matches
-# wherever one of its branches does, so a text neither finds has no hit for any signal. Most
-# messages are ordinary talk; they skip the fifteen scans.
-_ANY_ON_TEXT = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if not s.on_digits))
-_ANY_ON_DIGITS = _p("|".join(f"(?:{s.pattern.pattern})" for s in _SIGNALS if s.on_digits))
 
 
 class _Unknown(Exception):
@@ -200,16 +195,93 @@ def _first_chars(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
                       + "".join(sorted(categories)) + "]", pattern.flags)  # same case rule
 
 
-_STARTS_ON_TEXT = _first_chars(_ANY_ON_TEXT)
-_STARTS_ON_DIGITS = _first_chars(_ANY_ON_DIGITS)
-
-
 def _can_match(pattern: re.Pattern[str], starts: re.Pattern[str] | None, text: str) -> bool:
     """``pattern.search(text)``, tried only from the first character a match can begin with."""
     if starts is None:
         return pattern.search(text) is not None
     first = starts.search(text)
     return first is not None and pattern.search(text, first.start()) is not None
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level branches of a pattern's source: ``a|(b|c)|[|]`` → ``a``, ``(b|c)``,
+    ``[|]`` (escapes, groups and classes are kept whole)."""
+    branches: list[str] = []
+    start = depth = i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1  # the escaped character
+        elif c == "[":
+            i += 1
+            if pattern[i] == "^":
+                i += 1
+            if pattern[i] == "]":  # a leading ] is a member
+                i += 1
+            while pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    return branches
+
+
+def _literal(branch: str) -> str | None:
+    """The text a branch matches when it is plain caseless characters (a Chinese word),
+    else None. Case matters: the patterns ignore it, an automaton does not."""
+    sre = import_module("re._constants")
+    items = import_module("re._parser").parse(branch)
+    if not len(items) or any(op is not sre.LITERAL for op, _av in items):
+        return None
+    word = "".join(chr(av) for _op, av in items)
+    return word if word.lower() == word.upper() else None
+
+
+class _Gate:
+    """Whether any of some patterns can match a text, without trying each: their plain-word
+    branches (私聊, 日结, 贷款 … most of them) are looked up in one Aho-Corasick pass, and the
+    other branches are tried as one alternation from the first character a match can begin
+    with. A text the gate turns away has no hit for any pattern; most messages are ordinary
+    talk and skip the fifteen scans. (The words alone made the gate ~2× faster than one
+    alternation of everything: ``re`` tries every branch at every position.)"""
+
+    def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
+        flags = {p.flags for p in patterns}
+        assert len(flags) == 1, "one alternation needs one set of flags"
+        words: list[str] = []
+        others: list[str] = []
+        for p in patterns:
+            for branch in _alternatives(p.pattern):
+                word = _literal(branch)
+                if word is None:
+                    others.append(branch)
+                else:
+                    words.append(word)
+        self.pattern: re.Pattern[str] | None = (
+            re.compile("|".join(f"(?:{b})" for b in others), flags.pop()) if others else None)
+        self.starts = _first_chars(self.pattern) if self.pattern is not None else None
+        self.words: ahocorasick.Automaton | None = None
+        if words:
+            self.words = ahocorasick.Automaton()
+            for word in words:
+                self.words.add_word(word, word)
+            self.words.make_automaton()
+
+    def __call__(self, text: str) -> bool:
+        if self.words is not None:
+            for _hit in self.words.iter(text):
+                return True
+        return self.pattern is not None and _can_match(self.pattern, self.starts, text)
+
+
+_ON_TEXT = _Gate([s.pattern for s in _SIGNALS if not s.on_digits])
+_ON_DIGITS = _Gate([s.pattern for s in _SIGNALS if s.on_digits])
 
 # message types that are ads by themselves or nearly so (as the adapter reports them)
 _TYPE_WEIGHT: dict[str, tuple[float, str]] = {
@@ -403,8 +475,8 @@ class Classifier:
             reasons.append(f"命中词库「{list_name}」: {word}")
             blocked_by_list = blocked_by_list or severity == "block"
         contact = lure = False
-        on_text = _can_match(_ANY_ON_TEXT, _STARTS_ON_TEXT, norm)
-        on_digits = _can_match(_ANY_ON_DIGITS, _STARTS_ON_DIGITS, digits)
+        on_text = _ON_TEXT(norm)
+        on_digits = _ON_DIGITS(digits)
         for sig in _SIGNALS if on_text or on_digits else ():
             if not (on_digits if sig.on_digits else on_text):
                 continue
