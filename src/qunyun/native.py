@@ -31,8 +31,8 @@ from importlib.util import spec_from_file_location
 from pathlib import Path
 from types import ModuleType
 
-# Modules a message goes through, and that nothing outside subclasses (tests and plugins
-# subclass Rule and build Triggers, so rule.py and triggers.py stay plain Python).
+# Modules a message goes through. Plugins and tests subclass Rule, which allows it
+# (mypyc_attr); triggers.py and domain/events.py stay plain: compiling them gained nothing.
 MODULES: tuple[str, ...] = (
     "qunyun.domain.text",
     "qunyun.engine.automation",
@@ -96,31 +96,32 @@ def check(build_dir: Path = BUILD_DIR) -> NativeState:
     manifest_path = build_dir / MANIFEST
     if not manifest_path.exists():
         return NativeState(False, "no compiled build (make native)")
-    try:
+    try:  # runs on every import of qunyun: whatever is wrong means "use the plain modules"
         manifest = json.loads(manifest_path.read_text("utf-8"))
         modules: dict[str, dict[str, str]] = manifest["modules"]
         shared: dict[str, str] = manifest["shared"]
-        tag = manifest["python"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return NativeState(False, f"unreadable {manifest_path}: {exc}")
-    if tag != sys.implementation.cache_tag:
-        return NativeState(False, f"built for {tag}, this is {sys.implementation.cache_tag}")
-    if set(modules) != set(MODULES):
-        return NativeState(False, "built for another module list (make native)")
-    for name, entry in modules.items():
-        if _sha256(source_path(name)) != entry["source_sha256"]:
-            return NativeState(False, f"{source_path(name).name} ({name}) changed since the "
-                                      "build (make native)")
-    for file in (*(e["file"] for e in modules.values()), *shared.values()):
-        if not (build_dir / file).exists():
-            return NativeState(False, f"{build_dir / file} is missing (make native)")
-    return NativeState(True, f"{len(modules)} modules compiled with mypyc {manifest['mypy']}")
+        if manifest["python"] != sys.implementation.cache_tag:
+            return NativeState(False, f"built for {manifest['python']}, this is "
+                                      f"{sys.implementation.cache_tag}")
+        if set(modules) != set(MODULES):
+            return NativeState(False, "built for another module list (make native)")
+        for name, entry in modules.items():
+            if _sha256(source_path(name)) != entry["source_sha256"]:
+                return NativeState(False, f"{source_path(name).name} ({name}) changed since "
+                                          "the build (make native)")
+        for file in (*(e["file"] for e in modules.values()), *shared.values()):
+            if not (build_dir / file).exists():
+                return NativeState(False, f"{build_dir / file} is missing (make native)")
+        return NativeState(True, f"{len(modules)} modules compiled with mypyc "
+                                 f"{manifest['mypy']}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return NativeState(False, f"unreadable {manifest_path}: {type(exc).__name__}: {exc}")
 
 
 def activate(build_dir: Path = BUILD_DIR) -> NativeState:
     """Install the finder when the build is fresh; called before any engine module loads."""
     global state
-    if os.environ.get("QUNYUN_PURE"):
+    if os.environ.get("QUNYUN_PURE", "").lower() in ("1", "true", "yes"):
         state = NativeState(False, "QUNYUN_PURE is set")
         return state
     found = check(build_dir)

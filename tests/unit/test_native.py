@@ -69,9 +69,12 @@ def test_a_stale_or_foreign_build_is_refused_with_the_reason(tmp_path: Path) -> 
     missing = "qunyun/engine/moderation" + EXTENSION_SUFFIXES[0]
     state = native.check(_fake_build(tmp_path / "partial", skip_file=missing))
     assert not state.active and "missing" in state.reason
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / native.MANIFEST).write_text("{", "utf-8")
-    assert "unreadable" in native.check(tmp_path / "broken").reason
+    for name, text in (("broken", "{"), ("no-hash", json.dumps({
+            "python": sys.implementation.cache_tag, "mypy": "x", "shared": {},
+            "modules": {m: {"file": "x.so"} for m in native.MODULES}}))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / native.MANIFEST).write_text(text, "utf-8")
+        assert "unreadable" in native.check(tmp_path / name).reason
 
 
 def test_activate_falls_back_and_warns_without_touching_imports(

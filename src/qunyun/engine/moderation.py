@@ -132,7 +132,6 @@ _SIGNALS: tuple[_Signal, ...] = (
 )
 
 
-
 class _Unknown(Exception):
     """A pattern construct :func:`_first_chars` does not follow."""
 
