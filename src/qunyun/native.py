@@ -19,9 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,6 +143,9 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> NativeState:
     a no-op when the build there is already fresh."""
     if check(build_dir).active:
         return check(build_dir)
+    import shutil  # here, not at the top: every process imports this module, few build
+    import tempfile
+
     from mypy.version import __version__ as mypy_version
     from mypyc.build import mypycify
     from setuptools import Distribution  # type: ignore[import-untyped]
