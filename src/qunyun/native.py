@@ -151,6 +151,9 @@ def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> NativeState:
     from setuptools import Distribution  # type: ignore[import-untyped]
 
     root = PACKAGE_DIR.parents[1]  # the checkout: pyproject.toml holds mypy's settings
+    if not (root / "pyproject.toml").exists():
+        raise FileNotFoundError(f"{root / 'pyproject.toml'}: the build needs a source checkout "
+                                "(an installed wheel runs the plain modules)")
     digests = {name: _sha256(source_path(name)) for name in MODULES}
     with tempfile.TemporaryDirectory(prefix="qunyun-native-") as tmp:
         out = Path(tmp) / "out"
