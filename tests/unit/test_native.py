@@ -120,3 +120,15 @@ def test_compiled_and_plain_engine_give_the_same_outcomes() -> None:
     assert fired >= {"moderation", "faq", "checkin", "welcome", "points"}
     for a, b in zip(compiled[1:], plain[1:], strict=True):
         assert a == b
+
+
+def test_cli_says_which_engine_runs() -> None:
+    from typer.testing import CliRunner
+
+    from qunyun.cli.main import app
+
+    done = CliRunner().invoke(app, ["native", "status", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output) == {"build": native.state.build,
+                                       "active": native.state.active,
+                                       "reason": native.state.reason}
