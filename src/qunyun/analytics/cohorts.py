@@ -38,6 +38,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -316,6 +317,9 @@ def activity_kinds(conn: Connection) -> list[str]:
     fetching every event row to test ``kind NOT IN (...)``.
     """
     kinds: list[str] = []
+    if conn.dialect.name == "duckdb":  # the analytics mirror: no index, one columnar pass
+        kinds = sorted(conn.execute(select(member_events.c.kind).distinct()).scalars())
+        return [k for k in kinds if k not in GONE_KINDS]
     while True:
         stmt = select(func.min(member_events.c.kind))
         if kinds:
@@ -329,7 +333,7 @@ def activity_kinds(conn: Connection) -> list[str]:
 def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str) -> Any:
     """The team-local week (Mondays since 1970-01-05) or month (year × 12 + month − 1) a
     UTC timestamp falls in, as an integer, so "the period before" is ``p − 1``."""
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name in ("postgresql", "duckdb"):  # duckdb: the analytics mirror
         local = func.timezone(tz.key, column)
         if period == "week":
             return cast(func.floor((extract("epoch", local) - 345600) / 604800), Integer)
@@ -397,7 +401,7 @@ def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: s
     before = and_(seq.c.prv == seq.c.p - 1, seq.c.p > p0)
     offset = seq.c.p - seq.c.fp
     kept_in = (case((offset.between(0, weeks), seq.c.fp)) if period == "week"
-               else literal(None, Integer))
+               else cast(null(), Integer))  # not a bound None: DuckDB refuses one in GROUP BY
     figures = select(seq.c.p, kept_in.label("fp"), func.count(), _flag(new),
                      _flag(and_(~new, before)), _flag(and_(~new, ~before)),
                      _flag(seq.c.prv == seq.c.p - 1), _flag(seq.c.f == 2)

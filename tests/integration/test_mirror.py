@@ -1,0 +1,82 @@
+"""The analytics mirror: a DuckDB copy of what the cohort report reads, refreshed from the
+store in one snapshot. Its reports must equal the store's, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.storage import mirror
+from qunyun.adapters.storage.tables import member_events, members
+from qunyun.analytics.cohorts import cohort_report
+from qunyun.bootstrap import Runtime
+from qunyun.services.users import SYSTEM
+from tests.activity_scenario import TZ
+from tests.integration.test_cohort_sql import NOW, build_random
+
+
+def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: Runtime,
+                                                   tmp_path: Path) -> None:
+    build_random(conn, runtime, 5)
+    path = tmp_path / "analytics.duckdb"
+    info = mirror.refresh(conn, path)
+    assert info.rows["member_events"] == conn.execute(
+        select(func.count()).select_from(member_events)).scalar_one() > 0
+    assert info.rows["members"] == conn.execute(
+        select(func.count()).select_from(members)).scalar_one()
+    with mirror.connect(path) as copy:
+        assert copy.dialect.name == "duckdb"
+        for series, period in ((None, "week"), ("A", "week"), ("B", "month"), ("C", "week")):
+            want = cohort_report(conn, actor=SYSTEM, tz=TZ, series=series, period=period,
+                                 now=NOW)
+            got = cohort_report(copy, actor=SYSTEM, tz=TZ, series=series, period=period,
+                                now=NOW)
+            assert want["participants"] > 0 and want.get("lifecycle")
+            assert got == want, (series, period)
+    read = mirror.info(path)
+    assert read is not None and read.rows == info.rows
+    assert read.refreshed_at == info.refreshed_at
+
+
+def test_the_mirror_holds_no_personal_data(conn: Connection, runtime: Runtime,
+                                           tmp_path: Path) -> None:
+    build_random(conn, runtime, 3)
+    path = tmp_path / "analytics.duckdb"
+    mirror.refresh(conn, path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        columns = {(t, c) for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns").fetchall()}
+    finally:
+        con.close()
+    assert ("member_events", "kind") in columns
+    for table, column in (("members", "display_name"), ("members", "phone"),
+                          ("members", "address"), ("messages", "text")):
+        assert (table, column) not in columns
+
+
+def test_a_failed_refresh_keeps_the_old_copy(conn: Connection, runtime: Runtime,
+                                             tmp_path: Path) -> None:
+    build_random(conn, runtime, 3)
+    path = tmp_path / "analytics.duckdb"
+    first = mirror.refresh(conn, path)
+    # the new file's place is taken by a directory: DuckDB cannot create it
+    (tmp_path / "analytics.duckdb.new").mkdir()
+    (tmp_path / "analytics.duckdb.new" / "x").write_text("keep")
+    with pytest.raises(mirror.MirrorError, match=r"analytics\.duckdb"):
+        mirror.refresh(conn, path)
+    kept = mirror.info(path)
+    assert kept is not None and kept.refreshed_at == first.refreshed_at
+
+
+def test_missing_or_broken_mirror_is_named(tmp_path: Path) -> None:
+    assert mirror.info(tmp_path / "none.duckdb") is None
+    with pytest.raises(mirror.MirrorError, match="no analytics mirror yet"), \
+            mirror.connect(tmp_path / "none.duckdb"):
+        pass
+    (tmp_path / "bad.duckdb").write_text("not a database")
+    with pytest.raises(mirror.MirrorError, match=r"bad\.duckdb"):
+        mirror.info(tmp_path / "bad.duckdb")
