@@ -24,7 +24,7 @@ from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
-from qunyun.services import broadcasts, confirmations, playbooks, wecom
+from qunyun.services import analytics_mirror, broadcasts, confirmations, playbooks, wecom
 from qunyun.services.automation import AutomationCache
 from qunyun.services.errors import NotFound
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
@@ -178,6 +178,9 @@ def build_runtime(
                  secret_key=secret_key, policy=policy,
                  periodic=[("wecom_callbacks", 0.0, _wecom_callbacks),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations)])
+    if settings.analytics_mirror:
+        rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,
+                            analytics_mirror.refresh_when_due))
     if with_wecom:
         rt.adapters["wecom"] = make_wecom_adapter(rt)
     return rt

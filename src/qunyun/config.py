@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin"
     wecom_callback_max_age_seconds: float = Field(default=600.0, gt=0)
     wecom_poll_seconds: float = Field(default=30.0, gt=0)
+    # Analytics mirror (a DuckDB copy for the cohort report, issue 7): off by default; when
+    # on, the worker refreshes it this often and cohort reports read it, saying as of when.
+    analytics_mirror: bool = False
+    analytics_mirror_path: str = ""
+    analytics_mirror_minutes: float = Field(default=60.0, gt=0)
 
     @field_validator("timezone")
     @classmethod
@@ -72,6 +77,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'qunyun.db').as_posix()}"
+
+    def resolved_mirror_path(self) -> Path:
+        return Path(self.analytics_mirror_path or self.data_dir / "analytics.duckdb")
 
     def resolved_sandbox_store(self) -> str:
         return self.sandbox_store or str(self.data_dir / "sandbox.db")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from qunyun.adapters.storage.tables import enrolments
 from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import db, ok, run  # noqa: F401  (the db fixture)
 
 
-def test_series_enrol_import_settle_convert_report(db: str, tmp_path: Path) -> None:  # noqa: F811
+def test_series_enrol_import_settle_convert_report(db: str, tmp_path: Path,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     groups = sorted(g["id"] for g in ok(db, "report", "groups"))
     numbers = sorted(m["number"] for m in ok(db, "members", "search"))
     assert ok(db, "activities", "series-add", "X", "--name", "英语打卡")["code"] == "X"
@@ -52,7 +55,19 @@ def test_series_enrol_import_settle_convert_report(db: str, tmp_path: Path) -> N
     steps = {s["step"]: s["count"] for s in ok(db, "activities", "funnel", "X1")["steps"]}
     assert (steps["reached"], steps["enrolled"], steps["purchase"]) == (300, 2, 1)
     cohorts = ok(db, "report", "cohorts", "--series", "X")
-    assert cohorts["issues"][0]["source"] == {"new": 2}
+    assert cohorts["issues"][0]["source"] == {"new": 2} and cohorts["as_of"] is None
+    # the analytics mirror: built on demand, read only when switched on, then said so
+    status = ok(db, "analytics", "status")
+    assert (status["enabled"], status["refreshed_at"]) == (False, None)
+    copied = ok(db, "analytics", "refresh")
+    assert copied["rows"]["enrolments"] == 2 and copied["path"].endswith("analytics.duckdb")
+    assert ok(db, "report", "cohorts", "--series", "X")["as_of"] is None  # still off
+    monkeypatch.setenv("QUNYUN_ANALYTICS_MIRROR", "1")
+    mirrored = ok(db, "report", "cohorts", "--series", "X")
+    assert mirrored.pop("as_of") == copied["refreshed_at"]
+    cohorts.pop("as_of")
+    assert mirrored == cohorts
+    assert ok(db, "analytics", "status")["enabled"] is True
     listed = ok(db, "activities", "list")
     assert listed[0]["enrolled"] == 2 and listed[0]["gmv"] == 1999.0
     assert run(db, "activities", "add", "X", "--start", "2026-13-01", "--end",

@@ -80,3 +80,23 @@ def test_missing_or_broken_mirror_is_named(tmp_path: Path) -> None:
     (tmp_path / "bad.duckdb").write_text("not a database")
     with pytest.raises(mirror.MirrorError, match=r"bad\.duckdb"):
         mirror.info(tmp_path / "bad.duckdb")
+
+
+def test_the_worker_refreshes_the_mirror_in_a_thread_of_its_own(
+        runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qunyun.bootstrap import build_runtime
+    from qunyun.config import Settings
+    from qunyun.services import analytics_mirror
+
+    off = build_runtime(Settings(data_dir=tmp_path), engine=runtime.engine)
+    on = build_runtime(Settings(data_dir=tmp_path, analytics_mirror=True,
+                                analytics_mirror_minutes=30), engine=runtime.engine)
+    assert "analytics_mirror" not in {name for name, _every, _job in off.periodic}
+    assert ("analytics_mirror", 1800.0) in {(n, every) for n, every, _job in on.periodic}
+    path = tmp_path / "analytics.duckdb"
+    assert on.settings.resolved_mirror_path() == path
+    assert analytics_mirror.refresh_when_due(on) == 0  # returns at once
+    assert analytics_mirror._refreshing.acquire(timeout=120)  # the thread has finished
+    analytics_mirror._refreshing.release()
+    found = mirror.info(path)
+    assert found is not None and set(found.rows) >= {"member_events", "enrolments"}

@@ -3,9 +3,13 @@ and settlement, the cohort charts; roles and bad input."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
+from qunyun.adapters.storage import mirror
 from qunyun.bootstrap import Runtime
 from qunyun.services.members import access_member_by_id
 from qunyun.services.users import SYSTEM
@@ -106,3 +110,28 @@ def test_bad_input_and_roles(client: TestClient, conn: Connection, runtime: Runt
     assert client.get("/activities/X1").status_code == 200
     r = client.post("/api/v1/activities/X1/settle", headers={"x-csrf-token": viewer})
     assert r.status_code == 403
+
+
+def test_cohorts_come_from_the_analytics_mirror_when_it_is_on(
+        client: TestClient, conn: Connection, runtime: Runtime, staff: dict[str, str],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build(conn, runtime)
+    login(client, staff["viewer"])
+    live = client.get("/api/v1/reports/cohorts?series=X").json()
+    assert live["as_of"] is None
+    path = tmp_path / "analytics.duckdb"
+    monkeypatch.setattr(runtime.settings, "analytics_mirror_path", str(path))
+    monkeypatch.setattr(runtime.settings, "analytics_mirror", True)
+    # on, but not built yet: the store answers
+    assert client.get("/api/v1/reports/cohorts?series=X").json()["as_of"] is None
+    made = mirror.refresh(conn, path)  # the test's transaction is the store's snapshot
+    copied = client.get("/api/v1/reports/cohorts?series=X").json()
+    assert copied.pop("as_of") == made.refreshed_at.isoformat()
+    live.pop("as_of")
+    assert copied == live
+    page = client.get("/activities/cohorts?series=X&issue=X3")
+    assert page.status_code == 200 and 'id="cohorts-as-of"' in page.text
+    assert "来自分析副本" in page.text and 'id="chosen-new">2<' in page.text
+    # a broken copy is reported in the log and the store answers again
+    path.write_text("not a database")
+    assert client.get("/api/v1/reports/cohorts?series=X").json()["as_of"] is None

@@ -35,6 +35,7 @@ from qunyun.cli.common import (
     err,
     fail,
     runtime,
+    session,
     settings,
     state,
 )
@@ -379,6 +380,44 @@ def import_snapshot(
 
 report_app = typer.Typer(help="Reports", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+analytics_app = typer.Typer(help="The analytics mirror: a DuckDB copy for the cohort report",
+                            no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
+
+@analytics_app.command("refresh")
+def analytics_refresh(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Copy the store into the analytics mirror now (the worker does it on its own when
+    QUNYUN_ANALYTICS_MIRROR=1)."""
+    from qunyun.adapters.storage.mirror import MirrorError
+    from qunyun.services.analytics_mirror import do_refresh_mirror
+
+    with session(as_user, write=False) as (rt, _conn, actor):
+        try:
+            found = do_refresh_mirror(rt, actor=actor)
+        except MirrorError as exc:
+            fail(str(exc))
+    if as_json:
+        emit_json(found.as_dict())
+        return
+    console.print(f"analytics mirror {found.path} refreshed in {found.seconds:.1f} s: "
+                  + ", ".join(f"{t} {n:,}" for t, n in found.rows.items()), highlight=False)
+
+
+@analytics_app.command("status")
+def analytics_status(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Whether the mirror is in use, where it is and as of when."""
+    from qunyun.services.analytics_mirror import mirror_status
+
+    with session(as_user, write=False) as (rt, _conn, actor):
+        data = mirror_status(rt, actor=actor)
+    if as_json:
+        emit_json(data)
+        return
+    state = "on" if data["enabled"] else "off (QUNYUN_ANALYTICS_MIRROR=1 turns it on)"
+    console.print(f"analytics mirror {state}; {data['path']}: "
+                  + (data["error"] or (f"as of {data['refreshed_at']}" if data["refreshed_at"]
+                                       else "not built yet")), highlight=False)
 
 
 @report_app.command("groups")

@@ -710,6 +710,7 @@ CATALOG.update({
     "act.no_series": {"zh-CN": "还没有活动系列。", "en": "No series yet."},
     "act.seed_help": {"zh-CN": "参考种子000：每个系列多期活动，每期数百人报名，押金按打卡次数退还。", "en": "As in seed 000: each series runs in issues of a few hundred sign-ups, deposits refunded by check-ins."},
     "coh.title": {"zh-CN": "用户来源与留存", "en": "Activity cohorts"},
+    "coh.as_of": {"zh-CN": "来自分析副本，数据截至", "en": "From the analytics mirror, as of"},
     "coh.show": {"zh-CN": "查看", "en": "Show"},
     "coh.after_days": {"zh-CN": "活动后观察天数", "en": "Days after"},
     "coh.period": {"zh-CN": "周期", "en": "Period"},

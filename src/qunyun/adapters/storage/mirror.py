@@ -129,6 +129,17 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
     return MirrorInfo(path, refreshed_at, rows, time.perf_counter() - started)
 
 
+def refresh_from(engine: Engine, path: Path) -> MirrorInfo:
+    """:func:`refresh` through a connection of its own whose reads are one snapshot:
+    PostgreSQL's REPEATABLE READ (its default would let the tables be read at different
+    moments); on SQLite one deferred transaction already is one."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            return refresh(conn, path)
+
+
 def _export(conn: Connection, cols: list[Any], table: Table, file: Path) -> int:
     """Stream the columns of ``table`` into a CSV file; the number of rows. The driver's own
     values (no SQLAlchemy type processing: it cost half the refresh on 10M events)."""

@@ -4,16 +4,17 @@ Forms post here; the services do the work."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.analytics.cohorts import cohort_report, issue_in, source_chart
+from qunyun.analytics.cohorts import issue_in, source_chart
 from qunyun.analytics.funnels import funnel
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
-from qunyun.services import activities
+from qunyun.services import activities, analytics_mirror
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -143,8 +144,9 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
     all_series = activities.list_series(conn, actor=actor)
     if series is None and all_series:
         series = all_series[0]["code"]
-    report = cohort_report(conn, actor=actor, tz=runtime.settings.tz, series=series,
-                           after_days=after_days, period=period) if series else None
+    report = analytics_mirror.read_cohorts(
+        runtime, actor=actor, series=series, after_days=after_days, period=period,
+    ) if series else None
     chosen = issue_in(report, issue) if report else None
     lang = language(request)
     charts: dict[str, Any] = {}
@@ -163,6 +165,8 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
     return render(request, "cohorts.html", {
         "all_series": all_series, "series": series, "report": report, "chosen": chosen,
         "after_days": after_days, "period": period, "charts": charts,
+        "as_of": datetime.fromisoformat(report["as_of"]) if report and report["as_of"]
+        else None,
         "label": lambda k: _label(k, lang)})
 
 

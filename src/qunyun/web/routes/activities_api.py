@@ -11,9 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from qunyun.analytics.cohorts import cohort_report
 from qunyun.analytics.funnels import funnel
-from qunyun.services import activities
+from qunyun.services import activities, analytics_mirror
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
 
@@ -231,8 +230,9 @@ async def api_import_conversions(request: Request, actor: CurrentActor, runtime:
 
 
 @router.get("/reports/cohorts")
-def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
-                series: str | None = None, after_days: int = 21,
-                period: Literal["week", "month"] = "week") -> dict[str, Any]:
-    return cohort_report(conn, actor=actor, tz=runtime.settings.tz, series=series,
-                         after_days=after_days, period=period)
+def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = None,
+                after_days: int = 21, period: Literal["week", "month"] = "week"
+                ) -> dict[str, Any]:
+    """The cohort report; from the analytics mirror when it is in use (``as_of``)."""
+    return analytics_mirror.read_cohorts(runtime, actor=actor, series=series,
+                                         after_days=after_days, period=period)
