@@ -11,7 +11,9 @@ Measured (best of 3 after one warm-up; the floor best of 10), through
 - one series (10 issues): source, series source, previous, last seen after, renewal,
   retention across issues, after-activity and churn per issue, lifecycle and weekly
   retention from the participants' event history;
-- every issue (300), without lifecycle (enrolments and the after-activity reads only).
+- every issue (300), without lifecycle (enrolments and the after-activity reads only);
+then the same two reports from the analytics mirror refreshed from that store (a DuckDB copy,
+``adapters/storage/mirror.py``), with the refresh time, checked equal to the store's.
 Baseline in the same run: DuckDB over the same rows in memory — one query giving each
 issue's participants by the issue where they first appeared plus the participants' distinct
 active weeks (the floor: a columnar engine with the data already loaded).
@@ -104,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     from zoneinfo import ZoneInfo
 
-    from qunyun.adapters.storage import migrate
+    from qunyun.adapters.storage import migrate, mirror
     from qunyun.adapters.storage.db import make_engine
     from qunyun.analytics.cohorts import cohort_report
     from qunyun.services.users import SYSTEM
@@ -154,6 +156,15 @@ def main() -> None:
                     conn, actor=SYSTEM, tz=tz, series="S07", now=NOW))
                 all_s, everything = seg.best_of(lambda: cohort_report(
                     conn, actor=SYSTEM, tz=tz, now=NOW, with_activity=False), runs=1)
+            # the same reports from the analytics mirror (a DuckDB copy of the store)
+            copy = mirror.refresh_from(engine, tmp / "analytics.duckdb")
+            print(f"analytics mirror refreshed in {copy.seconds:.0f} s", flush=True)
+            with mirror.connect(copy.path) as mconn:
+                m_series_s, m_report = seg.best_of(lambda: cohort_report(
+                    mconn, actor=SYSTEM, tz=tz, series="S07", now=NOW))
+                m_all_s, m_everything = seg.best_of(lambda: cohort_report(
+                    mconn, actor=SYSTEM, tz=tz, now=NOW, with_activity=False), runs=1)
+            assert m_report == report and m_everything == everything, "mirror differs"
             engine.dispose()
         finally:
             if handle is not None:
@@ -163,6 +174,9 @@ def main() -> None:
     print(f"{db}: series report (10 issues, {people:,} participants, lifecycle included) "
           f"{series_s:.2f} s = {series_s / floor_s:.1f}x the DuckDB floor; every issue "
           f"(300, {everything['participants']:,} participants, no lifecycle) {all_s:.2f} s")
+    print(f"{db} analytics mirror (DuckDB copy, refreshed in {copy.seconds:.0f} s, same "
+          f"reports): series {m_series_s:.2f} s = {m_series_s / floor_s:.1f}x the floor; "
+          f"every issue {m_all_s:.2f} s")
     if args.json:
         results = json.loads(args.json.read_text()) if args.json.exists() else {}
         results[db] = {"members": args.members, "events": args.events,
@@ -170,7 +184,11 @@ def main() -> None:
                        "series_report_s": round(series_s, 2),
                        "series_participants": people, "all_issues_s": round(all_s, 2),
                        "ratio": round(series_s / floor_s, 1),
-                       "load_s": None if reuse else round(load_s)}
+                       "load_s": None if reuse else round(load_s),
+                       "mirror_refresh_s": round(copy.seconds),
+                       "mirror_series_report_s": round(m_series_s, 3),
+                       "mirror_all_issues_s": round(m_all_s, 2),
+                       "mirror_ratio": round(m_series_s / floor_s, 1)}
         args.json.write_text(json.dumps(results, indent=1))
 
 
