@@ -100,8 +100,10 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
     tmp = path.with_name(path.name + ".new")
     rows: dict[str, int] = {}
     duck = create_engine(f"duckdb:///{tmp}")
+    leftovers = (tmp, tmp.with_name(tmp.name + ".wal"))
     try:
-        tmp.unlink(missing_ok=True)  # a copy a crashed refresh left behind
+        for leftover in leftovers:  # what a crashed refresh left behind
+            leftover.unlink(missing_ok=True)
         with duck.begin() as out, tempfile.TemporaryDirectory(prefix="qunyun-mirror-") as d:
             out.exec_driver_sql("SET TimeZone = 'UTC'")  # naive store times are UTC
             for table, names in MIRRORED:
@@ -111,8 +113,9 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
                 file = Path(d) / f"{table.name}.csv"
                 rows[table.name] = _export(conn, cols, table, file)
                 if rows[table.name]:
+                    source = str(file).replace("'", "''")
                     out.exec_driver_sql(
-                        f"COPY \"{table.name}\" FROM '{file}' (FORMAT csv, HEADER false, "
+                        f"COPY \"{table.name}\" FROM '{source}' (FORMAT csv, HEADER false, "
                         f"NULL '\\N', QUOTE '\"', ESCAPE '\"')")
                 file.unlink()
             out.exec_driver_sql("CREATE TABLE mirror_info (refreshed_at TIMESTAMPTZ, rows JSON)")
@@ -122,7 +125,7 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
         os.replace(tmp, path)  # readers see the old copy or the new one, never half of one
     except (duckdb.Error, SQLAlchemyError, OSError) as exc:
         duck.dispose()
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        for leftover in leftovers:
             with suppress(OSError):
                 leftover.unlink(missing_ok=True)
         raise MirrorError(f"{path}: refreshing the analytics mirror failed: {exc}") from exc
