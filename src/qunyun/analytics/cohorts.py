@@ -230,8 +230,9 @@ def _after(counts: Counter[str], until: datetime, tz: ZoneInfo,
             "churn_inferred": inferred, "churn_inferred_rate": rate(inferred)}
 
 
-def _issue_figures(conn: Connection, ordered: list[Issue], scope_ids: list[int],
-                   scope: list[int] | None, tz: ZoneInfo, after_days: int, now: datetime
+def _issue_figures(conn: Connection, event_kinds: list[str], ordered: list[Issue],
+                   scope_ids: list[int], scope: list[int] | None, tz: ZoneInfo,
+                   after_days: int, now: datetime
                    ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """The issue-level cohorts, the retention matrix and the participant count, counted in
     the database from the enrolments (one pass of window functions)."""
@@ -242,7 +243,7 @@ def _issue_figures(conn: Connection, ordered: list[Issue], scope_ids: list[int],
     tails = select(w.c.m, w.c.s, w.c.slast).distinct().subquery("tails")  # member, series
     windows = _after_windows(ordered, scope_ids, tz, after_days, now)
     kinds = union_all(
-        *(_after_counts(w, windows, activity_kinds(conn)) if windows else ()),
+        *(_after_counts(w, windows, event_kinds) if windows else ()),
         select(literal("first"), w.c.a, w.c.first, func.count()).where(here)
         .group_by(w.c.a, w.c.first),
         select(literal("sfirst"), w.c.a, w.c.sfirst, func.count()).where(here)
@@ -357,8 +358,8 @@ def _start_of(n: int, period: str) -> date:
     return date(n // 12, n % 12 + 1, 1)
 
 
-def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: str,
-              since: datetime, first_day: date, end_day: date, weeks: int
+def _activity(conn: Connection, event_kinds: list[str], scope: list[int] | None, tz: ZoneInfo,
+              period: str, since: datetime, first_day: date, end_day: date, weeks: int
               ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Lifecycle per period (and, for weeks, retention by week of first appearance) from
     the distinct (member, period) pairs with a message or member event — first appearance
@@ -370,7 +371,7 @@ def _activity(conn: Connection, scope: list[int] | None, tz: ZoneInfo, period: s
     ev = select((member_events.c.member_id + 0).label("m"),
                 _period_number(conn, member_events.c.occurred_at, tz, period).label("p"),
                 literal(0).label("f")).where(member_events.c.member_id.is_not(None),
-                                             member_events.c.kind.in_(activity_kinds(conn)),
+                                             member_events.c.kind.in_(event_kinds),
                                              member_events.c.occurred_at >= since)
     msg = select(messages.c.member_id.label("m"),
                  _period_number(conn, messages.c.sent_at, tz, period).label("p"),
@@ -461,9 +462,10 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
         series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
         scope = [i.id for i in ordered if i.series == row["code"]]
     scope_ids = scope if scope is not None else [i.id for i in ordered]
+    event_kinds = activity_kinds(conn)  # once: an index seek per kind, a scan on the mirror
     items, retention, participants = (
-        _issue_figures(conn, ordered, scope_ids, scope, tz, after_days, now) if scope_ids
-        else ([], overlap_matrix([], {}, {}, []), 0))
+        _issue_figures(conn, event_kinds, ordered, scope_ids, scope, tz, after_days, now)
+        if scope_ids else ([], overlap_matrix([], {}, {}, []), 0))
     report: dict[str, Any] = {
         "series": series_info, "issues": items, "retention": retention,
         "after_days": after_days, "period": period, "participants": participants}
@@ -471,10 +473,11 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
         first_day = min(date.fromisoformat(i["starts_on"]) for i in items) - timedelta(days=28)
         since, _ = day_bounds(period_start(first_day, "week"), tz)
         end_day = now.astimezone(tz).date()
-        report["lifecycle"], weekly = _activity(conn, scope, tz, period, since, first_day,
-                                                end_day, weeks)
+        report["lifecycle"], weekly = _activity(conn, event_kinds, scope, tz, period, since,
+                                                first_day, end_day, weeks)
         if weekly is None:  # monthly lifecycle: the retention table is still by week
-            _, weekly = _activity(conn, scope, tz, "week", since, first_day, end_day, weeks)
+            _, weekly = _activity(conn, event_kinds, scope, tz, "week", since, first_day, end_day,
+                                  weeks)
         report["weekly_retention"] = weekly
     return report
 
