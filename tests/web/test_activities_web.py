@@ -119,11 +119,15 @@ def test_cohorts_come_from_the_analytics_mirror_when_it_is_on(
     login(client, staff["viewer"])
     live = client.get("/api/v1/reports/cohorts?series=X").json()
     assert live["as_of"] is None
+    assert 'id="cohorts-as-of"' not in client.get("/activities/cohorts?series=X").text  # off
     path = tmp_path / "analytics.duckdb"
     monkeypatch.setattr(runtime.settings, "analytics_mirror_path", str(path))
     monkeypatch.setattr(runtime.settings, "analytics_mirror", True)
-    # on, but not built yet: the store answers
+    # on, but not built yet: the store answers, and the page says so
     assert client.get("/api/v1/reports/cohorts?series=X").json()["as_of"] is None
+    page = client.get("/activities/cohorts?series=X").text
+    assert "分析副本尚未生成" in page and 'id="refresh-mirror"' not in page  # a viewer
+    assert client.get("/api/v1/analytics/mirror").json()["refreshed_at"] is None
     made = mirror.refresh(conn, path)  # the test's transaction is the store's snapshot
     copied = client.get("/api/v1/reports/cohorts?series=X").json()
     assert copied.pop("as_of") == made.refreshed_at.isoformat()
@@ -135,3 +139,28 @@ def test_cohorts_come_from_the_analytics_mirror_when_it_is_on(
     # a broken copy is reported in the log and the store answers again
     path.write_text("not a database")
     assert client.get("/api/v1/reports/cohorts?series=X").json()["as_of"] is None
+
+
+def test_operators_refresh_the_mirror_in_the_background(
+        client: TestClient, runtime: Runtime, staff: dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from qunyun.services import analytics_mirror
+
+    path = tmp_path / "analytics.duckdb"
+    monkeypatch.setattr(runtime.settings, "analytics_mirror_path", str(path))
+    monkeypatch.setattr(runtime.settings, "analytics_mirror", True)
+    token = login(client, staff["viewer"])
+    r = client.post("/api/v1/analytics/mirror/refresh", headers={"x-csrf-token": token})
+    assert r.status_code == 403 and not path.exists()
+    token = login(client, staff["operator"])
+    assert 'id="refresh-mirror"' in client.get("/activities/cohorts").text
+    r = client.post("/api/v1/analytics/mirror/refresh", headers={"x-csrf-token": token})
+    assert r.status_code == 202 and r.json()["started"] is True
+    assert analytics_mirror._refreshing.acquire(timeout=120)  # the background copy is done
+    analytics_mirror._refreshing.release()
+    status = client.get("/api/v1/analytics/mirror").json()
+    assert status["enabled"] and status["refreshed_at"] and not status["refreshing"]
+    r = client.post("/activities/cohorts/refresh-mirror", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert analytics_mirror._refreshing.acquire(timeout=120)
+    analytics_mirror._refreshing.release()

@@ -44,7 +44,8 @@ def mirror_status(runtime: Runtime, *, actor: Actor) -> dict[str, Any]:
     path = runtime.settings.resolved_mirror_path()
     out: dict[str, Any] = {"enabled": runtime.settings.analytics_mirror, "path": str(path),
                            "every_minutes": runtime.settings.analytics_mirror_minutes,
-                           "refreshed_at": None, "rows": None, "error": None}
+                           "refreshed_at": None, "rows": None, "error": None,
+                           "refreshing": _refreshing.locked()}
     try:
         found = mirror.info(path)
     except mirror.MirrorError as exc:
@@ -75,10 +76,22 @@ def analytics_read(runtime: Runtime) -> Iterator[tuple[Connection, datetime | No
         yield conn, None
 
 
+def do_start_refresh(runtime: Runtime, *, actor: Actor) -> bool:
+    """Start a refresh in the background (for the dashboard and the API: a copy of 10M
+    events takes about a minute); False when one is already running."""
+    actor.require(Permission.OPERATE)
+    return _start_refresh(runtime)
+
+
 def refresh_when_due(runtime: Runtime) -> int:
     """The worker's periodic job: start a refresh in a thread unless one is running."""
+    _start_refresh(runtime)
+    return 0
+
+
+def _start_refresh(runtime: Runtime) -> bool:
     if not _refreshing.acquire(blocking=False):
-        return 0
+        return False
 
     def run() -> None:
         try:
@@ -90,7 +103,7 @@ def refresh_when_due(runtime: Runtime) -> int:
             _refreshing.release()
 
     threading.Thread(target=run, name="qunyun-analytics-mirror", daemon=True).start()
-    return 0
+    return True
 
 
 def read_cohorts(runtime: Runtime, *, actor: Actor, **options: Any) -> dict[str, Any]:

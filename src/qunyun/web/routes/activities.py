@@ -166,8 +166,15 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
         "all_series": all_series, "series": series, "report": report, "chosen": chosen,
         "after_days": after_days, "period": period, "charts": charts,
         "as_of": datetime.fromisoformat(report["as_of"]) if report and report["as_of"]
-        else None,
+        else None, "mirror": analytics_mirror.mirror_status(runtime, actor=actor)
+        if runtime.settings.analytics_mirror else None,
         "label": lambda k: _label(k, lang)})
+
+
+@router.post("/activities/cohorts/refresh-mirror")
+def cohorts_refresh_mirror(actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    analytics_mirror.do_start_refresh(runtime, actor=actor)
+    return RedirectResponse("/activities/cohorts", status_code=303)
 
 
 @router.get("/activities/{ref}")

@@ -236,3 +236,16 @@ def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = N
     """The cohort report; from the analytics mirror when it is in use (``as_of``)."""
     return analytics_mirror.read_cohorts(runtime, actor=actor, series=series,
                                          after_days=after_days, period=period)
+
+
+@router.get("/analytics/mirror")
+def api_mirror(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Whether the analytics mirror is in use, as of when, and whether a refresh runs."""
+    return analytics_mirror.mirror_status(runtime, actor=actor)
+
+
+@router.post("/analytics/mirror/refresh", status_code=202)
+def api_mirror_refresh(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Start a refresh in the background; ``started`` is false when one already runs."""
+    started = analytics_mirror.do_start_refresh(runtime, actor=actor)
+    return {"started": started, **analytics_mirror.mirror_status(runtime, actor=actor)}
