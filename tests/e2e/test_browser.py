@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -251,4 +252,37 @@ def test_import_a_chat_export_from_the_health_page(server: str, tmp_path: Path) 
         expect(page.locator("#import-report")).to_contain_text("业主群_utf8.csv")
         expect(page.locator("#imp-messages")).to_have_text("7")
         expect(page.locator("#imp-joins")).to_have_text("5")
+        browser.close()
+
+
+def test_series_issue_enrolment_and_the_cohort_charts(server: str, tmp_path: Path) -> None:
+    """Issue 7 in a browser: a series and an issue made from the forms, a member enrolled from
+    the issue page, and the cohorts page drawing its ECharts charts."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        _log_in(page, server)
+        number = page.request.get(server + "/api/v1/members").json()[0]["number"]
+        page.goto(server + "/activities")
+        page.fill("#series-form input[name=code]", "X")
+        page.fill("#series-form input[name=name]", "英语打卡")
+        page.click("#series-form button[type=submit]")
+        page.goto(server + "/activities")
+        page.select_option("#issue-form select[name=series]", "X")
+        page.fill("#issue-form input[name=starts_on]", "2026-11-02")
+        page.fill("#issue-form input[name=ends_on]", "2026-11-08")
+        page.check("#issue-form input[name=group_ids]")
+        page.click("#issue-form button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/activities/X1"))
+        page.fill("#enrol-form input[name=number]", str(number))
+        page.click("#enrol-form button[type=submit]")
+        expect(page.locator("#enrolments h2")).to_contain_text("(1)")
+        page.goto(server + "/activities/cohorts?series=X")
+        for chart in ("chart-series-source", "chart-source", "chart-last-after"):
+            expect(page.locator(f"#{chart}")).to_have_attribute("data-rendered", "1")
+            assert page.locator(f"#{chart} canvas").count() == 1
+        expect(page.locator("#chosen-new")).to_have_text("1")
+        page.screenshot(path=str(tmp_path / "cohorts.png"), full_page=True)
         browser.close()
