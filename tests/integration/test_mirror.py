@@ -72,6 +72,23 @@ def test_a_failed_refresh_keeps_the_old_copy(conn: Connection, runtime: Runtime,
     assert kept is not None and kept.refreshed_at == first.refreshed_at
 
 
+def test_a_second_refresh_at_the_same_time_is_refused(conn: Connection, runtime: Runtime,
+                                                      tmp_path: Path) -> None:
+    import fcntl
+
+    build_random(conn, runtime, 3)
+    path = tmp_path / "analytics.duckdb"
+    first = mirror.refresh(conn, path)
+    with (tmp_path / "analytics.duckdb.lock").open("a") as held:  # another process's refresh
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(mirror.MirrorError, match="another refresh of this mirror"):
+            mirror.refresh(conn, path)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    kept = mirror.info(path)
+    assert kept is not None and kept.refreshed_at == first.refreshed_at
+    assert mirror.refresh(conn, path).refreshed_at > first.refreshed_at  # free again
+
+
 def test_missing_or_broken_mirror_is_named(tmp_path: Path) -> None:
     assert mirror.info(tmp_path / "none.duckdb") is None
     with pytest.raises(mirror.MirrorError, match="no analytics mirror yet"), \

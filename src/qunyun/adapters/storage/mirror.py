@@ -16,6 +16,7 @@ or addresses. A report read from the mirror carries the time of its snapshot.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import tempfile
@@ -94,9 +95,30 @@ def _cell(value: Any, type_: TypeEngine[Any]) -> Any:
 def refresh(conn: Connection, path: Path) -> MirrorInfo:
     """Copy the mirrored columns out of ``conn`` (one transaction: one snapshot of the
     store) into a new DuckDB file at ``path``, replacing the old one whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path):
+        return _copy(conn, path)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One refresh of a mirror at a time across processes (the worker's and a CLI call's):
+    the second is refused at once, naming the file, instead of writing over the first's
+    half-made copy."""
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MirrorError(f"{path}: another refresh of this mirror is running") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _copy(conn: Connection, path: Path) -> MirrorInfo:
     started = time.perf_counter()
     refreshed_at = datetime.now(UTC)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".new")
     rows: dict[str, int] = {}
     duck = create_engine(f"duckdb:///{tmp}")
