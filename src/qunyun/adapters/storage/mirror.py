@@ -16,9 +16,9 @@ or addresses. A report read from the mirror carries the time of its snapshot.
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +32,9 @@ import duckdb
 from sqlalchemy import JSON, Boolean, Connection, Engine, Table, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
+
+if sys.platform != "win32":
+    import fcntl
 
 from qunyun.adapters.storage.tables import (
     activities,
@@ -104,7 +107,11 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
 def _exclusive(path: Path) -> Iterator[None]:
     """One refresh of a mirror at a time across processes (the worker's and a CLI call's):
     the second is refused at once, naming the file, instead of writing over the first's
-    half-made copy."""
+    half-made copy. (Windows has no flock: there, one refresher per copy is up to the
+    deployment.)"""
+    if sys.platform == "win32":
+        yield
+        return
     with path.with_name(path.name + ".lock").open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
