@@ -85,7 +85,9 @@ def test_a_second_refresh_at_the_same_time_is_refused(conn: Connection, runtime:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(mirror.MirrorError, match="another refresh of this mirror"):
             mirror.refresh(conn, path)
+        assert mirror.refreshing(path)  # what the status reports, whichever process holds it
         fcntl.flock(held, fcntl.LOCK_UN)
+    assert not mirror.refreshing(path)
     kept = mirror.info(path)
     assert kept is not None and kept.refreshed_at == first.refreshed_at
     assert mirror.refresh(conn, path).refreshed_at > first.refreshed_at  # free again

@@ -45,7 +45,7 @@ def mirror_status(runtime: Runtime, *, actor: Actor) -> dict[str, Any]:
     out: dict[str, Any] = {"enabled": runtime.settings.analytics_mirror, "path": str(path),
                            "every_minutes": runtime.settings.analytics_mirror_minutes,
                            "refreshed_at": None, "rows": None, "error": None,
-                           "refreshing": _refreshing.locked()}
+                           "refreshing": mirror.refreshing(path)}  # in any process
     try:
         found = mirror.info(path)
     except mirror.MirrorError as exc:

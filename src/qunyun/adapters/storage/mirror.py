@@ -121,6 +121,21 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def refreshing(path: Path) -> bool:
+    """Whether a refresh of the mirror at ``path`` runs now, in any process (its lock is
+    held). Always False on Windows, which has no flock."""
+    lock_path = path.with_name(path.name + ".lock")
+    if sys.platform == "win32" or not lock_path.exists():
+        return False
+    with lock_path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
 def _copy(conn: Connection, path: Path) -> MirrorInfo:
     started = time.perf_counter()
     refreshed_at = datetime.now(UTC)
