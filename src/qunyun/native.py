@@ -141,8 +141,8 @@ def activate(build_dir: Path = BUILD_DIR) -> NativeState:
 def build(build_dir: Path = BUILD_DIR, *, jobs: int = 2) -> NativeState:
     """Compile :data:`MODULES` with mypyc into ``build_dir`` (replaced whole at the end);
     a no-op when the build there is already fresh."""
-    if check(build_dir).active:
-        return check(build_dir)
+    if (current := check(build_dir)).active:
+        return current
     import shutil  # here, not at the top: every process imports this module, few build
     import tempfile
 
