@@ -17,13 +17,17 @@ together) and adds what needs the event history:
   system in that period — not the window start), returning, resurrecting, dormant;
 - **weekly retention**: cohorts by calendar week of first appearance, share active k weeks on.
 
-Weeks and days are the team's (``tz``); SQLite buckets with the zone's current UTC offset.
+Weeks and days are the team's (``tz``): PostgreSQL converts with its zone database, SQLite and
+the DuckDB mirror add the offset of the zone's span each time falls in (exact across summer
+time).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,7 +61,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.analytics.overview import utc_offset_minutes
+from qunyun.analytics.overview import offset_spans
 from qunyun.domain.activities import (
     NEW,
     NONE,
@@ -73,7 +77,7 @@ from qunyun.domain.activities import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.services.activities import series_by_ref
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.users import Actor
 
 GONE_KINDS = ("left", "left_snapshot", "removed", "group_renamed")
@@ -95,27 +99,31 @@ def _scope_members(scope: list[int]) -> Any:
                                                 enrolments.c.status == "enrolled")
 
 
-def _positions(ordered: list[Issue], series_ids: dict[str, int]) -> Any:
-    """Issue id → its place in time and its series, as a VALUES table (the order is the
-    domain's: start day, then id)."""
-    return values(column("a", Integer), column("pos", Integer), column("s", Integer),
-                  name="pos").data([(i.id, n, series_ids[i.series])
-                                    for n, i in enumerate(ordered)]).cte("pos")
+def _positions() -> Any:
+    """Issue id → its place in time (the domain's order: start day, then id) and its
+    series, numbered in the database: a VALUES table of 300 issues cost more to build and
+    compile than the analytics mirror took to run the statement."""
+    place = func.row_number().over(order_by=(activities.c.starts_on, activities.c.id)) - 1
+    return select(activities.c.id.label("a"), place.label("pos"),
+                  activities.c.series_id.label("s")).cte("pos")
 
 
-def _appearances(ordered: list[Issue], series_ids: dict[str, int],
-                 scope: list[int] | None) -> Any:
+class _Reordered(Exception):
+    """The database numbered the issues otherwise than the report read them: an issue was
+    added or moved between the two reads."""
+
+
+def _appearances(pos: Any, scope: list[int] | None) -> Any:
     """Every enrolment of the scope's participants with where the member stood in time:
     first issue overall and in the issue's series, previous issue, last issue overall and in
     the series — window functions, so only counts leave the database."""
-    pos = _positions(ordered, series_ids)
     e = select(enrolments.c.activity_id.label("a"), enrolments.c.member_id.label("m"),
                pos.c.pos, pos.c.s)
     if scope is not None:  # from the scope's people to their enrolments (index on member)
         people = _scope_members(scope).distinct().subquery("people")
         e = e.select_from(people).join(enrolments,
                                        enrolments.c.member_id == people.c.member_id)
-    # "+ 0" keeps SQLite from driving the join from the small VALUES table and indexing
+    # "+ 0" keeps SQLite from driving the join from the small issues table and indexing
     # every enrolment to probe it (SQLite's documented way to disqualify an index)
     e = e.join(pos, pos.c.a == enrolments.c.activity_id + 0).where(
         enrolments.c.status == "enrolled")
@@ -148,7 +156,7 @@ def _after_windows(ordered: list[Issue], scope_ids: list[int], tz: ZoneInfo, aft
 
 
 def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]],
-                  kinds: list[str]) -> list[Any]:
+                  kinds: list[str] | None) -> list[Any]:
     """Per ended issue: still in one of its groups at the window's end, active there in the
     window, churn observed (every membership there ended, no later issue) and inferred (no
     later issue, no sign since the issue ended) — (figure, issue, 0, count) rows.
@@ -170,9 +178,11 @@ def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]],
     # time afterwards (1 s for one series)
     spans = select(win.c.a, ag.c.group_id.label("g"), win.c.end_at, win.c.until_at).join(
         ag, ag.c.activity_id == win.c.a).cte("spans").prefix_with("MATERIALIZED")
-    kind = values(column("k", String), name="kinds").data([(k,) for k in kinds]).cte("kinds")
-    slots = select(spans, kind.c.k).select_from(spans.join(kind, literal(True))).cte(
-        "slots").prefix_with("MATERIALIZED")
+    if kinds is not None:
+        kind = values(column("k", String), name="kinds").data([(k,) for k in kinds]).cte(
+            "kinds")
+        slots = select(spans, kind.c.k).select_from(spans.join(kind, literal(True))).cte(
+            "slots").prefix_with("MATERIALIZED")
     zero = literal(0)
 
     def row(a: Any, m: Any, part: Any = zero, renewed: Any = zero, stay: Any = zero,
@@ -190,11 +200,19 @@ def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]],
         (or_(mb.c.left_at.is_(None), mb.c.left_at > win.c.until_at), 2), else_=1)
     ).select_from(win.join(ag, ag.c.activity_id == win.c.a).join(
         mb, and_(mb.c.group_id == ag.c.group_id, mb.c.joined_at <= win.c.until_at)))
-    acted = row(slots.c.a, member_events.c.member_id, active=literal(1)).select_from(
-        slots.join(member_events, and_(
-            member_events.c.group_id == slots.c.g, member_events.c.kind == slots.c.k,
-            member_events.c.occurred_at > slots.c.end_at,
-            member_events.c.occurred_at <= slots.c.until_at)))
+    if kinds is None:
+        acted = row(spans.c.a, member_events.c.member_id, active=literal(1)).select_from(
+            spans.join(member_events, and_(
+                member_events.c.group_id == spans.c.g,
+                member_events.c.occurred_at > spans.c.end_at,
+                member_events.c.occurred_at <= spans.c.until_at))).where(
+            _acting(member_events.c.kind, None))
+    else:
+        acted = row(slots.c.a, member_events.c.member_id, active=literal(1)).select_from(
+            slots.join(member_events, and_(
+                member_events.c.group_id == slots.c.g, member_events.c.kind == slots.c.k,
+                member_events.c.occurred_at > slots.c.end_at,
+                member_events.c.occurred_at <= slots.c.until_at)))
     spoke = row(spans.c.a, messages.c.member_id, active=literal(1)).select_from(
         spans.join(messages, and_(messages.c.group_id == spans.c.g,
                                   messages.c.sent_at > spans.c.end_at,
@@ -230,14 +248,15 @@ def _after(counts: Counter[str], until: datetime, tz: ZoneInfo,
             "churn_inferred": inferred, "churn_inferred_rate": rate(inferred)}
 
 
-def _issue_figures(conn: Connection, event_kinds: list[str], ordered: list[Issue],
+def _issue_figures(conn: Connection, event_kinds: list[str] | None, ordered: list[Issue],
                    scope_ids: list[int], scope: list[int] | None, tz: ZoneInfo,
                    after_days: int, now: datetime
                    ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """The issue-level cohorts, the retention matrix and the participant count, counted in
     the database from the enrolments (one pass of window functions)."""
-    series_ids = dict(conn.execute(select(activity_series.c.code, activity_series.c.id)).all())
-    w = _appearances(ordered, series_ids, scope)
+    code_of_series = dict(conn.execute(select(activity_series.c.id, activity_series.c.code)).all())
+    pos = _positions()
+    w = _appearances(pos, scope)
     here = w.c.a.in_(scope_ids)
     later = w.alias("later")
     tails = select(w.c.m, w.c.s, w.c.slast).distinct().subquery("tails")  # member, series
@@ -259,14 +278,19 @@ def _issue_figures(conn: Connection, event_kinds: list[str], ordered: list[Issue
         .join(later, and_(later.c.m == w.c.m, later.c.pos > w.c.pos))
         .where(here, later.c.a.in_(scope_ids)).group_by(w.c.a, later.c.a),
         select(literal("people"), literal(0), literal(0), func.count(func.distinct(w.c.m)))
-        .where(here))
+        .where(here),
+        select(literal("pos"), pos.c.a, pos.c.pos, literal(0)))
     by_pos = {n: i for n, i in enumerate(ordered)}
-    code_of_series = {v: k for k, v in series_ids.items()}
     tallies: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     overlap: dict[tuple[int, int], int] = {}
     participants = 0
     pos_of = {i.id: n for n, i in enumerate(ordered)}
-    for kind, a, key, n in conn.execute(kinds):
+    rows = conn.execute(kinds).all()
+    if {a: key for kind, a, key, _ in rows if kind == "pos"} != pos_of:
+        raise _Reordered
+    for kind, a, key, n in rows:
+        if kind == "pos":
+            continue
         if kind in AFTER_FIGURES:
             tallies[a]["after"][kind] = n
         elif kind == "people":
@@ -310,17 +334,17 @@ def _issue_figures(conn: Connection, event_kinds: list[str], ordered: list[Issue
     return items, overlap_matrix(ordered, sizes, overlap, scope_ids), participants
 
 
-def activity_kinds(conn: Connection) -> list[str]:
+def activity_kinds(conn: Connection) -> list[str] | None:
     """The member event kinds in the store that show a member doing something (not leaving).
 
     Read by skipping along the (kind, member, time) index — one seek per kind — so the
     activity scans can say ``kind IN (...)`` and read that covering index alone instead of
-    fetching every event row to test ``kind NOT IN (...)``.
+    fetching every event row to test ``kind NOT IN (...)``. None on the analytics mirror:
+    it has no index, and finding the kinds would be one more scan of every event.
     """
+    if conn.dialect.name == "duckdb":
+        return None
     kinds: list[str] = []
-    if conn.dialect.name == "duckdb":  # the analytics mirror: no index, one columnar pass
-        kinds = sorted(conn.execute(select(member_events.c.kind).distinct()).scalars())
-        return [k for k in kinds if k not in GONE_KINDS]
     while True:
         stmt = select(func.min(member_events.c.kind))
         if kinds:
@@ -331,15 +355,41 @@ def activity_kinds(conn: Connection) -> list[str]:
         kinds.append(kind)
 
 
-def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str) -> Any:
+def _acting(kind: Any, kinds: list[str] | None) -> Any:
+    """A member event of ``kind`` shows the member doing something: one of ``kinds``
+    (:func:`activity_kinds`), or any kind but leaving where they are None."""
+    return kind.not_in(GONE_KINDS) if kinds is None else kind.in_(kinds)
+
+
+def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str,
+                   spans: list[tuple[datetime, int]]) -> Any:
     """The team-local week (Mondays since 1970-01-05) or month (year × 12 + month − 1) a
-    UTC timestamp falls in, as an integer, so "the period before" is ``p − 1``."""
-    if conn.dialect.name in ("postgresql", "duckdb"):  # duckdb: the analytics mirror
+    UTC timestamp falls in, as an integer, so "the period before" is ``p − 1``.
+
+    PostgreSQL converts with its zone database. DuckDB (the analytics mirror) and SQLite
+    add the offset of the zone's span the time falls in (``spans``, from
+    :func:`offset_spans`): exact inside the spans, and ICU's per-row conversion cost DuckDB
+    6× the arithmetic."""
+    if conn.dialect.name == "postgresql":
         local = func.timezone(tz.key, column)
         if period == "week":
             return cast(func.floor((extract("epoch", local) - 345600) / 604800), Integer)
         return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
-    shift = f"{utc_offset_minutes(tz):+d} minutes"
+
+    def by_span(value: Callable[[int], Any]) -> Any:  # the offset of the span ``column`` is in
+        last = literal(value(spans[-1][1]))
+        if len(spans) == 1:
+            return last
+        return case(*((column < at, value(off)) for (_, off), (at, _) in pairwise(spans)),
+                    else_=last)
+
+    if conn.dialect.name == "duckdb":
+        if period == "week":
+            return cast(func.floor((extract("epoch", column) + by_span(int) - 345600) / 604800),
+                        Integer)
+        local = func.make_timestamp(func.epoch_us(column) + by_span(lambda s: s * 1_000_000))
+        return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
+    shift = by_span(lambda s: f"{s:+d} seconds")  # a SQLite date modifier
     if period == "week":  # julianday of 1970-01-05 00:00 is 2440591.5
         return cast((func.julianday(column, shift) - 2440591.5) / 7, Integer)
     return cast(func.strftime("%Y", column, shift), Integer) * 12 + cast(
@@ -358,28 +408,36 @@ def _start_of(n: int, period: str) -> date:
     return date(n // 12, n % 12 + 1, 1)
 
 
-def _activity(conn: Connection, event_kinds: list[str], scope: list[int] | None, tz: ZoneInfo,
-              period: str, since: datetime, first_day: date, end_day: date, weeks: int
+def _activity(conn: Connection, event_kinds: list[str] | None, scope: list[int] | None,
+              tz: ZoneInfo, period: str, since: datetime, first_day: date, end_day: date, weeks: int
               ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Lifecycle per period (and, for weeks, retention by week of first appearance) from
     the distinct (member, period) pairs with a message or member event — first appearance
     counting as activity — numbered and compared in the database."""
     recent = day_bounds(first_day, tz)[0]
+    # times more than two months outside the report's periods take the nearest span's
+    # offset: an hour cannot move them into those periods, and only there do periods count
+    spans = offset_spans(tz, since - timedelta(days=62),
+                         day_bounds(end_day, tz)[1] + timedelta(days=62))
+
+    def number(column: Any) -> Any:
+        return _period_number(conn, column, tz, period, spans)
+
     # "+ 0": the sort below would otherwise be pushed into this scan and SQLite would read
     # the (member, time) index in member order, fetching every event row for its kind,
     # instead of the covering (kind, member, time) index
     ev = select((member_events.c.member_id + 0).label("m"),
-                _period_number(conn, member_events.c.occurred_at, tz, period).label("p"),
+                number(member_events.c.occurred_at).label("p"),
                 literal(0).label("f")).where(member_events.c.member_id.is_not(None),
-                                             member_events.c.kind.in_(event_kinds),
+                                             _acting(member_events.c.kind, event_kinds),
                                              member_events.c.occurred_at >= since)
     msg = select(messages.c.member_id.label("m"),
-                 _period_number(conn, messages.c.sent_at, tz, period).label("p"),
+                 number(messages.c.sent_at).label("p"),
                  literal(0).label("f")).where(messages.c.member_id.is_not(None),
                                               messages.c.sent_at >= since)
     # f marks the first appearance: 2 when it falls in the window (a retention cohort)
     first = select(members.c.id.label("m"),
-                   _period_number(conn, members.c.first_seen_at, tz, period).label("p"),
+                   number(members.c.first_seen_at).label("p"),
                    case((members.c.first_seen_at >= recent, 2), else_=1).label("f"))
     if scope is not None:
         ev = ev.where(member_events.c.member_id.in_(_scope_members(scope)))
@@ -414,7 +472,7 @@ def _activity(conn: Connection, event_kinds: list[str], scope: list[int] | None,
     stayed: Counter[int] = Counter()  # ... who were active in the period before too
     cohorts: Counter[int] = Counter()
     kept: dict[tuple[int, int], int] = {}
-    for p, fp, n, new_n, returning, resurrecting, stay, cohort in conn.execute(figures):
+    for p, fp, n, new_n, returning, resurrecting, stay, cohort in conn.execute(figures).all():
         active[p] += n
         stayed[p] += stay
         cohorts[p] += cohort
@@ -456,18 +514,25 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
     if not 1 <= weeks <= 52:
         raise InvalidInput("weeks: 1–52")
     now = now or utcnow()
-    ordered = chronological(_issues(conn))
     series_info: dict[str, Any] | None = None
-    scope: list[int] | None = None
-    if series is not None:
-        row = series_by_ref(conn, series)
-        series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
-        scope = [i.id for i in ordered if i.series == row["code"]]
-    scope_ids = scope if scope is not None else [i.id for i in ordered]
-    event_kinds = activity_kinds(conn)  # once: an index seek per kind, a scan on the mirror
-    items, retention, participants = (
-        _issue_figures(conn, event_kinds, ordered, scope_ids, scope, tz, after_days, now)
-        if scope_ids else ([], overlap_matrix([], {}, {}, []), 0))
+    event_kinds = activity_kinds(conn)  # once: an index seek per kind
+    for _ in range(3):  # read again when an issue was added or moved meanwhile
+        ordered = chronological(_issues(conn))
+        scope: list[int] | None = None
+        if series is not None:
+            row = series_by_ref(conn, series)
+            series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
+            scope = [i.id for i in ordered if i.series == row["code"]]
+        scope_ids = scope if scope is not None else [i.id for i in ordered]
+        try:
+            items, retention, participants = (
+                _issue_figures(conn, event_kinds, ordered, scope_ids, scope, tz, after_days,
+                               now) if scope_ids else ([], overlap_matrix([], {}, {}, []), 0))
+            break
+        except _Reordered:
+            continue
+    else:
+        raise Conflict("activities kept changing while the report read them; try again")
     report: dict[str, Any] = {
         "series": series_info, "issues": items, "retention": retention,
         "after_days": after_days, "period": period, "participants": participants}
