@@ -4,6 +4,7 @@ store in one snapshot. Its reports must equal the store's, on SQLite and Postgre
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -16,6 +17,8 @@ from qunyun.bootstrap import Runtime
 from qunyun.services.users import SYSTEM
 from tests.activity_scenario import TZ
 from tests.integration.test_cohort_sql import NOW, build_random
+
+BERLIN = ZoneInfo("Europe/Berlin")  # summer time ends inside the history
 
 
 def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: Runtime,
@@ -31,13 +34,15 @@ def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: R
         select(func.count()).select_from(members)).scalar_one()
     with mirror.connect(path) as copy:
         assert copy.dialect.name == "duckdb"
-        for series, period in ((None, "week"), ("A", "week"), ("B", "month"), ("C", "week")):
-            want = cohort_report(conn, actor=SYSTEM, tz=TZ, series=series, period=period,
+        for series, period, tz in ((None, "week", TZ), ("A", "week", TZ),
+                                   ("B", "month", TZ), ("C", "week", TZ),
+                                   (None, "week", BERLIN), ("B", "month", BERLIN)):
+            want = cohort_report(conn, actor=SYSTEM, tz=tz, series=series, period=period,
                                  now=NOW)
-            got = cohort_report(copy, actor=SYSTEM, tz=TZ, series=series, period=period,
+            got = cohort_report(copy, actor=SYSTEM, tz=tz, series=series, period=period,
                                 now=NOW)
             assert want["participants"] > 0 and want.get("lifecycle")
-            assert got == want, (series, period)
+            assert got == want, (series, period, tz)
     read = mirror.info(path)
     assert read is not None and read.rows == info.rows
     assert read.refreshed_at == info.refreshed_at
@@ -58,6 +63,20 @@ def test_the_mirror_holds_no_personal_data(conn: Connection, runtime: Runtime,
     for table, column in (("members", "display_name"), ("members", "phone"),
                           ("members", "address"), ("messages", "text")):
         assert (table, column) not in columns
+
+
+def test_the_mirror_stores_events_by_group_and_time(conn: Connection, runtime: Runtime,
+                                                    tmp_path: Path) -> None:
+    build_random(conn, runtime, 3)
+    path = tmp_path / "analytics.duckdb"
+    mirror.refresh(conn, path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for table, order in mirror.CLUSTERED.items():
+            rows = con.execute(f"SELECT {', '.join(order)} FROM {table}").fetchall()
+            assert rows == sorted(rows) and len(rows) > 10, table  # in storage order
+    finally:
+        con.close()
 
 
 def test_a_failed_refresh_keeps_the_old_copy(conn: Connection, runtime: Runtime,
