@@ -127,19 +127,16 @@ def _appearances(pos: Any, scope: list[int] | None) -> Any:
     # every enrolment to probe it (SQLite's documented way to disqualify an index)
     e = e.join(pos, pos.c.a == enrolments.c.activity_id + 0).where(
         enrolments.c.status == "enrolled")
-    e_ = e.cte("e")
-    # first and last in the series by GROUP BY and a join: a second window partition
-    # (member, series) cost DuckDB 13 ms more on the bench's 70k enrolments
-    ms = select(e_.c.m, e_.c.s, func.min(e_.c.pos).label("sfirst"),
-                func.max(e_.c.pos).label("slast")).group_by(e_.c.m, e_.c.s).subquery("ms")
-    by_member = e_.c.m
+    e_ = e.subquery("e")
+    by_member, by_series = e_.c.m, (e_.c.m, e_.c.s)
     return select(
         e_.c.a, e_.c.m, e_.c.pos, e_.c.s,
         func.min(e_.c.pos).over(partition_by=by_member).label("first"),
         func.max(e_.c.pos).over(partition_by=by_member).label("last"),
-        ms.c.sfirst, ms.c.slast,
+        func.min(e_.c.pos).over(partition_by=by_series).label("sfirst"),
+        func.max(e_.c.pos).over(partition_by=by_series).label("slast"),
         func.lag(e_.c.pos).over(partition_by=by_member, order_by=e_.c.pos).label("prev"),
-    ).join(ms, and_(ms.c.m == e_.c.m, ms.c.s == e_.c.s)).cte("w")
+    ).cte("w")
 
 
 def _flag(cond: Any) -> Any:
