@@ -21,7 +21,14 @@ from qunyun.adapters.storage.tables import (
     memberships,
     messages,
 )
-from qunyun.analytics.cohorts import GONE_KINDS, _issues, cohort_report
+from qunyun.analytics.cohorts import (
+    GONE_KINDS,
+    _issue_figures,
+    _issues,
+    _Reordered,
+    activity_kinds,
+    cohort_report,
+)
 from qunyun.bootstrap import Runtime
 from qunyun.domain.activities import (
     chronological,
@@ -208,3 +215,21 @@ def test_sql_cohorts_equal_the_pure_functions(conn: Connection, runtime: Runtime
             assert all(sum(a[k] for a in afters) for a in afters[:1] for k in AFTER_KEYS)
             assert all(sum(r[k] for r in got["lifecycle"]) for k in (
                 "new", "returning", "resurrecting", "dormant"))
+
+
+def test_an_issue_added_while_counting_is_noticed(conn: Connection, runtime: Runtime) -> None:
+    """The statement numbers the issues itself; counted against an older reading of them
+    (an issue added in between, earlier than the rest) it refuses, and the report reads
+    again."""
+    build_random(conn, runtime, 3)
+    stale = chronological(_issues(conn))
+    activities.do_create_activity(conn, actor=SYSTEM, series="A", starts_on="2026-05-01",
+                                  ends_on="2026-05-03")
+    ids = [i.id for i in stale]
+    with pytest.raises(_Reordered):
+        _issue_figures(conn, activity_kinds(conn), stale, ids, None, TZ, 21, NOW)
+    got = cohort_report(conn, actor=SYSTEM, tz=TZ, now=NOW, with_activity=False)
+    want = reference(conn, None, "week", with_activity=False)
+    assert got["issues"][0]["starts_on"] == "2026-05-01" and got["participants"] > 0
+    assert [{k: i[k] for k in ISSUE_KEYS} for i in got["issues"]] == [
+        {k: i[k] for k in ISSUE_KEYS} for i in want["issues"]]
