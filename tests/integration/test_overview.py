@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from qunyun.analytics.overview import overview
 from qunyun.bootstrap import Runtime
 from qunyun.services.ingest import do_ingest_event
-from tests.factories import event, raw_join, raw_leave, raw_message
+from tests.factories import T0, event, raw_join, raw_leave, raw_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -29,3 +29,20 @@ def test_days_follow_the_team_timezone(conn: Connection, runtime: Runtime) -> No
     assert o.messages_today == 1 and o.joins_today == 0
     utc = overview(conn, tz=ZoneInfo("UTC"), days=3, now=now)
     assert utc.messages_per_day == [0, 2, 0]  # in UTC both fall on the 20th
+
+
+def test_days_follow_summer_time(conn: Connection, runtime: Runtime) -> None:
+    """Berlin is UTC+2 in July: 21:30 and 22:30 UTC fall on two local days there (SQLite,
+    which has no zone database, once shifted by the offset of the day the test ran)."""
+    def minutes(at: datetime) -> float:
+        return (at - T0).total_seconds() / 60
+
+    do_ingest_event(conn, event(raw_join("j1", "g1", "u1", minutes=minutes(
+        datetime(2026, 7, 19, 20, 0, tzinfo=UTC)))), config=runtime.ingest_config)
+    for eid, hour in (("m1", 21), ("m2", 22)):
+        do_ingest_event(conn, event(raw_message(eid, "g1", "u1", "晚上好", minutes=minutes(
+            datetime(2026, 7, 19, hour, 30, tzinfo=UTC)))), config=runtime.ingest_config)
+    o = overview(conn, tz=ZoneInfo("Europe/Berlin"), days=2,
+                 now=datetime(2026, 7, 20, 12, 0, tzinfo=UTC))
+    assert o.days == ["2026-07-19", "2026-07-20"]
+    assert o.messages_per_day == [1, 1] and o.joins_per_day == [1, 0]

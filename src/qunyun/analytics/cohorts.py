@@ -25,9 +25,7 @@ time).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +59,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.analytics.overview import offset_spans
+from qunyun.analytics.overview import by_span, offset_spans
 from qunyun.domain.activities import (
     NEW,
     NONE,
@@ -375,21 +373,14 @@ def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str,
         if period == "week":
             return cast(func.floor((extract("epoch", local) - 345600) / 604800), Integer)
         return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
-
-    def by_span(value: Callable[[int], Any]) -> Any:  # the offset of the span ``column`` is in
-        last = literal(value(spans[-1][1]))
-        if len(spans) == 1:
-            return last
-        return case(*((column < at, value(off)) for (_, off), (at, _) in pairwise(spans)),
-                    else_=last)
-
     if conn.dialect.name == "duckdb":
         if period == "week":
-            return cast(func.floor((extract("epoch", column) + by_span(int) - 345600) / 604800),
-                        Integer)
-        local = func.make_timestamp(func.epoch_us(column) + by_span(lambda s: s * 1_000_000))
+            seconds = extract("epoch", column) + by_span(column, spans)
+            return cast(func.floor((seconds - 345600) / 604800), Integer)
+        micros = func.epoch_us(column) + by_span(column, spans, lambda s: s * 1_000_000)
+        local = func.make_timestamp(micros)
         return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
-    shift = by_span(lambda s: f"{s:+d} seconds")  # a SQLite date modifier
+    shift = by_span(column, spans, lambda s: f"{s:+d} seconds")  # a SQLite date modifier
     if period == "week":  # julianday of 1970-01-05 00:00 is 2440591.5
         return cast((func.julianday(column, shift) - 2440591.5) / 7, Integer)
     return cast(func.strftime("%Y", column, shift), Integer) * 12 + cast(

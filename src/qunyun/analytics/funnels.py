@@ -121,19 +121,19 @@ def _daily(conn: Connection, activity: dict[str, Any], tz: ZoneInfo, start: date
     gids = activity["group_ids"]
     series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if gids:
-        day = local_day(conn, memberships.c.joined_at, tz).label("d")
+        day = local_day(conn, memberships.c.joined_at, tz, (start, end)).label("d")
         for d, n in conn.execute(select(day, func.count(func.distinct(memberships.c.member_id)))
                                  .where(memberships.c.group_id.in_(gids),
                                         memberships.c.joined_at >= start,
                                         memberships.c.joined_at < end).group_by(day)):
             series[str(d)]["new"] = int(n)
-        day = local_day(conn, messages.c.sent_at, tz).label("d")
+        day = local_day(conn, messages.c.sent_at, tz, (start, end)).label("d")
         for d, n in conn.execute(select(day, func.count(func.distinct(messages.c.member_id)))
                                  .where(messages.c.group_id.in_(gids),
                                         messages.c.sent_at >= start, messages.c.sent_at < end,
                                         messages.c.member_id.is_not(None)).group_by(day)):
             series[str(d)]["active"] = int(n)
-    day = local_day(conn, enrolments.c.enrolled_at, tz).label("d")
+    day = local_day(conn, enrolments.c.enrolled_at, tz, (start, end)).label("d")
     for d, n in conn.execute(select(day, func.count()).where(
             enrolments.c.activity_id == activity["id"], enrolments.c.status == "enrolled",
             enrolments.c.enrolled_at >= start, enrolments.c.enrolled_at < end).group_by(day)):

@@ -148,7 +148,7 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
 
     # pass 2, messages per (local day, member): distinct speakers per day and each member's
     # count in the window, in one scan
-    day = local_date(conn, messages.c.sent_at, tz).label("day")
+    day = local_date(conn, messages.c.sent_at, tz, (start, end)).label("day")
     counts: dict[int, dict[int, int]] = defaultdict(dict)
     speakers_on: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for gid, d, mid, n in conn.execute(
@@ -162,7 +162,7 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
             per_day[gid].setdefault(d, [0, 0])[1] = people
 
     # membership events per day
-    eday = local_day(conn, member_events.c.occurred_at, tz).label("day")
+    eday = local_day(conn, member_events.c.occurred_at, tz, (start, end)).label("day")
     events: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for gid, kind, d, n in conn.execute(
             select(member_events.c.group_id, member_events.c.kind, eday, func.count())

@@ -1,28 +1,35 @@
 """Dashboard figures: totals today and a daily series in the team's time zone.
 
-Days are cut in the team's zone in SQL. SQLite has no zone database, so it shifts by the
-zone's current UTC offset — exact for zones without daylight saving (Asia/Shanghai).
+Days are cut in the team's zone in SQL. PostgreSQL converts with its zone database; SQLite has
+none, so it adds the zone's UTC offset span by span over the window read (``offset_spans``):
+exact across summer time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Date, cast, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 
 from qunyun.adapters.storage.tables import groups, member_events, messages, utcnow
 from qunyun.services import members as members_service
 from qunyun.services import outbox as outbox_service
 from qunyun.services import tasks as tasks_service
-
-
-def utc_offset_minutes(tz: ZoneInfo) -> int:
-    """The zone's offset now (SQLite has no zone database; exact for zones without DST)."""
-    offset = utcnow().astimezone(tz).utcoffset() or timedelta(0)
-    return int(offset.total_seconds() // 60)
 
 
 def offset_spans(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
@@ -53,19 +60,34 @@ def _at(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def local_day(conn: Connection, column: Any, tz: ZoneInfo) -> ColumnElement[Any]:
-    """The calendar day of a UTC timestamp column in ``tz``, as text 'YYYY-MM-DD'."""
+def by_span(column: Any, spans: list[tuple[datetime, int]],
+            value: Callable[[int], Any] = int) -> Any:
+    """SQL for ``value(offset)`` of the span (from :func:`offset_spans`) ``column`` falls in;
+    before the first span, the first's, after the last, the last's."""
+    last = literal(value(spans[-1][1]))
+    if len(spans) == 1:
+        return last
+    return case(*((column < at, value(off)) for (_, off), (at, _) in pairwise(spans)),
+                else_=last)
+
+
+def local_day(conn: Connection, column: Any, tz: ZoneInfo,
+              within: tuple[datetime, datetime]) -> ColumnElement[Any]:
+    """The calendar day of a UTC timestamp column in ``tz``, as text 'YYYY-MM-DD', exact for
+    times ``within`` the window the query reads."""
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone(tz.key, column), literal_column("'YYYY-MM-DD'"))
-    return func.date(column, f"{utc_offset_minutes(tz):+d} minutes")
+    spans = offset_spans(tz, *within)
+    return func.date(column, by_span(column, spans, lambda s: f"{s:+d} seconds"))
 
 
-def local_date(conn: Connection, column: Any, tz: ZoneInfo) -> ColumnElement[Any]:
+def local_date(conn: Connection, column: Any, tz: ZoneInfo,
+               within: tuple[datetime, datetime]) -> ColumnElement[Any]:
     """As ``local_day`` for grouping a million rows: a date on PostgreSQL (``str()`` of it is
     the same 'YYYY-MM-DD'), where formatting every row as text cost a quarter of the query."""
     if conn.dialect.name == "postgresql":
         return cast(func.timezone(tz.key, column), Date)
-    return local_day(conn, column, tz)
+    return local_day(conn, column, tz, within)
 
 
 @dataclass
@@ -83,8 +105,8 @@ class Overview:
 
 
 def _per_day(conn: Connection, stmt_column: Any, table: Any, where: list[Any],
-             tz: ZoneInfo) -> dict[str, int]:
-    day = local_day(conn, stmt_column, tz).label("day")
+             tz: ZoneInfo, within: tuple[datetime, datetime]) -> dict[str, int]:
+    day = local_day(conn, stmt_column, tz, within).label("day")
     rows = conn.execute(select(day, func.count()).select_from(table).where(*where).group_by(day))
     return {str(d): int(n) for d, n in rows}
 
@@ -96,13 +118,16 @@ def overview(conn: Connection, *, tz: ZoneInfo, days: int = 14,
     first = today - timedelta(days=days - 1)
     start = datetime.combine(first, time.min, tzinfo=tz)
     labels = [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    within = (start, datetime.combine(today + timedelta(days=1), time.min, tzinfo=tz))
     msg = _per_day(conn, messages.c.sent_at, messages,
-                   [messages.c.sent_at >= start, messages.c.direction == "in"], tz)
+                   [messages.c.sent_at >= start, messages.c.direction == "in"], tz, within)
     joins = _per_day(conn, member_events.c.occurred_at, member_events,
-                     [member_events.c.occurred_at >= start, member_events.c.kind == "joined"], tz)
+                     [member_events.c.occurred_at >= start, member_events.c.kind == "joined"], tz,
+                     within)
     leaves = _per_day(conn, member_events.c.occurred_at, member_events,
                       [member_events.c.occurred_at >= start,
-                       member_events.c.kind.in_(("left", "left_snapshot", "removed"))], tz)
+                       member_events.c.kind.in_(("left", "left_snapshot", "removed"))], tz,
+                      within)
     return Overview(
         groups=int(conn.execute(select(func.count()).select_from(groups)).scalar_one()),
         members=members_service.count_members(conn),
