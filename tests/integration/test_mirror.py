@@ -14,6 +14,7 @@ from qunyun.adapters.storage import mirror
 from qunyun.adapters.storage.tables import member_events, members
 from qunyun.analytics.cohorts import cohort_report
 from qunyun.bootstrap import Runtime
+from qunyun.services import activities
 from qunyun.services.users import SYSTEM
 from tests.activity_scenario import TZ
 from tests.integration.test_cohort_sql import NOW, build_random
@@ -26,6 +27,10 @@ def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: R
     build_random(conn, runtime, 5)
     if conn.dialect.name == "postgresql":  # COPY writes times in the session's zone
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'Asia/Shanghai'")
+    # text a CSV must quote, and text that must not come back as NULL
+    activities.do_create_series(conn, actor=SYSTEM, code="Q", name='引号"与,逗号\'和\n换行',
+                                description="")
+    activities.do_create_series(conn, actor=SYSTEM, code="N", name="NULL", description="\\N")
     path = tmp_path / "analytics.duckdb"
     info = mirror.refresh(conn, path)
     assert info.rows["member_events"] == conn.execute(
@@ -34,6 +39,10 @@ def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: R
         select(func.count()).select_from(members)).scalar_one()
     with mirror.connect(path) as copy:
         assert copy.dialect.name == "duckdb"
+        for table, names in mirror.MIRRORED:  # the copied columns hold what the store holds
+            cols = list(table.c) if names is None else [table.c[n] for n in names]
+            stmt = select(*cols).order_by(*table.primary_key)
+            assert copy.execute(stmt).all() == conn.execute(stmt).all(), table.name
         for series, period, tz in ((None, "week", TZ), ("A", "week", TZ),
                                    ("B", "month", TZ), ("C", "week", TZ),
                                    (None, "week", BERLIN), ("B", "month", BERLIN)):

@@ -15,7 +15,6 @@ or addresses. A report read from the mirror carries the time of its snapshot.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -29,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import Boolean, Connection, Engine, Table, create_engine
+from sqlalchemy import Connection, Engine, Table, create_engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.types import TypeEngine
 
 if sys.platform != "win32":
     import fcntl
@@ -68,7 +66,6 @@ CLUSTERED: dict[str, tuple[str, ...]] = {
     messages.name: ("group_id", "sent_at"),
     memberships.name: ("group_id", "joined_at"),
 }
-_NULL = r"\N"
 _BATCH = 50_000
 
 
@@ -90,17 +87,6 @@ class MirrorInfo:
 
 def _columns(table: Table, names: tuple[str, ...] | None) -> list[Any]:
     return list(table.columns) if names is None else [table.c[n] for n in names]
-
-
-def _cell(value: Any, type_: TypeEngine[Any]) -> Any:
-    """A SQLite driver value as CSV text DuckDB reads back as the same value: SQLite hands
-    times and JSON over as the text it stores (times in UTC, which the copy's session
-    zone says), so only NULL and its 0/1 booleans need spelling out."""
-    if value is None:
-        return _NULL
-    if isinstance(type_, Boolean):
-        return "true" if value else "false"
-    return value
 
 
 def refresh(conn: Connection, path: Path) -> MirrorInfo:
@@ -164,12 +150,12 @@ def _copy(conn: Connection, path: Path) -> MirrorInfo:
                 out.exec_driver_sql(f'CREATE TABLE "{table.name}" (' + ", ".join(
                     f'"{c.name}" {c.type.compile(dialect=duck.dialect)}' for c in cols) + ")")
                 file = Path(d) / f"{table.name}.csv"
-                rows[table.name] = _export(conn, cols, table, file)
+                rows[table.name], spelling = _export(conn, cols, table, file)
                 if rows[table.name]:
                     source = str(file).replace("'", "''")
-                    out.exec_driver_sql(
-                        f"COPY \"{table.name}\" FROM '{source}' (FORMAT csv, HEADER false, "
-                        f"NULL '\\N', QUOTE '\"', ESCAPE '\"')")
+                    out.exec_driver_sql(f"COPY \"{table.name}\" FROM '{source}' "
+                                        f"(FORMAT csv, HEADER false, {spelling}, "
+                                        "allow_quoted_nulls false)")
                 file.unlink()
                 if order := CLUSTERED.get(table.name):
                     _cluster(out, table.name, order)
@@ -206,24 +192,26 @@ def refresh_from(engine: Engine, path: Path) -> MirrorInfo:
             return refresh(conn, path)
 
 
-def _export(conn: Connection, cols: list[Any], table: Table, file: Path) -> int:
-    """Stream the columns of ``table`` into a CSV file; the number of rows. PostgreSQL
-    writes it itself; from SQLite, the driver's own values (no SQLAlchemy type processing:
-    it cost half the refresh on 10M events)."""
+def _export(conn: Connection, cols: list[Any], table: Table, file: Path) -> tuple[int, str]:
+    """Stream the columns of ``table`` into a CSV file: the number of rows and how the file
+    spells NULL and quotes, as DuckDB's COPY options (a quoted value is never NULL: both
+    writers quote text that reads like their NULL). PostgreSQL writes the file itself;
+    SQLite writes each line in SQL with ``quote()`` (NULL bare, text in single quotes,
+    numbers and 0/1 booleans as they are), so no value passes through Python one by one:
+    formatting each cell in Python made the 10M-event export 39 s, against ~16 s now."""
     quote = conn.dialect.identifier_preparer.quote
-    sql = f"SELECT {', '.join(quote(c.name) for c in cols)} FROM {quote(table.name)}"
     if conn.dialect.name == "postgresql":
-        return _copy_out(conn, sql, file)
-    types = [c.type for c in cols]
+        sql = f"SELECT {', '.join(quote(c.name) for c in cols)} FROM {quote(table.name)}"
+        return _copy_out(conn, sql, file), "NULL '\\N', QUOTE '\"', ESCAPE '\"'"
+    line = " || ',' || ".join(f"quote({quote(c.name)})" for c in cols)
+    result = conn.exec_driver_sql(f"SELECT {line} FROM {quote(table.name)}",
+                                  execution_options={"yield_per": _BATCH})
     n = 0
-    result = conn.exec_driver_sql(sql, execution_options={"yield_per": _BATCH})
     with file.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
         for batch in result.partitions():
-            writer.writerows([_cell(v, t) for v, t in zip(row, types, strict=True)]
-                             for row in batch)
+            f.writelines(f"{row[0]}\n" for row in batch)
             n += len(batch)
-    return n
+    return n, "NULL 'NULL', QUOTE '''', ESCAPE ''''"
 
 
 def _copy_out(conn: Connection, sql: str, file: Path) -> int:
