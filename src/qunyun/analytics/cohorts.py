@@ -59,7 +59,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.analytics.overview import by_span, offset_spans
+from qunyun.analytics.overview import by_span, offset_spans, sqlite_shift
 from qunyun.domain.activities import (
     NEW,
     NONE,
@@ -176,11 +176,15 @@ def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]],
     # time afterwards (1 s for one series)
     spans = select(win.c.a, ag.c.group_id.label("g"), win.c.end_at, win.c.until_at).join(
         ag, ag.c.activity_id == win.c.a).cte("spans").prefix_with("MATERIALIZED")
+    # the events are read per (issue, group, kind) slot where the kinds are known (an index
+    # range each), per (issue, group) span filtered by kind on the mirror (no index)
+    slots, of_kind = spans, _acting(member_events.c.kind, None)
     if kinds is not None:
         kind = values(column("k", String), name="kinds").data([(k,) for k in kinds]).cte(
             "kinds")
         slots = select(spans, kind.c.k).select_from(spans.join(kind, literal(True))).cte(
             "slots").prefix_with("MATERIALIZED")
+        of_kind = member_events.c.kind == slots.c.k
     zero = literal(0)
 
     def row(a: Any, m: Any, part: Any = zero, renewed: Any = zero, stay: Any = zero,
@@ -198,19 +202,11 @@ def _after_counts(w: Any, windows: dict[int, tuple[datetime, datetime]],
         (or_(mb.c.left_at.is_(None), mb.c.left_at > win.c.until_at), 2), else_=1)
     ).select_from(win.join(ag, ag.c.activity_id == win.c.a).join(
         mb, and_(mb.c.group_id == ag.c.group_id, mb.c.joined_at <= win.c.until_at)))
-    if kinds is None:
-        acted = row(spans.c.a, member_events.c.member_id, active=literal(1)).select_from(
-            spans.join(member_events, and_(
-                member_events.c.group_id == spans.c.g,
-                member_events.c.occurred_at > spans.c.end_at,
-                member_events.c.occurred_at <= spans.c.until_at))).where(
-            _acting(member_events.c.kind, None))
-    else:
-        acted = row(slots.c.a, member_events.c.member_id, active=literal(1)).select_from(
-            slots.join(member_events, and_(
-                member_events.c.group_id == slots.c.g, member_events.c.kind == slots.c.k,
-                member_events.c.occurred_at > slots.c.end_at,
-                member_events.c.occurred_at <= slots.c.until_at)))
+    acted = row(slots.c.a, member_events.c.member_id, active=literal(1)).select_from(
+        slots.join(member_events, and_(
+            member_events.c.group_id == slots.c.g, of_kind,
+            member_events.c.occurred_at > slots.c.end_at,
+            member_events.c.occurred_at <= slots.c.until_at)))
     spoke = row(spans.c.a, messages.c.member_id, active=literal(1)).select_from(
         spans.join(messages, and_(messages.c.group_id == spans.c.g,
                                   messages.c.sent_at > spans.c.end_at,
@@ -380,7 +376,7 @@ def _period_number(conn: Connection, column: Any, tz: ZoneInfo, period: str,
         micros = func.epoch_us(column) + by_span(column, spans, lambda s: s * 1_000_000)
         local = func.make_timestamp(micros)
         return cast(extract("year", local) * 12 + extract("month", local) - 1, Integer)
-    shift = by_span(column, spans, lambda s: f"{s:+d} seconds")  # a SQLite date modifier
+    shift = sqlite_shift(column, spans)
     if period == "week":  # julianday of 1970-01-05 00:00 is 2440591.5
         return cast((func.julianday(column, shift) - 2440591.5) / 7, Integer)
     return cast(func.strftime("%Y", column, shift), Integer) * 12 + cast(

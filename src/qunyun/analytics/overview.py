@@ -71,6 +71,11 @@ def by_span(column: Any, spans: list[tuple[datetime, int]],
                 else_=last)
 
 
+def sqlite_shift(column: Any, spans: list[tuple[datetime, int]]) -> Any:
+    """The SQLite date modifier ('+3600 seconds') that takes ``column`` to local time."""
+    return by_span(column, spans, lambda s: f"{s:+d} seconds")
+
+
 def local_day(conn: Connection, column: Any, tz: ZoneInfo,
               within: tuple[datetime, datetime]) -> ColumnElement[Any]:
     """The calendar day of a UTC timestamp column in ``tz``, as text 'YYYY-MM-DD', exact for
@@ -78,7 +83,7 @@ def local_day(conn: Connection, column: Any, tz: ZoneInfo,
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone(tz.key, column), literal_column("'YYYY-MM-DD'"))
     spans = offset_spans(tz, *within)
-    return func.date(column, by_span(column, spans, lambda s: f"{s:+d} seconds"))
+    return func.date(column, sqlite_shift(column, spans))
 
 
 def local_date(conn: Connection, column: Any, tz: ZoneInfo,
