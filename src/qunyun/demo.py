@@ -150,7 +150,8 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
                            .order_by(members.c.number)).scalar()
     if spammer is not None:
         blacklist.do_blacklist(conn, actor=SYSTEM, member_id=spammer,
-                               reason="发兼职刷单广告(加V引流)")
+                               reason="发兼职刷单广告(加V引流)",
+                               capabilities=runtime.capabilities)
 
 
 def _configure_groups(conn: Connection, now: datetime) -> None:

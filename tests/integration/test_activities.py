@@ -151,7 +151,8 @@ def test_settlement_refunds_and_money(conn: Connection, runtime: Runtime) -> Non
 def test_blacklisted_member_is_refused_with_the_reason(conn: Connection,
                                                        runtime: Runtime) -> None:
     s = build(conn, runtime)
-    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=s.members["i"], reason="发广告")
+    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=s.members["i"], reason="发广告",
+                           capabilities=runtime.capabilities)
     with pytest.raises(Refused, match="blacklisted: 发广告"):
         activities.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["X2"],
                             member_id=s.members["i"])
@@ -170,7 +171,8 @@ def test_csv_imports_enrolments_checkins_orders(conn: Connection, runtime: Runti
     s = build(conn, runtime)
     number = {k: access_member_by_id(conn, actor=SYSTEM, member_id=v)["number"]
               for k, v in s.members.items()}
-    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=s.members["j"], reason="刷屏")
+    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=s.members["j"], reason="刷屏",
+                           capabilities=runtime.capabilities)
     x4 = activities.do_create_activity(conn, actor=SYSTEM, series="X",
                                        starts_on="2026-12-01", ends_on="2026-12-03",
                                        group_ids=[s.groups["X3"]], deposit_fen=5000)

@@ -181,8 +181,12 @@ def test_blacklisted_member_is_removed_on_join_and_refused_enrolment(
                     config=runtime.ingest_config)
     spammer = conn.execute(select(identities.c.member_id).where(
         identities.c.external_id == "spam")).scalar_one()
-    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=spammer, reason="发广告",
-                           expires_at=datetime.now(UTC) + timedelta(days=30))
+    entry = blacklist.do_blacklist(conn, actor=SYSTEM, member_id=spammer, reason="发广告",
+                                   expires_at=datetime.now(UTC) + timedelta(days=30),
+                                   capabilities=runtime.capabilities)
+    # blacklisting removes them from the group they are in now, not only on a next join
+    assert conn.execute(select(outbox.c.action_type, outbox.c.group_id).where(
+        outbox.c.id.in_(entry.outbox_ids))).one().action_type == "remove_member"
     result = do_ingest_event(conn, event(raw_join("j-y", "math1", "spam", minutes=900)),
                              config=runtime.ingest_config)
     assert result.rules_fired == ("blacklist",)  # stopped: no welcome for a removed person

@@ -6,7 +6,15 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import groups, member_events, members, messages, outbox
+from qunyun.adapters.storage.tables import (
+    checkins,
+    groups,
+    inbound_events,
+    member_events,
+    members,
+    messages,
+    outbox,
+)
 from qunyun.analytics.cohorts import cohort_report
 from qunyun.bootstrap import Runtime
 from qunyun.demo import ensure_demo_admin, load_demo
@@ -39,8 +47,13 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
                                      .group_by(messages.c.member_id)).scalars(), reverse=True)
     top_share = sum(per_member[: max(1, len(per_member) // 10)]) / sum(per_member)
     assert top_share > 0.3
-    welcomes = conn.execute(select(outbox.c.payload).where(outbox.c.rule == "welcome")).all()
-    assert len(welcomes) == 15
+    # the history is recorded and counted, never answered at start-up: no greeting, check-in
+    # reply or warning for events of days ago waits in the outbox
+    replies = conn.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.rule.in_(("welcome", "checkin", "faq", "moderation")))).scalar_one()
+    assert replies == 0
+    assert conn.execute(select(func.sum(inbound_events.c.stale_actions))).scalar_one() > 10
+    assert conn.execute(select(func.count()).select_from(checkins)).scalar_one() > 20
     # the CRM side: rule tags applied, a spreadsheet joined, segments and a lead list that
     # hold people, the advertiser blacklisted
     tag_counts = {t["name"]: t["members"] for t in tags.list_tags(conn, actor=SYSTEM)}

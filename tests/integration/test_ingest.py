@@ -23,7 +23,9 @@ from tests.factories import event, raw_join, raw_leave, raw_message
 
 
 def ingest(conn: Connection, runtime: Runtime, raw: dict[str, object]):  # type: ignore[no-untyped-def]
-    return do_ingest_event(conn, event(raw), config=runtime.ingest_config)
+    """A live event: received as it happens (an old one would be recorded, not answered)."""
+    ev = event(raw)
+    return do_ingest_event(conn, ev, config=runtime.ingest_config, received_at=ev.occurred_at)
 
 
 def test_join_creates_member_group_membership_and_history(conn: Connection,

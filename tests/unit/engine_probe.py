@@ -63,7 +63,9 @@ def main() -> None:
     print(json.dumps({"build": native.state.build}))
     for i, text in enumerate(texts(rng, 3000)):
         member = MemberFacts(id=i % 50, number=10000 + i % 50, name=f"成员{i % 50}",
-                             first_seen=i % 97 == 0)
+                             first_seen=i % 97 == 0, staff=i % 53 == 0,
+                             blacklisted=i % 101 == 0,
+                             blacklist_id=i if i % 101 == 0 else None)
         sender = PersonRef(external_id=f"u{i % 50}")
         at = t0 + timedelta(minutes=i)
         event: MessagePosted | MemberJoined
@@ -74,9 +76,11 @@ def main() -> None:
             event = MessagePosted(platform="sandbox", external_event_id=str(i), occurred_at=at,
                                   chat=chat, sender=sender, message_id=str(i), text=text,
                                   message_type="qrcode" if i % 89 == 0 else "text")
-        ctx = RuleContext(now=at, group=group, member=member, automation=snap,
+        late = timedelta(minutes=30 if i % 7 == 0 else 0)  # some events answered too late
+        ctx = RuleContext(now=at + late, group=group, member=member, automation=snap,
                           activity=ActivityFacts(recent_messages=12 if i % 41 == 0 else 1,
-                                                 same_text_recent=4 if i % 43 == 0 else 1,
+                                                 own_repeats=4 if i % 43 == 0 else 1,
+                                                 crowd_repeats=i % 5,
                                                  member_since=at - timedelta(days=i % 9),
                                                  prior_violations=i % 4),
                           checkin=CheckinFacts(last_day="2026-11-19" if i % 3 else None,

@@ -5,7 +5,7 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import groups, inbound_events, outbox
+from qunyun.adapters.storage.tables import groups, inbound_events, outbox, utcnow
 from qunyun.services import users
 from qunyun.services.users import SYSTEM
 from tests.factories import raw_join
@@ -33,15 +33,19 @@ def test_ingest_endpoint_runs_the_event_path(client: TestClient, staff: dict[str
     patched = client.patch(f"/api/v1/groups/{gid}", headers=headers,
                            json={"welcome_template": "欢迎{name}", "capacity": 100})
     assert patched.status_code == 200 and patched.json()["capacity"] == 100
-    second = client.post("/api/v1/ingest/sandbox", headers=headers,
-                         json=raw_join("e1", "g1", "u1", name="小红")).json()
+    live = {**raw_join("e1", "g1", "u1", name="小红"), "at": utcnow().isoformat()}
+    second = client.post("/api/v1/ingest/sandbox", headers=headers, json=live).json()
     assert second["rules_fired"] == ["welcome"] and len(second["outbox_ids"]) == 1
-    replay = client.post("/api/v1/ingest/sandbox", headers=headers,
-                         json=raw_join("e1", "g1", "u1", name="小红")).json()
+    # a join of days ago is recorded, but nobody greets someone who came last week
+    old = client.post("/api/v1/ingest/sandbox", headers=headers,
+                      json=raw_join("e2", "g1", "u2", name="小刚")).json()
+    assert old["rules_fired"] == ["welcome"] and old["outbox_ids"] == []
+    assert old["stale"] == ["send_text"]
+    replay = client.post("/api/v1/ingest/sandbox", headers=headers, json=live).json()
     assert replay["duplicate"] is True and replay["outbox_ids"] == []
     rows = client.get("/api/v1/outbox", headers=headers).json()
     assert [r["payload"]["text"] for r in rows] == ["欢迎小红"]
-    assert client.get("/api/v1/groups", headers=headers).json()[0]["members"] == 2
+    assert client.get("/api/v1/groups", headers=headers).json()[0]["members"] == 3
 
 
 def test_bad_input_gets_4xx_and_stores_nothing(client: TestClient, staff: dict[str, str],

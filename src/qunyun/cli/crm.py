@@ -137,14 +137,18 @@ def members_blacklist(number: str, reason: Annotated[str, typer.Option(help="Why
                       days: Annotated[int | None, typer.Option(
                           help="Expire after this many days (else until lifted)")] = None,
                       as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Bar a member: removed when they join a group, refused for new activities."""
+    """Bar a member: removed from every group they are in and whenever they join one,
+    refused for new activities."""
     expires = datetime.now(UTC) + timedelta(days=days) if days else None
-    with _session(as_user, write=True) as (_, conn, actor):
+    with _session(as_user, write=True) as (rt, conn, actor):
         entry = blacklist.do_blacklist(conn, actor=actor,
                                        member_id=member_id_by_number(conn, number),
-                                       reason=reason, expires_at=expires)
-    _done(as_json, {"number": number, "entry": entry, "expires_at": expires},
-          f"{number}: blacklisted" + (f" until {expires:%Y-%m-%d}" if expires else ""))
+                                       reason=reason, expires_at=expires,
+                                       capabilities=rt.capabilities)
+    _done(as_json, {"number": number, "entry": entry.id, "removals": entry.removals,
+                    "expires_at": expires},
+          f"{number}: blacklisted" + (f" until {expires:%Y-%m-%d}" if expires else "")
+          + f"; removal from {entry.removals} group(s) queued")
 
 
 @members_app.command("unblacklist")

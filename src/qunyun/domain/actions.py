@@ -17,6 +17,9 @@ class Capability(StrEnum):
     MENTION = "mention"
     SEND_PRIVATE = "send_private"
     REMOVE_MEMBER = "remove_member"
+    # Let a removed member back (lift a platform ban, add them again); WeCom cannot, so a
+    # person re-invites them.
+    RESTORE_MEMBER = "restore_member"
     RENAME_GROUP = "rename_group"
     # Sending to many groups without a human confirming each send (WeCom cannot).
     BROADCAST_UNCONFIRMED = "broadcast_unconfirmed"
@@ -70,6 +73,17 @@ class Action:
         """A short human-readable line (used in logs and staff tasks)."""
         return self.type_name
 
+    def timeliness(self) -> str:
+        """How soon after the event it answers this action must happen: ``reply`` (minutes:
+        a reply, warning or greeting), ``act`` (hours: a removal, a hand-off to staff), or
+        ``""`` (any time: pushes, effects, enforcing someone's standing)."""
+        return ""
+
+    def own_key(self) -> str:
+        """An idempotency key of its own, when the same action may come from many events and
+        must happen once (removing a blacklisted member from a group); else ``""``."""
+        return ""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendText(Action):
@@ -110,6 +124,9 @@ class SendText(Action):
     def summary(self) -> str:
         return self.text if len(self.text) <= 60 else self.text[:57] + "..."
 
+    def timeliness(self) -> str:
+        return "" if self.broadcast else "reply"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendPrivate(Action):
@@ -126,15 +143,49 @@ class SendPrivate(Action):
     def summary(self) -> str:
         return self.text if len(self.text) <= 60 else self.text[:57] + "..."
 
+    def timeliness(self) -> str:
+        return "" if self.broadcast else "reply"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RemoveMember(Action):
+    """Remove a member from a group. ``blacklisted``: because of who they are (a blacklist
+    entry), not of what they just did, so it never goes stale; ``key`` makes the removals
+    that many events ask for (every message a blacklisted member still posts) happen once."""
+
     type_name: ClassVar[str] = "remove_member"
+    member_id: int
+    reason: str = ""
+    blacklisted: bool = False
+    key: str = ""
+
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.REMOVE_MEMBER})
+
+    def summary(self) -> str:
+        return _clip(f"移出群聊：{self.reason}" if self.reason else "移出群聊")
+
+    def timeliness(self) -> str:
+        return "" if self.blacklisted else "act"
+
+    def own_key(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreMember(Action):
+    """Undo a removal that turned out wrong: lift the platform's ban or add them back; where
+    the platform cannot, a person re-invites them."""
+
+    type_name: ClassVar[str] = "restore_member"
     member_id: int
     reason: str = ""
 
     def required_capabilities(self) -> frozenset[Capability]:
-        return frozenset({Capability.REMOVE_MEMBER})
+        return frozenset({Capability.RESTORE_MEMBER})
+
+    def summary(self) -> str:
+        return _clip(f"重新邀请入群：{self.reason}" if self.reason else "重新邀请入群")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +208,10 @@ class HandToStaff(Action):
     reason: str = ""
 
     def summary(self) -> str:
-        return self.title if len(self.title) <= 60 else self.title[:57] + "..."
+        return _clip(self.title)
+
+    def timeliness(self) -> str:
+        return "act"
 
 
 # --- internal effects: applied by services in the ingest transaction -------------------
@@ -175,6 +229,7 @@ class RecordModeration(Action):
     reasons: tuple[str, ...]
     action: str  # none | warn | remove | blacklist | review
     status: str  # logged | pending
+    signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +270,10 @@ class NoteCooldown(Action):
     key: str
 
 
+def _clip(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def fill_names(template: str, names: tuple[str, ...]) -> str:
     """Put several names where ``{name}`` is: ``@张三 @李四`` after an @, else ``张三、李四``."""
     joined = " @".join(names) if "@{name}" in template else "、".join(names)
@@ -222,8 +281,8 @@ def fill_names(template: str, names: tuple[str, ...]) -> str:
 
 
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, RenameGroup,
-                                   HandToStaff, RecordModeration, BlacklistMember,
+    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, RestoreMember,
+                                   RenameGroup, HandToStaff, RecordModeration, BlacklistMember,
                                    RecordCheckin, AwardPoints, NoteCooldown)
 }
 

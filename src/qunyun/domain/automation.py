@@ -50,11 +50,18 @@ class ModerationSettings(_Section):
     repeat_seconds: int = Field(600, ge=10, le=86400)
     # "好的" said by three people is agreement, not spam: only longer texts count as repeats
     repeat_min_length: int = Field(8, ge=1, le=1000)
+    # members (other than the sender) who posted the same text in the repeat window: a text
+    # many people post (a check-in sentence, 收到) is only suspect when it is ad-like itself,
+    # and then this many posters make it a coordinated ad
+    crowd_limit: int = Field(3, ge=2, le=1000)
     escalation: list[Step] = Field(default_factory=_default_escalation, min_length=1,
                                    max_length=10)
     violation_days: int = Field(30, ge=1, le=365)
-    warn_template: str = Field("@{name} 请勿发广告或刷屏，再次违规将被移出群聊（原因：{reason}）",
+    # {reason} is what to stop doing, in plain words (发广告或联系方式, 刷屏 …)
+    warn_template: str = Field("@{name} 请不要在群里{reason}，再次违规将被移出群聊。",
                                max_length=500)
+    # the group owner, group admins and the team's own staff are not moderated
+    exempt_staff: bool = True
     blacklist_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("review_threshold")
@@ -130,6 +137,15 @@ class BroadcastSettings(_Section):
         return v
 
 
+class FreshnessSettings(_Section):
+    """How old an event may be when a rule answers it. Older events (a worker back after an
+    outage, a replayed backlog, loaded history) are recorded and counted, never answered: a
+    reply to a message of last week, or a removal for it, is wrong everywhere."""
+
+    reply_minutes: int = Field(10, ge=1, le=1440)  # replies, warnings, greetings
+    action_hours: int = Field(6, ge=1, le=168)  # removals, hand-offs to staff
+
+
 class AutomationSettings(_Section):
     welcome: WelcomeSettings = Field(default_factory=WelcomeSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
@@ -137,6 +153,7 @@ class AutomationSettings(_Section):
     checkin: CheckinSettings = Field(default_factory=CheckinSettings)
     points: PointsSettings = Field(default_factory=PointsSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
 
 
 SECTIONS: tuple[str, ...] = tuple(AutomationSettings.model_fields)

@@ -30,12 +30,14 @@ class LeaveScene(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersonRef:
-    """A person as the platform names them; ``weak`` marks nickname-only identities."""
+    """A person as the platform names them; ``weak`` marks nickname-only identities;
+    ``staff`` marks the team's own people (WeCom's corp users), whom moderation leaves be."""
 
     external_id: str
     kind: str = "user"
     name: str = ""
     weak: bool = False
+    staff: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,12 +68,14 @@ class GroupUpdated(DomainEvent):
     """A group was seen or its details changed (created, synced, owner changed, dismissed).
 
     ``announcement`` is None when unknown (a callback that only says "changed"); ``dismissed``
-    marks a group the platform has disbanded."""
+    marks a group the platform has disbanded; ``admins`` (None: unknown) are the people the
+    platform lets manage the group besides its owner."""
 
     chat: ChatRef
     owner: PersonRef | None = None
     announcement: str | None = None
     dismissed: bool = False
+    admins: tuple[PersonRef, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import import_module, resources
 from typing import Any, Literal
 
@@ -466,13 +466,14 @@ class Classifier:
         total = _BIAS
         reasons: list[str] = []
         signals: list[str] = []
-        blocked_by_list = False
+        blocked_by_list = reviewed_by_list = False
         found, nb = self.scan(squeezed)
         for word, list_name, severity in found:
             total += _LIST_WEIGHT[severity]
-            signals.append(f"list:{list_name}")
+            signals.append(f"list:{severity}")
             reasons.append(f"命中词库「{list_name}」: {word}")
             blocked_by_list = blocked_by_list or severity == "block"
+            reviewed_by_list = reviewed_by_list or severity == "review"
         contact = lure = False
         on_text = _ON_TEXT(norm)
         on_digits = _ON_DIGITS(digits)
@@ -502,16 +503,44 @@ class Classifier:
             total += _QUESTION_WEIGHT
         total += _NB_WEIGHT * nb
         if nb >= 1.5:
-            reasons.append(f"文本像广告 (模型 {nb:+.1f})")
+            reasons.append("用词像广告")
         score = 1.0 / (1.0 + math.exp(-total))
         t = thresholds or self.thresholds
         shift = t.strict_shift if strict else 0.0
         if blocked_by_list or score >= t.block - shift:
             verdict = "block"
-        elif score >= t.review - shift:
-            verdict = "review"
+        elif reviewed_by_list or score >= t.review - shift:
+            verdict = "review"  # a word on a review list always asks a person
         else:
             verdict = "ok"
         if strict and verdict != "ok":
-            reasons.append("新成员从严")
+            reasons.append("入群不久，按更严的标准")
         return Verdict(verdict, score, tuple(reasons), tuple(signals))
+
+
+# What a member is asked to stop doing, by signal: the warning in the group says this,
+# never the scores and list names the decision log keeps for staff.
+_CONTACT_SIGNALS = frozenset({"link", "mobile", "hotline", "spelled_number", "wechat_id",
+                              "contact_lure", "card_number", "type:qrcode", "type:card"})
+_PUBLIC: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"list:block"}), "发违规内容"),
+    (frozenset({"money_lure", "loan", "job", "promo", "bank_transfer", "merchant_voice",
+                "signature", "money_amount", "type:link", "type:miniprogram", "list:review",
+                "list:weak", "crowd"}), "发广告"),
+    (_CONTACT_SIGNALS, "留联系方式"),
+    (frozenset({"flood"}), "刷屏"),
+    (frozenset({"repeat"}), "重复发同样的话"),
+)
+
+
+def public_reason(signals: Iterable[str]) -> str:
+    """What to stop doing, in plain words for the group (``发广告、刷屏``)."""
+    have = set(signals)
+    said = [text for names, text in _PUBLIC if have & names]
+    return "、".join(said) if said else "发广告"
+
+
+@lru_cache(maxsize=32)
+def thresholds(block: float, review: float, strict_shift: float) -> Thresholds:
+    """One Thresholds per distinct setting, not one per message."""
+    return Thresholds(block=block, review=review, strict_shift=strict_shift)

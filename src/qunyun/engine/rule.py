@@ -39,6 +39,8 @@ class MemberFacts:
     joins_in_group: int = 0  # how many times they joined this group, this event included
     blacklisted: bool = False
     blacklist_reason: str = ""
+    blacklist_id: int | None = None  # the active blacklist entry (removals are once per entry)
+    staff: bool = False  # the group's owner or an admin, or one of the team's own staff
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +48,8 @@ class ActivityFacts:
     """What moderation needs to know beyond the message itself (gathered by ingest)."""
 
     recent_messages: int = 1  # by this member in this group within the flood window
-    same_text_recent: int = 1  # the same text in this group within the repeat window
+    own_repeats: int = 1  # the same text by this member in this group, repeat window
+    crowd_repeats: int = 0  # other members who posted the same text there in the window
     member_since: datetime | None = None  # joined this group at (None: unknown)
     prior_violations: int = 0  # warnings/removals within the violation window
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from qunyun.domain.actions import (
     Action,
     AwardPoints,
     BlacklistMember,
+    Capability,
     NoteCooldown,
     RecordCheckin,
     RecordModeration,
@@ -62,6 +63,8 @@ from qunyun.services import audit, blacklist, counts
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
+
+CapabilityLookup = Callable[[str], frozenset[Capability]]
 
 VERSION_COUNTER = "automation_version"
 TEAM = 0
@@ -105,8 +108,9 @@ def get_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM) -> dic
             "effective": effective.model_dump(mode="json")}
 
 
-# sections that only the team sets (the push planner counts caps across all groups)
-TEAM_ONLY = ("broadcast",)
+# sections that only the team sets (the push planner counts caps across all groups; how old
+# an event may be to be answered is one rule for the whole event path)
+TEAM_ONLY = ("broadcast", "freshness")
 
 
 def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
@@ -117,8 +121,8 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
     if section not in SECTIONS:
         raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
     if section in TEAM_ONLY and group_id != TEAM:
-        raise InvalidInput(f"{section}: a team setting (quiet hours and caps hold for every "
-                           "group); set it without a group")
+        raise InvalidInput(f"{section}: a team setting (it holds for every group); set it "
+                           "without a group")
     current = get_settings(conn, actor=actor, group_id=group_id)
     own = {k: dict(v) for k, v in current["own"].items()}
     part = own.setdefault(section, {})
@@ -151,11 +155,13 @@ def effective_settings(conn: Connection, group_id: int | None) -> AutomationSett
 
 def prior_violations(conn: Connection, *, member_id: int, group_id: int, at: datetime,
                      days: int) -> int:
-    """Warnings and removals of a member in a group within ``days`` before ``at``."""
+    """Warnings and removals of a member in a group within ``days`` before ``at`` (an
+    overturned decision was no violation)."""
     return int(conn.execute(select(func.count()).select_from(moderation_decisions).where(
         moderation_decisions.c.member_id == member_id,
         moderation_decisions.c.group_id == group_id,
         moderation_decisions.c.action.in_(VIOLATIONS),
+        moderation_decisions.c.status != OVERTURNED,
         moderation_decisions.c.created_at > at - timedelta(days=days))).scalar_one())
 
 
@@ -240,20 +246,28 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
             messages.c.group_id == group_id, messages.c.member_id == member_id,
             messages.c.sent_at > at - timedelta(seconds=mod.flood_seconds),
             messages.c.sent_at <= at)).scalar_one()
-        same = 0
+        own = crowd = 0
         if event.text.strip():
-            same = conn.execute(select(func.count()).select_from(messages).where(
-                messages.c.group_id == group_id, messages.c.text == event.text,
-                messages.c.sent_at > at - timedelta(seconds=mod.repeat_seconds),
-                messages.c.sent_at <= at)).scalar_one()
+            # who posted this text lately: the sender repeating it, or others saying the same
+            for sender, n in conn.execute(
+                    select(messages.c.member_id, func.count()).where(
+                        messages.c.group_id == group_id, messages.c.text == event.text,
+                        messages.c.direction == "in",
+                        messages.c.sent_at > at - timedelta(seconds=mod.repeat_seconds),
+                        messages.c.sent_at <= at).group_by(messages.c.member_id)):
+                if sender == member_id:
+                    own = int(n)
+                else:
+                    crowd += 1
         since = conn.execute(select(memberships.c.joined_at).where(
             memberships.c.member_id == member_id, memberships.c.group_id == group_id,
             memberships.c.left_at.is_(None), memberships.c.join_observed.is_(True))
             .order_by(memberships.c.id.desc()).limit(1)).scalar()
         prior = prior_violations(conn, member_id=member_id, group_id=group_id, at=at,
                                  days=mod.violation_days)
-        activity = ActivityFacts(recent_messages=int(recent), same_text_recent=int(same),
-                                 member_since=since, prior_violations=prior)
+        activity = ActivityFacts(recent_messages=int(recent), own_repeats=own,
+                                 crowd_repeats=crowd, member_since=since,
+                                 prior_violations=prior)
     if settings.checkin.enabled:
         last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
             checkins.c.group_id == group_id, checkins.c.member_id == member_id)
@@ -280,22 +294,26 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
 
 
 def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, key: str,
-                  at: datetime, inbound_id: int | None = None, actor: Actor = SYSTEM) -> None:
-    """Apply internal effects; ``key`` (the inbound event, or a review) makes each once."""
+                  at: datetime, capabilities: CapabilityLookup, inbound_id: int | None = None,
+                  actor: Actor = SYSTEM, decision_id: int | None = None) -> list[int]:
+    """Apply internal effects; ``key`` (the inbound event, or a review) makes each once.
+    ``decision_id``: the moderation decision a reviewer's confirmation carries out. Returns
+    the outbox rows the effects made (a blacklist's removals)."""
+    outbox_ids: list[int] = []
     for index, (rule, effect) in enumerate(effects):
         ref = f"{key}:{rule}:{index}"
         match effect:
             case RecordModeration():
-                conn.execute(moderation_decisions.insert().values(
-                    group_id=effect.group_id, member_id=effect.member_id,
-                    message_id=effect.message_id, text=effect.text, verdict=effect.verdict,
-                    score=effect.score, reasons=list(effect.reasons), action=effect.action,
-                    status=effect.status, inbound_event_id=inbound_id, created_at=at))
+                decision_id = record_decision(conn, effect, at=at, inbound_id=inbound_id)
             case BlacklistMember():
                 if not blacklist.is_blacklisted(conn, effect.member_id, at):
                     until = at + timedelta(days=effect.days) if effect.days else None
-                    blacklist.do_blacklist(conn, actor=actor, member_id=effect.member_id,
-                                           reason=effect.reason, expires_at=until)
+                    if until is not None and until <= utcnow():
+                        continue  # it would have ended already
+                    outbox_ids += blacklist.do_blacklist(
+                        conn, actor=actor, member_id=effect.member_id, reason=effect.reason,
+                        expires_at=until, capabilities=capabilities, decision_id=decision_id,
+                        group_id=effect.group_id).outbox_ids
             case RecordCheckin():
                 assert effect.group_id is not None
                 record_checkin(conn, group_id=effect.group_id, member_id=effect.member_id,
@@ -316,6 +334,50 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, ke
                                  .values(hits=faqs.c.hits + 1))
             case _:
                 raise ValueError(f"not an internal effect: {effect.type_name}")
+    return outbox_ids
+
+
+# the member events moderation writes: a message judged an ad, and a violation (a warning or
+# removal that counts toward the next step); segments and rule tags read them
+AD_FLAGGED = "ad_flagged"
+VIOLATION = "violation"
+VIOLATION_OVERTURNED = "violation_overturned"
+# signals that are about how someone posts, not what: flooding is no ad
+_BEHAVIOUR_SIGNALS = frozenset({"flood", "repeat"})
+
+
+def is_ad(verdict: str, signals: Sequence[str]) -> bool:
+    """A blocked message whose own content (not only its flooding) made it one."""
+    return verdict == "block" and any(s not in _BEHAVIOUR_SIGNALS for s in signals)
+
+
+def record_decision(conn: Connection, effect: RecordModeration, *, at: datetime,
+                    inbound_id: int | None = None) -> int:
+    """Store a moderation decision and the member events it means; returns its id."""
+    decision_id = int(conn.execute(moderation_decisions.insert().values(
+        group_id=effect.group_id, member_id=effect.member_id, message_id=effect.message_id,
+        text=effect.text, verdict=effect.verdict, score=effect.score,
+        reasons=list(effect.reasons), signals=list(effect.signals), action=effect.action,
+        status=effect.status, inbound_event_id=inbound_id, created_at=at)
+        .returning(moderation_decisions.c.id)).scalar_one())
+    if effect.status != PENDING:
+        note_decision(conn, decision_id=decision_id, member_id=effect.member_id,
+                      group_id=effect.group_id, verdict=effect.verdict, signals=effect.signals,
+                      action=effect.action, at=at, inbound_id=inbound_id)
+    return decision_id
+
+
+def note_decision(conn: Connection, *, decision_id: int, member_id: int, group_id: int | None,
+                  verdict: str, signals: Sequence[str], action: str, at: datetime,
+                  inbound_id: int | None = None) -> None:
+    """The member events of a decision taken (by the rule, or a person confirming one)."""
+    kinds = ([AD_FLAGGED] if is_ad(verdict, signals) else []) + (
+        [VIOLATION] if action in VIOLATIONS else [])
+    for kind in kinds:
+        conn.execute(member_events.insert().values(
+            member_id=member_id, group_id=group_id, kind=kind, occurred_at=at,
+            data={"decision": decision_id, "action": action}, inbound_event_id=inbound_id))
+        counts.bump(conn, member_id, kind)
 
 
 def record_checkin(conn: Connection, *, group_id: int, member_id: int, day: str, streak: int,

@@ -1,24 +1,42 @@
 """Blacklist (F4): who is barred, why, by whom, until when.
 
-A blacklisted member who joins a group is removed by the engine's blacklist rule (or a staff
-task is raised where the platform cannot remove); ``ensure_may_enrol`` refuses them for new
-activities. Rows are never deleted: lifting one keeps who lifted it and when.
+Blacklisting removes the member from every group they are in, through the outbox (a staff
+task where the platform cannot remove), once per entry and group; while a removal waits,
+the engine's blacklist rule ignores their messages, and a blacklisted member who joins a
+group is removed again. ``ensure_may_enrol`` refuses them for new activities. Both ends are
+member events (``blacklisted``, ``unblacklisted``), so segments and rule tags see them. Rows
+are never deleted: lifting one keeps who lifted it and when.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from qunyun.adapters.storage.tables import blacklist, members, utcnow
+from qunyun.adapters.storage.tables import (
+    blacklist,
+    groups,
+    member_events,
+    members,
+    memberships,
+    utcnow,
+)
+from qunyun.domain.actions import Capability, RemoveMember
+from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
-from qunyun.services import audit
+from qunyun.engine.rules.blacklist import removal_key
+from qunyun.services import audit, counts, outbox
 from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from qunyun.services.segments import active_blacklist
 from qunyun.services.users import Actor
+
+CapabilityLookup = Callable[[str], frozenset[Capability]]
+BLACKLISTED = "blacklisted"
+UNBLACKLISTED = "unblacklisted"
 
 
 class Refused(ServiceError):
@@ -57,8 +75,21 @@ def ensure_may_enrol(conn: Connection, *, member_id: int, at: datetime) -> None:
         raise Refused(reason)
 
 
+@dataclass(frozen=True, slots=True)
+class Blacklisted:
+    id: int  # the entry
+    outbox_ids: list[int]  # the removals from the groups they are in
+
+    @property
+    def removals(self) -> int:
+        return len(self.outbox_ids)
+
+
 def do_blacklist(conn: Connection, *, actor: Actor, member_id: int, reason: str,
-                 expires_at: datetime | None = None) -> int:
+                 capabilities: CapabilityLookup, expires_at: datetime | None = None,
+                 decision_id: int | None = None, group_id: int | None = None) -> Blacklisted:
+    """Bar a member and remove them from every group they are in (``group_id``: where it
+    happened, when a moderation decision did it)."""
     actor.require(Permission.OPERATE)
     reason = reason.strip()
     if not reason:
@@ -72,12 +103,43 @@ def do_blacklist(conn: Connection, *, actor: Actor, member_id: int, reason: str,
         raise Conflict("member is already blacklisted")
     entry_id = int(conn.execute(blacklist.insert().values(
         member_id=member_id, reason=reason, added_by=actor.label, added_at=now,
-        expires_at=expires_at).returning(blacklist.c.id)).scalar_one())
+        expires_at=expires_at, decision_id=decision_id).returning(blacklist.c.id)).scalar_one())
+    _history(conn, member_id, BLACKLISTED, group_id, now, {
+        "entry": entry_id, "reason": reason, "by": actor.label, "decision": decision_id})
+    removals = _remove_everywhere(conn, member_id=member_id, entry_id=entry_id, reason=reason,
+                                  capabilities=capabilities, now=now)
     audit.record(conn, actor=actor.label, action="member.blacklist", object_type="member",
                  object_id=member_id, detail={"reason": reason,
                                               "expires_at": expires_at.isoformat()
-                                              if expires_at else None})
-    return entry_id
+                                              if expires_at else None,
+                                              "removals": len(removals),
+                                              "decision": decision_id})
+    return Blacklisted(entry_id, removals)
+
+
+def _history(conn: Connection, member_id: int, kind: str, group_id: int | None, at: datetime,
+             data: dict[str, Any]) -> None:
+    conn.execute(member_events.insert().values(member_id=member_id, group_id=group_id,
+                                               kind=kind, occurred_at=at, data=data))
+    counts.bump(conn, member_id, kind)
+
+
+def _remove_everywhere(conn: Connection, *, member_id: int, entry_id: int, reason: str,
+                       capabilities: CapabilityLookup, now: datetime) -> list[int]:
+    """A removal per open group the member is in, once per entry and group."""
+    rows = conn.execute(
+        select(groups.c.id, groups.c.platform).join(memberships,
+                                                    memberships.c.group_id == groups.c.id)
+        .where(memberships.c.member_id == member_id, memberships.c.left_at.is_(None),
+               groups.c.state != GroupState.CLOSED.value)
+        .group_by(groups.c.id, groups.c.platform).order_by(groups.c.id)).all()
+    ids: list[int] = []
+    for group_id, platform in rows:
+        ids += outbox.enqueue(conn, platform=platform, actions=[("blacklist", RemoveMember(
+            group_id=group_id, member_id=member_id, reason=reason, blacklisted=True,
+            key=removal_key(entry_id, group_id)))], capabilities=capabilities(platform),
+            key_prefix=f"blacklist:{entry_id}", now=now)
+    return ids
 
 
 def do_lift(conn: Connection, *, actor: Actor, member_id: int, reason: str = "") -> None:
@@ -86,10 +148,18 @@ def do_lift(conn: Connection, *, actor: Actor, member_id: int, reason: str = "")
     entry = active_entry(conn, member_id, now)
     if entry is None:
         raise NotFound("member is not blacklisted")
+    lift_entry(conn, actor=actor, entry=entry, reason=reason, now=now)
+
+
+def lift_entry(conn: Connection, *, actor: Actor, entry: dict[str, Any], reason: str,
+               now: datetime) -> None:
+    """End one entry (a person lifting it, or an overturned decision that made it)."""
     conn.execute(update(blacklist).where(blacklist.c.id == entry["id"])
                  .values(lifted_at=now, lifted_by=actor.label))
+    _history(conn, entry["member_id"], UNBLACKLISTED, None, now,
+             {"entry": entry["id"], "reason": reason, "by": actor.label})
     audit.record(conn, actor=actor.label, action="member.unblacklist", object_type="member",
-                 object_id=member_id, detail={"entry": entry["id"], "reason": reason})
+                 object_id=entry["member_id"], detail={"entry": entry["id"], "reason": reason})
 
 
 def list_blacklist(conn: Connection, *, actor: Actor, active_only: bool = True,

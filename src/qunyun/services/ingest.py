@@ -25,7 +25,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.domain.actions import Capability
+from qunyun.domain.actions import Action, Capability
 from qunyun.domain.events import (
     ChatRef,
     ContactChanged,
@@ -42,7 +42,16 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
-from qunyun.engine import Evaluation, GroupFacts, MemberFacts, Rule, RuleContext, evaluate
+from qunyun.engine import (
+    Evaluation,
+    GroupFacts,
+    MemberFacts,
+    Rule,
+    RuleContext,
+    evaluate,
+    freshness,
+)
+from qunyun.engine.automation import AutomationSnapshot
 from qunyun.services import automation, blacklist, counts, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
@@ -80,6 +89,7 @@ class IngestResult:
     outbox_ids: list[int] = field(default_factory=list)
     rules_fired: tuple[str, ...] = ()
     rule_errors: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()  # actions not taken: the event was too old to answer
 
 
 @dataclass
@@ -88,6 +98,7 @@ class _Touched:
     member: ResolvedMember | None = None
     inviter: ResolvedMember | None = None
     joins_in_group: int = 0
+    staff: bool = False  # the platform says the member is one of the team's own staff
 
 
 def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
@@ -107,28 +118,42 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         tags.apply_rule_tags(conn, touched_members,
                              Clock(received_at, ZoneInfo(config.timezone)))
     # no rules (history from an import, a replay): no context to read, nothing to decide
-    evaluation = (evaluate(event, _context(conn, event, touched, config, received_at),
-                           config.rules) if config.rules else Evaluation((), (), ()))
+    snapshot = config.automation.get(conn) if config.rules else None
+    evaluation = (evaluate(event, _context(conn, event, touched, config, received_at,
+                                           snapshot), config.rules)
+                  if snapshot is not None else Evaluation((), (), ()))
     effects = [(r, a) for r, a in evaluation.actions if a.internal]
-    if effects:
-        automation.apply_effects(conn, effects, key=str(inbound_id),
-                                 inbound_id=int(inbound_id), at=event.occurred_at)
+    effect_ids = automation.apply_effects(
+        conn, effects, key=str(inbound_id), inbound_id=int(inbound_id), at=event.occurred_at,
+        capabilities=config.capabilities) if effects else []
+    outward = [(r, a) for r, a in evaluation.actions if not a.internal]
+    stale: list[tuple[str, Action]] = []
+    # what answers a platform event goes stale; a scheduled job's sends are pushes, due
+    # whenever the job fires (a coalesced run after downtime included)
+    window = (snapshot.team.freshness if snapshot is not None
+              and not isinstance(event, ScheduleFired) else None)
+    if outward and window is not None:
+        # an event that arrives late is recorded and counted above, never answered
+        outward, stale = freshness.split_stale(outward, received_at - event.occurred_at,
+                                               window)
     outbox_ids = outbox.enqueue(
-        conn, platform=event.platform,
-        actions=[(r, a) for r, a in evaluation.actions if not a.internal],
+        conn, platform=event.platform, actions=outward,
         capabilities=config.capabilities(event.platform),
         key_prefix=f"{event.platform}:{event.external_event_id}", now=received_at,
-        inbound_event_id=int(inbound_id))
+        inbound_event_id=int(inbound_id), event_at=event.occurred_at,
+        freshness=window) + effect_ids
     if isinstance(event, ScheduleFired) and (handler := config.scheduled.get(event.job_kind)):
         outbox_ids += handler(conn, event, config, received_at)
     errors = tuple(f"{e.rule}: {e.error}" for e in evaluation.errors)
-    if evaluation.fired or errors:
+    if evaluation.fired or errors or stale:
         conn.execute(update(inbound_events).where(inbound_events.c.id == inbound_id).values(
-            rules_fired=list(evaluation.fired), rule_errors=list(errors)))
+            rules_fired=list(evaluation.fired), rule_errors=list(errors),
+            stale_actions=len(stale)))
     return IngestResult(
         inbound_event_id=int(inbound_id), duplicate=False, group_id=touched.group_id,
         member_id=touched.member.id if touched.member else None, outbox_ids=outbox_ids,
-        rules_fired=evaluation.fired, rule_errors=errors)
+        rules_fired=evaluation.fired, rule_errors=errors,
+        stale=tuple(a.type_name for _r, a in stale))
 
 
 # The statements every event runs are built once (building one cost more than running it
@@ -220,6 +245,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
         case MemberJoined():
             assert touched.group_id is not None
             touched.member = member(event.member)
+            touched.staff = event.member.staff
             touched.inviter = member(event.inviter) if event.inviter else None
             # a member first seen in this event has no history to look up
             new = touched.member.created
@@ -257,6 +283,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
         case MessagePosted():
             assert touched.group_id is not None
             touched.member = member(event.sender)
+            touched.staff = event.sender.staff
             if touched.member.created or _open_membership(
                     conn, touched.member.id, touched.group_id) is None:
                 add_implied_membership(conn, member_id=touched.member.id,
@@ -300,6 +327,11 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                 values["owner_member_id"] = member(event.owner).id
             if event.announcement is not None:
                 values["announcement"] = event.announcement
+            if event.admins is not None:
+                current = conn.execute(select(groups.c.settings).where(
+                    groups.c.id == touched.group_id)).scalar()
+                values["settings"] = {**dict(current or {}), "admins": sorted(
+                    {member(a).id for a in event.admins})}
             if event.dismissed:
                 values["state"] = GroupState.CLOSED.value
                 _member_event(conn, kind="group_dismissed", member_id=None,
@@ -323,13 +355,18 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
 
 
 def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: IngestConfig,
-             now: datetime) -> RuleContext:
+             now: datetime, snapshot: AutomationSnapshot) -> RuleContext:
     group_facts = None
+    staff_ids: set[int] = set()
     if touched.group_id is not None:
         g = conn.execute(select(groups).where(groups.c.id == touched.group_id)).mappings().one()
+        settings = dict(g["settings"] or {})
         group_facts = GroupFacts(id=g["id"], name=g["name"], platform=g["platform"],
                                  group_type=g["group_type"], rules_text=g["rules_text"],
-                                 settings=dict(g["settings"] or {}))
+                                 settings=settings)
+        staff_ids = {int(i) for i in settings.get("admins", [])}
+        if g["owner_member_id"] is not None:
+            staff_ids.add(int(g["owner_member_id"]))
 
     def facts(m: ResolvedMember | None, joins: int = 0) -> MemberFacts | None:
         if m is None:
@@ -338,11 +375,12 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
         return MemberFacts(id=m.id, number=m.number, name=m.name or f"会员{m.number}",
                            first_seen=m.created,
                            joins_in_group=joins, blacklisted=barred is not None,
-                           blacklist_reason=barred["reason"] if barred else "")
+                           blacklist_reason=barred["reason"] if barred else "",
+                           blacklist_id=barred["id"] if barred else None,
+                           staff=m.id in staff_ids or (m is touched.member and touched.staff))
 
-    snapshot = config.automation.get(conn) if config.rules else None
     extra = automation.Facts()
-    if (snapshot is not None and isinstance(event, MessagePosted) and touched.group_id is not None
+    if (isinstance(event, MessagePosted) and touched.group_id is not None
             and touched.member is not None):
         extra = automation.gather_facts(
             conn, event=event, group_id=touched.group_id, member_id=touched.member.id,
@@ -361,6 +399,7 @@ class RawIngestResult:
     events: int
     outbox_ids: list[int]
     rules_fired: list[str]
+    stale: list[str] = field(default_factory=list)
 
 
 def do_ingest_raw(conn: Connection, *, actor: Actor, adapter: PlatformAdapter,
@@ -378,4 +417,5 @@ def do_ingest_raw(conn: Connection, *, actor: Actor, adapter: PlatformAdapter,
         out.duplicate = out.duplicate or result.duplicate
         out.outbox_ids.extend(result.outbox_ids)
         out.rules_fired.extend(result.rules_fired)
+        out.stale.extend(result.stale)
     return out

@@ -1,7 +1,9 @@
 """Moderation (F13): word lists, the decision log and the review queue.
 
 A borderline message waits in the review queue; a person confirms (the escalation step is
-then carried out through the outbox, as if the rule had decided) or overturns it. Both
+then carried out through the outbox, as if the rule had decided) or overturns it. Any
+decision can be overturned later, also one the rule took by itself: it then stops counting
+toward removal, lifts the blacklist it caused and cancels or undoes its removals. Both
 answers become labels the learned score trains on at the next snapshot.
 """
 
@@ -12,28 +14,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 
+from qunyun.adapters.storage.tables import blacklist as blacklist_table
 from qunyun.adapters.storage.tables import (
     groups,
+    member_events,
     members,
     moderation_decisions,
     utcnow,
     word_lists,
 )
-from qunyun.domain.actions import Capability
+from qunyun.adapters.storage.tables import outbox as outbox_table
+from qunyun.domain.actions import Capability, RemoveMember, RestoreMember
 from qunyun.domain.staff import Permission
+from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
 from qunyun.engine.rules.moderation import escalation, step_for
-from qunyun.services import audit, outbox
+from qunyun.services import audit, blacklist, counts, outbox, tasks
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import (
+    AD_FLAGGED,
     CONFIRMED,
     OVERTURNED,
     PENDING,
+    VIOLATION,
     apply_effects,
     bump_version,
     effective_settings,
+    note_decision,
     prior_violations,
 )
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
@@ -177,32 +186,23 @@ def count_pending(conn: Connection) -> int:
 
 def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool,
               capabilities: Callable[[str], frozenset[Capability]],
-              now: datetime | None = None) -> dict[str, Any]:
-    """Confirm (carry out the escalation step, as the rule would have) or overturn a queued
-    decision; both become labels for the learned score."""
+              now: datetime | None = None, restore: bool = True) -> dict[str, Any]:
+    """Confirm a queued decision (carry out the escalation step, as the rule would have) or
+    overturn any decision, queued or already acted on; both become labels for the learned
+    score. See :func:`_overturn` for what overturning undoes."""
     actor.require(Permission.OPERATE)
     now = now or utcnow()
     row = get_decision(conn, actor=actor, decision_id=decision_id)
-    if row["status"] != PENDING:
+    if row["status"] == OVERTURNED or (confirm and row["status"] != PENDING):
         raise Conflict(f"decision {decision_id} is already {row['status']}")
-    step = "none"
-    if confirm and row["member_id"] is not None and row["group_id"] is not None:
-        cfg = effective_settings(conn, row["group_id"]).moderation
-        step = step_for(cfg, prior_violations(conn, member_id=row["member_id"],
-                                              group_id=row["group_id"], at=now,
-                                              days=cfg.violation_days))
-        platform = conn.execute(select(groups.c.platform).where(
-            groups.c.id == row["group_id"])).scalar_one()
-        name = conn.execute(select(members.c.display_name).where(
-            members.c.id == row["member_id"])).scalar() or ""
-        actions = [("moderation", a) for a in escalation(
-            cfg, step, group_id=row["group_id"], member_id=row["member_id"], name=name,
-            reasons=row["reasons"])]
-        outbox.enqueue(conn, platform=platform, actions=[a for a in actions if not a[1].internal],
-                       capabilities=capabilities(platform), key_prefix=f"review:{decision_id}",
-                       now=now)
-        apply_effects(conn, [a for a in actions if a[1].internal], key=f"review:{decision_id}",
-                      at=now, actor=actor)
+    step = row["action"]
+    undone: dict[str, int] = {}
+    if confirm:
+        step = _carry_out(conn, actor=actor, row=row, capabilities=capabilities, now=now)
+    else:
+        undone = _overturn(conn, actor=actor, row=row, capabilities=capabilities, now=now,
+                           restore=restore)
+        step = "none" if row["status"] == PENDING else step
     status = CONFIRMED if confirm else OVERTURNED
     conn.execute(update(moderation_decisions).where(
         moderation_decisions.c.id == decision_id).values(
@@ -210,5 +210,94 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
     bump_version(conn)  # the label reaches the learned score
     audit.record(conn, actor=actor.label, action=f"moderation.{status}",
                  object_type="moderation_decision", object_id=decision_id,
-                 detail={"step": step})
-    return get_decision(conn, actor=actor, decision_id=decision_id)
+                 detail={"step": step, "was": row["status"], **undone})
+    return {**get_decision(conn, actor=actor, decision_id=decision_id), "undone": undone}
+
+
+def _carry_out(conn: Connection, *, actor: Actor, row: dict[str, Any],
+               capabilities: Callable[[str], frozenset[Capability]], now: datetime) -> str:
+    """What the rule would have done had it been sure; returns the step."""
+    if row["member_id"] is None or row["group_id"] is None:
+        return "none"
+    cfg = effective_settings(conn, row["group_id"]).moderation
+    step = step_for(cfg, prior_violations(conn, member_id=row["member_id"],
+                                          group_id=row["group_id"], at=now,
+                                          days=cfg.violation_days))
+    platform = conn.execute(select(groups.c.platform).where(
+        groups.c.id == row["group_id"])).scalar_one()
+    name = conn.execute(select(members.c.display_name).where(
+        members.c.id == row["member_id"])).scalar() or ""
+    actions = [("moderation", a) for a in escalation(
+        cfg, step, group_id=row["group_id"], member_id=row["member_id"], name=name,
+        reasons=row["reasons"], signals=row["signals"])]
+    # a person decided, so a removal happens whenever they do; a warning about a message
+    # of days ago would read as nonsense in the group, so that one is only counted
+    outward = [a for a in actions if not a[1].internal
+               and not is_stale(a[1], now - row["created_at"],
+                                effective_settings(conn, None).freshness)]
+    outbox.enqueue(conn, platform=platform, actions=outward,
+                   capabilities=capabilities(platform), key_prefix=f"review:{row['id']}",
+                   now=now)
+    apply_effects(conn, [a for a in actions if a[1].internal], key=f"review:{row['id']}",
+                  at=now, actor=actor, capabilities=capabilities, decision_id=row["id"])
+    # a person confirmed it: an ad (their label), and a violation when a step was taken
+    note_decision(conn, decision_id=row["id"], member_id=row["member_id"],
+                  group_id=row["group_id"], verdict="block", signals=row["signals"] or ["ad"],
+                  action=step, at=now)
+    return step
+
+
+def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
+              capabilities: Callable[[str], frozenset[Capability]], now: datetime,
+              restore: bool) -> dict[str, int]:
+    """Undo what a decision did: it stops counting toward the next step (its member events
+    become ``…_overturned``), a blacklist it caused is lifted, a removal still waiting is
+    cancelled (its staff task dismissed), and one already done is undone when ``restore``
+    (the platform lets them back in, or a person re-invites them)."""
+    out = {"lifted": 0, "cancelled": 0, "restored": 0}
+    member_id = row["member_id"]
+    if member_id is None or row["status"] == PENDING:
+        return out
+    flipped = False
+    for event_id, kind, data in conn.execute(
+            select(member_events.c.id, member_events.c.kind, member_events.c.data).where(
+                member_events.c.member_id == member_id,
+                member_events.c.kind.in_((AD_FLAGGED, VIOLATION)))):
+        if (data or {}).get("decision") == row["id"]:
+            conn.execute(update(member_events).where(member_events.c.id == event_id)
+                         .values(kind=f"{kind}_overturned"))
+            flipped = True
+    if flipped:
+        counts.recount(conn, [member_id])
+    entries = [dict(e) for e in conn.execute(select(blacklist_table).where(
+        blacklist_table.c.decision_id == row["id"])).mappings()]
+    for entry in entries:
+        if entry["lifted_at"] is None:
+            blacklist.lift_entry(conn, actor=actor, entry=entry, reason="判定已撤销", now=now)
+            out["lifted"] += 1
+    removals = [or_(outbox_table.c.idempotency_key.like(f"review:{row['id']}:%"),
+                    *[outbox_table.c.idempotency_key.like(f"blacklist:{e['id']}:%")
+                      for e in entries])]
+    if row["inbound_event_id"] is not None:
+        removals.append(outbox_table.c.inbound_event_id == row["inbound_event_id"])
+    restored: set[tuple[str, int]] = set()
+    for rid, platform, group_id, status, task_id in conn.execute(
+            select(outbox_table.c.id, outbox_table.c.platform, outbox_table.c.group_id,
+                   outbox_table.c.status, outbox_table.c.staff_task_id).where(
+                outbox_table.c.action_type == RemoveMember.type_name,
+                outbox_table.c.member_id == member_id, or_(*removals))):
+        if status in (outbox.PENDING, outbox.STAFF_TASK):
+            outbox.do_cancel(conn, outbox_id=rid, reason="判定已撤销，无需移出")
+            if task_id is not None:
+                tasks.dismiss(conn, task_id=task_id, outcome="判定已撤销，无需移出",
+                              actor=actor.label, now=now)
+            out["cancelled"] += 1
+        elif restore and status in (outbox.DELIVERED, outbox.SENDING, outbox.UNCERTAIN) \
+                and group_id is not None and (platform, group_id) not in restored:
+            restored.add((platform, group_id))
+            outbox.enqueue(conn, platform=platform, actions=[("moderation", RestoreMember(
+                group_id=group_id, member_id=member_id, reason="误判，已撤销移出"))],
+                capabilities=capabilities(platform), key_prefix=f"overturn:{row['id']}",
+                now=now)
+            out["restored"] += 1
+    return out

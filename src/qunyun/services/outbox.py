@@ -6,6 +6,8 @@ permanent error makes it ``dead`` at once. An action the platform cannot perform
 ``staff_task`` with a task for a person. A worker that dies mid-send leaves ``sending`` with an
 expired lease: platforms that dedupe idempotency keys get it resent; for the others we cannot
 know whether it went out, so it becomes ``uncertain`` with a task to check (at most once).
+A reply that waited past its event's freshness window (an outage, a backlog) becomes
+``expired`` instead of being sent: nobody wants an answer to last week's message.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.actions import Action, Capability, SendText, action_from_payload
+from qunyun.domain.automation import FreshnessSettings
 from qunyun.domain.staff import Permission
+from qunyun.engine.freshness import expires_at
 from qunyun.services import audit, tasks
 from qunyun.services.errors import Conflict, NotFound
 from qunyun.services.users import Actor
@@ -54,7 +58,8 @@ DEAD = "dead"
 STAFF_TASK = "staff_task"
 UNCERTAIN = "uncertain"
 CANCELLED = "cancelled"
-STATUSES = (PENDING, SENDING, DELIVERED, DEAD, STAFF_TASK, UNCERTAIN, CANCELLED)
+EXPIRED = "expired"
+STATUSES = (PENDING, SENDING, DELIVERED, DEAD, STAFF_TASK, UNCERTAIN, CANCELLED, EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +83,13 @@ def enqueue(
     conn: Connection, *, platform: str, actions: Sequence[tuple[str, Action]],
     capabilities: frozenset[Capability], key_prefix: str, now: datetime,
     inbound_event_id: int | None = None, due_at: datetime | None = None,
+    event_at: datetime | None = None, freshness: FreshnessSettings | None = None,
 ) -> list[int]:
-    """Store actions in the caller's transaction; the same key twice is stored once."""
+    """Store actions in the caller's transaction; the same key twice is stored once. With
+    ``event_at`` and ``freshness``, a reply carries the time after which it is not sent."""
     ids: list[int] = []
     for index, (rule, action) in enumerate(actions):
-        key = f"{key_prefix}:{rule}:{index}"
+        key = action.own_key() or f"{key_prefix}:{rule}:{index}"
         missing = action.required_capabilities() - capabilities
         member_id = getattr(action, "member_id", None)
         batched = isinstance(action, SendText) and bool(action.batch_key) and not missing
@@ -98,6 +105,8 @@ def enqueue(
             "payload": action.to_payload(), "rule": rule, "status": PENDING, "attempts": 0,
             "next_attempt_at": due_at or now, "last_error": "",
             "inbound_event_id": inbound_event_id, "created_at": now,
+            "expires_at": (expires_at(action, event_at, freshness)
+                           if event_at is not None and freshness is not None else None),
         }
         if batched:
             assert isinstance(action, SendText)
@@ -167,6 +176,11 @@ def claim_due(uow: UnitOfWork, *, worker_id: str, now: datetime,
     LIMIT n SKIP LOCKED) is not safe on PostgreSQL: the planner may re-run the subquery.
     """
     with uow.write() as conn:
+        # replies that waited past their event's window are dropped, not sent late
+        conn.execute(update(outbox).where(
+            outbox.c.status == PENDING, outbox.c.next_attempt_at <= now,
+            outbox.c.expires_at < now).values(
+            status=EXPIRED, last_error="过了回复时限，未发送（消息太旧）"))
         due = (select(outbox.c.id)
                .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= now)
                .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(policy.batch_size))
@@ -436,3 +450,12 @@ def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -
         status=PENDING, attempts=0, next_attempt_at=now, last_error=""))
     audit.record(conn, actor=actor.label, action="outbox.retry", object_type="outbox",
                  object_id=outbox_id)
+
+
+def do_cancel(conn: Connection, *, outbox_id: int, reason: str) -> bool:
+    """Call off a row not yet sent (pending, or waiting on a person); False when it had
+    already gone out or ended. Part of a larger change (an overturned decision), which
+    records its own audit row."""
+    return bool(conn.execute(update(outbox).where(
+        outbox.c.id == outbox_id, outbox.c.status.in_((PENDING, STAFF_TASK))).values(
+        status=CANCELLED, last_error=reason[:2000])).rowcount)

@@ -34,6 +34,19 @@ def create_task(
     return int(task_id)
 
 
+def dismiss(conn: Connection, *, task_id: int, outcome: str, actor: str,
+            now: datetime) -> bool:
+    """Close an open task nobody needs to do any more (the decision behind it was
+    overturned); False when it was no longer open."""
+    changed = conn.execute(update(staff_tasks).where(
+        staff_tasks.c.id == task_id, staff_tasks.c.status == OPEN).values(
+        status=DISMISSED, done_at=now, outcome=outcome)).rowcount
+    if changed:
+        audit.record(conn, actor=actor, action="task.dismissed", object_type="staff_task",
+                     object_id=task_id, detail={"outcome": outcome})
+    return bool(changed)
+
+
 def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
                limit: int = 100) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)

@@ -151,3 +151,5 @@ class IngestOut(BaseModel):
     events: int
     outbox_ids: list[int]
     rules_fired: list[str]
+    # actions the rules asked for but did not take: the event was too old to answer
+    stale: list[str] = []

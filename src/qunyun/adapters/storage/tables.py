@@ -309,6 +309,8 @@ blacklist = Table(
     Column("expires_at", UTCDateTime()),
     Column("lifted_at", UTCDateTime()),
     Column("lifted_by", String(128)),
+    # the moderation decision that blacklisted them (overturning it lifts the entry)
+    Column("decision_id", Id, ForeignKey("moderation_decisions.id")),
     Index("ix_blacklist_member", "member_id", "lifted_at"),
 )
 
@@ -376,6 +378,8 @@ inbound_events = Table(
     Column("status", String(16), nullable=False, default="processed"),
     Column("rules_fired", JSON, nullable=False, default=list),
     Column("rule_errors", JSON, nullable=False, default=list),
+    # actions the rules asked for that were not taken: the event was too old to answer
+    Column("stale_actions", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("platform", "external_event_id", name="uq_inbound_platform_ext"),
 )
 
@@ -403,6 +407,8 @@ outbox = Table(
     Column("delivered_at", UTCDateTime()),
     # sends with the same batch key in a group merge while pending (welcome batching)
     Column("batch_key", String(64)),
+    # a reply not sent by then is dropped (status expired): it would answer a stale event
+    Column("expires_at", UTCDateTime()),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_batch", "group_id", "batch_key", "status"),
     # pushes name their delivery here (delivery:<id>) so the delivery log counts its rows
@@ -510,6 +516,9 @@ moderation_decisions = Table(
     Column("verdict", String(16), nullable=False),
     Column("score", Float, nullable=False),
     Column("reasons", JSON, nullable=False, default=list),
+    # what the classifier saw (link, mobile, flood, list:block …): the ad rate and the
+    # member events are told apart by them
+    Column("signals", JSON, nullable=False, default=list),
     Column("action", String(16), nullable=False),  # none | warn | remove | blacklist | review
     Column("status", String(16), nullable=False),  # logged | pending | confirmed | overturned
     Column("inbound_event_id", Id, ForeignKey("inbound_events.id")),
@@ -518,6 +527,21 @@ moderation_decisions = Table(
     Column("reviewed_at", UTCDateTime()),
     Index("ix_moderation_member", "member_id", "group_id", "created_at"),
     Index("ix_moderation_status", "status", "created_at"),
+)
+
+# Group health alerts raised once each (F24): the key names the alert and what anchors it
+# (the day a leave spike happened, the day talk stopped), so a standing alert is one task.
+health_alerts = Table(
+    "health_alerts",
+    metadata,
+    _id(),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("task_id", Id, ForeignKey("staff_tasks.id")),
+    Index("ix_health_alerts_group", "group_id", "raised_at"),
 )
 
 # Check-ins (F14): one per member, group and team-local day; ``streak`` as of that day.

@@ -1,7 +1,7 @@
 """Built-in rules. ``default_rules()`` is what bootstrap registers.
 
 Priority groups (lower first, at most one rule fires per group, a Stop ends the run):
--100 blacklist · -10 moderation · -5 check-in · 0 FAQ · 10 welcome · 20 points.
+-100 blacklist · -20 check-in · -10 moderation · 0 FAQ · 10 welcome · 20 points.
 """
 
 from qunyun.engine.rule import Rule
@@ -14,7 +14,7 @@ from qunyun.engine.rules.welcome import WelcomeRule
 
 
 def default_rules() -> list[Rule]:
-    return [BlacklistRule(), ModerationRule(), CheckinRule(), FaqRule(), WelcomeRule(),
+    return [BlacklistRule(), CheckinRule(), ModerationRule(), FaqRule(), WelcomeRule(),
             PointsRule()]
 
 

@@ -1,5 +1,11 @@
 """Check-ins (F14): a keyword, an image, or an image with the keyword counts as today's
-check-in; streaks are consecutive team-local days, totals cumulative. Replies once a day."""
+check-in; streaks are consecutive team-local days, totals cumulative. Replies once a day.
+
+Priority -20, before moderation: thirty students posting 今天的内容打卡了 within ten minutes
+are checking in, not spamming, so a check-in is recognised (and stops the run) before
+moderation could count the shared words against anyone. A text that is ad-like on its own
+is not a check-in, whatever keyword it carries: moderation judges it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from zoneinfo import ZoneInfo
 from qunyun.domain.actions import Action, AwardPoints, RecordCheckin, SendText
 from qunyun.domain.automation import CheckinSettings
 from qunyun.domain.events import DomainEvent, MessagePosted
+from qunyun.engine.moderation import thresholds
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
 from qunyun.engine.triggers import on
@@ -36,16 +43,23 @@ def next_streak(last_day: str | None, last_streak: int, today: date) -> int:
 
 class CheckinRule(Rule):
     name = "checkin"
-    priority = -5
+    priority = -20
     trigger = on(MessagePosted)
 
     def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
         if (not isinstance(event, MessagePosted) or ctx.automation is None
                 or ctx.group is None or ctx.member is None):
             return None
-        cfg = ctx.automation.settings(ctx.group.id).checkin
+        settings = ctx.automation.settings(ctx.group.id)
+        cfg = settings.checkin
         if not cfg.enabled or not is_checkin(cfg, event.text, event.message_type):
             return None
+        mod = settings.moderation
+        if mod.enabled and ctx.automation.classifier.classify(
+                event.text, message_type=event.message_type,
+                thresholds=thresholds(mod.block_threshold, mod.review_threshold,
+                                      mod.strict_shift)).verdict != "ok":
+            return None  # "打卡领红包，加V…" is an ad with a keyword: moderation decides
         today = event.occurred_at.astimezone(ZoneInfo(ctx.timezone)).date()
         facts = ctx.checkin
         if facts is not None and facts.last_day == today.isoformat():

@@ -1,31 +1,29 @@
 """Moderation (F13): classify each message; warn → remove → blacklist by prior violations.
 
-Priority -10, before replies: a blocked message stops FAQ, check-in and points rules. A
-borderline score goes to the review queue (no action until a person decides). Flooding and
-the same text repeated in a group count as violations too; members who joined within
-``new_member_days`` get lower thresholds and a lower flood limit. Every decision carries its
-reasons and is recorded.
+Priority -10, after check-ins (-20: a check-in is never a violation) and before replies: a
+blocked message stops the FAQ and points rules. A borderline score goes to the review queue
+(no action until a person decides). Flooding and one member repeating the same text count
+as violations too; a text many members post (a check-in sentence, 收到) is suspect only when
+it is ad-like on its own, and then the crowd makes it a coordinated ad. Members who joined
+within ``new_member_days`` get lower thresholds and a lower flood limit; the group's owner,
+admins and the team's staff are not moderated (``exempt_staff``). Every decision carries its
+reasons and is recorded; a decision on an event too old to act on is recorded, not acted on.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from functools import lru_cache
 
 from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
 from qunyun.domain.automation import ModerationSettings
 from qunyun.domain.events import DomainEvent, MessagePosted
-from qunyun.engine.moderation import Thresholds, Verdict
+from qunyun.engine.moderation import Verdict, public_reason, thresholds
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
 from qunyun.engine.triggers import on
 
-
-@lru_cache(maxsize=32)
-def _thresholds(block: float, review: float, strict_shift: float) -> Thresholds:
-    """One Thresholds per distinct setting, not one per message."""
-    return Thresholds(block=block, review=review, strict_shift=strict_shift)
+STALE_NOTE = "消息已过处理时限，只记录不处理"
 
 
 class ModerationRule(Rule):
@@ -38,7 +36,7 @@ class ModerationRule(Rule):
                 or ctx.group is None or ctx.member is None):
             return None
         cfg = ctx.automation.settings(ctx.group.id).moderation
-        if not cfg.enabled:
+        if not cfg.enabled or (cfg.exempt_staff and ctx.member.staff):
             return None
         facts = ctx.activity
         strict = bool(facts and facts.member_since is not None and cfg.new_member_days
@@ -46,23 +44,33 @@ class ModerationRule(Rule):
                       < timedelta(days=cfg.new_member_days))
         verdict = ctx.automation.classifier.classify(
             event.text, message_type=event.message_type, strict=strict,
-            thresholds=_thresholds(cfg.block_threshold, cfg.review_threshold,
-                                   cfg.strict_shift))
+            thresholds=thresholds(cfg.block_threshold, cfg.review_threshold,
+                                  cfg.strict_shift))
         flood_limit = cfg.new_member_flood_messages if strict else cfg.flood_messages
         flood = facts is not None and facts.recent_messages > flood_limit
-        repeat = (facts is not None and facts.same_text_recent >= cfg.repeat_limit
+        # one person pasting the same text again and again; what many people post alike
+        # (a check-in sentence, 收到) is talk, unless it is an ad on its own
+        repeat = (facts is not None and facts.own_repeats >= cfg.repeat_limit
                   and len(event.text.strip()) >= cfg.repeat_min_length)
-        if not (flood or repeat):
+        crowd = (facts is not None and verdict.verdict == "review"
+                 and facts.crowd_repeats + 1 >= cfg.crowd_limit)
+        if not (flood or repeat or crowd):
             return None if verdict.verdict == "ok" else verdict
         assert facts is not None
         reasons = list(verdict.reasons)
+        signals = list(verdict.signals)
+        minutes = cfg.repeat_seconds // 60
         if flood:
             reasons.append(f"刷屏：{cfg.flood_seconds} 秒内 {facts.recent_messages} 条")
+            signals.append("flood")
         if repeat:
-            minutes = cfg.repeat_seconds // 60
-            reasons.append(f"重复消息：{minutes} 分钟内第 {facts.same_text_recent} 次")
+            reasons.append(f"重复消息：{minutes} 分钟内第 {facts.own_repeats} 次")
+            signals.append("repeat")
+        if crowd:
+            reasons.append(f"{minutes} 分钟内 {facts.crowd_repeats + 1} 人发了同样的广告")
+            signals.append("crowd")
         # flooding or repeating is a violation whatever the text's own score
-        return Verdict("block", verdict.score, tuple(reasons), verdict.signals)
+        return Verdict("block", verdict.score, tuple(reasons), tuple(signals))
 
     def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
         assert isinstance(event, MessagePosted) and isinstance(match, Verdict)
@@ -71,14 +79,21 @@ class ModerationRule(Rule):
         record = RecordModeration(
             group_id=ctx.group.id, member_id=ctx.member.id, message_id=event.message_id,
             text=event.text[:2000], verdict=match.verdict, score=round(match.score, 4),
-            reasons=match.reasons, action="review", status="pending")
+            reasons=match.reasons, action="review", status="pending", signals=match.signals)
         if match.verdict == "review":
             return Outcome([record])
         prior = ctx.activity.prior_violations if ctx.activity else 0
         step = step_for(cfg, prior)
-        return Outcome([replace(record, action=step, status="logged"),
-                        *escalation(cfg, step, group_id=ctx.group.id, member_id=ctx.member.id,
-                                    name=ctx.member.name, reasons=match.reasons)], stop=True)
+        acts = escalation(cfg, step, group_id=ctx.group.id, member_id=ctx.member.id,
+                          name=ctx.member.name, reasons=match.reasons, signals=match.signals)
+        fresh = ctx.automation.team.freshness
+        limit = (timedelta(minutes=fresh.reply_minutes) if step == "warn"
+                 else timedelta(hours=fresh.action_hours))
+        if ctx.now - event.occurred_at > limit:
+            # too late to warn or remove for it: recorded (and counted as an ad), not acted on
+            return Outcome([replace(record, action="none", status="logged",
+                                    reasons=(*match.reasons, STALE_NOTE))], stop=True)
+        return Outcome([replace(record, action=step, status="logged"), *acts], stop=True)
 
 
 def step_for(cfg: ModerationSettings, prior_violations: int) -> str:
@@ -87,17 +102,18 @@ def step_for(cfg: ModerationSettings, prior_violations: int) -> str:
 
 
 def escalation(cfg: ModerationSettings, step: str, *, group_id: int, member_id: int,
-               name: str, reasons: tuple[str, ...] | list[str]) -> list[Action]:
-    """What a step does: warn @them with the reasons, or remove (and blacklist). Shared by
-    the rule and by a person confirming a queued message."""
-    reason = "；".join(reasons[:3]) or "违规"
+               name: str, reasons: tuple[str, ...] | list[str],
+               signals: tuple[str, ...] | list[str] = ()) -> list[Action]:
+    """What a step does: warn @them saying what to stop doing, or remove (and blacklist,
+    which removes them from every group). Shared by the rule and by a person confirming a
+    queued message."""
     if step == "warn":
         return [SendText(group_id=group_id, mention_member_ids=(member_id,),
-                         text=render_template(cfg.warn_template,
-                                              {"name": name, "reason": reason}))]
-    actions: list[Action] = [RemoveMember(group_id=group_id, member_id=member_id,
-                                          reason=reason)]
+                         text=render_template(cfg.warn_template, {
+                             "name": name, "reason": public_reason(signals)}))]
+    reason = "；".join(reasons[:3]) or "违规"
     if step == "blacklist":
-        actions.append(BlacklistMember(member_id=member_id, days=cfg.blacklist_days,
-                                       reason=f"自动拉黑：{reason}"))
-    return actions
+        # the blacklist removes them from this group and every other one they are in
+        return [BlacklistMember(group_id=group_id, member_id=member_id,
+                                days=cfg.blacklist_days, reason=f"自动拉黑：{reason}")]
+    return [RemoveMember(group_id=group_id, member_id=member_id, reason=reason)]

@@ -165,8 +165,9 @@ def api_blacklist(member_id: int, body: BlacklistCreate, actor: CurrentActor,
     with runtime.uow.write() as conn:
         entry = blacklist.do_blacklist(conn, actor=actor, member_id=member_id,
                                        reason=body.reason,
-                                       expires_at=_aware(body.expires_at, runtime))
-    return {"id": entry}
+                                       expires_at=_aware(body.expires_at, runtime),
+                                       capabilities=runtime.capabilities)
+    return {"id": entry.id, "removals": entry.removals}
 
 
 @router.delete("/members/{member_id}/blacklist", status_code=204)

@@ -121,7 +121,7 @@ def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
     expires = runtime.clock().now + timedelta(days=int(days)) if days else None
     with runtime.uow.write() as conn:
         blacklist.do_blacklist(conn, actor=actor, member_id=member_id, reason=reason,
-                               expires_at=expires)
+                               expires_at=expires, capabilities=runtime.capabilities)
     return _back(member_id)
 
 

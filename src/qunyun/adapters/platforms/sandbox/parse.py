@@ -1,7 +1,8 @@
 """Sandbox raw payloads → domain events, through one translation table.
 
 A raw sandbox event is a JSON object: ``{"type": "join", "id": "e1", "at": "2026-…Z",
-"chat": "g1", "chat_name": "…", "user": "u1", "user_name": "…", …}``.
+"chat": "g1", "chat_name": "…", "user": "u1", "user_name": "…", …}``; ``user_staff: true``
+marks one of the team's own staff, and a ``group`` event may list its ``admins`` (user ids).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _when(raw: Mapping[str, Any]) -> datetime:
 
 
 def _person(raw: Mapping[str, Any], key: str) -> PersonRef:
-    return PersonRef(external_id=_field(raw, key), name=str(raw.get(f"{key}_name", "")))
+    return PersonRef(external_id=_field(raw, key), name=str(raw.get(f"{key}_name", "")),
+                     staff=bool(raw.get(f"{key}_staff")))
 
 
 def _maybe_person(raw: Mapping[str, Any], key: str) -> PersonRef | None:
@@ -71,7 +73,14 @@ def _chat(raw: Mapping[str, Any]) -> ChatRef:
 
 
 def _group(raw: Mapping[str, Any]) -> DomainEvent:
-    return GroupUpdated(**_base(raw), chat=_chat(raw), owner=_maybe_person(raw, "owner"))
+    admins = raw.get("admins")
+    if admins is not None and (not isinstance(admins, list)
+                               or not all(isinstance(a, str) and a for a in admins)):
+        raise SandboxParseError(f"field 'admins' must be a list of user ids in sandbox event "
+                                f"{raw.get('id', '?')!r}")
+    return GroupUpdated(**_base(raw), chat=_chat(raw), owner=_maybe_person(raw, "owner"),
+                        admins=None if admins is None else tuple(
+                            PersonRef(external_id=a) for a in admins))
 
 
 def _rename(raw: Mapping[str, Any]) -> DomainEvent:

@@ -120,7 +120,8 @@ def _events(sc: Scenario) -> Iterator[dict[str, Any]]:
         name = sc.group_name.format(n=g)
         yield {"type": "group", "id": eid(), "at": stamp(start + timedelta(seconds=g)),
                "chat": chat, "chat_name": name, "owner": "staff-0",
-               "owner_name": sc.staff[0]}
+               "owner_name": sc.staff[0],
+               "admins": [f"staff-{s}" for s in range(1, len(sc.staff))]}
         size = per_group + (sc.members % sc.groups if g == 1 else 0)
         size = max(1, int(size * rng.uniform(0.9, 1.1))) if sc.groups > 1 else size
         people: list[_Person] = []
@@ -213,7 +214,9 @@ def _spam(sc: Scenario, rng: random.Random, chat: str, start: datetime, end: dat
           eid: Any, stamp: Any, local_time: Any) -> Iterator[dict[str, Any]]:
     for i in range(sc.spammers_per_group):
         uid = f"{chat}-spam{i}"
-        day = start + timedelta(days=rng.randint(min(3, sc.days - 1), max(0, sc.days - 2)))
+        # from the fourth day on (or the last day of a short run), never after the end
+        first = min(3, sc.days - 1)
+        day = start + timedelta(days=rng.randint(first, max(first, sc.days - 2)))
         t = min(local_time(day), end - timedelta(minutes=30))
         yield {"type": "join", "id": eid(), "at": stamp(t), "chat": chat, "user": uid,
                "user_name": sc.spammer_name, "scene": "qr", "channel": "poster-a"}

@@ -50,8 +50,9 @@ SceneT = TypeVar("SceneT", JoinScene, LeaveScene)
 
 def person(user_id: str, name: str = "") -> PersonRef:
     """External contacts (wm…/wo…) and the corp's own staff are different kinds of id."""
-    kind = "external_user" if user_id.startswith(("wm", "wo")) else "staff_user"
-    return PersonRef(external_id=user_id, kind=kind, name=name)
+    staff = not user_id.startswith(("wm", "wo"))
+    return PersonRef(external_id=user_id, kind="staff_user" if staff else "external_user",
+                     name=name, staff=staff)
 
 
 def digest(xml: str) -> str:
