@@ -92,6 +92,15 @@ def test_simulator_is_deterministic_and_heavy_tailed() -> None:
     assert any("加V" in e.get("text", "") or "微信" in e.get("text", "") for e in events)
 
 
+def test_short_simulations_run_and_end_before_the_end() -> None:
+    """``qunyun simulate --days 2`` (3, 4) crashed on an empty randint range."""
+    end = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    for days in range(1, 6):
+        events = list(generate(Scenario(groups=2, members=40, days=days, seed=days, end=end)))
+        assert events and max(e["at"] for e in events) < end.isoformat(), days
+        assert any(e["type"] == "message" and e["user"].endswith("spam0") for e in events)
+
+
 def test_bigram_model_scores_as_its_definition_says() -> None:
     """logodds walks the known bigrams with an automaton; it must equal the plain definition
     (the mean known-bigram weight × √n, clipped), one-character texts included."""

@@ -113,10 +113,6 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         return IngestResult(inbound_event_id=None, duplicate=True)
 
     touched = _apply(conn, event, int(inbound_id))
-    touched_members = [m.id for m in (touched.member, touched.inviter) if m is not None]
-    if touched_members:
-        tags.apply_rule_tags(conn, touched_members,
-                             Clock(received_at, ZoneInfo(config.timezone)))
     # no rules (history from an import, a replay): no context to read, nothing to decide
     snapshot = config.automation.get(conn) if config.rules else None
     evaluation = (evaluate(event, _context(conn, event, touched, config, received_at,
@@ -126,6 +122,11 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     effect_ids = automation.apply_effects(
         conn, effects, key=str(inbound_id), inbound_id=int(inbound_id), at=event.occurred_at,
         capabilities=config.capabilities) if effects else []
+    # rule tags last: what the rules recorded (a check-in, a flagged ad) counts at once
+    touched_members = [m.id for m in (touched.member, touched.inviter) if m is not None]
+    if touched_members:
+        tags.apply_rule_tags(conn, touched_members,
+                             Clock(received_at, ZoneInfo(config.timezone)))
     outward = [(r, a) for r, a in evaluation.actions if not a.internal]
     stale: list[tuple[str, Action]] = []
     # what answers a platform event goes stale; a scheduled job's sends are pushes, due
