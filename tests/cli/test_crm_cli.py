@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,8 @@ def test_members_tags_segments_and_leads(db: str, tmp_path: Path) -> None:
 
 
 def test_blacklist_notes_and_merge_undo(db: str) -> None:
-    assert ok(db, "members", "blacklist", "10003", "--reason", "发广告", "--days", "30")[
-        "expires_at"]
+    barred = ok(db, "members", "blacklist", "10003", "--reason", "发广告", "--days", "30")
+    assert barred["expires_at"] and barred["removals"] == 1  # out of g2, where they are now
     again = run(db, "members", "blacklist", "10003", "--reason", "again")
     assert again.exit_code == 2 and "already blacklisted" in again.output
     note = ok(db, "members", "note", "10001", "周五回访", "--kind", "follow_up", "--due",
@@ -147,3 +148,19 @@ def test_moderate_classify_and_faq_match_print_one_json_line_per_input(tmp_path:
     bad.write_text("id,question\n1,x\n", encoding="utf-8")
     out = runner.invoke(app, ["faq", "match", "--faq", str(bad), "--json"], input="x\n")
     assert out.exit_code == 2 and "bad.csv:1: missing column" in out.output
+
+
+def test_moderate_review_overturns_an_automatic_removal(db: str, tmp_path: Path) -> None:
+    ok(db, "automation", "set", "moderation", "enabled=true", 'escalation=["remove"]')
+    live = {**raw_message("ad1", "g1", "u2", "低息贷款当天放款，联系电话 13812345678"),
+            "at": datetime.now(UTC).isoformat()}
+    path = tmp_path / "live.jsonl"
+    path.write_text(json.dumps(live, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert run(db, "ingest", str(path)).exit_code == 0
+    (decision,) = ok(db, "moderate", "queue", "--status", "")
+    assert (decision["action"], decision["status"]) == ("remove", "logged")
+    shown = run(db, "moderate", "review", str(decision["id"]), "--overturn")
+    assert shown.exit_code == 0 and "已撤销" in shown.output and "取消移出 1 个" in shown.output
+    again = run(db, "moderate", "review", str(decision["id"]), "--overturn")
+    assert again.exit_code == 2 and "already overturned" in again.output
+

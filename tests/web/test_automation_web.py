@@ -112,6 +112,29 @@ def test_moderation_review_from_the_page(client: TestClient, conn: Connection,
     assert any(a == "words.save" for (a,) in conn.execute(select(audit_log.c.action)))
 
 
+def test_an_automatic_removal_is_overturned_from_the_decision_log(
+        client: TestClient, conn: Connection, runtime: Runtime, staff: dict[str, str]) -> None:
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation", values={
+        "enabled": True, "escalation": ["remove"]})
+    ev = event(raw_message("m1", "g1", "u1", "低息贷款当天放款，联系电话 13812345678"))
+    do_ingest_event(conn, ev, config=runtime.ingest_config, received_at=ev.occurred_at)
+    token = login(client, staff["operator"])
+    page = client.get("/automation/moderation")
+    assert "撤销判定" in page.text and "同时请回群" in page.text
+    assert "模型" not in page.text  # no scores of the learned model in the reasons
+    decision = conn.execute(select(moderation_decisions.c.id)).scalar_one()
+    r = client.post(f"/automation/moderation/{decision}/review",
+                    data={"csrf_token": token, "decision": "overturn", "restore_offered": "1"})
+    assert r.status_code == 303
+    row = conn.execute(select(moderation_decisions)).mappings().one()
+    assert row["status"] == "overturned" and row["action"] == "remove"
+    assert "已撤销" in client.get("/automation/moderation").text
+    # the JSON API says what it undid; a second overturn is a conflict, not a 500
+    again = client.post(f"/api/v1/moderation/decisions/{decision}/review",
+                        json={"confirm": False}, headers={"x-csrf-token": token})
+    assert again.status_code == 409
+
+
 def test_checkins_leaderboard_refunds_and_draws(client: TestClient, conn: Connection,
                                                 runtime: Runtime,
                                                 staff: dict[str, str]) -> None:

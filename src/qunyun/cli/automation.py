@@ -24,6 +24,7 @@ from qunyun.cli.common import (
     done,
     emit_json,
     fail,
+    say,
     session,
 )
 from qunyun.domain.automation import SECTIONS
@@ -154,12 +155,21 @@ def moderate_queue(status: str = "pending", group: GroupOpt = None, limit: int =
 def moderate_review(decision_id: int,
                     confirm: Annotated[bool, typer.Option("--confirm/--overturn",
                                                           help="Violation or not")] = True,
+                    restore: Annotated[bool, typer.Option(
+                        "--restore/--no-restore",
+                        help="Overturning a removal: let them back in (default)")] = True,
                     as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
-    """Decide a queued message: --confirm carries out the escalation step, --overturn clears it."""
+    """Decide a message: --confirm carries out the escalation step on a queued one;
+    --overturn clears any decision, also one already acted on (it stops counting, lifts the
+    blacklist it caused, cancels or undoes its removals)."""
     with session(as_user, write=True) as (rt, conn, actor):
         row = moderation.do_review(conn, actor=actor, decision_id=decision_id, confirm=confirm,
-                                   capabilities=rt.capabilities)
-    done(as_json, row, f"decision {decision_id}: {row['status']} ({row['action']})")
+                                   capabilities=rt.capabilities, restore=restore)
+    undone = row.get("undone") or {}
+    done(as_json, row, say("cli.review_done", id=decision_id,
+                           status=say(f"auto.status.{row['status']}"),
+                           step=say(f"auto.step.{row['action']}"))
+         + (say("cli.review_undone", **undone) if any(undone.values()) else ""))
 
 
 @words_app.command("load")

@@ -43,6 +43,14 @@ def settings() -> Settings:
     return s
 
 
+def say(key: str, **values: Any) -> str:
+    """A catalog text in the team's language (``QUNYUN_LANGUAGE``), ``{name}``s filled."""
+    from qunyun.web.i18n import translate  # the one catalog pages and commands share
+
+    text = translate(key, settings().language)
+    return text.format(**values) if values else text
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)

@@ -53,7 +53,8 @@ def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
                     group: int = 0) -> Response:
     data = automation.get_settings(conn, actor=actor, group_id=group)
     return render(request, "automation.html", {
-        "s": data, "group_id": group, "sections": SECTIONS, "tiers_text": tiers_text,
+        "s": data, "group_id": group, "sections": SECTIONS, "team_only": automation.TEAM_ONLY,
+        "tiers_text": tiers_text,
         "caps_text": caps_to_text, "groups": list_groups(conn, actor=actor)})
 
 
@@ -148,10 +149,12 @@ def moderation_page(request: Request, actor: CurrentActor, conn: ReadConn,
 async def moderation_review(decision_id: int, request: Request, actor: CurrentActor,
                             runtime: RuntimeDep) -> Response:
     form = await request.form()
+    # let a wrongly removed member back unless the person unticked it
+    restore = form.get("restore") == "on" if form.get("restore_offered") else True
     with runtime.uow.write() as conn:
         moderation.do_review(conn, actor=actor, decision_id=decision_id,
                              confirm=form.get("decision") == "confirm",
-                             capabilities=runtime.capabilities)
+                             capabilities=runtime.capabilities, restore=restore)
     return RedirectResponse("/automation/moderation", status_code=303)
 
 

@@ -39,6 +39,8 @@ class ClassifyRequest(BaseModel):
 
 class Review(BaseModel):
     confirm: bool
+    # overturning a removal: let them back in (a staff task where the platform cannot)
+    restore: bool = True
 
 
 class WordListSave(BaseModel):
@@ -136,7 +138,8 @@ def moderation_review(decision_id: int, body: Review, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return moderation.do_review(conn, actor=actor, decision_id=decision_id,
-                                    confirm=body.confirm, capabilities=runtime.capabilities)
+                                    confirm=body.confirm, capabilities=runtime.capabilities,
+                                    restore=body.restore)
 
 
 @router.get("/word-lists")
