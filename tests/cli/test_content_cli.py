@@ -37,6 +37,16 @@ def test_scripts_playbook_preview_shift_and_broadcast(db: str, tmp_path: Path) -
     preview = ok(db, "playbook", "preview", "发布日（种子000）", "--from",
                  (start - timedelta(days=2)).strftime("%Y-%m-%d"), "--days", "3")
     assert preview["counts"] == {"send": 16}
+    # the launch group's whole launch day: six launch sends, the daily SOP gives way
+    day = ok(db, "timeline", "--group", str(g1), "--from", start.strftime("%Y-%m-%d"),
+             "--days", "1")
+    assert day["counts"] == {"send": 6, "dropped": 4}
+    shown = run(db, "timeline", "--group", str(g1), "--from", start.strftime("%Y-%m-%d"),
+                "--days", "1")
+    assert shown.exit_code == 0 and "超频丢弃" in shown.output and "日常" in shown.output
+    assert "dropped" not in shown.output and "routine" not in shown.output
+    both = run(db, "timeline")
+    assert both.exit_code == 2 and "--group" in both.output
     shifted = ok(db, "playbook", "shift", "发布日（种子000）", "--by", "1d")
     assert shifted["missed"] == []
     moved = ok(db, "playbook", "preview", "发布日（种子000）", "--from",

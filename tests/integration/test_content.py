@@ -23,7 +23,16 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.bootstrap import Runtime
 from qunyun.domain.events import ScheduleFired
-from qunyun.services import automation, broadcasts, playbooks, pushes, schedules, scripts, tasks
+from qunyun.services import (
+    automation,
+    broadcasts,
+    playbooks,
+    pushes,
+    schedules,
+    scripts,
+    tasks,
+    timeline,
+)
 from qunyun.services import groups as groups_service
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.ingest import do_ingest_event
@@ -99,6 +108,44 @@ def test_seed_000_launch_day_runs_the_same_scripts_in_six_groups_once(
     jobs = conn.execute(select(scheduled_jobs.c.status).where(
         scheduled_jobs.c.kind == "playbook_step")).scalars().all()
     assert set(jobs) == {"done"}
+
+
+def test_launch_notices_keep_their_slots_when_the_daily_sop_runs_in_the_same_groups(
+        conn: Connection, runtime: Runtime) -> None:
+    """Seed 000's launch day: six launch sends and four daily-SOP sends per group against a
+    cap of 6 a day. The worker fires every step at its time; the launch notices all go out
+    on time and the routine steps give way (before, the start notice was queued to the next
+    morning while every preview said "send")."""
+    gids = make_groups(conn, runtime, 2)
+    start = launch_start()
+    playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
+                                 tz=TZ, daily_group_ids=gids)
+    clock = Clock(utcnow(), TZ)
+    day = start.astimezone(TZ).date()
+    shown = timeline.preview_timeline(conn, actor=SYSTEM, group_id=gids[0], start=day, days=1,
+                                      clock=clock)
+    assert [(r["step"], r["status"]) for r in shown["rows"] if r["status"] == "send"] == [
+        ("当天通知 1", "send"), ("当天通知 2", "send"), ("当天通知 3", "send"),
+        ("开始前 1 小时暖场", "send"), ("开始", "send"), ("开始后互动", "send")]
+    assert {r["name"] for r in shown["rows"] if r["status"] == "dropped"} == {playbooks.DAILY}
+    # the worker wakes at every step time from now to the end of launch day
+    end = start + timedelta(hours=4)
+    times = sorted({local(start - timedelta(days=d), hh, mm) for d in range(4)
+                    for hh, mm in ((8, 0), (9, 0), (12, 0), (14, 0), (18, 30), (19, 0),
+                                   (20, 0), (20, 30), (21, 30))})
+    for t in times:
+        if utcnow() < t <= end:
+            schedules.fire_due(runtime.uow, config=runtime.ingest_config, now=t)
+    sent = conn.execute(select(deliveries.c.id, deliveries.c.due_at, deliveries.c.planned,
+                               deliveries.c.dropped, deliveries.c.queued).where(
+        deliveries.c.due_at >= local(start, 0), deliveries.c.due_at < local(start, 23, 59))
+        .order_by(deliveries.c.due_at)).all()
+    assert sum(d.planned for d in sent) == 12 and sum(d.queued for d in sent) == 0
+    assert sum(d.dropped for d in sent) == 8  # the daily SOP's four steps in both groups
+    for d in sent:  # every launch-day send is due when its step fired, none queued
+        for at in conn.execute(select(outbox.c.next_attempt_at).where(
+                outbox.c.rule == f"delivery:{d.id}")).scalars():
+            assert at == d.due_at
 
 
 def test_warm_up_only_in_quiet_groups_and_a_replayed_occurrence_is_a_no_op(
@@ -371,7 +418,15 @@ def test_playbook_preview_applies_quiet_hours_and_caps_and_stores_nothing(
     assert launch["counts"] == {"send": 16}
     warm = [r for r in launch["rows"] if r["step"] == "开始前 1 小时暖场"]
     assert len(warm) == 2 and all(r["condition"] == "仅当最近一小时消息少于 30 条" for r in warm)
+    # the daily SOP shares the groups' caps (6 a day) with the launch: on launch day its
+    # four steps give way to the six launch notices and are skipped, not pushed to the next
+    # morning; the day after, they all go out
     daily = playbooks.preview_playbook(conn, actor=SYSTEM, playbook_id=ids[playbooks.DAILY],
                                        start=start.astimezone(TZ).date(), days=2, clock=clock)
-    assert daily["counts"]["send"] == 16
+    assert daily["counts"] == {"send": 8, "dropped": 8}
+    launch_day = start.astimezone(TZ).date().isoformat()
+    assert {r["status"] for r in daily["rows"] if r["due"].startswith(launch_day)} == {"dropped"}
+    reasons = {r["reason"] for r in daily["rows"] if r["status"] == "dropped"}
+    assert "超出频次上限：每群每天最多 6 次，名额留给活动推送，本次不发" in reasons
+    assert all(r.endswith("本次不发") for r in reasons)
     assert snapshot(conn) == before

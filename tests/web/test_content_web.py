@@ -173,3 +173,28 @@ def test_content_pages_in_english(client: TestClient, conn: Connection, runtime:
     page = client.get("/content/playbooks")
     assert "New playbook" in page.text and "新建剧本" not in page.text
     assert "Compose a broadcast" in client.get("/content/broadcasts").text
+
+
+def test_group_timeline_page_and_api(client: TestClient, conn: Connection, runtime: Runtime,
+                                     staff: dict[str, str]) -> None:
+    from qunyun.services import playbooks as playbook_service
+    from qunyun.services.users import SYSTEM
+
+    gids = _groups(conn, runtime)
+    start = (utcnow() + timedelta(days=3)).astimezone(TZ).replace(hour=20, minute=0, second=0,
+                                                                   microsecond=0)
+    playbook_service.do_install_samples(conn, actor=SYSTEM, group_ids=gids,
+                                        campaign_start=start, tz=TZ, daily_group_ids=gids)
+    token = login(client, staff["viewer"])
+    day = start.astimezone(TZ).date().isoformat()
+    page = client.get("/content/timeline", params={"group": gids[0], "start": day, "days": 1})
+    assert page.status_code == 200
+    assert "推送日程" in page.text and "名额留给活动推送" in page.text and "按时发送" in page.text
+    assert "dropped" not in page.text.replace("st-dropped", "")
+    api = client.get("/api/v1/timeline", params={"group_id": gids[0], "start": day, "days": 1},
+                     headers={"x-csrf-token": token}).json()
+    assert api["counts"] == {"send": 6, "dropped": 4}
+    assert client.get("/api/v1/timeline", headers={"x-csrf-token": token}).status_code == 422
+    assert client.get("/api/v1/timeline", params={"group_id": 999999},
+                      headers={"x-csrf-token": token}).status_code == 404
+

@@ -21,10 +21,12 @@ from qunyun.cli.common import (
     done,
     emit_json,
     fail,
+    say,
     session,
 )
 from qunyun.domain.content import ContentError, parse_assignments, parse_local_time
-from qunyun.services import broadcasts, playbooks, pushes, scripts
+from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
+from qunyun.services.members import member_id_by_number
 
 scripts_app = typer.Typer(help="Script library (话术): add, edit, preview, history",
                           no_args_is_help=True)
@@ -326,6 +328,45 @@ def playbook_skip(playbook: Annotated[str, typer.Argument(help="Playbook id or n
         row = playbooks.do_skip_step(conn, actor=actor, playbook_id=pid, step_id=step,
                                      skipped=not undo, once=once, tz=rt.settings.tz)
     done(as_json, row, f"step {step}: next run {row['next_run_at'] or '—'}")
+
+
+def timeline_cmd(
+    group: Annotated[int | None, typer.Option("--group", help="Group id")] = None,
+    member: Annotated[str | None, typer.Option("--member", help="Member number")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="First day, 2026-12-01 "
+                                                             "(default today)")] = None,
+    days: Annotated[int, typer.Option(help="How many days")] = 7,
+    as_json: JsonOpt = False, as_user: AsOpt = None,
+) -> None:
+    """Everything a group or member will receive from every playbook and broadcast, placed
+    under the caps and quiet hours (campaign steps before routine SOP steps)."""
+    if (group is None) == (member is None):
+        fail(say("cli.timeline_which"), EXIT_BAD_INPUT)
+    try:
+        start = date.fromisoformat(from_) if from_ else None
+    except ValueError:
+        fail(f"--from {from_!r}: {say('cli.bad_date')}", EXIT_BAD_INPUT)
+    with session(as_user, write=False) as (rt, conn, actor):
+        member_id = member_id_by_number(conn, member) if member is not None else None
+        out = timeline.preview_timeline(conn, actor=actor, group_id=group, member_id=member_id,
+                                        start=start, days=days, clock=rt.clock())
+    if as_json:
+        emit_json(out)
+        return
+    table = Table(*(say(k) for k in ("content.when", "content.source", "content.rank",
+                                     "content.recipient", "content.status", "content.text",
+                                     "content.why")))
+    for r in out["rows"]:
+        when = r["due"][5:16].replace("T", " ")
+        if r["at"] and r["at"][:16] != r["due"][:16]:
+            when += " → " + r["at"][5:16].replace("T", " ")
+        table.add_row(when, f"{r['name']} · {r['step']}" if r["step"] else r["name"],
+                      say(f"content.rank.{r['rank']}"), r["recipient"],
+                      say(f"content.st.{r['status']}"), r["text"][:30],
+                      r["reason"] or r.get("condition", ""))
+    console.print(table)
+    console.print(" · ".join(f"{say('content.st.' + k)} {v}" for k, v in out["counts"].items())
+                  or say("content.nothing_planned"))
 
 
 @playbook_app.command("preview")

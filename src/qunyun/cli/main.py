@@ -67,6 +67,7 @@ app.command("simulate")(automation_cli.simulate)
 app.add_typer(content_cli.scripts_app, name="scripts")
 app.add_typer(content_cli.playbook_app, name="playbook")
 app.add_typer(content_cli.broadcast_app, name="broadcast")
+app.command("timeline")(content_cli.timeline_cmd)
 app.add_typer(activities_cli.activities_app, name="activities")
 
 @app.callback()

@@ -353,12 +353,21 @@ class Placement:
     reason: str = ""
 
 
+# A push's rank when caps are tight: a campaign's steps (relative to its start) and an
+# operator's one-off broadcast come before routine SOP steps, so a launch notice is never
+# pushed to the next morning because the daily topic took its slot.
+ROUTINE = 0
+CAMPAIGN = 1
+
+
 @dataclass
 class SendPlanner:
     """Places pushes one by one, remembering what it placed, so a whole campaign previewed
     or fanned out at once respects the caps as the sends would one after another.
 
     ``history`` holds the pushes already made or planned, per (scope, id), sorted.
+    ``reserved`` holds pushes still to come with their rank: a push counts the ones that
+    outrank it in the same cap period as already sent, so the routine push gives way.
     """
 
     caps: Sequence[Cap]
@@ -366,15 +375,25 @@ class SendPlanner:
     quiet: QuietHours | None = None
     over_cap: Literal["queue", "drop"] = "queue"
     history: dict[tuple[str, int], list[datetime]] = field(default_factory=dict)
+    reserved: dict[tuple[str, int], list[tuple[datetime, int]]] = field(default_factory=dict)
     max_queue_periods: int = 12
 
     def caps_for(self, platform: str, scope: Scope) -> list[Cap]:
         return [c for c in self.caps
                 if c.scope == scope and c.platform in ("*", platform)]
 
-    def place(self, platform: str, scope: Scope, key: int, at: datetime) -> Placement:
+    def reserve(self, scope: Scope, key: int, at: datetime, priority: int) -> None:
+        """A push planned for later that ranks ``priority``."""
+        bisect.insort(self.reserved.setdefault((scope, key), []), (at, priority))
+
+    def place(self, platform: str, scope: Scope, key: int, at: datetime,
+              priority: int = CAMPAIGN) -> Placement:
         caps = self.caps_for(platform, scope)
         sent = self.history.setdefault((scope, key), [])
+        ahead = self.reserved.get((scope, key), [])
+        if (at, priority) in ahead:  # this push itself: it no longer waits
+            ahead.remove((at, priority))
+        outranking = [t for t, p in ahead if p > priority]
         status: Literal["send", "deferred", "queued"] = "send"
         reason = ""
         when = at
@@ -384,24 +403,31 @@ class SendPlanner:
                 if moved != when and status == "send":
                     status, reason = "deferred", "免打扰时段，顺延"
                 when = moved
-            full = self._full(caps, sent, when)
+            full = self._full(caps, sent, when, outranking)
             if full is None:
                 bisect.insort(sent, when)
                 return Placement(when, status, reason)
-            cap, period_end = full
-            if self.over_cap == "drop":
-                return Placement(at, "dropped", f"超出频次上限：{cap.describe()}")
-            status, reason = "queued", f"超出频次上限：{cap.describe()}，顺延"
+            cap, period_end, gave_way = full
+            why = f"超出频次上限：{cap.describe()}" + ("，名额留给活动推送" if gave_way else "")
+            if self.over_cap == "drop" or priority < CAMPAIGN:
+                # a routine step is not worth sending late: its next occurrence comes anyway
+                return Placement(at, "dropped", why + ("" if self.over_cap == "drop"
+                                                       else "，本次不发"))
+            status, reason = "queued", why + "，顺延"
             when = period_end
         return Placement(at, "dropped", "频次上限内找不到可发送的时间")
 
-    def _full(self, caps: Iterable[Cap], sent: list[datetime],
-              when: datetime) -> tuple[Cap, datetime] | None:
+    def _full(self, caps: Iterable[Cap], sent: list[datetime], when: datetime,
+              outranking: Sequence[datetime] = ()) -> tuple[Cap, datetime, bool] | None:
+        """The first cap with no room at ``when``, where its period ends, and whether the
+        room went to pushes that outrank this one (still to come)."""
         for cap in caps:
             first, nxt = period_bounds(cap.period, when, self.tz)
-            count = bisect.bisect_left(sent, nxt) - bisect.bisect_left(sent, first)
-            if count >= cap.limit_at(when.astimezone(self.tz).date()):
-                return cap, nxt
+            done = bisect.bisect_left(sent, nxt) - bisect.bisect_left(sent, first)
+            coming = sum(1 for t in outranking if first <= t < nxt)
+            limit = cap.limit_at(when.astimezone(self.tz).date())
+            if done + coming >= limit:
+                return cap, nxt, done < limit
         return None
 
 

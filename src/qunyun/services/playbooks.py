@@ -27,7 +27,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.domain.content import ContentError, When, parse_when
 from qunyun.domain.events import ScheduleFired
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, pushes, schedules
+from qunyun.services import audit, pushes, schedules, timeline
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.scripts import ensure_scripts, get_script
 from qunyun.services.segments import Clock
@@ -402,19 +402,16 @@ def fire_step(conn: Connection, event: ScheduleFired, config: IngestConfig,
     recipients = pushes.resolve(conn, actor=SYSTEM, target=step["target"],
                                 default_groups=default_groups, clock=Clock(now, tz))
     skip = _condition(conn, step, recipients, due)
+    rank = timeline.step_rank(step["at"])
     result = pushes.fan_out(
         conn, key=f"{job_key(pid, sid)}@{due.isoformat()}", source="playbook", due_at=due,
         now=now, recipients=recipients, body=script["body"],
-        values=_values(pb, _holiday(step["at"], due, tz)), attachments=script["attachments"],
-        capabilities=config.capabilities, tz=tz, skip=skip, playbook_id=pid, step_id=sid)
+        values=timeline.step_values(pb, _holiday(step["at"], due, tz)),
+        attachments=script["attachments"], capabilities=config.capabilities, tz=tz, skip=skip,
+        playbook_id=pid, step_id=sid, priority=rank,
+        ahead=timeline.ahead(conn, recipients=recipients, after=due, priority=rank,
+                             clock=Clock(now, tz)))
     return result.outbox_ids
-
-
-def _values(pb: Mapping[str, Any], holiday: str) -> dict[str, str]:
-    values = {"activity": pb["name"], **dict(pb["variables"] or {})}
-    if holiday:
-        values["holiday"] = holiday
-    return values
 
 
 def _holiday(spec: str, at: datetime, tz: ZoneInfo) -> str:
@@ -446,9 +443,11 @@ def _condition(conn: Connection, step: Mapping[str, Any], recipients: Sequence[p
 def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
                      start: date | None = None, days: int = 7, clock: Clock) -> dict[str, Any]:
     """Every push the playbook would make from ``start`` for ``days`` days, in time order,
-    with quiet hours and caps applied as they would be (shared with the real fan-out).
-    Warm-up conditions depend on future talk, so those sends are marked conditional.
-    Without ``start``: today, or two days before a campaign still ahead (its warm-up)."""
+    placed among everything else its groups receive (other playbooks, broadcasts) with quiet
+    hours, caps and ranks applied as the real fan-out will (a routine step that would
+    crowd out a launch notice gives way). Warm-up conditions depend on future talk, so those
+    sends are marked conditional. Without ``start``: today, or two days before a campaign
+    still ahead (its warm-up)."""
     actor.require(Permission.VIEW)
     if not 1 <= days <= 92:
         raise InvalidInput("days: between 1 and 92")
@@ -458,48 +457,22 @@ def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
         first = pb["campaign_start"] - timedelta(days=2) if pb["campaign_start"] else clock.now
         start = max(first, clock.now).astimezone(tz).date()
     begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
-    end = begin + timedelta(days=days)
     default_groups = [g["id"] for g in pb["groups"]]
-    occurrences: list[tuple[datetime, str, dict[str, Any]]] = []
     notes: list[str] = []
+    reached: dict[tuple[str, int], pushes.Recipient] = {}
     for step in pb["steps"]:
-        when = _when(step["at"])
-        if when.needs_start and pb["campaign_start"] is None:
+        if _when(step["at"]).needs_start and pb["campaign_start"] is None:
             notes.append(f"{step['name'] or step['at']}：未设置活动开始时间")
             continue
-        for at, label in when.occurrences(begin, end, tz=tz,
-                                          campaign_start=pb["campaign_start"]):
-            occurrences.append((at, label, step))
-    occurrences.sort(key=lambda o: (o[0], o[2]["position"]))
-    recipients_by_step: dict[int, list[pushes.Recipient]] = {}
-    for _at, _label, step in occurrences:
-        if step["id"] not in recipients_by_step:
-            recipients_by_step[step["id"]] = pushes.resolve(
-                conn, actor=actor, target=step["target"], default_groups=default_groups,
-                clock=clock)
-    everyone = [r for rs in recipients_by_step.values() for r in rs]
-    planner = pushes.load_planner(conn, tz=tz, recipients=everyone, around=begin, days=days)
-    rows: list[dict[str, Any]] = []
-    for at, label, step in occurrences:
-        paused = pb["status"] != ACTIVE or step["skipped"]
-        outcomes = pushes.place_all(planner, recipients_by_step[step["id"]],
-                                    body=step["script_body"], values=_values(pb, label), at=at) \
-            if not paused else []
-        for o in outcomes:
-            row = pushes.outcome_row(o, tz)
-            if step["max_messages_last_hour"] and row["status"] != "skipped":
-                row["condition"] = f"仅当最近一小时消息少于 {step['max_messages_last_hour']} 条"
-            rows.append({"due": at.astimezone(tz).isoformat(timespec="minutes"),
-                         "step_id": step["id"], "step": step["name"] or step["at"], **row})
-        if paused:
-            rows.append({"due": at.astimezone(tz).isoformat(timespec="minutes"),
-                         "step_id": step["id"], "step": step["name"] or step["at"],
-                         "recipient": "", "scope": "", "platform": "", "text": "",
-                         "status": "paused", "at": None,
-                         "reason": "剧本已暂停" if pb["status"] != ACTIVE else "该步骤已跳过"})
+        for r in pushes.resolve(conn, actor=actor, target=step["target"],
+                                default_groups=default_groups, clock=clock):
+            reached[(r.scope, r.key)] = r
+    rows = timeline.preview_playbook_rows(conn, playbook_id=playbook_id,
+                                          recipients=list(reached.values()), begin=begin,
+                                          days=days, clock=clock)
     counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
     return {"playbook_id": playbook_id, "name": pb["name"], "from": start.isoformat(),
             "days": days, "counts": counts, "notes": notes, "rows": rows}
 

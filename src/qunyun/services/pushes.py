@@ -33,6 +33,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.domain.actions import Action, Capability, SendPrivate, SendText
 from qunyun.domain.content import (
+    CAMPAIGN,
     Placement,
     QuietHours,
     SendPlanner,
@@ -208,7 +209,8 @@ class FanOut:
 
 def place_all(planner: SendPlanner, recipients: Sequence[Recipient], *, body: str,
               values: Mapping[str, Any], at: datetime,
-              skip: Callable[[Recipient], str] | None = None) -> list[PushOutcome]:
+              skip: Callable[[Recipient], str] | None = None,
+              priority: int = CAMPAIGN) -> list[PushOutcome]:
     """Render and place each recipient's push (pure given the planner): the same code runs
     for a dry run and for the real fan-out."""
     out: list[PushOutcome] = []
@@ -222,7 +224,8 @@ def place_all(planner: SendPlanner, recipients: Sequence[Recipient], *, body: st
         if reason:
             out.append(PushOutcome(r, text, None, reason))
             continue
-        out.append(PushOutcome(r, text, planner.place(r.platform, r.scope, r.key, at)))
+        out.append(PushOutcome(r, text, planner.place(r.platform, r.scope, r.key, at,
+                                                      priority)))
     return out
 
 
@@ -242,9 +245,16 @@ def fan_out(
     attachments: Sequence[Mapping[str, str]], capabilities: Callable[[str], frozenset[Capability]],
     tz: ZoneInfo, actor: str = "system", skip: Callable[[Recipient], str] | None = None,
     broadcast_id: int | None = None, playbook_id: int | None = None, step_id: int | None = None,
+    priority: int = CAMPAIGN, ahead: Sequence[tuple[Scope, int, datetime, int]] = (),
 ) -> FanOut:
+    """Place, store and log one occurrence of a push. ``ahead``: pushes still to come to
+    the same recipients, (scope, id, at, rank); those that outrank this one keep their
+    room under the caps."""
     planner = load_planner(conn, tz=tz, recipients=recipients, around=due_at)
-    outcomes = place_all(planner, recipients, body=body, values=values, at=due_at, skip=skip)
+    for scope, ident, at, rank in ahead:
+        planner.reserve(scope, ident, at, rank)
+    outcomes = place_all(planner, recipients, body=body, values=values, at=due_at, skip=skip,
+                         priority=priority)
     delivery_id = int(conn.execute(deliveries.insert().values(
         key=key, source=source, broadcast_id=broadcast_id, playbook_id=playbook_id,
         step_id=step_id, due_at=due_at, fired_at=now, text=body, recipients=len(recipients),

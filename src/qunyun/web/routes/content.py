@@ -16,7 +16,7 @@ from qunyun.domain.content import (
     parse_assignments,
     parse_local_time,
 )
-from qunyun.services import broadcasts, playbooks, pushes, scripts
+from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -168,6 +168,31 @@ def playbook_page(playbook_id: int, request: Request, actor: CurrentActor, conn:
         "attached": {g["id"] for g in pb["groups"]},
         "deliveries": pushes.list_deliveries(conn, actor=actor, playbook_id=playbook_id,
                                              limit=20)})
+
+
+@router.get("/content/timeline")
+def timeline_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+                  group: int | None = None, member: int | None = None,
+                  start: date | None = None, days: int = 7) -> Response:
+    """Everything a group (or a member, by number) will receive, all playbooks and
+    broadcasts together, placed under the caps and quiet hours."""
+    all_groups = list_groups(conn, actor=actor)
+    out = None
+    member_id = None
+    if member is not None:
+        member_id = member_id_by_number(conn, str(member))
+    elif group is None and all_groups:
+        group = all_groups[0]["id"]
+    if group is not None or member_id is not None:
+        out = timeline.preview_timeline(conn, actor=actor, group_id=None if member_id else group,
+                                        member_id=member_id, start=start, days=days,
+                                        clock=runtime.clock())
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for row in out["rows"] if out else []:
+        by_day.setdefault(row["due"][:10], []).append(row)
+    return render(request, "timeline.html", {
+        "out": out, "by_day": by_day, "groups": all_groups, "group_id": group,
+        "member": member, "days": days, "start": out["from"] if out else ""})
 
 
 @router.post("/content/playbooks/{playbook_id}/{action}")

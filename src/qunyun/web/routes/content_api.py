@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from qunyun.services import broadcasts, playbooks, pushes, scripts
+from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["content"])
@@ -209,6 +209,16 @@ def playbooks_preview(playbook_id: int, actor: CurrentActor, conn: ReadConn,
                       days: int = 7) -> dict[str, Any]:
     return playbooks.preview_playbook(conn, actor=actor, playbook_id=playbook_id,
                                       start=start, days=days, clock=runtime.clock())
+
+
+@router.get("/timeline")
+def timeline_preview(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+                     group_id: int | None = None, member_id: int | None = None,
+                     start: date | None = None, days: int = 7) -> dict[str, Any]:
+    """A group's (or member's) whole push timeline: every playbook and broadcast, placed
+    under the caps and quiet hours, campaign steps before routine ones."""
+    return timeline.preview_timeline(conn, actor=actor, group_id=group_id, member_id=member_id,
+                                     start=start, days=days, clock=runtime.clock())
 
 
 @router.get("/broadcasts")
