@@ -24,7 +24,14 @@ from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
-from qunyun.services import analytics_mirror, broadcasts, confirmations, playbooks, wecom
+from qunyun.services import (
+    analytics_mirror,
+    broadcasts,
+    confirmations,
+    health,
+    playbooks,
+    wecom,
+)
 from qunyun.services.automation import AutomationCache
 from qunyun.services.errors import NotFound
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
@@ -147,6 +154,11 @@ def _confirmations(rt: Runtime) -> int:
     return submitted.submitted + polled.sent + polled.failed
 
 
+def _health_alerts(rt: Runtime) -> int:
+    with rt.uow.write() as conn:
+        return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
+
+
 def build_runtime(
     settings: Settings | None = None,
     *,
@@ -177,7 +189,8 @@ def build_runtime(
                  rules=list(rules) if rules is not None else default_rules(), limiter=limiter,
                  secret_key=secret_key, policy=policy,
                  periodic=[("wecom_callbacks", 0.0, _wecom_callbacks),
-                           ("confirmations", settings.wecom_poll_seconds, _confirmations)])
+                           ("confirmations", settings.wecom_poll_seconds, _confirmations),
+                           ("health_alerts", 3600.0, _health_alerts)])
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,
                             analytics_mirror.refresh_when_due))

@@ -152,6 +152,11 @@ def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:
     html = out.read_text(encoding="utf-8")
     assert "业主福利群（二期）" in html and "<script src=" not in html
     assert run(db, "report", "groups", "--group", "999").exit_code == 2
+    alerts = json.loads(run(db, "report", "alerts", "--json").stdout)
+    assert [a["kind"] for a in alerts["raised"]] == ["silent"]  # the export ended in 2025
+    assert json.loads(run(db, "report", "alerts", "--json").stdout)["raised"] == []
+    listed = run(db, "report", "alerts", "--no-check")
+    assert listed.exit_code == 0 and "最近 3 天无人发言" in listed.output
     assert run(db, "report", "groups", "--since", "soon").exit_code == 2
 
 

@@ -33,3 +33,26 @@ def test_health_page_api_and_offline_report(client: TestClient, staff: dict[str,
     [r] = data
     assert (r["id"], r["messages"], r["speakers"], r["joins"], r["leaves"]) == (gid, 4, 2, 3, 1)
     assert r["score_parts"][0]["key"] == "activity" and len(r["heatmap"]) == 7
+
+
+def test_alerts_are_listed_and_checked_by_operators_only(
+        client: TestClient, staff: dict[str, str], conn: Connection, runtime: Runtime) -> None:
+    load(conn, runtime)  # a group silent since 2026-11-20
+    viewer = users.do_create_api_token(conn, actor=SYSTEM, username="viewer1")
+    operator = users.do_create_api_token(conn, actor=SYSTEM, username="operator1")
+    denied = client.post("/api/v1/reports/alerts/check",
+                         headers={"Authorization": f"Bearer {viewer}"})
+    assert denied.status_code == 403
+    raised = client.post("/api/v1/reports/alerts/check",
+                         headers={"Authorization": f"Bearer {operator}"}).json()
+    assert [a["kind"] for a in raised] == ["silent"]
+    again = client.post("/api/v1/reports/alerts/check",
+                        headers={"Authorization": f"Bearer {operator}"}).json()
+    assert again == []
+    listed = client.get("/api/v1/reports/alerts",
+                        headers={"Authorization": f"Bearer {viewer}"}).json()
+    assert [a["text"] for a in listed] == ["最近 3 天无人发言"]
+    login(client, "viewer1")
+    page = client.get("/health")
+    assert "健康预警" in page.text and "最近 3 天无人发言" in page.text and "待处理" in page.text
+

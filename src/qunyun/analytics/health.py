@@ -27,6 +27,7 @@ from qunyun.adapters.storage.tables import (
     members,
     memberships,
     messages,
+    moderation_decisions,
     utcnow,
 )
 from qunyun.analytics.overview import local_date, local_day
@@ -101,6 +102,11 @@ class GroupHealth:
     score: float
     score_parts: list[ScorePart] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    ads: int = 0  # messages moderation judged ads in the window (not overturned)
+    ad_rate: float = 0.0  # of member messages
+    # each alert with what makes it one alert: its kind and anchor (the day a spike
+    # happened, the last day anyone spoke), so it is raised once however often it is seen
+    alert_items: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -193,12 +199,36 @@ def group_health(conn: Connection, *, tz: ZoneInfo, group_id: int | None = None,
             waits[gid].append((first_at - joined).total_seconds() / 3600)
 
     names = _names(conn, counts, invites)
+    ads = _ads(conn, ids, start, end)
+    last_spoke = dict(conn.execute(
+        select(messages.c.group_id, func.max(messages.c.sent_at))
+        .where(messages.c.group_id.in_(ids), messages.c.direction == "in",
+               messages.c.sent_at < end).group_by(messages.c.group_id)).all())
 
     return [
         _build(g, labels, per_day[g.id], counts[g.id], heat[g.id], events[g.id], current[g.id],
-               invites[g.id], waits[g.id], quiet_since, names)
+               invites[g.id], waits[g.id], quiet_since, names, ads.get(g.id, 0),
+               last_spoke.get(g.id), tz)
         for g in group_rows
     ]
+
+
+def _ads(conn: Connection, ids: list[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Messages judged ads per group: blocked for what they said (not only for flooding),
+    or confirmed by a person; overturned decisions were no ads."""
+    out: dict[int, int] = defaultdict(int)
+    for gid, verdict, status, signals in conn.execute(
+            select(moderation_decisions.c.group_id, moderation_decisions.c.verdict,
+                   moderation_decisions.c.status, moderation_decisions.c.signals)
+            .where(moderation_decisions.c.group_id.in_(ids),
+                   moderation_decisions.c.created_at >= start,
+                   moderation_decisions.c.created_at < end,
+                   moderation_decisions.c.status != "overturned",
+                   moderation_decisions.c.verdict.in_(("block", "review")))):
+        content = any(sig not in ("flood", "repeat") for sig in signals or [])
+        if status == "confirmed" or (verdict == "block" and content):
+            out[int(gid)] += 1
+    return out
 
 
 def _names(conn: Connection, counts: dict[int, dict[int, int]],
@@ -238,11 +268,17 @@ def _depth(edges: list[tuple[int, int]]) -> int:
     return best
 
 
+# an ad rate above this (with at least AD_ALERT_MIN ads) is an alert
+AD_ALERT_RATE = 0.02
+AD_ALERT_MIN = 3
+
+
 def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
            counts: dict[int, int], heat: list[list[int]], events: dict[str, dict[str, int]],
            current: list[tuple[int, datetime, datetime | None, bool]],
            invites: list[tuple[int, int]], waits: list[float], quiet_since: datetime,
-           names: dict[int, str]) -> GroupHealth:
+           names: dict[int, str], ads: int, last_spoke: datetime | None,
+           tz: ZoneInfo) -> GroupHealth:
     msgs = [per_day.get(d, [0, 0])[0] for d in labels]
     speakers_day = [per_day.get(d, [0, 0])[1] for d in labels]
     joins = [events.get("joined", {}).get(d, 0) for d in labels]
@@ -273,14 +309,21 @@ def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
     ratio = speakers / members_now if members_now else 0.0
     g_value = gini(talk)
     parts = _score(sum(msgs) / max(1, len(labels)), members_now, ratio, sum(joins), sum(leaves)
-                   + kicks, g_value)
-    alerts = []
-    if spikes:
-        alerts.append(f"退群激增: {', '.join(spikes)}")
+                   + kicks, g_value, total=total, speakers=speakers)
+    week = date.fromisoformat(labels[-1]).strftime("%G-W%V")
+    items: list[dict[str, str]] = []
+    for day in spikes:
+        items.append({"kind": "leave_spike", "anchor": day, "text": f"退群激增: {day}"})
     if members_now >= 20 and ratio < 0.05:
-        alerts.append("发言人数不足 5%")
+        items.append({"kind": "few_speakers", "anchor": week, "text": "发言人数不足 5%"})
     if len(labels) >= 3 and not any(msgs[-3:]):
-        alerts.append("最近 3 天无人发言")
+        quiet_from = last_spoke.astimezone(tz).date().isoformat() if last_spoke else "never"
+        items.append({"kind": "silent", "anchor": quiet_from, "text": "最近 3 天无人发言"})
+    rate = ads / total if total else 0.0
+    if ads >= AD_ALERT_MIN and rate >= AD_ALERT_RATE:
+        items.append({"kind": "ads", "anchor": week,
+                      "text": f"广告偏多：{ads} 条，占消息 {rate:.1%}"})
+    alerts = [i["text"] for i in items]
     return GroupHealth(
         id=g.id, name=g.name, platform=g.platform, members=members_now, messages=sum(msgs),
         speakers=speakers, joins=sum(joins), leaves=sum(leaves), kicks=kicks,
@@ -298,29 +341,45 @@ def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
         top_inviters=[{"member_id": m, "name": names.get(m, ""), "invited": n}
                       for m, n in sorted(inviter_counts.items(), key=lambda kv: -kv[1])[:10]],
         hours_to_first_message=round(median(waits), 2) if waits else None,
-        score=round(sum(p.points for p in parts), 1), score_parts=parts, alerts=alerts)
+        score=round(sum(p.points for p in parts), 1), score_parts=parts, alerts=alerts,
+        ads=ads, ad_rate=round(rate, 4), alert_items=items)
+
+
+# talk too thin to say whether it is even: fewer messages or speakers than this
+EVEN_MIN_MESSAGES = 20
+EVEN_MIN_SPEAKERS = 3
 
 
 def _score(per_day: float, members_now: int, ratio: float, joins: int, gone: int,
-           g: float) -> list[ScorePart]:
-    """Four parts, 25 points each; every part says why it scored what it did."""
+           g: float, *, total: int, speakers: int) -> list[ScorePart]:
+    """Four parts, 25 points each; every part says why it scored what it did.
+
+    A group nobody is in scores nothing. How evenly people talk is judged only on enough
+    talk: a silent group's Gini of 0 is no virtue (it used to give 25 points, so a silent
+    group outscored one with six messages)."""
     per_100 = per_day / max(1, members_now) * 100
     activity = min(25.0, per_100 / 20 * 25)  # 20 messages a day per 100 members = full marks
-    speakers = min(25.0, ratio / 0.3 * 25)  # 30 % of members speaking = full marks
+    speaking = min(25.0, ratio / 0.3 * 25)  # 30 % of members speaking = full marks
     retention = 25.0 if joins == 0 and gone == 0 else max(0.0, 25 * (1 - gone / max(1, joins)))
-    concentration = max(0.0, min(25.0, (1 - g) / 0.5 * 25))  # Gini ≤ 0.5 = full marks
+    judged = total >= EVEN_MIN_MESSAGES and speakers >= EVEN_MIN_SPEAKERS
+    concentration = max(0.0, min(25.0, (1 - g) / 0.5 * 25)) if judged else 0.0
+    if members_now == 0:
+        activity = speaking = retention = concentration = 0.0
+    even_zh = (f"发言集中度 Gini {g:.2f}（越低越均衡，0.5 以下得满分）" if judged else
+               f"发言太少（{total} 条、{speakers} 人），不评均衡度")
+    even_en = (f"talk concentration Gini {g:.2f} (lower is more even; ≤ 0.5 for full marks)"
+               if judged else f"too little talk ({total} messages, {speakers} speakers) to "
+               "judge how even it is")
     return [
         ScorePart("activity", round(per_100, 2), round(activity, 1), 25,
                   f"每百人每天 {per_100:.1f} 条消息（20 条得满分）",
                   f"{per_100:.1f} messages a day per 100 members (20 for full marks)"),
-        ScorePart("speakers", round(ratio, 4), round(speakers, 1), 25,
+        ScorePart("speakers", round(ratio, 4), round(speaking, 1), 25,
                   f"{ratio:.0%} 的成员发过言（30% 得满分）",
                   f"{ratio:.0%} of members spoke (30% for full marks)"),
         ScorePart("retention", gone, round(retention, 1), 25,
                   f"入群 {joins} 人，离开或被移出 {gone} 人",
                   f"{joins} joined, {gone} left or were removed"),
-        ScorePart("concentration", round(g, 4), round(concentration, 1), 25,
-                  f"发言集中度 Gini {g:.2f}（越低越均衡，0.5 以下得满分）",
-                  f"talk concentration Gini {g:.2f} (lower is more even; ≤ 0.5 for full "
-                  "marks)"),
+        ScorePart("concentration", round(g, 4), round(concentration, 1), 25, even_zh,
+                  even_en),
     ]

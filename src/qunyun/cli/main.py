@@ -35,10 +35,12 @@ from qunyun.cli.common import (
     err,
     fail,
     runtime,
+    say,
     session,
     settings,
     state,
 )
+from qunyun.domain.staff import Permission
 from qunyun.native import NativeState
 
 app = typer.Typer(help="群运 qunyun — community operations", no_args_is_help=True,
@@ -446,14 +448,42 @@ def report_groups(
         emit_json([r.as_dict() for r in reports])
         return
     table = Table("id", "群 group", "platform", "members", "messages", "speakers", "joins",
-                  "leaves", "kicks", "Gini", "score", "alerts")
+                  "leaves", "kicks", "ads", "Gini", "score", "alerts")
     for r in reports:
         table.add_row(str(r.id), r.name, r.platform, str(r.members), str(r.messages),
                       str(r.speakers), str(r.joins), str(r.leaves), str(r.kicks),
-                      f"{r.gini:.2f}", f"{r.score:.0f}", "; ".join(r.alerts))
+                      f"{r.ads} ({r.ad_rate:.1%})", f"{r.gini:.2f}", f"{r.score:.0f}",
+                      "; ".join(r.alerts))
     console.print(table)
     if html is not None:
         console.print(f"HTML report written to {html}")
+
+
+@report_app.command("alerts")
+def report_alerts(
+    check: Annotated[bool, typer.Option("--check/--no-check",
+                                        help="Check the groups now (the worker does it hourly)")]
+    = True,
+    as_user: AsOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Group health alerts: raise new ones as staff tasks (once each), list the latest."""
+    from qunyun.services import health
+
+    with session(as_user, write=check) as (rt, conn, actor):
+        raised = health.do_raise_alerts(conn, tz=rt.settings.tz, actor=actor) \
+            if check and actor.can(Permission.OPERATE) else []
+        rows = health.list_alerts(conn, actor=actor, limit=50)
+    if as_json:
+        emit_json({"raised": raised, "alerts": rows})
+        return
+    table = Table(*(say(k) for k in ("health.alert_when", "health.alert_group",
+                                     "health.alert_text", "health.alert_task")))
+    for r in rows:
+        table.add_row(r["raised_at"].astimezone(rt.settings.tz).strftime("%Y-%m-%d %H:%M"),
+                      r["group_name"], r["text"],
+                      say(f"status.{r['task_status']}") if r["task_status"] else "")
+    console.print(table)
+    console.print(say("health.alerts_raised", n=len(raised)))
 
 
 @report_app.command("cohorts")

@@ -10,9 +10,9 @@ from qunyun.adapters.storage.tables import utcnow
 from qunyun.analytics.health import GroupHealth
 from qunyun.analytics.overview import Overview
 from qunyun.services import groups as groups_service
+from qunyun.services import health, segments, users
 from qunyun.services import members as members_service
 from qunyun.services import outbox as outbox_service
-from qunyun.services import segments, users
 from qunyun.services import tasks as tasks_service
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.ingest import do_ingest_raw
@@ -45,6 +45,20 @@ def me(actor: CurrentActor) -> Me:
 @router.get("/overview", response_model=Overview)
 def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Overview:
     return get_overview(conn, actor=actor, tz=runtime.settings.tz)
+
+
+@router.get("/reports/alerts")
+def api_health_alerts(actor: CurrentActor, conn: ReadConn,
+                      group_id: int | None = None) -> list[dict[str, Any]]:
+    """Group health alerts raised (each once, as a staff task), newest first."""
+    return health.list_alerts(conn, actor=actor, group_id=group_id)
+
+
+@router.post("/reports/alerts/check")
+def api_health_alerts_check(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Check every running group now (the worker does it hourly); returns the new alerts."""
+    with runtime.uow.write() as conn:
+        return health.do_raise_alerts(conn, tz=runtime.settings.tz, actor=actor)
 
 
 @router.get("/reports/groups", response_model=list[GroupHealth])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from qunyun.services import groups as groups_service
+from qunyun.services import health
 from qunyun.services.errors import NotFound
 from qunyun.services.reports import get_group_health
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, language, render
@@ -29,7 +30,8 @@ def health_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn
     return render(request, "health.html", {
         "reports": reports, "detail": detail, "selected": group, "since": since,
         "until": until, "query": query,
-        "all_groups": groups_service.list_groups(conn, actor=actor)})
+        "all_groups": groups_service.list_groups(conn, actor=actor),
+        "alerts": health.list_alerts(conn, actor=actor, group_id=group, limit=20)})
 
 
 @router.get("/health/report.html")
