@@ -85,6 +85,8 @@ class CheckinSettings(_Section):
     reply_template: str = Field("@{name} 打卡成功！已连续 {streak} 天，累计 {total} 天",
                                 max_length=500)
     refund_tiers: list[RefundTier] = Field(default_factory=list)
+    # the owner, admins and staff run the group: their "今日内容，打卡截止22点" is a notice
+    include_staff: bool = False
 
 
 class PointsSettings(_Section):

@@ -367,6 +367,7 @@ CATALOG.update({
     "auto.field.violation_days": {"zh-CN": "违规记录保留天数", "en": "Violations counted for (days)"},
     "auto.field.warn_template": {"zh-CN": "警告模板 {name} {reason}", "en": "Warning template"},
     "auto.field.blacklist_days": {"zh-CN": "自动拉黑天数(空=永久)", "en": "Blacklist days (empty = forever)"},
+    "auto.field.include_staff": {"zh-CN": "群主、管理员和员工的打卡也计入", "en": "Count check-ins by the owner, admins and staff"},
     "auto.field.keywords": {"zh-CN": "打卡关键词", "en": "Check-in keywords"},
     "auto.field.mode": {"zh-CN": "方式 keyword / image / image_and_keyword", "en": "Mode"},
     "auto.field.reply_template": {"zh-CN": "回复模板 {name} {streak} {total}", "en": "Reply template"},

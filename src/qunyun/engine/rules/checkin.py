@@ -54,6 +54,8 @@ class CheckinRule(Rule):
         cfg = settings.checkin
         if not cfg.enabled or not is_checkin(cfg, event.text, event.message_type):
             return None
+        if ctx.member.staff and not cfg.include_staff:
+            return None  # the teacher's "今日内容，打卡截止22点" is a notice, not a check-in
         mod = settings.moderation
         if mod.enabled and ctx.automation.classifier.classify(
                 event.text, message_type=event.message_type,
