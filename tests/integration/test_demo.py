@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, func, select
@@ -49,9 +50,12 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert top_share > 0.3
     # the history is recorded and counted, never answered at start-up: no greeting, check-in
     # reply or warning for events of days ago waits in the outbox
-    replies = conn.execute(select(func.count()).select_from(outbox).where(
-        outbox.c.rule.in_(("welcome", "checkin", "faq", "moderation")))).scalar_one()
-    assert replies == 0
+    # (the last few minutes of the simulated history are live: those may be answered)
+    answered = conn.execute(select(inbound_events.c.occurred_at, inbound_events.c.received_at)
+                            .join(outbox, outbox.c.inbound_event_id == inbound_events.c.id)
+                            .where(outbox.c.rule.in_(("welcome", "checkin", "faq",
+                                                      "moderation")))).all()
+    assert all(got - at <= timedelta(minutes=10) for at, got in answered)
     assert conn.execute(select(func.sum(inbound_events.c.stale_actions))).scalar_one() > 10
     assert conn.execute(select(func.count()).select_from(checkins)).scalar_one() > 20
     # the CRM side: rule tags applied, a spreadsheet joined, segments and a lead list that
