@@ -57,8 +57,10 @@ PROMOS = ("新品到货！夏季款特价198，需要的联系 13812345678",
           "【品牌通知】本周下单满3件包邮，名额有限，先到先得",
           "加我微信 brand_xiaolin 拉你进新品体验群",
           "今晚8点直播间秒杀，限时特价，错过等一年")
-ADS = ("招兼职刷单，日结300，加V：abc12345", "低息贷款当天放款，不看征信，联系电话 13987654321",
-       "本店新品全场五折，扫码进店领券 www.shop-example.cn", "想赚钱的加我微信 money_8888，带你躺赚")
+ADS = ("招兼职刷单，日结300，加V：abc12345",
+       "低息贷款当天放款，不看征信，联系电话 13987654321",
+       "本店新品全场五折，扫码进店领券 www.shop-example.cn",
+       "想赚钱的加我微信 money_8888，带你躺赚")
 BASE = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)  # Monday 08:00 in Shanghai
 
 
@@ -76,7 +78,8 @@ class Line:
 def _questions(data: Path, rng: random.Random, n: int) -> list[str]:
     """Real user questions (LCQMC, BQ, ATEC) when the data is there, else a few of ours."""
     if not (data / "faq_matching_zh").exists():
-        return ["请问团购价格多少？", "定金可以退吗", "什么时候发货？", "可以开发票吗"] * (n // 4 + 1)
+        ours = ["请问团购价格多少？", "定金可以退吗", "什么时候发货？", "可以开发票吗"]
+        return ours * (n // 4 + 1)
     from eval_moderation import questions  # bench/ is on the path
 
     pool = [q for texts in questions().values() for q in texts if 4 <= len(q) <= 40]
@@ -106,8 +109,8 @@ def stream(data: Path, seed: int = 31, days: int = 28) -> list[Line]:
 
     for day in range(days):
         # the check-in class: mornings of shared words, the teacher's lesson first
-        out.append(Line(at(day, 7), "class", "teacher", f"Day{day + 1} 今日内容已发，打卡截止今晚22点",
-                        "staff_promo", staff=True))
+        lesson = f"Day{day + 1} 今日内容已发，打卡截止今晚22点"
+        out.append(Line(at(day, 7), "class", "teacher", lesson, "staff_promo", staff=True))
         for s in range(40):
             if rng.random() < 0.85:
                 text = rng.choice(CHECKINS).format(d=day + 1)
@@ -142,7 +145,7 @@ def stream(data: Path, seed: int = 31, days: int = 28) -> list[Line]:
                             staff=True))
             for a in range(rng.randint(2, 6)):
                 out.append(Line(at(day, 10 + k * 5, 2 + a), "agents", f"agent{rng.randrange(25)}",
-                                rng.choice(AGREEMENT + ("这款还有货吗？", "拿货价多少？")),
+                                rng.choice((*AGREEMENT, "这款还有货吗？", "拿货价多少？")),
                                 "agreement"))
         # most days an advertiser gets in somewhere
         if day % 4 != 3:

@@ -50,9 +50,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     run("db", "upgrade")
     run("users", "create", "boss", "--role", "admin", "--password", "-", stdin=PASSWORD)
+    run("automation", "set", "moderation", "enabled=true", 'escalation=["remove"]')
+    from qunyun.adapters.storage.tables import utcnow
+
+    ad = {**raw_message("b3", "g1", "ad1", "低息贷款当天放款，联系电话 13812345678",
+                        name="贷款小王"), "at": utcnow().isoformat()}  # live: acted on
     events = tmp / "events.jsonl"
     events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in [
-        raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格")]))
+        raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格"),
+        ad]))
     run("ingest", str(events))
     port = free_port()
     proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
@@ -178,6 +184,33 @@ def test_automation_faq_moderation_and_draw(server: str, tmp_path: Path) -> None
         expect(page.locator("#verify")).to_contain_text("结果一致")
         expect(page.locator("#winners-table")).to_contain_text("一等奖")
         page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
+        browser.close()
+
+
+def test_overturn_a_removal_and_read_a_groups_timeline_on_a_phone(server: str,
+                                                                  tmp_path: Path) -> None:
+    """On a phone: the operator overturns an automatic removal from the decision log (a
+    confirmation first) and reads the group's push timeline."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                is_mobile=True, has_touch=True)
+        _log_in(page, server)
+        page.goto(server + "/automation/moderation")
+        row = page.locator("#decision-table tr", has_text="低息贷款")
+        expect(row).to_contain_text("移出群")
+        expect(row.locator("input[name=restore]")).to_be_checked()
+        messages: list[str] = []
+        page.once("dialog", lambda d: (messages.append(d.message), d.accept()))
+        row.locator("button", has_text="撤销判定").click()
+        expect(page.locator("#decision-table tr", has_text="低息贷款")).to_contain_text("已撤销")
+        assert messages and "不再计入违规" in messages[0]
+        page.goto(server + "/content/timeline")
+        expect(page.locator("h2")).to_contain_text("推送日程")
+        expect(page.locator("#timeline-form button")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "timeline-phone.png"), full_page=True)
         browser.close()
 
 

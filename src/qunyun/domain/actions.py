@@ -33,6 +33,24 @@ class Capability(StrEnum):
     BROADCAST_NEEDS_CONFIRMATION = "broadcast_needs_confirmation"
 
 
+# what each capability means to the person who does it by hand (task reasons, the log)
+CAPABILITY_WORDS: dict[Capability, str] = {
+    Capability.SEND_TEXT: "在群里发消息", Capability.MENTION: "@成员",
+    Capability.SEND_PRIVATE: "私聊发消息", Capability.REMOVE_MEMBER: "移出成员",
+    Capability.RESTORE_MEMBER: "请成员回群", Capability.RENAME_GROUP: "改群名",
+    Capability.BROADCAST_UNCONFIRMED: "不经确认群发",
+    Capability.IDEMPOTENT_SEND: "去重发送", Capability.SEND_IMAGE: "发图片",
+    Capability.SEND_LINK: "发链接卡片", Capability.SEND_MINIPROGRAM: "发小程序",
+    Capability.BROADCAST_NEEDS_CONFIRMATION: "提交群发确认",
+}
+
+
+def describe_missing(missing: frozenset[Capability] | set[Capability] | list[str]) -> str:
+    """Why a person has to do it: ``平台不能自动移出成员，请手动完成``."""
+    words = "、".join(CAPABILITY_WORDS.get(Capability(c), str(c)) for c in sorted(missing))
+    return f"平台不能自动{words}，请手动完成"
+
+
 _ATTACHMENT_CAPABILITY = {"image": Capability.SEND_IMAGE, "link": Capability.SEND_LINK,
                           "miniprogram": Capability.SEND_MINIPROGRAM}
 

@@ -41,7 +41,13 @@ from qunyun.adapters.storage.tables import (
     utcnow,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
-from qunyun.domain.actions import Action, Capability, SendText, action_from_payload
+from qunyun.domain.actions import (
+    Action,
+    Capability,
+    SendText,
+    action_from_payload,
+    describe_missing,
+)
 from qunyun.domain.automation import FreshnessSettings
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import expires_at
@@ -114,8 +120,8 @@ def enqueue(
             row["next_attempt_at"] = (due_at or now) + timedelta(seconds=action.batch_seconds)
         if missing or action.needs_person:
             row["status"] = STAFF_TASK
-            row["last_error"] = ("platform lacks " + ", ".join(sorted(missing)) if missing
-                                 else "needs a person")
+            row["last_error"] = (describe_missing(missing) if missing
+                                 else "需要人工处理")
         new_id = insert_ignore(conn, outbox, row, ["idempotency_key"])
         if new_id is None:
             continue

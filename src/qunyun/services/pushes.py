@@ -31,7 +31,13 @@ from qunyun.adapters.storage.tables import (
     push_log,
     staff_tasks,
 )
-from qunyun.domain.actions import Action, Capability, SendPrivate, SendText
+from qunyun.domain.actions import (
+    Action,
+    Capability,
+    SendPrivate,
+    SendText,
+    describe_missing,
+)
 from qunyun.domain.content import (
     CAMPAIGN,
     Placement,
@@ -288,7 +294,7 @@ def fan_out(
                     conn, platform=r.platform, body=o.text, delivery_id=delivery_id,
                     missing=sorted(missing), outcomes=outcomes, due=max(p.at, now), now=now)
             row.update(status="staff_task", staff_task_id=task_for[r.platform],
-                       last_error="platform lacks " + ", ".join(sorted(missing)))
+                       last_error=describe_missing(missing))
         rows.append(row)
         log_rows.append({"platform": r.platform, "group_id": row["group_id"],
                          "member_id": row["member_id"], "at": p.at, "delivery_id": delivery_id})
@@ -331,7 +337,7 @@ def _confirmation_task(conn: Connection, *, platform: str, body: str, delivery_i
     summary = body if len(body) <= 40 else body[:37] + "..."
     return tasks.create_task(
         conn, kind=CONFIRM_TASK, title=f"确认群发：{summary} → {n} {unit}",
-        reason="platform lacks " + ", ".join(missing), platform=platform,
+        reason=describe_missing(missing), platform=platform,
         payload={"delivery_id": delivery_id, "recipients": n, "reminders": 0},
         now=now, due_at=due)
 
