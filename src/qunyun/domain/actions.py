@@ -7,6 +7,7 @@ do to a staff task without any platform check outside the adapters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -49,6 +50,10 @@ def describe_missing(missing: frozenset[Capability] | set[Capability] | list[str
     """Why a person has to do it: ``平台不能自动移出成员，请手动完成``."""
     words = "、".join(CAPABILITY_WORDS.get(Capability(c), str(c)) for c in sorted(missing))
     return f"平台不能自动{words}，请手动完成"
+
+
+# what a platform can do, by platform name (the runtime's adapters answer it)
+CapabilityLookup = Callable[[str], frozenset[Capability]]
 
 
 _ATTACHMENT_CAPABILITY = {"image": Capability.SEND_IMAGE, "link": Capability.SEND_LINK,

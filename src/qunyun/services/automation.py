@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from qunyun.domain.actions import (
     Action,
     AwardPoints,
     BlacklistMember,
-    Capability,
+    CapabilityLookup,
     NoteCooldown,
     RecordCheckin,
     RecordModeration,
@@ -63,8 +63,6 @@ from qunyun.services import audit, blacklist, counts
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
-
-CapabilityLookup = Callable[[str], frozenset[Capability]]
 
 VERSION_COUNTER = "automation_version"
 TEAM = 0

@@ -10,7 +10,7 @@ are never deleted: lifting one keeps who lifted it and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from qunyun.adapters.storage.tables import (
     memberships,
     utcnow,
 )
-from qunyun.domain.actions import Capability, RemoveMember
+from qunyun.domain.actions import CapabilityLookup, RemoveMember
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.blacklist import removal_key
@@ -34,7 +34,6 @@ from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceErro
 from qunyun.services.segments import active_blacklist
 from qunyun.services.users import Actor
 
-CapabilityLookup = Callable[[str], frozenset[Capability]]
 BLACKLISTED = "blacklisted"
 UNBLACKLISTED = "unblacklisted"
 

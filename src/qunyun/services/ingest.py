@@ -25,7 +25,7 @@ from qunyun.adapters.storage.tables import (
     messages,
     utcnow,
 )
-from qunyun.domain.actions import Action, Capability
+from qunyun.domain.actions import Action, CapabilityLookup
 from qunyun.domain.events import (
     ChatRef,
     ContactChanged,
@@ -59,7 +59,6 @@ from qunyun.services.members import ResolvedMember, add_implied_membership, reso
 from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
-CapabilityLookup = Callable[[str], frozenset[Capability]]
 # work a scheduled job does beyond the rules (a playbook step or broadcast fanning out to
 # many groups or members): called in the ingest transaction, returns the outbox ids it made
 ScheduledHandler = Callable[[Connection, ScheduleFired, "IngestConfig", datetime], list[int]]

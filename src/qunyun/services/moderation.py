@@ -9,7 +9,6 @@ answers become labels the learned score trains on at the next snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from qunyun.adapters.storage.tables import (
     word_lists,
 )
 from qunyun.adapters.storage.tables import outbox as outbox_table
-from qunyun.domain.actions import Capability, RemoveMember, RestoreMember
+from qunyun.domain.actions import CapabilityLookup, RemoveMember, RestoreMember
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
@@ -185,7 +184,7 @@ def count_pending(conn: Connection) -> int:
 
 
 def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool,
-              capabilities: Callable[[str], frozenset[Capability]],
+              capabilities: CapabilityLookup,
               now: datetime | None = None, restore: bool = True) -> dict[str, Any]:
     """Confirm a queued decision (carry out the escalation step, as the rule would have) or
     overturn any decision, queued or already acted on; both become labels for the learned
@@ -215,7 +214,7 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
 
 
 def _carry_out(conn: Connection, *, actor: Actor, row: dict[str, Any],
-               capabilities: Callable[[str], frozenset[Capability]], now: datetime) -> str:
+               capabilities: CapabilityLookup, now: datetime) -> str:
     """What the rule would have done had it been sure; returns the step."""
     if row["member_id"] is None or row["group_id"] is None:
         return "none"
@@ -248,7 +247,7 @@ def _carry_out(conn: Connection, *, actor: Actor, row: dict[str, Any],
 
 
 def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
-              capabilities: Callable[[str], frozenset[Capability]], now: datetime,
+              capabilities: CapabilityLookup, now: datetime,
               restore: bool) -> dict[str, int]:
     """Undo what a decision did: it stops counting toward the next step (its member events
     become ``…_overturned``), a blacklist it caused is lifted, a removal still waiting is

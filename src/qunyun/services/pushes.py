@@ -33,7 +33,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.domain.actions import (
     Action,
-    Capability,
+    CapabilityLookup,
     SendPrivate,
     SendText,
     describe_missing,
@@ -248,7 +248,7 @@ def outcome_row(o: PushOutcome, tz: ZoneInfo) -> dict[str, Any]:
 def fan_out(
     conn: Connection, *, key: str, source: Literal["broadcast", "playbook"], due_at: datetime,
     now: datetime, recipients: Sequence[Recipient], body: str, values: Mapping[str, Any],
-    attachments: Sequence[Mapping[str, str]], capabilities: Callable[[str], frozenset[Capability]],
+    attachments: Sequence[Mapping[str, str]], capabilities: CapabilityLookup,
     tz: ZoneInfo, actor: str = "system", skip: Callable[[Recipient], str] | None = None,
     broadcast_id: int | None = None, playbook_id: int | None = None, step_id: int | None = None,
     priority: int = CAMPAIGN, ahead: Sequence[tuple[Scope, int, datetime, int]] = (),
