@@ -201,6 +201,8 @@ def test_overturn_a_removal_and_read_a_groups_timeline_on_a_phone(server: str,
         page.goto(server + "/automation/moderation")
         row = page.locator("#decision-table tr", has_text="低息贷款")
         expect(row).to_contain_text("移出群")
+        # the page fits the phone; the wide log scrolls inside its own box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 391
         expect(row.locator("input[name=restore]")).to_be_checked()
         messages: list[str] = []
         page.once("dialog", lambda d: (messages.append(d.message), d.accept()))
@@ -210,6 +212,7 @@ def test_overturn_a_removal_and_read_a_groups_timeline_on_a_phone(server: str,
         page.goto(server + "/content/timeline")
         expect(page.locator("h2")).to_contain_text("推送日程")
         expect(page.locator("#timeline-form button")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 391
         page.screenshot(path=str(tmp_path / "timeline-phone.png"), full_page=True)
         browser.close()
 

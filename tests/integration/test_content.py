@@ -316,7 +316,8 @@ def test_wecom_like_platform_gets_one_confirmation_task_that_settles_the_rows(
     assert len(confirm) == 1  # one task for the whole send, not one per group
     task = confirm[0]
     assert task["title"] == f"确认群发：本周直播预告 → {len(gids)} 个群"
-    assert "broadcast_unconfirmed" in task["reason"]
+    # the reason in words a person reads; the codes stay in the task's data
+    assert task["reason"] == "平台不能自动不经确认群发、在群里发消息，请手动完成"
     assert delivery["confirmation"][0]["status"] == "open"
     # overdue confirmations get reminders, not more often than asked
     later = task["due_at"] + timedelta(hours=1)

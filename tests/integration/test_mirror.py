@@ -111,6 +111,26 @@ def test_a_second_refresh_at_the_same_time_is_refused(conn: Connection, runtime:
     assert mirror.refresh(conn, path).refreshed_at > first.refreshed_at  # free again
 
 
+def test_a_status_probe_at_the_start_of_a_refresh_does_not_refuse_it(
+        conn: Connection, runtime: Runtime, tmp_path: Path) -> None:
+    """``refreshing`` takes the lock for an instant; a refresh starting then used to be
+    refused as if another refresh ran (seen as a flaky dashboard test under load)."""
+    import fcntl
+    import threading
+
+    build_random(conn, runtime, 3)
+    path = tmp_path / "analytics.duckdb"
+    held = (tmp_path / "analytics.duckdb.lock").open("a")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    timer = threading.Timer(0.2, lambda: fcntl.flock(held, fcntl.LOCK_UN))
+    timer.start()
+    try:
+        assert mirror.refresh(conn, path).refreshed_at is not None
+    finally:
+        timer.join()
+        held.close()
+
+
 def test_missing_or_broken_mirror_is_named(tmp_path: Path) -> None:
     assert mirror.info(tmp_path / "none.duckdb") is None
     with pytest.raises(mirror.MirrorError, match="no analytics mirror yet"), \

@@ -158,10 +158,11 @@ def test_missing_capability_becomes_staff_task(conn: Connection, runtime: Runtim
             group_id=gid, member_id=mid, reason="广告链接"))],
         capabilities=runtime.capabilities("sandbox"), key_prefix="x", now=utcnow())
     row = status(conn, oid)
-    assert row["status"] == "staff_task" and "remove_member" in row["last_error"]
+    assert row["status"] == "staff_task" and row["last_error"] == "平台不能自动移出成员，请手动完成"
     task = conn.execute(select(staff_tasks).where(staff_tasks.c.id == row["staff_task_id"])
                         ).mappings().one()
     assert task["kind"] == "remove_member" and task["status"] == "open"
+    assert task["title"] == "移出群聊：广告链接" and task["payload"]["missing"] == ["remove_member"]
     assert task["group_id"] == gid and task["member_id"] == mid
     assert deliver(runtime).delivered == 0  # never sent by the worker
     assert wecom_like.store.counts() == (0, 0)

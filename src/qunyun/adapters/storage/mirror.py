@@ -97,6 +97,9 @@ def refresh(conn: Connection, path: Path) -> MirrorInfo:
         return _copy(conn, path)
 
 
+_LOCK_TRIES = 20  # a second, in 50 ms steps
+
+
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """One refresh of a mirror at a time across processes (the worker's and a CLI call's):
@@ -107,10 +110,17 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
         return
     with path.with_name(path.name + ".lock").open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MirrorError(f"{path}: another refresh of this mirror is running") from None
+        # ``refreshing`` probes the same lock for an instant (a status page, the API): a
+        # refresh starting just then waits that instant out instead of being refused
+        for attempt in range(_LOCK_TRIES):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == _LOCK_TRIES - 1:
+                    raise MirrorError(
+                        f"{path}: another refresh of this mirror is running") from None
+                time.sleep(0.05)
         try:
             yield
         finally:
