@@ -16,6 +16,7 @@ from qunyun.adapters.storage.tables import (
     audit_log,
     blacklist,
     checkins,
+    groups,
     member_counts,
     member_events,
     moderation_decisions,
@@ -112,6 +113,16 @@ def test_owner_admins_and_staff_are_not_moderated_unless_the_group_says_so(
     staff = ingest(conn, runtime, {**raw_message("o-staff", "g1", "adviser", promo, minutes=2),
                                    "user_staff": True})
     assert staff.rules_fired == ()
+    # nor greeted when they come in, nor given points: the group is the members'
+    conn.execute(groups.update().values(settings={"welcome_template": "欢迎{name}",
+                                                  "admins": []}))
+    setting(conn, "points", enabled=True)
+    came = ingest(conn, runtime, {**raw_join("j-staff", "g1", "adviser2", minutes=2.5),
+                                  "user_staff": True})
+    assert came.rules_fired == ()
+    talk = ingest(conn, runtime, {**raw_message("o-staff2", "g1", "adviser2", "大家好",
+                                                minutes=2.6), "user_staff": True})
+    assert talk.rules_fired == ()
     # a member saying the same is moderated
     member = ingest(conn, runtime, raw_message("o-m", "g1", "stranger", promo, minutes=3))
     assert member.rules_fired == ("moderation",)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
-from qunyun.adapters.storage.tables import staff_tasks
+from qunyun.adapters.storage.tables import points_ledger, staff_tasks
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
 from tests.scenarios.live import TZ, Live, days_ago
@@ -70,6 +70,8 @@ def test_staff_promotions_are_left_alone(conn: Connection, runtime: Runtime,
     # the check-in rule did not take a staff notice for a check-in, and the FAQ did not
     # answer the owner
     assert live.sent("send_text", status="staff_task", rule="checkin") == []
+    assert conn.execute(select(points_ledger.c.id).where(points_ledger.c.member_id.in_(
+        [live.member("wx-owner"), live.member("wx-xiaozhou")]))).first() is None
     [health] = group_health(conn, tz=TZ, group_id=gid, since=start.date(),
                             until=(start + timedelta(days=5)).date(),
                             now=start + timedelta(days=6))

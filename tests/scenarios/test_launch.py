@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import deliveries, utcnow
+from qunyun.adapters.storage.tables import deliveries, points_ledger, utcnow
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
 from qunyun.services import playbooks, tags
@@ -79,6 +79,11 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection,
     greeted = Counter(live.greeted())
     assert set(greeted) == everyone | {live.member("ad")} and set(greeted.values()) == {1}
     assert live.member("staff-1") not in greeted
+    # the advisers' invitations and the owner's messages are work: no points for staff
+    earners = set(conn.execute(select(points_ledger.c.member_id).distinct()).scalars())
+    staff = {live.member(f"staff-{k}") for k in range(5)}
+    assert earners and not earners & staff
+    assert earners <= everyone | {live.member("ad")}
     # answered: the price question once per group, the second asker inside the cool-down not
     answers = live.sent(rule="faq")
     assert len(answers) == 6

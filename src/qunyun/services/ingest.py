@@ -98,6 +98,7 @@ class _Touched:
     inviter: ResolvedMember | None = None
     joins_in_group: int = 0
     staff: bool = False  # the platform says the member is one of the team's own staff
+    inviter_staff: bool = False
 
 
 def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
@@ -247,6 +248,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             touched.member = member(event.member)
             touched.staff = event.member.staff
             touched.inviter = member(event.inviter) if event.inviter else None
+            touched.inviter_staff = bool(event.inviter and event.inviter.staff)
             # a member first seen in this event has no history to look up
             new = touched.member.created
             already_in = None if new else _open_membership(conn, touched.member.id,
@@ -377,7 +379,8 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                            joins_in_group=joins, blacklisted=barred is not None,
                            blacklist_reason=barred["reason"] if barred else "",
                            blacklist_id=barred["id"] if barred else None,
-                           staff=m.id in staff_ids or (m is touched.member and touched.staff))
+                           staff=m.id in staff_ids or (m is touched.member and touched.staff)
+                           or (m is touched.inviter and touched.inviter_staff))
 
     extra = automation.Facts()
     if (isinstance(event, MessagePosted) and touched.group_id is not None

@@ -1,5 +1,6 @@
 """Points (F14): points for chosen behaviours — a message (capped per day) and bringing a
-member in. Check-in points are awarded by the check-in rule."""
+member in. Check-in points are awarded by the check-in rule. The group's owner, admins and
+the team's staff earn none: the leaderboard is the members'."""
 
 from __future__ import annotations
 
@@ -21,14 +22,14 @@ class PointsRule(Rule):
         if not cfg.enabled:
             return None
         if isinstance(event, MessagePosted):
-            if ctx.member is None or not cfg.message:
-                return None
+            if ctx.member is None or not cfg.message or ctx.member.staff:
+                return None  # the team's own people are not on the leaderboard
             room = cfg.message_daily_cap - ctx.points_today
             points = min(cfg.message, room)
             return AwardPoints(group_id=ctx.group.id, member_id=ctx.member.id, points=points,
                                reason="message") if points > 0 else None
-        if ctx.inviter is None or ctx.member is None or not cfg.invite:
-            return None
+        if ctx.inviter is None or ctx.member is None or not cfg.invite or ctx.inviter.staff:
+            return None  # inviting is a staff member's job, not a game
         if ctx.member.joins_in_group > 1 or ctx.inviter.id == ctx.member.id:
             return None  # a rejoin earns nothing
         return AwardPoints(group_id=ctx.group.id, member_id=ctx.inviter.id,

@@ -34,8 +34,8 @@ class WelcomeRule(Rule):
     def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
         if not self.trigger(event, ctx) or ctx.member is None or ctx.group is None:
             return None
-        if ctx.member.joins_in_group > 1 or ctx.member.blacklisted:
-            return None
+        if ctx.member.joins_in_group > 1 or ctx.member.blacklisted or ctx.member.staff:
+            return None  # a rejoin, someone being removed, or one of the team's own people
         if ctx.automation is not None and not ctx.automation.settings(
                 ctx.group.id).welcome.enabled:
             return None
