@@ -314,9 +314,10 @@ def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
     items: list[dict[str, str]] = []
     for day in spikes:
         items.append({"kind": "leave_spike", "anchor": day, "text": f"退群激增: {day}"})
-    if members_now >= 20 and ratio < 0.05:
+    silent = len(labels) >= 3 and not any(msgs[-3:])
+    if members_now >= 20 and ratio < 0.05 and not silent:  # silence says it already
         items.append({"kind": "few_speakers", "anchor": week, "text": "发言人数不足 5%"})
-    if len(labels) >= 3 and not any(msgs[-3:]):
+    if silent:
         quiet_from = last_spoke.astimezone(tz).date().isoformat() if last_spoke else "never"
         items.append({"kind": "silent", "anchor": quiet_from, "text": "最近 3 天无人发言"})
     rate = ads / total if total else 0.0

@@ -143,10 +143,13 @@ def moderate_queue(status: str = "pending", group: GroupOpt = None, limit: int =
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "群", "成员", "判定", "分数", "处理", "状态", "内容", "原因")
+    table = Table("id", *(say(k) for k in ("auto.group", "auto.member", "auto.verdict",
+                                            "auto.score", "auto.step", "auto.status",
+                                            "auto.text", "auto.reasons")))
     for r in rows:
         table.add_row(str(r["id"]), r["group_name"] or "", r["member_name"] or "",
-                      r["verdict"], f"{r['score']:.2f}", r["action"], r["status"],
+                      say(f"auto.verdict.{r['verdict']}"), f"{r['score']:.2f}",
+                      say(f"auto.step.{r['action']}"), say(f"auto.status.{r['status']}"),
                       r["text"][:30], "；".join(r["reasons"][:2]))
     console.print(table)
 
