@@ -131,6 +131,15 @@ def test_import_json_totals_and_exit_codes(env: Path, fresh_db_url: str) -> None
                              "--on-error", "skip", "--json").stdout)
     assert skipped["skipped"] == 1 and skipped["errors"][0]["line"] == 3
     assert run(db, "import", str(fixtures / "x.csv"), "--format", "word").exit_code == 2
+    forced = run(db, "import", str(fixtures / "memotrace__group.csv"), "--format", "qq-txt")
+    assert forced.exit_code == 2 and "looks like a memotrace export, not qq-txt" in forced.output
+    undated = run(db, "import", str(fixtures / "irc__channel.txt"))
+    assert undated.exit_code == 2 and "--date" in undated.output
+    dated = json.loads(run(db, "import", str(fixtures / "irc__channel.txt"), "--date",
+                           "2025-03-14", "--json").stdout)
+    assert dated["messages"] == 3
+    assert run(db, "import", str(fixtures / "irc__channel.txt"), "--date",
+               "14/03/2025").exit_code == 2
 
 
 def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -114,9 +115,16 @@ def test_chatlog_and_irc_exports(conn: Connection, runtime: Runtime) -> None:
     # 阿乙 was invited by nickname, then spoke with a wxid: still one member
     assert conn.execute(select(func.count()).select_from(members)
                         .where(members.c.display_name == "阿乙")).scalar_one() == 1
-    irc = imp(runtime, "irc__channel.txt", group_name="#ubuntu")
+    # an IRC log's lines carry times only: the day comes from the file name or --date
+    with pytest.raises(ImportFailed, match=r"no date .* --date"):
+        imp(runtime, "irc__channel.txt", group_name="#ubuntu")
+    irc = imp(runtime, "irc__channel.txt", group_name="#ubuntu", day=date(2025, 3, 14))
     assert (irc.format, irc.messages, irc.joins, irc.leaves) == ("irc", 3, 1, 1)
     assert irc.other_notices == {"nick_change": 1}
+    first = conn.execute(select(func.min(messages.c.sent_at)).where(
+        messages.c.group_id == conn.execute(select(groups.c.id).where(
+            groups.c.external_id == "irc:#ubuntu")).scalar_one())).scalar_one()
+    assert first.date() == date(2025, 3, 14)
 
 
 def test_unknown_format_and_missing_file_name_the_file(runtime: Runtime, tmp_path: Path) -> None:
@@ -175,9 +183,13 @@ def test_membership_message_times_follow_the_file(conn: Connection, runtime: Run
         memberships.c.member_id == wangwu)).scalar_one() is None
 
 
-@pytest.mark.parametrize("span", [100_000, 1])
+@pytest.mark.parametrize(("name", "span"), [
+    ("memotrace__group.csv", 100_000), ("memotrace__group.csv", 1),
+    ("memotrace__dense.csv", 100_000), ("memotrace__dense.csv", 1),
+    ("memotrace__ends_with_notice.csv", 100_000), ("memotrace__only_notices.csv", 100_000),
+])
 def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtime,
-                                               tmp_path: Path, span: int,
+                                               tmp_path: Path, name: str, span: int,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The DuckDB path and the row-by-row path give identical rows, keys and counts — also
     when a segment is read in windows of one row."""
@@ -201,14 +213,61 @@ def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtim
 
     with runtime.uow.write() as tx:
         savepoint = tx.begin_nested()
-        slow = do_import_file(runtime.uow, FIXTURES / "memotrace__group.csv", now=utcnow(),
-                              columnar=False)
+        slow = do_import_file(runtime.uow, FIXTURES / name, now=utcnow(), columnar=False)
         slow_state = state()
         savepoint.rollback()
-    fast = do_import_file(runtime.uow, FIXTURES / "memotrace__group.csv", now=utcnow())
+    fast = do_import_file(runtime.uow, FIXTURES / name, now=utcnow())
     assert (fast.reader, slow.reader) == ("columnar", "rows")
     assert {**fast.as_dict(), "reader": "rows"} == slow.as_dict()
     assert state() == slow_state
+
+
+def test_a_recruiting_groups_export_with_a_notice_between_every_message(
+        conn: Connection, runtime: Runtime) -> None:
+    """Hand count of memotrace__dense.csv: 12 messages and 12 notices, one between each;
+    nicknames with 、, quotes, emoji and leading spaces; an invite list naming a known
+    member among new ones; removals and a re-join."""
+    report = imp(runtime, "memotrace__dense.csv")
+    assert report.reader == "columnar"
+    assert (report.messages, report.joins, report.kicks, report.leaves, report.renames,
+            report.recalls, report.other_notices) == (12, 10, 2, 0, 1, 1, {"pat": 2})
+    assert (report.members, report.new_members, report.unparsed_notices) == (10, 10, 0)
+    assert report.ambiguous_names == []
+    names = sorted(conn.execute(select(members.c.display_name)).scalars())
+    assert names == sorted(["群主", "邓鹏", "王芳", "黎丽、Amy", "小鱼🐟", "陈晨", "“阿杰”",
+                            "张一、张二", "张三", "李四"])
+    lily = member_by_name(conn, "黎丽、Amy")  # joined by QR, removed, invited back, spoke
+    spans = conn.execute(select(memberships.c.join_scene, memberships.c.leave_scene,
+                                memberships.c.first_message_at.is_not(None))
+                         .where(memberships.c.member_id == lily)
+                         .order_by(memberships.c.id)).all()
+    assert spans == [("qr", "removed", True), ("invite", None, True)]
+    fish = member_by_name(conn, "小鱼🐟")  # the notice's emoji markup is the same person
+    assert conn.execute(select(func.count()).select_from(identities).where(
+        identities.c.member_id == fish)).scalar_one() == 2  # nickname and wxid
+    assert conn.execute(select(groups.c.name)).scalar_one() == "业主群（三期）"
+    before = snapshot(conn)
+    again = imp(runtime, "memotrace__dense.csv")
+    assert (again.messages, again.joins, again.kicks, again.new_members) == (0, 0, 0, 0)
+    assert snapshot(conn) == before
+
+
+def test_files_that_end_with_or_hold_only_notices(conn: Connection, runtime: Runtime) -> None:
+    ends = imp(runtime, "memotrace__ends_with_notice.csv")
+    assert (ends.reader, ends.messages, ends.joins, ends.members) == ("columnar", 1, 1, 2)
+    only = imp(runtime, "memotrace__only_notices.csv")
+    assert (only.messages, only.joins, only.kicks, only.renames, only.other_notices) == (
+        0, 3, 1, 1, {"pat": 1})
+    assert only.members == 4  # 小红, 小绿, 小蓝 and the exporter who invited and removed
+
+
+def test_a_format_forced_on_another_kind_of_file_is_refused(runtime: Runtime) -> None:
+    before = snapshot(runtime.uow.conn)  # type: ignore[attr-defined]
+    with pytest.raises(ImportFailed, match="looks like a memotrace export, not qq-txt"):
+        imp(runtime, "memotrace__group.csv", fmt="qq-txt")
+    with pytest.raises(ImportFailed, match="looks like a telegram export, not irc"):
+        imp(runtime, "telegram__supergroup.json", fmt="irc")
+    assert snapshot(runtime.uow.conn) == before  # type: ignore[attr-defined]
 
 
 def has_member_index(conn: Connection) -> bool:

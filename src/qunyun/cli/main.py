@@ -12,7 +12,7 @@ import secrets
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -292,6 +292,9 @@ def import_exports(
     = None,
     on_error: Annotated[str, typer.Option(help="fail: a bad row stops the file and stores "
                                           "nothing of it; skip: list it and go on")] = "fail",
+    day: Annotated[str | None, typer.Option("--date", help="The day an IRC log covers, "
+                                            "when its file name carries none (2024-01-15)")]
+    = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import chat exports (WeChat MemoTrace CSV, chatlog JSON, Telegram JSON, IRC logs)."""
@@ -304,6 +307,10 @@ def import_exports(
         fail(f"--format: auto or one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
     if on_error not in ("fail", "skip"):
         fail("--on-error: fail or skip", EXIT_BAD_INPUT)
+    try:
+        log_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        fail(f"--date: a day like 2024-01-15, not {day!r}", EXIT_BAD_INPUT)
     totals: dict[str, Any] = {"format": fmt, "groups": 0, "members": 0,
                               **dict.fromkeys(TOTAL_KEYS, 0), "errors": [],
                               "files": []}
@@ -318,7 +325,8 @@ def import_exports(
             try:
                 report = do_import_file(
                     rt.uow, path, fmt=fmt, group_name=group_name, on_error=on_error,
-                    now=utcnow(), progress=partial(bar.advance, task), rule_clock=rt.clock())
+                    now=utcnow(), progress=partial(bar.advance, task), rule_clock=rt.clock(),
+                    day=log_day)
             except ImportFailed as exc:
                 totals["errors"].append(exc.error)
                 if as_json:
@@ -333,6 +341,8 @@ def import_exports(
             member_ids |= report.member_ids
             totals["groups"], totals["members"] = len(group_ids), len(member_ids)
             totals["errors"].extend(data["errors"])
+            totals.setdefault("ambiguous_names", []).extend(
+                {"file": data["file"], **a} for a in data["ambiguous_names"])
     if as_json:
         emit_json(totals)
         return
@@ -344,6 +354,10 @@ def import_exports(
         f"{totals['renames']}, recalls {totals['recalls']}; {totals['skipped']} rows skipped")
     for error in totals["errors"][:20]:
         err.print(f"  {error['file']}:{error['line']}: {error['reason']}", highlight=False)
+    for unsure in totals.get("ambiguous_names", [])[:20]:
+        err.print(f"  {unsure['file']}:{unsure['line']}: the names {unsure['names']!r} read two "
+                  "ways (a name with 、 in it, or several people); check the members",
+                  highlight=False)
 
 
 @app.command("import-snapshot")

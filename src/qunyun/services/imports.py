@@ -14,12 +14,12 @@ import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from qunyun.adapters.platforms.exports.columnar import (
     MemoTraceFrame,
@@ -97,6 +97,8 @@ class FileReport:
     recalls: int = 0
     other_notices: dict[str, int] = field(default_factory=dict)
     unparsed_notices: int = 0
+    # lists of names that read two ways (a known "黎丽、Amy" and a known "黎丽" and "Amy")
+    ambiguous_names: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     rule_tags_changed: int = 0
@@ -142,6 +144,7 @@ class _Importer:
         # message totals to add per member, and members whose totals need a recount
         self.said: Counter[int] = Counter()
         self.recount: set[int] = set()
+        self.rows = 0  # rows read from the file (messages, notices, bad rows)
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -187,6 +190,12 @@ class _Importer:
                 select(memberships.c.member_id).where(memberships.c.group_id == gid,
                                                       memberships.c.left_at.is_(None))
             ).scalars())
+            # names the group already has, to read lists of names in notices against
+            self.translate.know(row.chat_id, self.conn.execute(
+                select(identities.c.display_name).distinct()
+                .join(memberships, memberships.c.member_id == identities.c.member_id)
+                .where(memberships.c.group_id == gid, identities.c.platform == self.platform)
+            ).scalars())
         return gid
 
     # -- rows ---------------------------------------------------------------------------
@@ -226,7 +235,10 @@ class _Importer:
 
     def notice(self, row: ExportRow) -> None:
         self.group_id(row)
+        unsure = len(self.translate.ambiguous)
         events = list(self.translate.notice_events(row))
+        for listed in self.translate.ambiguous[unsure:]:
+            self.report.ambiguous_names.append({"line": row.line, "names": listed})
         if not events:
             self.report.unparsed_notices += 1
             return
@@ -251,6 +263,8 @@ class _Importer:
                 case GroupNotice():
                     other = self.report.other_notices
                     other[event.notice] = other.get(event.notice, 0) + 1
+            for actor in _actors(event):  # inviters, removers, renamers count too
+                self.member_id(actor, row.at)
             if result.member_id is not None:
                 self.members_seen.setdefault(result.member_id, row.at)
                 if isinstance(event, MemberJoined) and result.group_id is not None:
@@ -310,8 +324,18 @@ class _Importer:
         self.spans[(mid, gid)] = ((first, last) if span is None else
                                   (min(span[0], first), max(span[1], last)))
         if (mid, gid) not in self.in_group:
-            add_implied_membership(self.conn, member_id=mid, group_id=gid, at=first)
+            if not self._was_member(mid, gid, first):
+                add_implied_membership(self.conn, member_id=mid, group_id=gid, at=first)
             self.in_group.add((mid, gid))
+
+    def _was_member(self, mid: int, gid: int, at: datetime) -> bool:
+        """Whether a stored membership already covers ``at`` (the file was imported before,
+        and the member has left since): speaking then implies no new membership."""
+        return self.conn.execute(select(memberships.c.id).where(
+            memberships.c.member_id == mid, memberships.c.group_id == gid,
+            memberships.c.joined_at <= at,
+            or_(memberships.c.left_at.is_(None), memberships.c.left_at >= at)).limit(1)
+        ).first() is not None
 
     def flush_spans(self) -> None:
         note_message_times_many(self.conn, self.spans)
@@ -334,11 +358,43 @@ class _Importer:
         self.report.members = len(self.report.member_ids)
 
 
+def _actors(event: object) -> list[PersonRef]:
+    """The people a notice names besides its subject (who invited, removed, renamed)."""
+    match event:
+        case MemberJoined() if event.inviter is not None:
+            return [event.inviter]
+        case MemberLeft() if event.by is not None:
+            return [event.by]
+        case GroupRenamed() if event.by is not None:
+            return [event.by]
+    return []
+
+
+def _check_format(path: Path, fmt: str) -> str:
+    """The format to read ``path`` as: detected for ``auto``; a format forced on a file that
+    plainly is another is refused, naming both (it used to read nothing and succeed)."""
+    if fmt == "auto":
+        try:
+            return detect_format(path)
+        except ExportError as exc:
+            raise ImportFailed(path, exc.line, exc.reason) from None
+    if fmt not in READERS:
+        raise ImportFailed(path, 0, f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    try:
+        looks = detect_format(path)
+    except ExportError:
+        return fmt  # nothing else it looks like: the person knows best
+    if looks != fmt:
+        raise ImportFailed(path, 1, f"this file looks like a {looks} export, not {fmt}: "
+                           f"leave the format out (auto) or give {looks}")
+    return fmt
+
+
 def do_import_file(
     uow: UnitOfWork, path: Path, *, fmt: str = "auto", group_name: str | None = None,
     on_error: str = "fail", actor: str = "system", now: datetime,
     progress: Callable[[int], None] | None = None, columnar: bool = True,
-    rule_clock: Clock | None = None,
+    rule_clock: Clock | None = None, day: date | None = None,
 ) -> FileReport:
     """Import one export file in one transaction.
 
@@ -352,13 +408,7 @@ def do_import_file(
     """
     if not path.is_file():
         raise ImportFailed(path, 0, "no such file")
-    if fmt == "auto":
-        try:
-            fmt = detect_format(path)
-        except ExportError as exc:
-            raise ImportFailed(path, exc.line, exc.reason) from None
-    if fmt not in READERS:
-        raise ImportFailed(path, 0, f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    fmt = _check_format(path, fmt)
     report = FileReport(file=str(path), format=fmt)
     reader = READERS[fmt]
     with uow.write() as conn, path.open("rb") as raw:
@@ -377,7 +427,8 @@ def do_import_file(
                 finally:
                     frame.close()
                 (progress or (lambda n: None))(path.stat().st_size)
-            for row in (() if frame is not None else reader(path, text, group_name)):
+            for row in (() if frame is not None else reader(path, text, group_name, day)):
+                importer.rows += 1
                 if isinstance(row, RowError):
                     if on_error == "fail":
                         raise ImportFailed(path, row.line, row.reason)
@@ -393,6 +444,8 @@ def do_import_file(
         except UnicodeDecodeError as exc:
             raise ImportFailed(path, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
                                ) from None
+        if frame is None and importer.rows == 0 and path.stat().st_size > 64:
+            raise ImportFailed(path, 1, f"nothing in this file reads as a {fmt} export")
         importer.finish()
         # every member this file created (by a message or a notice) took a number
         report.new_members = current_member_number(conn) - numbers_before
@@ -416,7 +469,7 @@ def upload_name(name: str) -> str:
 
 def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "auto",
                      group_name: str | None = None, on_error: str = "fail", now: datetime,
-                     rule_clock: Clock | None = None) -> FileReport:
+                     rule_clock: Clock | None = None, day: date | None = None) -> FileReport:
     """An export uploaded through the API or the dashboard, saved by the web layer at
     ``path`` under its own name (``upload_name``). Staff who operate only; a file that
     fails is an InvalidInput naming the file and line, and nothing of it is stored."""
@@ -428,7 +481,7 @@ def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "a
     try:
         report = do_import_file(uow, path, fmt=fmt, group_name=group_name or None,
                                 on_error=on_error, actor=actor.label, now=now,
-                                rule_clock=rule_clock)
+                                rule_clock=rule_clock, day=day)
     except ImportFailed as exc:
         raise InvalidInput(f"{path.name}:{exc.error['line']}: {exc.error['reason']} "
                            "(nothing of this file was imported)") from None

@@ -192,9 +192,12 @@ def _widen_message_times() -> Any:
     # typed, so SQLite gets the same text form as every other stored time
     first = bindparam("t_first", type_=UTCDateTime())
     last = bindparam("t_last", type_=UTCDateTime())
+    # messages from before the open membership began belong to an earlier one (a file
+    # imported again after the member left and came back): they do not widen this one
     return update(memberships).where(
         memberships.c.member_id == bindparam("t_member"),
         memberships.c.group_id == bindparam("t_group"), memberships.c.left_at.is_(None),
+        memberships.c.joined_at <= last,
     ).values(first_message_at=case((or_(fm.is_(None), fm > first), first), else_=fm),
              last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm))
 

@@ -433,6 +433,7 @@ CATALOG.update({
     "health.alerts_raised": {"zh-CN": "本次新增预警 {n} 条", "en": "{n} new alerts raised"},
     "health.no_alerts": {"zh-CN": "暂无预警", "en": "No alerts"},
     "health.ads": {"zh-CN": "广告", "en": "Ads"},
+    "imp.date": {"zh-CN": "日志日期（IRC 日志文件名里没有日期时）", "en": "Log's day (IRC logs whose name has no date)"},
     "cli.review_done": {"zh-CN": "判定 {id}：{status}（处理：{step}）", "en": "Decision {id}: {status} (action: {step})"},
     "cli.review_undone": {"zh-CN": "；解除拉黑 {lifted} 条，取消移出 {cancelled} 个，请回群 {restored} 个", "en": "; {lifted} blacklist entries lifted, {cancelled} removals cancelled, {restored} members let back in"},
     "auto.overturn_confirm": {"zh-CN": "撤销这条判定？它将不再计入违规，因它产生的拉黑会解除、尚未执行的移出会取消。", "en": "Overturn this decision? It stops counting as a violation, a blacklist it caused is lifted and removals not yet done are cancelled."},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qunyun.adapters.platforms.exports.sysmsg import YOU, parse_notice
+from qunyun.adapters.platforms.exports.sysmsg import YOU, _clean, parse_notice
 
 REAL = Path(__file__).parents[3] / ".." / "shared" / "data" / "wechat_system_messages"
 
@@ -23,10 +23,13 @@ def names(people: tuple) -> list[str]:  # type: ignore[type-arg]
     ('"李卓桓"邀请你和"Huan LI++"加入了群聊', "invite", "李卓桓", [YOU, "Huan LI++"]),
     ('"李佳芮"邀请你加入了群聊，群聊参与人还有：小桔、桔小秘', "invite", "李佳芮", [YOU]),
     ('你邀请"小明"加入了群聊  撤销', "invite", YOU, ["小明"]),
+    # a QR code admits one person: a nickname with 、 in it stays whole
     ('" 卓桓、Zhuohuan"通过扫描"李佳芮"分享的二维码加入群聊', "qr_join", "李佳芮",
-     ["卓桓", "Zhuohuan"]),
+     ["卓桓、Zhuohuan"]),
     ('"阿强"通过扫描你分享的二维码加入群聊', "qr_join", YOU, ["阿强"]),
-    ('"XXX"邀请"<span class="emoji emoji1f338"></span>YYY"加入了群聊', "invite", "XXX", ["YYY"]),
+    # emoji markup becomes the emoji, as in the nickname of the person's messages
+    ('"XXX"邀请"<span class="emoji emoji1f338"></span>YYY"加入了群聊', "invite", "XXX",
+     ["🌸YYY"]),
     ('你将"Huan LI++"移出了群聊', "remove", YOU, ["Huan LI++"]),
     ('你被"李卓桓"移出群聊', "remove", "李卓桓", [YOU]),
     ('"张三" 撤回了一条消息', "recall", "张三", []),
@@ -101,9 +104,14 @@ def test_real_captured_notices_parse_as_expected() -> None:
         assert notice is not None, record["content"]
         parsed += 1
         expected = record["expected_event_ts_literal"] or ""
-        # we strip emoji markup from names on purpose; compare the same way
-        wanted = [re.sub(r"<[^>]+>", "", w) for w in
-                  re.findall(r"'([^']*)'", expected.split("roomId")[0])]
+        # we turn emoji markup into the emoji on purpose; compare the same way
+        invitees, _sep, rest = expected.split("roomId")[0].partition("]")
+        who = [_clean(w) for w in re.findall(r"'([^']*)'", invitees)]
+        others = [_clean(w) for w in re.findall(r"'([^']*)'", rest)]
+        if notice.kind == "qr_join" and len(who) > 1:
+            # the captures split a QR joiner's nickname at 、; a QR code admits one person
+            who = ["、".join(who)]
+        wanted = who + others
         if "YOU" in expected:
             wanted = [YOU, *wanted]
         if wanted:
@@ -112,3 +120,27 @@ def test_real_captured_notices_parse_as_expected() -> None:
                 got.append(notice.actor.name)
             assert sorted(wanted) == sorted(got), record["content"]
     assert parsed == len(records)
+
+
+@pytest.mark.parametrize(("listed", "known", "people", "ambiguous"), [
+    ("陈晨、黎丽、Amy、“阿杰”", {"黎丽、Amy"}, ["陈晨", "黎丽、Amy", "“阿杰”"], False),
+    ("张一、张二", set(), ["张一", "张二"], False),  # two unknown names: two people
+    ("黎丽、Amy", {"黎丽、Amy"}, ["黎丽、Amy"], False),
+    ("黎丽、Amy", {"黎丽、Amy", "黎丽", "Amy"}, ["黎丽", "Amy"], True),  # reads both ways
+    ("A、B、C", {"A、B", "B、C"}, ["A", "B、C"], True),
+    ('Ann", "Cat', {"Ann"}, ["Ann", "Cat"], False),
+])
+def test_a_written_list_is_read_against_the_names_the_group_knows(
+        listed: str, known: set[str], people: list[str], ambiguous: bool) -> None:
+    from qunyun.adapters.platforms.exports.sysmsg import resolve_list
+
+    assert resolve_list(listed, known) == (people, ambiguous)
+
+
+def test_an_invite_list_keeps_what_was_written_for_the_translator() -> None:
+    notice = parse_notice('"邓鹏"邀请"陈晨、黎丽、Amy"加入了群聊')
+    assert notice is not None and not notice.exact and notice.listed == "陈晨、黎丽、Amy"
+    removal = parse_notice('你将"黎丽、Amy"移出了群聊')
+    assert removal is not None and removal.listed == "黎丽、Amy"
+    qr = parse_notice('"黎丽、Amy"通过扫描"邓鹏"分享的二维码加入群聊')
+    assert qr is not None and qr.exact and names(qr.subjects) == ["黎丽、Amy"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,25 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _day(text: str) -> date | None:
+    """The day an IRC log covers (its lines carry only times), or None."""
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"date: a day like 2024-01-15, not {text!r}") from None
+
+
 async def _import(runtime: Runtime, actor: Actor, chunks: AsyncIterator[bytes], name: str,
-                  fmt: str, group_name: str, on_error: str) -> FileReport:
+                  fmt: str, group_name: str, on_error: str, day: str = "") -> FileReport:
+    log_day = _day(day)
     with tempfile.TemporaryDirectory(prefix="qunyun-upload-") as folder:
         path = await _save(chunks, folder, name)
         return await run_in_threadpool(
             do_import_upload, runtime.uow, actor=actor, path=path, fmt=fmt,
             group_name=group_name, on_error=on_error, now=utcnow(),
-            rule_clock=runtime.clock())
+            rule_clock=runtime.clock(), day=log_day)
 
 
 @router.get(PAGE, include_in_schema=False)
@@ -72,17 +84,18 @@ async def import_upload(request: Request, actor: CurrentActor,
     report = await _import(runtime, actor, _upload_chunks(upload), upload.filename or "",
                            str(form.get("format") or "auto"),
                            str(form.get("group_name") or ""),
-                           str(form.get("on_error") or "fail"))
+                           str(form.get("on_error") or "fail"), str(form.get("date") or ""))
     return render(request, "import.html", {"formats": FORMATS, "report": report.as_dict()})
 
 
 @router.post(API, tags=["api"])
 async def api_import(request: Request, actor: CurrentActor, runtime: RuntimeDep, name: str,
                      format: str = "auto", group_name: str = "",
-                     on_error: str = "fail") -> dict[str, Any]:
+                     on_error: str = "fail", date: str = "") -> dict[str, Any]:
     """Body: the export file itself; ``name`` is its file name (a MemoTrace file's name,
-    ``<群名>_utf8.csv``, names its group). Answers the file's import report; a bad file is
-    a 422 naming the file and line, and nothing of it is stored."""
+    ``<群名>_utf8.csv``, names its group); ``date`` is the day an IRC log covers when its
+    name carries none. Answers the file's import report; a bad file is a 422 naming the
+    file and line, and nothing of it is stored."""
     report = await _import(runtime, actor, request.stream(), name, format, group_name,
-                           on_error)
+                           on_error, date)
     return report.as_dict()

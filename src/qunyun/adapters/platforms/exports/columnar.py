@@ -72,6 +72,8 @@ class MemoTraceFrame:
         Read in windows of ``SPAN`` rows: each window's join and sort stays within the
         frame's memory limit however long the segment (the table is stored in row order,
         so a window reads only its own blocks)."""
+        if not who:  # nobody spoke here (notices only, or the file ends with one)
+            return iter(())
         with self._failing_at(after + 1):
             self.con.execute("CREATE OR REPLACE TEMP TABLE who (talker VARCHAR, "
                              "sender VARCHAR, name VARCHAR, gid BIGINT, mid BIGINT)")

@@ -104,7 +104,8 @@ def memotrace_group_name(path: Path) -> str:
     return stem[: -len("_utf8")] if stem.endswith("_utf8") else stem
 
 
-def read_memotrace(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_memotrace(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     reader = csv.reader(fh)
     header = next(reader, None)
     if header is None:
@@ -155,7 +156,8 @@ def _parse_rfc3339(value: str) -> datetime | str:
     return at.astimezone(UTC)
 
 
-def read_chatlog_json(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_chatlog_json(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     try:
         data = json.load(fh)
     except json.JSONDecodeError as exc:
@@ -192,7 +194,8 @@ def _telegram_text(value: Any) -> str:
     return ""
 
 
-def read_telegram(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_telegram(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     try:
         data = json.load(fh)
     except json.JSONDecodeError as exc:
@@ -228,11 +231,23 @@ IRC_NICK = re.compile(r"^(\S+) is now known as (\S+)")
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
-def read_irc(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
-    """``[HH:MM] <nick> text`` and ``=== nick … has joined/left``; times are UTC on the date
-    in the file name (else 1970-01-01); ``=== nick action`` lines are /me actions."""
+def read_irc(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
+    """``[HH:MM] <nick> text`` and ``=== nick … has joined/left``; times are UTC on the log's
+    day: ``day`` when given, else the date in the file name (a log with neither is refused,
+    not dated 1970); ``=== nick action`` lines are /me actions."""
     found = _FILE_DATE.search(path.name)
-    day = date(int(found[1]), int(found[2]), int(found[3])) if found else date(1970, 1, 1)
+    if day is None and found is None:
+        raise ExportError(path, 1, "an IRC log's lines carry only times, and this file's name "
+                          "carries no date (like ubuntu-2024-01-15.txt): give the log's day "
+                          "with --date 2024-01-15")
+    if day is None:
+        assert found is not None
+        try:
+            day = date(int(found[1]), int(found[2]), int(found[3]))
+        except ValueError:
+            raise ExportError(path, 1, f"the date in the file name is not a day: {found[0]}; "
+                              "give the log's day with --date") from None
     name = group_name or memotrace_group_name(path)
     chat_id = f"irc:{name}"
     last = datetime.combine(day, time(0, 0), tzinfo=UTC)
@@ -311,7 +326,8 @@ def _dict_rows(path: Path, fh: TextIO, required: tuple[str, ...],
         yield reader.line_num, row
 
 
-def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_pywxdump(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     """PyWxDump's CSV export. ``type_name`` wording is matched by keyword (系统/撤回/图片…);
     unknown names are kept as the message type."""
     seen = Occurrences()
@@ -334,7 +350,8 @@ def read_pywxdump(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Ro
 
 
 # --- chatlog CSV ---------------------------------------------------------------------------
-def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_chatlog_csv(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     """chatlog's CSV (``Time, SenderName, Sender, TalkerName, Talker, Content``). It has no
     type column: a row without a sender whose text reads as a group notice is a notice."""
     seen = Occurrences()
@@ -362,7 +379,8 @@ QQ_HEADER = re.compile(
 QQ_SYSTEM_IDS = {"10000", "1000000", "80000000"}
 
 
-def read_qq_txt(path: Path, fh: TextIO, group_name: str | None) -> Iterator[Row]:
+def read_qq_txt(path: Path, fh: TextIO, group_name: str | None,
+        day: date | None = None) -> Iterator[Row]:
     """QQ message manager export: a preamble with ``消息对象:群名``, then blocks of a header
     line ``2019-01-01 12:00:00 昵称(123456)`` and the message lines below it (local time)."""
     name = group_name

@@ -2,9 +2,14 @@
 
 The XML forms (``<sysmsg type="delchatroommember">``, ``sysmsgtemplate`` with member lists,
 ``revokemsg``) carry wxids and are preferred; the plain-text forms are parsed with tolerant
-patterns (a leading space inside the quotes, emoji markup, names joined by '、' or ', ').
-Names that contain '、' cannot be told apart from two names in plain text: the XML form is
-the only exact source, and such notices are marked ``exact=False``.
+patterns (a leading space inside the quotes, emoji markup turned back into the emoji, names
+joined by '、' or ', ').
+
+A QR-scan notice always names exactly one joiner, so "黎丽、Amy" there is one person. An
+invite or removal list may name several, and a nickname may itself contain '、': plain text
+cannot tell them apart, so such notices keep the list as written (``listed``) and are marked
+``exact=False``; the translator resolves the list against the names the group already knows
+(``resolve_list``), and the XML form, when present, is exact.
 """
 
 from __future__ import annotations
@@ -45,19 +50,83 @@ class Notice:
     subjects: tuple[Person, ...] = ()  # joiners, removed people, the patted person
     new_name: str = ""
     exact: bool = True  # False when names were split from plain text
+    listed: str = ""  # the subject list as written, when it was split (see resolve_list)
 
 
 _TAG = re.compile(r"<[^>]+>")
+# WeChat writes an emoji in a notice as <span class="emoji emoji1f41f"></span>: the class
+# names the code point(s), so the name can be matched with the emoji in a message's nickname
+_EMOJI = re.compile(r'<span class="emoji emoji([0-9a-fA-F]+)"\s*>\s*</span>')
+
+
+def _code_points(hexes: str) -> str:
+    out = []
+    i = 0
+    while i < len(hexes):
+        width = 5 if hexes[i] == "1" and len(hexes) - i >= 5 else 4
+        try:
+            out.append(chr(int(hexes[i:i + width], 16)))
+        except ValueError:
+            return ""
+        i += width
+    return "".join(out)
 
 
 def _clean(name: str) -> str:
-    """Strip emoji markup (``<span class="emoji …"></span>``) and outer spaces."""
-    return _TAG.sub("", name).strip()
+    """Emoji markup back to the emoji, other markup out, outer spaces off."""
+    return _TAG.sub("", _EMOJI.sub(lambda m: _code_points(m[1]), name)).strip()
+
+
+_SEPARATOR = re.compile(r'"?\s*(?:、|, )\s*"?')
 
 
 def _names(text: str) -> tuple[Person, ...]:
-    parts = re.split(r'"?\s*(?:、|, )\s*"?', text)
+    parts = _SEPARATOR.split(text)
     return tuple(Person(_clean(p)) for p in parts if _clean(p))
+
+
+def split_listed(text: str) -> list[tuple[str, str]]:
+    """A written list as (name part, separator before the next part) pairs: the separators
+    are kept so parts can be joined back into a name that contains one."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in _SEPARATOR.finditer(text):
+        out.append((_clean(text[pos:m.start()]), m.group().strip().strip('"') or "、"))
+        pos = m.end()
+    out.append((_clean(text[pos:]), ""))
+    return [(p, sep) for p, sep in out if p]
+
+
+def resolve_list(text: str, known: set[str] | frozenset[str]) -> tuple[list[str], bool]:
+    """The people a written list names, given the names the group already knows: parts
+    are joined back ("黎丽"、"Amy" → "黎丽、Amy") where that makes a known name. Among the
+    readings that cover the most parts with known names, the one with the most people wins
+    (two unknown names are two people); ``ambiguous`` when another reading covers as many
+    with known names (a known "黎丽、Amy" and a known "黎丽" and "Amy")."""
+    parts = split_listed(text)
+    n = len(parts)
+    if n <= 1:
+        return [p for p, _sep in parts], False
+    # for parts[i:]: the most parts a reading covers with known names, the most people among
+    # such readings (and their names), and how many readings reach that coverage
+    covered = [0] * (n + 1)
+    people = [0] * (n + 1)
+    readings = [1] * (n + 1)
+    names: list[list[str]] = [[] for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        spans = []
+        name = ""
+        for j in range(i, n):
+            name += parts[j][0]
+            spans.append((j, name, (j - i + 1 if name in known else 0) + covered[j + 1]))
+            name += parts[j][1]
+        covered[i] = max(c for _j, _name, c in spans)
+        top = [(j, name) for j, name, c in spans if c == covered[i]]
+        readings[i] = sum(readings[j + 1] for j, _name in top)
+        j, name = max(top, key=lambda t: people[t[0] + 1])
+        people[i] = 1 + people[j + 1]
+        names[i] = [name, *names[j + 1]]
+    return names[0], covered[0] > 0 and readings[0] > 1
 
 
 def _one(text: str) -> Person:
@@ -84,7 +153,8 @@ def _on(*patterns: str) -> Callable[[Builder], Builder]:
 @_on(r'^"(?P<a>.+?)"邀请你和"(?P<s>.+)"加入了群聊',
      r'^"?(?P<a>.+?)"? invited you and "?(?P<s>.+?)"? to the group chat')
 def _invited_you_and(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False)
+    return Notice(INVITE, _one(m["a"]), (_you, *_names(m["s"])), exact=False,
+                  listed=m["s"])
 
 
 @_on(r'^"(?P<a>.+?)"邀请你加入了群聊',
@@ -96,26 +166,26 @@ def _invited_you(m: re.Match[str]) -> Notice:
 @_on(r'^你邀请"(?P<s>.+)"加入了群聊',
      r'^You invited "?(?P<s>.+?)"? to the group chat')
 def _you_invited(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _you, _names(m["s"]), exact=False)
+    return Notice(INVITE, _you, _names(m["s"]), exact=False, listed=m["s"])
 
 
 @_on(r'^"(?P<a>.+?)"邀请"(?P<s>.+)"加入了群聊',
      r'^"?(?P<a>.+?)"? invited "?(?P<s>.+?)"? to the group chat')
 def _invite(m: re.Match[str]) -> Notice:
-    return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False)
+    return Notice(INVITE, _one(m["a"]), _names(m["s"]), exact=False, listed=m["s"])
 
 
 @_on(r'^"(?P<s>.+?)"通过扫描你分享的二维码加入群聊',
      r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode you shared')
 def _qr_you(m: re.Match[str]) -> Notice:
-    return Notice(QR_JOIN, _you, _names(m["s"]), exact=False)
+    return Notice(QR_JOIN, _you, (_one(m["s"]),))  # a QR code admits one person
 
 
 @_on(r'^"(?P<s>.+?)"通过扫描"(?P<a>.+?)"分享的二维码加入群聊',
      r'^"(?P<s>.+?)"通过"(?P<a>.+?)"的邀请二维码加入群聊',
      r'^"?(?P<s>.+?)"? joined the group chat via the QR [Cc]ode shared by "?(?P<a>.+?)"?\.?$')
 def _qr(m: re.Match[str]) -> Notice:
-    return Notice(QR_JOIN, _one(m["a"]), _names(m["s"]), exact=False)
+    return Notice(QR_JOIN, _one(m["a"]), (_one(m["s"]),))  # a QR code admits one person
 
 
 @_on(r'^你通过扫描二维码加入群聊')
@@ -126,13 +196,13 @@ def _zh_qr_self(m: re.Match[str]) -> Notice:
 @_on(r'^"(?P<s>.+?)"加入了群聊',
      r'^"?(?P<s>.+?)"? joined the group chat\.?$')
 def _join(m: re.Match[str]) -> Notice:
-    return Notice(JOIN, None, _names(m["s"]), exact=False)
+    return Notice(JOIN, None, _names(m["s"]), exact=False, listed=m["s"])
 
 
 @_on(r'^你将"(?P<s>.+)"移出了群聊',
      r'^You removed "?(?P<s>.+?)"? from the group chat')
 def _you_removed(m: re.Match[str]) -> Notice:
-    return Notice(REMOVE, _you, _names(m["s"]), exact=False)
+    return Notice(REMOVE, _you, _names(m["s"]), exact=False, listed=m["s"])
 
 
 @_on(r'^你被"(?P<a>.+?)"移出群聊',

@@ -7,7 +7,7 @@ lives here, so ``services/imports.py`` stores events without asking which platfo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from qunyun.adapters.platforms.exports import sysmsg
@@ -35,13 +35,38 @@ class ExportTranslator:
     def __init__(self) -> None:
         self.names: dict[tuple[str, str], str] = {}  # (chat, nickname) -> user id
         self.self_id = ""
+        # every name a group is known to have (speakers, people named in notices, and what
+        # the store already knew): lists in notices are read against them
+        self.known: dict[str, set[str]] = {}
+        self.ambiguous: list[str] = []  # lists that read two ways, as written
+
+    def know(self, chat: str, names: Iterable[str]) -> None:
+        self.known.setdefault(chat, set()).update(n for n in names if n)
 
     def learn(self, row: ExportRow) -> None:
         """Remember who is who from a member message (names seen in later notices)."""
         if row.sender_id and row.sender_name:
             self.names[(row.chat_id, row.sender_name)] = row.sender_id
+        if row.sender_name:
+            self.known.setdefault(row.chat_id, set()).add(row.sender_name)
         if row.is_self and row.sender_id:
             self.self_id = row.sender_id
+
+    def subjects(self, chat: str, notice: sysmsg.Notice) -> list[sysmsg.Person]:
+        """A notice's people, a list written in plain text read against the known names
+        (a nickname may contain 、); the people named become known."""
+        people = list(notice.subjects)
+        if notice.listed and not notice.exact:
+            names, ambiguous = sysmsg.resolve_list(notice.listed,
+                                                   self.known.get(chat, set()))
+            if ambiguous:
+                self.ambiguous.append(notice.listed)
+            you = [p for p in people if p.name == sysmsg.YOU]
+            people = [*you, *(sysmsg.Person(n) for n in names)]
+        self.know(chat, (p.name for p in people if p.name != sysmsg.YOU))
+        if notice.actor is not None and notice.actor.name != sysmsg.YOU:
+            self.know(chat, [notice.actor.name])
+        return people
 
     def person(self, chat: str, name: str, user_id: str = "") -> PersonRef:
         if name == sysmsg.YOU:
@@ -86,7 +111,8 @@ class WeChatTranslator(ExportTranslator):
         chat = ChatRef(external_id=row.chat_id)  # no name: a file name must not rename
         actor = (self.person(row.chat_id, notice.actor.name, notice.actor.wxid)
                  if notice.actor else None)
-        subjects = [self.person(row.chat_id, p.name, p.wxid) for p in notice.subjects]
+        subjects = [self.person(row.chat_id, p.name, p.wxid)
+                    for p in self.subjects(row.chat_id, notice)]
         if notice.kind in (sysmsg.INVITE, sysmsg.QR_JOIN, sysmsg.JOIN):
             scene = {sysmsg.INVITE: JoinScene.INVITE, sysmsg.QR_JOIN: JoinScene.QR}.get(
                 notice.kind, JoinScene.UNKNOWN)
