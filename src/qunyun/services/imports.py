@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import chain
@@ -52,6 +52,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
+from qunyun.services.import_history import import_frame
 from qunyun.services.ingest import NO_RULES, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
     add_implied_membership,
@@ -145,6 +146,8 @@ class _Importer:
         self.said: Counter[int] = Counter()
         self.recount: set[int] = set()
         self.rows = 0  # rows read from the file (messages, notices, bad rows)
+        # members the batch path wrote with their last appearance: counted, not updated
+        self.members_counted: set[int] = set()
 
     # -- people ---------------------------------------------------------------------------
     def member_id(self, ref: PersonRef, at: datetime) -> int:
@@ -273,10 +276,11 @@ class _Importer:
                     self.in_group.discard((result.member_id, result.group_id))
 
     def columnar(self, frame: MemoTraceFrame) -> None:
-        """The whole file from DuckDB: messages between notices in bulk, notices in order."""
+        """The whole file from DuckDB, people, memberships and events in batches
+        (``import_history``), messages in bulk."""
         for_postgres = self.conn.dialect.name == "postgresql"
         with index_built_after(self.conn, MEMBER_INDEX, incoming=frame.rows):
-            self._columnar(frame, for_postgres)
+            import_frame(self, frame, for_postgres=for_postgres)
 
     def _columnar(self, frame: MemoTraceFrame, for_postgres: bool) -> None:
         after = 0
@@ -353,9 +357,23 @@ class _Importer:
                 .values(last_seen_at=bindparam("m_at")),
                 [{"m_id": k, "m_at": v} for k, v in self.members_seen.items()])
         self.report.group_ids = set(self.groups.values())
-        self.report.member_ids = set(self.members_seen)
+        self.report.member_ids = set(self.members_seen) | self.members_counted
         self.report.groups = len(self.report.group_ids)
         self.report.members = len(self.report.member_ids)
+
+
+def _first_look(path: Path, reader: Any, group_name: str | None,
+                day: date | None) -> Iterator[tuple[str, str, str, bool]]:
+    """Who speaks under which name, read once before the import (see ``prime``): the row
+    path then reads notices as the columnar path does. Bad rows are left to the import."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+        try:
+            for row in reader(path, fh, group_name, day):
+                if isinstance(row, ExportRow) and row.message_type != "system" \
+                        and row.sender_name:
+                    yield row.chat_id, row.sender_name, row.sender_id, row.is_self
+        except ExportError:
+            return
 
 
 def _actors(event: object) -> list[PersonRef]:
@@ -419,6 +437,8 @@ def do_import_file(
         numbers_before = current_member_number(conn)
         frame = (open_memotrace(path, group_name) if columnar and fmt == "memotrace"
                  else None)
+        if frame is None:
+            importer.translate.prime(_first_look(path, reader, group_name, day))
         try:
             if frame is not None:  # DuckDB read it whole and every row is valid
                 report.reader = "columnar"

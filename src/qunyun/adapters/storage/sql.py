@@ -100,13 +100,25 @@ def _sqlite_datetime(value: datetime | str | None) -> str | None:
     """The form SQLAlchemy itself stores on SQLite: naive UTC text (text passes through)."""
     if value is None or isinstance(value, str):
         return value
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # the same text as strftime("%Y-%m-%d %H:%M:%S.%f"), a third faster (bulk imports
+    # convert hundreds of thousands)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _with_text_times(row: Sequence[Any], times: list[int]) -> list[Any]:
+def _with_text_times(row: Sequence[Any], times: list[int],
+                     seen: dict[datetime, str] | None = None) -> list[Any]:
+    """``row`` with its times as the store's text; ``seen`` remembers the conversions of
+    one batch (an import's rows share their receive time, an event its notice's time)."""
     converted = list(row)
     for i in times:
-        converted[i] = _sqlite_datetime(converted[i])
+        value = converted[i]
+        if seen is not None and value.__class__ is datetime:
+            text = seen.get(value)
+            if text is None:
+                text = seen[value] = _sqlite_datetime(value)  # type: ignore[assignment]
+            converted[i] = text
+        else:
+            converted[i] = _sqlite_datetime(value)
     return converted
 
 
@@ -132,7 +144,8 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
                  if isinstance(table.c[c].type, (DateTime, UTCDateTime))]
         values = rows
         if times and not ready:
-            values = [_with_text_times(row, times) for row in rows]
+            seen: dict[datetime, str] = {}
+            values = [_with_text_times(row, times, seen) for row in rows]
         before = raw.total_changes  # type: ignore[union-attr]
         raw.executemany(  # type: ignore[union-attr]
             f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "

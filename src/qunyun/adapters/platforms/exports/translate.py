@@ -40,6 +40,16 @@ class ExportTranslator:
         self.known: dict[str, set[str]] = {}
         self.ambiguous: list[str] = []  # lists that read two ways, as written
 
+    def prime(self, speakers: Iterable[tuple[str, str, str, bool]]) -> None:
+        """What a first look through the whole file tells: the names people speak under in
+        each chat (chat, name, user id, is the exporter), and who the exporter is, so a
+        notice early in the file reads the same as one late in it."""
+        for chat, name, user_id, is_self in speakers:
+            if name:
+                self.known.setdefault(chat, set()).add(name)
+            if is_self and user_id and not self.self_id:
+                self.self_id = user_id
+
     def know(self, chat: str, names: Iterable[str]) -> None:
         self.known.setdefault(chat, set()).update(n for n in names if n)
 
@@ -63,9 +73,12 @@ class ExportTranslator:
                 self.ambiguous.append(notice.listed)
             you = [p for p in people if p.name == sysmsg.YOU]
             people = [*you, *(sysmsg.Person(n) for n in names)]
-        self.know(chat, (p.name for p in people if p.name != sysmsg.YOU))
-        if notice.actor is not None and notice.actor.name != sysmsg.YOU:
-            self.know(chat, [notice.actor.name])
+        known = self.known.setdefault(chat, set())
+        for p in people:
+            if p.name and p.name != sysmsg.YOU:
+                known.add(p.name)
+        if notice.actor is not None and notice.actor.name and notice.actor.name != sysmsg.YOU:
+            known.add(notice.actor.name)
         return people
 
     def person(self, chat: str, name: str, user_id: str = "") -> PersonRef:
