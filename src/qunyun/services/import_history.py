@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.platforms.exports.formats import ExportRow
 from qunyun.adapters.storage.sql import bulk_insert_ignore
@@ -94,17 +94,23 @@ class People:
     _temp: int = 0  # new members get negative ids until they are written
 
     def load(self, keys: Iterable[Key]) -> None:
-        """Read the stored identities among ``keys`` (one query per 500)."""
-        wanted = sorted(set(keys))
-        for start in range(0, len(wanted), CHUNK):
-            part = wanted[start:start + CHUNK]
+        """Read the stored identities among ``keys`` (one query per kind and 500 ids: a
+        row-value IN list is not matched against the index on PostgreSQL, which then read
+        the whole table for every 500, ever slower as imports added people)."""
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for kind, ext in sorted(set(keys)):
+            by_kind[kind].append(ext)
+        parts = [(kind, exts[i:i + CHUNK]) for kind, exts in by_kind.items()
+                 for i in range(0, len(exts), CHUNK)]
+        for kind_, part in parts:
             for mid, kind, ext, name, merged, member_name in self.conn.execute(
                     select(identities.c.member_id, identities.c.kind, identities.c.external_id,
                            identities.c.display_name, members.c.merged_into_id,
                            members.c.display_name)
                     .join(members, members.c.id == identities.c.member_id)
                     .where(identities.c.platform == self.platform,
-                           tuple_(identities.c.kind, identities.c.external_id).in_(part))):
+                           identities.c.kind == kind_,
+                           identities.c.external_id.in_(part))):
                 self.ident[(kind, ext)] = int(mid)
                 self.ident_name[(kind, ext)] = name
                 self.member_name.setdefault(int(mid), member_name)
@@ -268,12 +274,15 @@ class Timeline:
         wanted = sorted({p for p in pairs if p[0] > 0})
         for p in wanted:
             self.pairs[p] = _Pair()
-        for start in range(0, len(wanted), CHUNK):
-            part = wanted[start:start + CHUNK]
+        people = sorted({m for m, _g in wanted})
+        # by member (an index reads them); pairs not asked about are dropped here
+        for start in range(0, len(people), CHUNK):
+            part = people[start:start + CHUNK]
             for row in self.conn.execute(select(memberships).where(
-                    tuple_(memberships.c.member_id, memberships.c.group_id).in_(part))
-                    .order_by(memberships.c.id)).mappings():
-                pair = self.pairs[(int(row["member_id"]), int(row["group_id"]))]
+                    memberships.c.member_id.in_(part)).order_by(memberships.c.id)).mappings():
+                pair = self.pairs.get((int(row["member_id"]), int(row["group_id"])))
+                if pair is None:
+                    continue
                 pair.periods.append((row["joined_at"], row["left_at"]))
                 if row["left_at"] is None:
                     pair.open = _Membership(
@@ -284,9 +293,11 @@ class Timeline:
             for mid, gid, at in self.conn.execute(
                     select(member_events.c.member_id, member_events.c.group_id,
                            member_events.c.occurred_at).where(
-                        tuple_(member_events.c.member_id, member_events.c.group_id).in_(part),
+                        member_events.c.member_id.in_(part),
                         member_events.c.kind.in_(LEAVE_KINDS))):
-                bisect.insort(self.pairs[(int(mid), int(gid))].leaves, at)
+                leaving = self.pairs.get((int(mid), int(gid)))
+                if leaving is not None:
+                    bisect.insort(leaving.leaves, at)
 
     def pair(self, member: int, group: int) -> _Pair:
         return self.pairs.setdefault((member, group), _Pair())

@@ -35,8 +35,20 @@ from qunyun.adapters.platforms.exports.formats import (
 )
 from qunyun.adapters.platforms.exports.snapshots import detect_snapshot_format, read_snapshots
 from qunyun.adapters.platforms.exports.translate import TRANSLATORS, ExportTranslator
-from qunyun.adapters.storage.sql import bulk_insert_ignore, index_built_after
-from qunyun.adapters.storage.tables import groups, identities, members, memberships, messages
+from qunyun.adapters.storage.sql import (
+    bulk_insert_ignore,
+    index_built_after,
+    refresh_statistics,
+)
+from qunyun.adapters.storage.tables import (
+    groups,
+    identities,
+    inbound_events,
+    member_events,
+    members,
+    memberships,
+    messages,
+)
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import (
     ChatRef,
@@ -467,6 +479,8 @@ def do_import_file(
         if frame is None and importer.rows == 0 and path.stat().st_size > 64:
             raise ImportFailed(path, 1, f"nothing in this file reads as a {fmt} export")
         importer.finish()
+        refresh_statistics(conn, (members, identities, memberships, member_events,
+                                  inbound_events, messages))
         # every member this file created (by a message or a notice) took a number
         report.new_members = current_member_number(conn) - numbers_before
         if rule_clock is not None:
