@@ -545,7 +545,7 @@ def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bo
             got: list[tuple[int | None, bool]] = [
                 people.resolve(r, e.occurred_at) if r is not None else (None, False)
                 for r in _refs(e)]
-            for actor in _actor_refs(e):  # the row path looks actors up through its cache
+            for actor in actor_refs(e):  # the row path looks actors up through its cache
                 people.member_id(actor, row.at)
             resolved.append(got)
         notice_people[idx] = resolved
@@ -641,7 +641,8 @@ def _refs(event: DomainEvent) -> list[PersonRef | None]:
     return []
 
 
-def _actor_refs(event: DomainEvent) -> Sequence[PersonRef]:
+def actor_refs(event: DomainEvent) -> Sequence[PersonRef]:
+    """The people a notice names besides its subject (who invited, removed, renamed)."""
     match event:
         case MemberJoined() if event.inviter is not None:
             return [event.inviter]

@@ -64,7 +64,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
-from qunyun.services.import_history import import_frame
+from qunyun.services.import_history import actor_refs, import_frame
 from qunyun.services.ingest import NO_RULES, do_ingest_event, note_message_times_many
 from qunyun.services.members import (
     add_implied_membership,
@@ -278,7 +278,7 @@ class _Importer:
                 case GroupNotice():
                     other = self.report.other_notices
                     other[event.notice] = other.get(event.notice, 0) + 1
-            for actor in _actors(event):  # inviters, removers, renamers count too
+            for actor in actor_refs(event):  # inviters, removers, renamers count too
                 self.member_id(actor, row.at)
             if result.member_id is not None:
                 self.members_seen.setdefault(result.member_id, row.at)
@@ -386,18 +386,6 @@ def _first_look(path: Path, reader: Any, group_name: str | None,
                     yield row.chat_id, row.sender_name, row.sender_id, row.is_self
         except ExportError:
             return
-
-
-def _actors(event: object) -> list[PersonRef]:
-    """The people a notice names besides its subject (who invited, removed, renamed)."""
-    match event:
-        case MemberJoined() if event.inviter is not None:
-            return [event.inviter]
-        case MemberLeft() if event.by is not None:
-            return [event.by]
-        case GroupRenamed() if event.by is not None:
-            return [event.by]
-    return []
 
 
 def _check_format(path: Path, fmt: str) -> str:
