@@ -292,3 +292,26 @@ def test_an_index_built_after_is_there_afterwards_and_after_a_rollback(
     with (conn.begin_nested(),
           sql.index_built_after(conn, MEMBER_INDEX, incoming=2) as dropped):
         assert not dropped and has_member_index(conn)
+
+
+@pytest.mark.parametrize("columnar_path", [True, False])
+def test_a_later_export_closes_what_an_earlier_one_opened(
+        conn: Connection, runtime: Runtime, tmp_path: Path, columnar_path: bool) -> None:
+    """An export taken in two parts (before and after an outage): the second part's
+    removals close the memberships the first part stored, on either reader."""
+    lines = (FIXTURES / "memotrace__dense.csv").read_text(encoding="utf-8-sig").splitlines()
+    parts = [[*lines[:9]], [lines[0], *lines[9:]]]  # the cut falls before 黎丽's removal
+    for n, rows in enumerate(parts):
+        (tmp_path / str(n)).mkdir()
+        path = tmp_path / str(n) / "业主群（三期）.csv"
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        report = do_import_file(runtime.uow, path, now=utcnow(), columnar=columnar_path)
+        assert report.reader == ("columnar" if columnar_path else "rows")
+    left = dict(conn.execute(select(members.c.display_name, memberships.c.leave_scene)
+                             .join(members, members.c.id == memberships.c.member_id)
+                             .where(memberships.c.left_at.is_not(None))).all())
+    assert left == {"黎丽、Amy": "removed", "小鱼🐟": "removed"}
+    lily = member_by_name(conn, "黎丽、Amy")
+    assert conn.execute(select(memberships.c.leave_scene).where(
+        memberships.c.member_id == lily).order_by(memberships.c.id)).scalars().all() == [
+        "removed", None]

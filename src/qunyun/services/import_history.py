@@ -260,10 +260,9 @@ class Timeline:
 
     conn: Connection
     platform: str
-    now: datetime
     pairs: dict[tuple[int, int], _Pair] = field(default_factory=dict)
     new: list[_Membership] = field(default_factory=list)
-    stored: list[_Membership] = field(default_factory=list)
+    stored: list[_Membership] = field(default_factory=list)  # open ones the store had
     events: list[dict[str, Any]] = field(default_factory=list)
     inbound: list[tuple[Any, ...]] = field(default_factory=list)
     renames: dict[int, tuple[str, datetime]] = field(default_factory=dict)
@@ -290,6 +289,7 @@ class Timeline:
                         joined_at=row["joined_at"], scene=row["join_scene"], id=int(row["id"]),
                         first=row["first_message_at"], last=row["last_message_at"])
                     pair.in_group = True
+                    self.stored.append(pair.open)  # kept: a leave in the file closes it
             for mid, gid, at in self.conn.execute(
                     select(member_events.c.member_id, member_events.c.group_id,
                            member_events.c.occurred_at).where(
@@ -404,9 +404,7 @@ class Timeline:
                 (rid(m.member), m.group, m.joined_at, m.scene, rid(m.inviter), m.channel,
                  m.observed, m.left_at, m.leave_scene, m.first, m.last)
                 for m in sorted(self.new, key=lambda m: m.order)], ["id"])
-        changed = [m for pair in self.pairs.values() for m in [pair.open] if m is not None
-                   and m.id is not None and m.changed]
-        changed += [m for m in self.stored if m.changed]
+        changed = [m for m in self.stored if m.changed]
         if changed:
             self.conn.execute(
                 update(memberships).where(memberships.c.id == bindparam("m_id")).values(
@@ -510,7 +508,7 @@ def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bo
             refs.extend(r for r in _refs(e) if r is not None)
     people.load(_key(r) for r in refs)
     who: dict[tuple[str, str, str], tuple[int, int | None]] = {}
-    timeline = Timeline(conn, importer.platform, importer.now)
+    timeline = Timeline(conn, importer.platform)
     # the speakers' and the notices' resolutions interleave in file order
     merged: list[tuple[int, int, Any]] = []
     for i, (op, _ref, _at, extra) in enumerate(calls):
