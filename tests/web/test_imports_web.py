@@ -92,3 +92,22 @@ def test_the_import_path_has_its_own_size_limit(runtime: Runtime, conn: Connecti
         assert too_big.status_code == 413
         elsewhere = client.post("/api/v1/faqs/import", content=big, headers=headers)
         assert elsewhere.status_code == 413
+
+
+def test_an_irc_log_takes_its_day_from_the_request(client: TestClient, conn: Connection,
+                                                   staff: dict[str, str]) -> None:
+    """An IRC log's lines carry only times: without a day in its name it needs ``date``;
+    a day that is not one is a 422 naming the field, and nothing is stored."""
+    headers = {"x-csrf-token": login(client, staff["operator"])}
+    log = (FIXTURES / "irc__channel.txt").read_bytes()
+    before = snapshot(conn)
+    for day in ("", "14/03/2025"):
+        r = client.post(f"/api/v1/imports?name=channel.txt&date={day}", content=log,
+                        headers=headers)
+        assert r.status_code == 422 and ("date" in r.json()["error"]), r.text
+    assert snapshot(conn) == before
+    r = client.post("/api/v1/imports?name=channel.txt&date=2025-03-14", content=log,
+                    headers=headers)
+    assert r.status_code == 200 and r.json()["messages"] == 3, r.text
+    assert conn.execute(select(func.min(messages.c.sent_at))).scalar_one().date().isoformat() \
+        == "2025-03-14"

@@ -310,7 +310,7 @@ def import_exports(
     try:
         log_day = date.fromisoformat(day) if day else None
     except ValueError:
-        fail(f"--date: a day like 2024-01-15, not {day!r}", EXIT_BAD_INPUT)
+        fail(f"--date {day!r}: {say('cli.bad_date')}", EXIT_BAD_INPUT)
     totals: dict[str, Any] = {"format": fmt, "groups": 0, "members": 0,
                               **dict.fromkeys(TOTAL_KEYS, 0), "errors": [],
                               "files": []}

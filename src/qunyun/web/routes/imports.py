@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import InvalidInput
 from qunyun.services.imports import FORMATS, FileReport, do_import_upload, upload_name
+from qunyun.services.reports import parse_day
 from qunyun.services.users import Actor
 from qunyun.web.deps import CurrentActor, RuntimeDep, render
 
@@ -48,19 +48,9 @@ async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _day(text: str) -> date | None:
-    """The day an IRC log covers (its lines carry only times), or None."""
-    if not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"date: a day like 2024-01-15, not {text!r}") from None
-
-
 async def _import(runtime: Runtime, actor: Actor, chunks: AsyncIterator[bytes], name: str,
                   fmt: str, group_name: str, on_error: str, day: str = "") -> FileReport:
-    log_day = _day(day)
+    log_day = parse_day(day.strip(), "date")  # the day an IRC log covers, if given
     with tempfile.TemporaryDirectory(prefix="qunyun-upload-") as folder:
         path = await _save(chunks, folder, name)
         return await run_in_threadpool(
