@@ -166,6 +166,12 @@ def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:
     assert json.loads(run(db, "report", "alerts", "--json").stdout)["raised"] == []
     listed = run(db, "report", "alerts", "--no-check")
     assert listed.exit_code == 0 and "最近 3 天无人发言" in listed.output
+    assert run(db, "users", "create", "viewer1", "--role", "viewer", "--password",
+               "secret-pass").exit_code == 0
+    refused = run(db, "report", "alerts", "--as", "viewer1")  # checking raises tasks
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    looked = run(db, "report", "alerts", "--no-check", "--as", "viewer1")
+    assert looked.exit_code == 0 and "最近 3 天无人发言" in looked.output
     assert run(db, "report", "groups", "--since", "soon").exit_code == 2
 
 

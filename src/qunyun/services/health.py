@@ -10,7 +10,7 @@ week of an ad wave), so a standing alert is one task, not one an hour.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,8 +39,8 @@ def do_raise_alerts(conn: Connection, *, tz: ZoneInfo, now: datetime | None = No
         groups.c.state.not_in(_QUIET_STATES)))}
     local_today = now.astimezone(tz).date()
     raised: list[dict[str, Any]] = []
-    for report in group_health(conn, tz=tz, since=local_today.fromordinal(
-            local_today.toordinal() - 13), until=local_today, now=now):
+    for report in group_health(conn, tz=tz, since=local_today - timedelta(days=13),
+            until=local_today, now=now):
         if report.id not in running:
             continue
         for item in report.alert_items:
