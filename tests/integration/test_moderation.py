@@ -252,3 +252,26 @@ def test_blacklisting_removes_a_member_who_is_in_groups_and_mutes_the_rules(
         blacklist.c.id == entry.id)).scalar_one() == SYSTEM.label
     assert "unblacklisted" in [k for (k,) in conn.execute(select(member_events.c.kind).where(
         member_events.c.member_id == member_id))]
+
+
+def test_a_queue_reviewed_the_next_morning_still_removes_but_does_not_warn(
+        conn: Connection, runtime: Runtime) -> None:
+    """Operators clear the review queue when they get to it: a removal they confirm the next
+    morning happens then; a warning about yesterday's message would read as nonsense in the
+    group, so that one is only counted."""
+    setting(conn, "moderation", enabled=True, review_threshold=0.3, block_threshold=0.99)
+    ingest(conn, runtime, raw_message("a1", "g1", "u1", "本店新品特价，欢迎光临"))
+    ingest(conn, runtime, raw_message("a2", "g1", "u1", "本店新品特价，欢迎光临惠顾", minutes=5))
+    first, second = (d["id"] for d in sorted(
+        moderation.list_decisions(conn, actor=SYSTEM, status="pending"),
+        key=lambda d: d["id"]))
+    morning = T0 + timedelta(hours=16)
+    warned = moderation.do_review(conn, actor=SYSTEM, decision_id=first, confirm=True,
+                                  capabilities=runtime.capabilities, now=morning)
+    removed = moderation.do_review(conn, actor=SYSTEM, decision_id=second, confirm=True,
+                                   capabilities=runtime.capabilities, now=morning)
+    assert (warned["action"], removed["action"]) == ("warn", "remove")
+    sent = dict(conn.execute(select(outbox.c.idempotency_key, outbox.c.action_type).where(
+        outbox.c.idempotency_key.like("review:%"))).all())
+    assert sorted(sent.values()) == ["remove_member"]
+    assert all(k.startswith(f"review:{second}:") for k in sent)

@@ -99,7 +99,8 @@ class Action:
     def timeliness(self) -> str:
         """How soon after the event it answers this action must happen: ``reply`` (minutes:
         a reply, warning or greeting), ``act`` (hours: a removal, a hand-off to staff), or
-        ``""`` (any time: pushes, effects, enforcing someone's standing)."""
+        ``""`` (any time: pushes, effects, enforcing someone's standing). Internal effects are
+        applied whatever their age; a rule may still ask (a new blacklist entry is "act")."""
         return ""
 
     def own_key(self) -> str:
@@ -262,6 +263,9 @@ class BlacklistMember(Action):
     member_id: int
     reason: str
     days: int | None = None
+
+    def timeliness(self) -> str:
+        return "act"  # for what someone just did: like a removal, not for last week's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -231,9 +231,10 @@ def _carry_out(conn: Connection, *, actor: Actor, row: dict[str, Any],
         reasons=row["reasons"], signals=row["signals"])]
     # a person decided, so a removal happens whenever they do; a warning about a message
     # of days ago would read as nonsense in the group, so that one is only counted
+    freshness = effective_settings(conn, None).freshness
     outward = [a for a in actions if not a[1].internal
-               and not is_stale(a[1], now - row["created_at"],
-                                effective_settings(conn, None).freshness)]
+               and not (a[1].timeliness() == "reply"
+                        and is_stale(a[1], now - row["created_at"], freshness))]
     outbox.enqueue(conn, platform=platform, actions=outward,
                    capabilities=capabilities(platform), key_prefix=f"review:{row['id']}",
                    now=now)

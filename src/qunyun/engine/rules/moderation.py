@@ -18,6 +18,7 @@ from datetime import timedelta
 from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
 from qunyun.domain.automation import ModerationSettings
 from qunyun.domain.events import DomainEvent, MessagePosted
+from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import Verdict, public_reason, thresholds
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
@@ -86,10 +87,8 @@ class ModerationRule(Rule):
         step = step_for(cfg, prior)
         acts = escalation(cfg, step, group_id=ctx.group.id, member_id=ctx.member.id,
                           name=ctx.member.name, reasons=match.reasons, signals=match.signals)
-        fresh = ctx.automation.team.freshness
-        limit = (timedelta(minutes=fresh.reply_minutes) if step == "warn"
-                 else timedelta(hours=fresh.action_hours))
-        if ctx.now - event.occurred_at > limit:
+        age, fresh = ctx.now - event.occurred_at, ctx.automation.team.freshness
+        if any(is_stale(a, age, fresh) for a in acts):
             # too late to warn or remove for it: recorded (and counted as an ad), not acted on
             return Outcome([replace(record, action="none", status="logged",
                                     reasons=(*match.reasons, STALE_NOTE))], stop=True)
