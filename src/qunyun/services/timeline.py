@@ -12,6 +12,7 @@ the real sends agree.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,7 +32,15 @@ from qunyun.adapters.storage.tables import (
     scheduled_jobs,
     scripts,
 )
-from qunyun.domain.content import CAMPAIGN, ROUTINE, ContentError, SendPlanner, parse_when
+from qunyun.domain.content import (
+    CAMPAIGN,
+    ROUTINE,
+    ContentError,
+    SendPlanner,
+    parse_caps,
+    parse_when,
+    period_bounds,
+)
 from qunyun.domain.staff import Permission
 from qunyun.services import automation, pushes
 from qunyun.services.errors import InvalidInput, NotFound
@@ -135,7 +144,7 @@ def planned_pushes(conn: Connection, *, begin: datetime, end: datetime, clock: C
             out.append(PlannedPush(
                 at=at, source="playbook", source_id=int(pb["id"]), name=pb["name"],
                 step=step["name"] or step["at"], step_id=int(step["id"]),
-                priority=CAMPAIGN if when.needs_start else ROUTINE, body=step["script_body"],
+                priority=step_rank(step["at"]), body=step["script_body"],
                 values=step_values(pb, label),
                 recipients=recipients(step["target"], attached.get(int(pb["id"]), [])),
                 condition=step["max_messages_last_hour"], paused=paused))
@@ -166,8 +175,6 @@ def place(planner: SendPlanner, planned: Sequence[PlannedPush]) -> None:
 def _cap_horizon(conn: Connection, at: datetime, tz: ZoneInfo) -> datetime:
     """The end of the longest cap period that holds ``at``: later pushes cannot share a
     cap with it."""
-    from qunyun.domain.content import parse_caps, period_bounds
-
     caps = parse_caps(c.model_dump() for c in
                       automation.effective_settings(conn, None).broadcast.caps)
     ends = [period_bounds(c.period, at, tz)[1] for c in caps]
@@ -249,9 +256,7 @@ def preview_timeline(conn: Connection, *, actor: Actor, group_id: int | None = N
     place(_planner_for(conn, planned, begin, days, clock.tz), planned)
     rows = [row(p, o, clock.tz) for p in planned for o in p.outcomes]
     rows.sort(key=lambda r: (r["at"] or r["due"], r["due"]))
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    counts = dict(Counter(r["status"] for r in rows))
     return {"group_id": group_id, "member_id": member_id, "name": name,
             "from": first.isoformat(), "days": days, "counts": counts, "rows": rows}
 
