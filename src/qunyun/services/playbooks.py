@@ -9,6 +9,7 @@ second firing of the same occurrence a no-op, so a restart neither skips nor rep
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -449,14 +450,11 @@ def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
     sends are marked conditional. Without ``start``: today, or two days before a campaign
     still ahead (its warm-up)."""
     actor.require(Permission.VIEW)
-    if not 1 <= days <= 92:
-        raise InvalidInput("days: between 1 and 92")
     pb = get_playbook(conn, actor=actor, playbook_id=playbook_id)
-    tz = clock.tz
     if start is None:
         first = pb["campaign_start"] - timedelta(days=2) if pb["campaign_start"] else clock.now
-        start = max(first, clock.now).astimezone(tz).date()
-    begin = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+        start = max(first, clock.now).astimezone(clock.tz).date()
+    start, begin, _end = timeline.window(start, days, clock)
     default_groups = [g["id"] for g in pb["groups"]]
     notes: list[str] = []
     reached: dict[tuple[str, int], pushes.Recipient] = {}
@@ -470,12 +468,9 @@ def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
     rows = timeline.preview_playbook_rows(conn, playbook_id=playbook_id,
                                           recipients=list(reached.values()), begin=begin,
                                           days=days, clock=clock)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
     return {"playbook_id": playbook_id, "name": pb["name"], "from": start.isoformat(),
-            "days": days, "counts": counts, "notes": notes, "rows": rows}
-
+            "days": days, "counts": dict(Counter(r["status"] for r in rows)), "notes": notes,
+            "rows": rows}
 
 
 # --- the seed-000 samples (demo, tests, `qunyun playbook samples`) --------------------------
