@@ -197,4 +197,12 @@ def test_group_timeline_page_and_api(client: TestClient, conn: Connection, runti
     assert client.get("/api/v1/timeline", headers={"x-csrf-token": token}).status_code == 422
     assert client.get("/api/v1/timeline", params={"group_id": 999999},
                       headers={"x-csrf-token": token}).status_code == 404
+    for days in (0, 93):  # a window of days the previews can place: 1 to 92
+        bad = client.get("/api/v1/timeline", params={"group_id": gids[0], "days": days},
+                         headers={"x-csrf-token": token})
+        assert bad.status_code == 422 and "days" in bad.text
+        pid = playbook_service.list_playbooks(conn, actor=SYSTEM)[0]["id"]
+        bad = client.get(f"/api/v1/playbooks/{pid}/preview", params={"days": days},
+                         headers={"x-csrf-token": token})
+        assert bad.status_code == 422 and "days" in bad.text
 
