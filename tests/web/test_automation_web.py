@@ -123,12 +123,19 @@ def test_an_automatic_removal_is_overturned_from_the_decision_log(
     assert "撤销判定" in page.text and "同时请回群" in page.text
     assert "模型" not in page.text  # no scores of the learned model in the reasons
     decision = conn.execute(select(moderation_decisions.c.id)).scalar_one()
+    member_id = conn.execute(select(moderation_decisions.c.member_id)).scalar_one()
+    history = client.get(f"/members/{member_id}").text  # the member's timeline says it plainly
+    assert "判为广告" in history and "计入违规" in history and "移出" in history
     r = client.post(f"/automation/moderation/{decision}/review",
                     data={"csrf_token": token, "decision": "overturn", "restore_offered": "1"})
     assert r.status_code == 303
     row = conn.execute(select(moderation_decisions)).mappings().one()
     assert row["status"] == "overturned" and row["action"] == "remove"
     assert "已撤销" in client.get("/automation/moderation").text
+    history = client.get(f"/members/{member_id}").text
+    assert "广告判定已撤销" in history and "违规已撤销" in history
+    for code in ("ad_flagged", "violation", "decision=", "action=remove", "event."):
+        assert code not in history
     # the JSON API says what it undid; a second overturn is a conflict, not a 500
     again = client.post(f"/api/v1/moderation/decisions/{decision}/review",
                         json={"confirm": False}, headers={"x-csrf-token": token})

@@ -378,6 +378,22 @@ def note_decision(conn: Connection, *, decision_id: int, member_id: int, group_i
         counts.bump(conn, member_id, kind)
 
 
+def retract_decision(conn: Connection, *, decision_id: int, member_id: int) -> None:
+    """An overturned decision was no ad and no violation: its member events become
+    ``…_overturned`` (kept, not deleted) and the member's counts follow."""
+    flipped = False
+    for event_id, kind, data in conn.execute(
+            select(member_events.c.id, member_events.c.kind, member_events.c.data).where(
+                member_events.c.member_id == member_id,
+                member_events.c.kind.in_((AD_FLAGGED, VIOLATION)))):
+        if (data or {}).get("decision") == decision_id:
+            conn.execute(update(member_events).where(member_events.c.id == event_id)
+                         .values(kind=f"{kind}_overturned"))
+            flipped = True
+    if flipped:
+        counts.recount(conn, [member_id])
+
+
 def record_checkin(conn: Connection, *, group_id: int, member_id: int, day: str, streak: int,
                    source: str, at: datetime, message_id: str = "",
                    inbound_id: int | None = None) -> bool:

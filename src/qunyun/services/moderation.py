@@ -18,7 +18,6 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 from qunyun.adapters.storage.tables import blacklist as blacklist_table
 from qunyun.adapters.storage.tables import (
     groups,
-    member_events,
     members,
     moderation_decisions,
     utcnow,
@@ -30,19 +29,18 @@ from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
 from qunyun.engine.rules.moderation import escalation, step_for
-from qunyun.services import audit, blacklist, counts, outbox, tasks
+from qunyun.services import audit, blacklist, outbox, tasks
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import (
-    AD_FLAGGED,
     CONFIRMED,
     OVERTURNED,
     PENDING,
-    VIOLATION,
     apply_effects,
     bump_version,
     effective_settings,
     note_decision,
     prior_violations,
+    retract_decision,
 )
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -258,17 +256,7 @@ def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
     member_id = row["member_id"]
     if member_id is None or row["status"] == PENDING:
         return out
-    flipped = False
-    for event_id, kind, data in conn.execute(
-            select(member_events.c.id, member_events.c.kind, member_events.c.data).where(
-                member_events.c.member_id == member_id,
-                member_events.c.kind.in_((AD_FLAGGED, VIOLATION)))):
-        if (data or {}).get("decision") == row["id"]:
-            conn.execute(update(member_events).where(member_events.c.id == event_id)
-                         .values(kind=f"{kind}_overturned"))
-            flipped = True
-    if flipped:
-        counts.recount(conn, [member_id])
+    retract_decision(conn, decision_id=row["id"], member_id=member_id)
     entries = [dict(e) for e in conn.execute(select(blacklist_table).where(
         blacklist_table.c.decision_id == row["id"])).mappings()]
     for entry in entries:

@@ -40,11 +40,18 @@ def member_timeline(conn: Connection, member_id: int, group_names: dict[int, str
                     limit: int = 200) -> list[dict[str, Any]]:
     """Newest first; each item has ``at``, ``kind``, ``text`` and where it came from."""
     items: list[dict[str, Any]] = []
-    for r in conn.execute(select(member_events).where(member_events.c.member_id == member_id)
-                          .order_by(member_events.c.occurred_at.desc()).limit(limit)):
-        items.append({"at": r.occurred_at, "kind": f"event.{r.kind}", "source": "group",
-                      "group": group_names.get(r.group_id, ""),
-                      "text": ", ".join(f"{k}={v}" for k, v in (r.data or {}).items() if v)})
+    # the blacklist's own history (below) says who barred them and why
+    for r in conn.execute(select(member_events).where(
+            member_events.c.member_id == member_id,
+            member_events.c.kind.not_in((blacklist.BLACKLISTED, blacklist.UNBLACKLISTED)))
+            .order_by(member_events.c.occurred_at.desc()).limit(limit)):
+        data = dict(r.data or {})
+        item = {"at": r.occurred_at, "kind": f"event.{r.kind}", "source": "group",
+                "group": group_names.get(r.group_id, ""),
+                "text": ", ".join(f"{k}={v}" for k, v in data.items() if v)}
+        if "decision" in data:  # a moderation decision: the step it took, in words
+            item.update(text="", step=data.get("action", ""))
+        items.append(item)
     for r in conn.execute(select(messages.c.sent_at, messages.c.text, messages.c.group_id,
                                  messages.c.recalled)
                           .where(messages.c.member_id == member_id)
