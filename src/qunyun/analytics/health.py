@@ -31,6 +31,7 @@ from qunyun.adapters.storage.tables import (
     utcnow,
 )
 from qunyun.analytics.overview import local_date, local_day
+from qunyun.engine.moderation import is_ad
 
 
 def utc_hour_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
@@ -225,8 +226,7 @@ def _ads(conn: Connection, ids: list[int], start: datetime, end: datetime) -> di
                    moderation_decisions.c.created_at < end,
                    moderation_decisions.c.status != "overturned",
                    moderation_decisions.c.verdict.in_(("block", "review")))):
-        content = any(sig not in ("flood", "repeat") for sig in signals or [])
-        if status == "confirmed" or (verdict == "block" and content):
+        if status == "confirmed" or is_ad(verdict, signals or []):
             out[int(gid)] += 1
     return out
 

@@ -540,6 +540,15 @@ def public_reason(signals: Iterable[str]) -> str:
     return "、".join(said) if said else "发广告"
 
 
+# signals that are about how someone posts, not what: flooding is no ad
+_BEHAVIOUR_SIGNALS = frozenset({"flood", "repeat"})
+
+
+def is_ad(verdict: str, signals: Iterable[str]) -> bool:
+    """A blocked message whose own content (not only its flooding) made it one."""
+    return verdict == "block" and any(s not in _BEHAVIOUR_SIGNALS for s in signals)
+
+
 @lru_cache(maxsize=32)
 def thresholds(block: float, review: float, strict_shift: float) -> Thresholds:
     """One Thresholds per distinct setting, not one per message."""

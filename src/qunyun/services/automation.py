@@ -57,7 +57,7 @@ from qunyun.domain.events import MessagePosted
 from qunyun.domain.staff import Permission
 from qunyun.engine.automation import AutomationSnapshot, FaqAnswer
 from qunyun.engine.faq import FaqEntry, FaqIndex
-from qunyun.engine.moderation import Classifier, WordList, default_model
+from qunyun.engine.moderation import Classifier, WordList, default_model, is_ad
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
 from qunyun.services import audit, blacklist, counts
 from qunyun.services.errors import InvalidInput, NotFound
@@ -340,13 +340,6 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, ke
 AD_FLAGGED = "ad_flagged"
 VIOLATION = "violation"
 VIOLATION_OVERTURNED = "violation_overturned"
-# signals that are about how someone posts, not what: flooding is no ad
-_BEHAVIOUR_SIGNALS = frozenset({"flood", "repeat"})
-
-
-def is_ad(verdict: str, signals: Sequence[str]) -> bool:
-    """A blocked message whose own content (not only its flooding) made it one."""
-    return verdict == "block" and any(s not in _BEHAVIOUR_SIGNALS for s in signals)
 
 
 def record_decision(conn: Connection, effect: RecordModeration, *, at: datetime,
