@@ -5,7 +5,9 @@ messages inserted in executemany batches, deduplicated by (group, stable message
 System notices become domain events and go through ``do_ingest_event`` with no rules, so
 joins, leaves, removals and renames are stored exactly as live events are; their event ids
 come from the notice's own key, so a re-import or an overlapping export adds nothing twice.
-Rules do not run on history: nobody is welcomed two years late.
+Rules do not run on history: nobody is welcomed two years late. A MemoTrace file whose
+rows DuckDB reads whole takes the batch path instead (``import_history``): the same rules
+for people, memberships and events, decided in file order, written in bulk.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from itertools import chain
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,7 +24,6 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from qunyun.adapters.platforms.exports.columnar import (
     MemoTraceFrame,
-    Speaker,
     open_memotrace,
 )
 from qunyun.adapters.platforms.exports.formats import (
@@ -293,45 +293,6 @@ class _Importer:
         for_postgres = self.conn.dialect.name == "postgresql"
         with index_built_after(self.conn, MEMBER_INDEX, incoming=frame.rows):
             import_frame(self, frame, for_postgres=for_postgres)
-
-    def _columnar(self, frame: MemoTraceFrame, for_postgres: bool) -> None:
-        after = 0
-        for notice in chain(frame.notices(), [None]):
-            before = notice[0] if notice is not None else 2**62
-            if before > after + 1:  # notices back to back have no messages between them
-                self._columnar_segment(frame, after, before, for_postgres)
-            if notice is not None:
-                rn, talker, chat_name, epoch, key, content = notice
-                self.notice(ExportRow(line=rn + 1, chat_id=talker, chat_name=chat_name,
-                                      at=datetime.fromtimestamp(epoch, tz=UTC), sender_id="",
-                                      sender_name="", text=content, message_type="system",
-                                      key=key))
-                after = rn
-
-    def _columnar_segment(self, frame: MemoTraceFrame, after: int, before: int,
-                          for_postgres: bool) -> None:
-        # people first: one pass over the segment's distinct speakers, as message() would
-        who: dict[Speaker, tuple[int, int | None]] = {}
-        for talker, chat_name, sender, name, first_e, last_e, is_self in frame.speakers(
-                after, before):
-            first = datetime.fromtimestamp(first_e, tz=UTC)
-            last = datetime.fromtimestamp(last_e, tz=UTC)
-            probe = ExportRow(line=0, chat_id=talker, chat_name=chat_name, at=first,
-                              sender_id=sender, sender_name=name, text="",
-                              message_type="text", key="", is_self=bool(is_self))
-            gid = self.group_id(probe)
-            self.translate.learn(probe)
-            ref = self.translate.sender(probe)
-            mid: int | None = None
-            if ref is not None:
-                if not ref.weak:
-                    self._adopt_nickname(talker, ref, first)
-                mid = self.member_id(ref, first)
-                self.member_id(ref, last)  # last seen
-                self._spoke(mid, gid, first, last)
-            who[(talker, sender, name)] = (gid, mid)
-        for chunk in frame.segment(after, before, who, for_postgres=for_postgres):
-            self._store(chunk, ready=True)
 
     def _spoke(self, mid: int, gid: int, first: datetime, last: datetime) -> None:
         """Someone spoke in a group between ``first`` and ``last``: widen their pending span

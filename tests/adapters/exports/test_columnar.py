@@ -52,12 +52,12 @@ def test_a_duckdb_failure_after_opening_names_the_file() -> None:
     frame = open_memotrace(FIXTURES / "memotrace__group.csv", None)
     assert frame is not None
     try:
-        who = {(s[0], s[2], s[3]): (1, 1) for s in frame.speakers(0, 2**62)}
+        who = {(s[0], s[2], s[3]): (1, 1) for s in frame.speakers_all()}
         assert sum(len(c) for c in frame.segment(0, 2**62, who, for_postgres=False)) == 7
         frame.con.close()  # stands for the frame running out of memory or disk
         with pytest.raises(ExportError, match=r"memotrace__group\.csv:1: reading the export"):
             list(frame.segment(0, 2**62, who, for_postgres=False))
         with pytest.raises(ExportError, match="reading the export failed"):
-            frame.speakers(0, 2**62)
+            frame.speakers_all()
     finally:
         frame.workdir.cleanup()

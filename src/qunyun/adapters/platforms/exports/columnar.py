@@ -51,22 +51,6 @@ class MemoTraceFrame:
     last_rn: int  # the last row number (rows may skip blank lines)
     workdir: tempfile.TemporaryDirectory[str]
 
-    def notices(self) -> Iterator[tuple[Any, ...]]:
-        """Every system notice in file order — (rn, talker, chat_name, epoch, key, content) —
-        streamed on a cursor of its own, so segments can be read in between."""
-        cursor = self.con.cursor()
-        try:
-            with self._failing_at(0):
-                cursor.execute("SELECT rn, talker, chat_name, epoch, key, content FROM keyed "
-                               "WHERE is_system ORDER BY rn")
-                chunk = cursor.fetchmany(1000)
-            while chunk:
-                yield from chunk
-                with self._failing_at(chunk[-1][0] + 1):
-                    chunk = cursor.fetchmany(1000)
-        finally:
-            cursor.close()
-
     def segment(self, after: int, before: int, who: dict[Speaker, tuple[int, int | None]],
                 *, for_postgres: bool) -> Iterator[list[tuple[Any, ...]]]:
         """Member messages with after < rn < before, in file order, as the message rows the
@@ -153,17 +137,6 @@ class MemoTraceFrame:
                 "SELECT s.gid, s.mid, c.rn AS cut, min(s.rn), min(s.epoch), max(s.epoch) "
                 "FROM said s ASOF LEFT JOIN cuts c ON s.gid = c.gid AND s.mid = c.mid "
                 "AND s.rn >= c.rn GROUP BY s.gid, s.mid, c.rn ORDER BY min(s.rn)").fetchall()
-
-    def speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
-        """Per (talker, sender, name): first and last epoch, whether it is the exporter."""
-        with self._failing_at(after + 1):
-            return self._speakers(after, before)
-
-    def _speakers(self, after: int, before: int) -> list[tuple[Any, ...]]:
-        return self.con.execute(
-            "SELECT talker, chat_name, sender, sender_name, min(epoch), max(epoch), "
-            "bool_or(is_self) FROM keyed WHERE rn > ? AND rn < ? AND NOT is_system "
-            "GROUP BY ALL ORDER BY min(epoch)", [after, before]).fetchall()
 
     def close(self) -> None:
         self.con.close()
