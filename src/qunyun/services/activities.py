@@ -14,8 +14,6 @@ Enrolments and conversions also append member events (``enrolled``, ``deposit``,
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +47,7 @@ from qunyun.domain.activities import (
 )
 from qunyun.domain.automation import RefundTier
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, counts
+from qunyun.services import audit, counts, spreadsheets
 from qunyun.services.attributes import (
     KEY_HEADERS,
     CsvTable,
@@ -868,15 +866,11 @@ def do_settle(conn: Connection, *, actor: Actor, activity_id: int | str) -> dict
 
 def settlement_csv(plan: Mapping[str, Any]) -> str:
     """The refund list for finance (UTF-8 with BOM so Excel opens it in Chinese)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["活动", "会员编号", "昵称", "押金(元)", "打卡次数", "退还比例(%)",
-                     "退款(元)", "完成"])
-    for r in plan["rows"]:
-        writer.writerow([plan["code"], r["number"], r["name"], f"{r['deposit']:.2f}",
-                         r["checkins"], f"{r['percent']:g}", f"{r['refund']:.2f}",
-                         "是" if r["completed"] else "否"])
-    return "\ufeff" + out.getvalue()
+    return spreadsheets.csv_text(
+        ["活动", "会员编号", "昵称", "押金(元)", "打卡次数", "退还比例(%)", "退款(元)", "完成"],
+        ([plan["code"], r["number"], r["name"], f"{r['deposit']:.2f}", r["checkins"],
+          f"{r['percent']:g}", f"{r['refund']:.2f}", "是" if r["completed"] else "否"]
+         for r in plan["rows"]))
 
 
 def money(conn: Connection, *, actor: Actor, activity_id: int | str) -> dict[str, Any]:

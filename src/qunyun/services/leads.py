@@ -8,8 +8,6 @@ Phone and address are masked unless the actor may see personal data; every expor
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +27,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.domain.segments import Counter, Formula, SegmentError, Term, parse_formula
 from qunyun.domain.staff import Permission
-from qunyun.services import audit
+from qunyun.services import audit, spreadsheets
 from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.segments import Clock, find_segment, member_ids, parse
@@ -168,24 +166,9 @@ def render_export(rows: list[LeadRow], fmt: str, language: str = "zh-CN") -> byt
     table = [[getattr(r, c) if c != "score" else round(r.score, 2) for c in EXPORT_COLUMNS]
              for r in rows]
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(table)
-        return out.getvalue().encode("utf-8-sig")  # BOM: Excel opens Chinese CSV correctly
+        return spreadsheets.csv_bytes(header, table)
     if fmt == "xlsx":
-        import xlsxwriter  # type: ignore[import-untyped]
-
-        buffer = io.BytesIO()
-        book = xlsxwriter.Workbook(buffer, {"in_memory": True, "constant_memory": True})
-        sheet = book.add_worksheet("leads")
-        bold = book.add_format({"bold": True})
-        sheet.write_row(0, 0, header, bold)
-        for i, values in enumerate(table, start=1):
-            sheet.write_row(i, 0, values)
-        sheet.set_column(4, 4, 60)
-        book.close()
-        return buffer.getvalue()
+        return spreadsheets.xlsx_bytes("leads", header, table, widths={4: 60})
     raise InvalidInput("format: csv or xlsx")
 
 
