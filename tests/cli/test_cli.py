@@ -62,6 +62,21 @@ def test_upgrade_users_and_json(env: Path, fresh_db_url: str) -> None:
     assert [u["username"] for u in listed] == ["lin"]
     token = json.loads(run(db, "users", "token", "lin", "--json").stdout)["token"]
     assert token.startswith("qy_")
+    guessable = run(db, "users", "create", "zhou", "--password", "-", stdin="12345678\n")
+    assert guessable.exit_code == 2 and "too easy to guess" in guessable.output
+    assert run(db, "users", "token", "lin", "--days", "0").exit_code == 2
+    changed = run(db, "users", "set", "lin", "--role", "viewer", "--disable", "--json")
+    assert changed.exit_code == 0, changed.output
+    assert (json.loads(changed.stdout)["role"], json.loads(changed.stdout)["active"]) == (
+        "viewer", False)
+    tokens = json.loads(run(db, "users", "tokens", "lin", "--json").stdout)
+    assert [t["live"] for t in tokens] == [True] and tokens[0]["label"] == ""
+    revoked = run(db, "users", "revoke-token", str(tokens[0]["id"]), "--json")
+    assert revoked.exit_code == 0, revoked.output
+    assert [t["live"] for t in json.loads(run(db, "users", "tokens", "--json").stdout)] == [
+        False]
+    missing = run(db, "users", "set", "nobody", "--enable")
+    assert missing.exit_code == 2 and "nobody" in missing.output
 
 
 def test_ingest_file_then_worker_delivers(env: Path, fresh_db_url: str) -> None:

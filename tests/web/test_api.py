@@ -78,6 +78,10 @@ def test_roles_enforced_in_api(client: TestClient, staff: dict[str, str],
     admin = bearer(conn, "admin1")
     created = client.post("/api/v1/users", headers=admin,
                           json={"username": "newbie", "password": "12345678", "role": "viewer"})
+    assert created.status_code == 422 and "too easy to guess" in created.json()["error"]
+    created = client.post("/api/v1/users", headers=admin,
+                          json={"username": "newbie", "password": "tea at 5 by the lake",
+                                "role": "viewer"})
     assert created.status_code == 201 and created.json()["role"] == "viewer"
     bad = client.post("/api/v1/users", headers=admin,
                       json={"username": "x y", "password": "12345678"})

@@ -21,3 +21,14 @@ class Conflict(ServiceError):
 
 class AccessDenied(ServiceError):
     status_code = 403
+
+
+class TooManyAttempts(ServiceError):
+    """Sign-ins refused for a while after repeated failures (the web answers 429 with
+    ``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
-from qunyun.services.errors import ServiceError
+from qunyun.services.errors import ServiceError, TooManyAttempts
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
@@ -42,6 +42,8 @@ from qunyun.web.routes import (
     segments,
     tags,
     tasks,
+    users,
+    users_api,
     wecom,
     wecom_api,
 )
@@ -84,8 +86,9 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
-                   leads, tasks, outbox, audit, api, crm_api, automation, automation_api, content,
-                   content_api, activities, activities_api, wecom, wecom_api):
+                   leads, tasks, outbox, audit, users, api, users_api, crm_api, automation,
+                   automation_api, content, content_api, activities, activities_api, wecom,
+                   wecom_api):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
@@ -108,14 +111,19 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> Response:
+        headers = ({"Retry-After": str(exc.retry_after)}
+                   if isinstance(exc, TooManyAttempts) else {})
         if _wants_json(request):
-            return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status_code,
+                                headers=headers)
         context: dict[str, Any] = {"message": str(exc)}
         if exc.status_code == 403:
             context["message_key"] = "error.forbidden"
         elif exc.status_code == 404:
             context["message_key"] = "error.not_found"
-        return render(request, "error.html", context, status_code=exc.status_code)
+        response = render(request, "error.html", context, status_code=exc.status_code)
+        response.headers.update(headers)
+        return response
 
     return app
 

@@ -57,7 +57,10 @@ def csrf_token(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    if request.method in SAFE_METHODS or request.headers.get("authorization"):
+    """Unsafe browser requests carry the session's token. Only a request that signed in with
+    a valid bearer token is exempt (it sends no cookie a page could ride on); any other
+    ``Authorization`` header — a browser's cached Basic credentials behind a proxy — is not."""
+    if request.method in SAFE_METHODS or getattr(request.state, "bearer", False):
         return
     expected = request.session.get("csrf", "")
     given = request.headers.get("x-csrf-token", "")
@@ -69,18 +72,23 @@ async def check_csrf(request: Request) -> None:
         raise CsrfFailed()
 
 
+def client_address(request: Request) -> str:
+    """The caller's address, for the login back-off and the session list (behind a proxy,
+    run uvicorn with ``--proxy-headers --forwarded-allow-ips`` so this is the real client)."""
+    return request.client.host if request.client else ""
+
+
 def _actor_from_request(request: Request, runtime: Runtime) -> Actor | None:
     auth = request.headers.get("authorization", "")
     with runtime.uow.read() as conn:
         if auth.lower().startswith("bearer "):
-            return users.actor_for_token(conn, auth[7:].strip())
-        uid = request.session.get("uid")
-        if not isinstance(uid, int):
+            actor = users.actor_for_token(conn, auth[7:].strip())
+            request.state.bearer = actor is not None
+            return actor
+        sid = request.session.get("sid")
+        if not isinstance(sid, str) or not sid:
             return None
-        actor = users.get_actor(conn, uid)
-    if actor is None or actor.session_version != request.session.get("sv"):
-        return None
-    return actor
+        return users.actor_for_session(conn, sid)
 
 
 async def current_actor(request: Request, runtime: RuntimeDep) -> Actor:

@@ -136,6 +136,52 @@ class UserCreate(BaseModel):
     display_name: str = ""
 
 
+class UserUpdate(BaseModel):
+    """An admin's change to an account; any change ends the account's sessions."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = None
+    active: bool | None = None
+    password: str | None = None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str
+    new_password: str
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str | None = None  # default: oneself
+    label: str = Field("", max_length=128)
+    days: int = Field(90, ge=1, le=366)
+
+
+class TokenCreated(BaseModel):
+    username: str
+    token: str
+    days: int
+
+
+class TokenPublic(_Out):
+    id: int
+    username: str
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    live: bool
+
+
+class SessionPublic(_Out):
+    id: int
+    created_at: datetime
+    expires_at: datetime
+    client: str
+    current: bool
+
+
 class UserPublic(_Out):
     id: int
     username: str

@@ -95,6 +95,34 @@ api_tokens = Table(
     _created(),
     Column("last_used_at", UTCDateTime()),
     Column("revoked_at", UTCDateTime()),
+    Column("expires_at", UTCDateTime()),  # NULL on tokens made before expiry: created + 90 d
+)
+
+# A signed-in browser: the cookie carries a random id whose hash is stored here, so logging
+# out, a password or role change and disabling the account end it (a copied cookie stops
+# working), and staff can see and end their other sessions.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    _id(),
+    Column("user_id", Id, ForeignKey("staff_users.id", ondelete="CASCADE"), nullable=False),
+    Column("sid_hash", String(64), nullable=False, unique=True),
+    _created(),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("end_reason", String(32)),  # logout, password, role, disabled, ended
+    Column("client", String(64), nullable=False, default=""),
+    Index("ix_staff_sessions_user", "user_id", "ended_at"),
+)
+
+# Failed sign-ins per account and per client address, for the login back-off.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(160), primary_key=True),  # "user:<name>" or "client:<address>"
+    Column("failures", Integer, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("blocked_until", UTCDateTime()),
 )
 
 # One row per named counter; member numbers come from here so they are gap-free and never reused.

@@ -5,8 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.adapters.storage.tables import utcnow
 from qunyun.services import users
-from qunyun.web.deps import RuntimeDep, check_csrf, csrf_token, render
+from qunyun.services.errors import TooManyAttempts
+from qunyun.web.deps import (
+    CurrentActor,
+    RuntimeDep,
+    check_csrf,
+    client_address,
+    csrf_token,
+    render,
+)
 from qunyun.web.i18n import LANGUAGES
 
 router = APIRouter(include_in_schema=False)
@@ -29,20 +38,32 @@ def login_page(request: Request, next: str = "/") -> Response:
 async def login(request: Request, runtime: RuntimeDep, username: str = Form(""),
                 password: str = Form(""), next: str = Form("/")) -> Response:
     await check_csrf(request)
-    with runtime.uow.write() as conn:
-        actor = users.authenticate(conn, username=username.strip(), password=password)
+    context = {"next": _safe_next(next), "username": username}
+    client = client_address(request)
+    try:
+        with runtime.uow.write() as conn:
+            actor = users.authenticate(conn, username=username.strip(), password=password,
+                                       client=client, now=utcnow())
+            sid = (users.do_start_session(conn, actor=actor, client=client)
+                   if actor is not None else "")
+    except TooManyAttempts as exc:
+        response = render(request, "login.html", {**context, "failed": False,
+                                                  "wait": exc.retry_after}, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if actor is None:
-        return render(request, "login.html", {"next": _safe_next(next), "failed": True,
-                                              "username": username}, status_code=401)
+        return render(request, "login.html", {**context, "failed": True}, status_code=401)
     request.session.clear()
-    request.session.update({"uid": actor.id, "sv": actor.session_version})
+    request.session.update({"sid": sid})
     csrf_token(request)  # a fresh token for the new session
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    await check_csrf(request)
+async def logout(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    """End this session on the server too: a copied cookie stops working."""
+    with runtime.uow.write() as conn:
+        users.do_end_session(conn, actor=actor)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -1,0 +1,76 @@
+"""Staff accounts over the API: admins change roles, disable accounts and set passwords;
+everyone changes their own password, ends their own sessions and manages their tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from qunyun.services import users
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.schemas import (
+    PasswordChange,
+    SessionPublic,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserPublic,
+    UserUpdate,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+@router.patch("/users/{username}", response_model=UserPublic)
+def api_user_update(username: str, body: UserUpdate, actor: CurrentActor,
+                    runtime: RuntimeDep) -> dict[str, Any]:
+    """Change a role, disable (``active: false``) or enable an account, or set its password;
+    every session of that account ends."""
+    with runtime.uow.write() as conn:
+        return users.do_update_user(conn, actor=actor, username=username, role=body.role,
+                                    active=body.active, password=body.password)
+
+
+@router.post("/me/password", status_code=204)
+def api_change_password(body: PasswordChange, actor: CurrentActor,
+                        runtime: RuntimeDep) -> None:
+    """Change one's own password; one's other sessions end."""
+    with runtime.uow.write() as conn:
+        users.do_change_password(conn, actor=actor, current=body.current_password,
+                                 new=body.new_password)
+
+
+@router.get("/me/sessions", response_model=list[SessionPublic])
+def api_sessions(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return users.list_sessions(conn, actor=actor)
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204)
+def api_end_session(session_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
+    with runtime.uow.write() as conn:
+        users.do_end_session(conn, actor=actor, session_id=session_id)
+
+
+@router.get("/tokens", response_model=list[TokenPublic])
+def api_tokens(actor: CurrentActor, conn: ReadConn,
+               username: str | None = None) -> list[dict[str, Any]]:
+    """One's own tokens; an admin sees everyone's (or one account's with ``username``)."""
+    return users.list_tokens(conn, actor=actor, username=username)
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201)
+def api_token_create(body: TokenCreate, actor: CurrentActor,
+                     runtime: RuntimeDep) -> TokenCreated:
+    """A bearer token (shown once) that expires after ``days``."""
+    username = body.username or actor.username
+    with runtime.uow.write() as conn:
+        token = users.do_create_api_token(conn, actor=actor, username=username,
+                                          label=body.label, days=body.days)
+    return TokenCreated(username=username, token=token, days=body.days)
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def api_token_revoke(token_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
+    with runtime.uow.write() as conn:
+        users.do_revoke_token(conn, actor=actor, token_id=token_id)
