@@ -302,6 +302,9 @@ def test_settings_are_validated_and_nothing_changes_on_error(conn: Connection) -
     with pytest.raises(InvalidInput, match="pattern"):
         faqs_service.do_create_faq(conn, actor=SYSTEM, questions=[], answer="x",
                                    match="regex", pattern="(")
+    with pytest.raises(InvalidInput, match=r"pattern: .*back references"):
+        faqs_service.do_create_faq(conn, actor=SYSTEM, questions=[], answer="x",
+                                   match="regex", pattern=r"(.)\1{3}")
 
 
 def test_faq_csv_import_reports_the_line(conn: Connection) -> None:

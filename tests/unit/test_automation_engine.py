@@ -7,10 +7,12 @@ import random
 from collections import Counter
 from datetime import UTC, datetime
 
+import pytest
+
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
 from qunyun.domain.actions import SendText, fill_names
 from qunyun.domain.text import compact, normalize
-from qunyun.engine.faq import FaqEntry, FaqIndex
+from qunyun.engine.faq import FaqEntry, FaqIndex, compile_regex
 from qunyun.engine.moderation import BigramModel, Classifier, WordList, default_model
 from qunyun.services.draws import Prize, pick
 
@@ -44,6 +46,20 @@ def test_faq_answers_paraphrases_and_stays_silent_otherwise() -> None:
     assert index.match("群规在哪看").id == "rules"  # type: ignore[union-attr]
     assert index.match("今天天气真好") is None
     assert index.match("定金") is None  # one word is not a question
+
+
+def test_regex_faqs_run_in_linear_time_and_old_patterns_are_skipped() -> None:
+    index = FaqIndex([FaqEntry(id="evil", questions=(), match="regex", pattern="^(a+)+$"),
+                      FaqEntry(id="old", questions=(), match="regex", pattern=r"(价)\1"),
+                      FaqEntry(id="price", questions=(), match="regex", pattern="价格|多少钱")])
+    # Python's re backtracks 2^35 times on this; RE2 answers at once
+    assert index.match("a" * 35 + "!") is None
+    assert index.match("A" * 40).id == "evil"  # type: ignore[union-attr]
+    assert index.skipped_patterns == 1  # a back reference RE2 cannot run never matches
+    assert index.match("请问多少钱").id == "price"  # type: ignore[union-attr]
+    assert index.match("x" * 3000 + "多少钱") is None  # only the first 2,000 characters
+    with pytest.raises(ValueError, match="escape"):
+        compile_regex(r"(a)\1")
 
 
 def test_batched_welcome_merges_names_once() -> None:

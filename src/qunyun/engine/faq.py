@@ -9,6 +9,11 @@ that forgives segmentation differences. It answers only above ``min_score`` and 
 FAQ beats the runner-up by ``min_margin``: a wrong answer is worse than none, and an
 unanswered question goes to staff.
 
+Regex FAQs run on RE2 (google-re2), which matches in time linear in the text: with Python's
+``re`` a pattern like ``^(a+)+$`` against a 35-character message stalled the store's write
+transaction. Patterns are checked with RE2 when saved; only the first ``MAX_REGEX_TEXT``
+characters of a message are searched.
+
 Speed: words are cut by jieba-rs (~3 µs a message; Python jieba took ~30), and an
 Aho-Corasick pass over the FAQ's own words runs first: a message sharing no word with any
 phrasing cannot score and is skipped untouched.
@@ -17,17 +22,19 @@ phrasing cannot score and is skipped untouched.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import ahocorasick
+import re2  # type: ignore[import-untyped]
 import rjieba
 
 from qunyun.domain.text import compact, flat, normalize
 
+MAX_REGEX_TEXT = 2000
+MAX_PATTERN = 500
 MatchKind = Literal["fuzzy", "exact", "contains", "regex"]
 MATCH_KINDS: tuple[str, ...] = ("fuzzy", "exact", "contains", "regex")
 
@@ -36,6 +43,24 @@ _STOP_WORDS = ("的 了 吗 呢 吧 啊 呀 哦 嘛 么 啦 哈 嗯 是 在 有 
                "请 问 一下 下 想 要 能 会 可以 这个 那个 这 那 就 都 也 还 和 与 及"
                " 亲 您 好 你好 谢谢")
 _STOP = frozenset(_STOP_WORDS.split(" "))
+
+
+def compile_regex(pattern: str) -> object:
+    """A case-insensitive RE2 pattern; ``ValueError`` names what RE2 refuses (back
+    references and look-arounds: RE2 guarantees linear time by leaving them out)."""
+    if len(pattern) > MAX_PATTERN:
+        raise ValueError(f"at most {MAX_PATTERN} characters")
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 8 << 20
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        raise ValueError(str(detail)) from None
 
 
 def tokenize(text: str) -> list[str]:
@@ -115,14 +140,18 @@ class FaqIndex:
         self.entries = tuple(entries)
         self._exact: dict[str, FaqEntry] = {}
         self._contains: list[tuple[FaqEntry, tuple[str, ...]]] = []
-        self._regex: list[tuple[FaqEntry, re.Pattern[str]]] = []
+        self._regex: list[tuple[FaqEntry, object]] = []
+        self.skipped_patterns = 0  # stored before RE2 and not valid there: never match
         docs: list[_Doc] = []
         for entry in self.entries:
             if entry.match == "contains":
                 words = tuple(flat(w) for w in entry.pattern.split("|"))
                 self._contains.append((entry, tuple(w for w in words if w)))
             elif entry.match == "regex":
-                self._regex.append((entry, re.compile(entry.pattern, re.IGNORECASE)))
+                try:
+                    self._regex.append((entry, compile_regex(entry.pattern)))
+                except ValueError:
+                    self.skipped_patterns += 1
             for q in entry.questions:
                 key = flat(q)
                 if key:
@@ -196,8 +225,9 @@ class FaqIndex:
         for entry, words in self._contains:
             if any(w in key for w in words):
                 return FaqMatch(entry.id, 1.0, "contains")
+        head = text[:MAX_REGEX_TEXT]
         for entry, pattern in self._regex:
-            if pattern.search(text):
+            if pattern.search(head):  # type: ignore[attr-defined]
                 return FaqMatch(entry.id, 1.0, "regex")
         return self._fuzzy(key, text)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from qunyun.adapters.storage.tables import faqs, groups, utcnow
 from qunyun.domain.staff import Permission
-from qunyun.engine.faq import MATCH_KINDS, FaqEntry
+from qunyun.engine.faq import MATCH_KINDS, FaqEntry, compile_regex
 from qunyun.services import audit
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import bump_version
@@ -44,9 +43,10 @@ def _clean(*, questions: list[str], answer: str, match: str, pattern: str,
         raise InvalidInput(f"pattern: a {match} FAQ needs a pattern")
     if match == "regex":
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidInput(f"pattern: not a regular expression ({exc})") from None
+            compile_regex(pattern.strip())
+        except ValueError as exc:
+            raise InvalidInput(f"pattern: not a regular expression RE2 accepts ({exc}); "
+                               "back references and look-arounds are not supported") from None
     if not 0 <= cooldown_seconds <= 86400:
         raise InvalidInput("cooldown_seconds: between 0 and 86400")
     return {"questions": "\n".join(qs), "answer": answer.strip(), "match": match,
