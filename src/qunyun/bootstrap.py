@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from qunyun.adapters import logs
 from qunyun.adapters.platforms.base import PlatformAdapter
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
@@ -168,6 +169,7 @@ def build_runtime(
     limiter: RateLimiter | None = None,
 ) -> Runtime:
     settings = settings or Settings()
+    logs.install()
     engine = engine or make_engine(settings.resolved_database_url())
     if limiter is None:
         limiter = (RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url

@@ -92,6 +92,22 @@ def test_the_import_path_has_its_own_size_limit(runtime: Runtime, conn: Connecti
         assert too_big.status_code == 413
         elsewhere = client.post("/api/v1/faqs/import", content=big, headers=headers)
         assert elsewhere.status_code == 413
+        # a viewer's upload is refused before its body is read: 403, not streamed into a 413
+        viewer = TestClient(client.app, follow_redirects=False)
+        viewer_headers = {"x-csrf-token": login(viewer, staff["viewer"])}
+        refused = viewer.post("/api/v1/imports?name=big.txt",  # chunked: no length declared
+                              content=iter([big, big]), headers=viewer_headers)
+        assert refused.status_code == 403
+        form = (b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                + viewer_headers["x-csrf-token"].encode() + b'\r\n--b\r\nContent-Disposition:'
+                b' form-data; name="file"; filename="big.txt"\r\n\r\n')
+        page = viewer.post("/health/import", content=iter([form, big, big, b"\r\n--b--\r\n"]),
+                           headers={"content-type": "multipart/form-data; boundary=b"})
+        assert page.status_code == 403
+        for name, says in (("a\x00b.csv", "control characters"), ("长" * 90 + ".csv", "255")):
+            bad = client.post("/api/v1/imports", params={"name": name},
+                              content=iter([big, big]), headers=headers)
+            assert bad.status_code == 422 and says in bad.json()["error"], bad.text
 
 
 def test_an_irc_log_takes_its_day_from_the_request(client: TestClient, conn: Connection,

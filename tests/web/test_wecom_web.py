@@ -74,6 +74,17 @@ def test_api(wclient: TestClient, fake: FakeWecom, staff: dict[str, str],
         "corp_id": CORP, "agent_id": 1, "secret": SECRET, "token": TOKEN, "aes_key": AES_KEY})
     assert r.status_code == 201 and r.json()["callback_path"] == f"/callbacks/wecom/{CORP}"
     assert wclient.post(f"/api/v1/wecom/corps/{CORP}/sync", headers=h).json()["groups"] == 1
+    checks = wclient.post(f"/api/v1/wecom/corps/{CORP}/verify", headers=h).json()["checks"]
+    assert checks == ["回调验证通过 (callback check passed)", "API 令牌获取成功 (access token OK)"]
+    tokens_before = len(fake.tokens)
+    for role in ("viewer", "sales"):  # the check spends the corp's quota: operators only
+        other = TestClient(wclient.app, follow_redirects=False)
+        csrf = login(other, staff[role])
+        assert other.post(f"/api/v1/wecom/corps/{CORP}/verify",
+                          headers={"x-csrf-token": csrf}).status_code == 403
+        assert other.post(f"/wecom/corps/{CORP}/verify",
+                          data={"csrf_token": csrf}).status_code == 403
+    assert len(fake.tokens) == tokens_before
     code = wclient.post("/api/v1/wecom/join-codes", headers=h, json={
         "corp_id": CORP, "channel": "c1", "groups": ["wrA"]})
     assert code.status_code == 201 and code.json()["chat_ids"] == ["wrA"]

@@ -447,7 +447,24 @@ def upload_name(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if base in ("", ".", ".."):
         raise InvalidInput("name: the export's file name, e.g. 业主群_utf8.csv")
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in base):
+        raise InvalidInput("name: control characters are not allowed in a file name")
+    if len(base.encode("utf-8")) > 255:
+        raise InvalidInput("name: at most 255 bytes (a file system's limit)")
     return base
+
+
+def check_upload(*, actor: Actor, name: str | None = None, fmt: str = "auto",
+                 on_error: str = "fail") -> None:
+    """What can be refused before a byte of an upload is read: the role (a viewer's 512 MB
+    upload is not streamed to disk first), the format, the error mode and the name."""
+    actor.require(Permission.OPERATE)
+    if fmt != "auto" and fmt not in FORMATS:
+        raise InvalidInput(f"format: auto or one of {', '.join(FORMATS)}")
+    if on_error not in ("fail", "skip"):
+        raise InvalidInput("on_error: fail or skip")
+    if name is not None:
+        upload_name(name)
 
 
 def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "auto",
@@ -456,11 +473,7 @@ def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "a
     """An export uploaded through the API or the dashboard, saved by the web layer at
     ``path`` under its own name (``upload_name``). Staff who operate only; a file that
     fails is an InvalidInput naming the file and line, and nothing of it is stored."""
-    actor.require(Permission.OPERATE)
-    if fmt != "auto" and fmt not in FORMATS:
-        raise InvalidInput(f"format: auto or one of {', '.join(FORMATS)}")
-    if on_error not in ("fail", "skip"):
-        raise InvalidInput("on_error: fail or skip")
+    check_upload(actor=actor, fmt=fmt, on_error=on_error)
     try:
         report = do_import_file(uow, path, fmt=fmt, group_name=group_name or None,
                                 on_error=on_error, actor=actor.label, now=now,

@@ -58,6 +58,43 @@ MAX_JOIN_CODE_GROUPS = 5
 GONE = {40050, 49008}  # the group does not exist / was dismissed
 
 
+def check_setup(uow: UnitOfWork, *, actor: Actor, box: SecretBox, adapter: WecomAdapter,
+                corp_id: str, now: datetime) -> list[str]:
+    """The dashboard's "verify" button, end to end: our callback check answers a signed
+    echostr with its plaintext (as WeCom's own check does), and the secret gets an access
+    token. Staff who operate only: it spends the corp's API quota and refreshes its token."""
+    import secrets as random
+
+    from qunyun.adapters.platforms.base import PlatformError
+    from qunyun.adapters.platforms.wecom.crypto import signature
+
+    actor.require(Permission.OPERATE)
+    with uow.read() as conn:
+        get_corp(conn, actor=actor, corp_id=corp_id)  # 404 for an unknown corp
+        found = corp_secrets(conn, box, corp_id)
+    if found is None:
+        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+    expected = str(random.randbelow(10 ** 18))
+    ts, nonce = str(int(now.timestamp())), random.token_hex(5)
+    echostr = found.crypto.encrypt(expected)
+    sig = signature(found.token, ts, nonce, echostr)
+    checks: list[str] = []
+    with uow.read() as conn:
+        try:
+            plain = verify_url(conn, box=box, corp_id=corp_id, msg_signature=sig, timestamp=ts,
+                               nonce=nonce, echostr=echostr, now=now, max_age_seconds=60)
+            checks.append("回调验证通过 (callback check passed)" if plain == expected
+                          else "回调验证失败 (callback check failed)")
+        except ServiceError as exc:
+            checks.append(f"回调验证失败: {exc}")
+    try:
+        adapter.client(corp_id).token(refresh=True)
+        checks.append("API 令牌获取成功 (access token OK)")
+    except PlatformError as exc:  # network failures too: the client wraps them
+        checks.append(f"API 令牌获取失败: {exc}")
+    return checks
+
+
 @dataclass(frozen=True, slots=True)
 class CorpSecrets:
     corp_id: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from qunyun.adapters.platforms.wecom.client import WecomApiError, WecomClient
@@ -85,3 +87,16 @@ def test_join_way_lifecycle_and_paging(fake: FakeWecom) -> None:
     c.del_join_way(cfg)
     with pytest.raises(WecomApiError):
         c.get_join_way(cfg)
+
+
+def test_secrets_never_reach_the_logs(fake: FakeWecom, caplog: pytest.LogCaptureFixture) -> None:
+    """httpx logs each request's URL at INFO; gettoken carries the secret and every call the
+    access token in its query string."""
+    fake.add_chat("wrA", "一群", "owner1")
+    with caplog.at_level(logging.DEBUG):
+        assert client(fake, []).group_chat_ids() == ["wrA"]
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("gettoken" in line for line in lines) and any(
+        "access_token=***" in line for line in lines)
+    assert not any(SECRET in line for line in lines)
+    assert not any(token in line for line in lines for token in fake.tokens)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -20,10 +20,16 @@ from starlette.datastructures import UploadFile
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import InvalidInput
-from qunyun.services.imports import FORMATS, FileReport, do_import_upload, upload_name
+from qunyun.services.imports import (
+    FORMATS,
+    FileReport,
+    check_upload,
+    do_import_upload,
+    upload_name,
+)
 from qunyun.services.reports import parse_day
 from qunyun.services.users import Actor
-from qunyun.web.deps import CurrentActor, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, RuntimeDep, check_csrf, render, signed_in_actor
 
 PAGE = "/health/import"
 API = "/api/v1/imports"
@@ -31,6 +37,18 @@ IMPORT_PATHS = (PAGE, API)
 CHUNK = 1 << 20
 
 router = APIRouter()
+
+
+async def uploader(request: Request, runtime: RuntimeDep) -> Actor:
+    """The caller, refused by role before the upload (and the form's CSRF token in it) is
+    read: a viewer's 512 MB file is never streamed to disk."""
+    actor = signed_in_actor(request, runtime)
+    check_upload(actor=actor)
+    await check_csrf(request)
+    return actor
+
+
+Uploader = Annotated[Actor, Depends(uploader)]
 
 
 async def _save(chunks: AsyncIterator[bytes], folder: str, name: str) -> Path:
@@ -65,8 +83,7 @@ def import_page(request: Request, actor: CurrentActor) -> Response:
 
 
 @router.post(PAGE, include_in_schema=False)
-async def import_upload(request: Request, actor: CurrentActor,
-                        runtime: RuntimeDep) -> Response:
+async def import_upload(request: Request, actor: Uploader, runtime: RuntimeDep) -> Response:
     form = await request.form()
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
@@ -79,13 +96,15 @@ async def import_upload(request: Request, actor: CurrentActor,
 
 
 @router.post(API, tags=["api"])
-async def api_import(request: Request, actor: CurrentActor, runtime: RuntimeDep, name: str,
+async def api_import(request: Request, actor: Uploader, runtime: RuntimeDep, name: str,
                      format: str = "auto", group_name: str = "",
                      on_error: str = "fail", date: str = "") -> dict[str, Any]:
     """Body: the export file itself; ``name`` is its file name (a MemoTrace file's name,
     ``<群名>_utf8.csv``, names its group); ``date`` is the day an IRC log covers when its
     name carries none. Answers the file's import report; a bad file is a 422 naming the
     file and line, and nothing of it is stored."""
+    check_upload(actor=actor, name=name, fmt=format, on_error=on_error)
+    parse_day(date.strip(), "date")
     report = await _import(runtime, actor, request.stream(), name, format, group_name,
                            on_error, date)
     return report.as_dict()

@@ -4,21 +4,17 @@ verify button, sync status, join codes with fill levels and QR codes, welcome te
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.routing import Router as StarletteRouter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qunyun.adapters.platforms.base import PlatformError
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
-from qunyun.adapters.platforms.wecom.crypto import WecomCrypto, signature
+from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.services import wecom
@@ -183,32 +179,9 @@ def wecom_add_corp(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form
 @router.post("/wecom/corps/{corp_id}/verify")
 def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
-    """Check the setup end to end: our callback URL answers a signed echostr with its
-    plaintext (as WeCom's own check does), and the secret gets an access token."""
-    with runtime.uow.read() as conn:
-        wecom.get_corp(conn, actor=actor, corp_id=corp_id)  # 404 for an unknown corp
-        found = wecom.corp_secrets(conn, runtime.box, corp_id)
-    if found is None:
-        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-    expected = str(secrets.randbelow(10 ** 18))
-    ts, nonce = str(int(time.time())), secrets.token_hex(5)
-    echostr = found.crypto.encrypt(expected)
-    sig = signature(found.token, ts, nonce, echostr)
-    checks: list[str] = []
-    with runtime.uow.read() as conn:
-        try:
-            plain = wecom.verify_url(conn, box=runtime.box, corp_id=corp_id, msg_signature=sig,
-                                     timestamp=ts, nonce=nonce, echostr=echostr, now=utcnow(),
-                                     max_age_seconds=60)
-            checks.append("回调验证通过 (callback check passed)" if plain == expected
-                          else "回调验证失败 (callback check failed)")
-        except ServiceError as exc:
-            checks.append(f"回调验证失败: {exc}")
-    try:
-        _adapter(runtime).client(corp_id).token(refresh=True)
-        checks.append("API 令牌获取成功 (access token OK)")
-    except (PlatformError, httpx.HTTPError) as exc:
-        checks.append(f"API 令牌获取失败: {exc}")
+    """Check the setup end to end (see ``wecom.check_setup``)."""
+    checks = wecom.check_setup(runtime.uow, actor=actor, box=runtime.box,
+                               adapter=_adapter(runtime), corp_id=corp_id, now=utcnow())
     return _back("；".join(checks))
 
 

@@ -59,6 +59,14 @@ def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict
                                  **body.model_dump())
 
 
+@router.post("/wecom/corps/{corp_id}/verify")
+def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """The setup check: the callback answers a signed echostr, the secret gets a token."""
+    return {"checks": wecom.check_setup(runtime.uow, actor=actor, box=runtime.box,
+                                        adapter=_adapter(runtime), corp_id=corp_id,
+                                        now=utcnow())}
+
+
 @router.post("/wecom/corps/{corp_id}/sync")
 def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,

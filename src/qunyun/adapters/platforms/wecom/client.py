@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from qunyun.adapters import logs
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.adapters.ratelimit import RateLimiter
 
@@ -73,6 +74,7 @@ class WecomClient:
                  max_retries: int = 3, backoff_seconds: float = 1.0,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        logs.install()  # httpx logs full URLs: access_token and corpsecret must not show
         self.corp_id = corp_id
         self._secret = secret
         self.base_url = base_url.rstrip("/")
