@@ -315,3 +315,40 @@ def test_a_later_export_closes_what_an_earlier_one_opened(
     assert conn.execute(select(memberships.c.leave_scene).where(
         memberships.c.member_id == lily).order_by(memberships.c.id)).scalars().all() == [
         "removed", None]
+
+
+HOSTILE_EXPORTS = [  # (fixture, text to poison, format, what the error must say)
+    ("memotrace__group.csv", "请问团购价格多少？", "memotrace", "NUL"),
+    ("pywxdump__group.csv", "早上好", "pywxdump", "NUL"),
+    ("chatlog__group.csv", "大家好", "chatlog-csv", "NUL"),
+    ("qq__group.txt", "一起复习", "qq-txt", "NUL"),
+    ("irc__channel.txt", "hello", "irc", "NUL"),
+    ("chatlog__group.json", None, "chatlog-json", "surrogate"),
+    ("telegram__supergroup.json", None, "telegram", "surrogate"),
+]
+
+
+@pytest.mark.parametrize(("name", "needle", "fmt", "says"), HOSTILE_EXPORTS)
+def test_nul_and_lone_surrogates_in_an_export_name_the_line(
+        conn: Connection, runtime: Runtime, tmp_path: Path, name: str, needle: str | None,
+        fmt: str, says: str) -> None:
+    """Text PostgreSQL cannot store (NUL) or no database should (a lone surrogate, written
+    as a JSON escape) fails the file at its line, on both databases, storing nothing."""
+    text = (FIXTURES / name).read_text(encoding="utf-8-sig")
+    lines = text.splitlines(keepends=True)
+    if says == "NUL":  # into a message's words
+        assert needle is not None and needle in text
+        poisoned = text.replace(needle, needle[0] + "\x00" + needle[1:], 1)
+    else:
+        poisoned = text.replace('"text": "', '"text": "\\ud800', 1)
+        poisoned = poisoned.replace('"content": "', '"content": "\\ud800', 1)
+        assert poisoned != text
+    target = tmp_path / name.replace("__", "_")
+    target.write_text(poisoned, encoding="utf-8")
+    before = snapshot(conn)
+    day = {"day": date(2026, 11, 20)} if fmt == "irc" else {}
+    with pytest.raises(ImportFailed) as failed:
+        do_import_file(runtime.uow, target, fmt=fmt, now=utcnow(), group_name="g", **day)
+    assert says in failed.value.error["reason"] and failed.value.error["line"] >= 1, (
+        failed.value.error)
+    assert snapshot(conn) == before

@@ -50,6 +50,7 @@ from qunyun.adapters.storage.tables import (
     messages,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain import storable
 from qunyun.domain.events import (
     ChatRef,
     GroupNotice,
@@ -369,6 +370,18 @@ def _check_format(path: Path, fmt: str) -> str:
     return fmt
 
 
+def _unstorable(row: ExportRow) -> str | None:
+    """A row whose text no database should take (NUL, a lone surrogate from a JSON escape),
+    named by field."""
+    for name in ("text", "sender_id", "sender_name", "chat_id", "chat_name"):
+        problem = storable.text_problem(getattr(row, name))
+        if problem:
+            return f"{name}: {problem}"
+    if row.service is not None and (problem := storable.first_problem(row.service)):
+        return f"service: {problem}"
+    return None
+
+
 def do_import_file(
     uow: UnitOfWork, path: Path, *, fmt: str = "auto", group_name: str | None = None,
     on_error: str = "fail", actor: str = "system", now: datetime,
@@ -416,6 +429,12 @@ def do_import_file(
                     report.skipped += 1
                     report.errors.append({"file": str(path), "line": row.line,
                                           "reason": row.reason})
+                elif problem := _unstorable(row):
+                    if on_error == "fail":
+                        raise ImportFailed(path, row.line, problem)
+                    report.skipped += 1
+                    report.errors.append({"file": str(path), "line": row.line,
+                                          "reason": problem})
                 elif row.message_type == "system":
                     importer.notice(row)
                 else:

@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
@@ -19,6 +22,7 @@ from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError, TooManyAttempts
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
+from qunyun.web.edge import JsonGuard, check_request
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
     activities,
@@ -75,12 +79,14 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
             thread.join(timeout=10)
 
     app = FastAPI(title="qunyun API", version=__version__, lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/v1/openapi.json", redoc_url=None)
+                  docs_url="/api/docs", openapi_url="/api/v1/openapi.json", redoc_url=None,
+                  dependencies=[Depends(check_request)])
     app.state.runtime = runtime
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, secret_key=runtime.secret_key,
                        session_cookie="qunyun_session", same_site="lax", https_only=False,
                        max_age=14 * 24 * 3600)
+    app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes))
     app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
@@ -108,6 +114,32 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
         if _wants_json(request):
             return JSONResponse({"error": str(exc)}, status_code=502)
         return render(request, "error.html", {"message": str(exc)}, status_code=502)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """422 naming the field, in the same shape as every other error; the offending input
+        is not echoed (it may be what made the answer fail to encode)."""
+        parts = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",))
+            parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        message = "; ".join(parts) or "invalid request"
+        if _wants_json(request):
+            return JSONResponse({"error": message, "detail": jsonable_encoder(
+                [{k: v for k, v in e.items() if k in ("loc", "msg", "type")}
+                 for e in exc.errors()])}, status_code=422)
+        return render(request, "error.html", {"message": message}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        """The safety net behind the edge checks: a value the database refuses (too long for
+        its column, out of range) is the caller's error; the transaction rolled back."""
+        detail = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        log.info("refused by the database: %s", detail)
+        message = f"a value does not fit its field (too long or out of range): {detail}"
+        if _wants_json(request):
+            return JSONResponse({"error": message}, status_code=422)
+        return render(request, "error.html", {"message": message}, status_code=422)
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> Response:

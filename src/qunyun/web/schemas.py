@@ -7,6 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qunyun.services.errors import InvalidInput
+
+
+def patch_values(body: BaseModel, *, nullable: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields a PATCH sets; ``null`` only where it means something ("no cap", "no
+    start"), else a 422 naming the field (it used to reach services as None: a 500)."""
+    values = body.model_dump(exclude_unset=True)
+    for name, value in values.items():
+        if value is None and name not in nullable:
+            raise InvalidInput(f"{name}: may not be null (leave it out to keep it)")
+    return values
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)

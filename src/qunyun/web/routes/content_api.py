@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.schemas import patch_values
 
 router = APIRouter(prefix="/api/v1", tags=["content"])
 
@@ -59,6 +60,9 @@ class StepSave(BaseModel):
     name: str | None = None
     target: dict[str, Any] | None = None
     max_messages_last_hour: int | None = None
+
+
+STEP_NULLABLE = ("script_id", "max_messages_last_hour")
 
 
 class Attach(BaseModel):
@@ -147,7 +151,8 @@ def playbooks_edit(playbook_id: int, body: PlaybookEdit, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return playbooks.do_update_playbook(conn, actor=actor, playbook_id=playbook_id,
-                                            changes=body.model_dump(exclude_unset=True),
+                                            changes=patch_values(
+                                                body, nullable=("campaign_start",)),
                                             tz=runtime.settings.tz)
 
 
@@ -173,7 +178,7 @@ def steps_add(playbook_id: int, body: StepSave, actor: CurrentActor,
               runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return playbooks.do_add_step(conn, actor=actor, playbook_id=playbook_id,
-                                     values=body.model_dump(exclude_unset=True),
+                                     values=patch_values(body, nullable=STEP_NULLABLE),
                                      tz=runtime.settings.tz)
 
 
@@ -183,7 +188,7 @@ def steps_edit(playbook_id: int, step_id: int, body: StepSave, actor: CurrentAct
     with runtime.uow.write() as conn:
         return playbooks.do_update_step(conn, actor=actor, playbook_id=playbook_id,
                                         step_id=step_id,
-                                        values=body.model_dump(exclude_unset=True),
+                                        values=patch_values(body, nullable=STEP_NULLABLE),
                                         tz=runtime.settings.tz)
 
 

@@ -246,7 +246,9 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
               is_system, lpad(epoch::VARCHAR, 11, '0') || '.' || h || ':'
                          || row_number() OVER (PARTITION BY h ORDER BY rn)::VARCHAR AS key
             FROM hashed""")
-        bad = con.execute("SELECT count(*) FROM keyed WHERE epoch IS NULL").fetchone()
+        # a bad time or a NUL (PostgreSQL refuses it): the row path names the line
+        bad = con.execute("SELECT count(*) FROM keyed WHERE epoch IS NULL OR contains("
+                          "talker || content || sender || sender_name, chr(0))").fetchone()
         if bad is None or bad[0]:
             give_up()
             return None
