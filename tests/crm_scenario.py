@@ -62,6 +62,15 @@ def build(conn: Connection, runtime: Runtime) -> dict[str, int]:
     return ids
 
 
+def mark_not_personal(conn: Connection, names: tuple[str, ...] = ("错题率", "spend")) -> None:
+    """What the seed's admin does after the import: error rate and spend are not personal
+    data, so viewers may filter and rank on them (every attribute starts as personal)."""
+    from qunyun.services import attributes
+
+    for name in names:
+        attributes.do_mark_attribute(conn, actor=SYSTEM, name=name, personal=False)
+
+
 def sheet_csv(conn: Connection, ids: dict[str, int], path: Path) -> Path:
     """The spreadsheet keyed by member number (plus one row nobody matches)."""
     numbers = dict(conn.execute(select(members.c.id, members.c.number)).all())

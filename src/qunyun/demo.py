@@ -129,6 +129,8 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
                     f"{rng.choice(['两居', '三居', '四居', '别墅'])},{phone}")
     attributes.do_import_attributes(conn, actor=SYSTEM, path="业主预算.csv",
                                     data="\n".join(rows).encode())
+    for name in ("预算万元", "户型"):  # every attribute starts as personal data; these are not
+        attributes.do_mark_attribute(conn, actor=SYSTEM, name=name, personal=False)
     talkers = conn.execute(select(messages.c.member_id).where(messages.c.member_id.in_(
         [p.id for p in people])).group_by(messages.c.member_id)
         .order_by(func.count().desc(), messages.c.member_id).limit(3)).scalars().all()

@@ -67,6 +67,14 @@ def test_members_tags_segments_and_leads(db: str, tmp_path: Path) -> None:
     assert run(db, "users", "create", "viewer1", "--role", "viewer", "--password",
                "secret-pass").exit_code == 0
     out = tmp_path / "leads.csv"
+    refused = run(db, "leads", "export", "--segment", "海报A高消费", "--formula",
+                  "1 * attr.spend", "--out", str(out), "--as", "viewer1")
+    assert refused.exit_code == 2 and "attr.spend: a personal attribute" in refused.output
+    fields = {f["name"]: f for f in ok(db, "members", "attributes")}
+    assert fields["spend"]["personal"] is True and fields["spend"]["members"] == 2
+    assert run(db, "members", "mark-attribute", "spend", "--not-personal", "--as",
+               "viewer1").exit_code == 2  # admins only
+    assert ok(db, "members", "mark-attribute", "spend", "--not-personal")["personal"] is False
     exported = ok(db, "leads", "export", "--segment", "海报A高消费", "--formula",
                   "1 * attr.spend", "--out", str(out), "--as", "viewer1")
     assert exported["rows"] == 1

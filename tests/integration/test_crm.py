@@ -38,7 +38,7 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import AccessDenied, InvalidInput
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM, Actor
 from tests import crm_scenario
@@ -60,6 +60,7 @@ def seeded(conn: Connection, runtime: Runtime, tmp_path: Path) -> dict[str, int]
     report = attributes.do_import_attributes(
         conn, actor=SYSTEM, path=crm_scenario.sheet_csv(conn, ids, tmp_path / "sheet.csv"))
     assert report.matched == 6 and [u["line"] for u in report.unmatched] == [8]
+    crm_scenario.mark_not_personal(conn)
     return ids
 
 
@@ -324,6 +325,12 @@ def test_gbk_spreadsheet_and_phone_key(conn: Connection, seeded: dict[str, int],
     report = attributes.do_import_attributes(conn, actor=SYSTEM, path=sheet)
     assert report.encoding == "gb18030" and report.matched == 1
     assert report.unmatched == [{"line": 3, "key": "13900000000", "members": 0}]
+    with pytest.raises(AccessDenied, match=r"attr\.城市: a personal attribute"):
+        segments.count_expression(conn, actor=VIEWER, expression='attr.城市 = "上海"',
+                                  clock=clock())
+    assert segments.count_expression(conn, actor=SALES, expression='attr.城市 = "上海"',
+                                     clock=clock()) == 1
+    attributes.do_mark_attribute(conn, actor=SYSTEM, name="城市", personal=False)
     assert segments.count_expression(conn, actor=VIEWER, expression='attr.城市 = "上海"',
                                      clock=clock()) == 1
 

@@ -335,7 +335,6 @@ def test_nul_and_lone_surrogates_in_an_export_name_the_line(
     """Text PostgreSQL cannot store (NUL) or no database should (a lone surrogate, written
     as a JSON escape) fails the file at its line, on both databases, storing nothing."""
     text = (FIXTURES / name).read_text(encoding="utf-8-sig")
-    lines = text.splitlines(keepends=True)
     if says == "NUL":  # into a message's words
         assert needle is not None and needle in text
         poisoned = text.replace(needle, needle[0] + "\x00" + needle[1:], 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import audit_log, member_attributes
+from qunyun.adapters.storage.tables import audit_log, member_attributes, members
 from qunyun.bootstrap import Runtime
 from qunyun.services import attributes, users
 from qunyun.services.users import SYSTEM
@@ -27,6 +27,7 @@ def _seed(conn: Connection, runtime: Runtime, tmp_path: Path) -> dict[str, int]:
     ids = crm_scenario.build(conn, runtime)
     attributes.do_import_attributes(conn, actor=SYSTEM,
                                     path=crm_scenario.sheet_csv(conn, ids, tmp_path / "s.csv"))
+    crm_scenario.mark_not_personal(conn)
     return ids
 
 
@@ -148,3 +149,63 @@ def test_viewer_sees_masked_profile_and_no_forms(client: TestClient, staff: dict
     refused = client.post(f"/members/{ids['u1']}/tags", data={"tag": "x",
                                                              "csrf_token": token})
     assert refused.status_code == 403
+
+
+def test_personal_attributes_are_masked_and_not_filterable_for_viewers(
+        client: TestClient, staff: dict[str, str], conn: Connection, runtime: Runtime,
+        tmp_path: Path) -> None:
+    """A spreadsheet with 姓名, 身份证号, 联系电话 and 家庭住址: phone and address fill the
+    member's masked fields; the rest are personal attributes — masked for a viewer in the
+    profile and the page, refused in segments and formulas (a count over ``~`` would recover
+    an ID number digit by digit), clear for sales; an admin marks what is not personal."""
+    ids = _seed(conn, runtime, tmp_path)
+    number = conn.execute(select(members.c.number).where(members.c.id == ids["u1"])
+                          ).scalar_one()
+    sheet = tmp_path / "people.csv"
+    sheet.write_text(f"会员编号,姓名,身份证号,联系电话,家庭住址,学员邮箱,年级\n"
+                     f"{number},王小明,110101200801011234,13900001111,北京市海淀区某路1号,"
+                     f"xm@example.com,初二\n", encoding="utf-8")
+    report = attributes.do_import_attributes(conn, actor=SYSTEM, path=sheet)
+    assert report.matched == 1 and set(report.columns) == {
+        "姓名", "身份证号", "phone", "address", "学员邮箱", "年级"}
+    viewer, sales = bearer(conn, staff["viewer"]), bearer(conn, staff["sales"])
+    seen = {a["name"]: a["value_text"] for a in client.get(
+        f"/api/v1/members/{ids['u1']}/profile", headers=viewer).json()["attributes"]}
+    assert seen["姓名"] == "王**" and seen["身份证号"] == "110***********1234"
+    assert seen["学员邮箱"] == "x***@example.com" and seen["年级"] == "●●●"
+    profile = client.get(f"/api/v1/members/{ids['u1']}/profile", headers=viewer).json()
+    assert profile["phone"] == "139****1111" and "海淀" not in profile["address"]
+    clear = {a["name"]: a["value_text"] for a in client.get(
+        f"/api/v1/members/{ids['u1']}/profile", headers=sales).json()["attributes"]}
+    assert clear["身份证号"] == "110101200801011234" and clear["姓名"] == "王小明"
+    for expression in ('attr.身份证号 ~ "1101"', "attr.身份证号 > 110000000000000000",
+                       'not (attr.姓名 = "王小明")'):
+        refused = client.post("/api/v1/segments/count", headers=viewer,
+                              json={"expression": expression})
+        assert refused.status_code == 403 and "personal attribute" in refused.json()["error"]
+        assert client.post("/api/v1/segments/count", headers=sales,
+                           json={"expression": expression}).status_code == 200
+    ranked = client.post("/api/v1/leads/score", headers=viewer, json={
+        "expression": "messages >= 0", "formula": "1 * attr.身份证号"})
+    assert ranked.status_code == 403
+    fields = {f["name"]: f for f in client.get("/api/v1/attributes", headers=viewer).json()}
+    assert (fields["身份证号"]["kind"], fields["年级"]["kind"]) == ("id_number", "")
+    assert fields["spend"]["personal"] is False and fields["年级"]["personal"] is True
+    assert client.patch("/api/v1/attributes/年级", headers=sales,
+                        json={"personal": False}).status_code == 403
+    admin = bearer(conn, staff["admin"])
+    marked = client.patch("/api/v1/attributes/年级", headers=admin, json={"personal": False})
+    assert marked.status_code == 200 and marked.json()["personal"] is False
+    assert client.patch("/api/v1/attributes/nothing", headers=admin,
+                        json={"personal": False}).status_code == 404
+    assert client.post("/api/v1/segments/count", headers=viewer, json={
+        "expression": 'attr.年级 = "初二"'}).json()["members"] == 1
+    # the page a viewer sees: masked values, the privacy tab, no mark buttons
+    csrf = login(client, staff["viewer"])
+    page = client.get(f"/members/{ids['u1']}").text
+    assert "110***********1234" in page and "110101200801011234" not in page
+    fields_page = client.get("/members/attributes")
+    assert fields_page.status_code == 200 and "证件号" in fields_page.text
+    assert "/mark" not in fields_page.text  # no mark buttons for a viewer
+    assert client.post("/members/attributes/身份证号/mark",
+                       data={"csrf_token": csrf, "personal": "0"}).status_code == 403

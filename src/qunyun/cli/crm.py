@@ -234,6 +234,35 @@ def members_set_attr(number: str, name: str, value: str, as_user: AsOpt = None,
           f"{number}: {name} = {value}")
 
 
+@members_app.command("attributes")
+def members_attributes(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Custom attributes: personal data or not, what kind, how many members hold each."""
+    with _session(as_user, write=False) as (_, conn, actor):
+        rows = attributes.list_attribute_fields(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("attribute", "personal", "kind", "members")
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["personal"] else "no", r["kind"],
+                      str(r["members"]))
+    console.print(table)
+
+
+@members_app.command("mark-attribute")
+def members_mark_attribute(
+        name: str,
+        personal: Annotated[bool, typer.Option(
+            "--personal/--not-personal",
+            help="Personal data (masked for viewers, not filterable by them) or not")],
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Mark a custom attribute as personal data or not (admins; every attribute starts as
+    personal)."""
+    with _session(as_user, write=True) as (_, conn, actor):
+        row = attributes.do_mark_attribute(conn, actor=actor, name=name, personal=personal)
+    _done(as_json, row, f"{name}: {'personal' if personal else 'not personal'}")
+
+
 # --- tags ---------------------------------------------------------------------------------
 
 @tags_app.command("list")

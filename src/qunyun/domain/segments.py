@@ -145,6 +145,25 @@ class Formula:
     terms: tuple[Term, ...]
 
 
+def attribute_names(item: Node | Formula) -> set[str]:
+    """The custom attributes a segment or lead formula reads (``attr.<name>``)."""
+    if isinstance(item, Formula):
+        names: set[str] = set()
+        for term in item.terms:
+            factor = term.factor
+            if isinstance(factor, Counter):
+                if factor.field == "attr":
+                    names.add(factor.key)
+            else:
+                names |= attribute_names(factor)
+        return names
+    if isinstance(item, Condition):
+        return {item.key} if item.field == "attr" else set()
+    if isinstance(item, Not):
+        return attribute_names(item.inner)
+    return set().union(*(attribute_names(p) for p in item.parts))
+
+
 # What each field accepts: value kinds, operators, whether a [window] is allowed.
 _TEXT_OPS = frozenset({"=", "!=", "~"})
 _CMP_OPS = frozenset({"=", "!=", ">", ">=", "<", "<="})

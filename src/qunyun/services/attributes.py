@@ -5,6 +5,13 @@ English) or named with ``key``. Other columns become attributes — text always,
 when the cell reads as one ("30%" is 0.3, "1,200" is 1200) — except phone and address, which
 fill the member's masked personal fields. Rows whose key matches nobody are reported with
 their line, never guessed. The whole file is one transaction: a broken file changes nothing.
+
+Attributes are personal data unless an admin marks one otherwise (``attribute_fields``):
+spreadsheets carry 姓名, 身份证号, 家庭住址 as readily as 错题率. For staff without
+personal-data access a personal attribute's value is masked wherever it is shown, and it
+cannot be used in a segment condition or a lead formula — a count over ``attr.身份证号 ~ "…"``
+(or a range over its number) recovers it digit by digit. The kind found from the column's
+name (ID number, name, email…) decides how a value is masked.
 """
 
 from __future__ import annotations
@@ -12,17 +19,24 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.storage.sql import upsert_many
-from qunyun.adapters.storage.tables import identities, member_attributes, members, utcnow
+from qunyun.adapters.storage.sql import insert_ignore_many, upsert_many
+from qunyun.adapters.storage.tables import (
+    attribute_fields,
+    identities,
+    member_attributes,
+    members,
+    utcnow,
+)
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
-from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.errors import AccessDenied, InvalidInput, NotFound
 from qunyun.services.members import UNIONID_KINDS, WXID_KINDS
 from qunyun.services.users import Actor
 
@@ -33,9 +47,21 @@ KEY_HEADERS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "mobile", "手机", "手机号", "电话"),
 }
 PII_HEADERS: dict[str, tuple[str, ...]] = {
-    "phone": KEY_HEADERS["phone"],
-    "address": ("address", "地址", "收货地址"),
+    "phone": (*KEY_HEADERS["phone"], "联系电话", "手机号码", "联系方式", "电话号码",
+              "mobile phone", "telephone", "tel"),
+    "address": ("address", "地址", "收货地址", "家庭住址", "住址", "家庭地址", "通讯地址",
+                "详细地址", "home address"),
 }
+# Words in a column's name that say what personal data it holds (how to mask it).
+PERSONAL_WORDS: dict[str, tuple[str, ...]] = {
+    "id_number": ("身份证", "证件", "id card", "id number", "id_number", "passport", "护照"),
+    "name": ("姓名", "名字", "full name", "real name", "realname"),
+    "email": ("邮箱", "email", "e-mail", "mail"),
+    "account": ("微信号", "qq", "wechat", "银行卡", "卡号", "account"),
+    "birthday": ("生日", "出生", "birthday", "birth"),
+    "contact": ("电话", "手机", "地址", "住址", "phone", "address"),
+}
+MASK = "●●●"
 MAX_NAME = 64
 MAX_BYTES = 50 * 1024 * 1024
 _NUMBER = re.compile(r"^[-+]?[¥$]?\d[\d,]*(\.\d+)?%?$|^[-+]?[¥$]?\.\d+%?$")
@@ -130,6 +156,113 @@ def read_csv_table(path: Path | str, data: bytes | None = None) -> CsvTable:
     return CsvTable(name=name, encoding=encoding, header=header, rows=rows)
 
 
+def personal_kind(name: str) -> str:
+    """What personal data a column or attribute name suggests ("" when nothing)."""
+    low = name.strip().lower()
+    return next((kind for kind, words in PERSONAL_WORDS.items()
+                 if any(word in low for word in words)), "")
+
+
+def mask_value(value: str, kind: str) -> str:
+    """A personal value as staff without personal-data access see it: enough to tell two
+    apart in a list, not enough to use."""
+    value = value.strip()
+    if not value:
+        return ""
+    if kind == "id_number" and len(value) >= 8:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    if kind == "name":
+        return value[0] + "*" * min(len(value) - 1, 3) if len(value) > 1 else "*"
+    if kind == "email" and "@" in value:
+        user, _, domain = value.partition("@")
+        return user[:1] + "***@" + domain
+    if kind == "contact" and len(value) >= 8:
+        return value[:3] + "****" + value[-4:]
+    return MASK
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    personal: bool
+    kind: str
+
+
+def field_info(conn: Connection) -> dict[str, FieldInfo]:
+    """Every listed attribute name → personal or not, and its kind (guessed from the name
+    when none was stored). A name not listed is personal."""
+    return {r.name: FieldInfo(bool(r.personal), r.kind or personal_kind(r.name))
+            for r in conn.execute(select(attribute_fields))}
+
+
+def is_personal(fields: dict[str, FieldInfo], name: str) -> bool:
+    info = fields.get(name)
+    return info is None or info.personal
+
+
+def _register(conn: Connection, names: Iterable[str], source: str) -> None:
+    """List new attribute names as personal (an admin's decision on a listed one stands)."""
+    rows = [{"name": n, "personal": True, "kind": personal_kind(n), "updated_by": source,
+             "updated_at": utcnow()} for n in sorted(set(names))]
+    if rows:
+        insert_ignore_many(conn, attribute_fields, rows, ("name",))
+
+
+def check_personal_access(conn: Connection, *, actor: Actor, names: Iterable[str]) -> None:
+    """Refuse conditions and formula terms on personal attributes to staff who may not see
+    personal data: their counts and rankings would reveal the values."""
+    if actor.can(Permission.MEMBER_PII):
+        return
+    wanted = sorted(set(names))
+    if not wanted:
+        return
+    fields = field_info(conn)
+    refused = [n for n in wanted if is_personal(fields, n)]
+    if refused:
+        raise AccessDenied(
+            f"attr.{refused[0]}: a personal attribute; only staff who may see personal data "
+            "can filter or rank on it (an admin can mark it as not personal)")
+
+
+def list_attribute_fields(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    """Every attribute name in use or listed: personal or not, its kind, members holding it."""
+    actor.require(Permission.VIEW)
+    counts: dict[str, int] = dict(conn.execute(select(member_attributes.c.name, func.count())
+                               .group_by(member_attributes.c.name)).all())
+    fields = field_info(conn)
+    rows = []
+    for name in sorted(set(counts) | set(fields)):
+        info = fields.get(name, FieldInfo(True, personal_kind(name)))
+        rows.append({"name": name, "personal": info.personal, "kind": info.kind,
+                     "members": int(counts.get(name, 0))})
+    return rows
+
+
+def do_mark_attribute(conn: Connection, *, actor: Actor, name: str,
+                      personal: bool) -> dict[str, Any]:
+    """An admin decides whether an attribute is personal data (viewers then see it, filter
+    and rank on it when it is not)."""
+    actor.require(Permission.MANAGE_USERS)
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInput(f"name: 1–{MAX_NAME} characters")
+    known = conn.execute(select(member_attributes.c.name).where(
+        member_attributes.c.name == name).limit(1)).first()
+    listed = conn.execute(select(attribute_fields.c.name).where(
+        attribute_fields.c.name == name)).first()
+    if known is None and listed is None:
+        raise NotFound(f"no attribute {name!r}")
+    values = {"personal": personal, "updated_by": actor.label[:128], "updated_at": utcnow()}
+    if listed is None:
+        conn.execute(attribute_fields.insert().values(name=name, kind=personal_kind(name),
+                                                      **values))
+    else:
+        conn.execute(update(attribute_fields).where(attribute_fields.c.name == name)
+                     .values(**values))
+    audit.record(conn, actor=actor.label, action="attribute.mark", object_type="attribute",
+                 object_id=name, detail={"personal": personal})
+    return next(f for f in list_attribute_fields(conn, actor=actor) if f["name"] == name)
+
+
 def header_kind(header: str, table: dict[str, tuple[str, ...]]) -> str | None:
     low = header.strip().lower()
     return next((kind for kind, names in table.items() if low in names), None)
@@ -185,6 +318,7 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
             columns.append((i, h, "attr"))
     report = AttributeReport(file=name, encoding=encoding, key=key_kind,
                              key_column=header[key_index], columns=[c[1] for c in columns])
+    _register(conn, (c[1] for c in columns if c[2] == "attr"), actor.label[:128])
     now = utcnow()
     batch: list[dict[str, Any]] = []
     for line, row in rows:
@@ -232,6 +366,7 @@ def do_set_attribute(conn: Connection, *, actor: Actor, member_id: int, name: st
     if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
         raise NotFound(f"member {member_id} not found")
     if value.strip():
+        _register(conn, [name], actor.label[:128])
         upsert_many(conn, member_attributes, [{
             "member_id": member_id, "name": name, "value_text": value.strip(),
             "value_num": parse_number(value), "updated_at": utcnow(), "source": actor.label}],
@@ -243,10 +378,26 @@ def do_set_attribute(conn: Connection, *, actor: Actor, member_id: int, name: st
                  object_id=member_id, detail={"name": name, "value": value.strip()})
 
 
-def member_attribute_list(conn: Connection, member_id: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(
-        select(member_attributes).where(member_attributes.c.member_id == member_id)
-        .order_by(member_attributes.c.name)).mappings()]
+def member_attribute_list(conn: Connection, member_id: int, *,
+                          actor: Actor) -> list[dict[str, Any]]:
+    """A member's attributes; personal ones masked for staff without personal-data access."""
+    fields = field_info(conn)
+    clear = actor.can(Permission.MEMBER_PII)
+    out = []
+    for r in conn.execute(select(member_attributes).where(
+            member_attributes.c.member_id == member_id).order_by(member_attributes.c.name)
+            ).mappings():
+        row = dict(r)
+        row["personal"] = is_personal(fields, row["name"])
+        if row["personal"] and not clear:
+            info = fields.get(row["name"])
+            kind = info.kind if info else personal_kind(row["name"])
+            row.update(value_text=mask_value(row["value_text"], kind), value_num=None,
+                       masked=True)
+        else:
+            row["masked"] = False
+        out.append(row)
+    return out
 
 
 def attribute_names(conn: Connection) -> list[str]:

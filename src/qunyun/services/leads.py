@@ -25,12 +25,19 @@ from qunyun.adapters.storage.tables import (
     segments,
     utcnow,
 )
-from qunyun.domain.segments import Counter, Formula, SegmentError, Term, parse_formula
+from qunyun.domain.segments import (
+    Counter,
+    Formula,
+    SegmentError,
+    Term,
+    attribute_names,
+    parse_formula,
+)
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, spreadsheets
+from qunyun.services import attributes, audit, spreadsheets
 from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import InvalidInput, NotFound
-from qunyun.services.segments import Clock, find_segment, member_ids, parse
+from qunyun.services.segments import Clock, find_segment, member_ids, parse_for
 from qunyun.services.users import Actor
 
 MAX_EXPORT = 200_000
@@ -120,7 +127,8 @@ def score(conn: Connection, *, actor: Actor, expression: str, formula: str, cloc
           limit: int | None = 100) -> tuple[list[LeadRow], int]:
     """The segment's members ranked by the formula; returns (top rows, members scored)."""
     actor.require(Permission.VIEW)
-    node, parsed = parse(expression), parse_lead_formula(formula)
+    node, parsed = parse_for(conn, actor, expression), parse_lead_formula(formula)
+    attributes.check_personal_access(conn, actor=actor, names=attribute_names(parsed))
     totals: dict[int, float] = {int(v): 0.0
                                 for v in conn.execute(member_ids(node, clock)).scalars()}
     ids = sorted(totals)

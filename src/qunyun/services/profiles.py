@@ -28,7 +28,7 @@ def get_member_profile(conn: Connection, *, actor: Actor, member_id: int,
     for m in profile["memberships"]:
         m["group_name"] = names.get(m["group_id"], "")
     profile["tags"] = tags.member_tag_list(conn, member_id)
-    profile["attributes"] = attributes.member_attribute_list(conn, member_id)
+    profile["attributes"] = attributes.member_attribute_list(conn, member_id, actor=actor)
     profile["records"] = records.member_records(conn, member_id)
     profile["blacklist"] = blacklist.active_entry(conn, member_id, now)
     profile["merges"] = merges.list_merges(conn, actor=actor, member_id=member_id)

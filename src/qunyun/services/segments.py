@@ -51,11 +51,12 @@ from qunyun.domain.segments import (
     Node,
     Not,
     SegmentError,
+    attribute_names,
     describe,
     parse_segment,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services import audit
+from qunyun.services import attributes, audit
 from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -253,16 +254,24 @@ def member_ids(node: Node, clock: Clock) -> Select[Any]:
                                       compile_node(node, clock))
 
 
+def parse_for(conn: Connection, actor: Actor, expression: str) -> Node:
+    """Parse a segment for this staff user: conditions on personal attributes are refused
+    to staff who may not see personal data."""
+    node = parse(expression)
+    attributes.check_personal_access(conn, actor=actor, names=attribute_names(node))
+    return node
+
+
 def count_expression(conn: Connection, *, actor: Actor, expression: str, clock: Clock) -> int:
     actor.require(Permission.VIEW)
-    sub = member_ids(parse(expression), clock).subquery()
+    sub = member_ids(parse_for(conn, actor, expression), clock).subquery()
     return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
 def list_expression_members(conn: Connection, *, actor: Actor, expression: str, clock: Clock,
                             limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
-    node = parse(expression)
+    node = parse_for(conn, actor, expression)
     stmt = (select(members.c.id, members.c.number, members.c.display_name,
                    members.c.first_seen_at, members.c.last_seen_at)
             .where(members.c.merged_into_id.is_(None), compile_node(node, clock))

@@ -163,6 +163,19 @@ member_attributes = Table(
     Index("ix_member_attributes_name_num", "name", "value_num"),
 )
 
+# What each custom attribute is: personal data (the default for any attribute not listed
+# here, or listed as personal) is masked for roles without personal-data access and cannot
+# be filtered or ranked on by them; ``kind`` chooses how a value is masked.
+attribute_fields = Table(
+    "attribute_fields",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("personal", Boolean, nullable=False, default=True),
+    Column("kind", String(16), nullable=False, default=""),  # id_number, name, email, …
+    Column("updated_by", String(128), nullable=False, default=""),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 identities = Table(
     "identities",
     metadata,

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from qunyun.services import (
     attributes,
@@ -56,6 +56,11 @@ class RecordCreate(BaseModel):
 class BlacklistCreate(BaseModel):
     reason: str
     expires_at: datetime | None = None
+
+
+class AttributeMark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    personal: bool
 
 
 class AttributeSet(BaseModel):
@@ -188,6 +193,22 @@ def api_attribute(member_id: int, body: AttributeSet, actor: CurrentActor,
     with runtime.uow.write() as conn:
         attributes.do_set_attribute(conn, actor=actor, member_id=member_id, name=body.name,
                                     value=body.value)
+
+
+@router.get("/attributes")
+def api_attribute_fields(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    """Custom attributes: personal or not, their kind, how many members hold each."""
+    return attributes.list_attribute_fields(conn, actor=actor)
+
+
+@router.patch("/attributes/{name}")
+def api_mark_attribute(name: str, body: AttributeMark, actor: CurrentActor,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    """Admins: mark an attribute as personal data (masked for viewers, not filterable by
+    them) or not."""
+    with runtime.uow.write() as conn:
+        return attributes.do_mark_attribute(conn, actor=actor, name=name,
+                                            personal=body.personal)
 
 
 @router.post("/members/attributes/import")

@@ -65,6 +65,21 @@ def blacklist_page(request: Request, actor: CurrentActor, conn: ReadConn,
         "show": show})
 
 
+@router.get("/members/attributes")
+def attribute_fields_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    """Custom attributes and whether each is personal data (admins change it)."""
+    return render(request, "attribute_fields.html",
+                  {"fields": attributes.list_attribute_fields(conn, actor=actor)})
+
+
+@router.post("/members/attributes/{name}/mark")
+def attribute_mark(name: str, actor: CurrentActor, runtime: RuntimeDep,
+                   personal: str = Form(...)) -> Response:
+    with runtime.uow.write() as conn:
+        attributes.do_mark_attribute(conn, actor=actor, name=name, personal=personal == "1")
+    return RedirectResponse("/members/attributes", status_code=303)
+
+
 @router.get("/members/{member_id}")
 def member_page(request: Request, member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> Response:
