@@ -399,3 +399,29 @@ def test_same_wxid_on_two_platforms_is_suggested_and_keys_a_spreadsheet(
     merges.do_merge(conn, actor=SYSTEM, source_id=b.id, target_id=a.id)
     report = attributes.do_import_attributes(conn, actor=SYSTEM, path=sheet)
     assert report.matched == 1 and report.key == "wxid"
+
+
+HOSTILE_SEGMENTS = [
+    "messages[99999999999999d] > 1", "last_seen >= -99999999999d", "number > 1e308",
+    "number > 99999999999999999999999", "joined > 0001-01-01", "joined < 9999-12-31",
+    "(" * 3000 + "has_phone" + ")" * 3000, "not " * 2000 + "has_phone",
+    " or ".join(["has_phone"] * 1500), 'said ~ "%"', 'said ~ "_"', 'tag = "\\\\"',
+    'attr.spend ~ "a\x00b"', 'said ~ "\ud800"', "x" * 4001, 'group = "🐟、\\"引号\\""',
+    "events.[1d] > 1", "messages[0d] > -1e308", "last_seen >= -0d",
+]
+
+
+@pytest.mark.parametrize("expression", HOSTILE_SEGMENTS)
+def test_hostile_segments_are_errors_naming_the_problem_or_counts(
+        conn: Connection, seeded: dict[str, int], expression: str) -> None:
+    """55 hostile expressions in the probe found no injection; these used to escape as
+    500s (overflowing windows, deep nesting). Each is a count or an InvalidInput."""
+    before = snapshot(conn)
+    try:
+        n = segments.count_expression(conn, actor=SALES, expression=expression,
+                                      clock=clock())
+    except InvalidInput as exc:
+        assert str(exc).startswith("segment:"), exc
+    else:
+        assert 0 <= n <= 7
+    assert snapshot(conn) == before

@@ -23,6 +23,8 @@ from typing import Literal
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
+from qunyun.domain.storable import text_problem
+
 GRAMMAR = r"""
 ?start: or_expr
 ?or_expr: and_expr (_OR and_expr)*
@@ -217,12 +219,19 @@ FIELDS: dict[str, FieldSpec] = {
 }
 
 
+MAX_DAYS = 36_600  # a window or a relative date reaches back at most a century
+MAX_NUMBER = 1e18  # within a 64-bit column (member numbers, counts) on both databases
+MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def _duration(text: str) -> timedelta:
     digits = text.strip("[]@- \t")
     unit = digits[-1].lower()
     amount = float(digits[:-1].strip())
-    return {"d": timedelta(days=amount), "h": timedelta(hours=amount),
-            "w": timedelta(weeks=amount)}[unit]
+    days = amount * {"d": 1.0, "h": 1 / 24, "w": 7.0}[unit]
+    if days > MAX_DAYS:
+        raise SegmentError(f"{digits}: at most {MAX_DAYS:,} days (100 years)")
+    return timedelta(days=days)
 
 
 def _duration_text(value: timedelta) -> str:
@@ -252,20 +261,31 @@ class _Build(Transformer[Token, object]):
     @v_args(inline=True)
     def text(self, token: Token) -> str:
         raw = str(token)
-        return raw[1:-1] if raw[:1] in "\"“'" else raw
+        value = raw[1:-1] if raw[:1] in "\"“'" else raw
+        problem = text_problem(value)
+        if problem:
+            raise SegmentError(f"the text {problem}", token.column or 0)
+        return value
 
     @v_args(inline=True)
     def number(self, token: Token) -> float:
         raw = str(token)
-        return float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        if not abs(value) <= MAX_NUMBER:
+            raise SegmentError(f"{raw}: beyond ±{MAX_NUMBER:.0e}", token.column or 0)
+        return value
 
     @v_args(inline=True)
     def day(self, token: Token) -> date:
         try:
             year, month, dd = (int(p) for p in str(token).split("-"))
-            return date(year, month, dd)
+            day = date(year, month, dd)
         except ValueError:
             raise SegmentError(f"not a date: {token}", token.column or 0) from None
+        if not MIN_DAY <= day <= MAX_DAY:
+            raise SegmentError(f"{token}: a date between {MIN_DAY} and {MAX_DAY}",
+                               token.column or 0)
+        return day
 
     @v_args(inline=True)
     def relative(self, token: Token) -> timedelta:
