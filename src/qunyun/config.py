@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     wecom_poll_seconds: float = Field(default=30.0, gt=0)
     # Analytics mirror (a DuckDB copy for the cohort report, issue 7): off by default; when
     # on, the worker refreshes it this often and cohort reports read it, saying as of when.
+    # Deployment behind HTTPS (docs/security.md): the address staff and platforms reach us
+    # at (callback URLs are built from it, never from a request's Host header), cookies
+    # only over HTTPS, and a token Prometheus sends to read /metrics.
+    public_url: str = ""
+    secure_cookies: bool = False
+    metrics_token: str = ""
     analytics_mirror: bool = False
     analytics_mirror_path: str = ""
     analytics_mirror_minutes: float = Field(default=60.0, gt=0)
@@ -67,6 +73,19 @@ class Settings(BaseSettings):
         if value not in ("zh-CN", "en"):
             raise ValueError("language must be zh-CN or en")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("public_url must start with https:// (or http:// for testing)")
+        return value
+
+    @property
+    def https(self) -> bool:
+        """Cookies marked Secure and HSTS sent: asked for, or implied by an https address."""
+        return self.secure_cookies or self.public_url.startswith("https://")
 
     @property
     def tz(self) -> ZoneInfo:

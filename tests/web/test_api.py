@@ -6,8 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import groups, inbound_events, outbox, utcnow
+from qunyun.bootstrap import Runtime
 from qunyun.services import users
 from qunyun.services.users import SYSTEM
+from qunyun.web.app import create_app
 from tests.factories import raw_join
 
 
@@ -101,15 +103,44 @@ def test_cookie_session_api_needs_csrf_header(client: TestClient, staff: dict[st
 
 
 def test_health_metrics_and_openapi(client: TestClient, conn: Connection,
-                                    staff: dict[str, str]) -> None:
+                                    staff: dict[str, str], runtime: Runtime) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["engine"] in ("mypyc", "pure")
-    metrics = client.get("/metrics").text
+    # metrics and the API's documentation are for staff (and Prometheus with its token)
+    for path in ("/metrics", "/api/v1/openapi.json"):
+        assert client.get(path).status_code == 401, path
+    assert client.get("/api/docs").status_code == 303  # to the login page
+    viewer = bearer(conn, "viewer1")
+    metrics = client.get("/metrics", headers=viewer).text
     assert 'qunyun_outbox_rows{status="pending"}' in metrics
     assert "qunyun_members" in metrics
-    spec = client.get("/api/v1/openapi.json").json()
+    runtime.settings = runtime.settings.model_copy(update={"metrics_token": "scrape-me"})
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}
+                      ).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-you"}
+                      ).status_code == 401
+    spec = client.get("/api/v1/openapi.json", headers=viewer).json()
     assert "/api/v1/groups" in spec["paths"] and "/api/v1/ingest/{platform}" in spec["paths"]
+    docs = client.get("/api/docs", headers=viewer)
+    assert docs.status_code == 200 and "/static/vendor/swagger/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/static/vendor/swagger/swagger-ui-bundle.js").status_code == 200
+    headers = client.get("/login").headers
+    assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "strict-transport-security" not in headers
     assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+
+
+def test_https_deployments_get_secure_cookies_and_hsts(runtime: Runtime,
+                                                       staff: dict[str, str]) -> None:
+    runtime.settings = runtime.settings.model_copy(
+        update={"public_url": "https://qunyun.example.com"})
+    with TestClient(create_app(runtime), base_url="https://testserver",
+                    follow_redirects=False) as secure:
+        page = secure.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        assert page.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_overview_api_counts_today_in_team_timezone(client: TestClient, staff: dict[str, str],

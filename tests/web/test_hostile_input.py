@@ -81,7 +81,7 @@ def admin(client: TestClient, conn: Connection, staff: dict[str, str]) -> dict[s
 
 def test_every_json_body_refuses_hostile_values_naming_the_field(
         client: TestClient, conn: Connection, admin: dict[str, str]) -> None:
-    spec = client.get("/api/v1/openapi.json").json()
+    spec = client.get("/api/v1/openapi.json", headers=admin).json()
     before = snapshot(conn)
     tried = 0
     for method, path, op in _routes(spec):
@@ -113,7 +113,7 @@ def test_every_json_body_refuses_hostile_values_naming_the_field(
 
 def test_path_and_query_numbers_beyond_64_bits_and_odd_digits(
         client: TestClient, conn: Connection, admin: dict[str, str]) -> None:
-    spec = client.get("/api/v1/openapi.json").json()
+    spec = client.get("/api/v1/openapi.json", headers=admin).json()
     before = snapshot(conn)
     tried = 0
     for method, path, op in _routes(spec):
@@ -142,7 +142,7 @@ def test_over_long_null_and_misshapen_values_never_answer_500(
     """Columns have lengths PostgreSQL enforces and SQLite does not: 5,000 characters in
     every string field is a 4xx or is stored, on both; so is null or a list or an object in
     any field; and every listing still answers afterwards."""
-    spec = client.get("/api/v1/openapi.json").json()
+    spec = client.get("/api/v1/openapi.json", headers=admin).json()
     for method, path, op in _routes(spec):
         body = op.get("requestBody", {}).get("content", {}).get("application/json")
         if body is None or method == "delete":

@@ -19,9 +19,11 @@ from tests.web.conftest import login
 
 @pytest.fixture
 def wclient(runtime: Runtime, fake: FakeWecom) -> Iterator[TestClient]:
-    runtime.settings = runtime.settings.model_copy(update={"wecom_api_base": fake.base_url})
+    runtime.settings = runtime.settings.model_copy(update={
+        "wecom_api_base": fake.base_url, "public_url": "https://qunyun.example.com"})
     runtime.adapters["wecom"] = make_wecom_adapter(runtime)
-    with TestClient(create_app(runtime), follow_redirects=False) as c:
+    with TestClient(create_app(runtime), base_url="https://testserver",
+                    follow_redirects=False) as c:
         yield c
 
 
@@ -42,7 +44,9 @@ def test_setup_page_connect_verify_sync_and_join_code(wclient: TestClient, conn:
     assert wclient.post("/wecom/corps", data=form).status_code == 303
     page = wclient.get("/wecom")
     assert page.status_code == 200 and "企业微信" in page.text
-    assert f"http://testserver/callbacks/wecom/{CORP}" in page.text
+    assert f"https://qunyun.example.com/callbacks/wecom/{CORP}" in page.text
+    forged = wclient.get("/wecom", headers={"host": "evil.example"})
+    assert "evil.example" not in forged.text  # the Host header never names the callback
     assert SECRET not in page.text
     verified = wclient.post(f"/wecom/corps/{CORP}/verify", data={"csrf_token": token})
     assert verified.status_code == 303
@@ -78,7 +82,7 @@ def test_api(wclient: TestClient, fake: FakeWecom, staff: dict[str, str],
     assert checks == ["回调验证通过 (callback check passed)", "API 令牌获取成功 (access token OK)"]
     tokens_before = len(fake.tokens)
     for role in ("viewer", "sales"):  # the check spends the corp's quota: operators only
-        other = TestClient(wclient.app, follow_redirects=False)
+        other = TestClient(wclient.app, base_url="https://testserver", follow_redirects=False)
         csrf = login(other, staff[role])
         assert other.post(f"/api/v1/wecom/corps/{CORP}/verify",
                           headers={"x-csrf-token": csrf}).status_code == 403

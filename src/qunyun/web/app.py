@@ -22,7 +22,7 @@ from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError, TooManyAttempts
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
-from qunyun.web.edge import JsonGuard, check_request
+from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
     activities,
@@ -58,8 +58,11 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
-        "accept", "")
+    """API callers and scrapers get JSON errors (401, not a redirect to the login page);
+    the API's documentation page is for browsers."""
+    path = request.url.path
+    return (path.startswith("/api/v1/") or path == "/metrics"
+            or "application/json" in request.headers.get("accept", ""))
 
 
 def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
@@ -79,13 +82,15 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
             thread.join(timeout=10)
 
     app = FastAPI(title="qunyun API", version=__version__, lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/v1/openapi.json", redoc_url=None,
+                  docs_url=None, openapi_url=None, redoc_url=None,  # signed-in only: see ops
                   dependencies=[Depends(check_request)])
     app.state.runtime = runtime
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, secret_key=runtime.secret_key,
-                       session_cookie="qunyun_session", same_site="lax", https_only=False,
+                       session_cookie="qunyun_session", same_site="lax",
+                       https_only=runtime.settings.https,
                        max_age=14 * 24 * 3600)
+    app.add_middleware(SecurityHeaders, https=runtime.settings.https)
     app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes))

@@ -879,6 +879,9 @@ CATALOG.update({
     "wecom.channel": {"zh-CN": "渠道", "en": "Channel"},
     "wecom.group": {"zh-CN": "群", "en": "Group"},
     "wecom.role": {"zh-CN": "状态", "en": "Role"},
+    "wecom.public_url_missing": {
+        "zh-CN": "还没有设置对外地址：请设置环境变量 QUNYUN_PUBLIC_URL（如 https://qunyun.example.com），回调地址才能填进企业微信后台。",
+        "en": "No public address set: set QUNYUN_PUBLIC_URL (e.g. https://qunyun.example.com) to get the callback URL to enter in WeCom."},
     "wecom.role.attached": {"zh-CN": "使用中", "en": "attached"},
     "wecom.role.spare": {"zh-CN": "备用", "en": "spare"},
     "wecom.role.full": {"zh-CN": "已满", "en": "full"},

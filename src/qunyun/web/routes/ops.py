@@ -1,10 +1,14 @@
-"""/healthz and /metrics (Prometheus text format)."""
+"""/healthz (open, for load balancers), /metrics (Prometheus text format: staff or the
+metrics token) and the API documentation (signed-in staff; Swagger UI served from our own
+static files, not a CDN)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -14,7 +18,7 @@ from sqlalchemy import text
 from qunyun import __version__, native
 from qunyun.bootstrap import Runtime
 from qunyun.services import ingest_stats
-from qunyun.web.deps import RuntimeDep
+from qunyun.web.deps import CurrentActor, RuntimeDep, signed_in_actor
 
 router = APIRouter(tags=["ops"])
 
@@ -57,7 +61,25 @@ def healthz(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(runtime: RuntimeDep) -> Response:
+def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """For staff, or for Prometheus with ``Authorization: Bearer $QUNYUN_METRICS_TOKEN``."""
+    token = runtime.settings.metrics_token
+    given = request.headers.get("authorization", "")
+    if not (token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())):
+        signed_in_actor(request, runtime)  # LoginRequired: 401 for the API, login page
     registry = CollectorRegistry()
     registry.register(StoreCollector(runtime))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/api/v1/openapi.json", include_in_schema=False)
+def openapi(request: Request, actor: CurrentActor) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/api/docs", include_in_schema=False)
+def api_docs(actor: CurrentActor) -> Response:
+    return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="qunyun API",
+                               swagger_js_url="/static/vendor/swagger/swagger-ui-bundle.js",
+                               swagger_css_url="/static/vendor/swagger/swagger-ui.css",
+                               swagger_favicon_url="/static/favicon.ico")

@@ -145,11 +145,15 @@ class CallbackFastPath:
 
 
 def page_context(conn: Any, actor: Any, request: Request) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
+    """The callback URL to paste into WeCom comes from QUNYUN_PUBLIC_URL: a request's Host
+    header is the caller's to choose (a forged one would hand staff an attacker's URL)."""
+    runtime: Runtime = request.app.state.runtime
+    base = runtime.settings.public_url
     corps = wecom.list_corps(conn, actor=actor)
     for c in corps:
-        c["callback_url"] = base + c["callback_path"]
-    return {"corps": corps, "codes": wecom.list_join_codes(conn, actor=actor),
+        c["callback_url"] = (base or "https://<QUNYUN_PUBLIC_URL>") + c["callback_path"]
+    return {"corps": corps, "public_url_set": bool(base),
+            "codes": wecom.list_join_codes(conn, actor=actor),
             "templates": wecom.list_welcome_templates(conn, actor=actor),
             "callbacks": wecom.list_callbacks(conn, actor=actor, limit=20)}
 
