@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -85,6 +86,24 @@ class Runtime:
         self.engine.dispose()
 
 
+def private_dir(path: Path) -> None:
+    """The data folder (database, key, uploads' leftovers): the owner's alone."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file created readable by its owner only (written first and chmod-ed after,
+    a key or password was briefly readable by everyone on the machine)."""
+    private_dir(path.parent)
+    if path.exists():
+        path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 def _secret_key(settings: Settings) -> str:
     """Use the configured key, else one kept in the data dir so sessions survive restarts."""
     if settings.secret_key:
@@ -92,10 +111,9 @@ def _secret_key(settings: Settings) -> str:
     path = Path(settings.data_dir) / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
+    write_private(path, key)
     return key
 
 

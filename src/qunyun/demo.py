@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
 from qunyun.adapters.storage.tables import groups, members, messages, staff_users, utcnow
-from qunyun.bootstrap import Runtime
+from qunyun.bootstrap import Runtime, write_private
 from qunyun.demo_series import load_series
 from qunyun.services import (
     attributes,
@@ -180,7 +180,5 @@ def ensure_demo_admin(runtime: Runtime, password_file: Path, new_password: str) 
     with runtime.uow.write() as conn:
         users.do_create_user(conn, actor=SYSTEM, username="admin", password=new_password,
                              role="admin", display_name="管理员")
-    password_file.parent.mkdir(parents=True, exist_ok=True)
-    password_file.write_text(new_password)
-    password_file.chmod(0o600)
+    write_private(password_file, new_password)
     return "admin", new_password

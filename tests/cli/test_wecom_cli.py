@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from qunyun.adapters.platforms.wecom.fake import FakeWecom
+from qunyun.cli.main import app
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.tables import wecom_corps
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
 from tests.cli.test_cli import count
-from tests.cli.test_crm_cli import ok, run
+from tests.cli.test_crm_cli import ok, run, runner
 
 
 def test_wecom_commands(fresh_db_url: str, tmp_path: Path, fake: FakeWecom,
@@ -25,8 +27,15 @@ def test_wecom_commands(fresh_db_url: str, tmp_path: Path, fake: FakeWecom,
               "--token", TOKEN, "--aes-key", "short")
     assert bad.exit_code == 2 and "aes_key" in bad.output
     assert count(db, wecom_corps) == 0
-    corp = ok(db, "wecom", "add-corp", "--corp-id", CORP, "--agent-id", "1000002", "--secret",
-              SECRET, "--token", TOKEN, "--aes-key", AES_KEY)
+    missing = run(db, "wecom", "add-corp", "--corp-id", CORP, "--agent-id", "1000002")
+    assert missing.exit_code != 0 and "QUNYUN_WECOM_SECRET" in missing.output
+    # secrets on stdin or in the environment, never on the command line `ps` shows
+    monkeypatch.setenv("QUNYUN_WECOM_AES_KEY", AES_KEY)
+    added = runner.invoke(app, ["--db", db, "wecom", "add-corp", "--corp-id", CORP,
+                                "--agent-id", "1000002", "--secret", "-", "--token", "-",
+                                "--json"], input=f"{SECRET}\n{TOKEN}\n")
+    assert added.exit_code == 0, added.output
+    corp = json.loads(added.stdout)
     assert corp["callback_path"] == f"/callbacks/wecom/{CORP}"
     with make_engine(db).connect() as conn:  # sealed at rest
         stored = conn.execute(wecom_corps.select()).mappings().one()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -35,24 +36,42 @@ def _adapter(rt: Runtime) -> WecomAdapter:
     return adapter
 
 
+SECRET_HELP = ("; '-' reads it from stdin (one line per '-', in the order secret, token, "
+               "aes-key), else the environment variable named — a value on the command "
+               "line is visible to every user of the machine in `ps`")
+
+
 @wecom_app.command("add-corp")
 def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (ww…)")],
              agent_id: Annotated[int, typer.Option("--agent-id", help="Self-built app AgentId")],
-             secret: Annotated[str, typer.Option(help="The app's Secret (stored encrypted)")],
-             token: Annotated[str, typer.Option(help="Callback Token")],
-             aes_key: Annotated[str, typer.Option("--aes-key", help="Callback "
-                                                  "EncodingAESKey (43 characters)")],
+             secret: Annotated[str, typer.Option(
+                 envvar="QUNYUN_WECOM_SECRET",
+                 help="The app's Secret (stored encrypted)" + SECRET_HELP)] = "",
+             token: Annotated[str, typer.Option(envvar="QUNYUN_WECOM_TOKEN",
+                                                help="Callback Token" + SECRET_HELP)] = "",
+             aes_key: Annotated[str, typer.Option(
+                 "--aes-key", envvar="QUNYUN_WECOM_AES_KEY",
+                 help="Callback EncodingAESKey (43 characters)" + SECRET_HELP)] = "",
              name: Annotated[str, typer.Option()] = "", as_user: AsOpt = None,
              as_json: JsonOpt = False) -> None:
-    """Connect a corp (or replace its credentials); prints the callback URL path to set."""
+    """Connect a corp (or replace its credentials); prints the callback URL to set."""
+    values = {"secret": secret, "token": token, "aes-key": aes_key}
+    for option, value in values.items():
+        if value == "-":
+            values[option] = sys.stdin.readline().strip()
+        if not values[option]:
+            fail(f"--{option}: give it on stdin ('-') or in QUNYUN_WECOM_"
+                 f"{option.replace('-', '_').upper()}")
     with runtime() as rt:
         actor = _actor(rt, as_user)
         with rt.uow.write() as conn:
             corp = wecom.do_add_corp(conn, actor=actor, box=rt.box, corp_id=corp_id,
-                                     agent_id=agent_id, secret=secret, token=token,
-                                     aes_key=aes_key, name=name, now=utcnow())
+                                     agent_id=agent_id, secret=values["secret"],
+                                     token=values["token"], aes_key=values["aes-key"],
+                                     name=name, now=utcnow())
+        base = rt.settings.public_url or "https://<QUNYUN_PUBLIC_URL>"
     done(as_json, corp, f"corp {corp_id} connected; callback URL: "
-                        f"https://<your host>{corp['callback_path']}")
+                        f"{base}{corp['callback_path']}")
 
 
 @wecom_app.command("list")

@@ -7,6 +7,7 @@ and let write sessions ask for ``BEGIN IMMEDIATE`` so they queue on the lock ins
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,28 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(database))
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # error logs must not carry members' words and numbers
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=NullPool if database in (None, "", ":memory:") else None,
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                         hide_parameters=True)
+
+
+def _private_file(database: Path) -> None:
+    """Create a new SQLite database readable by its owner only (SQLite gives its -wal and
+    -shm files the same mode), in a folder only the owner can list."""
+    if not database.parent.exists():
+        database.parent.mkdir(parents=True, mode=0o700)
+        database.parent.chmod(0o700)
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _tune_sqlite(engine: Engine) -> None:
