@@ -29,20 +29,38 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        started = refused = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out; whatever the app answers to the cut body is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    # answer 413 now and tell the app the client went away: frameworks that
+                    # parse the body catch any exception raised here and answer 400
+                    if not started:
+                        await self._refuse(send)
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(send)
+            await self.app(scope, limited, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+            # the app tripped over the body it never got whole: it has had its answer
 
     async def _refuse(self, send: Send) -> None:
         body = b'{"error": "request body too large"}'
@@ -50,7 +68,3 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
