@@ -136,6 +136,13 @@ def test_pages_for_operator(client: TestClient, staff: dict[str, str], conn: Con
         member_attributes.c.name == "城市")).scalars().all() == ["上海"]
     no_csrf = client.post(f"/members/{ids['u2']}/blacklist", data={"reason": "x"})
     assert no_csrf.status_code == 403
+    # what the suggestions page's merge button posts (it used to land on /members/{id}/merge)
+    merged = client.post("/members/suggestions/merge", data={
+        "csrf_token": token, "source": str(ids["u6"]), "target": str(ids["u5"])})
+    assert merged.status_code == 303 and merged.headers["location"] == "/members/suggestions"
+    assert conn.execute(select(members.c.merged_into_id).where(
+        members.c.id == ids["u6"])).scalar_one() == ids["u5"]
+    assert client.get("/members/99999999999999999999999").status_code == 422
 
 
 def test_viewer_sees_masked_profile_and_no_forms(client: TestClient, staff: dict[str, str],

@@ -199,6 +199,8 @@ async def check_request(request: Request) -> None:
     for name, raw_value in request.path_params.items():
         if isinstance(raw_value, str):
             refuse(name, raw_value)
+        elif isinstance(raw_value, int) and not INT64_MIN <= raw_value <= INT64_MAX:
+            raise InvalidInput(f"{name}: a number beyond 64 bits")  # a {name:int} path
     for name, value in request.query_params.multi_items():
         refuse(name, value)
     if request.method in ("GET", "HEAD", "OPTIONS"):

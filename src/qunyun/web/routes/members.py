@@ -80,7 +80,7 @@ def attribute_mark(name: str, actor: CurrentActor, runtime: RuntimeDep,
     return RedirectResponse("/members/attributes", status_code=303)
 
 
-@router.get("/members/{member_id}")
+@router.get("/members/{member_id:int}")
 def member_page(request: Request, member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> Response:
     profile = profiles.get_member_profile(conn, actor=actor, member_id=member_id,
@@ -93,7 +93,7 @@ def _back(member_id: int, anchor: str = "") -> Response:
     return RedirectResponse(f"/members/{member_id}{anchor}", status_code=303)
 
 
-@router.post("/members/{member_id}/tags")
+@router.post("/members/{member_id:int}/tags")
 def member_tag(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                tag: str = Form(...), reason: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -101,7 +101,7 @@ def member_tag(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return _back(member_id, "#tags")
 
 
-@router.post("/members/{member_id}/tags/{tag_id}/remove")
+@router.post("/members/{member_id:int}/tags/{tag_id}/remove")
 def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
@@ -109,7 +109,7 @@ def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
     return _back(member_id, "#tags")
 
 
-@router.post("/members/{member_id}/records")
+@router.post("/members/{member_id:int}/records")
 def member_record(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                   kind: str = Form("note"), body: str = Form(...),
                   due: str = Form("")) -> Response:
@@ -128,7 +128,7 @@ def record_complete(request: Request, record_id: int, actor: CurrentActor,
     return RedirectResponse(target, status_code=303)
 
 
-@router.post("/members/{member_id}/blacklist")
+@router.post("/members/{member_id:int}/blacklist")
 def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                      reason: str = Form(...), days: str = Form("")) -> Response:
     if days and not days.isdigit():
@@ -140,7 +140,7 @@ def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return _back(member_id)
 
 
-@router.post("/members/{member_id}/unblacklist")
+@router.post("/members/{member_id:int}/unblacklist")
 def member_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                        reason: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -148,7 +148,7 @@ def member_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return _back(member_id)
 
 
-@router.post("/members/{member_id}/attributes")
+@router.post("/members/{member_id:int}/attributes")
 def member_attribute(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                      name: str = Form(...), value: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -157,7 +157,7 @@ def member_attribute(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return _back(member_id, "#attributes")
 
 
-@router.post("/members/{member_id}/merge")
+@router.post("/members/{member_id:int}/merge")
 def member_merge(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                  into: str = Form(...), reason: str = Form("")) -> Response:
     """Merge this member into the member numbered ``into``."""
