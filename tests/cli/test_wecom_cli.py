@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from qunyun.adapters.platforms.wecom.fake import FakeWecom
-from qunyun.cli.main import app
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.tables import wecom_corps
+from qunyun.cli.main import app
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
 from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import ok, run, runner

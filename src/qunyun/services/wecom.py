@@ -216,10 +216,9 @@ def _secrets_or_refuse(conn: Connection, box: SecretBox, corp_id: str) -> CorpSe
 
 
 def _check_age(timestamp: str, now: datetime, max_age_seconds: float) -> None:
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        raise InvalidInput("timestamp: not a unix time") from None
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise InvalidInput("timestamp: not a unix time")
+    sent = int(timestamp)
     if abs(now.timestamp() - sent) > max_age_seconds:
         raise AccessDenied(f"timestamp {timestamp} is more than {int(max_age_seconds)} s away "
                            "from now: stale or replayed request")
@@ -274,18 +273,39 @@ class CallbackKeys:
     """Each corp's callback keys, kept ``ttl`` seconds by the endpoint's process: reading and
     unsealing them took 0.25 ms (SQLite) to 1.2 ms (PostgreSQL) per callback, several times
     the verification and decryption themselves. A callback the kept keys refuse is tried
-    again with freshly read ones, so a corp re-keyed with ``add-corp`` is honoured at once."""
+    again with freshly read ones, so a corp re-keyed with ``add-corp`` is honoured at once —
+    but at most once per ``min_reload`` seconds per corp, and an unknown corp is remembered
+    as unknown for ``ttl``: a flood of forged callbacks must not turn into a database read
+    each."""
 
     def __init__(self, load: Callable[[str], WecomCrypto], *, ttl: float = 10.0,
+                 min_reload: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._load = load
         self._ttl = ttl
+        self._min_reload = min_reload
         self._clock = clock
         self._kept: dict[str, tuple[float, WecomCrypto]] = {}
+        self._loaded_at: dict[str, float] = {}
+        self._unknown: dict[str, tuple[float, NotFound]] = {}
+        self.loads = 0  # how often the keys were read (the tests watch it)
 
     def _fresh(self, corp_id: str) -> WecomCrypto:
-        crypto = self._load(corp_id)
-        self._kept[corp_id] = (self._clock() + self._ttl, crypto)
+        now = self._clock()
+        unknown = self._unknown.get(corp_id)
+        if unknown is not None and unknown[0] > now:
+            raise unknown[1]
+        self.loads += 1
+        self._loaded_at[corp_id] = now
+        try:
+            crypto = self._load(corp_id)
+        except NotFound as exc:
+            if len(self._unknown) > 10_000:  # random corp ids must not grow this forever
+                self._unknown.clear()
+            self._unknown[corp_id] = (now + self._ttl, exc)
+            raise
+        self._unknown.pop(corp_id, None)
+        self._kept[corp_id] = (now + self._ttl, crypto)
         return crypto
 
     def open(self, *, corp_id: str, body: bytes, msg_signature: str, timestamp: str,
@@ -300,7 +320,9 @@ class CallbackKeys:
             try:
                 return with_keys(kept[1])
             except AccessDenied:
-                pass  # perhaps re-keyed since: read the keys again
+                recently = self._clock() - self._loaded_at.get(corp_id, float("-inf"))
+                if recently < self._min_reload:
+                    raise  # the keys were just read: a forgery, not a re-keyed corp
         return with_keys(self._fresh(corp_id))
 
 

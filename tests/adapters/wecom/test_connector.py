@@ -28,7 +28,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.bootstrap import Runtime, make_wecom_adapter
 from qunyun.services import automation, broadcasts, confirmations, pushes, schedules, wecom
-from qunyun.services.errors import AccessDenied, NotFound
+from qunyun.services.errors import AccessDenied, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
@@ -166,11 +166,21 @@ def test_callback_keys_are_kept_and_a_rekey_is_honoured_at_once(
     new_key = "a" * 43
     wecom.do_add_corp(conn, actor=SYSTEM, box=rt.box, corp_id=CORP, agent_id=1000002,
                       secret=SECRET, token="NewToken", aes_key=new_key, now=utcnow())
+    now[0] = 12.5  # (the keys are read again at most once a second)
     assert "wmK4" in opened(WecomCrypto("NewToken", new_key, CORP), 4)  # not 403 for 10 s
-    with pytest.raises(AccessDenied):
-        opened(old, 5)
-    with pytest.raises(NotFound):
-        keys.open(corp_id="wwNOTCONNECTED", body=b"<xml/>", msg_signature="x", timestamp=ts,
+    assert loads == [CORP] * 3
+    # a flood of forged callbacks is refused by the kept keys: no read per forgery
+    for n in range(50):
+        with pytest.raises(AccessDenied):
+            opened(old, 5 + n)
+    assert loads == [CORP] * 3
+    for _ in range(50):  # unknown corps are remembered as unknown for the ttl
+        with pytest.raises(NotFound):
+            keys.open(corp_id="wwNOTCONNECTED", body=b"<xml/>", msg_signature="x",
+                      timestamp=ts, nonce="n", now=utcnow(), max_age_seconds=300)
+    assert loads == [CORP] * 3 + ["wwNOTCONNECTED"]
+    with pytest.raises(InvalidInput, match="timestamp"):
+        keys.open(corp_id=CORP, body=b"<xml/>", msg_signature="x", timestamp="9" * 400,
                   nonce="n", now=utcnow(), max_age_seconds=300)
 
 
@@ -206,6 +216,11 @@ def test_url_verification_and_refusals_store_nothing(conn: Connection, rt: Runti
     assert web.post("/callbacks/wecom/wwUNKNOWN", params={
         "msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
         content=body).status_code == 404
+    for path in ("/callbacks/wecom/", f"/callbacks/wecom/{CORP}/extra"):  # were 500s
+        assert web.post(path, content=body).status_code == 404, path
+    huge = web.post(url, params={"msg_signature": good_sig, "timestamp": "9" * 400,
+                                 "nonce": nonce}, content=body)
+    assert huge.status_code == 422 and "timestamp" in huge.text
     assert snapshot(conn) == before
     assert web.post(url, params={"msg_signature": good_sig, "timestamp": ts, "nonce": nonce},
                     content=body).text == "success"

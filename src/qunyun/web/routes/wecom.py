@@ -136,6 +136,11 @@ class CallbackFastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"].startswith(self.PREFIX)):
+            corp = scope["path"][len(self.PREFIX):]
+            if not corp or "/" in corp:  # the router's own 404 needs the app around it
+                await PlainTextResponse("no such callback", status_code=404)(
+                    scope, receive, send)
+                return
             scope["qunyun.runtime"] = self.runtime
             scope["qunyun.commits"] = self.commits
             scope["qunyun.keys"] = self.keys
