@@ -231,6 +231,12 @@ def do_dismiss_suggestion(conn: Connection, *, actor: Actor, member_a: int,
                           member_b: int) -> None:
     actor.require(Permission.OPERATE)
     low, high = min(member_a, member_b), max(member_a, member_b)
+    if low == high:
+        raise InvalidInput("member_b: a different member than member_a")
+    found = set(conn.execute(select(members.c.id).where(members.c.id.in_((low, high))))
+                .scalars())
+    if missing := sorted({low, high} - found):
+        raise NotFound(f"member {missing[0]} not found")
     insert_ignore(conn, merge_dismissals, {"member_a": low, "member_b": high, "at": utcnow(),
                                            "by": actor.label}, ["member_a", "member_b"])
     audit.record(conn, actor=actor.label, action="member.merge_dismiss", object_type="member",

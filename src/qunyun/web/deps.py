@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime
+from qunyun.domain.staff import Permission
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
@@ -22,6 +23,26 @@ from qunyun.web.i18n import LANGUAGES, translate
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+PUBLIC = "public"
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def access(level: Permission | str) -> Callable[[Handler], Handler]:
+    """Declare who may use a route: ``PUBLIC`` (no login) or the permission its service
+    checks. Not an enforcement — services check — but a promise the authorization matrix
+    test holds every route to (roles without it never succeed, roles with it are never
+    refused), and a route without a declaration fails that test."""
+    def mark(handler: Handler) -> Handler:
+        handler.__dict__["access"] = str(level)
+        return handler
+    return mark
+
+
+def declared_access(handler: Callable[..., Any]) -> str | None:
+    level = getattr(handler, "access", None)
+    return str(level) if level is not None else None
 
 
 class LoginRequired(Exception):

@@ -14,6 +14,7 @@ from qunyun.analytics.cohorts import issue_in, source_chart
 from qunyun.analytics.funnels import funnel
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
+from qunyun.domain.staff import Permission
 from qunyun.services import activities, analytics_mirror
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
@@ -22,6 +23,7 @@ from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
     RuntimeDep,
+    access,
     language,
     render,
     uploaded_file,
@@ -69,6 +71,7 @@ def _group_ids(form: Any) -> list[int]:
 
 
 @router.get("/activities")
+@access(Permission.VIEW)
 def activities_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "activities.html", {
         "series": activities.list_series(conn, actor=actor),
@@ -76,6 +79,7 @@ def activities_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Re
 
 
 @router.post("/activities/series")
+@access(Permission.OPERATE)
 async def series_create(request: Request, actor: CurrentActor,
                         runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -87,6 +91,7 @@ async def series_create(request: Request, actor: CurrentActor,
 
 
 @router.post("/activities")
+@access(Permission.OPERATE)
 async def activity_create(request: Request, actor: CurrentActor,
                           runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -138,6 +143,7 @@ def matrix_spec(x: list[str], rows: list[dict[str, Any]], label: str,
 
 
 @router.get("/activities/cohorts")
+@access(Permission.VIEW)
 def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
                  series: str | None = None, issue: str | None = None,
                  after_days: int = 21, period: str = "week") -> Response:
@@ -172,12 +178,14 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
 
 
 @router.post("/activities/cohorts/refresh-mirror")
+@access(Permission.OPERATE)
 def cohorts_refresh_mirror(actor: CurrentActor, runtime: RuntimeDep) -> Response:
     analytics_mirror.do_start_refresh(runtime, actor=actor)
     return RedirectResponse("/activities/cohorts", status_code=303)
 
 
 @router.get("/activities/{ref}")
+@access(Permission.VIEW)
 def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: RuntimeDep,
                   conn: ReadConn) -> Response:
     row = activities.access_activity(conn, actor=actor, ref=ref)
@@ -204,6 +212,7 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
 
 
 @router.post("/activities/{ref}/edit")
+@access(Permission.OPERATE)
 async def activity_edit(ref: str, request: Request, actor: CurrentActor,
                         runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -217,6 +226,7 @@ async def activity_edit(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.post("/activities/{ref}/enrol")
+@access(Permission.OPERATE)
 async def activity_enrol(ref: str, request: Request, actor: CurrentActor,
                          runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -229,6 +239,7 @@ async def activity_enrol(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.post("/activities/{ref}/cancel")
+@access(Permission.OPERATE)
 async def activity_cancel(ref: str, request: Request, actor: CurrentActor,
                           runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -240,6 +251,7 @@ async def activity_cancel(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.post("/activities/{ref}/import")
+@access(Permission.OPERATE)
 async def activity_import(ref: str, request: Request, actor: CurrentActor,
                           runtime: RuntimeDep) -> Response:
     """Upload sign-ups, check-ins or orders (``what``); the page shows the report."""
@@ -267,6 +279,7 @@ async def activity_import(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.post("/activities/{ref}/settle")
+@access(Permission.OPERATE)
 async def activity_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         plan = activities.do_settle(conn, actor=actor, activity_id=ref)
@@ -274,6 +287,7 @@ async def activity_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) ->
 
 
 @router.post("/activities/{ref}/conversion")
+@access(Permission.OPERATE)
 async def activity_conversion(ref: str, request: Request, actor: CurrentActor,
                               runtime: RuntimeDep) -> Response:
     form = await request.form()

@@ -12,9 +12,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qunyun.analytics.funnels import funnel
+from qunyun.domain.staff import Permission
 from qunyun.services import activities, analytics_mirror
 from qunyun.services.members import member_id_by_number
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 Money = float | str
@@ -80,11 +81,13 @@ class ConversionCreate(BaseModel):
 
 
 @router.get("/activities/series")
+@access(Permission.VIEW)
 def api_series(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return activities.list_series(conn, actor=actor)
 
 
 @router.post("/activities/series", status_code=201)
+@access(Permission.OPERATE)
 def api_series_create(body: SeriesCreate, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -94,12 +97,14 @@ def api_series_create(body: SeriesCreate, actor: CurrentActor,
 
 
 @router.get("/activities")
+@access(Permission.VIEW)
 def api_activities(actor: CurrentActor, conn: ReadConn,
                    series: str | None = None) -> list[dict[str, Any]]:
     return activities.list_activities(conn, actor=actor, series=series)
 
 
 @router.post("/activities", status_code=201)
+@access(Permission.OPERATE)
 def api_activity_create(body: ActivityCreate, actor: CurrentActor,
                         runtime: RuntimeDep) -> dict[str, Any]:
     fields = body.changes()
@@ -114,12 +119,14 @@ def api_activity_create(body: ActivityCreate, actor: CurrentActor,
 
 
 @router.get("/activities/{ref}")
+@access(Permission.VIEW)
 def api_activity(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     row = activities.access_activity(conn, actor=actor, ref=ref)
     return {**row, "money": activities.money(conn, actor=actor, activity_id=row["id"])}
 
 
 @router.patch("/activities/{ref}")
+@access(Permission.OPERATE)
 def api_activity_edit(ref: str, body: ActivityEdit, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -129,11 +136,13 @@ def api_activity_edit(ref: str, body: ActivityEdit, actor: CurrentActor,
 
 
 @router.get("/activities/{ref}/enrolments")
+@access(Permission.VIEW)
 def api_enrolments(ref: str, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return activities.list_enrolments(conn, actor=actor, activity_id=ref)
 
 
 @router.post("/activities/{ref}/enrolments", status_code=201)
+@access(Permission.OPERATE)
 def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
               runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -144,6 +153,7 @@ def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
 
 
 @router.delete("/activities/{ref}/enrolments/{number}", status_code=204)
+@access(Permission.OPERATE)
 def api_cancel(ref: str, number: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         activities.do_cancel_enrolment(conn, actor=actor, activity_id=ref,
@@ -151,6 +161,7 @@ def api_cancel(ref: str, number: int, actor: CurrentActor, runtime: RuntimeDep) 
 
 
 @router.post("/activities/{ref}/enrolments/import")
+@access(Permission.OPERATE)
 async def api_import_enrolments(ref: str, request: Request, actor: CurrentActor,
                                 runtime: RuntimeDep, filename: str = "enrolments.csv",
                                 on_error: str = "fail", channel: str = "") -> dict[str, Any]:
@@ -164,6 +175,7 @@ async def api_import_enrolments(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.post("/activities/{ref}/checkins/import")
+@access(Permission.OPERATE)
 async def api_import_checkins(ref: str, request: Request, actor: CurrentActor,
                               runtime: RuntimeDep, filename: str = "checkins.csv",
                               on_error: str = "fail") -> dict[str, Any]:
@@ -175,6 +187,7 @@ async def api_import_checkins(ref: str, request: Request, actor: CurrentActor,
 
 
 @router.get("/activities/{ref}/settlement")
+@access(Permission.VIEW)
 def api_settlement(ref: str, actor: CurrentActor, conn: ReadConn,
                    format: Literal["json", "csv"] = "json") -> Any:
     plan = activities.settlement(conn, actor=actor, activity_id=ref)
@@ -186,23 +199,27 @@ def api_settlement(ref: str, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/activities/{ref}/settle")
+@access(Permission.OPERATE)
 def api_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return activities.do_settle(conn, actor=actor, activity_id=ref)
 
 
 @router.get("/activities/{ref}/money")
+@access(Permission.VIEW)
 def api_money(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return activities.money(conn, actor=actor, activity_id=ref)
 
 
 @router.get("/activities/{ref}/funnel")
+@access(Permission.VIEW)
 def api_funnel(ref: str, actor: CurrentActor, runtime: RuntimeDep,
                conn: ReadConn) -> dict[str, Any]:
     return funnel(conn, actor=actor, tz=runtime.settings.tz, activity_id=ref)
 
 
 @router.post("/conversions", status_code=201)
+@access(Permission.OPERATE)
 def api_conversion(body: ConversionCreate, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -217,6 +234,7 @@ def api_conversion(body: ConversionCreate, actor: CurrentActor,
 
 
 @router.post("/conversions/import")
+@access(Permission.OPERATE)
 async def api_import_conversions(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                                  filename: str = "conversions.csv",
                                  activity: str | None = None, kind: str | None = None,
@@ -230,6 +248,7 @@ async def api_import_conversions(request: Request, actor: CurrentActor, runtime:
 
 
 @router.get("/reports/cohorts")
+@access(Permission.VIEW)
 def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = None,
                 after_days: int = 21, period: Literal["week", "month"] = "week"
                 ) -> dict[str, Any]:
@@ -239,12 +258,14 @@ def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = N
 
 
 @router.get("/analytics/mirror")
+@access(Permission.VIEW)
 def api_mirror(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Whether the analytics mirror is in use, as of when, and whether a refresh runs."""
     return analytics_mirror.mirror_status(runtime, actor=actor)
 
 
 @router.post("/analytics/mirror/refresh", status_code=202)
+@access(Permission.OPERATE)
 def api_mirror_refresh(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Start a refresh in the background; ``started`` is false when one already runs."""
     started = analytics_mirror.do_start_refresh(runtime, actor=actor)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from qunyun.domain.staff import Permission
 from qunyun.services import audit as audit_service
-from qunyun.web.deps import CurrentActor, ReadConn, render
+from qunyun.web.deps import CurrentActor, ReadConn, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/audit")
+@access(Permission.MANAGE_USERS)
 def audit_page(request: Request, actor: CurrentActor, conn: ReadConn, page: int = 1) -> Response:
     page = max(1, page)
     rows = audit_service.list_audit(conn, actor=actor, limit=100, offset=(page - 1) * 100)

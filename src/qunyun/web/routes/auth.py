@@ -6,11 +6,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
 from qunyun.services import users
 from qunyun.services.errors import TooManyAttempts
 from qunyun.web.deps import (
+    PUBLIC,
     CurrentActor,
     RuntimeDep,
+    access,
     check_csrf,
     client_address,
     csrf_token,
@@ -29,12 +32,14 @@ def _safe_next(target: str) -> str:
 
 
 @router.get("/login")
+@access(PUBLIC)
 def login_page(request: Request, next: str = "/") -> Response:
     csrf_token(request)
     return render(request, "login.html", {"next": _safe_next(next), "failed": False})
 
 
 @router.post("/login")
+@access(PUBLIC)
 async def login(request: Request, runtime: RuntimeDep, username: str = Form(""),
                 password: str = Form(""), next: str = Form("/")) -> Response:
     await check_csrf(request)
@@ -60,6 +65,7 @@ async def login(request: Request, runtime: RuntimeDep, username: str = Form(""),
 
 
 @router.post("/logout")
+@access(Permission.VIEW)
 async def logout(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     """End this session on the server too: a copied cookie stops working."""
     with runtime.uow.write() as conn:
@@ -69,6 +75,7 @@ async def logout(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> 
 
 
 @router.post("/lang")
+@access(PUBLIC)
 async def switch_language(request: Request, lang: str = Form("zh-CN"),
                           next: str = Form("/")) -> Response:
     await check_csrf(request)

@@ -12,10 +12,11 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.domain.automation import SECTIONS
 from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
+from qunyun.domain.staff import Permission
 from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render, uploaded_file
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render, uploaded_file
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +50,7 @@ def tiers_text(value: list[dict[str, Any]]) -> str:
 
 
 @router.get("/automation")
+@access(Permission.VIEW)
 def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
                     group: int = 0) -> Response:
     data = automation.get_settings(conn, actor=actor, group_id=group)
@@ -59,6 +61,7 @@ def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/automation/settings/{section}")
+@access(Permission.OPERATE)
 async def automation_save(section: str, request: Request, actor: CurrentActor,
                           runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -88,12 +91,14 @@ async def automation_save(section: str, request: Request, actor: CurrentActor,
 # --- FAQ ----------------------------------------------------------------------------------
 
 @router.get("/automation/faq")
+@access(Permission.VIEW)
 def faq_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "faqs.html", {"faqs": faqs.list_faqs(conn, actor=actor),
                                          "groups": list_groups(conn, actor=actor)})
 
 
 @router.post("/automation/faq")
+@access(Permission.OPERATE)
 async def faq_create(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     form = await request.form()
     group = str(form.get("group_id") or "")
@@ -109,6 +114,7 @@ async def faq_create(request: Request, actor: CurrentActor, runtime: RuntimeDep)
 
 
 @router.post("/automation/faq/import")
+@access(Permission.OPERATE)
 async def faq_import(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     _form, data, name = await uploaded_file(request, "a CSV file (id,question,answer)")
     with runtime.uow.write() as conn:
@@ -118,6 +124,7 @@ async def faq_import(request: Request, actor: CurrentActor, runtime: RuntimeDep)
 
 
 @router.post("/automation/faq/{faq_id}/toggle")
+@access(Permission.OPERATE)
 def faq_toggle(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         row = faqs.get_faq(conn, actor=actor, faq_id=faq_id)
@@ -127,6 +134,7 @@ def faq_toggle(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Respons
 
 
 @router.post("/automation/faq/{faq_id}/delete")
+@access(Permission.OPERATE)
 def faq_delete(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         faqs.do_delete_faq(conn, actor=actor, faq_id=faq_id)
@@ -136,6 +144,7 @@ def faq_delete(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Respons
 # --- moderation ---------------------------------------------------------------------------
 
 @router.get("/automation/moderation")
+@access(Permission.VIEW)
 def moderation_page(request: Request, actor: CurrentActor, conn: ReadConn,
                     runtime: RuntimeDep, text: str = "") -> Response:
     tried = runtime.automation.get(conn).classifier.classify(text) if text.strip() else None
@@ -146,6 +155,7 @@ def moderation_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/automation/moderation/{decision_id}/review")
+@access(Permission.OPERATE)
 async def moderation_review(decision_id: int, request: Request, actor: CurrentActor,
                             runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -159,6 +169,7 @@ async def moderation_review(decision_id: int, request: Request, actor: CurrentAc
 
 
 @router.post("/automation/words")
+@access(Permission.OPERATE)
 async def words_upload(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     form, data, name = await uploaded_file(request, "a text file, one word per line")
     text, _enc = attributes.decode_text(data, name)
@@ -172,6 +183,7 @@ async def words_upload(request: Request, actor: CurrentActor, runtime: RuntimeDe
 
 
 @router.post("/automation/words/{list_id}/toggle")
+@access(Permission.OPERATE)
 async def words_toggle(list_id: int, request: Request, actor: CurrentActor,
                        runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -184,6 +196,7 @@ async def words_toggle(list_id: int, request: Request, actor: CurrentActor,
 # --- check-ins ----------------------------------------------------------------------------
 
 @router.get("/automation/checkins")
+@access(Permission.VIEW)
 def checkins_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
                   group: int = 0, period: str = "week", metric: str = "checkins",
                   start: str = "", end: str = "", deposit: float = 0.0) -> Response:
@@ -211,12 +224,14 @@ def checkins_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime
 # --- draws --------------------------------------------------------------------------------
 
 @router.get("/automation/draws")
+@access(Permission.VIEW)
 def draws_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "draws.html", {"draws": draws.list_draws(conn, actor=actor),
                                           "groups": list_groups(conn, actor=actor)})
 
 
 @router.post("/automation/draws")
+@access(Permission.OPERATE)
 async def draws_create(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     form = await request.form()
     try:
@@ -235,6 +250,7 @@ async def draws_create(request: Request, actor: CurrentActor, runtime: RuntimeDe
 
 
 @router.get("/automation/draws/{draw_id}")
+@access(Permission.VIEW)
 def draw_page(draw_id: int, request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "draw.html", {
         "d": draws.get_draw(conn, actor=actor, draw_id=draw_id),

@@ -9,10 +9,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from qunyun.domain.staff import Permission
 from qunyun.services import automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["automation"])
 
@@ -66,11 +67,13 @@ class DrawCreate(BaseModel):
 
 
 @router.get("/automation/settings")
+@access(Permission.VIEW)
 def settings_get(actor: CurrentActor, conn: ReadConn, group_id: int = 0) -> dict[str, Any]:
     return automation.get_settings(conn, actor=actor, group_id=group_id)
 
 
 @router.put("/automation/settings")
+@access(Permission.OPERATE)
 def settings_put(body: SettingsUpdate, actor: CurrentActor, runtime: RuntimeDep,
                  group_id: int = 0) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -80,12 +83,14 @@ def settings_put(body: SettingsUpdate, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.get("/faqs")
+@access(Permission.VIEW)
 def faqs_list(actor: CurrentActor, conn: ReadConn,
               group_id: int | None = None) -> list[dict[str, Any]]:
     return faqs.list_faqs(conn, actor=actor, group_id=group_id)
 
 
 @router.post("/faqs", status_code=201)
+@access(Permission.OPERATE)
 def faqs_create(body: FaqCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         faq_id = faqs.do_create_faq(conn, actor=actor, questions=body.questions,
@@ -96,6 +101,7 @@ def faqs_create(body: FaqCreate, actor: CurrentActor, runtime: RuntimeDep) -> di
 
 
 @router.patch("/faqs/{faq_id}")
+@access(Permission.OPERATE)
 def faqs_update(faq_id: int, body: dict[str, Any], actor: CurrentActor,
                 runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -103,12 +109,14 @@ def faqs_update(faq_id: int, body: dict[str, Any], actor: CurrentActor,
 
 
 @router.delete("/faqs/{faq_id}", status_code=204)
+@access(Permission.OPERATE)
 def faqs_delete(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         faqs.do_delete_faq(conn, actor=actor, faq_id=faq_id)
 
 
 @router.post("/faqs/import")
+@access(Permission.OPERATE)
 async def faqs_import(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                       group_id: int | None = None) -> dict[str, int]:
     """Body: the CSV file itself (``id,question,answer``)."""
@@ -119,6 +127,7 @@ async def faqs_import(request: Request, actor: CurrentActor, runtime: RuntimeDep
 
 
 @router.post("/moderation/classify")
+@access(Permission.VIEW)
 def moderation_classify(body: ClassifyRequest, actor: CurrentActor, conn: ReadConn,
                         runtime: RuntimeDep) -> list[dict[str, object]]:
     """Classify texts with the team's word lists and learned score (nothing is stored)."""
@@ -127,6 +136,7 @@ def moderation_classify(body: ClassifyRequest, actor: CurrentActor, conn: ReadCo
 
 
 @router.get("/moderation/decisions")
+@access(Permission.VIEW)
 def moderation_decisions(actor: CurrentActor, conn: ReadConn, status: str | None = None,
                          group_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     return moderation.list_decisions(conn, actor=actor, status=status, group_id=group_id,
@@ -134,6 +144,7 @@ def moderation_decisions(actor: CurrentActor, conn: ReadConn, status: str | None
 
 
 @router.post("/moderation/decisions/{decision_id}/review")
+@access(Permission.OPERATE)
 def moderation_review(decision_id: int, body: Review, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -143,11 +154,13 @@ def moderation_review(decision_id: int, body: Review, actor: CurrentActor,
 
 
 @router.get("/word-lists")
+@access(Permission.VIEW)
 def word_lists(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return moderation.list_word_lists(conn, actor=actor)
 
 
 @router.put("/word-lists")
+@access(Permission.OPERATE)
 def word_lists_save(body: WordListSave, actor: CurrentActor,
                     runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -156,6 +169,7 @@ def word_lists_save(body: WordListSave, actor: CurrentActor,
 
 
 @router.post("/checkins", status_code=201)
+@access(Permission.OPERATE)
 def checkins_form(body: FormCheckin, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return checkins.do_form_checkin(conn, actor=actor, group_id=body.group_id,
@@ -164,6 +178,7 @@ def checkins_form(body: FormCheckin, actor: CurrentActor, runtime: RuntimeDep) -
 
 
 @router.get("/checkins/leaderboard")
+@access(Permission.VIEW)
 def checkins_board(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep, group_id: int,
                    period: str = "week", metric: str = "checkins") -> dict[str, Any]:
     return checkins.leaderboard(conn, actor=actor, group_id=group_id, period=period,
@@ -171,6 +186,7 @@ def checkins_board(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep, gro
 
 
 @router.get("/checkins/refunds")
+@access(Permission.VIEW)
 def checkins_refunds(actor: CurrentActor, conn: ReadConn, group_id: int, start: str,
                      end: str, deposit: float, tiers: str = "") -> dict[str, Any]:
     try:
@@ -183,6 +199,7 @@ def checkins_refunds(actor: CurrentActor, conn: ReadConn, group_id: int, start: 
 
 
 @router.post("/draws", status_code=201)
+@access(Permission.OPERATE)
 def draws_create(body: DrawCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return draws.do_draw(conn, actor=actor, group_id=body.group_id, title=body.title,
@@ -192,10 +209,12 @@ def draws_create(body: DrawCreate, actor: CurrentActor, runtime: RuntimeDep) -> 
 
 
 @router.get("/draws/{draw_id}")
+@access(Permission.VIEW)
 def draws_get(draw_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return draws.get_draw(conn, actor=actor, draw_id=draw_id)
 
 
 @router.get("/draws/{draw_id}/verify")
+@access(Permission.VIEW)
 def draws_verify(draw_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return draws.verify_draw(conn, actor=actor, draw_id=draw_id)

@@ -16,11 +16,12 @@ from qunyun.domain.content import (
     parse_assignments,
     parse_local_time,
 )
+from qunyun.domain.staff import Permission
 from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,6 +77,7 @@ def _attachments(form: Any) -> list[dict[str, str]]:
 # --- scripts ------------------------------------------------------------------------------
 
 @router.get("/content/scripts")
+@access(Permission.VIEW)
 def scripts_page(request: Request, actor: CurrentActor, conn: ReadConn,
                  kind: str | None = None) -> Response:
     return render(request, "scripts.html", {
@@ -84,6 +86,7 @@ def scripts_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/content/scripts")
+@access(Permission.OPERATE)
 async def scripts_create(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     form = await request.form()
     with runtime.uow.write() as conn:
@@ -96,6 +99,7 @@ async def scripts_create(request: Request, actor: CurrentActor, runtime: Runtime
 
 
 @router.get("/content/scripts/{script_id}")
+@access(Permission.VIEW)
 def script_page(script_id: int, request: Request, actor: CurrentActor, conn: ReadConn,
                 runtime: RuntimeDep, group_id: int | None = None,
                 member: int | None = None) -> Response:
@@ -112,6 +116,7 @@ def script_page(script_id: int, request: Request, actor: CurrentActor, conn: Rea
 
 
 @router.post("/content/scripts/{script_id}")
+@access(Permission.OPERATE)
 async def script_save(script_id: int, request: Request, actor: CurrentActor,
                       runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -131,6 +136,7 @@ async def script_save(script_id: int, request: Request, actor: CurrentActor,
 # --- playbooks ----------------------------------------------------------------------------
 
 @router.get("/content/playbooks")
+@access(Permission.VIEW)
 def playbooks_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "playbooks.html", {
         "playbooks": playbooks.list_playbooks(conn, actor=actor),
@@ -138,6 +144,7 @@ def playbooks_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Res
 
 
 @router.post("/content/playbooks")
+@access(Permission.OPERATE)
 async def playbooks_create(request: Request, actor: CurrentActor,
                            runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -153,6 +160,7 @@ async def playbooks_create(request: Request, actor: CurrentActor,
 
 
 @router.get("/content/playbooks/{playbook_id}")
+@access(Permission.VIEW)
 def playbook_page(playbook_id: int, request: Request, actor: CurrentActor, conn: ReadConn,
                   runtime: RuntimeDep, start: date | None = None, days: int = 7) -> Response:
     pb = playbooks.get_playbook(conn, actor=actor, playbook_id=playbook_id)
@@ -171,6 +179,7 @@ def playbook_page(playbook_id: int, request: Request, actor: CurrentActor, conn:
 
 
 @router.get("/content/timeline")
+@access(Permission.VIEW)
 def timeline_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
                   group: int | None = None, member: int | None = None,
                   start: date | None = None, days: int = 7) -> Response:
@@ -196,6 +205,7 @@ def timeline_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime
 
 
 @router.post("/content/playbooks/{playbook_id}/{action}")
+@access(Permission.OPERATE)
 async def playbook_action(playbook_id: int, action: str, request: Request, actor: CurrentActor,
                           runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -251,6 +261,7 @@ def _broadcast_args(form: Any, runtime: Any) -> dict[str, Any]:
 
 
 @router.get("/content/broadcasts")
+@access(Permission.VIEW)
 def broadcasts_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "broadcasts.html", {
         "broadcasts": broadcasts.list_broadcasts(conn, actor=actor),
@@ -259,6 +270,7 @@ def broadcasts_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Re
 
 
 @router.post("/content/broadcasts/preview")
+@access(Permission.VIEW)
 async def broadcasts_preview(request: Request, actor: CurrentActor, conn: ReadConn,
                              runtime: RuntimeDep) -> Response:
     """The composer's live preview (an htmx fragment): recipients, caps, sample texts."""
@@ -273,6 +285,7 @@ async def broadcasts_preview(request: Request, actor: CurrentActor, conn: ReadCo
 
 
 @router.post("/content/broadcasts")
+@access(Permission.OPERATE)
 async def broadcasts_create(request: Request, actor: CurrentActor,
                             runtime: RuntimeDep) -> Response:
     form = await request.form()
@@ -283,6 +296,7 @@ async def broadcasts_create(request: Request, actor: CurrentActor,
 
 
 @router.post("/content/broadcasts/{broadcast_id}/cancel")
+@access(Permission.OPERATE)
 def broadcasts_cancel(broadcast_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         broadcasts.do_cancel_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
@@ -290,6 +304,7 @@ def broadcasts_cancel(broadcast_id: int, actor: CurrentActor, runtime: RuntimeDe
 
 
 @router.get("/content/deliveries")
+@access(Permission.VIEW)
 def deliveries_page(request: Request, actor: CurrentActor, conn: ReadConn,
                     broadcast: int | None = None, playbook: int | None = None) -> Response:
     return render(request, "deliveries.html", {

@@ -9,8 +9,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from qunyun.domain.staff import Permission
 from qunyun.services import broadcasts, playbooks, pushes, scripts, timeline
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.schemas import patch_values
 
 router = APIRouter(prefix="/api/v1", tags=["content"])
@@ -86,18 +87,21 @@ class BroadcastSave(BaseModel):
 
 
 @router.get("/scripts")
+@access(Permission.VIEW)
 def scripts_list(actor: CurrentActor, conn: ReadConn, kind: str | None = None,
                  archived: bool = False) -> list[dict[str, Any]]:
     return scripts.list_scripts(conn, actor=actor, kind=kind, archived=archived)
 
 
 @router.post("/scripts", status_code=201)
+@access(Permission.OPERATE)
 def scripts_create(body: ScriptSave, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return scripts.do_create_script(conn, actor=actor, values=body.model_dump())
 
 
 @router.get("/scripts/{script_id}")
+@access(Permission.VIEW)
 def scripts_get(script_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     out = scripts.get_script(conn, actor=actor, script_id=script_id)
     out["history"] = scripts.script_history(conn, actor=actor, script_id=script_id)
@@ -105,6 +109,7 @@ def scripts_get(script_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str
 
 
 @router.patch("/scripts/{script_id}")
+@access(Permission.OPERATE)
 def scripts_edit(script_id: int, body: ScriptEdit, actor: CurrentActor,
                  runtime: RuntimeDep) -> dict[str, Any]:
     values = body.model_dump(exclude_none=True, exclude={"note"})
@@ -114,6 +119,7 @@ def scripts_edit(script_id: int, body: ScriptEdit, actor: CurrentActor,
 
 
 @router.post("/scripts/{script_id}/archive")
+@access(Permission.OPERATE)
 def scripts_archive(script_id: int, actor: CurrentActor, runtime: RuntimeDep,
                     restore: bool = False) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -122,6 +128,7 @@ def scripts_archive(script_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.get("/scripts/{script_id}/preview")
+@access(Permission.VIEW)
 def scripts_preview(script_id: int, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
                     group_id: int | None = None, member_id: int | None = None
                     ) -> dict[str, Any]:
@@ -130,11 +137,13 @@ def scripts_preview(script_id: int, actor: CurrentActor, conn: ReadConn, runtime
 
 
 @router.get("/playbooks")
+@access(Permission.VIEW)
 def playbooks_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return playbooks.list_playbooks(conn, actor=actor)
 
 
 @router.post("/playbooks", status_code=201)
+@access(Permission.OPERATE)
 def playbooks_create(body: PlaybookCreate, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -142,11 +151,13 @@ def playbooks_create(body: PlaybookCreate, actor: CurrentActor,
 
 
 @router.get("/playbooks/{playbook_id}")
+@access(Permission.VIEW)
 def playbooks_get(playbook_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return playbooks.get_playbook(conn, actor=actor, playbook_id=playbook_id)
 
 
 @router.patch("/playbooks/{playbook_id}")
+@access(Permission.OPERATE)
 def playbooks_edit(playbook_id: int, body: PlaybookEdit, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -157,6 +168,7 @@ def playbooks_edit(playbook_id: int, body: PlaybookEdit, actor: CurrentActor,
 
 
 @router.post("/playbooks/{playbook_id}/shift")
+@access(Permission.VIEW)
 def playbooks_shift(playbook_id: int, body: Shift, actor: CurrentActor,
                     runtime: RuntimeDep) -> dict[str, Any]:
     by = timedelta(minutes=body.minutes) if body.minutes is not None else None
@@ -166,6 +178,7 @@ def playbooks_shift(playbook_id: int, body: Shift, actor: CurrentActor,
 
 
 @router.post("/playbooks/{playbook_id}/groups")
+@access(Permission.OPERATE)
 def playbooks_attach(playbook_id: int, body: Attach, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -174,6 +187,7 @@ def playbooks_attach(playbook_id: int, body: Attach, actor: CurrentActor,
 
 
 @router.post("/playbooks/{playbook_id}/steps", status_code=201)
+@access(Permission.OPERATE)
 def steps_add(playbook_id: int, body: StepSave, actor: CurrentActor,
               runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -183,6 +197,7 @@ def steps_add(playbook_id: int, body: StepSave, actor: CurrentActor,
 
 
 @router.patch("/playbooks/{playbook_id}/steps/{step_id}")
+@access(Permission.OPERATE)
 def steps_edit(playbook_id: int, step_id: int, body: StepSave, actor: CurrentActor,
                runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -193,6 +208,7 @@ def steps_edit(playbook_id: int, step_id: int, body: StepSave, actor: CurrentAct
 
 
 @router.post("/playbooks/{playbook_id}/steps/{step_id}/skip")
+@access(Permission.OPERATE)
 def steps_skip(playbook_id: int, step_id: int, body: Skip, actor: CurrentActor,
                runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -202,6 +218,7 @@ def steps_skip(playbook_id: int, step_id: int, body: Skip, actor: CurrentActor,
 
 
 @router.delete("/playbooks/{playbook_id}/steps/{step_id}", status_code=204)
+@access(Permission.OPERATE)
 def steps_delete(playbook_id: int, step_id: int, actor: CurrentActor,
                  runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
@@ -209,6 +226,7 @@ def steps_delete(playbook_id: int, step_id: int, actor: CurrentActor,
 
 
 @router.get("/playbooks/{playbook_id}/preview")
+@access(Permission.VIEW)
 def playbooks_preview(playbook_id: int, actor: CurrentActor, conn: ReadConn,
                       runtime: RuntimeDep, start: date | None = None,
                       days: int = 7) -> dict[str, Any]:
@@ -217,6 +235,7 @@ def playbooks_preview(playbook_id: int, actor: CurrentActor, conn: ReadConn,
 
 
 @router.get("/timeline")
+@access(Permission.VIEW)
 def timeline_preview(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
                      group_id: int | None = None, member_id: int | None = None,
                      start: date | None = None, days: int = 7) -> dict[str, Any]:
@@ -227,11 +246,13 @@ def timeline_preview(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
 
 
 @router.get("/broadcasts")
+@access(Permission.VIEW)
 def broadcasts_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return broadcasts.list_broadcasts(conn, actor=actor)
 
 
 @router.post("/broadcasts/preview")
+@access(Permission.VIEW)
 def broadcasts_preview(body: BroadcastSave, actor: CurrentActor, conn: ReadConn,
                        runtime: RuntimeDep) -> dict[str, Any]:
     return broadcasts.preview_broadcast(
@@ -241,6 +262,7 @@ def broadcasts_preview(body: BroadcastSave, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/broadcasts", status_code=201)
+@access(Permission.OPERATE)
 def broadcasts_create(body: BroadcastSave, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -248,11 +270,13 @@ def broadcasts_create(body: BroadcastSave, actor: CurrentActor,
 
 
 @router.get("/broadcasts/{broadcast_id}")
+@access(Permission.VIEW)
 def broadcasts_get(broadcast_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return broadcasts.get_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
+@access(Permission.OPERATE)
 def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -260,6 +284,7 @@ def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
 
 
 @router.get("/deliveries")
+@access(Permission.VIEW)
 def deliveries_list(actor: CurrentActor, conn: ReadConn, playbook_id: int | None = None,
                     broadcast_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     return pushes.list_deliveries(conn, actor=actor, limit=min(limit, 1000),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from qunyun.domain.staff import Permission
 from qunyun.services import (
     attributes,
     blacklist,
@@ -20,7 +21,7 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, attachment
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, attachment
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
 
@@ -118,6 +119,7 @@ def _aware(value: datetime | None, runtime: Any) -> datetime | None:
 # --- members ------------------------------------------------------------------------------
 
 @router.get("/members/{member_id}/profile")
+@access(Permission.VIEW)
 def api_member_profile(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                        conn: ReadConn) -> dict[str, Any]:
     """Identities, groups, tags, attributes, records, blacklist standing and the timeline."""
@@ -126,6 +128,7 @@ def api_member_profile(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/members/{member_id}/tags", status_code=201)
+@access(Permission.OPERATE)
 def api_member_tag(member_id: int, body: TagAssign, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -135,6 +138,7 @@ def api_member_tag(member_id: int, body: TagAssign, actor: CurrentActor,
 
 
 @router.delete("/members/{member_id}/tags/{tag}")
+@access(Permission.OPERATE)
 def api_member_untag(member_id: int, tag: str, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -143,6 +147,7 @@ def api_member_untag(member_id: int, tag: str, actor: CurrentActor,
 
 
 @router.post("/members/{member_id}/records", status_code=201)
+@access(Permission.WORK_TASKS)
 def api_member_record(member_id: int, body: RecordCreate, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -153,18 +158,21 @@ def api_member_record(member_id: int, body: RecordCreate, actor: CurrentActor,
 
 
 @router.post("/records/{record_id}/complete", status_code=204)
+@access(Permission.WORK_TASKS)
 def api_record_complete(record_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         records.do_complete_follow_up(conn, actor=actor, record_id=record_id)
 
 
 @router.get("/follow-ups")
+@access(Permission.VIEW)
 def api_follow_ups(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     """Open follow-ups, soonest first."""
     return records.list_follow_ups(conn, actor=actor)
 
 
 @router.post("/members/{member_id}/blacklist", status_code=201)
+@access(Permission.OPERATE)
 def api_blacklist(member_id: int, body: BlacklistCreate, actor: CurrentActor,
                   runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -176,18 +184,21 @@ def api_blacklist(member_id: int, body: BlacklistCreate, actor: CurrentActor,
 
 
 @router.delete("/members/{member_id}/blacklist", status_code=204)
+@access(Permission.OPERATE)
 def api_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         blacklist.do_lift(conn, actor=actor, member_id=member_id)
 
 
 @router.get("/blacklist")
+@access(Permission.VIEW)
 def api_blacklist_list(actor: CurrentActor, conn: ReadConn,
                        active: bool = True) -> list[dict[str, Any]]:
     return blacklist.list_blacklist(conn, actor=actor, active_only=active)
 
 
 @router.put("/members/{member_id}/attributes", status_code=204)
+@access(Permission.OPERATE)
 def api_attribute(member_id: int, body: AttributeSet, actor: CurrentActor,
                   runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
@@ -196,12 +207,14 @@ def api_attribute(member_id: int, body: AttributeSet, actor: CurrentActor,
 
 
 @router.get("/attributes")
+@access(Permission.VIEW)
 def api_attribute_fields(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     """Custom attributes: personal or not, their kind, how many members hold each."""
     return attributes.list_attribute_fields(conn, actor=actor)
 
 
 @router.patch("/attributes/{name}")
+@access(Permission.MANAGE_USERS)
 def api_mark_attribute(name: str, body: AttributeMark, actor: CurrentActor,
                        runtime: RuntimeDep) -> dict[str, Any]:
     """Admins: mark an attribute as personal data (masked for viewers, not filterable by
@@ -212,6 +225,7 @@ def api_mark_attribute(name: str, body: AttributeMark, actor: CurrentActor,
 
 
 @router.post("/members/attributes/import")
+@access(Permission.OPERATE)
 async def api_import_attributes(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                                 key: str | None = None,
                                 filename: str = "upload.csv") -> dict[str, Any]:
@@ -224,6 +238,7 @@ async def api_import_attributes(request: Request, actor: CurrentActor, runtime: 
 
 
 @router.post("/members/merge", status_code=201)
+@access(Permission.OPERATE)
 def api_merge(body: MergeCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return {"merge": merges.do_merge(conn, actor=actor, source_id=body.source_id,
@@ -231,18 +246,21 @@ def api_merge(body: MergeCreate, actor: CurrentActor, runtime: RuntimeDep) -> di
 
 
 @router.post("/merges/{merge_id}/undo", status_code=204)
+@access(Permission.OPERATE)
 def api_unmerge(merge_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         merges.do_undo_merge(conn, actor=actor, merge_id=merge_id)
 
 
 @router.get("/merge-suggestions")
+@access(Permission.VIEW)
 def api_merge_suggestions(actor: CurrentActor, conn: ReadConn,
                           limit: int = 100) -> list[dict[str, Any]]:
     return merges.merge_suggestions(conn, actor=actor, limit=min(max(limit, 1), 1000))
 
 
 @router.post("/merge-suggestions/dismiss", status_code=204)
+@access(Permission.OPERATE)
 def api_dismiss(body: Dismiss, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         merges.do_dismiss_suggestion(conn, actor=actor, member_a=body.member_a,
@@ -252,11 +270,13 @@ def api_dismiss(body: Dismiss, actor: CurrentActor, runtime: RuntimeDep) -> None
 # --- tags ---------------------------------------------------------------------------------
 
 @router.get("/tags")
+@access(Permission.VIEW)
 def api_tags(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return tags.list_tags(conn, actor=actor)
 
 
 @router.post("/tags", status_code=201)
+@access(Permission.OPERATE)
 def api_tag_create(body: TagCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         tag_id = tags.do_create_tag(conn, actor=actor, name=body.name, group=body.group,
@@ -266,6 +286,7 @@ def api_tag_create(body: TagCreate, actor: CurrentActor, runtime: RuntimeDep) ->
 
 
 @router.patch("/tags/{tag_id}", status_code=204)
+@access(Permission.OPERATE)
 def api_tag_update(tag_id: int, body: TagUpdate, actor: CurrentActor,
                    runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
@@ -274,6 +295,7 @@ def api_tag_update(tag_id: int, body: TagUpdate, actor: CurrentActor,
 
 
 @router.post("/tags/recompute")
+@access(Permission.OPERATE)
 def api_tags_recompute(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return tags.do_recompute_rule_tags(conn, actor=actor, clock=runtime.clock())
@@ -282,11 +304,13 @@ def api_tags_recompute(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, An
 # --- segments -------------------------------------------------------------------------------
 
 @router.get("/segments")
+@access(Permission.VIEW)
 def api_segments(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return segments.list_segments(conn, actor=actor)
 
 
 @router.post("/segments", status_code=201)
+@access(Permission.OPERATE)
 def api_segment_create(body: SegmentCreate, actor: CurrentActor,
                        runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -297,6 +321,7 @@ def api_segment_create(body: SegmentCreate, actor: CurrentActor,
 
 
 @router.get("/segments/{segment_id}")
+@access(Permission.VIEW)
 def api_segment(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> dict[str, Any]:
     seg = segments.get_segment(conn, actor=actor, segment_id=segment_id)
@@ -306,6 +331,7 @@ def api_segment(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.patch("/segments/{segment_id}", status_code=204)
+@access(Permission.OPERATE)
 def api_segment_update(segment_id: int, body: SegmentUpdate, actor: CurrentActor,
                        runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
@@ -314,12 +340,14 @@ def api_segment_update(segment_id: int, body: SegmentUpdate, actor: CurrentActor
 
 
 @router.delete("/segments/{segment_id}", status_code=204)
+@access(Permission.OPERATE)
 def api_segment_delete(segment_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         segments.do_delete_segment(conn, actor=actor, segment_id=segment_id)
 
 
 @router.post("/segments/count")
+@access(Permission.VIEW)
 def api_segment_count(body: Expression, actor: CurrentActor, runtime: RuntimeDep,
                       conn: ReadConn) -> dict[str, Any]:
     """Count an unsaved expression (the builder's live count)."""
@@ -330,6 +358,7 @@ def api_segment_count(body: Expression, actor: CurrentActor, runtime: RuntimeDep
 
 
 @router.get("/segments/{segment_id}/members")
+@access(Permission.VIEW)
 def api_segment_members(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
                         conn: ReadConn, limit: int = 100,
                         offset: int = 0) -> list[dict[str, Any]]:
@@ -343,6 +372,7 @@ def api_segment_members(segment_id: int, actor: CurrentActor, runtime: RuntimeDe
 # --- leads ----------------------------------------------------------------------------------
 
 @router.post("/leads/score")
+@access(Permission.VIEW)
 def api_leads_score(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep,
                     conn: ReadConn) -> dict[str, Any]:
     """Rank a segment by a formula; each row says why it scored."""
@@ -354,6 +384,7 @@ def api_leads_score(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/leads/export")
+@access(Permission.VIEW)
 def api_leads_export(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     """The whole ranked list as CSV or XLSX (audited)."""
     with runtime.uow.write() as conn:
@@ -366,11 +397,13 @@ def api_leads_export(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep) 
 
 
 @router.get("/lead-lists")
+@access(Permission.VIEW)
 def api_lead_lists(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return leads.list_lead_lists(conn, actor=actor)
 
 
 @router.post("/lead-lists", status_code=201)
+@access(Permission.OPERATE)
 def api_lead_list_save(body: LeadListCreate, actor: CurrentActor,
                        runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:

@@ -6,20 +6,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services.groups import EDITABLE
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/groups")
+@access(Permission.VIEW)
 def groups_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "groups.html",
                   {"groups": groups_service.list_groups(conn, actor=actor)})
 
 
 @router.get("/groups/{group_id}")
+@access(Permission.VIEW)
 def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadConn,
                saved: bool = False) -> Response:
     group = groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
@@ -27,6 +30,7 @@ def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadC
 
 
 @router.post("/groups/{group_id}")
+@access(Permission.OPERATE)
 async def group_save(request: Request, group_id: int, actor: CurrentActor,
                      runtime: RuntimeDep) -> Response:
     form = await request.form()

@@ -7,17 +7,19 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services import health
 from qunyun.services.errors import NotFound
 from qunyun.services.reports import get_group_health
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, language, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 from qunyun.web.report import render_health_html
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/health")
+@access(Permission.VIEW)
 def health_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
                 group: int | None = None, since: str | None = None,
                 until: str | None = None) -> Response:
@@ -35,6 +37,7 @@ def health_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn
 
 
 @router.get("/health/report.html")
+@access(Permission.VIEW)
 def health_report_file(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                        conn: ReadConn, group: int | None = None, since: str | None = None,
                        until: str | None = None) -> Response:

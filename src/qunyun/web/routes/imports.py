@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
+from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput
 from qunyun.services.imports import (
     FORMATS,
@@ -29,7 +30,7 @@ from qunyun.services.imports import (
 )
 from qunyun.services.reports import parse_day
 from qunyun.services.users import Actor
-from qunyun.web.deps import CurrentActor, RuntimeDep, check_csrf, render, signed_in_actor
+from qunyun.web.deps import CurrentActor, RuntimeDep, access, check_csrf, render, signed_in_actor
 
 PAGE = "/health/import"
 API = "/api/v1/imports"
@@ -78,11 +79,13 @@ async def _import(runtime: Runtime, actor: Actor, chunks: AsyncIterator[bytes], 
 
 
 @router.get(PAGE, include_in_schema=False)
+@access(Permission.VIEW)
 def import_page(request: Request, actor: CurrentActor) -> Response:
     return render(request, "import.html", {"formats": FORMATS, "report": None})
 
 
 @router.post(PAGE, include_in_schema=False)
+@access(Permission.OPERATE)
 async def import_upload(request: Request, actor: Uploader, runtime: RuntimeDep) -> Response:
     form = await request.form()
     upload = form.get("file")
@@ -96,6 +99,7 @@ async def import_upload(request: Request, actor: Uploader, runtime: RuntimeDep) 
 
 
 @router.post(API, tags=["api"])
+@access(Permission.OPERATE)
 async def api_import(request: Request, actor: Uploader, runtime: RuntimeDep, name: str,
                      format: str = "auto", group_name: str = "",
                      on_error: str = "fail", date: str = "") -> dict[str, Any]:

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.staff import Permission
 from qunyun.services import leads, segments
 from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
     RuntimeDep,
+    access,
     attachment,
     language,
     render,
@@ -22,6 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/leads")
+@access(Permission.VIEW)
 def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
                segment: str = "", expression: str = "", formula: str = "",
                list_id: int | None = None) -> Response:
@@ -46,6 +49,7 @@ def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn:
 
 
 @router.post("/leads/export")
+@access(Permission.VIEW)
 def leads_export(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                  segment: str = Form(""), expression: str = Form(""),
                  formula: str = Form(...), format: str = Form("csv")) -> Response:
@@ -59,6 +63,7 @@ def leads_export(request: Request, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/leads/save")
+@access(Permission.OPERATE)
 def leads_save(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
                segment: str = Form(...), formula: str = Form(...)) -> Response:
     with runtime.uow.write() as conn:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.staff import Permission
 from qunyun.services import (
     attributes,
     blacklist,
@@ -19,13 +20,14 @@ from qunyun.services import (
 )
 from qunyun.services import members as members_service
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render, uploaded_file
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render, uploaded_file
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 
 
 @router.get("/members")
+@access(Permission.VIEW)
 def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
                  q: str = "", segment: str = "", page: int = 1) -> Response:
     page = max(1, page)
@@ -51,6 +53,7 @@ def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
 
 
 @router.get("/members/suggestions")
+@access(Permission.VIEW)
 def suggestions_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "member_suggestions.html",
                   {"suggestions": merges.merge_suggestions(conn, actor=actor),
@@ -58,6 +61,7 @@ def suggestions_page(request: Request, actor: CurrentActor, conn: ReadConn) -> R
 
 
 @router.get("/members/blacklist")
+@access(Permission.VIEW)
 def blacklist_page(request: Request, actor: CurrentActor, conn: ReadConn,
                    show: str = "active") -> Response:
     return render(request, "blacklist.html", {
@@ -66,6 +70,7 @@ def blacklist_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.get("/members/attributes")
+@access(Permission.VIEW)
 def attribute_fields_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     """Custom attributes and whether each is personal data (admins change it)."""
     return render(request, "attribute_fields.html",
@@ -73,6 +78,7 @@ def attribute_fields_page(request: Request, actor: CurrentActor, conn: ReadConn)
 
 
 @router.post("/members/attributes/{name}/mark")
+@access(Permission.MANAGE_USERS)
 def attribute_mark(name: str, actor: CurrentActor, runtime: RuntimeDep,
                    personal: str = Form(...)) -> Response:
     with runtime.uow.write() as conn:
@@ -81,6 +87,7 @@ def attribute_mark(name: str, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.get("/members/{member_id:int}")
+@access(Permission.VIEW)
 def member_page(request: Request, member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> Response:
     profile = profiles.get_member_profile(conn, actor=actor, member_id=member_id,
@@ -94,6 +101,7 @@ def _back(member_id: int, anchor: str = "") -> Response:
 
 
 @router.post("/members/{member_id:int}/tags")
+@access(Permission.OPERATE)
 def member_tag(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                tag: str = Form(...), reason: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -102,6 +110,7 @@ def member_tag(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/members/{member_id:int}/tags/{tag_id}/remove")
+@access(Permission.OPERATE)
 def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
@@ -110,6 +119,7 @@ def member_untag(member_id: int, tag_id: int, actor: CurrentActor,
 
 
 @router.post("/members/{member_id:int}/records")
+@access(Permission.WORK_TASKS)
 def member_record(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                   kind: str = Form("note"), body: str = Form(...),
                   due: str = Form("")) -> Response:
@@ -120,6 +130,7 @@ def member_record(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/records/{record_id}/complete")
+@access(Permission.WORK_TASKS)
 def record_complete(request: Request, record_id: int, actor: CurrentActor,
                     runtime: RuntimeDep, back: str = Form("/members")) -> Response:
     with runtime.uow.write() as conn:
@@ -129,6 +140,7 @@ def record_complete(request: Request, record_id: int, actor: CurrentActor,
 
 
 @router.post("/members/{member_id:int}/blacklist")
+@access(Permission.OPERATE)
 def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                      reason: str = Form(...), days: str = Form("")) -> Response:
     if days and not days.isdigit():
@@ -141,6 +153,7 @@ def member_blacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/members/{member_id:int}/unblacklist")
+@access(Permission.OPERATE)
 def member_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                        reason: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -149,6 +162,7 @@ def member_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/members/{member_id:int}/attributes")
+@access(Permission.OPERATE)
 def member_attribute(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                      name: str = Form(...), value: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -158,6 +172,7 @@ def member_attribute(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/members/{member_id:int}/merge")
+@access(Permission.OPERATE)
 def member_merge(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
                  into: str = Form(...), reason: str = Form("")) -> Response:
     """Merge this member into the member numbered ``into``."""
@@ -169,6 +184,7 @@ def member_merge(member_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/merges/{merge_id}/undo")
+@access(Permission.OPERATE)
 def merge_undo(merge_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         merges.do_undo_merge(conn, actor=actor, merge_id=merge_id)
@@ -176,6 +192,7 @@ def merge_undo(merge_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Respo
 
 
 @router.post("/members/suggestions/merge")
+@access(Permission.OPERATE)
 def suggestion_merge(actor: CurrentActor, runtime: RuntimeDep, source: int = Form(...),
                      target: int = Form(...), reason: str = Form("")) -> Response:
     with runtime.uow.write() as conn:
@@ -185,6 +202,7 @@ def suggestion_merge(actor: CurrentActor, runtime: RuntimeDep, source: int = For
 
 
 @router.post("/members/suggestions/dismiss")
+@access(Permission.OPERATE)
 def suggestion_dismiss(actor: CurrentActor, runtime: RuntimeDep, a: int = Form(...),
                        b: int = Form(...)) -> Response:
     with runtime.uow.write() as conn:
@@ -193,6 +211,7 @@ def suggestion_dismiss(actor: CurrentActor, runtime: RuntimeDep, a: int = Form(.
 
 
 @router.post("/members/attributes/import")
+@access(Permission.OPERATE)
 async def attributes_import(request: Request, actor: CurrentActor,
                             runtime: RuntimeDep) -> Response:
     """Upload a spreadsheet (CSV); the page shows the report with unmatched lines."""

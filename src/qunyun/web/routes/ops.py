@@ -17,8 +17,9 @@ from sqlalchemy import text
 
 from qunyun import __version__, native
 from qunyun.bootstrap import Runtime
+from qunyun.domain.staff import Permission
 from qunyun.services import ingest_stats
-from qunyun.web.deps import CurrentActor, RuntimeDep, signed_in_actor
+from qunyun.web.deps import PUBLIC, CurrentActor, RuntimeDep, access, signed_in_actor
 
 router = APIRouter(tags=["ops"])
 
@@ -51,6 +52,7 @@ class StoreCollector(Collector):
 
 
 @router.get("/healthz")
+@access(PUBLIC)
 def healthz(runtime: RuntimeDep) -> JSONResponse:
     try:
         with runtime.uow.read() as conn:
@@ -61,6 +63,7 @@ def healthz(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics")
+@access(Permission.VIEW)
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """For staff, or for Prometheus with ``Authorization: Bearer $QUNYUN_METRICS_TOKEN``."""
     token = runtime.settings.metrics_token
@@ -73,11 +76,13 @@ def metrics(request: Request, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/api/v1/openapi.json", include_in_schema=False)
+@access(Permission.VIEW)
 def openapi(request: Request, actor: CurrentActor) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
 @router.get("/api/docs", include_in_schema=False)
+@access(Permission.VIEW)
 def api_docs(actor: CurrentActor) -> Response:
     return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="qunyun API",
                                swagger_js_url="/static/vendor/swagger/swagger-ui-bundle.js",

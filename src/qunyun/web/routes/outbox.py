@@ -6,13 +6,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
 from qunyun.services import outbox as outbox_service
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/outbox")
+@access(Permission.VIEW)
 def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn,
                 status: str = "") -> Response:
     rows = outbox_service.list_outbox(conn, actor=actor, status=status or None)
@@ -22,6 +24,7 @@ def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/outbox/{outbox_id}/retry")
+@access(Permission.OPERATE)
 def outbox_retry(outbox_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         outbox_service.do_retry(conn, actor=actor, outbox_id=outbox_id, now=utcnow())

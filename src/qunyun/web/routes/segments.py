@@ -8,14 +8,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.segments import FIELDS
+from qunyun.domain.staff import Permission
 from qunyun.services import attributes, segments, tags
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/segments")
+@access(Permission.VIEW)
 def segments_page(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                   conn: ReadConn, expression: str = "", edit: int | None = None) -> Response:
     saved = segments.list_segments(conn, actor=actor)
@@ -44,6 +46,7 @@ def _preview(conn: Any, actor: Any, runtime: Any, expression: str) -> dict[str, 
 
 
 @router.get("/segments/{segment_id}/count")
+@access(Permission.VIEW)
 def segment_count(request: Request, segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
                   conn: ReadConn) -> Response:
     """One saved segment's live count; the list loads these one by one (HTMX), so a page of
@@ -55,6 +58,7 @@ def segment_count(request: Request, segment_id: int, actor: CurrentActor, runtim
 
 
 @router.post("/segments/preview")
+@access(Permission.VIEW)
 def segment_preview(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                     conn: ReadConn, expression: str = Form("")) -> Response:
     """The live count under the builder (HTMX swaps this fragment in)."""
@@ -64,6 +68,7 @@ def segment_preview(request: Request, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/segments")
+@access(Permission.OPERATE)
 def segment_save(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
                  expression: str = Form(...), description: str = Form(""),
                  segment_id: str = Form("")) -> Response:
@@ -79,6 +84,7 @@ def segment_save(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...)
 
 
 @router.post("/segments/{segment_id}/delete")
+@access(Permission.OPERATE)
 def segment_delete(segment_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         segments.do_delete_segment(conn, actor=actor, segment_id=segment_id)

@@ -6,13 +6,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.segments import FIELDS
+from qunyun.domain.staff import Permission
 from qunyun.services import tags
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/tags")
+@access(Permission.VIEW)
 def tags_page(request: Request, actor: CurrentActor, conn: ReadConn,
               recomputed: str = "") -> Response:
     return render(request, "tags.html", {"tags": tags.list_tags(conn, actor=actor),
@@ -20,6 +22,7 @@ def tags_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/tags")
+@access(Permission.OPERATE)
 def tag_create(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
                group: str = Form(""), color: str = Form(""), rule: str = Form(""),
                description: str = Form("")) -> Response:
@@ -31,6 +34,7 @@ def tag_create(actor: CurrentActor, runtime: RuntimeDep, name: str = Form(...),
 
 
 @router.post("/tags/{tag_id}")
+@access(Permission.OPERATE)
 def tag_update(tag_id: int, actor: CurrentActor, runtime: RuntimeDep,
                rule: str = Form(...)) -> Response:
     with runtime.uow.write() as conn:
@@ -39,6 +43,7 @@ def tag_update(tag_id: int, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/tags-recompute")
+@access(Permission.OPERATE)
 def tags_recompute(actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         result = tags.do_recompute_rule_tags(conn, actor=actor, clock=runtime.clock())

@@ -6,13 +6,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
 from qunyun.services import tasks as tasks_service
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/tasks")
+@access(Permission.VIEW)
 def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn,
                show: str = "open") -> Response:
     status = None if show == "all" else "open"
@@ -22,6 +24,7 @@ def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/tasks/{task_id}/done")
+@access(Permission.WORK_TASKS)
 def task_done(request: Request, task_id: int, actor: CurrentActor, runtime: RuntimeDep,
               outcome: str = Form(""), dismiss: str = Form("")) -> Response:
     """Mark done; an HTMX request gets the updated row back, a plain form a redirect."""

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.staff import Role
+from qunyun.domain.staff import Permission, Role
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput, ServiceError
 from qunyun.services.users import Actor
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,11 +28,13 @@ def _users_page(request: Request, runtime: Any, actor: Actor, *, created: str | 
 
 
 @router.get("/users")
+@access(Permission.MANAGE_USERS)
 def users_page(request: Request, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     return _users_page(request, runtime, actor)
 
 
 @router.post("/users")
+@access(Permission.MANAGE_USERS)
 def users_create(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                  username: str = Form(""), password: str = Form(""), role: str = Form("viewer"),
                  language: str = Form("zh-CN")) -> Response:
@@ -47,6 +49,7 @@ def users_create(request: Request, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/users/{username}")
+@access(Permission.MANAGE_USERS)
 def users_update(request: Request, username: str, actor: CurrentActor, runtime: RuntimeDep,
                  action: str = Form(...), role: str = Form(""),
                  password: str = Form("")) -> Response:
@@ -76,11 +79,13 @@ def _account_page(request: Request, conn: Any, actor: Actor, *, flash: str | Non
 
 
 @router.get("/account")
+@access(Permission.VIEW)
 def account_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return _account_page(request, conn, actor)
 
 
 @router.post("/account/password")
+@access(Permission.VIEW)
 def account_password(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                      current_password: str = Form(""), new_password: str = Form(""),
                      again: str = Form("")) -> Response:
@@ -100,6 +105,7 @@ def account_password(request: Request, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/account/sessions/{session_id}/end")
+@access(Permission.VIEW)
 def account_end_session(session_id: int, actor: CurrentActor,
                         runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
@@ -108,6 +114,7 @@ def account_end_session(session_id: int, actor: CurrentActor,
 
 
 @router.post("/account/tokens")
+@access(Permission.VIEW)
 def account_token(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                   label: str = Form(""), days: int = Form(90)) -> Response:
     try:
@@ -122,6 +129,7 @@ def account_token(request: Request, actor: CurrentActor, runtime: RuntimeDep,
 
 
 @router.post("/account/tokens/{token_id}/revoke")
+@access(Permission.VIEW)
 def account_token_revoke(token_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
         users.do_revoke_token(conn, actor=actor, token_id=token_id)

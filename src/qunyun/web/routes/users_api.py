@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from qunyun.domain.staff import Permission
 from qunyun.services import users
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.schemas import (
     PasswordChange,
     SessionPublic,
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 
 
 @router.patch("/users/{username}", response_model=UserPublic)
+@access(Permission.MANAGE_USERS)
 def api_user_update(username: str, body: UserUpdate, actor: CurrentActor,
                     runtime: RuntimeDep) -> dict[str, Any]:
     """Change a role, disable (``active: false``) or enable an account, or set its password;
@@ -33,6 +35,7 @@ def api_user_update(username: str, body: UserUpdate, actor: CurrentActor,
 
 
 @router.post("/me/password", status_code=204)
+@access(Permission.VIEW)
 def api_change_password(body: PasswordChange, actor: CurrentActor,
                         runtime: RuntimeDep) -> None:
     """Change one's own password; one's other sessions end."""
@@ -42,17 +45,20 @@ def api_change_password(body: PasswordChange, actor: CurrentActor,
 
 
 @router.get("/me/sessions", response_model=list[SessionPublic])
+@access(Permission.VIEW)
 def api_sessions(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return users.list_sessions(conn, actor=actor)
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204)
+@access(Permission.VIEW)
 def api_end_session(session_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         users.do_end_session(conn, actor=actor, session_id=session_id)
 
 
 @router.get("/tokens", response_model=list[TokenPublic])
+@access(Permission.VIEW)
 def api_tokens(actor: CurrentActor, conn: ReadConn,
                username: str | None = None) -> list[dict[str, Any]]:
     """One's own tokens; an admin sees everyone's (or one account's with ``username``)."""
@@ -60,6 +66,7 @@ def api_tokens(actor: CurrentActor, conn: ReadConn,
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
+@access(Permission.VIEW)
 def api_token_create(body: TokenCreate, actor: CurrentActor,
                      runtime: RuntimeDep) -> TokenCreated:
     """A bearer token (shown once) that expires after ``days``."""
@@ -71,6 +78,7 @@ def api_token_create(body: TokenCreate, actor: CurrentActor,
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
+@access(Permission.VIEW)
 def api_token_revoke(token_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
         users.do_revoke_token(conn, actor=actor, token_id=token_id)

@@ -17,9 +17,10 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
+from qunyun.domain.staff import Permission
 from qunyun.services import wecom
 from qunyun.services.errors import NotFound, ServiceError
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, render
+from qunyun.web.deps import PUBLIC, CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.limits import BodyLimit
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +40,7 @@ def _params(request: Request) -> tuple[str, str, str]:
 
 
 @router.get("/callbacks/wecom/{corp_id}")
+@access(PUBLIC)
 def callback_verify(request: Request, corp_id: str, runtime: RuntimeDep) -> Response:
     """URL verification: the bare plaintext of echostr, nothing else."""
     sig, ts, nonce = _params(request)
@@ -164,6 +166,7 @@ def page_context(conn: Any, actor: Any, request: Request) -> dict[str, Any]:
 
 
 @router.get("/wecom")
+@access(Permission.VIEW)
 def wecom_page(request: Request, actor: CurrentActor, conn: ReadConn,
                notice: str = "") -> Response:
     return render(request, "wecom.html", {**page_context(conn, actor, request),
@@ -175,6 +178,7 @@ def _back(notice: str) -> Response:
 
 
 @router.post("/wecom/corps")
+@access(Permission.MANAGE_USERS)
 def wecom_add_corp(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form(...),
                    agent_id: int = Form(...), secret: str = Form(...), token: str = Form(...),
                    aes_key: str = Form(...), name: str = Form("")) -> Response:
@@ -186,6 +190,7 @@ def wecom_add_corp(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form
 
 
 @router.post("/wecom/corps/{corp_id}/verify")
+@access(Permission.OPERATE)
 def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
     """Check the setup end to end (see ``wecom.check_setup``)."""
@@ -195,6 +200,7 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
 
 
 @router.post("/wecom/corps/{corp_id}/sync")
+@access(Permission.OPERATE)
 def wecom_sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
                              actor=actor)
@@ -205,6 +211,7 @@ def wecom_sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Respon
 
 
 @router.post("/wecom/join-codes")
+@access(Permission.OPERATE)
 def wecom_join_code(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form(...),
                     channel: str = Form(...), groups: str = Form(...),
                     capacity: int = Form(200), fill_ratio: float = Form(0.9),
@@ -217,6 +224,7 @@ def wecom_join_code(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = For
 
 
 @router.post("/wecom/welcome-templates")
+@access(Permission.OPERATE)
 def wecom_welcome(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form(...),
                   text: str = Form(...), image_url: str = Form("")) -> Response:
     tpl = wecom.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),

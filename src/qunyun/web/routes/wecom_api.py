@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from qunyun.adapters.storage.tables import utcnow
+from qunyun.domain.staff import Permission
 from qunyun.services import confirmations, wecom
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.routes.wecom import _adapter
 
 router = APIRouter(prefix="/api/v1", tags=["wecom"])
@@ -48,11 +49,13 @@ class WelcomeCreate(BaseModel):
 
 
 @router.get("/wecom/corps")
+@access(Permission.VIEW)
 def corps(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return wecom.list_corps(conn, actor=actor)
 
 
 @router.post("/wecom/corps", status_code=201)
+@access(Permission.MANAGE_USERS)
 def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return wecom.do_add_corp(conn, actor=actor, box=runtime.box, now=utcnow(),
@@ -60,6 +63,7 @@ def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict
 
 
 @router.post("/wecom/corps/{corp_id}/verify")
+@access(Permission.OPERATE)
 def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """The setup check: the callback answers a signed echostr, the secret gets a token."""
     return {"checks": wecom.check_setup(runtime.uow, actor=actor, box=runtime.box,
@@ -68,6 +72,7 @@ def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
 
 
 @router.post("/wecom/corps/{corp_id}/sync")
+@access(Permission.OPERATE)
 def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
                              actor=actor)
@@ -76,17 +81,20 @@ def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, An
 
 
 @router.get("/wecom/callbacks")
+@access(Permission.VIEW)
 def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
               limit: int = 50) -> list[dict[str, Any]]:
     return wecom.list_callbacks(conn, actor=actor, status=status, limit=min(limit, 500))
 
 
 @router.get("/wecom/join-codes")
+@access(Permission.VIEW)
 def join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return wecom.list_join_codes(conn, actor=actor)
 
 
 @router.post("/wecom/join-codes", status_code=201)
+@access(Permission.OPERATE)
 def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
                   runtime: RuntimeDep) -> dict[str, Any]:
     return wecom.do_create_join_code(
@@ -96,34 +104,40 @@ def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
 
 
 @router.get("/wecom/join-codes/{code_id}")
+@access(Permission.VIEW)
 def join_code(code_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return wecom.access_join_code(conn, actor=actor, code_id=code_id)
 
 
 @router.post("/wecom/join-codes/{code_id}/spares")
+@access(Permission.OPERATE)
 def add_spares(code_id: int, body: Spares, actor: CurrentActor,
                runtime: RuntimeDep) -> dict[str, Any]:
     return wecom.do_add_spares(runtime.uow, actor=actor, code_id=code_id, chats=body.groups)
 
 
 @router.delete("/wecom/join-codes/{code_id}", status_code=204)
+@access(Permission.OPERATE)
 def delete_join_code(code_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     wecom.do_delete_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
                               code_id=code_id)
 
 
 @router.post("/wecom/join-codes/rotate")
+@access(Permission.OPERATE)
 def rotate(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
     return [asdict(r) for r in wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
                                                        actor=actor)]
 
 
 @router.get("/wecom/welcome-templates")
+@access(Permission.VIEW)
 def welcome_templates(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return wecom.list_welcome_templates(conn, actor=actor)
 
 
 @router.post("/wecom/welcome-templates", status_code=201)
+@access(Permission.OPERATE)
 def add_welcome_template(body: WelcomeCreate, actor: CurrentActor,
                          runtime: RuntimeDep) -> dict[str, Any]:
     return wecom.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),
@@ -131,6 +145,7 @@ def add_welcome_template(body: WelcomeCreate, actor: CurrentActor,
 
 
 @router.post("/confirmations/{task_id}/remind")
+@access(Permission.WORK_TASKS)
 def remind(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     n = confirmations.do_remind(runtime.uow, actor=actor, adapters=runtime.adapters,
                                 task_id=task_id)
@@ -138,6 +153,7 @@ def remind(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
 
 
 @router.post("/confirmations/{task_id}/cancel")
+@access(Permission.OPERATE)
 def cancel(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     confirmations.do_cancel(runtime.uow, actor=actor, adapters=runtime.adapters,
                             task_id=task_id, now=utcnow())
