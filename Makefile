@@ -30,7 +30,7 @@ demo: $(VENV)/.stamp-run
 test: $(VENV)/.stamp-dev browser native
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report= $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report= $(PYTEST_ARGS)
 	QUNYUN_PURE=1 $(BIN)/pytest -q tests/unit --cov --cov-append \
 	  --cov-report=term:skip-covered
 
