@@ -220,3 +220,42 @@ def test_two_workers_never_claim_the_same_row(conn: Connection, runtime: Runtime
     b = outbox_service.claim_due(runtime.uow, worker_id="b", now=utcnow(), policy=runtime.policy)
     assert len(a) == 4 and len(b) == 4
     assert not {c.id for c in a} & {c.id for c in b}
+
+
+def test_bulk_fan_out_is_written_and_settled_only_through_the_outbox(
+        conn: Connection, runtime: Runtime) -> None:
+    """enqueue_many (what broadcasts and playbook steps use) stores each key once, sends a
+    platform cannot make wait on the caller's staff task, and the task settles them."""
+    from qunyun.domain.outbox import OutboxStatus
+    from qunyun.services import tasks as tasks_service
+
+    gid, _ = seed_group(conn, runtime)
+    now = utcnow()
+    asked: list[tuple[str, list[str]]] = []
+
+    def task(send: outbox_service.BulkSend, missing: list[str]) -> int:
+        asked.append((send.key, missing))
+        return tasks_service.create_task(conn, kind="confirm", title="确认群发",
+                                         platform=send.platform, reason="需要群主确认",
+                                         now=now)
+
+    sends = [outbox_service.BulkSend(key=f"bulk:{i}", platform="sandbox",
+                                     action=SendText(group_id=gid, text=f"第{i}条"),
+                                     rule="delivery:1", due=now) for i in range(3)]
+    ids = outbox_service.enqueue_many(conn, sends + sends[:1], capabilities=lambda p: frozenset(
+        Capability), staff_task=task, now=now)
+    assert len(ids) == 3 and asked == []
+    again = outbox_service.enqueue_many(conn, sends, capabilities=lambda p: frozenset(
+        Capability), staff_task=task, now=now)
+    assert again == ids  # a replay adds nothing
+    waiting = [outbox_service.BulkSend(key="bulk:w", platform="sandbox",
+                                       action=SendText(group_id=gid, text="要人确认"),
+                                       rule="delivery:2", due=now)]
+    [wid] = outbox_service.enqueue_many(conn, waiting, capabilities=lambda p: frozenset(),
+                                        staff_task=task, now=now)
+    row = status(conn, wid)
+    assert row["status"] == OutboxStatus.STAFF_TASK and asked == [("bulk:w", ["send_text"])]
+    tasks_service.do_complete_task(conn, actor=SYSTEM, task_id=row["staff_task_id"],
+                                   outcome="群主已发", now=now)
+    row = status(conn, wid)
+    assert row["status"] == OutboxStatus.DELIVERED and row["receipt"]["by_person"]

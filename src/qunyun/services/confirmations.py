@@ -27,13 +27,15 @@ from qunyun.adapters.platforms.base import (
 from qunyun.adapters.storage.tables import groups, outbox, staff_tasks
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.actions import Capability
+from qunyun.domain.outbox import OutboxStatus
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks
+from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.pushes import CONFIRM_TASK
 from qunyun.services.users import Actor
 
-WAITING = "staff_task"  # outbox status of a row whose send is waiting for a person
+WAITING = OutboxStatus.STAFF_TASK  # a row whose send is waiting for a person
 
 
 @dataclass
@@ -105,13 +107,8 @@ def submit_due(uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter],
 
 def _settle(conn: Connection, outbox_id: int, state: str, reason: str, ticket: str,
             now: datetime) -> None:
-    values: dict[str, Any] = ({"status": "delivered", "delivered_at": now,
-                               "receipt": {"ticket": ticket, "confirmed": True}}
-                              if state == CONFIRM_SENT else
-                              {"status": "dead", "last_error": f"platform: {reason}",
-                               "receipt": {"ticket": ticket, "confirmed": False}})
-    conn.execute(update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == WAITING)
-                 .values(**values))
+    outbox_service.settle_confirmed(conn, outbox_id=outbox_id, sent=state == CONFIRM_SENT,
+                                    reason=reason, ticket=ticket, now=now)
 
 
 def _close_if_settled(conn: Connection, task_id: int, now: datetime) -> int:
@@ -119,7 +116,7 @@ def _close_if_settled(conn: Connection, task_id: int, now: datetime) -> int:
         outbox.c.staff_task_id == task_id)).scalars())
     if WAITING in statuses:
         return 0
-    sent = statuses.count("delivered")
+    sent = statuses.count(OutboxStatus.DELIVERED)
     outcome = (f"群主已确认发送 {sent} 个群，{len(statuses) - sent} 个未送达 "
                f"(sent to {sent} groups, {len(statuses) - sent} not delivered)")
     conn.execute(update(staff_tasks).where(staff_tasks.c.id == task_id,

@@ -12,6 +12,7 @@ A reply that waited past its event's freshness window (an outage, a backlog) bec
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +32,12 @@ from qunyun.adapters.platforms.base import (
     TransientSendError,
 )
 from qunyun.adapters.ratelimit import RateLimiter
-from qunyun.adapters.storage.sql import insert_ignore, insert_ignore_many, supports_skip_locked
+from qunyun.adapters.storage.sql import (
+    bulk_insert_ignore,
+    insert_ignore,
+    insert_ignore_many,
+    supports_skip_locked,
+)
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
@@ -49,6 +55,7 @@ from qunyun.domain.actions import (
     describe_missing,
 )
 from qunyun.domain.automation import FreshnessSettings
+from qunyun.domain.outbox import OutboxStatus
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import expires_at
 from qunyun.services import audit, tasks
@@ -57,15 +64,19 @@ from qunyun.services.users import Actor
 
 log = logging.getLogger(__name__)
 
-PENDING = "pending"
-SENDING = "sending"
-DELIVERED = "delivered"
-DEAD = "dead"
-STAFF_TASK = "staff_task"
-UNCERTAIN = "uncertain"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-STATUSES = (PENDING, SENDING, DELIVERED, DEAD, STAFF_TASK, UNCERTAIN, CANCELLED, EXPIRED)
+PENDING = OutboxStatus.PENDING
+SENDING = OutboxStatus.SENDING
+DELIVERED = OutboxStatus.DELIVERED
+DEAD = OutboxStatus.DEAD
+STAFF_TASK = OutboxStatus.STAFF_TASK
+UNCERTAIN = OutboxStatus.UNCERTAIN
+CANCELLED = OutboxStatus.CANCELLED
+EXPIRED = OutboxStatus.EXPIRED
+STATUSES = tuple(OutboxStatus)
+# what the bulk path writes (COPY on PostgreSQL, the C executemany on SQLite)
+BULK_COLUMNS = ("idempotency_key", "platform", "group_id", "member_id", "action_type",
+                "payload", "rule", "status", "attempts", "next_attempt_at", "last_error",
+                "created_at", "staff_task_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +146,67 @@ def enqueue(
             conn.execute(update(outbox).where(outbox.c.id == new_id)
                          .values(staff_task_id=task_id))
     return ids
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSend:
+    """One action of a fan-out (a broadcast or playbook step to thousands of recipients)."""
+
+    key: str
+    platform: str
+    action: Action
+    rule: str
+    due: datetime
+
+
+def enqueue_many(conn: Connection, sends: Sequence[BulkSend], *,
+                 capabilities: Callable[[str], frozenset[Capability]],
+                 staff_task: Callable[[BulkSend, list[str]], int], now: datetime) -> list[int]:
+    """Store a fan-out in one bulk write; the same key twice is stored once. A send its
+    platform cannot make by API waits for a person: ``staff_task(send, missing)`` gives the
+    task it waits on (one per platform and occurrence, or one per row — the caller's
+    policy). Returns the ids of the rows of these keys, ascending."""
+    rows = []
+    for send in sends:
+        missing = send.action.required_capabilities() - capabilities(send.platform)
+        task_id = staff_task(send, sorted(missing)) if missing else None
+        rows.append([
+            send.key, send.platform, send.action.group_id,
+            getattr(send.action, "member_id", None), send.action.type_name,
+            json.dumps(send.action.to_payload(), ensure_ascii=False), send.rule,
+            STAFF_TASK if missing else PENDING, 0, max(send.due, now),
+            describe_missing(missing) if missing else "", now, task_id])
+    if not rows:
+        return []
+    bulk_insert_ignore(conn, outbox, BULK_COLUMNS, rows, ["idempotency_key"])
+    keys = sorted({send.key for send in sends})
+    ids: list[int] = []
+    for start in range(0, len(keys), 1000):
+        ids.extend(int(i) for i in conn.execute(select(outbox.c.id).where(
+            outbox.c.idempotency_key.in_(keys[start:start + 1000]))).scalars())
+    return sorted(ids)
+
+
+def settle_for_task(conn: Connection, *, task_id: int, done: bool, receipt: dict[str, Any],
+                    now: datetime) -> int:
+    """The rows waiting on a staff task settle with it: delivered by a person, or cancelled
+    when the task is dismissed. Returns how many."""
+    result = conn.execute(update(outbox).where(
+        outbox.c.staff_task_id == task_id, outbox.c.status == STAFF_TASK).values(
+        status=DELIVERED if done else CANCELLED, delivered_at=now if done else None,
+        receipt=receipt))
+    return int(result.rowcount or 0)
+
+
+def settle_confirmed(conn: Connection, *, outbox_id: int, sent: bool, reason: str,
+                     ticket: str, now: datetime) -> None:
+    """A person-confirmed send the platform reported on: delivered, or dead with its reason."""
+    values: dict[str, Any] = ({"status": DELIVERED, "delivered_at": now,
+                               "receipt": {"ticket": ticket, "confirmed": True}} if sent else
+                              {"status": DEAD, "last_error": f"platform: {reason}",
+                               "receipt": {"ticket": ticket, "confirmed": False}})
+    conn.execute(update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == STAFF_TASK)
+                 .values(**values))
 
 
 def _merge_into_waiting(conn: Connection, *, platform: str, action: SendText,
@@ -426,7 +498,7 @@ def deliver_due(
 
 
 def outbox_counts(conn: Connection) -> dict[str, int]:
-    counts = dict.fromkeys(STATUSES, 0)
+    counts: dict[str, int] = {s.value: 0 for s in OutboxStatus}
     for status, n in conn.execute(select(outbox.c.status, func.count())
                                   .group_by(outbox.c.status)):
         counts[status] = int(n)

@@ -10,7 +10,6 @@ platform for the whole occurrence, not a task per group.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,14 +49,12 @@ from qunyun.domain.content import (
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, automation, segments, tasks
+from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import InvalidInput
 from qunyun.services.scripts import standard_values
 from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
-_OUTBOX_COLUMNS = ("idempotency_key", "platform", "group_id", "member_id", "action_type",
-                   "payload", "rule", "status", "attempts", "next_attempt_at", "last_error",
-                   "created_at", "staff_task_id")
 _LOG_COLUMNS = ("platform", "group_id", "member_id", "at", "delivery_id")
 TARGET_KEYS = ("groups", "group_tag", "series", "all", "segment")
 # groups that take no pushes: not yet open, or closed
@@ -268,7 +265,7 @@ def fan_out(
     result = FanOut(delivery_id, outcomes=outcomes)
     attach = tuple(dict(a) for a in attachments)
     task_for: dict[str, int] = {}
-    rows: list[dict[str, Any]] = []
+    sends: list[outbox_service.BulkSend] = []
     log_rows: list[dict[str, Any]] = []
     for o in outcomes:
         p = o.placement
@@ -279,35 +276,29 @@ def fan_out(
                                    attachments=attach) if r.scope == "group" else
                           SendPrivate(member_id=r.key, text=o.text, broadcast=True,
                                       attachments=attach))
-        missing = action.required_capabilities() - capabilities(r.platform)
-        row: dict[str, Any] = {
-            "idempotency_key": f"push:{key}:{r.scope}:{r.key}", "platform": r.platform,
-            "group_id": r.key if r.scope == "group" else None,
-            "member_id": r.key if r.scope == "member" else None,
-            "action_type": action.type_name, "payload": action.to_payload(),
-            "rule": f"delivery:{delivery_id}", "status": "pending", "attempts": 0,
-            "next_attempt_at": max(p.at, now), "last_error": "", "created_at": now,
-            "staff_task_id": None}
-        if missing:
-            if r.platform not in task_for:
-                task_for[r.platform] = _confirmation_task(
-                    conn, platform=r.platform, body=o.text, delivery_id=delivery_id,
-                    missing=sorted(missing), outcomes=outcomes, due=max(p.at, now), now=now)
-            row.update(status="staff_task", staff_task_id=task_for[r.platform],
-                       last_error=describe_missing(missing))
-        rows.append(row)
-        log_rows.append({"platform": r.platform, "group_id": row["group_id"],
-                         "member_id": row["member_id"], "at": p.at, "delivery_id": delivery_id})
-    if rows:
+        sends.append(outbox_service.BulkSend(key=f"push:{key}:{r.scope}:{r.key}",
+                                             platform=r.platform, action=action,
+                                             rule=f"delivery:{delivery_id}", due=p.at))
+        log_rows.append({"platform": r.platform, "group_id": action.group_id,
+                         "member_id": r.key if r.scope == "member" else None, "at": p.at,
+                         "delivery_id": delivery_id})
+
+    def confirmation(send: outbox_service.BulkSend, missing: list[str]) -> int:
+        """One task per platform for the whole occurrence (the owner confirms one send)."""
+        if send.platform not in task_for:
+            assert isinstance(send.action, SendText | SendPrivate)
+            task_for[send.platform] = _confirmation_task(
+                conn, platform=send.platform, body=send.action.text,
+                delivery_id=delivery_id, missing=missing, outcomes=outcomes,
+                due=max(send.due, now), now=now)
+        return task_for[send.platform]
+
+    if sends:
         # COPY on PostgreSQL, the C executemany on SQLite: a 100k-member push is one write
-        bulk_insert_ignore(conn, outbox, _OUTBOX_COLUMNS, [
-            [json.dumps(r[c], ensure_ascii=False) if c == "payload" else r[c]
-             for c in _OUTBOX_COLUMNS] for r in rows], ["idempotency_key"])
+        result.outbox_ids = outbox_service.enqueue_many(
+            conn, sends, capabilities=capabilities, staff_task=confirmation, now=now)
         bulk_insert_ignore(conn, push_log, _LOG_COLUMNS,
                            [[r[c] for c in _LOG_COLUMNS] for r in log_rows], ["id"])
-        result.outbox_ids = [int(i) for i in conn.execute(
-            select(outbox.c.id).where(outbox.c.rule == f"delivery:{delivery_id}")
-            .order_by(outbox.c.id)).scalars()]
     result.tasks = list(task_for.values())
     detail = {
         status: [{"name": o.recipient.name, "at": o.placement.at.isoformat(),
@@ -317,11 +308,11 @@ def fan_out(
     detail["skipped"] = [{"name": o.recipient.name, "reason": o.reason}
                          for o in outcomes if o.placement is None][:200]
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        planned=len(rows), deferred=result.count("deferred"), queued=result.count("queued"),
+        planned=len(sends), deferred=result.count("deferred"), queued=result.count("queued"),
         dropped=result.count("dropped"), skipped=len(detail["skipped"]),
         confirmations=len(task_for), detail=detail))
     audit.record(conn, actor=actor, action=f"{source}.fan_out", object_type="delivery",
-                 object_id=delivery_id, detail={"key": key, "planned": len(rows),
+                 object_id=delivery_id, detail={"key": key, "planned": len(sends),
                                                 "dropped": result.count("dropped")})
     return result
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.storage.tables import groups, members, outbox, staff_tasks
+from qunyun.adapters.storage.tables import groups, members, staff_tasks
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
@@ -87,10 +87,11 @@ def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: s
     conn.execute(update(staff_tasks).where(staff_tasks.c.id == task_id).values(
         status=status, done_at=now, done_by=actor.id or None, outcome=outcome))
     # the outbox rows waiting on this task settle with it: done by a person, or not at all
-    conn.execute(update(outbox).where(outbox.c.staff_task_id == task_id,
-                                      outbox.c.status == "staff_task").values(
-        status="cancelled" if dismiss else "delivered", delivered_at=None if dismiss else now,
-        receipt={"by_person": actor.label, "outcome": outcome}))
+    from qunyun.services import outbox as outbox_service  # it creates tasks: import late
+
+    outbox_service.settle_for_task(conn, task_id=task_id, done=not dismiss,
+                                   receipt={"by_person": actor.label, "outcome": outcome},
+                                   now=now)
     audit.record(conn, actor=actor.label, action=f"task.{status}", object_type="staff_task",
                  object_id=task_id, detail={"outcome": outcome})
     return access_task_by_id(conn, actor=actor, task_id=task_id)
