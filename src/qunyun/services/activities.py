@@ -32,7 +32,6 @@ from qunyun.adapters.storage.tables import (
     conversions,
     enrolments,
     groups,
-    member_events,
     members,
     memberships,
     utcnow,
@@ -46,8 +45,9 @@ from qunyun.domain.activities import (
     yuan,
 )
 from qunyun.domain.automation import RefundTier
+from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, counts, spreadsheets
+from qunyun.services import audit, history, spreadsheets
 from qunyun.services.attributes import (
     KEY_HEADERS,
     CsvTable,
@@ -429,11 +429,10 @@ def _enrol_all(conn: Connection, activity: Mapping[str, Any], signups: Sequence[
             conn.execute(insert(enrolments).values(activity_id=activity["id"],
                                                    member_id=s.member_id, **values))
     if fresh:
-        conn.execute(member_events.insert(), [{
-            "member_id": s.member_id, "group_id": _first_group(activity), "kind": "enrolled",
-            "occurred_at": s.at, "actor_member_id": None, "inbound_event_id": None,
+        history.append_many(conn, [{
+            "member_id": s.member_id, "group_id": _first_group(activity),
+            "kind": MemberEventKind.ENROLLED, "at": s.at,
             "data": {"activity_id": activity["id"], "code": activity["code"]}} for s in fresh])
-        counts.add(conn, "enrolled", {s.member_id: 1 for s in fresh})
     return fresh, already, refused
 
 
@@ -678,11 +677,10 @@ def _record_conversion(conn: Connection, *, kind: str, amount_fen: int,
         note=note, source=source, external_ref=external_ref or None,
         created_at=utcnow()).returning(conversions.c.id)).scalar_one())
     if member_id is not None and kind in EVENT_OF_KIND:
-        conn.execute(member_events.insert().values(
-            member_id=member_id, group_id=group_id, kind=EVENT_OF_KIND[kind], occurred_at=at,
-            data={"amount_fen": amount_fen,
-                  "activity_id": activity["id"] if activity else None}))
-        counts.bump(conn, member_id, EVENT_OF_KIND[kind])
+        history.append(conn, kind=EVENT_OF_KIND[kind], member_id=member_id,
+                       group_id=group_id, at=at,
+                       data={"amount_fen": amount_fen,
+                             "activity_id": activity["id"] if activity else None})
     return new_id
 
 

@@ -54,12 +54,13 @@ from qunyun.domain.automation import (
     validate,
 )
 from qunyun.domain.events import MessagePosted
+from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission
 from qunyun.engine.automation import AutomationSnapshot, FaqAnswer
 from qunyun.engine.faq import FaqEntry, FaqIndex
 from qunyun.engine.moderation import Classifier, WordList, default_model, is_ad
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
-from qunyun.services import audit, blacklist, counts
+from qunyun.services import audit, blacklist, history
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
@@ -365,26 +366,20 @@ def note_decision(conn: Connection, *, decision_id: int, member_id: int, group_i
     kinds = ([AD_FLAGGED] if is_ad(verdict, signals) else []) + (
         [VIOLATION] if action in VIOLATIONS else [])
     for kind in kinds:
-        conn.execute(member_events.insert().values(
-            member_id=member_id, group_id=group_id, kind=kind, occurred_at=at,
-            data={"decision": decision_id, "action": action}, inbound_event_id=inbound_id))
-        counts.bump(conn, member_id, kind)
+        history.append(conn, kind=kind, member_id=member_id, group_id=group_id, at=at,
+                       data={"decision": decision_id, "action": action},
+                       inbound_id=inbound_id)
 
 
 def retract_decision(conn: Connection, *, decision_id: int, member_id: int) -> None:
     """An overturned decision was no ad and no violation: its member events become
     ``…_overturned`` (kept, not deleted) and the member's counts follow."""
-    flipped = False
-    for event_id, kind, data in conn.execute(
+    history.relabel(conn, member_id=member_id, kinds={
+        event_id: f"{kind}_overturned" for event_id, kind, data in conn.execute(
             select(member_events.c.id, member_events.c.kind, member_events.c.data).where(
                 member_events.c.member_id == member_id,
-                member_events.c.kind.in_((AD_FLAGGED, VIOLATION)))):
-        if (data or {}).get("decision") == decision_id:
-            conn.execute(update(member_events).where(member_events.c.id == event_id)
-                         .values(kind=f"{kind}_overturned"))
-            flipped = True
-    if flipped:
-        counts.recount(conn, [member_id])
+                member_events.c.kind.in_((AD_FLAGGED, VIOLATION))))
+        if (data or {}).get("decision") == decision_id})
 
 
 def record_checkin(conn: Connection, *, group_id: int, member_id: int, day: str, streak: int,
@@ -397,8 +392,8 @@ def record_checkin(conn: Connection, *, group_id: int, member_id: int, day: str,
         ["group_id", "member_id", "day"])
     if new is None:
         return False
-    conn.execute(member_events.insert().values(
-        member_id=member_id, group_id=group_id, kind="checkin", occurred_at=at,
-        data={"day": day, "streak": streak, "source": source}, inbound_event_id=inbound_id))
-    counts.bump(conn, member_id, "checkin")
+    history.append(conn, kind=MemberEventKind.CHECKIN, member_id=member_id,
+                   group_id=group_id, at=at,
+                   data={"day": day, "streak": streak, "source": source},
+                   inbound_id=inbound_id)
     return True

@@ -20,7 +20,6 @@ from sqlalchemy import Connection, select, update
 from qunyun.adapters.storage.tables import (
     blacklist,
     groups,
-    member_events,
     members,
     memberships,
     utcnow,
@@ -29,7 +28,7 @@ from qunyun.domain.actions import CapabilityLookup, RemoveMember
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.blacklist import removal_key
-from qunyun.services import audit, counts, outbox
+from qunyun.services import audit, history, outbox
 from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from qunyun.services.segments import active_blacklist
 from qunyun.services.users import Actor
@@ -118,9 +117,7 @@ def do_blacklist(conn: Connection, *, actor: Actor, member_id: int, reason: str,
 
 def _history(conn: Connection, member_id: int, kind: str, group_id: int | None, at: datetime,
              data: dict[str, Any]) -> None:
-    conn.execute(member_events.insert().values(member_id=member_id, group_id=group_id,
-                                               kind=kind, occurred_at=at, data=data))
-    counts.bump(conn, member_id, kind)
+    history.append(conn, kind=kind, member_id=member_id, group_id=group_id, at=at, data=data)
 
 
 def _remove_everywhere(conn: Connection, *, member_id: int, entry_id: int, reason: str,

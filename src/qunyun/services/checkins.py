@@ -12,15 +12,15 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import (
     checkins,
     groups,
-    member_events,
     members,
     points_ledger,
     utcnow,
 )
 from qunyun.domain.automation import RefundTier
+from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.checkin import next_streak
-from qunyun.services import audit, counts
+from qunyun.services import audit, history
 from qunyun.services.automation import effective_settings, record_checkin
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -101,7 +101,6 @@ def store_checkins_many(conn: Connection, *, group_id: int,
             latest[r.member_id] = (r.day, r.streak)
     new_rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    per_member: dict[int, int] = {}
     for member_id, day, at in sorted(rows):
         key = day.isoformat()
         if (member_id, key) in taken:
@@ -113,14 +112,12 @@ def store_checkins_many(conn: Connection, *, group_id: int,
         latest[member_id] = (key, streak)
         new_rows.append({"group_id": group_id, "member_id": member_id, "day": key, "at": at,
                          "streak": streak, "source": source, "message_id": ""})
-        events.append({"member_id": member_id, "group_id": group_id, "kind": "checkin",
-                       "occurred_at": at, "actor_member_id": None, "inbound_event_id": None,
+        events.append({"member_id": member_id, "group_id": group_id,
+                       "kind": MemberEventKind.CHECKIN, "at": at,
                        "data": {"day": key, "streak": streak, "source": source}})
-        per_member[member_id] = per_member.get(member_id, 0) + 1
     if new_rows:
         conn.execute(checkins.insert(), new_rows)
-        conn.execute(member_events.insert(), events)
-        counts.add(conn, "checkin", per_member)
+        history.append_many(conn, events)
     return len(new_rows)
 
 

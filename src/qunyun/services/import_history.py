@@ -25,8 +25,7 @@ is applied in a constant number of passes, with the same result as the row-by-ro
 from __future__ import annotations
 
 import bisect
-import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +44,7 @@ from qunyun.adapters.storage.tables import (
     members,
     memberships,
 )
+from qunyun.domain import history as history_kinds
 from qunyun.domain.events import (
     DomainEvent,
     GroupNotice,
@@ -55,7 +55,7 @@ from qunyun.domain.events import (
     MessageRecalled,
     PersonRef,
 )
-from qunyun.services import counts
+from qunyun.services import history
 from qunyun.services.members import MEMBER_NUMBER_COUNTER, current_member_number
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from qunyun.services.imports import _Importer
 
 Key = tuple[str, str]  # (identity kind, external id)
-LEAVE_KINDS = ("left", "removed", "left_snapshot")
+LEAVE_KINDS = tuple(str(k) for k in history_kinds.LEAVE_KINDS)
 CHUNK = 500
 
 
@@ -413,20 +413,10 @@ class Timeline:
                     last_message_at=bindparam("m_last")),
                 [{"m_id": m.id, "m_left": m.left_at, "m_scene": m.leave_scene,
                   "m_first": m.first, "m_last": m.last} for m in changed])
-        if self.events:
-            bulk_insert_ignore(self.conn, member_events, (
-                "member_id", "group_id", "kind", "occurred_at", "actor_member_id", "data",
-                "inbound_event_id"), [
-                (rid(e["member"]), e["group"], e["kind"], e["at"], rid(e["actor"]),
-                 json.dumps(e["data"], ensure_ascii=False), inbound_ids.get(e["event"]))
-                for e in self.events], ["id"])
-            per_kind: dict[str, Counter[int]] = defaultdict(Counter)
-            for e in self.events:
-                member = rid(e["member"])
-                if member is not None:
-                    per_kind[e["kind"]][member] += 1
-            for kind, per_member in per_kind.items():
-                counts.add(self.conn, kind, per_member)
+        history.append_many(self.conn, [
+            {"member_id": rid(e["member"]), "group_id": e["group"], "kind": e["kind"],
+             "at": e["at"], "actor_id": rid(e["actor"]), "data": e["data"],
+             "inbound_id": inbound_ids.get(e["event"])} for e in self.events], bulk=True)
         for gid, (name, at) in self.renames.items():
             self.conn.execute(update(groups).where(groups.c.id == gid)
                               .values(name=name, updated_at=at))

@@ -41,6 +41,7 @@ from qunyun.domain.events import (
     ScheduleFired,
 )
 from qunyun.domain.groups import GroupState
+from qunyun.domain.history import LEAVE_KINDS
 from qunyun.domain.staff import Permission
 from qunyun.engine import (
     Evaluation,
@@ -52,7 +53,7 @@ from qunyun.engine import (
     freshness,
 )
 from qunyun.engine.automation import AutomationSnapshot
-from qunyun.services import automation, blacklist, counts, outbox, tags
+from qunyun.services import automation, blacklist, counts, history, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
@@ -159,14 +160,13 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
 
 # The statements every event runs are built once (building one cost more than running it
 # on SQLite); values go in as parameters.
-_NEW_MEMBER_EVENT = member_events.insert()
 _NEW_MEMBERSHIP = memberships.insert()
 _OPEN_MEMBERSHIP = (select(memberships.c.id).where(
     memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
     memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1))
 _LATER_LEAVE = select(func.min(member_events.c.occurred_at)).where(
     member_events.c.member_id == bindparam("m"), member_events.c.group_id == bindparam("g"),
-    member_events.c.kind.in_(("left", "removed", "left_snapshot")),
+    member_events.c.kind.in_(LEAVE_KINDS),
     member_events.c.occurred_at > bindparam("at", type_=UTCDateTime()))
 _JOIN_COUNT = select(func.count()).select_from(memberships).where(
     memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
@@ -180,11 +180,8 @@ _CLOSE_MEMBERSHIP = update(memberships).where(
 def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_id: int | None,
                   at: datetime, inbound_id: int, actor_id: int | None = None,
                   data: dict[str, Any] | None = None) -> None:
-    conn.execute(_NEW_MEMBER_EVENT, {
-        "member_id": member_id, "group_id": group_id, "kind": kind, "occurred_at": at,
-        "actor_member_id": actor_id, "data": data or {}, "inbound_event_id": inbound_id})
-    if member_id is not None:
-        counts.bump(conn, member_id, kind)
+    history.append(conn, kind=kind, member_id=member_id, group_id=group_id, at=at, data=data,
+                   actor_id=actor_id, inbound_id=inbound_id)
 
 
 def _widen_message_times() -> Any:
