@@ -387,8 +387,10 @@ def _run(text: str, start: str) -> object:
                            ) from None
 
 
+@lru_cache(maxsize=1024)
 def parse_segment(text: str) -> Node:
-    """Parse a segment expression; raises SegmentError naming the column."""
+    """Parse a segment expression; raises SegmentError naming the column. Cached (nodes are
+    frozen): ingest re-checks every rule tag's expression for each event."""
     node = _run(text, "start")
     assert isinstance(node, Condition | Not | AllOf | AnyOf)
     return node
