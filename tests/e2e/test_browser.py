@@ -11,7 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,19 +38,36 @@ def _need_browser() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _need_browser()
-    tmp = tmp_path_factory.mktemp("e2e")
+Run = Callable[..., str]
+
+
+@contextmanager
+def dashboard(tmp: Path, seed: Callable[[Run, Path], None]) -> Iterator[str]:
+    """A migrated SQLite database with the owner account, ``seed(run, tmp)`` (``run`` calls
+    the CLI), then ``qunyun serve`` on a free port; yields its address."""
     env = {**os.environ, "QUNYUN_DATA_DIR": str(tmp), "QUNYUN_DATABASE_URL": ""}
     cli = [sys.executable, "-m", "qunyun"]
 
-    def run(*args: str, stdin: str | None = None) -> None:
-        subprocess.run([*cli, *args], env=env, check=True, input=stdin, text=True,
-                       capture_output=True)
+    def run(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run([*cli, *args], env=env, check=True, input=stdin, text=True,
+                              capture_output=True).stdout
 
     run("db", "upgrade")
     run("users", "create", "boss", "--role", "admin", "--password", "-", stdin=PASSWORD)
+    seed(run, tmp)
+    port = free_port()
+    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _seed(run: Run, tmp: Path) -> None:
     run("automation", "set", "moderation", "enabled=true", 'escalation=["remove"]')
     from qunyun.adapters.storage.tables import utcnow
 
@@ -60,14 +78,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格"),
         ad]))
     run("ingest", str(events))
-    port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, proc)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _need_browser()
+    with dashboard(tmp_path_factory.mktemp("e2e"), _seed) as base:
+        yield base
 
 
 def _log_in(page: Any, server: str) -> None:

@@ -8,17 +8,14 @@ Skips with a reason when chromium is missing, unless QUNYUN_REQUIRE_BROWSER=1 (C
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, PASSWORD, _log_in, _need_browser
+from tests.e2e.test_browser import ARGS, CHROMIUM, Run, _log_in, _need_browser, dashboard
 from tests.factories import raw_join, raw_message
-from tests.servers import free_port, wait_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -29,46 +26,35 @@ NAME = PAYLOADS[0] + "小红"
 GROUP = PAYLOADS[1] + "群"
 
 
-@pytest.fixture(scope="module")
-def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _need_browser()
-    tmp = tmp_path_factory.mktemp("hostile")
-    env = {**os.environ, "QUNYUN_DATA_DIR": str(tmp), "QUNYUN_DATABASE_URL": ""}
-    cli = [sys.executable, "-m", "qunyun"]
-
-    def run(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run([*cli, *args], env=env, check=True, input=stdin, text=True,
-                              capture_output=True).stdout
-
-    run("db", "upgrade")
-    run("users", "create", "boss", "--role", "admin", "--password", "-", stdin=PASSWORD)
+def _seed(run: Run, tmp: Path) -> None:
     join = {**raw_join("h1", "g1", "u1", name=NAME, channel=PAYLOADS[2]), "chat_name": GROUP}
     said = {**raw_message("h2", "g1", "u1", " ".join(PAYLOADS), name=NAME),
             "chat_name": GROUP}
     events = tmp / "events.jsonl"
     events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in (join, said)))
     run("ingest", str(events))
-    token = json.loads(run("users", "token", "boss", "--json"))["token"]
-    port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, proc)
-    import httpx
+    (tmp / "token").write_text(json.loads(run("users", "token", "boss", "--json"))["token"])
 
-    api = httpx.Client(base_url=base + "/api/v1", headers={"Authorization": f"Bearer {token}"})
-    for path, body in (
-            ("/faqs", {"questions": [PAYLOADS[3]], "answer": " ".join(PAYLOADS)}),
-            ("/scripts", {"name": PAYLOADS[1], "body": " ".join(PAYLOADS)}),
-            ("/tags", {"name": PAYLOADS[0], "group": PAYLOADS[2]}),
-            ("/segments", {"name": PAYLOADS[2], "expression": 'said ~ "<script>"'}),
-            ("/playbooks", {"name": PAYLOADS[0], "description": PAYLOADS[1]})):
-        answer = api.post(path, json=body)
-        assert answer.status_code in (200, 201), (path, answer.text)
-    api.close()
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("hostile")
+    with dashboard(tmp, _seed) as base:
+        import httpx
+
+        token = (tmp / "token").read_text()
+        with httpx.Client(base_url=base + "/api/v1",
+                          headers={"Authorization": f"Bearer {token}"}) as api:
+            for path, body in (
+                    ("/faqs", {"questions": [PAYLOADS[3]], "answer": " ".join(PAYLOADS)}),
+                    ("/scripts", {"name": PAYLOADS[1], "body": " ".join(PAYLOADS)}),
+                    ("/tags", {"name": PAYLOADS[0], "group": PAYLOADS[2]}),
+                    ("/segments", {"name": PAYLOADS[2], "expression": 'said ~ "<script>"'}),
+                    ("/playbooks", {"name": PAYLOADS[0], "description": PAYLOADS[1]})):
+                answer = api.post(path, json=body)
+                assert answer.status_code in (200, 201), (path, answer.text)
+        yield base
 
 
 def pages(base: str) -> list[str]:
