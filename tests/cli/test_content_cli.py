@@ -31,10 +31,10 @@ def test_scripts_playbook_preview_shift_and_broadcast(db: str, tmp_path: Path) -
     start = (utcnow() + timedelta(days=3)).astimezone(TZ).replace(hour=20, minute=0)
     ids = ok(db, "playbook", "samples", "--groups", f"{g1},{g2}", "--start",
              start.strftime("%Y-%m-%d %H:%M"), "--daily-groups", str(g1))
-    assert set(ids) == {"发布日（种子000）", "每日 SOP"}
-    pb = ok(db, "playbook", "show", "发布日（种子000）")
+    assert set(ids) == {"发布日样例", "每日 SOP"}
+    pb = ok(db, "playbook", "show", "发布日样例")
     assert len(pb["steps"]) == 8 and len(pb["groups"]) == 2
-    preview = ok(db, "playbook", "preview", "发布日（种子000）", "--from",
+    preview = ok(db, "playbook", "preview", "发布日样例", "--from",
                  (start - timedelta(days=2)).strftime("%Y-%m-%d"), "--days", "3")
     assert preview["counts"] == {"send": 16}
     # the launch group's whole launch day: six launch sends, the daily SOP gives way
@@ -47,9 +47,9 @@ def test_scripts_playbook_preview_shift_and_broadcast(db: str, tmp_path: Path) -
     assert "dropped" not in shown.output and "routine" not in shown.output
     both = run(db, "timeline")
     assert both.exit_code == 2 and "--group" in both.output
-    shifted = ok(db, "playbook", "shift", "发布日（种子000）", "--by", "1d")
+    shifted = ok(db, "playbook", "shift", "发布日样例", "--by", "1d")
     assert shifted["missed"] == []
-    moved = ok(db, "playbook", "preview", "发布日（种子000）", "--from",
+    moved = ok(db, "playbook", "preview", "发布日样例", "--from",
                (start - timedelta(days=2)).strftime("%Y-%m-%d"), "--days", "3")
     # a day later: only the warm-up topic and the notice of the day before stay in the window
     assert moved["counts"] == {"send": 4}

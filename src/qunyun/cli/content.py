@@ -408,7 +408,7 @@ def playbook_samples(
     daily_groups: Annotated[str | None, typer.Option(help="Groups for the daily SOP")] = None,
     as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
-    """Install the seed-000 launch-day playbook and a daily SOP with their scripts."""
+    """Install the sample launch-day playbook and a daily SOP with their scripts."""
     with session(as_user, write=True) as (rt, conn, actor):
         launch = pushes.check_target(conn, actor=actor, target={"groups": groups})
         daily = pushes.check_target(conn, actor=actor, target={"groups": daily_groups}) \

@@ -743,7 +743,7 @@ def demo(
     seed: int = 7,
     as_json: JsonOpt = False,
 ) -> None:
-    """Migrate, load the seed-000 demo (6 groups of a home-furnishing launch), create the demo
+    """Migrate, load the demo (6 groups of a home-furnishing launch), create the demo
     admin and serve the dashboard."""
     from qunyun import demo as demo_data
 

@@ -475,7 +475,7 @@ def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
 
 # --- the seed-000 samples (demo, tests, `qunyun playbook samples`) --------------------------
 
-LAUNCH = "发布日（种子000）"
+LAUNCH = "发布日样例"
 DAILY = "每日 SOP"
 SAMPLE_SCRIPTS: tuple[dict[str, Any], ...] = (
     {"name": "预热话题", "kind": "interactive",
@@ -533,7 +533,7 @@ def do_install_samples(conn: Connection, *, actor: Actor, group_ids: Sequence[in
     out: dict[str, int] = {}
     for name, steps, start, attach, description in (
         (LAUNCH, LAUNCH_STEPS, campaign_start, group_ids,
-         "种子000的发布日：提前两天预热、提前一天预告、当天 3 次通知、开始前 1 小时暖场、"
+         "新品发布日：提前两天预热、提前一天预告、当天 3 次通知、开始前 1 小时暖场、"
          "20:00 开始"),
         (DAILY, DAILY_STEPS, None, daily_group_ids,
          "每日 SOP：早报、今日话题、晚间活动、反馈；节日问候"),

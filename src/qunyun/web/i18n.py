@@ -820,7 +820,7 @@ CATALOG.update({
     "act.note": {"zh-CN": "备注", "en": "Note"},
     "act.edit": {"zh-CN": "修改活动", "en": "Edit"},
     "act.no_series": {"zh-CN": "还没有活动系列。", "en": "No series yet."},
-    "act.seed_help": {"zh-CN": "参考种子000：每个系列多期活动，每期数百人报名，押金按打卡次数退还。", "en": "As in seed 000: each series runs in issues of a few hundred sign-ups, deposits refunded by check-ins."},
+    "act.seed_help": {"zh-CN": "例如：每个系列分多期，每期数百人报名，押金按打卡次数退还。", "en": "For example: each series runs in issues of a few hundred sign-ups, deposits refunded by check-ins."},
     "coh.title": {"zh-CN": "用户来源与留存", "en": "Activity cohorts"},
     "coh.as_of": {"zh-CN": "来自分析副本，数据截至", "en": "From the analytics mirror, as of"},
     "coh.mirror_none": {"zh-CN": "分析副本尚未生成，当前直接读取数据库", "en": "No analytics mirror yet: read live from the database"},
