@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from qunyun.domain.events import LeaveScene, MemberLeft
+
 
 class MemberEventKind(StrEnum):
     JOINED = "joined"
@@ -20,6 +22,14 @@ class MemberEventKind(StrEnum):
     VIOLATION = "violation"
     BLACKLISTED = "blacklisted"
     UNBLACKLISTED = "unblacklisted"
+
+
+def leave_kind(event: MemberLeft) -> MemberEventKind:
+    """The history kind of a leave: removed by someone, seen missing from a member list, or
+    left (the live path and the chat-export path both record leaves)."""
+    if event.scene == LeaveScene.REMOVED:
+        return MemberEventKind.REMOVED
+    return MemberEventKind.LEFT_SNAPSHOT if event.basis == "snapshot" else MemberEventKind.LEFT
 
 
 # a membership ended: by the member, by an admin, or seen missing from a snapshot

@@ -338,8 +338,8 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, ke
 
 # the member events moderation writes: a message judged an ad, and a violation (a warning or
 # removal that counts toward the next step); segments and rule tags read them
-AD_FLAGGED = "ad_flagged"
-VIOLATION = "violation"
+AD_FLAGGED = MemberEventKind.AD_FLAGGED
+VIOLATION = MemberEventKind.VIOLATION
 VIOLATION_OVERTURNED = "violation_overturned"
 
 

@@ -26,6 +26,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.domain.actions import CapabilityLookup, RemoveMember
 from qunyun.domain.groups import GroupState
+from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.blacklist import removal_key
 from qunyun.services import audit, history, outbox
@@ -33,8 +34,8 @@ from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceErro
 from qunyun.services.segments import active_blacklist
 from qunyun.services.users import Actor
 
-BLACKLISTED = "blacklisted"
-UNBLACKLISTED = "unblacklisted"
+BLACKLISTED = MemberEventKind.BLACKLISTED
+UNBLACKLISTED = MemberEventKind.UNBLACKLISTED
 
 
 class Refused(ServiceError):

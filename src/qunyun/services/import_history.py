@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from qunyun.services.imports import _Importer
 
 Key = tuple[str, str]  # (identity kind, external id)
-LEAVE_KINDS = tuple(str(k) for k in history_kinds.LEAVE_KINDS)
+LEAVE_KINDS = history_kinds.LEAVE_KINDS
 CHUNK = 500
 
 
@@ -353,9 +353,8 @@ class Timeline:
             pair.open = None
         pair.in_group = False
         bisect.insort(pair.leaves, event.occurred_at)
-        kind = ("removed" if event.scene == LeaveScene.REMOVED else
-                "left_snapshot" if event.basis == "snapshot" else "left")
-        self._event(kind, member, group, event, actor=by, data={"scene": event.scene.value})
+        self._event(history_kinds.leave_kind(event), member, group, event, actor=by,
+                    data={"scene": event.scene.value})
 
     def _event(self, kind: str, member: int | None, group: int, event: DomainEvent, *,
                actor: int | None = None, data: dict[str, Any] | None = None) -> None:

@@ -41,7 +41,7 @@ from qunyun.domain.events import (
     ScheduleFired,
 )
 from qunyun.domain.groups import GroupState
-from qunyun.domain.history import LEAVE_KINDS
+from qunyun.domain.history import LEAVE_KINDS, leave_kind
 from qunyun.domain.staff import Permission
 from qunyun.engine import (
     Evaluation,
@@ -276,9 +276,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             by = member(event.by) if event.by else None
             conn.execute(_CLOSE_MEMBERSHIP, {"m": touched.member.id, "g": touched.group_id,
                                              "at": at, "scene": event.scene.value})
-            kind = ("removed" if event.scene == "removed" else
-                    "left_snapshot" if event.basis == "snapshot" else "left")
-            _member_event(conn, kind=kind,
+            _member_event(conn, kind=leave_kind(event),
                           member_id=touched.member.id, group_id=touched.group_id, at=at,
                           inbound_id=inbound_id, actor_id=by.id if by else None,
                           data={"scene": event.scene.value})

@@ -30,10 +30,11 @@ from qunyun.domain.events import (
     PersonRef,
 )
 from qunyun.domain.groups import Roster
+from qunyun.domain.history import LEAVE_KINDS
 from qunyun.services.ingest import NO_RULES, do_ingest_event
 from qunyun.services.members import resolve_member
 
-LEAVES = ("left", "removed", "left_snapshot")
+LEAVES = LEAVE_KINDS
 
 
 @dataclass
