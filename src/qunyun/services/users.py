@@ -417,6 +417,11 @@ def do_create_api_token(conn: Connection, *, actor: Actor, username: str,
     return token
 
 
+def token_expiry(expires_at: datetime | None, created_at: datetime) -> datetime:
+    """When a token stops working (tokens made before expiry existed: created + 90 days)."""
+    return expires_at or created_at + timedelta(days=TOKEN_DAYS)
+
+
 def actor_for_token(conn: Connection, token: str, now: datetime | None = None) -> Actor | None:
     now = now or utcnow()
     if len(token) > 200:
@@ -429,7 +434,7 @@ def actor_for_token(conn: Connection, token: str, now: datetime | None = None) -
     ).first()
     if row is None or not row.active:
         return None
-    if (row.expires_at or row.token_created + timedelta(days=TOKEN_DAYS)) <= now:
+    if token_expiry(row.expires_at, row.token_created) <= now:
         return None
     return _actor(row)
 
@@ -451,7 +456,7 @@ def list_tokens(conn: Connection, *, actor: Actor, username: str | None = None,
         query = query.where(staff_users.c.id == actor.id)
     out = []
     for r in conn.execute(query).mappings():
-        expires = r["expires_at"] or r["created_at"] + timedelta(days=TOKEN_DAYS)
+        expires = token_expiry(r["expires_at"], r["created_at"])
         out.append({**r, "expires_at": expires,
                     "live": r["revoked_at"] is None and expires > now})
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.platforms.base import ParseError, PlatformError
 from qunyun.adapters.platforms.wecom import parse as wecom_parse
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomApiError
-from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCrypto
+from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCrypto, signature
 from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import (
@@ -63,19 +64,14 @@ def check_setup(uow: UnitOfWork, *, actor: Actor, box: SecretBox, adapter: Wecom
     """The dashboard's "verify" button, end to end: our callback check answers a signed
     echostr with its plaintext (as WeCom's own check does), and the secret gets an access
     token. Staff who operate only: it spends the corp's API quota and refreshes its token."""
-    import secrets as random
-
-    from qunyun.adapters.platforms.base import PlatformError
-    from qunyun.adapters.platforms.wecom.crypto import signature
-
     actor.require(Permission.OPERATE)
     with uow.read() as conn:
         get_corp(conn, actor=actor, corp_id=corp_id)  # 404 for an unknown corp
         found = corp_secrets(conn, box, corp_id)
     if found is None:
         raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-    expected = str(random.randbelow(10 ** 18))
-    ts, nonce = str(int(now.timestamp())), random.token_hex(5)
+    expected = str(secrets.randbelow(10 ** 18))
+    ts, nonce = str(int(now.timestamp())), secrets.token_hex(5)
     echostr = found.crypto.encrypt(expected)
     sig = signature(found.token, ts, nonce, echostr)
     checks: list[str] = []
@@ -288,14 +284,12 @@ class CallbackKeys:
         self._kept: dict[str, tuple[float, WecomCrypto]] = {}
         self._loaded_at: dict[str, float] = {}
         self._unknown: dict[str, tuple[float, NotFound]] = {}
-        self.loads = 0  # how often the keys were read (the tests watch it)
 
     def _fresh(self, corp_id: str) -> WecomCrypto:
         now = self._clock()
         unknown = self._unknown.get(corp_id)
         if unknown is not None and unknown[0] > now:
             raise unknown[1]
-        self.loads += 1
         self._loaded_at[corp_id] = now
         try:
             crypto = self._load(corp_id)

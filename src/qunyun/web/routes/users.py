@@ -3,12 +3,12 @@ account (change password, end sessions, API tokens)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.bootstrap import Runtime
 from qunyun.domain.staff import Permission, Role
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput, ServiceError
@@ -18,7 +18,7 @@ from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 router = APIRouter(include_in_schema=False)
 
 
-def _users_page(request: Request, runtime: Any, actor: Actor, *, created: str | None = None,
+def _users_page(request: Request, runtime: Runtime, actor: Actor, *, created: str | None = None,
                 flash: str | None = None, error: str | None = None) -> Response:
     with runtime.uow.read() as conn:
         rows = users.list_users(conn, actor=actor)
@@ -54,14 +54,14 @@ def users_update(request: Request, username: str, actor: CurrentActor, runtime: 
                  action: str = Form(...), role: str = Form(""),
                  password: str = Form("")) -> Response:
     """One form per account row: ``action`` is role, disable, enable or password."""
-    changes: dict[str, Callable[[], dict[str, Any]]] = {
-        "role": lambda: {"role": role}, "disable": lambda: {"active": False},
-        "enable": lambda: {"active": True}, "password": lambda: {"password": password}}
+    changes: dict[str, dict[str, Any]] = {
+        "role": {"role": role}, "disable": {"active": False}, "enable": {"active": True},
+        "password": {"password": password}}
     if action not in changes:
         return _users_page(request, runtime, actor, error=f"action: one of {', '.join(changes)}")
     try:
         with runtime.uow.write() as conn:
-            users.do_update_user(conn, actor=actor, username=username, **changes[action]())
+            users.do_update_user(conn, actor=actor, username=username, **changes[action])
     except ServiceError as exc:
         return _users_page(request, runtime, actor, error=str(exc))
     return _users_page(request, runtime, actor, flash=f"users.done.{action}")
