@@ -352,7 +352,7 @@ def do_update_user(conn: Connection, *, actor: Actor, username: str, role: str |
 
 
 def _public(conn: Connection, user_id: int) -> dict[str, Any]:
-    return next(u for u in _user_rows(conn) if u["id"] == user_id)
+    return _user_rows(conn, user_id)[0]
 
 
 def get_actor(conn: Connection, user_id: int) -> Actor | None:
@@ -376,13 +376,15 @@ def list_users(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     return _user_rows(conn)
 
 
-def _user_rows(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(select(
+def _user_rows(conn: Connection, user_id: int | None = None) -> list[dict[str, Any]]:
+    query = select(
         staff_users.c.id, staff_users.c.username, staff_users.c.display_name,
         staff_users.c.role, staff_users.c.language, staff_users.c.active,
         staff_users.c.created_at, staff_users.c.last_login_at,
-    ).order_by(staff_users.c.id)).mappings()
-    return [dict(r) for r in rows]
+    ).order_by(staff_users.c.id)
+    if user_id is not None:
+        query = query.where(staff_users.c.id == user_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def do_set_language(conn: Connection, *, actor: Actor, language: str) -> None:

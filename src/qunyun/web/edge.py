@@ -56,16 +56,15 @@ def _is_int(annotation: Any) -> bool:
     return False
 
 
-_INT_PARAMS: dict[int, frozenset[str]] = {}
-
-
 def _int_params(request: Request) -> frozenset[str]:
-    """Names of the route's parameters (path, query, form) declared as whole numbers."""
+    """Names of the route's parameters (path, query, form) declared as whole numbers, worked
+    out once per route and kept on it (a module-level table keyed by ``id(route)`` could
+    hand a new app's route the answer of a collected one)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return frozenset()
-    known = _INT_PARAMS.get(id(route))
+    known: frozenset[str] | None = getattr(route, "qunyun_int_params", None)
     if known is None:
         names: set[str] = set()
         todo = [dependant]
@@ -75,7 +74,8 @@ def _int_params(request: Request) -> frozenset[str]:
             for field in (*current.path_params, *current.query_params, *current.body_params):
                 if _is_int(field.field_info.annotation):
                     names.add(field.alias)
-        known = _INT_PARAMS[id(route)] = frozenset(names)
+        known = frozenset(names)
+        route.qunyun_int_params = known  # type: ignore[union-attr]
     return known
 
 
