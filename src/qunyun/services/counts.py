@@ -13,7 +13,7 @@ from functools import lru_cache
 from sqlalchemy import Connection, Executable, delete, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
-from qunyun.adapters.storage.sql import in_id_list, upsert_many
+from qunyun.adapters.storage.sql import bulk_add_counts, in_id_list, upsert_many
 from qunyun.adapters.storage.tables import member_counts, member_events, messages
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
@@ -37,13 +37,8 @@ def bump(conn: Connection, member_id: int, kind: str) -> None:
 
 def add(conn: Connection, kind: str, per_member: Mapping[int, int]) -> None:
     """Add many members' new events (or messages) at once (bulk imports)."""
-    rows = [{"member_id": m, "kind": kind, "n": n} for m, n in per_member.items() if n]
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(member_counts)
-    stmt = stmt.on_conflict_do_update(index_elements=["member_id", "kind"],
-                                      set_={"n": member_counts.c.n + stmt.excluded.n})
-    for start in range(0, len(rows), 5000):
-        conn.execute(stmt, rows[start:start + 5000])
+    bulk_add_counts(conn, member_counts, ("member_id", "kind"), "n",
+                    [(m, kind, n) for m, n in per_member.items() if n])
 
 
 def _totals(member_ids: list[int] | None, conn: Connection) -> object:

@@ -45,9 +45,23 @@ def append_many(conn: Connection, events: Sequence[Mapping[str, Any]], *,
     if not events:
         return
     if bulk:
+        # a chat export's notices repeat a handful of data shapes ({"scene": "invite",
+        # "channel": ""} …): each is encoded once
+        texts: dict[tuple[tuple[str, Any], ...], str] = {}
+
+        def encoded(data: Mapping[str, Any] | None) -> str:
+            try:
+                shape = tuple(data.items()) if data else ()
+                text = texts.get(shape)
+            except TypeError:  # an unhashable value (a list of targets): not remembered
+                return json.dumps(dict(data or {}), ensure_ascii=False)
+            if text is None:
+                text = texts[shape] = json.dumps(dict(data or {}), ensure_ascii=False)
+            return text
+
         bulk_insert_ignore(conn, member_events, _COLUMNS, [
             (e["member_id"], e.get("group_id"), str(e["kind"]), e["at"], e.get("actor_id"),
-             json.dumps(dict(e.get("data") or {}), ensure_ascii=False), e.get("inbound_id"))
+             encoded(e.get("data")), e.get("inbound_id"))
             for e in events], ["id"])
     else:
         conn.execute(_NEW_EVENT, [{

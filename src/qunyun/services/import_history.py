@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.platforms.exports.formats import ExportRow
-from qunyun.adapters.storage.sql import bulk_insert_ignore
+from qunyun.adapters.storage.sql import bulk_insert_ignore, in_text_list
 from qunyun.adapters.storage.tables import (
     counters,
     groups,
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 Key = tuple[str, str]  # (identity kind, external id)
 LEAVE_KINDS = history_kinds.LEAVE_KINDS
 CHUNK = 500
+LOOKUP = 20_000
 
 
 def _key(ref: PersonRef) -> Key:
@@ -94,14 +95,15 @@ class People:
     _temp: int = 0  # new members get negative ids until they are written
 
     def load(self, keys: Iterable[Key]) -> None:
-        """Read the stored identities among ``keys`` (one query per kind and 500 ids: a
-        row-value IN list is not matched against the index on PostgreSQL, which then read
-        the whole table for every 500, ever slower as imports added people)."""
+        """Read the stored identities among ``keys``: one query per kind and ``LOOKUP``
+        ids, the ids as one list parameter (a row-value IN list is not matched against the
+        index on PostgreSQL, which then read the whole table; IN lists of 500 cost one
+        round trip and one plan each)."""
         by_kind: dict[str, list[str]] = defaultdict(list)
         for kind, ext in sorted(set(keys)):
             by_kind[kind].append(ext)
-        parts = [(kind, exts[i:i + CHUNK]) for kind, exts in by_kind.items()
-                 for i in range(0, len(exts), CHUNK)]
+        parts = [(kind, exts[i:i + LOOKUP]) for kind, exts in by_kind.items()
+                 for i in range(0, len(exts), LOOKUP)]
         for kind_, part in parts:
             for mid, kind, ext, name, merged, member_name in self.conn.execute(
                     select(identities.c.member_id, identities.c.kind, identities.c.external_id,
@@ -110,7 +112,7 @@ class People:
                     .join(members, members.c.id == identities.c.member_id)
                     .where(identities.c.platform == self.platform,
                            identities.c.kind == kind_,
-                           identities.c.external_id.in_(part))):
+                           in_text_list(self.conn, identities.c.external_id, part))):
                 self.ident[(kind, ext)] = int(mid)
                 self.ident_name[(kind, ext)] = name
                 self.member_name.setdefault(int(mid), member_name)
@@ -300,7 +302,10 @@ class Timeline:
                     bisect.insort(leaving.leaves, at)
 
     def pair(self, member: int, group: int) -> _Pair:
-        return self.pairs.setdefault((member, group), _Pair())
+        found = self.pairs.get((member, group))  # not setdefault: it would build a _Pair
+        if found is None:                         # on every call (one per notice and span)
+            found = self.pairs[(member, group)] = _Pair()
+        return found
 
     def _create(self, m: _Membership) -> _Membership:
         self._order += 1
@@ -429,7 +434,18 @@ def _stamp(epoch: int) -> datetime:
 
 
 def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bool) -> None:
-    """A whole MemoTrace file read by DuckDB, applied in batches (see the module's text)."""
+    """A whole MemoTrace file read by DuckDB, applied in batches (see the module's text):
+    the history first, then the messages, streamed — by then the history's planning state
+    (every notice, event and person of the file) is gone, so it does not sit beside the
+    message stream's buffers at the import's peak."""
+    who = _apply_history(importer, frame)
+    for chunk in frame.segment(0, 2**62, who, for_postgres=for_postgres):
+        importer._store(chunk, ready=True)
+
+
+def _apply_history(importer: _Importer,
+                   frame: MemoTraceFrame) -> dict[tuple[str, str, str], tuple[int, int | None]]:
+    """Steps 1–5 of the module's text; returns each speaker's (group, stored member)."""
     conn, report, translate = importer.conn, importer.report, importer.translate
     speakers = frame.speakers_all()
     notices = frame.notice_rows()
@@ -598,8 +614,6 @@ def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bo
     timeline.write(real)
     for (talker, sender, name), (gid, mid) in list(who.items()):
         who[(talker, sender, name)] = (gid, real.get(mid, mid) if mid is not None else None)
-    for chunk in frame.segment(0, 2**62, who, for_postgres=for_postgres):
-        importer._store(chunk, ready=True)
     for mid, at in people.seen.items():
         member = real.get(mid, mid)
         if mid < 0:  # written with their last appearance already
@@ -610,6 +624,7 @@ def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bo
             importer.members_seen[member] = at
     importer.in_group.update((real.get(m, m), g) for (m, g), p in timeline.pairs.items()
                              if p.in_group)
+    return who
 
 
 def _refs(event: DomainEvent) -> list[PersonRef | None]:

@@ -38,6 +38,8 @@ def _type_sql() -> str:
 WHO = {"talker": "VARCHAR", "sender": "VARCHAR", "name": "VARCHAR", "gid": "BIGINT",
        "mid": "BIGINT"}
 _NULL = "\x01null\x01"  # marks NULL in the CSV files handed to DuckDB (no text holds it)
+BUILD_MEMORY = "96MB"  # DuckDB's share while it parses and keys the file
+READ_MEMORY = "48MB"  # and once the keyed table is built
 SPAN = 250_000  # rows per window when reading a segment (its join and sort stay in memory)
 FETCH = 10_000  # rows handed over at a time (one executemany each)
 Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame keys them
@@ -201,7 +203,7 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
         workdir.cleanup()
 
     try:
-        con.execute("SET memory_limit = '96MB'")
+        con.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         con.execute("SET threads = 2")
         con.execute("SET enable_progress_bar = false")  # it would write into our output
         con.execute("SET preserve_insertion_order = true")
@@ -253,6 +255,9 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
             give_up()
             return None
         total = con.execute("SELECT count(*), coalesce(max(rn), 0) FROM keyed").fetchone()
+        # built: what is left (a look at the speakers and notices, the windowed message
+        # stream) needs half, and the buffers given back are ~60 MB of the import's peak
+        con.execute(f"SET memory_limit = '{READ_MEMORY}'")
         assert total is not None
         return MemoTraceFrame(con, path, int(total[0]), int(total[1]), workdir)
     except duckdb.Error:

@@ -74,6 +74,8 @@ def _code_points(hexes: str) -> str:
 
 def _clean(name: str) -> str:
     """Emoji markup back to the emoji, other markup out, outer spaces off."""
+    if "<" not in name:  # most names carry no markup: no regex pass
+        return name.strip()
     return _TAG.sub("", _EMOJI.sub(lambda m: _code_points(m[1]), name)).strip()
 
 
@@ -82,7 +84,7 @@ _SEPARATOR = re.compile(r'"?\s*(?:、|, )\s*"?')
 
 def _names(text: str) -> tuple[Person, ...]:
     parts = _SEPARATOR.split(text)
-    return tuple(Person(_clean(p)) for p in parts if _clean(p))
+    return tuple(Person(name) for name in map(_clean, parts) if name)
 
 
 def split_listed(text: str) -> list[tuple[str, str]]:
