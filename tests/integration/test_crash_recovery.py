@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def seed(db_url: str, tmp_path: Path) -> set[str]:
 
 
 WORKER_LOGS: dict[int, Path] = {}  # pid -> the worker's stderr file
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_workers() -> Iterator[None]:
+    """A test that fails half-way leaves no worker behind: an orphaned one went on polling
+    (and taking CPU from every later test and benchmark) after a failed run."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -73,6 +87,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([sys.executable, "-m", "qunyun", "worker"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
     WORKER_LOGS[proc.pid] = Path(log.name)
+    STARTED.append(proc)
     return proc
 
 
