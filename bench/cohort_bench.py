@@ -110,7 +110,7 @@ def main() -> None:
 
     from qunyun.adapters.storage import migrate, mirror
     from qunyun.adapters.storage.db import make_engine
-    from qunyun.analytics.cohorts import cohort_report
+    from qunyun.services.reports import get_cohort_report
     from qunyun.services.users import SYSTEM
 
     tz = ZoneInfo("Asia/Shanghai")
@@ -156,9 +156,9 @@ def main() -> None:
             print(f"loaded into qunyun's schema in {load_s:.0f} s", flush=True)
             engine = make_engine(url)
             with engine.connect() as conn:
-                series_s, report = seg.best_of(lambda: cohort_report(
+                series_s, report = seg.best_of(lambda: get_cohort_report(
                     conn, actor=SYSTEM, tz=tz, series="S07", now=NOW))
-                all_s, everything = seg.best_of(lambda: cohort_report(
+                all_s, everything = seg.best_of(lambda: get_cohort_report(
                     conn, actor=SYSTEM, tz=tz, now=NOW, with_activity=False), runs=1)
             # the same reports from the analytics mirror (a DuckDB copy of the store)
             copy = mirror.refresh_from(engine, tmp / "analytics.duckdb")
@@ -167,7 +167,7 @@ def main() -> None:
                 # timed in turns with the floor, each the best over the same minute: between
                 # the first floor and this point the machine's speed drifted up to ±15 %
                 def on_mirror() -> Any:
-                    return cohort_report(mconn, actor=SYSTEM, tz=tz, series="S07", now=NOW)
+                    return get_cohort_report(mconn, actor=SYSTEM, tz=tz, series="S07", now=NOW)
 
                 m_report = on_mirror()  # warm-up
                 m_floor_s = m_series_s = float("inf")
@@ -176,7 +176,7 @@ def main() -> None:
                     t = time.perf_counter()
                     m_report = on_mirror()
                     m_series_s = min(m_series_s, time.perf_counter() - t)
-                m_all_s, m_everything = seg.best_of(lambda: cohort_report(
+                m_all_s, m_everything = seg.best_of(lambda: get_cohort_report(
                     mconn, actor=SYSTEM, tz=tz, now=NOW, with_activity=False), runs=1)
             assert m_report == report and m_everything == everything, "mirror differs"
             engine.dispose()

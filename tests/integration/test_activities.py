@@ -10,14 +10,13 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import checkins, conversions, enrolments, member_counts
-from qunyun.analytics.cohorts import cohort_report
-from qunyun.analytics.funnels import funnel
 from qunyun.bootstrap import Runtime
 from qunyun.services import activities, blacklist
 from qunyun.services import checkins as checkins_service
 from qunyun.services.blacklist import Refused
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.members import access_member_by_id
+from qunyun.services.reports import get_cohort_report, get_funnel
 from qunyun.services.users import SYSTEM
 from tests.activity_scenario import NOW, TZ, build
 from tests.dbhelpers import snapshot
@@ -30,7 +29,7 @@ def by_code(report: dict, code: str) -> dict:
 def test_series_cohorts_match_the_hand_computed_figures(conn: Connection,
                                                         runtime: Runtime) -> None:
     build(conn, runtime)
-    report = cohort_report(conn, actor=SYSTEM, tz=TZ, series="X", now=NOW)
+    report = get_cohort_report(conn, actor=SYSTEM, tz=TZ, series="X", now=NOW)
     assert [i["code"] for i in report["issues"]] == ["X1", "X2", "X3"]
     x1, x2, x3 = (by_code(report, c) for c in ("X1", "X2", "X3"))
     # the seed's middle chart: where X3's people first appeared anywhere
@@ -69,14 +68,14 @@ def test_series_cohorts_match_the_hand_computed_figures(conn: Connection,
 
 def test_all_issues_scope_and_other_series(conn: Connection, runtime: Runtime) -> None:
     build(conn, runtime)
-    report = cohort_report(conn, actor=SYSTEM, tz=TZ, now=NOW, with_activity=False)
+    report = get_cohort_report(conn, actor=SYSTEM, tz=TZ, now=NOW, with_activity=False)
     assert [i["code"] for i in report["issues"]] == ["X1", "Y1", "X2", "Z1", "X3"]
     y1 = by_code(report, "Y1")
     assert y1["source"] == {"new": 2, "X1": 1}  # c came from X1
     assert y1["last_after"] == {"X3": 2, "none": 1}  # e and f in X3, c never again
     assert "lifecycle" not in report
     with pytest.raises(Exception, match="series Q not found"):
-        cohort_report(conn, actor=SYSTEM, tz=TZ, series="Q", now=NOW)
+        get_cohort_report(conn, actor=SYSTEM, tz=TZ, series="Q", now=NOW)
 
 
 def test_funnel_per_channel_and_targets(conn: Connection, runtime: Runtime) -> None:
@@ -89,7 +88,7 @@ def test_funnel_per_channel_and_targets(conn: Connection, runtime: Runtime) -> N
                                     external_ref="T-1")
     activities.do_record_conversion(conn, actor=SYSTEM, kind="deposit", amount_fen=20000,
                                     activity_id=x1, member_id=s.members["d"])
-    data = funnel(conn, actor=SYSTEM, tz=TZ, activity_id="X1", now=NOW)
+    data = get_funnel(conn, actor=SYSTEM, tz=TZ, activity="X1", now=NOW)
     steps = {st["step"]: st for st in data["steps"]}
     assert {k: v["count"] for k, v in steps.items()} == {
         "reached": 120, "joined": 5, "spoke": 2, "enrolled": 4, "deposit": 4, "purchase": 1}

@@ -27,7 +27,6 @@ from qunyun.analytics.cohorts import (
     _issues,
     _Reordered,
     activity_kinds,
-    cohort_report,
 )
 from qunyun.bootstrap import Runtime
 from qunyun.domain.activities import (
@@ -41,6 +40,7 @@ from qunyun.domain.activities import (
 )
 from qunyun.services import activities
 from qunyun.services.ingest import do_ingest_event
+from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 from tests.activity_scenario import TZ
 from tests.factories import T0, event, raw_join, raw_leave, raw_message
@@ -197,7 +197,7 @@ def test_sql_cohorts_equal_the_pure_functions(conn: Connection, runtime: Runtime
                                               seed: int, tz: ZoneInfo) -> None:
     build_random(conn, runtime, seed)
     for series, period in ((None, "week"), ("A", "week"), ("B", "month")):
-        got = cohort_report(conn, actor=SYSTEM, tz=tz, series=series, period=period, now=NOW)
+        got = get_cohort_report(conn, actor=SYSTEM, tz=tz, series=series, period=period, now=NOW)
         want = reference(conn, series, period, tz=tz)
         assert got["participants"] == want["participants"] > 0
         assert len(got["issues"]) == len(want["issues"])
@@ -228,7 +228,7 @@ def test_an_issue_added_while_counting_is_noticed(conn: Connection, runtime: Run
     ids = [i.id for i in stale]
     with pytest.raises(_Reordered):
         _issue_figures(conn, activity_kinds(conn), stale, ids, None, TZ, 21, NOW)
-    got = cohort_report(conn, actor=SYSTEM, tz=TZ, now=NOW, with_activity=False)
+    got = get_cohort_report(conn, actor=SYSTEM, tz=TZ, now=NOW, with_activity=False)
     want = reference(conn, None, "week", with_activity=False)
     assert got["issues"][0]["starts_on"] == "2026-05-01" and got["participants"] > 0
     assert [{k: i[k] for k in ISSUE_KEYS} for i in got["issues"]] == [

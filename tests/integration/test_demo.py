@@ -16,7 +16,6 @@ from qunyun.adapters.storage.tables import (
     messages,
     outbox,
 )
-from qunyun.analytics.cohorts import cohort_report
 from qunyun.bootstrap import Runtime
 from qunyun.demo import ensure_demo_admin, load_demo
 from qunyun.services import (
@@ -29,6 +28,7 @@ from qunyun.services import (
     tags,
     users,
 )
+from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 
 
@@ -77,7 +77,7 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert books[playbooks.DAILY]["group_count"] == 2
     assert broadcasts.list_broadcasts(conn, actor=SYSTEM)[0]["status"] == "scheduled"
     # seed 000 part 2: series X in three issues beside Y and Z, shaped like the seed
-    report = cohort_report(conn, actor=SYSTEM, tz=runtime.settings.tz, series="X")
+    report = get_cohort_report(conn, actor=SYSTEM, tz=runtime.settings.tz, series="X")
     x1, _x2, x3 = report["issues"]
     assert (x1["code"], x1["participants"], x1["renewal_next"]) == ("X1", 177, 0.339)
     assert (x3["code"], x3["new"], x3["returning"]) == ("X3", 160, 170)

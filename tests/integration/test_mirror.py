@@ -12,9 +12,9 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage import mirror
 from qunyun.adapters.storage.tables import member_events, members
-from qunyun.analytics.cohorts import cohort_report
 from qunyun.bootstrap import Runtime
 from qunyun.services import activities
+from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 from tests.activity_scenario import TZ
 from tests.integration.test_cohort_sql import NOW, build_random
@@ -46,9 +46,9 @@ def test_the_mirror_gives_the_stores_cohort_reports(conn: Connection, runtime: R
         for series, period, tz in ((None, "week", TZ), ("A", "week", TZ),
                                    ("B", "month", TZ), ("C", "week", TZ),
                                    (None, "week", BERLIN), ("B", "month", BERLIN)):
-            want = cohort_report(conn, actor=SYSTEM, tz=tz, series=series, period=period,
+            want = get_cohort_report(conn, actor=SYSTEM, tz=tz, series=series, period=period,
                                  now=NOW)
-            got = cohort_report(copy, actor=SYSTEM, tz=tz, series=series, period=period,
+            got = get_cohort_report(copy, actor=SYSTEM, tz=tz, series=series, period=period,
                                 now=NOW)
             assert want["participants"] > 0 and want.get("lifecycle")
             assert got == want, (series, period, tz)

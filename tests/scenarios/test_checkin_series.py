@@ -15,10 +15,10 @@ from datetime import timedelta
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import checkins
-from qunyun.analytics.cohorts import cohort_report
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
 from qunyun.services import activities
+from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 from tests.scenarios.live import TZ, Live, days_ago
 
@@ -118,7 +118,7 @@ def test_a_week_of_checkins_in_shared_words(conn: Connection, runtime: Runtime) 
     activities.do_enrol_many(conn, actor=SYSTEM, activity_id=x2,
                              member_ids=[live.member(f"s{i}") for i in range(12)],
                              at=x2_start - timedelta(days=1))
-    report = cohort_report(conn, actor=SYSTEM, tz=TZ, series="X", with_activity=False)
+    report = get_cohort_report(conn, actor=SYSTEM, tz=TZ, series="X", with_activity=False)
     first = report["issues"][0]
     assert (first["code"], first["participants"], first["renewal_next"]) == ("X1", 30, 0.4)
 

@@ -25,6 +25,7 @@ time).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,10 +74,6 @@ from qunyun.domain.activities import (
     period_start,
     stack_order,
 )
-from qunyun.domain.staff import Permission
-from qunyun.services.activities import series_by_ref
-from qunyun.services.errors import Conflict, InvalidInput
-from qunyun.services.users import Actor
 
 GONE_KINDS = ("left", "left_snapshot", "removed", "group_renamed")
 EPOCH_MONDAY = date(1970, 1, 5)  # week numbers count from this Monday
@@ -104,6 +101,10 @@ def _positions() -> Any:
     place = func.row_number().over(order_by=(activities.c.starts_on, activities.c.id)) - 1
     return select(activities.c.id.label("a"), place.label("pos"),
                   activities.c.series_id.label("s")).cte("pos")
+
+
+class KeptChanging(Exception):
+    """Issues were added or moved on every one of the report's three reads."""
 
 
 class _Reordered(Exception):
@@ -484,22 +485,16 @@ def _activity(conn: Connection, event_kinds: list[str] | None, scope: list[int] 
         for fp, n in sorted(cohorts.items())]}
 
 
-def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
-                  series: str | int | None = None, after_days: int = 21, weeks: int = 8,
-                  period: str = "week", now: datetime | None = None,
-                  with_activity: bool = True) -> dict[str, Any]:
-    """Cohorts of one series (``series`` code or id) or of every issue (None).
+def cohort_report(conn: Connection, *, tz: ZoneInfo, series: Mapping[str, Any] | None = None,
+                  after_days: int = 21, weeks: int = 8, period: str = "week",
+                  now: datetime | None = None, with_activity: bool = True) -> dict[str, Any]:
+    """Cohorts of one series (its stored row: id, code, name) or of every issue (None);
+    ``period`` week or month. Raises ``KeptChanging`` when issues kept being added or moved
+    while it read them.
 
     ``with_activity`` adds lifecycle and weekly retention, which read the event history of
     the scope's participants; the issue-level figures need only enrolments.
     """
-    actor.require(Permission.VIEW)
-    if period not in ("week", "month"):
-        raise InvalidInput("period: week or month")
-    if not 1 <= after_days <= 365:
-        raise InvalidInput("after_days: 1–365")
-    if not 1 <= weeks <= 52:
-        raise InvalidInput("weeks: 1–52")
     now = now or utcnow()
     series_info: dict[str, Any] | None = None
     event_kinds = activity_kinds(conn)  # once: an index seek per kind
@@ -507,9 +502,8 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
         ordered = chronological(_issues(conn))
         scope: list[int] | None = None
         if series is not None:
-            row = series_by_ref(conn, series)
-            series_info = {"id": row["id"], "code": row["code"], "name": row["name"]}
-            scope = [i.id for i in ordered if i.series == row["code"]]
+            series_info = {"id": series["id"], "code": series["code"], "name": series["name"]}
+            scope = [i.id for i in ordered if i.series == series["code"]]
         scope_ids = scope if scope is not None else [i.id for i in ordered]
         try:
             items, retention, participants = (
@@ -519,7 +513,7 @@ def cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
         except _Reordered:
             continue
     else:
-        raise Conflict("activities kept changing while the report read them; try again")
+        raise KeptChanging
     report: dict[str, Any] = {
         "series": series_info, "issues": items, "retention": retention,
         "after_days": after_days, "period": period, "participants": participants}

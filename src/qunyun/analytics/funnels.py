@@ -16,6 +16,7 @@ Counting rules (the window runs from the day sign-up opens to the issue's last d
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,8 +26,6 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import conversions, enrolments, memberships, messages, utcnow
 from qunyun.analytics.overview import local_day
 from qunyun.domain.activities import FUNNEL_STEPS, day_bounds
-from qunyun.services.activities import access_activity
-from qunyun.services.users import Actor
 
 UNLABELLED = ""
 
@@ -46,9 +45,10 @@ def _steps(counts: dict[str, int], targets: dict[str, int]) -> list[dict[str, An
     return out
 
 
-def funnel(conn: Connection, *, actor: Actor, tz: ZoneInfo, activity_id: int | str,
+def funnel(conn: Connection, *, tz: ZoneInfo, activity: Mapping[str, Any],
            now: datetime | None = None) -> dict[str, Any]:
-    activity = access_activity(conn, actor=actor, ref=activity_id)
+    """``activity`` as ``services.activities.access_activity`` gives it (its groups, dates,
+    targets): the caller has checked who may see it."""
     gids = activity["group_ids"]
     start, _ = day_bounds(activity["opens_on"], tz)
     _, end = day_bounds(activity["ends_on"], tz)
@@ -115,7 +115,7 @@ def funnel(conn: Connection, *, actor: Actor, tz: ZoneInfo, activity_id: int | s
     }
 
 
-def _daily(conn: Connection, activity: dict[str, Any], tz: ZoneInfo, start: datetime,
+def _daily(conn: Connection, activity: Mapping[str, Any], tz: ZoneInfo, start: datetime,
            end: datetime) -> list[dict[str, Any]]:
     """Per team-local day: members who joined the groups, distinct speakers, enrolments."""
     gids = activity["group_ids"]

@@ -281,10 +281,10 @@ def import_conversions(path: Path,
 @activities_app.command("funnel")
 def funnel_cmd(activity: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """reached → joined → spoke → enrolled → deposit → purchase, against the targets."""
-    from qunyun.analytics.funnels import funnel
+    from qunyun.services.reports import get_funnel
 
     with session(as_user, write=False) as (rt, conn, actor):
-        data = funnel(conn, actor=actor, tz=rt.settings.tz, activity_id=activity)
+        data = get_funnel(conn, actor=actor, tz=rt.settings.tz, activity=activity)
     if as_json:
         emit_json(data)
         return

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from qunyun.adapters.storage import mirror
-from qunyun.analytics.cohorts import cohort_report
 from qunyun.domain.staff import Permission
+from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import Actor
 
 if TYPE_CHECKING:  # bootstrap builds the worker's jobs from this module
@@ -110,6 +110,6 @@ def read_cohorts(runtime: Runtime, *, actor: Actor, **options: Any) -> dict[str,
     """``analytics.cohorts.cohort_report`` from the mirror when it is in use, else from the
     store; ``as_of`` says the snapshot's time (None: live)."""
     with analytics_read(runtime) as (conn, as_of):
-        report = cohort_report(conn, actor=actor, tz=runtime.settings.tz, **options)
+        report = get_cohort_report(conn, actor=actor, tz=runtime.settings.tz, **options)
     report["as_of"] = as_of.isoformat() if as_of is not None else None
     return report

@@ -1,16 +1,23 @@
-"""Reports for staff: role check and input validation in front of the analytics."""
+"""Reports for staff: role check, input validation and the look-ups of what a report is
+about, in front of the analytics — which are read-only functions of (connection, scope, time
+zone) and import no services."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from qunyun.analytics.cohorts import KeptChanging, cohort_report
+from qunyun.analytics.funnels import funnel
 from qunyun.analytics.health import GroupHealth, group_health
 from qunyun.analytics.overview import Overview, overview
 from qunyun.domain.staff import Permission
-from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services import members, outbox, tasks
+from qunyun.services.activities import access_activity, series_by_ref
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
 
 
@@ -38,4 +45,34 @@ def get_group_health(conn: Connection, *, actor: Actor, tz: ZoneInfo, group_id: 
 
 def get_overview(conn: Connection, *, actor: Actor, tz: ZoneInfo) -> Overview:
     actor.require(Permission.VIEW)
-    return overview(conn, tz=tz)
+    return overview(conn, tz=tz, members=members.count_members(conn),
+                    open_tasks=tasks.count_open_tasks(conn), outbox=outbox.outbox_counts(conn))
+
+
+def get_cohort_report(conn: Connection, *, actor: Actor, tz: ZoneInfo,
+                      series: str | int | None = None, after_days: int = 21, weeks: int = 8,
+                      period: str = "week", now: datetime | None = None,
+                      with_activity: bool = True) -> dict[str, Any]:
+    """Cohorts of one series (its code or id) or of every issue (None); see
+    ``analytics.cohorts.cohort_report``."""
+    actor.require(Permission.VIEW)
+    if period not in ("week", "month"):
+        raise InvalidInput("period: week or month")
+    if not 1 <= after_days <= 365:
+        raise InvalidInput("after_days: 1–365")
+    if not 1 <= weeks <= 52:
+        raise InvalidInput("weeks: 1–52")
+    row = series_by_ref(conn, series) if series is not None else None
+    try:
+        return cohort_report(conn, tz=tz, series=row, after_days=after_days, weeks=weeks,
+                             period=period, now=now, with_activity=with_activity)
+    except KeptChanging:
+        raise Conflict("activities kept changing while the report read them; try again"
+                       ) from None
+
+
+def get_funnel(conn: Connection, *, actor: Actor, tz: ZoneInfo, activity: int | str,
+               now: datetime | None = None) -> dict[str, Any]:
+    """An activity's funnel (its code or id), for staff who may see the activity."""
+    return funnel(conn, tz=tz, activity=access_activity(conn, actor=actor, ref=activity),
+                  now=now)

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.analytics.cohorts import issue_in, source_chart
-from qunyun.analytics.funnels import funnel
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.domain.staff import Permission
@@ -19,6 +18,7 @@ from qunyun.services import activities, analytics_mirror
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
+from qunyun.services.reports import get_funnel
 from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
@@ -190,7 +190,7 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
                   conn: ReadConn) -> Response:
     row = activities.access_activity(conn, actor=actor, ref=ref)
     lang = language(request)
-    data = funnel(conn, actor=actor, tz=runtime.settings.tz, activity_id=row["id"])
+    data = get_funnel(conn, actor=actor, tz=runtime.settings.tz, activity=row["id"])
     funnel_chart = {"kind": "funnel", "saveTitle": translate("dash.export_png", lang),
                     "data": [{"name": translate(f"act.step.{s['step']}", lang),
                               "value": s["count"]} for s in data["steps"] if s["count"]]}

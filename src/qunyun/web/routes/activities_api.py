@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from qunyun.analytics.funnels import funnel
 from qunyun.domain.staff import Permission
 from qunyun.services import activities, analytics_mirror
 from qunyun.services.members import member_id_by_number
+from qunyun.services.reports import get_funnel
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
@@ -215,7 +215,7 @@ def api_money(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
 @access(Permission.VIEW)
 def api_funnel(ref: str, actor: CurrentActor, runtime: RuntimeDep,
                conn: ReadConn) -> dict[str, Any]:
-    return funnel(conn, actor=actor, tz=runtime.settings.tz, activity_id=ref)
+    return get_funnel(conn, actor=actor, tz=runtime.settings.tz, activity=ref)
 
 
 @router.post("/conversions", status_code=201)
