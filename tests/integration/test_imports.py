@@ -20,6 +20,7 @@ from qunyun.adapters.storage.tables import (
     utcnow,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.services import import_history
 from qunyun.services.imports import MEMBER_INDEX, ImportFailed, do_import_file
 from tests.dbhelpers import snapshot
 
@@ -183,16 +184,25 @@ def test_membership_message_times_follow_the_file(conn: Connection, runtime: Run
         memberships.c.member_id == wangwu)).scalar_one() is None
 
 
-@pytest.mark.parametrize(("name", "span"), [
-    ("memotrace__group.csv", 100_000), ("memotrace__group.csv", 1),
-    ("memotrace__dense.csv", 100_000), ("memotrace__dense.csv", 1),
-    ("memotrace__ends_with_notice.csv", 100_000), ("memotrace__only_notices.csv", 100_000),
+@pytest.mark.parametrize(("name", "span", "window"), [
+    ("memotrace__group.csv", 100_000, 250_000), ("memotrace__group.csv", 1, 250_000),
+    ("memotrace__dense.csv", 100_000, 250_000), ("memotrace__dense.csv", 1, 250_000),
+    ("memotrace__ends_with_notice.csv", 100_000, 250_000),
+    ("memotrace__only_notices.csv", 100_000, 250_000),
+    # the history planned and written a few rows at a time: people named in one window
+    # speak, leave or come back in a later one
+    ("memotrace__group.csv", 1, 3), ("memotrace__dense.csv", 100_000, 1),
+    ("memotrace__dense.csv", 1, 4), ("memotrace__ends_with_notice.csv", 1, 1),
+    ("memotrace__only_notices.csv", 100_000, 2),
 ])
 def test_columnar_and_row_paths_store_the_same(conn: Connection, runtime: Runtime,
                                                tmp_path: Path, name: str, span: int,
+                                               window: int,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The DuckDB path and the row-by-row path give identical rows, keys and counts — also
-    when a segment is read in windows of one row."""
+    when a segment is read in windows of one row, and when the file's history is applied
+    a window of rows at a time."""
+    monkeypatch.setattr(import_history, "WINDOW_ROWS", window)
     monkeypatch.setattr(columnar, "SPAN", span)
     monkeypatch.setattr(columnar, "FETCH", min(span, columnar.FETCH))
     # with one-row windows, also build the (member, time) index after the rows (SQLite)

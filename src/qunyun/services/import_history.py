@@ -66,6 +66,7 @@ Key = tuple[str, str]  # (identity kind, external id)
 LEAVE_KINDS = history_kinds.LEAVE_KINDS
 CHUNK = 500
 LOOKUP = 20_000
+WINDOW_ROWS = 250_000  # rows of the file planned and written at a time
 
 
 def _key(ref: PersonRef) -> Key:
@@ -94,6 +95,22 @@ class People:
     next_number: int = 0
     _temp: int = 0  # new members get negative ids until they are written
 
+    def settle(self, real: dict[int, int]) -> None:
+        """After a window's writes: the temporary ids of its new members become the stored
+        ones, and its new rows, renames and appearances are done with (the caller has
+        handed the appearances on). What stays is what the next window must know: who is
+        who, and whom the importer has already looked up."""
+        if real:
+            for known in (self.ident, self.cache):
+                for key, mid in known.items():
+                    if mid < 0:
+                        known[key] = real[mid]
+            self.member_name = {real.get(m, m): name for m, name in self.member_name.items()}
+        self.new_members.clear()
+        self.new_identities.clear()
+        self.renamed.clear()
+        self.seen.clear()
+
     def load(self, keys: Iterable[Key]) -> None:
         """Read the stored identities among ``keys``: one query per kind and ``LOOKUP``
         ids, the ids as one list parameter (a row-value IN list is not matched against the
@@ -101,7 +118,8 @@ class People:
         round trip and one plan each)."""
         by_kind: dict[str, list[str]] = defaultdict(list)
         for kind, ext in sorted(set(keys)):
-            by_kind[kind].append(ext)
+            if (kind, ext) not in self.ident:  # read or created by an earlier window
+                by_kind[kind].append(ext)
         parts = [(kind, exts[i:i + LOOKUP]) for kind, exts in by_kind.items()
                  for i in range(0, len(exts), LOOKUP)]
         for kind_, part in parts:
@@ -438,20 +456,26 @@ def import_frame(importer: _Importer, frame: MemoTraceFrame, *, for_postgres: bo
     the history first, then the messages, streamed — by then the history's planning state
     (every notice, event and person of the file) is gone, so it does not sit beside the
     message stream's buffers at the import's peak."""
-    who = _apply_history(importer, frame)
-    for chunk in frame.segment(0, 2**62, who, for_postgres=for_postgres):
-        importer._store(chunk, ready=True)
-
-
-def _apply_history(importer: _Importer,
-                   frame: MemoTraceFrame) -> dict[tuple[str, str, str], tuple[int, int | None]]:
-    """Steps 1–5 of the module's text; returns each speaker's (group, stored member)."""
-    conn, report, translate = importer.conn, importer.report, importer.translate
-    speakers = frame.speakers_all()
-    notices = frame.notice_rows()
     # every name a group's members speak under, the file's later speakers included, is known
     # when a list of names in a notice is read; so is who "you" (the exporter) are
-    translate.prime((s[0], s[3], s[2], bool(s[8])) for s in speakers)
+    importer.translate.prime(frame.speaker_names())
+    people = People(importer.conn, importer.platform)
+    # a window at a time, so the planning state is a window's, not the file's (a 2.5M-row
+    # recruiting export held 1.9 GB of it whole); who is who carries over in ``people``
+    for low in range(1, frame.last_rn + 1, WINDOW_ROWS):
+        high = low + WINDOW_ROWS
+        who = _apply_history(importer, frame, people, low, high)
+        for chunk in frame.segment(low - 1, high, who, for_postgres=for_postgres):
+            importer._store(chunk, ready=True)
+
+
+def _apply_history(importer: _Importer, frame: MemoTraceFrame, people: People, low: int,
+                   high: int) -> dict[tuple[str, str, str], tuple[int, int | None]]:
+    """Steps 1–5 of the module's text for the rows low ≤ rn < high; returns each speaker's
+    (group, stored member)."""
+    conn, report, translate = importer.conn, importer.report, importer.translate
+    speakers = frame.speakers_all(low, high)
+    notices = frame.notice_rows(low, high)
 
     # 1. plan: speakers' first appearances and notices in file order --------------------
     Step = tuple[str, Any]
@@ -501,7 +525,6 @@ def _apply_history(importer: _Importer,
             inbound_events.c.external_event_id.in_(ids[start:start + CHUNK]))).scalars())
 
     # 2. people, in the row path's order ----------------------------------------------
-    people = People(conn, importer.platform)
     refs: list[PersonRef] = []
     for op, ref, _at, extra in calls:
         if ref is not None:
@@ -562,7 +585,7 @@ def _apply_history(importer: _Importer,
     pairs = {(mid, gid) for gid, mid in who.values() if mid is not None}
     pairs |= {(mid, gid) for gid, mid, _rn in cuts}
     timeline.load(pairs)
-    spans = frame.spans(who, cuts) if who else []
+    spans = frame.spans(who, cuts, low, high) if who else []
 
     # 4. the timeline: spans and notices in file order ------------------------------------
     items: list[tuple[int, int, Any]] = []
@@ -622,8 +645,12 @@ def _apply_history(importer: _Importer,
         last = importer.members_seen.get(member)
         if last is None or at > last:
             importer.members_seen[member] = at
-    importer.in_group.update((real.get(m, m), g) for (m, g), p in timeline.pairs.items()
-                             if p.in_group)
+    for (m, g), p in timeline.pairs.items():
+        if p.in_group:
+            importer.in_group.add((real.get(m, m), g))
+        else:
+            importer.in_group.discard((real.get(m, m), g))
+    people.settle(real)
     return who
 
 

@@ -108,38 +108,55 @@ class MemoTraceFrame:
         except duckdb.Error as exc:
             raise ExportError(self.path, line, f"reading the export failed: {exc}") from exc
 
-    def speakers_all(self) -> list[tuple[Any, ...]]:
-        """Every (talker, chat name, sender, name) that speaks: first row, first and last
-        epoch, last row, whether it is the exporter — in order of first appearance."""
+    def speaker_names(self) -> Iterator[tuple[str, str, str, bool]]:
+        """Every (talker, name, sender id, is the exporter) that speaks anywhere in the
+        file, streamed: what a first look through the file tells the translator."""
         with self._failing_at(0):
+            cursor = self.con.execute(
+                "SELECT talker, sender_name, sender, bool_or(is_self) FROM keyed "
+                "WHERE NOT is_system GROUP BY talker, sender_name, sender")
+            while chunk := cursor.fetchmany(FETCH):
+                yield from chunk
+
+    def speakers_all(self, low: int = 0, high: int = 2**62) -> list[tuple[Any, ...]]:
+        """Every (talker, chat name, sender, name) that speaks in rows low ≤ rn < high:
+        first row, first and last epoch, last row, whether it is the exporter — in order
+        of first appearance."""
+        with self._failing_at(low):
             return self.con.execute(
                 "SELECT talker, chat_name, sender, sender_name, min(rn), min(epoch), "
                 "max(epoch), max(rn), bool_or(is_self) FROM keyed WHERE NOT is_system "
-                "GROUP BY talker, chat_name, sender, sender_name ORDER BY min(rn)").fetchall()
+                "AND rn >= ? AND rn < ? GROUP BY talker, chat_name, sender, sender_name "
+                "ORDER BY min(rn)", [low, high]).fetchall()
 
-    def notice_rows(self) -> list[tuple[Any, ...]]:
-        """Every system notice in file order: (rn, talker, chat_name, epoch, key, content)."""
-        with self._failing_at(0):
+    def notice_rows(self, low: int = 0, high: int = 2**62) -> list[tuple[Any, ...]]:
+        """The system notices of rows low ≤ rn < high in file order: (rn, talker,
+        chat_name, epoch, key, content)."""
+        with self._failing_at(low):
             return self.con.execute("SELECT rn, talker, chat_name, epoch, key, content "
-                                    "FROM keyed WHERE is_system ORDER BY rn").fetchall()
+                                    "FROM keyed WHERE is_system AND rn >= ? AND rn < ? "
+                                    "ORDER BY rn", [low, high]).fetchall()
 
     def spans(self, who: dict[Speaker, tuple[int, int | None]],
-              cuts: list[tuple[int, int, int]]) -> list[tuple[Any, ...]]:
-        """Each member's messages in each group, cut at the rows of that member's own join
-        and leave notices (``cuts``: (group, member, row)): (group, member, cut row or
-        None, first row, first epoch, last epoch), one per stretch. One ASOF join finds each
-        message's last cut, so a notice about one person splits only their own talk."""
-        with self._failing_at(0):
+              cuts: list[tuple[int, int, int]], low: int = 0,
+              high: int = 2**62) -> list[tuple[Any, ...]]:
+        """Each member's messages in each group in rows low ≤ rn < high, cut at the rows
+        of that member's own join and leave notices (``cuts``: (group, member, row)):
+        (group, member, cut row or None, first row, first epoch, last epoch), one per
+        stretch. One ASOF join finds each message's last cut, so a notice about one person
+        splits only their own talk."""
+        with self._failing_at(low):
             self._load("who", WHO, [(*speaker, gid, mid) for speaker, (gid, mid) in who.items()
                                     if mid is not None])
             self._load("cuts", {"gid": "BIGINT", "mid": "BIGINT", "rn": "BIGINT"}, cuts)
             return self.con.execute(
                 "WITH said AS (SELECT w.gid, w.mid, k.rn, k.epoch FROM keyed k JOIN who w "
                 "ON w.talker = k.talker AND w.sender = k.sender AND w.name = k.sender_name "
-                "WHERE NOT k.is_system) "
+                "WHERE NOT k.is_system AND k.rn >= ? AND k.rn < ?) "
                 "SELECT s.gid, s.mid, c.rn AS cut, min(s.rn), min(s.epoch), max(s.epoch) "
                 "FROM said s ASOF LEFT JOIN cuts c ON s.gid = c.gid AND s.mid = c.mid "
-                "AND s.rn >= c.rn GROUP BY s.gid, s.mid, c.rn ORDER BY min(s.rn)").fetchall()
+                "AND s.rn >= c.rn GROUP BY s.gid, s.mid, c.rn ORDER BY min(s.rn)",
+                [low, high]).fetchall()
 
     def close(self) -> None:
         self.con.close()
@@ -256,13 +273,13 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
             give_up()
             return None
         total = con.execute("SELECT count(*), coalesce(max(rn), 0) FROM keyed").fetchone()
+        assert total is not None
         # built: for a file of up to READ_SMALL_ROWS rows what is left (the speakers, the
         # notices, the spans, the windowed message stream) fits in half, and the buffers
         # given back are ~60 MB of the import's peak; a 2.5M-row recruiting export's
         # speaker and span queries ran out at 48 MB, so larger files keep the build's limit
         if int(total[0]) <= READ_SMALL_ROWS:
             con.execute(f"SET memory_limit = '{READ_MEMORY}'")
-        assert total is not None
         return MemoTraceFrame(con, path, int(total[0]), int(total[1]), workdir)
     except duckdb.Error:
         give_up()
