@@ -3,8 +3,9 @@
 A recruiting group's export holds a system notice every 15–20 rows (joins, recalls, pats,
 removals). Stored one event at a time through ``do_ingest_event`` — each splitting the file
 into a new segment for its messages — 100,000 rows took minutes. Here a file read by DuckDB
-is applied in a constant number of passes, with the same result as the row-by-row path
-(a test compares the two stores on notice-heavy files):
+is applied a window of ``WINDOW_ROWS`` rows at a time, each in a constant number of passes,
+with the same result as the row-by-row path (a test compares the two stores on
+notice-heavy files, also with windows of a few rows). Per window:
 
 1. **Plan** (no database): speakers' first appearances and notices merged in file order,
    so the translator learns names and resolves people exactly as the row path would, and
