@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime
-from qunyun.services import activities
+from qunyun.services import activities, enrolments
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM
 from tests.factories import T0, event, raw_join, raw_leave, raw_message
@@ -87,7 +87,7 @@ def build(conn: Connection, runtime: Runtime) -> Scenario:
             group_ids=[group_ids[code]], deposit_fen=9900,
             refund_tiers="5:100,3:50" if code == "X1" else "")
         for p in people:
-            activities.do_enrol(
+            enrolments.do_enrol(
                 conn, actor=SYSTEM, activity_id=issue_ids[code], member_id=member_ids[p],
                 channel=CHANNEL.get(p, "") if code == "X1" else "",
                 deposit_fen=0 if (code, p) == ("X1", "d") else None,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from qunyun import sample_playbooks
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
 from qunyun.adapters.storage.tables import groups, members, messages, staff_users, utcnow
 from qunyun.bootstrap import Runtime, write_private
@@ -25,7 +26,6 @@ from qunyun.services import (
     blacklist,
     broadcasts,
     leads,
-    playbooks,
     records,
     segments,
     simulation,
@@ -98,7 +98,7 @@ def _demo_content(conn: Connection, runtime: Runtime, now: datetime) -> None:
                                        changes={"tags": "一期"}, now=now)
     start = (now + timedelta(days=1)).astimezone(tz).replace(hour=20, minute=0, second=0,
                                                              microsecond=0)
-    playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=ids[:6], campaign_start=start,
+    sample_playbooks.install(conn, actor=SYSTEM, group_ids=ids[:6], campaign_start=start,
                                  tz=tz, activity="业主福利日", deadline="明晚19:30",
                                  daily_group_ids=ids)
     broadcasts.do_create_broadcast(conn, actor=SYSTEM, name="一期业主福利预告",

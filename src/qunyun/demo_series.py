@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime
-from qunyun.services import activities
+from qunyun.services import activities, conversions, enrolments, settlements
 from qunyun.services.checkins import store_checkins_many
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM
@@ -82,7 +82,7 @@ def load_series(conn: Connection, runtime: Runtime, now: datetime, seed: int = 1
             capacity=400, reach={"公众号": 3 * len(crowd), "老用户召回": len(crowd)},
             targets={"joined": 350, "enrolled": 330, "deposit": 330, "purchase": 20},
             state="ended" if finished else "running")
-        activities.do_enrol_many(conn, actor=SYSTEM, activity_id=activity_id, source="demo",
+        enrolments.do_enrol_many(conn, actor=SYSTEM, activity_id=activity_id, source="demo",
                                  member_ids=[member_of[u] for u in crowd],
                                  at=start - timedelta(days=2))
         made = []
@@ -96,13 +96,13 @@ def load_series(conn: Connection, runtime: Runtime, now: datetime, seed: int = 1
         store_checkins_many(conn, group_id=group_id, rows=made, source="form")
         if finished:
             _after(ingest, rng, code, chat, crowd, end, today, counter, stamp)
-            activities.do_settle(conn, actor=SYSTEM, activity_id=activity_id)
+            settlements.do_settle(conn, actor=SYSTEM, activity_id=activity_id)
         for uid in rng.sample(crowd, k=len(crowd) // 16):
-            activities.do_record_conversion(
+            conversions.do_record_conversion(
                 conn, actor=SYSTEM, kind="order", amount_fen=199900, activity_id=activity_id,
                 member_id=member_of[uid], at=start + timedelta(days=DAYS),
                 external_ref=f"demo-{code}-{uid}")
-        activities.do_record_conversion(conn, actor=SYSTEM, kind="cost", amount_fen=80000,
+        conversions.do_record_conversion(conn, actor=SYSTEM, kind="cost", amount_fen=80000,
                                         activity_id=activity_id, note="公众号投放",
                                         at=start - timedelta(days=7))
 

@@ -11,8 +11,10 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import checkins, conversions, enrolments, member_counts
 from qunyun.bootstrap import Runtime
-from qunyun.services import activities, blacklist
+from qunyun.services import activities, blacklist, settlements
 from qunyun.services import checkins as checkins_service
+from qunyun.services import conversions as conversions_service
+from qunyun.services import enrolments as enrolments_service
 from qunyun.services.blacklist import Refused
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.members import access_member_by_id
@@ -83,10 +85,10 @@ def test_funnel_per_channel_and_targets(conn: Connection, runtime: Runtime) -> N
     x1 = s.issues["X1"]
     activities.do_update_activity(conn, actor=SYSTEM, activity_id=x1, changes={
         "reach": {"poster": 100, "staff": 20}, "targets": {"joined": 10, "deposit": 4}})
-    activities.do_record_conversion(conn, actor=SYSTEM, kind="order", amount_fen=199900,
+    conversions_service.do_record_conversion(conn, actor=SYSTEM, kind="order", amount_fen=199900,
                                     activity_id=x1, member_id=s.members["a"],
                                     external_ref="T-1")
-    activities.do_record_conversion(conn, actor=SYSTEM, kind="deposit", amount_fen=20000,
+    conversions_service.do_record_conversion(conn, actor=SYSTEM, kind="deposit", amount_fen=20000,
                                     activity_id=x1, member_id=s.members["d"])
     data = get_funnel(conn, actor=SYSTEM, tz=TZ, activity="X1", now=NOW)
     steps = {st["step"]: st for st in data["steps"]}
@@ -113,7 +115,7 @@ def test_settlement_refunds_and_money(conn: Connection, runtime: Runtime) -> Non
             checkins_service.do_form_checkin(
                 conn, actor=SYSTEM, group_id=group, member_id=s.members[letter], tz=TZ,
                 at=datetime(2026, 9, 1 + d, 8, tzinfo=TZ))
-    plan = activities.settlement(conn, actor=SYSTEM, activity_id=x1)
+    plan = settlements.settlement(conn, actor=SYSTEM, activity_id=x1)
     rows = {r["member_id"]: r for r in plan["rows"]}
     a, b, c, d = (rows[s.members[k]] for k in "abcd")
     assert (a["checkins"], a["percent"], a["refund"], a["completed"]) == (5, 100, 99.0, True)
@@ -123,17 +125,17 @@ def test_settlement_refunds_and_money(conn: Connection, runtime: Runtime) -> Non
     assert (plan["deposits"], plan["refunds"]) == (297.0, 148.5)
     assert conn.execute(select(func.count()).select_from(enrolments).where(
         enrolments.c.settled_at.is_not(None))).scalar_one() == 0  # a preview writes nothing
-    activities.do_settle(conn, actor=SYSTEM, activity_id=x1)
+    settlements.do_settle(conn, actor=SYSTEM, activity_id=x1)
     assert activities.access_activity(conn, actor=SYSTEM, ref="X1")["state"] == "settled"
-    csv_text = activities.settlement_csv(plan)
+    csv_text = settlements.settlement_csv(plan)
     assert csv_text.startswith("\ufeff活动,会员编号") and ",99.00,5,100,99.00,是" in csv_text
-    activities.do_record_conversion(conn, actor=SYSTEM, kind="order", amount_fen=199900,
+    conversions_service.do_record_conversion(conn, actor=SYSTEM, kind="order", amount_fen=199900,
                                     activity_id=x1, member_id=s.members["a"])
-    activities.do_record_conversion(conn, actor=SYSTEM, kind="deposit", amount_fen=20000,
+    conversions_service.do_record_conversion(conn, actor=SYSTEM, kind="deposit", amount_fen=20000,
                                     activity_id=x1, member_id=s.members["d"])
-    activities.do_record_conversion(conn, actor=SYSTEM, kind="cost", amount_fen=50000,
+    conversions_service.do_record_conversion(conn, actor=SYSTEM, kind="cost", amount_fen=50000,
                                     activity_id=x1)
-    m = activities.money(conn, actor=SYSTEM, activity_id="X1")
+    m = settlements.money(conn, actor=SYSTEM, activity_id="X1")
     assert (m["deposits"], m["refunds"], m["deposits_kept"], m["gmv"], m["cost"]) == (
         297.0, 148.5, 148.5, 1999.0, 500.0)
     assert (m["intention_deposits"], m["revenue"], m["margin"]) == (200.0, 2147.5, 1647.5)
@@ -141,7 +143,7 @@ def test_settlement_refunds_and_money(conn: Connection, runtime: Runtime) -> Non
     assert by_group[group]["gmv"] == 1999.0 and by_group[group]["enrolled"] == 4
     assert by_group[None]["cost"] == 500.0  # a cost without a group is shared
     with pytest.raises(Conflict, match="settled"):
-        activities.do_enrol(conn, actor=SYSTEM, activity_id=x1, member_id=s.members["e"])
+        enrolments_service.do_enrol(conn, actor=SYSTEM, activity_id=x1, member_id=s.members["e"])
     counts = dict(conn.execute(select(member_counts.c.kind, member_counts.c.n).where(
         member_counts.c.member_id == s.members["a"])).all())
     assert counts["enrolled"] == 3 and counts["purchase"] == 1
@@ -153,15 +155,15 @@ def test_blacklisted_member_is_refused_with_the_reason(conn: Connection,
     blacklist.do_blacklist(conn, actor=SYSTEM, member_id=s.members["i"], reason="发广告",
                            capabilities=runtime.capabilities)
     with pytest.raises(Refused, match="blacklisted: 发广告"):
-        activities.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["X2"],
+        enrolments_service.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["X2"],
                             member_id=s.members["i"])
     activities.do_update_activity(conn, actor=SYSTEM, activity_id=s.issues["Z1"],
                                   changes={"capacity": 2})
     with pytest.raises(Refused, match="full"):
-        activities.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["Z1"],
+        enrolments_service.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["Z1"],
                             member_id=s.members["a"])
     with pytest.raises(Conflict, match="already enrolled"):
-        activities.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["Z1"],
+        enrolments_service.do_enrol(conn, actor=SYSTEM, activity_id=s.issues["Z1"],
                             member_id=s.members["b"])
 
 
@@ -181,7 +183,7 @@ def test_csv_imports_enrolments_checkins_orders(conn: Connection, runtime: Runti
                     f"{number['e']},2026/11/21 11:00,\n"
                     f"{number['j']},2026-11-21 12:00,\n"
                     f"{number['a']},2026-11-21 13:00,\n", encoding="utf-8-sig")
-    report = activities.do_import_enrolments(conn, actor=SYSTEM, activity_id=x4, path=form,
+    report = enrolments_service.do_import_enrolments(conn, actor=SYSTEM, activity_id=x4, path=form,
                                              tz=TZ)
     assert (report["enrolled"], report["already"]) == (2, 1)
     assert report["refused"] == [{"line": 4, "member": number["j"],
@@ -190,7 +192,8 @@ def test_csv_imports_enrolments_checkins_orders(conn: Connection, runtime: Runti
     sheet.write_text("学号,打卡日期\n" + "".join(
         f"{number['a']},2026-12-0{d}\n" for d in (1, 2, 3)) + f"{number['e']},2026-12-02\n",
                      encoding="utf-8")
-    done = activities.do_import_checkins(conn, actor=SYSTEM, activity_id=x4, path=sheet, tz=TZ)
+    done = enrolments_service.do_import_checkins(conn, actor=SYSTEM, activity_id=x4,
+                                                 path=sheet, tz=TZ)
     assert (done["checkins"], done["already"]) == (4, 0)
     streaks = list(conn.execute(select(checkins.c.streak).where(
         checkins.c.member_id == s.members["a"], checkins.c.source == "import")
@@ -199,8 +202,8 @@ def test_csv_imports_enrolments_checkins_orders(conn: Connection, runtime: Runti
     orders = tmp_path / "orders.csv"
     orders.write_text("订单号,类型,金额,学号,活动\nA1,订单,\"1,299.00\","
                       f"{number['a']},X4\nA2,成本,300,,X4\n", encoding="gb18030")
-    first = activities.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
-    again = activities.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
+    first = conversions_service.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
+    again = conversions_service.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
     assert (first["recorded"], first["amount"], again["recorded"], again["already"]) == (
         2, 1599.0, 0, 2)
     assert conn.execute(select(func.sum(conversions.c.amount_fen))).scalar_one() == 159900
@@ -215,12 +218,12 @@ def test_broken_files_change_nothing(conn: Connection, runtime: Runtime,
                    encoding="utf-8")
     before = snapshot(conn)
     with pytest.raises(InvalidInput, match=r"form.csv: line 3: 学号 99999: no such member"):
-        activities.do_import_enrolments(conn, actor=SYSTEM, activity_id=s.issues["X3"],
+        enrolments_service.do_import_enrolments(conn, actor=SYSTEM, activity_id=s.issues["X3"],
                                         path=bad, tz=TZ)
     orders = tmp_path / "orders.csv"
     orders.write_text(f"类型,金额,学号\n订单,12.345,{a}\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"line 2: amount: '12\.345' has more than two"):
-        activities.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
+        conversions_service.do_import_conversions(conn, actor=SYSTEM, path=orders, tz=TZ)
     with pytest.raises(InvalidInput, match="ends_on: before starts_on"):
         activities.do_create_activity(conn, actor=SYSTEM, series="X", starts_on="2026-12-05",
                                       ends_on="2026-12-01")
@@ -228,8 +231,8 @@ def test_broken_files_change_nothing(conn: Connection, runtime: Runtime,
         activities.do_update_activity(conn, actor=SYSTEM, activity_id=s.issues["X1"],
                                       changes={"targets": {"sales": 3}})
     assert snapshot(conn) == before
-    skipped = activities.do_import_enrolments(conn, actor=SYSTEM, activity_id=s.issues["X3"],
-                                              path=bad, tz=TZ, on_error="skip")
+    skipped = enrolments_service.do_import_enrolments(
+        conn, actor=SYSTEM, activity_id=s.issues["X3"], path=bad, tz=TZ, on_error="skip")
     assert skipped["errors"] == [{"file": str(bad), "line": 3,
                                   "reason": "学号 99999: no such member"}]
 

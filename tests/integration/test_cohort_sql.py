@@ -39,6 +39,7 @@ from qunyun.domain.activities import (
     weekly_retention,
 )
 from qunyun.services import activities
+from qunyun.services import enrolments as enrolments_service
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
@@ -107,7 +108,7 @@ def build_random(conn: Connection, runtime: Runtime, seed: int) -> None:
             ends_on=ends.isoformat(), group_ids=[gid])
         for mid in ids.values():
             if rnd.random() < 0.8:
-                activities.do_enrol(conn, actor=SYSTEM, activity_id=issue, member_id=mid,
+                enrolments_service.do_enrol(conn, actor=SYSTEM, activity_id=issue, member_id=mid,
                                     at=datetime.combine(starts, datetime.min.time(),
                                                         tzinfo=UTC) - timedelta(hours=1))
 

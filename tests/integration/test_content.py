@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, func, select
 
+from qunyun import sample_playbooks
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
 from qunyun.adapters.storage.tables import (
@@ -78,9 +79,9 @@ def test_seed_000_launch_day_runs_the_same_scripts_in_six_groups_once(
         conn: Connection, runtime: Runtime) -> None:
     gids = make_groups(conn, runtime, 6)
     start = launch_start()
-    ids = playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids,
+    ids = sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids,
                                        campaign_start=start, tz=TZ)
-    pid = ids[playbooks.LAUNCH]
+    pid = ids[sample_playbooks.LAUNCH]
     pb = playbooks.get_playbook(conn, actor=SYSTEM, playbook_id=pid)
     assert len(pb["groups"]) == 6 and len(pb["steps"]) == 8
     on_the_day = [s for s in pb["steps"] if s["next_run_at"] is not None
@@ -118,7 +119,7 @@ def test_launch_notices_keep_their_slots_when_the_daily_sop_runs_in_the_same_gro
     morning while every preview said "send")."""
     gids = make_groups(conn, runtime, 2)
     start = launch_start()
-    playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
+    sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
                                  tz=TZ, daily_group_ids=gids)
     clock = Clock(utcnow(), TZ)
     day = start.astimezone(TZ).date()
@@ -127,7 +128,8 @@ def test_launch_notices_keep_their_slots_when_the_daily_sop_runs_in_the_same_gro
     assert [(r["step"], r["status"]) for r in shown["rows"] if r["status"] == "send"] == [
         ("当天通知 1", "send"), ("当天通知 2", "send"), ("当天通知 3", "send"),
         ("开始前 1 小时暖场", "send"), ("开始", "send"), ("开始后互动", "send")]
-    assert {r["name"] for r in shown["rows"] if r["status"] == "dropped"} == {playbooks.DAILY}
+    dropped = {r["name"] for r in shown["rows"] if r["status"] == "dropped"}
+    assert dropped == {sample_playbooks.DAILY}
     # the worker wakes at every step time from now to the end of launch day
     end = start + timedelta(hours=4)
     times = sorted({local(start - timedelta(days=d), hh, mm) for d in range(4)
@@ -152,8 +154,8 @@ def test_warm_up_only_in_quiet_groups_and_a_replayed_occurrence_is_a_no_op(
         conn: Connection, runtime: Runtime) -> None:
     gids = make_groups(conn, runtime, 2)
     start = launch_start()
-    pid = playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids,
-                                       campaign_start=start, tz=TZ)[playbooks.LAUNCH]
+    pid = sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids,
+                                       campaign_start=start, tz=TZ)[sample_playbooks.LAUNCH]
     warm_at = start - timedelta(hours=1)
     for i in range(30):  # group 0 is lively in the hour before the warm-up
         do_ingest_event(conn, event({**raw_message(f"m{i}", "g0", "u0", "大家好"),
@@ -179,8 +181,8 @@ def test_warm_up_only_in_quiet_groups_and_a_replayed_occurrence_is_a_no_op(
 def test_pause_skip_and_shift_move_the_jobs(conn: Connection, runtime: Runtime) -> None:
     gids = make_groups(conn, runtime, 1)
     start = launch_start()
-    pid = playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids,
-                                       campaign_start=start, tz=TZ)[playbooks.LAUNCH]
+    pid = sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids,
+                                       campaign_start=start, tz=TZ)[sample_playbooks.LAUNCH]
 
     def next_runs() -> dict[str, datetime | None]:
         return {s["at"]: s["next_run_at"] for s in
@@ -409,20 +411,20 @@ def test_playbook_preview_applies_quiet_hours_and_caps_and_stores_nothing(
         conn: Connection, runtime: Runtime) -> None:
     gids = make_groups(conn, runtime, 2)
     start = launch_start()
-    ids = playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
+    ids = sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
                                        tz=TZ, daily_group_ids=gids)
     before = snapshot(conn)
     clock = Clock(utcnow(), TZ)
-    launch = playbooks.preview_playbook(conn, actor=SYSTEM, playbook_id=ids[playbooks.LAUNCH],
-                                        start=(start - timedelta(days=2)).astimezone(TZ).date(),
-                                        days=3, clock=clock)
+    launch = playbooks.preview_playbook(
+        conn, actor=SYSTEM, playbook_id=ids[sample_playbooks.LAUNCH],
+        start=(start - timedelta(days=2)).astimezone(TZ).date(), days=3, clock=clock)
     assert launch["counts"] == {"send": 16}
     warm = [r for r in launch["rows"] if r["step"] == "开始前 1 小时暖场"]
     assert len(warm) == 2 and all(r["condition"] == "仅当最近一小时消息少于 30 条" for r in warm)
     # the daily SOP shares the groups' caps (6 a day) with the launch: on launch day its
     # four steps give way to the six launch notices and are skipped, not pushed to the next
     # morning; the day after, they all go out
-    daily = playbooks.preview_playbook(conn, actor=SYSTEM, playbook_id=ids[playbooks.DAILY],
+    daily = playbooks.preview_playbook(conn, actor=SYSTEM, playbook_id=ids[sample_playbooks.DAILY],
                                        start=start.astimezone(TZ).date(), days=2, clock=clock)
     assert daily["counts"] == {"send": 8, "dropped": 8}
     launch_day = start.astimezone(TZ).date().isoformat()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, func, select
 
+from qunyun import sample_playbooks
 from qunyun.adapters.storage.tables import (
     checkins,
     groups,
@@ -73,8 +74,8 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert rows and rows[0].score > rows[-1].score
     assert len(blacklist.list_blacklist(conn, actor=SYSTEM)) == 1
     books = {p["name"]: p for p in playbooks.list_playbooks(conn, actor=SYSTEM)}
-    assert books[playbooks.LAUNCH]["step_count"] == 8
-    assert books[playbooks.DAILY]["group_count"] == 2
+    assert books[sample_playbooks.LAUNCH]["step_count"] == 8
+    assert books[sample_playbooks.DAILY]["group_count"] == 2
     assert broadcasts.list_broadcasts(conn, actor=SYSTEM)[0]["status"] == "scheduled"
     # seed 000 part 2: series X in three issues beside Y and Z, shaped like the seed
     report = get_cohort_report(conn, actor=SYSTEM, tz=runtime.settings.tz, series="X")

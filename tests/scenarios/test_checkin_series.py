@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import checkins
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
-from qunyun.services import activities
+from qunyun.services import activities, enrolments, settlements
 from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 from tests.scenarios.live import TZ, Live, days_ago
@@ -53,7 +53,7 @@ def test_a_week_of_checkins_in_shared_words(conn: Connection, runtime: Runtime) 
         conn, actor=SYSTEM, series="X", starts_on=start.date(),
         ends_on=(start + timedelta(days=6)).date(), group_ids=[gid], deposit_fen=9900,
         refund_tiers="7:100,5:50", capacity=100)
-    activities.do_enrol_many(conn, actor=SYSTEM, activity_id=issue, source="form",
+    enrolments.do_enrol_many(conn, actor=SYSTEM, activity_id=issue, source="form",
                              member_ids=[live.member(f"s{i}") for i in range(30)],
                              at=start - timedelta(days=1))
 
@@ -100,7 +100,7 @@ def test_a_week_of_checkins_in_shared_words(conn: Connection, runtime: Runtime) 
     assert [r["member_id"] for r in live.sent("remove_member")] == [live.member("ad")]
 
     # settlement by check-ins: 10 full refunds, 15 half, 5 none
-    plan = activities.do_settle(conn, actor=SYSTEM, activity_id=issue)
+    plan = settlements.do_settle(conn, actor=SYSTEM, activity_id=issue)
     percents = Counter(r["percent"] for r in plan["rows"])
     assert percents == {100.0: 10, 50.0: 15, 0.0: 5}
     assert plan["refunds"] == round(10 * 99 + 15 * 49.5, 2)
@@ -115,7 +115,7 @@ def test_a_week_of_checkins_in_shared_words(conn: Connection, runtime: Runtime) 
     x2 = activities.do_create_activity(
         conn, actor=SYSTEM, series="X", starts_on=x2_start.date(),
         ends_on=(x2_start + timedelta(days=6)).date(), group_ids=[gid2], deposit_fen=9900)
-    activities.do_enrol_many(conn, actor=SYSTEM, activity_id=x2,
+    enrolments.do_enrol_many(conn, actor=SYSTEM, activity_id=x2,
                              member_ids=[live.member(f"s{i}") for i in range(12)],
                              at=x2_start - timedelta(days=1))
     report = get_cohort_report(conn, actor=SYSTEM, tz=TZ, series="X", with_activity=False)

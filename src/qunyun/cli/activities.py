@@ -22,7 +22,7 @@ from qunyun.cli.common import (
     session,
 )
 from qunyun.domain.content import ContentError, parse_assignments
-from qunyun.services import activities
+from qunyun.services import activities, conversions, enrolments, settlements
 from qunyun.services.members import member_id_by_number
 
 activities_app = typer.Typer(help="Activity series and issues: enrolment, check-ins, refunds, "
@@ -144,7 +144,7 @@ def show(activity: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None
     """One issue with its money summary."""
     with session(as_user, write=False) as (_, conn, actor):
         row = activities.access_activity(conn, actor=actor, ref=activity)
-        money = activities.money(conn, actor=actor, activity_id=row["id"])
+        money = settlements.money(conn, actor=actor, activity_id=row["id"])
     if as_json:
         emit_json({**row, "money": money})
         return
@@ -163,7 +163,7 @@ def enrol(activity: str, member: Annotated[str, typer.Option(help="Member number
           as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Enrol a member (blacklisted members are refused with the reason)."""
     with session(as_user, write=True) as (_, conn, actor):
-        data = activities.do_enrol(conn, actor=actor, activity_id=activity,
+        data = enrolments.do_enrol(conn, actor=actor, activity_id=activity,
                                    member_id=member_id_by_number(conn, member), source="cli",
                                    channel=channel,
                                    deposit_fen=activities.fen_of(deposit, "--deposit"))
@@ -175,7 +175,7 @@ def cancel(activity: str, member: Annotated[str, typer.Option(help="Member numbe
            as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a member's enrolment."""
     with session(as_user, write=True) as (_, conn, actor):
-        activities.do_cancel_enrolment(conn, actor=actor, activity_id=activity,
+        enrolments.do_cancel_enrolment(conn, actor=actor, activity_id=activity,
                                        member_id=member_id_by_number(conn, member))
     done(as_json, {"cancelled": True}, f"enrolment of {member} in {activity} cancelled")
 
@@ -197,7 +197,7 @@ def import_enrolments(activity: str, path: Path,
                       as_json: JsonOpt = False) -> None:
     """Sign-ups from a form tool's CSV (学号/wxid/phone, 提交时间, 押金, 渠道)."""
     with session(as_user, write=True) as (rt, conn, actor):
-        report = activities.do_import_enrolments(conn, actor=actor, activity_id=activity,
+        report = enrolments.do_import_enrolments(conn, actor=actor, activity_id=activity,
                                                  path=path, tz=rt.settings.tz,
                                                  on_error=on_error, channel=channel)
     done(as_json, report, _import_summary(report, ("rows", "enrolled", "already", "refused")))
@@ -208,7 +208,7 @@ def import_checkins(activity: str, path: Path, on_error: OnErrorOpt = "fail",
                     as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Check-ins kept elsewhere (学号 + 打卡日期), one row per member and day."""
     with session(as_user, write=True) as (rt, conn, actor):
-        report = activities.do_import_checkins(conn, actor=actor, activity_id=activity,
+        report = enrolments.do_import_checkins(conn, actor=actor, activity_id=activity,
                                                path=path, tz=rt.settings.tz, on_error=on_error)
     done(as_json, report, _import_summary(report, ("rows", "checkins", "already")))
 
@@ -222,10 +222,10 @@ def settle(activity: str,
            as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Count check-ins, fix refunds and completion; the issue becomes settled."""
     with session(as_user, write=not dry_run) as (_, conn, actor):
-        plan = (activities.settlement(conn, actor=actor, activity_id=activity) if dry_run
-                else activities.do_settle(conn, actor=actor, activity_id=activity))
+        plan = (settlements.settlement(conn, actor=actor, activity_id=activity) if dry_run
+                else settlements.do_settle(conn, actor=actor, activity_id=activity))
     if csv_out is not None:
-        csv_out.write_text(activities.settlement_csv(plan), encoding="utf-8")
+        csv_out.write_text(settlements.settlement_csv(plan), encoding="utf-8")
     if as_json:
         emit_json(plan)
         return
@@ -253,7 +253,7 @@ def conversion(kind: Annotated[str, typer.Option(help="deposit (付定), order o
                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Record an intention deposit, an order or a cost."""
     with session(as_user, write=True) as (_, conn, actor):
-        new_id = activities.do_record_conversion(
+        new_id = conversions.do_record_conversion(
             conn, actor=actor, kind=kind, amount_fen=activities.fen_of(amount, "--amount") or 0,
             activity_id=activity, group_id=group, channel=channel, note=note,
             external_ref=ref, source="cli",
@@ -272,7 +272,7 @@ def import_conversions(path: Path,
                        as_json: JsonOpt = False) -> None:
     """Deposits, orders and costs from CSV (订单号 makes a second import a no-op)."""
     with session(as_user, write=True) as (rt, conn, actor):
-        report = activities.do_import_conversions(conn, actor=actor, path=path,
+        report = conversions.do_import_conversions(conn, actor=actor, path=path,
                                                   tz=rt.settings.tz, activity_id=activity,
                                                   kind=kind, on_error=on_error)
     done(as_json, report, _import_summary(report, ("rows", "recorded", "already", "amount")))

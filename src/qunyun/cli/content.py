@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
+from qunyun import sample_playbooks
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
     AsOpt,
@@ -415,7 +416,7 @@ def playbook_samples(
             if daily_groups else None
         begin = _local(start, rt.settings.tz, "--start")
         assert launch is not None and begin is not None
-        ids = playbooks.do_install_samples(conn, actor=actor, group_ids=launch["groups"],
+        ids = sample_playbooks.install(conn, actor=actor, group_ids=launch["groups"],
                                            campaign_start=begin, tz=rt.settings.tz,
                                            daily_group_ids=daily["groups"] if daily else ())
     done(as_json, ids, ", ".join(f"{k}: {v}" for k, v in ids.items()))

@@ -14,7 +14,7 @@ from qunyun.analytics.cohorts import issue_in, source_chart
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.domain.staff import Permission
-from qunyun.services import activities, analytics_mirror
+from qunyun.services import activities, analytics_mirror, conversions, enrolments, settlements
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -201,12 +201,12 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
                         "data": [d[k] for d in data["daily"]]}
                        for k, label in (("new", "act.daily.new"), ("active", "act.daily.active"),
                                         ("enrolled", "act.enrolled"))]}
-    plan = activities.settlement(conn, actor=actor, activity_id=row["id"])
+    plan = settlements.settlement(conn, actor=actor, activity_id=row["id"])
     return render(request, "activity.html", {
-        "a": row, "money": activities.money(conn, actor=actor, activity_id=row["id"]),
+        "a": row, "money": settlements.money(conn, actor=actor, activity_id=row["id"]),
         "funnel": data, "funnel_chart": funnel_chart, "daily_chart": daily_chart,
         "plan": plan, "settled": {r["member_id"]: r for r in plan["rows"]},
-        "enrolments": activities.list_enrolments(conn, actor=actor, activity_id=row["id"]),
+        "enrolments": enrolments.list_enrolments(conn, actor=actor, activity_id=row["id"]),
         "groups": list_groups(conn, actor=actor), "steps": FUNNEL_STEPS,
         "pairs": lambda d: " ".join(f"{k}={v}" for k, v in (d or {}).items())})
 
@@ -232,7 +232,7 @@ async def activity_enrol(ref: str, request: Request, actor: CurrentActor,
     form = await request.form()
     with runtime.uow.write() as conn:
         row = activities.access_activity(conn, actor=actor, ref=ref)
-        activities.do_enrol(conn, actor=actor, activity_id=row["id"],
+        enrolments.do_enrol(conn, actor=actor, activity_id=row["id"],
                             member_id=member_id_by_number(conn, _text(form, "number")),
                             channel=_text(form, "channel"), deposit_fen=_fen(form, "deposit"))
     return RedirectResponse(f"/activities/{row['code']}#enrolments", status_code=303)
@@ -245,7 +245,7 @@ async def activity_cancel(ref: str, request: Request, actor: CurrentActor,
     form = await request.form()
     with runtime.uow.write() as conn:
         row = activities.access_activity(conn, actor=actor, ref=ref)
-        activities.do_cancel_enrolment(conn, actor=actor, activity_id=row["id"],
+        enrolments.do_cancel_enrolment(conn, actor=actor, activity_id=row["id"],
                                        member_id=int(_text(form, "member_id") or 0))
     return RedirectResponse(f"/activities/{row['code']}#enrolments", status_code=303)
 
@@ -262,17 +262,17 @@ async def activity_import(ref: str, request: Request, actor: CurrentActor,
     with runtime.uow.write() as conn:
         row = activities.access_activity(conn, actor=actor, ref=ref)
         if what == "checkins":
-            report = activities.do_import_checkins(conn, actor=actor, activity_id=row["id"],
+            report = enrolments.do_import_checkins(conn, actor=actor, activity_id=row["id"],
                                                    path=name, data=data, tz=tz,
                                                    on_error=on_error)
         elif what == "conversions":
-            report = activities.do_import_conversions(conn, actor=actor, path=name,
+            report = conversions.do_import_conversions(conn, actor=actor, path=name,
                                                       data=data, tz=tz,
                                                       activity_id=row["id"],
                                                       kind=_text(form, "kind") or None,
                                                       on_error=on_error)
         else:
-            report = activities.do_import_enrolments(conn, actor=actor, activity_id=row["id"],
+            report = enrolments.do_import_enrolments(conn, actor=actor, activity_id=row["id"],
                                                      path=name, data=data, tz=tz,
                                                      on_error=on_error)
     return render(request, "activity_import.html", {"a": row, "r": report, "what": what})
@@ -282,7 +282,7 @@ async def activity_import(ref: str, request: Request, actor: CurrentActor,
 @access(Permission.OPERATE)
 async def activity_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
-        plan = activities.do_settle(conn, actor=actor, activity_id=ref)
+        plan = settlements.do_settle(conn, actor=actor, activity_id=ref)
     return RedirectResponse(f"/activities/{plan['code']}#settlement", status_code=303)
 
 
@@ -294,7 +294,7 @@ async def activity_conversion(ref: str, request: Request, actor: CurrentActor,
     number = _text(form, "number")
     with runtime.uow.write() as conn:
         row = activities.access_activity(conn, actor=actor, ref=ref)
-        activities.do_record_conversion(
+        conversions.do_record_conversion(
             conn, actor=actor, kind=_text(form, "kind"), amount_fen=_fen(form, "amount") or 0,
             activity_id=row["id"], member_id=member_id_by_number(conn, number) if number
             else None, channel=_text(form, "channel"), note=_text(form, "note"),

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
-from qunyun.services import activities, analytics_mirror
+from qunyun.services import activities, analytics_mirror, conversions, enrolments, settlements
 from qunyun.services.members import member_id_by_number
 from qunyun.services.reports import get_funnel
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
@@ -122,7 +122,7 @@ def api_activity_create(body: ActivityCreate, actor: CurrentActor,
 @access(Permission.VIEW)
 def api_activity(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     row = activities.access_activity(conn, actor=actor, ref=ref)
-    return {**row, "money": activities.money(conn, actor=actor, activity_id=row["id"])}
+    return {**row, "money": settlements.money(conn, actor=actor, activity_id=row["id"])}
 
 
 @router.patch("/activities/{ref}")
@@ -138,7 +138,7 @@ def api_activity_edit(ref: str, body: ActivityEdit, actor: CurrentActor,
 @router.get("/activities/{ref}/enrolments")
 @access(Permission.VIEW)
 def api_enrolments(ref: str, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return activities.list_enrolments(conn, actor=actor, activity_id=ref)
+    return enrolments.list_enrolments(conn, actor=actor, activity_id=ref)
 
 
 @router.post("/activities/{ref}/enrolments", status_code=201)
@@ -146,7 +146,7 @@ def api_enrolments(ref: str, actor: CurrentActor, conn: ReadConn) -> list[dict[s
 def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
               runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
-        return activities.do_enrol(conn, actor=actor, activity_id=ref,
+        return enrolments.do_enrol(conn, actor=actor, activity_id=ref,
                                    member_id=member_id_by_number(conn, body.member_number),
                                    source="api", channel=body.channel,
                                    deposit_fen=activities.fen_of(body.deposit, "deposit"))
@@ -156,7 +156,7 @@ def api_enrol(ref: str, body: EnrolmentCreate, actor: CurrentActor,
 @access(Permission.OPERATE)
 def api_cancel(ref: str, number: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
     with runtime.uow.write() as conn:
-        activities.do_cancel_enrolment(conn, actor=actor, activity_id=ref,
+        enrolments.do_cancel_enrolment(conn, actor=actor, activity_id=ref,
                                        member_id=member_id_by_number(conn, number))
 
 
@@ -168,7 +168,7 @@ async def api_import_enrolments(ref: str, request: Request, actor: CurrentActor,
     """Body: the form tool's CSV export itself (text/csv)."""
     data = await request.body()
     with runtime.uow.write() as conn:
-        return activities.do_import_enrolments(conn, actor=actor, activity_id=ref,
+        return enrolments.do_import_enrolments(conn, actor=actor, activity_id=ref,
                                                path=filename[:128], data=data,
                                                tz=runtime.settings.tz, on_error=on_error,
                                                channel=channel)
@@ -181,7 +181,7 @@ async def api_import_checkins(ref: str, request: Request, actor: CurrentActor,
                               on_error: str = "fail") -> dict[str, Any]:
     data = await request.body()
     with runtime.uow.write() as conn:
-        return activities.do_import_checkins(conn, actor=actor, activity_id=ref,
+        return enrolments.do_import_checkins(conn, actor=actor, activity_id=ref,
                                              path=filename[:128], data=data,
                                              tz=runtime.settings.tz, on_error=on_error)
 
@@ -190,9 +190,9 @@ async def api_import_checkins(ref: str, request: Request, actor: CurrentActor,
 @access(Permission.VIEW)
 def api_settlement(ref: str, actor: CurrentActor, conn: ReadConn,
                    format: Literal["json", "csv"] = "json") -> Any:
-    plan = activities.settlement(conn, actor=actor, activity_id=ref)
+    plan = settlements.settlement(conn, actor=actor, activity_id=ref)
     if format == "csv":
-        return Response(activities.settlement_csv(plan), media_type="text/csv; charset=utf-8",
+        return Response(settlements.settlement_csv(plan), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition":
                                  f'attachment; filename="refunds-{plan["code"]}.csv"'})
     return plan
@@ -202,13 +202,13 @@ def api_settlement(ref: str, actor: CurrentActor, conn: ReadConn,
 @access(Permission.OPERATE)
 def api_settle(ref: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
-        return activities.do_settle(conn, actor=actor, activity_id=ref)
+        return settlements.do_settle(conn, actor=actor, activity_id=ref)
 
 
 @router.get("/activities/{ref}/money")
 @access(Permission.VIEW)
 def api_money(ref: str, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
-    return activities.money(conn, actor=actor, activity_id=ref)
+    return settlements.money(conn, actor=actor, activity_id=ref)
 
 
 @router.get("/activities/{ref}/funnel")
@@ -223,7 +223,7 @@ def api_funnel(ref: str, actor: CurrentActor, runtime: RuntimeDep,
 def api_conversion(body: ConversionCreate, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
-        new_id = activities.do_record_conversion(
+        new_id = conversions.do_record_conversion(
             conn, actor=actor, kind=body.kind,
             amount_fen=activities.fen_of(body.amount, "amount") or 0,
             activity_id=body.activity, group_id=body.group_id, at=body.at,
@@ -241,7 +241,7 @@ async def api_import_conversions(request: Request, actor: CurrentActor, runtime:
                                  on_error: str = "fail") -> dict[str, Any]:
     data = await request.body()
     with runtime.uow.write() as conn:
-        return activities.do_import_conversions(conn, actor=actor, path=filename[:128],
+        return conversions.do_import_conversions(conn, actor=actor, path=filename[:128],
                                                 data=data, tz=runtime.settings.tz,
                                                 activity_id=activity, kind=kind,
                                                 on_error=on_error)
