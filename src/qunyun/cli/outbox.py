@@ -1,0 +1,53 @@
+"""``qunyun outbox …``: the delivery outbox."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from qunyun.cli.common import (
+    EXIT_BAD_INPUT,
+    JsonOpt,
+    console,
+    emit_json,
+    fail,
+    runtime,
+)
+
+outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
+
+
+
+
+@outbox_app.command("list")
+def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> None:
+    """Show outbox rows, newest first."""
+    from qunyun.services import outbox
+    from qunyun.services.users import SYSTEM
+
+    if status and status not in outbox.STATUSES:
+        fail(f"--status: one of {', '.join(outbox.STATUSES)}", EXIT_BAD_INPUT)
+    with runtime() as rt, rt.uow.read() as conn:
+        rows = outbox.list_outbox(conn, actor=SYSTEM, status=status or None, limit=limit)
+        counts = outbox.outbox_counts(conn)
+    if as_json:
+        emit_json({"counts": counts, "rows": rows})
+        return
+    table = Table("id", "status", "action", "group", "attempts", "error")
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["action_type"], str(r["group_name"] or ""),
+                      str(r["attempts"]), r["last_error"][:60])
+    console.print(table)
+    console.print(counts)
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: int) -> None:
+    """Give a dead row another round of attempts."""
+    from qunyun.adapters.storage.tables import utcnow
+    from qunyun.services import outbox
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        outbox.do_retry(conn, actor=SYSTEM, outbox_id=outbox_id, now=utcnow())
+    console.print(f"outbox row {outbox_id} will be retried")

@@ -1,0 +1,49 @@
+"""``qunyun tasks …``: staff tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from qunyun.cli.common import (
+    JsonOpt,
+    console,
+    emit_json,
+    runtime,
+)
+
+tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
+
+
+@tasks_app.command("list")
+def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
+               as_json: JsonOpt = False) -> None:
+    """Show staff tasks (open ones unless --all)."""
+    from qunyun.services import tasks
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.read() as conn:
+        rows = tasks.list_tasks(conn, actor=SYSTEM, status=None if all_ else "open")
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("id", "status", "what", "why", "group", "member")
+    for r in rows:
+        table.add_row(str(r["id"]), r["status"], r["title"], r["reason"],
+                      str(r["group_name"] or ""), str(r["member_name"] or ""))
+    console.print(table)
+
+
+@tasks_app.command("done")
+def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
+    """Mark a staff task done (or dismissed)."""
+    from qunyun.adapters.storage.tables import utcnow
+    from qunyun.services import tasks
+    from qunyun.services.users import SYSTEM
+
+    with runtime() as rt, rt.uow.write() as conn:
+        tasks.do_complete_task(conn, actor=SYSTEM, task_id=task_id, outcome=outcome,
+                               dismiss=dismiss, now=utcnow())
+    console.print(f"task {task_id} {'dismissed' if dismiss else 'done'}")
