@@ -33,6 +33,7 @@ from qunyun.services import (
     health,
     playbooks,
     wecom,
+    wecom_join_codes,
 )
 from qunyun.services.automation import AutomationCache
 from qunyun.services.errors import NotFound
@@ -162,7 +163,7 @@ def _wecom_callbacks(rt: Runtime) -> int:
         return 0
     stats = wecom.process_callbacks(rt.uow, adapter=adapter, config=rt.ingest_config)
     if stats.reconciled:
-        wecom.rotate_join_codes(rt.uow, adapter=adapter)
+        wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter)
     return stats.processed + stats.failed
 
 

@@ -14,7 +14,7 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime
-from qunyun.services import confirmations, wecom
+from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.users import SYSTEM, Actor, actor_by_username
 
 wecom_app = typer.Typer(help="WeCom (企业微信) customer groups: setup, sync, join codes, "
@@ -96,8 +96,8 @@ def list_corps(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
 def sync(corp_id: str, as_json: JsonOpt = False) -> None:
     """Read every customer group of the corp from WeCom and reconcile; mirror corp tags."""
     with runtime() as rt:
-        report = wecom.sync_corp(rt.uow, adapter=_adapter(rt), corp_id=corp_id)
-        rotated = wecom.rotate_join_codes(rt.uow, adapter=_adapter(rt))
+        report = wecom_sync.sync_corp(rt.uow, adapter=_adapter(rt), corp_id=corp_id)
+        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     data = {**asdict(report), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data, f"{report.groups} groups, {report.members} members listed; "
                         f"{report.changes.joined} joins and {report.changes.left} leaves "
@@ -112,7 +112,7 @@ def process(as_json: JsonOpt = False) -> None:
     """Process stored callbacks now (the worker does this continuously)."""
     with runtime() as rt:
         stats = wecom.process_callbacks(rt.uow, adapter=_adapter(rt), config=rt.ingest_config)
-        rotated = wecom.rotate_join_codes(rt.uow, adapter=_adapter(rt))
+        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     data = {**asdict(stats), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data, f"{stats.processed} callbacks processed ({stats.events} events), "
                         f"{stats.failed} failed, {stats.reconciled} groups reconciled "
@@ -150,10 +150,10 @@ def join_add(corp_id: Annotated[str, typer.Option("--corp-id")],
              as_json: JsonOpt = False) -> None:
     """Create a join code for a channel."""
     with runtime() as rt:
-        code = wecom.do_create_join_code(rt.uow, actor=_actor(rt, as_user),
-                                         adapter=_adapter(rt), corp_id=corp_id,
-                                         channel=channel, chats=group, capacity=capacity,
-                                         fill_ratio=fill, remark=remark)
+        code = wecom_join_codes.do_create_join_code(rt.uow, actor=_actor(rt, as_user),
+                                                    adapter=_adapter(rt), corp_id=corp_id,
+                                                    channel=channel, chats=group, capacity=capacity,
+                                                    fill_ratio=fill, remark=remark)
     done(as_json, code, f"join code {code['id']} for channel {channel}: "
                         f"{len(code['chat_ids'])} groups attached, "
                         f"{len(code['spare_chat_ids'])} spares; QR {code['qr_code']}")
@@ -163,7 +163,7 @@ def join_add(corp_id: Annotated[str, typer.Option("--corp-id")],
 def join_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Join codes with each group's fill level and the members each brought."""
     with runtime() as rt, rt.uow.read() as conn:
-        codes = wecom.list_join_codes(conn, actor=_actor(rt, as_user))
+        codes = wecom_join_codes.list_join_codes(conn, actor=_actor(rt, as_user))
     if as_json:
         emit_json(codes)
         return
@@ -180,8 +180,8 @@ def join_spares(code_id: int, group: Annotated[list[str], typer.Option("--group"
                 as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Add spare groups that rotate in as attached groups fill."""
     with runtime() as rt:
-        code = wecom.do_add_spares(rt.uow, actor=_actor(rt, as_user), code_id=code_id,
-                                   chats=group)
+        code = wecom_join_codes.do_add_spares(rt.uow, actor=_actor(rt, as_user), code_id=code_id,
+                                              chats=group)
     done(as_json, code, f"join code {code_id}: {len(code['spare_chat_ids'])} spares")
 
 
@@ -189,15 +189,15 @@ def join_spares(code_id: int, group: Annotated[list[str], typer.Option("--group"
 def join_rotate(as_json: JsonOpt = False) -> None:
     """Rotate full groups out of every join code now (the worker does it after syncs)."""
     with runtime() as rt:
-        rotated = wecom.rotate_join_codes(rt.uow, adapter=_adapter(rt))
+        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     done(as_json, [asdict(r) for r in rotated], f"{len(rotated)} join codes rotated")
 
 
 @join_app.command("delete")
 def join_delete(code_id: int, as_user: AsOpt = None) -> None:
     with runtime() as rt:
-        wecom.do_delete_join_code(rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt),
-                                  code_id=code_id)
+        wecom_join_codes.do_delete_join_code(
+            rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), code_id=code_id)
     console.print(f"join code {code_id} deleted")
 
 
@@ -210,16 +210,16 @@ def welcome_add(corp_id: Annotated[str, typer.Option("--corp-id")],
                 as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Register a group welcome template (owners choose it in the WeCom client)."""
     with runtime() as rt:
-        tpl = wecom.do_add_welcome_template(rt.uow, actor=_actor(rt, as_user),
-                                            adapter=_adapter(rt), corp_id=corp_id, text=text,
-                                            image_url=image_url, notify=not no_notify)
+        tpl = wecom_welcome.do_add_welcome_template(
+            rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), corp_id=corp_id, text=text,
+            image_url=image_url, notify=not no_notify)
     done(as_json, tpl, f"welcome template {tpl['template_id']} registered")
 
 
 @wecom_app.command("welcome-list")
 def welcome_list(as_json: JsonOpt = False) -> None:
     with runtime() as rt, rt.uow.read() as conn:
-        rows = wecom.list_welcome_templates(conn, actor=SYSTEM)
+        rows = wecom_welcome.list_welcome_templates(conn, actor=SYSTEM)
     if as_json:
         emit_json(rows)
         return

@@ -1,5 +1,6 @@
-"""The WeCom connector's own state: connected corps, the callback inbox, group sync, join codes
-(群活码) with rotation, group welcome templates and the corp-tag mirror.
+"""The WeCom connector's own state: connected corps and the callback inbox. Group sync and
+the corp-tag mirror (``wecom_sync``), join codes (群活码) with rotation (``wecom_join_codes``)
+and group welcome templates (``wecom_welcome``) build on it.
 
 Callbacks are stored first and processed after (WeCom waits 5 s and retries 3 times): the
 endpoint only verifies, decrypts and inserts a row keyed by the digest of the decrypted XML,
@@ -14,7 +15,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,26 +30,18 @@ from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCry
 from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import (
-    groups,
-    join_codes,
-    memberships,
-    platform_tags,
-    staff_tasks,
-    tags,
     utcnow,
     wecom_callbacks,
     wecom_chats,
     wecom_corps,
-    welcome_templates,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
-from qunyun.domain.events import ChatRef, GroupUpdated
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, tasks
-from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound, ServiceError
-from qunyun.services.ingest import NO_RULES, IngestConfig, do_ingest_event
-from qunyun.services.rosters import RosterChanges, apply_roster
-from qunyun.services.users import SYSTEM, Actor
+from qunyun.services import audit
+from qunyun.services.errors import AccessDenied, InvalidInput, NotFound, ServiceError
+from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.rosters import RosterChanges
+from qunyun.services.users import Actor
 
 log = logging.getLogger(__name__)
 PLATFORM = wecom_parse.PLATFORM
@@ -186,7 +179,7 @@ def chat_home(conn: Connection, chat_id: str) -> tuple[str, str] | None:
     return (str(row.corp_id), str(row.owner)) if row is not None else None
 
 
-def _set_status(conn: Connection, corp_id: str, **values: Any) -> None:
+def set_status(conn: Connection, corp_id: str, **values: Any) -> None:
     current = conn.execute(select(wecom_corps.c.status).where(
         wecom_corps.c.corp_id == corp_id)).scalar()
     if current is None and not conn.execute(select(wecom_corps.c.id).where(
@@ -375,6 +368,10 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
     one hold of the write lock) per batch instead of per callback, so the endpoint's inserts
     are not starved; a callback that fails is rolled back to its savepoint and marked failed
     with the reason, and a crash leaves the whole batch pending for the next run."""
+    # sync builds on this module (the corps, their status): imported here, so the
+    # modules import one way
+    from qunyun.services.wecom_sync import reconcile_chat, sync_tags
+
     stats = ProcessStats()
     reconcile: dict[tuple[str, str], None] = {}
     tag_corps: set[str] = set()
@@ -406,7 +403,7 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
                 elif follow["kind"] == "sync_tags":
                     tag_corps.add(row["corp_id"])
         for corp_id in {r["corp_id"] for r in rows}:
-            _set_status(conn, corp_id, last_callback_at=utcnow())
+            set_status(conn, corp_id, last_callback_at=utcnow())
     unreachable: set[str] = set()
     for corp_id, chat_id in reconcile:
         if corp_id in unreachable:  # its API is down or busy: the next sync reads these
@@ -419,7 +416,7 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
             if exc.transient:
                 unreachable.add(corp_id)
             with uow.write() as conn:
-                _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
+                set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
             continue
         stats.reconciled += 1
         stats.changes.add(changes)
@@ -455,397 +452,6 @@ def list_callbacks(conn: Connection, *, actor: Actor, corp_id: str | None = None
     return out
 
 
-# --- sync -------------------------------------------------------------------------------------
-
-
-def reconcile_chat(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
-                   chat_id: str) -> RosterChanges:
-    """Read one group from WeCom and bring qunyun in line with it."""
-    try:
-        roster = adapter.roster_of(corp_id, chat_id)
-    except WecomApiError as exc:
-        if exc.code not in GONE:
-            raise
-        now = utcnow()
-        with uow.write() as conn:
-            do_ingest_event(conn, GroupUpdated(
-                platform=PLATFORM, external_event_id=f"gone:{chat_id}", occurred_at=now,
-                chat=ChatRef(external_id=chat_id), dismissed=True), config=NO_RULES)
-            conn.execute(update(wecom_chats).where(wecom_chats.c.chat_id == chat_id)
-                         .values(status=-1, synced_at=now))
-        return RosterChanges()
-    with uow.write() as conn:
-        changes = apply_roster(conn, platform=PLATFORM, roster=roster)
-        values = {"corp_id": corp_id, "owner": roster.owner.external_id if roster.owner else "",
-                  "member_version": roster.version, "synced_at": roster.taken_at}
-        if insert_ignore(conn, wecom_chats, {"chat_id": chat_id, "status": 0, **values},
-                         ["chat_id"]) is None:
-            conn.execute(update(wecom_chats).where(wecom_chats.c.chat_id == chat_id)
-                         .values(**values))
-    return changes
-
-
-@dataclass
-class SyncReport:
-    corp_id: str
-    groups: int = 0
-    members: int = 0
-    changes: RosterChanges = field(default_factory=RosterChanges)
-    tags: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
-              actor: Actor = SYSTEM) -> SyncReport:
-    """List every customer group of the corp, reconcile each, mirror corp tags."""
-    actor.require(Permission.OPERATE)
-    with uow.read() as conn:
-        if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-    report = SyncReport(corp_id)
-    try:
-        chat_ids = adapter.client(corp_id).group_chat_ids()
-    except WecomApiError as exc:
-        with uow.write() as conn:
-            _set_status(conn, corp_id, last_error=str(exc), last_error_at=utcnow())
-        raise
-    for chat_id in chat_ids:
-        try:
-            changes = reconcile_chat(uow, adapter=adapter, corp_id=corp_id, chat_id=chat_id)
-        except WecomApiError as exc:
-            report.errors.append(f"{chat_id}: {exc}")
-            continue
-        report.groups += 1
-        report.members += changes.listed
-        report.changes.add(changes)
-    try:
-        report.tags = sync_tags(uow, adapter=adapter, corp_id=corp_id)
-    except WecomApiError as exc:
-        report.errors.append(f"tags: {exc}")
-    with uow.write() as conn:
-        _set_status(conn, corp_id, last_sync_at=utcnow(), groups=report.groups,
-                    members=report.members, tags=report.tags,
-                    last_error=report.errors[0] if report.errors else "")
-        audit.record(conn, actor=actor.label, action="wecom.sync", object_type="wecom_corp",
-                     object_id=corp_id, detail={"groups": report.groups,
-                                                "members": report.members,
-                                                "joined": report.changes.joined,
-                                                "left": report.changes.left,
-                                                "errors": len(report.errors)})
-    return report
-
-
 def corp_secrets_exist(conn: Connection, corp_id: str) -> bool:
     return conn.execute(select(wecom_corps.c.id).where(
         wecom_corps.c.corp_id == corp_id)).first() is not None
-
-
-def sync_tags(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str) -> int:
-    """Mirror corp tags (customer tags) onto qunyun tags: tag group → tag group, tag → tag.
-    Tags deleted in WeCom are marked deleted in the mirror; qunyun keeps the tag and its
-    history. Returns how many live tags are mirrored."""
-    tag_groups = adapter.client(corp_id).corp_tags()
-    live = 0
-    now = utcnow()
-    with uow.write() as conn:
-        seen: set[str] = set()
-        for group in tag_groups:
-            group_name = str(group.get("group_name", ""))[:64]
-            for tag in group.get("tag", []):
-                ext = str(tag["id"])
-                seen.add(ext)
-                deleted = bool(tag.get("deleted")) or bool(group.get("deleted"))
-                name = str(tag.get("name", ""))[:64]
-                mapped = conn.execute(select(platform_tags.c.id, platform_tags.c.tag_id).where(
-                    platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
-                    platform_tags.c.external_id == ext)).first()
-                tag_id = conn.execute(select(tags.c.id).where(
-                    tags.c.tag_group == group_name, tags.c.name == name)).scalar()
-                if tag_id is None and mapped is not None:
-                    tag_id = mapped.tag_id  # renamed in WeCom: rename here
-                    conn.execute(update(tags).where(tags.c.id == tag_id)
-                                 .values(name=name, tag_group=group_name))
-                if tag_id is None:
-                    tag_id = conn.execute(tags.insert().values(
-                        name=name, tag_group=group_name, color="", kind="manual", rule="",
-                        description="企业微信企业标签 (WeCom corp tag)", created_at=now)
-                        .returning(tags.c.id)).scalar_one()
-                if mapped is None:
-                    conn.execute(platform_tags.insert().values(
-                        platform=PLATFORM, account=corp_id, external_id=ext, tag_id=tag_id,
-                        deleted=deleted))
-                else:
-                    conn.execute(update(platform_tags).where(platform_tags.c.id == mapped.id)
-                                 .values(tag_id=tag_id, deleted=deleted))
-                live += 0 if deleted else 1
-        conn.execute(update(platform_tags).where(
-            platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
-            platform_tags.c.external_id.not_in(seen) if seen else platform_tags.c.id.isnot(None))
-            .values(deleted=True))
-        _set_status(conn, corp_id, tags=live, tags_synced_at=now)
-    return live
-
-
-# --- join codes (群活码) -------------------------------------------------------------------
-
-
-def _wecom_group(conn: Connection, ref: str | int) -> dict[str, Any]:
-    stmt = select(groups.c.id, groups.c.external_id, groups.c.name, groups.c.capacity).where(
-        groups.c.platform == PLATFORM)
-    text = str(ref)
-    row = conn.execute(stmt.where(groups.c.id == int(text)) if text.isdigit() else
-                       stmt.where(groups.c.external_id == text)).mappings().first()
-    if row is None:
-        raise InvalidInput(f"group {ref!r}: not a WeCom group qunyun has synced")
-    return dict(row)
-
-
-def _sizes(conn: Connection, chat_ids: Sequence[str]) -> dict[str, int]:
-    if not chat_ids:
-        return {}
-    rows = conn.execute(select(groups.c.external_id, func.count(memberships.c.id))
-                        .select_from(groups)
-                        .outerjoin(memberships, (memberships.c.group_id == groups.c.id)
-                                   & memberships.c.left_at.is_(None))
-                        .where(groups.c.platform == PLATFORM,
-                               groups.c.external_id.in_(list(chat_ids)))
-                        .group_by(groups.c.external_id)).all()
-    return {str(r[0]): int(r[1]) for r in rows}
-
-
-def do_create_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter, corp_id: str,
-                        channel: str, chats: Sequence[str | int],
-                        spares: Sequence[str | int] = (), capacity: int = 200,
-                        fill_ratio: float = 0.9, remark: str = "",
-                        room_base_name: str = "") -> dict[str, Any]:
-    """A 群活码 for one channel: the first up-to-5 groups attached, the rest kept as spares to
-    rotate in. ``state`` is the channel, so every member it brings is traced to it."""
-    actor.require(Permission.OPERATE)
-    channel = channel.strip()
-    if not channel or len(channel) > 30:
-        raise InvalidInput("channel: 1–30 characters (it is the join code's state)")
-    if capacity not in (100, 200, 500):
-        raise InvalidInput("capacity: 100 (WeChat QR joins), 200 or 500 (group size limits)")
-    if not 0.5 <= fill_ratio <= 1.0:
-        raise InvalidInput("fill_ratio: between 0.5 and 1.0")
-    if not chats:
-        raise InvalidInput("chats: at least one group")
-    with uow.read() as conn:
-        if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-        if conn.execute(select(join_codes.c.id).where(
-                join_codes.c.platform == PLATFORM, join_codes.c.account == corp_id,
-                join_codes.c.channel == channel, join_codes.c.state == "active")).first():
-            raise Conflict(f"channel {channel!r} already has a join code")
-        listed = [_wecom_group(conn, c)["external_id"] for c in [*chats, *spares]]
-    if len(set(listed)) != len(listed):
-        raise InvalidInput("chats: a group is listed twice")
-    attached, spare = listed[:MAX_JOIN_CODE_GROUPS], listed[MAX_JOIN_CODE_GROUPS:]
-    client = adapter.client(corp_id)
-    config_id = client.add_join_way({
-        "scene": 2, "remark": (remark or channel)[:30], "auto_create_room": 1,
-        "room_base_name": (room_base_name or remark or channel)[:40], "room_base_id": 1,
-        "chat_id_list": attached, "state": channel})
-    qr = str(client.get_join_way(config_id).get("qr_code", ""))
-    now = utcnow()
-    with uow.write() as conn:
-        code_id = conn.execute(join_codes.insert().values(
-            platform=PLATFORM, account=corp_id, channel=channel, config_id=config_id,
-            remark=(remark or channel)[:64], chat_ids=attached, spare_chat_ids=spare,
-            full_chat_ids=[], capacity=capacity, fill_ratio=fill_ratio,
-            auto_create_room=True, room_base_name=(room_base_name or remark or channel)[:64],
-            qr_code=qr, state="active", rotations=0, created_at=now, updated_at=now)
-            .returning(join_codes.c.id)).scalar_one()
-        audit.record(conn, actor=actor.label, action="join_code.create",
-                     object_type="join_code", object_id=code_id,
-                     detail={"channel": channel, "config_id": config_id, "groups": attached,
-                             "spares": spare})
-        return _join_code(conn, int(code_id))
-
-
-def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
-    row = conn.execute(select(join_codes).where(join_codes.c.id == code_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"join code {code_id} not found")
-    code = dict(row)
-    all_ids = [*code["chat_ids"], *code["spare_chat_ids"], *code["full_chat_ids"]]
-    sizes = _sizes(conn, all_ids)
-    names = dict(conn.execute(select(groups.c.external_id, groups.c.name).where(
-        groups.c.platform == PLATFORM, groups.c.external_id.in_(all_ids))).all()) \
-        if all_ids else {}
-    joined: dict[str, int] = dict(conn.execute(
-        select(groups.c.external_id, func.count(memberships.c.id)).select_from(memberships)
-        .join(groups, groups.c.id == memberships.c.group_id)
-        .where(memberships.c.channel == code["channel"], groups.c.platform == PLATFORM)
-        .group_by(groups.c.external_id)).all())
-    code["groups"] = [{"chat_id": c, "name": names.get(c, ""), "members": sizes.get(c, 0),
-                       "fill": round(sizes.get(c, 0) / code["capacity"], 3),
-                       "via_code": int(joined.get(c, 0)),
-                       "role": "attached" if c in code["chat_ids"] else
-                       "spare" if c in code["spare_chat_ids"] else "full"}
-                      for c in all_ids]
-    code["members_via_code"] = sum(int(v) for v in joined.values())
-    return code
-
-
-def list_join_codes(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
-    actor.require(Permission.VIEW)
-    ids = conn.execute(select(join_codes.c.id).where(join_codes.c.state == "active")
-                       .order_by(join_codes.c.id)).scalars()
-    return [_join_code(conn, int(i)) for i in ids]
-
-
-def access_join_code(conn: Connection, *, actor: Actor, code_id: int) -> dict[str, Any]:
-    actor.require(Permission.VIEW)
-    return _join_code(conn, code_id)
-
-
-@dataclass
-class Rotation:
-    code_id: int
-    channel: str
-    filled: list[str]
-    added: list[str]
-    attached: list[str]
-    task_id: int | None = None
-
-
-def rotate_join_codes(uow: UnitOfWork, *, adapter: WecomAdapter,
-                      actor: Actor = SYSTEM) -> list[Rotation]:
-    """Detach groups that reached ``fill_ratio`` of capacity and attach spares in their place
-    (always sending the whole list: update_join_way overwrites). With no spare left, a staff
-    task asks for a new group; WeCom's auto_create_room keeps the code working meanwhile."""
-    actor.require(Permission.OPERATE)
-    with uow.read() as conn:
-        codes = [dict(r) for r in conn.execute(select(join_codes).where(
-            join_codes.c.state == "active", join_codes.c.platform == PLATFORM)).mappings()]
-        sizes = _sizes(conn, [c for code in codes for c in code["chat_ids"]])
-    done: list[Rotation] = []
-    for code in codes:
-        limit = code["capacity"] * code["fill_ratio"]
-        filled = [c for c in code["chat_ids"] if sizes.get(c, 0) >= limit]
-        if not filled:
-            continue
-        keep = [c for c in code["chat_ids"] if c not in filled]
-        spares = list(code["spare_chat_ids"])
-        added: list[str] = []
-        while spares and len(keep) + len(added) < MAX_JOIN_CODE_GROUPS:
-            added.append(spares.pop(0))
-        attached = keep + added
-        rotation = Rotation(int(code["id"]), code["channel"], filled, added, attached)
-        if attached:
-            adapter.client(code["account"]).update_join_way({
-                "config_id": code["config_id"], "scene": 2, "remark": code["remark"][:30],
-                "auto_create_room": 1, "room_base_name": code["room_base_name"][:40],
-                "room_base_id": 1, "chat_id_list": attached, "state": code["channel"]})
-        now = utcnow()
-        with uow.write() as conn:
-            if not spares and not _open_task(conn, "join_code_refill", int(code["id"])):
-                rotation.task_id = tasks.create_task(
-                    conn, kind="join_code_refill",
-                    title=f"为渠道「{code['channel']}」的群活码新建群 (join code needs a new "
-                          "group)", reason=f"{len(filled)} 个群已满，备用群已用完",
-                    platform=PLATFORM,
-                    payload={"join_code_id": code["id"], "channel": code["channel"]}, now=now)
-            if attached:
-                conn.execute(update(join_codes).where(join_codes.c.id == code["id"]).values(
-                    chat_ids=attached, spare_chat_ids=spares,
-                    full_chat_ids=[*code["full_chat_ids"], *filled],
-                    rotations=join_codes.c.rotations + 1, updated_at=now))
-                audit.record(conn, actor=actor.label, action="join_code.rotate",
-                             object_type="join_code", object_id=code["id"],
-                             detail={"filled": filled, "added": added, "attached": attached})
-        done.append(rotation)
-    return done
-
-
-def _open_task(conn: Connection, kind: str, code_id: int) -> bool:
-    for payload in conn.execute(select(staff_tasks.c.payload).where(
-            staff_tasks.c.kind == kind, staff_tasks.c.status == tasks.OPEN)).scalars():
-        if dict(payload or {}).get("join_code_id") == code_id:
-            return True
-    return False
-
-
-def do_add_spares(uow: UnitOfWork, *, actor: Actor, code_id: int,
-                  chats: Sequence[str | int]) -> dict[str, Any]:
-    actor.require(Permission.OPERATE)
-    with uow.write() as conn:
-        code = _join_code(conn, code_id)
-        ids = [_wecom_group(conn, c)["external_id"] for c in chats]
-        known = {*code["chat_ids"], *code["spare_chat_ids"], *code["full_chat_ids"]}
-        fresh = [c for c in ids if c not in known]
-        conn.execute(update(join_codes).where(join_codes.c.id == code_id).values(
-            spare_chat_ids=[*code["spare_chat_ids"], *fresh], updated_at=utcnow()))
-        audit.record(conn, actor=actor.label, action="join_code.spares",
-                     object_type="join_code", object_id=code_id, detail={"added": fresh})
-        return _join_code(conn, code_id)
-
-
-def do_delete_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
-                        code_id: int) -> None:
-    actor.require(Permission.OPERATE)
-    with uow.read() as conn:
-        code = _join_code(conn, code_id)
-    try:
-        adapter.client(code["account"]).del_join_way(code["config_id"])
-    except WecomApiError as exc:
-        if exc.code != 41044:  # already gone in WeCom
-            raise
-    with uow.write() as conn:
-        conn.execute(update(join_codes).where(join_codes.c.id == code_id)
-                     .values(state="deleted", updated_at=utcnow()))
-        audit.record(conn, actor=actor.label, action="join_code.delete",
-                     object_type="join_code", object_id=code_id,
-                     detail={"channel": code["channel"]})
-
-
-# --- group welcome templates ----------------------------------------------------------------
-
-
-def do_add_welcome_template(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
-                            corp_id: str, text: str, image_url: str = "",
-                            link: Mapping[str, str] | None = None,
-                            notify: bool = True) -> dict[str, Any]:
-    """Register a group welcome template (owners pick it in the client: the API cannot bind
-    one to a group). ``{nickname}`` style variables are not WeCom's: WeCom fills only
-    %NICKNAME%, so the text is sent as written."""
-    actor.require(Permission.OPERATE)
-    text = text.strip()
-    if not text:
-        raise InvalidInput("text: required")
-    if len(text.encode()) > 4000:
-        raise InvalidInput("text: at most 4000 bytes")
-    if image_url and link:
-        raise InvalidInput("attachment: an image or a link, not both (WeCom allows one)")
-    body: dict[str, Any] = {"text": {"content": text}, "notify": 1 if notify else 0}
-    attachment: dict[str, Any] = {}
-    if image_url:
-        if not image_url.startswith(("http://", "https://")):
-            raise InvalidInput("image_url: must start with http:// or https://")
-        attachment = {"image": {"pic_url": image_url}}
-    elif link:
-        if not link.get("title") or not str(link.get("url", "")).startswith("http"):
-            raise InvalidInput("link: needs a title and an http(s) url")
-        attachment = {"link": {"title": link["title"], "url": link["url"],
-                               "desc": link.get("desc", ""), "picurl": link.get("picurl", "")}}
-    with uow.read() as conn:
-        if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-    template_id = adapter.client(corp_id).add_welcome_template({**body, **attachment})
-    with uow.write() as conn:
-        new_id = conn.execute(welcome_templates.insert().values(
-            platform=PLATFORM, account=corp_id, template_id=template_id, text=text,
-            attachment=attachment, notify=notify, created_by=actor.label,
-            created_at=utcnow()).returning(welcome_templates.c.id)).scalar_one()
-        audit.record(conn, actor=actor.label, action="welcome_template.add",
-                     object_type="welcome_template", object_id=new_id,
-                     detail={"template_id": template_id, "corp_id": corp_id})
-    return {"id": int(new_id), "template_id": template_id, "text": text,
-            "attachment": attachment, "notify": notify}
-
-
-def list_welcome_templates(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
-    actor.require(Permission.VIEW)
-    return [dict(r) for r in conn.execute(select(welcome_templates).order_by(
-        welcome_templates.c.id.desc())).mappings()]

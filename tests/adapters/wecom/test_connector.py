@@ -27,7 +27,16 @@ from qunyun.adapters.storage.tables import (
     wecom_callbacks,
 )
 from qunyun.bootstrap import Runtime, make_wecom_adapter
-from qunyun.services import automation, broadcasts, confirmations, pushes, schedules, wecom
+from qunyun.services import (
+    automation,
+    broadcasts,
+    confirmations,
+    pushes,
+    schedules,
+    wecom,
+    wecom_join_codes,
+    wecom_sync,
+)
 from qunyun.services.errors import AccessDenied, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app
@@ -76,7 +85,7 @@ def count(conn: Connection, table) -> int:  # type: ignore[no-untyped-def]
 def test_sync_callbacks_replays_and_channels(conn: Connection, rt: Runtime, fake: FakeWecom,
                                              web: TestClient) -> None:
     fake.add_chat("wrG1", "训练营1群", "owner1", members=3)
-    report = wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    report = wecom_sync.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
     assert (report.groups, report.members, report.changes.joined) == (1, 4, 4)
     assert len(members_of(conn, "wrG1")) == 4
     # a newcomer scans a code carrying state=poster-a; WeCom posts the callback
@@ -259,7 +268,7 @@ def test_every_fixture_through_the_endpoint(conn: Connection, rt: Runtime, fake:
 def test_out_of_order_and_lost_callbacks(conn: Connection, rt: Runtime, fake: FakeWecom,
                                          web: TestClient) -> None:
     fake.add_chat("wrG2", "二群", "owner1")
-    wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    wecom_sync.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
     t = int(utcnow().timestamp())
     add = fake.join("wrG2", "wmLATE", scene=3, at=t - 60, notify=False)
     gone = fake.leave("wrG2", "wmLATE", at=t - 30, notify=False)
@@ -281,18 +290,18 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     fake.add_chat("wrA", "A群", "owner1", members=85)
     fake.add_chat("wrS", "备用群", "owner1")
     adapter = rt.adapters["wecom"]
-    wecom.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
-    code = wecom.do_create_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
-                                     corp_id=CORP, channel="poster-b", chats=["wrA"],
-                                     capacity=100, fill_ratio=0.9)
-    wecom.do_add_spares(rt.uow, actor=SYSTEM, code_id=code["id"], chats=["wrS"])
+    wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
+    code = wecom_join_codes.do_create_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+                                                corp_id=CORP, channel="poster-b", chats=["wrA"],
+                                                capacity=100, fill_ratio=0.9)
+    wecom_join_codes.do_add_spares(rt.uow, actor=SYSTEM, code_id=code["id"], chats=["wrS"])
     way = fake.join_ways[code["config_id"]]
     assert way["state"] == "poster-b" and way["chat_id_list"] == ["wrA"]
     for i in range(5):  # 86 + 5 = 91 members ≥ 90 % of 100
         assert fake.scan(code["config_id"], f"wmB{i:04d}", notify=False) == "wrA"
     # these five callbacks were lost: the periodic sync finds the joins and their channel
-    wecom.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
-    rotated = wecom.rotate_join_codes(rt.uow, adapter=adapter)  # type: ignore[arg-type]
+    wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
+    rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter)  # type: ignore[arg-type]
     assert [(r.filled, r.added) for r in rotated] == [(["wrA"], ["wrS"])]
     assert fake.join_ways[code["config_id"]]["chat_id_list"] == ["wrS"]
     xml = fake.join("wrS", "wmC0001", scene=3, state="poster-b", notify=False)
@@ -300,7 +309,7 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     assert fake.scan(code["config_id"], "wmC0002", notify=False) == "wrS"
     process(rt)
     assert members_of(conn, "wrS")["wmC0001"] == ("qr", "poster-b")
-    listed = wecom.access_join_code(conn, actor=SYSTEM, code_id=code["id"])
+    listed = wecom_join_codes.access_join_code(conn, actor=SYSTEM, code_id=code["id"])
     roles = {g["chat_id"]: (g["role"], g["via_code"]) for g in listed["groups"]}
     assert roles == {"wrA": ("full", 5), "wrS": ("attached", 2)}
     assert listed["members_via_code"] == 7 and listed["rotations"] == 1
@@ -308,7 +317,7 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     refill = conn.execute(select(staff_tasks.c.title).where(
         staff_tasks.c.kind == "join_code_refill")).scalars().all()
     assert len(refill) == 1 and "poster-b" in refill[0]
-    assert wecom.rotate_join_codes(rt.uow, adapter=adapter) == []  # type: ignore[arg-type]
+    assert wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter) == []  # type: ignore[arg-type]
 
 
 def test_broadcast_becomes_owner_confirmed_sends_then_results(
@@ -316,7 +325,7 @@ def test_broadcast_becomes_owner_confirmed_sends_then_results(
     fake.add_chat("wrA", "A群", "owner1")
     fake.add_chat("wrB", "B群", "owner1")
     fake.add_chat("wrC", "C群", "owner2")
-    wecom.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    wecom_sync.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
     automation.do_update_settings(conn, actor=SYSTEM, section="broadcast",
                                   values={"quiet_hours": ""})
     gids = list(conn.execute(select(groups.c.id).where(groups.c.platform == "wecom")

@@ -18,7 +18,7 @@ from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.domain.staff import Permission
-from qunyun.services import wecom
+from qunyun.services import wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.errors import NotFound, ServiceError
 from qunyun.web.deps import PUBLIC, CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.limits import BodyLimit
@@ -160,8 +160,8 @@ def page_context(conn: Any, actor: Any, request: Request) -> dict[str, Any]:
     for c in corps:
         c["callback_url"] = (base or "https://<QUNYUN_PUBLIC_URL>") + c["callback_path"]
     return {"corps": corps, "public_url_set": bool(base),
-            "codes": wecom.list_join_codes(conn, actor=actor),
-            "templates": wecom.list_welcome_templates(conn, actor=actor),
+            "codes": wecom_join_codes.list_join_codes(conn, actor=actor),
+            "templates": wecom_welcome.list_welcome_templates(conn, actor=actor),
             "callbacks": wecom.list_callbacks(conn, actor=actor, limit=20)}
 
 
@@ -201,10 +201,10 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
 
 @router.post("/wecom/corps/{corp_id}/sync")
 @access(Permission.OPERATE)
-def wecom_sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
-                             actor=actor)
-    wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
+def wecom_sync_page(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    report = wecom_sync.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
+                                  actor=actor)
+    wecom_join_codes.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
     return _back(f"同步完成：{report.groups} 个群，{report.members} 人；"
                  f"补入群 {report.changes.joined}，补退群 {report.changes.left}；"
                  f"错误 {len(report.errors)}")
@@ -217,16 +217,16 @@ def wecom_join_code(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = For
                     capacity: int = Form(200), fill_ratio: float = Form(0.9),
                     remark: str = Form("")) -> Response:
     chats = [g.strip() for g in groups.replace("，", ",").split(",") if g.strip()]
-    code = wecom.do_create_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
-                                     corp_id=corp_id, channel=channel, chats=chats,
-                                     capacity=capacity, fill_ratio=fill_ratio, remark=remark)
+    code = wecom_join_codes.do_create_join_code(
+        runtime.uow, actor=actor, adapter=_adapter(runtime), corp_id=corp_id, channel=channel,
+        chats=chats, capacity=capacity, fill_ratio=fill_ratio, remark=remark)
     return _back(f"群活码已创建：{code['channel']}")
 
 
 @router.post("/wecom/welcome-templates")
 @access(Permission.OPERATE)
-def wecom_welcome(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form(...),
-                  text: str = Form(...), image_url: str = Form("")) -> Response:
-    tpl = wecom.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),
-                                        corp_id=corp_id, text=text, image_url=image_url)
+def wecom_welcome_page(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form(...),
+                       text: str = Form(...), image_url: str = Form("")) -> Response:
+    tpl = wecom_welcome.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),
+                                                corp_id=corp_id, text=text, image_url=image_url)
     return _back(f"欢迎语模板已登记：{tpl['template_id']}")

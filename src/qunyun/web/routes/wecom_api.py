@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from qunyun.adapters.storage.tables import utcnow
 from qunyun.domain.staff import Permission
-from qunyun.services import confirmations, wecom
+from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.routes.wecom import _adapter
 
@@ -74,9 +74,10 @@ def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
 @router.post("/wecom/corps/{corp_id}/sync")
 @access(Permission.OPERATE)
 def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    report = wecom.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
-                             actor=actor)
-    rotated = wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
+    report = wecom_sync.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
+                                  actor=actor)
+    rotated = wecom_join_codes.rotate_join_codes(
+        runtime.uow, adapter=_adapter(runtime), actor=actor)
     return {**asdict(report), "rotations": [asdict(r) for r in rotated]}
 
 
@@ -90,14 +91,14 @@ def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
 @router.get("/wecom/join-codes")
 @access(Permission.VIEW)
 def join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return wecom.list_join_codes(conn, actor=actor)
+    return wecom_join_codes.list_join_codes(conn, actor=actor)
 
 
 @router.post("/wecom/join-codes", status_code=201)
 @access(Permission.OPERATE)
 def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
                   runtime: RuntimeDep) -> dict[str, Any]:
-    return wecom.do_create_join_code(
+    return wecom_join_codes.do_create_join_code(
         runtime.uow, actor=actor, adapter=_adapter(runtime), corp_id=body.corp_id,
         channel=body.channel, chats=body.groups, capacity=body.capacity,
         fill_ratio=body.fill_ratio, remark=body.remark)
@@ -106,42 +107,43 @@ def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
 @router.get("/wecom/join-codes/{code_id}")
 @access(Permission.VIEW)
 def join_code(code_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
-    return wecom.access_join_code(conn, actor=actor, code_id=code_id)
+    return wecom_join_codes.access_join_code(conn, actor=actor, code_id=code_id)
 
 
 @router.post("/wecom/join-codes/{code_id}/spares")
 @access(Permission.OPERATE)
 def add_spares(code_id: int, body: Spares, actor: CurrentActor,
                runtime: RuntimeDep) -> dict[str, Any]:
-    return wecom.do_add_spares(runtime.uow, actor=actor, code_id=code_id, chats=body.groups)
+    return wecom_join_codes.do_add_spares(
+        runtime.uow, actor=actor, code_id=code_id, chats=body.groups)
 
 
 @router.delete("/wecom/join-codes/{code_id}", status_code=204)
 @access(Permission.OPERATE)
 def delete_join_code(code_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
-    wecom.do_delete_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
-                              code_id=code_id)
+    wecom_join_codes.do_delete_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
+                                         code_id=code_id)
 
 
 @router.post("/wecom/join-codes/rotate")
 @access(Permission.OPERATE)
 def rotate(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [asdict(r) for r in wecom.rotate_join_codes(runtime.uow, adapter=_adapter(runtime),
-                                                       actor=actor)]
+    return [asdict(r) for r in wecom_join_codes.rotate_join_codes(
+        runtime.uow, adapter=_adapter(runtime), actor=actor)]
 
 
 @router.get("/wecom/welcome-templates")
 @access(Permission.VIEW)
 def welcome_templates(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return wecom.list_welcome_templates(conn, actor=actor)
+    return wecom_welcome.list_welcome_templates(conn, actor=actor)
 
 
 @router.post("/wecom/welcome-templates", status_code=201)
 @access(Permission.OPERATE)
 def add_welcome_template(body: WelcomeCreate, actor: CurrentActor,
                          runtime: RuntimeDep) -> dict[str, Any]:
-    return wecom.do_add_welcome_template(runtime.uow, actor=actor, adapter=_adapter(runtime),
-                                         **body.model_dump())
+    return wecom_welcome.do_add_welcome_template(
+        runtime.uow, actor=actor, adapter=_adapter(runtime), **body.model_dump())
 
 
 @router.post("/confirmations/{task_id}/remind")
