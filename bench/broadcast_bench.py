@@ -39,9 +39,9 @@ from qunyun.adapters.storage.tables import (
     members,
     outbox,
     push_log,
-    utcnow,
 )
 from qunyun.bootstrap import build_runtime
+from qunyun.clock import utcnow
 from qunyun.config import Settings
 from qunyun.services import automation, broadcasts, schedules
 from qunyun.services.users import SYSTEM

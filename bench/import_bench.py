@@ -151,9 +151,9 @@ def duckdb_floor(path: Path) -> float:
 IMPORT = """
 import json, resource, sys, time
 from pathlib import Path
+from qunyun.clock import utcnow
 from qunyun.adapters.storage import migrate
 from qunyun.adapters.storage.db import make_engine
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.services.imports import do_import_file
 engine = make_engine(sys.argv[1]); migrate.upgrade(engine)

@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
 from qunyun.adapters.storage import migrate
 from qunyun.adapters.storage.db import make_engine
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import build_runtime
+from qunyun.clock import utcnow
 from qunyun.config import Settings
 from qunyun.domain.actions import SendText
 from qunyun.domain.events import ChatRef

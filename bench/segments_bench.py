@@ -199,6 +199,7 @@ def main() -> None:
 
     from qunyun.adapters.storage import migrate
     from qunyun.adapters.storage.db import make_engine
+    from qunyun.clock import Clock
     from qunyun.services import leads, segments
     from qunyun.services.counts import do_recount
     from qunyun.services.users import SYSTEM
@@ -239,7 +240,7 @@ def main() -> None:
                 conn.commit()
             print(f"built {totals:,} per-member totals in {time.perf_counter() - t0:.1f} s",
                   flush=True)
-            clock = segments.Clock(NOW, ZoneInfo("Asia/Shanghai"))
+            clock = Clock(NOW, ZoneInfo("Asia/Shanghai"))
             with engine.connect() as conn:
                 count_s, count = best_of(lambda: segments.count_expression(
                     conn, actor=SYSTEM, expression=SEGMENT, clock=clock))

@@ -7,6 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -20,8 +21,8 @@ from qunyun.adapters.platforms.wecom.client import WecomClient
 from qunyun.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.db import make_engine
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import Clock, utcnow
 from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
@@ -39,7 +40,6 @@ from qunyun.services.automation import AutomationCache
 from qunyun.services.errors import NotFound
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
 from qunyun.services.outbox import DeliveryPolicy
-from qunyun.services.segments import Clock
 
 # what a fired job of each kind does beyond the rules
 SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
@@ -62,6 +62,9 @@ class Runtime:
     automation: AutomationCache = field(default_factory=AutomationCache)
     # connector work the worker runs every so often: (name, every seconds, job → items done)
     periodic: list[tuple[str, float, Callable[[Runtime], int]]] = field(default_factory=list)
+    # where now comes from: the wall clock, or a fixed time (``clock.FixedTime``) for a
+    # rehearsal or a test
+    now: Callable[[], datetime] = utcnow
 
     @property
     def box(self) -> SecretBox:
@@ -79,7 +82,7 @@ class Runtime:
 
     def clock(self) -> Clock:
         """Now, in the team's time zone (segments and lead scores are relative to it)."""
-        return Clock(utcnow(), self.settings.tz)
+        return Clock(self.now(), self.settings.tz)
 
     def close(self) -> None:
         for adapter in self.adapters.values():

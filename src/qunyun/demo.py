@@ -18,8 +18,9 @@ from sqlalchemy import Connection, func, select
 
 from qunyun import sample_playbooks
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
-from qunyun.adapters.storage.tables import groups, members, messages, staff_users, utcnow
+from qunyun.adapters.storage.tables import groups, members, messages, staff_users
 from qunyun.bootstrap import Runtime, write_private
+from qunyun.clock import utcnow
 from qunyun.demo_series import load_series
 from qunyun.services import (
     attributes,

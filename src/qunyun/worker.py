@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qunyun.adapters.storage.sql import single_writer
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
 from qunyun.services import outbox, pushes, schedules
 
@@ -35,7 +34,7 @@ class Worker:
     def tick(self) -> WorkerTick:
         rt = self.runtime
         fired = schedules.fire_due(rt.uow, config=rt.ingest_config)
-        now = utcnow()
+        now = rt.now()
         if self._reminded is None or (now - self._reminded).total_seconds() >= 60:
             with rt.uow.write() as conn:
                 pushes.remind_confirmations(conn, now=now)
@@ -48,7 +47,7 @@ class Worker:
                     fired += job(rt)
                 except Exception:  # one connector's outage must not stop deliveries
                     log.exception("periodic job %s failed", name)
-        recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=utcnow())
+        recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=rt.now())
         stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
                                    worker_id=self.worker_id, policy=rt.policy)
         return WorkerTick(fired, recovered, stats)

@@ -6,7 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from qunyun.adapters.storage.tables import broadcasts, playbooks, scripts, utcnow
+from qunyun.adapters.storage.tables import broadcasts, playbooks, scripts
+from qunyun.clock import utcnow
 from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import db, ok, run  # noqa: F401  (the db fixture)
 

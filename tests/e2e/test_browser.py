@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from qunyun.clock import utcnow
 from tests.factories import raw_join, raw_message
 from tests.servers import free_port, wait_healthy
 
@@ -69,7 +70,6 @@ def dashboard(tmp: Path, seed: Callable[[Run, Path], None]) -> Iterator[str]:
 
 def _seed(run: Run, tmp: Path) -> None:
     run("automation", "set", "moderation", "enabled=true", 'escalation=["remove"]')
-    from qunyun.adapters.storage.tables import utcnow
 
     ad = {**raw_message("b3", "g1", "ad1", "低息贷款当天放款，联系电话 13812345678",
                         name="贷款小王"), "at": utcnow().isoformat()}  # live: acted on
@@ -240,8 +240,6 @@ def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: 
     from datetime import timedelta
 
     from playwright.sync_api import expect, sync_playwright
-
-    from qunyun.adapters.storage.tables import utcnow
 
     start = (utcnow() + timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai"))
     with sync_playwright() as pw:

@@ -24,13 +24,13 @@ from qunyun.adapters.storage.tables import (
     staff_tasks,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock
 from qunyun.services import automation, draws, moderation
 from qunyun.services import checkins as checkins_service
 from qunyun.services import faqs as faqs_service
 from qunyun.services import groups as groups_service
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.ingest import IngestResult, do_ingest_event
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM
 from tests.dbhelpers import snapshot
 from tests.factories import T0, event, raw_join, raw_leave, raw_message

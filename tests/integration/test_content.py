@@ -20,9 +20,9 @@ from qunyun.adapters.storage.tables import (
     push_log,
     scheduled_jobs,
     staff_tasks,
-    utcnow,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.events import ScheduleFired
 from qunyun.services import (
     automation,
@@ -37,7 +37,6 @@ from qunyun.services import (
 from qunyun.services import groups as groups_service
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.ingest import do_ingest_event
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM
 from tests.dbhelpers import snapshot
 from tests.factories import event, raw_join, raw_message

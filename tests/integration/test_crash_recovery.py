@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
-from qunyun.adapters.storage.tables import outbox, utcnow
+from qunyun.adapters.storage.tables import outbox
 from qunyun.bootstrap import build_runtime
+from qunyun.clock import utcnow
 from qunyun.config import Settings
 from qunyun.domain.actions import SendText
 from qunyun.services import outbox as outbox_service

@@ -28,6 +28,7 @@ from qunyun.adapters.storage.tables import (
     tag_events,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.staff import Role
 from qunyun.services import (
     attributes,
@@ -50,8 +51,8 @@ VIEWER = Actor(id=0, username="v", role=Role.VIEWER)
 SALES = Actor(id=0, username="s", role=Role.SALES)
 
 
-def clock(now: datetime | None = None) -> segments.Clock:
-    return segments.Clock(now or datetime.now(UTC), SH)
+def clock(now: datetime | None = None) -> Clock:
+    return Clock(now or datetime.now(UTC), SH)
 
 
 @pytest.fixture
@@ -353,7 +354,7 @@ def test_member_totals_stay_equal_to_a_recount(conn: Connection, runtime: Runtim
     """Ingest bumps, imports recount, merges and undo recount: the kept totals always equal
     the totals rebuilt from scratch (what segments read must never drift)."""
     from qunyun.adapters.platforms.exports import formats
-    from qunyun.adapters.storage.tables import member_counts, utcnow
+    from qunyun.adapters.storage.tables import member_counts
     from qunyun.services import counts
     from qunyun.services.imports import do_import_file
 

@@ -17,9 +17,9 @@ from qunyun.adapters.storage.tables import (
     members,
     memberships,
     messages,
-    utcnow,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services import import_history
 from qunyun.services.imports import MEMBER_INDEX, ImportFailed, do_import_file
 from tests.dbhelpers import snapshot

@@ -24,10 +24,10 @@ from qunyun.adapters.storage.tables import (
     staff_tasks,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock
 from qunyun.services import automation, moderation, segments, tags, tasks
 from qunyun.services import blacklist as blacklist_service
 from qunyun.services.ingest import IngestResult, do_ingest_event
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM
 from tests.factories import T0, event, raw_join, raw_message
 

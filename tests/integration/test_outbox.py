@@ -20,8 +20,9 @@ from qunyun.adapters.platforms.base import (
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
 from qunyun.adapters.ratelimit import LocalRateLimiter
-from qunyun.adapters.storage.tables import groups, messages, outbox, staff_tasks, utcnow
+from qunyun.adapters.storage.tables import groups, messages, outbox, staff_tasks
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.domain.actions import Capability, RemoveMember, SendText
 from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import Conflict

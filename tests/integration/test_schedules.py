@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import inbound_events, outbox, scheduled_jobs, utcnow
+from qunyun.adapters.storage.tables import inbound_events, outbox, scheduled_jobs
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.domain.actions import SendText
 from qunyun.domain.events import DomainEvent, ScheduleFired
 from qunyun.engine import Outcome, Rule, RuleContext

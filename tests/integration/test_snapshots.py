@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import member_events, memberships, utcnow
+from qunyun.adapters.storage.tables import member_events, memberships
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services.imports import ImportFailed, do_import_file, do_import_snapshot
 from tests.dbhelpers import snapshot
 from tests.integration.test_imports import FIXTURES

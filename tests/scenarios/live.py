@@ -23,9 +23,9 @@ from qunyun.adapters.storage.tables import (
     identities,
     moderation_decisions,
     outbox,
-    utcnow,
 )
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services import automation, faqs, schedules
 from qunyun.services import groups as groups_service
 from qunyun.services import outbox as outbox_service

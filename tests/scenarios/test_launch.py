@@ -17,11 +17,11 @@ from datetime import timedelta
 from sqlalchemy import Connection, select
 
 from qunyun import sample_playbooks
-from qunyun.adapters.storage.tables import deliveries, points_ledger, utcnow
+from qunyun.adapters.storage.tables import deliveries, points_ledger
 from qunyun.analytics.health import group_health
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock, utcnow
 from qunyun.services import tags
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM
 from tests.scenarios.live import TZ, Live, days_ago, local
 

@@ -5,8 +5,9 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import groups, inbound_events, outbox, utcnow
+from qunyun.adapters.storage.tables import groups, inbound_events, outbox
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services import users
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app

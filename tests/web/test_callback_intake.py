@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.platforms.wecom.fake import signed_member_adds
-from qunyun.adapters.storage.tables import utcnow, wecom_callbacks
+from qunyun.adapters.storage.tables import wecom_callbacks
 from qunyun.bootstrap import build_runtime
+from qunyun.clock import utcnow
 from qunyun.config import Settings
 from qunyun.services import wecom
 from qunyun.services.users import SYSTEM

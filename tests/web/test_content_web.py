@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
 from qunyun import sample_playbooks
-from qunyun.adapters.storage.tables import broadcasts, members, playbooks, scripts, utcnow
+from qunyun.adapters.storage.tables import broadcasts, members, playbooks, scripts
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services import schedules
 from qunyun.services.ingest import do_ingest_event
 from tests.dbhelpers import snapshot

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import audit_log, groups, staff_tasks, utcnow
+from qunyun.adapters.storage.tables import audit_log, groups, staff_tasks
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.services import tasks
 from qunyun.services.ingest import do_ingest_event
 from tests.factories import event, raw_join, raw_message

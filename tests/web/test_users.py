@@ -9,7 +9,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import audit_log, staff_sessions, utcnow
+from qunyun.adapters.storage.tables import audit_log, staff_sessions
+from qunyun.clock import utcnow
 from qunyun.services import users
 from qunyun.services.users import SYSTEM
 from tests.web.conftest import PASSWORD, csrf_from, login

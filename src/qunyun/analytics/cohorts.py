@@ -58,9 +58,9 @@ from qunyun.adapters.storage.tables import (
     members,
     memberships,
     messages,
-    utcnow,
 )
 from qunyun.analytics.overview import by_span, offset_spans, sqlite_shift
+from qunyun.clock import utcnow
 from qunyun.domain.activities import (
     NEW,
     NONE,

@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import conversions, enrolments, memberships, messages, utcnow
+from qunyun.adapters.storage.tables import conversions, enrolments, memberships, messages
 from qunyun.analytics.overview import local_day
+from qunyun.clock import utcnow
 from qunyun.domain.activities import FUNNEL_STEPS, day_bounds
 
 UNLABELLED = ""

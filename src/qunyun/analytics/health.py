@@ -28,9 +28,9 @@ from qunyun.adapters.storage.tables import (
     memberships,
     messages,
     moderation_decisions,
-    utcnow,
 )
 from qunyun.analytics.overview import local_date, local_day
+from qunyun.clock import utcnow
 from qunyun.engine.moderation import is_ad
 
 

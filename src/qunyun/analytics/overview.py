@@ -26,7 +26,8 @@ from sqlalchemy import (
     select,
 )
 
-from qunyun.adapters.storage.tables import groups, member_events, messages, utcnow
+from qunyun.adapters.storage.tables import groups, member_events, messages
+from qunyun.clock import utcnow
 from qunyun.domain.history import LEAVE_KINDS, MemberEventKind
 
 

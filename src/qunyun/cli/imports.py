@@ -22,6 +22,7 @@ from qunyun.cli.common import (
     say,
     settings,
 )
+from qunyun.clock import utcnow
 
 # --- ingest -----------------------------------------------------------------------------
 
@@ -93,7 +94,6 @@ def import_exports(
     """Import chat exports (WeChat MemoTrace CSV, chatlog JSON, Telegram JSON, IRC logs)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    from qunyun.adapters.storage.tables import utcnow
     from qunyun.services.imports import FORMATS, ImportFailed, do_import_file
 
     if fmt != "auto" and fmt not in FORMATS:

@@ -13,6 +13,7 @@ from qunyun.cli.common import (
     fail,
     runtime,
 )
+from qunyun.clock import utcnow
 
 outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 
@@ -44,7 +45,6 @@ def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> 
 @outbox_app.command("retry")
 def outbox_retry(outbox_id: int) -> None:
     """Give a dead row another round of attempts."""
-    from qunyun.adapters.storage.tables import utcnow
     from qunyun.services import outbox
     from qunyun.services.users import SYSTEM
 

@@ -13,6 +13,7 @@ from qunyun.cli.common import (
     emit_json,
     runtime,
 )
+from qunyun.clock import utcnow
 
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
 
@@ -39,7 +40,6 @@ def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
 @tasks_app.command("done")
 def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
     """Mark a staff task done (or dismissed)."""
-    from qunyun.adapters.storage.tables import utcnow
     from qunyun.services import tasks
     from qunyun.services.users import SYSTEM
 

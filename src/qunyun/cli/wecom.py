@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime
+from qunyun.clock import utcnow
 from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.users import SYSTEM, Actor, actor_by_username
 

@@ -25,8 +25,8 @@ from qunyun.adapters.storage.tables import (
     enrolments,
     groups,
     members,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.activities import (
     FUNNEL_STEPS,
     STATES,

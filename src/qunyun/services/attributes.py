@@ -32,8 +32,8 @@ from qunyun.adapters.storage.tables import (
     identities,
     member_attributes,
     members,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import AccessDenied, InvalidInput, NotFound

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import audit_log, utcnow
+from qunyun.adapters.storage.tables import audit_log
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 
 if TYPE_CHECKING:

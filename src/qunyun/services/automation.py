@@ -34,9 +34,9 @@ from qunyun.adapters.storage.tables import (
     moderation_decisions,
     points_ledger,
     rule_cooldowns,
-    utcnow,
     word_lists,
 )
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.actions import (
     Action,
     AwardPoints,
@@ -62,7 +62,6 @@ from qunyun.engine.moderation import Classifier, WordList, default_model, is_ad
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
 from qunyun.services import audit, blacklist, history
 from qunyun.services.errors import InvalidInput, NotFound
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
 VERSION_COUNTER = "automation_version"

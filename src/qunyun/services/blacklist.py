@@ -22,8 +22,8 @@ from qunyun.adapters.storage.tables import (
     groups,
     members,
     memberships,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.actions import CapabilityLookup, RemoveMember
 from qunyun.domain.groups import GroupState
 from qunyun.domain.history import MemberEventKind

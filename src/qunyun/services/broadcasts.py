@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Select, select, update
 
-from qunyun.adapters.storage.tables import broadcasts, scripts, utcnow
+from qunyun.adapters.storage.tables import broadcasts, scripts
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.content import ContentError, check_script
 from qunyun.domain.events import ScheduleFired
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, pushes, schedules
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.scripts import get_script
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
 if TYPE_CHECKING:

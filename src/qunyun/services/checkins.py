@@ -14,8 +14,8 @@ from qunyun.adapters.storage.tables import (
     groups,
     members,
     points_ledger,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.automation import RefundTier
 from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission

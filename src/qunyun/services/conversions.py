@@ -16,8 +16,8 @@ from qunyun.adapters.storage.tables import (
     conversions,
     groups,
     memberships,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.activities import (
     CONVERSION_KINDS,
     parse_yuan,

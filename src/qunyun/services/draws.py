@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import draws, groups, members, memberships, utcnow
+from qunyun.adapters.storage.tables import draws, groups, members, memberships
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, segments
 from qunyun.services.errors import InvalidInput, NotFound
-from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 KINDS = ("lottery", "red_packet")

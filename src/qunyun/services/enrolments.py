@@ -17,8 +17,8 @@ from sqlalchemy import Connection, func, insert, select, update
 from qunyun.adapters.storage.tables import (
     enrolments,
     members,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.activities import (
     parse_yuan,
     yuan,

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from qunyun.adapters.storage.tables import faqs, groups, utcnow
+from qunyun.adapters.storage.tables import faqs, groups
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.engine.faq import MATCH_KINDS, FaqEntry, compile_regex
 from qunyun.services import audit

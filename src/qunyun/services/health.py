@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.sql import insert_ignore
-from qunyun.adapters.storage.tables import groups, health_alerts, staff_tasks, utcnow
+from qunyun.adapters.storage.tables import groups, health_alerts, staff_tasks
 from qunyun.analytics.health import group_health
+from qunyun.clock import utcnow
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks

@@ -50,6 +50,7 @@ from qunyun.adapters.storage.tables import (
     messages,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import Clock
 from qunyun.domain import storable
 from qunyun.domain.events import (
     ChatRef,
@@ -74,7 +75,6 @@ from qunyun.services.members import (
     find_identity,
     resolve_member,
 )
-from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 FORMATS = tuple(READERS)

@@ -23,8 +23,8 @@ from qunyun.adapters.storage.tables import (
     member_events,
     memberships,
     messages,
-    utcnow,
 )
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.actions import Action, CapabilityLookup
 from qunyun.domain.events import (
     ChatRef,
@@ -57,7 +57,6 @@ from qunyun.services import automation, blacklist, counts, history, outbox, tags
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
-from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 # work a scheduled job does beyond the rules (a playbook step or broadcast fanning out to

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import inbound_events, scheduled_jobs, utcnow
+from qunyun.adapters.storage.tables import inbound_events, scheduled_jobs
+from qunyun.clock import utcnow
 from qunyun.services import members, outbox, tasks
 
 

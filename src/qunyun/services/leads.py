@@ -23,8 +23,8 @@ from qunyun.adapters.storage.tables import (
     members,
     messages,
     segments,
-    utcnow,
 )
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.segments import (
     Counter,
     Formula,
@@ -37,7 +37,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import attributes, audit, spreadsheets
 from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import InvalidInput, NotFound
-from qunyun.services.segments import Clock, find_segment, member_ids, parse_for
+from qunyun.services.segments import find_segment, member_ids, parse_for
 from qunyun.services.users import Actor
 
 MAX_EXPORT = 200_000

@@ -27,8 +27,8 @@ from qunyun.adapters.storage.tables import (
     messages,
     service_records,
     tag_events,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, counts
 from qunyun.services.errors import Conflict, InvalidInput, NotFound

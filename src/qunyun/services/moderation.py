@@ -20,10 +20,10 @@ from qunyun.adapters.storage.tables import (
     groups,
     members,
     moderation_decisions,
-    utcnow,
     word_lists,
 )
 from qunyun.adapters.storage.tables import outbox as outbox_table
+from qunyun.clock import utcnow
 from qunyun.domain.actions import CapabilityLookup, RemoveMember, RestoreMember
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale

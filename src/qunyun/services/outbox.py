@@ -44,9 +44,9 @@ from qunyun.adapters.storage.tables import (
     members,
     messages,
     outbox,
-    utcnow,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.actions import (
     Action,
     Capability,

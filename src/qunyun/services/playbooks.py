@@ -23,15 +23,14 @@ from qunyun.adapters.storage.tables import (
     playbook_steps,
     playbooks,
     scripts,
-    utcnow,
 )
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.content import ContentError, When, parse_when
 from qunyun.domain.events import ScheduleFired
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, pushes, schedules, timeline
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.scripts import get_script
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
 if TYPE_CHECKING:

@@ -30,6 +30,7 @@ from qunyun.adapters.storage.tables import (
     push_log,
     staff_tasks,
 )
+from qunyun.clock import Clock
 from qunyun.domain.actions import (
     Action,
     CapabilityLookup,
@@ -52,7 +53,6 @@ from qunyun.services import audit, automation, segments, tasks
 from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import InvalidInput
 from qunyun.services.scripts import standard_values
-from qunyun.services.segments import Clock
 from qunyun.services.users import Actor
 
 _LOG_COLUMNS = ("platform", "group_id", "member_id", "at", "delivery_id")

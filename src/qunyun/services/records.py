@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from qunyun.adapters.storage.tables import members, service_records, utcnow
+from qunyun.adapters.storage.tables import members, service_records
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, select, update
 
 from qunyun.adapters.storage.sql import supports_skip_locked
-from qunyun.adapters.storage.tables import groups, scheduled_jobs, utcnow
+from qunyun.adapters.storage.tables import groups, scheduled_jobs
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.content import parse_when
 from qunyun.domain.events import ScheduleFired
 from qunyun.services import audit

@@ -14,8 +14,8 @@ from qunyun.adapters.storage.tables import (
     playbook_steps,
     script_versions,
     scripts,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.content import ContentError, ScriptKind, check_script, render
 from qunyun.domain.staff import Permission
 from qunyun.services import audit

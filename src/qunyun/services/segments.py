@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,8 +40,8 @@ from qunyun.adapters.storage.tables import (
     messages,
     segments,
     tags,
-    utcnow,
 )
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.segments import (
     AllOf,
     AnyOf,
@@ -67,15 +65,6 @@ _CMP: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """When "now" is and which time zone dates are in (dates are the team's local days)."""
-
-    now: datetime
-    tz: ZoneInfo
-
-    def day_start(self, day: date) -> datetime:
-        return datetime.combine(day, time(), tzinfo=self.tz)
 
 
 def parse(expression: str) -> Node:

@@ -18,8 +18,8 @@ from qunyun.adapters.storage.tables import (
     groups,
     members,
     memberships,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.activities import (
     yuan,
 )

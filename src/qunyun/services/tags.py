@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from qunyun.adapters.storage.sql import insert_ignore
-from qunyun.adapters.storage.tables import member_tags, members, tag_events, tags, utcnow
+from qunyun.adapters.storage.tables import member_tags, members, tag_events, tags
+from qunyun.clock import Clock, utcnow
 from qunyun.domain.segments import describe
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.segments import Clock, member_ids, member_matches, parse
+from qunyun.services.segments import member_ids, member_matches, parse
 from qunyun.services.users import Actor
 
 KINDS = ("manual", "rule")

@@ -32,6 +32,7 @@ from qunyun.adapters.storage.tables import (
     scheduled_jobs,
     scripts,
 )
+from qunyun.clock import Clock
 from qunyun.domain.content import (
     CAMPAIGN,
     ROUTINE,
@@ -45,7 +46,6 @@ from qunyun.domain.staff import Permission
 from qunyun.services import automation, pushes
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.pushes import PushOutcome, Recipient, Scope
-from qunyun.services.segments import Clock
 from qunyun.services.users import SYSTEM, Actor
 
 Source = Literal["playbook", "broadcast"]

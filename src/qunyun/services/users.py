@@ -27,8 +27,8 @@ from qunyun.adapters.storage.tables import (
     login_failures,
     staff_sessions,
     staff_users,
-    utcnow,
 )
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission, Role, role_allows
 from qunyun.services import audit
 from qunyun.services.errors import (

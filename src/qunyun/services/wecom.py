@@ -30,12 +30,12 @@ from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCry
 from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import (
-    utcnow,
     wecom_callbacks,
     wecom_chats,
     wecom_corps,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import AccessDenied, InvalidInput, NotFound, ServiceError

@@ -17,9 +17,9 @@ from qunyun.adapters.storage.tables import (
     join_codes,
     memberships,
     staff_tasks,
-    utcnow,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks
 from qunyun.services.errors import Conflict, InvalidInput, NotFound

@@ -14,10 +14,10 @@ from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
     platform_tags,
     tags,
-    utcnow,
     wecom_chats,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.events import ChatRef, GroupUpdated
 from qunyun.domain.staff import Permission
 from qunyun.services import audit

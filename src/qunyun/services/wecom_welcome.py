@@ -10,10 +10,10 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.storage.tables import (
-    utcnow,
     welcome_templates,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import InvalidInput, NotFound

@@ -23,10 +23,10 @@ from qunyun.adapters.storage.tables import (
     platform_tags,
     staff_tasks,
     tags,
-    utcnow,
     wecom_callbacks,
 )
 from qunyun.bootstrap import Runtime, make_wecom_adapter
+from qunyun.clock import utcnow
 from qunyun.services import (
     automation,
     broadcasts,

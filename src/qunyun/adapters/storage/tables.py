@@ -981,6 +981,3 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.analytics.health import GroupHealth
 from qunyun.analytics.overview import Overview
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services import health, segments, users

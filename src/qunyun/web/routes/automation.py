@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.adapters.storage.tables import utcnow
+from qunyun.clock import utcnow
 from qunyun.domain.automation import SECTIONS
 from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
 from qunyun.domain.staff import Permission

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.adapters.storage.tables import utcnow
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services.groups import EDITABLE

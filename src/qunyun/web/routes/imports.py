@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput
 from qunyun.services.imports import (

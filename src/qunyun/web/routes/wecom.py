@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
-from qunyun.adapters.storage.tables import utcnow
 from qunyun.bootstrap import Runtime, wecom_adapter
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.errors import NotFound, ServiceError

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from qunyun.adapters.storage.tables import utcnow
+from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
