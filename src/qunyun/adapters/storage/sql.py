@@ -154,7 +154,16 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
             f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "
             f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING", values)
         return int(raw.total_changes - before)  # type: ignore[union-attr]
+    return _copy_then_insert(conn, table, cols, rows,
+                             f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
+
+
+def _copy_then_insert(conn: Connection, table: Table, cols: str,
+                      rows: Sequence[Sequence[Any]], on_conflict: str) -> int:
+    """PostgreSQL's bulk path: COPY the rows into a temporary twin of ``table`` (dropped at
+    commit), then one INSERT … SELECT with ``on_conflict``; returns the rows it wrote."""
     temp = f"_bulk_{table.name}"
+    raw = conn.connection.driver_connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DROP AS "
                     f"SELECT {cols} FROM {table.name} WITH NO DATA")
@@ -163,7 +172,7 @@ def bulk_insert_ignore(conn: Connection, table: Table, columns: Sequence[str],
             for row in rows:
                 copy.write_row(row)
         cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {temp} "
-                    f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING")
+                    f"{on_conflict}")
         return int(cur.rowcount)
 
 
@@ -263,16 +272,7 @@ def bulk_add_counts(conn: Connection, table: Table, keys: Sequence[str], column:
             f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {update}", rows)
         return
-    temp = f"_add_{table.name}"
-    with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DROP AS "
-                    f"SELECT {cols} FROM {table.name} WITH NO DATA")
-        cur.execute(f"TRUNCATE {temp}")
-        with cur.copy(f"COPY {temp} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {temp} "
-                    f"ON CONFLICT ({conflict}) DO UPDATE SET {update}")
+    _copy_then_insert(conn, table, cols, rows, f"ON CONFLICT ({conflict}) DO UPDATE SET {update}")
 
 
 def refresh_statistics(conn: Connection, tables: Sequence[Table]) -> None:
