@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection, func, select
 
 from qunyun import sample_playbooks
@@ -33,6 +34,7 @@ from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
 
 
+@pytest.mark.slow  # 36–77 s: the whole demo, twice (`make test-fast` leaves it out)
 def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path: Path) -> None:
     first = load_demo(runtime, group_count=2)
     assert first["events"] > 1000 and first["already_loaded"] == 0
