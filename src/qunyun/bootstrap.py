@@ -22,13 +22,14 @@ from qunyun.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLi
 from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.analytics import mirror as analytics_mirror
+from qunyun.analytics.mirror import MirrorSetup
 from qunyun.clock import Clock, utcnow
 from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
 from qunyun.engine.rules import default_rules
 from qunyun.services import (
-    analytics_mirror,
     broadcasts,
     confirmations,
     health,
@@ -79,6 +80,10 @@ class Runtime:
         return IngestConfig(rules=self.rules, capabilities=self.capabilities,
                             timezone=self.settings.timezone, automation=self.automation,
                             scheduled=SCHEDULED_HANDLERS)
+
+    @property
+    def mirror(self) -> MirrorSetup:
+        return MirrorSetup.of(self.settings)
 
     def clock(self) -> Clock:
         """Now, in the team's time zone (segments and lead scores are relative to it)."""
@@ -177,6 +182,12 @@ def _confirmations(rt: Runtime) -> int:
     return submitted.submitted + polled.sent + polled.failed
 
 
+def _refresh_mirror(rt: Runtime) -> int:
+    """The worker's periodic job: start a refresh in a thread unless one is running."""
+    analytics_mirror.start_refresh(rt.engine, rt.mirror)
+    return 0
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -217,7 +228,7 @@ def build_runtime(
                            ("health_alerts", 3600.0, _health_alerts)])
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,
-                            analytics_mirror.refresh_when_due))
+                            _refresh_mirror))
     if with_wecom:
         rt.adapters["wecom"] = make_wecom_adapter(rt)
     return rt

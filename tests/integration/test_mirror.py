@@ -143,9 +143,9 @@ def test_missing_or_broken_mirror_is_named(tmp_path: Path) -> None:
 
 def test_the_worker_refreshes_the_mirror_in_a_thread_of_its_own(
         runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qunyun.analytics import mirror as analytics_mirror
     from qunyun.bootstrap import build_runtime
     from qunyun.config import Settings
-    from qunyun.services import analytics_mirror
 
     off = build_runtime(Settings(data_dir=tmp_path), engine=runtime.engine)
     on = build_runtime(Settings(data_dir=tmp_path, analytics_mirror=True,
@@ -154,8 +154,8 @@ def test_the_worker_refreshes_the_mirror_in_a_thread_of_its_own(
     assert ("analytics_mirror", 1800.0) in {(n, every) for n, every, _job in on.periodic}
     path = tmp_path / "analytics.duckdb"
     assert on.settings.resolved_mirror_path() == path
-    assert analytics_mirror.refresh_when_due(on) == 0  # returns at once
-    assert analytics_mirror._refreshing.acquire(timeout=120)  # the thread has finished
-    analytics_mirror._refreshing.release()
+    job = next(job for name, _every, job in on.periodic if name == "analytics_mirror")
+    assert job(on) == 0  # returns at once
+    assert analytics_mirror.wait_for_refresh(120)  # the thread has finished
     found = mirror.info(path)
     assert found is not None and set(found.rows) >= {"member_events", "enrolments"}

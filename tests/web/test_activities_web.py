@@ -144,7 +144,7 @@ def test_cohorts_come_from_the_analytics_mirror_when_it_is_on(
 def test_operators_refresh_the_mirror_in_the_background(
         client: TestClient, runtime: Runtime, staff: dict[str, str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from qunyun.services import analytics_mirror
+    from qunyun.analytics import mirror as analytics_mirror
 
     path = tmp_path / "analytics.duckdb"
     monkeypatch.setattr(runtime.settings, "analytics_mirror_path", str(path))
@@ -156,11 +156,9 @@ def test_operators_refresh_the_mirror_in_the_background(
     assert 'id="refresh-mirror"' in client.get("/activities/cohorts").text
     r = client.post("/api/v1/analytics/mirror/refresh", headers={"x-csrf-token": token})
     assert r.status_code == 202 and r.json()["started"] is True
-    assert analytics_mirror._refreshing.acquire(timeout=120)  # the background copy is done
-    analytics_mirror._refreshing.release()
+    assert analytics_mirror.wait_for_refresh(120)  # the background copy is done
     status = client.get("/api/v1/analytics/mirror").json()
     assert status["enabled"] and status["refreshed_at"] and not status["refreshing"]
     r = client.post("/activities/cohorts/refresh-mirror", data={"csrf_token": token})
     assert r.status_code == 303
-    assert analytics_mirror._refreshing.acquire(timeout=120)
-    analytics_mirror._refreshing.release()
+    assert analytics_mirror.wait_for_refresh(120)

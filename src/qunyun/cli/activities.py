@@ -302,11 +302,11 @@ def _pct(value: float | None) -> str:
 def report_cohorts(series: str | None, after_days: int, period: str, issue: str | None,
                    as_user: str | None, as_json: bool, now: datetime | None = None) -> None:
     """Body of ``qunyun report cohorts`` (registered in main with the other reports)."""
-    from qunyun.services.analytics_mirror import read_cohorts
+    from qunyun.services.reports import read_cohorts
 
     with session(as_user, write=False) as (rt, _conn, actor):
-        data = read_cohorts(rt, actor=actor, series=series, after_days=after_days,
-                            period=period, now=now)
+        data = read_cohorts(rt.uow, rt.mirror, actor=actor, tz=rt.settings.tz, series=series,
+                            after_days=after_days, period=period, now=now)
     if as_json:
         emit_json(data)
         return

@@ -33,11 +33,11 @@ def analytics_refresh(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Copy the store into the analytics mirror now (the worker does it on its own when
     QUNYUN_ANALYTICS_MIRROR=1)."""
     from qunyun.adapters.storage.mirror import MirrorError
-    from qunyun.services.analytics_mirror import do_refresh_mirror
+    from qunyun.services.reports import do_refresh_mirror
 
     with session(as_user, write=False) as (rt, _conn, actor):
         try:
-            found = do_refresh_mirror(rt, actor=actor)
+            found = do_refresh_mirror(rt.engine, rt.mirror, actor=actor)
         except MirrorError as exc:
             fail(str(exc))
     if as_json:
@@ -50,10 +50,10 @@ def analytics_refresh(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
 @analytics_app.command("status")
 def analytics_status(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Whether the mirror is in use, where it is and as of when."""
-    from qunyun.services.analytics_mirror import mirror_status
+    from qunyun.services.reports import mirror_status
 
     with session(as_user, write=False) as (rt, _conn, actor):
-        data = mirror_status(rt, actor=actor)
+        data = mirror_status(rt.mirror, actor=actor)
     if as_json:
         emit_json(data)
         return

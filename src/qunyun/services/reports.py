@@ -8,11 +8,15 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
+from qunyun.adapters.storage import mirror as copy_info
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.analytics import mirror
 from qunyun.analytics.cohorts import KeptChanging, cohort_report
 from qunyun.analytics.funnels import funnel
 from qunyun.analytics.health import GroupHealth, group_health
+from qunyun.analytics.mirror import MirrorSetup
 from qunyun.analytics.overview import Overview, overview
 from qunyun.domain.staff import Permission
 from qunyun.services import members, outbox, tasks
@@ -76,3 +80,34 @@ def get_funnel(conn: Connection, *, actor: Actor, tz: ZoneInfo, activity: int | 
     """An activity's funnel (its code or id), for staff who may see the activity."""
     return funnel(conn, tz=tz, activity=access_activity(conn, actor=actor, ref=activity),
                   now=now)
+
+
+# --- the analytics mirror -------------------------------------------------------------------
+
+def do_refresh_mirror(engine: Engine, setup: MirrorSetup, *,
+                      actor: Actor) -> copy_info.MirrorInfo:
+    """Copy the store into the mirror now (MirrorError names the file and the cause)."""
+    actor.require(Permission.OPERATE)
+    return mirror.refresh(engine, setup)
+
+
+def do_start_mirror_refresh(engine: Engine, setup: MirrorSetup, *, actor: Actor) -> bool:
+    """Start a refresh in the background (for the dashboard and the API); False when one
+    is already running."""
+    actor.require(Permission.OPERATE)
+    return mirror.start_refresh(engine, setup)
+
+
+def mirror_status(setup: MirrorSetup, *, actor: Actor) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    return mirror.status(setup)
+
+
+def read_cohorts(uow: UnitOfWork, setup: MirrorSetup, *, actor: Actor, tz: ZoneInfo,
+                 **options: Any) -> dict[str, Any]:
+    """The cohort report from the mirror when it is in use, else from the store; ``as_of``
+    says the snapshot's time (None: live)."""
+    with mirror.reading(setup, uow) as (conn, as_of):
+        report = get_cohort_report(conn, actor=actor, tz=tz, **options)
+    report["as_of"] = as_of.isoformat() if as_of is not None else None
+    return report

@@ -14,7 +14,7 @@ from qunyun.analytics.cohorts import issue_in, source_chart
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.domain.staff import Permission
-from qunyun.services import activities, analytics_mirror, conversions, enrolments, settlements
+from qunyun.services import activities, conversions, enrolments, reports, settlements
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -150,8 +150,9 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
     all_series = activities.list_series(conn, actor=actor)
     if series is None and all_series:
         series = all_series[0]["code"]
-    report = analytics_mirror.read_cohorts(
-        runtime, actor=actor, series=series, after_days=after_days, period=period,
+    report = reports.read_cohorts(
+        runtime.uow, runtime.mirror, actor=actor, tz=runtime.settings.tz, series=series,
+        after_days=after_days, period=period,
     ) if series else None
     chosen = issue_in(report, issue) if report else None
     lang = language(request)
@@ -172,7 +173,7 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
         "all_series": all_series, "series": series, "report": report, "chosen": chosen,
         "after_days": after_days, "period": period, "charts": charts,
         "as_of": datetime.fromisoformat(report["as_of"]) if report and report["as_of"]
-        else None, "mirror": analytics_mirror.mirror_status(runtime, actor=actor)
+        else None, "mirror": reports.mirror_status(runtime.mirror, actor=actor)
         if runtime.settings.analytics_mirror else None,
         "label": lambda k: _label(k, lang)})
 
@@ -180,7 +181,7 @@ def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
 @router.post("/activities/cohorts/refresh-mirror")
 @access(Permission.OPERATE)
 def cohorts_refresh_mirror(actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    analytics_mirror.do_start_refresh(runtime, actor=actor)
+    reports.do_start_mirror_refresh(runtime.engine, runtime.mirror, actor=actor)
     return RedirectResponse("/activities/cohorts", status_code=303)
 
 

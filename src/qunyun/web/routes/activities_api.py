@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
-from qunyun.services import activities, analytics_mirror, conversions, enrolments, settlements
+from qunyun.services import activities, conversions, enrolments, reports, settlements
 from qunyun.services.members import member_id_by_number
 from qunyun.services.reports import get_funnel
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
@@ -253,20 +253,21 @@ def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = N
                 after_days: int = 21, period: Literal["week", "month"] = "week"
                 ) -> dict[str, Any]:
     """The cohort report; from the analytics mirror when it is in use (``as_of``)."""
-    return analytics_mirror.read_cohorts(runtime, actor=actor, series=series,
-                                         after_days=after_days, period=period)
+    return reports.read_cohorts(runtime.uow, runtime.mirror, actor=actor,
+                                tz=runtime.settings.tz, series=series, after_days=after_days,
+                                period=period)
 
 
 @router.get("/analytics/mirror")
 @access(Permission.VIEW)
 def api_mirror(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Whether the analytics mirror is in use, as of when, and whether a refresh runs."""
-    return analytics_mirror.mirror_status(runtime, actor=actor)
+    return reports.mirror_status(runtime.mirror, actor=actor)
 
 
 @router.post("/analytics/mirror/refresh", status_code=202)
 @access(Permission.OPERATE)
 def api_mirror_refresh(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Start a refresh in the background; ``started`` is false when one already runs."""
-    started = analytics_mirror.do_start_refresh(runtime, actor=actor)
-    return {"started": started, **analytics_mirror.mirror_status(runtime, actor=actor)}
+    started = reports.do_start_mirror_refresh(runtime.engine, runtime.mirror, actor=actor)
+    return {"started": started, **reports.mirror_status(runtime.mirror, actor=actor)}
