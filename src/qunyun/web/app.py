@@ -34,17 +34,20 @@ from qunyun.web.routes import (
     automation_api,
     content,
     content_api,
-    crm_api,
     dashboard,
     groups,
     health,
     imports,
     leads,
+    leads_api,
     members,
+    members_api,
     ops,
     outbox,
     segments,
+    segments_api,
     tags,
+    tags_api,
     tasks,
     users,
     users_api,
@@ -97,7 +100,8 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
-                   leads, tasks, outbox, audit, users, api, users_api, crm_api, automation,
+                   leads, tasks, outbox, audit, users, api, users_api, members_api, tags_api,
+                   segments_api, leads_api, automation,
                    automation_api, content, content_api, activities, activities_api, wecom,
                    wecom_api):
         app.include_router(module.router)

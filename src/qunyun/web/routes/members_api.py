@@ -1,5 +1,5 @@
-"""CRM JSON API under /api/v1: member profiles, tags, records, blacklist, merges, attributes,
-segments and lead lists. Calls services only; roles are checked there."""
+"""The JSON API under /api/v1 for member profiles, tags on a member, records and follow-ups,
+the blacklist, custom attributes and merges. Calls services only; roles are checked there."""
 
 from __future__ import annotations
 
@@ -7,45 +7,27 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from qunyun.domain.staff import Permission
 from qunyun.services import (
     attributes,
     blacklist,
-    leads,
     merges,
     profiles,
     records,
-    segments,
     tags,
 )
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, attachment
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["crm"])
+
+router = APIRouter(prefix="/api/v1", tags=["members"])
 
 
 class TagAssign(BaseModel):
     tag: str = Field(description='"group/name" or a tag id; created when new')
     reason: str = ""
-
-
-class TagCreate(BaseModel):
-    name: str
-    group: str = ""
-    color: str = ""
-    kind: str = "manual"
-    rule: str = ""
-    description: str = ""
-
-
-class TagUpdate(BaseModel):
-    name: str | None = None
-    group: str | None = None
-    color: str | None = None
-    rule: str | None = None
-    description: str | None = None
 
 
 class RecordCreate(BaseModel):
@@ -78,36 +60,6 @@ class MergeCreate(BaseModel):
 class Dismiss(BaseModel):
     member_a: int
     member_b: int
-
-
-class SegmentCreate(BaseModel):
-    name: str
-    expression: str
-    description: str = ""
-
-
-class SegmentUpdate(BaseModel):
-    name: str | None = None
-    expression: str | None = None
-    description: str | None = None
-
-
-class Expression(BaseModel):
-    expression: str
-
-
-class LeadQuery(BaseModel):
-    segment_id: int | None = None
-    expression: str | None = None
-    formula: str = leads.DEFAULT_FORMULA
-    limit: int = Field(100, ge=1, le=5000)
-    format: str = "csv"
-
-
-class LeadListCreate(BaseModel):
-    name: str
-    segment: str
-    formula: str
 
 
 def _aware(value: datetime | None, runtime: Any) -> datetime | None:
@@ -265,147 +217,3 @@ def api_dismiss(body: Dismiss, actor: CurrentActor, runtime: RuntimeDep) -> None
     with runtime.uow.write() as conn:
         merges.do_dismiss_suggestion(conn, actor=actor, member_a=body.member_a,
                                      member_b=body.member_b)
-
-
-# --- tags ---------------------------------------------------------------------------------
-
-@router.get("/tags")
-@access(Permission.VIEW)
-def api_tags(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return tags.list_tags(conn, actor=actor)
-
-
-@router.post("/tags", status_code=201)
-@access(Permission.OPERATE)
-def api_tag_create(body: TagCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.uow.write() as conn:
-        tag_id = tags.do_create_tag(conn, actor=actor, name=body.name, group=body.group,
-                                    color=body.color, kind=body.kind, rule=body.rule,
-                                    description=body.description, clock=runtime.clock())
-    return {"id": tag_id}
-
-
-@router.patch("/tags/{tag_id}", status_code=204)
-@access(Permission.OPERATE)
-def api_tag_update(tag_id: int, body: TagUpdate, actor: CurrentActor,
-                   runtime: RuntimeDep) -> None:
-    with runtime.uow.write() as conn:
-        tags.do_update_tag(conn, actor=actor, tag_id=tag_id, **body.model_dump(),
-                           clock=runtime.clock())
-
-
-@router.post("/tags/recompute")
-@access(Permission.OPERATE)
-def api_tags_recompute(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.uow.write() as conn:
-        return tags.do_recompute_rule_tags(conn, actor=actor, clock=runtime.clock())
-
-
-# --- segments -------------------------------------------------------------------------------
-
-@router.get("/segments")
-@access(Permission.VIEW)
-def api_segments(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return segments.list_segments(conn, actor=actor)
-
-
-@router.post("/segments", status_code=201)
-@access(Permission.OPERATE)
-def api_segment_create(body: SegmentCreate, actor: CurrentActor,
-                       runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.uow.write() as conn:
-        segment_id = segments.do_create_segment(conn, actor=actor, name=body.name,
-                                                expression=body.expression,
-                                                description=body.description)
-        return segments.get_segment(conn, actor=actor, segment_id=segment_id)
-
-
-@router.get("/segments/{segment_id}")
-@access(Permission.VIEW)
-def api_segment(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
-                conn: ReadConn) -> dict[str, Any]:
-    seg = segments.get_segment(conn, actor=actor, segment_id=segment_id)
-    seg["members"] = segments.count_expression(conn, actor=actor, expression=seg["expression"],
-                                               clock=runtime.clock())
-    return seg
-
-
-@router.patch("/segments/{segment_id}", status_code=204)
-@access(Permission.OPERATE)
-def api_segment_update(segment_id: int, body: SegmentUpdate, actor: CurrentActor,
-                       runtime: RuntimeDep) -> None:
-    with runtime.uow.write() as conn:
-        segments.do_update_segment(conn, actor=actor, segment_id=segment_id,
-                                   **body.model_dump())
-
-
-@router.delete("/segments/{segment_id}", status_code=204)
-@access(Permission.OPERATE)
-def api_segment_delete(segment_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
-    with runtime.uow.write() as conn:
-        segments.do_delete_segment(conn, actor=actor, segment_id=segment_id)
-
-
-@router.post("/segments/count")
-@access(Permission.VIEW)
-def api_segment_count(body: Expression, actor: CurrentActor, runtime: RuntimeDep,
-                      conn: ReadConn) -> dict[str, Any]:
-    """Count an unsaved expression (the builder's live count)."""
-    return {"expression": body.expression,
-            "members": segments.count_expression(conn, actor=actor,
-                                                 expression=body.expression,
-                                                 clock=runtime.clock())}
-
-
-@router.get("/segments/{segment_id}/members")
-@access(Permission.VIEW)
-def api_segment_members(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
-                        conn: ReadConn, limit: int = 100,
-                        offset: int = 0) -> list[dict[str, Any]]:
-    seg = segments.get_segment(conn, actor=actor, segment_id=segment_id)
-    return segments.list_expression_members(conn, actor=actor, expression=seg["expression"],
-                                            clock=runtime.clock(),
-                                            limit=min(max(limit, 1), 1000),
-                                            offset=max(offset, 0))
-
-
-# --- leads ----------------------------------------------------------------------------------
-
-@router.post("/leads/score")
-@access(Permission.VIEW)
-def api_leads_score(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep,
-                    conn: ReadConn) -> dict[str, Any]:
-    """Rank a segment by a formula; each row says why it scored."""
-    expression, _ = segments.resolve_expression(conn, actor=actor, segment=body.segment_id,
-                                                expression=body.expression)
-    rows, total = leads.score(conn, actor=actor, expression=expression, formula=body.formula,
-                              clock=runtime.clock(), limit=body.limit)
-    return {"members": total, "rows": [r.as_dict() for r in rows]}
-
-
-@router.post("/leads/export")
-@access(Permission.VIEW)
-def api_leads_export(body: LeadQuery, actor: CurrentActor, runtime: RuntimeDep) -> Response:
-    """The whole ranked list as CSV or XLSX (audited)."""
-    with runtime.uow.write() as conn:
-        expression, _ = segments.resolve_expression(conn, actor=actor, segment=body.segment_id,
-                                                expression=body.expression)
-        data, _ = leads.do_export_leads(conn, actor=actor, expression=expression,
-                                        formula=body.formula, clock=runtime.clock(),
-                                        fmt=body.format, source="api")
-    return attachment(data, body.format)
-
-
-@router.get("/lead-lists")
-@access(Permission.VIEW)
-def api_lead_lists(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return leads.list_lead_lists(conn, actor=actor)
-
-
-@router.post("/lead-lists", status_code=201)
-@access(Permission.OPERATE)
-def api_lead_list_save(body: LeadListCreate, actor: CurrentActor,
-                       runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.uow.write() as conn:
-        return {"id": leads.do_save_lead_list(conn, actor=actor, name=body.name,
-                                              segment=body.segment, formula=body.formula)}
