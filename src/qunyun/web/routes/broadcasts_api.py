@@ -1,0 +1,72 @@
+"""The JSON API under /api/v1 for broadcasts (preview, create, cancel) and the delivery log.
+Calls services only; roles are checked there."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from qunyun.domain.staff import Permission
+from qunyun.services import broadcasts, pushes
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+
+router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
+
+
+class BroadcastSave(BaseModel):
+    name: str = ""
+    target: dict[str, Any]
+    script_id: int | None = None
+    text: str | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    variables: dict[str, str] = Field(default_factory=dict)
+    send_at: datetime | None = None
+
+
+@router.get("/broadcasts")
+@access(Permission.VIEW)
+def broadcasts_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return broadcasts.list_broadcasts(conn, actor=actor)
+
+
+@router.post("/broadcasts/preview")
+@access(Permission.VIEW)
+def broadcasts_preview(body: BroadcastSave, actor: CurrentActor, conn: ReadConn,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    return broadcasts.preview_broadcast(
+        conn, actor=actor, target=body.target, script_id=body.script_id, text=body.text,
+        attachments=body.attachments, variables=body.variables, send_at=body.send_at,
+        clock=runtime.clock())
+
+
+@router.post("/broadcasts", status_code=201)
+@access(Permission.OPERATE)
+def broadcasts_create(body: BroadcastSave, actor: CurrentActor,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return broadcasts.do_create_broadcast(conn, actor=actor, **body.model_dump())
+
+
+@router.get("/broadcasts/{broadcast_id}")
+@access(Permission.VIEW)
+def broadcasts_get(broadcast_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return broadcasts.get_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+@access(Permission.OPERATE)
+def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return broadcasts.do_cancel_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
+
+
+@router.get("/deliveries")
+@access(Permission.VIEW)
+def deliveries_list(actor: CurrentActor, conn: ReadConn, playbook_id: int | None = None,
+                    broadcast_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    return pushes.list_deliveries(conn, actor=actor, limit=min(limit, 1000),
+                                  playbook_id=playbook_id, broadcast_id=broadcast_id)
