@@ -13,7 +13,6 @@ for people, memberships and events, decided in file order, written in bulk.
 from __future__ import annotations
 
 import io
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,7 +35,6 @@ from qunyun.adapters.platforms.exports.formats import (
 from qunyun.adapters.platforms.exports.snapshots import detect_snapshot_format, read_snapshots
 from qunyun.adapters.platforms.exports.translate import TRANSLATORS, ExportTranslator
 from qunyun.adapters.storage.sql import (
-    bulk_insert_ignore,
     index_built_after,
     refresh_statistics,
 )
@@ -63,7 +61,8 @@ from qunyun.domain.events import (
     PersonRef,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, counts, tags
+from qunyun.services import audit, tags
+from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.import_history import actor_refs, import_frame
@@ -79,8 +78,6 @@ from qunyun.services.users import Actor
 
 FORMATS = tuple(READERS)
 BATCH = 5000
-MESSAGE_COLUMNS = ("group_id", "member_id", "platform_message_id", "sent_at", "direction",
-                   "message_type", "text", "recalled")
 # messages arrive in time order within a group but in random member order: this index is
 # the costly one to keep up to date row by row (see ``index_built_after``)
 MEMBER_INDEX = next(ix for ix in messages.indexes if ix.name == "ix_messages_member_sent")
@@ -155,9 +152,7 @@ class _Importer:
         self.batch: list[tuple[Any, ...]] = []
         # (member, group) -> first and last message time not yet written to the membership
         self.spans: dict[tuple[int, int], tuple[datetime, datetime]] = {}
-        # message totals to add per member, and members whose totals need a recount
-        self.said: Counter[int] = Counter()
-        self.recount: set[int] = set()
+        self.messages = chat_messages.Batches(conn)  # and the members' totals
         self.rows = 0  # rows read from the file (messages, notices, bad rows)
         # members the batch path wrote with their last appearance: counted, not updated
         self.members_counted: set[int] = set()
@@ -237,17 +232,10 @@ class _Importer:
         self.batch.clear()
 
     def _store(self, rows: list[tuple[Any, ...]], *, ready: bool = False) -> None:
-        """Insert a batch of message rows; keep the per-member message totals in step (added
-        from the batch when every row went in, else recounted at the end)."""
-        added = bulk_insert_ignore(self.conn, messages, MESSAGE_COLUMNS, rows,
-                                   ["group_id", "platform_message_id"], ready=ready)
+        """Store a batch of message rows (``messages.COLUMNS`` order)."""
+        added = self.messages.add(rows, ready=ready)
         self.report.messages += added
         self.report.duplicate_messages += len(rows) - added
-        speakers = (row[1] for row in rows if row[1] is not None)
-        if added == len(rows):
-            self.said.update(speakers)
-        else:
-            self.recount.update(speakers)
 
     def notice(self, row: ExportRow) -> None:
         self.group_id(row)
@@ -322,8 +310,7 @@ class _Importer:
     def finish(self) -> None:
         self.flush()
         self.flush_spans()
-        counts.add(self.conn, counts.MESSAGE, self.said)
-        counts.recount(self.conn, self.recount)
+        self.messages.finish()
         if self.members_seen:
             self.conn.execute(
                 update(members).where(members.c.id == bindparam("m_id"),

@@ -53,7 +53,8 @@ from qunyun.engine import (
     freshness,
 )
 from qunyun.engine.automation import AutomationSnapshot
-from qunyun.services import automation, blacklist, counts, history, outbox, tags
+from qunyun.services import automation, blacklist, history, outbox, tags
+from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
@@ -287,13 +288,9 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                     conn, touched.member.id, touched.group_id) is None:
                 add_implied_membership(conn, member_id=touched.member.id,
                                        group_id=touched.group_id, at=at)
-            stored = insert_ignore(conn, messages, {
-                "group_id": touched.group_id, "member_id": touched.member.id,
-                "platform_message_id": event.message_id, "sent_at": at, "direction": "in",
-                "message_type": event.message_type, "text": event.text, "recalled": False,
-            }, ["group_id", "platform_message_id"])
-            if stored is not None:
-                counts.bump(conn, touched.member.id, counts.MESSAGE)
+            chat_messages.record(conn, group_id=touched.group_id, member_id=touched.member.id,
+                                 message_id=event.message_id, at=at,
+                                 message_type=event.message_type, text=event.text)
             note_message_times(conn, member_id=touched.member.id, group_id=touched.group_id,
                                first=at, last=at)
         case MessageRecalled():

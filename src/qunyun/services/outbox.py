@@ -35,14 +35,12 @@ from qunyun.adapters.ratelimit import RateLimiter
 from qunyun.adapters.storage.sql import (
     bulk_insert_ignore,
     insert_ignore,
-    insert_ignore_many,
     supports_skip_locked,
 )
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
     members,
-    messages,
     outbox,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
@@ -59,6 +57,7 @@ from qunyun.domain.outbox import OutboxStatus
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import expires_at
 from qunyun.services import audit, tasks
+from qunyun.services import messages as chat_messages
 from qunyun.services.errors import Conflict, NotFound
 from qunyun.services.users import Actor
 
@@ -378,13 +377,11 @@ def _record_delivered(conn: Connection, worker_id: str,
     ours = set(conn.execute(select(outbox.c.id).where(
         outbox.c.id.in_([c.id for c, _a, _r in done]), outbox.c.status == DELIVERED,
         outbox.c.claimed_by == worker_id)).scalars())
-    insert_ignore_many(conn, messages, [
-        {"group_id": c.group_id, "member_id": None,
-         "platform_message_id": r.platform_message_id or c.idempotency_key, "sent_at": now,
-         "direction": "out", "message_type": "text", "text": a.text, "recalled": False}
+    chat_messages.record_sent(conn, [
+        {"group_id": c.group_id, "platform_message_id": r.platform_message_id or c.idempotency_key,
+         "sent_at": now, "message_type": "text", "text": a.text}
         for c, a, r in done
-        if c.id in ours and isinstance(a, SendText) and c.group_id is not None
-    ], ["group_id", "platform_message_id"])
+        if c.id in ours and isinstance(a, SendText) and c.group_id is not None])
 
 
 def _record_error(conn: Connection, claimed: Claimed, worker_id: str, error: SendError,
