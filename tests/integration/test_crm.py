@@ -272,12 +272,13 @@ def test_merge_suggestions_and_dismissal(conn: Connection, runtime: Runtime,
     # a nickname-only identity (from an export) named like u4, in u4's group
     from qunyun.adapters.storage.tables import groups
     from qunyun.domain.events import PersonRef
-    from qunyun.services.members import add_implied_membership, resolve_member
+    from qunyun.services.members import resolve_member
+    from qunyun.services.memberships import add_implied
     weak = resolve_member(conn, platform="export", at=datetime.now(UTC), ref=PersonRef(
         external_id="math1:昵称u4", kind="nickname", name="昵称u4", weak=True))
     math1 = conn.execute(select(groups.c.id).where(groups.c.external_id == "math1")).scalar()
     assert math1 is not None
-    add_implied_membership(conn, member_id=weak.id, group_id=math1, at=datetime.now(UTC))
+    add_implied(conn, member_id=weak.id, group_id=math1, at=datetime.now(UTC))
 
     found = merges.merge_suggestions(conn, actor=VIEWER)
     pairs = {(s["a"]["id"], s["b"]["id"]): s["reasons"] for s in found}

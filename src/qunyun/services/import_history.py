@@ -57,6 +57,7 @@ from qunyun.domain.events import (
     PersonRef,
 )
 from qunyun.services import history
+from qunyun.services import memberships as memberships_service
 from qunyun.services.members import MEMBER_NUMBER_COUNTER, current_member_number
 
 if TYPE_CHECKING:
@@ -425,22 +426,14 @@ class Timeline:
                     inbound_events.c.id > before,
                     inbound_events.c.platform == self.platform)).all())
         if self.new:
-            bulk_insert_ignore(self.conn, memberships, (
-                "member_id", "group_id", "joined_at", "join_scene", "inviter_member_id",
-                "channel", "join_observed", "left_at", "leave_scene", "first_message_at",
-                "last_message_at"), [
+            memberships_service.add_many(self.conn, [
                 (rid(m.member), m.group, m.joined_at, m.scene, rid(m.inviter), m.channel,
                  m.observed, m.left_at, m.leave_scene, m.first, m.last)
-                for m in sorted(self.new, key=lambda m: m.order)], ["id"])
-        changed = [m for m in self.stored if m.changed]
-        if changed:
-            self.conn.execute(
-                update(memberships).where(memberships.c.id == bindparam("m_id")).values(
-                    left_at=bindparam("m_left"), leave_scene=bindparam("m_scene"),
-                    first_message_at=bindparam("m_first"),
-                    last_message_at=bindparam("m_last")),
-                [{"m_id": m.id, "m_left": m.left_at, "m_scene": m.leave_scene,
-                  "m_first": m.first, "m_last": m.last} for m in changed])
+                for m in sorted(self.new, key=lambda m: m.order)])
+        memberships_service.update_many(self.conn, [
+            {"id": m.id, "left_at": m.left_at, "leave_scene": m.leave_scene,
+             "first_message_at": m.first, "last_message_at": m.last}
+            for m in self.stored if m.changed])
         history.append_many(self.conn, [
             {"member_id": rid(e["member"]), "group_id": e["group"], "kind": e["kind"],
              "at": e["at"], "actor_id": rid(e["actor"]), "data": e["data"],

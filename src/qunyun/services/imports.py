@@ -62,13 +62,13 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tags
+from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
 from qunyun.services.import_history import actor_refs, import_frame
-from qunyun.services.ingest import NO_RULES, do_ingest_event, note_message_times_many
+from qunyun.services.ingest import NO_RULES, do_ingest_event
 from qunyun.services.members import (
-    add_implied_membership,
     attach_identity,
     current_member_number,
     find_identity,
@@ -291,7 +291,7 @@ class _Importer:
                                   (min(span[0], first), max(span[1], last)))
         if (mid, gid) not in self.in_group:
             if not self._was_member(mid, gid, first):
-                add_implied_membership(self.conn, member_id=mid, group_id=gid, at=first)
+                memberships_service.add_implied(self.conn, member_id=mid, group_id=gid, at=first)
             self.in_group.add((mid, gid))
 
     def _was_member(self, mid: int, gid: int, at: datetime) -> bool:
@@ -304,7 +304,7 @@ class _Importer:
         ).first() is not None
 
     def flush_spans(self) -> None:
-        note_message_times_many(self.conn, self.spans)
+        memberships_service.note_message_times_many(self.conn, self.spans)
         self.spans.clear()
 
     def finish(self) -> None:
@@ -542,7 +542,7 @@ def do_import_snapshot(uow: UnitOfWork, path: Path, *, at: datetime, fmt: str = 
                 if conn.execute(select(memberships.c.id).where(
                         memberships.c.group_id == gid, memberships.c.member_id == mid,
                         memberships.c.left_at.is_(None))).first() is None:
-                    add_implied_membership(conn, member_id=mid, group_id=gid, at=at)
+                    memberships_service.add_implied(conn, member_id=mid, group_id=gid, at=at)
                     report.joined_implied += 1
             for mid in sorted(current - listed):
                 ident = conn.execute(select(identities.c.kind, identities.c.external_id)

@@ -12,16 +12,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, select, update
 
 from qunyun.adapters.platforms.base import ParseError, PlatformAdapter
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
-    UTCDateTime,
     groups,
     inbound_events,
-    member_events,
-    memberships,
     messages,
 )
 from qunyun.clock import Clock, utcnow
@@ -41,7 +38,7 @@ from qunyun.domain.events import (
     ScheduleFired,
 )
 from qunyun.domain.groups import GroupState
-from qunyun.domain.history import LEAVE_KINDS, leave_kind
+from qunyun.domain.history import leave_kind
 from qunyun.domain.staff import Permission
 from qunyun.engine import (
     Evaluation,
@@ -54,10 +51,11 @@ from qunyun.engine import (
 )
 from qunyun.engine.automation import AutomationSnapshot
 from qunyun.services import automation, blacklist, history, outbox, tags
+from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
-from qunyun.services.members import ResolvedMember, add_implied_membership, resolve_member
+from qunyun.services.members import ResolvedMember, resolve_member
 from qunyun.services.users import Actor
 
 # work a scheduled job does beyond the rules (a playbook step or broadcast fanning out to
@@ -158,77 +156,11 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         stale=tuple(a.type_name for _r, a in stale))
 
 
-# The statements every event runs are built once (building one cost more than running it
-# on SQLite); values go in as parameters.
-_NEW_MEMBERSHIP = memberships.insert()
-_OPEN_MEMBERSHIP = (select(memberships.c.id).where(
-    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
-    memberships.c.left_at.is_(None)).order_by(memberships.c.id.desc()).limit(1))
-_LATER_LEAVE = select(func.min(member_events.c.occurred_at)).where(
-    member_events.c.member_id == bindparam("m"), member_events.c.group_id == bindparam("g"),
-    member_events.c.kind.in_(LEAVE_KINDS),
-    member_events.c.occurred_at > bindparam("at", type_=UTCDateTime()))
-_JOIN_COUNT = select(func.count()).select_from(memberships).where(
-    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
-    memberships.c.join_observed.is_(True))
-_CLOSE_MEMBERSHIP = update(memberships).where(
-    memberships.c.member_id == bindparam("m"), memberships.c.group_id == bindparam("g"),
-    memberships.c.left_at.is_(None),
-).values(left_at=bindparam("at", type_=UTCDateTime()), leave_scene=bindparam("scene"))
-
-
 def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_id: int | None,
                   at: datetime, inbound_id: int, actor_id: int | None = None,
                   data: dict[str, Any] | None = None) -> None:
     history.append(conn, kind=kind, member_id=member_id, group_id=group_id, at=at, data=data,
                    actor_id=actor_id, inbound_id=inbound_id)
-
-
-def _widen_message_times() -> Any:
-    fm, lm = memberships.c.first_message_at, memberships.c.last_message_at
-    # typed, so SQLite gets the same text form as every other stored time
-    first = bindparam("t_first", type_=UTCDateTime())
-    last = bindparam("t_last", type_=UTCDateTime())
-    # messages from before the open membership began belong to an earlier one (a file
-    # imported again after the member left and came back): they do not widen this one
-    return update(memberships).where(
-        memberships.c.member_id == bindparam("t_member"),
-        memberships.c.group_id == bindparam("t_group"), memberships.c.left_at.is_(None),
-        memberships.c.joined_at <= last,
-    ).values(first_message_at=case((or_(fm.is_(None), fm > first), first), else_=fm),
-             last_message_at=case((or_(lm.is_(None), lm < last), last), else_=lm))
-
-
-_WIDEN_MESSAGE_TIMES = _widen_message_times()
-
-
-def note_message_times_many(conn: Connection,
-                            spans: dict[tuple[int, int], tuple[datetime, datetime]]) -> None:
-    """Widen open memberships' first/last message times: {(member, group): (first, last)}."""
-    if spans:
-        conn.execute(_WIDEN_MESSAGE_TIMES, [
-            {"t_member": m, "t_group": g, "t_first": first, "t_last": last}
-            for (m, g), (first, last) in spans.items()])
-
-
-def note_message_times(conn: Connection, *, member_id: int, group_id: int, first: datetime,
-                       last: datetime) -> None:
-    """Widen the open membership's first/last message times to include [first, last]."""
-    note_message_times_many(conn, {(member_id, group_id): (first, last)})
-
-
-def _open_membership(conn: Connection, member_id: int, group_id: int) -> int | None:
-    return conn.execute(_OPEN_MEMBERSHIP, {"m": member_id, "g": group_id}).scalar()
-
-
-def _later_leave(conn: Connection, member_id: int, group_id: int,
-                 at: datetime) -> datetime | None:
-    """The earliest leave of this member from this group recorded after ``at``, if any."""
-    return conn.execute(_LATER_LEAVE, {"m": member_id, "g": group_id, "at": at}).scalar()
-
-
-def _join_count(conn: Connection, member_id: int, group_id: int) -> int:
-    return int(conn.execute(_JOIN_COUNT, {"m": member_id, "g": group_id}).scalar_one())
 
 
 def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
@@ -251,31 +183,29 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             touched.inviter_staff = bool(event.inviter and event.inviter.staff)
             # a member first seen in this event has no history to look up
             new = touched.member.created
-            already_in = None if new else _open_membership(conn, touched.member.id,
-                                                           touched.group_id)
+            already_in = None if new else memberships_service.open_id(conn, touched.member.id,
+                                                                touched.group_id)
             if already_in is None:
-                conn.execute(_NEW_MEMBERSHIP, {
-                    "member_id": touched.member.id, "group_id": touched.group_id,
-                    "joined_at": at, "join_scene": event.scene.value,
-                    "channel": event.channel, "join_observed": True,
-                    "inviter_member_id": touched.inviter.id if touched.inviter else None,
-                    # a join that arrives after its own leave (callbacks out of order) opens a
-                    # membership that is already over
-                    "left_at": None if new else _later_leave(conn, touched.member.id,
-                                                             touched.group_id, at)})
+                memberships_service.add_joined(
+                    conn, member_id=touched.member.id, group_id=touched.group_id, at=at,
+                    scene=event.scene.value, channel=event.channel,
+                    inviter_id=touched.inviter.id if touched.inviter else None,
+                    left_at=None if new else memberships_service.later_leave(
+                        conn, touched.member.id, touched.group_id, at))
             _member_event(conn, kind="joined", member_id=touched.member.id,
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
                           data={"scene": event.scene.value, "channel": event.channel})
             # a join notice for someone already in the group counts as one more join
             touched.joins_in_group = 1 if new else (
-                _join_count(conn, touched.member.id, touched.group_id) + (already_in is not None))
+                memberships_service.join_count(conn, touched.member.id, touched.group_id)
+                + (already_in is not None))
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)
             by = member(event.by) if event.by else None
-            conn.execute(_CLOSE_MEMBERSHIP, {"m": touched.member.id, "g": touched.group_id,
-                                             "at": at, "scene": event.scene.value})
+            memberships_service.close(conn, member_id=touched.member.id, group_id=touched.group_id,
+                                at=at, scene=event.scene.value)
             _member_event(conn, kind=leave_kind(event),
                           member_id=touched.member.id, group_id=touched.group_id, at=at,
                           inbound_id=inbound_id, actor_id=by.id if by else None,
@@ -284,15 +214,15 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
             assert touched.group_id is not None
             touched.member = member(event.sender)
             touched.staff = event.sender.staff
-            if touched.member.created or _open_membership(
+            if touched.member.created or memberships_service.open_id(
                     conn, touched.member.id, touched.group_id) is None:
-                add_implied_membership(conn, member_id=touched.member.id,
-                                       group_id=touched.group_id, at=at)
+                memberships_service.add_implied(conn, member_id=touched.member.id,
+                                          group_id=touched.group_id, at=at)
             chat_messages.record(conn, group_id=touched.group_id, member_id=touched.member.id,
                                  message_id=event.message_id, at=at,
                                  message_type=event.message_type, text=event.text)
-            note_message_times(conn, member_id=touched.member.id, group_id=touched.group_id,
-                               first=at, last=at)
+            memberships_service.note_message_times(conn, member_id=touched.member.id,
+                                             group_id=touched.group_id, first=at, last=at)
         case MessageRecalled():
             assert touched.group_id is not None
             touched.member = member(event.sender)

@@ -107,15 +107,6 @@ def attach_identity(conn: Connection, *, member_id: int, platform: str, ref: Per
     return inserted is not None
 
 
-def add_implied_membership(conn: Connection, *, member_id: int, group_id: int,
-                           at: datetime) -> None:
-    """A membership we did not see begin (someone spoke, or was on a member list): it starts
-    at ``at`` and is marked ``join_observed=False`` so analytics can tell it apart."""
-    conn.execute(memberships.insert().values(
-        member_id=member_id, group_id=group_id, joined_at=at, join_scene="unknown",
-        channel="", join_observed=False))
-
-
 def list_members(conn: Connection, *, actor: Actor, query: str = "", limit: int = 50,
                  offset: int = 0) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)

@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import groups, identities, member_events, memberships
 from qunyun.domain.events import (
@@ -31,6 +31,7 @@ from qunyun.domain.events import (
 )
 from qunyun.domain.groups import Roster
 from qunyun.domain.history import LEAVE_KINDS
+from qunyun.services import memberships as memberships_service
 from qunyun.services.ingest import NO_RULES, do_ingest_event
 from qunyun.services.members import resolve_member
 
@@ -100,8 +101,7 @@ def apply_roster(conn: Connection, *, platform: str, roster: Roster,
                 values["inviter_member_id"] = resolve_member(
                     conn, platform=platform, ref=item.inviter, at=at).id
             if values:
-                conn.execute(update(memberships).where(memberships.c.id == row.id)
-                             .values(**values))
+                memberships_service.fill_in(conn, row.id, values)
             continue
         joined_at = item.joined_at or at
         left_since = conn.execute(select(member_events.c.id).where(
