@@ -42,7 +42,7 @@ from outbox_bench import drop_database, machine, new_database
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.platforms.wecom.fake import signed_member_adds
 from qunyun.adapters.storage.db import make_engine
-from qunyun.adapters.storage.tables import wecom_callbacks
+from qunyun.adapters.storage.tables import raw_inbox
 
 CORP, TOKEN = "wwbench000000001", "benchToken"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
@@ -147,7 +147,7 @@ def _progress(engine: Engine) -> tuple[int, int]:
     """(callbacks stored, callbacks processed or failed) so far."""
     with engine.connect() as conn:
         rows: dict[str, int] = {str(k): int(n) for k, n in conn.execute(
-            select(wecom_callbacks.c.status, func.count()).group_by(wecom_callbacks.c.status))}
+            select(raw_inbox.c.status, func.count()).group_by(raw_inbox.c.status))}
     return sum(rows.values()), rows.get("processed", 0) + rows.get("failed", 0)
 
 

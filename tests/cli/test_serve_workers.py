@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from qunyun.adapters.storage.db import make_engine
-from qunyun.adapters.storage.tables import wecom_callbacks
+from qunyun.adapters.storage.tables import raw_inbox
 from tests.adapters.wecom.conftest import AES_KEY, CORP, TOKEN
 from tests.servers import free_port, wait_healthy
 from tests.web.test_callback_intake import signed
@@ -45,5 +45,5 @@ def test_two_web_processes_serve_pages_and_store_callbacks(tmp_path: Path) -> No
     assert b"2 processes" in out
     engine = make_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(wecom_callbacks)).scalar() == 20
+        assert conn.execute(select(func.count()).select_from(raw_inbox)).scalar() == 20
     engine.dispose()

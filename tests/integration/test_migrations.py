@@ -76,3 +76,48 @@ def test_0002_and_0004_backfill_existing_rows(db_kind: str,
         assert totals == {(1, "message", 3), (1, "joined", 1)}
     finally:
         engine.dispose()
+
+
+def test_0013_moves_wecom_callbacks_into_the_raw_inbox(db_kind: str, tmp_path: Path) -> None:
+    """Pending and processed callbacks keep their place and their digest (so a retry of a
+    callback received before the upgrade is still one row), and downgrading puts them back."""
+    from alembic import command
+
+    from qunyun.adapters.storage.db import make_engine
+    from qunyun.adapters.storage.tables import raw_inbox
+    from qunyun.services import raw_inbox as inbox
+    from tests.conftest import new_database_url
+
+    engine = make_engine(new_database_url(db_kind, tmp_path))
+    t0 = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    try:
+        migrate.upgrade(engine, "0012")
+        with engine.begin() as conn:
+            for i, (xml, status) in enumerate((("<xml>a</xml>", "processed"),
+                                               ("<xml>b</xml>", "pending"))):
+                conn.execute(text(
+                    "INSERT INTO wecom_callbacks (corp_id, digest, xml, received_at, status, "
+                    "attempts, error) VALUES ('ww1', :d, :x, :t, :s, :n, '')"),
+                    {"d": inbox.digest(xml), "x": xml, "t": t0, "s": status, "n": 1 - i})
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            rows = conn.execute(select(raw_inbox.c.platform, raw_inbox.c.account,
+                                       raw_inbox.c.body, raw_inbox.c.status,
+                                       raw_inbox.c.attempts).order_by(raw_inbox.c.id)).all()
+            assert [tuple(r) for r in rows] == [("wecom", "ww1", "<xml>a</xml>", "processed", 1),
+                                                ("wecom", "ww1", "<xml>b</xml>", "pending", 0)]
+            # WeCom retries the callback received before the upgrade: still one row
+            assert inbox.store(conn, platform="wecom", account="ww1", body="<xml>b</xml>",
+                               now=t0) is None
+            assert [r["body"] for r in inbox.claim(conn, "wecom", 10)] == ["<xml>b</xml>"]
+        cfg = migrate.alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0012")
+        with engine.connect() as conn:
+            back = conn.execute(text("SELECT corp_id, xml, status FROM wecom_callbacks "
+                                     "ORDER BY id")).all()
+        assert [tuple(r) for r in back] == [("ww1", "<xml>a</xml>", "processed"),
+                                            ("ww1", "<xml>b</xml>", "pending")]
+    finally:
+        engine.dispose()

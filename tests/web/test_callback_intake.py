@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.adapters.platforms.wecom.fake import signed_member_adds
-from qunyun.adapters.storage.tables import wecom_callbacks
+from qunyun.adapters.storage.tables import raw_inbox
 from qunyun.bootstrap import build_runtime
 from qunyun.clock import utcnow
 from qunyun.config import Settings
@@ -51,7 +51,7 @@ def test_concurrent_callbacks_are_each_stored_once(fresh_db_url: str, tmp_path: 
         assert replies[-1].status_code == 403 and "40001" in replies[-1].text
         with rt.engine.connect() as conn:
             stored = conn.execute(select(func.count(), func.count(
-                func.distinct(wecom_callbacks.c.digest))).select_from(wecom_callbacks)).one()
+                func.distinct(raw_inbox.c.digest))).select_from(raw_inbox)).one()
         assert tuple(stored) == (120, 120)
     finally:
         rt.close()

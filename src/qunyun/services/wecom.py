@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from qunyun.adapters.platforms.base import ParseError, PlatformError
 from qunyun.adapters.platforms.wecom import parse as wecom_parse
@@ -28,24 +28,22 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomApiError
 from qunyun.adapters.platforms.wecom.crypto import CallbackCryptoError, WecomCrypto, signature
 from qunyun.adapters.secretbox import SecretBox
-from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import (
-    wecom_callbacks,
     wecom_chats,
     wecom_corps,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
-from qunyun.services import audit
+from qunyun.services import audit, raw_inbox
 from qunyun.services.errors import AccessDenied, InvalidInput, NotFound, ServiceError
 from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.raw_inbox import FAILED, PROCESSED
 from qunyun.services.rosters import RosterChanges
 from qunyun.services.users import Actor
 
 log = logging.getLogger(__name__)
 PLATFORM = wecom_parse.PLATFORM
-PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
 _CORP_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
 MAX_JOIN_CODE_GROUPS = 5
@@ -147,9 +145,7 @@ def list_corps(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
     rows = conn.execute(select(wecom_corps).order_by(wecom_corps.c.id)).mappings()
     out = [_public(dict(r)) for r in rows]
-    pending: dict[str, int] = dict(conn.execute(select(wecom_callbacks.c.corp_id, func.count())
-                                .where(wecom_callbacks.c.status == PENDING)
-                                .group_by(wecom_callbacks.c.corp_id)).all())
+    pending = raw_inbox.pending_by_account(conn, PLATFORM)
     for corp in out:
         corp["pending_callbacks"] = int(pending.get(corp["corp_id"], 0))
     return out
@@ -319,12 +315,9 @@ def store_callbacks(conn: Connection, opened: list[OpenedCallback],
     (the web intake's group commit); a retry of a stored callback adds nothing."""
     out = []
     for item in opened:
-        new_id = insert_ignore(conn, wecom_callbacks, {
-            "corp_id": item.corp_id, "digest": wecom_parse.digest(item.xml), "xml": item.xml,
-            "received_at": now, "status": PENDING, "attempts": 0, "error": ""},
-            ["corp_id", "digest"])
-        out.append(Received(stored=new_id is not None,
-                            callback_id=int(new_id) if new_id is not None else None))
+        new_id = raw_inbox.store(conn, platform=PLATFORM, account=item.corp_id, body=item.xml,
+                                 now=now)
+        out.append(Received(stored=new_id is not None, callback_id=new_id))
     return out
 
 
@@ -338,25 +331,6 @@ class ProcessStats:
     deferred: int = 0  # reconciles not tried after the corp's API failed transiently
     changes: RosterChanges = field(default_factory=RosterChanges)
     errors: list[str] = field(default_factory=list)
-
-
-def _claim(conn: Connection, limit: int) -> list[Mapping[str, Any]]:
-    """The oldest pending callbacks, locked for this transaction (other workers skip them on
-    PostgreSQL; SQLite's write lock already serialises). ``processing`` rows were left by
-    versions that claimed in a transaction of its own and crashed before finishing."""
-    stmt = (select(wecom_callbacks.c.id, wecom_callbacks.c.corp_id, wecom_callbacks.c.digest,
-                   wecom_callbacks.c.xml)
-            .where(wecom_callbacks.c.status.in_((PENDING, "processing")))
-            .order_by(wecom_callbacks.c.id).limit(limit))
-    if supports_skip_locked(conn):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
-
-
-def _finish(conn: Connection, callback_id: int, status: str, error: str = "") -> None:
-    conn.execute(update(wecom_callbacks).where(wecom_callbacks.c.id == callback_id)
-                 .values(status=status, error=error[:2000], processed_at=utcnow(),
-                         attempts=wecom_callbacks.c.attempts + 1))
 
 
 def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestConfig,
@@ -376,33 +350,33 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
     reconcile: dict[tuple[str, str], None] = {}
     tag_corps: set[str] = set()
     with uow.write() as conn:
-        rows = _claim(conn, limit)
+        rows = raw_inbox.claim(conn, PLATFORM, limit)
         for row in rows:
             try:
-                parsed = adapter.parse({"xml": row["xml"], "digest": row["digest"]})
+                parsed = adapter.parse({"xml": row["body"], "digest": row["digest"]})
                 with conn.begin_nested():
                     for event in parsed.events:
                         do_ingest_event(conn, event, config=config)
             except (ParseError, ServiceError) as exc:
-                _finish(conn, row["id"], FAILED, str(exc))
+                raw_inbox.finish(conn, row["id"], FAILED, str(exc))
                 stats.failed += 1
                 continue
             except Exception as exc:  # a bug must not hold the queue behind one callback
                 log.exception("WeCom callback %s failed", row["id"])
-                _finish(conn, row["id"], FAILED, f"{type(exc).__name__}: {exc}")
+                raw_inbox.finish(conn, row["id"], FAILED, f"{type(exc).__name__}: {exc}")
                 stats.failed += 1
                 continue
-            _finish(conn, row["id"], PROCESSED)
+            raw_inbox.finish(conn, row["id"], PROCESSED)
             stats.processed += 1
             stats.events += len(parsed.events)
             for kind, n in parsed.skipped.items():
                 stats.skipped[kind] = stats.skipped.get(kind, 0) + n
             for follow in parsed.follow_ups:
                 if follow["kind"] == "reconcile_group":
-                    reconcile[(row["corp_id"], follow["chat"])] = None
+                    reconcile[(row["account"], follow["chat"])] = None
                 elif follow["kind"] == "sync_tags":
-                    tag_corps.add(row["corp_id"])
-        for corp_id in {r["corp_id"] for r in rows}:
+                    tag_corps.add(row["account"])
+        for corp_id in {r["account"] for r in rows}:
             set_status(conn, corp_id, last_callback_at=utcnow())
     unreachable: set[str] = set()
     for corp_id, chat_id in reconcile:
@@ -431,18 +405,11 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
 def list_callbacks(conn: Connection, *, actor: Actor, corp_id: str | None = None,
                    status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
-    stmt = select(wecom_callbacks.c.id, wecom_callbacks.c.corp_id, wecom_callbacks.c.status,
-                  wecom_callbacks.c.received_at, wecom_callbacks.c.processed_at,
-                  wecom_callbacks.c.error, wecom_callbacks.c.xml)
-    if corp_id:
-        stmt = stmt.where(wecom_callbacks.c.corp_id == corp_id)
-    if status:
-        stmt = stmt.where(wecom_callbacks.c.status == status)
     out = []
-    for r in conn.execute(stmt.order_by(wecom_callbacks.c.id.desc()).limit(limit)).mappings():
-        item = dict(r)
+    for item in raw_inbox.recent(conn, PLATFORM, account=corp_id, status=status, limit=limit):
+        item["corp_id"] = item.pop("account")
         try:
-            fields = wecom_parse.read_event(item.pop("xml"))
+            fields = wecom_parse.read_event(item.pop("body"))
         except ParseError:
             fields = {}
         item["event"] = ":".join(x for x in (fields.get("Event", ""),

@@ -21,9 +21,9 @@ from qunyun.adapters.storage.tables import (
     memberships,
     outbox,
     platform_tags,
+    raw_inbox,
     staff_tasks,
     tags,
-    wecom_callbacks,
 )
 from qunyun.bootstrap import Runtime, make_wecom_adapter
 from qunyun.clock import utcnow
@@ -92,7 +92,7 @@ def test_sync_callbacks_replays_and_channels(conn: Connection, rt: Runtime, fake
     xml = fake.join("wrG1", "wmNEW0001", scene=3, state="poster-a", notify=False)
     assert fake.send_callback(CORP, xml, http=web) == 200
     assert fake.send_callback(CORP, xml, http=web) == 200  # WeCom's retry: same XML
-    assert count(conn, wecom_callbacks) == 1
+    assert count(conn, raw_inbox) == 1
     stats = process(rt)
     assert (stats.processed, stats.events, stats.reconciled) == (1, 1, 1)
     # the callback says "joined by QR"; groupchat/get adds the channel (state)
@@ -123,8 +123,8 @@ def test_a_broken_callback_fails_alone_in_its_batch(conn: Connection, rt: Runtim
                                   utcnow())
     stats = process(rt)
     assert (stats.processed, stats.failed) == (2, 1)
-    rows = conn.execute(select(wecom_callbacks.c.status, wecom_callbacks.c.error,
-                               wecom_callbacks.c.attempts).order_by(wecom_callbacks.c.id)).all()
+    rows = conn.execute(select(raw_inbox.c.status, raw_inbox.c.error,
+                               raw_inbox.c.attempts).order_by(raw_inbox.c.id)).all()
     assert [r.status for r in rows] == ["processed", "failed", "processed"]
     assert rows[1].error and all(r.attempts == 1 for r in rows)
     joined = conn.execute(select(func.count()).select_from(member_events)
@@ -246,7 +246,7 @@ def test_every_fixture_through_the_endpoint(conn: Connection, rt: Runtime, fake:
     for name in names:
         assert fake.send_callback(CORP, (FIXTURES / f"{name}.xml").read_text("utf-8"),
                                   http=web) == 200, name
-    assert count(conn, wecom_callbacks) == len(names)
+    assert count(conn, raw_inbox) == len(names)
     stats = process(rt)
     assert stats.processed == len(names) and stats.failed == 0
     assert stats.skipped == {"msgaudit_notify": 1}

@@ -880,22 +880,24 @@ wecom_corps = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-# Callbacks as received (decrypted), stored before answering WeCom and processed after; the
-# digest of the decrypted XML makes WeCom's retries one row.
-wecom_callbacks = Table(
-    "wecom_callbacks",
+# What a platform pushed to us (a WeCom callback, decrypted; a Telegram webhook update), as
+# received: stored before answering and processed after by the worker, so a platform's
+# retries are one row (the digest of the body) and nothing is lost in a crash.
+raw_inbox = Table(
+    "raw_inbox",
     metadata,
     _id(),
-    Column("corp_id", String(64), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("account", String(64), nullable=False),  # the corp, the bot
     Column("digest", String(64), nullable=False),
-    Column("xml", Text, nullable=False),
+    Column("body", Text, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text, nullable=False, default=""),
     Column("processed_at", UTCDateTime()),
-    UniqueConstraint("corp_id", "digest", name="uq_wecom_callbacks_digest"),
-    Index("ix_wecom_callbacks_status", "status", "id"),
+    UniqueConstraint("platform", "account", "digest", name="uq_raw_inbox_digest"),
+    Index("ix_raw_inbox_status", "platform", "status", "id"),
 )
 
 # What qunyun last read of each customer group: its owner and member_version (callbacks carry
