@@ -23,6 +23,7 @@ from qunyun.bootstrap import Runtime
 from qunyun.services.errors import ServiceError, TooManyAttempts
 from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
+from qunyun.web.intake import CallbackFastPath
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
     activities,
@@ -102,7 +103,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
                        larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes))
-    app.add_middleware(wecom.CallbackFastPath, runtime=runtime)  # outermost: first to look
+    app.add_middleware(CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, api, users_api, members_api, tags_api,
