@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import groups, members
 from qunyun.bootstrap import Runtime
+from qunyun.clock import Clock
+from qunyun.domain.staff import Role
 from qunyun.services import groups as groups_service
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.members import find_identity
-from qunyun.services.users import SYSTEM
+from qunyun.services.users import SYSTEM, Actor
 from tests.factories import event, raw_join, raw_message
 
 SEED_SEGMENT = 'series = "奥数" and attr.错题率 > 30% and series = "付费阅读"'
@@ -81,3 +84,11 @@ def sheet_csv(conn: Connection, ids: dict[str, int], path: Path) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
+
+SH = ZoneInfo("Asia/Shanghai")
+VIEWER = Actor(id=0, username="v", role=Role.VIEWER)
+SALES = Actor(id=0, username="s", role=Role.SALES)
+
+
+def clock(now: datetime | None = None) -> Clock:
+    return Clock(now or datetime.now(UTC), SH)
