@@ -76,34 +76,67 @@ def do_create_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
             raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-        if conn.execute(select(join_codes.c.id).where(
-                join_codes.c.platform == PLATFORM, join_codes.c.account == corp_id,
-                join_codes.c.channel == channel, join_codes.c.state == "active")).first():
-            raise Conflict(f"channel {channel!r} already has a join code")
         listed = [_wecom_group(conn, c)["external_id"] for c in [*chats, *spares]]
     if len(set(listed)) != len(listed):
         raise InvalidInput("chats: a group is listed twice")
     attached, spare = listed[:MAX_JOIN_CODE_GROUPS], listed[MAX_JOIN_CODE_GROUPS:]
+    name = (room_base_name or remark or channel)[:64]
+    # the row first, as "creating": a crash between WeCom's answer and our write leaves a
+    # row that says so (and names the channel, the code's state in WeCom), not an orphan
+    code_id = _claim_channel(uow, corp_id=corp_id, channel=channel, values={
+        "remark": (remark or channel)[:64], "chat_ids": attached, "spare_chat_ids": spare,
+        "full_chat_ids": [], "capacity": capacity, "fill_ratio": fill_ratio,
+        "auto_create_room": True, "room_base_name": name, "qr_code": "", "config_id": "",
+        "rotations": 0})
     client = adapter.client(corp_id)
-    config_id = client.add_join_way({
-        "scene": 2, "remark": (remark or channel)[:30], "auto_create_room": 1,
-        "room_base_name": (room_base_name or remark or channel)[:40], "room_base_id": 1,
-        "chat_id_list": attached, "state": channel})
+    try:
+        config_id = client.add_join_way({
+            "scene": 2, "remark": (remark or channel)[:30], "auto_create_room": 1,
+            "room_base_name": name[:40], "room_base_id": 1, "chat_id_list": attached,
+            "state": channel})
+    except BaseException:
+        with uow.write() as conn:  # WeCom made nothing: the channel is free again
+            conn.execute(update(join_codes).where(join_codes.c.id == code_id)
+                         .values(state="deleted", updated_at=utcnow()))
+        raise
+    with uow.write() as conn:  # WeCom has the code: record it before anything else can fail
+        conn.execute(update(join_codes).where(join_codes.c.id == code_id)
+                     .values(config_id=config_id, updated_at=utcnow()))
     qr = str(client.get_join_way(config_id).get("qr_code", ""))
-    now = utcnow()
     with uow.write() as conn:
-        code_id = conn.execute(join_codes.insert().values(
-            platform=PLATFORM, account=corp_id, channel=channel, config_id=config_id,
-            remark=(remark or channel)[:64], chat_ids=attached, spare_chat_ids=spare,
-            full_chat_ids=[], capacity=capacity, fill_ratio=fill_ratio,
-            auto_create_room=True, room_base_name=(room_base_name or remark or channel)[:64],
-            qr_code=qr, state="active", rotations=0, created_at=now, updated_at=now)
-            .returning(join_codes.c.id)).scalar_one()
+        conn.execute(update(join_codes).where(join_codes.c.id == code_id)
+                     .values(qr_code=qr, state="active", updated_at=utcnow()))
         audit.record(conn, actor=actor.label, action="join_code.create",
                      object_type="join_code", object_id=code_id,
                      detail={"channel": channel, "config_id": config_id, "groups": attached,
                              "spares": spare})
         return _join_code(conn, int(code_id))
+
+
+def _claim_channel(uow: UnitOfWork, *, corp_id: str, channel: str,
+                   values: dict[str, Any]) -> int:
+    """The channel's row, in state "creating" — a new one, or the row of a deleted code of
+    the same channel (one row per channel and corp). Refused while the channel has an active
+    code or one being created."""
+    now = utcnow()
+    with uow.write() as conn:
+        row = conn.execute(select(join_codes.c.id, join_codes.c.state).where(
+            join_codes.c.platform == PLATFORM, join_codes.c.account == corp_id,
+            join_codes.c.channel == channel)).first()
+        if row is not None and row.state == "active":
+            raise Conflict(f"channel {channel!r} already has a join code")
+        if row is not None and row.state == "creating":
+            raise Conflict(
+                f"channel {channel!r}: join code {row.id} is being created, or its creation "
+                f"stopped half-way; if it stays so, delete it (its WeCom code, if any, has "
+                f"state {channel!r})")
+        if row is not None:  # a deleted code's row
+            conn.execute(update(join_codes).where(join_codes.c.id == row.id).values(
+                **values, state="creating", created_at=now, updated_at=now))
+            return int(row.id)
+        return int(conn.execute(join_codes.insert().values(
+            platform=PLATFORM, account=corp_id, channel=channel, state="creating",
+            created_at=now, updated_at=now, **values).returning(join_codes.c.id)).scalar_one())
 
 
 def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
@@ -133,7 +166,8 @@ def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
 
 def list_join_codes(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
-    ids = conn.execute(select(join_codes.c.id).where(join_codes.c.state == "active")
+    ids = conn.execute(select(join_codes.c.id).where(join_codes.c.state.in_(("active",
+                                                                             "creating")))
                        .order_by(join_codes.c.id)).scalars()
     return [_join_code(conn, int(i)) for i in ids]
 
@@ -231,7 +265,8 @@ def do_delete_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
     with uow.read() as conn:
         code = _join_code(conn, code_id)
     try:
-        adapter.client(code["account"]).del_join_way(code["config_id"])
+        if code["config_id"]:  # a creation that stopped before WeCom answered has none
+            adapter.client(code["account"]).del_join_way(code["config_id"])
     except WecomApiError as exc:
         if exc.code != 41044:  # already gone in WeCom
             raise

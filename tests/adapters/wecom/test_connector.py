@@ -12,11 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 
+from qunyun.adapters.platforms.wecom.client import WecomApiError
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto, signature
 from qunyun.adapters.platforms.wecom.fake import FakeWecom, chat_update_xml
 from qunyun.adapters.storage.tables import (
     groups,
     identities,
+    join_codes,
     member_events,
     memberships,
     outbox,
@@ -37,7 +39,7 @@ from qunyun.services import (
     wecom_join_codes,
     wecom_sync,
 )
-from qunyun.services.errors import AccessDenied, InvalidInput, NotFound
+from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
@@ -318,6 +320,44 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
         staff_tasks.c.kind == "join_code_refill")).scalars().all()
     assert len(refill) == 1 and "poster-b" in refill[0]
     assert wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter) == []  # type: ignore[arg-type]
+
+
+def test_join_code_is_recorded_before_wecom_is_asked_and_a_failed_call_leaves_nothing(
+        conn: Connection, rt: Runtime, fake: FakeWecom) -> None:
+    """The code's row is written ("creating") before WeCom's add_join_way, so a crash
+    between WeCom's answer and our write leaves a row naming the channel, not an orphan; a
+    refused call frees the channel; a deleted code's channel can be used again (it hit the
+    one-row-per-channel constraint: a 500)."""
+    fake.add_chat("wrA", "A群", "owner1")
+    adapter = rt.adapters["wecom"]
+    wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
+
+    def create() -> dict[str, object]:
+        return wecom_join_codes.do_create_join_code(  # type: ignore[no-any-return]
+            rt.uow, actor=SYSTEM, adapter=adapter, corp_id=CORP,  # type: ignore[arg-type]
+            channel="poster-c", chats=["wrA"])
+
+    fake.inject["externalcontact/groupchat/add_join_way"] = [40058]  # WeCom refuses
+    with pytest.raises(WecomApiError):
+        create()
+    assert wecom_join_codes.list_join_codes(conn, actor=SYSTEM) == []
+    assert fake.join_ways == {}
+    code = create()
+    assert code["state"] == "active" and code["config_id"] in fake.join_ways
+    # a creation that stopped half-way: the row is there, says so, and can be deleted
+    wecom_join_codes.do_delete_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+                                         code_id=int(code["id"]))  # type: ignore[call-overload]
+    conn.execute(join_codes.update().where(join_codes.c.id == code["id"])
+                 .values(state="creating", config_id=""))
+    with pytest.raises(Conflict, match="stopped half-way"):
+        create()
+    assert [c["state"] for c in wecom_join_codes.list_join_codes(conn, actor=SYSTEM)] == [
+        "creating"]
+    wecom_join_codes.do_delete_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+                                         code_id=int(code["id"]))  # type: ignore[call-overload]
+    again = create()  # the deleted code's channel is free again, on the same row
+    assert again["id"] == code["id"] and again["state"] == "active"
+    assert again["config_id"] != code["config_id"] and again["config_id"] in fake.join_ways
 
 
 def test_broadcast_becomes_owner_confirmed_sends_then_results(
