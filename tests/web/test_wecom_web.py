@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
 from qunyun.adapters.platforms.wecom.fake import FakeWecom
+from qunyun.adapters.storage.tables import welcome_templates
 from qunyun.bootstrap import Runtime, make_wecom_adapter
+from qunyun.clock import utcnow
 from qunyun.web.app import create_app
 from tests.adapters.wecom.conftest import AES_KEY, CORP, SECRET, TOKEN
 from tests.dbhelpers import snapshot
@@ -63,6 +65,17 @@ def test_setup_page_connect_verify_sync_and_join_code(wclient: TestClient, conn:
     r = wclient.post("/wecom/welcome-templates", data={"csrf_token": token, "corp_id": CORP,
                                                        "text": "欢迎加入！"})
     assert r.status_code == 303 and "欢迎加入！" in wclient.get("/wecom").text
+    # WeCom refuses a template: nothing is left behind
+    fake.inject["externalcontact/group_welcome_template/add"] = [41033]
+    refused = wclient.post("/wecom/welcome-templates", data={
+        "csrf_token": token, "corp_id": CORP, "text": "第二条欢迎语"})
+    assert refused.status_code == 502 and "第二条欢迎语" not in wclient.get("/wecom").text
+    # a registration that stopped between WeCom's answer and our write says so
+    conn.execute(welcome_templates.insert().values(
+        platform="wecom", account=CORP, template_id="pending:abc", text="半途的欢迎语",
+        attachment={}, notify=True, created_by="t", created_at=utcnow()))
+    page = wclient.get("/wecom").text
+    assert "半途的欢迎语" in page and "登记未完成" in page and "pending:abc" not in page
     wclient.post("/lang", data={"lang": "en", "next": "/", "csrf_token": token})
     english = wclient.get("/wecom").text
     assert "Join codes" in english and "Connected corps" in english

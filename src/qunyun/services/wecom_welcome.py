@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select, update
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.storage.tables import (
@@ -21,6 +22,7 @@ from qunyun.services.users import Actor
 from qunyun.services.wecom import PLATFORM, corp_secrets_exist
 
 log = logging.getLogger(__name__)
+PENDING_PREFIX = "pending:"  # the template id of a row whose registration has not finished
 
 
 # --- group welcome templates ----------------------------------------------------------------
@@ -55,12 +57,23 @@ def do_add_welcome_template(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdap
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
             raise NotFound(f"WeCom corp {corp_id!r} is not connected")
-    template_id = adapter.client(corp_id).add_welcome_template({**body, **attachment})
+    # the row first, under a placeholder id: a crash between WeCom's answer and our write
+    # leaves a row that says the registration did not finish, not a template nobody knows
+    pending = f"{PENDING_PREFIX}{secrets.token_hex(8)}"
     with uow.write() as conn:
         new_id = conn.execute(welcome_templates.insert().values(
-            platform=PLATFORM, account=corp_id, template_id=template_id, text=text,
+            platform=PLATFORM, account=corp_id, template_id=pending, text=text,
             attachment=attachment, notify=notify, created_by=actor.label,
             created_at=utcnow()).returning(welcome_templates.c.id)).scalar_one()
+    try:
+        template_id = adapter.client(corp_id).add_welcome_template({**body, **attachment})
+    except BaseException:
+        with uow.write() as conn:  # WeCom registered nothing
+            conn.execute(delete(welcome_templates).where(welcome_templates.c.id == new_id))
+        raise
+    with uow.write() as conn:
+        conn.execute(update(welcome_templates).where(welcome_templates.c.id == new_id)
+                     .values(template_id=template_id))
         audit.record(conn, actor=actor.label, action="welcome_template.add",
                      object_type="welcome_template", object_id=new_id,
                      detail={"template_id": template_id, "corp_id": corp_id})
@@ -70,5 +83,6 @@ def do_add_welcome_template(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdap
 
 def list_welcome_templates(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
-    return [dict(r) for r in conn.execute(select(welcome_templates).order_by(
-        welcome_templates.c.id.desc())).mappings()]
+    return [{**dict(r), "finished": not str(r["template_id"]).startswith(PENDING_PREFIX)}
+            for r in conn.execute(select(welcome_templates).order_by(
+                welcome_templates.c.id.desc())).mappings()]

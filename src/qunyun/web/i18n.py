@@ -890,6 +890,7 @@ CATALOG.update({
     "wecom.rotations": {"zh-CN": "轮换", "en": "rotations"},
     "wecom.capacity": {"zh-CN": "容量", "en": "Capacity"},
     "wecom.no_codes": {"zh-CN": "还没有群活码。", "en": "No join codes yet."},
+    "wecom.welcome_unfinished": {"zh-CN": "登记未完成", "en": "registration not finished"},
     "wecom.creating": {"zh-CN": "创建未完成：若一直如此，请删除后重建", "en": "not finished: if it stays so, delete it and create it again"},
     "wecom.add_corp": {"zh-CN": "连接企业", "en": "Connect a corp"},
     "wecom.name": {"zh-CN": "名称", "en": "Name"},
