@@ -2,7 +2,9 @@
 
 A rule tag is kept equal to its expression: ingest re-checks the members an event touched
 (incremental), and ``do_recompute_rule_tags`` re-checks everyone (full). Every add and
-removal is written to ``tag_events`` with who or which rule did it and why.
+removal is written to ``tag_events`` with who or which rule did it and why. A platform's
+own tags (WeCom's corp tags) are mirrored here too (``mirror_platform_tag``), so the tags
+have one writer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from qunyun.adapters.storage.sql import insert_ignore
-from qunyun.adapters.storage.tables import member_tags, members, tag_events, tags
+from qunyun.adapters.storage.tables import member_tags, members, platform_tags, tag_events, tags
 from qunyun.clock import Clock, utcnow
 from qunyun.domain.segments import describe
 from qunyun.domain.staff import Permission
@@ -290,3 +292,42 @@ def _live_member(conn: Connection, member_id: int) -> None:
     if row.merged_into_id is not None:
         raise InvalidInput(f"member {member_id} was merged into member {row.merged_into_id}")
 
+
+# --- a platform's own tags, mirrored --------------------------------------------------------
+
+def mirror_platform_tag(conn: Connection, *, platform: str, account: str, external_id: str,
+                        name: str, group: str, deleted: bool, description: str,
+                        now: datetime) -> int:
+    """One of a platform's tags as a qunyun tag (tag group → tag group, tag → tag): found by
+    name, renamed when the platform renamed the one it maps to, created when new. A tag
+    deleted on the platform is marked so in the mirror; qunyun keeps the tag and its
+    history. Returns the qunyun tag's id."""
+    name, group = name[:64], group[:64]
+    mapped = conn.execute(select(platform_tags.c.id, platform_tags.c.tag_id).where(
+        platform_tags.c.platform == platform, platform_tags.c.account == account,
+        platform_tags.c.external_id == external_id)).first()
+    tag_id = conn.execute(select(tags.c.id).where(
+        tags.c.tag_group == group, tags.c.name == name)).scalar()
+    if tag_id is None and mapped is not None:
+        tag_id = mapped.tag_id  # renamed on the platform: rename here
+        conn.execute(update(tags).where(tags.c.id == tag_id).values(name=name, tag_group=group))
+    if tag_id is None:
+        tag_id = conn.execute(tags.insert().values(
+            name=name, tag_group=group, color="", kind="manual", rule="",
+            description=description, created_at=now).returning(tags.c.id)).scalar_one()
+    if mapped is None:
+        conn.execute(platform_tags.insert().values(
+            platform=platform, account=account, external_id=external_id, tag_id=tag_id,
+            deleted=deleted))
+    else:
+        conn.execute(update(platform_tags).where(platform_tags.c.id == mapped.id)
+                     .values(tag_id=tag_id, deleted=deleted))
+    return int(tag_id)
+
+
+def mirror_gone(conn: Connection, *, platform: str, account: str, seen: set[str]) -> None:
+    """The platform's tags not in ``seen`` (its latest list) are marked deleted."""
+    conn.execute(update(platform_tags).where(
+        platform_tags.c.platform == platform, platform_tags.c.account == account,
+        platform_tags.c.external_id.not_in(seen) if seen else platform_tags.c.id.isnot(None))
+        .values(deleted=True))

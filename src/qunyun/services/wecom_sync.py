@@ -6,14 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomApiError
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
-    platform_tags,
-    tags,
     wecom_chats,
 )
 from qunyun.adapters.storage.uow import UnitOfWork
@@ -21,6 +19,7 @@ from qunyun.clock import utcnow
 from qunyun.domain.events import ChatRef, GroupUpdated
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
+from qunyun.services import tags as tags_service
 from qunyun.services.errors import NotFound
 from qunyun.services.ingest import NO_RULES, do_ingest_event
 from qunyun.services.rosters import RosterChanges, apply_roster
@@ -121,37 +120,15 @@ def sync_tags(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str) -> int:
     with uow.write() as conn:
         seen: set[str] = set()
         for group in tag_groups:
-            group_name = str(group.get("group_name", ""))[:64]
             for tag in group.get("tag", []):
                 ext = str(tag["id"])
                 seen.add(ext)
                 deleted = bool(tag.get("deleted")) or bool(group.get("deleted"))
-                name = str(tag.get("name", ""))[:64]
-                mapped = conn.execute(select(platform_tags.c.id, platform_tags.c.tag_id).where(
-                    platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
-                    platform_tags.c.external_id == ext)).first()
-                tag_id = conn.execute(select(tags.c.id).where(
-                    tags.c.tag_group == group_name, tags.c.name == name)).scalar()
-                if tag_id is None and mapped is not None:
-                    tag_id = mapped.tag_id  # renamed in WeCom: rename here
-                    conn.execute(update(tags).where(tags.c.id == tag_id)
-                                 .values(name=name, tag_group=group_name))
-                if tag_id is None:
-                    tag_id = conn.execute(tags.insert().values(
-                        name=name, tag_group=group_name, color="", kind="manual", rule="",
-                        description="企业微信企业标签 (WeCom corp tag)", created_at=now)
-                        .returning(tags.c.id)).scalar_one()
-                if mapped is None:
-                    conn.execute(platform_tags.insert().values(
-                        platform=PLATFORM, account=corp_id, external_id=ext, tag_id=tag_id,
-                        deleted=deleted))
-                else:
-                    conn.execute(update(platform_tags).where(platform_tags.c.id == mapped.id)
-                                 .values(tag_id=tag_id, deleted=deleted))
+                tags_service.mirror_platform_tag(
+                    conn, platform=PLATFORM, account=corp_id, external_id=ext,
+                    name=str(tag.get("name", "")), group=str(group.get("group_name", "")),
+                    deleted=deleted, description="企业微信企业标签 (WeCom corp tag)", now=now)
                 live += 0 if deleted else 1
-        conn.execute(update(platform_tags).where(
-            platform_tags.c.platform == PLATFORM, platform_tags.c.account == corp_id,
-            platform_tags.c.external_id.not_in(seen) if seen else platform_tags.c.id.isnot(None))
-            .values(deleted=True))
+        tags_service.mirror_gone(conn, platform=PLATFORM, account=corp_id, seen=seen)
         set_status(conn, corp_id, tags=live, tags_synced_at=now)
     return live
