@@ -20,6 +20,9 @@ together) and adds what needs the event history:
 Weeks and days are the team's (``tz``): PostgreSQL converts with its zone database, SQLite and
 the DuckDB mirror add the offset of the zone's span each time falls in (exact across summer
 time).
+
+One module on purpose: the report's SQL passes build on each other's common table
+expressions.
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ import typer
 
 from qunyun.cli import activities as activities_cli
 from qunyun.cli import automation as automation_cli
-from qunyun.cli import content as content_cli
+from qunyun.cli import broadcasts as broadcasts_cli
 from qunyun.cli import crm
 from qunyun.cli import db as db_cli
 from qunyun.cli import imports as imports_cli
 from qunyun.cli import outbox as outbox_cli
+from qunyun.cli import playbooks as playbooks_cli
 from qunyun.cli import reports as reports_cli
+from qunyun.cli import scripts as scripts_cli
 from qunyun.cli import serve as serve_cli
 from qunyun.cli import tasks as tasks_cli
 from qunyun.cli import users as users_cli
@@ -41,10 +43,10 @@ app.add_typer(automation_cli.faq_app, name="faq")
 app.add_typer(automation_cli.checkins_app, name="checkins")
 app.add_typer(automation_cli.draws_app, name="draws")
 app.command("simulate")(automation_cli.simulate)
-app.add_typer(content_cli.scripts_app, name="scripts")
-app.add_typer(content_cli.playbook_app, name="playbook")
-app.add_typer(content_cli.broadcast_app, name="broadcast")
-app.command("timeline")(content_cli.timeline_cmd)
+app.add_typer(scripts_cli.scripts_app, name="scripts")
+app.add_typer(playbooks_cli.playbook_app, name="playbook")
+app.add_typer(broadcasts_cli.broadcast_app, name="broadcast")
+app.command("timeline")(playbooks_cli.timeline_cmd)
 app.add_typer(activities_cli.activities_app, name="activities")
 app.add_typer(reports_cli.report_app, name="report")
 app.add_typer(reports_cli.analytics_app, name="analytics")

@@ -12,6 +12,9 @@ lure (money, loans, jobs, discounts). A character-bigram naive-Bayes score, trai
 seed corpus written for this project plus the operators' own review decisions, covers the
 wording the patterns miss. Lists marked ``block`` (e.g. banned political or porn terms)
 block on their own.
+
+One module on purpose: compiled by mypyc as a unit, its word lists, detector and score
+are one classifier.
 """
 
 from __future__ import annotations

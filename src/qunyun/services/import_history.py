@@ -21,6 +21,9 @@ notice-heavy files, also with windows of a few rows). Per window:
    starting from what the store held.
 5. **Writes** in bulk: members, identities, memberships, member events and their counts,
    inbound events (the dedupe keys: a re-import adds nothing), renames.
+
+One module on purpose: its passes share the plan's state (people, timeline, windows), and
+splitting them would pass that state through every call.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ come from the notice's own key, so a re-import or an overlapping export adds not
 Rules do not run on history: nobody is welcomed two years late. A MemoTrace file whose
 rows DuckDB reads whole takes the batch path instead (``import_history``): the same rules
 for people, memberships and events, decided in file order, written in bulk.
+
+One module on purpose: the row reader's importer and the file-level transaction share
+the importer's state; the batch path for MemoTrace lives in ``import_history``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ expired lease: platforms that dedupe idempotency keys get it resent; for the oth
 know whether it went out, so it becomes ``uncertain`` with a task to check (at most once).
 A reply that waited past its event's freshness window (an outage, a backlog) becomes
 ``expired`` instead of being sent: nobody wants an answer to last week's message.
+
+One module on purpose: it is the one writer of outbox rows and their statuses, from
+enqueueing through claiming, delivery, retries and recovery.
 """
 
 from __future__ import annotations

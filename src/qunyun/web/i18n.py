@@ -1,4 +1,6 @@
-"""UI text in zh-CN (default) and English. Every key must exist in both (a test checks)."""
+"""UI text in zh-CN (default) and English. Every key must exist in both (a test checks).
+
+Long because it is the catalog; it is to become Babel message catalogs (.po files)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 Core tables keep services explicit about the SQL they run and make the same statements work
 on SQLite and PostgreSQL. Times are stored as timezone-aware UTC (see ``UTCDateTime``).
+
+Kept in one module on purpose: the migrations are compared against this one ``metadata``
+(a test), and a table is easier to find beside the ones it references.
 """
 
 from __future__ import annotations
