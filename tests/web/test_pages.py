@@ -39,7 +39,11 @@ def test_viewer_cannot_edit_group_but_operator_can(client: TestClient, staff: di
     csrf = login(client, "viewer1")
     refused = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "改名"})
     assert refused.status_code == 403 and "没有权限" in refused.text
-    assert client.get("/users").status_code == 403
+    # in the reader's words, not the codes (role viewer may not operate)
+    assert "你的角色是「只读」，不能修改设置、发送消息和处理运营工作" in refused.text
+    assert "may not" not in refused.text and "operate" not in refused.text
+    users = client.get("/users")
+    assert users.status_code == 403 and "不能管理员工账号" in users.text
     client.cookies.clear()
     csrf = login(client, "operator1")
     saved = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "业主群A",

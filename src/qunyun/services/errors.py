@@ -20,7 +20,15 @@ class Conflict(ServiceError):
 
 
 class AccessDenied(ServiceError):
+    """Refused by role; ``role`` and ``permission`` (when known) let a page say it in the
+    reader's words instead of showing the codes."""
+
     status_code = 403
+
+    def __init__(self, message: str, *, role: str = "", permission: str = "") -> None:
+        super().__init__(message)
+        self.role = role
+        self.permission = permission
 
 
 class TooManyAttempts(ServiceError):

@@ -79,7 +79,8 @@ class Actor:
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
-            raise AccessDenied(f"role {self.role.value} may not {permission.value}")
+            raise AccessDenied(f"role {self.role.value} may not {permission.value}",
+                               role=self.role.value, permission=permission.value)
 
     @property
     def label(self) -> str:

@@ -20,9 +20,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
-from qunyun.services.errors import ServiceError, TooManyAttempts
-from qunyun.web.deps import CsrfFailed, LoginRequired, make_templates, render
+from qunyun.services.errors import AccessDenied, ServiceError, TooManyAttempts
+from qunyun.web.deps import CsrfFailed, LoginRequired, language, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
+from qunyun.web.i18n import translate
 from qunyun.web.intake import CallbackFastPath
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
@@ -165,6 +166,12 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
             return JSONResponse({"error": str(exc)}, status_code=exc.status_code,
                                 headers=headers)
         context: dict[str, Any] = {"message": str(exc)}
+        if isinstance(exc, AccessDenied) and exc.role and exc.permission:
+            # in the reader's words: "只读" may not "修改设置和发送", not "viewer may not operate"
+            lang = language(request)
+            context["message"] = translate("error.forbidden_as", lang).format(
+                role=translate(f"role.{exc.role}", lang),
+                what=translate(f"permission.{exc.permission}", lang))
         if exc.status_code == 403:
             context["message_key"] = "error.forbidden"
         elif exc.status_code == 404:
