@@ -185,6 +185,7 @@ def test_report_groups_json_and_html(env: Path, fresh_db_url: str) -> None:
                "secret-pass").exit_code == 0
     refused = run(db, "report", "alerts", "--as", "viewer1")  # checking raises tasks
     assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert "你的角色是「只读」" in refused.output and "may not" not in refused.output
     looked = run(db, "report", "alerts", "--no-check", "--as", "viewer1")
     assert looked.exit_code == 0 and "最近 3 天无人发言" in looked.output
     assert run(db, "report", "groups", "--since", "soon").exit_code == 2

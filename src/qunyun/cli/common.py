@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
-from qunyun.services.errors import ServiceError
+from qunyun.services.errors import AccessDenied, ServiceError
 from qunyun.services.users import Actor
 
 console = Console(soft_wrap=True)
@@ -51,6 +51,15 @@ def say(key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def refusal(exc: ServiceError) -> str:
+    """What a service refused, for a person: a refusal by role in the team's words (the
+    role and what it may not do, from the catalog), anything else as the service said it."""
+    if isinstance(exc, AccessDenied) and exc.role and exc.permission:
+        return say("error.forbidden_as", role=say(f"role.{exc.role}"),
+                   what=say(f"permission.{exc.permission}"))
+    return str(exc)
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -74,7 +83,7 @@ def runtime(s: Settings | None = None, *, migrate: bool = False) -> Iterator[Run
             _require_migrated(rt)
         yield rt
     except ServiceError as exc:
-        fail(str(exc), EXIT_BAD_INPUT)
+        fail(refusal(exc), EXIT_BAD_INPUT)
     except typer.Exit:
         raise
     except Exception as exc:
