@@ -83,6 +83,7 @@ def test_0013_moves_wecom_callbacks_into_the_raw_inbox(db_kind: str, tmp_path: P
     callback received before the upgrade is still one row), and downgrading puts them back."""
     from alembic import command
 
+    from qunyun.adapters.platforms.base import body_digest
     from qunyun.adapters.storage.db import make_engine
     from qunyun.adapters.storage.tables import raw_inbox
     from qunyun.services import raw_inbox as inbox
@@ -98,7 +99,7 @@ def test_0013_moves_wecom_callbacks_into_the_raw_inbox(db_kind: str, tmp_path: P
                 conn.execute(text(
                     "INSERT INTO wecom_callbacks (corp_id, digest, xml, received_at, status, "
                     "attempts, error) VALUES ('ww1', :d, :x, :t, :s, :n, '')"),
-                    {"d": inbox.digest(xml), "x": xml, "t": t0, "s": status, "n": 1 - i})
+                    {"d": body_digest(xml), "x": xml, "t": t0, "s": status, "n": 1 - i})
         migrate.upgrade(engine)
         with engine.begin() as conn:
             rows = conn.execute(select(raw_inbox.c.platform, raw_inbox.c.account,

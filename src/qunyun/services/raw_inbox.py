@@ -10,13 +10,13 @@ platform's adapter, and marks each processed or failed with the reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from qunyun.adapters.platforms.base import body_digest
 from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import raw_inbox
 from qunyun.clock import utcnow
@@ -25,16 +25,12 @@ PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
 STATUSES = (PENDING, PROCESSED, FAILED)
 
 
-def digest(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
 def store(conn: Connection, *, platform: str, account: str, body: str,
           now: datetime) -> int | None:
     """One pushed item, in the caller's transaction (the web intake commits a batch of them
     at once); None when it was stored before (a retry)."""
     new_id = insert_ignore(conn, raw_inbox, {
-        "platform": platform, "account": account, "digest": digest(body), "body": body,
+        "platform": platform, "account": account, "digest": body_digest(body), "body": body,
         "received_at": now, "status": PENDING, "attempts": 0, "error": ""},
         ["platform", "account", "digest"])
     return int(new_id) if new_id is not None else None

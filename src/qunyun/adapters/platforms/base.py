@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,12 @@ from typing import Any, ClassVar
 from qunyun.domain.actions import Action, Capability
 from qunyun.domain.events import DomainEvent
 from qunyun.domain.groups import Roster
+
+
+def body_digest(body: str) -> str:
+    """What keys a pushed item (a callback, a webhook update): a platform's retry of it is
+    the same digest, so the raw inbox holds it once and its events dedupe."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 class ParseError(ValueError):

@@ -9,7 +9,6 @@ unknown add a ``reconcile_group`` follow-up: the connector re-reads ``groupchat/
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,7 +17,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from qunyun.adapters.platforms.base import ParseError, ParseResult
+from qunyun.adapters.platforms.base import ParseError, ParseResult, body_digest
 from qunyun.domain.events import (
     ChatRef,
     ContactChange,
@@ -53,10 +52,6 @@ def person(user_id: str, name: str = "") -> PersonRef:
     staff = not user_id.startswith(("wm", "wo"))
     return PersonRef(external_id=user_id, kind="staff_user" if staff else "external_user",
                      name=name, staff=staff)
-
-
-def digest(xml: str) -> str:
-    return hashlib.sha256(xml.encode("utf-8")).hexdigest()
 
 
 def read_event(xml: str) -> dict[str, Any]:
@@ -220,7 +215,7 @@ def parse(raw: Mapping[str, Any]) -> ParseResult:
     if not isinstance(xml, str) or not xml:
         raise WecomParseError("missing field 'xml' in WeCom payload")
     fields = read_event(xml)
-    key = f"cb:{raw.get('digest') or digest(xml)}"
+    key = f"cb:{raw.get('digest') or body_digest(xml)}"
     result = ParseResult()
     event, change = fields.get("Event", ""), fields.get("ChangeType", "")
     handler = MAPPER.get((event, change))
