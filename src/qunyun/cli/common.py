@@ -51,12 +51,13 @@ def say(key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-def refusal(exc: ServiceError) -> str:
-    """What a service refused, for a person: a refusal by role in the team's words (the
-    role and what it may not do, from the catalog), anything else as the service said it."""
+def refused(exc: ServiceError) -> str:
+    """What a service refused, for a person: a refusal by role in the team's words,
+    anything else as the service said it."""
     if isinstance(exc, AccessDenied) and exc.role and exc.permission:
-        return say("error.forbidden_as", role=say(f"role.{exc.role}"),
-                   what=say(f"permission.{exc.permission}"))
+        from qunyun.web.i18n import refusal  # the one catalog pages and commands share
+
+        return refusal(exc.role, exc.permission, settings().language)
     return str(exc)
 
 
@@ -83,7 +84,7 @@ def runtime(s: Settings | None = None, *, migrate: bool = False) -> Iterator[Run
             _require_migrated(rt)
         yield rt
     except ServiceError as exc:
-        fail(refusal(exc), EXIT_BAD_INPUT)
+        fail(refused(exc), EXIT_BAD_INPUT)
     except typer.Exit:
         raise
     except Exception as exc:

@@ -23,7 +23,7 @@ from qunyun.bootstrap import Runtime
 from qunyun.services.errors import AccessDenied, ServiceError, TooManyAttempts
 from qunyun.web.deps import CsrfFailed, LoginRequired, language, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
-from qunyun.web.i18n import translate
+from qunyun.web.i18n import refusal
 from qunyun.web.intake import CallbackFastPath
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
@@ -168,10 +168,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
         context: dict[str, Any] = {"message": str(exc)}
         if isinstance(exc, AccessDenied) and exc.role and exc.permission:
             # in the reader's words: "只读" may not "修改设置和发送", not "viewer may not operate"
-            lang = language(request)
-            context["message"] = translate("error.forbidden_as", lang).format(
-                role=translate(f"role.{exc.role}", lang),
-                what=translate(f"permission.{exc.permission}", lang))
+            context["message"] = refusal(exc.role, exc.permission, language(request))
         if exc.status_code == 403:
             context["message_key"] = "error.forbidden"
         elif exc.status_code == 404:

@@ -228,6 +228,14 @@ def translate(key: str, language: str) -> str:
     return entry.get(language) or entry["zh-CN"]
 
 
+def refusal(role: str, permission: str, language: str) -> str:
+    """A refusal by role in the reader's words (pages and commands say it alike): the role
+    and what it may not do, never their codes."""
+    return translate("error.forbidden_as", language).format(
+        role=translate(f"role.{role}", language),
+        what=translate(f"permission.{permission}", language))
+
+
 # The member CRM (tags, segments, lead lists, records, blacklist, merges, attributes).
 CATALOG.update({
     "nav.tags": {"zh-CN": "标签", "en": "Tags"},
