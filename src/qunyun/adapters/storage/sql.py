@@ -233,24 +233,23 @@ def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
     return f"extract(epoch from {compiler.process(element.clauses, **kw)})"
 
 
-def in_id_list(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
-    """``column IN (ids)`` as one parameter however many ids there are: an array on
-    PostgreSQL, a JSON list read by ``json_each`` on SQLite (no bound-variable limit)."""
+def _in_list(conn: Connection, column: Any, values: Sequence[Any], element: Any,
+             name: str) -> Any:
+    """``column IN (values)`` as one parameter however many values there are: an array on
+    PostgreSQL, a JSON list read by ``json_each`` on SQLite (no bound-variable limit; IN
+    lists of 500 cost a round trip and a plan each — a file's 20,000 people took ~0.8 s)."""
     if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("id_list", list(ids), type_=ARRAY(BigInteger)))
-    values = func.json_each(bindparam("id_list", json.dumps(list(ids)))).table_valued("value")
-    return column.in_(select(values.c.value))
+        return column == any_(bindparam(name, list(values), type_=ARRAY(element)))
+    listed = func.json_each(bindparam(name, json.dumps(list(values)))).table_valued("value")
+    return column.in_(select(listed.c.value))
+
+
+def in_id_list(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+    return _in_list(conn, column, ids, BigInteger, "id_list")
 
 
 def in_text_list(conn: Connection, column: Any, values: Sequence[str]) -> Any:
-    """``in_id_list`` for text: one array parameter on PostgreSQL (an IN list of 500 was one
-    round trip and one plan per 500 — a file's 20,000 people took ~0.8 s to look up), a
-    JSON list on SQLite."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("text_list", list(values), type_=ARRAY(Text)))
-    listed = func.json_each(bindparam("text_list", json.dumps(list(values)))).table_valued(
-        "value")
-    return column.in_(select(listed.c.value))
+    return _in_list(conn, column, values, Text, "text_list")
 
 
 def bulk_add_counts(conn: Connection, table: Table, keys: Sequence[str], column: str,
