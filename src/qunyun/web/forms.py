@@ -1,4 +1,4 @@
-"""Form fields the content pages (scripts, playbooks, broadcasts) read alike: a target of
+"""Form fields the pages read alike (scripts, playbooks, broadcasts, activities): a target of
 groups, segments or members, whole numbers, ids, local times, variable values and
 attachments — each refusal names the field."""
 

@@ -28,6 +28,7 @@ from qunyun.web.deps import (
     render,
     uploaded_file,
 )
+from qunyun.web.forms import form_ids
 from qunyun.web.i18n import translate
 
 router = APIRouter(include_in_schema=False)
@@ -66,10 +67,6 @@ def _activity_fields(form: Any) -> dict[str, Any]:
     return fields
 
 
-def _group_ids(form: Any) -> list[int]:
-    return [int(v) for v in form.getlist("group_ids") if str(v).isdigit()]
-
-
 @router.get("/activities")
 @access(Permission.VIEW)
 def activities_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
@@ -101,7 +98,7 @@ async def activity_create(request: Request, actor: CurrentActor,
             conn, actor=actor, series=_text(form, "series"),
             starts_on=fields.pop("starts_on", ""), ends_on=fields.pop("ends_on", ""),
             opens_on=fields.pop("opens_on", None), name=fields.pop("name", ""),
-            group_ids=_group_ids(form), **fields)
+            group_ids=form_ids(form), **fields)
         code = activities.access_activity(conn, actor=actor, ref=new_id)["code"]
     return RedirectResponse(f"/activities/{code}", status_code=303)
 
@@ -221,7 +218,7 @@ async def activity_edit(ref: str, request: Request, actor: CurrentActor,
         row = activities.access_activity(conn, actor=actor, ref=ref)
         activities.do_update_activity(conn, actor=actor, activity_id=row["id"],
                                       changes=_activity_fields(form),
-                                      group_ids=_group_ids(form) if "groups_sent" in form
+                                      group_ids=form_ids(form) if "groups_sent" in form
                                       else None)
     return RedirectResponse(f"/activities/{row['code']}", status_code=303)
 
