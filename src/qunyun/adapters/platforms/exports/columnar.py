@@ -39,8 +39,7 @@ WHO = {"talker": "VARCHAR", "sender": "VARCHAR", "name": "VARCHAR", "gid": "BIGI
        "mid": "BIGINT"}
 _NULL = "\x01null\x01"  # marks NULL in the CSV files handed to DuckDB (no text holds it)
 BUILD_MEMORY = "96MB"  # DuckDB's share while it parses and keys the file
-READ_MEMORY = "48MB"  # and once the keyed table of a file of up to READ_SMALL_ROWS is built
-READ_SMALL_ROWS = 400_000  # 500k-row recruiting exports ran at 48 MB, 2.5M did not
+READ_MEMORY = "48MB"  # and once the keyed table is built
 SPAN = 250_000  # rows per window when reading a segment (its join and sort stay in memory)
 FETCH = 10_000  # rows handed over at a time (one executemany each)
 Speaker = tuple[str, str, str]  # (talker, sender id, sender name) as the frame keys them
@@ -274,12 +273,11 @@ def open_memotrace(path: Path, group_name: str | None) -> MemoTraceFrame | None:
             return None
         total = con.execute("SELECT count(*), coalesce(max(rn), 0) FROM keyed").fetchone()
         assert total is not None
-        # built: for a file of up to READ_SMALL_ROWS rows what is left (the speakers, the
-        # notices, the spans, the windowed message stream) fits in half, and the buffers
-        # given back are ~60 MB of the import's peak; a 2.5M-row recruiting export's
-        # speaker and span queries ran out at 48 MB, so larger files keep the build's limit
-        if int(total[0]) <= READ_SMALL_ROWS:
-            con.execute(f"SET memory_limit = '{READ_MEMORY}'")
+        # built: what is read afterwards — the notices, speakers and spans of a window of
+        # the file, the windowed message stream — fits in half, and the buffers given back
+        # are ~60 MB of the import's peak (a 2.5M-row recruiting export too, since the
+        # history is read a window at a time)
+        con.execute(f"SET memory_limit = '{READ_MEMORY}'")
         return MemoTraceFrame(con, path, int(total[0]), int(total[1]), workdir)
     except duckdb.Error:
         give_up()
