@@ -106,8 +106,8 @@ def start_refresh(engine: Engine, setup: MirrorSetup) -> bool:
 
 
 def wait_for_refresh(timeout: float) -> bool:
-    """Whether a refresh running in this process finished within ``timeout`` seconds
-    (tests, and a CLI that must not exit under a running copy)."""
+    """Whether a refresh running in this process finished within ``timeout`` seconds (the
+    tests wait on the background copy with it)."""
     if not _refreshing.acquire(timeout=timeout):
         return False
     _refreshing.release()
