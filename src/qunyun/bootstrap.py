@@ -35,6 +35,7 @@ from qunyun.services import (
     health,
     playbooks,
     wecom,
+    wecom_callbacks,
     wecom_join_codes,
 )
 from qunyun.services.automation import AutomationCache
@@ -169,7 +170,7 @@ def _wecom_callbacks(rt: Runtime) -> int:
     adapter = wecom_adapter(rt)
     if adapter is None:
         return 0
-    stats = wecom.process_callbacks(rt.uow, adapter=adapter, config=rt.ingest_config)
+    stats = wecom_callbacks.process_callbacks(rt.uow, adapter=adapter, config=rt.ingest_config)
     if stats.reconciled:
         wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter)
     return stats.processed + stats.failed

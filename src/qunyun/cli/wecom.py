@@ -14,7 +14,14 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime
 from qunyun.clock import utcnow
-from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
+from qunyun.services import (
+    confirmations,
+    wecom,
+    wecom_callbacks,
+    wecom_join_codes,
+    wecom_sync,
+    wecom_welcome,
+)
 from qunyun.services.users import SYSTEM, Actor, actor_by_username
 
 wecom_app = typer.Typer(help="WeCom (企业微信) customer groups: setup, sync, join codes, "
@@ -97,7 +104,8 @@ def sync(corp_id: str, as_json: JsonOpt = False) -> None:
     """Read every customer group of the corp from WeCom and reconcile; mirror corp tags."""
     with runtime() as rt:
         report = wecom_sync.sync_corp(rt.uow, adapter=_adapter(rt), corp_id=corp_id)
-        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
+        rotated = wecom_join_codes.rotate_join_codes(
+            rt.uow, adapter=_adapter(rt))
     data = {**asdict(report), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data, f"{report.groups} groups, {report.members} members listed; "
                         f"{report.changes.joined} joins and {report.changes.left} leaves "
@@ -111,7 +119,8 @@ def sync(corp_id: str, as_json: JsonOpt = False) -> None:
 def process(as_json: JsonOpt = False) -> None:
     """Process stored callbacks now (the worker does this continuously)."""
     with runtime() as rt:
-        stats = wecom.process_callbacks(rt.uow, adapter=_adapter(rt), config=rt.ingest_config)
+        stats = wecom_callbacks.process_callbacks(rt.uow, adapter=_adapter(rt),
+                                                  config=rt.ingest_config)
         rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     data = {**asdict(stats), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data, f"{stats.processed} callbacks processed ({stats.events} events), "
@@ -125,7 +134,7 @@ def callbacks(status: Annotated[str | None, typer.Option()] = None,
               limit: Annotated[int, typer.Option()] = 50, as_json: JsonOpt = False) -> None:
     """Recent callbacks as received (pending, processed or failed with the reason)."""
     with runtime() as rt, rt.uow.read() as conn:
-        rows = wecom.list_callbacks(conn, actor=SYSTEM, status=status, limit=limit)
+        rows = wecom_callbacks.list_callbacks(conn, actor=SYSTEM, status=status, limit=limit)
     if as_json:
         emit_json(rows)
         return

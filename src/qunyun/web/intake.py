@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.bootstrap import Runtime
 from qunyun.clock import utcnow
-from qunyun.services import wecom
+from qunyun.services import wecom_callbacks
 from qunyun.services.errors import ServiceError
 from qunyun.web.limits import BodyLimit
 
@@ -37,10 +37,10 @@ class GroupCommit:
     def __init__(self, runtime: Runtime, max_batch: int = 500) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
-        self.pending: list[tuple[wecom.OpenedCallback, asyncio.Future[None]]] = []
+        self.pending: list[tuple[wecom_callbacks.OpenedCallback, asyncio.Future[None]]] = []
         self.drain: asyncio.Task[None] | None = None
 
-    async def store(self, opened: wecom.OpenedCallback) -> None:
+    async def store(self, opened: wecom_callbacks.OpenedCallback) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self.pending.append((opened, future))
@@ -64,9 +64,9 @@ class GroupCommit:
                     if not future.done():
                         future.set_result(None)
 
-    def _write(self, opened: list[wecom.OpenedCallback]) -> None:
+    def _write(self, opened: list[wecom_callbacks.OpenedCallback]) -> None:
         with self.runtime.uow.write() as conn:
-            wecom.store_callbacks(conn, opened, utcnow())
+            wecom_callbacks.store_callbacks(conn, opened, utcnow())
 
 
 async def callback_receive(request: Request) -> Response:
@@ -75,7 +75,7 @@ async def callback_receive(request: Request) -> Response:
     runtime: Runtime = request.scope["qunyun.runtime"]
     body = await request.body()
     sig, ts, nonce = callback_params(request)
-    keys: wecom.CallbackKeys = request.scope["qunyun.keys"]
+    keys: wecom_callbacks.CallbackKeys = request.scope["qunyun.keys"]
     try:
         opened = keys.open(corp_id=request.path_params["corp_id"], body=body,
                            msg_signature=sig, timestamp=ts, nonce=nonce, now=utcnow(),
@@ -97,14 +97,14 @@ class CallbackFastPath:
         self.app = app
         self.runtime = runtime
         self.commits = GroupCommit(runtime)
-        self.keys = wecom.CallbackKeys(self._load_keys)
+        self.keys = wecom_callbacks.CallbackKeys(self._load_keys)
         self.endpoint = BodyLimit(StarletteRouter(routes=[Route(
             self.PREFIX + "{corp_id}", callback_receive, methods=["POST"])]),
             MAX_CALLBACK_BYTES)
 
     def _load_keys(self, corp_id: str) -> WecomCrypto:
         with self.runtime.uow.read() as conn:
-            return wecom.callback_crypto(conn, self.runtime.box, corp_id)
+            return wecom_callbacks.callback_crypto(conn, self.runtime.box, corp_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST"

@@ -36,6 +36,7 @@ from qunyun.services import (
     pushes,
     schedules,
     wecom,
+    wecom_callbacks,
     wecom_join_codes,
     wecom_sync,
 )
@@ -64,9 +65,9 @@ def web(rt: Runtime, fake: FakeWecom) -> Iterator[TestClient]:
         yield c
 
 
-def process(rt: Runtime) -> wecom.ProcessStats:
-    return wecom.process_callbacks(rt.uow, adapter=rt.adapters["wecom"],  # type: ignore[arg-type]
-                                   config=rt.ingest_config)
+def process(rt: Runtime) -> wecom_callbacks.ProcessStats:
+    return wecom_callbacks.process_callbacks(rt.uow, adapter=rt.adapters["wecom"],  # type: ignore[arg-type]
+                                             config=rt.ingest_config)
 
 
 def members_of(conn: Connection, chat_id: str) -> dict[str, tuple[str, str]]:
@@ -87,7 +88,8 @@ def count(conn: Connection, table) -> int:  # type: ignore[no-untyped-def]
 def test_sync_callbacks_replays_and_channels(conn: Connection, rt: Runtime, fake: FakeWecom,
                                              web: TestClient) -> None:
     fake.add_chat("wrG1", "训练营1群", "owner1", members=3)
-    report = wecom_sync.sync_corp(rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
+    report = wecom_sync.sync_corp(
+        rt.uow, adapter=rt.adapters["wecom"], corp_id=CORP)  # type: ignore[arg-type]
     assert (report.groups, report.members, report.changes.joined) == (1, 4, 4)
     assert len(members_of(conn, "wrG1")) == 4
     # a newcomer scans a code carrying state=poster-a; WeCom posts the callback
@@ -121,8 +123,8 @@ def test_a_broken_callback_fails_alone_in_its_batch(conn: Connection, rt: Runtim
                               last=str(n), cur=str(n + 1))
         assert fake.send_callback(CORP, xml, http=web) == 200
         if n == 1:  # a callback that decrypted but says nothing we can read, between the two
-            wecom.store_callbacks(conn, [wecom.OpenedCallback(CORP, "<xml><Event>")],
-                                  utcnow())
+            wecom_callbacks.store_callbacks(
+                conn, [wecom_callbacks.OpenedCallback(CORP, "<xml><Event>")], utcnow())
     stats = process(rt)
     assert (stats.processed, stats.failed) == (2, 1)
     rows = conn.execute(select(raw_inbox.c.status, raw_inbox.c.error,
@@ -157,9 +159,9 @@ def test_callback_keys_are_kept_and_a_rekey_is_honoured_at_once(
 
     def load(corp_id: str) -> WecomCrypto:
         loads.append(corp_id)
-        return wecom.callback_crypto(conn, rt.box, corp_id)
+        return wecom_callbacks.callback_crypto(conn, rt.box, corp_id)
 
-    keys = wecom.CallbackKeys(load, ttl=10, clock=lambda: now[0])
+    keys = wecom_callbacks.CallbackKeys(load, ttl=10, clock=lambda: now[0])
     ts = str(int(utcnow().timestamp()))
 
     def opened(crypto: WecomCrypto, n: int) -> str:

@@ -14,7 +14,7 @@ from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
-from qunyun.services import wecom, wecom_join_codes, wecom_sync, wecom_welcome
+from qunyun.services import wecom, wecom_callbacks, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.errors import NotFound, ServiceError
 from qunyun.web.deps import PUBLIC, CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.intake import callback_params
@@ -36,7 +36,7 @@ def callback_verify(request: Request, corp_id: str, runtime: RuntimeDep) -> Resp
     sig, ts, nonce = callback_params(request)
     try:
         with runtime.uow.read() as conn:
-            plain = wecom.verify_url(conn, box=runtime.box, corp_id=corp_id,
+            plain = wecom_callbacks.verify_url(conn, box=runtime.box, corp_id=corp_id,
                                      msg_signature=sig, timestamp=ts, nonce=nonce,
                                      echostr=request.query_params.get("echostr", ""),
                                      now=utcnow(),
@@ -58,7 +58,7 @@ def page_context(conn: Any, actor: Any, request: Request) -> dict[str, Any]:
     return {"corps": corps, "public_url_set": bool(base),
             "codes": wecom_join_codes.list_join_codes(conn, actor=actor),
             "templates": wecom_welcome.list_welcome_templates(conn, actor=actor),
-            "callbacks": wecom.list_callbacks(conn, actor=actor, limit=20)}
+            "callbacks": wecom_callbacks.list_callbacks(conn, actor=actor, limit=20)}
 
 
 @router.get("/wecom")
@@ -89,8 +89,8 @@ def wecom_add_corp(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form
 @access(Permission.OPERATE)
 def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
-    """Check the setup end to end (see ``wecom.check_setup``)."""
-    checks = wecom.check_setup(runtime.uow, actor=actor, box=runtime.box,
+    """Check the setup end to end (see ``wecom_callbacks.check_setup``)."""
+    checks = wecom_callbacks.check_setup(runtime.uow, actor=actor, box=runtime.box,
                                adapter=_adapter(runtime), corp_id=corp_id, now=utcnow())
     return _back("；".join(checks))
 

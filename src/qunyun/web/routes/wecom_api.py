@@ -11,7 +11,14 @@ from pydantic import BaseModel, Field
 
 from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
-from qunyun.services import confirmations, wecom, wecom_join_codes, wecom_sync, wecom_welcome
+from qunyun.services import (
+    confirmations,
+    wecom,
+    wecom_callbacks,
+    wecom_join_codes,
+    wecom_sync,
+    wecom_welcome,
+)
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.routes.wecom import _adapter
 
@@ -66,7 +73,7 @@ def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict
 @access(Permission.OPERATE)
 def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """The setup check: the callback answers a signed echostr, the secret gets a token."""
-    return {"checks": wecom.check_setup(runtime.uow, actor=actor, box=runtime.box,
+    return {"checks": wecom_callbacks.check_setup(runtime.uow, actor=actor, box=runtime.box,
                                         adapter=_adapter(runtime), corp_id=corp_id,
                                         now=utcnow())}
 
@@ -85,7 +92,7 @@ def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, An
 @access(Permission.VIEW)
 def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
               limit: int = 50) -> list[dict[str, Any]]:
-    return wecom.list_callbacks(conn, actor=actor, status=status, limit=min(limit, 500))
+    return wecom_callbacks.list_callbacks(conn, actor=actor, status=status, limit=min(limit, 500))
 
 
 @router.get("/wecom/join-codes")
