@@ -140,7 +140,7 @@ class _WecomClients:
         with rt.uow.read() as conn:
             found = wecom.corp_secrets(conn, rt.box, corp_id)
         if found is None:
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+            raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
         with self._lock:
             cached = self._clients.get(corp_id)
             if cached is None or cached[0] != found.secret:

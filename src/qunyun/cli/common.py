@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
-from qunyun.services.errors import AccessDenied, ServiceError
+from qunyun.i18n import fill
+from qunyun.services.errors import ServiceError, in_words
 from qunyun.services.users import Actor
 
 console = Console(soft_wrap=True)
@@ -45,20 +46,12 @@ def settings() -> Settings:
 
 def say(key: str, **values: Any) -> str:
     """A catalog text in the team's language (``QUNYUN_LANGUAGE``), ``{name}``s filled."""
-    from qunyun.web.i18n import translate  # the one catalog pages and commands share
-
-    text = translate(key, settings().language)
-    return text.format(**values) if values else text
+    return fill(key, values, settings().language)
 
 
 def refused(exc: ServiceError) -> str:
-    """What a service refused, for a person: a refusal by role in the team's words,
-    anything else as the service said it."""
-    if isinstance(exc, AccessDenied) and exc.role and exc.permission:
-        from qunyun.web.i18n import refusal  # the one catalog pages and commands share
-
-        return refusal(exc.role, exc.permission, settings().language)
-    return str(exc)
+    """What a service refused, in the team's language (``QUNYUN_LANGUAGE``)."""
+    return in_words(exc, settings().language)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -73,7 +73,8 @@ def _day(value: str | date | None, field: str) -> str:
     try:
         return date.fromisoformat(str(value or "").strip()).isoformat()
     except ValueError:
-        raise InvalidInput(f"{field}: {value!r} is not a day like 2026-12-01") from None
+        raise InvalidInput("{field}: {value!r} is not a day like 2026-12-01",
+                           field=field, value=value) from None
 
 
 def fen_of(value: str | float | int | None, field: str) -> int | None:
@@ -83,14 +84,14 @@ def fen_of(value: str | float | int | None, field: str) -> int | None:
     try:
         return parse_yuan(value, field)
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def _code(value: str, field: str = "code") -> str:
     try:
         return check_code(value, field)
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def series_by_ref(conn: Connection, ref: int | str) -> Any:
@@ -100,7 +101,7 @@ def series_by_ref(conn: Connection, ref: int | str) -> Any:
     value = int(ref) if col is activity_series.c.id else str(ref)
     row = conn.execute(select(activity_series).where(col == value)).mappings().first()
     if row is None:
-        raise NotFound(f"series {ref} not found")
+        raise NotFound("series {ref} not found", ref=ref)
     return row
 
 
@@ -109,7 +110,7 @@ def do_create_series(conn: Connection, *, actor: Actor, code: str, name: str = "
     actor.require(Permission.OPERATE)
     code = _code(code)
     if conn.execute(select(activity_series.c.id).where(activity_series.c.code == code)).first():
-        raise Conflict(f"series {code} exists")
+        raise Conflict("series {code} exists", code=code)
     new_id = conn.execute(insert(activity_series).values(
         code=code, name=name.strip()[:200] or code, description=description,
         created_at=utcnow()).returning(activity_series.c.id)).scalar_one()
@@ -126,27 +127,29 @@ def _tiers(value: Any) -> list[dict[str, Any]]:
     try:
         return [RefundTier.model_validate(t).model_dump() for t in value]
     except ValueError as exc:
-        raise InvalidInput(f"refund_tiers: {exc}") from None
+        raise InvalidInput("refund_tiers: {exc}", exc=exc) from None
 
 
 def _counts_map(value: Any, field: str, keys: Sequence[str] | None = None) -> dict[str, int]:
     if not value:
         return {}
     if not isinstance(value, Mapping):
-        raise InvalidInput(f"{field}: a mapping of name → count")
+        raise InvalidInput("{field}: a mapping of name → count", field=field)
     out = {}
     for k, v in value.items():
         k = str(k).strip()
         if keys is not None and k not in keys:
-            raise InvalidInput(f"{field}: {k!r} is not one of {', '.join(keys)}")
+            raise InvalidInput("{field}: {k!r} is not one of {keys}",
+                               field=field, k=k, keys=', '.join(keys))
         if not k or len(k) > 128:
-            raise InvalidInput(f"{field}: names are 1–128 characters")
+            raise InvalidInput("{field}: names are 1–128 characters", field=field)
         try:
             n = int(v)
         except (TypeError, ValueError):
-            raise InvalidInput(f"{field}.{k}: {v!r} is not a whole number") from None
+            raise InvalidInput("{field}.{k}: {v!r} is not a whole number",
+                               field=field, k=k, v=v) from None
         if n < 0:
-            raise InvalidInput(f"{field}.{k}: must not be negative")
+            raise InvalidInput("{field}.{k}: must not be negative", field=field, k=k)
         out[k] = n
     return out
 
@@ -162,9 +165,10 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 out[key] = int(values[key] or 0)
             except (TypeError, ValueError):
-                raise InvalidInput(f"{key}: {values[key]!r} is not a whole number") from None
+                raise InvalidInput("{key}: {values!r} is not a whole number",
+                                   key=key, values=values[key]) from None
             if out[key] < 0:
-                raise InvalidInput(f"{key}: must not be negative")
+                raise InvalidInput("{key}: must not be negative", key=key)
     if "name" in values:
         out["name"] = str(values["name"] or "").strip()[:200]
     if "refund_tiers" in values:
@@ -175,7 +179,7 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
         out["targets"] = _counts_map(values["targets"], "targets", FUNNEL_STEPS)
     if "state" in values:
         if values["state"] not in STATES:
-            raise InvalidInput(f"state: one of {', '.join(STATES)}")
+            raise InvalidInput("state: one of {states}", states=', '.join(STATES))
         out["state"] = values["state"]
     return out
 
@@ -192,7 +196,7 @@ def check_groups(conn: Connection, group_ids: Iterable[int]) -> list[int]:
     found = set(conn.execute(select(groups.c.id).where(groups.c.id.in_(ids))).scalars())
     missing = [g for g in ids if g not in found]
     if missing:
-        raise NotFound(f"group {missing[0]} not found")
+        raise NotFound("group {missing} not found", missing=missing[0])
     return ids
 
 
@@ -205,7 +209,7 @@ def do_create_activity(conn: Connection, *, actor: Actor, series: int | str,
     actor.require(Permission.OPERATE)
     unknown = set(fields) - set(EDITABLE)
     if unknown:
-        raise InvalidInput(f"{sorted(unknown)[0]}: not an activity field")
+        raise InvalidInput("{unknown}: not an activity field", unknown=sorted(unknown)[0])
     s = series_by_ref(conn, series)
     if seq is None:
         seq = int(conn.execute(select(func.coalesce(func.max(activities.c.seq), 0)).where(
@@ -215,9 +219,9 @@ def do_create_activity(conn: Connection, *, actor: Actor, series: int | str,
     code = _code(code or f"{s['code']}{seq}")
     if conn.execute(select(activities.c.id).where(activities.c.series_id == s["id"],
                                                   activities.c.seq == seq)).first():
-        raise Conflict(f"series {s['code']} already has issue {seq}")
+        raise Conflict("series {code} already has issue {seq}", code=s['code'], seq=seq)
     if conn.execute(select(activities.c.id).where(activities.c.code == code)).first():
-        raise Conflict(f"activity {code} exists")
+        raise Conflict("activity {code} exists", code=code)
     values = _clean({"name": name, "starts_on": starts_on, "ends_on": ends_on, **fields,
                      "opens_on": opens_on or (date.fromisoformat(_day(starts_on, "starts_on"))
                                               - timedelta(days=14))})
@@ -247,7 +251,7 @@ def activity_row(conn: Connection, ref: int | str) -> dict[str, Any]:
         stmt = stmt.where(activities.c.code == str(ref))
     row = conn.execute(stmt).mappings().first()
     if row is None:
-        raise NotFound(f"activity {ref} not found")
+        raise NotFound("activity {ref} not found", ref=ref)
     data = dict(row)
     data["group_ids"] = group_ids_of(conn, data["id"])
     return data
@@ -272,7 +276,7 @@ def do_update_activity(conn: Connection, *, actor: Actor, activity_id: int,
     row = activity_row(conn, activity_id)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise InvalidInput(f"{sorted(unknown)[0]}: not an activity field")
+        raise InvalidInput("{unknown}: not an activity field", unknown=sorted(unknown)[0])
     values = _clean(changes)
     _check_days({**row, **values})
     if values:
@@ -343,7 +347,8 @@ def require_live_members(conn: Connection, member_ids: Sequence[int]) -> None:
         members.c.id.in_(member_ids), members.c.merged_into_id.is_(None))).scalars())
     missing = [m for m in member_ids if m not in live]
     if missing:
-        raise NotFound(f"member {missing[0]} not found (or merged into another member)")
+        raise NotFound("member {missing} not found (or merged into another member)",
+                       missing=missing[0])
 
 
 # ---- imports -----------------------------------------------------------------------------
@@ -381,8 +386,9 @@ def read_sheet(path: Path | str, data: bytes | None, wanted: Iterable[str],
            key_required: bool = True) -> Sheet:
     sheet = Sheet(read_csv_table(path, data), wanted)
     if key_required and not sheet.keys:
-        raise InvalidInput(f"{sheet.table.name}: line 1: no member column; name one of "
-                           "member_number / 学号 / 会员编号, wxid, unionid, phone / 手机号")
+        raise InvalidInput("{name}: line 1: no member column; name one of member_number / "
+                           "学号 / 会员编号, wxid, unionid, phone / 手机号",
+                           name=sheet.table.name)
     return sheet
 
 
@@ -399,11 +405,12 @@ def parse_time(text: str, tz: ZoneInfo, field: str) -> datetime:
 
 def check_on_error(on_error: str) -> None:
     if on_error not in ON_ERROR:
-        raise InvalidInput(f"on_error: one of {', '.join(ON_ERROR)}")
+        raise InvalidInput("on_error: one of {on_error}", on_error=', '.join(ON_ERROR))
 
 
 def fail_or_keep(errors: list[dict[str, Any]], on_error: str, name: str, line: int,
                   reason: str) -> None:
     if on_error == "fail":
-        raise InvalidInput(f"{name}: line {line}: {reason} (nothing was imported)")
+        raise InvalidInput("{name}: line {line}: {reason} (nothing was imported)",
+                           name=name, line=line, reason=reason)
     errors.append({"file": name, "line": line, "reason": reason})

@@ -111,7 +111,7 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
             return raw.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise InvalidInput(f"{name}: neither UTF-8 nor GB18030 text")  # pragma: no cover
+    raise InvalidInput("{name}: neither UTF-8 nor GB18030 text", name=name)  # pragma: no cover
 
 
 @dataclass
@@ -132,26 +132,27 @@ def read_csv_table(path: Path | str, data: bytes | None = None) -> CsvTable:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise InvalidInput(f"{name}: {exc.strerror or exc}") from None
+            raise InvalidInput("{name}: {value}", name=name, value=exc.strerror or exc) from None
     if len(data) > MAX_BYTES:
-        raise InvalidInput(f"{name}: larger than {MAX_BYTES // 1024 // 1024} MB")
+        raise InvalidInput("{name}: larger than {mb} MB",
+                           name=name, mb=MAX_BYTES // 1024 // 1024)
     text, encoding = decode_text(data, name)
     try:
         raw = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        raise InvalidInput(f"{name}: not a CSV file ({exc})") from None
+        raise InvalidInput("{name}: not a CSV file ({exc})", name=name, exc=exc) from None
     if not raw or not any(c.strip() for c in raw[0]):
-        raise InvalidInput(f"{name}: line 1: empty file, expected a header row")
+        raise InvalidInput("{name}: line 1: empty file, expected a header row", name=name)
     header = [h.strip() for h in raw[0]]
     if len(set(header)) != len(header):
-        raise InvalidInput(f"{name}: line 1: repeated column names")
+        raise InvalidInput("{name}: line 1: repeated column names", name=name)
     rows = []
     for line, row in enumerate(raw[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            raise InvalidInput(f"{name}: line {line}: {len(row)} cells, header has "
-                               f"{len(header)}")
+            raise InvalidInput("{name}: line {line}: {n_row} cells, header has {n_header}",
+                               name=name, line=line, n_row=len(row), n_header=len(header))
         rows.append((line, row))
     return CsvTable(name=name, encoding=encoding, header=header, rows=rows)
 
@@ -219,8 +220,8 @@ def check_personal_access(conn: Connection, *, actor: Actor, names: Iterable[str
     refused = [n for n in wanted if is_personal(fields, n)]
     if refused:
         raise AccessDenied(
-            f"attr.{refused[0]}: a personal attribute; only staff who may see personal data "
-            "can filter or rank on it (an admin can mark it as not personal)")
+            "attr.{refused}: a personal attribute; only staff who may see personal data can "
+            "filter or rank on it (an admin can mark it as not personal)", refused=refused[0])
 
 
 def list_attribute_fields(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
@@ -244,13 +245,13 @@ def do_mark_attribute(conn: Connection, *, actor: Actor, name: str,
     actor.require(Permission.MANAGE_USERS)
     name = name.strip()
     if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"name: 1–{MAX_NAME} characters")
+        raise InvalidInput("name: 1–{limit} characters", limit=MAX_NAME)
     known = conn.execute(select(member_attributes.c.name).where(
         member_attributes.c.name == name).limit(1)).first()
     listed = conn.execute(select(attribute_fields.c.name).where(
         attribute_fields.c.name == name)).first()
     if known is None and listed is None:
-        raise NotFound(f"no attribute {name!r}")
+        raise NotFound("no attribute {name!r}", name=name)
     values = {"personal": personal, "updated_by": actor.label[:128], "updated_at": utcnow()}
     if listed is None:
         conn.execute(attribute_fields.insert().values(name=name, kind=personal_kind(name),
@@ -293,17 +294,20 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
     header = table.header
     if key is not None:
         if key not in header:
-            raise InvalidInput(f"{name}: line 1: no column {key!r}; columns: {', '.join(header)}")
+            raise InvalidInput("{name}: line 1: no column {key!r}; columns: {header}",
+                               name=name, key=key, header=', '.join(header))
         key_index = header.index(key)
         key_kind = header_kind(key, KEY_HEADERS)
         if key_kind is None:
-            raise InvalidInput(f"key: {key!r} is not a member number, union id, wxid or phone "
-                               "column")
+            raise InvalidInput("key: {key!r} is not a member number, union id, wxid or phone "
+                               "column",
+                               key=key)
     else:
         found = [(i, k) for i, h in enumerate(header) if (k := header_kind(h, KEY_HEADERS))]
         if not found:
-            raise InvalidInput(f"{name}: line 1: no key column; name one of member_number / "
-                               "会员编号, unionid, wxid, phone / 手机号")
+            raise InvalidInput("{name}: line 1: no key column; name one of member_number / "
+                               "会员编号, unionid, wxid, phone / 手机号",
+                               name=name)
         key_index, key_kind = found[0]
     columns: list[tuple[int, str, str]] = []  # (index, attribute or pii field, kind)
     for i, h in enumerate(header):
@@ -313,7 +317,8 @@ def do_import_attributes(conn: Connection, *, actor: Actor, path: Path | str,
         if pii:
             columns.append((i, pii, "pii"))
         elif len(h) > MAX_NAME:
-            raise InvalidInput(f"{name}: line 1: column name longer than {MAX_NAME}: {h[:20]}…")
+            raise InvalidInput("{name}: line 1: column name longer than {limit}: {h}…",
+                               name=name, limit=MAX_NAME, h=h[:20])
         else:
             columns.append((i, h, "attr"))
     report = AttributeReport(file=name, encoding=encoding, key=key_kind,
@@ -362,9 +367,9 @@ def do_set_attribute(conn: Connection, *, actor: Actor, member_id: int, name: st
     actor.require(Permission.OPERATE)
     name = name.strip()
     if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"name: 1–{MAX_NAME} characters")
+        raise InvalidInput("name: 1–{limit} characters", limit=MAX_NAME)
     if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     if value.strip():
         _register(conn, [name], actor.label[:128])
         upsert_many(conn, member_attributes, [{

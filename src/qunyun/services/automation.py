@@ -98,7 +98,7 @@ def get_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM) -> dic
     actor.require(Permission.VIEW)
     if group_id != TEAM and conn.execute(
             select(groups.c.id).where(groups.c.id == group_id)).first() is None:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
     team = _stored(conn, TEAM)
     own = team if group_id == TEAM else _stored(conn, group_id)
     effective = validate(merge(team, own) if group_id != TEAM else team)
@@ -117,10 +117,11 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
     """Set fields of one section (``reset`` removes a group's overrides for those fields)."""
     actor.require(Permission.OPERATE)
     if section not in SECTIONS:
-        raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
+        raise InvalidInput("section: one of {sections}", sections=', '.join(SECTIONS))
     if section in TEAM_ONLY and group_id != TEAM:
-        raise InvalidInput(f"{section}: a team setting (it holds for every group); set it "
-                           "without a group")
+        raise InvalidInput("{section}: a team setting (it holds for every group); set it "
+                           "without a group",
+                           section=section)
     current = get_settings(conn, actor=actor, group_id=group_id)
     own = {k: dict(v) for k, v in current["own"].items()}
     part = own.setdefault(section, {})
@@ -134,7 +135,7 @@ def do_update_settings(conn: Connection, *, actor: Actor, group_id: int = TEAM,
                     automation_settings.c.group_id != TEAM)):
                 validate(merge(own, dict(row.settings or {})))
     except SettingsError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
     upsert_many(conn, automation_settings, [{
         "group_id": group_id, "settings": own, "updated_at": utcnow(),
         "updated_by": actor.label}], ["group_id"], ["settings", "updated_at", "updated_by"])

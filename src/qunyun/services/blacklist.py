@@ -97,7 +97,7 @@ def do_blacklist(conn: Connection, *, actor: Actor, member_id: int, reason: str,
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("expires_at: must be in the future")
     if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     if is_blacklisted(conn, member_id, now):
         raise Conflict("member is already blacklisted")
     entry_id = int(conn.execute(blacklist.insert().values(

@@ -49,7 +49,7 @@ def _content(conn: Connection, actor: Actor, script_id: int | None, text: str | 
     try:
         return body, check_script(body, [], list(attachments or [])), {}
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def _validate(conn: Connection, *, actor: Actor, name: str, target: Mapping[str, Any] | None,
@@ -109,7 +109,8 @@ def do_create_broadcast(conn: Connection, *, actor: Actor, name: str,
     body, attach, meta = _content(conn, actor, script_id, text, attachments)
     values = {str(k): str(v) for k, v in (variables or {}).items() if str(v).strip()}
     if missing := [v for v in meta.get("declared", []) if v not in values]:
-        raise InvalidInput(f"variables: the script needs a value for {{{missing[0]}}}")
+        raise InvalidInput("variables: the script needs a value for {{{missing}}}",
+                           missing=missing[0])
     bid = int(conn.execute(broadcasts.insert().values(
         name=name, script_id=script_id, text=body, attachments=attach, variables=values,
         target=checked, send_at=at, status=SCHEDULED, created_by=actor.label, created_at=now,
@@ -125,7 +126,8 @@ def do_cancel_broadcast(conn: Connection, *, actor: Actor, broadcast_id: int) ->
     actor.require(Permission.OPERATE)
     current = get_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
     if current["status"] != SCHEDULED:
-        raise Conflict(f"broadcast {broadcast_id} is already {current['status']}")
+        raise Conflict("broadcast {broadcast_id} is already {status}",
+                       broadcast_id=broadcast_id, status=current['status'])
     conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id)
                  .values(status=CANCELLED))
     schedules.do_set_jobs(conn, [f"broadcast:{broadcast_id}"], status="cancelled")
@@ -161,7 +163,7 @@ def get_broadcast(conn: Connection, *, actor: Actor, broadcast_id: int) -> dict[
     actor.require(Permission.VIEW)
     row = conn.execute(_with_script().where(broadcasts.c.id == broadcast_id)).mappings().first()
     if row is None:
-        raise NotFound(f"broadcast {broadcast_id} not found")
+        raise NotFound("broadcast {broadcast_id} not found", broadcast_id=broadcast_id)
     out = dict(row)
     out["target_text"] = pushes.describe_target(out["target"])
     out["deliveries"] = pushes.list_deliveries(conn, actor=actor, broadcast_id=broadcast_id)

@@ -38,13 +38,13 @@ def period_start(period: str, today: date) -> date | None:
         return today.replace(day=1)
     if period == "all":
         return None
-    raise InvalidInput(f"period: one of {', '.join(PERIODS)}")
+    raise InvalidInput("period: one of {periods}", periods=', '.join(PERIODS))
 
 
 def _group(conn: Connection, group_id: int) -> Any:
     row = conn.execute(select(groups.c.id, groups.c.name).where(groups.c.id == group_id)).first()
     if row is None:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
     return row
 
 
@@ -54,13 +54,14 @@ def do_form_checkin(conn: Connection, *, actor: Actor, group_id: int, member_id:
     actor.require(Permission.OPERATE)
     _group(conn, group_id)
     if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     at = at or utcnow()
     day = at.astimezone(tz).date()
     streak = store_checkin(conn, group_id=group_id, member_id=member_id, day=day, at=at,
                            source="form")
     if streak is None:
-        raise Conflict(f"member {member_id} already checked in on {day}")
+        raise Conflict("member {member_id} already checked in on {day}",
+                       member_id=member_id, day=day)
     audit.record(conn, actor=actor.label, action="checkin.form", object_type="member",
                  object_id=member_id, detail={"group_id": group_id, "day": day.isoformat()})
     return {"group_id": group_id, "member_id": member_id, "day": day.isoformat(),
@@ -127,7 +128,7 @@ def leaderboard(conn: Connection, *, actor: Actor, group_id: int, period: str = 
     actor.require(Permission.VIEW)
     group = _group(conn, group_id)
     if metric not in METRICS:
-        raise InvalidInput(f"metric: one of {', '.join(METRICS)}")
+        raise InvalidInput("metric: one of {metrics}", metrics=', '.join(METRICS))
     today = today or utcnow().astimezone(tz).date()
     start = period_start(period, today)
     if metric == "checkins":
@@ -188,9 +189,9 @@ def parse_tiers(text: str) -> list[RefundTier]:
             tiers.append(RefundTier(min_checkins=int(count), percent=float(
                 percent.rstrip("%"))))
         except (ValueError, TypeError):
-            raise InvalidInput(f"tiers: {part!r} is not COUNT:PERCENT") from None
+            raise InvalidInput("tiers: {part!r} is not COUNT:PERCENT", part=part) from None
         if not sep:
-            raise InvalidInput(f"tiers: {part!r} is not COUNT:PERCENT")
+            raise InvalidInput("tiers: {part!r} is not COUNT:PERCENT", part=part)
     return tiers
 
 

@@ -158,9 +158,9 @@ def poll(uow: UnitOfWork, *, adapters: Mapping[str, PlatformAdapter],
 def _submitted_task(conn: Connection, actor: Actor, task_id: int) -> dict[str, Any]:
     task = tasks.access_task_by_id(conn, actor=actor, task_id=task_id)
     if task["kind"] != CONFIRM_TASK or task["status"] != tasks.OPEN:
-        raise Conflict(f"task {task_id} is not an open group-send confirmation")
+        raise Conflict("task {task_id} is not an open group-send confirmation", task_id=task_id)
     if not dict(task["payload"] or {}).get("tickets"):
-        raise InvalidInput(f"task {task_id} has not been handed to the platform")
+        raise InvalidInput("task {task_id} has not been handed to the platform", task_id=task_id)
     return task
 
 
@@ -172,7 +172,7 @@ def do_remind(uow: UnitOfWork, *, actor: Actor, adapters: Mapping[str, PlatformA
         task = _submitted_task(conn, actor, task_id)
     adapter = _handled_by(adapters, task["platform"])
     if adapter is None:
-        raise InvalidInput(f"platform {task['platform']!r} cannot remind")
+        raise InvalidInput("platform {platform!r} cannot remind", platform=task['platform'])
     tickets = task["payload"]["tickets"]
     for t in tickets:
         adapter.remind_confirmation(t["ticket"])
@@ -191,7 +191,7 @@ def do_cancel(uow: UnitOfWork, *, actor: Actor, adapters: Mapping[str, PlatformA
         task = _submitted_task(conn, actor, task_id)
     adapter = _handled_by(adapters, task["platform"])
     if adapter is None:
-        raise InvalidInput(f"platform {task['platform']!r} cannot cancel a send")
+        raise InvalidInput("platform {platform!r} cannot cancel a send", platform=task['platform'])
     for t in task["payload"]["tickets"]:
         adapter.cancel_confirmation(t["ticket"])
     with uow.write() as conn:

@@ -98,9 +98,9 @@ def do_record_conversion(conn: Connection, *, actor: Actor, kind: str, amount_fe
             group_id=group_id, at=at or utcnow(), channel=channel, note=note,
             external_ref=external_ref, source=source)
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
     if new_id is None:
-        raise Conflict(f"order {external_ref} is already recorded")
+        raise Conflict("order {external_ref} is already recorded", external_ref=external_ref)
     audit.record(conn, actor=actor.label, action="activities.conversion",
                  object_type="conversion", object_id=new_id,
                  detail={"kind": kind, "amount_fen": amount_fen, "member_id": member_id})
@@ -116,14 +116,16 @@ def do_import_conversions(conn: Connection, *, actor: Actor, path: Path | str, t
     check_on_error(on_error)
     default_activity = activity_row(conn, activity_id) if activity_id is not None else None
     if kind is not None and kind not in CONVERSION_KINDS:
-        raise InvalidInput(f"kind: one of {', '.join(CONVERSION_KINDS)}")
+        raise InvalidInput("kind: one of {conversion_kinds}",
+                           conversion_kinds=', '.join(CONVERSION_KINDS))
     sheet = read_sheet(path, data, ("time", "amount", "channel", "ref", "kind", "activity",
                                 "group", "note"), key_required=False)
     name = sheet.table.name
     if "amount" not in sheet.cols:
-        raise InvalidInput(f"{name}: line 1: no amount column (amount / 金额)")
+        raise InvalidInput("{name}: line 1: no amount column (amount / 金额)", name=name)
     if "kind" not in sheet.cols and kind is None:
-        raise InvalidInput(f"{name}: line 1: no kind column (kind / 类型); or pass a kind")
+        raise InvalidInput("{name}: line 1: no kind column (kind / 类型); or pass a kind",
+                           name=name)
     report: dict[str, Any] = {"file": name, "rows": 0, "recorded": 0, "already": 0,
                               "by_kind": {k: 0 for k in CONVERSION_KINDS}, "amount": 0.0,
                               "errors": []}

@@ -39,13 +39,14 @@ def parse_prizes(text: str) -> list[Prize]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, stock = part.rpartition(":")
         if not sep or not name.strip():
-            raise InvalidInput(f"prizes: {part!r} is not NAME:STOCK")
+            raise InvalidInput("prizes: {part!r} is not NAME:STOCK", part=part)
         try:
             n = int(stock)
         except ValueError:
-            raise InvalidInput(f"prizes: stock of {name!r} is not a whole number") from None
+            raise InvalidInput("prizes: stock of {name!r} is not a whole number",
+                               name=name) from None
         if n < 1:
-            raise InvalidInput(f"prizes: stock of {name!r} must be at least 1")
+            raise InvalidInput("prizes: stock of {name!r} must be at least 1", name=name)
         prizes.append(Prize(name.strip(), n))
     if not prizes:
         raise InvalidInput("prizes: give at least one NAME:STOCK")
@@ -93,21 +94,21 @@ def do_draw(conn: Connection, *, actor: Actor, group_id: int, title: str, kind: 
             count: int = 0, seed: str | None = None) -> dict[str, Any]:
     actor.require(Permission.OPERATE)
     if kind not in KINDS:
-        raise InvalidInput(f"kind: one of {', '.join(KINDS)}")
+        raise InvalidInput("kind: one of {kinds}", kinds=', '.join(KINDS))
     if not title.strip() or len(title) > 200:
         raise InvalidInput("title: 1 to 200 characters")
     if conn.execute(select(groups.c.id).where(groups.c.id == group_id)).first() is None:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
     prize_list: list[Prize] = []
     cents = 0
     if kind == "lottery":
         prize_list = parse_prizes(prizes)
         if sum(p.stock for p in prize_list) > MAX_WINNERS:
-            raise InvalidInput(f"prizes: at most {MAX_WINNERS} in all")
+            raise InvalidInput("prizes: at most {limit} in all", limit=MAX_WINNERS)
     else:
         cents = round(amount * 100)
         if not 1 <= count <= MAX_WINNERS:
-            raise InvalidInput(f"count: between 1 and {MAX_WINNERS}")
+            raise InvalidInput("count: between 1 and {limit}", limit=MAX_WINNERS)
         if cents < count:
             raise InvalidInput("amount: at least 0.01 per winner")
     eligible = eligible_members(conn, actor=actor, group_id=group_id, expression=expression,
@@ -136,7 +137,7 @@ def get_draw(conn: Connection, *, actor: Actor, draw_id: int) -> dict[str, Any]:
                        .outerjoin(groups, groups.c.id == draws.c.group_id)
                        .where(draws.c.id == draw_id)).mappings().first()
     if row is None:
-        raise NotFound(f"draw {draw_id} not found")
+        raise NotFound("draw {draw_id} not found", draw_id=draw_id)
     data = dict(row)
     ids = [w["member_id"] for w in data["winners"]]
     names = {r.id: (r.number, r.display_name) for r in conn.execute(

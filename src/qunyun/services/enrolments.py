@@ -59,7 +59,8 @@ class Signup:
 
 def _require_open(activity: Mapping[str, Any]) -> None:
     if activity["state"] == "settled":
-        raise Conflict(f"{activity['code']} is settled; set it back to ended to change it")
+        raise Conflict("{code} is settled; set it back to ended to change it",
+                       code=activity['code'])
 
 
 
@@ -125,7 +126,8 @@ def do_enrol(conn: Connection, *, actor: Actor, activity_id: int | str, member_i
     if refused:
         raise Refused(refused[0][1])
     if already:
-        raise Conflict(f"member {member_id} is already enrolled in {activity['code']}")
+        raise Conflict("member {member_id} is already enrolled in {code}",
+                       member_id=member_id, code=activity['code'])
     audit.record(conn, actor=actor.label, action="activities.enrol", object_type="activity",
                  object_id=activity["id"], detail={"member_id": member_id, "source": source})
     return {"activity_id": activity["id"], "member_id": member_id, "status": "enrolled"}
@@ -157,7 +159,8 @@ def do_cancel_enrolment(conn: Connection, *, actor: Actor, activity_id: int | st
         enrolments.c.activity_id == activity["id"], enrolments.c.member_id == member_id,
         enrolments.c.status == "enrolled").values(status="cancelled")).rowcount
     if not done:
-        raise NotFound(f"member {member_id} is not enrolled in {activity['code']}")
+        raise NotFound("member {member_id} is not enrolled in {code}",
+                       member_id=member_id, code=activity['code'])
     audit.record(conn, actor=actor.label, action="activities.cancel_enrolment",
                  object_type="activity", object_id=activity["id"],
                  detail={"member_id": member_id})
@@ -225,11 +228,12 @@ def do_import_checkins(conn: Connection, *, actor: Actor, activity_id: int | str
     activity = activity_row(conn, activity_id)
     group_id = _first_group(activity)
     if group_id is None:
-        raise InvalidInput(f"{activity['code']}: attach a group first (check-ins belong to one)")
+        raise InvalidInput("{code}: attach a group first (check-ins belong to one)",
+                           code=activity['code'])
     sheet = read_sheet(path, data, ("time",))
     name = sheet.table.name
     if "time" not in sheet.cols:
-        raise InvalidInput(f"{name}: line 1: no date column (date / 日期 / 打卡日期)")
+        raise InvalidInput("{name}: line 1: no date column (date / 日期 / 打卡日期)", name=name)
     enrolled = set(conn.execute(select(enrolments.c.member_id).where(
         enrolments.c.activity_id == activity["id"], enrolments.c.status == "enrolled"))
         .scalars())

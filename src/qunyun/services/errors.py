@@ -1,10 +1,26 @@
-"""Errors services raise; the web maps them to 4xx and the CLI to exit code 2."""
+"""Errors services raise; the web maps them to 4xx and the CLI to exit code 2.
+
+Their messages are catalog templates with values (``NotFound("tag {ref!r} not found",
+ref=ref)``), so a page or a terminal shows them in the team's language while logs and the
+API's ``error`` field keep the English sentence."""
 
 from __future__ import annotations
 
+from typing import Any
 
-class ServiceError(Exception):
+from qunyun.i18n import Translatable, refusal
+
+
+class ServiceError(Translatable):
     status_code = 400
+
+    @classmethod
+    def wrap(cls, exc: Exception) -> ServiceError:
+        """``exc`` (a value error from parsing, say) as this error, keeping its template
+        and values so it is still translated."""
+        if isinstance(exc, Translatable):
+            return cls(exc.template, **exc.values)
+        return cls(str(exc))
 
 
 class InvalidInput(ServiceError):
@@ -25,8 +41,9 @@ class AccessDenied(ServiceError):
 
     status_code = 403
 
-    def __init__(self, message: str, *, role: str = "", permission: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, *, role: str = "", permission: str = "",
+                 **values: Any) -> None:
+        super().__init__(message, role=role, permission=permission, **values)
         self.role = role
         self.permission = permission
 
@@ -37,6 +54,14 @@ class TooManyAttempts(ServiceError):
 
     status_code = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: int, /, **values: Any) -> None:
+        super().__init__(message, **values)
         self.retry_after = retry_after
+
+
+def in_words(exc: ServiceError, language: str) -> str:
+    """What a service refused, for a person in ``language``: a refusal by role names the role
+    and what it may not do (never their codes); anything else is its translated sentence."""
+    if isinstance(exc, AccessDenied) and exc.role and exc.permission:
+        return refusal(exc.role, exc.permission, language)
+    return exc.in_language(language)

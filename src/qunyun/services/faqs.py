@@ -31,23 +31,25 @@ def _clean(*, questions: list[str], answer: str, match: str, pattern: str,
     if not qs and match in {"fuzzy", "exact"}:
         raise InvalidInput("questions: give at least one phrasing")
     if len(qs) > MAX_QUESTIONS:
-        raise InvalidInput(f"questions: at most {MAX_QUESTIONS} phrasings")
+        raise InvalidInput("questions: at most {limit} phrasings",
+                           limit=MAX_QUESTIONS)
     if any(len(q) > 200 for q in qs):
         raise InvalidInput("questions: at most 200 characters each")
     if not answer.strip():
         raise InvalidInput("answer: must not be empty")
     if len(answer) > MAX_TEXT:
-        raise InvalidInput(f"answer: at most {MAX_TEXT} characters")
+        raise InvalidInput("answer: at most {limit} characters", limit=MAX_TEXT)
     if match not in MATCH_KINDS:
-        raise InvalidInput(f"match: one of {', '.join(MATCH_KINDS)}")
+        raise InvalidInput("match: one of {match_kinds}", match_kinds=', '.join(MATCH_KINDS))
     if match in {"contains", "regex"} and not pattern.strip():
-        raise InvalidInput(f"pattern: a {match} FAQ needs a pattern")
+        raise InvalidInput("pattern: a {match} FAQ needs a pattern", match=match)
     if match == "regex":
         try:
             compile_regex(pattern.strip())
         except ValueError as exc:
-            raise InvalidInput(f"pattern: not a regular expression RE2 accepts ({exc}); "
-                               "back references and look-arounds are not supported") from None
+            raise InvalidInput("pattern: not a regular expression RE2 accepts ({exc}); back "
+                               "references and look-arounds are not supported",
+                               exc=exc) from None
     if not 0 <= cooldown_seconds <= 86400:
         raise InvalidInput("cooldown_seconds: between 0 and 86400")
     return {"questions": "\n".join(qs), "answer": answer.strip(), "match": match,
@@ -57,7 +59,7 @@ def _clean(*, questions: list[str], answer: str, match: str, pattern: str,
 def _check_group(conn: Connection, group_id: int | None) -> None:
     if group_id is not None and conn.execute(
             select(groups.c.id).where(groups.c.id == group_id)).first() is None:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
 
 
 def do_create_faq(conn: Connection, *, actor: Actor, questions: list[str], answer: str,
@@ -81,7 +83,7 @@ def get_faq(conn: Connection, *, actor: Actor, faq_id: int) -> dict[str, Any]:
     actor.require(Permission.VIEW)
     row = conn.execute(select(faqs).where(faqs.c.id == faq_id)).mappings().first()
     if row is None:
-        raise NotFound(f"FAQ {faq_id} not found")
+        raise NotFound("FAQ {faq_id} not found", faq_id=faq_id)
     data = dict(row)
     data["question_list"] = [q for q in data["questions"].splitlines() if q]
     return data
@@ -94,7 +96,7 @@ def do_update_faq(conn: Connection, *, actor: Actor, faq_id: int,
     unknown = set(changes) - {"questions", "answer", "match", "pattern", "cooldown_seconds",
                               "enabled", "group_id"}
     if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput("unknown fields: {unknown}", unknown=', '.join(sorted(unknown)))
     merged = {
         "questions": changes.get("questions", current["question_list"]),
         "answer": changes.get("answer", current["answer"]),
@@ -153,14 +155,16 @@ def read_faq_csv(data: bytes, name: str) -> list[FaqFileEntry]:
     question. A missing column, an empty cell or two different answers for one id is an error
     naming the line."""
     if len(data) > MAX_FILE:
-        raise InvalidInput(f"{name}: larger than {MAX_FILE // (1024 * 1024)} MB")
+        raise InvalidInput("{name}: larger than {mb} MB",
+                           name=name, mb=MAX_FILE // (1024 * 1024))
     text, _enc = decode_text(data, name)
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(reader, [])]
     missing = {"id", "question", "answer"} - set(header)
     if missing:
-        raise InvalidInput(f"{name}:1: missing column(s) {', '.join(sorted(missing))} "
-                           "(header must be id,question,answer)")
+        raise InvalidInput("{name}:1: missing column(s) {missing} (header must be "
+                           "id,question,answer)",
+                           name=name, missing=', '.join(sorted(missing)))
     col = {h: header.index(h) for h in ("id", "question", "answer")}
     entries: dict[str, FaqFileEntry] = {}
     for row in reader:
@@ -168,23 +172,25 @@ def read_faq_csv(data: bytes, name: str) -> list[FaqFileEntry]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise InvalidInput(f"{name}:{line}: {len(row)} fields, the header has "
-                               f"{len(header)}")
+            raise InvalidInput("{name}:{line}: {n_row} fields, the header has {n_header}",
+                               name=name, line=line, n_row=len(row), n_header=len(header))
         key, question, answer = (row[col[h]].strip() for h in ("id", "question", "answer"))
         if not key or not question:
-            raise InvalidInput(f"{name}:{line}: id and question must not be empty")
+            raise InvalidInput("{name}:{line}: id and question must not be empty",
+                               name=name, line=line)
         seen = entries.get(key)
         if seen is None:
             if not answer:
-                raise InvalidInput(f"{name}:{line}: the first row of id {key!r} needs an answer")
+                raise InvalidInput("{name}:{line}: the first row of id {key!r} needs an answer",
+                                   name=name, line=line, key=key)
             entries[key] = FaqFileEntry(key, (question,), answer, line)
             continue
         if answer and answer != seen.answer:
-            raise InvalidInput(f"{name}:{line}: id {key!r} has a different answer on line "
-                               f"{seen.line}")
+            raise InvalidInput("{name}:{line}: id {key!r} has a different answer on line {line2}",
+                               name=name, line=line, key=key, line2=seen.line)
         entries[key] = FaqFileEntry(key, (*seen.questions, question), seen.answer, seen.line)
     if not entries:
-        raise InvalidInput(f"{name}: no FAQ rows")
+        raise InvalidInput("{name}: no FAQ rows", name=name)
     return list(entries.values())
 
 

@@ -76,7 +76,7 @@ def access_group_by_id(conn: Connection, *, actor: Actor, group_id: int,
     actor.require(Permission.OPERATE if write else Permission.VIEW)
     row = conn.execute(select(groups).where(groups.c.id == group_id)).mappings().first()
     if row is None:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
     return dict(row)
 
 
@@ -106,14 +106,14 @@ def do_update_group(conn: Connection, *, actor: Actor, group_id: int,
     group = access_group_by_id(conn, actor=actor, group_id=group_id, write=True)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput("unknown fields: {unknown}", unknown=', '.join(sorted(unknown)))
     values: dict[str, Any] = {}
     settings = dict(group["settings"] or {})
     for key, value in changes.items():
         if key == "group_type" and value not in GroupType.__members__.values():
-            raise InvalidInput(f"group_type: one of {', '.join(GroupType)}")
+            raise InvalidInput("group_type: one of {choices}", choices=", ".join(GroupType))
         if key == "state" and value not in GroupState.__members__.values():
-            raise InvalidInput(f"state: one of {', '.join(GroupState)}")
+            raise InvalidInput("state: one of {choices}", choices=", ".join(GroupState))
         if key == "capacity":
             try:
                 value = int(value)

@@ -469,7 +469,7 @@ def check_upload(*, actor: Actor, name: str | None = None, fmt: str = "auto",
     upload is not streamed to disk first), the format, the error mode and the name."""
     actor.require(Permission.OPERATE)
     if fmt != "auto" and fmt not in FORMATS:
-        raise InvalidInput(f"format: auto or one of {', '.join(FORMATS)}")
+        raise InvalidInput("format: auto or one of {formats}", formats=', '.join(FORMATS))
     if on_error not in ("fail", "skip"):
         raise InvalidInput("on_error: fail or skip")
     if name is not None:
@@ -488,8 +488,9 @@ def do_import_upload(uow: UnitOfWork, *, actor: Actor, path: Path, fmt: str = "a
                                 on_error=on_error, actor=actor.label, now=now,
                                 rule_clock=rule_clock, day=day)
     except ImportFailed as exc:
-        raise InvalidInput(f"{path.name}:{exc.error['line']}: {exc.error['reason']} "
-                           "(nothing of this file was imported)") from None
+        raise InvalidInput("{name}:{line}: {reason} (nothing of this file was imported)",
+                           name=path.name, line=exc.error["line"],
+                           reason=exc.error["reason"]) from None
     report.file = path.name
     for error in report.errors:
         error["file"] = path.name

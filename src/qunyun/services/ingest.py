@@ -336,7 +336,7 @@ def do_ingest_raw(conn: Connection, *, actor: Actor, adapter: PlatformAdapter,
     try:
         parsed = adapter.parse(raw)
     except ParseError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
     out = RawIngestResult(duplicate=False, skipped=dict(parsed.skipped),
                           events=len(parsed.events), outbox_ids=[], rules_fired=[])
     for event in parsed.events:

@@ -81,7 +81,7 @@ def parse_lead_formula(text: str) -> Formula:
     try:
         return parse_formula(text)
     except SegmentError as exc:
-        raise InvalidInput(f"formula: {exc}") from None
+        raise InvalidInput("formula: {exc}", exc=exc) from None
 
 
 def _term_values(conn: Connection, term: Term, ids: list[int],
@@ -239,5 +239,5 @@ def find_lead_list(conn: Connection, *, actor: Actor, ref: str) -> dict[str, Any
     for row in list_lead_lists(conn, actor=actor):
         if str(row["id"]) == ref or row["name"] == ref:
             return row
-    raise NotFound(f"lead list {ref!r} not found")
+    raise NotFound("lead list {ref!r} not found", ref=ref)
 

@@ -132,7 +132,7 @@ def access_member_by_id(conn: Connection, *, actor: Actor, member_id: int) -> di
     actor.require(Permission.VIEW)
     row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
     if row is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     data = dict(row)
     data["identities"] = [dict(r) for r in conn.execute(
         select(identities.c.platform, identities.c.kind, identities.c.external_id,
@@ -147,13 +147,14 @@ def access_member_by_id(conn: Connection, *, actor: Actor, member_id: int) -> di
 def member_id_by_number(conn: Connection, number: int | str) -> int:
     """The live member behind a member number; a merged-away number names where it went."""
     if not str(number).isdigit():
-        raise InvalidInput(f"member number: digits, not {number!r}")
+        raise InvalidInput("member number: digits, not {number!r}", number=number)
     row = conn.execute(select(members.c.id, members.c.merged_into_id)
                        .where(members.c.number == int(number))).first()
     if row is None:
-        raise NotFound(f"member {number} not found")
+        raise NotFound("member {number} not found", number=number)
     if row.merged_into_id is not None:
         target = conn.execute(select(members.c.number)
                               .where(members.c.id == row.merged_into_id)).scalar()
-        raise InvalidInput(f"member {number} was merged into member {target}")
+        raise InvalidInput("member {number} was merged into member {target}",
+                           number=number, target=target)
     return int(row.id)

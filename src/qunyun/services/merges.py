@@ -46,9 +46,10 @@ _MEMBER_FIELDS = ("display_name", "first_seen_at", "last_seen_at", "phone", "add
 def _member(conn: Connection, member_id: int) -> dict[str, Any]:
     row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
     if row is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     if row["merged_into_id"] is not None:
-        raise InvalidInput(f"member {row['number']} was already merged into another member")
+        raise InvalidInput("member {number} was already merged into another member",
+                           number=row['number'])
     return dict(row)
 
 
@@ -128,7 +129,7 @@ def do_undo_merge(conn: Connection, *, actor: Actor, merge_id: int) -> None:
     actor.require(Permission.OPERATE)
     row = conn.execute(select(member_merges).where(member_merges.c.id == merge_id)).first()
     if row is None:
-        raise NotFound(f"merge {merge_id} not found")
+        raise NotFound("merge {merge_id} not found", merge_id=merge_id)
     if row.undone_at is not None:
         raise Conflict("this merge was already undone")
     target = conn.execute(select(members).where(
@@ -236,7 +237,7 @@ def do_dismiss_suggestion(conn: Connection, *, actor: Actor, member_a: int,
     found = set(conn.execute(select(members.c.id).where(members.c.id.in_((low, high))))
                 .scalars())
     if missing := sorted({low, high} - found):
-        raise NotFound(f"member {missing[0]} not found")
+        raise NotFound("member {missing} not found", missing=missing[0])
     insert_ignore(conn, merge_dismissals, {"member_a": low, "member_b": high, "at": utcnow(),
                                            "by": actor.label}, ["member_a", "member_b"])
     audit.record(conn, actor=actor.label, action="member.merge_dismiss", object_type="member",

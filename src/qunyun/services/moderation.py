@@ -67,11 +67,11 @@ def do_save_word_list(conn: Connection, *, actor: Actor, name: str, severity: st
     if not name or len(name) > 128:
         raise InvalidInput("name: 1 to 128 characters")
     if severity not in SEVERITIES:
-        raise InvalidInput(f"severity: one of {', '.join(SEVERITIES)}")
+        raise InvalidInput("severity: one of {severities}", severities=', '.join(SEVERITIES))
     if not words:
         raise InvalidInput("words: the list is empty")
     if len(words) > MAX_WORDS:
-        raise InvalidInput(f"words: at most {MAX_WORDS}")
+        raise InvalidInput("words: at most {limit}", limit=MAX_WORDS)
     now = utcnow()
     existing = conn.execute(select(word_lists.c.id).where(word_lists.c.name == name)).scalar()
     values = {"severity": severity, "words": "\n".join(words), "source": source[:500],
@@ -96,9 +96,10 @@ def do_load_word_file(conn: Connection, *, actor: Actor, path: Path, severity: s
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvalidInput(f"{path}: {exc.strerror}") from None
+        raise InvalidInput("{path}: {strerror}", path=path, strerror=exc.strerror) from None
     if len(data) > MAX_LIST_BYTES:
-        raise InvalidInput(f"{path}: larger than {MAX_LIST_BYTES // (1024 * 1024)} MB")
+        raise InvalidInput("{path}: larger than {mb} MB",
+                           path=path, mb=MAX_LIST_BYTES // (1024 * 1024))
     text, _enc = decode_text(data, str(path))
     return do_save_word_list(conn, actor=actor, name=name or path.stem, severity=severity,
                              words=parse_words(text), source=str(path.name))
@@ -109,7 +110,7 @@ def do_set_word_list_enabled(conn: Connection, *, actor: Actor, list_id: int,
     actor.require(Permission.OPERATE)
     if not conn.execute(update(word_lists).where(word_lists.c.id == list_id)
                         .values(enabled=enabled, updated_at=utcnow())).rowcount:
-        raise NotFound(f"word list {list_id} not found")
+        raise NotFound("word list {list_id} not found", list_id=list_id)
     bump_version(conn)
     audit.record(conn, actor=actor.label, action="words.enable" if enabled else
                  "words.disable", object_type="word_list", object_id=list_id)
@@ -118,7 +119,7 @@ def do_set_word_list_enabled(conn: Connection, *, actor: Actor, list_id: int,
 def do_delete_word_list(conn: Connection, *, actor: Actor, list_id: int) -> None:
     actor.require(Permission.OPERATE)
     if not conn.execute(delete(word_lists).where(word_lists.c.id == list_id)).rowcount:
-        raise NotFound(f"word list {list_id} not found")
+        raise NotFound("word list {list_id} not found", list_id=list_id)
     bump_version(conn)
     audit.record(conn, actor=actor.label, action="words.delete", object_type="word_list",
                  object_id=list_id)
@@ -143,7 +144,7 @@ def file_classifier(paths: list[Path], severity: str = "weak") -> Classifier:
         try:
             text, _enc = decode_text(path.read_bytes(), str(path))
         except OSError as exc:
-            raise InvalidInput(f"{path}: {exc.strerror}") from None
+            raise InvalidInput("{path}: {strerror}", path=path, strerror=exc.strerror) from None
         lists.append(WordList(path.stem, severity, tuple(parse_words(text))))  # type: ignore[arg-type]
     return Classifier(lists)
 
@@ -172,7 +173,7 @@ def get_decision(conn: Connection, *, actor: Actor, decision_id: int) -> dict[st
     row = conn.execute(select(moderation_decisions).where(
         moderation_decisions.c.id == decision_id)).mappings().first()
     if row is None:
-        raise NotFound(f"decision {decision_id} not found")
+        raise NotFound("decision {decision_id} not found", decision_id=decision_id)
     return dict(row)
 
 
@@ -191,7 +192,8 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
     now = now or utcnow()
     row = get_decision(conn, actor=actor, decision_id=decision_id)
     if row["status"] == OVERTURNED or (confirm and row["status"] != PENDING):
-        raise Conflict(f"decision {decision_id} is already {row['status']}")
+        raise Conflict("decision {decision_id} is already {status}",
+                       decision_id=decision_id, status=row['status'])
     step = row["action"]
     undone: dict[str, int] = {}
     if confirm:

@@ -521,9 +521,10 @@ def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -
     actor.require(Permission.OPERATE)
     row = conn.execute(select(outbox.c.status).where(outbox.c.id == outbox_id)).first()
     if row is None:
-        raise NotFound(f"outbox row {outbox_id} not found")
+        raise NotFound("outbox row {outbox_id} not found", outbox_id=outbox_id)
     if row.status != DEAD:
-        raise Conflict(f"outbox row {outbox_id} is {row.status}, only dead rows can be retried")
+        raise Conflict("outbox row {outbox_id} is {status}, only dead rows can be retried",
+                       outbox_id=outbox_id, status=row.status)
     conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
         status=PENDING, attempts=0, next_attempt_at=now, last_error=""))
     audit.record(conn, actor=actor.label, action="outbox.retry", object_type="outbox",

@@ -49,12 +49,12 @@ def _when(spec: str) -> When:
     try:
         return parse_when(spec)
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise InvalidInput(f"{field}: give a time zone")
+        raise InvalidInput("{field}: give a time zone", field=field)
     return value
 
 
@@ -69,7 +69,7 @@ def do_create_playbook(conn: Connection, *, actor: Actor, name: str, description
     if not name or len(name) > 128:
         raise InvalidInput("name: 1–128 characters")
     if conn.execute(select(playbooks.c.id).where(playbooks.c.name == name)).first():
-        raise Conflict(f"a playbook named {name!r} exists")
+        raise Conflict("a playbook named {name!r} exists", name=name)
     now = utcnow()
     pid = int(conn.execute(playbooks.insert().values(
         name=name, description=description, status=ACTIVE,
@@ -86,7 +86,7 @@ def do_create_playbook(conn: Connection, *, actor: Actor, name: str, description
 def _playbook_row(conn: Connection, playbook_id: int) -> dict[str, Any]:
     row = conn.execute(select(playbooks).where(playbooks.c.id == playbook_id)).mappings().first()
     if row is None:
-        raise NotFound(f"playbook {playbook_id} not found")
+        raise NotFound("playbook {playbook_id} not found", playbook_id=playbook_id)
     return dict(row)
 
 
@@ -108,7 +108,7 @@ def find_playbook(conn: Connection, *, actor: Actor, ref: str | int) -> dict[str
     actor.require(Permission.VIEW)
     pid = conn.execute(select(playbooks.c.id).where(playbooks.c.name == text)).scalar()
     if pid is None:
-        raise NotFound(f"playbook {text!r} not found")
+        raise NotFound("playbook {text!r} not found", text=text)
     return get_playbook(conn, actor=actor, playbook_id=int(pid))
 
 
@@ -157,7 +157,7 @@ def do_update_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
     current = _playbook_row(conn, playbook_id)
     allowed = {"name", "description", "variables", "status", "campaign_start"}
     if unknown := set(changes) - allowed:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput("unknown fields: {unknown}", unknown=', '.join(sorted(unknown)))
     values: dict[str, Any] = {}
     if "name" in changes:
         name = str(changes["name"]).strip()
@@ -165,7 +165,7 @@ def do_update_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
             raise InvalidInput("name: 1–128 characters")
         if name != current["name"] and conn.execute(
                 select(playbooks.c.id).where(playbooks.c.name == name)).first():
-            raise Conflict(f"a playbook named {name!r} exists")
+            raise Conflict("a playbook named {name!r} exists", name=name)
         values["name"] = name
     if "description" in changes:
         values["description"] = str(changes["description"])
@@ -221,7 +221,7 @@ def do_attach_groups(conn: Connection, *, actor: Actor, playbook_id: int,
     ids = list(dict.fromkeys(int(g) for g in group_ids))
     found = set(conn.execute(select(groups.c.id).where(groups.c.id.in_(ids))).scalars())
     if missing := [g for g in ids if g not in found]:
-        raise InvalidInput(f"groups: no group {missing[0]}")
+        raise InvalidInput("groups: no group {missing}", missing=missing[0])
     if detach:
         conn.execute(delete(playbook_groups).where(playbook_groups.c.playbook_id == playbook_id,
                                                    playbook_groups.c.group_id.in_(ids)))
@@ -246,7 +246,7 @@ def _step_values(conn: Connection, actor: Actor, values: Mapping[str, Any]) -> d
     if "script_id" in values:
         script = get_script(conn, actor=actor, script_id=int(values["script_id"]))
         if script["archived"]:
-            raise InvalidInput(f"script_id: script {script['id']} is archived")
+            raise InvalidInput("script_id: script {id} is archived", id=script['id'])
         out["script_id"] = script["id"]
     if "name" in values:
         out["name"] = str(values["name"] or "")[:128]
@@ -290,7 +290,8 @@ def _step(conn: Connection, playbook_id: int, step_id: int) -> dict[str, Any]:
     for s in _steps(conn, playbook_id):
         if s["id"] == step_id:
             return s
-    raise NotFound(f"step {step_id} not found in playbook {playbook_id}")
+    raise NotFound("step {step_id} not found in playbook {playbook_id}",
+                   step_id=step_id, playbook_id=playbook_id)
 
 
 def do_update_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id: int,
@@ -298,7 +299,7 @@ def do_update_step(conn: Connection, *, actor: Actor, playbook_id: int, step_id:
     actor.require(Permission.OPERATE)
     _step(conn, playbook_id, step_id)
     if unknown := set(values) - {"at", "script_id", "name", "target", "max_messages_last_hour"}:
-        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise InvalidInput("unknown fields: {unknown}", unknown=', '.join(sorted(unknown)))
     data = _step_values(conn, actor, values)
     if data:
         conn.execute(update(playbook_steps).where(playbook_steps.c.id == step_id).values(**data))

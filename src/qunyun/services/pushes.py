@@ -80,16 +80,17 @@ def check_target(conn: Connection, *, actor: Actor, target: Mapping[str, Any] | 
     given = {k: v for k, v in target.items() if v not in (None, "", [], False)}
     unknown = set(given) - set(TARGET_KEYS)
     if unknown:
-        raise InvalidInput(f"target: unknown key {sorted(unknown)[0]!r}; one of "
-                           + ", ".join(TARGET_KEYS))
+        raise InvalidInput("target: unknown key {key!r}; one of {choices}",
+                           key=sorted(unknown)[0], choices=", ".join(TARGET_KEYS))
     if len(given) != 1:
-        raise InvalidInput("target: give exactly one of " + ", ".join(TARGET_KEYS))
+        raise InvalidInput("target: give exactly one of {choices}",
+                           choices=", ".join(TARGET_KEYS))
     (kind, value), = given.items()
     if kind == "groups":
         ids = _ids(value)
         found = set(conn.execute(select(groups.c.id).where(groups.c.id.in_(ids))).scalars())
         if missing := [i for i in ids if i not in found]:
-            raise InvalidInput(f"target.groups: no group {missing[0]}")
+            raise InvalidInput("target.groups: no group {missing}", missing=missing[0])
         return {"groups": ids}
     if kind == "segment":
         expression, name = segments.resolve_expression(conn, actor=actor, segment=str(value))

@@ -26,7 +26,7 @@ def parse_due(text: str, tz: tzinfo) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"due: a time like 2026-12-01T10:00, not {text!r}") from None
+        raise InvalidInput("due: a time like 2026-12-01T10:00, not {text!r}", text=text) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
@@ -36,15 +36,15 @@ def do_add_record(conn: Connection, *, actor: Actor, member_id: int, kind: str, 
     actor.require(Permission.WORK_TASKS)
     body = body.strip()
     if kind not in KINDS:
-        raise InvalidInput(f"kind: one of {', '.join(KINDS)}")
+        raise InvalidInput("kind: one of {kinds}", kinds=', '.join(KINDS))
     if not body or len(body) > MAX_BODY:
-        raise InvalidInput(f"body: 1–{MAX_BODY} characters")
+        raise InvalidInput("body: 1–{limit} characters", limit=MAX_BODY)
     if kind == "follow_up" and due_at is None:
         raise InvalidInput("due_at: a follow-up needs a due time")
     if kind != "follow_up" and due_at is not None:
         raise InvalidInput("due_at: only follow-ups have a due time")
     if conn.execute(select(members.c.id).where(members.c.id == member_id)).first() is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     record_id = int(conn.execute(service_records.insert().values(
         member_id=member_id, kind=kind, body=body, author_id=actor.id or None,
         author=actor.label, created_at=utcnow(), due_at=due_at,
@@ -58,7 +58,7 @@ def do_complete_follow_up(conn: Connection, *, actor: Actor, record_id: int) -> 
     actor.require(Permission.WORK_TASKS)
     row = conn.execute(select(service_records).where(service_records.c.id == record_id)).first()
     if row is None:
-        raise NotFound(f"record {record_id} not found")
+        raise NotFound("record {record_id} not found", record_id=record_id)
     if row.kind != "follow_up":
         raise InvalidInput("only follow-ups are completed")
     if row.done_at is not None:

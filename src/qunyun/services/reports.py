@@ -31,7 +31,8 @@ def parse_day(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{name}: a date like 2026-11-01, not {value!r}") from None
+        raise InvalidInput("{name}: a date like 2026-11-01, not {value!r}",
+                           name=name, value=value) from None
 
 
 def get_group_health(conn: Connection, *, actor: Actor, tz: ZoneInfo, group_id: int | None,
@@ -41,9 +42,9 @@ def get_group_health(conn: Connection, *, actor: Actor, tz: ZoneInfo, group_id: 
         reports = group_health(conn, tz=tz, group_id=group_id,
                                since=parse_day(since, "since"), until=parse_day(until, "until"))
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
     if group_id is not None and not reports:
-        raise NotFound(f"group {group_id} not found")
+        raise NotFound("group {group_id} not found", group_id=group_id)
     return reports
 
 

@@ -36,7 +36,7 @@ def do_schedule_job(
     if every_seconds is not None and every_seconds < 1:
         raise InvalidInput("every_seconds must be at least 1")
     if conn.execute(select(scheduled_jobs.c.id).where(scheduled_jobs.c.key == key)).first():
-        raise Conflict(f"a scheduled job with key {key!r} exists")
+        raise Conflict("a scheduled job with key {key!r} exists", key=key)
     if group_id is not None:
         platform = conn.execute(select(groups.c.platform).where(groups.c.id == group_id)
                                 ).scalar() or platform

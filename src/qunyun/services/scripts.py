@@ -31,13 +31,13 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("name: 1–128 characters")
     kind = str(values.get("kind") or ScriptKind.ANNOUNCEMENT)
     if kind not in ScriptKind.__members__.values():
-        raise InvalidInput(f"kind: one of {', '.join(ScriptKind)}")
+        raise InvalidInput("kind: one of {choices}", choices=", ".join(ScriptKind))
     declared = [str(v).strip() for v in values.get("variables") or [] if str(v).strip()]
     body = str(values.get("body", ""))
     try:
         attachments = check_script(body, declared, list(values.get("attachments") or []))
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
     return {"name": name, "kind": kind, "body": body, "variables": declared,
             "attachments": attachments}
 
@@ -53,7 +53,7 @@ def do_create_script(conn: Connection, *, actor: Actor,
     actor.require(Permission.OPERATE)
     data = _clean(values)
     if conn.execute(select(scripts.c.id).where(scripts.c.name == data["name"])).first():
-        raise Conflict(f"a script named {data['name']!r} exists")
+        raise Conflict("a script named {name!r} exists", name=data['name'])
     now = utcnow()
     script_id = int(conn.execute(scripts.insert().values(
         **data, version=1, archived=False, created_at=now, updated_at=now,
@@ -75,7 +75,7 @@ def do_update_script(conn: Connection, *, actor: Actor, script_id: int,
         return current
     if data["name"] != current["name"] and conn.execute(
             select(scripts.c.id).where(scripts.c.name == data["name"])).first():
-        raise Conflict(f"a script named {data['name']!r} exists")
+        raise Conflict("a script named {name!r} exists", name=data['name'])
     version = int(current["version"]) + 1
     now = utcnow()
     conn.execute(update(scripts).where(scripts.c.id == script_id).values(
@@ -107,7 +107,7 @@ def get_script(conn: Connection, *, actor: Actor, script_id: int) -> dict[str, A
     actor.require(Permission.VIEW)
     row = conn.execute(select(scripts).where(scripts.c.id == script_id)).mappings().first()
     if row is None:
-        raise NotFound(f"script {script_id} not found")
+        raise NotFound("script {script_id} not found", script_id=script_id)
     return dict(row)
 
 
@@ -119,7 +119,7 @@ def find_script(conn: Connection, *, actor: Actor, ref: str | int) -> dict[str, 
     actor.require(Permission.VIEW)
     row = conn.execute(select(scripts).where(scripts.c.name == text)).mappings().first()
     if row is None:
-        raise NotFound(f"script {text!r} not found")
+        raise NotFound("script {text!r} not found", text=text)
     return dict(row)
 
 

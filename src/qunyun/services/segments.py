@@ -72,7 +72,7 @@ def parse(expression: str) -> Node:
     try:
         return parse_segment(expression)
     except SegmentError as exc:
-        raise InvalidInput(f"segment: {exc}") from None
+        raise InvalidInput("segment: {exc}", exc=exc) from None
 
 
 def _text_match(column: Any, op: str, value: str) -> ColumnElement[bool]:
@@ -216,7 +216,8 @@ def _condition(cond: Condition, clock: Clock) -> ColumnElement[bool]:
                 active_blacklist(clock.now)))
         case "has_phone":
             return members.c.phone != ""
-    raise InvalidInput(f"segment: field {cond.field} cannot be compiled")  # pragma: no cover
+    raise InvalidInput("segment: field {field} cannot be compiled",
+                       field=cond.field)  # pragma: no cover
 
 
 def active_blacklist(at: datetime) -> ColumnElement[bool]:
@@ -292,7 +293,7 @@ def do_create_segment(conn: Connection, *, actor: Actor, name: str, expression: 
     name = _check_name(name)
     canonical = describe(parse(expression))
     if conn.execute(select(segments.c.id).where(segments.c.name == name)).first():
-        raise Conflict(f"a segment named {name!r} exists")
+        raise Conflict("a segment named {name!r} exists", name=name)
     now = utcnow()
     segment_id = int(conn.execute(segments.insert().values(
         name=name, expression=canonical, description=description, created_by=actor.label,
@@ -313,7 +314,7 @@ def do_update_segment(conn: Connection, *, actor: Actor, segment_id: int,
         clash = conn.execute(select(segments.c.id).where(
             segments.c.name == values["name"], segments.c.id != segment_id)).first()
         if clash:
-            raise Conflict(f"a segment named {values['name']!r} exists")
+            raise Conflict("a segment named {name!r} exists", name=values['name'])
     if expression is not None:
         values["expression"] = describe(parse(expression))
     if description is not None:
@@ -331,7 +332,7 @@ def do_delete_segment(conn: Connection, *, actor: Actor, segment_id: int) -> Non
     users = conn.execute(select(lead_lists.c.name).where(
         lead_lists.c.segment_id == segment_id)).scalars().all()
     if users:
-        raise Conflict(f"segment is used by lead lists: {', '.join(users)}")
+        raise Conflict("segment is used by lead lists: {users}", users=', '.join(users))
     conn.execute(segments.delete().where(segments.c.id == segment_id))
     audit.record(conn, actor=actor.label, action="segment.delete", object_type="segment",
                  object_id=segment_id, detail={"name": before["name"],
@@ -342,7 +343,7 @@ def get_segment(conn: Connection, *, actor: Actor, segment_id: int) -> dict[str,
     actor.require(Permission.VIEW)
     row = conn.execute(select(segments).where(segments.c.id == segment_id)).mappings().first()
     if row is None:
-        raise NotFound(f"segment {segment_id} not found")
+        raise NotFound("segment {segment_id} not found", segment_id=segment_id)
     return dict(row)
 
 
@@ -352,7 +353,7 @@ def find_segment(conn: Connection, *, actor: Actor, ref: str) -> dict[str, Any]:
     where = segments.c.id == int(ref) if ref.isdigit() else segments.c.name == ref
     row = conn.execute(select(segments).where(where)).mappings().first()
     if row is None:
-        raise NotFound(f"segment {ref!r} not found")
+        raise NotFound("segment {ref!r} not found", ref=ref)
     return dict(row)
 
 

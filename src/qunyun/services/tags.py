@@ -50,14 +50,14 @@ def find_tag(conn: Connection, ref: str | int) -> dict[str, Any] | None:
         stmt = stmt.where(tags.c.tag_group == group)
     rows = conn.execute(stmt).mappings().all()
     if len(rows) > 1:
-        raise InvalidInput(f"tag {ref!r} exists in several groups: write group/name")
+        raise InvalidInput("tag {ref!r} exists in several groups: write group/name", ref=ref)
     return dict(rows[0]) if rows else None
 
 
 def _tag(conn: Connection, ref: str | int) -> dict[str, Any]:
     tag = find_tag(conn, ref)
     if tag is None:
-        raise NotFound(f"tag {ref!r} not found")
+        raise NotFound("tag {ref!r} not found", ref=ref)
     return tag
 
 
@@ -76,7 +76,7 @@ def do_create_tag(conn: Connection, *, actor: Actor, name: str, group: str = "",
         raise InvalidInput("rule: only rule tags have a rule")
     if conn.execute(select(tags.c.id).where(tags.c.name == name,
                                             tags.c.tag_group == group)).first():
-        raise Conflict(f"tag {group + '/' if group else ''}{name} exists")
+        raise Conflict("tag {tag} exists", tag=f"{group}/{name}" if group else name)
     tag_id = int(conn.execute(tags.insert().values(
         name=name, tag_group=group, color=color[:16], kind=kind, rule=rule,
         description=description, created_at=utcnow()).returning(tags.c.id)).scalar_one())
@@ -180,7 +180,7 @@ def do_tag_member(conn: Connection, *, actor: Actor, member_id: int, tag: str | 
     found = find_tag(conn, tag)
     if found is None:
         if not create or isinstance(tag, int):
-            raise NotFound(f"tag {tag!r} not found")
+            raise NotFound("tag {tag!r} not found", tag=tag)
         group, name = _split(str(tag))
         do_create_tag(conn, actor=actor, name=name, group=group)
         found = _tag(conn, str(tag))
@@ -197,7 +197,7 @@ def _manual(conn: Connection, actor: Actor, member_id: int, tag: dict[str, Any],
             *, add: bool) -> bool:
     """A person adds or removes a manual tag: history row, and an audit row when it changed."""
     if tag["kind"] == "rule":
-        raise InvalidInput(f"tag {tag['name']!r} is a rule tag: it follows its rule")
+        raise InvalidInput("tag {name!r} is a rule tag: it follows its rule", name=tag['name'])
     change = _add if add else _remove
     changed = change(conn, member_id=member_id, tag_id=tag["id"], by=actor.label,
                      source="manual", reason=reason, at=utcnow())
@@ -277,7 +277,7 @@ def do_recompute_rule_tags(conn: Connection, *, actor: Actor, clock: Clock,
     result: dict[str, dict[str, int]] = {}
     for row in chosen:
         if row["kind"] != "rule":
-            raise InvalidInput(f"tag {row['name']!r} is not a rule tag")
+            raise InvalidInput("tag {name!r} is not a rule tag", name=row['name'])
         added, removed = _recompute(conn, row, clock)
         result[row["name"]] = {"added": added, "removed": removed}
     audit.record(conn, actor=actor.label, action="tag.recompute", object_type="tag",
@@ -288,9 +288,10 @@ def do_recompute_rule_tags(conn: Connection, *, actor: Actor, clock: Clock,
 def _live_member(conn: Connection, member_id: int) -> None:
     row = conn.execute(select(members.c.merged_into_id).where(members.c.id == member_id)).first()
     if row is None:
-        raise NotFound(f"member {member_id} not found")
+        raise NotFound("member {member_id} not found", member_id=member_id)
     if row.merged_into_id is not None:
-        raise InvalidInput(f"member {member_id} was merged into member {row.merged_into_id}")
+        raise InvalidInput("member {member_id} was merged into member {merged_into_id}",
+                           member_id=member_id, merged_into_id=row.merged_into_id)
 
 
 # --- a platform's own tags, mirrored --------------------------------------------------------

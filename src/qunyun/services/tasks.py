@@ -70,7 +70,7 @@ def access_task_by_id(conn: Connection, *, actor: Actor, task_id: int) -> dict[s
     actor.require(Permission.VIEW)
     row = conn.execute(select(staff_tasks).where(staff_tasks.c.id == task_id)).mappings().first()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound("task {task_id} not found", task_id=task_id)
     return dict(row)
 
 
@@ -80,7 +80,7 @@ def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: s
     actor.require(Permission.WORK_TASKS)
     task = access_task_by_id(conn, actor=actor, task_id=task_id)
     if task["status"] != OPEN:
-        raise Conflict(f"task {task_id} is already {task['status']}")
+        raise Conflict("task {task_id} is already {status}", task_id=task_id, status=task['status'])
     if len(outcome) > 2000:
         raise InvalidInput("outcome: at most 2000 characters")
     status = DISMISSED if dismiss else DONE

@@ -239,13 +239,13 @@ def preview_timeline(conn: Connection, *, actor: Actor, group_id: int | None = N
     if group_id is not None:
         name = conn.execute(select(groups.c.name).where(groups.c.id == group_id)).scalar()
         if name is None:
-            raise NotFound(f"group {group_id} not found")
+            raise NotFound("group {group_id} not found", group_id=group_id)
         keys = {("group", group_id)}
     else:
         name = conn.execute(select(members.c.display_name).where(
             members.c.id == member_id)).scalar()
         if name is None:
-            raise NotFound(f"member {member_id} not found")
+            raise NotFound("member {member_id} not found", member_id=member_id)
         assert member_id is not None
         keys = {("member", member_id)} | {("group", int(g)) for g in conn.execute(
             select(memberships.c.group_id).where(memberships.c.member_id == member_id,

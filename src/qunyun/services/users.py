@@ -79,8 +79,8 @@ class Actor:
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
-            raise AccessDenied(f"role {self.role.value} may not {permission.value}",
-                               role=self.role.value, permission=permission.value)
+            raise AccessDenied("role {role} may not {permission}", role=self.role.value,
+                               permission=permission.value)
 
     @property
     def label(self) -> str:
@@ -108,7 +108,7 @@ def do_create_user(
         raise InvalidInput("language: zh-CN or en")
     exists = conn.execute(select(staff_users.c.id).where(staff_users.c.username == username))
     if exists.first() is not None:
-        raise Conflict(f"username {username!r} is taken")
+        raise Conflict("username {username!r} is taken", username=username)
     user_id = conn.execute(staff_users.insert().values(
         username=username, display_name=display_name or username,
         password_hash=_hasher.hash(password), role=role_value.value, language=language,
@@ -123,7 +123,7 @@ def check_password(password: str, username: str = "") -> None:
     """Refuse passwords that fall to the first guesses: short, common, one repeated
     character, a run like 12345678 or abcdefgh, or the account name itself."""
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password: at least {MIN_PASSWORD} characters")
+        raise InvalidInput("password: at least {n} characters", n=MIN_PASSWORD)
     if len(password) > 256:
         raise InvalidInput("password: at most 256 characters")
     lowered = password.lower()
@@ -139,7 +139,8 @@ def _role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise InvalidInput(f"role: one of {', '.join(r.value for r in Role)}") from None
+        raise InvalidInput("role: one of {choices}",
+                           choices=", ".join(r.value for r in Role)) from None
 
 
 def _verify(row: Any, password: str) -> bool:
@@ -196,7 +197,7 @@ def authenticate(conn: Connection, *, username: str, password: str, client: str 
     now = now or utcnow()
     wait = login_wait(conn, username=username, client=client, now=now)
     if wait:
-        raise TooManyAttempts(f"too many failed sign-ins: try again in {wait} s", wait)
+        raise TooManyAttempts("too many failed sign-ins: try again in {wait} s", wait, wait=wait)
     row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
     if row is None or not _verify(row, password):
         _note_failure(conn, username=username, client=client, now=now)
@@ -264,7 +265,7 @@ def do_end_session(conn: Connection, *, actor: Actor, session_id: int | None = N
         staff_sessions.c.ended_at.is_(None)).values(
         ended_at=now, end_reason="logout" if target == actor.session_id else "ended"))
     if not done.rowcount:
-        raise NotFound(f"no open session {target} of yours")
+        raise NotFound("no open session {target} of yours", target=target)
     audit.record(conn, actor=actor.label, action="user.logout", object_type="staff_session",
                  object_id=target)
 
@@ -287,7 +288,7 @@ def list_sessions(conn: Connection, *, actor: Actor,
 def _user_row(conn: Connection, username: str) -> Any:
     row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
     if row is None:
-        raise NotFound(f"no staff user {username!r}")
+        raise NotFound("no staff user {username!r}", username=username)
     return row
 
 
@@ -297,7 +298,8 @@ def _keep_an_admin(conn: Connection, row: Any) -> None:
         staff_users.c.role == Role.ADMIN.value, staff_users.c.active.is_(True),
         staff_users.c.id != row.id)).scalar_one()
     if row.role == Role.ADMIN.value and row.active and not others:
-        raise Conflict(f"{row.username} is the only active admin: make another admin first")
+        raise Conflict("{username} is the only active admin: make another admin first",
+                       username=row.username)
 
 
 def do_change_password(conn: Connection, *, actor: Actor, current: str, new: str,
@@ -368,7 +370,7 @@ def actor_by_username(conn: Connection, username: str) -> Actor:
     row = conn.execute(select(staff_users).where(staff_users.c.username == username,
                                                  staff_users.c.active.is_(True))).first()
     if row is None:
-        raise NotFound(f"no active staff user {username!r}")
+        raise NotFound("no active staff user {username!r}", username=username)
     return _actor(row)
 
 
@@ -405,11 +407,11 @@ def do_create_api_token(conn: Connection, *, actor: Actor, username: str,
     if actor.username != username:
         actor.require(Permission.MANAGE_USERS)
     if not 1 <= days <= MAX_TOKEN_DAYS:
-        raise InvalidInput(f"days: 1 to {MAX_TOKEN_DAYS}")
+        raise InvalidInput("days: 1 to {limit}", limit=MAX_TOKEN_DAYS)
     now = now or utcnow()
     row = conn.execute(select(staff_users.c.id).where(staff_users.c.username == username)).first()
     if row is None:
-        raise NotFound(f"no staff user {username!r}")
+        raise NotFound("no staff user {username!r}", username=username)
     token = "qy_" + secrets.token_urlsafe(32)
     expires = now + timedelta(days=days)
     conn.execute(api_tokens.insert().values(
@@ -472,7 +474,7 @@ def do_revoke_token(conn: Connection, *, actor: Actor, token_id: int,
     row = conn.execute(select(api_tokens.c.id, api_tokens.c.user_id, api_tokens.c.revoked_at)
                        .where(api_tokens.c.id == token_id)).first()
     if row is None or (row.user_id != actor.id and not actor.can(Permission.MANAGE_USERS)):
-        raise NotFound(f"no token {token_id}")
+        raise NotFound("no token {token_id}", token_id=token_id)
     if row.revoked_at is None:
         conn.execute(update(api_tokens).where(api_tokens.c.id == token_id)
                      .values(revoked_at=now))

@@ -77,7 +77,7 @@ def do_add_corp(conn: Connection, *, actor: Actor, box: SecretBox, corp_id: str,
     try:
         WecomCrypto(token, aes_key, corp_id)
     except CallbackCryptoError as exc:
-        raise InvalidInput(f"aes_key: {exc}") from None
+        raise InvalidInput("aes_key: {exc}", exc=exc) from None
     values = {"name": name.strip()[:128], "agent_id": agent_id, "secret": box.seal(secret),
               "token": box.seal(token), "aes_key": box.seal(aes_key), "updated_at": now}
     existing = conn.execute(select(wecom_corps.c.id).where(
@@ -114,7 +114,7 @@ def get_corp(conn: Connection, *, actor: Actor, corp_id: str) -> dict[str, Any]:
     row = conn.execute(select(wecom_corps).where(wecom_corps.c.corp_id == corp_id)).mappings()\
         .first()
     if row is None:
-        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+        raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
     return _public(dict(row))
 
 

@@ -51,7 +51,7 @@ def check_setup(uow: UnitOfWork, *, actor: Actor, box: SecretBox, adapter: Wecom
         get_corp(conn, actor=actor, corp_id=corp_id)  # 404 for an unknown corp
         found = corp_secrets(conn, box, corp_id)
     if found is None:
-        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+        raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
     expected = str(secrets.randbelow(10 ** 18))
     ts, nonce = str(int(now.timestamp())), secrets.token_hex(5)
     echostr = found.crypto.encrypt(expected)
@@ -77,7 +77,7 @@ def check_setup(uow: UnitOfWork, *, actor: Actor, box: SecretBox, adapter: Wecom
 def _secrets_or_refuse(conn: Connection, box: SecretBox, corp_id: str) -> CorpSecrets:
     found = corp_secrets(conn, box, corp_id)
     if found is None:
-        raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+        raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
     return found
 
 
@@ -86,8 +86,9 @@ def _check_age(timestamp: str, now: datetime, max_age_seconds: float) -> None:
         raise InvalidInput("timestamp: not a unix time")
     sent = int(timestamp)
     if abs(now.timestamp() - sent) > max_age_seconds:
-        raise AccessDenied(f"timestamp {timestamp} is more than {int(max_age_seconds)} s away "
-                           "from now: stale or replayed request")
+        raise AccessDenied("timestamp {timestamp} is more than {seconds} s away from now: "
+                           "stale or replayed request", timestamp=timestamp,
+                           seconds=int(max_age_seconds))
 
 
 def verify_url(conn: Connection, *, box: SecretBox, corp_id: str, msg_signature: str,
@@ -99,7 +100,8 @@ def verify_url(conn: Connection, *, box: SecretBox, corp_id: str, msg_signature:
     try:
         return crypto.verify_url(msg_signature, timestamp, nonce, echostr)
     except CallbackCryptoError as exc:
-        raise AccessDenied(f"WeCom URL verification refused ({exc.code}): {exc}") from None
+        raise AccessDenied("WeCom URL verification refused ({code}): {exc}", code=exc.code,
+                           exc=exc) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +128,8 @@ def open_callback(crypto: WecomCrypto, *, corp_id: str, body: bytes, msg_signatu
                                                                nonce))
     except CallbackCryptoError as exc:
         if exc.code == -40002:
-            raise InvalidInput(f"callback body refused: {exc}") from None
-        raise AccessDenied(f"callback refused ({exc.code}): {exc}") from None
+            raise InvalidInput("callback body refused: {exc}", exc=exc) from None
+        raise AccessDenied("callback refused ({code}): {exc}", code=exc.code, exc=exc) from None
 
 
 def callback_crypto(conn: Connection, box: SecretBox, corp_id: str) -> WecomCrypto:

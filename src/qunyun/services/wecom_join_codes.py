@@ -39,7 +39,7 @@ def _wecom_group(conn: Connection, ref: str | int) -> dict[str, Any]:
     row = conn.execute(stmt.where(groups.c.id == int(text)) if text.isdigit() else
                        stmt.where(groups.c.external_id == text)).mappings().first()
     if row is None:
-        raise InvalidInput(f"group {ref!r}: not a WeCom group qunyun has synced")
+        raise InvalidInput("group {ref!r}: not a WeCom group qunyun has synced", ref=ref)
     return dict(row)
 
 
@@ -75,7 +75,7 @@ def do_create_join_code(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdapter,
         raise InvalidInput("chats: at least one group")
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+            raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
         listed = [_wecom_group(conn, c)["external_id"] for c in [*chats, *spares]]
     if len(set(listed)) != len(listed):
         raise InvalidInput("chats: a group is listed twice")
@@ -124,12 +124,12 @@ def _claim_channel(uow: UnitOfWork, *, corp_id: str, channel: str,
             join_codes.c.platform == PLATFORM, join_codes.c.account == corp_id,
             join_codes.c.channel == channel)).first()
         if row is not None and row.state == "active":
-            raise Conflict(f"channel {channel!r} already has a join code")
+            raise Conflict("channel {channel!r} already has a join code", channel=channel)
         if row is not None and row.state == "creating":
             raise Conflict(
-                f"channel {channel!r}: join code {row.id} is being created, or its creation "
-                f"stopped half-way; if it stays so, delete it (its WeCom code, if any, has "
-                f"state {channel!r})")
+                "channel {channel!r}: join code {id} is being created, or its creation "
+                "stopped half-way; if it stays so, delete it (its WeCom code, if any, has "
+                "state {channel!r})", channel=channel, id=row.id)
         if row is not None:  # a deleted code's row
             conn.execute(update(join_codes).where(join_codes.c.id == row.id).values(
                 **values, state="creating", created_at=now, updated_at=now))
@@ -142,7 +142,7 @@ def _claim_channel(uow: UnitOfWork, *, corp_id: str, channel: str,
 def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
     row = conn.execute(select(join_codes).where(join_codes.c.id == code_id)).mappings().first()
     if row is None:
-        raise NotFound(f"join code {code_id} not found")
+        raise NotFound("join code {code_id} not found", code_id=code_id)
     code = dict(row)
     all_ids = [*code["chat_ids"], *code["spare_chat_ids"], *code["full_chat_ids"]]
     sizes = _sizes(conn, all_ids)

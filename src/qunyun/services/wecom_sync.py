@@ -75,7 +75,7 @@ def sync_corp(uow: UnitOfWork, *, adapter: WecomAdapter, corp_id: str,
     actor.require(Permission.OPERATE)
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+            raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
     report = SyncReport(corp_id)
     try:
         chat_ids = adapter.client(corp_id).group_chat_ids()

@@ -56,7 +56,7 @@ def do_add_welcome_template(uow: UnitOfWork, *, actor: Actor, adapter: WecomAdap
                                "desc": link.get("desc", ""), "picurl": link.get("picurl", "")}}
     with uow.read() as conn:
         if not corp_secrets_exist(conn, corp_id):
-            raise NotFound(f"WeCom corp {corp_id!r} is not connected")
+            raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
     # the row first, under a placeholder id: a crash between WeCom's answer and our write
     # leaves a row that says the registration did not finish, not a template nobody knows
     pending = f"{PENDING_PREFIX}{secrets.token_hex(8)}"

@@ -20,10 +20,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
-from qunyun.services.errors import AccessDenied, ServiceError, TooManyAttempts
+from qunyun.services.errors import ServiceError, TooManyAttempts, in_words
 from qunyun.web.deps import CsrfFailed, LoginRequired, language, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
-from qunyun.web.i18n import refusal
 from qunyun.web.intake import CallbackFastPath
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
@@ -162,13 +161,13 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     async def _service(request: Request, exc: ServiceError) -> Response:
         headers = ({"Retry-After": str(exc.retry_after)}
                    if isinstance(exc, TooManyAttempts) else {})
+        # people read it in their language ("只读" may not "修改设置和发送"); programs keep
+        # the English sentence in ``error``
+        message = in_words(exc, language(request))
         if _wants_json(request):
-            return JSONResponse({"error": str(exc)}, status_code=exc.status_code,
-                                headers=headers)
-        context: dict[str, Any] = {"message": str(exc)}
-        if isinstance(exc, AccessDenied) and exc.role and exc.permission:
-            # in the reader's words: "只读" may not "修改设置和发送", not "viewer may not operate"
-            context["message"] = refusal(exc.role, exc.permission, language(request))
+            return JSONResponse({"error": str(exc), "message": message},
+                                status_code=exc.status_code, headers=headers)
+        context: dict[str, Any] = {"message": message}
         if exc.status_code == 403:
             context["message_key"] = "error.forbidden"
         elif exc.status_code == 404:

@@ -12,14 +12,16 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context
 from sqlalchemy import Connection
 
+from qunyun import i18n
 from qunyun.bootstrap import Runtime
 from qunyun.domain.staff import Permission
+from qunyun.i18n import LANGUAGES, translate
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
-from qunyun.web.i18n import LANGUAGES, translate
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -140,10 +142,25 @@ def language(request: Request) -> str:
     return runtime.settings.language
 
 
+@pass_context
+def _gettext(context: Any, message: str) -> str:
+    return translate(message, context.get("lang", LANGUAGES[0]))
+
+
+@pass_context
+def _ngettext(context: Any, singular: str, plural: str, n: int) -> str:
+    return translate(singular if n == 1 else plural, context.get("lang", LANGUAGES[0]))
+
+
 def make_templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(TEMPLATES))
-    templates.env.globals["translate"] = translate
-    return templates
+    """Templates with ``jinja2.ext.i18n``: ``_()``, ``t()`` and ``{% trans %}`` read the
+    message catalogs in the page's language."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                      extensions=["jinja2.ext.i18n"])
+    env.globals["translate"] = translate
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+        _gettext, _ngettext, newstyle=False)
+    return Jinja2Templates(env=env)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
@@ -160,6 +177,9 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
 
     ctx: dict[str, Any] = {
         "request": request, "t": t, "lang": lang, "local": local,
+        "yuan": lambda amount: i18n.money(amount, lang),
+        "number": lambda value, digits=0: i18n.number(value, lang, digits),
+        "percent": lambda share, digits=0: i18n.percent(share, lang, digits),
         "csrf": csrf_token(request), "actor": getattr(request.state, "actor", None),
         "tz": runtime.settings.timezone,
     }
@@ -188,5 +208,5 @@ async def uploaded_file(request: Request, what: str) -> tuple[Any, bytes, str]:
     form = await request.form()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise InvalidInput(f"file: choose {what}")
+        raise InvalidInput("file: choose {what}", what=what)
     return form, await upload.read(), upload.filename or "upload"

@@ -82,19 +82,20 @@ def _int_params(request: Request) -> frozenset[str]:
 def check_value(value: Any, where: str, depth: int = 0) -> None:
     """Walk a decoded JSON value; raise ``InvalidInput`` naming the first bad field."""
     if depth > MAX_DEPTH:
-        raise InvalidInput(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        raise InvalidInput("{where}: nested more than {n} levels deep", where=where,
+                           n=MAX_DEPTH)
     if isinstance(value, str):
         problem = text_problem(value)
         if problem:
-            raise InvalidInput(f"{where}: {problem}")
+            raise InvalidInput("{where}: {problem}", where=where, problem=problem)
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidInput(f"{where}: a number beyond 64 bits")
+            raise InvalidInput("{where}: a number beyond 64 bits", where=where)
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidInput(f"{where}: not a finite number")
+            raise InvalidInput("{where}: not a finite number", where=where)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_value(key, f"{where} (a key)", depth + 1)
@@ -122,20 +123,20 @@ def parse_json(raw: bytes) -> Any:
         elif byte in (0x5B, 0x7B):  # [ {
             depth += 1
             if depth > MAX_DEPTH:
-                raise InvalidInput(f"body: nested more than {MAX_DEPTH} levels deep")
+                raise InvalidInput("body: nested more than {n} levels deep", n=MAX_DEPTH)
             deepest = max(deepest, depth)
         elif byte in (0x5D, 0x7D):
             depth -= 1
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"body: not UTF-8 (byte {exc.start})") from None
+        raise InvalidInput("body: not UTF-8 (byte {start})", start=exc.start) from None
     try:
         # NaN and Infinity are read (Python's json takes them) so the walk names the field
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"body: not valid JSON ({exc.msg} at line {exc.lineno} column "
-                           f"{exc.colno})") from None
+        raise InvalidInput("body: not valid JSON ({msg} at line {line} column {column})",
+                           msg=exc.msg, line=exc.lineno, column=exc.colno) from None
 
 
 class JsonGuard:
@@ -194,13 +195,13 @@ async def check_request(request: Request) -> None:
         problem = text_problem(name) or text_problem(value) or (
             _int_problem(value) if name in ints else None)
         if problem:
-            raise InvalidInput(f"{name}: {problem}")
+            raise InvalidInput("{name}: {problem}", name=name, problem=problem)
 
     for name, raw_value in request.path_params.items():
         if isinstance(raw_value, str):
             refuse(name, raw_value)
         elif isinstance(raw_value, int) and not INT64_MIN <= raw_value <= INT64_MAX:
-            raise InvalidInput(f"{name}: a number beyond 64 bits")  # a {name:int} path
+            raise InvalidInput("{name}: a number beyond 64 bits", name=name)  # a {name:int} path
     for name, value in request.query_params.multi_items():
         refuse(name, value)
     if request.method in ("GET", "HEAD", "OPTIONS"):

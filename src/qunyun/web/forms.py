@@ -32,7 +32,7 @@ def form_int(value: Any, field: str) -> int:
     try:
         return int(str(value))
     except ValueError:
-        raise InvalidInput(f"{field}: a whole number") from None
+        raise InvalidInput("{field}: a whole number", field=field) from None
 
 
 def form_ids(form: Any) -> list[int]:
@@ -43,14 +43,14 @@ def local_time(text: str, runtime: Any, field: str) -> datetime | None:
     try:
         return parse_local_time(text, runtime.settings.tz, field)
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def form_values(text: str) -> dict[str, str]:
     try:
         return parse_assignments(text.splitlines())
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def form_attachments(form: Any) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from qunyun.analytics.health import GroupHealth
-from qunyun.web.i18n import translate
+from qunyun.i18n import percent, translate
 
 HERE = Path(__file__).parent
 
@@ -23,6 +23,7 @@ def render_health_html(reports: Sequence[GroupHealth], *, language: str = "zh-CN
     return template.render(
         reports=reports, lang=language, tz=timezone,
         t=lambda key: translate(key, language),
+        percent=lambda share, digits=0: percent(share, language, digits),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         css=(static / "app.css").read_text(encoding="utf-8"),
         echarts=(static / "vendor" / "echarts.min.js").read_text(encoding="utf-8"),

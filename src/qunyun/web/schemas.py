@@ -16,7 +16,7 @@ def patch_values(body: BaseModel, *, nullable: tuple[str, ...] = ()) -> dict[str
     values = body.model_dump(exclude_unset=True)
     for name, value in values.items():
         if value is None and name not in nullable:
-            raise InvalidInput(f"{name}: may not be null (leave it out to keep it)")
+            raise InvalidInput("{name}: may not be null (leave it out to keep it)", name=name)
     return values
 
 

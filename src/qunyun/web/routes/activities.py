@@ -14,6 +14,7 @@ from qunyun.analytics.cohorts import issue_in, source_chart
 from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.domain.staff import Permission
+from qunyun.i18n import translate
 from qunyun.services import activities, conversions, enrolments, reports, settlements
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
@@ -29,7 +30,6 @@ from qunyun.web.deps import (
     uploaded_file,
 )
 from qunyun.web.forms import form_ids
-from qunyun.web.i18n import translate
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,7 +46,7 @@ def _pairs(form: Any, key: str) -> dict[str, str]:
     try:
         return parse_assignments(_text(form, key).split(), key)
     except ContentError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput.wrap(exc) from None
 
 
 def _activity_fields(form: Any) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def api_task_done(task_id: int, body: TaskDone, actor: CurrentActor,
 def api_outbox(actor: CurrentActor, conn: ReadConn, status: str = "",
                limit: int = 100) -> list[dict[str, Any]]:
     if status and status not in outbox_service.STATUSES:
-        raise InvalidInput(f"status: one of {', '.join(outbox_service.STATUSES)}")
+        raise InvalidInput("status: one of {statuses}", statuses=', '.join(outbox_service.STATUSES))
     return outbox_service.list_outbox(conn, actor=actor, status=status or None,
                                       limit=min(max(limit, 1), 1000))
 
@@ -176,7 +176,7 @@ async def api_ingest(platform: str, request: Request, actor: CurrentActor,
     """Feed one raw platform payload (JSON) through the event path (sandbox and simulator)."""
     adapter = runtime.adapters.get(platform)
     if adapter is None:
-        raise NotFound(f"no adapter for platform {platform!r}")
+        raise NotFound("no adapter for platform {platform!r}", platform=platform)
     try:
         raw = await request.json()
     except ValueError:

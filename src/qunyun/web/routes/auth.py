@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
+from qunyun.i18n import LANGUAGES
 from qunyun.services import users
 from qunyun.services.errors import TooManyAttempts
 from qunyun.web.deps import (
@@ -19,7 +20,6 @@ from qunyun.web.deps import (
     csrf_token,
     render,
 )
-from qunyun.web.i18n import LANGUAGES
 
 router = APIRouter(include_in_schema=False)
 

@@ -32,7 +32,7 @@ def coerce(current: Any, text: str, field: str) -> Any:
         try:
             return float(text) if isinstance(current, float) else int(text)
         except ValueError:
-            raise InvalidInput(f"{field}: not a number: {text!r}") from None
+            raise InvalidInput("{field}: not a number: {text!r}", field=field, text=text) from None
     if isinstance(current, list):
         if field.endswith("refund_tiers"):
             return [t.model_dump() for t in checkins.parse_tiers(text)]
@@ -40,7 +40,7 @@ def coerce(current: Any, text: str, field: str) -> Any:
             try:
                 return caps_from_text(text)
             except ContentError as exc:
-                raise InvalidInput(f"broadcast.{exc}") from None
+                raise InvalidInput("broadcast.{exc}", exc=exc) from None
         return [part.strip() for part in text.replace("，", ",").split(",") if part.strip()]
     return text
 
@@ -69,7 +69,7 @@ async def automation_save(section: str, request: Request, actor: CurrentActor,
     with runtime.uow.write() as conn:
         current = automation.get_settings(conn, actor=actor, group_id=group)["effective"]
         if section not in current:
-            raise InvalidInput(f"section: one of {', '.join(SECTIONS)}")
+            raise InvalidInput("section: one of {sections}", sections=', '.join(SECTIONS))
         values: dict[str, Any] = {}
         reset: list[str] = []
         for key, now in current[section].items():

@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import broadcasts, pushes, scripts
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import InvalidInput, in_words
 from qunyun.services.groups import list_groups
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 from qunyun.web.forms import form_attachments, form_int, form_target, form_values, local_time
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +48,7 @@ async def broadcasts_preview(request: Request, actor: CurrentActor, conn: ReadCo
                                            **_broadcast_args(form, runtime))
         error = ""
     except InvalidInput as exc:
-        out, error = {}, str(exc)
+        out, error = {}, in_words(exc, language(request))
     return render(request, "_broadcast_preview.html", {"p": out, "error": error})
 
 

@@ -27,7 +27,7 @@ def health_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn
                                since=since, until=until)
     detail = next((r for r in reports if r.id == group), None)
     if group is not None and detail is None:
-        raise NotFound(f"group {group} not found")
+        raise NotFound("group {group} not found", group=group)
     query = urlencode({k: v for k, v in (("since", since), ("until", until)) if v})
     return render(request, "health.html", {
         "reports": reports, "detail": detail, "selected": group, "since": since,

@@ -58,7 +58,7 @@ async def _save(chunks: AsyncIterator[bytes], folder: str, name: str) -> Path:
         async for chunk in chunks:
             out.write(chunk)
     if path.stat().st_size == 0:
-        raise InvalidInput(f"{path.name}: the file is empty")
+        raise InvalidInput("{name}: the file is empty", name=path.name)
     return path
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import leads, segments
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import InvalidInput, in_words
 from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
@@ -42,7 +42,7 @@ def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn:
                                       clock=runtime.clock(), limit=50)
             result = {"rows": rows, "total": total}
         except InvalidInput as exc:
-            result = {"error": str(exc)}
+            result = {"error": in_words(exc, language(request))}
     return render(request, "leads.html", {
         "segments": segments.list_segments(conn, actor=actor), "lists": saved_lists,
         "segment": segment, "expression": expression, "formula": formula, "result": result})

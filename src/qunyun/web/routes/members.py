@@ -19,8 +19,16 @@ from qunyun.services import (
     tags,
 )
 from qunyun.services import members as members_service
-from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render, uploaded_file
+from qunyun.services.errors import InvalidInput, in_words
+from qunyun.web.deps import (
+    CurrentActor,
+    ReadConn,
+    RuntimeDep,
+    access,
+    language,
+    render,
+    uploaded_file,
+)
 
 router = APIRouter(include_in_schema=False)
 PAGE = 50
@@ -42,7 +50,7 @@ def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
             total = segments.count_expression(conn, actor=actor, expression=segment,
                                               clock=runtime.clock())
         except InvalidInput as exc:
-            error = str(exc)
+            error = in_words(exc, language(request))
     else:
         rows = members_service.list_members(conn, actor=actor, query=q.strip(), limit=PAGE,
                                             offset=(page - 1) * PAGE)

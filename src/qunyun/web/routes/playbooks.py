@@ -129,5 +129,5 @@ async def playbook_action(playbook_id: int, action: str, request: Request, actor
             playbooks.do_delete_step(conn, actor=actor, playbook_id=playbook_id,
                                      step_id=form_int(form.get("step_id"), "step_id"))
         else:
-            raise InvalidInput(f"unknown action {action!r}")
+            raise InvalidInput("unknown action {action!r}", action=action)
     return RedirectResponse(f"/content/playbooks/{playbook_id}", status_code=303)

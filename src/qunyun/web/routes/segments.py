@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.domain.segments import FIELDS
 from qunyun.domain.staff import Permission
 from qunyun.services import attributes, segments, tags
-from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.services.errors import InvalidInput, in_words
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,10 +28,11 @@ def segments_page(request: Request, actor: CurrentActor, runtime: RuntimeDep,
         "tags": tags.list_tags(conn, actor=actor),
         "attributes": attributes.attribute_names(conn),
         "preview": _preview(conn, actor, runtime, editing["expression"] if editing
-                            else expression)})
+                            else expression, language(request))})
 
 
-def _preview(conn: Any, actor: Any, runtime: Any, expression: str) -> dict[str, Any]:
+def _preview(conn: Any, actor: Any, runtime: Any, expression: str,
+             lang: str) -> dict[str, Any]:
     if not expression.strip():
         return {"empty": True}
     try:
@@ -42,7 +43,7 @@ def _preview(conn: Any, actor: Any, runtime: Any, expression: str) -> dict[str, 
                                                            expression=expression,
                                                            clock=clock, limit=10)}
     except InvalidInput as exc:
-        return {"error": str(exc)}
+        return {"error": in_words(exc, lang)}
 
 
 @router.get("/segments/{segment_id}/count")
@@ -63,7 +64,7 @@ def segment_preview(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                     conn: ReadConn, expression: str = Form("")) -> Response:
     """The live count under the builder (HTMX swaps this fragment in)."""
     return render(request, "_segment_preview.html",
-                  {"preview": _preview(conn, actor, runtime, expression),
+                  {"preview": _preview(conn, actor, runtime, expression, language(request)),
                    "expression": expression})
 
 

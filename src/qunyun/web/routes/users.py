@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.bootstrap import Runtime
 from qunyun.domain.staff import Permission, Role
 from qunyun.services import users
-from qunyun.services.errors import InvalidInput, ServiceError
+from qunyun.services.errors import InvalidInput, ServiceError, in_words
 from qunyun.services.users import Actor
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.deps import language as reader_language
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +45,7 @@ def users_create(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                                            password=password, role=role,
                                            language=language).username
     except ServiceError as exc:
-        return _users_page(request, runtime, actor, error=str(exc))
+        return _users_page(request, runtime, actor, error=in_words(exc, reader_language(request)))
     return _users_page(request, runtime, actor, created=created)
 
 
@@ -63,7 +64,7 @@ def users_update(request: Request, username: str, actor: CurrentActor, runtime: 
         with runtime.uow.write() as conn:
             users.do_update_user(conn, actor=actor, username=username, **changes[action])
     except ServiceError as exc:
-        return _users_page(request, runtime, actor, error=str(exc))
+        return _users_page(request, runtime, actor, error=in_words(exc, reader_language(request)))
     return _users_page(request, runtime, actor, flash=f"users.done.{action}")
 
 
@@ -97,7 +98,7 @@ def account_password(request: Request, actor: CurrentActor, runtime: RuntimeDep,
             users.do_change_password(conn, actor=actor, current=current_password,
                                      new=new_password)
     except ServiceError as exc:
-        error = str(exc)
+        error = in_words(exc, reader_language(request))
     with runtime.uow.read() as conn:
         return _account_page(request, conn, actor, error=error,
                              flash=None if error else "account.password_changed",
@@ -123,7 +124,9 @@ def account_token(request: Request, actor: CurrentActor, runtime: RuntimeDep,
                                               label=label, days=days)
     except ServiceError as exc:
         with runtime.uow.read() as conn:
-            return _account_page(request, conn, actor, error=str(exc), status_code=422)
+            return _account_page(request, conn, actor,
+                                 error=in_words(exc, reader_language(request)),
+                                 status_code=422)
     with runtime.uow.read() as conn:
         return _account_page(request, conn, actor, token=token)
 

@@ -1,0 +1,112 @@
+"""What people read, in the team's language: message catalogs and translatable errors.
+
+The catalogs are gettext ``.po`` files under ``qunyun/locale`` (zh-CN first, English),
+read with Babel once per process. Two kinds of message ids live in them:
+
+- keys such as ``nav.dashboard`` for page and command text, translated in both files;
+- English sentences with ``{name}`` slots for errors (``InvalidInput("group {name}: not
+  found", name=…)``): the English file may leave them empty (the id is the English text),
+  the Chinese file translates them.
+
+``tests/unit/test_catalogs.py`` extracts every id from the code and templates with Babel and
+fails when one is missing from a catalog or a catalog holds one nothing uses.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("zh-CN", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+
+def locale_of(language: str) -> str:
+    """``zh-CN`` → ``zh_CN``: the name of the language's catalog folder."""
+    return language.replace("-", "_")
+
+
+def po_path(language: str) -> Path:
+    return LOCALE_DIR / locale_of(language) / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """The language's translations (id → text); empty texts are left out so the id
+    (English) stands."""
+    from babel.messages.pofile import read_po  # Babel only when text is first needed
+
+    with po_path(language).open("rb") as f:
+        po = read_po(f, locale=locale_of(language), domain=DOMAIN)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+
+def translate(key: str, language: str) -> str:
+    """The text for ``key`` in ``language``; an unknown language reads zh-CN, an unknown
+    key reads as itself (an English error sentence is its own English text)."""
+    lang = language if language in LANGUAGES else LANGUAGES[0]
+    return catalog(lang).get(key, key)
+
+
+def fill(template: str, values: dict[str, Any], language: str) -> str:
+    """``template`` translated, its ``{name}`` slots filled from ``values``."""
+    text = translate(template, language)
+    return text.format(**values) if values else text
+
+
+def refusal(role: str, permission: str, language: str) -> str:
+    """A refusal by role in the reader's words (pages and commands say it alike): the role
+    and what it may not do, never their codes."""
+    return translate("error.forbidden_as", language).format(
+        role=translate(f"role.{role}", language),
+        what=translate(f"permission.{permission}", language))
+
+
+class Translatable(Exception):
+    """An error whose message is a catalog template plus values.
+
+    ``str()`` is the English sentence (logs, API ``error`` fields and programs read it);
+    :meth:`in_language` is what a person reads on a page or in a terminal."""
+
+    def __init__(self, message: str = "", /, **values: Any) -> None:
+        self.template = message
+        self.values = values
+        super().__init__(message.format(**values) if values else message)
+
+    def in_language(self, language: str) -> str:
+        return fill(self.template, self.values, language)
+
+
+def in_language(exc: BaseException, language: str) -> str:
+    """What ``exc`` says, in ``language`` when it is translatable, else as it is."""
+    if isinstance(exc, Translatable):
+        return exc.in_language(language)
+    return str(exc)
+
+
+def money(yuan: float | int | None, language: str) -> str:
+    """An amount in yuan as the reader's locale writes it (¥1,234.50 / CN¥1,234.50)."""
+    from babel.numbers import format_currency
+
+    return "" if yuan is None else format_currency(yuan, "CNY", locale=locale_of(language))
+
+
+def number(value: float | int | None, language: str, digits: int = 0) -> str:
+    """A number with the locale's grouping, ``digits`` decimals."""
+    from babel.numbers import format_decimal
+
+    if value is None:
+        return ""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=locale_of(language))
+
+
+def percent(share: float | None, language: str, digits: int = 0) -> str:
+    """A share (0.25) as the locale writes a percentage (25%)."""
+    from babel.numbers import format_percent
+
+    if share is None:
+        return ""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    return format_percent(share, format=pattern, locale=locale_of(language))

@@ -1,0 +1,63 @@
+"""The message catalogs match the code, and what people read comes from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from qunyun.i18n import LANGUAGES, catalog, money, number, percent, translate
+from qunyun.services.errors import AccessDenied, InvalidInput, NotFound, in_words
+from tools.catalogs import is_key, problems, scan
+
+
+def test_every_id_in_the_code_is_in_both_catalogs_and_none_is_unused() -> None:
+    assert problems() == []
+
+
+def test_extraction_sees_page_keys_command_keys_and_error_sentences() -> None:
+    found = scan()
+    assert "nav.dashboard" in found.ids  # a template's t('…')
+    assert "cli.timeline_which" in found.ids  # a command's say('…')
+    assert "tag {ref!r} not found" in found.ids  # a service error
+
+
+def test_page_keys_are_translated_in_both_languages() -> None:
+    keys = [k for k in catalog("zh-CN") if is_key(k)]
+    assert len(keys) > 500
+    for key in keys:
+        for lang in LANGUAGES:
+            assert catalog(lang).get(key), f"{key} lacks {lang}"
+
+
+def test_a_service_error_reads_english_in_logs_and_chinese_for_people() -> None:
+    exc = NotFound("tag {ref!r} not found", ref="VIP")
+    assert str(exc) == "tag 'VIP' not found"
+    assert exc.in_language("zh-CN") == "找不到标签 'VIP'"
+    assert exc.in_language("en") == "tag 'VIP' not found"
+    wrapped = InvalidInput.wrap(exc)
+    assert wrapped.in_language("zh-CN") == "找不到标签 'VIP'" and wrapped.status_code == 422
+
+
+def test_a_refusal_by_role_names_the_role_not_its_code() -> None:
+    exc = AccessDenied("role {role} may not {permission}", role="viewer",
+                       permission="operate")
+    assert str(exc) == "role viewer may not operate"
+    said = in_words(exc, "zh-CN")
+    assert "viewer" not in said and "operate" not in said and translate(
+        "role.viewer", "zh-CN") in said
+
+
+def test_unknown_keys_read_as_themselves_and_unknown_languages_as_chinese() -> None:
+    assert translate("no such key here", "zh-CN") == "no such key here"
+    assert translate("nav.dashboard", "fr") == translate("nav.dashboard", "zh-CN")
+
+
+@pytest.mark.parametrize(("lang", "yuan", "num", "share"), [
+    ("zh-CN", "¥1,234.50", "12,345.7", "42%"),
+    ("en", "CN¥1,234.50", "12,345.7", "42%"),
+])
+def test_money_numbers_and_shares_follow_the_locale(lang: str, yuan: str, num: str,
+                                                    share: str) -> None:
+    assert money(1234.5, lang) == yuan
+    assert number(12345.67, lang, 1) == num
+    assert percent(0.4166, lang) == share
+    assert money(None, lang) == number(None, lang) == percent(None, lang) == ""
