@@ -1,8 +1,9 @@
 """Extract every message id from the code and templates and compare with the catalogs.
 
 ``python -m tools.catalogs`` prints what is missing or unused; ``--update`` adds missing ids
-(empty, for a translator) and drops unused ones. ``tests/unit/test_catalogs.py`` runs the
-same comparison in CI, so no id is missing from a catalog and none is left unused.
+(empty, for a translator) and drops unused ones; ``--add ID ZH EN`` sets one id's texts.
+``tests/unit/test_catalogs.py`` runs the same comparison in CI, so no id is missing from a
+catalog and none is left unused.
 
 Babel's extractors find calls with a literal first argument: ``t``/``say``/``translate``/
 ``_`` for page and command text, the service error classes for error sentences. Keys used
@@ -122,7 +123,21 @@ def update() -> None:
             write_po(f, cat, width=0, no_location=True, omit_header=False)
 
 
+def add(msgid: str, texts: dict[str, str]) -> None:
+    """Put ``msgid`` with its text per language into the catalogs (replacing old texts)."""
+    for lang in LANGUAGES:
+        cat = load(lang)
+        cat.delete(msgid)
+        cat.add(msgid, texts.get(lang, ""))
+        with po_path(lang).open("wb") as f:
+            write_po(f, cat, width=0, no_location=True, omit_header=False)
+
+
 def main() -> int:
+    if "--add" in sys.argv:  # --add ID ZH EN
+        i = sys.argv.index("--add")
+        msgid, zh, en = sys.argv[i + 1:i + 4]
+        add(msgid, {"zh-CN": zh, "en": en})
     if "--update" in sys.argv:
         update()
     out = problems()

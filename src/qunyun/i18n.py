@@ -49,10 +49,34 @@ def translate(key: str, language: str) -> str:
     return catalog(lang).get(key, key)
 
 
+class Term(str):
+    """A code inside a message (a status, a kind) that a person reads as a word.
+
+    ``str()`` is the code, so the English sentence reads as before ("decision 3 is already
+    overturned"); :func:`fill` puts the catalog's word for ``{family}.{code}`` in its place
+    in other languages ("处理记录 3 已是“已撤销”状态")."""
+
+    family: str
+
+    def __new__(cls, family: str, code: str) -> Term:
+        term = super().__new__(cls, code)
+        term.family = family
+        return term
+
+    def in_language(self, language: str) -> str:
+        if language == "en":  # the codes are English words already
+            return str(self)
+        return translate(f"{self.family}.{self}", language)
+
+
 def fill(template: str, values: dict[str, Any], language: str) -> str:
-    """``template`` translated, its ``{name}`` slots filled from ``values``."""
+    """``template`` translated, its ``{name}`` slots filled from ``values`` (terms in the
+    reader's words)."""
     text = translate(template, language)
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    return text.format(**{k: v.in_language(language) if isinstance(v, Term) else v
+                          for k, v in values.items()})
 
 
 def refusal(role: str, permission: str, language: str) -> str:

@@ -11,7 +11,7 @@ from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import db, ok, run  # noqa: F401  (the db fixture)
 
 
-def test_series_enrol_import_settle_convert_report(db: str, tmp_path: Path,  # noqa: F811
+def test_series_enrol_import_settle_convert_report(english: None, db: str, tmp_path: Path,  # noqa: F811
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     groups = sorted(g["id"] for g in ok(db, "report", "groups"))
     numbers = sorted(m["number"] for m in ok(db, "members", "search"))

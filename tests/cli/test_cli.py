@@ -44,7 +44,7 @@ def test_unmigrated_database_is_refused_with_a_hint(env: Path, db_kind: str) -> 
     assert result.exit_code == 1 and "qunyun db upgrade" in result.output
 
 
-def test_upgrade_users_and_json(env: Path, fresh_db_url: str) -> None:
+def test_upgrade_users_and_json(english: None, env: Path, fresh_db_url: str) -> None:
     db = fresh_db_url
     up = run(db, "db", "upgrade", "--json")
     assert up.exit_code == 0, up.output
@@ -206,3 +206,15 @@ def test_import_snapshot_cli(env: Path, fresh_db_url: str) -> None:
     assert bad.exit_code == 2 and "snapshot__bad.csv:3" in bad.output
     assert run(db, "import-snapshot", str(fixtures / "snapshot__members.csv"), "--at",
                "someday").exit_code == 2
+
+
+def test_errors_speak_chinese(env: Path, db_kind: str) -> None:
+    """With no language set, a refusal reads in the team's Chinese, not the English
+    sentence the service raised (that one stays in logs and the API's error field)."""
+    db = new_database_url(db_kind, env)
+    assert run(db, "db", "upgrade").exit_code == 0
+    made = run(db, "users", "create", "lin", "--password", "-", stdin="a long password\n")
+    assert made.exit_code == 0, made.output
+    dup = run(db, "users", "create", "lin", "--password", "-", stdin="a long password\n")
+    assert dup.exit_code == 2 and "用户名 'lin' 已被使用" in dup.output, dup.output
+    assert "taken" not in dup.output and "error:" not in dup.output

@@ -69,7 +69,7 @@ def test_scripts_playbook_preview_shift_and_broadcast(db: str, tmp_path: Path) -
     assert listed[0]["status"] == "cancelled"
 
 
-def test_bad_content_input_exits_2_and_changes_nothing(db: str) -> None:  # noqa: F811
+def test_bad_content_input_exits_2_and_changes_nothing(english: None, db: str) -> None:  # noqa: F811
     before = (count(db, scripts), count(db, playbooks), count(db, broadcasts))
     for args, message in [
         (("scripts", "add", "--name", "x", "--body", "{oops"), "body"),

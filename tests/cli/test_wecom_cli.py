@@ -16,7 +16,7 @@ from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import ok, run, runner
 
 
-def test_wecom_commands(fresh_db_url: str, tmp_path: Path, fake: FakeWecom,
+def test_wecom_commands(english: None, fresh_db_url: str, tmp_path: Path, fake: FakeWecom,
                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUNYUN_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("QUNYUN_WECOM_API_BASE", fake.base_url)

@@ -146,7 +146,7 @@ def test_crm_segment_builder_tags_and_lead_export(server: str, tmp_path: Path) -
         page.fill("#segment-expression", 'said ~ "价格"')
         expect(page.locator("#segment-count")).to_have_text("1")
         page.fill("#segment-expression", 'said ~ "价格" and tag =')
-        expect(page.locator("#segment-error")).to_contain_text("segment:")
+        expect(page.locator("#segment-error")).to_contain_text("人群分组：")
         page.fill("#segment-expression", 'said ~ "价格"')
         expect(page.locator("#segment-count")).to_have_text("1")
         page.fill("#segment-name", "问过价格的人")

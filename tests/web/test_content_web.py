@@ -125,7 +125,7 @@ def test_broadcast_composer_preview_create_and_log(client: TestClient, conn: Con
     error = client.post("/content/broadcasts/preview", data={
         "csrf_token": token, "target_kind": "segment", "target_value": "messages >>> 1",
         "text": "x"})
-    assert "segment" in error.text
+    assert "人群分组" in error.text
     r = client.post("/content/broadcasts", data={
         "csrf_token": token, "name": "直播预告", "target_kind": "all", "text": "周五直播"})
     assert r.status_code == 303

@@ -61,7 +61,7 @@ def test_bad_group_edit_changes_nothing(client: TestClient, staff: dict[str, str
     csrf = login(client, "operator1")
     response = client.post(f"/groups/{gid}", data={"csrf_token": csrf, "name": "新名字",
                                                    "capacity": "lots"})
-    assert response.status_code == 422 and "capacity" in response.text
+    assert response.status_code == 422 and "容量：须为整数" in response.text
     assert conn.execute(select(groups.c.name)).scalar_one() == "群g1"
 
 
@@ -89,7 +89,7 @@ def test_admin_creates_user_and_sees_clear_error_for_duplicate(client: TestClien
     assert ok.status_code == 200 and "账号已创建" in ok.text
     dup = client.post("/users", data={"csrf_token": csrf, "username": "xiaolin",
                                       "password": "long enough", "role": "sales"})
-    assert dup.status_code == 422 and "taken" in dup.text
+    assert dup.status_code == 422 and "已被使用" in dup.text
 
 
 def test_htmx_task_done_returns_the_updated_row(client: TestClient, staff: dict[str, str],

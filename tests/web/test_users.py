@@ -81,7 +81,7 @@ def test_admin_role_change_and_disable_sign_the_account_out(
     assert refused.status_code == 401
     # the last active admin cannot lock everyone out
     alone = client.post("/users/admin1", data={"csrf_token": csrf, "action": "disable"})
-    assert alone.status_code == 422 and "only active admin" in alone.text
+    assert alone.status_code == 422 and "唯一在用的管理员" in alone.text
     api = client.patch("/api/v1/users/admin1", json={"role": "viewer"},
                        headers={"X-CSRF-Token": csrf})
     assert api.status_code == 409 and signed_in(client)

@@ -11,11 +11,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
-from qunyun.i18n import fill
+from qunyun.i18n import LANGUAGES, fill
 from qunyun.services.errors import ServiceError, in_words
 from qunyun.services.users import Actor
 
@@ -44,6 +45,14 @@ def settings() -> Settings:
     return s
 
 
+def _language() -> str:
+    """The team's language without failing: ``fail`` reports a bad setting in it."""
+    try:
+        return Settings().language
+    except ValueError:
+        return LANGUAGES[0]
+
+
 def say(key: str, **values: Any) -> str:
     """A catalog text in the team's language (``QUNYUN_LANGUAGE``), ``{name}``s filled."""
     return fill(key, values, settings().language)
@@ -55,7 +64,8 @@ def refused(exc: ServiceError) -> str:
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    label = fill("cli.error", {}, _language())
+    err.print(f"[red]{escape(label)}[/red]{escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

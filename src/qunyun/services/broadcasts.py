@@ -20,6 +20,7 @@ from qunyun.clock import Clock, utcnow
 from qunyun.domain.content import ContentError, check_script
 from qunyun.domain.events import ScheduleFired
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Term
 from qunyun.services import audit, pushes, schedules
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.scripts import get_script
@@ -127,7 +128,7 @@ def do_cancel_broadcast(conn: Connection, *, actor: Actor, broadcast_id: int) ->
     current = get_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
     if current["status"] != SCHEDULED:
         raise Conflict("broadcast {broadcast_id} is already {status}",
-                       broadcast_id=broadcast_id, status=current['status'])
+                       broadcast_id=broadcast_id, status=Term("content.bstatus", current["status"]))
     conn.execute(update(broadcasts).where(broadcasts.c.id == broadcast_id)
                  .values(status=CANCELLED))
     schedules.do_set_jobs(conn, [f"broadcast:{broadcast_id}"], status="cancelled")

@@ -29,6 +29,7 @@ from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
 from qunyun.engine.rules.moderation import escalation, step_for
+from qunyun.i18n import Term
 from qunyun.services import audit, blacklist, outbox, tasks
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import (
@@ -193,7 +194,7 @@ def do_review(conn: Connection, *, actor: Actor, decision_id: int, confirm: bool
     row = get_decision(conn, actor=actor, decision_id=decision_id)
     if row["status"] == OVERTURNED or (confirm and row["status"] != PENDING):
         raise Conflict("decision {decision_id} is already {status}",
-                       decision_id=decision_id, status=row['status'])
+                       decision_id=decision_id, status=Term("auto.status", row["status"]))
     step = row["action"]
     undone: dict[str, int] = {}
     if confirm:

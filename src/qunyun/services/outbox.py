@@ -59,6 +59,7 @@ from qunyun.domain.automation import FreshnessSettings
 from qunyun.domain.outbox import OutboxStatus
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import expires_at
+from qunyun.i18n import Term
 from qunyun.services import audit, tasks
 from qunyun.services import messages as chat_messages
 from qunyun.services.errors import Conflict, NotFound
@@ -524,7 +525,7 @@ def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -
         raise NotFound("outbox row {outbox_id} not found", outbox_id=outbox_id)
     if row.status != DEAD:
         raise Conflict("outbox row {outbox_id} is {status}, only dead rows can be retried",
-                       outbox_id=outbox_id, status=row.status)
+                       outbox_id=outbox_id, status=Term("status", row.status))
     conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
         status=PENDING, attempts=0, next_attempt_at=now, last_error=""))
     audit.record(conn, actor=actor.label, action="outbox.retry", object_type="outbox",

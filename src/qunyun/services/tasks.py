@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select, update
 
 from qunyun.adapters.storage.tables import groups, members, staff_tasks
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Term
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -80,7 +81,8 @@ def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: s
     actor.require(Permission.WORK_TASKS)
     task = access_task_by_id(conn, actor=actor, task_id=task_id)
     if task["status"] != OPEN:
-        raise Conflict("task {task_id} is already {status}", task_id=task_id, status=task['status'])
+        raise Conflict("task {task_id} is already {status}", task_id=task_id,
+                       status=Term("status", task["status"]))
     if len(outcome) > 2000:
         raise InvalidInput("outcome: at most 2000 characters")
     status = DISMISSED if dismiss else DONE
