@@ -28,10 +28,11 @@ from babel.messages.pofile import read_po, write_po
 from qunyun.i18n import LANGUAGES, locale_of, po_path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "qunyun"
-TEXT_CALLS = ("say", "translate", "_", "gettext", "fill")
+TEXT_CALLS = ("say", "translate", "_", "gettext", "fill", "N_")
 TEMPLATE_CALLS = ("t", "_", "gettext")  # ``t`` is also a loop variable in Python code
 ERROR_CALLS = ("ServiceError", "InvalidInput", "NotFound", "Conflict", "AccessDenied",
-               "TooManyAttempts", "Refused", "InvalidValue")
+               "TooManyAttempts", "Refused", "InvalidValue", "SegmentError", "SettingsError",
+               "ContentError")
 KEY = re.compile(r"""["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
 PREFIX = re.compile(r"""(?:f["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)\{"""
                     r"""|["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)["']\s*[~+])""")

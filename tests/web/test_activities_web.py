@@ -103,7 +103,13 @@ def test_bad_input_and_roles(client: TestClient, conn: Connection, runtime: Runt
     assert r.status_code == 422
     r = client.patch("/api/v1/activities/X1", headers=h, json={"ends_on": "2026-01-01"})
     assert r.status_code == 422 and "ends_on" in r.json()["error"]
-    assert client.get("/api/v1/activities/NOPE").status_code == 404
+    nope = client.get("/api/v1/activities/NOPE")
+    # programs read the English sentence, people the team's language; the page says it too
+    assert nope.status_code == 404 and nope.json() == {
+        "error": "activity NOPE not found", "message": "找不到活动 NOPE"}
+    page = client.get("/activities/NOPE")
+    assert page.status_code == 404 and "找不到活动 NOPE" in page.text
+    assert "not found" not in page.text
     assert snapshot(conn) == before
     client.post("/logout", data={"csrf_token": token})
     viewer = login(client, staff["viewer"])

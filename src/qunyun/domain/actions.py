@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from qunyun.i18n import InvalidValue
+
 
 class Capability(StrEnum):
     SEND_TEXT = "send_text"
@@ -318,11 +320,12 @@ def action_from_payload(type_name: str, payload: dict[str, Any]) -> Action:
     """Rebuild a stored action; unknown keys are an error so a schema drift is noticed."""
     cls = ACTION_TYPES.get(type_name)
     if cls is None:
-        raise ValueError(f"unknown action type {type_name!r}")
+        raise InvalidValue("unknown action type {type_name!r}", type_name=type_name)
     names = {f.name for f in fields(cls)}
     unknown = set(payload) - names
     if unknown:
-        raise ValueError(f"{type_name}: unknown fields {sorted(unknown)}")
+        raise InvalidValue("{type_name}: unknown fields {unknown}",
+                         type_name=type_name, unknown=sorted(unknown))
     kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                               for k, v in payload.items()}
     return cls(**kwargs)

@@ -25,6 +25,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from qunyun.i18n import InvalidValue
+
 NEW = "new"  # first appearance is this issue
 NONE = "none"  # never seen in a later issue
 STATES = ("planned", "open", "running", "ended", "settled")
@@ -39,12 +41,14 @@ def parse_yuan(text: str | float | int, field: str = "amount") -> int:
     try:
         value = Decimal(raw or "0")
     except InvalidOperation:
-        raise ValueError(f"{field}: {text!r} is not an amount in yuan") from None
+        raise InvalidValue("{field}: {text!r} is not an amount in yuan",
+                         field=field, text=text) from None
     if not value.is_finite() or value < 0:
-        raise ValueError(f"{field}: {text!r} must be a non-negative amount")
+        raise InvalidValue("{field}: {text!r} must be a non-negative amount",
+                           field=field, text=text)
     fen = value * 100
     if fen != fen.to_integral_value():
-        raise ValueError(f"{field}: {text!r} has more than two decimals")
+        raise InvalidValue("{field}: {text!r} has more than two decimals", field=field, text=text)
     return int(fen)
 
 
@@ -55,7 +59,8 @@ def yuan(fen: int | None) -> float:
 def check_code(code: str, field: str = "code") -> str:
     code = code.strip()
     if not CODE_RE.match(code):
-        raise ValueError(f"{field}: {code!r} — use 1–32 letters, digits, Chinese, - or _")
+        raise InvalidValue("{field}: {code!r} — use 1–32 letters, digits, Chinese, - or _",
+                         field=field, code=code)
     return code
 
 
@@ -221,7 +226,7 @@ def period_start(day: date, period: str) -> date:
         return week_start(day)
     if period == "month":
         return day.replace(day=1)
-    raise ValueError("period: week or month")
+    raise InvalidValue("period: week or month")
 
 
 def next_period(start: date, period: str) -> date:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from qunyun.i18n import InvalidValue
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +71,7 @@ class ModerationSettings(_Section):
     def _review_below_block(cls, v: float, info: Any) -> float:
         block = info.data.get("block_threshold")
         if block is not None and v > block:
-            raise ValueError("review_threshold must not exceed block_threshold")
+            raise InvalidValue("review_threshold must not exceed block_threshold")
         return v
 
 
@@ -107,9 +109,9 @@ class CapSetting(_Section):
     @classmethod
     def _limit(cls, v: int | str, info: Any) -> int | str:
         if v == "days" and info.data.get("period") != "month":
-            raise ValueError("'days' only with period month")
+            raise InvalidValue("'days' only with period month")
         if isinstance(v, int) and not 0 <= v <= 1000:
-            raise ValueError("between 0 and 1000")
+            raise InvalidValue("between 0 and 1000")
         return v
 
 
@@ -135,7 +137,7 @@ class BroadcastSettings(_Section):
         try:
             QuietHours.parse(v)
         except ContentError as exc:
-            raise ValueError(str(exc).removeprefix("quiet_hours: ")) from None
+            raise InvalidValue(str(exc).removeprefix("quiet_hours: ")) from None
         return v
 
 
@@ -161,7 +163,7 @@ class AutomationSettings(_Section):
 SECTIONS: tuple[str, ...] = tuple(AutomationSettings.model_fields)
 
 
-class SettingsError(ValueError):
+class SettingsError(InvalidValue):
     """Invalid settings; the message names the section and field."""
 
 
@@ -180,4 +182,4 @@ def validate(raw: dict[str, Any]) -> AutomationSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"{where}: {first['msg']}") from None
+        raise SettingsError("{where}: {msg}", where=where, msg=first['msg']) from None

@@ -21,8 +21,10 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from qunyun.i18n import InvalidValue
 
-class ContentError(ValueError):
+
+class ContentError(InvalidValue):
     """Invalid script, step time or cap; the message names the field."""
 
 
@@ -53,13 +55,15 @@ def variables_in(body: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(body))
     except ValueError as exc:
-        raise ContentError(f"body: {exc} (write {{{{ and }}}} for a literal brace)") from None
+        raise ContentError("body: {exc} (write {{{{ and }}}} for a literal brace)",
+                           exc=exc) from None
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if not _IDENT.match(name) or spec or conversion:
-            raise ContentError(f"body: {{{name}}} is not a variable name "
-                               "(letters, digits and _ only)")
+            raise ContentError("body: {{{name}}} is not a variable name (letters, digits and _ "
+                               "only)",
+                               name=name)
         if name not in names:
             names.append(name)
     return names
@@ -74,23 +78,26 @@ def check_script(body: str, declared: Sequence[str],
         raise ContentError("body: at most 4000 characters")
     for name in declared:
         if not _IDENT.match(name):
-            raise ContentError(f"variables: {name!r} is not a variable name")
+            raise ContentError("variables: {name!r} is not a variable name", name=name)
     unknown = [v for v in variables_in(body) if v not in BUILTIN_VARIABLES and v not in declared]
     if unknown:
-        raise ContentError(f"body: unknown variable {{{unknown[0]}}}; declare it or use one of "
-                           + ", ".join("{" + v + "}" for v in BUILTIN_VARIABLES))
+        raise ContentError("body: unknown variable {{{name}}}; declare it or use one of "
+                           "{choices}", name=unknown[0],
+                           choices=", ".join("{" + v + "}" for v in BUILTIN_VARIABLES))
     out: list[dict[str, str]] = []
     for i, raw in enumerate(attachments):
         kind = str(raw.get("type", ""))
         if kind not in ATTACHMENT_TYPES:
-            raise ContentError(f"attachments[{i}].type: one of {', '.join(ATTACHMENT_TYPES)}")
+            raise ContentError("attachments[{i}].type: one of {attachment_types}",
+                               i=i, attachment_types=', '.join(ATTACHMENT_TYPES))
         item = {"type": kind}
         for key in ATTACHMENT_TYPES[kind]:
             value = str(raw.get(key) or "").strip()
             if not value:
-                raise ContentError(f"attachments[{i}].{key}: required for {kind}")
+                raise ContentError("attachments[{i}].{key}: required for {kind}",
+                                   i=i, key=key, kind=kind)
             if key == "url" and not _URL.match(value):
-                raise ContentError(f"attachments[{i}].url: must start with http:// or https://")
+                raise ContentError("attachments[{i}].url: must start with http:// or https://", i=i)
             item[key] = value
         out.append(item)
     if len(out) > 9:
@@ -130,7 +137,7 @@ _AT = re.compile(r"^at\s+(\d{4}-\d{2}-\d{2})\s+" + _HHMM + "$")
 def _clock(hh: str, mm: str, spec: str) -> time:
     h, m = int(hh), int(mm)
     if h > 23 or m > 59:
-        raise ContentError(f"{spec!r}: no time of day {hh}:{mm}")
+        raise ContentError("{spec!r}: no time of day {hh}:{mm}", spec=spec, hh=hh, mm=mm)
     return time(h, m)
 
 
@@ -213,9 +220,10 @@ def _parse_when(spec: str) -> When:
         sign, amount, unit, hh, mm = m.groups()
         n = int(amount or 0)
         if n and not unit:
-            raise ContentError(f"at: {spec!r}: give a unit after {n} (d, h or m)")
+            raise ContentError("at: {spec!r}: give a unit after {n} (d, h or m)", spec=spec, n=n)
         if hh is not None and unit in ("h", "m") and n:
-            raise ContentError(f"at: {spec!r}: a time of day goes with whole days (T-1d 20:00)")
+            raise ContentError("at: {spec!r}: a time of day goes with whole days (T-1d 20:00)",
+                               spec=spec)
         delta = {"d": timedelta(days=n), "h": timedelta(hours=n),
                  "m": timedelta(minutes=n)}.get(unit or "d", timedelta())
         return When(text, "relative", clock=_clock(hh, mm, spec) if hh else None,
@@ -226,18 +234,20 @@ def _parse_when(spec: str) -> When:
         if head.startswith("weekly"):
             wd = _WEEKDAYS.get(day_name.lower())
             if wd is None:
-                raise ContentError(f"at: {spec!r}: weekday is one of mon…sun or 周一…周日")
+                raise ContentError("at: {spec!r}: weekday is one of mon…sun or 周一…周日",
+                                   spec=spec)
             return When(text, "weekly", clock=clock, weekday=wd)
         return When(text, "daily" if head == "daily" else "holiday", clock=clock)
     if m := _AT.match(text):
         try:
             day = date.fromisoformat(m.group(1))
         except ValueError:
-            raise ContentError(f"at: {spec!r}: no such date") from None
+            raise ContentError("at: {spec!r}: no such date", spec=spec) from None
         return When(text, "at", clock=_clock(m.group(2), m.group(3), spec), day=day)
     raise ContentError(
-        f"at: {spec!r} is not a step time; write daily 08:00, weekly 周一 09:00, holiday 09:00, "
-        "at 2026-12-01 20:00, or relative to the campaign start: T-2d 20:00, T-1h, T+0, T+30m")
+        "at: {spec!r} is not a step time; write daily 08:00, weekly 周一 09:00, holiday 09:00, "
+        "at 2026-12-01 20:00, or relative to the campaign start: T-2d 20:00, T-1h, T+0, T+30m",
+        spec=spec)
 
 
 @lru_cache(maxsize=16)
@@ -275,12 +285,12 @@ class QuietHours:
             return None
         m = re.fullmatch(_HHMM + r"\s*-\s*" + _HHMM, text)
         if not m:
-            raise ContentError(f"quiet_hours: {text!r} is not like 22:30-08:00")
+            raise ContentError("quiet_hours: {text!r} is not like 22:30-08:00", text=text)
         try:
             start = _clock(m.group(1), m.group(2), text)
             end = _clock(m.group(3), m.group(4), text)
         except ContentError as exc:
-            raise ContentError(f"quiet_hours: {exc}") from None
+            raise ContentError("quiet_hours: {exc}", exc=exc) from None
         if start == end:
             raise ContentError("quiet_hours: start and end are the same")
         return cls(start, end)
@@ -436,14 +446,14 @@ def parse_caps(raw: Iterable[Mapping[str, Any]]) -> list[Cap]:
     for i, item in enumerate(raw):
         scope, period, limit = item.get("scope"), item.get("period"), item.get("limit")
         if scope not in ("group", "member"):
-            raise ContentError(f"caps[{i}].scope: group or member")
+            raise ContentError("caps[{i}].scope: group or member", i=i)
         if period not in ("day", "week", "month"):
-            raise ContentError(f"caps[{i}].period: day, week or month")
+            raise ContentError("caps[{i}].period: day, week or month", i=i)
         if limit == "days":
             if period != "month":
-                raise ContentError(f"caps[{i}].limit: 'days' only with period month")
+                raise ContentError("caps[{i}].limit: 'days' only with period month", i=i)
         elif not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 1000:
-            raise ContentError(f"caps[{i}].limit: a whole number 0–1000, or 'days'")
+            raise ContentError("caps[{i}].limit: a whole number 0–1000, or 'days'", i=i)
         out.append(Cap(scope, period, limit, str(item.get("platform") or "*")))
     return out
 
@@ -465,8 +475,9 @@ def caps_from_text(text: str) -> list[dict[str, Any]]:
         platform, _sep, rest = part.rpartition("/")
         bits = rest.split(":")
         if len(bits) != 3:
-            raise ContentError(f"caps[{i}]: {part!r} is not like group:day:6 or "
-                               "wecom/group:month:days")
+            raise ContentError("caps[{i}]: {part!r} is not like group:day:6 or "
+                               "wecom/group:month:days",
+                               i=i, part=part)
         scope, period, limit = (b.strip() for b in bits)
         out.append({"scope": scope, "period": period, "platform": platform.strip() or "*",
                     "limit": limit if limit == "days" else int(limit) if limit.isdigit()
@@ -483,7 +494,8 @@ def parse_local_time(text: str, tz: ZoneInfo, field: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ContentError(f"{field}: {text!r} is not a time like 2026-12-01 20:00") from None
+        raise ContentError("{field}: {text!r} is not a time like 2026-12-01 20:00",
+                           field=field, text=text) from None
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
@@ -495,6 +507,7 @@ def parse_assignments(lines: Iterable[str], field: str = "variables") -> dict[st
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise ContentError(f"{field}: {line.strip()!r} is not name=value")
+            raise ContentError("{field}: {strip!r} is not name=value",
+                               field=field, strip=line.strip())
         out[name.strip()] = value.strip()
     return out

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from qunyun.domain.storable import text_problem
+from qunyun.i18n import N_, InvalidValue
 
 GRAMMAR = r"""
 ?start: or_expr
@@ -64,11 +65,15 @@ Op = Literal["=", "!=", ">", ">=", "<", "<=", "~"]
 Value = str | float | date | timedelta | None
 
 
-class SegmentError(ValueError):
+class SegmentError(InvalidValue):
     """A segment or formula that cannot be parsed or checked; ``column`` is 1-based."""
 
-    def __init__(self, message: str, column: int = 0) -> None:
-        super().__init__(f"column {column}: {message}" if column else message)
+    def __init__(self, message: str, /, column: int = 0, **values: Any) -> None:
+        if column:
+            super().__init__(N_("column {column}: {problem}"), column=column,
+                             problem=InvalidValue(message, **values))
+        else:
+            super().__init__(message, **values)
         self.column = column
 
 
@@ -230,7 +235,8 @@ def _duration(text: str) -> timedelta:
     amount = float(digits[:-1].strip())
     days = amount * {"d": 1.0, "h": 1 / 24, "w": 7.0}[unit]
     if days > MAX_DAYS:
-        raise SegmentError(f"{digits}: at most {MAX_DAYS:,} days (100 years)")
+        raise SegmentError("{digits}: at most {limit:,} days (100 years)",
+                           digits=digits, limit=MAX_DAYS)
     return timedelta(days=days)
 
 
@@ -249,11 +255,13 @@ def _field(token: Token) -> tuple[str, str, FieldSpec, int]:
     spec = FIELDS.get(name)
     column = token.column or 0
     if spec is None:
-        raise SegmentError(f"unknown field {name!r}; fields: {', '.join(FIELDS)}", column)
+        raise SegmentError("unknown field {name!r}; fields: {fields}",
+                           column=column, name=name, fields=', '.join(FIELDS))
     if spec.keyed and not key:
-        raise SegmentError(f"{name} needs a name after the dot, e.g. {name}.checkin", column)
+        raise SegmentError("{name} needs a name after the dot, e.g. {name}.checkin",
+                           column=column, name=name)
     if key and not spec.keyed:
-        raise SegmentError(f"{name} takes no '.{key}'", column)
+        raise SegmentError("{name} takes no '.{key}'", column=column, name=name, key=key)
     return name, key, spec, column
 
 
@@ -264,7 +272,7 @@ class _Build(Transformer[Token, object]):
         value = raw[1:-1] if raw[:1] in "\"“'" else raw
         problem = text_problem(value)
         if problem:
-            raise SegmentError(f"the text {problem}", token.column or 0)
+            raise SegmentError("the text {problem}", column=token.column or 0, problem=problem)
         return value
 
     @v_args(inline=True)
@@ -272,7 +280,8 @@ class _Build(Transformer[Token, object]):
         raw = str(token)
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
         if not abs(value) <= MAX_NUMBER:
-            raise SegmentError(f"{raw}: beyond ±{MAX_NUMBER:.0e}", token.column or 0)
+            raise SegmentError("{raw}: beyond ±{limit:.0e}",
+                               column=token.column or 0, raw=raw, limit=MAX_NUMBER)
         return value
 
     @v_args(inline=True)
@@ -281,10 +290,12 @@ class _Build(Transformer[Token, object]):
             year, month, dd = (int(p) for p in str(token).split("-"))
             day = date(year, month, dd)
         except ValueError:
-            raise SegmentError(f"not a date: {token}", token.column or 0) from None
+            raise SegmentError("not a date: {token}",
+                               column=token.column or 0, token=token) from None
         if not MIN_DAY <= day <= MAX_DAY:
-            raise SegmentError(f"{token}: a date between {MIN_DAY} and {MAX_DAY}",
-                               token.column or 0)
+            raise SegmentError("{token}: a date between {first} and {last}",
+                               column=token.column or 0, token=token, first=MIN_DAY,
+                               last=MAX_DAY)
         return day
 
     @v_args(inline=True)
@@ -299,30 +310,34 @@ class _Build(Transformer[Token, object]):
         rest = items[1:]
         if isinstance(rest[0], Token) and rest[0].type == "WINDOW":
             if not spec.window:
-                raise SegmentError(f"{name} takes no [window]", column)
+                raise SegmentError("{name} takes no [window]", column=column, name=name)
             window = _duration(str(rest[0]))
             rest = rest[1:]
         op_token, value = rest
         op = str(op_token)
         if spec.flag:
-            raise SegmentError(f"{name} is a flag: write it alone (or 'not {name}')", column)
+            raise SegmentError("{name} is a flag: write it alone (or 'not {name}')",
+                               column=column, name=name)
         if op not in spec.ops:
-            raise SegmentError(f"{name} does not take '{op}'; use {' '.join(sorted(spec.ops))}",
-                               column)
+            raise SegmentError("{name} does not take '{op}'; use {ops}",
+                               column=column, name=name, op=op, ops=" ".join(sorted(spec.ops)))
         kind = ("number" if isinstance(value, float) else
                 "date" if isinstance(value, date | timedelta) else "text")
         if kind not in spec.values:
             wanted = " or ".join(sorted(spec.values))
-            raise SegmentError(f"{name} compares with a {wanted}, not {value!r}", column)
+            raise SegmentError("{name} compares with a {wanted}, not {value!r}",
+                               column=column, name=name, wanted=wanted, value=value)
         if kind == "text" and op not in _TEXT_OPS:
-            raise SegmentError(f"'{op}' needs a number, not {value!r}", column)
+            raise SegmentError("'{op}' needs a number, not {value!r}",
+                               column=column, op=op, value=value)
         return Condition(name, key, op, value, window, column)  # type: ignore[arg-type]
 
     @v_args(inline=True)
     def flag(self, token: Token) -> Condition:
         name, key, spec, column = _field(token)
         if not spec.flag:
-            raise SegmentError(f"{name} needs a comparison, e.g. {name} = …", column)
+            raise SegmentError("{name} needs a comparison, e.g. {name} = …",
+                               column=column, name=name)
         return Condition(name, key, None, None, None, column)
 
     @v_args(inline=True)
@@ -338,10 +353,11 @@ class _Build(Transformer[Token, object]):
     def counter(self, items: list[Token]) -> Counter:
         name, key, spec, column = _field(items[0])
         if not spec.counter:
-            raise SegmentError(f"{name} is not a number; wrap a condition in ( )", column)
+            raise SegmentError("{name} is not a number; wrap a condition in ( )",
+                               column=column, name=name)
         window = _duration(str(items[1])) if len(items) > 1 else None
         if window is not None and not spec.window:
-            raise SegmentError(f"{name} takes no [window]", column)
+            raise SegmentError("{name} takes no [window]", column=column, name=name)
         return Counter(name, key, window)
 
     def term(self, items: list[object]) -> Term:
@@ -382,9 +398,10 @@ def _run(text: str, start: str) -> object:
         raise
     except UnexpectedInput as exc:
         near = text[max(0, exc.pos_in_stream or 0):][:12] if exc.pos_in_stream is not None else ""
-        raise SegmentError(f"unexpected input near {near!r}" if near else "incomplete expression",
-                           exc.column if isinstance(exc.column, int) and exc.column > 0 else 0
-                           ) from None
+        column = exc.column if isinstance(exc.column, int) and exc.column > 0 else 0
+        if near:
+            raise SegmentError("unexpected input near {near!r}", column, near=near) from None
+        raise SegmentError("incomplete expression", column) from None
 
 
 @lru_cache(maxsize=1024)

@@ -31,6 +31,7 @@ import ahocorasick
 import re2  # type: ignore[import-untyped]
 
 from qunyun.domain.text import compact, flat, normalize
+from qunyun.i18n import InvalidValue
 
 MAX_REGEX_TEXT = 2000
 MAX_PATTERN = 500
@@ -48,7 +49,7 @@ def compile_regex(pattern: str) -> object:
     """A case-insensitive RE2 pattern; ``ValueError`` names what RE2 refuses (back
     references and look-arounds: RE2 guarantees linear time by leaving them out)."""
     if len(pattern) > MAX_PATTERN:
-        raise ValueError(f"at most {MAX_PATTERN} characters")
+        raise InvalidValue("at most {limit} characters", limit=MAX_PATTERN)
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False
@@ -59,7 +60,7 @@ def compile_regex(pattern: str) -> object:
         detail = exc.args[0] if exc.args else exc
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
-        raise ValueError(str(detail)) from None
+        raise InvalidValue(str(detail)) from None
 
 
 def tokenize(text: str) -> list[str]:

@@ -36,6 +36,7 @@ from qunyun.domain.activities import (
 )
 from qunyun.domain.automation import RefundTier
 from qunyun.domain.staff import Permission
+from qunyun.i18n import InvalidValue
 from qunyun.services import audit
 from qunyun.services.attributes import (
     KEY_HEADERS,
@@ -377,9 +378,11 @@ class Sheet:
             if len(found) == 1:
                 return found[0]
             what = self.table.header[i]
-            raise ValueError(f"{what} {value}: " + ("several members match" if found
-                                                      else "no such member"))
-        raise ValueError("no member key (member number / 学号, wxid, unionid or phone)")
+            if found:
+                raise InvalidValue("{what} {value}: several members match", what=what,
+                                   value=value)
+            raise InvalidValue("{what} {value}: no such member", what=what, value=value)
+        raise InvalidValue("no member key (member number / 学号, wxid, unionid or phone)")
 
 
 def read_sheet(path: Path | str, data: bytes | None, wanted: Iterable[str],
@@ -397,7 +400,8 @@ def parse_time(text: str, tz: ZoneInfo, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{field}: {text!r} is not a time like 2026-12-01 20:00") from None
+        raise InvalidValue("{field}: {text!r} is not a time like 2026-12-01 20:00",
+                         field=field, text=text) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value

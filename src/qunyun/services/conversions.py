@@ -24,6 +24,7 @@ from qunyun.domain.activities import (
     yuan,
 )
 from qunyun.domain.staff import Permission
+from qunyun.i18n import InvalidValue
 from qunyun.services import audit, history
 from qunyun.services.activities import (
     activity_row,
@@ -58,9 +59,10 @@ def _record_conversion(conn: Connection, *, kind: str, amount_fen: int,
                        external_ref: str | None, source: str) -> int | None:
     """Store one money line; None when its order number is already stored."""
     if kind not in CONVERSION_KINDS:
-        raise ValueError(f"kind: one of {', '.join(CONVERSION_KINDS)}")
+        raise InvalidValue("kind: one of {conversion_kinds}",
+                         conversion_kinds=', '.join(CONVERSION_KINDS))
     if kind != "cost" and member_id is None:
-        raise ValueError(f"{kind}: name the member who paid")
+        raise InvalidValue("{kind}: name the member who paid", kind=kind)
     if external_ref and conn.execute(select(conversions.c.id).where(
             conversions.c.external_ref == external_ref)).first():
         return None
@@ -138,7 +140,8 @@ def do_import_conversions(conn: Connection, *, actor: Actor, path: Path | str, t
             word = sheet.cell(row, "kind").lower()
             row_kind = KIND_WORDS.get(word) if word else kind
             if row_kind is None:
-                raise ValueError(f"kind: {word!r} is not deposit/定金, order/订单 or cost/成本")
+                raise InvalidValue("kind: {word!r} is not deposit/定金, order/订单 or cost/成本",
+                                   word=word)
             amount = parse_yuan(sheet.cell(row, "amount"), "amount")
             member_id = sheet.member(conn, row) if sheet.keys and any(
                 row[i].strip() for i, _ in sheet.keys if i < len(row)) else None
@@ -149,7 +152,7 @@ def do_import_conversions(conn: Connection, *, actor: Actor, path: Path | str, t
                     try:
                         activities_by_code[code] = activity_row(conn, code)
                     except NotFound:
-                        raise ValueError(f"activity {code}: not found") from None
+                        raise InvalidValue("activity {code}: not found", code=code) from None
                 activity = activities_by_code[code]
             group_id = _group_ref(conn, sheet.cell(row, "group"))
             at = parse_time(sheet.cell(row, "time"), tz, "time") if sheet.cell(
@@ -182,6 +185,7 @@ def _group_ref(conn: Connection, text: str) -> int | None:
     found = list(conn.execute(select(groups.c.id).where(
         col == (int(text) if text.isdigit() else text))).scalars())
     if len(found) != 1:
-        raise ValueError(f"group {text}: " + ("several groups have this name" if found
-                                               else "no such group"))
+        if found:
+            raise InvalidValue("group {text}: several groups have this name", text=text)
+        raise InvalidValue("group {text}: no such group", text=text)
     return int(found[0])

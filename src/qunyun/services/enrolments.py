@@ -25,6 +25,7 @@ from qunyun.domain.activities import (
 )
 from qunyun.domain.history import MemberEventKind
 from qunyun.domain.staff import Permission
+from qunyun.i18n import InvalidValue
 from qunyun.services import audit, history
 from qunyun.services.activities import (
     activity_row,
@@ -247,10 +248,12 @@ def do_import_checkins(conn: Connection, *, actor: Actor, activity_id: int | str
             at = parse_time(sheet.cell(row, "time"), tz, "date")
             day = at.astimezone(tz).date()
             if not activity["starts_on"] <= day.isoformat() <= activity["ends_on"]:
-                raise ValueError(f"date {day}: outside {activity['code']} "
-                                 f"({activity['starts_on']} – {activity['ends_on']})")
+                raise InvalidValue("date {day}: outside {code} ({starts_on} – {ends_on})",
+                                   day=day, code=activity["code"],
+                                   starts_on=activity["starts_on"],
+                                   ends_on=activity["ends_on"])
             if member_id not in enrolled:
-                raise ValueError(f"member is not enrolled in {activity['code']}")
+                raise InvalidValue("member is not enrolled in {code}", code=activity['code'])
         except ValueError as exc:
             fail_or_keep(report["errors"], on_error, name, line, str(exc))
             continue
