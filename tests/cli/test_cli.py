@@ -96,7 +96,8 @@ def test_ingest_file_then_worker_delivers(env: Path, fresh_db_url: str) -> None:
     assert status["inbound_by_platform"] == {"sandbox": 2}
 
 
-def test_bad_line_names_file_and_line_and_imports_nothing(env: Path, fresh_db_url: str) -> None:
+def test_bad_line_names_file_and_line_and_imports_nothing(english: None, env: Path,
+                                                           fresh_db_url: str) -> None:
     db = fresh_db_url
     path = env / "broken.jsonl"
     path.write_text(json.dumps(raw_join("e1", "g1", "u1")) + "\n"

@@ -21,7 +21,7 @@ from tests.web.test_callback_intake import signed
 pytestmark = pytest.mark.slow
 
 
-def test_two_web_processes_serve_pages_and_store_callbacks(tmp_path: Path) -> None:
+def test_two_web_processes_serve_pages_and_store_callbacks(english: None, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'q.db'}"
     env = {**os.environ, "QUNYUN_DATA_DIR": str(tmp_path), "QUNYUN_DATABASE_URL": url}
     cli = [sys.executable, "-m", "qunyun"]

@@ -19,6 +19,7 @@ from qunyun.cli.common import (
     done,
     emit_json,
     fail,
+    say,
     session,
 )
 from qunyun.domain.content import ContentError, parse_assignments
@@ -54,7 +55,8 @@ def series_add(code: str, name: Annotated[str, typer.Option()] = "",
     with session(as_user, write=True) as (_, conn, actor):
         new_id = activities.do_create_series(conn, actor=actor, code=code, name=name,
                                              description=description)
-    done(as_json, {"id": new_id, "code": code}, f"series {code} created (id {new_id})")
+    done(as_json, {"id": new_id, "code": code}, say("series {code} created (id {new_id})",
+                                                    code=code, new_id=new_id))
 
 
 @activities_app.command("add")
@@ -86,7 +88,7 @@ def add(series: str,
                       deposit_fen=activities.fen_of(deposit, "--deposit"),
                       reach=_pairs(reach, "--reach"), targets=_pairs(target, "--target")))
         row = activities.access_activity(conn, actor=actor, ref=new_id)
-    done(as_json, row, f"{row['code']} created (id {new_id})")
+    done(as_json, row, say("{code} created (id {new_id})", code=row['code'], new_id=new_id))
 
 
 @activities_app.command("edit")
@@ -117,7 +119,7 @@ def edit(activity: str,
         ref = activities.access_activity(conn, actor=actor, ref=activity)["id"]
         row = activities.do_update_activity(conn, actor=actor, activity_id=ref, changes=changes,
                                             group_ids=group)
-    done(as_json, row, f"{row['code']} updated")
+    done(as_json, row, say("{code} updated", code=row['code']))
 
 
 @activities_app.command("list")
@@ -129,8 +131,8 @@ def list_(series: Annotated[str | None, typer.Option()] = None, as_user: AsOpt =
     if as_json:
         emit_json(rows)
         return
-    table = Table("code", "name", "days", "state", "enrolled", "deposits", "refunds", "GMV",
-                  "cost")
+    table = Table(say("code"), say("name"), say("days"), say("state"), say("enrolled"),
+                  say("deposits"), say("refunds"), "GMV", say("cost"))
     for r in rows:
         cap = f"/{r['capacity']}" if r["capacity"] else ""
         table.add_row(r["code"], r["name"], f"{r['starts_on']} – {r['ends_on']}", r["state"],
@@ -148,11 +150,16 @@ def show(activity: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None
     if as_json:
         emit_json({**row, "money": money})
         return
-    console.print(f"[bold]{row['code']}[/bold] {row['name']}  {row['starts_on']} – "
-                  f"{row['ends_on']}  ({row['state']}), groups {row['group_ids']}")
-    console.print(f"报名 {money['enrolled']} · 押金 {money['deposits']:.2f} · 退款 "
-                  f"{money['refunds']:.2f} · GMV {money['gmv']:.2f} · 成本 {money['cost']:.2f}"
-                  f" · 毛利 {money['margin']:.2f}", highlight=False)
+    console.print(say("[bold]{code}[/bold] {name}  {starts_on} – {ends_on}  ({state}), groups "
+                      "{group_ids}", code=row['code'], name=row['name'],
+                      starts_on=row['starts_on'], ends_on=row['ends_on'],
+                      state=row['state'], group_ids=row['group_ids']))
+    console.print(say("报名 {enrolled} · 押金 {deposits:.2f} · 退款 {refunds:.2f} · "
+                      "GMV {gmv:.2f} · 成本 {cost:.2f} · 毛利 {margin:.2f}",
+                      enrolled=money['enrolled'],
+                      deposits=money['deposits'], refunds=money['refunds'],
+                      gmv=money['gmv'], cost=money['cost'],
+                      margin=money['margin']), highlight=False)
 
 
 @activities_app.command("enrol")
@@ -167,7 +174,8 @@ def enrol(activity: str, member: Annotated[str, typer.Option(help="Member number
                                    member_id=member_id_by_number(conn, member), source="cli",
                                    channel=channel,
                                    deposit_fen=activities.fen_of(deposit, "--deposit"))
-    done(as_json, data, f"member {member} enrolled in {activity}")
+    done(as_json, data, say("member {member} enrolled in {activity}", member=member,
+                            activity=activity))
 
 
 @activities_app.command("cancel")
@@ -177,7 +185,8 @@ def cancel(activity: str, member: Annotated[str, typer.Option(help="Member numbe
     with session(as_user, write=True) as (_, conn, actor):
         enrolments.do_cancel_enrolment(conn, actor=actor, activity_id=activity,
                                        member_id=member_id_by_number(conn, member))
-    done(as_json, {"cancelled": True}, f"enrolment of {member} in {activity} cancelled")
+    done(as_json, {"cancelled": True}, say("enrolment of {member} in {activity} cancelled",
+                                           member=member, activity=activity))
 
 
 def _import_summary(report: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -229,16 +238,19 @@ def settle(activity: str,
     if as_json:
         emit_json(plan)
         return
-    table = Table("number", "name", "deposit", "check-ins", "%", "refund", "completed")
+    table = Table(say("number"), say("name"), say("deposit"), say("check-ins"), "%",
+                  say("refund"), say("completed"))
     for r in plan["rows"]:
         table.add_row(str(r["number"]), r["name"], f"{r['deposit']:.2f}", str(r["checkins"]),
                       f"{r['percent']:g}", f"{r['refund']:.2f}", "✓" if r["completed"] else "")
     console.print(table)
-    verb = "would refund" if dry_run else "settled: refunds"
-    console.print(f"{plan['code']} {verb} {plan['refunds']:.2f} of {plan['deposits']:.2f}; "
-                  f"{plan['completed']}/{plan['participants']} completed", highlight=False)
+    figures = {k: plan[k] for k in ("code", "refunds", "deposits", "completed", "participants")}
+    console.print(say("{code} would refund {refunds:.2f} of {deposits:.2f}; "
+                      "{completed}/{participants} completed", **figures) if dry_run else
+                  say("{code} settled: refunds {refunds:.2f} of {deposits:.2f}; "
+                      "{completed}/{participants} completed", **figures), highlight=False)
     if csv_out is not None:
-        console.print(f"refund list written to {csv_out}")
+        console.print(say("refund list written to {csv_out}", csv_out=csv_out))
 
 
 @activities_app.command("conversion")
@@ -258,7 +270,7 @@ def conversion(kind: Annotated[str, typer.Option(help="deposit (付定), order o
             activity_id=activity, group_id=group, channel=channel, note=note,
             external_ref=ref, source="cli",
             member_id=member_id_by_number(conn, member) if member else None)
-    done(as_json, {"id": new_id}, f"{kind} recorded (id {new_id})")
+    done(as_json, {"id": new_id}, say("{kind} recorded (id {new_id})", kind=kind, new_id=new_id))
 
 
 @activities_app.command("import-conversions")
@@ -288,7 +300,7 @@ def funnel_cmd(activity: str, as_user: AsOpt = None, as_json: JsonOpt = False) -
     if as_json:
         emit_json(data)
         return
-    table = Table("step", "count", "from previous", "target", "vs target")
+    table = Table(say("step"), say("count"), say("from previous"), say("target"), say("vs target"))
     for s in data["steps"]:
         table.add_row(s["step"], str(s["count"]), _pct(s["from_previous"]),
                       str(s["target"] or ""), _pct(s["vs_target"]))
@@ -310,8 +322,9 @@ def report_cohorts(series: str | None, after_days: int, period: str, issue: str 
     if as_json:
         emit_json(data)
         return
-    table = Table("issue", "people", "new", "returning", "source", "renewal → next",
-                  "renewal any", "active after", "churn (observed)")
+    table = Table(say("issue"), say("people"), say("new"), say("returning"), say("source"),
+                  say("renewal → next"), say("renewal any"), say("active after"),
+                  say("churn (observed)"))
     for i in data["issues"]:
         if issue and i["code"] != issue:
             continue

@@ -80,7 +80,7 @@ def automation_show(group: GroupOpt = None, as_json: JsonOpt = False,
             mark = " *" if key in own else ""
             console.print(f"  {key} = {json.dumps(value, ensure_ascii=False)}{mark}",
                           highlight=False)
-    console.print("(* set here)")
+    console.print(say("(* set here)"))
 
 
 @automation_app.command("set")
@@ -90,12 +90,12 @@ def automation_set(section: str, assignments: Annotated[list[str], typer.Argumen
                    as_user: AsOpt = None) -> None:
     """Change settings of one section: ``qunyun automation set faq enabled=true``."""
     if section not in SECTIONS:
-        fail(f"section: one of {', '.join(SECTIONS)}", EXIT_BAD_INPUT)
+        fail(say("section: one of {sections}", sections=', '.join(SECTIONS)), EXIT_BAD_INPUT)
     values: dict[str, Any] = {}
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            fail(f"{item!r}: expected KEY=VALUE", EXIT_BAD_INPUT)
+            fail(say("{item!r}: expected KEY=VALUE", item=item), EXIT_BAD_INPUT)
         try:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -103,7 +103,7 @@ def automation_set(section: str, assignments: Annotated[list[str], typer.Argumen
     with session(as_user, write=True) as (_rt, conn, actor):
         data = automation.do_update_settings(conn, actor=actor, section=section, values=values,
                                              group_id=group or automation.TEAM)
-    done(as_json, data, f"{section} updated")
+    done(as_json, data, say("{section} updated", section=section))
 
 
 # --- moderation ---------------------------------------------------------------------------
@@ -119,7 +119,8 @@ def moderate_classify(
 ) -> None:
     """Classify each line: verdict (ok | review | block), score and reasons."""
     if severity not in SEVERITIES:
-        fail(f"--severity: one of {', '.join(SEVERITIES)}", EXIT_BAD_INPUT)
+        fail(say("--severity: one of {severities}", severities=', '.join(SEVERITIES)),
+             EXIT_BAD_INPUT)
     try:
         clf = moderation.file_classifier(list(words or []), severity)
     except InvalidInput as exc:
@@ -183,7 +184,8 @@ def words_load(path: Path, severity: Annotated[str, typer.Option(
     with session(as_user, write=True) as (_rt, conn, actor):
         data = moderation.do_load_word_file(conn, actor=actor, path=path, severity=severity,
                                             name=name)
-    done(as_json, data, f"{data['name']}: {data['words']} words ({data['severity']})")
+    done(as_json, data, say("{name}: {words} words ({severity})", name=data['name'],
+                            words=data['words'], severity=data['severity']))
 
 
 @words_app.command("list")
@@ -240,7 +242,8 @@ def faq_import(path: Path, group: GroupOpt = None, as_json: JsonOpt = False,
         fail(f"{path}: {exc.strerror}", EXIT_BAD_INPUT)
     with session(as_user, write=True) as (_rt, conn, actor):
         out = faqs.do_import_faqs(conn, actor=actor, data=data, name=str(path), group_id=group)
-    done(as_json, out, f"{out['created']} created, {out['replaced']} replaced")
+    done(as_json, out, say("{created} created, {replaced} replaced", created=out['created'],
+                           replaced=out['replaced']))
 
 
 @faq_app.command("add")
@@ -252,7 +255,7 @@ def faq_add(question: Annotated[list[str], typer.Option("--question", "-q")],
         faq_id = faqs.do_create_faq(conn, actor=actor, questions=question, answer=answer,
                                     match=match, pattern=pattern, group_id=group,
                                     cooldown_seconds=cooldown)
-    done(as_json, {"id": faq_id}, f"FAQ {faq_id} created")
+    done(as_json, {"id": faq_id}, say("FAQ {faq_id} created", faq_id=faq_id))
 
 
 @faq_app.command("list")
@@ -298,7 +301,7 @@ def checkins_add(group: Annotated[int, typer.Option("--group")],
         data = checkins.do_form_checkin(conn, actor=actor, group_id=group,
                                         member_id=member_id_by_number(conn, member),
                                         tz=rt.settings.tz)
-    done(as_json, data, f"checked in, streak {data['streak']}")
+    done(as_json, data, say("checked in, streak {streak}", streak=data['streak']))
 
 
 @checkins_app.command("refunds")
@@ -313,7 +316,7 @@ def checkins_refunds(group: Annotated[int, typer.Option("--group")],
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
-        fail(f"--from/--to: {exc}", EXIT_BAD_INPUT)
+        fail(say("--from/--to: {exc}", exc=exc), EXIT_BAD_INPUT)
     with session(as_user, write=False) as (_rt, conn, actor):
         data = checkins.refunds(conn, actor=actor, group_id=group, start=first, end=last,
                                 deposit=deposit,
@@ -351,7 +354,8 @@ def draws_run(group: Annotated[int, typer.Option("--group")],
     if as_json:
         emit_json(data)
         return
-    console.print(f"draw {data['id']}: {len(data['eligible'])} eligible, seed {data['seed']}")
+    console.print(say("draw {id}: {n_eligible} eligible, seed {seed}", id=data['id'],
+                      n_eligible=len(data['eligible']), seed=data['seed']))
     for w in data["winners"]:
         console.print(f"  {w['number']} {w['name']}  {w.get('prize', w.get('amount'))}",
                       highlight=False)
@@ -362,8 +366,8 @@ def draws_verify(draw_id: int, as_json: JsonOpt = False, as_user: AsOpt = None) 
     """Re-run a draw from its recorded seed and eligible list."""
     with session(as_user, write=False) as (_rt, conn, actor):
         data = draws.verify_draw(conn, actor=actor, draw_id=draw_id)
-    done(as_json, data, "verified: the same winners" if data["verified"]
-         else "NOT verified: the winners differ")
+    done(as_json, data, say("verified: the same winners") if data["verified"]
+         else say("NOT verified: the winners differ"))
     if not data["verified"]:
         raise typer.Exit(1)
 
@@ -376,8 +380,11 @@ def draws_list(group: GroupOpt = None, as_json: JsonOpt = False, as_user: AsOpt 
         emit_json(rows)
         return
     for r in rows:
-        console.print(f"{r['id']:>4} {r['group_name']} {r['title']} ({r['kind']}) "
-                      f"{r['created_at']:%Y-%m-%d %H:%M} seed {r['seed']}", highlight=False)
+        console.print(say("{id:>4} {group_name} {title} ({kind}) {created_at:%Y-%m-%d %H:%M} "
+                          "seed {seed}", id=r['id'],
+                          group_name=r['group_name'], title=r['title'],
+                          kind=r['kind'], created_at=r['created_at'],
+                          seed=r['seed']), highlight=False)
 
 
 # --- simulator ----------------------------------------------------------------------------
@@ -410,5 +417,6 @@ def simulate(
                                            config=rt.ingest_config, scenario=scenario,
                                            actor=actor)
     data = report.to_json()
-    done(as_json, data, f"{data['events']} events; rules fired {data['rules_fired']}; "
-         f"{data['outbox_rows']} outbox rows")
+    done(as_json, data, say("{events} events; rules fired {rules_fired}; {outbox_rows} outbox rows",
+                            events=data['events'], rules_fired=data['rules_fired'],
+                            outbox_rows=data['outbox_rows']))

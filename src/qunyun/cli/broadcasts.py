@@ -13,6 +13,7 @@ from qunyun.cli.common import (
     console,
     done,
     emit_json,
+    say,
     session,
 )
 from qunyun.cli.options import (
@@ -63,8 +64,9 @@ def broadcast_send(
             done(as_json, out, message)
             return
         row = broadcasts.do_create_broadcast(conn, actor=actor, name=name, **common)
-    done(as_json, row, f"broadcast {row['id']} scheduled for {row['send_at']} "
-                       f"({row['target_text']}); the worker sends it")
+    done(as_json, row,
+         say("broadcast {id} scheduled for {send_at} ({target_text}); the worker sends it",
+                           id=row['id'], send_at=row['send_at'], target_text=row['target_text']))
 
 
 @broadcast_app.command("list")
@@ -86,7 +88,7 @@ def broadcast_cancel(broadcast: Annotated[int, typer.Argument(help="Broadcast id
                      as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
     with session(as_user, write=True) as (_rt, conn, actor):
         row = broadcasts.do_cancel_broadcast(conn, actor=actor, broadcast_id=broadcast)
-    done(as_json, row, f"broadcast {broadcast} cancelled")
+    done(as_json, row, say("broadcast {broadcast} cancelled", broadcast=broadcast))
 
 
 @broadcast_app.command("log")

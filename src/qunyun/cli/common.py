@@ -39,7 +39,7 @@ def settings() -> Settings:
     try:
         s = Settings()
     except ValueError as exc:
-        fail(f"bad QUNYUN_ setting: {exc}", EXIT_BAD_INPUT)
+        fail(say("bad QUNYUN_ setting: {exc}", exc=exc), EXIT_BAD_INPUT)
     if state.db:
         s = s.model_copy(update={"database_url": state.db})
     return s
@@ -53,7 +53,7 @@ def _language() -> str:
         return LANGUAGES[0]
 
 
-def say(key: str, **values: Any) -> str:
+def say(key: str, /, **values: Any) -> str:
     """A catalog text in the team's language (``QUNYUN_LANGUAGE``), ``{name}``s filled."""
     return fill(key, values, settings().language)
 
@@ -103,8 +103,8 @@ def _require_migrated(rt: Runtime) -> None:
 
     current = migrations.current_revision(rt.engine)
     if current != migrations.head_revision():
-        fail(f"database at {rt.settings.resolved_database_url()} is not migrated "
-             f"(at {current or 'nothing'}); run: qunyun db upgrade")
+        fail(say("database at {url} is not migrated (at {revision}); run: qunyun db upgrade",
+                 url=rt.settings.resolved_database_url(), revision=current or "—"))
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from qunyun.cli.common import (
     emit_json,
     err,
     fail,
+    say,
 )
 from qunyun.cli.common import done as _done
 from qunyun.cli.common import session as _session
@@ -62,7 +63,7 @@ def members_search(query: Annotated[str, typer.Argument()] = "",
     if as_json:
         emit_json(rows)
         return
-    table = Table("number", "name", "first seen", "last seen")
+    table = Table(say("number"), say("name"), say("first seen"), say("last seen"))
     for r in rows:
         table.add_row(str(r["number"]), r["display_name"], f"{r['first_seen_at']:%Y-%m-%d}",
                       f"{r['last_seen_at']:%Y-%m-%d}")
@@ -79,12 +80,16 @@ def members_show(number: str, as_user: AsOpt = None, as_json: JsonOpt = False) -
     if as_json:
         emit_json(p)
         return
-    console.print(f"[bold]{p['number']}[/bold] {p['display_name']}  phone {p['phone'] or '-'}",
+    console.print(say("[bold]{number}[/bold] {display_name}  phone {value}", number=p['number'],
+                      display_name=p['display_name'], value=p['phone'] or '-'),
                   highlight=False)
     if p["blacklist"]:
-        console.print(f"[red]blacklisted[/red]: {p['blacklist']['reason']}", highlight=False)
-    console.print("tags: " + ", ".join(t["name"] for t in p["tags"]), highlight=False)
-    console.print("groups: " + ", ".join(m["group_name"] for m in p["memberships"]),
+        console.print(say("[red]blacklisted[/red]: {reason}",
+                          reason=p["blacklist"]["reason"]), highlight=False)
+    console.print(say("tags: {tags}", tags=", ".join(t["name"] for t in p["tags"])),
+                  highlight=False)
+    console.print(say("groups: {groups}",
+                      groups=", ".join(m["group_name"] for m in p["memberships"])),
                   highlight=False)
     for a in p["attributes"]:
         console.print(f"  {a['name']} = {a['value_text']}", highlight=False)
@@ -101,7 +106,8 @@ def members_tag(number: str, tag: Annotated[str, typer.Argument(help="group/name
         added = tags.do_tag_member(conn, actor=actor, member_id=member_id_by_number(conn, number),
                                    tag=tag, reason=reason)
     _done(as_json, {"number": number, "tag": tag, "added": added},
-          f"{number}: {'tagged' if added else 'already had'} {tag}")
+          say("{number}: tagged {tag}", number=number, tag=tag) if added
+          else say("{number}: already had {tag}", number=number, tag=tag))
 
 
 @members_app.command("untag")
@@ -113,7 +119,8 @@ def members_untag(number: str, tag: str, reason: str = "", as_user: AsOpt = None
                                        member_id=member_id_by_number(conn, number), tag=tag,
                                        reason=reason)
     _done(as_json, {"number": number, "tag": tag, "removed": removed},
-          f"{number}: {'removed' if removed else 'did not have'} {tag}")
+          say("{number}: removed {tag}", number=number, tag=tag) if removed
+          else say("{number}: did not have {tag}", number=number, tag=tag))
 
 
 @members_app.command("note")
@@ -129,7 +136,8 @@ def members_note(number: str, text: str,
                                           member_id=member_id_by_number(conn, number),
                                           kind=kind, body=text, due_at=due_at)
     _done(as_json, {"number": number, "record": record_id, "kind": kind},
-          f"{number}: {kind} #{record_id} written")
+          say("{number}: {kind} #{record_id} written", number=number, kind=kind,
+              record_id=record_id))
 
 
 @members_app.command("blacklist")
@@ -147,8 +155,10 @@ def members_blacklist(number: str, reason: Annotated[str, typer.Option(help="Why
                                        capabilities=rt.capabilities)
     _done(as_json, {"number": number, "entry": entry.id, "removals": entry.removals,
                     "expires_at": expires},
-          f"{number}: blacklisted" + (f" until {expires:%Y-%m-%d}" if expires else "")
-          + f"; removal from {entry.removals} group(s) queued")
+          say("{number}: blacklisted until {day}; removal from {n} group(s) queued",
+              number=number, day=f"{expires:%Y-%m-%d}", n=entry.removals) if expires
+          else say("{number}: blacklisted; removal from {n} group(s) queued", number=number,
+                   n=entry.removals))
 
 
 @members_app.command("unblacklist")
@@ -158,7 +168,8 @@ def members_unblacklist(number: str, reason: str = "", as_user: AsOpt = None,
     with _session(as_user, write=True) as (_, conn, actor):
         blacklist.do_lift(conn, actor=actor, member_id=member_id_by_number(conn, number),
                           reason=reason)
-    _done(as_json, {"number": number, "lifted": True}, f"{number}: blacklist lifted")
+    _done(as_json, {"number": number, "lifted": True}, say("{number}: blacklist lifted",
+                                                           number=number))
 
 
 @members_app.command("merge")
@@ -171,8 +182,9 @@ def members_merge(source: Annotated[str, typer.Argument(help="Member number merg
                                    source_id=member_id_by_number(conn, source),
                                    target_id=member_id_by_number(conn, target), reason=reason)
     _done(as_json, {"merge": merge_id, "source": source, "target": target},
-          f"merged {source} into {target} (merge #{merge_id}; undo: qunyun members unmerge "
-          f"{merge_id})")
+          say("merged {source} into {target} (merge #{merge_id}; undo: qunyun members "
+              "unmerge {merge_id})",
+              source=source, target=target, merge_id=merge_id))
 
 
 @members_app.command("unmerge")
@@ -180,7 +192,8 @@ def members_unmerge(merge_id: int, as_user: AsOpt = None, as_json: JsonOpt = Fal
     """Undo a merge: everything it moved goes back."""
     with _session(as_user, write=True) as (_, conn, actor):
         merges.do_undo_merge(conn, actor=actor, merge_id=merge_id)
-    _done(as_json, {"merge": merge_id, "undone": True}, f"merge #{merge_id} undone")
+    _done(as_json, {"merge": merge_id, "undone": True}, say("merge #{merge_id} undone",
+                                                            merge_id=merge_id))
 
 
 @members_app.command("suggestions")
@@ -192,7 +205,7 @@ def members_suggestions(limit: int = 100, as_user: AsOpt = None,
     if as_json:
         emit_json(found)
         return
-    table = Table("member", "member", "why")
+    table = Table(say("member"), say("member"), say("why"))
     for s in found:
         table.add_row(f"{s['a']['number']} {s['a']['display_name']}",
                       f"{s['b']['number']} {s['b']['display_name']}", ", ".join(s["reasons"]))
@@ -213,13 +226,17 @@ def members_import_attributes(
     if as_json:
         emit_json(data)
         return
-    console.print(f"{path}: {report.rows} rows, {report.matched} matched by "
-                  f"{report.key_column}, {report.attributes_set} values set "
-                  f"({', '.join(report.columns)}); {len(report.unmatched)} unmatched, "
-                  f"{len(report.ambiguous)} ambiguous", highlight=False)
+    console.print(say("{path}: {rows} rows, {matched} matched by {key_column}, {attributes_set} "
+                      "values set ({columns}); {n_unmatched} unmatched, {n_ambiguous} ambiguous",
+                      path=path, rows=report.rows, matched=report.matched,
+                      key_column=report.key_column,
+                      attributes_set=report.attributes_set,
+                      columns=', '.join(report.columns),
+                      n_unmatched=len(report.unmatched),
+                      n_ambiguous=len(report.ambiguous)), highlight=False)
     for row in (report.unmatched + report.ambiguous)[:20]:
-        err.print(f"  {path}:{row['line']}: key {row['key']!r} matched {row['members']} "
-                  "members", highlight=False)
+        err.print(say("  {path}:{line}: key {key!r} matched {members} members", path=path,
+                      line=row['line'], key=row['key'], members=row['members']), highlight=False)
 
 
 @members_app.command("set-attr")
@@ -242,9 +259,9 @@ def members_attributes(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("attribute", "personal", "kind", "members")
+    table = Table(say("attribute"), say("personal"), say("kind"), say("members"))
     for r in rows:
-        table.add_row(r["name"], "yes" if r["personal"] else "no", r["kind"],
+        table.add_row(r["name"], say("yes") if r["personal"] else say("no"), r["kind"],
                       str(r["members"]))
     console.print(table)
 
@@ -260,7 +277,8 @@ def members_mark_attribute(
     personal)."""
     with _session(as_user, write=True) as (_, conn, actor):
         row = attributes.do_mark_attribute(conn, actor=actor, name=name, personal=personal)
-    _done(as_json, row, f"{name}: {'personal' if personal else 'not personal'}")
+    _done(as_json, row, say("{name}: personal", name=name) if personal
+          else say("{name}: not personal", name=name))
 
 
 # --- tags ---------------------------------------------------------------------------------
@@ -273,7 +291,7 @@ def tags_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "group", "name", "kind", "members", "rule")
+    table = Table("id", say("group"), say("name"), say("kind"), say("members"), say("rule"))
     for r in rows:
         table.add_row(str(r["id"]), r["tag_group"], r["name"], r["kind"], str(r["members"]),
                       r["rule"])
@@ -294,7 +312,8 @@ def tags_create(name: str, group: str = "", color: str = "", description: str = 
         count = next(t["members"] for t in tags.list_tags(conn, actor=actor)
                      if t["id"] == tag_id)
     _done(as_json, {"id": tag_id, "name": name, "group": group, "members": count},
-          f"tag #{tag_id} {group + '/' if group else ''}{name}: {count} members")
+          say("tag #{tag_id} {tag}: {count} members", tag_id=tag_id,
+              tag=f"{group}/{name}" if group else name, count=count))
 
 
 @tags_app.command("recompute")
@@ -323,7 +342,7 @@ def segments_list(counts: Annotated[bool, typer.Option(help="Count each segment 
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "name", "expression", *(("members",) if counts else ()))
+    table = Table("id", say("name"), say("expression"), *(("members",) if counts else ()))
     for r in rows:
         table.add_row(str(r["id"]), r["name"], r["expression"],
                       *((str(r["members"]),) if counts else ()))
@@ -341,7 +360,8 @@ def segments_create(name: str, expression: str, description: str = "",
         count = segments.count_expression(conn, actor=actor, expression=saved["expression"],
                                           clock=rt.clock())
     _done(as_json, {"id": segment_id, "name": name, "expression": saved["expression"],
-                    "members": count}, f"segment #{segment_id} {name}: {count} members")
+                    "members": count}, say("segment #{segment_id} {name}: {count} members",
+                                           segment_id=segment_id, name=name, count=count))
 
 
 @segments_app.command("count")
@@ -361,7 +381,8 @@ def segments_delete(segment: str, as_user: AsOpt = None, as_json: JsonOpt = Fals
     with _session(as_user, write=True) as (_, conn, actor):
         seg = segments.find_segment(conn, actor=actor, ref=segment)
         segments.do_delete_segment(conn, actor=actor, segment_id=seg["id"])
-    _done(as_json, {"id": seg["id"], "deleted": True}, f"segment {seg['name']} deleted")
+    _done(as_json, {"id": seg["id"], "deleted": True}, say("segment {name} deleted",
+                                                           name=seg['name']))
 
 
 # --- leads ----------------------------------------------------------------------------------
@@ -372,7 +393,7 @@ def _lead_source(conn: Connection, actor: Actor, segment: str | None, list_name:
         saved = leads.find_lead_list(conn, actor=actor, ref=list_name)
         return saved["expression"], formula or saved["formula"], saved["name"]
     if not segment:
-        fail("give --segment or --list", EXIT_BAD_INPUT)
+        fail(say("give --segment or --list"), EXIT_BAD_INPUT)
     expr, name = segments.resolve_expression(conn, actor=actor, segment=segment)
     return expr, formula or leads.DEFAULT_FORMULA, name
 
@@ -397,11 +418,11 @@ def leads_show(segment: SegmentOpt = None, list_name: ListOpt = None,
         emit_json({"segment": expr, "formula": form, "members": total,
                    "rows": [r.as_dict() for r in rows]})
         return
-    table = Table("#", "number", "name", "score", "why", "phone")
+    table = Table("#", say("number"), say("name"), say("score"), say("why"), say("phone"))
     for r in rows:
         table.add_row(str(r.rank), str(r.number), r.name, f"{r.score:.1f}", r.why, r.phone)
     console.print(table)
-    console.print(f"{total} members in the segment", highlight=False)
+    console.print(say("{total} members in the segment", total=total), highlight=False)
 
 
 @leads_app.command("export")
@@ -424,7 +445,7 @@ def leads_export(out: Annotated[Path, typer.Option(help="File to write (.csv or 
         except OSError as exc:
             fail(f"{out}: {exc.strerror or exc}", EXIT_BAD_INPUT)
     _done(as_json, {"file": str(out), "format": chosen, "rows": rows, "segment": expr,
-                    "formula": form}, f"{rows} rows written to {out}")
+                    "formula": form}, say("{rows} rows written to {out}", rows=rows, out=out))
 
 
 @leads_app.command("save")
@@ -435,7 +456,8 @@ def leads_save(name: str, segment: Annotated[str, typer.Option(help="Saved segme
     with _session(as_user, write=True) as (_, conn, actor):
         list_id = leads.do_save_lead_list(conn, actor=actor, name=name, segment=segment,
                                           formula=formula)
-    _done(as_json, {"id": list_id, "name": name}, f"lead list #{list_id} {name} saved")
+    _done(as_json, {"id": list_id, "name": name}, say("lead list #{list_id} {name} saved",
+                                                      list_id=list_id, name=name))
 
 
 @leads_app.command("list")
@@ -446,7 +468,7 @@ def leads_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "name", "segment", "formula")
+    table = Table("id", say("name"), say("segment"), say("formula"))
     for r in rows:
         table.add_row(str(r["id"]), r["name"], r["segment_name"], r["formula"])
     console.print(table)

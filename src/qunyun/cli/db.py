@@ -11,6 +11,7 @@ from qunyun.cli.common import (
     emit_json,
     fail,
     runtime,
+    say,
     settings,
 )
 from qunyun.native import NativeState
@@ -32,7 +33,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"database": url, "revision": revision})
     else:
-        console.print(f"database {url} at revision {revision}")
+        console.print(say("database {url} at revision {revision}", url=url, revision=revision))
 
 
 @db_app.command("current")
@@ -47,13 +48,14 @@ def db_current(as_json: JsonOpt = False) -> None:
         data = {"revision": migrations.current_revision(engine),
                 "head": migrations.head_revision()}
     except Exception as exc:
-        fail(f"cannot read the database: {exc}")
+        fail(say("cannot read the database: {exc}", exc=exc))
     finally:
         engine.dispose()
     if as_json:
         emit_json(data)
     else:
-        console.print(f"current {data['revision']} · head {data['head']}")
+        console.print(say("current {revision} · head {head}", revision=data['revision'],
+                          head=data['head']))
 
 
 @db_app.command("recount")
@@ -67,7 +69,7 @@ def db_recount(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"rows": rows})
     else:
-        console.print(f"{rows} member totals rebuilt")
+        console.print(say("{rows} member totals rebuilt", rows=rows))
 
 
 # --- native ---------------------------------------------------------------------------
@@ -96,9 +98,9 @@ def native_build(as_json: JsonOpt = False) -> None:
     try:
         result = native.build()
     except ImportError as exc:
-        fail(f"mypyc is not installed ({exc}): pip install -e '.[dev]'")
+        fail(say("mypyc is not installed ({exc}): pip install -e '.[dev]'", exc=exc))
     except Exception as exc:  # a compiler error: the plain modules keep working
-        fail(f"compiling the engine failed: {type(exc).__name__}: {exc}")
+        fail(say("compiling the engine failed: {name}: {exc}", name=type(exc).__name__, exc=exc))
     _native_report(result, as_json)
     if not result.active:
         raise typer.Exit(1)

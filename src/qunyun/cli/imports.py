@@ -37,13 +37,13 @@ def ingest(
     from qunyun.services.ingest import do_ingest_event
 
     if not path.is_file():
-        fail(f"{path}: no such file", EXIT_BAD_INPUT)
+        fail(say("{path}: no such file", path=path), EXIT_BAD_INPUT)
     totals: dict[str, Any] = {"file": str(path), "lines": 0, "events": 0, "duplicates": 0,
                               "skipped": {}, "outbox": 0}
     with runtime() as rt:
         adapter = rt.adapters.get(platform)
         if adapter is None:
-            fail(f"no adapter for platform {platform!r}", EXIT_BAD_INPUT)
+            fail(say("no adapter for platform {platform!r}", platform=platform), EXIT_BAD_INPUT)
         with rt.uow.write() as conn, path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
@@ -56,7 +56,8 @@ def ingest(
                     parsed = adapter.parse(raw)
                 except (ValueError, ParseError) as exc:
                     conn.rollback()
-                    fail(f"{path}:{lineno}: {exc} (nothing was imported)", EXIT_BAD_INPUT)
+                    fail(say("{path}:{lineno}: {exc} (nothing was imported)", path=path,
+                             lineno=lineno, exc=exc), EXIT_BAD_INPUT)
                 for kind, n in parsed.skipped.items():
                     totals["skipped"][kind] = totals["skipped"].get(kind, 0) + n
                 for event in parsed.events:
@@ -67,9 +68,11 @@ def ingest(
     if as_json:
         emit_json(totals)
     else:
-        console.print(f"{totals['events']} events from {totals['lines']} lines "
-                      f"({totals['duplicates']} already known, skipped {totals['skipped']}), "
-                      f"{totals['outbox']} actions queued")
+        console.print(say("{events} events from {lines} lines ({duplicates} already known, "
+                          "skipped {skipped}), {outbox} actions queued",
+                          events=totals['events'], lines=totals['lines'],
+                          duplicates=totals['duplicates'],
+                          skipped=totals['skipped'], outbox=totals['outbox']))
 
 
 # --- import -----------------------------------------------------------------------------
@@ -97,13 +100,13 @@ def import_exports(
     from qunyun.services.imports import FORMATS, ImportFailed, do_import_file
 
     if fmt != "auto" and fmt not in FORMATS:
-        fail(f"--format: auto or one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
+        fail(say("--format: auto or one of {formats}", formats=', '.join(FORMATS)), EXIT_BAD_INPUT)
     if on_error not in ("fail", "skip"):
-        fail("--on-error: fail or skip", EXIT_BAD_INPUT)
+        fail(say("--on-error: fail or skip"), EXIT_BAD_INPUT)
     try:
         log_day = date.fromisoformat(day) if day else None
     except ValueError:
-        fail(f"--date {day!r}: {say('cli.bad_date')}", EXIT_BAD_INPUT)
+        fail(say("--date {day!r}: {problem}", day=day, problem=say('cli.bad_date')), EXIT_BAD_INPUT)
     totals: dict[str, Any] = {"format": fmt, "groups": 0, "members": 0,
                               **dict.fromkeys(TOTAL_KEYS, 0), "errors": [],
                               "files": []}
@@ -124,7 +127,7 @@ def import_exports(
                 totals["errors"].append(exc.error)
                 if as_json:
                     emit_json(totals)
-                fail(f"{exc} (nothing of this file was imported)", EXIT_BAD_INPUT)
+                fail(say("{exc} (nothing of this file was imported)", exc=exc), EXIT_BAD_INPUT)
             data = report.as_dict()
             totals["files"].append(data)
             totals["format"] = data["format"] if len(paths) == 1 else "mixed"
@@ -140,16 +143,20 @@ def import_exports(
         emit_json(totals)
         return
     console.print(
-        f"{len(paths)} file(s): {totals['messages']} messages "
-        f"({totals['duplicate_messages']} already there), {totals['members']} members "
-        f"({totals['new_members']} new) in {totals['groups']} group(s); joins "
-        f"{totals['joins']}, leaves {totals['leaves']}, removals {totals['kicks']}, renames "
-        f"{totals['renames']}, recalls {totals['recalls']}; {totals['skipped']} rows skipped")
+        say("{n_paths} file(s): {messages} messages ({duplicate_messages} already there), "
+            "{members} members ({new_members} new) in {groups} group(s); joins {joins}, leaves "
+            "{leaves}, removals {kicks}, renames {renames}, recalls {recalls}; {skipped} rows "
+            "skipped", n_paths=len(paths), messages=totals['messages'],
+            duplicate_messages=totals['duplicate_messages'], members=totals['members'],
+            new_members=totals['new_members'], groups=totals['groups'],
+            joins=totals['joins'], leaves=totals['leaves'], kicks=totals['kicks'],
+            renames=totals['renames'], recalls=totals['recalls'], skipped=totals['skipped']))
     for error in totals["errors"][:20]:
         err.print(f"  {error['file']}:{error['line']}: {error['reason']}", highlight=False)
     for unsure in totals.get("ambiguous_names", [])[:20]:
-        err.print(f"  {unsure['file']}:{unsure['line']}: the names {unsure['names']!r} read two "
-                  "ways (a name with 、 in it, or several people); check the members",
+        err.print(say("{file}:{line}: the names {names!r} read two ways (a name with 、 in it, or "
+                      "several people); check the members", file=unsure['file'],
+                      line=unsure['line'], names=unsure['names']),
                   highlight=False)
 
 
@@ -169,17 +176,19 @@ def import_snapshot(
     try:
         taken = datetime.fromisoformat(at)
     except ValueError:
-        fail(f"--at: an ISO time like 2026-11-20T21:00, not {at!r}", EXIT_BAD_INPUT)
+        fail(say("--at: an ISO time like 2026-11-20T21:00, not {at!r}", at=at), EXIT_BAD_INPUT)
     if taken.tzinfo is None:
         taken = taken.replace(tzinfo=s.tz)
     with runtime(s) as rt:
         try:
             report = do_import_snapshot(rt.uow, path, at=taken, fmt=fmt, platform=platform)
         except ImportFailed as exc:
-            fail(f"{exc} (nothing was imported)", EXIT_BAD_INPUT)
+            fail(say("{exc} (nothing was imported)", exc=exc), EXIT_BAD_INPUT)
     if as_json:
         emit_json(report.__dict__)
     else:
-        console.print(f"{report.groups} group(s), {report.listed} listed: "
-                      f"{report.left_derived} left since the last list, "
-                      f"{report.joined_implied} present without a recorded join")
+        console.print(say("{groups} group(s), {listed} listed: {left_derived} left since the "
+                          "last list, {joined_implied} present without a recorded join",
+                          groups=report.groups, listed=report.listed,
+                          left_derived=report.left_derived,
+                          joined_implied=report.joined_implied))

@@ -14,6 +14,7 @@ import typer
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
     fail,
+    say,
 )
 from qunyun.domain.content import ContentError, parse_assignments, parse_local_time
 
@@ -54,7 +55,7 @@ _DELTA = re.compile(r"^([+-])?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 def delta_option(text: str) -> timedelta:
     m = _DELTA.match(text.strip())
     if not m or not any(m.groups()[1:]):
-        fail(f"--by {text!r}: write a shift like 1d, -2h, 1d30m", EXIT_BAD_INPUT)
+        fail(say("--by {text!r}: write a shift like 1d, -2h, 1d30m", text=text), EXIT_BAD_INPUT)
     sign, d, h, mins = m.groups()
     delta = timedelta(days=int(d or 0), hours=int(h or 0), minutes=int(mins or 0))
     return -delta if sign == "-" else delta
@@ -68,7 +69,7 @@ def attachment_options(items: list[str] | None) -> list[dict[str, str]]:
             try:
                 out.append(dict(json.loads(item)))
             except ValueError as exc:
-                fail(f"--attach {item!r}: {exc}", EXIT_BAD_INPUT)
+                fail(say("--attach {item!r}: {exc}", item=item, exc=exc), EXIT_BAD_INPUT)
             continue
         kind, _sep, rest = item.partition(":")
         parts = rest.split("|")

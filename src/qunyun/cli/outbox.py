@@ -12,6 +12,7 @@ from qunyun.cli.common import (
     emit_json,
     fail,
     runtime,
+    say,
 )
 from qunyun.clock import utcnow
 
@@ -27,14 +28,15 @@ def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> 
     from qunyun.services.users import SYSTEM
 
     if status and status not in outbox.STATUSES:
-        fail(f"--status: one of {', '.join(outbox.STATUSES)}", EXIT_BAD_INPUT)
+        fail(say("--status: one of {statuses}", statuses=', '.join(outbox.STATUSES)),
+             EXIT_BAD_INPUT)
     with runtime() as rt, rt.uow.read() as conn:
         rows = outbox.list_outbox(conn, actor=SYSTEM, status=status or None, limit=limit)
         counts = outbox.outbox_counts(conn)
     if as_json:
         emit_json({"counts": counts, "rows": rows})
         return
-    table = Table("id", "status", "action", "group", "attempts", "error")
+    table = Table("id", say("status"), say("action"), say("group"), say("attempts"), say("error"))
     for r in rows:
         table.add_row(str(r["id"]), r["status"], r["action_type"], str(r["group_name"] or ""),
                       str(r["attempts"]), r["last_error"][:60])
@@ -50,4 +52,4 @@ def outbox_retry(outbox_id: int) -> None:
 
     with runtime() as rt, rt.uow.write() as conn:
         outbox.do_retry(conn, actor=SYSTEM, outbox_id=outbox_id, now=utcnow())
-    console.print(f"outbox row {outbox_id} will be retried")
+    console.print(say("outbox row {outbox_id} will be retried", outbox_id=outbox_id))

@@ -33,6 +33,7 @@ from qunyun.cli.options import (
     set_values,
     target_of,
 )
+from qunyun.i18n import Term
 from qunyun.services import playbooks, pushes, scripts, timeline
 from qunyun.services.members import member_id_by_number
 
@@ -65,7 +66,7 @@ def playbook_show(playbook: Annotated[str, typer.Argument(help="Playbook id or n
         return
     console.print(f"[bold]{pb['name']}[/bold] {pb['status']} · "
                   f"{len(pb['groups'])} 个群 · 开始 {pb['campaign_start'] or '—'}")
-    table = Table("step", "时间", "名称", "话术", "对象", "下次")
+    table = Table(say("step"), "时间", "名称", "话术", "对象", "下次")
     for s in pb["steps"]:
         nxt = s["next_run_at"].astimezone(tz).strftime("%m-%d %H:%M") if s["next_run_at"] else (
             "已跳过" if s["skipped"] else s["job_status"] or "")
@@ -87,7 +88,7 @@ def playbook_create(
             conn, actor=actor, name=name, description=description,
             campaign_start=local_option(start, rt.settings.tz, "--start"),
             variables=set_values(set_), group_ids=ids["groups"] if ids else ())
-    done(as_json, pb, f"playbook {pb['id']} {pb['name']} created")
+    done(as_json, pb, say("playbook {id} {name} created", id=pb['id'], name=pb['name']))
 
 
 @playbook_app.command("add-step")
@@ -111,7 +112,8 @@ def playbook_add_step(
                                              "max_messages_last_hour": if_quieter_than,
                                              "target": target_of(groups, group_tag, series,
                                                                all_groups, segment)})
-    done(as_json, step, f"step {step['id']} added ({step['at']}); next: {step['next_run_at']}")
+    done(as_json, step, say("step {id} added ({at}); next: {next_run_at}", id=step['id'],
+                            at=step['at'], next_run_at=step['next_run_at']))
 
 
 @playbook_app.command("attach")
@@ -125,7 +127,8 @@ def playbook_attach(playbook: Annotated[str, typer.Argument(help="Playbook id or
         assert ids is not None
         pb = playbooks.do_attach_groups(conn, actor=actor, playbook_id=pid,
                                         group_ids=ids["groups"], detach=detach)
-    done(as_json, pb, f"playbook {pid} runs in {len(pb['groups'])} groups")
+    done(as_json, pb, say("playbook {pid} runs in {n_groups} groups", pid=pid,
+                          n_groups=len(pb['groups'])))
 
 
 def _set_status(playbook: str, status: str, as_json: bool, as_user: str | None) -> None:
@@ -133,7 +136,8 @@ def _set_status(playbook: str, status: str, as_json: bool, as_user: str | None) 
         pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
         pb = playbooks.do_update_playbook(conn, actor=actor, playbook_id=pid,
                                           changes={"status": status}, tz=rt.settings.tz)
-    done(as_json, pb, f"playbook {pid} is {status}")
+    done(as_json, pb, say("playbook {pid} is {status}", pid=pid,
+                          status=Term("content.status", status)))
 
 
 @playbook_app.command("pause")
@@ -155,7 +159,7 @@ def playbook_shift(playbook: Annotated[str, typer.Argument(help="Playbook id or 
                    = None,
                    as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
     if (by is None) == (to is None):
-        fail("give --by or --to", EXIT_BAD_INPUT)
+        fail(say("give --by or --to"), EXIT_BAD_INPUT)
     with session(as_user, write=True) as (rt, conn, actor):
         pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
         pb = playbooks.do_shift_campaign(conn, actor=actor, playbook_id=pid,
@@ -163,7 +167,8 @@ def playbook_shift(playbook: Annotated[str, typer.Argument(help="Playbook id or 
                                          to=local_option(to, rt.settings.tz, "--to"),
                                          tz=rt.settings.tz)
     missed = f"; passed, will not run: {', '.join(pb['missed'])}" if pb["missed"] else ""
-    done(as_json, pb, f"campaign start is now {pb['campaign_start']}{missed}")
+    done(as_json, pb, say("campaign start is now {campaign_start}{missed}",
+                          campaign_start=pb['campaign_start'], missed=missed))
 
 
 @playbook_app.command("skip")
@@ -176,7 +181,8 @@ def playbook_skip(playbook: Annotated[str, typer.Argument(help="Playbook id or n
         pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
         row = playbooks.do_skip_step(conn, actor=actor, playbook_id=pid, step_id=step,
                                      skipped=not undo, once=once, tz=rt.settings.tz)
-    done(as_json, row, f"step {step}: next run {row['next_run_at'] or '—'}")
+    done(as_json, row, say("step {step}: next run {value}", step=step,
+                           value=row['next_run_at'] or '—'))
 
 
 def timeline_cmd(
@@ -194,7 +200,8 @@ def timeline_cmd(
     try:
         start = date.fromisoformat(from_) if from_ else None
     except ValueError:
-        fail(f"--from {from_!r}: {say('cli.bad_date')}", EXIT_BAD_INPUT)
+        fail(say("--from {day!r}: {problem}", day=from_, problem=say("cli.bad_date")),
+             EXIT_BAD_INPUT)
     with session(as_user, write=False) as (rt, conn, actor):
         member_id = member_id_by_number(conn, member) if member is not None else None
         out = timeline.preview_timeline(conn, actor=actor, group_id=group, member_id=member_id,
@@ -231,7 +238,7 @@ def playbook_preview(
     try:
         start = date.fromisoformat(from_) if from_ else None
     except ValueError:
-        fail(f"--from {from_!r}: write a date like 2026-12-01", EXIT_BAD_INPUT)
+        fail(say("--from {from_!r}: write a date like 2026-12-01", from_=from_), EXIT_BAD_INPUT)
     with session(as_user, write=False) as (rt, conn, actor):
         pid = playbooks.find_playbook(conn, actor=actor, ref=playbook)["id"]
         out = playbooks.preview_playbook(conn, actor=actor, playbook_id=pid, start=start,

@@ -43,8 +43,10 @@ def analytics_refresh(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(found.as_dict())
         return
-    console.print(f"analytics mirror {found.path} refreshed in {found.seconds:.1f} s: "
-                  + ", ".join(f"{t} {n:,}" for t, n in found.rows.items()), highlight=False)
+    console.print(say("analytics mirror {path} refreshed in {seconds:.1f} s: {rows}",
+                      path=found.path, seconds=found.seconds,
+                      rows=", ".join(f"{t} {n:,}" for t, n in found.rows.items())),
+                  highlight=False)
 
 
 @analytics_app.command("status")
@@ -57,10 +59,11 @@ def analytics_status(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(data)
         return
-    state = "on" if data["enabled"] else "off (QUNYUN_ANALYTICS_MIRROR=1 turns it on)"
-    console.print(f"analytics mirror {state}; {data['path']}: "
-                  + (data["error"] or (f"as of {data['refreshed_at']}" if data["refreshed_at"]
-                                       else "not built yet")), highlight=False)
+    state = (say("analytics mirror on") if data["enabled"]
+             else say("analytics mirror off (QUNYUN_ANALYTICS_MIRROR=1 turns it on)"))
+    when = data["error"] or (say("as of {when}", when=data["refreshed_at"])
+                             if data["refreshed_at"] else say("not built yet"))
+    console.print(f"{state}; {data['path']}: {when}", highlight=False)
 
 
 @report_app.command("groups")
@@ -87,8 +90,9 @@ def report_groups(
     if as_json:
         emit_json([r.as_dict() for r in reports])
         return
-    table = Table("id", "群 group", "platform", "members", "messages", "speakers", "joins",
-                  "leaves", "kicks", "ads", "Gini", "score", "alerts")
+    table = Table("id", say("群 group"), say("platform"), say("members"), say("messages"),
+                  say("speakers"), say("joins"), say("leaves"), say("kicks"),
+                  say("ads"), say("Gini"), say("score"), say("alerts"))
     for r in reports:
         table.add_row(str(r.id), r.name, r.platform, str(r.members), str(r.messages),
                       str(r.speakers), str(r.joins), str(r.leaves), str(r.kicks),
@@ -96,7 +100,7 @@ def report_groups(
                       "; ".join(r.alerts))
     console.print(table)
     if html is not None:
-        console.print(f"HTML report written to {html}")
+        console.print(say("HTML report written to {html}", html=html))
 
 
 @report_app.command("alerts")

@@ -16,6 +16,7 @@ from qunyun.cli.common import (
     done,
     emit_json,
     fail,
+    say,
     session,
 )
 from qunyun.cli.options import SetOpt, attachment_options, set_values
@@ -57,12 +58,12 @@ def scripts_add(
         row = scripts.do_create_script(conn, actor=actor, values={
             "name": name, "kind": kind, "body": text, "variables": var or [],
             "attachments": attachment_options(attach)})
-    done(as_json, row, f"script {row['id']} {row['name']} saved (version 1)")
+    done(as_json, row, say("script {id} {name} saved (version 1)", id=row['id'], name=row['name']))
 
 
 def _read(path: Path | None) -> str:
     if path is None:
-        fail("give --body or --body-file", EXIT_BAD_INPUT)
+        fail(say("give --body or --body-file"), EXIT_BAD_INPUT)
     try:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -84,7 +85,8 @@ def scripts_edit(
     with session(as_user, write=True) as (_rt, conn, actor):
         sid = scripts.find_script(conn, actor=actor, ref=script)["id"]
         row = scripts.do_update_script(conn, actor=actor, script_id=sid, values=values, note=note)
-    done(as_json, row, f"script {row['id']} is at version {row['version']}")
+    done(as_json, row, say("script {id} is at version {version}", id=row['id'],
+                           version=row['version']))
 
 
 @scripts_app.command("show")

@@ -17,6 +17,7 @@ from qunyun.cli.common import (
     console,
     emit_json,
     runtime,
+    say,
     state,
 )
 
@@ -82,9 +83,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           ) -> None:
     """Serve the dashboard and API (with the delivery worker in-process unless --no-worker)."""
     with runtime() as rt:
-        console.print(f"qunyun on http://{host}:{port}  (database "
-                      f"{rt.engine.url.render_as_string(hide_password=True)}"
-                      f"{f', {workers} processes' if workers > 1 else ''})")
+        database = rt.engine.url.render_as_string(hide_password=True)
+        where = {"host": host, "port": port, "database": database, "workers": workers}
+        console.print(say("qunyun on http://{host}:{port}  (database {database}, {workers} "
+                          "processes)", **where) if workers > 1 else
+                      say("qunyun on http://{host}:{port}  (database {database})", **where))
         if workers > 1 and state.db:  # the web processes read the URL from the environment
             os.environ["QUNYUN_DATABASE_URL"] = state.db
         _serve(rt, host, port, not no_worker, workers)
@@ -111,9 +114,10 @@ def demo(
             emit_json(info)
         else:
             console.rule("群运 qunyun demo")
-            console.print(f"打开 / open  [bold]{info['url']}[/bold]")
-            console.print(f"用户名 / username  [bold]{login[0]}[/bold]   "
-                          f"密码 / password  [bold]{login[1]}[/bold]")
-            console.print(f"demo data: {loaded}")
+            console.print(say("打开 / open  [bold]{url}[/bold]", url=info['url']))
+            console.print(say("用户名 / username  [bold]{login}[/bold]   密码 / password  "
+                              "[bold]{login2}[/bold]", login=login[0],
+                              login2=login[1]))
+            console.print(say("demo data: {loaded}", loaded=loaded))
         if not no_serve:
             _serve(rt, host, port, True)

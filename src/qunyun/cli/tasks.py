@@ -12,6 +12,7 @@ from qunyun.cli.common import (
     console,
     emit_json,
     runtime,
+    say,
 )
 from qunyun.clock import utcnow
 
@@ -30,7 +31,7 @@ def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "status", "what", "why", "group", "member")
+    table = Table("id", say("status"), say("what"), say("why"), say("group"), say("member"))
     for r in rows:
         table.add_row(str(r["id"]), r["status"], r["title"], r["reason"],
                       str(r["group_name"] or ""), str(r["member_name"] or ""))
@@ -46,4 +47,5 @@ def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
     with runtime() as rt, rt.uow.write() as conn:
         tasks.do_complete_task(conn, actor=SYSTEM, task_id=task_id, outcome=outcome,
                                dismiss=dismiss, now=utcnow())
-    console.print(f"task {task_id} {'dismissed' if dismiss else 'done'}")
+    console.print(say("task {task_id} dismissed", task_id=task_id) if dismiss
+                  else say("task {task_id} done", task_id=task_id))

@@ -14,7 +14,9 @@ from qunyun.cli.common import (
     emit_json,
     fail,
     runtime,
+    say,
 )
+from qunyun.i18n import Term
 
 users_app = typer.Typer(help="Staff accounts", no_args_is_help=True)
 
@@ -44,7 +46,8 @@ def users_create(
     if as_json:
         emit_json({"id": actor.id, "username": actor.username, "role": actor.role.value})
     else:
-        console.print(f"created {actor.username} ({actor.role.value})")
+        console.print(say("created {username} ({role})", username=actor.username,
+                          role=Term("role", actor.role.value)))
 
 
 @users_app.command("list")
@@ -58,7 +61,7 @@ def users_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "username", "role", "language", "last login")
+    table = Table("id", say("username"), say("role"), say("language"), say("last login"))
     for r in rows:
         table.add_row(str(r["id"]), r["username"], r["role"], r["language"],
                       str(r["last_login_at"] or ""))
@@ -81,7 +84,7 @@ def users_set(
     from qunyun.services.users import SYSTEM
 
     if disable and enable:
-        fail("--disable and --enable: choose one")
+        fail(say("--disable and --enable: choose one"))
     if password == "-":
         password = sys.stdin.readline().rstrip("\n")
     elif password == "prompt":
@@ -93,8 +96,8 @@ def users_set(
     if as_json:
         emit_json(row)
     else:
-        state = "active" if row["active"] else "disabled"
-        console.print(f"{row['username']}: {row['role']}, {state}")
+        state = say("active") if row["active"] else say("disabled")
+        console.print(f"{row['username']}: {say('role.' + row['role'])}, {state}")
 
 
 @users_app.command("token")
@@ -126,9 +129,10 @@ def users_tokens(username: Annotated[str | None, typer.Argument()] = None,
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "username", "label", "created", "expires", "state")
+    table = Table("id", say("username"), say("label"), say("created"), say("expires"), say("state"))
     for r in rows:
-        state = "live" if r["live"] else "revoked" if r["revoked_at"] else "expired"
+        state = (say("live") if r["live"] else say("revoked") if r["revoked_at"]
+                 else say("expired"))
         table.add_row(str(r["id"]), r["username"], r["label"], str(r["created_at"]),
                       str(r["expires_at"]), state)
     console.print(table)
@@ -145,4 +149,4 @@ def users_revoke_token(token_id: int, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"revoked": token_id})
     else:
-        console.print(f"token {token_id} revoked")
+        console.print(say("token {token_id} revoked", token_id=token_id))

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
-from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime
+from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime, say
 from qunyun.clock import utcnow
 from qunyun.services import (
     confirmations,
@@ -39,7 +39,7 @@ def _actor(rt: Runtime, as_user: str | None) -> Actor:
 def _adapter(rt: Runtime) -> WecomAdapter:
     adapter = wecom_adapter(rt)
     if adapter is None:
-        fail("the WeCom adapter is not configured in this runtime")
+        fail(say("the WeCom adapter is not configured in this runtime"))
     return adapter
 
 
@@ -67,8 +67,8 @@ def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (w
         if value == "-":
             values[option] = sys.stdin.readline().strip()
         if not values[option]:
-            fail(f"--{option}: give it on stdin ('-') or in QUNYUN_WECOM_"
-                 f"{option.replace('-', '_').upper()}")
+            fail(say("--{option}: give it on stdin ('-') or in QUNYUN_WECOM_{upper}",
+                     option=option, upper=option.replace('-', '_').upper()))
     with runtime() as rt:
         actor = _actor(rt, as_user)
         with rt.uow.write() as conn:
@@ -77,8 +77,8 @@ def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (w
                                      token=values["token"], aes_key=values["aes-key"],
                                      name=name, now=utcnow())
         base = rt.settings.public_url or "https://<QUNYUN_PUBLIC_URL>"
-    done(as_json, corp, f"corp {corp_id} connected; callback URL: "
-                        f"{base}{corp['callback_path']}")
+    done(as_json, corp, say("corp {corp_id} connected; callback URL: {base}{callback_path}",
+                            corp_id=corp_id, base=base, callback_path=corp['callback_path']))
 
 
 @wecom_app.command("list")
@@ -89,8 +89,8 @@ def list_corps(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(corps)
         return
-    table = Table("corp", "name", "agent", "groups", "members", "last sync", "pending",
-                  "last error")
+    table = Table(say("corp"), say("name"), say("agent"), say("groups"), say("members"),
+                  say("last sync"), say("pending"), say("last error"))
     for c in corps:
         s = c["status"]
         table.add_row(c["corp_id"], c["name"], str(c["agent_id"]), str(s.get("groups", "")),
@@ -107,9 +107,11 @@ def sync(corp_id: str, as_json: JsonOpt = False) -> None:
         rotated = wecom_join_codes.rotate_join_codes(
             rt.uow, adapter=_adapter(rt))
     data = {**asdict(report), "rotations": [asdict(r) for r in rotated]}
-    done(as_json, data, f"{report.groups} groups, {report.members} members listed; "
-                        f"{report.changes.joined} joins and {report.changes.left} leaves "
-                        f"reconciled; {report.tags} tags; {len(report.errors)} errors")
+    done(as_json, data,
+         say("{groups} groups, {members} members listed; {joined} joins and {left} leaves "
+             "reconciled; {tags} tags; {n_errors} errors",
+             groups=report.groups, members=report.members, joined=report.changes.joined,
+             left=report.changes.left, tags=report.tags, n_errors=len(report.errors)))
     if report.errors:
         for e in report.errors[:10]:
             console.print(f"[yellow]{e}[/yellow]", highlight=False)
@@ -123,10 +125,11 @@ def process(as_json: JsonOpt = False) -> None:
                                                   config=rt.ingest_config)
         rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
     data = {**asdict(stats), "rotations": [asdict(r) for r in rotated]}
-    done(as_json, data, f"{stats.processed} callbacks processed ({stats.events} events), "
-                        f"{stats.failed} failed, {stats.reconciled} groups reconciled "
-                        f"({stats.deferred} deferred), "
-                        f"{len(rotated)} join codes rotated")
+    done(as_json, data,
+         say("{processed} callbacks processed ({events} events), {failed} failed, "
+             "{reconciled} groups reconciled ({deferred} deferred), {n_rotated} join codes "
+             "rotated", processed=stats.processed, events=stats.events, failed=stats.failed,
+             reconciled=stats.reconciled, deferred=stats.deferred, n_rotated=len(rotated)))
 
 
 @wecom_app.command("callbacks")
@@ -138,7 +141,7 @@ def callbacks(status: Annotated[str | None, typer.Option()] = None,
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "corp", "event", "status", "received", "error")
+    table = Table("id", say("corp"), say("event"), say("status"), say("received"), say("error"))
     for r in rows:
         table.add_row(str(r["id"]), r["corp_id"], r["event"], r["status"],
                       str(r["received_at"]), r["error"])
@@ -163,9 +166,11 @@ def join_add(corp_id: Annotated[str, typer.Option("--corp-id")],
                                                     adapter=_adapter(rt), corp_id=corp_id,
                                                     channel=channel, chats=group, capacity=capacity,
                                                     fill_ratio=fill, remark=remark)
-    done(as_json, code, f"join code {code['id']} for channel {channel}: "
-                        f"{len(code['chat_ids'])} groups attached, "
-                        f"{len(code['spare_chat_ids'])} spares; QR {code['qr_code']}")
+    done(as_json, code,
+         say("join code {id} for channel {channel}: {attached} groups attached, {spares} "
+             "spares; QR {qr_code}", id=code["id"], channel=channel,
+             attached=len(code["chat_ids"]), spares=len(code["spare_chat_ids"]),
+             qr_code=code["qr_code"]))
 
 
 @join_app.command("list")
@@ -176,7 +181,8 @@ def join_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(codes)
         return
-    table = Table("id", "channel", "group", "role", "members", "fill", "via code")
+    table = Table("id", say("channel"), say("group"), say("role"), say("members"), say("fill"),
+                  say("via code"))
     for c in codes:
         for g in c["groups"]:
             table.add_row(str(c["id"]), c["channel"], g["name"] or g["chat_id"], g["role"],
@@ -191,7 +197,8 @@ def join_spares(code_id: int, group: Annotated[list[str], typer.Option("--group"
     with runtime() as rt:
         code = wecom_join_codes.do_add_spares(rt.uow, actor=_actor(rt, as_user), code_id=code_id,
                                               chats=group)
-    done(as_json, code, f"join code {code_id}: {len(code['spare_chat_ids'])} spares")
+    done(as_json, code, say("join code {code_id}: {n_spare_chat_ids} spares", code_id=code_id,
+                            n_spare_chat_ids=len(code['spare_chat_ids'])))
 
 
 @join_app.command("rotate")
@@ -199,7 +206,8 @@ def join_rotate(as_json: JsonOpt = False) -> None:
     """Rotate full groups out of every join code now (the worker does it after syncs)."""
     with runtime() as rt:
         rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
-    done(as_json, [asdict(r) for r in rotated], f"{len(rotated)} join codes rotated")
+    done(as_json, [asdict(r) for r in rotated], say("{n_rotated} join codes rotated",
+                                                    n_rotated=len(rotated)))
 
 
 @join_app.command("delete")
@@ -207,7 +215,7 @@ def join_delete(code_id: int, as_user: AsOpt = None) -> None:
     with runtime() as rt:
         wecom_join_codes.do_delete_join_code(
             rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), code_id=code_id)
-    console.print(f"join code {code_id} deleted")
+    console.print(say("join code {code_id} deleted", code_id=code_id))
 
 
 @wecom_app.command("welcome-add")
@@ -222,7 +230,8 @@ def welcome_add(corp_id: Annotated[str, typer.Option("--corp-id")],
         tpl = wecom_welcome.do_add_welcome_template(
             rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), corp_id=corp_id, text=text,
             image_url=image_url, notify=not no_notify)
-    done(as_json, tpl, f"welcome template {tpl['template_id']} registered")
+    done(as_json, tpl, say("welcome template {template_id} registered",
+                           template_id=tpl['template_id']))
 
 
 @wecom_app.command("welcome-list")
@@ -251,10 +260,12 @@ def _confirm(action: str, task_id: int, as_user: str | None) -> dict[str, Any]:
 @wecom_app.command("send-remind")
 def send_remind(task_id: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Remind group owners to confirm a group send (≤ 3 times a day)."""
-    done(as_json, _confirm("remind", task_id, as_user), f"owners of task {task_id} reminded")
+    done(as_json, _confirm("remind", task_id, as_user), say("owners of task {task_id} reminded",
+                                                            task_id=task_id))
 
 
 @wecom_app.command("send-cancel")
 def send_cancel(task_id: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Withdraw a group send that owners have not confirmed yet."""
-    done(as_json, _confirm("cancel", task_id, as_user), f"task {task_id}: send withdrawn")
+    done(as_json, _confirm("cancel", task_id, as_user), say("task {task_id}: send withdrawn",
+                                                            task_id=task_id))
