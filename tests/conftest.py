@@ -26,6 +26,7 @@ from qunyun.adapters.storage import migrate
 from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.bootstrap import Runtime, build_runtime
+from qunyun.clock import reading
 from qunyun.config import Settings
 
 PG_URL = os.environ.get("QUNYUN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -104,12 +105,13 @@ class BoundUnitOfWork(UnitOfWork):
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.conn.begin_nested():
+        with reading(self.now), self.conn.begin_nested():
             yield self.conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        yield self.conn
+        with reading(self.now):
+            yield self.conn
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ def runtime(conn: Connection, sandbox: SandboxAdapter, tmp_path: Path) -> Iterat
     settings = Settings(data_dir=tmp_path, secret_key="test-secret")
     rt = build_runtime(settings, engine=conn.engine, adapters={"sandbox": sandbox},
                        limiter=LocalRateLimiter())
-    rt.uow = BoundUnitOfWork(conn)
+    rt.use_uow(BoundUnitOfWork(conn))
     yield rt
 
 

@@ -24,7 +24,7 @@ from qunyun.adapters.storage.db import make_engine
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.analytics import mirror as analytics_mirror
 from qunyun.analytics.mirror import MirrorSetup
-from qunyun.clock import Clock, utcnow
+from qunyun.clock import Clock, wall_clock
 from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.engine import Rule
@@ -66,7 +66,7 @@ class Runtime:
     periodic: list[tuple[str, float, Callable[[Runtime], int]]] = field(default_factory=list)
     # where now comes from: the wall clock, or a fixed time (``clock.FixedTime``) for a
     # rehearsal or a test
-    now: Callable[[], datetime] = utcnow
+    now: Callable[[], datetime] = wall_clock
 
     @property
     def box(self) -> SecretBox:
@@ -85,6 +85,13 @@ class Runtime:
     @property
     def mirror(self) -> MirrorSetup:
         return MirrorSetup.of(self.settings)
+
+    def use_uow(self, uow: UnitOfWork) -> None:
+        """Hand out transactions from ``uow``, whose time is this runtime's: it reads
+        ``self.now`` each time, so a fixed time set later (``rt.now = FixedTime(…)``) reaches
+        every row a service stamps."""
+        uow.now = lambda: self.now()
+        self.uow = uow
 
     def clock(self) -> Clock:
         """Now, in the team's time zone (segments and lead scores are relative to it)."""
@@ -177,7 +184,7 @@ def _wecom_callbacks(rt: Runtime) -> int:
 
 
 def _confirmations(rt: Runtime) -> int:
-    now = utcnow()
+    now = rt.now()
     submitted = confirmations.submit_due(rt.uow, adapters=rt.adapters, now=now)
     polled = confirmations.poll(rt.uow, adapters=rt.adapters, now=now)
     return submitted.submitted + polled.sent + polled.failed
@@ -227,6 +234,7 @@ def build_runtime(
                  periodic=[("wecom_callbacks", 0.0, _wecom_callbacks),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
                            ("health_alerts", 3600.0, _health_alerts)])
+    rt.use_uow(rt.uow)
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,
                             _refresh_mirror))

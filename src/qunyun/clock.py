@@ -1,17 +1,47 @@
 """Time in one place. Every stored time comes from ``utcnow`` (aware UTC); anything that
 reads local days (segments, lead scores, schedules, reports) takes a ``Clock`` — now and the
 team's time zone. The runtime holds where now comes from (``Runtime.now``), so a rehearsal or
-a test can run the same code at a fixed time instead of the wall clock."""
+a test can run the same code at a fixed time instead of the wall clock.
+
+Services stamp rows with ``utcnow()`` rather than taking ``now`` through every signature:
+inside a transaction of the runtime's unit of work, ``utcnow`` reads the runtime's source
+(``reading``), so a fixed time reaches every ``created_at`` without patching anything."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 
-def utcnow() -> datetime:
+def wall_clock() -> datetime:
+    """The machine's time, aware UTC: the default source of now."""
     return datetime.now(UTC)
+
+
+_source: ContextVar[Callable[[], datetime]] = ContextVar("qunyun_now", default=wall_clock)
+
+
+def utcnow() -> datetime:
+    """Now, from the source in effect (the wall clock unless ``reading`` set another)."""
+    return _source.get()()
+
+
+@contextmanager
+def reading(source: Callable[[], datetime]) -> Iterator[None]:
+    """Within the block, ``utcnow`` answers from ``source`` (the unit of work sets the
+    runtime's for each transaction; a test can freeze time with ``FixedTime``)."""
+    previous = _source.get()
+    _source.set(source)
+    try:
+        yield
+    finally:
+        # set back rather than reset by token: a request's connection dependency may be
+        # closed from another context than the one that opened it
+        _source.set(previous)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from qunyun.cli.common import (
     say,
     settings,
 )
-from qunyun.clock import utcnow
 
 # --- ingest -----------------------------------------------------------------------------
 
@@ -121,7 +120,7 @@ def import_exports(
             try:
                 report = do_import_file(
                     rt.uow, path, fmt=fmt, group_name=group_name, on_error=on_error,
-                    now=utcnow(), progress=partial(bar.advance, task), rule_clock=rt.clock(),
+                    now=rt.now(), progress=partial(bar.advance, task), rule_clock=rt.clock(),
                     day=log_day)
             except ImportFailed as exc:
                 totals["errors"].append(exc.error)

@@ -14,7 +14,6 @@ from qunyun.cli.common import (
     runtime,
     say,
 )
-from qunyun.clock import utcnow
 
 outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 
@@ -51,5 +50,5 @@ def outbox_retry(outbox_id: int) -> None:
     from qunyun.services.users import SYSTEM
 
     with runtime() as rt, rt.uow.write() as conn:
-        outbox.do_retry(conn, actor=SYSTEM, outbox_id=outbox_id, now=utcnow())
+        outbox.do_retry(conn, actor=SYSTEM, outbox_id=outbox_id, now=rt.now())
     console.print(say("outbox row {outbox_id} will be retried", outbox_id=outbox_id))

@@ -14,7 +14,6 @@ from qunyun.cli.common import (
     runtime,
     say,
 )
-from qunyun.clock import utcnow
 
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
 
@@ -46,6 +45,6 @@ def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
 
     with runtime() as rt, rt.uow.write() as conn:
         tasks.do_complete_task(conn, actor=SYSTEM, task_id=task_id, outcome=outcome,
-                               dismiss=dismiss, now=utcnow())
+                               dismiss=dismiss, now=rt.now())
     console.print(say("task {task_id} dismissed", task_id=task_id) if dismiss
                   else say("task {task_id} done", task_id=task_id))

@@ -13,7 +13,6 @@ from rich.table import Table
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime, say
-from qunyun.clock import utcnow
 from qunyun.services import (
     confirmations,
     wecom,
@@ -75,7 +74,7 @@ def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (w
             corp = wecom.do_add_corp(conn, actor=actor, box=rt.box, corp_id=corp_id,
                                      agent_id=agent_id, secret=values["secret"],
                                      token=values["token"], aes_key=values["aes-key"],
-                                     name=name, now=utcnow())
+                                     name=name, now=rt.now())
         base = rt.settings.public_url or "https://<QUNYUN_PUBLIC_URL>"
     done(as_json, corp, say("corp {corp_id} connected; callback URL: {base}{callback_path}",
                             corp_id=corp_id, base=base, callback_path=corp['callback_path']))
@@ -253,7 +252,7 @@ def _confirm(action: str, task_id: int, as_user: str | None) -> dict[str, Any]:
                                         task_id=task_id)
             return {"task_id": task_id, "reminded": n}
         confirmations.do_cancel(rt.uow, actor=actor, adapters=rt.adapters, task_id=task_id,
-                                now=utcnow())
+                                now=rt.now())
         return {"task_id": task_id, "cancelled": True}
 
 

@@ -27,38 +27,26 @@ from qunyun.web.intake import CallbackFastPath
 from qunyun.web.limits import BodyLimit
 from qunyun.web.routes import (
     activities,
-    activities_api,
     api,
     audit,
     auth,
     automation,
-    automation_api,
     broadcasts,
-    broadcasts_api,
     dashboard,
     groups,
     health,
     imports,
     leads,
-    leads_api,
     members,
-    members_api,
     ops,
     outbox,
     playbooks,
-    playbooks_api,
     scripts,
-    scripts_api,
     segments,
-    segments_api,
     tags,
-    tags_api,
     tasks,
-    timeline_api,
     users,
-    users_api,
     wecom,
-    wecom_api,
 )
 from qunyun.web.routes.imports import IMPORT_PATHS
 
@@ -106,12 +94,11 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.add_middleware(CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
-                   leads, tasks, outbox, audit, users, api, users_api, members_api, tags_api,
-                   segments_api, leads_api, automation,
-                   automation_api, scripts, scripts_api, playbooks, playbooks_api,
-                   timeline_api, broadcasts, broadcasts_api, activities, activities_api, wecom,
-                   wecom_api):
+                   leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
+                   activities, wecom):
         app.include_router(module.router)
+    for api_router in api.ROUTERS:
+        app.include_router(api_router)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

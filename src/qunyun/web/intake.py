@@ -15,7 +15,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qunyun.adapters.platforms.wecom.crypto import WecomCrypto
 from qunyun.bootstrap import Runtime
-from qunyun.clock import utcnow
 from qunyun.services import wecom_callbacks
 from qunyun.services.errors import ServiceError
 from qunyun.web.limits import BodyLimit
@@ -66,7 +65,7 @@ class GroupCommit:
 
     def _write(self, opened: list[wecom_callbacks.OpenedCallback]) -> None:
         with self.runtime.uow.write() as conn:
-            wecom_callbacks.store_callbacks(conn, opened, utcnow())
+            wecom_callbacks.store_callbacks(conn, opened, self.runtime.now())
 
 
 async def callback_receive(request: Request) -> Response:
@@ -78,7 +77,7 @@ async def callback_receive(request: Request) -> Response:
     keys: wecom_callbacks.CallbackKeys = request.scope["qunyun.keys"]
     try:
         opened = keys.open(corp_id=request.path_params["corp_id"], body=body,
-                           msg_signature=sig, timestamp=ts, nonce=nonce, now=utcnow(),
+                           msg_signature=sig, timestamp=ts, nonce=nonce, now=runtime.now(),
                            max_age_seconds=runtime.settings.wecom_callback_max_age_seconds)
     except ServiceError as exc:
         return PlainTextResponse(str(exc), status_code=exc.status_code)

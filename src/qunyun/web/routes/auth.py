@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.i18n import LANGUAGES
 from qunyun.services import users
@@ -48,7 +47,7 @@ async def login(request: Request, runtime: RuntimeDep, username: str = Form(""),
     try:
         with runtime.uow.write() as conn:
             actor = users.authenticate(conn, username=username.strip(), password=password,
-                                       client=client, now=utcnow())
+                                       client=client, now=runtime.now())
             sid = (users.do_start_session(conn, actor=actor, client=client)
                    if actor is not None else "")
     except TooManyAttempts as exc:

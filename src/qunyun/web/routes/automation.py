@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.clock import utcnow
 from qunyun.domain.automation import SECTIONS
 from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
 from qunyun.domain.staff import Permission
@@ -213,7 +212,7 @@ def checkins_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime
                 raise InvalidInput("dates: YYYY-MM-DD") from None
             refund = checkins.refunds(conn, actor=actor, group_id=group, start=first,
                                       end=last, deposit=deposit)
-    today = utcnow().astimezone(runtime.settings.tz).date()
+    today = runtime.now().astimezone(runtime.settings.tz).date()
     return render(request, "checkins.html", {
         "groups": all_groups, "group_id": group, "period": period, "metric": metric,
         "board": board, "refund": refund, "deposit": deposit,

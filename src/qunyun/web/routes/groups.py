@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services.groups import EDITABLE
@@ -37,5 +36,5 @@ async def group_save(request: Request, group_id: int, actor: CurrentActor,
     changes = {k: str(v) for k, v in form.items() if k in EDITABLE}
     with runtime.uow.write() as conn:
         groups_service.do_update_group(conn, actor=actor, group_id=group_id, changes=changes,
-                                       now=utcnow())
+                                       now=runtime.now())
     return RedirectResponse(f"/groups/{group_id}?saved=1", status_code=303)

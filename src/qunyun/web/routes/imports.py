@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from qunyun.bootstrap import Runtime
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput
 from qunyun.services.imports import (
@@ -74,7 +73,7 @@ async def _import(runtime: Runtime, actor: Actor, chunks: AsyncIterator[bytes], 
         path = await _save(chunks, folder, name)
         return await run_in_threadpool(
             do_import_upload, runtime.uow, actor=actor, path=path, fmt=fmt,
-            group_name=group_name, on_error=on_error, now=utcnow(),
+            group_name=group_name, on_error=on_error, now=runtime.now(),
             rule_clock=runtime.clock(), day=log_day)
 
 

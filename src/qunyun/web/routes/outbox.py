@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import outbox as outbox_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
@@ -27,5 +26,5 @@ def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn,
 @access(Permission.OPERATE)
 def outbox_retry(outbox_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     with runtime.uow.write() as conn:
-        outbox_service.do_retry(conn, actor=actor, outbox_id=outbox_id, now=utcnow())
+        outbox_service.do_retry(conn, actor=actor, outbox_id=outbox_id, now=runtime.now())
     return RedirectResponse("/outbox", status_code=303)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import tasks as tasks_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
@@ -31,7 +30,7 @@ def task_done(request: Request, task_id: int, actor: CurrentActor, runtime: Runt
     with runtime.uow.write() as conn:
         task = tasks_service.do_complete_task(conn, actor=actor, task_id=task_id,
                                               outcome=outcome, dismiss=bool(dismiss),
-                                              now=utcnow())
+                                              now=runtime.now())
     if request.headers.get("hx-request"):
         return render(request, "_task_row.html", {"k": task})
     return RedirectResponse("/tasks", status_code=303)

@@ -12,7 +12,6 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import wecom, wecom_callbacks, wecom_join_codes, wecom_sync, wecom_welcome
 from qunyun.services.errors import NotFound, ServiceError
@@ -39,7 +38,7 @@ def callback_verify(request: Request, corp_id: str, runtime: RuntimeDep) -> Resp
             plain = wecom_callbacks.verify_url(conn, box=runtime.box, corp_id=corp_id,
                                      msg_signature=sig, timestamp=ts, nonce=nonce,
                                      echostr=request.query_params.get("echostr", ""),
-                                     now=utcnow(),
+                                     now=runtime.now(),
                                      max_age_seconds=runtime.settings
                                      .wecom_callback_max_age_seconds)
     except ServiceError as exc:
@@ -81,7 +80,7 @@ def wecom_add_corp(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = Form
     with runtime.uow.write() as conn:
         wecom.do_add_corp(conn, actor=actor, box=runtime.box, corp_id=corp_id,
                           agent_id=agent_id, secret=secret, token=token, aes_key=aes_key,
-                          name=name, now=utcnow())
+                          name=name, now=runtime.now())
     return _back(f"已连接 {corp_id}")
 
 
@@ -91,7 +90,7 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
                  runtime: RuntimeDep) -> Response:
     """Check the setup end to end (see ``wecom_callbacks.check_setup``)."""
     checks = wecom_callbacks.check_setup(runtime.uow, actor=actor, box=runtime.box,
-                               adapter=_adapter(runtime), corp_id=corp_id, now=utcnow())
+                               adapter=_adapter(runtime), corp_id=corp_id, now=runtime.now())
     return _back("；".join(checks))
 
 

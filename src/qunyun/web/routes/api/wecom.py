@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import (
     confirmations,
@@ -65,7 +64,7 @@ def corps(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
 @access(Permission.MANAGE_USERS)
 def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
-        return wecom.do_add_corp(conn, actor=actor, box=runtime.box, now=utcnow(),
+        return wecom.do_add_corp(conn, actor=actor, box=runtime.box, now=runtime.now(),
                                  **body.model_dump())
 
 
@@ -75,7 +74,7 @@ def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
     """The setup check: the callback answers a signed echostr, the secret gets a token."""
     return {"checks": wecom_callbacks.check_setup(runtime.uow, actor=actor, box=runtime.box,
                                         adapter=_adapter(runtime), corp_id=corp_id,
-                                        now=utcnow())}
+                                        now=runtime.now())}
 
 
 @router.post("/wecom/corps/{corp_id}/sync")
@@ -165,5 +164,5 @@ def remind(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
 @access(Permission.OPERATE)
 def cancel(task_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     confirmations.do_cancel(runtime.uow, actor=actor, adapters=runtime.adapters,
-                            task_id=task_id, now=utcnow())
+                            task_id=task_id, now=runtime.now())
     return {"task_id": task_id, "cancelled": True}

@@ -8,19 +8,69 @@ from typing import Any
 from fastapi import APIRouter
 
 from qunyun.domain.staff import Permission
-from qunyun.services import users
+from qunyun.services import members as members_service
+from qunyun.services import segments, users
+from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.schemas import (
+    Me,
+    MemberDetail,
+    MemberPublic,
     PasswordChange,
     SessionPublic,
     TokenCreate,
     TokenCreated,
     TokenPublic,
+    UserCreate,
     UserPublic,
     UserUpdate,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+@router.get("/me", response_model=Me)
+@access(Permission.VIEW)
+def me(actor: CurrentActor) -> Me:
+    return Me(id=actor.id, username=actor.username, role=actor.role.value,
+              language=actor.language)
+
+
+@router.get("/members", response_model=list[MemberPublic])
+@access(Permission.VIEW)
+def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str = "",
+                segment: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Search by nickname or member number, or list a segment (an expression)."""
+    if not 1 <= limit <= 500 or offset < 0:
+        raise InvalidInput("limit: 1–500; offset: 0 or more")
+    if segment:
+        return segments.list_expression_members(conn, actor=actor, expression=segment,
+                                                clock=runtime.clock(), limit=limit,
+                                                offset=offset)
+    return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
+
+
+@router.get("/members/{member_id}", response_model=MemberDetail)
+@access(Permission.VIEW)
+def api_member(member_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return members_service.access_member_by_id(conn, actor=actor, member_id=member_id)
+
+
+@router.get("/users", response_model=list[UserPublic])
+@access(Permission.MANAGE_USERS)
+def api_users(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return users.list_users(conn, actor=actor)
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+@access(Permission.MANAGE_USERS)
+def api_user_create(body: UserCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        created = users.do_create_user(conn, actor=actor, username=body.username,
+                                       password=body.password, role=body.role,
+                                       language=body.language, display_name=body.display_name)
+    with runtime.uow.read() as conn:
+        return next(u for u in users.list_users(conn, actor=actor) if u["id"] == created.id)
 
 
 @router.patch("/users/{username}", response_model=UserPublic)

@@ -20,9 +20,10 @@ from qunyun.services import (
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
-router = APIRouter(prefix="/api/v1", tags=["crm"])
-
 router = APIRouter(prefix="/api/v1", tags=["members"])
+
+
+
 
 
 class TagAssign(BaseModel):

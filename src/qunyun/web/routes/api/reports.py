@@ -1,0 +1,48 @@
+"""The overview and group health over the API: figures, alerts and the alert check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from qunyun.analytics.health import GroupHealth
+from qunyun.analytics.overview import Overview
+from qunyun.domain.staff import Permission
+from qunyun.services import health
+from qunyun.services.reports import get_group_health, get_overview
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+@router.get("/overview", response_model=Overview)
+@access(Permission.VIEW)
+def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Overview:
+    return get_overview(conn, actor=actor, tz=runtime.settings.tz)
+
+
+@router.get("/reports/alerts")
+@access(Permission.VIEW)
+def api_health_alerts(actor: CurrentActor, conn: ReadConn,
+                      group_id: int | None = None) -> list[dict[str, Any]]:
+    """Group health alerts raised (each once, as a staff task), newest first."""
+    return health.list_alerts(conn, actor=actor, group_id=group_id)
+
+
+@router.post("/reports/alerts/check")
+@access(Permission.OPERATE)
+def api_health_alerts_check(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Check every running group now (the worker does it hourly); returns the new alerts."""
+    with runtime.uow.write() as conn:
+        return health.do_raise_alerts(conn, tz=runtime.settings.tz, actor=actor)
+
+
+@router.get("/reports/groups", response_model=list[GroupHealth])
+@access(Permission.VIEW)
+def api_report_groups(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                      group_id: int | None = None, since: str | None = None,
+                      until: str | None = None) -> list[GroupHealth]:
+    """Group health for one group or all, over a date range in the team's time zone."""
+    return get_group_health(conn, actor=actor, tz=runtime.settings.tz, group_id=group_id,
+                            since=since, until=until)

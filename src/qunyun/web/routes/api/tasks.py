@@ -1,0 +1,33 @@
+"""Staff tasks over the API: what the platforms could not do, done by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from qunyun.domain.staff import Permission
+from qunyun.services import tasks as tasks_service
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.schemas import (
+    TaskDone,
+    TaskPublic,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+@router.get("/tasks", response_model=list[TaskPublic])
+@access(Permission.VIEW)
+def api_tasks(actor: CurrentActor, conn: ReadConn, status: str = "open") -> list[dict[str, Any]]:
+    return tasks_service.list_tasks(conn, actor=actor, status=None if status == "all" else status)
+
+
+@router.post("/tasks/{task_id}/done", response_model=TaskPublic)
+@access(Permission.WORK_TASKS)
+def api_task_done(task_id: int, body: TaskDone, actor: CurrentActor,
+                  runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return tasks_service.do_complete_task(conn, actor=actor, task_id=task_id,
+                                              outcome=body.outcome, dismiss=body.dismiss,
+                                              now=runtime.now())
