@@ -33,10 +33,10 @@ from qunyun.services import (
     broadcasts,
     confirmations,
     health,
+    join_codes,
     playbooks,
     wecom,
     wecom_callbacks,
-    wecom_join_codes,
 )
 from qunyun.services.automation import AutomationCache
 from qunyun.services.errors import NotFound
@@ -179,7 +179,7 @@ def _wecom_callbacks(rt: Runtime) -> int:
         return 0
     stats = wecom_callbacks.process_callbacks(rt.uow, adapter=adapter, config=rt.ingest_config)
     if stats.reconciled:
-        wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter)
+        join_codes.rotate_join_codes(rt.uow, adapters=rt.adapters)
     return stats.processed + stats.failed
 
 

@@ -219,3 +219,24 @@ def test_errors_speak_chinese(env: Path, db_kind: str) -> None:
     dup = run(db, "users", "create", "lin", "--password", "-", stdin="a long password\n")
     assert dup.exit_code == 2 and "用户名 'lin' 已被使用" in dup.output, dup.output
     assert "taken" not in dup.output and "error:" not in dup.output
+
+
+def test_join_codes_on_any_platform_that_can_make_them(env: Path, fresh_db_url: str) -> None:
+    db = fresh_db_url
+    path = env / "events.jsonl"
+    path.write_text(json.dumps(raw_join("e1", "g1", "u1"), ensure_ascii=False) + "\n")
+    assert run(db, "ingest", str(path)).exit_code == 0
+    made = run(db, "join-codes", "add", "--platform", "sandbox", "--account", "demo",
+               "--channel", "海报A", "--group", "g1", "--json")
+    assert made.exit_code == 0, made.output
+    code = json.loads(made.stdout)
+    assert code["platform"] == "sandbox" and code["state"] == "active" and code["qr_code"]
+    listed = json.loads(run(db, "join-codes", "list", "--platform", "sandbox", "--json").stdout)
+    assert [c["channel"] for c in listed] == ["海报A"]
+    shown = run(db, "join-codes", "list")  # the team's words, not the role codes
+    assert "使用中" in shown.output and "attached" not in shown.output
+    nowhere = run(db, "join-codes", "add", "--platform", "nowhere", "--account", "x",
+                  "--channel", "c", "--group", "g1")
+    assert nowhere.exit_code == 1 and "没有平台 'nowhere' 的连接器" in nowhere.output
+    assert run(db, "join-codes", "delete", str(code["id"])).exit_code == 0
+    assert json.loads(run(db, "join-codes", "list", "--json").stdout) == []

@@ -107,6 +107,14 @@ def _require_migrated(rt: Runtime) -> None:
                  url=rt.settings.resolved_database_url(), revision=current or "—"))
 
 
+def acting(rt: Runtime, as_user: str | None) -> Actor:
+    """Who is acting: ``--as`` a staff user (their role), else the system."""
+    from qunyun.services.users import SYSTEM, actor_by_username
+
+    with rt.uow.read() as conn:
+        return actor_by_username(conn, as_user) if as_user else SYSTEM
+
+
 @contextmanager
 def session(as_user: str | None, *, write: bool) -> Iterator[tuple[Runtime, Connection, Actor]]:
     """A runtime, a connection (one transaction when ``write``) and who is acting."""

@@ -15,6 +15,7 @@ from qunyun.cli import broadcasts as broadcasts_cli
 from qunyun.cli import crm
 from qunyun.cli import db as db_cli
 from qunyun.cli import imports as imports_cli
+from qunyun.cli import join_codes as join_codes_cli
 from qunyun.cli import outbox as outbox_cli
 from qunyun.cli import playbooks as playbooks_cli
 from qunyun.cli import reports as reports_cli
@@ -29,6 +30,7 @@ app = typer.Typer(help="群运 qunyun — community operations", no_args_is_help
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(db_cli.db_app, name="db")
 app.add_typer(wecom_cli.wecom_app, name="wecom")
+app.add_typer(join_codes_cli.join_app, name="join-codes")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(outbox_cli.outbox_app, name="outbox")
 app.add_typer(tasks_cli.tasks_app, name="tasks")

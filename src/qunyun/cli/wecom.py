@@ -12,27 +12,22 @@ from rich.table import Table
 
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
-from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, fail, runtime, say
+from qunyun.cli.common import AsOpt, JsonOpt, acting, console, done, emit_json, fail, runtime, say
+from qunyun.cli.join_codes import join_app
 from qunyun.services import (
     confirmations,
+    join_codes,
     wecom,
     wecom_callbacks,
-    wecom_join_codes,
     wecom_sync,
     wecom_welcome,
 )
-from qunyun.services.users import SYSTEM, Actor, actor_by_username
+from qunyun.services.users import SYSTEM
 
 wecom_app = typer.Typer(help="WeCom (企业微信) customer groups: setup, sync, join codes, "
                         "welcome templates, group sends", no_args_is_help=True)
-join_app = typer.Typer(help="Join codes (群活码) that rotate groups as they fill",
-                       no_args_is_help=True)
+# the join codes' commands, also at ``qunyun join-codes`` (any platform that can make them)
 wecom_app.add_typer(join_app, name="join-code")
-
-
-def _actor(rt: Runtime, as_user: str | None) -> Actor:
-    with rt.uow.read() as conn:
-        return actor_by_username(conn, as_user) if as_user else SYSTEM
 
 
 def _adapter(rt: Runtime) -> WecomAdapter:
@@ -69,7 +64,7 @@ def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (w
             fail(say("--{option}: give it on stdin ('-') or in QUNYUN_WECOM_{upper}",
                      option=option, upper=option.replace('-', '_').upper()))
     with runtime() as rt:
-        actor = _actor(rt, as_user)
+        actor = acting(rt, as_user)
         with rt.uow.write() as conn:
             corp = wecom.do_add_corp(conn, actor=actor, box=rt.box, corp_id=corp_id,
                                      agent_id=agent_id, secret=values["secret"],
@@ -84,7 +79,7 @@ def add_corp(corp_id: Annotated[str, typer.Option("--corp-id", help="企业ID (w
 def list_corps(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Connected corps with their sync status."""
     with runtime() as rt, rt.uow.read() as conn:
-        corps = wecom.list_corps(conn, actor=_actor(rt, as_user))
+        corps = wecom.list_corps(conn, actor=acting(rt, as_user))
     if as_json:
         emit_json(corps)
         return
@@ -103,8 +98,7 @@ def sync(corp_id: str, as_json: JsonOpt = False) -> None:
     """Read every customer group of the corp from WeCom and reconcile; mirror corp tags."""
     with runtime() as rt:
         report = wecom_sync.sync_corp(rt.uow, adapter=_adapter(rt), corp_id=corp_id)
-        rotated = wecom_join_codes.rotate_join_codes(
-            rt.uow, adapter=_adapter(rt))
+        rotated = join_codes.rotate_join_codes(rt.uow, adapters=rt.adapters)
     data = {**asdict(report), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data,
          say("{groups} groups, {members} members listed; {joined} joins and {left} leaves "
@@ -122,7 +116,7 @@ def process(as_json: JsonOpt = False) -> None:
     with runtime() as rt:
         stats = wecom_callbacks.process_callbacks(rt.uow, adapter=_adapter(rt),
                                                   config=rt.ingest_config)
-        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
+        rotated = join_codes.rotate_join_codes(rt.uow, adapters=rt.adapters)
     data = {**asdict(stats), "rotations": [asdict(r) for r in rotated]}
     done(as_json, data,
          say("{processed} callbacks processed ({events} events), {failed} failed, "
@@ -147,76 +141,6 @@ def callbacks(status: Annotated[str | None, typer.Option()] = None,
     console.print(table)
 
 
-@join_app.command("add")
-def join_add(corp_id: Annotated[str, typer.Option("--corp-id")],
-             channel: Annotated[str, typer.Option(help="Channel code, ≤30 characters (the "
-                                                  "join code's state)")],
-             group: Annotated[list[str], typer.Option("--group", help="Group id or chat id "
-                                                      "(repeatable; the first 5 attach, the "
-                                                      "rest are spares)")],
-             capacity: Annotated[int, typer.Option(help="100, 200 or 500")] = 200,
-             fill: Annotated[float, typer.Option(help="Rotate a group out at this share of "
-                                                 "capacity")] = 0.9,
-             remark: Annotated[str, typer.Option()] = "", as_user: AsOpt = None,
-             as_json: JsonOpt = False) -> None:
-    """Create a join code for a channel."""
-    with runtime() as rt:
-        code = wecom_join_codes.do_create_join_code(rt.uow, actor=_actor(rt, as_user),
-                                                    adapter=_adapter(rt), corp_id=corp_id,
-                                                    channel=channel, chats=group, capacity=capacity,
-                                                    fill_ratio=fill, remark=remark)
-    done(as_json, code,
-         say("join code {id} for channel {channel}: {attached} groups attached, {spares} "
-             "spares; QR {qr_code}", id=code["id"], channel=channel,
-             attached=len(code["chat_ids"]), spares=len(code["spare_chat_ids"]),
-             qr_code=code["qr_code"]))
-
-
-@join_app.command("list")
-def join_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Join codes with each group's fill level and the members each brought."""
-    with runtime() as rt, rt.uow.read() as conn:
-        codes = wecom_join_codes.list_join_codes(conn, actor=_actor(rt, as_user))
-    if as_json:
-        emit_json(codes)
-        return
-    table = Table("id", say("channel"), say("group"), say("role"), say("members"), say("fill"),
-                  say("via code"))
-    for c in codes:
-        for g in c["groups"]:
-            table.add_row(str(c["id"]), c["channel"], g["name"] or g["chat_id"], g["role"],
-                          str(g["members"]), f"{g['fill']:.0%}", str(g["via_code"]))
-    console.print(table)
-
-
-@join_app.command("spares")
-def join_spares(code_id: int, group: Annotated[list[str], typer.Option("--group")],
-                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Add spare groups that rotate in as attached groups fill."""
-    with runtime() as rt:
-        code = wecom_join_codes.do_add_spares(rt.uow, actor=_actor(rt, as_user), code_id=code_id,
-                                              chats=group)
-    done(as_json, code, say("join code {code_id}: {n_spare_chat_ids} spares", code_id=code_id,
-                            n_spare_chat_ids=len(code['spare_chat_ids'])))
-
-
-@join_app.command("rotate")
-def join_rotate(as_json: JsonOpt = False) -> None:
-    """Rotate full groups out of every join code now (the worker does it after syncs)."""
-    with runtime() as rt:
-        rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=_adapter(rt))
-    done(as_json, [asdict(r) for r in rotated], say("{n_rotated} join codes rotated",
-                                                    n_rotated=len(rotated)))
-
-
-@join_app.command("delete")
-def join_delete(code_id: int, as_user: AsOpt = None) -> None:
-    with runtime() as rt:
-        wecom_join_codes.do_delete_join_code(
-            rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), code_id=code_id)
-    console.print(say("join code {code_id} deleted", code_id=code_id))
-
-
 @wecom_app.command("welcome-add")
 def welcome_add(corp_id: Annotated[str, typer.Option("--corp-id")],
                 text: Annotated[str, typer.Option()],
@@ -227,7 +151,7 @@ def welcome_add(corp_id: Annotated[str, typer.Option("--corp-id")],
     """Register a group welcome template (owners choose it in the WeCom client)."""
     with runtime() as rt:
         tpl = wecom_welcome.do_add_welcome_template(
-            rt.uow, actor=_actor(rt, as_user), adapter=_adapter(rt), corp_id=corp_id, text=text,
+            rt.uow, actor=acting(rt, as_user), adapter=_adapter(rt), corp_id=corp_id, text=text,
             image_url=image_url, notify=not no_notify)
     done(as_json, tpl, say("welcome template {template_id} registered",
                            template_id=tpl['template_id']))
@@ -246,7 +170,7 @@ def welcome_list(as_json: JsonOpt = False) -> None:
 
 def _confirm(action: str, task_id: int, as_user: str | None) -> dict[str, Any]:
     with runtime() as rt:
-        actor = _actor(rt, as_user)
+        actor = acting(rt, as_user)
         if action == "remind":
             n = confirmations.do_remind(rt.uow, actor=actor, adapters=rt.adapters,
                                         task_id=task_id)

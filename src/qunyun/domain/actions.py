@@ -34,6 +34,10 @@ class Capability(StrEnum):
     # A push can be handed to the platform as a send that the group owner confirms in the
     # client (WeCom's add_msg_template); the adapter submits and polls it.
     BROADCAST_NEEDS_CONFIRMATION = "broadcast_needs_confirmation"
+    # A join code (群活码, an invite link) over one or more groups, whose channel name tells
+    # which code brought each member: WeCom's join_way with ``state``, Telegram's named
+    # invite links, the sandbox's codes. The adapter creates, repoints and deletes it.
+    CREATE_JOIN_CODE = "create_join_code"
 
 
 # what each capability means to the person who does it by hand (task reasons, the log)
@@ -45,6 +49,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.IDEMPOTENT_SEND: "去重发送", Capability.SEND_IMAGE: "发图片",
     Capability.SEND_LINK: "发链接卡片", Capability.SEND_MINIPROGRAM: "发小程序",
     Capability.BROADCAST_NEEDS_CONFIRMATION: "提交群发确认",
+    Capability.CREATE_JOIN_CODE: "生成群活码",
 }
 
 

@@ -1,6 +1,6 @@
 """The WeCom connector's connected corps: their secrets, status and where a chat lives.
 Callbacks (``wecom_callbacks``), group sync and the corp-tag mirror (``wecom_sync``), join
-codes (群活码) with rotation (``wecom_join_codes``) and group welcome templates
+codes (群活码, the platform-neutral ``join_codes`` through the adapter) and group welcome templates
 (``wecom_welcome``) build on it.
 
 Callbacks are stored first and processed after (WeCom waits 5 s and retries 3 times): the
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 PLATFORM = wecom_parse.PLATFORM
 _CORP_ID = re.compile(r"^[A-Za-z0-9_-]{4,64}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
-MAX_JOIN_CODE_GROUPS = 5
 GONE = {40050, 49008}  # the group does not exist / was dismissed
 
 @dataclass(frozen=True, slots=True)

@@ -37,9 +37,9 @@ from qunyun.services import (
     schedules,
     wecom,
     wecom_callbacks,
-    wecom_join_codes,
     wecom_sync,
 )
+from qunyun.services import join_codes as join_code_service
 from qunyun.services.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.app import create_app
@@ -295,17 +295,17 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     fake.add_chat("wrS", "备用群", "owner1")
     adapter = rt.adapters["wecom"]
     wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
-    code = wecom_join_codes.do_create_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
-                                                corp_id=CORP, channel="poster-b", chats=["wrA"],
+    code = join_code_service.do_create_join_code(rt.uow, actor=SYSTEM, adapter=adapter,
+                                                account=CORP, channel="poster-b", chats=["wrA"],
                                                 capacity=100, fill_ratio=0.9)
-    wecom_join_codes.do_add_spares(rt.uow, actor=SYSTEM, code_id=code["id"], chats=["wrS"])
+    join_code_service.do_add_spares(rt.uow, actor=SYSTEM, code_id=code["id"], chats=["wrS"])
     way = fake.join_ways[code["config_id"]]
     assert way["state"] == "poster-b" and way["chat_id_list"] == ["wrA"]
     for i in range(5):  # 86 + 5 = 91 members ≥ 90 % of 100
         assert fake.scan(code["config_id"], f"wmB{i:04d}", notify=False) == "wrA"
     # these five callbacks were lost: the periodic sync finds the joins and their channel
     wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
-    rotated = wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter)  # type: ignore[arg-type]
+    rotated = join_code_service.rotate_join_codes(rt.uow, adapters=rt.adapters)
     assert [(r.filled, r.added) for r in rotated] == [(["wrA"], ["wrS"])]
     assert fake.join_ways[code["config_id"]]["chat_id_list"] == ["wrS"]
     xml = fake.join("wrS", "wmC0001", scene=3, state="poster-b", notify=False)
@@ -313,7 +313,7 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     assert fake.scan(code["config_id"], "wmC0002", notify=False) == "wrS"
     process(rt)
     assert members_of(conn, "wrS")["wmC0001"] == ("qr", "poster-b")
-    listed = wecom_join_codes.access_join_code(conn, actor=SYSTEM, code_id=code["id"])
+    listed = join_code_service.access_join_code(conn, actor=SYSTEM, code_id=code["id"])
     roles = {g["chat_id"]: (g["role"], g["via_code"]) for g in listed["groups"]}
     assert roles == {"wrA": ("full", 5), "wrS": ("attached", 2)}
     assert listed["members_via_code"] == 7 and listed["rotations"] == 1
@@ -321,7 +321,7 @@ def test_join_code_rotates_a_fresh_group_in(conn: Connection, rt: Runtime, fake:
     refill = conn.execute(select(staff_tasks.c.title).where(
         staff_tasks.c.kind == "join_code_refill")).scalars().all()
     assert len(refill) == 1 and "poster-b" in refill[0]
-    assert wecom_join_codes.rotate_join_codes(rt.uow, adapter=adapter) == []  # type: ignore[arg-type]
+    assert join_code_service.rotate_join_codes(rt.uow, adapters=rt.adapters) == []  # type: ignore[arg-type]
 
 
 def test_join_code_is_recorded_before_wecom_is_asked_and_a_failed_call_leaves_nothing(
@@ -335,27 +335,27 @@ def test_join_code_is_recorded_before_wecom_is_asked_and_a_failed_call_leaves_no
     wecom_sync.sync_corp(rt.uow, adapter=adapter, corp_id=CORP)  # type: ignore[arg-type]
 
     def create() -> dict[str, object]:
-        return wecom_join_codes.do_create_join_code(  # type: ignore[no-any-return]
-            rt.uow, actor=SYSTEM, adapter=adapter, corp_id=CORP,  # type: ignore[arg-type]
+        return join_code_service.do_create_join_code(  # type: ignore[no-any-return]
+            rt.uow, actor=SYSTEM, adapter=adapter, account=CORP,
             channel="poster-c", chats=["wrA"])
 
     fake.inject["externalcontact/groupchat/add_join_way"] = [40058]  # WeCom refuses
     with pytest.raises(WecomApiError):
         create()
-    assert wecom_join_codes.list_join_codes(conn, actor=SYSTEM) == []
+    assert join_code_service.list_join_codes(conn, actor=SYSTEM) == []
     assert fake.join_ways == {}
     code = create()
     assert code["state"] == "active" and code["config_id"] in fake.join_ways
     # a creation that stopped half-way: the row is there, says so, and can be deleted
-    wecom_join_codes.do_delete_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+    join_code_service.do_delete_join_code(rt.uow, actor=SYSTEM, adapters=rt.adapters,
                                          code_id=int(code["id"]))  # type: ignore[call-overload]
     conn.execute(join_codes.update().where(join_codes.c.id == code["id"])
                  .values(state="creating", config_id=""))
     with pytest.raises(Conflict, match="stopped half-way"):
         create()
-    assert [c["state"] for c in wecom_join_codes.list_join_codes(conn, actor=SYSTEM)] == [
+    assert [c["state"] for c in join_code_service.list_join_codes(conn, actor=SYSTEM)] == [
         "creating"]
-    wecom_join_codes.do_delete_join_code(rt.uow, actor=SYSTEM, adapter=adapter,  # type: ignore[arg-type]
+    join_code_service.do_delete_join_code(rt.uow, actor=SYSTEM, adapters=rt.adapters,
                                          code_id=int(code["id"]))  # type: ignore[call-overload]
     again = create()  # the deleted code's channel is free again, on the same row
     assert again["id"] == code["id"] and again["state"] == "active"

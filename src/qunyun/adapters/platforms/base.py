@@ -82,6 +82,34 @@ class ConfirmTicket:
     failed: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class JoinCodeSpec:
+    """What a join code points at: the groups it lets people into (platform chat ids) and the
+    channel that names it (WeCom's ``state``, a Telegram invite link's name)."""
+
+    channel: str
+    chats: tuple[str, ...]
+    remark: str = ""
+    room_base_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinCodeMade:
+    """The platform's id of a join code and what people scan or tap (a QR image URL or an
+    invite link)."""
+
+    code_id: str
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinCodeLimits:
+    """How many groups one code may point at, and the group sizes the platform allows."""
+
+    max_groups: int
+    capacities: tuple[int, ...]
+
+
 # per group of a ticket: still waiting, sent, or failed (with the reason)
 CONFIRM_PENDING, CONFIRM_SENT, CONFIRM_FAILED = "pending", "sent", "failed"
 
@@ -119,6 +147,24 @@ class PlatformAdapter(ABC):
     def roster(self, chat_external_id: str) -> Roster:
         """The group and its members as the platform reports them now (for reconciling)."""
         raise NotImplementedError(f"{self.name} cannot read member lists")
+
+    # Platforms with CREATE_JOIN_CODE implement these three and set ``join_code_limits``.
+    join_code_limits: JoinCodeLimits | None = None
+
+    def check_account(self, account: str) -> None:  # noqa: B027 - optional hook
+        """Raise when ``account`` (a WeCom corp, a bot) is not one qunyun can act for: asked
+        before a join code's row is written."""
+
+    def create_join_code(self, account: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        raise NotImplementedError(f"{self.name} cannot make join codes")
+
+    def update_join_code(self, account: str, code_id: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        """Point the code at ``spec.chats`` (the whole list: platforms overwrite it)."""
+        raise NotImplementedError(f"{self.name} cannot make join codes")
+
+    def delete_join_code(self, account: str, code_id: str) -> None:
+        """Remove the code; one the platform no longer has counts as removed."""
+        raise NotImplementedError(f"{self.name} cannot make join codes")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (connections, files)."""

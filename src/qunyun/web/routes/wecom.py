@@ -13,7 +13,13 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.bootstrap import Runtime, wecom_adapter
 from qunyun.domain.staff import Permission
-from qunyun.services import wecom, wecom_callbacks, wecom_join_codes, wecom_sync, wecom_welcome
+from qunyun.services import (
+    join_codes,
+    wecom,
+    wecom_callbacks,
+    wecom_sync,
+    wecom_welcome,
+)
 from qunyun.services.errors import NotFound, ServiceError
 from qunyun.web.deps import PUBLIC, CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.intake import callback_params
@@ -55,7 +61,7 @@ def page_context(conn: Any, actor: Any, request: Request) -> dict[str, Any]:
     for c in corps:
         c["callback_url"] = (base or "https://<QUNYUN_PUBLIC_URL>") + c["callback_path"]
     return {"corps": corps, "public_url_set": bool(base),
-            "codes": wecom_join_codes.list_join_codes(conn, actor=actor),
+            "codes": join_codes.list_join_codes(conn, actor=actor, platform=WecomAdapter.name),
             "templates": wecom_welcome.list_welcome_templates(conn, actor=actor),
             "callbacks": wecom_callbacks.list_callbacks(conn, actor=actor, limit=20)}
 
@@ -99,7 +105,7 @@ def wecom_verify(request: Request, corp_id: str, actor: CurrentActor,
 def wecom_sync_page(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
     report = wecom_sync.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
                                   actor=actor)
-    wecom_join_codes.rotate_join_codes(runtime.uow, adapter=_adapter(runtime), actor=actor)
+    join_codes.rotate_join_codes(runtime.uow, adapters=runtime.adapters, actor=actor)
     return _back(f"同步完成：{report.groups} 个群，{report.members} 人；"
                  f"补入群 {report.changes.joined}，补退群 {report.changes.left}；"
                  f"错误 {len(report.errors)}")
@@ -112,8 +118,8 @@ def wecom_join_code(actor: CurrentActor, runtime: RuntimeDep, corp_id: str = For
                     capacity: int = Form(200), fill_ratio: float = Form(0.9),
                     remark: str = Form("")) -> Response:
     chats = [g.strip() for g in groups.replace("，", ",").split(",") if g.strip()]
-    code = wecom_join_codes.do_create_join_code(
-        runtime.uow, actor=actor, adapter=_adapter(runtime), corp_id=corp_id, channel=channel,
+    code = join_codes.do_create_join_code(
+        runtime.uow, actor=actor, adapter=_adapter(runtime), account=corp_id, channel=channel,
         chats=chats, capacity=capacity, fill_ratio=fill_ratio, remark=remark)
     return _back(f"群活码已创建：{code['channel']}")
 

@@ -9,6 +9,9 @@ from typing import Any, ClassVar
 
 from qunyun.adapters.platforms.base import (
     Delivery,
+    JoinCodeLimits,
+    JoinCodeMade,
+    JoinCodeSpec,
     ParseResult,
     PlatformAdapter,
     Receipt,
@@ -23,8 +26,12 @@ PROFILES: dict[str, frozenset[Capability]] = {
     # What WeCom customer groups allow through the official API: no kicking, no bot posts in
     # groups, no unconfirmed broadcasts (see shared/protocols/WECOM_AND_EXPORTS.md).
     "wecom": frozenset({Capability.SEND_PRIVATE, Capability.IDEMPOTENT_SEND, Capability.SEND_IMAGE,
-                        Capability.SEND_LINK, Capability.SEND_MINIPROGRAM}),
+                        Capability.SEND_LINK, Capability.SEND_MINIPROGRAM,
+                        Capability.CREATE_JOIN_CODE}),
 }
+JOIN_CODE_LIMITS = {"full": JoinCodeLimits(max_groups=5, capacities=(100, 200, 500, 2000)),
+                    "wecom": JoinCodeLimits(max_groups=5, capacities=(100, 200, 500))}
+JOIN_LINK = "https://sandbox.qunyun.invalid/join/{code_id}"
 
 
 class SandboxAdapter(PlatformAdapter):
@@ -44,6 +51,9 @@ class SandboxAdapter(PlatformAdapter):
         self.store = store
         self.profile = profile
         self.capabilities = PROFILES[profile]
+        self.join_code_limits = JOIN_CODE_LIMITS[profile]
+        # the codes made, by code id: what each points at (a rehearsal scans them)
+        self.join_codes: dict[str, JoinCodeSpec] = {}
         self.fail_rate = fail_rate
         self.latency_seconds = latency_seconds
         self._random = random.Random(seed)
@@ -63,6 +73,18 @@ class SandboxAdapter(PlatformAdapter):
             delivery.idempotency_key, delivery.action.type_name, delivery.chat_external_id,
             payload)
         return Receipt(platform_message_id=f"sbx-{seq}", duplicate=duplicate)
+
+    def create_join_code(self, account: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        code_id = f"sbx-join-{len(self.join_codes) + 1}-{spec.channel}"
+        self.join_codes[code_id] = spec
+        return JoinCodeMade(code_id, JOIN_LINK.format(code_id=code_id))
+
+    def update_join_code(self, account: str, code_id: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        self.join_codes[code_id] = spec
+        return JoinCodeMade(code_id, JOIN_LINK.format(code_id=code_id))
+
+    def delete_join_code(self, account: str, code_id: str) -> None:
+        self.join_codes.pop(code_id, None)
 
     def close(self) -> None:
         self.store.close()

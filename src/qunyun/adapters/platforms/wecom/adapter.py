@@ -18,19 +18,26 @@ from qunyun.adapters.platforms.base import (
     CONFIRM_SENT,
     ConfirmTicket,
     Delivery,
+    JoinCodeLimits,
+    JoinCodeMade,
+    JoinCodeSpec,
     ParseResult,
     PermanentSendError,
     PlatformAdapter,
     Receipt,
 )
 from qunyun.adapters.platforms.wecom import parse as wecom_parse
-from qunyun.adapters.platforms.wecom.client import WecomClient
+from qunyun.adapters.platforms.wecom.client import WecomApiError, WecomClient
 from qunyun.domain.actions import Capability
 from qunyun.domain.events import ChatRef, JoinScene
 from qunyun.domain.groups import Roster, RosterMember
 
 CAPABILITIES = frozenset({Capability.BROADCAST_NEEDS_CONFIRMATION, Capability.SEND_IMAGE,
-                          Capability.SEND_LINK, Capability.SEND_MINIPROGRAM})
+                          Capability.SEND_LINK, Capability.SEND_MINIPROGRAM,
+                          Capability.CREATE_JOIN_CODE})
+# a join way holds at most five groups; groups hold 100 (QR joins), 200 or 500 people
+JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=5, capacities=(100, 200, 500))
+ALREADY_GONE = 41044  # del_join_way on a code WeCom no longer has
 
 # get_groupmsg_send_result status: 0 not sent yet, 1 sent, 2 not a friend, 3 received another
 # group send (the frequency cap)
@@ -59,6 +66,7 @@ def wecom_attachments(attachments: Sequence[Mapping[str, str]]) -> list[dict[str
 
 class WecomAdapter(PlatformAdapter):
     name: ClassVar[str] = "wecom"
+    join_code_limits: JoinCodeLimits | None = JOIN_CODE_LIMITS
 
     def __init__(self, *, clients: Callable[[str], WecomClient],
                  chat_home: Callable[[str], tuple[str, str] | None]) -> None:
@@ -106,6 +114,44 @@ class WecomAdapter(PlatformAdapter):
         if home is None:
             raise PermanentSendError(f"group {chat_external_id} has not been synced from WeCom")
         return self.roster_of(home[0], chat_external_id)
+
+    # --- join codes (群活码) --------------------------------------------------------------------
+
+    @staticmethod
+    def _join_way(spec: JoinCodeSpec) -> dict[str, Any]:
+        """add_join_way / update_join_way's body: scene 2 (QR code), WeCom opens a new group
+        named after ``room_base_name`` when all are full, ``state`` is the channel."""
+        return {"scene": 2, "remark": spec.remark[:30], "auto_create_room": 1,
+                "room_base_name": spec.room_base_name[:40], "room_base_id": 1,
+                "chat_id_list": list(spec.chats), "state": spec.channel}
+
+    def check_account(self, account: str) -> None:
+        self.client(account)  # the client factory refuses a corp that is not connected
+
+    def create_join_code(self, account: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        client = self.client(account)
+        config_id = client.add_join_way(self._join_way(spec))
+        return JoinCodeMade(config_id, self._qr(client, config_id))
+
+    def update_join_code(self, account: str, code_id: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        client = self.client(account)
+        client.update_join_way({"config_id": code_id, **self._join_way(spec)})
+        return JoinCodeMade(code_id, "")  # the QR code stays the same
+
+    def delete_join_code(self, account: str, code_id: str) -> None:
+        try:
+            self.client(account).del_join_way(code_id)
+        except WecomApiError as exc:
+            if exc.code != ALREADY_GONE:
+                raise
+
+    @staticmethod
+    def _qr(client: WecomClient, config_id: str) -> str:
+        """The code's QR image URL; empty when WeCom does not say (the code still works)."""
+        try:
+            return str(client.get_join_way(config_id).get("qr_code", ""))
+        except WecomApiError:
+            return ""
 
     # --- owner-confirmed group sends -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from qunyun.web.routes.api import (
     broadcasts,
     groups,
     ingest,
+    join_codes,
     leads,
     members,
     outbox,
@@ -30,4 +31,4 @@ from qunyun.web.routes.api import (
 #: another's ``{id}`` paths where both could match.
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
-    scripts, playbooks, timeline, broadcasts, activities, wecom))
+    scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes))

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.domain.staff import Permission
 from qunyun.services import (
     confirmations,
+    join_codes,
     wecom,
     wecom_callbacks,
-    wecom_join_codes,
     wecom_sync,
     wecom_welcome,
 )
@@ -40,10 +41,6 @@ class JoinCodeCreate(BaseModel):
     capacity: int = 200
     fill_ratio: float = 0.9
     remark: str = ""
-
-
-class Spares(BaseModel):
-    groups: list[str | int] = Field(min_length=1, max_length=50)
 
 
 class WelcomeCreate(BaseModel):
@@ -82,8 +79,7 @@ def verify(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, 
 def sync(corp_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     report = wecom_sync.sync_corp(runtime.uow, adapter=_adapter(runtime), corp_id=corp_id,
                                   actor=actor)
-    rotated = wecom_join_codes.rotate_join_codes(
-        runtime.uow, adapter=_adapter(runtime), actor=actor)
+    rotated = join_codes.rotate_join_codes(runtime.uow, adapters=runtime.adapters, actor=actor)
     return {**asdict(report), "rotations": [asdict(r) for r in rotated]}
 
 
@@ -96,46 +92,18 @@ def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
 
 @router.get("/wecom/join-codes")
 @access(Permission.VIEW)
-def join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return wecom_join_codes.list_join_codes(conn, actor=actor)
+def list_wecom_join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return join_codes.list_join_codes(conn, actor=actor, platform=WecomAdapter.name)
 
 
 @router.post("/wecom/join-codes", status_code=201)
 @access(Permission.OPERATE)
 def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
                   runtime: RuntimeDep) -> dict[str, Any]:
-    return wecom_join_codes.do_create_join_code(
-        runtime.uow, actor=actor, adapter=_adapter(runtime), corp_id=body.corp_id,
+    return join_codes.do_create_join_code(
+        runtime.uow, actor=actor, adapter=_adapter(runtime), account=body.corp_id,
         channel=body.channel, chats=body.groups, capacity=body.capacity,
         fill_ratio=body.fill_ratio, remark=body.remark)
-
-
-@router.get("/wecom/join-codes/{code_id}")
-@access(Permission.VIEW)
-def join_code(code_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
-    return wecom_join_codes.access_join_code(conn, actor=actor, code_id=code_id)
-
-
-@router.post("/wecom/join-codes/{code_id}/spares")
-@access(Permission.OPERATE)
-def add_spares(code_id: int, body: Spares, actor: CurrentActor,
-               runtime: RuntimeDep) -> dict[str, Any]:
-    return wecom_join_codes.do_add_spares(
-        runtime.uow, actor=actor, code_id=code_id, chats=body.groups)
-
-
-@router.delete("/wecom/join-codes/{code_id}", status_code=204)
-@access(Permission.OPERATE)
-def delete_join_code(code_id: int, actor: CurrentActor, runtime: RuntimeDep) -> None:
-    wecom_join_codes.do_delete_join_code(runtime.uow, actor=actor, adapter=_adapter(runtime),
-                                         code_id=code_id)
-
-
-@router.post("/wecom/join-codes/rotate")
-@access(Permission.OPERATE)
-def rotate(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
-    return [asdict(r) for r in wecom_join_codes.rotate_join_codes(
-        runtime.uow, adapter=_adapter(runtime), actor=actor)]
 
 
 @router.get("/wecom/welcome-templates")
