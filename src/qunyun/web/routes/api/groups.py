@@ -15,7 +15,7 @@ from qunyun.web.schemas import (
     GroupUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["groups"])
 
 
 @router.get("/groups", response_model=list[GroupPublic])

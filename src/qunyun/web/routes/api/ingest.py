@@ -12,7 +12,7 @@ from qunyun.web.schemas import (
     IngestOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 
 @router.post("/ingest/{platform}", response_model=IngestOut)

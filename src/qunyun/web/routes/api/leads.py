@@ -16,8 +16,6 @@ from qunyun.services import (
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, attachment
 
-router = APIRouter(prefix="/api/v1", tags=["crm"])
-
 router = APIRouter(prefix="/api/v1", tags=["leads"])
 
 

@@ -16,14 +16,35 @@ from qunyun.services import (
     merges,
     profiles,
     records,
+    segments,
     tags,
 )
+from qunyun.services import members as members_service
+from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.schemas import MemberDetail, MemberPublic
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
 
 
+@router.get("/members", response_model=list[MemberPublic])
+@access(Permission.VIEW)
+def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str = "",
+                segment: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """Search by nickname or member number, or list a segment (an expression)."""
+    if not 1 <= limit <= 500 or offset < 0:
+        raise InvalidInput("limit: 1–500; offset: 0 or more")
+    if segment:
+        return segments.list_expression_members(conn, actor=actor, expression=segment,
+                                                clock=runtime.clock(), limit=limit,
+                                                offset=offset)
+    return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
 
+
+@router.get("/members/{member_id}", response_model=MemberDetail)
+@access(Permission.VIEW)
+def api_member(member_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return members_service.access_member_by_id(conn, actor=actor, member_id=member_id)
 
 
 class TagAssign(BaseModel):

@@ -14,7 +14,7 @@ from qunyun.web.schemas import (
     OutboxPublic,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["outbox"])
 
 
 @router.get("/outbox", response_model=list[OutboxPublic])

@@ -13,7 +13,7 @@ from qunyun.services import health
 from qunyun.services.reports import get_group_health, get_overview
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 
 @router.get("/overview", response_model=Overview)

@@ -14,8 +14,6 @@ from qunyun.services import (
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
-router = APIRouter(prefix="/api/v1", tags=["crm"])
-
 router = APIRouter(prefix="/api/v1", tags=["tags"])
 
 

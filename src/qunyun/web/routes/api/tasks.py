@@ -14,7 +14,7 @@ from qunyun.web.schemas import (
     TaskPublic,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
 @router.get("/tasks", response_model=list[TaskPublic])

@@ -8,14 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from qunyun.domain.staff import Permission
-from qunyun.services import members as members_service
-from qunyun.services import segments, users
-from qunyun.services.errors import InvalidInput
+from qunyun.services import users
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.schemas import (
     Me,
-    MemberDetail,
-    MemberPublic,
     PasswordChange,
     SessionPublic,
     TokenCreate,
@@ -26,7 +22,7 @@ from qunyun.web.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 @router.get("/me", response_model=Me)
@@ -34,26 +30,6 @@ router = APIRouter(prefix="/api/v1", tags=["api"])
 def me(actor: CurrentActor) -> Me:
     return Me(id=actor.id, username=actor.username, role=actor.role.value,
               language=actor.language)
-
-
-@router.get("/members", response_model=list[MemberPublic])
-@access(Permission.VIEW)
-def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str = "",
-                segment: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Search by nickname or member number, or list a segment (an expression)."""
-    if not 1 <= limit <= 500 or offset < 0:
-        raise InvalidInput("limit: 1–500; offset: 0 or more")
-    if segment:
-        return segments.list_expression_members(conn, actor=actor, expression=segment,
-                                                clock=runtime.clock(), limit=limit,
-                                                offset=offset)
-    return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
-
-
-@router.get("/members/{member_id}", response_model=MemberDetail)
-@access(Permission.VIEW)
-def api_member(member_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
-    return members_service.access_member_by_id(conn, actor=actor, member_id=member_id)
 
 
 @router.get("/users", response_model=list[UserPublic])
