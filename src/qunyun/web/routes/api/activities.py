@@ -16,6 +16,7 @@ from qunyun.services import activities, conversions, enrolments, reports, settle
 from qunyun.services.members import member_id_by_number
 from qunyun.services.reports import get_funnel
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import ActivityOut, MirrorStatusOut, SeriesOut
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
 Money = float | str
@@ -80,7 +81,7 @@ class ConversionCreate(BaseModel):
     ref: str | None = None
 
 
-@router.get("/activities/series")
+@router.get("/activities/series", response_model=list[SeriesOut])
 @access(Permission.VIEW)
 def api_series(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return activities.list_series(conn, actor=actor)
@@ -96,14 +97,14 @@ def api_series_create(body: SeriesCreate, actor: CurrentActor,
     return {"id": new_id, "code": body.code}
 
 
-@router.get("/activities")
+@router.get("/activities", response_model=list[ActivityOut])
 @access(Permission.VIEW)
 def api_activities(actor: CurrentActor, conn: ReadConn,
                    series: str | None = None) -> list[dict[str, Any]]:
     return activities.list_activities(conn, actor=actor, series=series)
 
 
-@router.post("/activities", status_code=201)
+@router.post("/activities", response_model=ActivityOut, status_code=201)
 @access(Permission.OPERATE)
 def api_activity_create(body: ActivityCreate, actor: CurrentActor,
                         runtime: RuntimeDep) -> dict[str, Any]:
@@ -258,14 +259,14 @@ def api_cohorts(actor: CurrentActor, runtime: RuntimeDep, series: str | None = N
                                 period=period)
 
 
-@router.get("/analytics/mirror")
+@router.get("/analytics/mirror", response_model=MirrorStatusOut)
 @access(Permission.VIEW)
 def api_mirror(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Whether the analytics mirror is in use, as of when, and whether a refresh runs."""
     return reports.mirror_status(runtime.mirror, actor=actor)
 
 
-@router.post("/analytics/mirror/refresh", status_code=202)
+@router.post("/analytics/mirror/refresh", response_model=MirrorStatusOut, status_code=202)
 @access(Permission.OPERATE)
 def api_mirror_refresh(actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     """Start a refresh in the background; ``started`` is false when one already runs."""

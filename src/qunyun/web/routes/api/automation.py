@@ -14,6 +14,7 @@ from qunyun.services import automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import FaqOut
 
 router = APIRouter(prefix="/api/v1", tags=["automation"])
 
@@ -82,14 +83,14 @@ def settings_put(body: SettingsUpdate, actor: CurrentActor, runtime: RuntimeDep,
                                              reset=body.reset)
 
 
-@router.get("/faqs")
+@router.get("/faqs", response_model=list[FaqOut])
 @access(Permission.VIEW)
 def faqs_list(actor: CurrentActor, conn: ReadConn,
               group_id: int | None = None) -> list[dict[str, Any]]:
     return faqs.list_faqs(conn, actor=actor, group_id=group_id)
 
 
-@router.post("/faqs", status_code=201)
+@router.post("/faqs", response_model=FaqOut, status_code=201)
 @access(Permission.OPERATE)
 def faqs_create(body: FaqCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -100,7 +101,7 @@ def faqs_create(body: FaqCreate, actor: CurrentActor, runtime: RuntimeDep) -> di
         return faqs.get_faq(conn, actor=actor, faq_id=faq_id)
 
 
-@router.patch("/faqs/{faq_id}")
+@router.patch("/faqs/{faq_id}", response_model=FaqOut)
 @access(Permission.OPERATE)
 def faqs_update(faq_id: int, body: dict[str, Any], actor: CurrentActor,
                 runtime: RuntimeDep) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from qunyun.domain.staff import Permission
 from qunyun.services import broadcasts, pushes
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import BroadcastOut, DeliveryOut
 
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
 
@@ -26,7 +27,7 @@ class BroadcastSave(BaseModel):
     send_at: datetime | None = None
 
 
-@router.get("/broadcasts")
+@router.get("/broadcasts", response_model=list[BroadcastOut])
 @access(Permission.VIEW)
 def broadcasts_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return broadcasts.list_broadcasts(conn, actor=actor)
@@ -42,7 +43,7 @@ def broadcasts_preview(body: BroadcastSave, actor: CurrentActor, conn: ReadConn,
         clock=runtime.clock())
 
 
-@router.post("/broadcasts", status_code=201)
+@router.post("/broadcasts", response_model=BroadcastOut, status_code=201)
 @access(Permission.OPERATE)
 def broadcasts_create(body: BroadcastSave, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
@@ -50,13 +51,13 @@ def broadcasts_create(body: BroadcastSave, actor: CurrentActor,
         return broadcasts.do_create_broadcast(conn, actor=actor, **body.model_dump())
 
 
-@router.get("/broadcasts/{broadcast_id}")
+@router.get("/broadcasts/{broadcast_id}", response_model=BroadcastOut)
 @access(Permission.VIEW)
 def broadcasts_get(broadcast_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return broadcasts.get_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
 
 
-@router.post("/broadcasts/{broadcast_id}/cancel")
+@router.post("/broadcasts/{broadcast_id}/cancel", response_model=BroadcastOut)
 @access(Permission.OPERATE)
 def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
                       runtime: RuntimeDep) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
         return broadcasts.do_cancel_broadcast(conn, actor=actor, broadcast_id=broadcast_id)
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", response_model=list[DeliveryOut])
 @access(Permission.VIEW)
 def deliveries_list(actor: CurrentActor, conn: ReadConn, playbook_id: int | None = None,
                     broadcast_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import join_codes
 from qunyun.services.errors import NotFound
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import JoinCodeOut, RotationOut
 
 router = APIRouter(prefix="/api/v1", tags=["join codes"])
 
@@ -33,14 +34,14 @@ class Spares(BaseModel):
     groups: list[str | int] = Field(min_length=1, max_length=50)
 
 
-@router.get("/join-codes")
+@router.get("/join-codes", response_model=list[JoinCodeOut])
 @access(Permission.VIEW)
 def list_join_codes(actor: CurrentActor, conn: ReadConn,
                     platform: str | None = None) -> list[dict[str, Any]]:
     return join_codes.list_join_codes(conn, actor=actor, platform=platform)
 
 
-@router.post("/join-codes", status_code=201)
+@router.post("/join-codes", response_model=JoinCodeOut, status_code=201)
 @access(Permission.OPERATE)
 def create_join_code(body: JoinCodeNew, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
@@ -53,20 +54,20 @@ def create_join_code(body: JoinCodeNew, actor: CurrentActor,
         fill_ratio=body.fill_ratio, remark=body.remark)
 
 
-@router.post("/join-codes/rotate")
+@router.post("/join-codes/rotate", response_model=list[RotationOut])
 @access(Permission.OPERATE)
 def rotate_join_codes(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
     return [asdict(r) for r in join_codes.rotate_join_codes(
         runtime.uow, adapters=runtime.adapters, actor=actor)]
 
 
-@router.get("/join-codes/{code_id}")
+@router.get("/join-codes/{code_id}", response_model=JoinCodeOut)
 @access(Permission.VIEW)
 def join_code(code_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return join_codes.access_join_code(conn, actor=actor, code_id=code_id)
 
 
-@router.post("/join-codes/{code_id}/spares")
+@router.post("/join-codes/{code_id}/spares", response_model=JoinCodeOut)
 @access(Permission.OPERATE)
 def add_spares(code_id: int, body: Spares, actor: CurrentActor,
                runtime: RuntimeDep) -> dict[str, Any]:

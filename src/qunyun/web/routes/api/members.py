@@ -22,6 +22,7 @@ from qunyun.services import (
 from qunyun.services import members as members_service
 from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import AttributeFieldOut, BlacklistEntryOut, FollowUpOut
 from qunyun.web.schemas import MemberDetail, MemberPublic
 
 router = APIRouter(prefix="/api/v1", tags=["members"])
@@ -138,7 +139,7 @@ def api_record_complete(record_id: int, actor: CurrentActor, runtime: RuntimeDep
         records.do_complete_follow_up(conn, actor=actor, record_id=record_id)
 
 
-@router.get("/follow-ups")
+@router.get("/follow-ups", response_model=list[FollowUpOut])
 @access(Permission.VIEW)
 def api_follow_ups(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     """Open follow-ups, soonest first."""
@@ -164,7 +165,7 @@ def api_unblacklist(member_id: int, actor: CurrentActor, runtime: RuntimeDep) ->
         blacklist.do_lift(conn, actor=actor, member_id=member_id)
 
 
-@router.get("/blacklist")
+@router.get("/blacklist", response_model=list[BlacklistEntryOut])
 @access(Permission.VIEW)
 def api_blacklist_list(actor: CurrentActor, conn: ReadConn,
                        active: bool = True) -> list[dict[str, Any]]:
@@ -180,14 +181,14 @@ def api_attribute(member_id: int, body: AttributeSet, actor: CurrentActor,
                                     value=body.value)
 
 
-@router.get("/attributes")
+@router.get("/attributes", response_model=list[AttributeFieldOut])
 @access(Permission.VIEW)
 def api_attribute_fields(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     """Custom attributes: personal or not, their kind, how many members hold each."""
     return attributes.list_attribute_fields(conn, actor=actor)
 
 
-@router.patch("/attributes/{name}")
+@router.patch("/attributes/{name}", response_model=AttributeFieldOut)
 @access(Permission.MANAGE_USERS)
 def api_mark_attribute(name: str, body: AttributeMark, actor: CurrentActor,
                        runtime: RuntimeDep) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from qunyun.domain.staff import Permission
 from qunyun.services import playbooks
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import PlaybookOut, PlaybookSummaryOut
 from qunyun.web.schemas import patch_values
 
 router = APIRouter(prefix="/api/v1", tags=["playbooks"])
@@ -59,13 +60,13 @@ class Skip(BaseModel):
     once: bool = False
 
 
-@router.get("/playbooks")
+@router.get("/playbooks", response_model=list[PlaybookSummaryOut])
 @access(Permission.VIEW)
 def playbooks_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return playbooks.list_playbooks(conn, actor=actor)
 
 
-@router.post("/playbooks", status_code=201)
+@router.post("/playbooks", response_model=PlaybookOut, status_code=201)
 @access(Permission.OPERATE)
 def playbooks_create(body: PlaybookCreate, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
@@ -73,13 +74,13 @@ def playbooks_create(body: PlaybookCreate, actor: CurrentActor,
         return playbooks.do_create_playbook(conn, actor=actor, **body.model_dump())
 
 
-@router.get("/playbooks/{playbook_id}")
+@router.get("/playbooks/{playbook_id}", response_model=PlaybookOut)
 @access(Permission.VIEW)
 def playbooks_get(playbook_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return playbooks.get_playbook(conn, actor=actor, playbook_id=playbook_id)
 
 
-@router.patch("/playbooks/{playbook_id}")
+@router.patch("/playbooks/{playbook_id}", response_model=PlaybookOut)
 @access(Permission.OPERATE)
 def playbooks_edit(playbook_id: int, body: PlaybookEdit, actor: CurrentActor,
                    runtime: RuntimeDep) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def playbooks_edit(playbook_id: int, body: PlaybookEdit, actor: CurrentActor,
                                             tz=runtime.settings.tz)
 
 
-@router.post("/playbooks/{playbook_id}/shift")
+@router.post("/playbooks/{playbook_id}/shift", response_model=PlaybookOut)
 @access(Permission.VIEW)
 def playbooks_shift(playbook_id: int, body: Shift, actor: CurrentActor,
                     runtime: RuntimeDep) -> dict[str, Any]:
@@ -100,7 +101,7 @@ def playbooks_shift(playbook_id: int, body: Shift, actor: CurrentActor,
                                            to=body.to, tz=runtime.settings.tz)
 
 
-@router.post("/playbooks/{playbook_id}/groups")
+@router.post("/playbooks/{playbook_id}/groups", response_model=PlaybookOut)
 @access(Permission.OPERATE)
 def playbooks_attach(playbook_id: int, body: Attach, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:

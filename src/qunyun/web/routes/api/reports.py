@@ -12,6 +12,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import health
 from qunyun.services.reports import get_group_health, get_overview
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import AlertOut
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -22,7 +23,7 @@ def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Ov
     return get_overview(conn, actor=actor, tz=runtime.settings.tz)
 
 
-@router.get("/reports/alerts")
+@router.get("/reports/alerts", response_model=list[AlertOut])
 @access(Permission.VIEW)
 def api_health_alerts(actor: CurrentActor, conn: ReadConn,
                       group_id: int | None = None) -> list[dict[str, Any]]:
@@ -30,7 +31,7 @@ def api_health_alerts(actor: CurrentActor, conn: ReadConn,
     return health.list_alerts(conn, actor=actor, group_id=group_id)
 
 
-@router.post("/reports/alerts/check")
+@router.post("/reports/alerts/check", response_model=list[AlertOut])
 @access(Permission.OPERATE)
 def api_health_alerts_check(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """Check every running group now (the worker does it hourly); returns the new alerts."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from qunyun.domain.staff import Permission
 from qunyun.services import scripts
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import ScriptOut
 
 router = APIRouter(prefix="/api/v1", tags=["scripts"])
 
@@ -32,21 +33,21 @@ class ScriptEdit(BaseModel):
     note: str = ""
 
 
-@router.get("/scripts")
+@router.get("/scripts", response_model=list[ScriptOut])
 @access(Permission.VIEW)
 def scripts_list(actor: CurrentActor, conn: ReadConn, kind: str | None = None,
                  archived: bool = False) -> list[dict[str, Any]]:
     return scripts.list_scripts(conn, actor=actor, kind=kind, archived=archived)
 
 
-@router.post("/scripts", status_code=201)
+@router.post("/scripts", response_model=ScriptOut, status_code=201)
 @access(Permission.OPERATE)
 def scripts_create(body: ScriptSave, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
         return scripts.do_create_script(conn, actor=actor, values=body.model_dump())
 
 
-@router.get("/scripts/{script_id}")
+@router.get("/scripts/{script_id}", response_model=ScriptOut)
 @access(Permission.VIEW)
 def scripts_get(script_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     out = scripts.get_script(conn, actor=actor, script_id=script_id)
@@ -54,7 +55,7 @@ def scripts_get(script_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str
     return out
 
 
-@router.patch("/scripts/{script_id}")
+@router.patch("/scripts/{script_id}", response_model=ScriptOut)
 @access(Permission.OPERATE)
 def scripts_edit(script_id: int, body: ScriptEdit, actor: CurrentActor,
                  runtime: RuntimeDep) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def scripts_edit(script_id: int, body: ScriptEdit, actor: CurrentActor,
                                         note=body.note)
 
 
-@router.post("/scripts/{script_id}/archive")
+@router.post("/scripts/{script_id}/archive", response_model=ScriptOut)
 @access(Permission.OPERATE)
 def scripts_archive(script_id: int, actor: CurrentActor, runtime: RuntimeDep,
                     restore: bool = False) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from qunyun.services import (
     segments,
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import SegmentMemberOut, SegmentOut
 
 router = APIRouter(prefix="/api/v1", tags=["segments"])
 
@@ -35,13 +36,13 @@ class Expression(BaseModel):
 
 # --- segments -------------------------------------------------------------------------------
 
-@router.get("/segments")
+@router.get("/segments", response_model=list[SegmentOut])
 @access(Permission.VIEW)
 def api_segments(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return segments.list_segments(conn, actor=actor)
 
 
-@router.post("/segments", status_code=201)
+@router.post("/segments", response_model=SegmentOut, status_code=201)
 @access(Permission.OPERATE)
 def api_segment_create(body: SegmentCreate, actor: CurrentActor,
                        runtime: RuntimeDep) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def api_segment_create(body: SegmentCreate, actor: CurrentActor,
         return segments.get_segment(conn, actor=actor, segment_id=segment_id)
 
 
-@router.get("/segments/{segment_id}")
+@router.get("/segments/{segment_id}", response_model=SegmentOut)
 @access(Permission.VIEW)
 def api_segment(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
                 conn: ReadConn) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def api_segment_count(body: Expression, actor: CurrentActor, runtime: RuntimeDep
                                                  clock=runtime.clock())}
 
 
-@router.get("/segments/{segment_id}/members")
+@router.get("/segments/{segment_id}/members", response_model=list[SegmentMemberOut])
 @access(Permission.VIEW)
 def api_segment_members(segment_id: int, actor: CurrentActor, runtime: RuntimeDep,
                         conn: ReadConn, limit: int = 100,

@@ -13,6 +13,7 @@ from qunyun.services import (
     tags,
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import CreatedOut, TagOut
 
 router = APIRouter(prefix="/api/v1", tags=["tags"])
 
@@ -36,13 +37,13 @@ class TagUpdate(BaseModel):
 
 # --- tags ---------------------------------------------------------------------------------
 
-@router.get("/tags")
+@router.get("/tags", response_model=list[TagOut])
 @access(Permission.VIEW)
 def api_tags(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return tags.list_tags(conn, actor=actor)
 
 
-@router.post("/tags", status_code=201)
+@router.post("/tags", response_model=CreatedOut, status_code=201)
 @access(Permission.OPERATE)
 def api_tag_create(body: TagCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:

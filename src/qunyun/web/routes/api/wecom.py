@@ -20,6 +20,7 @@ from qunyun.services import (
     wecom_welcome,
 )
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.outputs import CorpOut, JoinCodeOut
 from qunyun.web.routes.wecom import _adapter
 
 router = APIRouter(prefix="/api/v1", tags=["wecom"])
@@ -51,13 +52,13 @@ class WelcomeCreate(BaseModel):
     notify: bool = True
 
 
-@router.get("/wecom/corps")
+@router.get("/wecom/corps", response_model=list[CorpOut])
 @access(Permission.VIEW)
 def corps(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return wecom.list_corps(conn, actor=actor)
 
 
-@router.post("/wecom/corps", status_code=201)
+@router.post("/wecom/corps", response_model=CorpOut, status_code=201)
 @access(Permission.MANAGE_USERS)
 def add_corp(body: CorpCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.uow.write() as conn:
@@ -90,13 +91,13 @@ def callbacks(actor: CurrentActor, conn: ReadConn, status: str | None = None,
     return wecom_callbacks.list_callbacks(conn, actor=actor, status=status, limit=min(limit, 500))
 
 
-@router.get("/wecom/join-codes")
+@router.get("/wecom/join-codes", response_model=list[JoinCodeOut])
 @access(Permission.VIEW)
 def list_wecom_join_codes(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
     return join_codes.list_join_codes(conn, actor=actor, platform=WecomAdapter.name)
 
 
-@router.post("/wecom/join-codes", status_code=201)
+@router.post("/wecom/join-codes", response_model=JoinCodeOut, status_code=201)
 @access(Permission.OPERATE)
 def add_join_code(body: JoinCodeCreate, actor: CurrentActor,
                   runtime: RuntimeDep) -> dict[str, Any]:
