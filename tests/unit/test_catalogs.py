@@ -61,3 +61,19 @@ def test_money_numbers_and_shares_follow_the_locale(lang: str, yuan: str, num: s
     assert number(12345.67, lang, 1) == num
     assert percent(0.4166, lang) == share
     assert money(None, lang) == number(None, lang) == percent(None, lang) == ""
+
+
+def test_a_reason_inside_a_refusal_is_translated_too() -> None:
+    from qunyun.i18n import InvalidValue
+    from qunyun.services.activities import fail_or_keep
+
+    with pytest.raises(InvalidInput) as refused:
+        fail_or_keep([], "fail", "form.csv", 2,
+                     InvalidValue("activity {code}: not found", code="X1"))
+    assert str(refused.value) == "form.csv: line 2: activity X1: not found (nothing was imported)"
+    assert refused.value.in_language("zh-CN") == (
+        "form.csv：第 2 行：找不到活动 X1（未导入任何内容）")
+    kept: list[dict[str, object]] = []
+    fail_or_keep(kept, "skip", "form.csv", 3, InvalidValue("activity {code}: not found",
+                                                           code="X2"))
+    assert kept == [{"file": "form.csv", "line": 3, "reason": "activity X2: not found"}]

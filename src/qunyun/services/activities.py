@@ -413,8 +413,10 @@ def check_on_error(on_error: str) -> None:
 
 
 def fail_or_keep(errors: list[dict[str, Any]], on_error: str, name: str, line: int,
-                  reason: str) -> None:
+                  reason: str | Exception) -> None:
+    """Stop the import on a bad row (the reason, if translatable, is translated inside the
+    refusal), or keep the row's reason in the report and go on."""
     if on_error == "fail":
         raise InvalidInput("{name}: line {line}: {reason} (nothing was imported)",
                            name=name, line=line, reason=reason)
-    errors.append({"file": name, "line": line, "reason": reason})
+    errors.append({"file": name, "line": line, "reason": str(reason)})

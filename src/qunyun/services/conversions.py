@@ -163,7 +163,7 @@ def do_import_conversions(conn: Connection, *, actor: Actor, path: Path | str, t
                 channel=sheet.cell(row, "channel"), note=sheet.cell(row, "note"),
                 external_ref=sheet.cell(row, "ref") or None, source="csv")
         except ValueError as exc:
-            fail_or_keep(report["errors"], on_error, name, line, str(exc))
+            fail_or_keep(report["errors"], on_error, name, line, exc)
             continue
         if new_id is None:
             report["already"] += 1

@@ -203,7 +203,7 @@ def do_import_enrolments(conn: Connection, *, actor: Actor, activity_id: int | s
             deposit = parse_yuan(sheet.cell(row, "deposit"), "deposit") if sheet.cell(
                 row, "deposit") else None
         except ValueError as exc:
-            fail_or_keep(report["errors"], on_error, name, line, str(exc))
+            fail_or_keep(report["errors"], on_error, name, line, exc)
             continue
         signups.append(Signup(member_id=member_id, at=at, deposit_fen=deposit, line=line,
                               channel=sheet.cell(row, "channel") or channel,
@@ -255,7 +255,7 @@ def do_import_checkins(conn: Connection, *, actor: Actor, activity_id: int | str
             if member_id not in enrolled:
                 raise InvalidValue("member is not enrolled in {code}", code=activity['code'])
         except ValueError as exc:
-            fail_or_keep(report["errors"], on_error, name, line, str(exc))
+            fail_or_keep(report["errors"], on_error, name, line, exc)
             continue
         valid.append((member_id, day, at))
     report["checkins"] = store_checkins_many(conn, group_id=group_id, rows=valid,
