@@ -1,0 +1,18 @@
+// Every table scrolls inside its own box: on a phone a wide table slides sideways instead of
+// pushing the whole page wider than the screen (pages and HTMX fragments alike).
+(function () {
+  function wrapTables(root) {
+    root.querySelectorAll('table').forEach(function (table) {
+      var parent = table.parentElement;
+      if (!parent || parent.classList.contains('scroll')) return;
+      var box = document.createElement('div');
+      box.className = 'scroll';
+      parent.insertBefore(box, table);
+      box.appendChild(table);
+    });
+  }
+  document.addEventListener('DOMContentLoaded', function () {
+    wrapTables(document);
+    document.body.addEventListener('htmx:afterSwap', function (e) { wrapTables(e.target); });
+  });
+})();

@@ -1,0 +1,110 @@
+"""Every page at a phone's width and a laptop's, in Debian's chromium: the page is never
+wider than the screen (wide tables scroll inside their own box) and no text wraps one
+character per line (the navigation over the title, a squeezed name column)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_browser import ARGS, CHROMIUM, _log_in, _need_browser, _seed, dashboard
+
+pytestmark = pytest.mark.browser
+
+PAGES = ("/", "/account", "/activities", "/activities/cohorts", "/audit", "/automation",
+         "/automation/checkins", "/automation/draws", "/automation/faq",
+         "/automation/moderation", "/content/broadcasts", "/content/deliveries",
+         "/content/playbooks", "/content/scripts", "/content/timeline", "/groups", "/groups/1",
+         "/health", "/leads", "/members", "/members/1", "/members/attributes",
+         "/members/blacklist", "/members/suggestions", "/outbox", "/segments", "/tags",
+         "/tasks", "/users", "/wecom")
+SIZES = ((390, 844), (1440, 900))
+
+# Text nodes of three or more characters laid out one character per line, and the widest
+# elements when the page is wider than the screen (to say what spills).
+MEASURE = """(screen) => {
+  const squeezed = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.replace(/\\s+/g, '');
+    const el = n.parentElement;
+    if (text.length < 3 || !el || el.offsetParent === null) continue;
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+    if (lines.size >= 3 && lines.size >= text.length * 0.6) squeezed.push(text.slice(0, 24));
+  }
+  const width = document.documentElement.scrollWidth;
+  const spill = [];
+  if (width > screen + 1) {
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > screen + 1 && !el.closest('.scroll')) {
+        spill.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+                   + (el.className && typeof el.className === 'string'
+                      ? '.' + el.className.split(' ')[0] : '') + ' ' + Math.round(r.right));
+      }
+    }
+  }
+  return {width, squeezed, spill: spill.slice(0, 8)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _need_browser()
+    with dashboard(tmp_path_factory.mktemp("layout"), _seed) as base:
+        yield base
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}px")
+def test_every_page_fits_the_screen_and_no_text_wraps_per_character(
+        server: str, tmp_path: Path, size: tuple[int, int]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    width, height = size
+    problems: dict[str, Any] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        phone = width < 600
+        page = browser.new_page(locale="zh-CN", viewport={"width": width, "height": height},
+                                is_mobile=phone, has_touch=phone)
+        _log_in(page, server)
+        for path in PAGES:
+            response = page.goto(server + path)
+            assert response is not None and response.status == 200, path
+            page.wait_for_load_state("networkidle")
+            found = page.evaluate(MEASURE, width)
+            if found["width"] > width + 1 or found["squeezed"]:
+                problems[path] = found
+            name = path.strip("/").replace("/", "_") or "home"  # to look at, kept by pytest
+            page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
+        browser.close()
+    # the full list beside the screenshots (the assertion message is cut short)
+    (tmp_path / "problems.json").write_text(json.dumps(problems, ensure_ascii=False, indent=1))
+    assert problems == {}, problems
+
+
+def test_on_a_phone_the_menu_folds_behind_one_button(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                is_mobile=True, has_touch=True)
+        _log_in(page, server)
+        expect(page.locator("#nav")).to_be_hidden()  # the page starts with its content
+        page.locator("#nav-button").tap()
+        expect(page.locator("#nav")).to_be_visible()
+        page.locator("#nav a", has_text="成员").tap()
+        expect(page).to_have_url(server + "/members")
+        expect(page.locator("#nav")).to_be_hidden()
+        laptop = browser.new_page(viewport={"width": 1440, "height": 900})
+        _log_in(laptop, server)
+        expect(laptop.locator("#nav-button")).to_be_hidden()  # a laptop shows the menu
+        expect(laptop.locator("#nav")).to_be_visible()
+        browser.close()
