@@ -6,6 +6,7 @@ from sqlalchemy import Connection, select
 from qunyun.adapters.storage.tables import audit_log, groups, staff_tasks
 from qunyun.bootstrap import Runtime
 from qunyun.clock import utcnow
+from qunyun.i18n import translate
 from qunyun.services import tasks
 from qunyun.services.ingest import do_ingest_event
 from tests.factories import event, raw_join, raw_message
@@ -103,3 +104,19 @@ def test_htmx_task_done_returns_the_updated_row(client: TestClient, staff: dict[
     assert row.status_code == 200
     assert row.text.startswith(f'<tr id="task-{task_id}">')
     assert "已忽略" in row.text and "已处理" in row.text and "<html" not in row.text
+
+
+def test_no_such_page_answers_in_the_team_language(client: TestClient,
+                                                   staff: dict[str, str]) -> None:
+    """A 404 or 405 from routing (not from a service) is the error page in Chinese for
+    people and the usual JSON shape for programs; the icon is served from the package."""
+    login(client, staff["viewer"])
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "找不到" in page.text and "Not Found" not in page.text
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json()["error"] == "Not Found"
+    assert api.json()["message"] == translate("error.not_found", "zh-CN")
+    wrong = client.delete("/members")
+    assert wrong.status_code == 405 and "（405）" in wrong.text
+    icon = client.get("/favicon.ico", follow_redirects=True)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")

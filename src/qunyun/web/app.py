@@ -15,11 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
+from qunyun.i18n import translate
 from qunyun.services.errors import ServiceError, TooManyAttempts, in_words
 from qunyun.web.deps import CsrfFailed, LoginRequired, language, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
@@ -99,6 +101,21 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """No such page, a method the page does not take…: the error page in the team's
+        language for people, the same JSON shape as every other error for programs."""
+        key = {404: "error.not_found", 405: "error.method"}.get(exc.status_code, "error.http")
+        message = translate(key, language(request)).format(status=exc.status_code)
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc.detail), "message": message},
+                                status_code=exc.status_code, headers=exc.headers)
+        response = render(request, "error.html", {"message_key": key,
+                                                  "status": exc.status_code},
+                          status_code=exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:

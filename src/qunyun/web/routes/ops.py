@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
@@ -51,6 +51,13 @@ class StoreCollector(Collector):
                                 value=figures.jobs_due)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+@access(PUBLIC)
+def favicon() -> RedirectResponse:
+    """Browsers ask the root for the icon before they read the page's link."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/healthz")
 @access(PUBLIC)
 def healthz(runtime: RuntimeDep) -> JSONResponse:
@@ -87,4 +94,4 @@ def api_docs(actor: CurrentActor) -> Response:
     return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="qunyun API",
                                swagger_js_url="/static/vendor/swagger/swagger-ui-bundle.js",
                                swagger_css_url="/static/vendor/swagger/swagger-ui.css",
-                               swagger_favicon_url="/static/favicon.ico")
+                               swagger_favicon_url="/static/favicon.svg")
