@@ -197,8 +197,15 @@ def test_automation_faq_moderation_and_draw(server: str, tmp_path: Path) -> None
         page.goto(server + "/automation/draws")
         page.fill("#draw-form input[name=title]", "今晚抽奖")
         page.fill("#draw-form input[name=prizes]", "一等奖:1")
+        page.once("dialog", lambda d: d.dismiss())  # asked first; "no" draws nothing
+        page.click("#draw-form button[type=submit]")
+        expect(page.locator("#draw-form")).to_be_visible()
+        assert page.locator("#verify").count() == 0
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
         page.click("#draw-form button[type=submit]")
         expect(page.locator("#verify")).to_contain_text("结果一致")
+        assert asked and "不能重抽" in asked[0]
         expect(page.locator("#winners-table")).to_contain_text("一等奖")
         page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
         browser.close()
@@ -268,8 +275,11 @@ def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: 
         page.click("#shift-form button[type=submit]")
         expect(page.locator("#campaign-start")).to_contain_text("21:00")
         expect(page.locator("#timeline")).to_contain_text("20:00")
+        asked: list[str] = []  # pausing stops sends in every group: asked first, by name
+        page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
         page.click("#playbook-toggle")
         expect(page.locator("#playbook-status")).to_contain_text("已暂停")
+        assert asked and "暂停剧本" in asked[0] and "个群" in asked[0]
         page.click(".tabs a[href='/content/broadcasts']")
         page.fill("#broadcast-form input[name=name]", "周五直播")
         page.fill("#broadcast-form textarea[name=text]", "周五20:00直播，不见不散")

@@ -11,6 +11,15 @@
       box.appendChild(table);
     });
   }
+  // A destructive or irreversible action says what will happen (and to how many) and asks
+  // first: any form with data-confirm, on a page or swapped in by HTMX.
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (form && form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
   document.addEventListener('DOMContentLoaded', function () {
     wrapTables(document);
     document.body.addEventListener('htmx:afterSwap', function (e) { wrapTables(e.target); });
