@@ -27,7 +27,7 @@ def test_every_page_renders_for_admin(client: TestClient, staff: dict[str, str],
     login(client, "admin1")
     for path, needle in [("/", "运营概览"), ("/groups", "群g1"), (f"/groups/{gid}", "请问价格"),
                          ("/members", "张三"), ("/tasks", "待办任务"), ("/outbox", "发送记录"),
-                         ("/audit", "user.login"), ("/users", "operator1")]:
+                         ("/audit", "新建员工账号"), ("/users", "operator1")]:
         response = client.get(path)
         assert response.status_code == 200, path
         assert needle in response.text, path

@@ -46,11 +46,13 @@ def member_timeline(conn: Connection, member_id: int, group_names: dict[int, str
             member_events.c.kind.not_in((blacklist.BLACKLISTED, blacklist.UNBLACKLISTED)))
             .order_by(member_events.c.occurred_at.desc()).limit(limit)):
         data = dict(r.data or {})
+        # ``data`` for the page to put in words (a join's scene, the channel); ``text`` keeps
+        # the pairs for the API
         item = {"at": r.occurred_at, "kind": f"event.{r.kind}", "source": "group",
-                "group": group_names.get(r.group_id, ""),
+                "group": group_names.get(r.group_id, ""), "data": data,
                 "text": ", ".join(f"{k}={v}" for k, v in data.items() if v)}
         if "decision" in data:  # a moderation decision: the step it took, in words
-            item.update(text="", step=data.get("action", ""))
+            item.update(text="", data={}, step=data.get("action", ""))
         items.append(item)
     for r in conn.execute(select(messages.c.sent_at, messages.c.text, messages.c.group_id,
                                  messages.c.recalled)

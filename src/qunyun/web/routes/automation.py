@@ -4,12 +4,12 @@ a try-it box), check-in leaderboards and refunds, draws. Services do the work.""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.automation import SECTIONS
+from qunyun.domain.automation import SECTIONS, AutomationSettings
 from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
 from qunyun.domain.staff import Permission
 from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
@@ -55,8 +55,25 @@ def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
     data = automation.get_settings(conn, actor=actor, group_id=group)
     return render(request, "automation.html", {
         "s": data, "group_id": group, "sections": SECTIONS, "team_only": automation.TEAM_ONLY,
+        "choices": CHOICES,
         "tiers_text": tiers_text,
         "caps_text": caps_to_text, "groups": list_groups(conn, actor=actor)})
+
+
+def _choices() -> dict[str, dict[str, tuple[str, ...]]]:
+    """Settings that take one of a few words (a ``Literal``): offered as a list of labels,
+    not typed as codes."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for section, field in AutomationSettings.model_fields.items():
+        model = field.annotation
+        for key, inner in getattr(model, "model_fields", {}).items():
+            if get_origin(inner.annotation) is Literal:
+                out.setdefault(section, {})[key] = tuple(str(a) for a in get_args(
+                    inner.annotation))
+    return out
+
+
+CHOICES = _choices()
 
 
 @router.post("/automation/settings/{section}")
