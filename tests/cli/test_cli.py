@@ -240,3 +240,10 @@ def test_join_codes_on_any_platform_that_can_make_them(env: Path, fresh_db_url: 
     assert nowhere.exit_code == 1 and "没有平台 'nowhere' 的连接器" in nowhere.output
     assert run(db, "join-codes", "delete", str(code["id"])).exit_code == 0
     assert json.loads(run(db, "join-codes", "list", "--json").stdout) == []
+
+
+def test_inbox_says_when_nothing_needs_attention(env: Path, fresh_db_url: str) -> None:
+    shown = run(fresh_db_url, "inbox")
+    assert shown.exit_code == 0 and "今天没有待处理的事" in shown.output
+    data = json.loads(run(fresh_db_url, "inbox", "--json").stdout)
+    assert data["total"] == 0 and len(data["entries"]) == 5

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qunyun.cli.common import (
+    AsOpt,
     JsonOpt,
     console,
     emit_json,
     runtime,
     say,
+    session,
 )
 
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
@@ -48,3 +51,24 @@ def tasks_done(task_id: int, outcome: str = "", dismiss: bool = False) -> None:
                                dismiss=dismiss, now=rt.now())
     console.print(say("task {task_id} dismissed", task_id=task_id) if dismiss
                   else say("task {task_id} done", task_id=task_id))
+
+
+def inbox(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """What needs a person today: open tasks, follow-ups due today, moderation reviews,
+    open health alerts and failed sends, each with where it is handled."""
+    from qunyun.services.inbox import get_inbox
+
+    with session(as_user, write=False) as (rt, conn, actor):
+        box = get_inbox(conn, actor=actor, clock=rt.clock())
+    if as_json:
+        emit_json(box.as_dict())
+        return
+    if not box.total:
+        console.print(say("inbox.empty"))
+        return
+    for entry in box.entries:
+        if entry.count:
+            console.print(f"[bold]{escape(say('inbox.' + entry.kind))}[/bold] {entry.count}  "
+                          f"[dim]{entry.link}[/dim]", highlight=False)
+            for item in entry.items:
+                console.print(f"  · {escape(str(item['text']))}", highlight=False)

@@ -10,6 +10,7 @@ from qunyun.analytics.health import GroupHealth
 from qunyun.analytics.overview import Overview
 from qunyun.domain.staff import Permission
 from qunyun.services import health
+from qunyun.services.inbox import get_inbox
 from qunyun.services.reports import get_group_health, get_overview
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.outputs import AlertOut
@@ -21,6 +22,14 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 @access(Permission.VIEW)
 def api_overview(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> Overview:
     return get_overview(conn, actor=actor, tz=runtime.settings.tz)
+
+
+@router.get("/inbox")
+@access(Permission.VIEW)
+def api_inbox(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn) -> dict[str, Any]:
+    """What needs a person today: open tasks, follow-ups due today, moderation reviews,
+    open health alerts, failed sends — each with a count, a link and the first items."""
+    return get_inbox(conn, actor=actor, clock=runtime.clock()).as_dict()
 
 
 @router.get("/reports/alerts", response_model=list[AlertOut])
