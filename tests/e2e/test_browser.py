@@ -285,10 +285,17 @@ def test_script_playbook_timeline_and_broadcast_composer(server: str, tmp_path: 
         page.fill("#broadcast-form textarea[name=text]", "周五20:00直播，不见不散")
         page.check("#broadcast-form input[name=group_ids]")
         expect(page.locator("#recipient-count")).to_have_text("1")
+        expect(page.locator("#needs-time")).to_be_visible()  # no time yet: it says so
+        page.fill("#send-at", "明天 20:00")  # as people type it
+        page.locator("#send-at").dispatch_event("change")
+        expect(page.locator("#preview-when")).to_contain_text("20:00")
+        expect(page.locator("#needs-time")).to_have_count(0)
+        expect(page.locator("#preview-groups")).to_be_visible()
         page.click("#broadcast-send")
         expect(page.locator("#deliveries-table")).to_be_visible()
         page.goto(server + "/content/broadcasts")
         expect(page.locator("#broadcasts-table")).to_contain_text("周五直播")
+        expect(page.locator("#broadcasts-table")).to_contain_text("20:00")
         page.screenshot(path=str(tmp_path / "broadcasts.png"), full_page=True)
         browser.close()
 

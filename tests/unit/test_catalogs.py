@@ -77,3 +77,34 @@ def test_a_reason_inside_a_refusal_is_translated_too() -> None:
     fail_or_keep(kept, "skip", "form.csv", 3, InvalidValue("activity {code}: not found",
                                                            code="X2"))
     assert kept == [{"file": "form.csv", "line": 3, "reason": "activity X2: not found"}]
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("2026-12-04 20:00", "2026-12-04 20:00"), ("2026/12/04 20:00", "2026-12-04 20:00"),
+    ("12/04 20:00", "2026-12-04 20:00"), ("12月4日20:00", "2026-12-04 20:00"),
+    ("明天 20:00", "2026-12-04 20:00"), ("明天20点", "2026-12-04 20:00"),
+    ("今天 9点30", "2026-12-03 09:30"), ("20:00", "2026-12-03 20:00"),
+    ("后天 8:05", "2026-12-05 08:05"), ("2026-12-04T20:00", "2026-12-04 20:00"),
+])
+def test_times_are_read_as_people_type_them(typed: str, expected: str) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from qunyun.domain.content import parse_local_time
+
+    tz = ZoneInfo("Asia/Shanghai")
+    now = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)  # noon on the 3rd in Shanghai
+    got = parse_local_time(typed, tz, "send_at", now=now)
+    assert got is not None and got.tzinfo is not None
+    assert got.astimezone(tz).strftime("%Y-%m-%d %H:%M") == expected
+
+
+@pytest.mark.parametrize("typed", ["13/45 20:00", "明天 25:00", "next week", "12/04"])
+def test_a_time_that_is_not_one_is_named(typed: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from qunyun.domain.content import ContentError, parse_local_time
+
+    with pytest.raises(ContentError) as refused:
+        parse_local_time(typed, ZoneInfo("Asia/Shanghai"), "send_at")
+    assert "明天 20:00" in refused.value.in_language("zh-CN") and typed in str(refused.value)

@@ -126,8 +126,19 @@ def test_broadcast_composer_preview_create_and_log(client: TestClient, conn: Con
         "csrf_token": token, "target_kind": "segment", "target_value": "messages >>> 1",
         "text": "x"})
     assert "人群分组" in error.text
-    r = client.post("/content/broadcasts", data={
+    assert "还没选时间" in fragment.text and "群" in fragment.text  # the groups it reaches
+    tomorrow = client.post("/content/broadcasts/preview", data={
+        "csrf_token": token, "target_kind": "groups", "group_ids": [str(gids[0])],
+        "text": "周五直播", "send_at": "明天 20:00"})
+    assert "20:00" in tomorrow.text and "还没选时间" not in tomorrow.text
+    before = snapshot(conn)  # an empty time never sends: it asks
+    empty = client.post("/content/broadcasts", data={
         "csrf_token": token, "name": "直播预告", "target_kind": "all", "text": "周五直播"})
+    assert empty.status_code == 422 and "立即发送" in empty.text
+    assert snapshot(conn) == before
+    r = client.post("/content/broadcasts", data={
+        "csrf_token": token, "name": "直播预告", "target_kind": "all", "text": "周五直播",
+        "send_now": "1"})
     assert r.status_code == 303
     schedules.fire_due(runtime.uow, config=runtime.ingest_config)
     log = client.get(r.headers["location"])
@@ -141,6 +152,10 @@ def test_broadcast_composer_preview_create_and_log(client: TestClient, conn: Con
         "name": "下周", "target": {"groups": gids}, "text": "下周见",
         "send_at": (utcnow() + timedelta(days=7)).isoformat()}, headers=headers)
     assert later.status_code == 201
+    nobody = client.post("/api/v1/broadcasts", json={
+        "name": "空", "target": {"group_tag": "没有这个标签的群"}, "text": "x",
+        "send_at": (utcnow() + timedelta(days=7)).isoformat()}, headers=headers)
+    assert nobody.status_code == 422 and "reaches no group" in nobody.json()["error"]
     cancelled = client.post(f"/api/v1/broadcasts/{later.json()['id']}/cancel", headers=headers)
     assert cancelled.json()["status"] == "cancelled"
     again = client.post(f"/api/v1/broadcasts/{later.json()['id']}/cancel", headers=headers)

@@ -486,17 +486,49 @@ def caps_from_text(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def parse_local_time(text: str, tz: ZoneInfo, field: str) -> datetime | None:
-    """A time an operator typed (``2026-12-01 20:00``) in the team's zone; empty is None."""
+_RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2}
+_CLOCK = r"(\d{1,2})\s*[:：点]\s*(\d{1,2})?\s*分?"
+_TIME_FORMS = (
+    # 明天 20:00 · 今天20点 · 后天 9点30 · 20:00 (today)
+    re.compile(r"^(?P<rel>今天|今日|明天|明日|后天)?\s*" + _CLOCK + "$"),
+    # 12/04 20:00 · 12-04 20:00 · 12月4日 20:00 (this year)
+    re.compile(r"^(?P<m>\d{1,2})\s*[/月-]\s*(?P<d>\d{1,2})\s*日?\s*" + _CLOCK + "$"),
+    # 2026/12/04 20:00 · 2026年12月4日 20点
+    re.compile(r"^(?P<y>\d{4})\s*[/年.-]\s*(?P<m>\d{1,2})\s*[/月.-]\s*(?P<d>\d{1,2})\s*日?"
+               r"\s*[T ]?\s*" + _CLOCK + "$"),
+)
+
+
+def parse_local_time(text: str, tz: ZoneInfo, field: str,
+                     now: datetime | None = None) -> datetime | None:
+    """A time an operator typed, in the team's zone; empty is None. Takes what people write:
+    ``2026-12-04 20:00``, ``2026/12/04 20:00``, ``12/04 20:00``, ``12月4日 20:00``,
+    ``明天 20:00``, ``今天20点``, ``20:00`` (today); ``now`` places the relative ones."""
     text = text.strip()
     if not text:
         return None
     try:
         value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=tz)
     except ValueError:
-        raise ContentError("{field}: {text!r} is not a time like 2026-12-01 20:00",
-                           field=field, text=text) from None
-    return value if value.tzinfo else value.replace(tzinfo=tz)
+        pass
+    today = (now or datetime.now(tz)).astimezone(tz).date()
+    for form in _TIME_FORMS:
+        match = form.match(text)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        hour, minute = (int(g) if g else 0 for g in match.groups()[-2:])
+        try:
+            if "y" in parts or "m" in parts:
+                day = date(int(parts.get("y") or today.year), int(parts["m"]), int(parts["d"]))
+            else:
+                day = today + timedelta(days=_RELATIVE_DAYS.get(parts.get("rel") or "今天", 0))
+            return datetime.combine(day, time(hour, minute), tzinfo=tz)
+        except ValueError:
+            break  # 13/45, 25:00: named below like any other mistake
+    raise ContentError("{field}: {text!r} is not a time like 2026-12-04 20:00, 12/04 20:00 "
+                       "or 明天 20:00", field=field, text=text)
 
 
 def parse_assignments(lines: Iterable[str], field: str = "variables") -> dict[str, str]:

@@ -90,7 +90,9 @@ def preview_broadcast(conn: Connection, *, actor: Actor, target: Mapping[str, An
     warnings = sorted({o.placement.reason for o in outcomes
                        if o.placement and o.placement.status in ("queued", "dropped")}
                       | {o.reason for o in outcomes if o.placement is None})
+    groups = sorted({r.group_name or r.name for r in recipients})
     return {"recipients": len(recipients), "target": pushes.describe_target(checked),
+            "at": at, "groups": groups[:30], "more_groups": max(0, len(groups) - 30),
             "counts": counts, "warnings": warnings, "attachments": attach,
             "sample": [pushes.outcome_row(o, clock.tz) for o in outcomes[:sample]]}
 
@@ -100,13 +102,19 @@ def do_create_broadcast(conn: Connection, *, actor: Actor, name: str,
                         text: str | None = None,
                         attachments: Sequence[Mapping[str, Any]] | None = None,
                         variables: Mapping[str, Any] | None = None,
-                        send_at: datetime | None = None, now: datetime | None = None
-                        ) -> dict[str, Any]:
-    """Store a broadcast and its job (immediate ones are due now; the worker sends them)."""
+                        send_at: datetime | None = None, now: datetime | None = None,
+                        clock: Clock | None = None) -> dict[str, Any]:
+    """Store a broadcast and its job (immediate ones are due now; the worker sends them).
+    Refused when the target reaches nobody now (``clock`` places segment days; UTC if not
+    given): a broadcast to zero groups is a mistake, not a send."""
     actor.require(Permission.OPERATE)
     now = now or utcnow()
     name, checked, at = _validate(conn, actor=actor, name=name, target=target,
                                   send_at=send_at, now=now)
+    if checked is not None and not pushes.resolve(conn, actor=actor, target=checked,
+                                                  clock=clock or Clock(now, ZoneInfo("UTC"))):
+        raise InvalidInput("target: {target} reaches no group or member now",
+                           target=pushes.describe_target(checked))
     body, attach, meta = _content(conn, actor, script_id, text, attachments)
     values = {str(k): str(v) for k, v in (variables or {}).items() if str(v).strip()}
     if missing := [v for v in meta.get("declared", []) if v not in values]:

@@ -41,7 +41,7 @@ def form_ids(form: Any) -> list[int]:
 
 def local_time(text: str, runtime: Any, field: str) -> datetime | None:
     try:
-        return parse_local_time(text, runtime.settings.tz, field)
+        return parse_local_time(text, runtime.settings.tz, field, now=runtime.now())
     except ContentError as exc:
         raise InvalidInput.wrap(exc) from None
 

@@ -3,6 +3,7 @@ log. Services do the work."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,14 +19,25 @@ from qunyun.web.forms import form_attachments, form_int, form_target, form_value
 router = APIRouter(include_in_schema=False)
 
 
-def _broadcast_args(form: Any, runtime: Any) -> dict[str, Any]:
+def _broadcast_args(form: Any, runtime: Any, *, preview: bool = False) -> dict[str, Any]:
     script = str(form.get("script_id") or "")
     return {"target": form_target(form),
             "script_id": form_int(script, "script_id") if script else None,
             "text": str(form.get("text") or "") if not script else None,
             "attachments": form_attachments(form) if not script else [],
             "variables": form_values(str(form.get("variables", ""))),
-            "send_at": local_time(str(form.get("send_at", "")), runtime, "send_at")}
+            "send_at": _send_at(form, runtime, required=not preview)}
+
+
+def _send_at(form: Any, runtime: Any, *, required: bool = True) -> datetime | None:
+    """The time typed (明天 20:00, 12/04 20:00…) or picked on the calendar; an empty time
+    sends at once only when "send now" is ticked — never by leaving the field empty."""
+    typed = str(form.get("send_at") or "").strip() or str(form.get("send_at_pick") or "")
+    if typed:
+        return local_time(typed, runtime, "send_at")
+    if form.get("send_now") or not required:  # the preview shows "now" and asks for a time
+        return None
+    raise InvalidInput("send_at: choose a time, or tick “send now”")
 
 
 @router.get("/content/broadcasts")
@@ -45,7 +57,9 @@ async def broadcasts_preview(request: Request, actor: CurrentActor, conn: ReadCo
     form = await request.form()
     try:
         out = broadcasts.preview_broadcast(conn, actor=actor, clock=runtime.clock(),
-                                           **_broadcast_args(form, runtime))
+                                           **_broadcast_args(form, runtime, preview=True))
+        out["needs_time"] = not (form.get("send_at") or form.get("send_at_pick")
+                                 or form.get("send_now"))
         error = ""
     except InvalidInput as exc:
         out, error = {}, in_words(exc, language(request))
@@ -59,6 +73,7 @@ async def broadcasts_create(request: Request, actor: CurrentActor,
     form = await request.form()
     with runtime.uow.write() as conn:
         row = broadcasts.do_create_broadcast(conn, actor=actor, name=str(form.get("name", "")),
+                                             clock=runtime.clock(),
                                              **_broadcast_args(form, runtime))
     return RedirectResponse(f"/content/deliveries?broadcast={row['id']}", status_code=303)
 
