@@ -37,10 +37,12 @@ def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> 
         return
     table = Table("id", say("status"), say("action"), say("group"), say("attempts"), say("error"))
     for r in rows:
-        table.add_row(str(r["id"]), r["status"], r["action_type"], str(r["group_name"] or ""),
+        table.add_row(str(r["id"]), say(f"status.{r['status']}"),
+                      say(f"atype.{r['action_type']}"), str(r["group_name"] or ""),
                       str(r["attempts"]), r["last_error"][:60])
     console.print(table)
-    console.print(counts)
+    console.print(" · ".join(f"{say('status.' + k)} {v}" for k, v in counts.items() if v),
+                  highlight=False)
 
 
 @outbox_app.command("retry")

@@ -48,9 +48,11 @@ def playbook_list(as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "名称", "状态", "步骤", "群", "活动开始")
+    table = Table("id", say("name"), say("status"), say("step"), say("groups"),
+                  say("campaign start"))
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["status"], str(r["step_count"]),
+        table.add_row(str(r["id"]), r["name"], say(f"content.status.{r['status']}"),
+                      str(r["step_count"]),
                       str(r["group_count"]), str(r["campaign_start"] or ""))
     console.print(table)
 
@@ -249,7 +251,7 @@ def playbook_preview(
     table = Table("计划", "发送", "步骤", "对象", "状态", "内容", "说明")
     for r in out["rows"]:
         table.add_row(r["due"][5:16].replace("T", " "), (r["at"] or "")[5:16].replace("T", " "),
-                      r["step"], r["recipient"], r["status"], r["text"][:30],
+                      r["step"], r["recipient"], say(f"content.st.{r['status']}"), r["text"][:30],
                       r["reason"] or r.get("condition", ""))
     console.print(table)
     console.print(" · ".join(f"{k} {v}" for k, v in out["counts"].items()) or "nothing to send")
