@@ -216,3 +216,24 @@ def test_personal_attributes_are_masked_and_not_filterable_for_viewers(
     assert "/mark" not in fields_page.text  # no mark buttons for a viewer
     assert client.post("/members/attributes/身份证号/mark",
                        data={"csrf_token": csrf, "personal": "0"}).status_code == 403
+
+
+def test_the_member_list_shows_groups_tags_and_channel(client: TestClient, conn: Connection,
+                                                       runtime: Runtime,
+                                                       staff: dict[str, str]) -> None:
+    """What an operator scans a member list for, on the page and in the API."""
+    from qunyun.services import tags as tags_service
+    from qunyun.services.members import member_id_by_number
+    from qunyun.services.users import SYSTEM
+    from tests.integration.test_join_codes import join
+
+    join(conn, runtime, "j1", "g1", "u1", channel="海报A")
+    join(conn, runtime, "j2", "g2", "u1")
+    tags_service.do_tag_member(conn, actor=SYSTEM, member_id=member_id_by_number(conn, 10001),
+                               tag="意向/高", create=True)
+    login(client, staff["viewer"])
+    page = client.get("/members").text
+    assert "群g1、群g2" in page and "高" in page and "海报A" in page
+    listed = client.get("/api/v1/members").json()
+    assert listed[0]["groups"] == ["群g1", "群g2"] and listed[0]["tags"] == ["高"]
+    assert listed[0]["channel"] == "海报A"

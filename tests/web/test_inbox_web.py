@@ -22,3 +22,4 @@ def test_the_dashboard_and_the_api_show_the_inbox(client: TestClient, conn: Conn
     assert 'id="inbox-follow_ups"' not in page.text  # nothing due: not listed
     api = client.get("/api/v1/inbox").json()
     assert api["total"] == 1 and api["entries"][0]["items"][0]["text"] == "手动移出广告号"
+

@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.storage.sql import increment_counter, insert_ignore
-from qunyun.adapters.storage.tables import counters, identities, members, memberships
+from qunyun.adapters.storage.tables import (
+    counters,
+    groups,
+    identities,
+    member_tags,
+    members,
+    memberships,
+    tags,
+)
 from qunyun.domain.events import PersonRef
 from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput, NotFound
@@ -120,7 +128,39 @@ def list_members(conn: Connection, *, actor: Actor, query: str = "", limit: int 
         else:
             stmt = stmt.where(members.c.display_name.contains(query, autoescape=True))
     rows = conn.execute(stmt.order_by(members.c.number).limit(limit).offset(offset)).mappings()
-    return [dict(r) for r in rows]
+    return with_context(conn, [dict(r) for r in rows])
+
+
+def with_context(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each member's current groups, tags and the channel of the latest join that came
+    through one (what an operator scans a member list for): two queries for the page."""
+    ids = [int(r["id"]) for r in rows]
+    if not ids:
+        return rows
+    in_groups: dict[int, list[str]] = {}
+    channel: dict[int, str] = {}
+    for r in conn.execute(
+            select(memberships.c.member_id, groups.c.name, memberships.c.channel,
+                   memberships.c.left_at)
+            .join(groups, groups.c.id == memberships.c.group_id)
+            .where(memberships.c.member_id.in_(ids))
+            .order_by(memberships.c.joined_at)):
+        if r.left_at is None:
+            in_groups.setdefault(int(r.member_id), []).append(str(r.name))
+        if r.channel:
+            channel[int(r.member_id)] = str(r.channel)  # the latest join's wins
+    tagged: dict[int, list[str]] = {}
+    for t in conn.execute(select(member_tags.c.member_id, tags.c.name)
+                          .join(tags, tags.c.id == member_tags.c.tag_id)
+                          .where(member_tags.c.member_id.in_(ids))
+                          .order_by(tags.c.name)):
+        tagged.setdefault(int(t.member_id), []).append(str(t.name))
+    for row in rows:
+        member_id = int(row["id"])
+        row["groups"] = in_groups.get(member_id, [])
+        row["tags"] = tagged.get(member_id, [])
+        row["channel"] = channel.get(member_id, "")
+    return rows
 
 
 def count_members(conn: Connection) -> int:

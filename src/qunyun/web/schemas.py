@@ -77,6 +77,10 @@ class MemberPublic(_Out):
     display_name: str
     first_seen_at: datetime
     last_seen_at: datetime
+    # in a list: the groups they are in now, their tags, the channel of their latest join
+    groups: list[str] = []
+    tags: list[str] = []
+    channel: str = ""
 
 
 class IdentityPublic(_Out):

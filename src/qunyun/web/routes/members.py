@@ -44,9 +44,9 @@ def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
     rows: list[dict[str, object]] = []
     if segment.strip():
         try:
-            rows = segments.list_expression_members(
+            rows = members_service.with_context(conn, segments.list_expression_members(
                 conn, actor=actor, expression=segment, clock=runtime.clock(), limit=PAGE,
-                offset=(page - 1) * PAGE)
+                offset=(page - 1) * PAGE))
             total = segments.count_expression(conn, actor=actor, expression=segment,
                                               clock=runtime.clock())
         except InvalidInput as exc:

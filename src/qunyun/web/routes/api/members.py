@@ -36,9 +36,9 @@ def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str
     if not 1 <= limit <= 500 or offset < 0:
         raise InvalidInput("limit: 1–500; offset: 0 or more")
     if segment:
-        return segments.list_expression_members(conn, actor=actor, expression=segment,
-                                                clock=runtime.clock(), limit=limit,
-                                                offset=offset)
+        return members_service.with_context(conn, segments.list_expression_members(
+            conn, actor=actor, expression=segment, clock=runtime.clock(), limit=limit,
+            offset=offset))
     return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
 
 
