@@ -75,14 +75,37 @@ class Term(str):
         return translate(f"{self.family}.{self}", language)
 
 
+class Phrase(str):
+    """A sentence code makes for people (a broadcast's target: "3 groups"). ``str()`` is the
+    English sentence (the API, logs); :meth:`in_language` is the reader's."""
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, /, **values: Any) -> Phrase:
+        phrase = super().__new__(cls, template.format(**values) if values else template)
+        phrase.template = template
+        phrase.values = values
+        return phrase
+
+    def in_language(self, language: str) -> str:
+        return fill(self.template, self.values, language)
+
+
+def said(value: Any, language: str) -> Any:
+    """``value`` in ``language`` when it is a phrase or a term, else as it is."""
+    return value.in_language(language) if isinstance(value, Phrase | Term) else value
+
+
 def fill(template: str, values: dict[str, Any], language: str) -> str:
     """``template`` translated, its ``{name}`` slots filled from ``values`` (terms in the
     reader's words)."""
     text = translate(template, language)
     if not values:
         return text
-    return text.format(**{k: v.in_language(language) if isinstance(v, Term | Translatable)
-                          else v for k, v in values.items()})
+    return text.format(**{k: v.in_language(language)
+                          if isinstance(v, Term | Phrase | Translatable) else v
+                          for k, v in values.items()})
 
 
 def refusal(role: str, permission: str, language: str) -> str:

@@ -108,3 +108,16 @@ def test_a_time_that_is_not_one_is_named(typed: str) -> None:
     with pytest.raises(ContentError) as refused:
         parse_local_time(typed, ZoneInfo("Asia/Shanghai"), "send_at")
     assert "明天 20:00" in refused.value.in_language("zh-CN") and typed in str(refused.value)
+
+
+def test_a_target_reads_in_the_readers_language() -> None:
+    """Descriptions code makes (a broadcast's target) are English for programs and the
+    reader's language on pages and in commands."""
+    from qunyun.i18n import said
+    from qunyun.services.pushes import describe_target
+
+    groups = describe_target({"groups": [1, 2, 3]})
+    assert groups == "3 groups" and said(groups, "zh-CN") == "3 个群"
+    tag = describe_target({"group_tag": "新人群"})
+    assert said(tag, "zh-CN") == "群标签「新人群」" and said(tag, "en") == "group tag “新人群”"
+    assert said("plain text", "zh-CN") == "plain text"

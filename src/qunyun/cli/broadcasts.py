@@ -15,6 +15,7 @@ from qunyun.cli.common import (
     emit_json,
     say,
     session,
+    settings,
 )
 from qunyun.cli.options import (
     AllOpt,
@@ -28,6 +29,7 @@ from qunyun.cli.options import (
     set_values,
     target_of,
 )
+from qunyun.i18n import said
 from qunyun.services import broadcasts, pushes, scripts
 
 broadcast_app = typer.Typer(help="Broadcasts with frequency caps, and the delivery log",
@@ -76,9 +78,11 @@ def broadcast_list(as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("id", "名称", "对象", "时间", "状态", "内容")
+    lang = settings().language
+    table = Table("id", say("name"), say("target"), say("time"), say("status"), say("text"))
     for r in rows:
-        table.add_row(str(r["id"]), r["name"], r["target_text"], str(r["send_at"]), r["status"],
+        table.add_row(str(r["id"]), r["name"], said(r["target_text"], lang), str(r["send_at"]),
+                      say(f"content.bstatus.{r['status']}"),
                       r["text"][:40])
     console.print(table)
 

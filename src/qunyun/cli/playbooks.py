@@ -20,6 +20,7 @@ from qunyun.cli.common import (
     fail,
     say,
     session,
+    settings,
 )
 from qunyun.cli.options import (
     AllOpt,
@@ -33,7 +34,7 @@ from qunyun.cli.options import (
     set_values,
     target_of,
 )
-from qunyun.i18n import Term
+from qunyun.i18n import Term, said
 from qunyun.services import playbooks, pushes, scripts, timeline
 from qunyun.services.members import member_id_by_number
 
@@ -72,7 +73,8 @@ def playbook_show(playbook: Annotated[str, typer.Argument(help="Playbook id or n
     for s in pb["steps"]:
         nxt = s["next_run_at"].astimezone(tz).strftime("%m-%d %H:%M") if s["next_run_at"] else (
             "已跳过" if s["skipped"] else s["job_status"] or "")
-        table.add_row(str(s["id"]), s["at"], s["name"], s["script_name"], s["target_text"], nxt)
+        table.add_row(str(s["id"]), s["at"], s["name"], s["script_name"],
+                      said(s["target_text"], settings().language), nxt)
     console.print(table)
 
 

@@ -49,6 +49,7 @@ from qunyun.domain.content import (
 )
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Phrase
 from qunyun.services import audit, automation, segments, tasks
 from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import InvalidInput
@@ -112,16 +113,20 @@ def _ids(value: Any) -> list[int]:
     return ids
 
 
-def describe_target(target: Mapping[str, Any] | None) -> str:
+def describe_target(target: Mapping[str, Any] | None) -> Phrase:
+    """Who a send goes to, in words (English by ``str()``, the reader's by ``said``)."""
     if not target:
-        return "剧本关联的群"
+        return Phrase("the playbook's groups")
     (kind, value), = target.items()
     if kind == "groups":
-        return f"{len(value)} 个群"
+        return Phrase("{n} groups", n=len(value))
     if kind == "all":
-        return "全部群"
-    label = {"group_tag": "群标签", "series": "系列", "segment": "人群"}[kind]
-    return f"{label}「{value}」" + ("（私聊）" if kind == "segment" else "")
+        return Phrase("all groups")
+    if kind == "group_tag":
+        return Phrase("group tag “{value}”", value=value)
+    if kind == "series":
+        return Phrase("series “{value}”", value=value)
+    return Phrase("segment “{value}” (private messages)", value=value)
 
 
 def resolve(conn: Connection, *, actor: Actor, target: Mapping[str, Any] | None,

@@ -178,6 +178,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
     ctx: dict[str, Any] = {
         "request": request, "t": t, "lang": lang, "local": local,
         "yuan": lambda amount: i18n.money(amount, lang),
+        "said": lambda value: i18n.said(value, lang),
         "number": lambda value, digits=0: i18n.number(value, lang, digits),
         "percent": lambda share, digits=0: i18n.percent(share, lang, digits),
         "csrf": csrf_token(request), "actor": getattr(request.state, "actor", None),
