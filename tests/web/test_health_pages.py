@@ -18,6 +18,8 @@ def test_health_page_api_and_offline_report(client: TestClient, staff: dict[str,
     login(client, "viewer1")
     page = client.get("/health?since=2026-11-20&until=2026-11-21")
     assert page.status_code == 200 and "群健康度" in page.text and "群g1" in page.text
+    # the page says which period it shows, and in which time zone
+    assert "统计区间：2026-11-20 至 2026-11-21（Asia/Shanghai）" in page.text
     detail = client.get(f"/health?group={gid}&since=2026-11-20&until=2026-11-21")
     assert f'id="health-{gid}"' in detail.text and "chart-heat" in detail.text
     assert "健康分构成" in detail.text and "每百人每天" in detail.text
