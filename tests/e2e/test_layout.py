@@ -157,3 +157,22 @@ def test_no_code_reaches_a_person(server: str, tmp_path: Path, lang: str) -> Non
         browser.close()
     (tmp_path / "codes.json").write_text(json.dumps(problems, ensure_ascii=False, indent=1))
     assert problems == {}, problems
+
+
+def test_the_dashboard_chart_names_its_axes_and_shows_every_day(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                is_mobile=True)
+        _log_in(page, server)
+        expect(page.locator("#chart-activity[data-rendered]")).to_have_count(1)
+        option = page.evaluate("""() => {
+          const o = echarts.getInstanceByDom(document.getElementById('chart-activity'))
+            .getOption();
+          return {y: o.yAxis.map(a => a.name), interval: o.xAxis[0].axisLabel.interval,
+                  days: o.xAxis[0].data.length};
+        }""")
+        assert option == {"y": ["消息（条）", "人数（人）"], "interval": 0, "days": 14}
+        browser.close()

@@ -8,10 +8,12 @@
     return {
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      grid: { left: 40, right: 40, top: 40, bottom: 30 },
+      grid: { left: 48, right: 48, top: 56, bottom: 30, containLabel: true },
       toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
-      xAxis: { type: "category", data: spec.x },
-      yAxis: [{ type: "value" }, { type: "value", splitLine: { show: false } }],
+      // every category shows (slanted when crowded), each value axis says what it counts
+      xAxis: { type: "category", data: spec.x, axisLabel: { interval: 0, rotate: spec.x && spec.x.length > 7 ? 40 : 0 } },
+      yAxis: [{ type: "value", name: (spec.yNames || [])[0] || "" },
+              { type: "value", name: (spec.yNames || [])[1] || "", splitLine: { show: false } }],
       series: spec.series
     };
   }
@@ -23,7 +25,7 @@
     var hours = []; for (var h = 0; h < 24; h++) { hours.push(h + ":00"); }
     return {
       tooltip: { position: "top" },
-      grid: { left: 50, right: 20, top: 10, bottom: 60 },
+      grid: { left: 50, right: 20, top: 10, bottom: 90 },  // the legend below the hour labels
       toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
       xAxis: { type: "category", data: hours, splitArea: { show: true } },
       yAxis: { type: "category", data: WEEKDAYS[spec.lang] || WEEKDAYS.en, splitArea: { show: true } },
