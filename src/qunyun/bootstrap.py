@@ -72,6 +72,14 @@ class Runtime:
     def box(self) -> SecretBox:
         return SecretBox(self.secret_key)
 
+    def adapter(self, platform: str) -> PlatformAdapter:
+        """The platform's adapter; a platform this installation has none for is refused
+        (404 on the API, exit 2 in a command) in one sentence everywhere."""
+        found = self.adapters.get(platform)
+        if found is None:
+            raise NotFound("no adapter for platform {platform!r}", platform=platform)
+        return found
+
     def capabilities(self, platform: str) -> frozenset[Capability]:
         adapter = self.adapters.get(platform)
         return adapter.capabilities if adapter else frozenset()

@@ -40,9 +40,7 @@ def ingest(
     totals: dict[str, Any] = {"file": str(path), "lines": 0, "events": 0, "duplicates": 0,
                               "skipped": {}, "outbox": 0}
     with runtime() as rt:
-        adapter = rt.adapters.get(platform)
-        if adapter is None:
-            fail(say("no adapter for platform {platform!r}", platform=platform), EXIT_BAD_INPUT)
+        adapter = rt.adapter(platform)
         with rt.uow.write() as conn, path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():

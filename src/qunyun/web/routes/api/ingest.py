@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from qunyun.domain.staff import Permission
-from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.errors import InvalidInput
 from qunyun.services.ingest import do_ingest_raw
 from qunyun.web.deps import CurrentActor, RuntimeDep, access
 from qunyun.web.schemas import (
@@ -20,9 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
 async def api_ingest(platform: str, request: Request, actor: CurrentActor,
                      runtime: RuntimeDep) -> IngestOut:
     """Feed one raw platform payload (JSON) through the event path (sandbox and simulator)."""
-    adapter = runtime.adapters.get(platform)
-    if adapter is None:
-        raise NotFound("no adapter for platform {platform!r}", platform=platform)
+    adapter = runtime.adapter(platform)
     try:
         raw = await request.json()
     except ValueError:

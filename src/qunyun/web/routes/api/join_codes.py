@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
 from qunyun.services import join_codes
-from qunyun.services.errors import NotFound
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.outputs import JoinCodeOut, RotationOut
 
@@ -45,11 +44,8 @@ def list_join_codes(actor: CurrentActor, conn: ReadConn,
 @access(Permission.OPERATE)
 def create_join_code(body: JoinCodeNew, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
-    adapter = runtime.adapters.get(body.platform)
-    if adapter is None:
-        raise NotFound("no adapter for platform {platform!r}", platform=body.platform)
     return join_codes.do_create_join_code(
-        runtime.uow, actor=actor, adapter=adapter, account=body.account,
+        runtime.uow, actor=actor, adapter=runtime.adapter(body.platform), account=body.account,
         channel=body.channel, chats=body.groups, capacity=body.capacity,
         fill_ratio=body.fill_ratio, remark=body.remark)
 
