@@ -93,8 +93,11 @@ class Phrase(str):
 
 
 def said(value: Any, language: str) -> Any:
-    """``value`` in ``language`` when it is a phrase or a term, else as it is."""
-    return value.in_language(language) if isinstance(value, Phrase | Term) else value
+    """``value`` in ``language`` when it is a phrase, a term or a translatable error (the
+    values inside a message, a target on a page), else as it is."""
+    if isinstance(value, Phrase | Term | Translatable):
+        return value.in_language(language)
+    return value
 
 
 def fill(template: str, values: dict[str, Any], language: str) -> str:
@@ -103,9 +106,7 @@ def fill(template: str, values: dict[str, Any], language: str) -> str:
     text = translate(template, language)
     if not values:
         return text
-    return text.format(**{k: v.in_language(language)
-                          if isinstance(v, Term | Phrase | Translatable) else v
-                          for k, v in values.items()})
+    return text.format(**{k: said(v, language) for k, v in values.items()})
 
 
 def refusal(role: str, permission: str, language: str) -> str:
@@ -134,13 +135,6 @@ class Translatable(Exception):
 class InvalidValue(Translatable, ValueError):
     """A value a person gave that cannot be used (parsing, checking): a ``ValueError`` the
     callers already catch, whose message is translated like a service error's."""
-
-
-def in_language(exc: BaseException, language: str) -> str:
-    """What ``exc`` says, in ``language`` when it is translatable, else as it is."""
-    if isinstance(exc, Translatable):
-        return exc.in_language(language)
-    return str(exc)
 
 
 def money(yuan: float | int | None, language: str) -> str:
