@@ -133,8 +133,8 @@ def _claim_channel(uow: UnitOfWork, *, platform: str, account: str, channel: str
         if row is not None and row.state == CREATING:
             raise Conflict(
                 "channel {channel!r}: join code {id} is being created, or its creation "
-                "stopped half-way; if it stays so, delete it (its WeCom code, if any, has "
-                "state {channel!r})", channel=channel, id=row.id)
+                "stopped half-way; if it stays so, delete it (its code on the platform, if "
+                "any, is named {channel!r})", channel=channel, id=row.id)
         if row is not None:  # a deleted code's row
             conn.execute(update(join_codes).where(join_codes.c.id == row.id).values(
                 **values, state=CREATING, created_at=now, updated_at=now))

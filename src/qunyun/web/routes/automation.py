@@ -4,6 +4,7 @@ a try-it box), check-in leaderboards and refunds, draws. Services do the work.""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
 from fastapi import APIRouter, Request
@@ -55,11 +56,12 @@ def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
     data = automation.get_settings(conn, actor=actor, group_id=group)
     return render(request, "automation.html", {
         "s": data, "group_id": group, "sections": SECTIONS, "team_only": automation.TEAM_ONLY,
-        "choices": CHOICES,
+        "choices": _choices(),
         "tiers_text": tiers_text,
         "caps_text": caps_to_text, "groups": list_groups(conn, actor=actor)})
 
 
+@cache
 def _choices() -> dict[str, dict[str, tuple[str, ...]]]:
     """Settings that take one of a few words (a ``Literal``): offered as a list of labels,
     not typed as codes."""
@@ -72,8 +74,6 @@ def _choices() -> dict[str, dict[str, tuple[str, ...]]]:
                     inner.annotation))
     return out
 
-
-CHOICES = _choices()
 
 
 @router.post("/automation/settings/{section}")
