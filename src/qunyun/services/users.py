@@ -90,6 +90,13 @@ class Actor:
 SYSTEM = Actor(id=0, username="system", role=Role.ADMIN)
 
 
+def username_of(label: str) -> str | None:
+    """Who an audit label names, for a person: ``user:lin`` → ``lin``; None for the system
+    itself (the label is ``Actor.label``'s, so it is read here, not on pages)."""
+    name = label.removeprefix("user:")
+    return None if name == SYSTEM.username else name
+
+
 def _actor(row: Any) -> Actor:
     return Actor(id=row.id, username=row.username, role=Role(row.role), language=row.language,
                  session_version=row.session_version)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import audit as audit_service
+from qunyun.services.users import username_of
 from qunyun.web.deps import CurrentActor, ReadConn, access, render
 
 router = APIRouter(include_in_schema=False)
@@ -16,5 +17,7 @@ router = APIRouter(include_in_schema=False)
 @access(Permission.MANAGE_USERS)
 def audit_page(request: Request, actor: CurrentActor, conn: ReadConn, page: int = 1) -> Response:
     page = max(1, page)
-    rows = audit_service.list_audit(conn, actor=actor, limit=100, offset=(page - 1) * 100)
+    rows = [{**r, "who": username_of(r["actor"])}
+            for r in audit_service.list_audit(conn, actor=actor, limit=100,
+                                              offset=(page - 1) * 100)]
     return render(request, "audit.html", {"rows": rows, "page": page})
