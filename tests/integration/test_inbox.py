@@ -37,3 +37,17 @@ def test_today_is_the_teams_day_and_each_entry_counts_and_links(
     assert by_kind["tasks"].count == 1 and by_kind["tasks"].link == "/tasks"
     assert box.total == 2 and box.as_dict()["total"] == 2
 
+
+
+def test_a_health_alert_is_counted_once_not_also_as_a_task(conn: Connection,
+                                                            runtime: Runtime) -> None:
+    """An alert is raised as a staff task; the inbox lists it under alerts only."""
+    from qunyun.services import health
+
+    runtime.now = FixedTime(NOW)
+    join(conn, runtime, "j1", "g1", "u1")
+    tasks.create_task(conn, kind=health.TASK_KIND, title="群g1：最近 3 天无人发言",
+                      reason="群健康预警", now=NOW)
+    box = get_inbox(conn, actor=SYSTEM, clock=runtime.clock())
+    by_kind = {e.kind: e.count for e in box.entries}
+    assert by_kind["tasks"] == 0 and by_kind["alerts"] == 1 and box.total == 1

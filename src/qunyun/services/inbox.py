@@ -43,27 +43,30 @@ class Inbox:
 def get_inbox(conn: Connection, *, actor: Actor, clock: Clock) -> Inbox:
     actor.require(Permission.VIEW)
     today_ends = clock.day_start(clock.now.astimezone(clock.tz).date() + timedelta(days=1))
-    open_tasks = tasks.list_tasks(conn, actor=actor, limit=SHOWN)
-    due = records.list_follow_ups(conn, actor=actor, due_before=today_ends, limit=500)
+    # a health alert is also a staff task: it is counted once, under alerts
+    alert_kinds = (health.TASK_KIND,)
+    open_tasks = tasks.list_tasks(conn, actor=actor, limit=SHOWN, except_kinds=alert_kinds)
+    due = records.list_follow_ups(conn, actor=actor, due_before=today_ends, limit=SHOWN)
     reviews = moderation.list_decisions(conn, actor=actor, status=PENDING,
                                         limit=SHOWN)
-    alerts = [a for a in health.list_alerts(conn, actor=actor, limit=200)
-              if a.get("task_status") == tasks.OPEN]
+    alerts = [a for a in health.list_alerts(conn, actor=actor, limit=50)
+              if a.get("task_status") == tasks.OPEN][:SHOWN]
     failed = outbox.list_outbox(conn, actor=actor, status="dead", limit=SHOWN)
     return Inbox([
-        InboxEntry("tasks", tasks.count_open_tasks(conn), "/tasks",
+        InboxEntry("tasks", tasks.count_open_tasks(conn, except_kinds=alert_kinds), "/tasks",
                    [{"id": t["id"], "text": t["title"], "group": t["group_name"] or ""}
                     for t in open_tasks]),
-        InboxEntry("follow_ups", len(due), "/members",
+        InboxEntry("follow_ups", records.count_follow_ups(conn, due_before=today_ends),
+                   "/members",
                    [{"id": r["id"], "text": r["body"][:80], "member": r["number"],
-                     "due_at": r["due_at"]} for r in due[:SHOWN]]),
+                     "due_at": r["due_at"]} for r in due]),
         InboxEntry("reviews", moderation.count_pending(conn), "/automation/moderation",
                    [{"id": d["id"], "text": (d.get("text") or "")[:80],
                      "group": d["group_name"] or "", "member": d["member_number"]}
                     for d in reviews]),
-        InboxEntry("alerts", len(alerts), "/health",
+        InboxEntry("alerts", tasks.count_open_tasks(conn, kinds=alert_kinds), "/health",
                    [{"id": a["id"], "text": a["text"], "group": a["group_name"]}
-                    for a in alerts[:SHOWN]]),
+                    for a in alerts]),
         InboxEntry("failed_sends", outbox.outbox_counts(conn).get("dead", 0),
                    "/outbox?status=dead",
                    [{"id": r["id"], "text": (r.get("last_error") or "")[:80],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from qunyun.adapters.storage.tables import members, service_records
 from qunyun.clock import utcnow
@@ -73,6 +73,13 @@ def member_records(conn: Connection, member_id: int, limit: int = 200) -> list[d
     return [dict(r) for r in conn.execute(
         select(service_records).where(service_records.c.member_id == member_id)
         .order_by(service_records.c.created_at.desc()).limit(limit)).mappings()]
+
+
+def count_follow_ups(conn: Connection, *, due_before: datetime) -> int:
+    """Open follow-ups due by ``due_before``."""
+    return int(conn.execute(select(func.count()).select_from(service_records).where(
+        service_records.c.kind == "follow_up", service_records.c.done_at.is_(None),
+        service_records.c.due_at <= due_before)).scalar_one())
 
 
 def list_follow_ups(conn: Connection, *, actor: Actor, due_before: datetime | None = None,

@@ -49,7 +49,7 @@ def dismiss(conn: Connection, *, task_id: int, outcome: str, actor: str,
 
 
 def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
-               limit: int = 100) -> list[dict[str, Any]]:
+               limit: int = 100, except_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
     stmt = (select(staff_tasks, groups.c.name.label("group_name"),
                    members.c.display_name.label("member_name"),
@@ -58,13 +58,21 @@ def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
             .outerjoin(members, members.c.id == staff_tasks.c.member_id))
     if status:
         stmt = stmt.where(staff_tasks.c.status == status)
+    if except_kinds:
+        stmt = stmt.where(staff_tasks.c.kind.not_in(except_kinds))
     rows = conn.execute(stmt.order_by(staff_tasks.c.id.desc()).limit(limit)).mappings()
     return [dict(r) for r in rows]
 
 
-def count_open_tasks(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(staff_tasks)
-                            .where(staff_tasks.c.status == OPEN)).scalar_one())
+def count_open_tasks(conn: Connection, *, kinds: tuple[str, ...] | None = None,
+                     except_kinds: tuple[str, ...] = ()) -> int:
+    """Open tasks, of ``kinds`` only or all but ``except_kinds``."""
+    stmt = select(func.count()).select_from(staff_tasks).where(staff_tasks.c.status == OPEN)
+    if kinds is not None:
+        stmt = stmt.where(staff_tasks.c.kind.in_(kinds))
+    if except_kinds:
+        stmt = stmt.where(staff_tasks.c.kind.not_in(except_kinds))
+    return int(conn.execute(stmt).scalar_one())
 
 
 def access_task_by_id(conn: Connection, *, actor: Actor, task_id: int) -> dict[str, Any]:
