@@ -14,7 +14,8 @@ from tests.cli.test_crm_cli import db, ok, run  # noqa: F401  (the db fixture)
 def test_series_enrol_import_settle_convert_report(english: None, db: str, tmp_path: Path,  # noqa: F811
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     groups = sorted(g["id"] for g in ok(db, "report", "groups"))
-    numbers = sorted(m["number"] for m in ok(db, "members", "search"))
+    listed = ok(db, "members", "search", "--per-page", "500")
+    numbers = sorted(m["number"] for m in listed["rows"])
     assert ok(db, "activities", "series-add", "X", "--name", "英语打卡")["code"] == "X"
     x1 = ok(db, "activities", "add", "X", "--start", "2026-11-01", "--end", "2026-11-21",
             "--group", str(groups[0]), "--deposit", "99", "--tiers", "21:100,15:50",

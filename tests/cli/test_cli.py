@@ -120,7 +120,10 @@ def test_usage_errors_exit_2(env: Path, fresh_db_url: str) -> None:
     assert runner.invoke(app, ["no-such-command"]).exit_code == 2
     assert run(fresh_db_url, "outbox", "retry", "999").exit_code == 2
     assert run(fresh_db_url, "tasks", "done", "999").exit_code == 2
-    assert json.loads(run(fresh_db_url, "tasks", "list", "--json").stdout) == []
+    listed = json.loads(run(fresh_db_url, "tasks", "list", "--json").stdout)
+    assert listed["rows"] == [] and listed["total"] == 0
+    assert run(fresh_db_url, "tasks", "list", "--page", "0").exit_code == 2
+    assert run(fresh_db_url, "outbox", "list", "--sort", "password").exit_code == 2
     assert count(fresh_db_url, outbox) == 0
 
 

@@ -165,7 +165,9 @@ def test_moderate_review_overturns_an_automatic_removal(db: str, tmp_path: Path)
     path = tmp_path / "live.jsonl"
     path.write_text(json.dumps(live, ensure_ascii=False) + "\n", encoding="utf-8")
     assert run(db, "ingest", str(path)).exit_code == 0
-    (decision,) = ok(db, "moderate", "queue", "--status", "")
+    listed = ok(db, "moderate", "queue", "--status", "")
+    assert listed["total"] == 1
+    (decision,) = listed["rows"]
     assert (decision["action"], decision["status"]) == ("remove", "logged")
     shown = run(db, "moderate", "review", str(decision["id"]), "--overturn")
     assert shown.exit_code == 0 and "已撤销" in shown.output and "取消移出 1 个" in shown.output
@@ -174,3 +176,22 @@ def test_moderate_review_overturns_an_automatic_removal(db: str, tmp_path: Path)
     assert again.exit_code == 2 and "已是“已撤销”状态" in again.output, again.output
     assert "overturned" not in again.output
 
+
+
+def test_members_pages_and_the_channel_report(db: str, tmp_path: Path) -> None:
+    first = ok(db, "members", "search", "--per-page", "2", "--sort", "name")
+    assert first["total"] == 3 and len(first["rows"]) == 2 and first["pages"] == 2
+    shown = run(db, "members", "search", "--per-page", "2")
+    assert shown.exit_code == 0 and "共 3 条" in shown.output and "第 1/2 页" in shown.output
+    assert run(db, "members", "search", "--sort", "password").exit_code == 2
+    ok(db, "activities", "series-add", "X", "--name", "英语打卡")
+    ok(db, "activities", "add", "X", "--start", "2026-11-25", "--end", "2026-12-15")
+    ok(db, "activities", "enrol", "X1", "--member", "10002")
+    report = ok(db, "report", "channels")
+    assert report["model"] == "first" and report["lines"][0]["label"] == "海报B"
+    sheet = tmp_path / "channels.csv"
+    table = run(db, "report", "channels", "--csv", str(sheet))
+    assert table.exit_code == 0 and "带来报名最多的是 海报B" in table.output
+    assert sheet.read_text(encoding="utf-8-sig").splitlines()[1].startswith("海报B,1,1")
+    assert run(db, "report", "channels", "--model", "linear").exit_code == 2
+    assert run(db, "report", "channels", "--since", "yesterday").exit_code == 2

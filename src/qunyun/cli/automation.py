@@ -27,6 +27,15 @@ from qunyun.cli.common import (
     say,
     session,
 )
+from qunyun.cli.options import (
+    OrderOpt,
+    PageOpt,
+    PerPageOpt,
+    SortOpt,
+    listing_of,
+    page_line,
+    paged_json,
+)
 from qunyun.domain.automation import SECTIONS
 from qunyun.engine.faq import FaqIndex
 from qunyun.engine.moderation import SEVERITIES
@@ -135,14 +144,21 @@ def moderate_classify(
 
 
 @moderate_app.command("queue")
-def moderate_queue(status: str = "pending", group: GroupOpt = None, limit: int = 100,
-                   as_json: JsonOpt = False, as_user: AsOpt = None) -> None:
-    """Moderation decisions (the review queue by default; ``--status ''`` for all)."""
+def moderate_queue(status: str = "pending", group: GroupOpt = None,
+                   search: Annotated[str, typer.Option(
+                       "--search", help="Words in the message, group or member")] = "",
+                   sort: SortOpt = "", order: OrderOpt = "", page: PageOpt = 1,
+                   per_page: PerPageOpt = 50, as_json: JsonOpt = False,
+                   as_user: AsOpt = None) -> None:
+    """Moderation decisions (the review queue by default; ``--status ''`` for all; sort:
+    id, score, group, action)."""
+    listing = listing_of(search, sort, order, page, per_page)
     with session(as_user, write=False) as (_rt, conn, actor):
-        rows = moderation.list_decisions(conn, actor=actor, status=status or None,
-                                         group_id=group, limit=limit)
+        result = moderation.page_decisions(conn, actor=actor, status=status or None,
+                                           group_id=group, listing=listing)
+    rows = result.rows
     if as_json:
-        emit_json(rows)
+        emit_json(paged_json(result))
         return
     table = Table("id", *(say(k) for k in ("auto.group", "auto.member", "auto.verdict",
                                             "auto.score", "auto.step", "auto.status",
@@ -153,6 +169,7 @@ def moderate_queue(status: str = "pending", group: GroupOpt = None, limit: int =
                       say(f"auto.step.{r['action']}"), say(f"auto.status.{r['status']}"),
                       r["text"][:30], "；".join(r["reasons"][:2]))
     console.print(table)
+    console.print(page_line(result), highlight=False)
 
 
 @moderate_app.command("review")

@@ -26,6 +26,15 @@ from qunyun.cli.common import (
 )
 from qunyun.cli.common import done as _done
 from qunyun.cli.common import session as _session
+from qunyun.cli.options import (
+    OrderOpt,
+    PageOpt,
+    PerPageOpt,
+    SortOpt,
+    listing_of,
+    page_line,
+    paged_json,
+)
 from qunyun.services import (
     attributes,
     blacklist,
@@ -36,7 +45,8 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.services.members import list_members, member_id_by_number
+from qunyun.services.listing import Page
+from qunyun.services.members import member_id_by_number, page_members, with_context
 from qunyun.services.users import Actor
 
 members_app = typer.Typer(help="Members: search, profile, tags, notes, blacklist, merge",
@@ -51,23 +61,34 @@ leads_app = typer.Typer(help="Lead lists: ranked segments for sales", no_args_is
 def members_search(query: Annotated[str, typer.Argument()] = "",
                    segment: Annotated[str | None, typer.Option(
                        help="Only members of this segment (saved name or expression)")] = None,
-                   limit: int = 50, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Find members by number or nickname, or list a segment's members."""
+                   who: Annotated[str, typer.Option(
+                       help="staff or customers (default: everyone)")] = "",
+                   sort: SortOpt = "", order: OrderOpt = "", page: PageOpt = 1,
+                   per_page: PerPageOpt = 50, as_user: AsOpt = None,
+                   as_json: JsonOpt = False) -> None:
+    """Find members by number or nickname (sort: number, name, last_seen, first_seen), or
+    list a segment's members; one page at a time with the total."""
+    listing = listing_of(query, sort, order, page, per_page)
     with _session(as_user, write=False) as (rt, conn, actor):
         if segment:
             expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment)
-            rows = segments.list_expression_members(conn, actor=actor, expression=expr,
-                                                    clock=rt.clock(), limit=limit)
+            result = Page(with_context(conn, segments.list_expression_members(
+                conn, actor=actor, expression=expr, clock=rt.clock(),
+                limit=listing.per_page, offset=listing.offset)),
+                segments.count_expression(conn, actor=actor, expression=expr,
+                                          clock=rt.clock()), listing, "", "")
         else:
-            rows = list_members(conn, actor=actor, query=query, limit=limit)
+            result = page_members(conn, actor=actor, listing=listing, who=who)
     if as_json:
-        emit_json(rows)
+        emit_json(paged_json(result))
         return
-    table = Table(say("number"), say("name"), say("first seen"), say("last seen"))
-    for r in rows:
-        table.add_row(str(r["number"]), r["display_name"], f"{r['first_seen_at']:%Y-%m-%d}",
+    table = Table(say("number"), say("name"), say("group"), say("last seen"))
+    for r in result.rows:
+        name = r["display_name"] + (f" ({say('members.staff')})" if r.get("staff") else "")
+        table.add_row(str(r["number"]), name, "、".join(r.get("groups", [])[:2]),
                       f"{r['last_seen_at']:%Y-%m-%d}")
     console.print(table)
+    console.print(page_line(result), highlight=False)
 
 
 @members_app.command("show")

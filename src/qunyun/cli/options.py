@@ -1,5 +1,5 @@
-"""Options the scripts, playbook and broadcast commands read alike: variable values, a target
-of groups or members, local times, durations and attachments."""
+"""Options commands read alike: variable values, a target of groups or members, local times,
+durations and attachments; a list's sorting and paging."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ import typer
 from qunyun.cli.common import (
     EXIT_BAD_INPUT,
     fail,
+    refused,
     say,
 )
 from qunyun.domain.content import ContentError, parse_assignments, parse_local_time
+from qunyun.services.errors import ServiceError
+from qunyun.services.listing import Listing, Page
 
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="A variable value, name=value (repeatable)")]
@@ -77,3 +80,31 @@ def attachment_options(items: list[str] | None) -> list[dict[str, str]]:
                   "miniprogram": ("appid", "page", "title")}.get(kind, ())
         out.append({"type": kind, **dict(zip(fields, parts, strict=False))})
     return out
+
+
+SortOpt = Annotated[str, typer.Option("--sort", help="Sort by this column (the list's own)")]
+OrderOpt = Annotated[str, typer.Option("--order", help="asc or desc (default: the column's)")]
+PageOpt = Annotated[int, typer.Option("--page", help="Which page, from 1")]
+PerPageOpt = Annotated[int, typer.Option("--per-page", help="Rows per page, 1-500")]
+
+
+def listing_of(search: str = "", sort: str = "", order: str = "", page: int = 1,
+               per_page: int = 50) -> Listing:
+    """A list request from the command's options; a value out of range exits 2 naming it."""
+    try:
+        return Listing(search=search, sort=sort, order=order, page=page, per_page=per_page)
+    except ServiceError as exc:
+        fail(refused(exc), EXIT_BAD_INPUT)
+
+
+def paged_json(page: Page, **more: Any) -> dict[str, Any]:
+    """A list for ``--json``: its rows with the total and the page read."""
+    return {**more, **page.to_json(), "rows": page.rows}
+
+
+def page_line(page: Page) -> str:
+    """Where this page sits in the list, in the team's words."""
+    line = say("list.showing", first=page.first, last=page.last, total=page.total)
+    if page.pages > 1:
+        line += " · " + say("list.page_of", page=page.listing.page, pages=page.pages)
+    return line

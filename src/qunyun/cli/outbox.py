@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
@@ -14,6 +16,15 @@ from qunyun.cli.common import (
     runtime,
     say,
 )
+from qunyun.cli.options import (
+    OrderOpt,
+    PageOpt,
+    PerPageOpt,
+    SortOpt,
+    listing_of,
+    page_line,
+    paged_json,
+)
 
 outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 
@@ -21,26 +32,32 @@ outbox_app = typer.Typer(help="The delivery outbox", no_args_is_help=True)
 
 
 @outbox_app.command("list")
-def outbox_list(status: str = "", limit: int = 50, as_json: JsonOpt = False) -> None:
-    """Show outbox rows, newest first."""
+def outbox_list(status: str = "", search: Annotated[str, typer.Option(
+                    "--search", help="Words in the group, rule or error")] = "",
+                sort: SortOpt = "", order: OrderOpt = "", page: PageOpt = 1,
+                per_page: PerPageOpt = 50, as_json: JsonOpt = False) -> None:
+    """Show outbox rows, newest first (sort: id, group, status, attempts, next_attempt)."""
     from qunyun.services import outbox
     from qunyun.services.users import SYSTEM
 
     if status and status not in outbox.STATUSES:
         fail(say("--status: one of {statuses}", statuses=', '.join(outbox.STATUSES)),
              EXIT_BAD_INPUT)
+    listing = listing_of(search, sort, order, page, per_page)
     with runtime() as rt, rt.uow.read() as conn:
-        rows = outbox.list_outbox(conn, actor=SYSTEM, status=status or None, limit=limit)
+        result = outbox.page_outbox(conn, actor=SYSTEM, status=status or None,
+                                    listing=listing)
         counts = outbox.outbox_counts(conn)
     if as_json:
-        emit_json({"counts": counts, "rows": rows})
+        emit_json(paged_json(result, counts=counts))
         return
     table = Table("id", say("status"), say("action"), say("group"), say("attempts"), say("error"))
-    for r in rows:
+    for r in result.rows:
         table.add_row(str(r["id"]), say(f"status.{r['status']}"),
                       say(f"atype.{r['action_type']}"), str(r["group_name"] or ""),
                       str(r["attempts"]), r["last_error"][:60])
     console.print(table)
+    console.print(page_line(result), highlight=False)
     console.print(" · ".join(f"{say('status.' + k)} {v}" for k, v in counts.items() if v),
                   highlight=False)
 

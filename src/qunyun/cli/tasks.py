@@ -17,27 +17,42 @@ from qunyun.cli.common import (
     say,
     session,
 )
+from qunyun.cli.options import (
+    OrderOpt,
+    PageOpt,
+    PerPageOpt,
+    SortOpt,
+    listing_of,
+    page_line,
+    paged_json,
+)
 
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
 
 
 @tasks_app.command("list")
 def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
-               as_json: JsonOpt = False) -> None:
-    """Show staff tasks (open ones unless --all)."""
+               search: Annotated[str, typer.Option(
+                   "--search", help="Words in the title, reason, group or member")] = "",
+               sort: SortOpt = "", order: OrderOpt = "", page: PageOpt = 1,
+               per_page: PerPageOpt = 50, as_json: JsonOpt = False) -> None:
+    """Show staff tasks (open ones unless --all; sort: id, due, kind, group, status)."""
     from qunyun.services import tasks
     from qunyun.services.users import SYSTEM
 
+    listing = listing_of(search, sort, order, page, per_page)
     with runtime() as rt, rt.uow.read() as conn:
-        rows = tasks.list_tasks(conn, actor=SYSTEM, status=None if all_ else "open")
+        result = tasks.page_tasks(conn, actor=SYSTEM, status=None if all_ else "open",
+                                  listing=listing)
     if as_json:
-        emit_json(rows)
+        emit_json(paged_json(result))
         return
     table = Table("id", say("status"), say("what"), say("why"), say("group"), say("member"))
-    for r in rows:
-        table.add_row(str(r["id"]), r["status"], r["title"], r["reason"],
+    for r in result.rows:
+        table.add_row(str(r["id"]), say(f"status.{r['status']}"), r["title"], r["reason"],
                       str(r["group_name"] or ""), str(r["member_name"] or ""))
     console.print(table)
+    console.print(page_line(result), highlight=False)
 
 
 @tasks_app.command("done")

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select
 from qunyun.adapters.storage.tables import audit_log
 from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
+from qunyun.services.listing import Columns, Listing, Page, fetch
 
 if TYPE_CHECKING:
     from qunyun.services.users import Actor
@@ -28,13 +29,21 @@ def record(
         object_id=str(object_id), detail=detail or {}))
 
 
-def list_audit(conn: Connection, *, actor: Actor, limit: int = 100,
-               offset: int = 0) -> list[dict[str, Any]]:
+AUDIT_COLUMNS = Columns(
+    sortable={"at": (audit_log.c.id, "desc"), "actor": (audit_log.c.actor, "asc"),
+              "action": (audit_log.c.action, "asc")},
+    searched=(audit_log.c.actor, audit_log.c.action, audit_log.c.object_type,
+              audit_log.c.object_id), tiebreak=audit_log.c.id.desc())
+
+
+def page_audit(conn: Connection, *, actor: Actor, listing: Listing = Listing()) -> Page:
+    """The audit log, newest first, searched by who, what action or which object."""
     actor.require(Permission.MANAGE_USERS)
-    rows = conn.execute(
-        select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
-    ).mappings()
-    return [dict(r) for r in rows]
+    return fetch(conn, select(audit_log), listing, AUDIT_COLUMNS)
+
+
+def list_audit(conn: Connection, *, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
+    return page_audit(conn, actor=actor, listing=Listing(per_page=limit)).rows
 
 
 def count_audit(conn: Connection) -> int:

@@ -38,6 +38,7 @@ from qunyun.services.activities import (
 from qunyun.services.blacklist import Refused, enrol_refusals
 from qunyun.services.checkins import store_checkins_many
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.users import Actor
 
 # ---- enrolment ---------------------------------------------------------------------------
@@ -167,17 +168,34 @@ def do_cancel_enrolment(conn: Connection, *, actor: Actor, activity_id: int | st
                  detail={"member_id": member_id})
 
 
-def list_enrolments(conn: Connection, *, actor: Actor, activity_id: int | str,
-                    limit: int = 500) -> list[dict[str, Any]]:
+ENROLMENT_COLUMNS = Columns(
+    sortable={"status": (enrolments.c.status, "desc"), "number": (members.c.number, "asc"),
+              "name": (members.c.display_name, "asc"),
+              "enrolled_at": (enrolments.c.enrolled_at, "desc"),
+              "channel": (enrolments.c.channel, "asc"),
+              "deposit": (enrolments.c.deposit_fen, "desc")},
+    searched=(members.c.display_name, enrolments.c.channel, enrolments.c.external_ref),
+    number=members.c.number, tiebreak=members.c.number.asc())
+
+
+def page_enrolments(conn: Connection, *, actor: Actor, activity_id: int | str,
+                    listing: Listing = Listing(per_page=100)) -> Page:
+    """An issue's sign-ups (enrolled first), searched by name, number, channel or form
+    reference, with amounts in yuan."""
     actor.require(Permission.VIEW)
     activity = activity_row(conn, activity_id)
-    rows = conn.execute(
-        select(enrolments, members.c.number, members.c.display_name.label("name"))
-        .join(members, members.c.id == enrolments.c.member_id)
-        .where(enrolments.c.activity_id == activity["id"])
-        .order_by(enrolments.c.status, members.c.number).limit(limit)).mappings()
-    return [{**dict(r), "deposit": yuan(r["deposit_fen"]),
-             "refund": None if r["refund_fen"] is None else yuan(r["refund_fen"])} for r in rows]
+    stmt = (select(enrolments, members.c.number, members.c.display_name.label("name"))
+            .join(members, members.c.id == enrolments.c.member_id)
+            .where(enrolments.c.activity_id == activity["id"]))
+    return fetch(conn, stmt, listing, ENROLMENT_COLUMNS, lambda rows: [
+        {**r, "deposit": yuan(r["deposit_fen"]),
+         "refund": None if r["refund_fen"] is None else yuan(r["refund_fen"])} for r in rows])
+
+
+def list_enrolments(conn: Connection, *, actor: Actor, activity_id: int | str,
+                    limit: int = 500) -> list[dict[str, Any]]:
+    return page_enrolments(conn, actor=actor, activity_id=activity_id,
+                           listing=Listing(per_page=limit)).rows
 
 
 def do_import_enrolments(conn: Connection, *, actor: Actor, activity_id: int | str,

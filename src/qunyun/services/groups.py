@@ -14,6 +14,8 @@ from qunyun.domain.groups import GroupState, GroupType
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
+from qunyun.services.members import staff_among
 from qunyun.services.users import Actor
 
 EDITABLE = ("name", "group_type", "series", "capacity", "state", "rules_text", "announcement",
@@ -82,12 +84,8 @@ def access_group_by_id(conn: Connection, *, actor: Actor, group_id: int,
 
 def get_group_detail(conn: Connection, *, actor: Actor, group_id: int) -> dict[str, Any]:
     data = access_group_by_id(conn, actor=actor, group_id=group_id)
-    data["members"] = [dict(r) for r in conn.execute(
-        select(members.c.id, members.c.number, members.c.display_name, memberships.c.joined_at,
-               memberships.c.join_scene, memberships.c.channel)
-        .join(memberships, memberships.c.member_id == members.c.id)
-        .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None))
-        .order_by(memberships.c.joined_at.desc()).limit(200)).mappings()]
+    data["members"] = page_group_members(conn, actor=actor, group_id=group_id,
+                                         listing=Listing(per_page=200)).rows
     data["member_count"] = conn.execute(
         select(func.count()).select_from(memberships)
         .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None))).scalar_one()
@@ -98,6 +96,33 @@ def get_group_detail(conn: Connection, *, actor: Actor, group_id: int) -> dict[s
         .where(messages.c.group_id == group_id)
         .order_by(messages.c.sent_at.desc(), messages.c.id.desc()).limit(50)).mappings()]
     return data
+
+
+GROUP_MEMBER_COLUMNS = Columns(
+    sortable={"joined_at": (memberships.c.joined_at, "desc"),
+              "number": (members.c.number, "asc"), "name": (members.c.display_name, "asc"),
+              "channel": (memberships.c.channel, "asc"),
+              "last_seen": (members.c.last_seen_at, "desc")},
+    searched=(members.c.display_name, memberships.c.channel), number=members.c.number,
+    tiebreak=members.c.number.asc())
+
+
+def page_group_members(conn: Connection, *, actor: Actor, group_id: int,
+                       listing: Listing = Listing()) -> Page:
+    """Who is in the group now (the latest joins first), searched by name, number or
+    channel, each marked when they are staff."""
+    actor.require(Permission.VIEW)
+    stmt = (select(members.c.id, members.c.number, members.c.display_name,
+                   members.c.last_seen_at, memberships.c.joined_at, memberships.c.join_scene,
+                   memberships.c.channel)
+            .join(memberships, memberships.c.member_id == members.c.id)
+            .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None)))
+
+    def mark(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        staff = staff_among(conn, [int(r["id"]) for r in rows])
+        return [{**r, "staff": int(r["id"]) in staff} for r in rows]
+
+    return fetch(conn, stmt, listing, GROUP_MEMBER_COLUMNS, mark)
 
 
 def do_update_group(conn: Connection, *, actor: Actor, group_id: int,

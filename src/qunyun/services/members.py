@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, exists, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from qunyun.adapters.storage.sql import increment_counter, insert_ignore
 from qunyun.adapters.storage.tables import (
@@ -21,6 +22,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.domain.events import PersonRef
 from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.users import Actor
 
 MEMBER_NUMBER_COUNTER = "member_number"
@@ -57,13 +59,16 @@ def current_member_number(conn: Connection) -> int:
 _FIND_MEMBER = (
     select(members.c.id, members.c.number, members.c.display_name, members.c.merged_into_id,
            identities.c.id.label("identity_id"),
-           identities.c.display_name.label("identity_name"))
+           identities.c.display_name.label("identity_name"),
+           identities.c.staff.label("identity_staff"))
     .join(identities, identities.c.member_id == members.c.id)
     .where(identities.c.platform == bindparam("platform"),
            identities.c.kind == bindparam("kind"),
            identities.c.external_id == bindparam("external_id")))
 _RENAME_IDENTITY = (update(identities).where(identities.c.id == bindparam("identity_id"))
                     .values(display_name=bindparam("name")))
+_MARK_STAFF = (update(identities).where(identities.c.id == bindparam("identity_id"))
+               .values(staff=True))
 _RENAME_MEMBER = (update(members).where(members.c.id == bindparam("member_id"))
                   .values(display_name=bindparam("name")))
 _SEEN = (update(members).where(members.c.id == bindparam("member_id"),
@@ -84,6 +89,8 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
             conn.execute(_RENAME_IDENTITY, {"identity_id": row.identity_id, "name": ref.name})
             conn.execute(_RENAME_MEMBER, {"member_id": member_id, "name": ref.name})
             name = ref.name
+        if ref.staff and not row.identity_staff:  # staff once seen as a customer
+            conn.execute(_MARK_STAFF, {"identity_id": row.identity_id})
         conn.execute(_SEEN, {"member_id": member_id, "at": at})
         return ResolvedMember(member_id, row.number, name, created=False)
     number = next_member_number(conn)
@@ -93,6 +100,7 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
     conn.execute(identities.insert(), {
         "member_id": member_id, "platform": platform, "kind": ref.kind,
         "external_id": ref.external_id, "display_name": ref.name, "weak": ref.weak,
+        "staff": ref.staff,
         "created_at": at})
     return ResolvedMember(member_id, number, ref.name, created=True)
 
@@ -111,29 +119,64 @@ def attach_identity(conn: Connection, *, member_id: int, platform: str, ref: Per
     inserted = insert_ignore(conn, identities, {
         "member_id": member_id, "platform": platform, "kind": ref.kind,
         "external_id": ref.external_id, "display_name": ref.name, "weak": ref.weak,
+        "staff": ref.staff,
         "created_at": at}, ["platform", "kind", "external_id"])
     return inserted is not None
 
 
-def list_members(conn: Connection, *, actor: Actor, query: str = "", limit: int = 50,
-                 offset: int = 0) -> list[dict[str, Any]]:
+MEMBER_COLUMNS = Columns(
+    sortable={"number": (members.c.number, "asc"), "name": (members.c.display_name, "asc"),
+              "last_seen": (members.c.last_seen_at, "desc"),
+              "first_seen": (members.c.first_seen_at, "desc")},
+    searched=(members.c.display_name,), number=members.c.number, tiebreak=members.c.id.asc())
+WHO = ("", "staff", "customers")
+
+
+def page_members(conn: Connection, *, actor: Actor, listing: Listing = Listing(),
+                 who: str = "") -> Page:
+    """Members by name or number, sorted and paged, with their groups, tags, channel and
+    whether they are staff; ``who`` keeps only staff or only customers."""
     actor.require(Permission.VIEW)
+    if who not in WHO:
+        raise InvalidInput("who: staff or customers, not {who!r}", who=who)
     stmt = select(
         members.c.id, members.c.number, members.c.display_name, members.c.first_seen_at,
         members.c.last_seen_at,
     ).where(members.c.merged_into_id.is_(None))
-    if query:
-        if query.isdigit():
-            stmt = stmt.where(members.c.number == int(query))
-        else:
-            stmt = stmt.where(members.c.display_name.contains(query, autoescape=True))
-    rows = conn.execute(stmt.order_by(members.c.number).limit(limit).offset(offset)).mappings()
-    return with_context(conn, [dict(r) for r in rows])
+    if who:
+        staff = _is_staff(conn)
+        stmt = stmt.where(staff if who == "staff" else ~staff)
+    return fetch(conn, stmt, listing, MEMBER_COLUMNS, lambda rows: with_context(conn, rows))
+
+
+def _group_staff(conn: Connection) -> set[int]:
+    """Group owners and the admins each group's settings name."""
+    found: set[int] = set()
+    for g in conn.execute(select(groups.c.owner_member_id, groups.c.settings)):
+        if g.owner_member_id is not None:
+            found.add(int(g.owner_member_id))
+        found.update(int(i) for i in (g.settings or {}).get("admins", []) if str(i).isdigit())
+    return found
+
+
+def _is_staff(conn: Connection) -> ColumnElement[bool]:
+    """A member is staff when a platform said so of one of their identities, or when they
+    own or administer a group."""
+    flagged = exists().where(identities.c.member_id == members.c.id, identities.c.staff)
+    return or_(flagged, members.c.id.in_(_group_staff(conn) or {-1}))
+
+
+def staff_among(conn: Connection, ids: list[int]) -> set[int]:
+    """Which of these members are staff (see ``_is_staff``)."""
+    flagged = {int(i) for i in conn.execute(
+        select(identities.c.member_id).where(identities.c.member_id.in_(ids),
+                                             identities.c.staff)).scalars()}
+    return flagged | (_group_staff(conn) & set(ids))
 
 
 def with_context(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each member's current groups, tags and the channel of the latest join that came
-    through one (what an operator scans a member list for): two queries for the page."""
+    """Each member's current groups, tags, the channel of the latest join that came through
+    one and whether they are staff (what an operator scans a member list for)."""
     ids = [int(r["id"]) for r in rows]
     if not ids:
         return rows
@@ -155,8 +198,10 @@ def with_context(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str,
                           .where(member_tags.c.member_id.in_(ids))
                           .order_by(tags.c.name)):
         tagged.setdefault(int(t.member_id), []).append(str(t.name))
+    staff = staff_among(conn, ids)
     for row in rows:
         member_id = int(row["id"])
+        row["staff"] = member_id in staff
         row["groups"] = in_groups.get(member_id, [])
         row["tags"] = tagged.get(member_id, [])
         row["channel"] = channel.get(member_id, "")

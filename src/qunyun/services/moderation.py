@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, Select, delete, func, or_, select, update
 
 from qunyun.adapters.storage.tables import blacklist as blacklist_table
 from qunyun.adapters.storage.tables import (
@@ -44,6 +44,7 @@ from qunyun.services.automation import (
     retract_decision,
 )
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.users import Actor
 
 MAX_WORDS = 200_000
@@ -153,9 +154,28 @@ def file_classifier(paths: list[Path], severity: str = "weak") -> Classifier:
 # --- decisions and the review queue ------------------------------------------------------
 
 
+DECISION_COLUMNS = Columns(
+    sortable={"id": (moderation_decisions.c.id, "desc"),
+              "score": (moderation_decisions.c.score, "desc"),
+              "group": (groups.c.name, "asc"), "action": (moderation_decisions.c.action, "asc")},
+    searched=(moderation_decisions.c.text, groups.c.name, members.c.display_name),
+    number=members.c.number, tiebreak=moderation_decisions.c.id.desc())
+
+
+def page_decisions(conn: Connection, *, actor: Actor, status: str | None = None,
+                   group_id: int | None = None, listing: Listing = Listing()) -> Page:
+    """The moderation log, searched by the message's words, group or member."""
+    actor.require(Permission.VIEW)
+    return fetch(conn, _decisions(status, group_id), listing, DECISION_COLUMNS)
+
+
 def list_decisions(conn: Connection, *, actor: Actor, status: str | None = None,
                    group_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    actor.require(Permission.VIEW)
+    return page_decisions(conn, actor=actor, status=status, group_id=group_id,
+                          listing=Listing(per_page=limit)).rows
+
+
+def _decisions(status: str | None, group_id: int | None) -> Select[Any]:
     stmt = (select(moderation_decisions, groups.c.name.label("group_name"),
                    members.c.display_name.label("member_name"),
                    members.c.number.label("member_number"))
@@ -165,8 +185,7 @@ def list_decisions(conn: Connection, *, actor: Actor, status: str | None = None,
         stmt = stmt.where(moderation_decisions.c.status == status)
     if group_id is not None:
         stmt = stmt.where(moderation_decisions.c.group_id == group_id)
-    rows = conn.execute(stmt.order_by(moderation_decisions.c.id.desc()).limit(limit))
-    return [dict(r) for r in rows.mappings()]
+    return stmt
 
 
 def get_decision(conn: Connection, *, actor: Actor, decision_id: int) -> dict[str, Any]:

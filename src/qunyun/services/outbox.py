@@ -62,7 +62,8 @@ from qunyun.engine.freshness import expires_at
 from qunyun.i18n import Term
 from qunyun.services import audit, tasks
 from qunyun.services import messages as chat_messages
-from qunyun.services.errors import Conflict, NotFound
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.users import Actor
 
 log = logging.getLogger(__name__)
@@ -506,15 +507,31 @@ def outbox_counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def list_outbox(conn: Connection, *, actor: Actor, status: str | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
+OUTBOX_COLUMNS = Columns(
+    sortable={"id": (outbox.c.id, "desc"), "group": (groups.c.name, "asc"),
+              "status": (outbox.c.status, "asc"), "attempts": (outbox.c.attempts, "desc"),
+              "next_attempt": (outbox.c.next_attempt_at, "asc")},
+    searched=(groups.c.name, outbox.c.rule, outbox.c.last_error), tiebreak=outbox.c.id.desc())
+
+
+def page_outbox(conn: Connection, *, actor: Actor, status: str | None = None,
+                listing: Listing = Listing()) -> Page:
+    """Delivery rows of one status (or all), searched by group, rule or error."""
     actor.require(Permission.VIEW)
+    if status and status not in STATUSES:
+        raise InvalidInput("status: one of {statuses}", statuses=", ".join(STATUSES))
     stmt = (select(outbox, groups.c.name.label("group_name"))
             .outerjoin(groups, groups.c.id == outbox.c.group_id))
     if status:
         stmt = stmt.where(outbox.c.status == status)
-    return [dict(r) for r in conn.execute(stmt.order_by(outbox.c.id.desc()).limit(limit))
-            .mappings()]
+    return fetch(conn, stmt, listing, OUTBOX_COLUMNS)
+
+
+def list_outbox(conn: Connection, *, actor: Actor, status: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """The latest ``limit`` rows (the newest first)."""
+    return page_outbox(conn, actor=actor, status=status,
+                       listing=Listing(per_page=limit)).rows
 
 
 def do_retry(conn: Connection, *, actor: Actor, outbox_id: int, now: datetime) -> None:

@@ -12,6 +12,7 @@ from qunyun.domain.staff import Permission
 from qunyun.i18n import Term
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.users import Actor
 
 OPEN = "open"
@@ -48,8 +49,17 @@ def dismiss(conn: Connection, *, task_id: int, outcome: str, actor: str,
     return bool(changed)
 
 
-def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
-               limit: int = 100, except_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+TASK_COLUMNS = Columns(
+    sortable={"id": (staff_tasks.c.id, "desc"), "due": (staff_tasks.c.due_at, "asc"),
+              "kind": (staff_tasks.c.kind, "asc"), "group": (groups.c.name, "asc"),
+              "status": (staff_tasks.c.status, "asc")},
+    searched=(staff_tasks.c.title, staff_tasks.c.reason, groups.c.name,
+              members.c.display_name), number=members.c.number, tiebreak=staff_tasks.c.id.desc())
+
+
+def page_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
+               listing: Listing = Listing(), except_kinds: tuple[str, ...] = ()) -> Page:
+    """Tasks of one status (or all), searched by title, reason, group or member."""
     actor.require(Permission.VIEW)
     stmt = (select(staff_tasks, groups.c.name.label("group_name"),
                    members.c.display_name.label("member_name"),
@@ -60,8 +70,14 @@ def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
         stmt = stmt.where(staff_tasks.c.status == status)
     if except_kinds:
         stmt = stmt.where(staff_tasks.c.kind.not_in(except_kinds))
-    rows = conn.execute(stmt.order_by(staff_tasks.c.id.desc()).limit(limit)).mappings()
-    return [dict(r) for r in rows]
+    return fetch(conn, stmt, listing, TASK_COLUMNS)
+
+
+def list_tasks(conn: Connection, *, actor: Actor, status: str | None = OPEN,
+               limit: int = 100, except_kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The newest ``limit`` tasks."""
+    return page_tasks(conn, actor=actor, status=status, listing=Listing(per_page=limit),
+                      except_kinds=except_kinds).rows
 
 
 def count_open_tasks(conn: Connection, *, kinds: tuple[str, ...] | None = None,

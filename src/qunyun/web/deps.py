@@ -22,6 +22,7 @@ from qunyun.i18n import LANGUAGES, translate
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput
 from qunyun.services.users import Actor
+from qunyun.web.listing import list_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -158,6 +159,7 @@ def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                       extensions=["jinja2.ext.i18n"])
     env.globals["translate"] = translate
+    env.globals["list_url"] = list_url
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
         _gettext, _ngettext, newstyle=False)
     return Jinja2Templates(env=env)

@@ -59,6 +59,17 @@ class GroupDetail(_Out):
     member_count: int
 
 
+class GroupMemberOut(_Out):
+    id: int
+    number: int
+    display_name: str
+    joined_at: datetime
+    join_scene: str | None
+    channel: str | None
+    last_seen_at: datetime
+    staff: bool
+
+
 class GroupUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=255)
@@ -81,6 +92,7 @@ class MemberPublic(_Out):
     groups: list[str] = []
     tags: list[str] = []
     channel: str = ""
+    staff: bool = False  # one of the team's own people (platform says so, owns or runs a group)
 
 
 class IdentityPublic(_Out):

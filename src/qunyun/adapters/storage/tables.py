@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -189,6 +190,7 @@ identities = Table(
     Column("external_id", String(255), nullable=False),
     Column("display_name", String(255), nullable=False, default=""),
     Column("weak", Boolean, nullable=False, default=False),
+    Column("staff", Boolean, nullable=False, default=False, server_default=false()),
     _created(),
     UniqueConstraint("platform", "kind", "external_id", name="uq_identities_platform_kind_ext"),
 )

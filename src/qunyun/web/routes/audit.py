@@ -9,15 +9,15 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit as audit_service
 from qunyun.services.users import username_of
 from qunyun.web.deps import CurrentActor, ReadConn, access, render
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/audit")
 @access(Permission.MANAGE_USERS)
-def audit_page(request: Request, actor: CurrentActor, conn: ReadConn, page: int = 1) -> Response:
-    page = max(1, page)
-    rows = [{**r, "who": username_of(r["actor"])}
-            for r in audit_service.list_audit(conn, actor=actor, limit=100,
-                                              offset=(page - 1) * 100)]
-    return render(request, "audit.html", {"rows": rows, "page": page})
+def audit_page(request: Request, actor: CurrentActor, conn: ReadConn,
+               listing: ListingQuery) -> Response:
+    result = audit_service.page_audit(conn, actor=actor, listing=listing)
+    rows = [{**r, "who": username_of(r["actor"])} for r in result.rows]
+    return render(request, "audit.html", {"rows": rows, "p": result})

@@ -17,6 +17,7 @@ from qunyun.services import attributes, automation, checkins, draws, faqs, moder
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render, uploaded_file
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
@@ -162,11 +163,12 @@ def faq_delete(faq_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Respons
 @router.get("/automation/moderation")
 @access(Permission.VIEW)
 def moderation_page(request: Request, actor: CurrentActor, conn: ReadConn,
-                    runtime: RuntimeDep, text: str = "") -> Response:
+                    runtime: RuntimeDep, listing: ListingQuery, text: str = "") -> Response:
     tried = runtime.automation.get(conn).classifier.classify(text) if text.strip() else None
+    log = moderation.page_decisions(conn, actor=actor, listing=listing)
     return render(request, "moderation.html", {
         "pending": moderation.list_decisions(conn, actor=actor, status="pending"),
-        "recent": moderation.list_decisions(conn, actor=actor, limit=50),
+        "p": log, "recent": log.rows,
         "lists": moderation.list_word_lists(conn, actor=actor), "text": text, "tried": tried})
 
 

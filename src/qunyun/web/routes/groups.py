@@ -9,6 +9,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.services.groups import EDITABLE
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,9 +24,11 @@ def groups_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Respon
 @router.get("/groups/{group_id}")
 @access(Permission.VIEW)
 def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadConn,
-               saved: bool = False) -> Response:
+               listing: ListingQuery, saved: bool = False) -> Response:
     group = groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
-    return render(request, "group.html", {"g": group, "saved": saved})
+    people = groups_service.page_group_members(conn, actor=actor, group_id=group_id,
+                                               listing=listing)
+    return render(request, "group.html", {"g": group, "p": people, "saved": saved})
 
 
 @router.post("/groups/{group_id}")

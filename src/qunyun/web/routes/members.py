@@ -20,6 +20,7 @@ from qunyun.services import (
 )
 from qunyun.services import members as members_service
 from qunyun.services.errors import InvalidInput, in_words
+from qunyun.services.listing import Page
 from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
@@ -29,34 +30,34 @@ from qunyun.web.deps import (
     render,
     uploaded_file,
 )
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
-PAGE = 50
 
 
 @router.get("/members")
 @access(Permission.VIEW)
 def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
-                 q: str = "", segment: str = "", page: int = 1) -> Response:
-    page = max(1, page)
+                 listing: ListingQuery, segment: str = "", who: str = "") -> Response:
+    """Members by name or number (sortable, paged, staff or customers only), or the
+    members a segment expression selects."""
     error = ""
-    total = None
-    rows: list[dict[str, object]] = []
+    result = Page([], 0, listing, "number", "asc")
     if segment.strip():
         try:
             rows = members_service.with_context(conn, segments.list_expression_members(
-                conn, actor=actor, expression=segment, clock=runtime.clock(), limit=PAGE,
-                offset=(page - 1) * PAGE))
+                conn, actor=actor, expression=segment, clock=runtime.clock(),
+                limit=listing.per_page, offset=listing.offset))
             total = segments.count_expression(conn, actor=actor, expression=segment,
                                               clock=runtime.clock())
+            result = Page(rows, total, listing, "", "")
         except InvalidInput as exc:
             error = in_words(exc, language(request))
     else:
-        rows = members_service.list_members(conn, actor=actor, query=q.strip(), limit=PAGE,
-                                            offset=(page - 1) * PAGE)
+        result = members_service.page_members(conn, actor=actor, listing=listing, who=who)
     return render(request, "members.html", {
-        "members": rows, "q": q, "segment": segment, "page": page, "error": error,
-        "total": total, "follow_ups": records.list_follow_ups(conn, actor=actor, limit=20),
+        "p": result, "members": result.rows, "segment": segment, "who": who,
+        "error": error, "follow_ups": records.list_follow_ups(conn, actor=actor, limit=20),
         "saved_segments": segments.list_segments(conn, actor=actor)})
 
 

@@ -8,17 +8,20 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.domain.staff import Permission
 from qunyun.services import outbox as outbox_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/outbox")
 @access(Permission.VIEW)
-def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn,
+def outbox_page(request: Request, actor: CurrentActor, conn: ReadConn, listing: ListingQuery,
                 status: str = "") -> Response:
-    rows = outbox_service.list_outbox(conn, actor=actor, status=status or None)
+    result = outbox_service.page_outbox(conn, actor=actor, status=status or None,
+                                        listing=listing)
     return render(request, "outbox.html", {
-        "rows": rows, "status": status, "statuses": outbox_service.STATUSES,
+        "p": result, "rows": result.rows, "status": status,
+        "statuses": outbox_service.STATUSES,
         "counts": outbox_service.outbox_counts(conn)})
 
 

@@ -8,18 +8,18 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.domain.staff import Permission
 from qunyun.services import tasks as tasks_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/tasks")
 @access(Permission.VIEW)
-def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn,
+def tasks_page(request: Request, actor: CurrentActor, conn: ReadConn, listing: ListingQuery,
                show: str = "open") -> Response:
     status = None if show == "all" else "open"
-    return render(request, "tasks.html",
-                  {"tasks": tasks_service.list_tasks(conn, actor=actor, status=status),
-                   "show": show})
+    result = tasks_service.page_tasks(conn, actor=actor, status=status, listing=listing)
+    return render(request, "tasks.html", {"tasks": result.rows, "p": result, "show": show})
 
 
 @router.post("/tasks/{task_id}/done")

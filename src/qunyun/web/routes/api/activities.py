@@ -16,6 +16,7 @@ from qunyun.services import activities, conversions, enrolments, reports, settle
 from qunyun.services.members import member_id_by_number
 from qunyun.services.reports import get_funnel
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.outputs import ActivityOut, MirrorStatusOut, SeriesOut
 
 router = APIRouter(prefix="/api/v1", tags=["activities"])
@@ -138,8 +139,12 @@ def api_activity_edit(ref: str, body: ActivityEdit, actor: CurrentActor,
 
 @router.get("/activities/{ref}/enrolments")
 @access(Permission.VIEW)
-def api_enrolments(ref: str, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return enrolments.list_enrolments(conn, actor=actor, activity_id=ref)
+def api_enrolments(ref: str, response: Response, actor: CurrentActor, conn: ReadConn,
+                   listing: ListingQuery) -> list[dict[str, Any]]:
+    """An issue's sign-ups, searched by name, number, channel or form reference, sorted
+    (status, number, name, enrolled_at, channel, deposit) and paged."""
+    return answer(response, enrolments.page_enrolments(conn, actor=actor, activity_id=ref,
+                                                       listing=listing))
 
 
 @router.post("/activities/{ref}/enrolments", status_code=201)

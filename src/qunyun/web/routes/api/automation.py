@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
@@ -14,6 +14,7 @@ from qunyun.services import automation, checkins, draws, faqs, moderation
 from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.outputs import FaqOut
 
 router = APIRouter(prefix="/api/v1", tags=["automation"])
@@ -138,10 +139,12 @@ def moderation_classify(body: ClassifyRequest, actor: CurrentActor, conn: ReadCo
 
 @router.get("/moderation/decisions")
 @access(Permission.VIEW)
-def moderation_decisions(actor: CurrentActor, conn: ReadConn, status: str | None = None,
-                         group_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    return moderation.list_decisions(conn, actor=actor, status=status, group_id=group_id,
-                                     limit=min(limit, 1000))
+def moderation_decisions(response: Response, actor: CurrentActor, conn: ReadConn,
+                         listing: ListingQuery, status: str | None = None,
+                         group_id: int | None = None) -> list[dict[str, Any]]:
+    """The moderation log, newest first, searched by words, group or member and paged."""
+    return answer(response, moderation.page_decisions(conn, actor=actor, status=status,
+                                                      group_id=group_id, listing=listing))
 
 
 @router.post("/moderation/decisions/{decision_id}/review")

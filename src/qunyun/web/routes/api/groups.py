@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.schemas import (
     GroupDetail,
+    GroupMemberOut,
     GroupPublic,
     GroupUpdate,
 )
@@ -28,6 +30,17 @@ def api_groups(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
 @access(Permission.VIEW)
 def api_group(group_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
     return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
+
+
+@router.get("/groups/{group_id}/members", response_model=list[GroupMemberOut])
+@access(Permission.VIEW)
+def api_group_members(group_id: int, response: Response, actor: CurrentActor, conn: ReadConn,
+                      listing: ListingQuery) -> list[dict[str, Any]]:
+    """Who is in the group now, searched by name, number or channel, sorted (joined_at,
+    number, name, channel, last_seen) and paged with the total in ``X-Total-Count``."""
+    return answer(response, groups_service.page_group_members(conn, actor=actor,
+                                                              group_id=group_id,
+                                                              listing=listing))
 
 
 @router.patch("/groups/{group_id}", response_model=GroupDetail)

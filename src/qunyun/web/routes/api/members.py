@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from qunyun.domain.staff import Permission
@@ -20,8 +20,9 @@ from qunyun.services import (
     tags,
 )
 from qunyun.services import members as members_service
-from qunyun.services.errors import InvalidInput
+from qunyun.services.listing import Page
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.outputs import AttributeFieldOut, BlacklistEntryOut, FollowUpOut
 from qunyun.web.schemas import MemberDetail, MemberPublic
 
@@ -30,16 +31,20 @@ router = APIRouter(prefix="/api/v1", tags=["members"])
 
 @router.get("/members", response_model=list[MemberPublic])
 @access(Permission.VIEW)
-def api_members(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn, q: str = "",
-                segment: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Search by nickname or member number, or list a segment (an expression)."""
-    if not 1 <= limit <= 500 or offset < 0:
-        raise InvalidInput("limit: 1–500; offset: 0 or more")
+def api_members(response: Response, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                listing: ListingQuery, segment: str = "", who: str = "") -> list[dict[str, Any]]:
+    """Search by nickname or member number (``q``), sorted (``sort``: number, name,
+    last_seen, first_seen; ``order``) and paged (``page``, ``per_page``; the total is in
+    ``X-Total-Count``); ``who``: staff or customers; or the members of a segment."""
     if segment:
-        return members_service.with_context(conn, segments.list_expression_members(
-            conn, actor=actor, expression=segment, clock=runtime.clock(), limit=limit,
-            offset=offset))
-    return members_service.list_members(conn, actor=actor, query=q, limit=limit, offset=offset)
+        rows = members_service.with_context(conn, segments.list_expression_members(
+            conn, actor=actor, expression=segment, clock=runtime.clock(),
+            limit=listing.per_page, offset=listing.offset))
+        total = segments.count_expression(conn, actor=actor, expression=segment,
+                                          clock=runtime.clock())
+        return answer(response, Page(rows, total, listing, "", ""))
+    return answer(response, members_service.page_members(conn, actor=actor, listing=listing,
+                                                         who=who))
 
 
 @router.get("/members/{member_id}", response_model=MemberDetail)

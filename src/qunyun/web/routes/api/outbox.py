@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import outbox as outbox_service
-from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.schemas import (
     OutboxPublic,
 )
@@ -19,12 +19,12 @@ router = APIRouter(prefix="/api/v1", tags=["outbox"])
 
 @router.get("/outbox", response_model=list[OutboxPublic])
 @access(Permission.VIEW)
-def api_outbox(actor: CurrentActor, conn: ReadConn, status: str = "",
-               limit: int = 100) -> list[dict[str, Any]]:
-    if status and status not in outbox_service.STATUSES:
-        raise InvalidInput("status: one of {statuses}", statuses=', '.join(outbox_service.STATUSES))
-    return outbox_service.list_outbox(conn, actor=actor, status=status or None,
-                                      limit=min(max(limit, 1), 1000))
+def api_outbox(response: Response, actor: CurrentActor, conn: ReadConn,
+               listing: ListingQuery, status: str = "") -> list[dict[str, Any]]:
+    """Delivery rows, newest first (``sort``: id, group, status, attempts, next_attempt),
+    searched by group, rule or error, paged with the total in ``X-Total-Count``."""
+    return answer(response, outbox_service.page_outbox(conn, actor=actor,
+                                                       status=status or None, listing=listing))
 
 
 @router.post("/outbox/{outbox_id}/retry", status_code=204)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import tasks as tasks_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.schemas import (
     TaskDone,
     TaskPublic,
@@ -19,8 +20,11 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 @router.get("/tasks", response_model=list[TaskPublic])
 @access(Permission.VIEW)
-def api_tasks(actor: CurrentActor, conn: ReadConn, status: str = "open") -> list[dict[str, Any]]:
-    return tasks_service.list_tasks(conn, actor=actor, status=None if status == "all" else status)
+def api_tasks(response: Response, actor: CurrentActor, conn: ReadConn, listing: ListingQuery,
+              status: str = "open") -> list[dict[str, Any]]:
+    """Tasks of a status (``all`` for every one), searched, sorted and paged."""
+    return answer(response, tasks_service.page_tasks(
+        conn, actor=actor, status=None if status == "all" else status, listing=listing))
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskPublic)
