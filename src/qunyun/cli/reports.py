@@ -142,3 +142,46 @@ def report_cohorts(
 ) -> None:
     """Activity cohorts: source, previous issue, last seen after, renewal, retention, churn."""
     activities_cli.report_cohorts(series, after_days, period, issue, as_user, as_json)
+
+
+@report_app.command("channels")
+def report_channels(
+    model: Annotated[str, typer.Option(help="first (the member's first join) or last (the "
+                                            "latest touch before each outcome)")] = "first",
+    by: Annotated[str, typer.Option(help="channel or inviter")] = "channel",
+    since: Annotated[str | None, typer.Option(help="Members who first joined from this day")]
+    = None,
+    until: Annotated[str | None, typer.Option(help="… up to this day (team time zone)")] = None,
+    activity: Annotated[str | None, typer.Option(help="Only this issue's outcomes (code)")]
+    = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV")]
+    = None,
+    as_user: AsOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Which channel or inviter brought the members who enrolled, paid and purchased."""
+    from qunyun.services.channel_report import get_channel_report, table_of
+    from qunyun.services.reports import parse_day
+
+    with session(as_user, write=False) as (rt, conn, actor):
+        report = get_channel_report(conn, actor=actor, tz=rt.settings.tz, model=model, by=by,
+                                    since=parse_day(since, "since"),
+                                    until=parse_day(until, "until"), activity=activity)
+        language = rt.settings.language
+    header, rows = table_of(report.to_json(), language)
+    if csv is not None:
+        from qunyun.services.spreadsheets import csv_bytes
+
+        csv.write_bytes(csv_bytes(header, rows))
+    if as_json:
+        emit_json(report.to_json())
+        return
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    console.print(say(f"report.reading.{report.model}"), highlight=False)
+    best = report.winner
+    if best:
+        console.print(say("report.winner", label=best["label"], n=best["enrolled"]),
+                      highlight=False)
+

@@ -323,3 +323,30 @@ class CreatedOut(Out):
     """What a create answers when it only names the new row."""
 
     id: int
+
+
+class ChannelLineOut(Out):
+    """One channel's (or inviter's) members and what they went on to do."""
+
+    key: str
+    label: str
+    staff: bool
+    members: int
+    enrolled: int
+    paid: int
+    purchased: int
+    revenue_fen: int
+    revenue: float
+    enrol_rate: float | None
+
+
+class ChannelReportOut(Out):
+    """The channel report: its reading (model, by, period, activity), lines and totals."""
+
+    model: str
+    by: str
+    since: str | None
+    until: str | None
+    activity: str | None
+    lines: list[ChannelLineOut]
+    totals: dict[str, float]

@@ -15,21 +15,31 @@ from qunyun.domain.activities import FUNNEL_STEPS
 from qunyun.domain.content import ContentError, parse_assignments
 from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
-from qunyun.services import activities, conversions, enrolments, reports, settlements
+from qunyun.services import (
+    activities,
+    channel_report,
+    conversions,
+    enrolments,
+    reports,
+    settlements,
+)
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
 from qunyun.services.reports import get_funnel
+from qunyun.services.spreadsheets import csv_bytes
 from qunyun.web.deps import (
     CurrentActor,
     ReadConn,
     RuntimeDep,
     access,
+    attachment,
     language,
     render,
     uploaded_file,
 )
 from qunyun.web.forms import form_ids
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
@@ -139,6 +149,35 @@ def matrix_spec(x: list[str], rows: list[dict[str, Any]], label: str,
             "saveTitle": translate("dash.export_png", lang)}
 
 
+@router.get("/activities/channels")
+@access(Permission.VIEW)
+def channels_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                  model: str = "first", by: str = "channel", since: str = "", until: str = "",
+                  activity: str = "", format: str = "") -> Response:
+    """Which channel or inviter brought the members who enrolled, paid and purchased, read
+    first-touch or last-touch (stated on the page); ``format=csv`` downloads the table."""
+    report = channel_report.get_channel_report(
+        conn, actor=actor, tz=runtime.settings.tz, model=model, by=by,
+        since=reports.parse_day(since, "since"), until=reports.parse_day(until, "until"),
+        activity=activity or None)
+    lang = language(request)
+    header, rows = channel_report.table_of(report.to_json(), lang)
+    if format == "csv":
+        return attachment(csv_bytes(header, rows), "csv", f"qunyun-{by}-{model}-touch")
+    top = report.lines[:12]
+    chart = {"x": [ln["label"] or translate("report.no_source", lang) for ln in top],
+             "yNames": [translate("report.axis_people", lang)],
+             "saveTitle": translate("dash.export_png", lang), "series": [
+                 {"name": translate(f"report.col.{k}", lang), "type": "bar",
+                  "data": [ln[k] for ln in top]}
+                 for k in ("members", "enrolled", "paid", "purchased")]}
+    return render(request, "channels.html", {
+        "report": report, "header": header, "rows": rows, "chart": chart,
+        "issues": activities.list_activities(conn, actor=actor),
+        "form": {"model": model, "by": by, "since": since, "until": until,
+                 "activity": activity}})
+
+
 @router.get("/activities/cohorts")
 @access(Permission.VIEW)
 def cohorts_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
@@ -185,7 +224,7 @@ def cohorts_refresh_mirror(actor: CurrentActor, runtime: RuntimeDep) -> Response
 @router.get("/activities/{ref}")
 @access(Permission.VIEW)
 def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: RuntimeDep,
-                  conn: ReadConn) -> Response:
+                  conn: ReadConn, listing: ListingQuery) -> Response:
     row = activities.access_activity(conn, actor=actor, ref=ref)
     lang = language(request)
     data = get_funnel(conn, actor=actor, tz=runtime.settings.tz, activity=row["id"])
@@ -200,11 +239,13 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
                        for k, label in (("new", "act.daily.new"), ("active", "act.daily.active"),
                                         ("enrolled", "act.enrolled"))]}
     plan = settlements.settlement(conn, actor=actor, activity_id=row["id"])
+    signed_up = enrolments.page_enrolments(conn, actor=actor, activity_id=row["id"],
+                                           listing=listing)
     return render(request, "activity.html", {
         "a": row, "money": settlements.money(conn, actor=actor, activity_id=row["id"]),
         "funnel": data, "funnel_chart": funnel_chart, "daily_chart": daily_chart,
         "plan": plan, "settled": {r["member_id"]: r for r in plan["rows"]},
-        "enrolments": enrolments.list_enrolments(conn, actor=actor, activity_id=row["id"]),
+        "ep": signed_up, "enrolments": signed_up.rows,
         "groups": list_groups(conn, actor=actor), "steps": FUNNEL_STEPS,
         "pairs": lambda d: " ".join(f"{k}={v}" for k, v in (d or {}).items())})
 

@@ -10,10 +10,11 @@ from qunyun.analytics.health import GroupHealth
 from qunyun.analytics.overview import Overview
 from qunyun.domain.staff import Permission
 from qunyun.services import health
+from qunyun.services.channel_report import get_channel_report
 from qunyun.services.inbox import get_inbox
-from qunyun.services.reports import get_group_health, get_overview
+from qunyun.services.reports import get_group_health, get_overview, parse_day
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
-from qunyun.web.outputs import AlertOut
+from qunyun.web.outputs import AlertOut, ChannelReportOut
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -56,3 +57,18 @@ def api_report_groups(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
     """Group health for one group or all, over a date range in the team's time zone."""
     return get_group_health(conn, actor=actor, tz=runtime.settings.tz, group_id=group_id,
                             since=since, until=until)
+
+
+@router.get("/reports/channels", response_model=ChannelReportOut)
+@access(Permission.VIEW)
+def api_report_channels(actor: CurrentActor, runtime: RuntimeDep, conn: ReadConn,
+                        model: str = "first", by: str = "channel", since: str | None = None,
+                        until: str | None = None,
+                        activity: str | None = None) -> dict[str, Any]:
+    """Which channel (``by=channel``) or inviter (``by=inviter``) brought the members who
+    enrolled, paid and purchased; ``model=first`` credits a member's first join,
+    ``model=last`` the latest touch before each outcome. Members are chosen by their first
+    join in the period (team days); ``activity`` keeps one issue's outcomes."""
+    return get_channel_report(conn, actor=actor, tz=runtime.settings.tz, model=model, by=by,
+                              since=parse_day(since, "since"), until=parse_day(until, "until"),
+                              activity=activity).to_json()
