@@ -28,7 +28,7 @@ from babel.messages.pofile import read_po, write_po
 from qunyun.i18n import LANGUAGES, locale_of, po_path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "qunyun"
-TEXT_CALLS = ("say", "translate", "_", "gettext", "fill", "N_", "Phrase")
+TEXT_CALLS = ("say", "translate", "_", "gettext", "fill", "N_", "Phrase", "saying")
 TEMPLATE_CALLS = ("t", "_", "gettext")  # ``t`` is also a loop variable in Python code
 ERROR_CALLS = ("ServiceError", "InvalidInput", "NotFound", "Conflict", "AccessDenied",
                "TooManyAttempts", "Refused", "InvalidValue", "SegmentError", "SettingsError",

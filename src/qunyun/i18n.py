@@ -92,6 +92,22 @@ class Phrase(str):
         return fill(self.template, self.values, language)
 
 
+def saying(template: str, /, **values: Any) -> dict[str, Any]:
+    """A sentence to store now and show later in the reader's language (a task's title, a
+    health alert): the catalog id and its values, JSON-safe; a value may be words too."""
+    return {"say": template, "with": values}
+
+
+def spoken(stored: Any, language: str) -> str:
+    """Stored ``words`` in ``language`` (nested words first); anything else as text, so
+    rows written before a sentence was stored as words still read as they were."""
+    if isinstance(stored, dict) and isinstance(stored.get("say"), str):
+        values = {k: spoken(v, language) if isinstance(v, dict) else v
+                  for k, v in (stored.get("with") or {}).items()}
+        return fill(stored["say"], values, language)
+    return "" if stored is None else str(stored)
+
+
 def said(value: Any, language: str) -> Any:
     """``value`` in ``language`` when it is a phrase, a term or a translatable error (the
     values inside a message, a target on a page), else as it is."""

@@ -32,6 +32,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.analytics.overview import local_date, local_day
 from qunyun.clock import utcnow
 from qunyun.engine.moderation import is_ad
+from qunyun.i18n import saying
 
 
 def utc_hour_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
@@ -107,7 +108,7 @@ class GroupHealth:
     ad_rate: float = 0.0  # of member messages
     # each alert with what makes it one alert: its kind and anchor (the day a spike
     # happened, the last day anyone spoke), so it is raised once however often it is seen
-    alert_items: list[dict[str, str]] = field(default_factory=list)
+    alert_items: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -311,19 +312,19 @@ def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
     parts = _score(sum(msgs) / max(1, len(labels)), members_now, ratio, sum(joins), sum(leaves)
                    + kicks, g_value, total=total, speakers=speakers)
     week = date.fromisoformat(labels[-1]).strftime("%G-W%V")
-    items: list[dict[str, str]] = []
+    items: list[dict[str, Any]] = []
     for day in spikes:
-        items.append({"kind": "leave_spike", "anchor": day, "text": f"退群激增: {day}"})
+        items.append(_alert("leave_spike", day, f"退群激增: {day}", day=day))
     silent = len(labels) >= 3 and not any(msgs[-3:])
     if members_now >= 20 and ratio < 0.05 and not silent:  # silence says it already
-        items.append({"kind": "few_speakers", "anchor": week, "text": "发言人数不足 5%"})
+        items.append(_alert("few_speakers", week, "发言人数不足 5%"))
     if silent:
         quiet_from = last_spoke.astimezone(tz).date().isoformat() if last_spoke else "never"
-        items.append({"kind": "silent", "anchor": quiet_from, "text": "最近 3 天无人发言"})
+        items.append(_alert("silent", quiet_from, "最近 3 天无人发言"))
     rate = ads / total if total else 0.0
     if ads >= AD_ALERT_MIN and rate >= AD_ALERT_RATE:
-        items.append({"kind": "ads", "anchor": week,
-                      "text": f"广告偏多：{ads} 条，占消息 {rate:.1%}"})
+        items.append(_alert("ads", week, f"广告偏多：{ads} 条，占消息 {rate:.1%}", ads=ads,
+                            share=f"{rate:.1%}"))
     alerts = [i["text"] for i in items]
     return GroupHealth(
         id=g.id, name=g.name, platform=g.platform, members=members_now, messages=sum(msgs),
@@ -344,6 +345,13 @@ def _build(g: Any, labels: list[str], per_day: dict[str, list[int]],
         hours_to_first_message=round(median(waits), 2) if waits else None,
         score=round(sum(p.points for p in parts), 1), score_parts=parts, alerts=alerts,
         ads=ads, ad_rate=round(rate, 4), alert_items=items)
+
+
+def _alert(kind: str, anchor: str, text: str, **values: Any) -> dict[str, Any]:
+    """An alert: its kind, what makes it one alert (a day, a week), the Chinese text (kept
+    for old readers) and the same as words any page shows in its reader's language."""
+    return {"kind": kind, "anchor": anchor, "text": text,
+            "says": saying(f"health.alert.{kind}", **values)}
 
 
 # talk too thin to say whether it is even: fewer messages or speakers than this

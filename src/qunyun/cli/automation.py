@@ -27,6 +27,7 @@ from qunyun.cli.common import (
     say,
     session,
 )
+from qunyun.cli.common import settings as settings
 from qunyun.cli.options import (
     OrderOpt,
     PageOpt,
@@ -139,8 +140,9 @@ def moderate_classify(
         if as_json:
             emit_json(verdict.to_json())
         else:
+            why = moderation.reasons_in(verdict.reasons, settings().language)
             console.print(f"{verdict.verdict:6} {verdict.score:.2f}  {line[:60]}  "
-                          f"[dim]{'；'.join(verdict.reasons)}[/dim]", highlight=False)
+                          f"[dim]{why}[/dim]", highlight=False)
 
 
 @moderate_app.command("queue")
@@ -167,7 +169,7 @@ def moderate_queue(status: str = "pending", group: GroupOpt = None,
         table.add_row(str(r["id"]), r["group_name"] or "", r["member_name"] or "",
                       say(f"auto.verdict.{r['verdict']}"), f"{r['score']:.2f}",
                       say(f"auto.step.{r['action']}"), say(f"auto.status.{r['status']}"),
-                      r["text"][:30], "；".join(r["reasons"][:2]))
+                      r["text"][:30], moderation.reasons_in(r["reasons"][:2], settings().language))
     console.print(table)
     console.print(page_line(result), highlight=False)
 

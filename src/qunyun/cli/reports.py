@@ -20,6 +20,7 @@ from qunyun.cli.common import (
     say,
     session,
 )
+from qunyun.i18n import spoken
 
 # --- reports ----------------------------------------------------------------------------
 
@@ -92,12 +93,14 @@ def report_groups(
         return
     table = Table("id", say("群 group"), say("platform"), say("members"), say("messages"),
                   say("speakers"), say("joins"), say("leaves"), say("kicks"),
-                  say("ads"), say("Gini"), say("score"), say("alerts"))
+                  say("ads"), say("health.gini"), say("score"), say("alerts"))
     for r in reports:
-        table.add_row(str(r.id), r.name, r.platform, str(r.members), str(r.messages),
+        table.add_row(str(r.id), r.name, say(f"platform.{r.platform}"), str(r.members),
+                      str(r.messages),
                       str(r.speakers), str(r.joins), str(r.leaves), str(r.kicks),
                       f"{r.ads} ({r.ad_rate:.1%})", f"{r.gini:.2f}", f"{r.score:.0f}",
-                      "; ".join(r.alerts))
+                      "; ".join(spoken(a["says"], rt.settings.language)
+                                for a in r.alert_items))
     console.print(table)
     if html is not None:
         console.print(say("HTML report written to {html}", html=html))
@@ -124,7 +127,7 @@ def report_alerts(
                                      "health.alert_text", "health.alert_task")))
     for r in rows:
         table.add_row(r["raised_at"].astimezone(rt.settings.tz).strftime("%Y-%m-%d %H:%M"),
-                      r["group_name"], r["text"],
+                      r["group_name"], spoken(r["says"], rt.settings.language),
                       say(f"status.{r['task_status']}") if r["task_status"] else "")
     console.print(table)
     console.print(say("health.alerts_raised", n=len(raised)))

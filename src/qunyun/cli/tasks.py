@@ -26,6 +26,7 @@ from qunyun.cli.options import (
     page_line,
     paged_json,
 )
+from qunyun.i18n import spoken
 
 tasks_app = typer.Typer(help="Staff tasks", no_args_is_help=True)
 
@@ -49,7 +50,9 @@ def tasks_list(all_: Annotated[bool, typer.Option("--all")] = False,
         return
     table = Table("id", say("status"), say("what"), say("why"), say("group"), say("member"))
     for r in result.rows:
-        table.add_row(str(r["id"]), say(f"status.{r['status']}"), r["title"], r["reason"],
+        table.add_row(str(r["id"]), say(f"status.{r['status']}"),
+                      spoken(tasks.title_words(r), rt.settings.language),
+                      spoken(tasks.reason_words(r), rt.settings.language),
                       str(r["group_name"] or ""), str(r["member_name"] or ""))
     console.print(table)
     console.print(page_line(result), highlight=False)

@@ -499,14 +499,14 @@ class Classifier:
             contact = True
         if contact and lure:
             total += _COMBO
-            reasons.append("联系方式 + 诱导用语")
+            reasons.append(_COMBO_REASON)
         if len(squeezed) > _LONG:
             total += 0.6
         elif not contact and _QUESTION.search(norm) and len(squeezed) <= _QUESTION_MAX_LEN:
             total += _QUESTION_WEIGHT
         total += _NB_WEIGHT * nb
         if nb >= 1.5:
-            reasons.append("用词像广告")
+            reasons.append(_AD_WORDS_REASON)
         score = 1.0 / (1.0 + math.exp(-total))
         t = thresholds or self.thresholds
         shift = t.strict_shift if strict else 0.0
@@ -517,7 +517,7 @@ class Classifier:
         else:
             verdict = "ok"
         if strict and verdict != "ok":
-            reasons.append("入群不久，按更严的标准")
+            reasons.append(_NEWCOMER_REASON)
         return Verdict(verdict, score, tuple(reasons), tuple(signals))
 
 
@@ -534,6 +534,20 @@ _PUBLIC: tuple[tuple[frozenset[str], str], ...] = (
     (frozenset({"flood"}), "刷屏"),
     (frozenset({"repeat"}), "重复发同样的话"),
 )
+
+
+_COMBO_REASON = "联系方式 + 诱导用语"
+_AD_WORDS_REASON = "用词像广告"
+_NEWCOMER_REASON = "入群不久，按更严的标准"
+
+
+def fixed_reasons() -> dict[str, str]:
+    """Each reason the classifier writes word for word, with a code naming it (what a page
+    in another language translates)."""
+    return {**{s.reason: s.name for s in _SIGNALS},
+            **{text: f"type_{kind}" for kind, (_w, text) in _TYPE_WEIGHT.items()},
+            _COMBO_REASON: "contact_and_lure", _AD_WORDS_REASON: "ad_words",
+            _NEWCOMER_REASON: "newcomer"}
 
 
 def public_reason(signals: Iterable[str]) -> str:

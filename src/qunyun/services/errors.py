@@ -59,7 +59,7 @@ class TooManyAttempts(ServiceError):
         self.retry_after = retry_after
 
 
-def in_words(exc: ServiceError, language: str) -> str:
+def in_words(exc: Translatable, language: str) -> str:
     """What a service refused, for a person in ``language``: a refusal by role names the role
     and what it may not do (never their codes); anything else is its translated sentence."""
     if isinstance(exc, AccessDenied) and exc.role and exc.permission:

@@ -22,6 +22,7 @@ from qunyun.analytics.health import group_health
 from qunyun.clock import utcnow
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
+from qunyun.i18n import saying
 from qunyun.services import audit, tasks
 from qunyun.services.users import SYSTEM, Actor
 
@@ -49,17 +50,23 @@ def do_raise_alerts(conn: Connection, *, tz: ZoneInfo, now: datetime | None = No
             alert_id = insert_ignore(conn, health_alerts, {
                 "key": key, "group_id": report.id, "kind": item["kind"],
                 "detail": {"text": item["text"], "anchor": item["anchor"],
-                           "score": report.score}, "raised_at": now}, ["key"])
+                           "score": report.score, "says": item["says"]},
+                "raised_at": now}, ["key"])
             if alert_id is None:
                 continue  # raised before: one alert, one task
             task_id = tasks.create_task(
                 conn, kind=TASK_KIND, title=f"{report.name}：{item['text']}",
                 reason=f"群健康预警（健康分 {report.score:.0f}）", platform=report.platform,
-                group_id=report.id, payload={"alert": key}, now=now, actor=actor.label)
+                group_id=report.id, payload={"alert": key, "says": {
+                    "title": saying("health.task_title", group=report.name,
+                                   alert=item["says"]),
+                    "reason": saying("health.task_reason", score=f"{report.score:.0f}")}},
+                now=now, actor=actor.label)
             conn.execute(health_alerts.update().where(health_alerts.c.id == alert_id)
                          .values(task_id=task_id))
             raised.append({"id": int(alert_id), "group_id": report.id, "group": report.name,
-                           "kind": item["kind"], "text": item["text"], "task_id": task_id})
+                           "kind": item["kind"], "text": item["text"], "says": item["says"],
+                           "task_id": task_id})
     if raised:
         audit.record(conn, actor=actor.label, action="health.alerts", object_type="team",
                      detail={"raised": len(raised)})
@@ -78,5 +85,6 @@ def list_alerts(conn: Connection, *, actor: Actor, group_id: int | None = None,
             .limit(limit))
     if group_id is not None:
         stmt = stmt.where(health_alerts.c.group_id == group_id)
-    return [{**dict(r), "text": (r["detail"] or {}).get("text", "")}
+    return [{**dict(r), "text": (r["detail"] or {}).get("text", ""),
+             "says": (r["detail"] or {}).get("says") or (r["detail"] or {}).get("text", "")}
             for r in conn.execute(stmt).mappings()]

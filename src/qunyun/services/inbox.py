@@ -54,8 +54,8 @@ def get_inbox(conn: Connection, *, actor: Actor, clock: Clock) -> Inbox:
     failed = outbox.list_outbox(conn, actor=actor, status="dead", limit=SHOWN)
     return Inbox([
         InboxEntry("tasks", tasks.count_open_tasks(conn, except_kinds=alert_kinds), "/tasks",
-                   [{"id": t["id"], "text": t["title"], "group": t["group_name"] or ""}
-                    for t in open_tasks]),
+                   [{"id": t["id"], "text": t["title"], "says": tasks.title_words(t),
+                     "group": t["group_name"] or ""} for t in open_tasks]),
         InboxEntry("follow_ups", records.count_follow_ups(conn, due_before=today_ends),
                    "/members",
                    [{"id": r["id"], "text": r["body"][:80], "member": r["number"],
@@ -65,8 +65,8 @@ def get_inbox(conn: Connection, *, actor: Actor, clock: Clock) -> Inbox:
                      "group": d["group_name"] or "", "member": d["member_number"]}
                     for d in reviews]),
         InboxEntry("alerts", tasks.count_open_tasks(conn, kinds=alert_kinds), "/health",
-                   [{"id": a["id"], "text": a["text"], "group": a["group_name"]}
-                    for a in alerts]),
+                   [{"id": a["id"], "text": a["text"], "says": a["says"],
+                     "group": a["group_name"]} for a in alerts]),
         InboxEntry("failed_sends", outbox.outbox_counts(conn).get("dead", 0),
                    "/outbox?status=dead",
                    [{"id": r["id"], "text": (r.get("last_error") or "")[:80],

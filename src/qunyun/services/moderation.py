@@ -9,6 +9,8 @@ answers become labels the learned score trains on at the next snapshot.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
 from qunyun.engine.rules.moderation import escalation, step_for
-from qunyun.i18n import Term
+from qunyun.i18n import Term, fill, translate
 from qunyun.services import audit, blacklist, outbox, tasks
 from qunyun.services.attributes import decode_text
 from qunyun.services.automation import (
@@ -311,3 +313,40 @@ def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
                 now=now)
             out["restored"] += 1
     return out
+
+
+# The engine writes its reasons in Chinese (they are stored with each decision and shown to
+# the team that wrote the word lists). Read in another language, each known form is said
+# again from the catalog with its values; an unknown form stays as written.
+_REASON_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^命中词库「(?P<name>.+)」: (?P<word>.+)$"), "mod.reason.list"),
+    (re.compile(r"^刷屏：(?P<seconds>\d+) 秒内 (?P<n>\d+) 条$"), "mod.reason.flood"),
+    (re.compile(r"^重复消息：(?P<minutes>\d+) 分钟内第 (?P<n>\d+) 次$"), "mod.reason.repeat"),
+    (re.compile(r"^(?P<minutes>\d+) 分钟内 (?P<n>\d+) 人发了同样的广告$"), "mod.reason.crowd"),
+)
+
+
+def _fixed_reasons() -> dict[str, str]:
+    from qunyun.engine.moderation import fixed_reasons
+    from qunyun.engine.rules.moderation import STALE_NOTE
+
+    return {**fixed_reasons(), STALE_NOTE: "stale"}
+
+
+def reason_in(text: str, language: str) -> str:
+    """A stored moderation reason in the reader's language."""
+    if language == "zh-CN":
+        return text
+    code = _fixed_reasons().get(text)
+    if code:
+        return translate(f"mod.reason.{code}", language)
+    for pattern, key in _REASON_FORMS:
+        found = pattern.match(text)
+        if found:
+            return fill(key, found.groupdict(), language)
+    return text
+
+
+def reasons_in(reasons: Iterable[str], language: str) -> str:
+    """A decision's reasons as one line in the reader's language."""
+    return ("；" if language == "zh-CN" else "; ").join(reason_in(r, language) for r in reasons)

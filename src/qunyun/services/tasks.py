@@ -49,6 +49,16 @@ def dismiss(conn: Connection, *, task_id: int, outcome: str, actor: str,
     return bool(changed)
 
 
+def title_words(task: dict[str, Any]) -> Any:
+    """The task's title as stored words when it was made with them (shown in the reader's
+    language), else its text."""
+    return ((task.get("payload") or {}).get("says") or {}).get("title") or task["title"]
+
+
+def reason_words(task: dict[str, Any]) -> Any:
+    return ((task.get("payload") or {}).get("says") or {}).get("reason") or task["reason"]
+
+
 TASK_COLUMNS = Columns(
     sortable={"id": (staff_tasks.c.id, "desc"), "due": (staff_tasks.c.due_at, "asc"),
               "kind": (staff_tasks.c.kind, "asc"), "group": (groups.c.name, "asc"),

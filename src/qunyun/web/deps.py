@@ -21,6 +21,8 @@ from qunyun.domain.staff import Permission
 from qunyun.i18n import LANGUAGES, translate
 from qunyun.services import users
 from qunyun.services.errors import InvalidInput
+from qunyun.services.moderation import reasons_in
+from qunyun.services.tasks import reason_words, title_words
 from qunyun.services.users import Actor
 from qunyun.web.listing import list_url
 
@@ -160,6 +162,10 @@ def make_templates() -> Jinja2Templates:
                       extensions=["jinja2.ext.i18n"])
     env.globals["translate"] = translate
     env.globals["list_url"] = list_url
+    env.globals["spoken"] = i18n.spoken
+    env.globals["reasons_in"] = reasons_in
+    env.globals["title_words"] = title_words
+    env.globals["reason_words"] = reason_words
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
         _gettext, _ngettext, newstyle=False)
     return Jinja2Templates(env=env)

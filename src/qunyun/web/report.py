@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from qunyun.analytics.health import GroupHealth
-from qunyun.i18n import percent, translate
+from qunyun.i18n import percent, spoken, translate
 
 HERE = Path(__file__).parent
 
@@ -18,6 +18,7 @@ def render_health_html(reports: Sequence[GroupHealth], *, language: str = "zh-CN
                        timezone: str = "Asia/Shanghai") -> str:
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                       autoescape=select_autoescape(["html"]))
+    env.globals["spoken"] = spoken
     template = env.get_template("report_health.html")
     static = HERE / "static"
     return template.render(
