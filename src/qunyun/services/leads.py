@@ -37,11 +37,13 @@ from qunyun.domain.staff import Permission
 from qunyun.services import attributes, audit, spreadsheets
 from qunyun.services.counts import MESSAGE
 from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.segment_words import term_words
 from qunyun.services.segments import find_segment, member_ids, parse_for
 from qunyun.services.users import Actor
 
 MAX_EXPORT = 200_000
 DEFAULT_FORMULA = "1 * messages[30d] @14d + 5 * events.joined"
+DEFAULT_SEGMENT = "not blacklisted"  # the lead page opens on everyone the team may contact
 
 
 @dataclass
@@ -57,7 +59,8 @@ class LeadRow:
 
     @property
     def why(self) -> str:
-        return "; ".join(f"{r['term']}: {r['value']:g} → {r['points']:+.1f}"
+        """Each term that scored, in words: what it counts, how much, the points."""
+        return "; ".join(f"{r.get('said') or r['term']}: {r['value']:g} → {r['points']:+.1f}"
                          for r in self.reasons if r["points"])
 
     def as_dict(self) -> dict[str, Any]:
@@ -124,8 +127,9 @@ def _term_values(conn: Connection, term: Term, ids: list[int],
 
 
 def score(conn: Connection, *, actor: Actor, expression: str, formula: str, clock: Clock,
-          limit: int | None = 100) -> tuple[list[LeadRow], int]:
-    """The segment's members ranked by the formula; returns (top rows, members scored)."""
+          limit: int | None = 100, language: str = "zh-CN") -> tuple[list[LeadRow], int]:
+    """The segment's members ranked by the formula; returns (top rows, members scored), each
+    term's contribution said in ``language``."""
     actor.require(Permission.VIEW)
     node, parsed = parse_for(conn, actor, expression), parse_lead_formula(formula)
     attributes.check_personal_access(conn, actor=actor, names=attribute_names(parsed))
@@ -152,12 +156,14 @@ def score(conn: Connection, *, actor: Actor, expression: str, formula: str, cloc
                               .where(members.c.id.in_(chosen[start:start + 1000]))):
             info[int(r.id)] = r
     pii = actor.can(Permission.MEMBER_PII)
+    said = [term_words(term, language) for term in parsed.terms]
     rows = []
     for rank, (member_id, total) in enumerate(ranked, start=1):
         r = info[member_id]
-        reasons = [{"term": term.label, "value": round(values.get(member_id, 0.0), 3),
+        reasons = [{"term": term.label, "said": said[i],
+                    "value": round(values.get(member_id, 0.0), 3),
                     "points": round(term.points * values.get(member_id, 0.0), 3)}
-                   for term, values in contributions]
+                   for i, (term, values) in enumerate(contributions)]
         rows.append(LeadRow(rank=rank, member_id=member_id, number=int(r.number),
                             name=r.display_name, score=total, reasons=reasons,
                             phone=r.phone if pii else mask_phone(r.phone),
@@ -189,7 +195,7 @@ def do_export_leads(conn: Connection, *, actor: Actor, expression: str, formula:
     if fmt not in ("csv", "xlsx"):
         raise InvalidInput("format: csv or xlsx")
     rows, total = score(conn, actor=actor, expression=expression, formula=formula,
-                        clock=clock, limit=MAX_EXPORT)
+                        clock=clock, limit=MAX_EXPORT, language=language)
     body = render_export(rows, fmt, language)
     audit.record(conn, actor=actor.label, action="leads.export", object_type="lead_list",
                  object_id=source[:64], detail={

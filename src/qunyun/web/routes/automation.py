@@ -13,10 +13,18 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.domain.automation import SECTIONS, AutomationSettings
 from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
 from qunyun.domain.staff import Permission
-from qunyun.services import attributes, automation, checkins, draws, faqs, moderation
+from qunyun.services import attributes, automation, checkins, draws, faqs, moderation, segment_words
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render, uploaded_file
+from qunyun.web.deps import (
+    CurrentActor,
+    ReadConn,
+    RuntimeDep,
+    access,
+    language,
+    render,
+    uploaded_file,
+)
 from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
@@ -244,7 +252,10 @@ def checkins_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime
 @router.get("/automation/draws")
 @access(Permission.VIEW)
 def draws_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
-    return render(request, "draws.html", {"draws": draws.list_draws(conn, actor=actor),
+    return render(request, "draws.html", {
+        "builder_spec": segment_words.builder_for(conn, actor=actor,
+                                                  language=language(request)),
+        "draws": draws.list_draws(conn, actor=actor),
                                           "groups": list_groups(conn, actor=actor)})
 
 

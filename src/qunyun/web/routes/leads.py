@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.segments import SegmentError, parse_formula
 from qunyun.domain.staff import Permission
-from qunyun.services import leads, segments
+from qunyun.services import leads, segment_words, segments
 from qunyun.services.errors import InvalidInput, in_words
 from qunyun.web.deps import (
     CurrentActor,
@@ -33,18 +34,25 @@ def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn:
     if chosen:
         segment, formula = str(chosen["segment_id"]), chosen["formula"]
     formula = formula or leads.DEFAULT_FORMULA
+    # the page opens ranked: every member not blacklisted, by the default formula
+    expression = expression if segment or expression.strip() else leads.DEFAULT_SEGMENT
     result: dict[str, Any] = {}
-    if segment or expression.strip():
-        try:
-            expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment,
-                                                  expression=expression)
-            rows, total = leads.score(conn, actor=actor, expression=expr, formula=formula,
-                                      clock=runtime.clock(), limit=50)
-            result = {"rows": rows, "total": total}
-        except InvalidInput as exc:
-            result = {"error": in_words(exc, language(request))}
+    try:
+        expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment,
+                                              expression=expression)
+        rows, total = leads.score(conn, actor=actor, expression=expr, formula=formula,
+                                  clock=runtime.clock(), limit=50, language=language(request))
+        result = {"rows": rows, "total": total,
+                  "formula_words": [segment_words.term_words(term, language(request))
+                                    for term in parse_formula(formula).terms]}
+    except (InvalidInput, SegmentError) as exc:
+        result = {"error": in_words(exc, language(request))}
     return render(request, "leads.html", {
+        "builder_spec": segment_words.builder_for(conn, actor=actor, language=language(request)),
+        "expression_state": segment_words.to_builder(expression),
+        "formula_state": segment_words.formula_to_builder(formula),
         "segments": segments.list_segments(conn, actor=actor), "lists": saved_lists,
+        "default_segment": leads.DEFAULT_SEGMENT,
         "segment": segment, "expression": expression, "formula": formula, "result": result})
 
 

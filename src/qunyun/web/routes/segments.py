@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.segments import FIELDS
 from qunyun.domain.staff import Permission
-from qunyun.services import attributes, segments, tags
+from qunyun.services import attributes, segment_words, segments, tags
 from qunyun.services.errors import InvalidInput, in_words
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 
@@ -25,6 +25,9 @@ def segments_page(request: Request, actor: CurrentActor, runtime: RuntimeDep,
     return render(request, "segments.html", {
         "saved": saved, "expression": editing["expression"] if editing else expression,
         "editing": editing, "fields": FIELDS,
+        "builder_spec": segment_words.builder_for(conn, actor=actor, language=language(request)),
+        "builder_state": segment_words.to_builder(editing["expression"] if editing
+                                                  else expression),
         "tags": tags.list_tags(conn, actor=actor),
         "attributes": attributes.attribute_names(conn),
         "preview": _preview(conn, actor, runtime, editing["expression"] if editing

@@ -7,8 +7,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.segments import FIELDS
 from qunyun.domain.staff import Permission
-from qunyun.services import tags
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.services import segment_words, tags
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -17,8 +17,10 @@ router = APIRouter(include_in_schema=False)
 @access(Permission.VIEW)
 def tags_page(request: Request, actor: CurrentActor, conn: ReadConn,
               recomputed: str = "") -> Response:
-    return render(request, "tags.html", {"tags": tags.list_tags(conn, actor=actor),
-                                         "fields": FIELDS, "recomputed": recomputed})
+    return render(request, "tags.html", {
+        "tags": tags.list_tags(conn, actor=actor), "fields": FIELDS, "recomputed": recomputed,
+        "builder_spec": segment_words.builder_for(conn, actor=actor,
+                                                  language=language(request))})
 
 
 @router.post("/tags")
