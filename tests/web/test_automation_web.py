@@ -170,3 +170,39 @@ def test_checkins_leaderboard_refunds_and_draws(client: TestClient, conn: Connec
                       headers={"x-csrf-token": token})
     assert bad.status_code == 422 and "at least 1" in bad.json()["error"]
     assert snapshot(conn) == before
+
+
+def test_settings_use_controls_not_codes(client: TestClient, conn: Connection,
+                                         staff: dict[str, str]) -> None:
+    """Switches, sliders with their value, ordered steps, a caps table and time pickers;
+    each setting says what it does; what they post is stored like the typed forms were."""
+    token = login(client, staff["operator"])
+    page = client.get("/automation").text
+    assert 'class="switch"' in page and 'type="range"' in page and 'name="quiet_from"' in page
+    assert 'name="escalation_step"' in page and 'name="caps_scope"' in page
+    assert "同一个人第 1、2、3 次违规分别怎么处理" in page
+    assert "group:day:6" not in page and "warn,remove,blacklist" not in page
+    r = client.post("/automation/settings/broadcast", data={
+        "csrf_token": token, "group_id": "0", "quiet_from": "23:00", "quiet_to": "07:30",
+        "over_cap": "drop",
+        "caps_platform": ["*", "sandbox", "*"], "caps_scope": ["group", "member", "group"],
+        "caps_period": ["day", "week", "month"], "caps_limit": ["4", "2", ""]})
+    assert r.status_code == 303, r.text
+    saved = automation.get_settings(conn, actor=SYSTEM)["effective"]["broadcast"]
+    assert saved["quiet_hours"] == "23:00-07:30" and saved["over_cap"] == "drop"
+    assert [(c["platform"], c["scope"], c["period"], c["limit"]) for c in saved["caps"]] == [
+        ("*", "group", "day", 4), ("sandbox", "member", "week", 2)]
+    r = client.post("/automation/settings/moderation", data={
+        "csrf_token": token, "group_id": "0", "escalation_step": ["warn", "blacklist", ""],
+        "block_threshold": "0.92"})
+    assert r.status_code == 303
+    mod = automation.get_settings(conn, actor=SYSTEM)["effective"]["moderation"]
+    assert mod["escalation"] == ["warn", "blacklist"] and mod["block_threshold"] == 0.92
+    before = automation.current_version(conn)
+    bad = client.post("/automation/settings/broadcast", data={
+        "csrf_token": token, "group_id": "0", "caps_platform": ["*"], "caps_scope": ["group"],
+        "caps_period": ["day"], "caps_limit": ["many"]})
+    assert bad.status_code == 422 and automation.current_version(conn) == before
+    bad = client.post("/automation/settings/broadcast", data={
+        "csrf_token": token, "group_id": "0", "quiet_from": "25:00", "quiet_to": "07:00"})
+    assert bad.status_code == 422 and automation.current_version(conn) == before

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.automation import SECTIONS, AutomationSettings
-from qunyun.domain.content import ContentError, caps_from_text, caps_to_text
+from qunyun.domain.content import ContentError, caps_from_text, caps_to_text, parse_caps
 from qunyun.domain.staff import Permission
 from qunyun.services import attributes, automation, checkins, draws, faqs, moderation, segment_words
 from qunyun.services.errors import InvalidInput
@@ -61,11 +61,12 @@ def tiers_text(value: list[dict[str, Any]]) -> str:
 @router.get("/automation")
 @access(Permission.VIEW)
 def automation_page(request: Request, actor: CurrentActor, conn: ReadConn,
-                    group: int = 0) -> Response:
+                    runtime: RuntimeDep, group: int = 0) -> Response:
     data = automation.get_settings(conn, actor=actor, group_id=group)
     return render(request, "automation.html", {
         "s": data, "group_id": group, "sections": SECTIONS, "team_only": automation.TEAM_ONLY,
-        "choices": _choices(),
+        "choices": _choices(), "controls": _controls(),
+        "platforms": sorted(runtime.adapters),
         "tiers_text": tiers_text,
         "caps_text": caps_to_text, "groups": list_groups(conn, actor=actor)})
 
@@ -84,6 +85,56 @@ def _choices() -> dict[str, dict[str, tuple[str, ...]]]:
     return out
 
 
+@cache
+def _controls() -> dict[str, dict[str, dict[str, Any]]]:
+    """How each setting is edited, read from the settings models: a share (a float between
+    0 and 1) is a slider, a bounded number a number box with its range, a list of steps
+    ordered selects, caps a table of rows, quiet hours two time pickers."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for section, field in AutomationSettings.model_fields.items():
+        model = field.annotation
+        for key, inner in getattr(model, "model_fields", {}).items():
+            low = next((m.ge if getattr(m, "ge", None) is not None else getattr(m, "gt", None)
+                        for m in inner.metadata
+                        if getattr(m, "ge", None) is not None
+                        or getattr(m, "gt", None) is not None), None)
+            high = next((m.le for m in inner.metadata if getattr(m, "le", None) is not None),
+                        None)
+            control: dict[str, Any] = {"kind": "text"}
+            if key == "caps":
+                control = {"kind": "caps"}
+            elif key == "escalation":
+                control = {"kind": "steps", "choices": get_args(get_args(inner.annotation)[0])}
+            elif key == "quiet_hours":
+                control = {"kind": "hours"}
+            elif inner.annotation is float and high is not None and high <= 1:
+                control = {"kind": "slider", "min": low or 0, "max": high, "step": 0.01}
+            elif inner.annotation in (int, float, int | None):
+                control = {"kind": "number", "min": low, "max": high,
+                           "step": "any" if inner.annotation is float else 1}
+            out.setdefault(section, {})[key] = control
+    return out
+
+
+def _form_caps(form: Any) -> list[dict[str, Any]]:
+    """The caps table's rows (a row without a limit is left out), checked like the text."""
+    rows = zip(form.getlist("caps_platform"), form.getlist("caps_scope"),
+               form.getlist("caps_period"), form.getlist("caps_limit"), strict=False)
+    out: list[dict[str, Any]] = []
+    for platform, scope, period, limit in rows:
+        limit = str(limit).strip()
+        if not limit:
+            continue
+        out.append({"platform": str(platform) or "*", "scope": str(scope),
+                    "period": str(period),
+                    "limit": "days" if limit == "days" else int(limit) if limit.isdigit()
+                    else limit})
+    try:
+        parse_caps(out)
+    except ContentError as exc:
+        raise InvalidInput("broadcast.{exc}", exc=exc) from None
+    return out
+
 
 @router.post("/automation/settings/{section}")
 @access(Permission.OPERATE)
@@ -101,13 +152,22 @@ async def automation_save(section: str, request: Request, actor: CurrentActor,
             if isinstance(now, bool):
                 values[key] = form.get(key) == "on"
                 continue
-            if key not in form:
-                continue
-            text = str(form.get(key))
             if group and form.get(f"inherit_{key}") == "on":
                 reset.append(key)
                 continue
-            values[key] = coerce(now, text, f"{section}.{key}")
+            if key == "caps" and "caps_scope" in form:
+                values[key] = _form_caps(form)
+                continue
+            if key == "escalation" and "escalation_step" in form:
+                values[key] = [str(s) for s in form.getlist("escalation_step") if s]
+                continue
+            if key == "quiet_hours" and "quiet_from" in form:
+                start, end = str(form.get("quiet_from") or ""), str(form.get("quiet_to") or "")
+                values[key] = f"{start}-{end}" if start and end else ""
+                continue
+            if key not in form:
+                continue
+            values[key] = coerce(now, str(form.get(key)), f"{section}.{key}")
         automation.do_update_settings(conn, actor=actor, group_id=group, section=section,
                                       values=values, reset=reset)
     return RedirectResponse(f"/automation?group={group}#{section}", status_code=303)

@@ -20,6 +20,14 @@
       e.stopImmediatePropagation();
     }
   }, true);
+  // A slider shows its value beside it (data-show names the <output>).
+  document.addEventListener('input', function (e) {
+    var el = e.target;
+    if (el && el.dataset && el.dataset.show) {
+      var out = document.getElementById(el.dataset.show);
+      if (out) { out.textContent = el.value; }
+    }
+  });
   document.addEventListener('DOMContentLoaded', function () {
     wrapTables(document);
     document.body.addEventListener('htmx:afterSwap', function (e) { wrapTables(e.target); });
