@@ -162,7 +162,7 @@ def test_crm_segment_builder_tags_and_lead_export(server: str, tmp_path: Path) -
         page.select_option("#leads-segment", label="问过价格的人")
         page.fill("#leads-formula", '1 * messages + 10 * (tag = "意向/高")')
         page.click("#leads-form button[type=submit]")
-        expect(page.locator("#leads-table")).to_contain_text("10 * (tag = \"意向/高\")")
+        expect(page.locator("#leads-table")).to_contain_text('标签 是 “意向/高” 时计 10 分')
         with page.expect_download() as download:
             page.click("#leads-export button[value=xlsx]")
         saved = tmp_path / "leads.xlsx"

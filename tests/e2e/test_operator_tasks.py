@@ -85,6 +85,9 @@ def test_find_the_channel_that_brought_the_most_enrolled_members(server: str,
         first_row = page.locator("#channel-table tr").nth(1)
         expect(first_row).to_contain_text("海报B")
         expect(page.locator("#chart-channels")).to_have_attribute("data-rendered", "1")
+        chart_csv = page.evaluate("document.getElementById('chart-channels').csv()")
+        lines = chart_csv.lstrip("\ufeff").splitlines()
+        assert lines[0] == "渠道,新成员,报名,付费,购买" and lines[1] == "海报B,8,5,0,0", lines
         with page.expect_download() as download:
             page.click("#channel-csv")
         sheet = Path(download.value.path()).read_text(encoding="utf-8-sig")

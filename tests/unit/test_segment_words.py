@@ -72,5 +72,5 @@ def test_segments_and_terms_in_words_carry_no_code(lang: str) -> None:
         assert not CODE.search(words.replace("spend", "")), words
     if lang == "zh-CN":
         assert term_words(formula.terms[0], lang) == (
-            "近 30 天发言条数，每个计 1 分（越早的越少算，14 天减半）")
+            "近 30 天发言条数，每次计 1 分（越早的越少算，14 天减半）")
         assert "打卡" in term_words(formula.terms[1], lang)

@@ -120,6 +120,8 @@ def _label(key: str, lang: str) -> str:
 def stacked_spec(chart: dict[str, Any], lang: str) -> dict[str, Any]:
     """Stacked bars (one per issue) for ECharts, as the seed's charts draw them."""
     return {"x": chart["x"], "saveTitle": translate("dash.export_png", lang),
+            "xName": translate("report.axis_issue", lang),
+            "yNames": [translate("report.axis_people", lang)],
             "series": [{"name": _label(s["name"], lang), "type": "bar", "stack": "people",
                         "data": s["data"]} for s in chart["series"]]}
 
@@ -130,6 +132,7 @@ def issue_spec(item: dict[str, Any] | None, key: str, lang: str) -> dict[str, An
         return None
     return {"x": [_label(k, lang) for k in item[key]],
             "saveTitle": translate("dash.export_png", lang),
+            "yNames": [translate("report.axis_people", lang)],
             "series": [{"name": item["code"], "type": "bar", "data": list(item[key].values()),
                         "label": {"show": True, "position": "top"}}]}
 
@@ -139,6 +142,8 @@ def lifecycle_spec(rows: list[dict[str, Any]], lang: str) -> dict[str, Any]:
                "data": [-r[k] if k == "dormant" else r[k] for r in rows]}
               for k in ("new", "returning", "resurrecting", "dormant")]
     return {"x": [r["period"] for r in rows], "series": series,
+            "xName": translate("report.axis_period", lang),
+            "yNames": [translate("report.axis_people", lang)],
             "saveTitle": translate("dash.export_png", lang)}
 
 
@@ -166,6 +171,7 @@ def channels_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, co
         return attachment(csv_bytes(header, rows), "csv", f"qunyun-{by}-{model}-touch")
     top = report.lines[:12]
     chart = {"x": [ln["label"] or translate("report.no_source", lang) for ln in top],
+             "xName": translate(f"report.col.{by}", lang),
              "yNames": [translate("report.axis_people", lang)],
              "saveTitle": translate("dash.export_png", lang), "series": [
                  {"name": translate(f"report.col.{k}", lang), "type": "bar",
@@ -232,6 +238,8 @@ def activity_page(ref: str, request: Request, actor: CurrentActor, runtime: Runt
                     "data": [{"name": translate(f"act.step.{s['step']}", lang),
                               "value": s["count"]} for s in data["steps"] if s["count"]]}
     daily_chart = {"x": [d["day"][5:] for d in data["daily"]],
+                   "xName": translate("report.axis_day", lang),
+                   "yNames": [translate("report.axis_people", lang)],
                    "saveTitle": translate("dash.export_png", lang), "series": [
                        {"name": translate(label, lang),
                         "type": "line" if k == "active" else "bar",

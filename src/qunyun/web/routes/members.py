@@ -15,6 +15,7 @@ from qunyun.services import (
     merges,
     profiles,
     records,
+    segment_words,
     segments,
     tags,
 )
@@ -57,6 +58,8 @@ def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
         result = members_service.page_members(conn, actor=actor, listing=listing, who=who)
     return render(request, "members.html", {
         "p": result, "members": result.rows, "segment": segment, "who": who,
+        "builder_spec": segment_words.builder_for(conn, actor=actor, language=language(request)),
+        "builder_state": segment_words.to_builder(segment),
         "error": error, "follow_ups": records.list_follow_ups(conn, actor=actor, limit=20),
         "saved_segments": segments.list_segments(conn, actor=actor)})
 

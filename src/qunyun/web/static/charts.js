@@ -8,10 +8,11 @@
     return {
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      grid: { left: 48, right: 48, top: 56, bottom: 30, containLabel: true },
+      grid: { left: 48, right: 48, top: 56, bottom: spec.xName ? 40 : 30, containLabel: true },
       toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
       // every category shows (slanted when crowded), each value axis says what it counts
-      xAxis: { type: "category", data: spec.x, axisLabel: { interval: 0, rotate: spec.x && spec.x.length > 7 ? 40 : 0 } },
+      xAxis: { type: "category", data: spec.x, name: spec.xName || "", nameLocation: "middle", nameGap: 28,
+               axisLabel: { interval: 0, rotate: spec.x && spec.x.length > 7 ? 40 : 0 } },
       yAxis: [{ type: "value", name: (spec.yNames || [])[0] || "" },
               { type: "value", name: (spec.yNames || [])[1] || "", splitLine: { show: false } }],
       series: spec.series
@@ -60,10 +61,58 @@
     };
   }
   var OPTIONS = { heatmap: heatmapOption, funnel: funnelOption, matrix: matrixOption };
+  // Every chart's numbers as a CSV file (the toolbox's second button): the categories in
+  // the first column, one column per series. A cell that a spreadsheet would read as a
+  // formula (group names come from chats) is written as text.
+  function cell(v) {
+    var text = v === null || v === undefined ? "" : String(v);
+    if (/^[=+\-@\t\r]/.test(text) && !/^-?\d+(\.\d+)?$/.test(text)) { text = "'" + text; }
+    return /[",\n\r]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function table(spec) {
+    var rows = [];
+    if (spec.kind === "heatmap") {
+      var hours = []; for (var h = 0; h < 24; h++) { hours.push(h + ":00"); }
+      rows.push([""].concat(hours));
+      var days = WEEKDAYS[spec.lang] || WEEKDAYS.en;
+      spec.matrix.forEach(function (row, w) { rows.push([days[w]].concat(row)); });
+    } else if (spec.kind === "funnel") {
+      spec.data.forEach(function (d) { rows.push([d.name, d.value]); });
+    } else if (spec.kind === "matrix") {
+      rows.push([""].concat(spec.x));
+      spec.cells.forEach(function (row, y) { rows.push([spec.y[y]].concat(row)); });
+    } else {
+      rows.push([spec.xName || ""].concat(spec.series.map(function (s) { return s.name; })));
+      (spec.x || []).forEach(function (x, i) {
+        rows.push([x].concat(spec.series.map(function (s) { return s.data[i]; })));
+      });
+    }
+    return "\ufeff" + rows.map(function (r) { return r.map(cell).join(","); }).join("\r\n") + "\r\n";
+  }
+  function words() {
+    var meta = document.querySelector('meta[name="chart-words"]');
+    return meta ? JSON.parse(meta.getAttribute("content")) : {};
+  }
+  function download(el, spec) {
+    var blob = new Blob([table(spec)], { type: "text/csv;charset=utf-8" });
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = (el.id || "chart") + ".csv";
+    document.body.appendChild(link);
+    link.click();
+    setTimeout(function () { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  }
   function render(el) {
     var spec = JSON.parse(el.getAttribute("data-chart"));
     var chart = echarts.init(el);
-    chart.setOption((OPTIONS[spec.kind] || seriesOption)(spec));
+    var option = (OPTIONS[spec.kind] || seriesOption)(spec);
+    option.toolbox.feature.myCsv = {
+      show: true, title: words().csv || "CSV",
+      icon: "path://M4 2h10l6 6v14H4z M14 2v6h6 M7 13h10 M7 17h10",
+      onclick: function () { download(el, spec); }
+    };
+    chart.setOption(option);
+    el.csv = function () { return table(spec); };  // what the CSV button writes (tests read it)
     el.setAttribute("data-rendered", "1");
     window.addEventListener("resize", function () { chart.resize(); });
   }
