@@ -62,7 +62,9 @@ def test_members_tags_segments_and_leads(english: None, db: str, tmp_path: Path)
                "--formula", '1 * messages + 100 * (tag = "问过价格") + 0.01 * attr.spend')
     assert [(r["number"], r["score"]) for r in shown["rows"]] == [
         (10001, 114.0), (10002, 3.0), (10003, 0.0)]
-    assert shown["rows"][0]["why"].startswith("1 * messages: 2 → +2.0")
+    assert shown["rows"][0]["why"] == (  # said in the team's language (English here)
+        "Messages: 1 points each: 2 → +2.0; 100 points if Tag is “问过价格”: 1 → +100.0; "
+        "Custom field “spend” × 0.01 points: 1200 → +12.0")
 
     assert run(db, "users", "create", "viewer1", "--role", "viewer", "--password",
                "secret-pass").exit_code == 0

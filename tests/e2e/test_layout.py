@@ -118,7 +118,9 @@ PREFIXED = r"\b(?:user|delivery|rule|staff|system):[a-z0-9_-]+\b"
 DOTTED = r"\b[a-z]+\.[a-z_]+(?:\.[a-z_]+)*\b"
 CODE_WORDS = ("sandbox", "wecom", "temporary", "active", "paused", "invite", "qr", "scheduled",
               "pending", "delivered", "dead", "open", "done", "enrolled", "manual", "logged",
-              "confirmed", "overturned", "attached", "spare", "admin", "operator", "viewer")
+              "confirmed", "overturned", "attached", "spare", "admin", "operator", "viewer",
+              "fuzzy", "exact", "regex", "queue", "drop", "keyword", "warn", "blacklist",
+              "lottery", "first", "last")
 FIND_CODES = """([patterns, words]) => {
   // what is shown as code on purpose (ids, the expression language, raw details) is skipped
   const copy = document.body.cloneNode(true);

@@ -44,7 +44,7 @@ def test_seed_000_segment_end_to_end(conn: Connection, seeded: dict[str, int]) -
     assert total == 3
     assert [r.member_id for r in rows] == [seeded["u2"], seeded["u1"], seeded["u7"]]
     assert [r.score for r in rows] == [3000, 1200, 0]
-    assert rows[1].why == "1 * attr.spend: 1200 → +1200.0"
+    assert rows[1].why == "自定义字段「spend」的数值 × 1 分: 1200 → +1200.0"
     assert rows[1].phone == "138****5678"  # viewer: masked
 
     body, n = leads.do_export_leads(conn, actor=SALES, expression=saved["expression"],

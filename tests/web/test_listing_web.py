@@ -68,6 +68,7 @@ def test_api_lists_carry_the_total_and_refuse_bad_paging(client: TestClient, con
     assert r.headers["X-Total-Count"] == "3" and len(r.json()) == 2
     assert client.get("/api/v1/outbox").headers["X-Total-Count"] == "0"
     assert client.get("/api/v1/moderation/decisions?q=x").headers["X-Total-Count"] == "0"
+    assert client.get("/api/v1/deliveries").headers["X-Total-Count"] == "0"
 
 
 @pytest.mark.parametrize("query,word", [
@@ -83,7 +84,8 @@ def test_bad_paging_is_a_named_4xx_on_pages_and_api(client: TestClient,
     assert api.status_code == 422 and word in api.json()["error"]
     page = client.get(f"/members?{query}")
     assert page.status_code == 422 and "Traceback" not in page.text
-    for path in ("/tasks", "/outbox", "/automation/moderation"):
+    for path in ("/tasks", "/outbox", "/automation/moderation", "/content/deliveries",
+                 "/api/v1/deliveries"):
         if "who" not in query:
             assert client.get(f"{path}?{query}").status_code == 422
 

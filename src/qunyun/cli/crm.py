@@ -434,7 +434,8 @@ def leads_show(segment: SegmentOpt = None, list_name: ListOpt = None,
     with _session(as_user, write=False) as (rt, conn, actor):
         expr, form, _ = _lead_source(conn, actor, segment, list_name, formula)
         rows, total = leads.score(conn, actor=actor, expression=expr, formula=form,
-                                  clock=rt.clock(), limit=limit)
+                                  clock=rt.clock(), limit=limit,
+                                  language=rt.settings.language)
     if as_json:
         emit_json({"segment": expr, "formula": form, "members": total,
                    "rows": [r.as_dict() for r in rows]})

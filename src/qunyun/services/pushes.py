@@ -53,6 +53,7 @@ from qunyun.i18n import Phrase
 from qunyun.services import audit, automation, segments, tasks
 from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import InvalidInput
+from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.scripts import standard_values
 from qunyun.services.users import Actor
 
@@ -376,18 +377,35 @@ def delivery_status(conn: Connection, delivery_ids: Sequence[int]) -> dict[int, 
     return out
 
 
+DELIVERY_COLUMNS = Columns(
+    sortable={"due": (deliveries.c.due_at, "desc"),
+              "recipients": (deliveries.c.recipients, "desc"),
+              "dropped": (deliveries.c.dropped, "desc")},
+    searched=(deliveries.c.text,), tiebreak=deliveries.c.id.desc())
+
+
 def list_deliveries(conn: Connection, *, actor: Actor, limit: int = 100,
                     broadcast_id: int | None = None,
                     playbook_id: int | None = None) -> list[dict[str, Any]]:
+    """The latest ``limit`` sends (``page_deliveries`` reaches the older ones)."""
+    return page_deliveries(conn, actor=actor, broadcast_id=broadcast_id,
+                           playbook_id=playbook_id, listing=Listing(per_page=limit)).rows
+
+
+def page_deliveries(conn: Connection, *, actor: Actor, broadcast_id: int | None = None,
+                    playbook_id: int | None = None, listing: Listing = Listing()) -> Page:
+    """The send log, newest first, searched by the text sent, with each send's outbox
+    states and confirmation tasks."""
     actor.require(Permission.VIEW)
     stmt = select(deliveries)
     if broadcast_id is not None:
         stmt = stmt.where(deliveries.c.broadcast_id == broadcast_id)
     if playbook_id is not None:
         stmt = stmt.where(deliveries.c.playbook_id == playbook_id)
-    rows = [dict(r) for r in conn.execute(
-        stmt.order_by(deliveries.c.due_at.desc(), deliveries.c.id.desc()).limit(limit))
-        .mappings()]
+    return fetch(conn, stmt, listing, DELIVERY_COLUMNS, lambda rows: _with_status(conn, rows))
+
+
+def _with_status(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     status = delivery_status(conn, [r["id"] for r in rows])
     # the confirmation tasks of these deliveries, found through their outbox rows (indexed)
     links = conn.execute(select(outbox.c.rule, outbox.c.staff_task_id).distinct().where(

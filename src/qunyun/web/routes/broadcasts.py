@@ -15,6 +15,7 @@ from qunyun.services.errors import InvalidInput, in_words
 from qunyun.services.groups import list_groups
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 from qunyun.web.forms import form_attachments, form_int, form_target, form_values, local_time
+from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,8 +90,9 @@ def broadcasts_cancel(broadcast_id: int, actor: CurrentActor, runtime: RuntimeDe
 @router.get("/content/deliveries")
 @access(Permission.VIEW)
 def deliveries_page(request: Request, actor: CurrentActor, conn: ReadConn,
-                    broadcast: int | None = None, playbook: int | None = None) -> Response:
+                    listing: ListingQuery, broadcast: int | None = None,
+                    playbook: int | None = None) -> Response:
+    sent = pushes.page_deliveries(conn, actor=actor, broadcast_id=broadcast,
+                                  playbook_id=playbook, listing=listing)
     return render(request, "deliveries.html", {
-        "rows": pushes.list_deliveries(conn, actor=actor, broadcast_id=broadcast,
-                                       playbook_id=playbook),
-        "broadcast": broadcast, "playbook": playbook})
+        "rows": sent.rows, "p": sent, "broadcast": broadcast, "playbook": playbook})

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
 from qunyun.services import broadcasts, pushes
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.outputs import BroadcastOut, DeliveryOut
 
 router = APIRouter(prefix="/api/v1", tags=["broadcasts"])
@@ -67,7 +68,11 @@ def broadcasts_cancel(broadcast_id: int, actor: CurrentActor,
 
 @router.get("/deliveries", response_model=list[DeliveryOut])
 @access(Permission.VIEW)
-def deliveries_list(actor: CurrentActor, conn: ReadConn, playbook_id: int | None = None,
-                    broadcast_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    return pushes.list_deliveries(conn, actor=actor, limit=min(limit, 1000),
-                                  playbook_id=playbook_id, broadcast_id=broadcast_id)
+def deliveries_list(response: Response, actor: CurrentActor, conn: ReadConn,
+                    listing: ListingQuery, playbook_id: int | None = None,
+                    broadcast_id: int | None = None) -> list[dict[str, Any]]:
+    """The send log, newest first (``sort``: due, recipients, dropped), searched by the
+    text sent, paged with the total in ``X-Total-Count``."""
+    return answer(response, pushes.page_deliveries(conn, actor=actor, playbook_id=playbook_id,
+                                                   broadcast_id=broadcast_id,
+                                                   listing=listing))
