@@ -244,8 +244,9 @@ def term_words(term: Term, language: str) -> str:
     if isinstance(factor, Counter):
         counted = condition_words(Condition(factor.field, factor.key, None, None,
                                             factor.window), language)
-        said = translate("seg.term.value" if factor.field == "attr" else "seg.term.counter",
-                         language).format(what=counted, points=f"{term.points:g}")
+        form = (translate("seg.term.value", language) if factor.field == "attr"
+                else translate("seg.term.counter", language))
+        said = form.format(what=counted, points=f"{term.points:g}")
     else:
         said = translate("seg.term.condition", language).format(
             what=node_words(factor, language), points=f"{term.points:g}")
