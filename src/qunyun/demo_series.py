@@ -94,6 +94,8 @@ def load_series(conn: Connection, runtime: Runtime, now: datetime, seed: int = 1
                     made.append((member_id, day.date(),
                                  day + timedelta(hours=7, minutes=rng.randint(0, 120))))
         store_checkins_many(conn, group_id=group_id, rows=made, source="form")
+        _during(ingest, random.Random(f"{seed}-{code}"), chat, crowd, start, today, counter,
+                stamp)
         if finished:
             _after(ingest, rng, code, chat, crowd, end, today, counter, stamp)
             settlements.do_settle(conn, actor=SYSTEM, activity_id=activity_id)
@@ -105,6 +107,28 @@ def load_series(conn: Connection, runtime: Runtime, now: datetime, seed: int = 1
         conversions.do_record_conversion(conn, actor=SYSTEM, kind="cost", amount_fen=80000,
                                         activity_id=activity_id, note="公众号投放",
                                         at=start - timedelta(days=7))
+
+
+TALK_DURING = ("老师今天的作业在哪里看？", "收到", "今天的打卡图发好了", "坚持第三天了💪",
+               "请问回放什么时候有？", "谢谢老师讲得很清楚", "孩子今天读得很认真")
+
+
+def _during(ingest: Any, rng: random.Random, chat: str, crowd: list[str], start: datetime,
+            today: datetime, counter: Any, stamp: Any) -> None:
+    """During an issue about half the members talk in its group (questions, thanks, their
+    check-in pictures): the funnel's 发言 step has people in it, as a real camp does. Its
+    own random stream, so the rest of the demo stays as it was."""
+    days = [d for d in range(DAYS) if start + timedelta(days=d) < today]
+    if not days:
+        return
+    for uid in crowd:
+        if rng.random() < 0.55:
+            for _ in range(rng.randint(1, 2)):
+                when = start + timedelta(days=rng.choice(days), hours=9,
+                                         minutes=rng.randint(0, 720))
+                ingest({"type": "message", "id": f"act-m{next(counter)}", "at": stamp(when),
+                        "chat": chat, "user": uid, "message_id": f"act-m{next(counter)}",
+                        "text": rng.choice(TALK_DURING)})
 
 
 def _after(ingest: Any, rng: random.Random, code: str, chat: str, crowd: list[str],

@@ -30,7 +30,7 @@ from qunyun.services import (
     tags,
     users,
 )
-from qunyun.services.reports import get_cohort_report
+from qunyun.services.reports import get_cohort_report, get_funnel
 from qunyun.services.users import SYSTEM
 
 
@@ -86,6 +86,10 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
     assert (x3["code"], x3["new"], x3["returning"]) == ("X3", 160, 170)
     assert 0.4 < x1["after"]["active_rate"] < 0.55 and x1["after"]["churn_observed_rate"] < 0.15
     assert set(x3["source"]) == {"new", "X1", "X2", "Y1", "Y2", "Z1"}
+    # people talk during an issue: the funnel's 发言 step is not empty (it was 0 for all)
+    steps = {st["step"]: st["count"] for st in get_funnel(
+        conn, actor=SYSTEM, tz=runtime.settings.tz, activity="X1")["steps"]}
+    assert steps["joined"] == 177 and 60 < steps["spoke"] < 150
     assert {s["code"] for s in activities.list_series(conn, actor=SYSTEM)} == {"X", "Y", "Z"}
     assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
     login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
