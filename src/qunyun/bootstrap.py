@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -13,9 +14,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from qunyun.adapters import logs
-from qunyun.adapters.platforms.base import PlatformAdapter
+from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
+from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
+from qunyun.adapters.platforms.telegram.client import TelegramClient
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomClient
 from qunyun.adapters.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -35,19 +38,23 @@ from qunyun.services import (
     health,
     join_codes,
     playbooks,
+    telegram,
     wecom,
     wecom_callbacks,
 )
 from qunyun.services.automation import AutomationCache
-from qunyun.services.errors import NotFound
+from qunyun.services.errors import NotFound, ServiceError
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
 from qunyun.services.outbox import DeliveryPolicy
+from qunyun.services.users import SYSTEM
 
 # what a fired job of each kind does beyond the rules
 SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
     broadcasts.JOB_KIND: broadcasts.fire_broadcast,
     playbooks.JOB_KIND: playbooks.fire_step,
 }
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -170,6 +177,71 @@ class _WecomClients:
             return wecom.chat_home(conn, chat_id)
 
 
+class _TelegramClients:
+    """One API client per bot, rebuilt when its stored token changes; a chat's client is its
+    administrator bot's."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._clients: dict[str, tuple[str, TelegramClient]] = {}
+        self._lock = threading.Lock()
+
+    def make(self, token: str) -> TelegramClient:
+        return TelegramClient(token, base_url=self._runtime.settings.telegram_api_base)
+
+    def bot(self, bot_id: str) -> TelegramClient:
+        rt = self._runtime
+        with rt.uow.read() as conn:
+            found = telegram.bot_secrets(conn, rt.box, bot_id)
+        if found is None:
+            raise NotFound("Telegram bot {bot_id} not found", bot_id=bot_id)
+        with self._lock:
+            cached = self._clients.get(bot_id)
+            if cached is None or cached[0] != found.token:
+                cached = (found.token, self.make(found.token))
+                self._clients[bot_id] = cached
+            return cached[1]
+
+    def for_chat(self, chat_id: str) -> TelegramClient | None:
+        with self._runtime.uow.read() as conn:
+            bot_id = telegram.bot_for_chat(conn, chat_id)
+        return self.bot(bot_id) if bot_id else None
+
+
+def make_telegram_adapter(runtime: Runtime) -> TelegramAdapter:
+    clients = _TelegramClients(runtime)
+    return TelegramAdapter(client_for=clients.for_chat, bot_client=clients.bot)
+
+
+def telegram_clients(runtime: Runtime) -> Callable[[str], TelegramClient]:
+    """A client for a token, at the configured API base (tests point it at the fake)."""
+    return lambda token: TelegramClient(token, base_url=runtime.settings.telegram_api_base)
+
+
+def _telegram_updates(rt: Runtime) -> int:
+    adapter = rt.adapters.get(TelegramAdapter.name)
+    if not isinstance(adapter, TelegramAdapter):
+        return 0
+    stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
+                                     now=rt.now())
+    return stats.processed + stats.failed
+
+
+def _telegram_poll(rt: Runtime) -> int:
+    """Short polls for the bots without a webhook (a long poll would hold the worker)."""
+    with rt.uow.read() as conn:
+        polled = [b["bot_id"] for b in telegram.list_bots(conn, actor=SYSTEM)
+                  if b["mode"] == "polling"]
+    got = 0
+    for bot_id in polled:
+        try:
+            got += telegram.poll_once(rt.uow, box=rt.box, clients=telegram_clients(rt),
+                                      bot_id=bot_id, now=rt.now())
+        except (PlatformError, ServiceError) as exc:
+            log.warning("Telegram polling for bot %s failed: %s", bot_id, exc)
+    return got
+
+
 def make_wecom_adapter(runtime: Runtime) -> WecomAdapter:
     """The WeCom adapter reading each corp's credentials from the runtime's database."""
     clients = _WecomClients(runtime)
@@ -240,6 +312,8 @@ def build_runtime(
                  rules=list(rules) if rules is not None else default_rules(), limiter=limiter,
                  secret_key=secret_key, policy=policy,
                  periodic=[("wecom_callbacks", 0.0, _wecom_callbacks),
+                           ("telegram_updates", 0.0, _telegram_updates),
+                           ("telegram_poll", settings.telegram_poll_seconds, _telegram_poll),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
                            ("health_alerts", 3600.0, _health_alerts)])
     rt.use_uow(rt.uow)
@@ -248,4 +322,5 @@ def build_runtime(
                             _refresh_mirror))
     if with_wecom:
         rt.adapters["wecom"] = make_wecom_adapter(rt)
+        rt.adapters["telegram"] = make_telegram_adapter(rt)
     return rt

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # WeCom: where the server API lives (a fake or staging server in tests), how far a
     # callback's timestamp may be from now, how often the worker polls group sends
     wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin"
+    # the Bot API server; methods are {base}/bot{token}/{method} (tests use the fake)
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_poll_seconds: float = Field(default=2.0, gt=0)
     wecom_callback_max_age_seconds: float = Field(default=600.0, gt=0)
     wecom_poll_seconds: float = Field(default=30.0, gt=0)
     # Analytics mirror (a DuckDB copy for the cohort report, issue 7): off by default; when

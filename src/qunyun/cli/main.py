@@ -22,6 +22,7 @@ from qunyun.cli import reports as reports_cli
 from qunyun.cli import scripts as scripts_cli
 from qunyun.cli import serve as serve_cli
 from qunyun.cli import tasks as tasks_cli
+from qunyun.cli import telegram as telegram_cli
 from qunyun.cli import users as users_cli
 from qunyun.cli import wecom as wecom_cli
 from qunyun.cli.common import state
@@ -30,6 +31,7 @@ app = typer.Typer(help="群运 qunyun — community operations", no_args_is_help
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(db_cli.db_app, name="db")
 app.add_typer(wecom_cli.wecom_app, name="wecom")
+app.add_typer(telegram_cli.telegram_app, name="telegram")
 app.add_typer(join_codes_cli.join_app, name="join-codes")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(outbox_cli.outbox_app, name="outbox")

@@ -885,6 +885,41 @@ wecom_corps = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Telegram bots the team connected: the token and the webhook secret sealed at rest, how
+# updates arrive (webhook or polling, with getUpdates' offset so a restart neither loses nor
+# repeats one) and the last error.
+telegram_bots = Table(
+    "telegram_bots",
+    metadata,
+    _id(),
+    Column("bot_id", String(32), nullable=False, unique=True),
+    Column("username", String(64), nullable=False, default=""),
+    Column("name", String(128), nullable=False, default=""),
+    Column("token", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("mode", String(16), nullable=False, default="polling"),  # polling | webhook
+    Column("webhook_url", Text, nullable=False, default=""),
+    Column("poll_offset", BigInteger, nullable=False, default=0),
+    Column("status", JSON, nullable=False, default=dict),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Where each bot is and what it may do there (its status and rights from my_chat_member).
+telegram_chats = Table(
+    "telegram_chats",
+    metadata,
+    _id(),
+    Column("bot_id", String(32), nullable=False),
+    Column("chat_id", String(64), nullable=False),
+    Column("title", String(255), nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # administrator | member | left | kicked …
+    Column("rights", JSON, nullable=False, default=dict),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("bot_id", "chat_id", name="uq_telegram_chats_bot_chat"),
+    Index("ix_telegram_chats_chat", "chat_id"),
+)
+
 # What a platform pushed to us (a WeCom callback, decrypted; a Telegram webhook update), as
 # received: stored before answering and processed after by the worker, so a platform's
 # retries are one row (the digest of the body) and nothing is lost in a crash.

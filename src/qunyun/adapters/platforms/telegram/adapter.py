@@ -1,0 +1,163 @@
+"""The Telegram adapter: an admin bot may do what qunyun's rules ask, so they act by
+themselves (on WeCom they become staff tasks).
+
+Which bot speaks in a chat is the connector's business: ``client_for(chat_id)`` gives the
+API client of the bot registered there (None when no bot of the team is in the chat). Errors
+map onto the outbox's retry rules: 429 waits ``retry_after``, network and 5xx retry with
+back-off, 403 (the bot was removed or blocked) and 400 (a request that cannot succeed) are
+permanent with Telegram's reason.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from qunyun.adapters.platforms.base import (
+    Delivery,
+    JoinCodeLimits,
+    JoinCodeMade,
+    JoinCodeSpec,
+    ParseResult,
+    PermanentSendError,
+    PlatformAdapter,
+    Receipt,
+    TransientSendError,
+)
+from qunyun.adapters.platforms.telegram import parse as telegram_parse
+from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
+from qunyun.domain.actions import (
+    Capability,
+    RemoveMember,
+    RenameGroup,
+    RestoreMember,
+    SendText,
+)
+
+CAPABILITIES = frozenset({
+    Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER,
+    Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
+    Capability.CREATE_JOIN_CODE,
+})
+# one named invite link per channel and group (a link belongs to one chat)
+JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=1, capacities=(200_000,))
+# an automatic removal bans for a minute and lifts it: Telegram has no kick, and a ban under
+# 30 s would be forever
+KICK_SECONDS = 60
+MAX_TEXT = 4096
+
+
+def mention(user_id: str, name: str) -> str:
+    """A mention by user id that works without a username; the name is escaped."""
+    return f'<a href="tg://user?id={int(user_id)}">{html.escape(name or user_id)}</a>'
+
+
+def render(delivery: Delivery, action: SendText) -> str:
+    """The text as Telegram's HTML: the member's words escaped, @names turned into mentions
+    of the members the action names."""
+    text = html.escape(action.text, quote=False)
+    for member_id in action.mention_member_ids:
+        uid = delivery.member_external_ids.get(member_id)
+        name = delivery.member_names.get(member_id, "")
+        if not uid:
+            continue
+        plain = f"@{html.escape(name, quote=False)}" if name else ""
+        tag = mention(uid, name)
+        text = text.replace(plain, tag, 1) if plain and plain in text else f"{tag} {text}"
+    return text[:MAX_TEXT]
+
+
+class TelegramAdapter(PlatformAdapter):
+    name: ClassVar[str] = "telegram"
+    join_code_limits: JoinCodeLimits | None = JOIN_CODE_LIMITS
+
+    def __init__(self, *, client_for: Callable[[str], TelegramClient | None],
+                 bot_client: Callable[[str], TelegramClient] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``client_for(chat_id)``: the client of the team's bot in that chat;
+        ``bot_client(bot_id)``: a bot's client by its id (join codes name the bot)."""
+        self.capabilities = CAPABILITIES
+        self._client_for = client_for
+        self._bot_client = bot_client
+        self._clock = clock
+
+    def parse(self, raw: Mapping[str, Any]) -> ParseResult:
+        return telegram_parse.parse(raw)
+
+    def _client(self, chat_id: str | None) -> TelegramClient:
+        client = self._client_for(chat_id) if chat_id else None
+        if client is None:
+            raise PermanentSendError(f"no bot of the team is in Telegram chat {chat_id}")
+        return client
+
+    def send(self, delivery: Delivery) -> Receipt:
+        action = delivery.action
+        chat = delivery.chat_external_id
+        client = self._client(chat)
+        assert chat is not None
+        try:
+            if isinstance(action, SendText):
+                sent = client.send_message(chat, render(delivery, action))
+                return Receipt(platform_message_id=str(sent.get("message_id", "")))
+            if isinstance(action, RemoveMember):
+                uid = self._member(delivery, action.member_id)
+                client.ban(chat, uid, until=int(self._clock()) + KICK_SECONDS)
+                if not action.blacklisted:  # a kick: they may come back by a new invitation
+                    client.unban(chat, uid)
+                return Receipt(detail={"unbanned": not action.blacklisted})
+            if isinstance(action, RestoreMember):
+                client.unban(chat, self._member(delivery, action.member_id))
+                return Receipt()
+            if isinstance(action, RenameGroup):
+                client.set_title(chat, action.new_name[:128])
+                return Receipt()
+        except TelegramApiError as exc:
+            raise _send_error(exc) from None
+        raise PermanentSendError(f"Telegram cannot perform {action.type_name}")
+
+    @staticmethod
+    def _member(delivery: Delivery, member_id: int) -> str:
+        uid = delivery.member_external_ids.get(member_id)
+        if not uid:
+            raise PermanentSendError(f"member {member_id} has no Telegram identity")
+        return uid
+
+    # --- join codes: a named invite link ------------------------------------------------------
+
+    def check_account(self, account: str) -> None:
+        if self._bot_client is None:
+            raise PermanentSendError("no Telegram bot is registered")
+        self._bot_client(account)
+
+    def create_join_code(self, account: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        assert self._bot_client is not None
+        (chat,) = spec.chats[:1] or ("",)
+        try:
+            link = self._bot_client(account).create_invite_link(chat, spec.channel)
+        except TelegramApiError as exc:
+            raise _send_error(exc) from None
+        return JoinCodeMade(code_id=f"{chat} {link['invite_link']}",
+                            link=str(link["invite_link"]))
+
+    def update_join_code(self, account: str, code_id: str, spec: JoinCodeSpec) -> JoinCodeMade:
+        """A link belongs to one chat: pointing it elsewhere revokes it and makes a new one
+        with the same name (the channel keeps counting)."""
+        self.delete_join_code(account, code_id)
+        return self.create_join_code(account, spec)
+
+    def delete_join_code(self, account: str, code_id: str) -> None:
+        assert self._bot_client is not None
+        chat, _, link = code_id.partition(" ")
+        try:
+            self._bot_client(account).revoke_invite_link(chat, link)
+        except TelegramApiError as exc:
+            if exc.code != 400:  # a link Telegram no longer has counts as removed
+                raise _send_error(exc) from None
+
+
+def _send_error(exc: TelegramApiError) -> TransientSendError | PermanentSendError:
+    if exc.transient:
+        return TransientSendError(str(exc), retry_after=exc.retry_after)
+    return PermanentSendError(str(exc))

@@ -1,0 +1,319 @@
+"""A fake Telegram Bot API server over HTTP for tests and benchmarks: the methods qunyun
+calls, with the reply shapes of the Bot API (``{"ok", "result"}`` or ``{"ok": false,
+"error_code", "description", "parameters"}``), a record of every call, errors injected per
+method (429 with ``retry_after``, 400, 403, a dropped connection), and update builders that
+queue updates for ``getUpdates`` exactly as Telegram would send them to a webhook.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+ADMIN_RIGHTS = {"can_delete_messages": True, "can_restrict_members": True,
+                "can_invite_users": True, "can_pin_messages": True, "can_change_info": True}
+
+
+@dataclass
+class FakeBot:
+    token: str
+    bot_id: int
+    username: str
+    webhook: dict[str, Any] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class FakeChat:
+    chat_id: int
+    title: str
+    type: str = "supergroup"
+    members: dict[int, str] = field(default_factory=dict)  # user id → status
+    bot_rights: dict[int, dict[str, bool]] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # invite link → name
+
+
+class FakeTelegram:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.bots: dict[str, FakeBot] = {}
+        self.chats: dict[int, FakeChat] = {}
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []  # (bot id, method, params)
+        self.inject: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._dates = itertools.count(int(clock()))
+        self._server: uvicorn.Server | None = None
+        self.base_url = ""
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self._api,
+                                           methods=["POST", "GET"])])
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def add_bot(self, bot_id: int = 7000001, username: str = "qunyun_test_bot") -> str:
+        token = f"{bot_id}:AAF{'x' * 32}{bot_id % 97:02d}"
+        self.bots[token] = FakeBot(token, bot_id, username)
+        return token
+
+    def add_chat(self, chat_id: int, title: str, *, type_: str = "supergroup") -> FakeChat:
+        chat = FakeChat(chat_id, title, type_)
+        self.chats[chat_id] = chat
+        return chat
+
+    def fail(self, method: str, code: int, description: str = "injected", *,
+             retry_after: int | None = None, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer this error (``code`` 0 drops the
+        connection)."""
+        for _ in range(times):
+            self.inject[method].append({"code": code, "description": description,
+                                        "retry_after": retry_after})
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [p for _b, m, p in self.calls if m == method]
+
+    # --- updates as Telegram sends them ---------------------------------------------------
+
+    def _push(self, token: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), kind: body}
+        self.bots[token].updates.append(update)
+        return update
+
+    @staticmethod
+    def user(uid: int, name: str) -> dict[str, Any]:
+        first, _, last = name.partition(" ")
+        out: dict[str, Any] = {"id": uid, "is_bot": False, "first_name": first}
+        if last:
+            out["last_name"] = last
+        return out
+
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        chat = self.chats[chat_id]
+        return {"id": chat.chat_id, "type": chat.type, "title": chat.title}
+
+    def bot_added(self, token: str, chat_id: int, *, admin: bool = True,
+                  rights: dict[str, bool] | None = None) -> dict[str, Any]:
+        bot = self.bots[token]
+        granted = dict(ADMIN_RIGHTS if rights is None else rights) if admin else {}
+        self.chats[chat_id].bot_rights[bot.bot_id] = granted
+        new = {"user": {"id": bot.bot_id, "is_bot": True, "first_name": bot.username,
+                        "username": bot.username},
+               "status": "administrator" if admin else "member", **granted}
+        return self._push(token, "my_chat_member", {
+            "chat": self._chat(chat_id), "from": self.user(1, "Owner"),
+            "date": next(self._dates), "old_chat_member": {
+                "user": new["user"], "status": "left"}, "new_chat_member": new})
+
+    def message(self, token: str, chat_id: int, uid: int, name: str, text: str,
+                **extra: Any) -> dict[str, Any]:
+        self.chats[chat_id].members.setdefault(uid, "member")
+        return self._push(token, "message", {
+            "message_id": next(self._message_ids), "date": next(self._dates),
+            "chat": self._chat(chat_id), "from": self.user(uid, name), "text": text, **extra})
+
+    def join(self, token: str, chat_id: int, uid: int, name: str, *, link_name: str = "",
+             by: tuple[int, str] | None = None) -> dict[str, Any]:
+        self.chats[chat_id].members[uid] = "member"
+        body: dict[str, Any] = {
+            "chat": self._chat(chat_id), "from": self.user(*(by or (uid, name))),
+            "date": next(self._dates),
+            "old_chat_member": {"user": self.user(uid, name), "status": "left"},
+            "new_chat_member": {"user": self.user(uid, name), "status": "member"}}
+        if link_name:
+            body["invite_link"] = {"invite_link": "https://t.me/+AbCd…", "name": link_name,
+                                   "creator": self.user(1, "Owner"),
+                                   "creates_join_request": False, "is_primary": False,
+                                   "is_revoked": False}
+        return self._push(token, "chat_member", body)
+
+    def leave(self, token: str, chat_id: int, uid: int, name: str, *,
+              by: tuple[int, str] | None = None) -> dict[str, Any]:
+        self.chats[chat_id].members[uid] = "kicked" if by else "left"
+        return self._push(token, "chat_member", {
+            "chat": self._chat(chat_id), "from": self.user(*(by or (uid, name))),
+            "date": next(self._dates),
+            "old_chat_member": {"user": self.user(uid, name), "status": "member"},
+            "new_chat_member": {"user": self.user(uid, name),
+                                "status": "kicked" if by else "left"}})
+
+    # --- serving -----------------------------------------------------------------------------
+
+    def serve(self) -> FakeTelegram:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
+                                                     lifespan="off"))
+        threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                         daemon=True).start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake Telegram server did not start")
+            time.sleep(0.01)
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def _api(self, request: Request) -> Response:
+        bot = self.bots.get(request.path_params["token"])
+        method = request.path_params["method"]
+        if bot is None:
+            return _error(401, "Unauthorized")
+        try:
+            params = await request.json() if await request.body() else {}
+        except ValueError:
+            return _error(400, "Bad Request: can't parse JSON")
+        with self._lock:
+            if self.inject[method]:
+                injected = self.inject[method].pop(0)
+                if injected["code"] == 0:
+                    raise ConnectionResetError("injected dropped connection")
+                return _error(injected["code"], injected["description"],
+                              injected["retry_after"])
+            self.calls.append((str(bot.bot_id), method, params))
+            handler = getattr(self, "m_" + method, None)
+            if handler is None:
+                return _error(404, "Not Found: method not found")
+            result = handler(bot, params)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse({"ok": True, "result": result})
+
+    # --- methods ---------------------------------------------------------------------------
+
+    def m_getMe(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        return {"id": bot.bot_id, "is_bot": True, "first_name": "qunyun",
+                "username": bot.username, "can_join_groups": True,
+                "can_read_all_group_messages": False}
+
+    def m_setWebhook(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        if not str(p.get("url", "")).startswith("https://"):
+            return _error(400, "Bad Request: bad webhook: HTTPS url must be provided")
+        bot.webhook = dict(p)
+        return True
+
+    def m_deleteWebhook(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        bot.webhook = {}
+        return True
+
+    def m_getWebhookInfo(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        return {"url": bot.webhook.get("url", ""), "pending_update_count": len(bot.updates)}
+
+    def m_getUpdates(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        if bot.webhook:
+            return _error(409, "Conflict: can't use getUpdates method while webhook is active")
+        offset = int(p.get("offset", 0))
+        bot.updates = [u for u in bot.updates if u["update_id"] >= offset]  # confirmed
+        return bot.updates[:int(p.get("limit", 100))]
+
+    def _chat_or_error(self, p: dict[str, Any]) -> FakeChat | Response:
+        chat = self.chats.get(int(p.get("chat_id", 0)))
+        if chat is None:
+            return _error(400, "Bad Request: chat not found")
+        return chat
+
+    def _right(self, bot: FakeBot, chat: FakeChat, right: str) -> Response | None:
+        rights = chat.bot_rights.get(bot.bot_id)
+        if rights is None:
+            return _error(403, "Forbidden: bot is not a member of the supergroup chat")
+        if not rights.get(right):
+            return _error(400, "Bad Request: not enough rights")
+        return None
+
+    def m_sendMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        if bot.bot_id not in chat.bot_rights:
+            return _error(403, "Forbidden: bot was kicked from the supergroup chat")
+        if not str(p.get("text", "")).strip():
+            return _error(400, "Bad Request: message text is empty")
+        return {"message_id": next(self._message_ids), "date": int(self._clock()),
+                "chat": self._chat(chat.chat_id), "text": p["text"]}
+
+    def m_deleteMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        return self._right(bot, chat, "can_delete_messages") or True
+
+    def m_banChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        refused = self._right(bot, chat, "can_restrict_members")
+        if refused:
+            return refused
+        chat.members[int(p["user_id"])] = "kicked"
+        return True
+
+    def m_unbanChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        refused = self._right(bot, chat, "can_restrict_members")
+        if refused:
+            return refused
+        if chat.members.get(int(p["user_id"])) == "kicked":
+            chat.members[int(p["user_id"])] = "left"
+        return True
+
+    def m_restrictChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        return self._right(bot, chat, "can_restrict_members") or True
+
+    def m_setChatTitle(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        refused = self._right(bot, chat, "can_change_info")
+        if refused:
+            return refused
+        chat.title = str(p["title"])
+        return True
+
+    def m_createChatInviteLink(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        refused = self._right(bot, chat, "can_invite_users")
+        if refused:
+            return refused
+        link = f"https://t.me/+fake{len(chat.links) + 1:04d}{chat.chat_id % 1000:03d}"
+        chat.links[link] = str(p.get("name", ""))
+        return {"invite_link": link, "name": p.get("name", ""), "creates_join_request": False,
+                "is_primary": False, "is_revoked": False,
+                "creator": {"id": bot.bot_id, "is_bot": True, "first_name": bot.username}}
+
+    def m_revokeChatInviteLink(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        if chat.links.pop(str(p.get("invite_link", "")), None) is None:
+            return _error(400, "Bad Request: INVITE_HASH_EXPIRED")
+        return {"invite_link": p["invite_link"], "is_revoked": True}
+
+
+def _error(code: int, description: str, retry_after: int | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return JSONResponse(body, status_code=code)

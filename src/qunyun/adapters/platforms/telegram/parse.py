@@ -1,0 +1,248 @@
+"""Telegram updates → domain events, through one table of update kinds.
+
+A raw payload is ``{"bot": <bot id>, "update": <the Update object>}``. Events are keyed by
+what happened, not by the update (``update_id`` is per bot): two bots in the same group and
+a member change reported both as a ``chat_member`` update and as a service message become
+one event each. Only group chats are read; private chats with the bot are counted and
+skipped (the entry gate reads them later). ``my_chat_member`` (the bot itself added,
+promoted, removed) and join requests are follow-ups for the connector: it records the bot's
+rights per chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from qunyun.adapters.platforms.base import ParseError, ParseResult
+from qunyun.domain.events import (
+    ChatRef,
+    DomainEvent,
+    GroupRenamed,
+    GroupUpdated,
+    JoinScene,
+    LeaveScene,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    PersonRef,
+)
+
+PLATFORM = "telegram"
+GROUP_TYPES = ("group", "supergroup")
+IN = ("member", "administrator", "creator", "restricted")
+OUT = ("left", "kicked")
+# what a message carries besides text, as the moderation and health code names it
+MEDIA = (("photo", "image"), ("sticker", "sticker"), ("animation", "animation"),
+         ("video", "video"), ("voice", "voice"), ("video_note", "video"),
+         ("audio", "audio"), ("document", "file"), ("contact", "card"), ("location", "location"),
+         ("poll", "poll"))
+
+
+class TelegramParseError(ParseError):
+    """An update is malformed; the message names the field."""
+
+
+def _field(data: Mapping[str, Any], key: str, where: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        raise TelegramParseError(f"{where}.{key} is missing")
+    return value
+
+
+def _when(data: Mapping[str, Any], where: str, key: str = "date") -> datetime:
+    value = _field(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**33:
+        raise TelegramParseError(f"{where}.{key} is not a Unix time: {value!r}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def user(data: Mapping[str, Any] | None, where: str) -> PersonRef:
+    if not isinstance(data, Mapping):
+        raise TelegramParseError(f"{where} is missing")
+    uid = _field(data, "id", where)
+    if isinstance(uid, bool) or not isinstance(uid, int):
+        raise TelegramParseError(f"{where}.id is not a number: {uid!r}")
+    name = " ".join(str(p) for p in (data.get("first_name"), data.get("last_name")) if p)
+    return PersonRef(external_id=str(uid), kind="user", name=name[:255] or
+                     str(data.get("username") or ""))
+
+
+def chat_of(data: Mapping[str, Any], where: str) -> ChatRef | None:
+    chat = data.get("chat")
+    if not isinstance(chat, Mapping):
+        raise TelegramParseError(f"{where}.chat is missing")
+    if chat.get("type") not in GROUP_TYPES:
+        return None
+    return ChatRef(external_id=str(_field(chat, "id", f"{where}.chat")),
+                   name=str(chat.get("title") or "")[:255])
+
+
+def _text(message: Mapping[str, Any]) -> str:
+    """The words and the links behind them: a text link hides its URL in an entity, and an
+    ad hides its link there; moderation must see it."""
+    text = str(message.get("text") or message.get("caption") or "")
+    hidden = [e.get("url") for e in (message.get("entities") or message.get("caption_entities")
+                                     or []) if isinstance(e, Mapping) and e.get("url")]
+    return " ".join([text, *map(str, hidden)]).strip()
+
+
+def _message_type(message: Mapping[str, Any]) -> str:
+    if message.get("forward_origin") or message.get("forward_from_chat"):
+        return "forward"
+    for key, kind in MEDIA:
+        if key in message:
+            return kind
+    entities = message.get("entities") or message.get("caption_entities") or []
+    if any(isinstance(e, Mapping) and e.get("type") in ("url", "text_link") for e in entities):
+        return "link"
+    return "text"
+
+
+def _message(update: Mapping[str, Any], out: ParseResult) -> None:
+    message = update["message"]
+    if not isinstance(message, Mapping):
+        raise TelegramParseError("message is not an object")
+    chat = chat_of(message, "message")
+    if chat is None:
+        out.skipped["private_message"] += 1
+        return
+    at = _when(message, "message")
+    events: list[DomainEvent] = []
+    if "migrate_to_chat_id" in message:
+        out.follow_ups.append({"kind": "migrate", "chat": chat.external_id,
+                               "to": str(message["migrate_to_chat_id"])})
+        return
+    if "migrate_from_chat_id" in message:
+        out.skipped["migrate_from"] += 1
+        return
+    if "new_chat_title" in message:
+        events.append(GroupRenamed(platform=PLATFORM, occurred_at=at,
+                                   external_event_id=f"title:{chat.external_id}:{int(at.timestamp())}",
+                                   chat=chat, new_name=str(message["new_chat_title"])[:255],
+                                   by=user(message.get("from"), "message.from")))
+    elif "new_chat_members" in message:  # a bot that is not an admin sees only these
+        actor = user(message.get("from"), "message.from")
+        for i, raw in enumerate(message["new_chat_members"] or []):
+            member = user(raw, f"message.new_chat_members[{i}]")
+            events.append(_joined(chat, member, actor, at, link=None))
+    elif "left_chat_member" in message:
+        member = user(message["left_chat_member"], "message.left_chat_member")
+        actor = user(message.get("from"), "message.from")
+        removed = actor.external_id != member.external_id
+        events.append(_left(chat, member, actor if removed else None, at, removed=removed))
+    elif any(k in message for k in ("pinned_message", "group_chat_created",
+                                    "supergroup_chat_created", "new_chat_photo",
+                                    "delete_chat_photo", "message_auto_delete_timer_changed",
+                                    "video_chat_started", "video_chat_ended")):
+        out.skipped["service_message"] += 1
+        return
+    else:
+        sender_chat = message.get("sender_chat")
+        sender = (PersonRef(external_id=str(_field(sender_chat, "id", "message.sender_chat")),
+                            kind="chat", name=str(sender_chat.get("title") or ""))
+                  if isinstance(sender_chat, Mapping)
+                  else user(message.get("from"), "message.from"))
+        message_id = str(_field(message, "message_id", "message"))
+        events.append(MessagePosted(
+            platform=PLATFORM, occurred_at=at, chat=chat, sender=sender,
+            external_event_id=f"msg:{chat.external_id}:{message_id}", message_id=message_id,
+            text=_text(message)[:20_000], message_type=_message_type(message)))
+    out.events.extend(events)
+
+
+def _joined(chat: ChatRef, member: PersonRef, actor: PersonRef | None, at: datetime,
+            link: Mapping[str, Any] | None) -> MemberJoined:
+    """Attributed by the invite link's name, else by who added them, else organic."""
+    by_other = actor is not None and actor.external_id != member.external_id
+    channel = str(link.get("name") or "")[:128] if isinstance(link, Mapping) else ""
+    scene = (JoinScene.QR if isinstance(link, Mapping) else
+             JoinScene.INVITE if by_other else JoinScene.DIRECT)
+    return MemberJoined(platform=PLATFORM, occurred_at=at, chat=chat, member=member,
+                        external_event_id=f"join:{chat.external_id}:{member.external_id}:"
+                                          f"{int(at.timestamp())}",
+                        inviter=actor if by_other else None, scene=scene, channel=channel)
+
+
+def _left(chat: ChatRef, member: PersonRef, by: PersonRef | None, at: datetime, *,
+          removed: bool) -> MemberLeft:
+    return MemberLeft(platform=PLATFORM, occurred_at=at, chat=chat, member=member, by=by,
+                      external_event_id=f"left:{chat.external_id}:{member.external_id}:"
+                                        f"{int(at.timestamp())}",
+                      scene=LeaveScene.REMOVED if removed else LeaveScene.LEFT)
+
+
+def _chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
+    change = update["chat_member"]
+    chat = chat_of(change, "chat_member")
+    if chat is None:
+        out.skipped["private_chat_member"] += 1
+        return
+    at = _when(change, "chat_member")
+    old = change.get("old_chat_member") or {}
+    new = change.get("new_chat_member") or {}
+    member = user(new.get("user"), "chat_member.new_chat_member.user")
+    actor = user(change.get("from"), "chat_member.from")
+    was_in = old.get("status") in IN and old.get("is_member", True)
+    is_in = new.get("status") in IN and new.get("is_member", True)
+    if not was_in and is_in:
+        out.events.append(_joined(chat, member, actor, at, change.get("invite_link")))
+    elif was_in and not is_in:
+        removed = new.get("status") == "kicked" or actor.external_id != member.external_id
+        out.events.append(_left(chat, member, actor if removed else None, at,
+                                removed=removed))
+    else:
+        out.skipped["chat_member_" + str(new.get("status") or "unknown")] += 1
+
+
+def _my_chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
+    change = update["my_chat_member"]
+    chat = chat_of(change, "my_chat_member")
+    if chat is None:
+        out.skipped["private_my_chat_member"] += 1
+        return
+    new = change.get("new_chat_member") or {}
+    status = str(new.get("status") or "")
+    out.follow_ups.append({"kind": "bot_status", "chat": chat.external_id,
+                           "title": chat.name, "status": status})
+    if status in IN:  # the group is known from now on, with its title
+        at = _when(change, "my_chat_member")
+        out.events.append(GroupUpdated(platform=PLATFORM, occurred_at=at, chat=chat,
+                                       external_event_id=f"bot:{chat.external_id}:{int(at.timestamp())}"))
+
+
+def _join_request(update: Mapping[str, Any], out: ParseResult) -> None:
+    request = update["chat_join_request"]
+    chat = chat_of(request, "chat_join_request")
+    applicant = user(request.get("from"), "chat_join_request.from")
+    if chat is not None:
+        out.follow_ups.append({"kind": "join_request", "chat": chat.external_id,
+                               "user": applicant.external_id, "name": applicant.name})
+    out.skipped["chat_join_request"] += 1
+
+
+HANDLERS: dict[str, Callable[[Mapping[str, Any], ParseResult], None]] = {
+    "message": _message,
+    "chat_member": _chat_member,
+    "my_chat_member": _my_chat_member,
+    "chat_join_request": _join_request,
+}
+
+
+def parse(raw: Mapping[str, Any]) -> ParseResult:
+    update = raw.get("update")
+    if not isinstance(update, Mapping):
+        raise TelegramParseError("update is missing or not an object")
+    update_id = update.get("update_id")
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
+        raise TelegramParseError(f"update.update_id is not a number: {update_id!r}")
+    out = ParseResult()
+    kinds = [k for k in update if k != "update_id"]
+    handled = [k for k in kinds if k in HANDLERS]
+    if not handled:
+        for k in kinds:  # edited messages, callbacks, polls …: counted, skipped
+            out.skipped[k] += 1
+        return out
+    HANDLERS[handled[0]](update, out)
+    return out

@@ -1,0 +1,292 @@
+"""The Telegram connector: the team's bots (token and webhook secret sealed at rest), the
+chats each bot is in with its rights, updates received by webhook or long polling into the
+raw inbox, and their processing into domain events like any platform's.
+
+API calls are made outside database transactions; a bad token is refused before anything is
+stored. Polling stores the updates and the next offset in one transaction, so a restart
+neither loses nor repeats an update; the webhook endpoint only checks the secret header and
+stores the body (services/raw_inbox.py), and the worker processes both alike.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.platforms.telegram import parse as telegram_parse
+from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
+from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
+from qunyun.adapters.secretbox import SecretBox
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import telegram_bots, telegram_chats
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.staff import Permission
+from qunyun.services import audit, raw_inbox
+from qunyun.services.errors import InvalidInput, NotFound, ServiceError
+from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.users import Actor
+
+log = logging.getLogger(__name__)
+PLATFORM = telegram_parse.PLATFORM
+TOKEN = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{30,64}$")
+SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MODES = ("polling", "webhook")
+# rights qunyun uses, as getChatMember / my_chat_member name them
+RIGHTS = ("can_delete_messages", "can_restrict_members", "can_invite_users",
+          "can_pin_messages", "can_change_info")
+
+ClientFactory = Callable[[str], TelegramClient]  # token → client
+
+
+def callback_path(bot_id: str) -> str:
+    return f"/callbacks/telegram/{bot_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BotSecrets:
+    bot_id: str
+    token: str
+    secret: str
+
+
+# --- bots --------------------------------------------------------------------------------
+
+
+def do_add_bot(uow: UnitOfWork, *, actor: Actor, box: SecretBox, clients: ClientFactory,
+               token: str, secret: str = "", webhook_url: str = "",
+               now: datetime) -> dict[str, Any]:
+    """Connect a bot (or replace its token): ``getMe`` first, so a bad token is refused with
+    Telegram's words and nothing is stored; with ``webhook_url`` (the server's public
+    address) the webhook is set, else the bot is polled."""
+    actor.require(Permission.MANAGE_USERS)
+    token = token.strip()
+    if not TOKEN.match(token):
+        raise InvalidInput("token: as BotFather gives it, digits:letters (123456:ABC-…)")
+    secret = secret.strip() or secrets.token_urlsafe(32)
+    if not SECRET.match(secret):
+        raise InvalidInput("secret: 1–256 letters, digits, _ or -")
+    webhook_url = webhook_url.strip().rstrip("/")
+    if webhook_url and not webhook_url.startswith("https://"):
+        raise InvalidInput("webhook URL: Telegram calls https:// addresses only")
+    client = clients(token)
+    try:
+        me = client.get_me()
+        if not me.get("is_bot"):
+            raise InvalidInput("the token is not a bot's")
+        bot_id = str(me["id"])
+        if webhook_url:
+            client.set_webhook(webhook_url + callback_path(bot_id), secret)
+        else:
+            client.delete_webhook()  # polling and a webhook cannot run at once
+    except TelegramApiError as exc:
+        raise InvalidInput("Telegram refused the token: {reason}",
+                           reason=exc.description or str(exc.code)) from None
+    finally:
+        client.close()
+    values = {"username": str(me.get("username") or "")[:64],
+              "name": str(me.get("first_name") or "")[:128], "token": box.seal(token),
+              "secret": box.seal(secret), "mode": "webhook" if webhook_url else "polling",
+              "webhook_url": webhook_url, "updated_at": now}
+    with uow.write() as conn:
+        inserted = insert_ignore(conn, telegram_bots, {
+            "bot_id": bot_id, "poll_offset": 0, "status": {}, "created_at": now, **values},
+            ["bot_id"])
+        if inserted is None:
+            conn.execute(update(telegram_bots).where(telegram_bots.c.bot_id == bot_id)
+                         .values(**values))
+        audit.record(conn, actor=actor.label, action="telegram.bot_add", object_type="bot",
+                     object_id=bot_id, detail={"username": values["username"],
+                                               "mode": values["mode"]})
+    return {"bot_id": bot_id, "username": values["username"], "name": values["name"],
+            "mode": values["mode"], "webhook": webhook_url + callback_path(bot_id)
+            if webhook_url else ""}
+
+
+def list_bots(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    """Bots without their secrets, with how many chats each is in and is admin of."""
+    actor.require(Permission.VIEW)
+    chats: dict[str, tuple[int, int]] = {}
+    for r in conn.execute(select(telegram_chats.c.bot_id, telegram_chats.c.status,
+                                 func.count()).group_by(telegram_chats.c.bot_id,
+                                                        telegram_chats.c.status)):
+        total, admin = chats.get(r[0], (0, 0))
+        active = r[1] not in ("left", "kicked")
+        chats[r[0]] = (total + (r[2] if active else 0),
+                       admin + (r[2] if r[1] in ("administrator", "creator") else 0))
+    return [{"bot_id": r.bot_id, "username": r.username, "name": r.name, "mode": r.mode,
+             "webhook_url": r.webhook_url, "poll_offset": int(r.poll_offset),
+             "status": dict(r.status or {}), "chats": chats.get(r.bot_id, (0, 0))[0],
+             "admin_chats": chats.get(r.bot_id, (0, 0))[1], "created_at": r.created_at}
+            for r in conn.execute(select(telegram_bots).order_by(telegram_bots.c.id))]
+
+
+def list_chats(conn: Connection, *, actor: Actor, bot_id: str | None = None
+               ) -> list[dict[str, Any]]:
+    """Each chat a bot is in, its status and which of the rights qunyun uses it lacks."""
+    actor.require(Permission.VIEW)
+    stmt = select(telegram_chats).order_by(telegram_chats.c.title)
+    if bot_id:
+        stmt = stmt.where(telegram_chats.c.bot_id == bot_id)
+    out = []
+    for r in conn.execute(stmt).mappings():
+        rights = dict(r["rights"] or {})
+        out.append({**dict(r), "missing": [k for k in RIGHTS if not rights.get(k)]
+                    if r["status"] == "administrator" else
+                    ([] if r["status"] == "creator" else list(RIGHTS))})
+    return out
+
+
+def do_remove_bot(uow: UnitOfWork, *, actor: Actor, bot_id: str) -> None:
+    actor.require(Permission.MANAGE_USERS)
+    with uow.write() as conn:
+        gone = conn.execute(delete(telegram_bots).where(telegram_bots.c.bot_id == bot_id))
+        if not gone.rowcount:
+            raise NotFound("Telegram bot {bot_id} not found", bot_id=bot_id)
+        conn.execute(delete(telegram_chats).where(telegram_chats.c.bot_id == bot_id))
+        audit.record(conn, actor=actor.label, action="telegram.bot_remove",
+                     object_type="bot", object_id=bot_id)
+
+
+def bot_secrets(conn: Connection, box: SecretBox, bot_id: str) -> BotSecrets | None:
+    row = conn.execute(select(telegram_bots.c.token, telegram_bots.c.secret)
+                       .where(telegram_bots.c.bot_id == bot_id)).first()
+    if row is None:
+        return None
+    return BotSecrets(bot_id, box.open(row.token), box.open(row.secret))
+
+
+def webhook_secret_ok(found: BotSecrets | None, header: str) -> bool:
+    """The header Telegram sends with each webhook call matches the bot's secret."""
+    return found is not None and hmac.compare_digest(found.secret.encode(), header.encode())
+
+
+def bot_for_chat(conn: Connection, chat_id: str) -> str | None:
+    """The bot that speaks in a chat: an administrator first, else any member bot."""
+    rows = conn.execute(select(telegram_chats.c.bot_id, telegram_chats.c.status)
+                        .where(telegram_chats.c.chat_id == chat_id)).all()
+    ranked = sorted((r for r in rows if r.status not in ("left", "kicked")),
+                    key=lambda r: r.status not in ("administrator", "creator"))
+    return str(ranked[0].bot_id) if ranked else None
+
+
+def set_status(conn: Connection, bot_id: str, **values: Any) -> None:
+    row = conn.execute(select(telegram_bots.c.status)
+                       .where(telegram_bots.c.bot_id == bot_id)).first()
+    if row is None:
+        return
+    status = {**dict(row.status or {}),
+              **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}}
+    conn.execute(update(telegram_bots).where(telegram_bots.c.bot_id == bot_id)
+                 .values(status=status))
+
+
+# --- receiving ---------------------------------------------------------------------------
+
+
+def store_update(conn: Connection, *, bot_id: str, body: str, now: datetime) -> int | None:
+    """A webhook body, as received (its digest makes Telegram's retry one row)."""
+    return raw_inbox.store(conn, platform=PLATFORM, account=bot_id, body=body, now=now)
+
+
+def poll_once(uow: UnitOfWork, *, box: SecretBox, clients: ClientFactory, bot_id: str,
+              now: datetime, timeout: int = 0) -> int:
+    """One ``getUpdates`` round for a polled bot: the updates and the next offset are stored
+    in one transaction (a crash before it repeats the round; after it, nothing is asked
+    twice). Returns how many updates were stored."""
+    with uow.read() as conn:
+        row = conn.execute(select(telegram_bots.c.poll_offset, telegram_bots.c.mode)
+                           .where(telegram_bots.c.bot_id == bot_id)).first()
+        found = bot_secrets(conn, box, bot_id)
+    if row is None or found is None:
+        raise NotFound("Telegram bot {bot_id} not found", bot_id=bot_id)
+    client = clients(found.token)
+    try:
+        updates = client.get_updates(int(row.poll_offset), timeout=timeout)
+    except TelegramApiError as exc:
+        with uow.write() as conn:
+            set_status(conn, bot_id, last_error=str(exc), last_error_at=now)
+        raise
+    finally:
+        client.close()
+    if not updates:
+        return 0
+    with uow.write() as conn:
+        for item in updates:
+            store_update(conn, bot_id=bot_id, body=json.dumps(item, ensure_ascii=False,
+                                                              sort_keys=True), now=now)
+        last = max(int(u.get("update_id", 0)) for u in updates)
+        conn.execute(update(telegram_bots).where(telegram_bots.c.bot_id == bot_id,
+                                                 telegram_bots.c.poll_offset <= last)
+                     .values(poll_offset=last + 1))
+        set_status(conn, bot_id, last_update_at=now)
+    return len(updates)
+
+
+@dataclass
+class ProcessStats:
+    processed: int = 0
+    failed: int = 0
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: IngestConfig,
+                    now: datetime, limit: int = 200) -> ProcessStats:
+    """Stored updates → domain events through the adapter, one savepoint each (a bad one is
+    marked failed with the reason; the rest go on); the bot's status in each chat is kept
+    from ``my_chat_member``."""
+    stats = ProcessStats()
+    with uow.write() as conn:
+        for row in raw_inbox.claim(conn, PLATFORM, limit):
+            try:
+                update_ = json.loads(row["body"])
+                parsed = adapter.parse({"bot": row["account"], "update": update_})
+                with conn.begin_nested():
+                    for event in parsed.events:
+                        do_ingest_event(conn, event, config=config)
+                    for follow in parsed.follow_ups:
+                        _follow_up(conn, row["account"], follow, update_, now)
+            except (ParseError, ServiceError, ValueError) as exc:
+                raw_inbox.finish(conn, row["id"], raw_inbox.FAILED, str(exc))
+                stats.failed += 1
+                continue
+            except Exception as exc:  # a bug must not hold the queue behind one update
+                log.exception("Telegram update %s failed", row["id"])
+                raw_inbox.finish(conn, row["id"], raw_inbox.FAILED,
+                                 f"{type(exc).__name__}: {exc}")
+                stats.failed += 1
+                continue
+            raw_inbox.finish(conn, row["id"], raw_inbox.PROCESSED)
+            stats.processed += 1
+            stats.events += len(parsed.events)
+            for kind, n in parsed.skipped.items():
+                stats.skipped[kind] = stats.skipped.get(kind, 0) + n
+    return stats
+
+
+def _follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],
+               update_: Mapping[str, Any], now: datetime) -> None:
+    if follow["kind"] == "bot_status":
+        member = (update_.get("my_chat_member") or {}).get("new_chat_member") or {}
+        rights = {k: bool(member.get(k)) for k in RIGHTS}
+        values = {"title": follow.get("title", "")[:255], "status": follow["status"][:16],
+                  "rights": rights, "updated_at": now}
+        inserted = insert_ignore(conn, telegram_chats, {
+            "bot_id": bot_id, "chat_id": follow["chat"], **values}, ["bot_id", "chat_id"])
+        if inserted is None:
+            conn.execute(update(telegram_chats).where(
+                telegram_chats.c.bot_id == bot_id,
+                telegram_chats.c.chat_id == follow["chat"]).values(**values))
+        audit.record(conn, actor="system", action="telegram.bot_status", object_type="chat",
+                     object_id=follow["chat"], detail={"bot": bot_id,
+                                                       "status": follow["status"]})

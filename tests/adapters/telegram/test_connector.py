@@ -1,0 +1,207 @@
+"""The Telegram connector against a fake Bot API over HTTP: connecting a bot, polling and the
+webhook into the raw inbox, updates into events, and actions performed by the bot."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, func, select
+
+from qunyun.adapters.platforms.base import Delivery, PermanentSendError, TransientSendError
+from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
+from qunyun.adapters.platforms.telegram.fake import FakeTelegram
+from qunyun.adapters.storage.tables import (
+    audit_log,
+    groups,
+    memberships,
+    messages,
+    raw_inbox,
+    telegram_bots,
+    telegram_chats,
+)
+from qunyun.bootstrap import Runtime, telegram_clients
+from qunyun.domain.actions import RemoveMember, SendText
+from qunyun.services import telegram
+from qunyun.services.errors import InvalidInput
+from qunyun.services.users import SYSTEM
+from tests.adapters.telegram.conftest import CHAT
+
+
+def connect(rt: Runtime, tg: FakeTelegram, **kw: Any) -> tuple[str, dict[str, Any]]:
+    token = tg.add_bot()
+    bot = telegram.do_add_bot(rt.uow, actor=SYSTEM, box=rt.box, clients=telegram_clients(rt),
+                              token=token, now=rt.now(), **kw)
+    return token, bot
+
+
+def pump(rt: Runtime, bot_id: str) -> telegram.ProcessStats:
+    telegram.poll_once(rt.uow, box=rt.box, clients=telegram_clients(rt), bot_id=bot_id,
+                       now=rt.now())
+    adapter = rt.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    return telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
+                                    now=rt.now())
+
+
+def test_a_bad_token_stores_nothing_and_a_good_one_is_sealed(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    with pytest.raises(InvalidInput, match="token"):
+        telegram.do_add_bot(tg_runtime.uow, actor=SYSTEM, box=tg_runtime.box,
+                            clients=telegram_clients(tg_runtime), token="not a token",
+                            now=tg_runtime.now())
+    with pytest.raises(InvalidInput, match="Unauthorized"):
+        telegram.do_add_bot(tg_runtime.uow, actor=SYSTEM, box=tg_runtime.box,
+                            clients=telegram_clients(tg_runtime),
+                            token="123456:" + "A" * 35, now=tg_runtime.now())
+    assert conn.execute(select(func.count()).select_from(telegram_bots)).scalar() == 0
+    token, bot = connect(tg_runtime, tg)
+    assert bot["username"] == "qunyun_test_bot" and bot["mode"] == "polling"
+    stored = conn.execute(select(telegram_bots.c.token, telegram_bots.c.secret)).one()
+    assert token not in stored.token and tg.called("deleteWebhook")
+    with pytest.raises(InvalidInput, match="https"):
+        connect(tg_runtime, tg, webhook_url="http://example.com")
+
+
+def test_polled_updates_become_events_once(conn: Connection, tg_runtime: Runtime,
+                                           tg: FakeTelegram) -> None:
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT, rights={"can_delete_messages": True,
+                                      "can_restrict_members": True})
+    tg.join(token, CHAT, 501, "小 王", link_name="海报A")
+    tg.join(token, CHAT, 502, "Lily", by=(501, "小 王"))
+    tg.message(token, CHAT, 501, "小 王", "看看 <b>这个</b>",
+               entities=[{"type": "text_link", "offset": 0, "length": 2,
+                          "url": "https://spam.example"}])
+    tg.message(token, CHAT, 777, "Alice", "hi", chat={"id": 42, "type": "private"})
+    tg.leave(token, CHAT, 502, "Lily", by=(1, "Owner"))
+    stats = pump(tg_runtime, bot["bot_id"])
+    assert (stats.processed, stats.failed) == (6, 0)
+    assert stats.skipped == {"private_message": 1}
+    group = conn.execute(select(groups).where(groups.c.platform == "telegram")).mappings().one()
+    assert group["external_id"] == str(CHAT) and group["name"] == '家长交流群"1"'
+    joins = {r.channel: r for r in conn.execute(
+        select(memberships).where(memberships.c.group_id == group["id"]))}
+    assert set(joins) == {"海报A", ""} and joins[""].inviter_member_id is not None
+    assert joins[""].left_at is not None and joins[""].leave_scene == "removed"
+    text = conn.execute(select(messages.c.text, messages.c.message_type)).one()
+    assert text.text == "看看 <b>这个</b> https://spam.example" and text.message_type == "link"
+    chat = conn.execute(select(telegram_chats)).mappings().one()
+    assert chat["status"] == "administrator" and chat["rights"]["can_restrict_members"]
+    assert telegram.list_chats(conn, actor=SYSTEM)[0]["missing"] == [
+        "can_invite_users", "can_pin_messages", "can_change_info"]
+    # the offset moved on: nothing is asked twice; a webhook retry of a stored update is
+    # one row, and processing it again changes nothing
+    assert pump(tg_runtime, bot["bot_id"]).processed == 0
+    rows = conn.execute(select(func.count()).select_from(raw_inbox)).scalar()
+    body = conn.execute(select(raw_inbox.c.body).limit(1)).scalar_one()
+    assert telegram.store_update(conn, bot_id=bot["bot_id"], body=body,
+                                 now=tg_runtime.now()) is None
+    assert conn.execute(select(func.count()).select_from(raw_inbox)).scalar() == rows
+
+
+def test_a_broken_update_fails_alone(conn: Connection, tg_runtime: Runtime,
+                                     tg: FakeTelegram) -> None:
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    telegram.store_update(conn, bot_id=bot["bot_id"], now=tg_runtime.now(),
+                          body=json.dumps({"update_id": 99, "message": {"chat": {
+                              "id": CHAT, "type": "supergroup"}, "date": "yesterday"}}))
+    stats = pump(tg_runtime, bot["bot_id"])
+    assert (stats.processed, stats.failed) == (1, 1)
+    error = conn.execute(select(raw_inbox.c.error).where(raw_inbox.c.status == "failed")
+                         ).scalar_one()
+    assert "message.date is not a Unix time" in error
+
+
+def _delivery(action: Any, **names: str) -> Delivery:
+    return Delivery(idempotency_key="k1", action=action, chat_external_id=str(CHAT),
+                    member_external_ids={1: "501"}, member_names={1: names.get("name", "小王")})
+
+
+def test_the_bot_acts_and_errors_map_to_retry_rules(conn: Connection, tg_runtime: Runtime,
+                                                    tg: FakeTelegram) -> None:
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT, rights={"can_restrict_members": True})
+    pump(tg_runtime, bot["bot_id"])
+    adapter = tg_runtime.adapters["telegram"]
+    receipt = adapter.send(_delivery(SendText(group_id=1, text="欢迎 @<小王> 入群 & 打卡",
+                                              mention_member_ids=(1,)), name="<小王>"))
+    assert receipt.platform_message_id
+    sent = tg.called("sendMessage")[-1]
+    assert sent["parse_mode"] == "HTML"
+    assert sent["text"] == ('欢迎 <a href="tg://user?id=501">&lt;小王&gt;</a> 入群 &amp; 打卡')
+    adapter.send(_delivery(RemoveMember(group_id=1, member_id=1, reason="广告")))
+    assert [c["user_id"] for c in tg.called("banChatMember")] == [501]
+    assert tg.called("unbanChatMember")  # a kick: they may come back later
+    tg.fail("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
+    with pytest.raises(TransientSendError) as slow:
+        adapter.send(_delivery(SendText(group_id=1, text="hi")))
+    assert slow.value.retry_after == 7
+    tg.fail("sendMessage", 403, "Forbidden: bot was kicked from the supergroup chat")
+    with pytest.raises(PermanentSendError, match="kicked"):
+        adapter.send(_delivery(SendText(group_id=1, text="hi")))
+    with pytest.raises(PermanentSendError, match="not enough rights"):
+        adapter.send(_delivery(__import__("qunyun.domain.actions", fromlist=["RenameGroup"])
+                               .RenameGroup(group_id=1, new_name="新群名")))
+    with pytest.raises(PermanentSendError, match="no bot"):
+        adapter.send(Delivery(idempotency_key="k2", action=SendText(group_id=1, text="x"),
+                              chat_external_id="-100999"))
+
+
+def test_webhook_checks_the_secret_and_stores_once(conn: Connection, tg_runtime: Runtime,
+                                                   tg: FakeTelegram) -> None:
+    from qunyun.web.app import create_app
+
+    _token, bot = connect(tg_runtime, tg, secret="s3cret-Token_1")
+    client = TestClient(create_app(tg_runtime))
+    path = f"/callbacks/telegram/{bot['bot_id']}"
+    update = {"update_id": 5, "message": {"message_id": 1, "date": 1764800000, "text": "hi",
+                                          "chat": {"id": CHAT, "type": "supergroup"},
+                                          "from": {"id": 501, "first_name": "王"}}}
+    before = conn.execute(select(func.count()).select_from(raw_inbox)).scalar()
+    assert client.post(path, json=update).status_code == 403
+    assert client.post(path, json=update, headers={
+        "X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code == 403
+    assert client.post("/callbacks/telegram/123", json=update).status_code == 404
+    assert conn.execute(select(func.count()).select_from(raw_inbox)).scalar() == before
+    good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    assert client.post(path, content=b"{not json", headers=good).status_code == 400
+    assert client.post(path, json={"update_id": True}, headers=good).status_code == 400
+    assert client.post(path, json=update, headers=good).status_code == 200
+    assert client.post(path, json=update, headers=good).status_code == 200  # a retry
+    assert conn.execute(select(func.count()).select_from(raw_inbox)).scalar() == before + 1
+    assert client.post(path, content=b"x" * 300_000, headers=good).status_code == 413
+    assert conn.execute(select(func.count()).select_from(audit_log).where(
+        audit_log.c.action == "telegram.bot_add")).scalar() == 1
+
+
+def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtime: Runtime,
+                                                     tg: FakeTelegram) -> None:
+    """What becomes a staff task on WeCom happens on Telegram: the check-in is answered in
+    the group and the advertiser is removed by the bot, through the outbox."""
+    import random
+
+    from qunyun.services import automation
+    from qunyun.services import outbox as outbox_service
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="checkin",
+                                  values={"enabled": True})
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation",
+                                  values={"enabled": True, "escalation": ["remove"]})
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.join(token, CHAT, 501, "小 王", link_name="海报A")
+    tg.message(token, CHAT, 501, "小 王", "打卡")
+    tg.join(token, CHAT, 502, "推广 号")
+    tg.message(token, CHAT, 502, "推广 号", "兼职刷单日结300，加V：abc12345 联系电话 13812345678")
+    assert pump(tg_runtime, bot["bot_id"]).failed == 0
+    for _ in range(3):
+        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                   limiter=tg_runtime.limiter, worker_id="w",
+                                   policy=tg_runtime.policy, rng=random.Random(1))
+    texts = [c["text"] for c in tg.called("sendMessage")]
+    assert any("打卡" in t and 'tg://user?id=501' in t for t in texts), texts
+    assert [c["user_id"] for c in tg.called("banChatMember")] == [502]
