@@ -21,7 +21,7 @@ PAGES = ("/", "/account", "/activities", "/activities/channels", "/activities/co
          "/content/playbooks", "/content/scripts", "/content/timeline", "/groups", "/groups/1",
          "/health", "/leads", "/members", "/members/1", "/members/attributes",
          "/members/blacklist", "/members/suggestions", "/outbox", "/segments", "/tags",
-         "/tasks", "/users", "/wecom")
+         "/tasks", "/telegram", "/users", "/wecom")
 SIZES = ((390, 844), (1440, 900))
 
 # Text nodes of three or more characters laid out one character per line, and the widest

@@ -47,6 +47,7 @@ from qunyun.web.routes import (
     segments,
     tags,
     tasks,
+    telegram,
     users,
     wecom,
 )
@@ -97,7 +98,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
-                   activities, wecom):
+                   activities, wecom, telegram):
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)

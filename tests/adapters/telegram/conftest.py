@@ -27,3 +27,6 @@ def tg_runtime(runtime: Runtime, tg: FakeTelegram) -> Runtime:
     runtime.settings = runtime.settings.model_copy(update={"telegram_api_base": tg.base_url})
     runtime.adapters["telegram"] = make_telegram_adapter(runtime)
     return runtime
+
+
+from tests.web.conftest import staff  # noqa: E402,F401  # one account per role

@@ -205,3 +205,28 @@ def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtim
     texts = [c["text"] for c in tg.called("sendMessage")]
     assert any("打卡" in t and 'tg://user?id=501' in t for t in texts), texts
     assert [c["user_id"] for c in tg.called("banChatMember")] == [502]
+
+
+def test_page_and_api_show_bots_and_missing_rights(conn: Connection, tg_runtime: Runtime,
+                                                   tg: FakeTelegram,
+                                                   staff: dict[str, str]) -> None:
+    from qunyun.web.app import create_app
+    from tests.web.conftest import login
+
+    client = TestClient(create_app(tg_runtime), follow_redirects=False)
+    client.headers["X-CSRF-Token"] = login(client, staff["admin"])
+    assert "还没有连接机器人" in client.get("/telegram").text
+    bad = client.post("/api/v1/telegram/bots", json={"token": "1234:nope"})
+    assert bad.status_code == 422 and "BotFather" in bad.json()["message"]
+    token = tg.add_bot()
+    made = client.post("/api/v1/telegram/bots", json={"token": token})
+    assert made.status_code == 201 and token not in made.text
+    tg.bot_added(token, CHAT, rights={"can_delete_messages": True})
+    pump(tg_runtime, made.json()["bot_id"])
+    page = client.get("/telegram").text
+    assert "@qunyun_test_bot" in page and '家长交流群&#34;1&#34;' in page
+    assert "禁言和封禁成员" in page and "轮询" in page
+    (chat,) = client.get("/api/v1/telegram/chats").json()
+    assert "can_restrict_members" in chat["missing"]
+    assert client.delete(f"/api/v1/telegram/bots/{made.json()['bot_id']}").status_code == 204
+    assert client.get("/api/v1/telegram/bots").json() == []

@@ -22,6 +22,7 @@ from qunyun.web.routes.api import (
     segments,
     tags,
     tasks,
+    telegram,
     timeline,
     users,
     wecom,
@@ -31,4 +32,4 @@ from qunyun.web.routes.api import (
 #: another's ``{id}`` paths where both could match.
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
-    scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes))
+    scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram))

@@ -1,0 +1,42 @@
+"""The Telegram page: bots, how their updates arrive, the chats they are in with the rights
+they lack, and connecting or removing a bot (webhook POSTs take the fast intake)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from qunyun.bootstrap import telegram_clients
+from qunyun.domain.staff import Permission
+from qunyun.services import raw_inbox, telegram
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/telegram")
+@access(Permission.VIEW)
+def telegram_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                  runtime: RuntimeDep) -> Response:
+    return render(request, "telegram.html", {
+        "bots": telegram.list_bots(conn, actor=actor),
+        "chats": telegram.list_chats(conn, actor=actor),
+        "pending": raw_inbox.pending_by_account(conn, telegram.PLATFORM),
+        "public_url": runtime.settings.public_url, "rights": telegram.RIGHTS})
+
+
+@router.post("/telegram/bots")
+@access(Permission.MANAGE_USERS)
+def telegram_add(actor: CurrentActor, runtime: RuntimeDep, token: str = Form(...),
+                 webhook_url: str = Form("")) -> Response:
+    telegram.do_add_bot(runtime.uow, actor=actor, box=runtime.box,
+                        clients=telegram_clients(runtime), token=token,
+                        webhook_url=webhook_url, now=runtime.now())
+    return RedirectResponse("/telegram", status_code=303)
+
+
+@router.post("/telegram/bots/{bot_id}/remove")
+@access(Permission.MANAGE_USERS)
+def telegram_remove(bot_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    telegram.do_remove_bot(runtime.uow, actor=actor, bot_id=bot_id)
+    return RedirectResponse("/telegram", status_code=303)
