@@ -48,6 +48,22 @@ def upsert_group(conn: Connection, *, platform: str, chat: ChatRef, at: datetime
     return int(row.id)
 
 
+def move_group(conn: Connection, *, platform: str, old: str, new: str, at: datetime) -> bool:
+    """The platform gave a group a new id (a Telegram group upgraded to a supergroup): the
+    same qunyun group from now on, with its members and history. False when the old id is
+    unknown or the new one already names another group (then both stay as they are)."""
+    taken = conn.execute(_GROUP_BY_KEY, {"platform": platform, "external_id": new}).first()
+    if taken is not None:
+        return False
+    moved = conn.execute(update(groups).where(groups.c.platform == platform,
+                                              groups.c.external_id == old)
+                         .values(external_id=new, updated_at=at))
+    if moved.rowcount:
+        audit.record(conn, actor="system", action="group.move", object_type="group",
+                     object_id=new, detail={"platform": platform, "from": old})
+    return bool(moved.rowcount)
+
+
 def _current_members() -> Any:
     return (select(memberships.c.group_id, func.count().label("n"))
             .where(memberships.c.left_at.is_(None)).group_by(memberships.c.group_id)

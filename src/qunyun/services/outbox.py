@@ -28,6 +28,7 @@ from sqlalchemy import Connection, and_, bindparam, func, select, update
 
 from qunyun.adapters.platforms.base import (
     Delivery,
+    NeedsPersonError,
     PermanentSendError,
     PlatformAdapter,
     Receipt,
@@ -395,7 +396,22 @@ def _record_error(conn: Connection, claimed: Claimed, worker_id: str, error: Sen
     values: dict[str, Any] = {"lease_until": None, "claimed_by": None,
                               "last_error": f"{type(error).__name__}: {error}"[:2000]}
     dead = isinstance(error, PermanentSendError) or claimed.attempts >= policy.max_attempts
-    if dead:
+    if isinstance(error, NeedsPersonError):
+        try:
+            title = action_from_payload(claimed.action_type, claimed.payload).summary()
+        except ValueError:
+            title = claimed.action_type
+        member = claimed.payload.get("member_id")
+        values["status"] = STAFF_TASK
+        values["last_error"] = str(error)[:2000]
+        values["staff_task_id"] = tasks.create_task(
+            conn, kind=claimed.action_type, title=title, reason=str(error),
+            platform=claimed.platform, group_id=claimed.group_id,
+            member_id=member if isinstance(member, int) else None,
+            payload={"outbox_id": claimed.id, "action": claimed.payload,
+                     **({"says": {"reason": error.says}} if error.says else {})},
+            now=utcnow())
+    elif dead:
         values["status"] = DEAD
     else:
         delay = policy.backoff(claimed.attempts, rng)

@@ -32,6 +32,7 @@ from qunyun.adapters.storage.tables import telegram_bots, telegram_chats
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, raw_inbox
+from qunyun.services import groups as groups_service
 from qunyun.services.errors import InvalidInput, NotFound, ServiceError
 from qunyun.services.ingest import IngestConfig, do_ingest_event
 from qunyun.services.users import Actor
@@ -276,6 +277,12 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
 
 def _follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],
                update_: Mapping[str, Any], now: datetime) -> None:
+    if follow["kind"] == "migrate":  # a group became a supergroup: a new id, the same group
+        groups_service.move_group(conn, platform=PLATFORM, old=follow["chat"],
+                                  new=follow["to"], at=now)
+        conn.execute(update(telegram_chats).where(telegram_chats.c.chat_id == follow["chat"])
+                     .values(chat_id=follow["to"], updated_at=now))
+        return
     if follow["kind"] == "bot_status":
         member = (update_.get("my_chat_member") or {}).get("new_chat_member") or {}
         rights = {k: bool(member.get(k)) for k in RIGHTS}

@@ -230,3 +230,56 @@ def test_page_and_api_show_bots_and_missing_rights(conn: Connection, tg_runtime:
     assert "can_restrict_members" in chat["missing"]
     assert client.delete(f"/api/v1/telegram/bots/{made.json()['bot_id']}").status_code == 204
     assert client.get("/api/v1/telegram/bots").json() == []
+
+
+def test_a_missing_right_becomes_a_staff_task_naming_it(conn: Connection, tg_runtime: Runtime,
+                                                        tg: FakeTelegram) -> None:
+    import random
+
+    from qunyun.adapters.storage.tables import outbox, staff_tasks
+    from qunyun.clock import utcnow
+    from qunyun.domain.actions import RenameGroup
+    from qunyun.i18n import spoken
+    from qunyun.services import outbox as outbox_service
+    from qunyun.services.tasks import reason_words
+
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT, rights={"can_delete_messages": True})
+    pump(tg_runtime, bot["bot_id"])
+    gid = conn.execute(select(groups.c.id).where(groups.c.external_id == str(CHAT))).scalar_one()
+    (oid,) = outbox_service.enqueue(conn, platform="telegram",
+                                    actions=[("manual", RenameGroup(group_id=gid,
+                                                                    new_name="二期家长群"))],
+                                    capabilities=tg_runtime.capabilities("telegram"),
+                                    key_prefix="rename", now=utcnow())
+    outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                               limiter=tg_runtime.limiter, worker_id="w",
+                               policy=tg_runtime.policy, rng=random.Random(1))
+    row = conn.execute(select(outbox).where(outbox.c.id == oid)).mappings().one()
+    assert row["status"] == "staff_task" and "修改群信息" in row["last_error"]
+    task = conn.execute(select(staff_tasks).where(staff_tasks.c.id == row["staff_task_id"])
+                        ).mappings().one()
+    assert task["group_id"] == gid and task["status"] == "open"
+    said = spoken(reason_words(dict(task)), "en")
+    assert said.startswith("The bot lacks the “change group info” right"), said
+
+
+def test_a_group_upgraded_to_a_supergroup_stays_one_group(conn: Connection,
+                                                          tg_runtime: Runtime,
+                                                          tg: FakeTelegram) -> None:
+    old = -4001
+    tg.add_chat(old, "小群", type_="group")
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, old)
+    tg.join(token, old, 501, "小 王")
+    tg.message(token, old, 501, "小 王", "hi", migrate_to_chat_id=CHAT)
+    tg.message(token, CHAT, 501, "小 王", "supergroup now")
+    assert pump(tg_runtime, bot["bot_id"]).failed == 0
+    rows = conn.execute(select(groups.c.id, groups.c.external_id)
+                        .where(groups.c.platform == "telegram")).all()
+    assert [r.external_id for r in rows] == [str(CHAT)]
+    said = conn.execute(select(messages.c.group_id, messages.c.text)).all()
+    assert [(g, t) for g, t in said] == [(rows[0].id, "supergroup now")]
+    assert conn.execute(select(func.count()).select_from(memberships).where(
+        memberships.c.group_id == rows[0].id, memberships.c.left_at.is_(None))).scalar() == 1
+    assert conn.execute(select(telegram_chats.c.chat_id)).scalar_one() == str(CHAT)

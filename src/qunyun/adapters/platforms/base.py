@@ -45,6 +45,16 @@ class PermanentSendError(SendError):
     """Retrying will not help (group gone, member not found, content refused)."""
 
 
+class NeedsPersonError(PermanentSendError):
+    """The platform could do it, but not here: the bot lacks a right in this chat. A person
+    does it (the outbox turns the row into a staff task whose reason is this message;
+    ``says``, stored words, shows it in the reader's language)."""
+
+    def __init__(self, message: str, *, says: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.says = dict(says) if says else None
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """An action with the platform ids the adapter needs, resolved by the delivery service."""

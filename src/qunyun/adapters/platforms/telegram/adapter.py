@@ -20,6 +20,7 @@ from qunyun.adapters.platforms.base import (
     JoinCodeLimits,
     JoinCodeMade,
     JoinCodeSpec,
+    NeedsPersonError,
     ParseResult,
     PermanentSendError,
     PlatformAdapter,
@@ -35,6 +36,7 @@ from qunyun.domain.actions import (
     RestoreMember,
     SendText,
 )
+from qunyun.i18n import saying
 
 CAPABILITIES = frozenset({
     Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER,
@@ -114,7 +116,7 @@ class TelegramAdapter(PlatformAdapter):
                 client.set_title(chat, action.new_name[:128])
                 return Receipt()
         except TelegramApiError as exc:
-            raise _send_error(exc) from None
+            raise _send_error(exc, action.type_name) from None
         raise PermanentSendError(f"Telegram cannot perform {action.type_name}")
 
     @staticmethod
@@ -157,7 +159,22 @@ class TelegramAdapter(PlatformAdapter):
                 raise _send_error(exc) from None
 
 
-def _send_error(exc: TelegramApiError) -> TransientSendError | PermanentSendError:
+# what each action needs the bot to be allowed, in the words of the right's name
+NEEDED = {"remove_member": ("can_restrict_members", "禁言和封禁成员"),
+          "restore_member": ("can_restrict_members", "禁言和封禁成员"),
+          "rename_group": ("can_change_info", "修改群信息"),
+          "send_text": ("", "发消息")}
+
+
+def _send_error(exc: TelegramApiError, action: str = ""
+                ) -> TransientSendError | PermanentSendError:
     if exc.transient:
         return TransientSendError(str(exc), retry_after=exc.retry_after)
+    if exc.code == 400 and "not enough rights" in exc.description.lower():
+        code, right = NEEDED.get(action, ("", "所需"))
+        return NeedsPersonError(
+            f"机器人在这个群没有“{right}”权限，请手动完成，或在群设置里给机器人这项管理员权限"
+            f"（Telegram: {exc.description}）",
+            says=saying("telegram.needs_right", right=saying(f"telegram.right.{code}"))
+            if code else None)
     return PermanentSendError(str(exc))
