@@ -283,3 +283,63 @@ def test_a_group_upgraded_to_a_supergroup_stays_one_group(conn: Connection,
     assert conn.execute(select(func.count()).select_from(memberships).where(
         memberships.c.group_id == rows[0].id, memberships.c.left_at.is_(None))).scalar() == 1
     assert conn.execute(select(telegram_chats.c.chat_id)).scalar_one() == str(CHAT)
+
+
+def test_a_join_code_is_a_named_invite_link_that_credits_its_channel(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    from qunyun.services import join_codes
+
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    pump(tg_runtime, bot["bot_id"])
+    gid = conn.execute(select(groups.c.id).where(groups.c.external_id == str(CHAT))).scalar_one()
+    code = join_codes.do_create_join_code(tg_runtime.uow, actor=SYSTEM,
+                                          adapter=tg_runtime.adapters["telegram"],
+                                          account=bot["bot_id"], channel="海报A", chats=[gid],
+                                          capacity=500)
+    assert code["qr_code"].startswith("https://t.me/+") and tg.called(
+        "createChatInviteLink")[0]["name"] == "海报A"
+    tg.join(token, CHAT, 601, "新 人", link_name="海报A")
+    tg.join(token, CHAT, 602, "路 人")  # a public group's Join button: no link, organic
+    pump(tg_runtime, bot["bot_id"])
+    channels = sorted(r.channel for r in conn.execute(
+        select(memberships.c.channel).where(memberships.c.group_id == gid)))
+    assert channels == ["", "海报A"]
+    join_codes.do_delete_join_code(tg_runtime.uow, actor=SYSTEM,
+                                   adapters=tg_runtime.adapters, code_id=code["id"])
+    assert tg.called("revokeChatInviteLink")
+    with pytest.raises(Exception, match="not found"):
+        join_codes.do_create_join_code(tg_runtime.uow, actor=SYSTEM,
+                                       adapter=tg_runtime.adapters["telegram"],
+                                       account="999", channel="海报B", chats=[gid],
+                                       capacity=500)
+
+
+def test_a_member_blacklisted_anywhere_is_banned_on_joining_another_group(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    """The team's blacklist is its ban list across groups (Telegram admins call it a
+    federation): the bot bans, and does not lift the ban as it does for a kick."""
+    import random
+
+    from qunyun.services import blacklist
+    from qunyun.services import outbox as outbox_service
+    from qunyun.services.members import member_id_by_number
+
+    other = -1009
+    tg.add_chat(other, "二群")
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.bot_added(token, other)
+    tg.join(token, other, 700, "广告 哥")
+    pump(tg_runtime, bot["bot_id"])
+    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=member_id_by_number(conn, 10001),
+                           reason="发广告", capabilities=tg_runtime.capabilities)
+    tg.join(token, CHAT, 700, "广告 哥")
+    pump(tg_runtime, bot["bot_id"])
+    for _ in range(2):
+        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                   limiter=tg_runtime.limiter, worker_id="w",
+                                   policy=tg_runtime.policy, rng=random.Random(1))
+    banned = {(c["chat_id"], c["user_id"]) for c in tg.called("banChatMember")}
+    assert (str(CHAT), 700) in banned and (str(-1009), 700) in banned  # removed everywhere
+    assert not tg.called("unbanChatMember")

@@ -44,7 +44,8 @@ CAPABILITIES = frozenset({
     Capability.CREATE_JOIN_CODE,
 })
 # one named invite link per channel and group (a link belongs to one chat)
-JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=1, capacities=(200_000,))
+JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=1,
+                                  capacities=(200, 500, 1000, 2000, 5000, 10_000, 200_000))
 # an automatic removal bans for a minute and lifts it: Telegram has no kick, and a ban under
 # 30 s would be forever
 KICK_SECONDS = 60
@@ -129,6 +130,7 @@ class TelegramAdapter(PlatformAdapter):
     # --- join codes: a named invite link ------------------------------------------------------
 
     def check_account(self, account: str) -> None:
+        """``account`` is a connected bot's id (join codes are made by that bot)."""
         if self._bot_client is None:
             raise PermanentSendError("no Telegram bot is registered")
         self._bot_client(account)
@@ -136,10 +138,7 @@ class TelegramAdapter(PlatformAdapter):
     def create_join_code(self, account: str, spec: JoinCodeSpec) -> JoinCodeMade:
         assert self._bot_client is not None
         (chat,) = spec.chats[:1] or ("",)
-        try:
-            link = self._bot_client(account).create_invite_link(chat, spec.channel)
-        except TelegramApiError as exc:
-            raise _send_error(exc) from None
+        link = self._bot_client(account).create_invite_link(chat, spec.channel)
         return JoinCodeMade(code_id=f"{chat} {link['invite_link']}",
                             link=str(link["invite_link"]))
 
@@ -156,7 +155,7 @@ class TelegramAdapter(PlatformAdapter):
             self._bot_client(account).revoke_invite_link(chat, link)
         except TelegramApiError as exc:
             if exc.code != 400:  # a link Telegram no longer has counts as removed
-                raise _send_error(exc) from None
+                raise
 
 
 # what each action needs the bot to be allowed, in the words of the right's name
