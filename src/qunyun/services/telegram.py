@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -169,6 +170,55 @@ def bot_secrets(conn: Connection, box: SecretBox, bot_id: str) -> BotSecrets | N
 def webhook_secret_ok(found: BotSecrets | None, header: str) -> bool:
     """The header Telegram sends with each webhook call matches the bot's secret."""
     return found is not None and hmac.compare_digest(found.secret.encode(), header.encode())
+
+
+class WebhookSecrets:
+    """Each bot's webhook secret, kept ``ttl`` seconds by the endpoint's process: a read and
+    an unseal per update cost more than storing it. A secret the kept one refuses is read
+    again (a bot re-added with a new secret is honoured at once), at most once per
+    ``min_reload`` seconds per bot; an unknown bot is remembered as unknown for ``ttl``, so
+    a flood of forged updates does not become a database read each."""
+
+    def __init__(self, load: Callable[[str], BotSecrets | None], *, ttl: float = 10.0,
+                 min_reload: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._min_reload = min_reload
+        self._clock = clock
+        self._kept: dict[str, tuple[float, BotSecrets | None]] = {}
+
+    def _read(self, bot_id: str, now: float) -> BotSecrets | None:
+        if len(self._kept) > 10_000:  # random bot ids must not grow this forever
+            self._kept.clear()
+        found = self._load(bot_id)
+        self._kept[bot_id] = (now, found)
+        return found
+
+    def quick(self, bot_id: str, header: str) -> bool:
+        """The header matches a kept, unexpired secret (no I/O: the endpoint asks this in
+        its event loop and goes to a thread only to read)."""
+        kept = self._kept.get(bot_id)
+        return (kept is not None and kept[1] is not None
+                and self._clock() - kept[0] <= self._ttl and webhook_secret_ok(kept[1], header))
+
+    def get(self, bot_id: str) -> BotSecrets | None:
+        now = self._clock()
+        kept = self._kept.get(bot_id)
+        if kept is None or now - kept[0] > self._ttl:
+            return self._read(bot_id, now)
+        return kept[1]
+
+    def check(self, bot_id: str, header: str) -> bool | None:
+        """None: no such bot; else whether the header is the bot's secret."""
+        found = self.get(bot_id)
+        if found is not None and webhook_secret_ok(found, header):
+            return True
+        kept = self._kept.get(bot_id)
+        if kept is not None and self._clock() - kept[0] >= self._min_reload:
+            found = self._read(bot_id, self._clock())
+        if found is None:
+            return None
+        return webhook_secret_ok(found, header)
 
 
 def bot_for_chat(conn: Connection, chat_id: str) -> str | None:

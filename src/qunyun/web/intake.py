@@ -104,13 +104,14 @@ def _store_updates(conn: Connection, items: list[tuple[str, str]], now: datetime
 async def telegram_receive(request: Request) -> Response:
     """Check the secret header (wrong or missing: 403, nothing stored) and that the body is
     an update, store it (group commit) and answer 200 at once."""
-    runtime: Runtime = request.scope["qunyun.runtime"]
     bot_id = request.path_params["bot_id"]
     header = request.headers.get("x-telegram-bot-api-secret-token", "")
-    found = await run_in_threadpool(_bot_secrets, runtime, bot_id)
-    if found is None:
+    secrets: telegram.WebhookSecrets = request.scope["qunyun.bot_secrets"]
+    verdict = (True if secrets.quick(bot_id, header)
+               else await run_in_threadpool(secrets.check, bot_id, header))
+    if verdict is None:
         return PlainTextResponse("no such bot", status_code=404)
-    if not telegram.webhook_secret_ok(found, header):
+    if not verdict:
         return PlainTextResponse("wrong secret token", status_code=403)
     body = (await request.body()).decode("utf-8", errors="replace")
     try:
@@ -145,6 +146,7 @@ class CallbackFastPath:
         self.commits: GroupCommit[wecom_callbacks.OpenedCallback] = GroupCommit(
             runtime, wecom_callbacks.store_callbacks)
         self.updates: GroupCommit[tuple[str, str]] = GroupCommit(runtime, _store_updates)
+        self.bot_secrets = telegram.WebhookSecrets(lambda bot: _bot_secrets(runtime, bot))
         self.telegram = BodyLimit(StarletteRouter(routes=[Route(
             self.TELEGRAM + "{bot_id}", telegram_receive, methods=["POST"])]),
             MAX_UPDATE_BYTES)
@@ -178,6 +180,7 @@ class CallbackFastPath:
                 return
             scope["qunyun.runtime"] = self.runtime
             scope["qunyun.updates"] = self.updates
+            scope["qunyun.bot_secrets"] = self.bot_secrets
             await self.telegram(scope, receive, send)
             return
         await self.app(scope, receive, send)

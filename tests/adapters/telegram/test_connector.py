@@ -343,3 +343,23 @@ def test_a_member_blacklisted_anywhere_is_banned_on_joining_another_group(
     banned = {(c["chat_id"], c["user_id"]) for c in tg.called("banChatMember")}
     assert (str(CHAT), 700) in banned and (str(-1009), 700) in banned  # removed everywhere
     assert not tg.called("unbanChatMember")
+
+
+def test_webhook_secrets_are_kept_but_a_new_secret_is_honoured_at_once() -> None:
+    now = [100.0]
+    reads: list[str] = []
+    current = {"7": telegram.BotSecrets("7", "t", "old")}
+
+    def load(bot_id: str) -> telegram.BotSecrets | None:
+        reads.append(bot_id)
+        return current.get(bot_id)
+
+    kept = telegram.WebhookSecrets(load, ttl=10, min_reload=1, clock=lambda: now[0])
+    assert kept.check("7", "old") is True and kept.quick("7", "old")
+    assert kept.check("7", "old") is True and reads == ["7"]  # kept, not read again
+    current["7"] = telegram.BotSecrets("7", "t", "new")
+    now[0] += 2
+    assert kept.check("7", "new") is True and len(reads) == 2  # re-read on a refusal
+    assert kept.check("7", "old") is False and len(reads) == 2  # not more than once a second
+    assert kept.check("8", "x") is None and kept.check("8", "x") is None
+    assert reads.count("8") == 1  # an unknown bot is remembered as unknown
