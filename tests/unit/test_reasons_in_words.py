@@ -44,3 +44,12 @@ def test_stored_words_nest_and_old_text_stays() -> None:
     assert spoken(title, "zh-CN") == '业主群"1"：广告偏多：12 条，占消息 30.0%'
     assert spoken("群1：最近 3 天无人发言", "en") == "群1：最近 3 天无人发言"
     assert spoken(None, "en") == ""
+
+
+def test_a_forwarded_post_weighs_as_a_likely_ad() -> None:
+    """Telegram raids forward channel posts: a forward counts toward an ad and says so."""
+    plain = Classifier().classify("今晚八点直播，点击进入 https://t.me/somechannel")
+    forwarded = Classifier().classify("今晚八点直播，点击进入 https://t.me/somechannel",
+                                      message_type="forward")
+    assert forwarded.score > plain.score and "转发的消息" in forwarded.reasons
+    assert reasons_in(forwarded.reasons, "en").count("a forwarded post") == 1

@@ -291,6 +291,8 @@ _TYPE_WEIGHT: dict[str, tuple[float, str]] = {
     "card": (2.0, "名片分享"),
     "link": (1.4, "链接卡片"),
     "miniprogram": (1.0, "小程序卡片"),
+    # a post forwarded from a channel or another chat (Telegram): the usual raid spam
+    "forward": (1.6, "转发的消息"),
 }
 _BIAS = -3.0
 # asking is not advertising: a short question lowers the score
