@@ -20,6 +20,8 @@ class Capability(StrEnum):
     MENTION = "mention"
     SEND_PRIVATE = "send_private"
     REMOVE_MEMBER = "remove_member"
+    # Keep a member from posting for a while (Telegram's restrictChatMember); WeCom cannot.
+    MUTE_MEMBER = "mute_member"
     # Let a removed member back (lift a platform ban, add them again); WeCom cannot, so a
     # person re-invites them.
     RESTORE_MEMBER = "restore_member"
@@ -44,6 +46,7 @@ class Capability(StrEnum):
 CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.SEND_TEXT: "在群里发消息", Capability.MENTION: "@成员",
     Capability.SEND_PRIVATE: "私聊发消息", Capability.REMOVE_MEMBER: "移出成员",
+    Capability.MUTE_MEMBER: "禁言成员",
     Capability.RESTORE_MEMBER: "请成员回群", Capability.RENAME_GROUP: "改群名",
     Capability.BROADCAST_UNCONFIRMED: "不经确认群发",
     Capability.IDEMPOTENT_SEND: "去重发送", Capability.SEND_IMAGE: "发图片",
@@ -204,6 +207,27 @@ class RemoveMember(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MuteMember(Action):
+    """Keep a member from posting for ``minutes`` (a moderation step between a warning and
+    a removal: what group admins on Telegram ask for instead of kicking)."""
+
+    type_name: ClassVar[str] = "mute_member"
+    member_id: int
+    minutes: int
+    reason: str = ""
+
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.MUTE_MEMBER})
+
+    def summary(self) -> str:
+        return _clip(f"禁言 {self.minutes} 分钟：{self.reason}" if self.reason
+                     else f"禁言 {self.minutes} 分钟")
+
+    def timeliness(self) -> str:
+        return "act"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreMember(Action):
     """Undo a removal that turned out wrong: lift the platform's ban or add them back; where
     the platform cannot, a person re-invites them."""
@@ -315,7 +339,8 @@ def fill_names(template: str, names: tuple[str, ...]) -> str:
 
 
 ACTION_TYPES: dict[str, type[Action]] = {
-    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, RestoreMember,
+    cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, MuteMember,
+                                   RestoreMember,
                                    RenameGroup, HandToStaff, RecordModeration, BlacklistMember,
                                    RecordCheckin, AwardPoints, NoteCooldown)
 }

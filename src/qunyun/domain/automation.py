@@ -32,7 +32,7 @@ class FaqSettings(_Section):
     handoff_unanswered: bool = False
 
 
-Step = Literal["warn", "remove", "blacklist"]
+Step = Literal["warn", "mute", "remove", "blacklist"]
 
 
 def _default_escalation() -> list[Step]:
@@ -59,6 +59,8 @@ class ModerationSettings(_Section):
     escalation: list[Step] = Field(default_factory=_default_escalation, min_length=1,
                                    max_length=10)
     violation_days: int = Field(30, ge=1, le=365)
+    # how long the "mute" step keeps a member from posting
+    mute_minutes: int = Field(60, ge=1, le=525_600)
     # {reason} is what to stop doing, in plain words (发广告或联系方式, 刷屏 …)
     warn_template: str = Field("@{name} 请不要在群里{reason}，再次违规将被移出群聊。",
                                max_length=500)

@@ -70,7 +70,7 @@ TEAM = 0
 CONFIRMED = "confirmed"
 OVERTURNED = "overturned"
 PENDING = "pending"
-VIOLATIONS = ("warn", "remove", "blacklist")
+VIOLATIONS = ("warn", "mute", "remove", "blacklist")
 # the FAQ index answers from this score; each group's own threshold is applied by the rule
 _INDEX_FLOOR = 0.3
 

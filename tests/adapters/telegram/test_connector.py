@@ -363,3 +363,28 @@ def test_webhook_secrets_are_kept_but_a_new_secret_is_honoured_at_once() -> None
     assert kept.check("7", "old") is False and len(reads) == 2  # not more than once a second
     assert kept.check("8", "x") is None and kept.check("8", "x") is None
     assert reads.count("8") == 1  # an unknown bot is remembered as unknown
+
+
+def test_moderation_can_mute_instead_of_removing(conn: Connection, tg_runtime: Runtime,
+                                                 tg: FakeTelegram) -> None:
+    """warn → mute → remove: the mute step keeps the member from posting for the set time."""
+    import random
+    import time
+
+    from qunyun.services import automation
+    from qunyun.services import outbox as outbox_service
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation", values={
+        "enabled": True, "escalation": ["mute", "remove"], "mute_minutes": 30})
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.join(token, CHAT, 502, "推广 号")
+    tg.message(token, CHAT, 502, "推广 号", "兼职刷单日结300，加V：abc12345 联系电话 13812345678")
+    pump(tg_runtime, bot["bot_id"])
+    outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                               limiter=tg_runtime.limiter, worker_id="w",
+                               policy=tg_runtime.policy, rng=random.Random(1))
+    (muted,) = tg.called("restrictChatMember")
+    assert muted["user_id"] == 502 and muted["permissions"]["can_send_messages"] is False
+    assert abs(muted["until_date"] - (time.time() + 1800)) < 120
+    assert not tg.called("banChatMember")

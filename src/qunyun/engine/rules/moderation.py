@@ -15,7 +15,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from qunyun.domain.actions import Action, BlacklistMember, RecordModeration, RemoveMember, SendText
+from qunyun.domain.actions import (
+    Action,
+    BlacklistMember,
+    MuteMember,
+    RecordModeration,
+    RemoveMember,
+    SendText,
+)
 from qunyun.domain.automation import ModerationSettings
 from qunyun.domain.events import DomainEvent, MessagePosted
 from qunyun.engine.freshness import is_stale
@@ -111,6 +118,9 @@ def escalation(cfg: ModerationSettings, step: str, *, group_id: int, member_id: 
                          text=render_template(cfg.warn_template, {
                              "name": name, "reason": public_reason(signals)}))]
     reason = "；".join(reasons[:3]) or "违规"
+    if step == "mute":
+        return [MuteMember(group_id=group_id, member_id=member_id, minutes=cfg.mute_minutes,
+                           reason=reason)]
     if step == "blacklist":
         # the blacklist removes them from this group and every other one they are in
         return [BlacklistMember(group_id=group_id, member_id=member_id,

@@ -31,6 +31,7 @@ from qunyun.adapters.platforms.telegram import parse as telegram_parse
 from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
 from qunyun.domain.actions import (
     Capability,
+    MuteMember,
     RemoveMember,
     RenameGroup,
     RestoreMember,
@@ -39,7 +40,7 @@ from qunyun.domain.actions import (
 from qunyun.i18n import saying
 
 CAPABILITIES = frozenset({
-    Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER,
+    Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER, Capability.MUTE_MEMBER,
     Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
     Capability.CREATE_JOIN_CODE,
 })
@@ -110,6 +111,11 @@ class TelegramAdapter(PlatformAdapter):
                 if not action.blacklisted:  # a kick: they may come back by a new invitation
                     client.unban(chat, uid)
                 return Receipt(detail={"unbanned": not action.blacklisted})
+            if isinstance(action, MuteMember):
+                # at least a minute: Telegram reads a mute under 30 s as forever
+                client.restrict(chat, self._member(delivery, action.member_id),
+                                until=int(self._clock()) + max(60, action.minutes * 60))
+                return Receipt()
             if isinstance(action, RestoreMember):
                 client.unban(chat, self._member(delivery, action.member_id))
                 return Receipt()
@@ -160,6 +166,7 @@ class TelegramAdapter(PlatformAdapter):
 
 # what each action needs the bot to be allowed, in the words of the right's name
 NEEDED = {"remove_member": ("can_restrict_members", "禁言和封禁成员"),
+          "mute_member": ("can_restrict_members", "禁言和封禁成员"),
           "restore_member": ("can_restrict_members", "禁言和封禁成员"),
           "rename_group": ("can_change_info", "修改群信息"),
           "send_text": ("", "发消息")}
