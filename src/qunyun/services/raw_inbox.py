@@ -55,6 +55,15 @@ def finish(conn: Connection, item_id: int, status: str, error: str = "") -> None
                          attempts=raw_inbox.c.attempts + 1))
 
 
+def finish_many(conn: Connection, item_ids: list[int], status: str) -> None:
+    """Mark a batch's items in one statement (processing a batch of updates marked each
+    with its own UPDATE: 8 % of the time spent)."""
+    if item_ids:
+        conn.execute(update(raw_inbox).where(raw_inbox.c.id.in_(item_ids))
+                     .values(status=status, error="", processed_at=utcnow(),
+                             attempts=raw_inbox.c.attempts + 1))
+
+
 def pending_by_account(conn: Connection, platform: str) -> Mapping[str, int]:
     return {str(a): int(n) for a, n in conn.execute(
         select(raw_inbox.c.account, func.count())

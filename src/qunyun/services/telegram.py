@@ -297,6 +297,7 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
     marked failed with the reason; the rest go on); the bot's status in each chat is kept
     from ``my_chat_member``."""
     stats = ProcessStats()
+    done: list[int] = []
     with uow.write() as conn:
         for row in raw_inbox.claim(conn, PLATFORM, limit):
             try:
@@ -317,11 +318,12 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
                                  f"{type(exc).__name__}: {exc}")
                 stats.failed += 1
                 continue
-            raw_inbox.finish(conn, row["id"], raw_inbox.PROCESSED)
+            done.append(int(row["id"]))
             stats.processed += 1
             stats.events += len(parsed.events)
             for kind, n in parsed.skipped.items():
                 stats.skipped[kind] = stats.skipped.get(kind, 0) + n
+        raw_inbox.finish_many(conn, done, raw_inbox.PROCESSED)
     return stats
 
 
