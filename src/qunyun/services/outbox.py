@@ -33,6 +33,7 @@ from qunyun.adapters.platforms.base import (
     PlatformAdapter,
     Receipt,
     SendError,
+    SendRate,
     TransientSendError,
 )
 from qunyun.adapters.ratelimit import RateLimiter
@@ -439,12 +440,18 @@ class DeliveryStats:
     deferred: int = 0
 
 
-def _rate_wait(limiter: RateLimiter, claimed: Claimed, policy: DeliveryPolicy) -> float:
-    wait = limiter.acquire(f"platform:{claimed.platform}", policy.platform_per_second,
-                           max(1.0, policy.platform_per_second))
+def _rate_wait(limiter: RateLimiter, claimed: Claimed, policy: DeliveryPolicy,
+               platform_rate: SendRate | None = None) -> float:
+    """Seconds to wait before this send: the team's limits, tightened to the platform's own
+    where it declares them."""
+    per_second, per_minute = policy.platform_per_second, policy.group_per_minute
+    if platform_rate is not None:
+        per_second = min(per_second, platform_rate.per_second)
+        per_minute = min(per_minute, platform_rate.per_group_per_minute)
+    wait = limiter.acquire(f"platform:{claimed.platform}", per_second, max(1.0, per_second))
     if not wait and claimed.group_id is not None:
-        wait = limiter.acquire(f"group:{claimed.group_id}", policy.group_per_minute / 60.0,
-                               max(1.0, policy.group_per_minute / 4))
+        wait = limiter.acquire(f"group:{claimed.group_id}", per_minute / 60.0,
+                               max(1.0, per_minute / 4))
     return wait
 
 
@@ -486,7 +493,8 @@ def deliver_due(
         if adapter is None:
             error = PermanentSendError(f"no adapter configured for {claimed.platform!r}")
         if error is None and isinstance(target, Delivery):
-            wait = _rate_wait(limiter, claimed, policy)
+            wait = _rate_wait(limiter, claimed, policy,
+                              adapter.send_rate if adapter is not None else None)
             if wait:
                 pending.append(partial(_record_deferred, claimed=claimed, worker_id=worker_id,
                                        wait=wait))

@@ -388,3 +388,30 @@ def test_moderation_can_mute_instead_of_removing(conn: Connection, tg_runtime: R
     assert muted["user_id"] == 502 and muted["permissions"]["can_send_messages"] is False
     assert abs(muted["until_date"] - (time.time() + 1800)) < 120
     assert not tg.called("banChatMember")
+
+
+def test_sends_keep_to_telegrams_own_limits(conn: Connection, tg_runtime: Runtime,
+                                            tg: FakeTelegram) -> None:
+    """20 a minute in one group, whatever the team's (looser) settings say: the rest wait."""
+    import random
+    from dataclasses import replace
+
+    from qunyun.clock import utcnow
+    from qunyun.services import outbox as outbox_service
+
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    pump(tg_runtime, bot["bot_id"])
+    gid = conn.execute(select(groups.c.id).where(groups.c.external_id == str(CHAT))).scalar_one()
+    tg_runtime.policy = replace(tg_runtime.policy, platform_per_second=1e6,
+                                group_per_minute=1e6)
+    outbox_service.enqueue(conn, platform="telegram",
+                           actions=[("manual", SendText(group_id=gid, text=f"第 {i} 条"))
+                                    for i in range(30)],
+                           capabilities=tg_runtime.capabilities("telegram"),
+                           key_prefix="burst", now=utcnow())
+    stats = outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                       limiter=tg_runtime.limiter, worker_id="w",
+                                       policy=tg_runtime.policy, rng=random.Random(1))
+    assert stats.delivered == 5 and stats.deferred == 25  # a burst of 20/4, then 1 per 3 s
+    assert len(tg.called("sendMessage")) == 5

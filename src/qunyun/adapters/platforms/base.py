@@ -124,9 +124,20 @@ class JoinCodeLimits:
 CONFIRM_PENDING, CONFIRM_SENT, CONFIRM_FAILED = "pending", "sent", "failed"
 
 
+@dataclass(frozen=True, slots=True)
+class SendRate:
+    """The platform's own limits on sends: overall per second and per group per minute
+    (Telegram: about 30 a second per bot and 20 a minute in one group). The outbox keeps
+    to the stricter of these and the team's settings."""
+
+    per_second: float
+    per_group_per_minute: float
+
+
 class PlatformAdapter(ABC):
     name: ClassVar[str]
     capabilities: frozenset[Capability]
+    send_rate: SendRate | None = None
 
     @abstractmethod
     def parse(self, raw: Mapping[str, Any]) -> ParseResult:

@@ -25,6 +25,7 @@ from qunyun.adapters.platforms.base import (
     PermanentSendError,
     PlatformAdapter,
     Receipt,
+    SendRate,
     TransientSendError,
 )
 from qunyun.adapters.platforms.telegram import parse as telegram_parse
@@ -76,6 +77,8 @@ def render(delivery: Delivery, action: SendText) -> str:
 class TelegramAdapter(PlatformAdapter):
     name: ClassVar[str] = "telegram"
     join_code_limits: JoinCodeLimits | None = JOIN_CODE_LIMITS
+    # the Bot API's documented limits: ~30 messages a second, 20 a minute in one group
+    send_rate: SendRate | None = SendRate(per_second=30.0, per_group_per_minute=20.0)
 
     def __init__(self, *, client_for: Callable[[str], TelegramClient | None],
                  bot_client: Callable[[str], TelegramClient] | None = None,
