@@ -116,6 +116,19 @@ class MessagePosted(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited(DomainEvent):
+    """A member changed a message they had posted: the stored text is replaced and
+    moderation reads the new words (posting something harmless and editing it into an ad
+    is a known trick); it is not another message (counts, check-ins and answers stay)."""
+
+    chat: ChatRef
+    sender: PersonRef
+    message_id: str
+    text: str = ""
+    message_type: str = "text"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MessageRecalled(DomainEvent):
     chat: ChatRef
     sender: PersonRef

@@ -32,6 +32,7 @@ from qunyun.domain.events import (
     GroupUpdated,
     MemberJoined,
     MemberLeft,
+    MessageEdited,
     MessagePosted,
     MessageRecalled,
     PersonRef,
@@ -223,6 +224,12 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
                                  message_type=event.message_type, text=event.text)
             memberships_service.note_message_times(conn, member_id=touched.member.id,
                                              group_id=touched.group_id, first=at, last=at)
+        case MessageEdited():
+            assert touched.group_id is not None
+            touched.member = member(event.sender)
+            touched.staff = event.sender.staff
+            chat_messages.edit(conn, group_id=touched.group_id, message_id=event.message_id,
+                               text=event.text)
         case MessageRecalled():
             assert touched.group_id is not None
             touched.member = member(event.sender)

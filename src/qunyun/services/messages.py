@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, update
 
 from qunyun.adapters.storage.sql import bulk_insert_ignore, insert_ignore, insert_ignore_many
 from qunyun.adapters.storage.tables import messages
@@ -38,6 +38,15 @@ def record(conn: Connection, *, group_id: int, member_id: int | None, message_id
     if stored is not None and member_id is not None:
         counts.bump(conn, member_id, counts.MESSAGE)
     return stored is not None
+
+
+def edit(conn: Connection, *, group_id: int, message_id: str, text: str) -> bool:
+    """A member's edit of a stored message: the text is replaced (the one writer of a
+    message's text after it is stored); False when the message was never stored."""
+    changed = conn.execute(update(messages).where(
+        messages.c.group_id == group_id, messages.c.platform_message_id == message_id)
+        .values(text=text))
+    return bool(changed.rowcount)
 
 
 def record_sent(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:

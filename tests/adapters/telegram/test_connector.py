@@ -415,3 +415,32 @@ def test_sends_keep_to_telegrams_own_limits(conn: Connection, tg_runtime: Runtim
                                        policy=tg_runtime.policy, rng=random.Random(1))
     assert stats.delivered == 5 and stats.deferred == 25  # a burst of 20/4, then 1 per 3 s
     assert len(tg.called("sendMessage")) == 5
+
+
+def test_a_message_edited_into_an_ad_is_moderated_not_counted_twice(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    import random
+
+    from qunyun.adapters.storage.tables import moderation_decisions
+    from qunyun.services import automation
+    from qunyun.services import outbox as outbox_service
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation",
+                                  values={"enabled": True, "escalation": ["remove"]})
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    first = tg.message(token, CHAT, 502, "新 人", "大家好")
+    body = dict(first["message"])
+    body.update(text="兼职刷单日结300，加V：abc12345 联系电话 13812345678",
+                edit_date=body["date"] + 60)
+    tg.bots[token].updates.append({"update_id": first["update_id"] + 1,
+                                   "edited_message": body})
+    assert pump(tg_runtime, bot["bot_id"]).failed == 0
+    (stored,) = conn.execute(select(messages.c.text)).scalars().all()  # one message, edited
+    assert stored.startswith("兼职刷单")
+    (decision,) = conn.execute(select(moderation_decisions.c.action)).scalars().all()
+    assert decision == "remove"
+    outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                               limiter=tg_runtime.limiter, worker_id="w",
+                               policy=tg_runtime.policy, rng=random.Random(1))
+    assert [c["user_id"] for c in tg.called("banChatMember")] == [502]

@@ -24,7 +24,7 @@ from qunyun.domain.actions import (
     SendText,
 )
 from qunyun.domain.automation import ModerationSettings
-from qunyun.domain.events import DomainEvent, MessagePosted
+from qunyun.domain.events import DomainEvent, MessageEdited, MessagePosted
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import Verdict, public_reason, thresholds
 from qunyun.engine.rule import Outcome, Rule, RuleContext
@@ -37,10 +37,10 @@ STALE_NOTE = "消息已过处理时限，只记录不处理"
 class ModerationRule(Rule):
     name = "moderation"
     priority = -10
-    trigger = on(MessagePosted)
+    trigger = on(MessagePosted, MessageEdited)
 
     def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
-        if (not isinstance(event, MessagePosted) or ctx.automation is None
+        if (not isinstance(event, MessagePosted | MessageEdited) or ctx.automation is None
                 or ctx.group is None or ctx.member is None):
             return None
         cfg = ctx.automation.settings(ctx.group.id).moderation
@@ -81,7 +81,7 @@ class ModerationRule(Rule):
         return Verdict("block", verdict.score, tuple(reasons), tuple(signals))
 
     def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
-        assert isinstance(event, MessagePosted) and isinstance(match, Verdict)
+        assert isinstance(event, MessagePosted | MessageEdited) and isinstance(match, Verdict)
         assert ctx.group is not None and ctx.member is not None and ctx.automation is not None
         cfg = ctx.automation.settings(ctx.group.id).moderation
         record = RecordModeration(

@@ -25,6 +25,7 @@ from qunyun.domain.events import (
     LeaveScene,
     MemberJoined,
     MemberLeft,
+    MessageEdited,
     MessagePosted,
     PersonRef,
 )
@@ -152,6 +153,30 @@ def _message(update: Mapping[str, Any], out: ParseResult) -> None:
     out.events.extend(events)
 
 
+def _edited(update: Mapping[str, Any], out: ParseResult) -> None:
+    """An edit: the new words replace the stored ones and are moderated (harmless text
+    edited into an ad); one event per edit time."""
+    message = update["edited_message"]
+    if not isinstance(message, Mapping):
+        raise TelegramParseError("edited_message is not an object")
+    chat = chat_of(message, "edited_message")
+    if chat is None:
+        out.skipped["private_edit"] += 1
+        return
+    at = _when(message, "edited_message", "edit_date") if "edit_date" in message else _when(
+        message, "edited_message")
+    message_id = str(_field(message, "message_id", "edited_message"))
+    sender_chat = message.get("sender_chat")
+    sender = (PersonRef(external_id=str(_field(sender_chat, "id", "edited_message.sender_chat")),
+                        kind="chat", name=str(sender_chat.get("title") or ""))
+              if isinstance(sender_chat, Mapping)
+              else user(message.get("from"), "edited_message.from"))
+    out.events.append(MessageEdited(
+        platform=PLATFORM, occurred_at=at, chat=chat, sender=sender, message_id=message_id,
+        external_event_id=f"edit:{chat.external_id}:{message_id}:{int(at.timestamp())}",
+        text=_text(message)[:20_000], message_type=_message_type(message)))
+
+
 def _joined(chat: ChatRef, member: PersonRef, actor: PersonRef | None, at: datetime,
             link: Mapping[str, Any] | None) -> MemberJoined:
     """Attributed by the invite link's name, else by who added them, else organic."""
@@ -224,6 +249,7 @@ def _join_request(update: Mapping[str, Any], out: ParseResult) -> None:
 
 HANDLERS: dict[str, Callable[[Mapping[str, Any], ParseResult], None]] = {
     "message": _message,
+    "edited_message": _edited,
     "chat_member": _chat_member,
     "my_chat_member": _my_chat_member,
     "chat_join_request": _join_request,
