@@ -444,3 +444,27 @@ def test_a_message_edited_into_an_ad_is_moderated_not_counted_twice(
                                limiter=tg_runtime.limiter, worker_id="w",
                                policy=tg_runtime.policy, rng=random.Random(1))
     assert [c["user_id"] for c in tg.called("banChatMember")] == [502]
+
+
+def test_private_messages_reach_only_members_who_started_the_bot(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    from qunyun.domain.actions import SendPrivate
+
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.start(token, 501, "小 王")
+    stats = pump(tg_runtime, bot["bot_id"])
+    assert stats.skipped.get("private_message") == 1  # the /start itself is not group talk
+    adapter = tg_runtime.adapters["telegram"]
+    started = Delivery(idempotency_key="p1", chat_external_id=str(CHAT),
+                       action=SendPrivate(group_id=1, member_id=1, text="<课程表> 在这里"),
+                       member_external_ids={1: "501"})
+    assert adapter.send(started).platform_message_id
+    assert tg.called("sendMessage")[-1] == {
+        "chat_id": "501", "text": "&lt;课程表&gt; 在这里", "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True}}
+    stranger = Delivery(idempotency_key="p2", chat_external_id=str(CHAT),
+                        action=SendPrivate(group_id=1, member_id=2, text="hi"),
+                        member_external_ids={2: "777"})
+    with pytest.raises(PermanentSendError, match="has not started the bot"):
+        adapter.send(stranger)

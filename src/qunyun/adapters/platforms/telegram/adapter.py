@@ -36,6 +36,7 @@ from qunyun.domain.actions import (
     RemoveMember,
     RenameGroup,
     RestoreMember,
+    SendPrivate,
     SendText,
 )
 from qunyun.i18n import saying
@@ -43,6 +44,7 @@ from qunyun.i18n import saying
 CAPABILITIES = frozenset({
     Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER, Capability.MUTE_MEMBER,
     Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
+    Capability.SEND_PRIVATE,
     Capability.CREATE_JOIN_CODE,
 })
 # one named invite link per channel and group (a link belongs to one chat)
@@ -114,6 +116,20 @@ class TelegramAdapter(PlatformAdapter):
                 if not action.blacklisted:  # a kick: they may come back by a new invitation
                     client.unban(chat, uid)
                 return Receipt(detail={"unbanned": not action.blacklisted})
+            if isinstance(action, SendPrivate):
+                # a private chat's id is the user's; Telegram refuses (403) unless they have
+                # started the bot, and that is said in the row's reason
+                uid = self._member(delivery, action.member_id)
+                try:
+                    sent = client.send_message(uid, html.escape(action.text,
+                                                                quote=False)[:MAX_TEXT])
+                except TelegramApiError as exc:
+                    if exc.code == 403:
+                        raise PermanentSendError(
+                            "skipped: the member has not started the bot, so it cannot "
+                            f"message them privately (Telegram: {exc.description})") from None
+                    raise
+                return Receipt(platform_message_id=str(sent.get("message_id", "")))
             if isinstance(action, MuteMember):
                 # at least a minute: Telegram reads a mute under 30 s as forever
                 client.restrict(chat, self._member(delivery, action.member_id),

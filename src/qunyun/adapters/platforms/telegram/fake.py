@@ -33,6 +33,7 @@ class FakeBot:
     username: str
     webhook: dict[str, Any] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    started: set[int] = field(default_factory=set)  # users who pressed Start in a private chat
 
 
 @dataclass
@@ -236,7 +237,21 @@ class FakeTelegram:
             return _error(400, "Bad Request: not enough rights")
         return None
 
+    def start(self, token: str, uid: int, name: str) -> dict[str, Any]:
+        """The user opens a private chat with the bot and presses Start."""
+        self.bots[token].started.add(uid)
+        return self._push(token, "message", {
+            "message_id": next(self._message_ids), "date": next(self._dates),
+            "chat": {"id": uid, "type": "private", "first_name": name},
+            "from": self.user(uid, name), "text": "/start"})
+
     def m_sendMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        target = int(p.get("chat_id", 0))
+        if target > 0:  # a private chat: only with users who started the bot
+            if target not in bot.started:
+                return _error(403, "Forbidden: bot can't initiate conversation with a user")
+            return {"message_id": next(self._message_ids), "date": int(self._clock()),
+                    "chat": {"id": target, "type": "private"}, "text": p.get("text", "")}
         chat = self._chat_or_error(p)
         if isinstance(chat, Response):
             return chat
