@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -191,29 +193,37 @@ def run_qunyun(db_url: str, data_dir: Path, items: list[tuple[dict[str, str], st
     return result
 
 
-def run_bare(items: list[tuple[dict[str, str], str]], args: argparse.Namespace,
-             tmp: Path) -> dict[str, float]:
-    (tmp / "bare_app.py").write_text(BARE)
+@contextmanager
+def bare_server(source: str, probe: str, workers: int, tmp: Path) -> Iterator[int]:
+    """A bare Starlette app (``source``) under the same uvicorn and process count as
+    ``qunyun serve``; yields its port once ``probe`` answers."""
+    (tmp / "bare_app.py").write_text(source)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port",
                              str(port), "--log-level", "warning", "--workers",
-                             str(args.workers)], cwd=tmp,
+                             str(workers)], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.post(f"http://127.0.0.1:{port}/callbacks/wecom/x", content=b"")
+                httpx.post(f"http://127.0.0.1:{port}{probe}", content=b"")
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        return drive_any(args, f"http://127.0.0.1:{port}/callbacks/wecom/{CORP}", items, tmp,
-                         distinct=False)
+        yield port
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def run_bare(items: list[tuple[dict[str, str], str]], args: argparse.Namespace,
+             tmp: Path) -> dict[str, float]:
+    with bare_server(BARE, "/callbacks/wecom/x", args.workers, tmp) as port:
+        return drive_any(args, f"http://127.0.0.1:{port}/callbacks/wecom/{CORP}", items, tmp,
+                         distinct=False)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from callback_bench import LUA, free_port, wait_up
+from callback_bench import LUA, bare_server, free_port, wait_up
 from outbox_bench import drop_database, machine, new_database
 
 from qunyun.adapters.platforms.telegram.fake import FakeTelegram
@@ -194,27 +194,9 @@ def run_qunyun(db_url: str, data_dir: Path, bodies: list[str], args: argparse.Na
 
 
 def run_bare(bodies: list[str], args: argparse.Namespace, tmp: Path) -> dict[str, float]:
-    (tmp / "bare_app.py").write_text(BARE)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port",
-                             str(port), "--log-level", "warning", "--workers",
-                             str(args.workers)], cwd=tmp,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.post(f"http://127.0.0.1:{port}/callbacks/telegram/1", content=b"")
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with bare_server(BARE, "/callbacks/telegram/1", args.workers, tmp) as port:
         return drive_any(args, f"http://127.0.0.1:{port}/callbacks/telegram/1", bodies, tmp,
                          distinct=False)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main() -> None:

@@ -229,13 +229,18 @@ class FakeTelegram:
             return _error(400, "Bad Request: chat not found")
         return chat
 
-    def _right(self, bot: FakeBot, chat: FakeChat, right: str) -> Response | None:
+    def _allowed(self, bot: FakeBot, p: dict[str, Any], right: str) -> FakeChat | Response:
+        """The chat of the call when the bot is an admin there with ``right``, else the
+        error Telegram answers."""
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
         rights = chat.bot_rights.get(bot.bot_id)
         if rights is None:
             return _error(403, "Forbidden: bot is not a member of the supergroup chat")
         if not rights.get(right):
             return _error(400, "Bad Request: not enough rights")
-        return None
+        return chat
 
     def start(self, token: str, uid: int, name: str) -> dict[str, Any]:
         """The user opens a private chat with the bot and presses Start."""
@@ -263,55 +268,39 @@ class FakeTelegram:
                 "chat": self._chat(chat.chat_id), "text": p["text"]}
 
     def m_deleteMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
-        if isinstance(chat, Response):
-            return chat
-        return self._right(bot, chat, "can_delete_messages") or True
+        chat = self._allowed(bot, p, "can_delete_messages")
+        return chat if isinstance(chat, Response) else True
 
     def m_banChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
+        chat = self._allowed(bot, p, "can_restrict_members")
         if isinstance(chat, Response):
             return chat
-        refused = self._right(bot, chat, "can_restrict_members")
-        if refused:
-            return refused
         chat.members[int(p["user_id"])] = "kicked"
         return True
 
     def m_unbanChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
+        chat = self._allowed(bot, p, "can_restrict_members")
         if isinstance(chat, Response):
             return chat
-        refused = self._right(bot, chat, "can_restrict_members")
-        if refused:
-            return refused
         if chat.members.get(int(p["user_id"])) == "kicked":
             chat.members[int(p["user_id"])] = "left"
         return True
 
     def m_restrictChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
-        if isinstance(chat, Response):
-            return chat
-        return self._right(bot, chat, "can_restrict_members") or True
+        chat = self._allowed(bot, p, "can_restrict_members")
+        return chat if isinstance(chat, Response) else True
 
     def m_setChatTitle(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
+        chat = self._allowed(bot, p, "can_change_info")
         if isinstance(chat, Response):
             return chat
-        refused = self._right(bot, chat, "can_change_info")
-        if refused:
-            return refused
         chat.title = str(p["title"])
         return True
 
     def m_createChatInviteLink(self, bot: FakeBot, p: dict[str, Any]) -> Any:
-        chat = self._chat_or_error(p)
+        chat = self._allowed(bot, p, "can_invite_users")
         if isinstance(chat, Response):
             return chat
-        refused = self._right(bot, chat, "can_invite_users")
-        if refused:
-            return refused
         link = f"https://t.me/+fake{len(chat.links) + 1:04d}{chat.chat_id % 1000:03d}"
         chat.links[link] = str(p.get("name", ""))
         return {"invite_link": link, "name": p.get("name", ""), "creates_join_request": False,

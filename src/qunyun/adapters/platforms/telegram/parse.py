@@ -70,6 +70,16 @@ def user(data: Mapping[str, Any] | None, where: str) -> PersonRef:
                      str(data.get("username") or ""))
 
 
+def sender_of(message: Mapping[str, Any], where: str) -> PersonRef:
+    """Who posted: a user, or a channel or group posting under its own name (an anonymous
+    admin, a linked channel — the usual identity of forwarded spam)."""
+    sender_chat = message.get("sender_chat")
+    if isinstance(sender_chat, Mapping):
+        return PersonRef(external_id=str(_field(sender_chat, "id", f"{where}.sender_chat")),
+                         kind="chat", name=str(sender_chat.get("title") or ""))
+    return user(message.get("from"), f"{where}.from")
+
+
 def chat_of(data: Mapping[str, Any], where: str) -> ChatRef | None:
     chat = data.get("chat")
     if not isinstance(chat, Mapping):
@@ -140,11 +150,7 @@ def _message(update: Mapping[str, Any], out: ParseResult) -> None:
         out.skipped["service_message"] += 1
         return
     else:
-        sender_chat = message.get("sender_chat")
-        sender = (PersonRef(external_id=str(_field(sender_chat, "id", "message.sender_chat")),
-                            kind="chat", name=str(sender_chat.get("title") or ""))
-                  if isinstance(sender_chat, Mapping)
-                  else user(message.get("from"), "message.from"))
+        sender = sender_of(message, "message")
         message_id = str(_field(message, "message_id", "message"))
         events.append(MessagePosted(
             platform=PLATFORM, occurred_at=at, chat=chat, sender=sender,
@@ -166,11 +172,7 @@ def _edited(update: Mapping[str, Any], out: ParseResult) -> None:
     at = _when(message, "edited_message", "edit_date") if "edit_date" in message else _when(
         message, "edited_message")
     message_id = str(_field(message, "message_id", "edited_message"))
-    sender_chat = message.get("sender_chat")
-    sender = (PersonRef(external_id=str(_field(sender_chat, "id", "edited_message.sender_chat")),
-                        kind="chat", name=str(sender_chat.get("title") or ""))
-              if isinstance(sender_chat, Mapping)
-              else user(message.get("from"), "edited_message.from"))
+    sender = sender_of(message, "edited_message")
     out.events.append(MessageEdited(
         platform=PLATFORM, occurred_at=at, chat=chat, sender=sender, message_id=message_id,
         external_event_id=f"edit:{chat.external_id}:{message_id}:{int(at.timestamp())}",
