@@ -27,7 +27,7 @@ from qunyun.domain.actions import RemoveMember, SendText
 from qunyun.services import telegram
 from qunyun.services.errors import InvalidInput
 from qunyun.services.users import SYSTEM
-from tests.adapters.telegram.conftest import CHAT
+from tests.adapters.telegram.conftest import BOT, CHAT
 
 
 def connect(rt: Runtime, tg: FakeTelegram, **kw: Any) -> tuple[str, dict[str, Any]]:
@@ -228,6 +228,16 @@ def test_page_and_api_show_bots_and_missing_rights(conn: Connection, tg_runtime:
     assert "禁言和封禁成员" in page and "轮询" in page
     (chat,) = client.get("/api/v1/telegram/chats").json()
     assert "can_restrict_members" in chat["missing"]
+    tg.chats[CHAT].bot_rights[BOT]["can_invite_users"] = True
+    made_link = client.post("/telegram/links", data={
+        "csrf_token": client.headers["X-CSRF-Token"], "bot_id": made.json()["bot_id"],
+        "chat_id": str(CHAT), "channel": "海报A"})
+    assert made_link.status_code == 303
+    tg.join(token, CHAT, 601, "新 人", link_name="海报A")
+    pump(tg_runtime, made.json()["bot_id"])
+    links = client.get("/telegram").text
+    assert "https://t.me/+fake" in links and "海报A" in links
+    assert '<td class="num">1</td></tr>' in links.split('id="links-table"')[1]
     assert client.delete(f"/api/v1/telegram/bots/{made.json()['bot_id']}").status_code == 204
     assert client.get("/api/v1/telegram/bots").json() == []
 

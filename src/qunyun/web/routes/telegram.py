@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.bootstrap import telegram_clients
 from qunyun.domain.staff import Permission
-from qunyun.services import raw_inbox, telegram
+from qunyun.services import join_codes, raw_inbox, telegram
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
 router = APIRouter(include_in_schema=False)
@@ -22,7 +22,21 @@ def telegram_page(request: Request, actor: CurrentActor, conn: ReadConn,
         "bots": telegram.list_bots(conn, actor=actor),
         "chats": telegram.list_chats(conn, actor=actor),
         "pending": raw_inbox.pending_by_account(conn, telegram.PLATFORM),
-        "public_url": runtime.settings.public_url, "rights": telegram.RIGHTS})
+        "public_url": runtime.settings.public_url, "rights": telegram.RIGHTS,
+        "links": join_codes.list_join_codes(conn, actor=actor, platform=telegram.PLATFORM)})
+
+
+@router.post("/telegram/links")
+@access(Permission.OPERATE)
+def telegram_link(actor: CurrentActor, runtime: RuntimeDep, bot_id: str = Form(...),
+                  chat_id: str = Form(...), channel: str = Form(...),
+                  capacity: int = Form(500)) -> Response:
+    """A named invite link for a channel (a poster, a partner): the joins through it are
+    credited to that channel."""
+    join_codes.do_create_join_code(runtime.uow, actor=actor,
+                                   adapter=runtime.adapter(telegram.PLATFORM), account=bot_id,
+                                   channel=channel, chats=[chat_id], capacity=capacity)
+    return RedirectResponse("/telegram#telegram-links", status_code=303)
 
 
 @router.post("/telegram/bots")
