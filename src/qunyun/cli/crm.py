@@ -45,8 +45,7 @@ from qunyun.services import (
     segments,
     tags,
 )
-from qunyun.services.listing import Page
-from qunyun.services.members import member_id_by_number, page_members, with_context
+from qunyun.services.members import member_id_by_number, page_members
 from qunyun.services.users import Actor
 
 members_app = typer.Typer(help="Members: search, profile, tags, notes, blacklist, merge",
@@ -70,15 +69,10 @@ def members_search(query: Annotated[str, typer.Argument()] = "",
     list a segment's members; one page at a time with the total."""
     listing = listing_of(query, sort, order, page, per_page)
     with _session(as_user, write=False) as (rt, conn, actor):
-        if segment:
-            expr, _ = segments.resolve_expression(conn, actor=actor, segment=segment)
-            result = Page(with_context(conn, segments.list_expression_members(
-                conn, actor=actor, expression=expr, clock=rt.clock(),
-                limit=listing.per_page, offset=listing.offset)),
-                segments.count_expression(conn, actor=actor, expression=expr,
-                                          clock=rt.clock()), listing, "", "")
-        else:
-            result = page_members(conn, actor=actor, listing=listing, who=who)
+        expr = (segments.resolve_expression(conn, actor=actor, segment=segment)[0]
+                if segment else "")
+        result = page_members(conn, actor=actor, listing=listing, who=who, segment=expr,
+                              clock=rt.clock())
     if as_json:
         emit_json(paged_json(result))
         return

@@ -19,6 +19,7 @@ from qunyun.adapters.storage.tables import (
     memberships,
     tags,
 )
+from qunyun.clock import Clock
 from qunyun.domain.events import PersonRef
 from qunyun.domain.staff import Permission
 from qunyun.services.errors import InvalidInput, NotFound
@@ -133,9 +134,10 @@ WHO = ("", "staff", "customers")
 
 
 def page_members(conn: Connection, *, actor: Actor, listing: Listing = Listing(),
-                 who: str = "") -> Page:
+                 who: str = "", segment: str = "", clock: Clock | None = None) -> Page:
     """Members by name or number, sorted and paged, with their groups, tags, channel and
-    whether they are staff; ``who`` keeps only staff or only customers."""
+    whether they are staff; ``who`` keeps only staff or only customers, ``segment`` (an
+    expression, read at ``clock``) only the members it selects."""
     actor.require(Permission.VIEW)
     if who not in WHO:
         raise InvalidInput("who: staff or customers, not {who!r}", who=who)
@@ -143,6 +145,14 @@ def page_members(conn: Connection, *, actor: Actor, listing: Listing = Listing()
         members.c.id, members.c.number, members.c.display_name, members.c.first_seen_at,
         members.c.last_seen_at,
     ).where(members.c.merged_into_id.is_(None))
+    if segment.strip():
+        # segments → attributes → members: read at call time, not at import
+        from qunyun.services import segments
+
+        if clock is None:
+            raise InvalidInput("a segment is read at a time: give the clock")
+        stmt = stmt.where(segments.compile_node(segments.parse_for(conn, actor, segment),
+                                                clock))
     if who:
         staff = _is_staff(conn)
         stmt = stmt.where(staff if who == "staff" else ~staff)

@@ -44,18 +44,13 @@ def members_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, con
     members a segment expression selects."""
     error = ""
     result = Page([], 0, listing, "number", "asc")
-    if segment.strip():
-        try:
-            rows = members_service.with_context(conn, segments.list_expression_members(
-                conn, actor=actor, expression=segment, clock=runtime.clock(),
-                limit=listing.per_page, offset=listing.offset))
-            total = segments.count_expression(conn, actor=actor, expression=segment,
-                                              clock=runtime.clock())
-            result = Page(rows, total, listing, "", "")
-        except InvalidInput as exc:
-            error = in_words(exc, language(request))
-    else:
-        result = members_service.page_members(conn, actor=actor, listing=listing, who=who)
+    try:
+        result = members_service.page_members(conn, actor=actor, listing=listing, who=who,
+                                              segment=segment, clock=runtime.clock())
+    except InvalidInput as exc:
+        if not segment.strip():
+            raise  # a bad sort or page: the 422 page, like every list
+        error = in_words(exc, language(request))
     return render(request, "members.html", {
         "p": result, "members": result.rows, "segment": segment, "who": who,
         "builder_spec": segment_words.builder_for(conn, actor=actor, language=language(request)),

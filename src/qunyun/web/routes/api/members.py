@@ -16,11 +16,9 @@ from qunyun.services import (
     merges,
     profiles,
     records,
-    segments,
     tags,
 )
 from qunyun.services import members as members_service
-from qunyun.services.listing import Page
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.outputs import AttributeFieldOut, BlacklistEntryOut, FollowUpOut
@@ -36,15 +34,8 @@ def api_members(response: Response, actor: CurrentActor, runtime: RuntimeDep, co
     """Search by nickname or member number (``q``), sorted (``sort``: number, name,
     last_seen, first_seen; ``order``) and paged (``page``, ``per_page``; the total is in
     ``X-Total-Count``); ``who``: staff or customers; or the members of a segment."""
-    if segment:
-        rows = members_service.with_context(conn, segments.list_expression_members(
-            conn, actor=actor, expression=segment, clock=runtime.clock(),
-            limit=listing.per_page, offset=listing.offset))
-        total = segments.count_expression(conn, actor=actor, expression=segment,
-                                          clock=runtime.clock())
-        return answer(response, Page(rows, total, listing, "", ""))
-    return answer(response, members_service.page_members(conn, actor=actor, listing=listing,
-                                                         who=who))
+    return answer(response, members_service.page_members(
+        conn, actor=actor, listing=listing, who=who, segment=segment, clock=runtime.clock()))
 
 
 @router.get("/members/{member_id}", response_model=MemberDetail)
