@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from qunyun.adapters import logs
-from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
+from qunyun.adapters.platforms.base import PlatformAdapter
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.platforms.sandbox.send import SandboxStore
 from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
@@ -43,10 +43,9 @@ from qunyun.services import (
     wecom_callbacks,
 )
 from qunyun.services.automation import AutomationCache
-from qunyun.services.errors import NotFound, ServiceError
+from qunyun.services.errors import NotFound
 from qunyun.services.ingest import IngestConfig, ScheduledHandler
 from qunyun.services.outbox import DeliveryPolicy
-from qunyun.services.users import SYSTEM
 
 # what a fired job of each kind does beyond the rules
 SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
@@ -186,9 +185,6 @@ class _TelegramClients:
         self._clients: dict[str, tuple[str, TelegramClient]] = {}
         self._lock = threading.Lock()
 
-    def make(self, token: str) -> TelegramClient:
-        return TelegramClient(token, base_url=self._runtime.settings.telegram_api_base)
-
     def bot(self, bot_id: str) -> TelegramClient:
         rt = self._runtime
         with rt.uow.read() as conn:
@@ -198,7 +194,7 @@ class _TelegramClients:
         with self._lock:
             cached = self._clients.get(bot_id)
             if cached is None or cached[0] != found.token:
-                cached = (found.token, self.make(found.token))
+                cached = (found.token, telegram_clients(rt)(found.token))
                 self._clients[bot_id] = cached
             return cached[1]
 
@@ -229,17 +225,11 @@ def _telegram_updates(rt: Runtime) -> int:
 
 def _telegram_poll(rt: Runtime) -> int:
     """Short polls for the bots without a webhook (a long poll would hold the worker)."""
-    with rt.uow.read() as conn:
-        polled = [b["bot_id"] for b in telegram.list_bots(conn, actor=SYSTEM)
-                  if b["mode"] == "polling"]
-    got = 0
-    for bot_id in polled:
-        try:
-            got += telegram.poll_once(rt.uow, box=rt.box, clients=telegram_clients(rt),
-                                      bot_id=bot_id, now=rt.now())
-        except (PlatformError, ServiceError) as exc:
-            log.warning("Telegram polling for bot %s failed: %s", bot_id, exc)
-    return got
+    stored, failed = telegram.poll_all(rt.uow, box=rt.box, clients=telegram_clients(rt),
+                                       now=rt.now())
+    for bot_id, error in failed.items():
+        log.warning("Telegram polling for bot %s failed: %s", bot_id, error)
+    return stored
 
 
 def make_wecom_adapter(runtime: Runtime) -> WecomAdapter:

@@ -11,11 +11,9 @@ import typer
 from rich.table import Table
 
 from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
-from qunyun.adapters.platforms.telegram.client import TelegramApiError
 from qunyun.bootstrap import Runtime, telegram_clients
 from qunyun.cli.common import AsOpt, JsonOpt, acting, console, done, emit_json, fail, runtime, say
 from qunyun.services import telegram
-from qunyun.services.users import SYSTEM
 
 telegram_app = typer.Typer(help="Telegram groups run by an admin bot: bots, chats, updates",
                            no_args_is_help=True)
@@ -106,24 +104,21 @@ def poll(once: Annotated[bool, typer.Option("--once", help="One round, then exit
         adapter = _adapter(rt)
         total = {"stored": 0, "processed": 0, "failed": 0}
         while True:
-            with rt.uow.read() as conn:
-                bots = [b["bot_id"] for b in telegram.list_bots(conn, actor=SYSTEM)
-                        if b["mode"] == "polling"]
-            for bot_id in bots:
-                try:
-                    total["stored"] += telegram.poll_once(
-                        rt.uow, box=rt.box, clients=telegram_clients(rt), bot_id=bot_id,
-                        now=rt.now(), timeout=0 if once else timeout)
-                except TelegramApiError as exc:
-                    console.print(say("bot {bot_id}: {error}", bot_id=bot_id, error=str(exc)),
-                                  highlight=False)
+            began = time.monotonic()
+            stored, failed = telegram.poll_all(rt.uow, box=rt.box,
+                                               clients=telegram_clients(rt), now=rt.now(),
+                                               timeout=0 if once else timeout)
+            total["stored"] += stored
+            for bot_id, error in failed.items():
+                console.print(say("bot {bot_id}: {error}", bot_id=bot_id, error=error),
+                              highlight=False)
             stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
                                              now=rt.now())
             total["processed"] += stats.processed
             total["failed"] += stats.failed
             if once:
                 break
-            if not bots:
+            if time.monotonic() - began < 1:  # no bot to long-poll: do not spin
                 time.sleep(timeout)
     done(as_json, total, say("{stored} updates stored, {processed} processed, {failed} failed",
                              **total))

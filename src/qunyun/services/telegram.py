@@ -283,6 +283,24 @@ def poll_once(uow: UnitOfWork, *, box: SecretBox, clients: ClientFactory, bot_id
     return len(updates)
 
 
+def poll_all(uow: UnitOfWork, *, box: SecretBox, clients: ClientFactory, now: datetime,
+             timeout: int = 0) -> tuple[int, dict[str, str]]:
+    """One round for every bot without a webhook: (updates stored, bot id → what failed).
+    One bot's failure (recorded on it) does not stop the others."""
+    with uow.read() as conn:
+        polled = list(conn.execute(select(telegram_bots.c.bot_id)
+                                   .where(telegram_bots.c.mode == "polling")
+                                   .order_by(telegram_bots.c.id)).scalars())
+    stored, failed = 0, {}
+    for bot_id in polled:
+        try:
+            stored += poll_once(uow, box=box, clients=clients, bot_id=str(bot_id), now=now,
+                                timeout=timeout)
+        except (TelegramApiError, ServiceError) as exc:
+            failed[str(bot_id)] = str(exc)
+    return stored, failed
+
+
 @dataclass
 class ProcessStats:
     processed: int = 0
