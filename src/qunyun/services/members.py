@@ -150,7 +150,7 @@ def page_members(conn: Connection, *, actor: Actor, listing: Listing = Listing()
         from qunyun.services import segments
 
         if clock is None:
-            raise InvalidInput("a segment is read at a time: give the clock")
+            raise TypeError("page_members: a segment needs the clock it is read at")
         stmt = stmt.where(segments.compile_node(segments.parse_for(conn, actor, segment),
                                                 clock))
     if who:
