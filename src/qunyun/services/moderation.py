@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +327,7 @@ _REASON_FORMS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@cache
 def _fixed_reasons() -> dict[str, str]:
     from qunyun.engine.moderation import fixed_reasons
     from qunyun.engine.rules.moderation import STALE_NOTE

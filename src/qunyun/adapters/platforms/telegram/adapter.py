@@ -39,7 +39,7 @@ from qunyun.domain.actions import (
     SendPrivate,
     SendText,
 )
-from qunyun.i18n import saying
+from qunyun.i18n import saying, spoken
 
 CAPABILITIES = frozenset({
     Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER, Capability.MUTE_MEMBER,
@@ -184,11 +184,8 @@ class TelegramAdapter(PlatformAdapter):
 
 
 # what each action needs the bot to be allowed, in the words of the right's name
-NEEDED = {"remove_member": ("can_restrict_members", "禁言和封禁成员"),
-          "mute_member": ("can_restrict_members", "禁言和封禁成员"),
-          "restore_member": ("can_restrict_members", "禁言和封禁成员"),
-          "rename_group": ("can_change_info", "修改群信息"),
-          "send_text": ("", "发消息")}
+NEEDED = {"remove_member": "can_restrict_members", "mute_member": "can_restrict_members",
+          "restore_member": "can_restrict_members", "rename_group": "can_change_info"}
 
 
 def _send_error(exc: TelegramApiError, action: str = ""
@@ -196,10 +193,10 @@ def _send_error(exc: TelegramApiError, action: str = ""
     if exc.transient:
         return TransientSendError(str(exc), retry_after=exc.retry_after)
     if exc.code == 400 and "not enough rights" in exc.description.lower():
-        code, right = NEEDED.get(action, ("", "所需"))
-        return NeedsPersonError(
-            f"机器人在这个群没有“{right}”权限，请手动完成，或在群设置里给机器人这项管理员权限"
-            f"（Telegram: {exc.description}）",
-            says=saying("telegram.needs_right", right=saying(f"telegram.right.{code}"))
-            if code else None)
+        code = NEEDED.get(action)
+        words = (saying("telegram.needs_right", right=saying(f"telegram.right.{code}"))
+                 if code else saying("telegram.needs_rights"))
+        # the stored text in the team's first language, the words for every reader
+        return NeedsPersonError(f"{spoken(words, 'zh-CN')}（Telegram: {exc.description}）",
+                                says=words)
     return PermanentSendError(str(exc))
