@@ -86,8 +86,11 @@ def payloads(n: int) -> list[tuple[dict[str, str], str]]:
     return signed_member_adds(WecomCrypto(TOKEN, AES_KEY, CORP), CORP, n)
 
 
-async def drive(url: str, items: list[tuple[dict[str, str], str]],
-                concurrency: int) -> dict[str, float]:
+async def drive(url: str, items: list[tuple[dict[str, str], str]], concurrency: int,
+                headers: dict[str, str] | None = None, answer: str = "success"
+                ) -> dict[str, float]:
+    """``concurrency`` httpx clients post each (query, body) once; a 200 answering
+    ``answer`` counts as accepted."""
     latencies: list[float] = []
     ok = 0
     queue: asyncio.Queue[tuple[dict[str, str], str]] = asyncio.Queue()
@@ -99,9 +102,10 @@ async def drive(url: str, items: list[tuple[dict[str, str], str]],
         while not queue.empty():
             params, body = queue.get_nowait()
             start = time.perf_counter()
-            reply = await client.post(url, params=params, content=body)
+            reply = await client.post(url, params=params, content=body.encode(),
+                                      headers=headers)
             latencies.append(time.perf_counter() - start)
-            ok += reply.status_code == 200 and reply.text == "success"
+            ok += reply.status_code == 200 and reply.text == answer
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -119,16 +123,20 @@ LUA = Path(__file__).resolve().parent / "callback_wrk.lua"
 
 
 def drive_wrk(url: str, items: list[tuple[dict[str, str], str]], connections: int,
-              duration: int, tmp: Path, distinct: bool) -> dict[str, float]:
-    """wrk posts the callbacks for ``duration`` seconds, each once when ``distinct`` (the
-    bare endpoint stores nothing, so there a thread may resend its last one)."""
+              duration: int, tmp: Path, distinct: bool,
+              lua_args: tuple[str, ...] = ()) -> dict[str, float]:
+    """wrk posts the items for ``duration`` seconds, each once when ``distinct`` (the
+    bare endpoint stores nothing, so there a thread may resend its last one); ``lua_args``:
+    a content type and one more header for the script."""
     path = "/" + url.split("/", 3)[3]
     pool = tmp / "payloads.tsv"
-    pool.write_text("".join(f"{path}?{urlencode(params)}\t{body}\n" for params, body in items))
+    pool.write_text("".join(f"{path}?{urlencode(params)}\t{body}\n" if params else
+                            f"{path}\t{body}\n" for params, body in items), encoding="utf-8")
     threads = 2
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
                           f"{duration}s", "--timeout", "30s", "-s", str(LUA), url, "--",
-                          str(pool), str(threads)], capture_output=True, text=True, check=True)
+                          str(pool), str(threads), *lua_args], capture_output=True, text=True,
+                         check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     if distinct and r["requests"] >= len(items) // threads * threads:
         raise SystemExit(f"wrk sent {r['requests']} of a pool of {len(items)}: raise -n")
