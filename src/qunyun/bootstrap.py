@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -148,13 +149,33 @@ def _secret_key(settings: Settings) -> str:
     return key
 
 
+ClientT = TypeVar("ClientT")
+
+
+class _ClientCache(Generic[ClientT]):
+    """One API client per account (a corp, a bot), rebuilt when the account's stored
+    credential changes; shared by the worker's threads (a replaced client is not closed:
+    another thread may still be calling with it)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, tuple[str, ClientT]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account: str, credential: str, make: Callable[[], ClientT]) -> ClientT:
+        with self._lock:
+            cached = self._clients.get(account)
+            if cached is None or cached[0] != credential:
+                cached = (credential, make())
+                self._clients[account] = cached
+            return cached[1]
+
+
 class _WecomClients:
     """One API client per corp, rebuilt when its stored credentials change."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime  # its uow is read at call time (tests swap it)
-        self._clients: dict[str, tuple[str, WecomClient]] = {}
-        self._lock = threading.Lock()
+        self._clients: _ClientCache[WecomClient] = _ClientCache()
 
     def __call__(self, corp_id: str) -> WecomClient:
         rt = self._runtime
@@ -162,14 +183,8 @@ class _WecomClients:
             found = wecom.corp_secrets(conn, rt.box, corp_id)
         if found is None:
             raise NotFound("WeCom corp {corp_id!r} is not connected", corp_id=corp_id)
-        with self._lock:
-            cached = self._clients.get(corp_id)
-            if cached is None or cached[0] != found.secret:
-                cached = (found.secret, WecomClient(corp_id, found.secret,
-                                                    base_url=rt.settings.wecom_api_base,
-                                                    limiter=rt.limiter))
-                self._clients[corp_id] = cached
-            return cached[1]
+        return self._clients.get(corp_id, found.secret, lambda: WecomClient(
+            corp_id, found.secret, base_url=rt.settings.wecom_api_base, limiter=rt.limiter))
 
     def chat_home(self, chat_id: str) -> tuple[str, str] | None:
         with self._runtime.uow.read() as conn:
@@ -182,8 +197,7 @@ class _TelegramClients:
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
-        self._clients: dict[str, tuple[str, TelegramClient]] = {}
-        self._lock = threading.Lock()
+        self._clients: _ClientCache[TelegramClient] = _ClientCache()
 
     def bot(self, bot_id: str) -> TelegramClient:
         rt = self._runtime
@@ -191,12 +205,8 @@ class _TelegramClients:
             found = telegram.bot_secrets(conn, rt.box, bot_id)
         if found is None:
             raise NotFound("Telegram bot {bot_id} not found", bot_id=bot_id)
-        with self._lock:
-            cached = self._clients.get(bot_id)
-            if cached is None or cached[0] != found.token:
-                cached = (found.token, telegram_clients(rt)(found.token))
-                self._clients[bot_id] = cached
-            return cached[1]
+        return self._clients.get(bot_id, found.token,
+                                 lambda: telegram_clients(rt)(found.token))
 
     def for_chat(self, chat_id: str) -> TelegramClient | None:
         with self._runtime.uow.read() as conn:
