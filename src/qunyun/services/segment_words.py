@@ -274,3 +274,8 @@ def builder_for(conn: Connection, *, actor: Actor, language: str) -> dict[str, A
         series=sorted({str(g.series) for g in group_rows if g.series}),
         channels=list(conn.execute(select(join_codes.c.channel).distinct()
                                    .order_by(join_codes.c.channel).limit(200)).scalars()))
+
+
+def formula_words(text: str, language: str) -> list[str]:
+    """Each term of a lead formula in words (the lead page says how it scores)."""
+    return [term_words(term, language) for term in parse_formula(text).terms]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.segments import SegmentError, parse_formula
+from qunyun.domain.segments import SegmentError
 from qunyun.domain.staff import Permission
 from qunyun.services import leads, segment_words, segments
 from qunyun.services.errors import InvalidInput, in_words
@@ -43,8 +43,7 @@ def leads_page(request: Request, actor: CurrentActor, runtime: RuntimeDep, conn:
         rows, total = leads.score(conn, actor=actor, expression=expr, formula=formula,
                                   clock=runtime.clock(), limit=50, language=language(request))
         result = {"rows": rows, "total": total,
-                  "formula_words": [segment_words.term_words(term, language(request))
-                                    for term in parse_formula(formula).terms]}
+                  "formula_words": segment_words.formula_words(formula, language(request))}
     except (InvalidInput, SegmentError) as exc:
         result = {"error": in_words(exc, language(request))}
     return render(request, "leads.html", {
