@@ -268,13 +268,15 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
                                  crowd_repeats=crowd, member_since=since,
                                  prior_violations=prior)
     if settings.checkin.enabled:
-        last = conn.execute(select(checkins.c.day, checkins.c.streak).where(
+        # the latest check-in and how many there were, in one round trip (the window counts
+        # the rows before LIMIT)
+        last = conn.execute(select(checkins.c.day, checkins.c.streak,
+                                   func.count().over().label("total")).where(
             checkins.c.group_id == group_id, checkins.c.member_id == member_id)
             .order_by(checkins.c.day.desc()).limit(1)).first()
-        total = conn.execute(select(func.count()).select_from(checkins).where(
-            checkins.c.group_id == group_id, checkins.c.member_id == member_id)).scalar_one()
         checkin = CheckinFacts(last_day=last.day if last else None,
-                               last_streak=last.streak if last else 0, total=int(total))
+                               last_streak=last.streak if last else 0,
+                               total=int(last.total) if last else 0)
     if settings.faq.enabled:
         cooldowns = {r.rule_key: r.last_at for r in conn.execute(select(
             rule_cooldowns.c.rule_key, rule_cooldowns.c.last_at).where(

@@ -91,6 +91,61 @@ class IngestResult:
     stale: tuple[str, ...] = ()  # actions not taken: the event was too old to answer
 
 
+# events that leave the group's row as it was (its name, owner, admins, settings)
+_KEEP_GROUP_ROW = (MessagePosted, MessageEdited, MessageRecalled, MemberJoined, MemberLeft)
+
+
+@dataclass
+class IngestBatch:
+    """What a worker's batch of events reads once instead of once per event: the automation
+    snapshot and rule tags (a change made meanwhile applies from the next batch, as if the
+    batch had arrived a moment earlier) and the groups' rows, dropped after any event that
+    may change a group. One per transaction: a batch rolled back starts a new one."""
+
+    snapshot: AutomationSnapshot | None = None
+    rule_tags: list[dict[str, Any]] | None = None
+    group_ids: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    group_rows: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+
+    def automation(self, conn: Connection, config: IngestConfig) -> AutomationSnapshot:
+        if self.snapshot is None:
+            self.snapshot = config.automation.get(conn)
+        return self.snapshot
+
+    def tags(self, conn: Connection) -> list[dict[str, Any]]:
+        if self.rule_tags is None:
+            self.rule_tags = tags.load_rule_tags(conn)
+        return self.rule_tags
+
+    def group_id(self, conn: Connection, *, platform: str, chat: ChatRef, at: datetime) -> int:
+        key = (platform, chat.external_id)
+        known = self.group_ids.get(key)
+        if known is not None and (not chat.name or chat.name == known[1]):
+            return known[0]
+        group_id = upsert_group(conn, platform=platform, chat=chat, at=at)  # may rename it
+        self.group_ids[key] = (group_id, chat.name)
+        self.group_rows.pop(group_id, None)
+        return group_id
+
+    def group_row(self, conn: Connection, group_id: int) -> Mapping[str, Any]:
+        row = self.group_rows.get(group_id)
+        if row is not None:
+            return row
+        fresh = dict(conn.execute(select(groups).where(groups.c.id == group_id))
+                     .mappings().one())
+        self.group_rows[group_id] = fresh
+        return fresh
+
+    def after(self, event: DomainEvent) -> None:
+        if not isinstance(event, _KEEP_GROUP_ROW):
+            self.after_change()
+
+    def after_change(self) -> None:
+        """Something other than an event changed groups (a chat that got a new id)."""
+        self.group_ids.clear()
+        self.group_rows.clear()
+
+
 @dataclass
 class _Touched:
     group_id: int | None = None
@@ -102,8 +157,11 @@ class _Touched:
 
 
 def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
-                    received_at: datetime | None = None) -> IngestResult:
+                    received_at: datetime | None = None,
+                    batch: IngestBatch | None = None) -> IngestResult:
+    """``batch``: shared by the events of one transaction (a worker's batch of callbacks)."""
     received_at = received_at or utcnow()
+    batch = batch if batch is not None else IngestBatch()
     inbound_id = insert_ignore(conn, inbound_events, {
         "platform": event.platform, "external_event_id": event.external_event_id,
         "event_kind": event.kind, "received_at": received_at, "occurred_at": event.occurred_at,
@@ -112,11 +170,11 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     if inbound_id is None:
         return IngestResult(inbound_event_id=None, duplicate=True)
 
-    touched = _apply(conn, event, int(inbound_id))
+    touched = _apply(conn, event, int(inbound_id), batch)
     # no rules (history from an import, a replay): no context to read, nothing to decide
-    snapshot = config.automation.get(conn) if config.rules else None
+    snapshot = batch.automation(conn, config) if config.rules else None
     evaluation = (evaluate(event, _context(conn, event, touched, config, received_at,
-                                           snapshot), config.rules)
+                                           snapshot, batch), config.rules)
                   if snapshot is not None else Evaluation((), (), ()))
     effects = [(r, a) for r, a in evaluation.actions if a.internal]
     effect_ids = automation.apply_effects(
@@ -126,7 +184,8 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     touched_members = [m.id for m in (touched.member, touched.inviter) if m is not None]
     if touched_members:
         tags.apply_rule_tags(conn, touched_members,
-                             Clock(received_at, ZoneInfo(config.timezone)))
+                             Clock(received_at, ZoneInfo(config.timezone)),
+                             rule_tags=batch.tags(conn))
     outward = [(r, a) for r, a in evaluation.actions if not a.internal]
     stale: list[tuple[str, Action]] = []
     # what answers a platform event goes stale; a scheduled job's sends are pushes, due
@@ -145,6 +204,7 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         freshness=window) + effect_ids
     if isinstance(event, ScheduleFired) and (handler := config.scheduled.get(event.job_kind)):
         outbox_ids += handler(conn, event, config, received_at)
+    batch.after(event)
     errors = tuple(f"{e.rule}: {e.error}" for e in evaluation.errors)
     if evaluation.fired or errors or stale:
         conn.execute(update(inbound_events).where(inbound_events.c.id == inbound_id).values(
@@ -164,13 +224,14 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
                    actor_id=actor_id, inbound_id=inbound_id)
 
 
-def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
+def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
+           batch: IngestBatch) -> _Touched:
     """Store the facts of one event; returns what the rule context needs to know."""
     at = event.occurred_at
     touched = _Touched()
     chat: ChatRef | None = getattr(event, "chat", None)
     if chat is not None:
-        touched.group_id = upsert_group(conn, platform=event.platform, chat=chat, at=at)
+        touched.group_id = batch.group_id(conn, platform=event.platform, chat=chat, at=at)
 
     def member(ref: PersonRef) -> ResolvedMember:
         return resolve_member(conn, platform=event.platform, ref=ref, at=at)
@@ -288,11 +349,11 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int) -> _Touched:
 
 
 def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: IngestConfig,
-             now: datetime, snapshot: AutomationSnapshot) -> RuleContext:
+             now: datetime, snapshot: AutomationSnapshot, batch: IngestBatch) -> RuleContext:
     group_facts = None
     staff_ids: set[int] = set()
     if touched.group_id is not None:
-        g = conn.execute(select(groups).where(groups.c.id == touched.group_id)).mappings().one()
+        g = batch.group_row(conn, touched.group_id)
         settings = dict(g["settings"] or {})
         group_facts = GroupFacts(id=g["id"], name=g["name"], platform=g["platform"],
                                  group_type=g["group_type"], rules_text=g["rules_text"],

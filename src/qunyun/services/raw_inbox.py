@@ -10,19 +10,26 @@ platform's adapter, and marks each processed or failed with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from qunyun.adapters.platforms.base import body_digest
 from qunyun.adapters.storage.sql import insert_ignore, supports_skip_locked
 from qunyun.adapters.storage.tables import raw_inbox
 from qunyun.clock import utcnow
 
+log = logging.getLogger(__name__)
 PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
 STATUSES = (PENDING, PROCESSED, FAILED)
+BUSY_ATTEMPTS = 5  # rounds an item may meet a busy database before it is marked failed
+B = TypeVar("B")  # what a batch shares (ingest's IngestBatch)
+R = TypeVar("R")  # what handling one item gives its caller
 
 
 def store(conn: Connection, *, platform: str, account: str, body: str,
@@ -38,9 +45,10 @@ def store(conn: Connection, *, platform: str, account: str, body: str,
 
 def claim(conn: Connection, platform: str, limit: int) -> list[dict[str, Any]]:
     """The oldest pending items of a platform, locked for this transaction: (id, account,
-    digest, body). ``processing`` rows were left by versions that claimed in a transaction
+    digest, body, attempts). ``processing`` rows were left by versions that claimed in a transaction
     of its own and crashed before finishing."""
-    stmt = (select(raw_inbox.c.id, raw_inbox.c.account, raw_inbox.c.digest, raw_inbox.c.body)
+    stmt = (select(raw_inbox.c.id, raw_inbox.c.account, raw_inbox.c.digest, raw_inbox.c.body,
+                   raw_inbox.c.attempts)
             .where(raw_inbox.c.platform == platform,
                    raw_inbox.c.status.in_((PENDING, "processing")))
             .order_by(raw_inbox.c.id).limit(limit))
@@ -84,3 +92,66 @@ def recent(conn: Connection, platform: str, *, account: str | None = None,
         stmt = stmt.where(raw_inbox.c.status == status)
     return [dict(r) for r in
             conn.execute(stmt.order_by(raw_inbox.c.id.desc()).limit(limit)).mappings()]
+
+
+@dataclass
+class Handled(Generic[R]):
+    done: list[tuple[dict[str, Any], R]] = field(default_factory=list)
+    failed: int = 0
+    deferred: int = 0  # left pending: the database was busy (a lock, a deadlock)
+
+
+def handle_claimed(conn: Connection, rows: list[dict[str, Any]],
+                   handle: Callable[[dict[str, Any], B], R], *, new_batch: Callable[[], B],
+                   expected: tuple[type[Exception], ...], what: str) -> Handled[R]:
+    """Handle claimed items and mark them processed or failed, in the caller's transaction.
+
+    All items go in one savepoint first (a savepoint per item is two round trips each);
+    when one fails, that work is rolled back and every item is redone in a savepoint of its
+    own, so the one that fails is marked failed with its reason (``expected`` errors are the
+    item's fault; anything else is logged as a bug) and the rest go on. An item that met a
+    busy database (another worker's lock, a deadlock) is left pending for the next round.
+    """
+    out: Handled[R] = Handled()
+    if not rows:
+        return out
+    try:
+        with conn.begin_nested():
+            batch = new_batch()
+            out.done = [(row, handle(row, batch)) for row in rows]
+    except Exception:  # redone one by one below, where the failing item is named
+        out.done = []
+    else:
+        finish_many(conn, [int(row["id"]) for row in rows], PROCESSED)
+        return out
+    batch = new_batch()
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                result = handle(row, batch)
+        except OperationalError as exc:
+            batch = new_batch()
+            if int(row.get("attempts", 0)) + 1 >= BUSY_ATTEMPTS:  # not busy: broken
+                log.exception("%s %s failed", what, row["id"])
+                finish(conn, int(row["id"]), FAILED, f"{type(exc).__name__}: {exc}")
+                out.failed += 1
+                continue
+            log.warning("%s %s met a busy database; left for the next round", what, row["id"])
+            conn.execute(update(raw_inbox).where(raw_inbox.c.id == row["id"])
+                         .values(attempts=raw_inbox.c.attempts + 1))
+            out.deferred += 1
+            continue
+        except expected as exc:
+            finish(conn, int(row["id"]), FAILED, str(exc))
+            out.failed += 1
+            batch = new_batch()
+            continue
+        except Exception as exc:  # a bug must not hold the queue behind one item
+            log.exception("%s %s failed", what, row["id"])
+            finish(conn, int(row["id"]), FAILED, f"{type(exc).__name__}: {exc}")
+            out.failed += 1
+            batch = new_batch()
+            continue
+        out.done.append((row, result))
+    finish_many(conn, [int(row["id"]) for row, _ in out.done], PROCESSED)
+    return out

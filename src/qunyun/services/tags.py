@@ -221,18 +221,19 @@ def tag_history(conn: Connection, member_id: int, limit: int = 200) -> list[dict
 _RULE_TAGS = select(tags).where(tags.c.kind == "rule")  # built once: read for every event
 
 
-def _rule_tags(conn: Connection) -> list[dict[str, Any]]:
+def load_rule_tags(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(_RULE_TAGS).mappings()]
 
 
-def apply_rule_tags(conn: Connection, member_ids_: Iterable[int], clock: Clock) -> int:
-    """Re-check the rule tags of these members (ingest calls this per event); returns how
-    many tags were added or removed."""
+def apply_rule_tags(conn: Connection, member_ids_: Iterable[int], clock: Clock, *,
+                    rule_tags: list[dict[str, Any]] | None = None) -> int:
+    """Re-check the rule tags of these members (ingest calls this per event, with the rule
+    tags its batch read once); returns how many tags were added or removed."""
     candidates = sorted(set(member_ids_))
     if not candidates:
         return 0
     changed = 0
-    for tag in _rule_tags(conn):
+    for tag in rule_tags if rule_tags is not None else load_rule_tags(conn):
         matched = member_matches(conn, parse(tag["rule"]), clock, candidates)
         having = set(conn.execute(select(member_tags.c.member_id).where(
             member_tags.c.tag_id == tag["id"],
@@ -266,14 +267,14 @@ def _recompute(conn: Connection, tag: dict[str, Any], clock: Clock) -> tuple[int
 def refresh_rule_tags(conn: Connection, clock: Clock) -> int:
     """Full recompute of every rule tag without an actor (bulk imports call this in their own
     audited transaction); returns how many tags were added or removed."""
-    return sum(sum(_recompute(conn, tag, clock)) for tag in _rule_tags(conn))
+    return sum(sum(_recompute(conn, tag, clock)) for tag in load_rule_tags(conn))
 
 
 def do_recompute_rule_tags(conn: Connection, *, actor: Actor, clock: Clock,
                            tag: str | int | None = None) -> dict[str, dict[str, int]]:
     """Full recompute of one rule tag or all; returns {tag: {added, removed}}."""
     actor.require(Permission.OPERATE)
-    chosen = [_tag(conn, tag)] if tag is not None else _rule_tags(conn)
+    chosen = [_tag(conn, tag)] if tag is not None else load_rule_tags(conn)
     result: dict[str, dict[str, int]] = {}
     for row in chosen:
         if row["kind"] != "rule":

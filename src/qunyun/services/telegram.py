@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from qunyun.adapters.platforms.base import ParseError
+from qunyun.adapters.platforms.base import ParseError, ParseResult
 from qunyun.adapters.platforms.telegram import parse as telegram_parse
 from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
 from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
@@ -35,7 +35,7 @@ from qunyun.domain.staff import Permission
 from qunyun.services import audit, raw_inbox
 from qunyun.services import groups as groups_service
 from qunyun.services.errors import InvalidInput, NotFound, ServiceError
-from qunyun.services.ingest import IngestConfig, do_ingest_event
+from qunyun.services.ingest import IngestBatch, IngestConfig, do_ingest_event
 from qunyun.services.users import Actor
 
 log = logging.getLogger(__name__)
@@ -305,43 +305,38 @@ def poll_all(uow: UnitOfWork, *, box: SecretBox, clients: ClientFactory, now: da
 class ProcessStats:
     processed: int = 0
     failed: int = 0
+    deferred: int = 0  # left for the next round: the database was busy
     events: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
 
 
 def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: IngestConfig,
                     now: datetime, limit: int = 200) -> ProcessStats:
-    """Stored updates → domain events through the adapter, one savepoint each (a bad one is
-    marked failed with the reason; the rest go on); the bot's status in each chat is kept
-    from ``my_chat_member``."""
+    """Stored updates → domain events through the adapter, as one batch (a bad one is
+    marked failed with the reason; the rest go on: ``raw_inbox.handle_claimed``); the bot's
+    status in each chat is kept from ``my_chat_member``."""
+
+    def handle(row: dict[str, Any], batch: IngestBatch) -> ParseResult:
+        update_ = json.loads(row["body"])
+        parsed = adapter.parse({"bot": row["account"], "update": update_})
+        for event in parsed.events:
+            do_ingest_event(conn, event, config=config, batch=batch)
+        for follow in parsed.follow_ups:
+            _follow_up(conn, row["account"], follow, update_, now)
+            batch.after_change()
+        return parsed
+
     stats = ProcessStats()
-    done: list[int] = []
     with uow.write() as conn:
-        for row in raw_inbox.claim(conn, PLATFORM, limit):
-            try:
-                update_ = json.loads(row["body"])
-                parsed = adapter.parse({"bot": row["account"], "update": update_})
-                with conn.begin_nested():
-                    for event in parsed.events:
-                        do_ingest_event(conn, event, config=config)
-                    for follow in parsed.follow_ups:
-                        _follow_up(conn, row["account"], follow, update_, now)
-            except (ParseError, ServiceError, ValueError) as exc:
-                raw_inbox.finish(conn, row["id"], raw_inbox.FAILED, str(exc))
-                stats.failed += 1
-                continue
-            except Exception as exc:  # a bug must not hold the queue behind one update
-                log.exception("Telegram update %s failed", row["id"])
-                raw_inbox.finish(conn, row["id"], raw_inbox.FAILED,
-                                 f"{type(exc).__name__}: {exc}")
-                stats.failed += 1
-                continue
-            done.append(int(row["id"]))
-            stats.processed += 1
-            stats.events += len(parsed.events)
-            for kind, n in parsed.skipped.items():
-                stats.skipped[kind] = stats.skipped.get(kind, 0) + n
-        raw_inbox.finish_many(conn, done, raw_inbox.PROCESSED)
+        handled = raw_inbox.handle_claimed(
+            conn, raw_inbox.claim(conn, PLATFORM, limit), handle, new_batch=IngestBatch,
+            expected=(ParseError, ServiceError, ValueError), what="Telegram update")
+    stats.failed, stats.deferred = handled.failed, handled.deferred
+    for _row, parsed in handled.done:
+        stats.processed += 1
+        stats.events += len(parsed.events)
+        for kind, n in parsed.skipped.items():
+            stats.skipped[kind] = stats.skipped.get(kind, 0) + n
     return stats
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from qunyun.adapters.platforms.base import ParseError, PlatformError
+from qunyun.adapters.platforms.base import ParseError, ParseResult, PlatformError
 from qunyun.adapters.platforms.wecom import parse as wecom_parse
 from qunyun.adapters.platforms.wecom.adapter import WecomAdapter
 from qunyun.adapters.platforms.wecom.client import WecomApiError
@@ -31,8 +31,7 @@ from qunyun.clock import utcnow
 from qunyun.domain.staff import Permission
 from qunyun.services import raw_inbox
 from qunyun.services.errors import AccessDenied, InvalidInput, NotFound, ServiceError
-from qunyun.services.ingest import IngestConfig, do_ingest_event
-from qunyun.services.raw_inbox import FAILED, PROCESSED
+from qunyun.services.ingest import IngestBatch, IngestConfig, do_ingest_event
 from qunyun.services.rosters import RosterChanges
 from qunyun.services.users import Actor
 from qunyun.services.wecom import PLATFORM, CorpSecrets, corp_secrets, get_corp, set_status
@@ -221,31 +220,27 @@ def process_callbacks(uow: UnitOfWork, *, adapter: WecomAdapter, config: IngestC
     """Turn stored callbacks into domain events (rules run as for any platform), then read
     back every group they left unknown.
 
-    A batch is one transaction with a savepoint per callback: one commit (and, on SQLite,
+    A batch is one transaction (``raw_inbox.handle_claimed``): one commit (and, on SQLite,
     one hold of the write lock) per batch instead of per callback, so the endpoint's inserts
-    are not starved; a callback that fails is rolled back to its savepoint and marked failed
-    with the reason, and a crash leaves the whole batch pending for the next run."""
+    are not starved; a callback that fails is marked failed with the reason and the rest go
+    on, and a crash leaves the whole batch pending for the next run."""
     stats = ProcessStats()
     reconcile: dict[tuple[str, str], None] = {}
     tag_corps: set[str] = set()
+
+    def handle(row: dict[str, Any], batch: IngestBatch) -> ParseResult:
+        parsed = adapter.parse({"xml": row["body"], "digest": row["digest"]})
+        for event in parsed.events:
+            do_ingest_event(conn, event, config=config, batch=batch)
+        return parsed
+
     with uow.write() as conn:
         rows = raw_inbox.claim(conn, PLATFORM, limit)
-        for row in rows:
-            try:
-                parsed = adapter.parse({"xml": row["body"], "digest": row["digest"]})
-                with conn.begin_nested():
-                    for event in parsed.events:
-                        do_ingest_event(conn, event, config=config)
-            except (ParseError, ServiceError) as exc:
-                raw_inbox.finish(conn, row["id"], FAILED, str(exc))
-                stats.failed += 1
-                continue
-            except Exception as exc:  # a bug must not hold the queue behind one callback
-                log.exception("WeCom callback %s failed", row["id"])
-                raw_inbox.finish(conn, row["id"], FAILED, f"{type(exc).__name__}: {exc}")
-                stats.failed += 1
-                continue
-            raw_inbox.finish(conn, row["id"], PROCESSED)
+        handled = raw_inbox.handle_claimed(conn, rows, handle, new_batch=IngestBatch,
+                                           expected=(ParseError, ServiceError),
+                                           what="WeCom callback")
+        stats.failed = handled.failed
+        for row, parsed in handled.done:
             stats.processed += 1
             stats.events += len(parsed.events)
             for kind, n in parsed.skipped.items():
