@@ -59,7 +59,7 @@ def test_a_title_changed_within_a_batch_is_read_by_the_next_update(
 
 def test_a_busy_database_leaves_the_update_pending_then_gives_up(
         conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
-    token, bot = connect(tg_runtime, tg)
+    _token, bot = connect(tg_runtime, tg)
     telegram.store_update(conn, bot_id=bot["bot_id"], now=tg_runtime.now(),
                           body=json.dumps({"update_id": 1}))
     telegram.store_update(conn, bot_id=bot["bot_id"], now=tg_runtime.now(),
