@@ -111,9 +111,14 @@ def run_qunyun(db_url: str, data_dir: Path, bodies: list[str], args: argparse.Na
         fake.bot_added(token, -1001000000000 - i)
     sent_before = len(fake.called("sendMessage"))
     port = free_port()
+    # the web server's own worker thread, or --worker-processes separate `qunyun worker`s
+    own_worker = not args.no_worker and args.worker_processes == 0
     proc = subprocess.Popen([qunyun, "serve", "--port", str(port), "--workers",
-                             str(args.workers), *(["--no-worker"] if args.no_worker else [])],
+                             str(args.workers), *([] if own_worker else ["--no-worker"])],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [subprocess.Popen([qunyun, "worker"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+               for _ in range(0 if args.no_worker else args.worker_processes)]
     url = f"http://127.0.0.1:{port}/callbacks/telegram/{bot_id}"
     try:
         wait_up(f"http://127.0.0.1:{port}/login", proc)
@@ -142,8 +147,9 @@ def run_qunyun(db_url: str, data_dir: Path, bodies: list[str], args: argparse.Na
         result["replies_at_fake"] = len(fake.called("sendMessage")) - sent_before
         engine.dispose()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for p in [proc, *workers]:
+            p.terminate()
+            p.wait(timeout=30)
     result["lost"] = max(0, result["ok"] - stored) + (result["sent"] - result["ok"])
     return result
 
@@ -163,14 +169,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds (wrk)")
     parser.add_argument("--workers", type=int, default=2, help="web processes")
     parser.add_argument("--pg", action="store_true", help="also run on PostgreSQL")
+    parser.add_argument("--pg-only", action="store_true", help="only PostgreSQL")
     parser.add_argument("--no-worker", action="store_true",
                         help="intake alone: nothing processed during the run")
+    parser.add_argument("--worker-processes", type=int, default=0,
+                        help="separate `qunyun worker` processes instead of the server's own")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     bodies = updates(args.n, int(time.time()) - args.n // 1000 - 60)  # all in the past
     results: dict[str, object] = {"driver": args.driver, "pool": args.n,
                                   "processing_during_run": not args.no_worker,
                                   "connections": args.concurrency, "workers": args.workers,
+                                  "worker_processes": args.worker_processes,
                                   "duration_s": args.duration if args.driver == "wrk" else None,
                                   "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -178,7 +188,9 @@ def main() -> None:
         results["bare_endpoint"] = bare = run_bare(bodies, args, tmp)
         print(f"bare endpoint: {bare['per_second']:,.0f}/s p50 {bare['p50_ms']} ms "
               f"p99 {bare['p99_ms']} ms", flush=True)
-        for kind in ["sqlite"] + (["postgresql"] if args.pg else []):
+        kinds = (["sqlite"] if not args.pg_only else []) + (
+            ["postgresql"] if args.pg or args.pg_only else [])
+        for kind in kinds:
             fake = FakeTelegram().serve()
             token = fake.add_bot()
             url, handle = new_database(kind, tmp)

@@ -51,6 +51,13 @@ def active_entry(conn: Connection, member_id: int, at: datetime) -> dict[str, An
     return dict(row) if row else None
 
 
+def listed_members(conn: Connection) -> set[int]:
+    """Members with an entry not lifted (an expired one included): the only members whose
+    ``active_entry`` can be something (ingest reads this once per batch)."""
+    return set(conn.execute(select(blacklist.c.member_id).distinct()
+                            .where(blacklist.c.lifted_at.is_(None))).scalars())
+
+
 def is_blacklisted(conn: Connection, member_id: int, at: datetime) -> bool:
     return active_entry(conn, member_id, at) is not None
 

@@ -6,6 +6,7 @@ member_events → pure rule evaluation → outbox rows. A replayed event changes
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,7 @@ from qunyun.engine import (
 )
 from qunyun.engine.automation import AutomationSnapshot
 from qunyun.services import automation, blacklist, history, outbox, tags
+from qunyun.services import members as members_service
 from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
@@ -106,6 +108,24 @@ class IngestBatch:
     rule_tags: list[dict[str, Any]] | None = None
     group_ids: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     group_rows: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    # members with a blacklist entry not lifted (maybe expired): only they are looked up
+    listed: set[int] | None = None
+    # what a run of messages changes that no rule reads (when members were last seen, their
+    # message totals, their memberships' first and last message times): written once by
+    # ``flush``, before anything that reads them (rule tags, another kind of event, the end)
+    seen: dict[int, datetime] = field(default_factory=dict)
+    said: Counter[int] = field(default_factory=Counter)
+    spans: dict[tuple[int, int], tuple[datetime, datetime]] = field(default_factory=dict)
+
+    def flush(self, conn: Connection) -> None:
+        members_service.note_seen_many(conn, self.seen)
+        chat_messages.add_totals(conn, self.said)
+        memberships_service.note_message_times_many(conn, self.spans)
+        self.seen, self.said, self.spans = {}, Counter(), {}
+
+    def spoke(self, member_id: int, group_id: int, at: datetime) -> None:
+        first, last = self.spans.get((member_id, group_id), (at, at))
+        self.spans[(member_id, group_id)] = (min(first, at), max(last, at))
 
     def automation(self, conn: Connection, config: IngestConfig) -> AutomationSnapshot:
         if self.snapshot is None:
@@ -136,7 +156,15 @@ class IngestBatch:
         self.group_rows[group_id] = fresh
         return fresh
 
-    def after(self, event: DomainEvent) -> None:
+    def barred(self, conn: Connection, member_id: int, at: datetime) -> dict[str, Any] | None:
+        """The member's blacklist entry in force at ``at``, if any."""
+        if self.listed is None:
+            self.listed = blacklist.listed_members(conn)
+        return blacklist.active_entry(conn, member_id, at) if member_id in self.listed else None
+
+    def after(self, event: DomainEvent, *, effects: bool) -> None:
+        if effects:  # a rule's effect may have blacklisted someone
+            self.listed = None
         if not isinstance(event, _KEEP_GROUP_ROW):
             self.after_change()
 
@@ -144,6 +172,7 @@ class IngestBatch:
         """Something other than an event changed groups (a chat that got a new id)."""
         self.group_ids.clear()
         self.group_rows.clear()
+        self.listed = None
 
 
 @dataclass
@@ -161,7 +190,14 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
                     batch: IngestBatch | None = None) -> IngestResult:
     """``batch``: shared by the events of one transaction (a worker's batch of callbacks)."""
     received_at = received_at or utcnow()
-    batch = batch if batch is not None else IngestBatch()
+    if batch is None:  # one event alone: what it defers is written before it returns
+        batch = IngestBatch()
+        result = do_ingest_event(conn, event, config=config, received_at=received_at,
+                                 batch=batch)
+        batch.flush(conn)
+        return result
+    if not isinstance(event, MessagePosted):
+        batch.flush(conn)
     inbound_id = insert_ignore(conn, inbound_events, {
         "platform": event.platform, "external_event_id": event.external_event_id,
         "event_kind": event.kind, "received_at": received_at, "occurred_at": event.occurred_at,
@@ -182,7 +218,8 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         capabilities=config.capabilities) if effects else []
     # rule tags last: what the rules recorded (a check-in, a flagged ad) counts at once
     touched_members = [m.id for m in (touched.member, touched.inviter) if m is not None]
-    if touched_members:
+    if touched_members and batch.tags(conn):
+        batch.flush(conn)  # rule tags read what the batch deferred
         tags.apply_rule_tags(conn, touched_members,
                              Clock(received_at, ZoneInfo(config.timezone)),
                              rule_tags=batch.tags(conn))
@@ -204,7 +241,7 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         freshness=window) + effect_ids
     if isinstance(event, ScheduleFired) and (handler := config.scheduled.get(event.job_kind)):
         outbox_ids += handler(conn, event, config, received_at)
-    batch.after(event)
+    batch.after(event, effects=bool(effects))
     errors = tuple(f"{e.rule}: {e.error}" for e in evaluation.errors)
     if evaluation.fired or errors or stale:
         conn.execute(update(inbound_events).where(inbound_events.c.id == inbound_id).values(
@@ -234,7 +271,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
         touched.group_id = batch.group_id(conn, platform=event.platform, chat=chat, at=at)
 
     def member(ref: PersonRef) -> ResolvedMember:
-        return resolve_member(conn, platform=event.platform, ref=ref, at=at)
+        return resolve_member(conn, platform=event.platform, ref=ref, at=at, seen=batch.seen)
 
     match event:
         case MemberJoined():
@@ -282,9 +319,9 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                                           group_id=touched.group_id, at=at)
             chat_messages.record(conn, group_id=touched.group_id, member_id=touched.member.id,
                                  message_id=event.message_id, at=at,
-                                 message_type=event.message_type, text=event.text)
-            memberships_service.note_message_times(conn, member_id=touched.member.id,
-                                             group_id=touched.group_id, first=at, last=at)
+                                 message_type=event.message_type, text=event.text,
+                                 totals=batch.said)
+            batch.spoke(touched.member.id, touched.group_id, at)
         case MessageEdited():
             assert touched.group_id is not None
             touched.member = member(event.sender)
@@ -365,7 +402,7 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
     def facts(m: ResolvedMember | None, joins: int = 0) -> MemberFacts | None:
         if m is None:
             return None
-        barred = None if m.created else blacklist.active_entry(conn, m.id, event.occurred_at)
+        barred = None if m.created else batch.barred(conn, m.id, event.occurred_at)
         return MemberFacts(id=m.id, number=m.number, name=m.name or f"会员{m.number}",
                            first_seen=m.created,
                            joins_in_group=joins, blacklisted=barred is not None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,9 +79,11 @@ _SEEN = (update(members).where(members.c.id == bindparam("member_id"),
 _NEW_MEMBER = members.insert().returning(members.c.id)
 
 
-def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
-                   at: datetime) -> ResolvedMember:
-    """The member behind a platform identity, created (with a new number) on first sight."""
+def resolve_member(conn: Connection, *, platform: str, ref: PersonRef, at: datetime,
+                   seen: dict[int, datetime] | None = None) -> ResolvedMember:
+    """The member behind a platform identity, created (with a new number) on first sight.
+    ``seen``: collects when known members were seen, for ``note_seen_many`` to write once
+    for a batch of events instead of once per event."""
     row = conn.execute(_FIND_MEMBER, {"platform": platform, "kind": ref.kind,
                                       "external_id": ref.external_id}).first()
     if row is not None:
@@ -92,7 +95,10 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
             name = ref.name
         if ref.staff and not row.identity_staff:  # staff once seen as a customer
             conn.execute(_MARK_STAFF, {"identity_id": row.identity_id})
-        conn.execute(_SEEN, {"member_id": member_id, "at": at})
+        if seen is None:
+            conn.execute(_SEEN, {"member_id": member_id, "at": at})
+        elif member_id not in seen or seen[member_id] < at:
+            seen[member_id] = at
         return ResolvedMember(member_id, row.number, name, created=False)
     number = next_member_number(conn)
     member_id = conn.execute(_NEW_MEMBER, {
@@ -104,6 +110,12 @@ def resolve_member(conn: Connection, *, platform: str, ref: PersonRef,
         "staff": ref.staff,
         "created_at": at})
     return ResolvedMember(member_id, number, ref.name, created=True)
+
+
+def note_seen_many(conn: Connection, seen: Mapping[int, datetime]) -> None:
+    """Members seen (member → when), in one executemany; a later time already stored stays."""
+    if seen:
+        conn.execute(_SEEN, [{"member_id": m, "at": at} for m, at in seen.items()])
 
 
 def find_identity(conn: Connection, *, platform: str, kind: str, external_id: str) -> int | None:

@@ -29,15 +29,26 @@ KEY = ("group_id", "platform_message_id")
 
 
 def record(conn: Connection, *, group_id: int, member_id: int | None, message_id: str,
-           at: datetime, message_type: str, text: str) -> bool:
-    """One member message (a live event); False when it was stored before (a replay)."""
+           at: datetime, message_type: str, text: str,
+           totals: Counter[int] | None = None) -> bool:
+    """One member message (a live event); False when it was stored before (a replay).
+    ``totals``: collects the members' new messages for ``add_totals`` to add once for a
+    batch of events (in the same transaction) instead of once per message."""
     stored = insert_ignore(conn, messages, {
         "group_id": group_id, "member_id": member_id, "platform_message_id": message_id,
         "sent_at": at, "direction": "in", "message_type": message_type, "text": text,
         "recalled": False}, KEY)
     if stored is not None and member_id is not None:
-        counts.bump(conn, member_id, counts.MESSAGE)
+        if totals is None:
+            counts.bump(conn, member_id, counts.MESSAGE)
+        else:
+            totals[member_id] += 1
     return stored is not None
+
+
+def add_totals(conn: Connection, totals: Mapping[int, int]) -> None:
+    """What ``record`` collected: each member's total grows by their new messages."""
+    counts.add(conn, counts.MESSAGE, totals)
 
 
 def edit(conn: Connection, *, group_id: int, message_id: str, text: str) -> bool:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import OperationalError
@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 PENDING, PROCESSED, FAILED = "pending", "processed", "failed"
 STATUSES = (PENDING, PROCESSED, FAILED)
 BUSY_ATTEMPTS = 5  # rounds an item may meet a busy database before it is marked failed
-B = TypeVar("B")  # what a batch shares (ingest's IngestBatch)
+
+
+class Batch(Protocol):
+    """What a batch shares (ingest's IngestBatch): ``flush`` writes what it deferred."""
+
+    def flush(self, conn: Connection) -> None: ...
+
+
+B = TypeVar("B", bound=Batch)
 R = TypeVar("R")  # what handling one item gives its caller
 
 
@@ -119,6 +127,7 @@ def handle_claimed(conn: Connection, rows: list[dict[str, Any]],
         with conn.begin_nested():
             batch = new_batch()
             out.done = [(row, handle(row, batch)) for row in rows]
+            batch.flush(conn)
     except Exception:  # redone one by one below, where the failing item is named
         out.done = []
     else:
@@ -129,6 +138,7 @@ def handle_claimed(conn: Connection, rows: list[dict[str, Any]],
         try:
             with conn.begin_nested():
                 result = handle(row, batch)
+                batch.flush(conn)
         except OperationalError as exc:
             batch = new_batch()
             if int(row.get("attempts", 0)) + 1 >= BUSY_ATTEMPTS:  # not busy: broken
