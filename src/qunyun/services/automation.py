@@ -60,6 +60,7 @@ from qunyun.engine.automation import AutomationSnapshot, FaqAnswer
 from qunyun.engine.faq import FaqEntry, FaqIndex
 from qunyun.engine.moderation import Classifier, WordList, default_model, is_ad
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
+from qunyun.engine.rules.checkin import is_checkin
 from qunyun.services import audit, blacklist, history
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.users import SYSTEM, Actor
@@ -267,7 +268,9 @@ def gather_facts(conn: Connection, *, event: MessagePosted, group_id: int, membe
         activity = ActivityFacts(recent_messages=int(recent), own_repeats=own,
                                  crowd_repeats=crowd, member_since=since,
                                  prior_violations=prior)
-    if settings.checkin.enabled:
+    # only a message the check-in rule takes for one needs the member's check-ins
+    if settings.checkin.enabled and is_checkin(settings.checkin, event.text,
+                                               event.message_type):
         # the latest check-in and how many there were, in one round trip (the window counts
         # the rows before LIMIT)
         last = conn.execute(select(checkins.c.day, checkins.c.streak,

@@ -140,9 +140,16 @@ class IngestBatch:
     def group_id(self, conn: Connection, *, platform: str, chat: ChatRef, at: datetime) -> int:
         key = (platform, chat.external_id)
         known = self.group_ids.get(key)
+        if known is None:  # the whole row at once: the rule context reads it next
+            row = conn.execute(select(groups).where(
+                groups.c.platform == platform, groups.c.external_id == chat.external_id)
+            ).mappings().first()
+            if row is not None:
+                known = self.group_ids[key] = (int(row["id"]), str(row["name"]))
+                self.group_rows[known[0]] = dict(row)
         if known is not None and (not chat.name or chat.name == known[1]):
             return known[0]
-        group_id = upsert_group(conn, platform=platform, chat=chat, at=at)  # may rename it
+        group_id = upsert_group(conn, platform=platform, chat=chat, at=at)  # new or renamed
         self.group_ids[key] = (group_id, chat.name)
         self.group_rows.pop(group_id, None)
         return group_id
