@@ -230,6 +230,8 @@ def _telegram_updates(rt: Runtime) -> int:
         return 0
     stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
                                      now=rt.now())
+    telegram.sync_added(rt.uow, stats=stats, box=rt.box, clients=telegram_clients(rt),
+                        now=rt.now())
     return stats.processed + stats.failed
 
 

@@ -86,6 +86,24 @@ def list_chats(bot_id: Annotated[str | None, typer.Argument()] = None, as_user: 
     console.print(table)
 
 
+@telegram_app.command("sync")
+def sync(bot_id: Annotated[str | None, typer.Argument(help="Only this bot's groups")] = None,
+         as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Read each group's owner and admins (the group's staff) and the bot's rights from
+    Telegram."""
+    with runtime() as rt:
+        result = telegram.do_sync(rt.uow, actor=acting(rt, as_user), box=rt.box,
+                                  clients=telegram_clients(rt), now=rt.now(), bot_id=bot_id)
+    for chat_id, error in result.failed.items():
+        console.print(say("group {chat_id}: {error}", chat_id=chat_id, error=error),
+                      highlight=False)
+    done(as_json, {"chats": result.chats, "admins": result.admins, "failed": result.failed},
+         say("{chats} groups synced, {admins} owners and admins", chats=result.chats,
+             admins=result.admins))
+    if result.failed:
+        raise typer.Exit(1)
+
+
 @telegram_app.command("remove")
 def remove_bot(bot_id: str, as_user: AsOpt = None) -> None:
     """Forget a bot (its chats' history stays)."""
@@ -114,6 +132,8 @@ def poll(once: Annotated[bool, typer.Option("--once", help="One round, then exit
                               highlight=False)
             stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
                                              now=rt.now())
+            telegram.sync_added(rt.uow, stats=stats, box=rt.box,
+                                clients=telegram_clients(rt), now=rt.now())
             total["processed"] += stats.processed
             total["failed"] += stats.failed
             if once:

@@ -69,13 +69,16 @@ class GroupUpdated(DomainEvent):
 
     ``announcement`` is None when unknown (a callback that only says "changed"); ``dismissed``
     marks a group the platform has disbanded; ``admins`` (None: unknown) are the people the
-    platform lets manage the group besides its owner."""
+    platform lets manage the group besides its owner; ``admins_added``/``admins_removed``
+    change that list by one promotion or demotion (Telegram reports them one at a time)."""
 
     chat: ChatRef
     owner: PersonRef | None = None
     announcement: str | None = None
     dismissed: bool = False
     admins: tuple[PersonRef, ...] | None = None
+    admins_added: tuple[PersonRef, ...] = ()
+    admins_removed: tuple[PersonRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

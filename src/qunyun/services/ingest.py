@@ -365,11 +365,14 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                 values["owner_member_id"] = member(event.owner).id
             if event.announcement is not None:
                 values["announcement"] = event.announcement
-            if event.admins is not None:
-                current = conn.execute(select(groups.c.settings).where(
-                    groups.c.id == touched.group_id)).scalar()
-                values["settings"] = {**dict(current or {}), "admins": sorted(
-                    {member(a).id for a in event.admins})}
+            if event.admins is not None or event.admins_added or event.admins_removed:
+                current = dict(conn.execute(select(groups.c.settings).where(
+                    groups.c.id == touched.group_id)).scalar() or {})
+                admins = ({member(a).id for a in event.admins} if event.admins is not None
+                          else {int(i) for i in current.get("admins", [])})
+                admins |= {member(a).id for a in event.admins_added}
+                admins -= {member(a).id for a in event.admins_removed}
+                values["settings"] = {**current, "admins": sorted(admins)}
             if event.dismissed:
                 values["state"] = GroupState.CLOSED.value
                 _member_event(conn, kind="group_dismissed", member_id=None,

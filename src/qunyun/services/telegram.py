@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,12 +31,13 @@ from qunyun.adapters.secretbox import SecretBox
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import telegram_bots, telegram_chats
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.events import ChatRef
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, raw_inbox
 from qunyun.services import groups as groups_service
 from qunyun.services.errors import InvalidInput, NotFound, ServiceError
-from qunyun.services.ingest import IngestBatch, IngestConfig, do_ingest_event
-from qunyun.services.users import Actor
+from qunyun.services.ingest import NO_RULES, IngestBatch, IngestConfig, do_ingest_event
+from qunyun.services.users import SYSTEM, Actor
 
 log = logging.getLogger(__name__)
 PLATFORM = telegram_parse.PLATFORM
@@ -241,6 +242,75 @@ def set_status(conn: Connection, bot_id: str, **values: Any) -> None:
                  .values(status=status))
 
 
+# --- sync --------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    chats: int = 0
+    admins: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # chat id → what Telegram said
+
+
+def do_sync(uow: UnitOfWork, *, actor: Actor, box: SecretBox, clients: ClientFactory,
+            now: datetime, bot_id: str | None = None,
+            chat_ids: Iterable[str] | None = None) -> SyncResult:
+    """Read each group's administrators from Telegram (``getChatAdministrators``): the owner
+    and admins become the group's staff — their messages are not moderated, they are not
+    greeted — and the bot's own entry gives its rights there. Telegram reports a promotion
+    only to an admin bot and never the admins a group had before the bot came, hence this
+    read (run for a group as soon as the bot is added). API calls are made outside
+    transactions; a group that fails is reported with Telegram's words, the rest go on."""
+    actor.require(Permission.OPERATE)
+    with uow.read() as conn:
+        stmt = select(telegram_chats.c.bot_id, telegram_chats.c.chat_id,
+                      telegram_chats.c.title).where(
+            telegram_chats.c.status.in_(("administrator", "creator", "member")))
+        if bot_id:
+            stmt = stmt.where(telegram_chats.c.bot_id == bot_id)
+        if chat_ids is not None:
+            stmt = stmt.where(telegram_chats.c.chat_id.in_(list(chat_ids)))
+        chats = list(conn.execute(stmt.order_by(telegram_chats.c.id)))
+        tokens = {b: found.token for b in {c.bot_id for c in chats}
+                  if (found := bot_secrets(conn, box, b)) is not None}
+    out = SyncResult()
+    for chat in chats:
+        if chat.bot_id not in tokens:
+            continue
+        client = clients(tokens[chat.bot_id])
+        try:
+            administrators = client.admins(chat.chat_id)
+        except TelegramApiError as exc:
+            out.failed[chat.chat_id] = str(exc)
+            continue
+        finally:
+            client.close()
+        mine = next((a for a in administrators
+                     if str((a.get("user") or {}).get("id")) == chat.bot_id), None)
+        try:
+            event = telegram_parse.admins_event(
+                ChatRef(external_id=chat.chat_id, name=chat.title), administrators, now)
+        except ParseError as exc:
+            out.failed[chat.chat_id] = str(exc)
+            continue
+        with uow.write() as conn:
+            do_ingest_event(conn, event, config=NO_RULES, received_at=now)
+            values: dict[str, Any] = {"updated_at": now}
+            if mine is not None:
+                values.update(status=str(mine.get("status") or "administrator")[:16],
+                              rights={k: bool(mine.get(k)) for k in RIGHTS})
+            conn.execute(update(telegram_chats).where(
+                telegram_chats.c.bot_id == chat.bot_id,
+                telegram_chats.c.chat_id == chat.chat_id).values(**values))
+            audit.record(conn, actor=actor.label, action="telegram.sync", object_type="chat",
+                         object_id=chat.chat_id,
+                         detail={"bot": chat.bot_id, "admins": len(event.admins or ()),
+                                 "owner": bool(event.owner)})
+        out.chats += 1
+        out.admins += len(event.admins or ()) + (event.owner is not None)
+    return out
+
+
 # --- receiving ---------------------------------------------------------------------------
 
 
@@ -307,6 +377,7 @@ class ProcessStats:
     failed: int = 0
     deferred: int = 0  # left for the next round: the database was busy
     events: int = 0
+    added_to: set[str] = field(default_factory=set)  # chats the bot was added to: to sync
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -333,11 +404,26 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
             expected=(ParseError, ServiceError, ValueError), what="Telegram update")
     stats.failed, stats.deferred = handled.failed, handled.deferred
     for _row, parsed in handled.done:
+        stats.added_to |= {f["chat"] for f in parsed.follow_ups
+                           if f["kind"] == "bot_status" and f["status"] in telegram_parse.IN}
         stats.processed += 1
         stats.events += len(parsed.events)
         for kind, n in parsed.skipped.items():
             stats.skipped[kind] = stats.skipped.get(kind, 0) + n
     return stats
+
+
+def sync_added(uow: UnitOfWork, *, stats: ProcessStats, box: SecretBox,
+               clients: ClientFactory, now: datetime) -> SyncResult:
+    """After processing: read the admins and rights of the groups the bot was just added
+    to (Telegram never reports the admins a group had before)."""
+    if not stats.added_to:
+        return SyncResult()
+    synced = do_sync(uow, actor=SYSTEM, box=box, clients=clients, now=now,
+                     chat_ids=stats.added_to)
+    for chat_id, error in synced.failed.items():
+        log.warning("Telegram group %s could not be synced: %s", chat_id, error)
+    return synced
 
 
 def _follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],

@@ -17,8 +17,10 @@ router = APIRouter(include_in_schema=False)
 @router.get("/telegram")
 @access(Permission.VIEW)
 def telegram_page(request: Request, actor: CurrentActor, conn: ReadConn,
-                  runtime: RuntimeDep) -> Response:
+                  runtime: RuntimeDep, synced: int | None = None, admins: int = 0,
+                  failed: int = 0) -> Response:
     return render(request, "telegram.html", {
+        "synced": synced, "synced_admins": admins, "sync_failed": failed,
         "bots": telegram.list_bots(conn, actor=actor),
         "chats": telegram.list_chats(conn, actor=actor),
         "pending": raw_inbox.pending_by_account(conn, telegram.PLATFORM),
@@ -37,6 +39,16 @@ def telegram_link(actor: CurrentActor, runtime: RuntimeDep, bot_id: str = Form(.
                                    adapter=runtime.adapter(telegram.PLATFORM), account=bot_id,
                                    channel=channel, chats=[chat_id], capacity=capacity)
     return RedirectResponse("/telegram#telegram-links", status_code=303)
+
+
+@router.post("/telegram/sync")
+@access(Permission.OPERATE)
+def telegram_sync(actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    """Read every group's owner and admins and the bot's rights from Telegram."""
+    result = telegram.do_sync(runtime.uow, actor=actor, box=runtime.box,
+                              clients=telegram_clients(runtime), now=runtime.now())
+    return RedirectResponse(f"/telegram?synced={result.chats}&admins={result.admins}"
+                            f"&failed={len(result.failed)}#telegram-chats", status_code=303)
 
 
 @router.post("/telegram/bots")

@@ -42,6 +42,7 @@ class FakeChat:
     title: str
     type: str = "supergroup"
     members: dict[int, str] = field(default_factory=dict)  # user id → status
+    names: dict[int, str] = field(default_factory=dict)  # user id → first name
     bot_rights: dict[int, dict[str, bool]] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # invite link → name
 
@@ -120,6 +121,7 @@ class FakeTelegram:
     def message(self, token: str, chat_id: int, uid: int, name: str, text: str,
                 **extra: Any) -> dict[str, Any]:
         self.chats[chat_id].members.setdefault(uid, "member")
+        self.chats[chat_id].names[uid] = name
         return self._push(token, "message", {
             "message_id": next(self._message_ids), "date": next(self._dates),
             "chat": self._chat(chat_id), "from": self.user(uid, name), "text": text, **extra})
@@ -127,6 +129,7 @@ class FakeTelegram:
     def join(self, token: str, chat_id: int, uid: int, name: str, *, link_name: str = "",
              by: tuple[int, str] | None = None) -> dict[str, Any]:
         self.chats[chat_id].members[uid] = "member"
+        self.chats[chat_id].names[uid] = name
         body: dict[str, Any] = {
             "chat": self._chat(chat_id), "from": self.user(*(by or (uid, name))),
             "date": next(self._dates),
@@ -138,6 +141,23 @@ class FakeTelegram:
                                    "creates_join_request": False, "is_primary": False,
                                    "is_revoked": False}
         return self._push(token, "chat_member", body)
+
+    def promote(self, token: str, chat_id: int, uid: int, name: str, *,
+                demote: bool = False, creator: bool = False,
+                report: bool = True) -> dict[str, Any] | None:
+        """A member made an admin (the owner, with ``creator``) or back to a member; with
+        ``report=False`` it happened before the bot came, so no update tells the bot."""
+        chat = self.chats[chat_id]
+        old = chat.members.get(uid, "member")
+        new = "member" if demote else "creator" if creator else "administrator"
+        chat.members[uid], chat.names[uid] = new, name
+        if not report:
+            return None
+        return self._push(token, "chat_member", {
+            "chat": self._chat(chat_id), "from": self.user(uid, name),
+            "date": next(self._dates),
+            "old_chat_member": {"user": self.user(uid, name), "status": old},
+            "new_chat_member": {"user": self.user(uid, name), "status": new}})
 
     def leave(self, token: str, chat_id: int, uid: int, name: str, *,
               by: tuple[int, str] | None = None) -> dict[str, Any]:
@@ -266,6 +286,21 @@ class FakeTelegram:
             return _error(400, "Bad Request: message text is empty")
         return {"message_id": next(self._message_ids), "date": int(self._clock()),
                 "chat": self._chat(chat.chat_id), "text": p["text"]}
+
+    def m_getChatAdministrators(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._chat_or_error(p)
+        if isinstance(chat, Response):
+            return chat
+        if bot.bot_id not in chat.bot_rights:
+            return _error(403, "Forbidden: bot is not a member of the supergroup chat")
+        people = [{"user": self.user(uid, chat.names.get(uid, str(uid))), "status": status}
+                  for uid, status in chat.members.items()
+                  if status in ("administrator", "creator")]
+        bots = [{"user": {"id": b.bot_id, "is_bot": True, "first_name": b.username,
+                          "username": b.username}, "status": "administrator", **rights}
+                for b in self.bots.values()
+                if (rights := chat.bot_rights.get(b.bot_id)) is not None and rights]
+        return people + bots
 
     def m_deleteMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         chat = self._allowed(bot, p, "can_delete_messages")

@@ -11,7 +11,7 @@ rights per chat.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ PLATFORM = "telegram"
 GROUP_TYPES = ("group", "supergroup")
 IN = ("member", "administrator", "creator", "restricted")
 OUT = ("left", "kicked")
+ADMIN = ("administrator", "creator")
 # what a message carries besides text, as the moderation and health code names it
 MEDIA = (("photo", "image"), ("sticker", "sticker"), ("animation", "animation"),
          ("video", "video"), ("voice", "voice"), ("video_note", "video"),
@@ -219,8 +220,36 @@ def _chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
         removed = new.get("status") == "kicked" or actor.external_id != member.external_id
         out.events.append(_left(chat, member, actor if removed else None, at,
                                 removed=removed))
+    elif (old.get("status") in ADMIN) != (new.get("status") in ADMIN):
+        # promoted or demoted: the group's staff change (their messages are not moderated)
+        promoted = new.get("status") in ADMIN
+        out.events.append(GroupUpdated(
+            platform=PLATFORM, occurred_at=at, chat=chat,
+            external_event_id=f"admin:{chat.external_id}:{member.external_id}:"
+                              f"{int(at.timestamp())}",
+            admins_added=(member,) if promoted else (),
+            admins_removed=() if promoted else (member,)))
     else:
         out.skipped["chat_member_" + str(new.get("status") or "unknown")] += 1
+
+
+def admins_event(chat: ChatRef, administrators: Sequence[Mapping[str, Any]],
+                 at: datetime) -> GroupUpdated:
+    """``getChatAdministrators``' answer as the group's owner and admins (bots left out)."""
+    owner: PersonRef | None = None
+    admins: list[PersonRef] = []
+    for i, entry in enumerate(administrators):
+        person = entry.get("user") if isinstance(entry, Mapping) else None
+        if isinstance(person, Mapping) and person.get("is_bot"):
+            continue
+        ref = user(person, f"administrators[{i}].user")
+        if entry.get("status") == "creator":
+            owner = ref
+        else:
+            admins.append(ref)
+    return GroupUpdated(platform=PLATFORM, occurred_at=at, chat=chat, owner=owner,
+                        admins=tuple(admins),
+                        external_event_id=f"admins:{chat.external_id}:{int(at.timestamp())}")
 
 
 def _my_chat_member(update: Mapping[str, Any], out: ParseResult) -> None:

@@ -52,3 +52,15 @@ def chats(actor: CurrentActor, conn: ReadConn, bot_id: str | None = None
           ) -> list[dict[str, Any]]:
     """Each chat a bot is in: its status there and the rights qunyun uses that it lacks."""
     return telegram.list_chats(conn, actor=actor, bot_id=bot_id)
+
+
+@router.post("/telegram/sync")
+@access(Permission.OPERATE)
+def sync(actor: CurrentActor, runtime: RuntimeDep, bot_id: str | None = None
+         ) -> dict[str, Any]:
+    """Read each group's owner and admins (the group's staff: not moderated, not greeted)
+    and the bot's rights from Telegram: ``{chats, admins, failed: {chat id: reason}}``."""
+    result = telegram.do_sync(runtime.uow, actor=actor, box=runtime.box,
+                              clients=telegram_clients(runtime), now=runtime.now(),
+                              bot_id=bot_id)
+    return {"chats": result.chats, "admins": result.admins, "failed": result.failed}
