@@ -22,6 +22,8 @@ class Capability(StrEnum):
     REMOVE_MEMBER = "remove_member"
     # Keep a member from posting for a while (Telegram's restrictChatMember); WeCom cannot.
     MUTE_MEMBER = "mute_member"
+    # Delete a member's message (the ad itself; Telegram's deleteMessage); WeCom cannot.
+    DELETE_MESSAGE = "delete_message"
     # Let a removed member back (lift a platform ban, add them again); WeCom cannot, so a
     # person re-invites them.
     RESTORE_MEMBER = "restore_member"
@@ -46,7 +48,7 @@ class Capability(StrEnum):
 CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.SEND_TEXT: "在群里发消息", Capability.MENTION: "@成员",
     Capability.SEND_PRIVATE: "私聊发消息", Capability.REMOVE_MEMBER: "移出成员",
-    Capability.MUTE_MEMBER: "禁言成员",
+    Capability.MUTE_MEMBER: "禁言成员", Capability.DELETE_MESSAGE: "删除消息",
     Capability.RESTORE_MEMBER: "请成员回群", Capability.RENAME_GROUP: "改群名",
     Capability.BROADCAST_UNCONFIRMED: "不经确认群发",
     Capability.IDEMPOTENT_SEND: "去重发送", Capability.SEND_IMAGE: "发图片",
@@ -90,6 +92,9 @@ class Action:
     internal: ClassVar[bool] = False
     # work only a person can do (answer a question the bot was unsure about): always a task
     needs_person: ClassVar[bool] = False
+    # left out where the platform cannot do it, instead of becoming a person's task (the ad
+    # deleted with its sender's removal: on WeCom the removal's task is the whole job)
+    optional: ClassVar[bool] = False
     group_id: int | None = None
 
     def required_capabilities(self) -> frozenset[Capability]:
@@ -228,6 +233,27 @@ class MuteMember(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteMessage(Action):
+    """Delete a member's message from the group (an ad moderation blocked), where the
+    platform lets the bot."""
+
+    type_name: ClassVar[str] = "delete_message"
+    optional: ClassVar[bool] = True
+    member_id: int
+    message_id: str
+    reason: str = ""
+
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.DELETE_MESSAGE})
+
+    def summary(self) -> str:
+        return _clip(f"删除消息：{self.reason}" if self.reason else "删除消息")
+
+    def timeliness(self) -> str:
+        return "act"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RestoreMember(Action):
     """Undo a removal that turned out wrong: lift the platform's ban or add them back; where
     the platform cannot, a person re-invites them."""
@@ -340,7 +366,7 @@ def fill_names(template: str, names: tuple[str, ...]) -> str:
 
 ACTION_TYPES: dict[str, type[Action]] = {
     cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, MuteMember,
-                                   RestoreMember,
+                                   DeleteMessage, RestoreMember,
                                    RenameGroup, HandToStaff, RecordModeration, BlacklistMember,
                                    RecordCheckin, AwardPoints, NoteCooldown)
 }

@@ -114,6 +114,8 @@ def enqueue(
     for index, (rule, action) in enumerate(actions):
         key = action.own_key() or f"{key_prefix}:{rule}:{index}"
         missing = action.required_capabilities() - capabilities
+        if missing and action.optional:
+            continue
         member_id = getattr(action, "member_id", None)
         batched = isinstance(action, SendText) and bool(action.batch_key) and not missing
         if batched:

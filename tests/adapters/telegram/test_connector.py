@@ -196,7 +196,8 @@ def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtim
     tg.join(token, CHAT, 501, "小 王", link_name="海报A")
     tg.message(token, CHAT, 501, "小 王", "打卡")
     tg.join(token, CHAT, 502, "推广 号")
-    tg.message(token, CHAT, 502, "推广 号", "兼职刷单日结300，加V：abc12345 联系电话 13812345678")
+    ad = tg.message(token, CHAT, 502, "推广 号",
+                    "兼职刷单日结300，加V：abc12345 联系电话 13812345678")["message"]
     assert pump(tg_runtime, bot["bot_id"]).failed == 0
     for _ in range(3):
         outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
@@ -205,6 +206,8 @@ def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtim
     texts = [c["text"] for c in tg.called("sendMessage")]
     assert any("打卡" in t and 'tg://user?id=501' in t for t in texts), texts
     assert [c["user_id"] for c in tg.called("banChatMember")] == [502]
+    # the ad itself is deleted too
+    assert [c["message_id"] for c in tg.called("deleteMessage")] == [ad["message_id"]]
 
 
 def test_page_and_api_show_bots_and_missing_rights(conn: Connection, tg_runtime: Runtime,

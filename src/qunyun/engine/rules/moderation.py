@@ -18,6 +18,7 @@ from datetime import timedelta
 from qunyun.domain.actions import (
     Action,
     BlacklistMember,
+    DeleteMessage,
     MuteMember,
     RecordModeration,
     RemoveMember,
@@ -99,7 +100,11 @@ class ModerationRule(Rule):
             # too late to warn or remove for it: recorded (and counted as an ad), not acted on
             return Outcome([replace(record, action="none", status="logged",
                                     reasons=(*match.reasons, STALE_NOTE))], stop=True)
-        return Outcome([replace(record, action=step, status="logged"), *acts], stop=True)
+        # the ad goes too, where the platform lets the bot delete it (Telegram)
+        delete = DeleteMessage(group_id=ctx.group.id, member_id=ctx.member.id,
+                               message_id=event.message_id, reason="；".join(match.reasons[:3]))
+        return Outcome([replace(record, action=step, status="logged"), delete, *acts],
+                       stop=True)
 
 
 def step_for(cfg: ModerationSettings, prior_violations: int) -> str:

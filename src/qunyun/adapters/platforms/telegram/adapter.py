@@ -32,6 +32,7 @@ from qunyun.adapters.platforms.telegram import parse as telegram_parse
 from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
 from qunyun.domain.actions import (
     Capability,
+    DeleteMessage,
     MuteMember,
     RemoveMember,
     RenameGroup,
@@ -43,6 +44,7 @@ from qunyun.i18n import saying, spoken
 
 CAPABILITIES = frozenset({
     Capability.SEND_TEXT, Capability.MENTION, Capability.REMOVE_MEMBER, Capability.MUTE_MEMBER,
+    Capability.DELETE_MESSAGE,
     Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
     Capability.SEND_PRIVATE,
     Capability.CREATE_JOIN_CODE,
@@ -135,6 +137,9 @@ class TelegramAdapter(PlatformAdapter):
                 client.restrict(chat, self._member(delivery, action.member_id),
                                 until=int(self._clock()) + max(60, action.minutes * 60))
                 return Receipt()
+            if isinstance(action, DeleteMessage):
+                client.delete_message(chat, action.message_id)
+                return Receipt()
             if isinstance(action, RestoreMember):
                 client.unban(chat, self._member(delivery, action.member_id))
                 return Receipt()
@@ -185,6 +190,7 @@ class TelegramAdapter(PlatformAdapter):
 
 # what each action needs the bot to be allowed, in the words of the right's name
 NEEDED = {"remove_member": "can_restrict_members", "mute_member": "can_restrict_members",
+          "delete_message": "can_delete_messages",
           "restore_member": "can_restrict_members", "rename_group": "can_change_info"}
 
 
