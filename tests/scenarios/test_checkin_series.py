@@ -16,7 +16,6 @@ from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.storage.tables import checkins
 from qunyun.analytics.health import group_health
-from qunyun.bootstrap import Runtime
 from qunyun.services import activities, enrolments, settlements
 from qunyun.services.reports import get_cohort_report
 from qunyun.services.users import SYSTEM
@@ -37,8 +36,7 @@ def days_checked_in(i: int) -> list[int]:
     return [0, 2, 4]
 
 
-def test_a_week_of_checkins_in_shared_words(conn: Connection, runtime: Runtime) -> None:
-    live = Live(conn, runtime)
+def test_a_week_of_checkins_in_shared_words(conn: Connection, live: Live) -> None:
     live.switch_everything_on()
     start = days_ago(12)  # X1's first day, local midnight
     gid = live.group("x1", "X1 21天英语打卡群", start - timedelta(days=3), owner="teacher",

@@ -19,11 +19,11 @@ from sqlalchemy import Connection, select
 from qunyun import sample_playbooks
 from qunyun.adapters.storage.tables import deliveries, points_ledger
 from qunyun.analytics.health import group_health
-from qunyun.bootstrap import Runtime
 from qunyun.clock import Clock, utcnow
 from qunyun.services import tags
 from qunyun.services.users import SYSTEM
 from tests.scenarios.live import TZ, Live, days_ago, local
+from tests.scenarios.telegram_live import TelegramLive
 
 ADVISERS = ("顾问小林", "顾问阿杰", "顾问美美", "顾问大刘", "顾问小周")
 TALK = ("已转发朋友圈", "收到👍", "好的", "已报名", "我家是三居室，推荐哪款？", "沙发有现货吗",
@@ -31,9 +31,7 @@ TALK = ("已转发朋友圈", "收到👍", "好的", "已报名", "我家是三
 AD = "招兼职刷单，日结300，加V：abc12345，名额有限"
 
 
-def test_six_groups_filled_greeted_answered_and_launched(conn: Connection,
-                                                        runtime: Runtime) -> None:
-    live = Live(conn, runtime)
+def test_six_groups_filled_greeted_answered_and_launched(conn: Connection, live: Live) -> None:
     live.switch_everything_on()
     rng = random.Random(0)
     opened = days_ago(10)
@@ -128,3 +126,12 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection,
     assert reports[gids[2]].ads == 2 and reports[gids[2]].kicks == 1
     assert all(reports[g].ads == 0 for g in gids if g != gids[2])
     assert all(reports[g].speakers >= 10 for g in gids)
+    if isinstance(live, TelegramLive):  # the bot did it all itself, over the Bot API
+        tg, ad = live.tg, live.users["ad"]
+        assert [c["user_id"] for c in tg.called("banChatMember")] == [ad]
+        assert [c["user_id"] for c in tg.called("unbanChatMember")] == [ad]  # a kick
+        assert len(tg.called("deleteMessage")) == 2  # both ads, the warned one too
+        texts = [c["text"] for c in tg.called("sendMessage")]
+        assert sum("团购价以今晚 20:00 直播公布为准" in t for t in texts) == 6
+        assert sum("「业主福利日」现在开始！🎉" in t for t in texts) == 6
+        assert any(f"tg://user?id={live.users['o1-0-0']}" in t for t in texts)  # a welcome

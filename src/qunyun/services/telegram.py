@@ -393,7 +393,7 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
         for event in parsed.events:
             do_ingest_event(conn, event, config=config, batch=batch)
         for follow in parsed.follow_ups:
-            _follow_up(conn, row["account"], follow, update_, now)
+            apply_follow_up(conn, row["account"], follow, update_, now)
             batch.after_change()
         return parsed
 
@@ -426,8 +426,10 @@ def sync_added(uow: UnitOfWork, *, stats: ProcessStats, box: SecretBox,
     return synced
 
 
-def _follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],
-               update_: Mapping[str, Any], now: datetime) -> None:
+def apply_follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],
+                    update_: Mapping[str, Any], now: datetime) -> None:
+    """What an update asks of the connector besides its events: a chat's new id, the
+    bot's status and rights in a chat (other kinds are not acted on yet)."""
     if follow["kind"] == "migrate":  # a group became a supergroup: a new id, the same group
         groups_service.move_group(conn, platform=PLATFORM, old=follow["chat"],
                                   new=follow["to"], at=now)
