@@ -174,7 +174,7 @@ def test_overturning_an_automatic_decision_undoes_what_it_caused(
     done = moderation.do_review(conn, actor=SYSTEM, decision_id=ids[2], confirm=False,
                                 capabilities=runtime.capabilities, now=T0 + timedelta(hours=1))
     assert done["status"] == "overturned" and done["undone"] == {
-        "lifted": 1, "cancelled": 1, "restored": 1}
+        "lifted": 1, "cancelled": 1, "restored": 1, "unmuted": 0}
     assert not blacklist_service.is_blacklisted(conn, member_id, T0 + timedelta(hours=2))
     restored = conn.execute(select(outbox.c.action_type, outbox.c.group_id).where(
         outbox.c.action_type == "restore_member")).one()

@@ -233,6 +233,21 @@ class MuteMember(Action):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UnmuteMember(Action):
+    """Lift a mute before it ends (it turned out wrong): the member may post again."""
+
+    type_name: ClassVar[str] = "unmute_member"
+    member_id: int
+    reason: str = ""
+
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.MUTE_MEMBER})
+
+    def summary(self) -> str:
+        return _clip(f"解除禁言：{self.reason}" if self.reason else "解除禁言")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteMessage(Action):
     """Delete a member's message from the group (an ad moderation blocked), where the
     platform lets the bot."""
@@ -366,7 +381,7 @@ def fill_names(template: str, names: tuple[str, ...]) -> str:
 
 ACTION_TYPES: dict[str, type[Action]] = {
     cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, MuteMember,
-                                   DeleteMessage, RestoreMember,
+                                   UnmuteMember, DeleteMessage, RestoreMember,
                                    RenameGroup, HandToStaff, RecordModeration, BlacklistMember,
                                    RecordCheckin, AwardPoints, NoteCooldown)
 }

@@ -27,7 +27,13 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.adapters.storage.tables import outbox as outbox_table
 from qunyun.clock import utcnow
-from qunyun.domain.actions import CapabilityLookup, RemoveMember, RestoreMember
+from qunyun.domain.actions import (
+    CapabilityLookup,
+    MuteMember,
+    RemoveMember,
+    RestoreMember,
+    UnmuteMember,
+)
 from qunyun.domain.staff import Permission
 from qunyun.engine.freshness import is_stale
 from qunyun.engine.moderation import SEVERITIES, Classifier, WordList
@@ -274,10 +280,11 @@ def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
               capabilities: CapabilityLookup, now: datetime,
               restore: bool) -> dict[str, int]:
     """Undo what a decision did: it stops counting toward the next step (its member events
-    become ``…_overturned``), a blacklist it caused is lifted, a removal still waiting is
-    cancelled (its staff task dismissed), and one already done is undone when ``restore``
-    (the platform lets them back in, or a person re-invites them)."""
-    out = {"lifted": 0, "cancelled": 0, "restored": 0}
+    become ``…_overturned``), a blacklist it caused is lifted, a removal or mute still
+    waiting is cancelled (its staff task dismissed), a removal already done is undone when
+    ``restore`` (the platform lets them back in, or a person re-invites them) and a mute
+    already done is lifted."""
+    out = {"lifted": 0, "cancelled": 0, "restored": 0, "unmuted": 0}
     member_id = row["member_id"]
     if member_id is None or row["status"] == PENDING:
         return out
@@ -294,17 +301,27 @@ def _overturn(conn: Connection, *, actor: Actor, row: dict[str, Any],
     if row["inbound_event_id"] is not None:
         removals.append(outbox_table.c.inbound_event_id == row["inbound_event_id"])
     restored: set[tuple[str, int]] = set()
-    for rid, platform, group_id, status, task_id in conn.execute(
+    for rid, platform, group_id, status, task_id, kind in conn.execute(
             select(outbox_table.c.id, outbox_table.c.platform, outbox_table.c.group_id,
-                   outbox_table.c.status, outbox_table.c.staff_task_id).where(
-                outbox_table.c.action_type == RemoveMember.type_name,
+                   outbox_table.c.status, outbox_table.c.staff_task_id,
+                   outbox_table.c.action_type).where(
+                outbox_table.c.action_type.in_((RemoveMember.type_name,
+                                                MuteMember.type_name)),
                 outbox_table.c.member_id == member_id, or_(*removals))):
+        mute = kind == MuteMember.type_name
         if status in (outbox.PENDING, outbox.STAFF_TASK):
-            outbox.do_cancel(conn, outbox_id=rid, reason="判定已撤销，无需移出")
+            why = "判定已撤销，无需禁言" if mute else "判定已撤销，无需移出"
+            outbox.do_cancel(conn, outbox_id=rid, reason=why)
             if task_id is not None:
-                tasks.dismiss(conn, task_id=task_id, outcome="判定已撤销，无需移出",
-                              actor=actor.label, now=now)
+                tasks.dismiss(conn, task_id=task_id, outcome=why, actor=actor.label, now=now)
             out["cancelled"] += 1
+        elif mute and status in (outbox.DELIVERED, outbox.SENDING, outbox.UNCERTAIN) \
+                and group_id is not None:
+            outbox.enqueue(conn, platform=platform, actions=[("moderation", UnmuteMember(
+                group_id=group_id, member_id=member_id, reason="误判，已撤销禁言"))],
+                capabilities=capabilities(platform), key_prefix=f"overturn:{row['id']}:mute",
+                now=now)
+            out["unmuted"] += 1
         elif restore and status in (outbox.DELIVERED, outbox.SENDING, outbox.UNCERTAIN) \
                 and group_id is not None and (platform, group_id) not in restored:
             restored.add((platform, group_id))

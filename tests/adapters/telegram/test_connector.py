@@ -481,3 +481,45 @@ def test_private_messages_reach_only_members_who_started_the_bot(
                         member_external_ids={2: "777"})
     with pytest.raises(PermanentSendError, match="has not started the bot"):
         adapter.send(stranger)
+
+
+def test_a_mute_overturned_in_the_moderation_log_is_lifted(conn: Connection,
+                                                          tg_runtime: Runtime,
+                                                          tg: FakeTelegram,
+                                                          staff: dict[str, str]) -> None:
+    """A person overturns a wrong mute on the moderation log page: the bot lifts it."""
+    import random
+
+    from qunyun.adapters.storage.tables import moderation_decisions
+    from qunyun.services import automation
+    from qunyun.services import outbox as outbox_service
+    from qunyun.web.app import create_app
+    from tests.web.conftest import login
+
+    def deliver() -> None:
+        for _ in range(2):
+            outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                       limiter=tg_runtime.limiter, worker_id="w",
+                                       policy=tg_runtime.policy, rng=random.Random(1))
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation", values={
+        "enabled": True, "escalation": ["mute"], "mute_minutes": 60})
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.join(token, CHAT, 502, "李 老师")
+    tg.message(token, CHAT, 502, "李 老师", "兼职刷单日结300，加V：abc12345 联系电话 13812345678")
+    pump(tg_runtime, bot["bot_id"])
+    deliver()
+    (muted,) = tg.called("restrictChatMember")
+    assert muted["permissions"]["can_send_messages"] is False
+    decision_id = conn.execute(select(moderation_decisions.c.id)).scalar_one()
+    client = TestClient(create_app(tg_runtime), follow_redirects=False)
+    csrf = login(client, staff["operator"])
+    answer = client.post(f"/automation/moderation/{decision_id}/review",
+                         data={"csrf_token": csrf, "decision": "overturn"})
+    assert answer.status_code == 303, answer.text
+    deliver()
+    lifted = tg.called("restrictChatMember")[1:]
+    assert [(c["user_id"], c["permissions"]["can_send_messages"]) for c in lifted] == [
+        (502, True)]
+    assert not tg.called("banChatMember")  # lifted, nobody removed

@@ -39,6 +39,7 @@ from qunyun.domain.actions import (
     RestoreMember,
     SendPrivate,
     SendText,
+    UnmuteMember,
 )
 from qunyun.i18n import saying, spoken
 
@@ -137,6 +138,9 @@ class TelegramAdapter(PlatformAdapter):
                 client.restrict(chat, self._member(delivery, action.member_id),
                                 until=int(self._clock()) + max(60, action.minutes * 60))
                 return Receipt()
+            if isinstance(action, UnmuteMember):
+                client.unrestrict(chat, self._member(delivery, action.member_id))
+                return Receipt()
             if isinstance(action, DeleteMessage):
                 client.delete_message(chat, action.message_id)
                 return Receipt()
@@ -190,7 +194,7 @@ class TelegramAdapter(PlatformAdapter):
 
 # what each action needs the bot to be allowed, in the words of the right's name
 NEEDED = {"remove_member": "can_restrict_members", "mute_member": "can_restrict_members",
-          "delete_message": "can_delete_messages",
+          "delete_message": "can_delete_messages", "unmute_member": "can_restrict_members",
           "restore_member": "can_restrict_members", "rename_group": "can_change_info"}
 
 

@@ -153,6 +153,16 @@ class TelegramClient:
             "permissions": {"can_send_messages": False, "can_send_other_messages": False,
                             "can_add_web_page_previews": False}})
 
+    def unrestrict(self, chat_id: str, user_id: str) -> None:
+        """Lift a mute: every permission back (Telegram's way of ending a restriction)."""
+        self.call("restrictChatMember", {
+            "chat_id": chat_id, "user_id": int(user_id),
+            "permissions": {k: True for k in (
+                "can_send_messages", "can_send_audios", "can_send_documents",
+                "can_send_photos", "can_send_videos", "can_send_video_notes",
+                "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
+                "can_add_web_page_previews", "can_invite_users")}})
+
     def set_title(self, chat_id: str, title: str) -> None:
         self.call("setChatTitle", {"chat_id": chat_id, "title": title})
 
