@@ -76,7 +76,8 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection, live:
     everyone = {live.member(w) for ws in owners.values() for w in ws}
     # greeted: every owner once (batched when they came together), the advisers never
     greeted = Counter(live.greeted())
-    assert set(greeted) == everyone | {live.member("ad")} and set(greeted.values()) == {1}
+    # the account named 兼职日结 reads like an ad: queued for a person, not greeted
+    assert set(greeted) == everyone and set(greeted.values()) == {1}
     assert live.member("staff-1") not in greeted
     # the advisers' invitations and the owner's messages are work: no points for staff
     earners = set(conn.execute(select(points_ledger.c.member_id).distinct()).scalars())
@@ -90,7 +91,7 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection, live:
     # moderated: the advertiser alone (not the owner's offer, not the shared words)
     decisions = live.decisions()
     assert {d["member_id"] for d in decisions} == {live.member("ad")}
-    assert [d["action"] for d in decisions] == ["warn", "remove"]
+    assert [d["action"] for d in decisions] == ["review", "warn", "remove"]
     assert [r["member_id"] for r in live.sent("remove_member")] == [live.member("ad")]
     tags.do_create_tag(conn, actor=SYSTEM, name="广告号", kind="rule",
                        rule="events.ad_flagged >= 1", clock=Clock(utcnow(), TZ))

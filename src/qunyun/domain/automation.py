@@ -66,6 +66,9 @@ class ModerationSettings(_Section):
                                max_length=500)
     # the group owner, group admins and the team's own staff are not moderated
     exempt_staff: bool = True
+    # a newcomer with a link, number or account in their name is removed on joining; a name
+    # that only reads like an ad is queued for a person
+    check_names: bool = True
     blacklist_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("review_threshold")

@@ -91,8 +91,9 @@ def _p(pattern: str) -> re.Pattern[str]:
 
 
 _SIGNALS: tuple[_Signal, ...] = (
-    _Signal("link", "含链接", 2.6, _p(
-        r"https?://|www\.|\b[a-z0-9-]{2,}\.(?:com|cn|net|org|top|xyz|vip|cc|me|io|co|info|"
+    _Signal("link", "含链接", 2.6, _p(  # t.me/…: Telegram's links, its spam's usual kind
+        r"https?://|www\.|t\.me/|telegram\.(?:me|dog)/|tg://|"
+        r"\b[a-z0-9-]{2,}\.(?:com|cn|net|org|top|xyz|vip|cc|me|io|co|info|"
         r"shop|club|site|online|ltd|ly)\b"), "contact"),
     _Signal("mobile", "含手机号", 2.4, _p(r"(?<![\dx])1[3-9]\d{9}(?![\dx])"), "contact",
             on_digits=True),
@@ -541,6 +542,11 @@ _PUBLIC: tuple[tuple[frozenset[str], str], ...] = (
 _COMBO_REASON = "联系方式 + 诱导用语"
 _AD_WORDS_REASON = "用词像广告"
 _NEWCOMER_REASON = "入群不久，按更严的标准"
+
+
+# signals that are a way to reach someone (a link, a number, an account): in a member's name
+# they make an advertiser of a newcomer who has not said a word yet
+CONTACT_SIGNALS: frozenset[str] = frozenset(s.name for s in _SIGNALS if s.kind == "contact")
 
 
 def fixed_reasons() -> dict[str, str]:

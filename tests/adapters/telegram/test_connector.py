@@ -523,3 +523,42 @@ def test_a_mute_overturned_in_the_moderation_log_is_lifted(conn: Connection,
     assert [(c["user_id"], c["permissions"]["can_send_messages"]) for c in lifted] == [
         (502, True)]
     assert not tg.called("banChatMember")  # lifted, nobody removed
+
+
+def test_a_newcomer_advertising_in_their_name_is_removed_on_joining(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    """Raid accounts carry their ad in their names and a t.me link in their posts: a contact
+    in the name removes them on joining, ungreeted; an ordinary name is greeted."""
+    import random
+
+    from qunyun.adapters.storage.tables import moderation_decisions
+    from qunyun.services import automation
+    from qunyun.services import outbox as outbox_service
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation",
+                                  values={"enabled": True, "escalation": ["remove"]})
+    automation.do_update_settings(conn, actor=SYSTEM, section="welcome",
+                                  values={"enabled": True, "batch_seconds": 0})
+    from qunyun.services import groups as groups_service
+
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    pump(tg_runtime, bot["bot_id"])
+    gid = conn.execute(select(groups.c.id)).scalar_one()
+    groups_service.do_update_group(conn, actor=SYSTEM, group_id=gid, now=tg_runtime.now(),
+                                   changes={"welcome_template": "欢迎 @{name}！"})
+    tg.join(token, CHAT, 801, "免费资料 @free_vip_bot")
+    tg.join(token, CHAT, 802, "小 王")
+    tg.join(token, CHAT, 803, "Amy")
+    tg.message(token, CHAT, 803, "Amy", "进群领福利 t.me/+AbCdEf123")
+    pump(tg_runtime, bot["bot_id"])
+    for _ in range(2):
+        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                   limiter=tg_runtime.limiter, worker_id="w",
+                                   policy=tg_runtime.policy, rng=random.Random(1))
+    assert sorted(c["user_id"] for c in tg.called("banChatMember")) == [801, 803]
+    greetings = " ".join(c["text"] for c in tg.called("sendMessage"))
+    assert "tg://user?id=802" in greetings and "tg://user?id=801" not in greetings
+    reasons = [r for (r,) in conn.execute(select(moderation_decisions.c.reasons)
+                                          .order_by(moderation_decisions.c.id))]
+    assert "昵称：免费资料 @free_vip_bot" in reasons[0] and "含链接" in reasons[1]

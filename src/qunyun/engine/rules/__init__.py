@@ -8,15 +8,15 @@ from qunyun.engine.rule import Rule
 from qunyun.engine.rules.blacklist import BlacklistRule
 from qunyun.engine.rules.checkin import CheckinRule
 from qunyun.engine.rules.faq import FaqRule
-from qunyun.engine.rules.moderation import ModerationRule
+from qunyun.engine.rules.moderation import ModerationRule, NameRule
 from qunyun.engine.rules.points import PointsRule
 from qunyun.engine.rules.welcome import WelcomeRule
 
 
 def default_rules() -> list[Rule]:
-    return [BlacklistRule(), CheckinRule(), ModerationRule(), FaqRule(), WelcomeRule(),
+    return [BlacklistRule(), CheckinRule(), ModerationRule(), NameRule(), FaqRule(), WelcomeRule(),
             PointsRule()]
 
 
-__all__ = ["BlacklistRule", "CheckinRule", "FaqRule", "ModerationRule", "PointsRule",
+__all__ = ["BlacklistRule", "CheckinRule", "FaqRule", "ModerationRule", "NameRule", "PointsRule",
            "WelcomeRule", "default_rules"]

@@ -12,6 +12,7 @@ reasons and is recorded; a decision on an event too old to act on is recorded, n
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -25,14 +26,17 @@ from qunyun.domain.actions import (
     SendText,
 )
 from qunyun.domain.automation import ModerationSettings
-from qunyun.domain.events import DomainEvent, MessageEdited, MessagePosted
+from qunyun.domain.events import DomainEvent, MemberJoined, MessageEdited, MessagePosted
 from qunyun.engine.freshness import is_stale
-from qunyun.engine.moderation import Verdict, public_reason, thresholds
+from qunyun.engine.moderation import CONTACT_SIGNALS, Verdict, public_reason, thresholds
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
 from qunyun.engine.triggers import on
 
 STALE_NOTE = "消息已过处理时限，只记录不处理"
+NAME_NOTE = "昵称"
+# a handle to write to (@some_shop_bot) in a name: the raid account's whole message
+_HANDLE = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,}")
 
 
 class ModerationRule(Rule):
@@ -131,3 +135,50 @@ def escalation(cfg: ModerationSettings, step: str, *, group_id: int, member_id: 
         return [BlacklistMember(group_id=group_id, member_id=member_id,
                                 days=cfg.blacklist_days, reason=f"自动拉黑：{reason}")]
     return [RemoveMember(group_id=group_id, member_id=member_id, reason=reason)]
+
+
+class NameRule(Rule):
+    """A newcomer whose name is an ad: raid accounts carry a link, a number or an account to
+    write to in their names and may never post. A contact in the name removes them on
+    joining (like an ad's sender), a name that only reads like an
+    ad goes to the review queue; either way nobody greets them. Staff are left alone."""
+
+    name = "moderation_name"
+    priority = -10
+    trigger = on(MemberJoined)
+
+    def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
+        if (not isinstance(event, MemberJoined) or ctx.automation is None
+                or ctx.group is None or ctx.member is None or ctx.member.staff):
+            return None
+        cfg = ctx.automation.settings(ctx.group.id).moderation
+        if not cfg.enabled or not cfg.check_names:
+            return None
+        name = event.member.name
+        verdict = ctx.automation.classifier.classify(
+            name, strict=True, thresholds=thresholds(cfg.block_threshold,
+                                                     cfg.review_threshold, cfg.strict_shift))
+        handle = _HANDLE.search(name) is not None
+        contact = handle or bool(CONTACT_SIGNALS & set(verdict.signals))
+        reasons = (f"{NAME_NOTE}：{name[:40]}", *verdict.reasons,
+                   *(("含账号 @…",) if handle else ()))
+        if contact and (handle or verdict.verdict == "block"):
+            return Verdict("block", max(verdict.score, cfg.block_threshold), reasons,
+                           (*verdict.signals, "name"))
+        if verdict.verdict == "block":
+            return Verdict("review", verdict.score, reasons, (*verdict.signals, "name"))
+        return None
+
+    def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
+        assert isinstance(event, MemberJoined) and isinstance(match, Verdict)
+        assert ctx.group is not None and ctx.member is not None
+        record = RecordModeration(
+            group_id=ctx.group.id, member_id=ctx.member.id, message_id="",
+            text=event.member.name[:2000], verdict=match.verdict, score=round(match.score, 4),
+            reasons=match.reasons, action="review", status="pending", signals=match.signals)
+        if match.verdict == "review":
+            return Outcome([record], stop=True)
+        reason = "；".join(match.reasons[:3])
+        return Outcome([replace(record, action="remove", status="logged"),
+                        RemoveMember(group_id=ctx.group.id, member_id=ctx.member.id,
+                                     reason=reason)], stop=True)
