@@ -69,6 +69,10 @@ class ModerationSettings(_Section):
     # a newcomer with a link, number or account in their name is removed on joining; a name
     # that only reads like an ad is queued for a person
     check_names: bool = True
+    # this many joins within join_flood_seconds is a flood (a raid of accounts, or a poster
+    # that took off): the team gets one task to look at the newcomers
+    join_flood_joins: int = Field(50, ge=5, le=100_000)
+    join_flood_seconds: int = Field(60, ge=10, le=3600)
     blacklist_days: int | None = Field(None, ge=1, le=3650)
 
     @field_validator("review_threshold")

@@ -73,6 +73,8 @@ class RuleContext:
     checkin: CheckinFacts | None = None
     cooldowns: Mapping[str, datetime] = field(default_factory=dict)
     points_today: int = 0  # message points this member earned today in this group
+    # on a join: joins to this group within moderation.join_flood_seconds, this one included
+    recent_joins: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -427,7 +427,16 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
         extra = automation.gather_facts(
             conn, event=event, group_id=touched.group_id, member_id=touched.member.id,
             settings=snapshot.settings(touched.group_id), tz=ZoneInfo(config.timezone))
+    recent_joins = 0
+    if isinstance(event, MemberJoined) and touched.group_id is not None:
+        mod = snapshot.settings(touched.group_id).moderation
+        if mod.enabled:
+            recent_joins = memberships_service.joins_between(
+                conn, touched.group_id,
+                event.occurred_at - timedelta(seconds=mod.join_flood_seconds),
+                event.occurred_at)
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
+                       recent_joins=recent_joins,
                        member=facts(touched.member, touched.joins_in_group),
                        inviter=facts(touched.inviter), automation=snapshot,
                        activity=extra.activity, checkin=extra.checkin,

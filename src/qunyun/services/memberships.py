@@ -70,6 +70,13 @@ def later_leave(conn: Connection, member_id: int, group_id: int,
     return conn.execute(_LATER_LEAVE, {"m": member_id, "g": group_id, "at": at}).scalar()
 
 
+def joins_between(conn: Connection, group_id: int, start: datetime, end: datetime) -> int:
+    """Joins to a group seen in (start, end] (how fast newcomers are arriving)."""
+    return int(conn.execute(select(func.count()).select_from(memberships).where(
+        memberships.c.group_id == group_id, memberships.c.join_observed.is_(True),
+        memberships.c.joined_at > start, memberships.c.joined_at <= end)).scalar_one())
+
+
 def join_count(conn: Connection, member_id: int, group_id: int) -> int:
     """How many joins of this member to this group were seen (not implied)."""
     return int(conn.execute(_JOIN_COUNT, {"m": member_id, "g": group_id}).scalar_one())

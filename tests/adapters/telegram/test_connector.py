@@ -562,3 +562,25 @@ def test_a_newcomer_advertising_in_their_name_is_removed_on_joining(
     reasons = [r for (r,) in conn.execute(select(moderation_decisions.c.reasons)
                                           .order_by(moderation_decisions.c.id))]
     assert "昵称：免费资料 @free_vip_bot" in reasons[0] and "含链接" in reasons[1]
+
+
+def test_a_join_flood_is_one_task_for_the_team(conn: Connection, tg_runtime: Runtime,
+                                               tg: FakeTelegram) -> None:
+    """Accounts pouring in (a raid, or a poster that took off): one task when the count
+    reaches the limit, not one per newcomer; nobody is treated differently for it."""
+    from qunyun.adapters.storage.tables import staff_tasks
+    from qunyun.services import automation
+
+    automation.do_update_settings(conn, actor=SYSTEM, section="moderation", values={
+        "enabled": True, "join_flood_joins": 5, "join_flood_seconds": 60})
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    for uid in range(900, 904):  # four: not yet a flood
+        tg.join(token, CHAT, uid, f"新朋友{uid}")
+    pump(tg_runtime, bot["bot_id"])
+    assert conn.execute(select(func.count()).select_from(staff_tasks)).scalar_one() == 0
+    for uid in range(904, 912):  # the fifth within a minute, and more after it
+        tg.join(token, CHAT, uid, f"新朋友{uid}")
+    pump(tg_runtime, bot["bot_id"])
+    (title,) = conn.execute(select(staff_tasks.c.title)).scalars().all()
+    assert title.startswith("入群激增") and "5 人加入" in title

@@ -20,6 +20,7 @@ from qunyun.domain.actions import (
     Action,
     BlacklistMember,
     DeleteMessage,
+    HandToStaff,
     MuteMember,
     RecordModeration,
     RemoveMember,
@@ -182,3 +183,29 @@ class NameRule(Rule):
         return Outcome([replace(record, action="remove", status="logged"),
                         RemoveMember(group_id=ctx.group.id, member_id=ctx.member.id,
                                      reason=reason)], stop=True)
+
+
+class JoinFloodRule(Rule):
+    """Many joins in a short time — a raid of accounts, or a poster that took off: one task
+    for the team to look at the newcomers, when the count reaches the limit (once per
+    burst). It greets, checks and counts nobody differently; it stops nothing."""
+
+    name = "join_flood"
+    priority = 5
+    trigger = on(MemberJoined)
+
+    def matches(self, event: DomainEvent, ctx: RuleContext) -> object | None:
+        if not isinstance(event, MemberJoined) or ctx.automation is None or ctx.group is None:
+            return None
+        cfg = ctx.automation.settings(ctx.group.id).moderation
+        if not cfg.enabled or ctx.recent_joins != cfg.join_flood_joins:
+            return None
+        return cfg
+
+    def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
+        assert isinstance(match, ModerationSettings) and ctx.group is not None
+        return Outcome([HandToStaff(
+            group_id=ctx.group.id,
+            title=f"入群激增：「{ctx.group.name}」{match.join_flood_seconds} 秒内 "
+                  f"{ctx.recent_joins} 人加入",
+            reason="可能是广告号成批进群，也可能是海报带来的：请看看新成员，必要时开启入群审核")])
