@@ -120,3 +120,21 @@ def test_no_such_page_answers_in_the_team_language(client: TestClient,
     assert wrong.status_code == 405 and "（405）" in wrong.text
     icon = client.get("/favicon.ico", follow_redirects=True)
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
+def test_the_send_log_names_each_rule_in_words(client: TestClient, staff: dict[str, str],
+                                               conn: Connection, runtime: Runtime) -> None:
+    from qunyun.domain.actions import HandToStaff, SendText
+    from qunyun.services import outbox
+
+    gid = seed(conn, runtime)
+    outbox.enqueue(conn, platform="sandbox", key_prefix="t", now=utcnow(),
+                   capabilities=runtime.capabilities("sandbox"), actions=[
+                       ("join_flood", HandToStaff(group_id=gid, title="入群激增")),
+                       ("delivery:7", SendText(group_id=gid, text="早安")),
+                       ("my_plugin", SendText(group_id=gid, text="插件"))])
+    login(client, "admin1")
+    page = client.get("/outbox").text
+    assert "入群激增提醒" in page and "定时推送" in page
+    assert "join_flood" not in page and "delivery:7" not in page
+    assert "my_plugin" in page  # a rule the catalog does not know is shown as it is named
