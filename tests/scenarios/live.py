@@ -105,14 +105,18 @@ class Live:
         self.seq += 1
         at: datetime = raw["at"]
         self.catch_up(at)
+        result = self.receive(raw, at)
+        self.results.append(result)
+        return result
+
+    def receive(self, raw: dict[str, Any], at: datetime) -> IngestResult:
+        """The platform's part: the raw event through the sandbox adapter, into ingest."""
         data = {"id": f"e{self.seq}", **raw, "at": at.isoformat()}
         if data["type"] == "message":
             data.setdefault("message_id", data["id"])
         (ev,) = self.runtime.adapters["sandbox"].parse(data).events
-        result = do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
-                                 received_at=at)
-        self.results.append(result)
-        return result
+        return do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
+                               received_at=at)
 
     def join(self, chat: str, user: str, name: str, at: datetime, **extra: Any) -> IngestResult:
         return self.feed({"type": "join", "at": at, "chat": chat, "user": user,

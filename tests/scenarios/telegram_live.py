@@ -95,11 +95,8 @@ class TelegramLive(Live):
 
     # --- events ---------------------------------------------------------------------------
 
-    def feed(self, raw: dict[str, Any]) -> IngestResult:
-        """One raw sandbox event as the Bot API's update, received as it happens."""
-        self.seq += 1
-        at: datetime = raw["at"]
-        self.catch_up(at)
+    def receive(self, raw: dict[str, Any], at: datetime) -> IngestResult:
+        """The raw sandbox event as the Bot API's update."""
         date = int(at.timestamp())
         kind = raw["type"]
         if kind == "message":
@@ -132,14 +129,13 @@ class TelegramLive(Live):
         return self._ingest(update, at)
 
     def _ingest(self, update: dict[str, Any], at: datetime) -> IngestResult:
-        update = {"update_id": self.seq + 1_000_000, **update}
-        json.dumps(update)  # what a webhook would carry
+        # as a webhook carries it: JSON, with its update id
+        update = json.loads(json.dumps({"update_id": self.seq + 1_000_000, **update}))
         parsed = self.adapter.parse({"bot": self.bot_id, "update": update})
         result = IngestResult(inbound_event_id=None, duplicate=True)
         for event in parsed.events:
             result = do_ingest_event(self.conn, event, config=self.runtime.ingest_config,
                                      received_at=at)
-            self.results.append(result)
         for follow in parsed.follow_ups:
             telegram.apply_follow_up(self.conn, self.bot_id, follow, update, at)
         return result
