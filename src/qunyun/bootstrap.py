@@ -228,10 +228,8 @@ def _telegram_updates(rt: Runtime) -> int:
     adapter = rt.adapters.get(TelegramAdapter.name)
     if not isinstance(adapter, TelegramAdapter):
         return 0
-    stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
-                                     now=rt.now())
-    telegram.sync_added(rt.uow, stats=stats, box=rt.box, clients=telegram_clients(rt),
-                        now=rt.now())
+    stats = telegram.process_and_sync(rt.uow, adapter=adapter, config=rt.ingest_config,
+                                      box=rt.box, clients=telegram_clients(rt), now=rt.now())
     return stats.processed + stats.failed
 
 

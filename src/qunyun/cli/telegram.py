@@ -130,10 +130,9 @@ def poll(once: Annotated[bool, typer.Option("--once", help="One round, then exit
             for bot_id, error in failed.items():
                 console.print(say("bot {bot_id}: {error}", bot_id=bot_id, error=error),
                               highlight=False)
-            stats = telegram.process_updates(rt.uow, adapter=adapter, config=rt.ingest_config,
-                                             now=rt.now())
-            telegram.sync_added(rt.uow, stats=stats, box=rt.box,
-                                clients=telegram_clients(rt), now=rt.now())
+            stats = telegram.process_and_sync(rt.uow, adapter=adapter,
+                                              config=rt.ingest_config, box=rt.box,
+                                              clients=telegram_clients(rt), now=rt.now())
             total["processed"] += stats.processed
             total["failed"] += stats.failed
             if once:

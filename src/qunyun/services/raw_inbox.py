@@ -139,28 +139,23 @@ def handle_claimed(conn: Connection, rows: list[dict[str, Any]],
             with conn.begin_nested():
                 result = handle(row, batch)
                 batch.flush(conn)
-        except OperationalError as exc:
-            batch = new_batch()
-            if int(row.get("attempts", 0)) + 1 >= BUSY_ATTEMPTS:  # not busy: broken
+        except Exception as exc:
+            batch = new_batch()  # what it cached may have been rolled back with the item
+            busy = (isinstance(exc, OperationalError)
+                    and int(row.get("attempts", 0)) + 1 < BUSY_ATTEMPTS)
+            if busy:
+                log.warning("%s %s met a busy database; left for the next round", what,
+                            row["id"])
+                conn.execute(update(raw_inbox).where(raw_inbox.c.id == row["id"])
+                             .values(attempts=raw_inbox.c.attempts + 1))
+                out.deferred += 1
+                continue
+            if isinstance(exc, expected):
+                finish(conn, int(row["id"]), FAILED, str(exc))
+            else:  # a bug, or a database still "busy" after every round: broken
                 log.exception("%s %s failed", what, row["id"])
                 finish(conn, int(row["id"]), FAILED, f"{type(exc).__name__}: {exc}")
-                out.failed += 1
-                continue
-            log.warning("%s %s met a busy database; left for the next round", what, row["id"])
-            conn.execute(update(raw_inbox).where(raw_inbox.c.id == row["id"])
-                         .values(attempts=raw_inbox.c.attempts + 1))
-            out.deferred += 1
-            continue
-        except expected as exc:
-            finish(conn, int(row["id"]), FAILED, str(exc))
             out.failed += 1
-            batch = new_batch()
-            continue
-        except Exception as exc:  # a bug must not hold the queue behind one item
-            log.exception("%s %s failed", what, row["id"])
-            finish(conn, int(row["id"]), FAILED, f"{type(exc).__name__}: {exc}")
-            out.failed += 1
-            batch = new_batch()
             continue
         out.done.append((row, result))
     finish_many(conn, [int(row["id"]) for row, _ in out.done], PROCESSED)

@@ -413,17 +413,18 @@ def process_updates(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Ingest
     return stats
 
 
-def sync_added(uow: UnitOfWork, *, stats: ProcessStats, box: SecretBox,
-               clients: ClientFactory, now: datetime) -> SyncResult:
-    """After processing: read the admins and rights of the groups the bot was just added
-    to (Telegram never reports the admins a group had before)."""
-    if not stats.added_to:
-        return SyncResult()
-    synced = do_sync(uow, actor=SYSTEM, box=box, clients=clients, now=now,
-                     chat_ids=stats.added_to)
-    for chat_id, error in synced.failed.items():
-        log.warning("Telegram group %s could not be synced: %s", chat_id, error)
-    return synced
+def process_and_sync(uow: UnitOfWork, *, adapter: TelegramAdapter, config: IngestConfig,
+                     box: SecretBox, clients: ClientFactory, now: datetime) -> ProcessStats:
+    """What the worker and ``telegram poll`` do: process stored updates, then read the
+    admins and rights of the groups the bot was just added to (Telegram never reports the
+    admins a group had before; the API calls come after the batch's transaction)."""
+    stats = process_updates(uow, adapter=adapter, config=config, now=now)
+    if stats.added_to:
+        synced = do_sync(uow, actor=SYSTEM, box=box, clients=clients, now=now,
+                         chat_ids=stats.added_to)
+        for chat_id, error in synced.failed.items():
+            log.warning("Telegram group %s could not be synced: %s", chat_id, error)
+    return stats
 
 
 def apply_follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 from typer.testing import CliRunner
 
+from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
 from qunyun.adapters.platforms.telegram.fake import FakeTelegram
 from qunyun.adapters.storage.tables import audit_log, groups, telegram_chats
 from qunyun.bootstrap import Runtime, telegram_clients
@@ -28,10 +29,12 @@ AD = "兼职刷单日结300，加V：abc12345 联系电话 13812345678"
 
 def pump_and_sync(rt: Runtime, bot_id: str) -> telegram.ProcessStats:
     """What the worker does: process the updates, then sync the groups the bot joined."""
-    stats = pump(rt, bot_id)
-    telegram.sync_added(rt.uow, stats=stats, box=rt.box, clients=telegram_clients(rt),
-                        now=rt.now())
-    return stats
+    telegram.poll_once(rt.uow, box=rt.box, clients=telegram_clients(rt), bot_id=bot_id,
+                       now=rt.now())
+    adapter = rt.adapters["telegram"]
+    assert isinstance(adapter, TelegramAdapter)
+    return telegram.process_and_sync(rt.uow, adapter=adapter, config=rt.ingest_config,
+                                     box=rt.box, clients=telegram_clients(rt), now=rt.now())
 
 
 def member_id(conn: Connection, uid: int) -> int:
