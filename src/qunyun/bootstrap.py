@@ -36,6 +36,7 @@ from qunyun.engine.rules import default_rules
 from qunyun.services import (
     broadcasts,
     confirmations,
+    entry,
     health,
     join_codes,
     playbooks,
@@ -276,6 +277,12 @@ def _refresh_mirror(rt: Runtime) -> int:
     return 0
 
 
+def _join_request_timeouts(rt: Runtime) -> int:
+    """Join requests nobody answered within their group's ``timeout_hours`` are declined."""
+    with rt.uow.write() as conn:
+        return len(entry.expire_due(conn, now=rt.now(), capabilities=rt.capabilities))
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -315,6 +322,7 @@ def build_runtime(
                            ("telegram_updates", 0.0, _telegram_updates),
                            ("telegram_poll", settings.telegram_poll_seconds, _telegram_poll),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
+                           ("join_request_timeouts", 60.0, _join_request_timeouts),
                            ("health_alerts", 3600.0, _health_alerts)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:

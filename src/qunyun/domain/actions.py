@@ -42,6 +42,9 @@ class Capability(StrEnum):
     # which code brought each member: WeCom's join_way with ``state``, Telegram's named
     # invite links, the sandbox's codes. The adapter creates, repoints and deletes it.
     CREATE_JOIN_CODE = "create_join_code"
+    # Answer a request to join a group that waits for an admin (Telegram's join requests);
+    # WeCom holds no such request, so there a person lets the applicant in.
+    ANSWER_JOIN_REQUEST = "answer_join_request"
 
 
 # what each capability means to the person who does it by hand (task reasons, the log)
@@ -55,6 +58,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.SEND_LINK: "发链接卡片", Capability.SEND_MINIPROGRAM: "发小程序",
     Capability.BROADCAST_NEEDS_CONFIRMATION: "提交群发确认",
     Capability.CREATE_JOIN_CODE: "生成群活码",
+    Capability.ANSWER_JOIN_REQUEST: "处理入群申请",
 }
 
 
@@ -369,6 +373,35 @@ class NoteCooldown(Action):
     key: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerJoinRequest(Action):
+    """Let an applicant into the group (``approve``) or turn the request down."""
+
+    type_name: ClassVar[str] = "answer_join_request"
+    member_id: int
+    approve: bool
+    reason: str = ""
+
+    def required_capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.ANSWER_JOIN_REQUEST})
+
+    def summary(self) -> str:
+        head = "通过入群申请" if self.approve else "拒绝入群申请"
+        return _clip(f"{head}：{self.reason}" if self.reason else head)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettleJoinRequest(Action):
+    """What the entry gate decided about an open join request (``asked``: the questions
+    went out; ``pending``: a person decides; ``approved``/``declined``)."""
+
+    type_name: ClassVar[str] = "settle_join_request"
+    internal: ClassVar[bool] = True
+    member_id: int
+    status: str
+    reason: str = ""
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -383,7 +416,8 @@ ACTION_TYPES: dict[str, type[Action]] = {
     cls.type_name: cls for cls in (SendText, SendPrivate, RemoveMember, MuteMember,
                                    UnmuteMember, DeleteMessage, RestoreMember,
                                    RenameGroup, HandToStaff, RecordModeration, BlacklistMember,
-                                   RecordCheckin, AwardPoints, NoteCooldown)
+                                   RecordCheckin, AwardPoints, NoteCooldown,
+                                   AnswerJoinRequest, SettleJoinRequest)
 }
 
 

@@ -159,6 +159,28 @@ class FreshnessSettings(_Section):
     action_hours: int = Field(6, ge=1, le=168)  # removals, hand-offs to staff
 
 
+EntryGate = Literal["review", "open", "questions", "activity"]
+
+
+class EntrySettings(_Section):
+    """The entry gate (F9) of a group whose admins approve newcomers (Telegram's join
+    requests), by ``gate``: ``review`` a person decides in the pending queue; ``open``
+    everyone is let in (not the blacklisted); ``questions`` the applicant is asked
+    privately and a person reads the answers (or an answer lets them in,
+    ``approve_answered``); ``activity`` those enrolled in an activity (with a deposit paid,
+    ``need_deposit``) are let in, the rest turned down. A request nobody answers is turned
+    down after ``timeout_hours``."""
+
+    gate: EntryGate = "review"
+    question_text: str = Field("你好！入群前请回答：你是怎么知道我们群的？你想在群里得到什么？",
+                               max_length=1000)
+    approve_answered: bool = False
+    activity_id: int | None = Field(None, ge=1, le=2**62)
+    need_deposit: bool = False
+    timeout_hours: int = Field(24, ge=1, le=720)
+    decline_text: str = Field("抱歉，你的入群申请未通过：{reason}", max_length=500)
+
+
 class AutomationSettings(_Section):
     welcome: WelcomeSettings = Field(default_factory=WelcomeSettings)
     faq: FaqSettings = Field(default_factory=FaqSettings)
@@ -167,6 +189,7 @@ class AutomationSettings(_Section):
     points: PointsSettings = Field(default_factory=PointsSettings)
     broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
     freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
+    entry: EntrySettings = Field(default_factory=EntrySettings)
 
 
 SECTIONS: tuple[str, ...] = tuple(AutomationSettings.model_fields)

@@ -98,6 +98,28 @@ class MemberJoined(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRequested(DomainEvent):
+    """Someone asked to join a group whose admins approve newcomers (Telegram's join
+    requests): they are not in it yet; the group's entry gate answers. ``channel`` is the
+    invite link's name that brought them, ``bio`` what they say about themselves."""
+
+    chat: ChatRef
+    member: PersonRef
+    channel: str = ""
+    bio: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivateMessageReceived(DomainEvent):
+    """A person wrote to the team's bot in private (an applicant answering the entry
+    gate's questions). Not a group message: no group counts, health or replies."""
+
+    sender: PersonRef
+    message_id: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemberLeft(DomainEvent):
     """``basis="snapshot"`` when the leave was derived from a member list (someone was no
     longer on it), not seen happen."""

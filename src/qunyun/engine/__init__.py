@@ -1,9 +1,10 @@
 """The pure rule engine: ``evaluate(event, ctx, rules) -> Evaluation``. No I/O here."""
 
 from qunyun.engine.dispatcher import Evaluation, RuleError, evaluate
-from qunyun.engine.rule import GroupFacts, MemberFacts, Outcome, Rule, RuleContext
+from qunyun.engine.rule import EntryFacts, GroupFacts, MemberFacts, Outcome, Rule, RuleContext
 
 __all__ = [
+    "EntryFacts",
     "Evaluation",
     "GroupFacts",
     "MemberFacts",

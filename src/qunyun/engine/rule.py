@@ -62,6 +62,19 @@ class CheckinFacts:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EntryFacts:
+    """An open join request the event is about (a request, or an applicant's private
+    answer), with what the gate checks: the request's group and status after the event was
+    recorded, and the applicant's standing in the gate's activity."""
+
+    request_id: int
+    group_id: int
+    status: str
+    enrolled: bool = False
+    deposit_fen: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RuleContext:
     now: datetime
     timezone: str = "Asia/Shanghai"
@@ -75,6 +88,7 @@ class RuleContext:
     points_today: int = 0  # message points this member earned today in this group
     # on a join: joins to this group within moderation.join_flood_seconds, this one included
     recent_joins: int = 0
+    entry: EntryFacts | None = None  # on a join request or an applicant's private message
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from qunyun.domain.actions import (
     NoteCooldown,
     RecordCheckin,
     RecordModeration,
+    SettleJoinRequest,
 )
 from qunyun.domain.automation import (
     SECTIONS,
@@ -61,7 +62,7 @@ from qunyun.engine.faq import FaqEntry, FaqIndex
 from qunyun.engine.moderation import Classifier, WordList, default_model, is_ad
 from qunyun.engine.rule import ActivityFacts, CheckinFacts
 from qunyun.engine.rules.checkin import is_checkin
-from qunyun.services import audit, blacklist, history
+from qunyun.services import audit, blacklist, entry, history
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.users import SYSTEM, Actor
 
@@ -336,6 +337,10 @@ def apply_effects(conn: Connection, effects: Sequence[tuple[str, Action]], *, ke
                 if effect.key.startswith("faq:"):
                     conn.execute(update(faqs).where(faqs.c.id == int(effect.key[4:]))
                                  .values(hits=faqs.c.hits + 1))
+            case SettleJoinRequest():
+                assert effect.group_id is not None
+                entry.settle(conn, group_id=effect.group_id, member_id=effect.member_id,
+                             status=effect.status, reason=effect.reason, at=at)
             case _:
                 raise ValueError(f"not an internal effect: {effect.type_name}")
     return outbox_ids

@@ -31,18 +31,21 @@ from qunyun.domain.events import (
     GroupNotice,
     GroupRenamed,
     GroupUpdated,
+    JoinRequested,
     MemberJoined,
     MemberLeft,
     MessageEdited,
     MessagePosted,
     MessageRecalled,
     PersonRef,
+    PrivateMessageReceived,
     ScheduleFired,
 )
 from qunyun.domain.groups import GroupState
 from qunyun.domain.history import leave_kind
 from qunyun.domain.staff import Permission
 from qunyun.engine import (
+    EntryFacts,
     Evaluation,
     GroupFacts,
     MemberFacts,
@@ -52,7 +55,7 @@ from qunyun.engine import (
     freshness,
 )
 from qunyun.engine.automation import AutomationSnapshot
-from qunyun.services import automation, blacklist, history, outbox, tags
+from qunyun.services import automation, blacklist, entry, history, outbox, tags
 from qunyun.services import members as members_service
 from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
@@ -94,7 +97,8 @@ class IngestResult:
 
 
 # events that leave the group's row as it was (its name, owner, admins, settings)
-_KEEP_GROUP_ROW = (MessagePosted, MessageEdited, MessageRecalled, MemberJoined, MemberLeft)
+_KEEP_GROUP_ROW = (MessagePosted, MessageEdited, MessageRecalled, MemberJoined, MemberLeft,
+                   JoinRequested, PrivateMessageReceived)
 
 
 @dataclass
@@ -190,6 +194,7 @@ class _Touched:
     joins_in_group: int = 0
     staff: bool = False  # the platform says the member is one of the team's own staff
     inviter_staff: bool = False
+    request: entry.OpenRequest | None = None  # the join request the event is about
 
 
 def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
@@ -302,6 +307,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                           group_id=touched.group_id, at=at, inbound_id=inbound_id,
                           actor_id=touched.inviter.id if touched.inviter else None,
                           data={"scene": event.scene.value, "channel": event.channel})
+            entry.close_on_join(conn, group_id=touched.group_id,
+                                member_id=touched.member.id, at=at)
             # a join notice for someone already in the group counts as one more join
             touched.joins_in_group = 1 if new else (
                 memberships_service.join_count(conn, touched.member.id, touched.group_id)
@@ -387,6 +394,16 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                           inbound_id=inbound_id,
                           data={"staff": event.staff_id, "channel": event.channel,
                                 **dict(event.detail)})
+        case JoinRequested():
+            assert touched.group_id is not None
+            touched.member = member(event.member)
+            touched.request = entry.note_request(
+                conn, group_id=touched.group_id, member_id=touched.member.id, at=at,
+                channel=event.channel, bio=event.bio, inbound_id=inbound_id)
+        case PrivateMessageReceived():
+            touched.member = member(event.sender)
+            touched.request = entry.note_answer(conn, member_id=touched.member.id,
+                                                text=event.text, at=at)
         case ScheduleFired():
             if event.group_external_id:
                 touched.group_id = conn.execute(select(groups.c.id).where(
@@ -435,8 +452,18 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                 conn, touched.group_id,
                 event.occurred_at - timedelta(seconds=mod.join_flood_seconds),
                 event.occurred_at)
+    gate = None
+    if touched.request is not None and touched.member is not None:
+        gate_settings = snapshot.settings(touched.request.group_id).entry
+        enrolled, deposit = (entry.standing(conn, activity_id=gate_settings.activity_id,
+                                            member_id=touched.member.id)
+                             if gate_settings.gate == "activity" and gate_settings.activity_id
+                             else (False, 0))
+        gate = EntryFacts(request_id=touched.request.id, group_id=touched.request.group_id,
+                          status=touched.request.status, enrolled=enrolled,
+                          deposit_fen=deposit)
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
-                       recent_joins=recent_joins,
+                       recent_joins=recent_joins, entry=gate,
                        member=facts(touched.member, touched.joins_in_group),
                        inviter=facts(touched.inviter), automation=snapshot,
                        activity=extra.activity, checkin=extra.checkin,

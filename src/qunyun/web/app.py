@@ -35,6 +35,7 @@ from qunyun.web.routes import (
     automation,
     broadcasts,
     dashboard,
+    entry,
     groups,
     health,
     imports,
@@ -98,7 +99,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
-                   activities, wecom, telegram):
+                   activities, wecom, telegram, entry):
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)

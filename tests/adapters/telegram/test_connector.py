@@ -79,7 +79,8 @@ def test_polled_updates_become_events_once(conn: Connection, tg_runtime: Runtime
     tg.leave(token, CHAT, 502, "Lily", by=(1, "Owner"))
     stats = pump(tg_runtime, bot["bot_id"])
     assert (stats.processed, stats.failed) == (6, 0)
-    assert stats.skipped == {"private_message": 1}
+    # the private message is read (for the entry gate), never stored as group talk
+    assert stats.skipped == {} and stats.events == 6
     group = conn.execute(select(groups).where(groups.c.platform == "telegram")).mappings().one()
     assert group["external_id"] == str(CHAT) and group["name"] == '家长交流群"1"'
     joins = {r.channel: r for r in conn.execute(
@@ -467,7 +468,8 @@ def test_private_messages_reach_only_members_who_started_the_bot(
     tg.bot_added(token, CHAT)
     tg.start(token, 501, "小 王")
     stats = pump(tg_runtime, bot["bot_id"])
-    assert stats.skipped.get("private_message") == 1  # the /start itself is not group talk
+    assert stats.events == 2 and not stats.skipped  # read, but it is not group talk
+    assert conn.execute(select(func.count()).select_from(messages)).scalar() == 0
     adapter = tg_runtime.adapters["telegram"]
     started = Delivery(idempotency_key="p1", chat_external_id=str(CHAT),
                        action=SendPrivate(group_id=1, member_id=1, text="<课程表> 在这里"),

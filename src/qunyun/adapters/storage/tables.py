@@ -1010,6 +1010,29 @@ platform_tags = Table(
     UniqueConstraint("platform", "account", "external_id", name="uq_platform_tags_ext"),
 )
 
+# Requests to join a group whose admins approve newcomers (Telegram's join requests) and
+# what the entry gate or a person decided; written only by services/entry.py.
+join_requests = Table(
+    "join_requests",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    # pending | asked | answered (open) · approved | declined | expired (closed)
+    Column("status", String(16), nullable=False),
+    Column("channel", String(128), nullable=False, default=""),
+    Column("bio", Text, nullable=False, default=""),
+    Column("answers", JSON, nullable=False, default=list),  # [{"at", "text"}]
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(128), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_join_requests_group", "group_id", "status", "requested_at"),
+    Index("ix_join_requests_member", "member_id", "status"),
+    Index("ix_join_requests_status", "status", "requested_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

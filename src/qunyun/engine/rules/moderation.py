@@ -29,7 +29,13 @@ from qunyun.domain.actions import (
 from qunyun.domain.automation import ModerationSettings
 from qunyun.domain.events import DomainEvent, MemberJoined, MessageEdited, MessagePosted
 from qunyun.engine.freshness import is_stale
-from qunyun.engine.moderation import CONTACT_SIGNALS, Verdict, public_reason, thresholds
+from qunyun.engine.moderation import (
+    CONTACT_SIGNALS,
+    Classifier,
+    Verdict,
+    public_reason,
+    thresholds,
+)
 from qunyun.engine.rule import Outcome, Rule, RuleContext
 from qunyun.engine.rules.welcome import render_template
 from qunyun.engine.triggers import on
@@ -138,6 +144,28 @@ def escalation(cfg: ModerationSettings, step: str, *, group_id: int, member_id: 
     return [RemoveMember(group_id=group_id, member_id=member_id, reason=reason)]
 
 
+def name_verdict(name: str, cfg: ModerationSettings, classifier: Classifier
+                 ) -> Verdict | None:
+    """Whether a newcomer's name is an ad (None: it is not, or names are not checked): a
+    contact in it (a link, number, WeChat id, ``@account``) blocks; a name that only reads
+    like an ad is for a person to review. The entry gate asks the same of an applicant."""
+    if not cfg.enabled or not cfg.check_names:
+        return None
+    verdict = classifier.classify(
+        name, strict=True, thresholds=thresholds(cfg.block_threshold, cfg.review_threshold,
+                                                 cfg.strict_shift))
+    handle = _HANDLE.search(name) is not None
+    contact = handle or bool(CONTACT_SIGNALS & set(verdict.signals))
+    reasons = (f"{NAME_NOTE}：{name[:40]}", *verdict.reasons,
+               *(("含账号 @…",) if handle else ()))
+    if contact and (handle or verdict.verdict == "block"):
+        return Verdict("block", max(verdict.score, cfg.block_threshold), reasons,
+                       (*verdict.signals, "name"))
+    if verdict.verdict == "block":
+        return Verdict("review", verdict.score, reasons, (*verdict.signals, "name"))
+    return None
+
+
 class NameRule(Rule):
     """A newcomer whose name is an ad: raid accounts carry a link, a number or an account to
     write to in their names and may never post. A contact in the name removes them on
@@ -152,23 +180,8 @@ class NameRule(Rule):
         if (not isinstance(event, MemberJoined) or ctx.automation is None
                 or ctx.group is None or ctx.member is None or ctx.member.staff):
             return None
-        cfg = ctx.automation.settings(ctx.group.id).moderation
-        if not cfg.enabled or not cfg.check_names:
-            return None
-        name = event.member.name
-        verdict = ctx.automation.classifier.classify(
-            name, strict=True, thresholds=thresholds(cfg.block_threshold,
-                                                     cfg.review_threshold, cfg.strict_shift))
-        handle = _HANDLE.search(name) is not None
-        contact = handle or bool(CONTACT_SIGNALS & set(verdict.signals))
-        reasons = (f"{NAME_NOTE}：{name[:40]}", *verdict.reasons,
-                   *(("含账号 @…",) if handle else ()))
-        if contact and (handle or verdict.verdict == "block"):
-            return Verdict("block", max(verdict.score, cfg.block_threshold), reasons,
-                           (*verdict.signals, "name"))
-        if verdict.verdict == "block":
-            return Verdict("review", verdict.score, reasons, (*verdict.signals, "name"))
-        return None
+        return name_verdict(event.member.name, ctx.automation.settings(ctx.group.id).moderation,
+                            ctx.automation.classifier)
 
     def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
         assert isinstance(event, MemberJoined) and isinstance(match, Verdict)

@@ -31,6 +31,7 @@ from qunyun.adapters.platforms.base import (
 from qunyun.adapters.platforms.telegram import parse as telegram_parse
 from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
 from qunyun.domain.actions import (
+    AnswerJoinRequest,
     Capability,
     DeleteMessage,
     MuteMember,
@@ -48,7 +49,7 @@ CAPABILITIES = frozenset({
     Capability.DELETE_MESSAGE,
     Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
     Capability.SEND_PRIVATE,
-    Capability.CREATE_JOIN_CODE,
+    Capability.CREATE_JOIN_CODE, Capability.ANSWER_JOIN_REQUEST,
 })
 # one named invite link per channel and group (a link belongs to one chat)
 JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=1,
@@ -147,6 +148,10 @@ class TelegramAdapter(PlatformAdapter):
             if isinstance(action, RestoreMember):
                 client.unban(chat, self._member(delivery, action.member_id))
                 return Receipt()
+            if isinstance(action, AnswerJoinRequest):
+                client.answer_join_request(chat, self._member(delivery, action.member_id),
+                                           approve=action.approve)
+                return Receipt(detail={"approved": action.approve})
             if isinstance(action, RenameGroup):
                 client.set_title(chat, action.new_name[:128])
                 return Receipt()
@@ -195,7 +200,8 @@ class TelegramAdapter(PlatformAdapter):
 # what each action needs the bot to be allowed, in the words of the right's name
 NEEDED = {"remove_member": "can_restrict_members", "mute_member": "can_restrict_members",
           "delete_message": "can_delete_messages", "unmute_member": "can_restrict_members",
-          "restore_member": "can_restrict_members", "rename_group": "can_change_info"}
+          "restore_member": "can_restrict_members", "rename_group": "can_change_info",
+          "answer_join_request": "can_invite_users"}
 
 
 def _send_error(exc: TelegramApiError, action: str = ""

@@ -34,6 +34,8 @@ class FakeBot:
     webhook: dict[str, Any] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
     started: set[int] = field(default_factory=set)  # users who pressed Start in a private chat
+    # users who asked to join a chat, and when: the bot may write to them for 5 minutes
+    requested: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class FakeChat:
     names: dict[int, str] = field(default_factory=dict)  # user id → first name
     bot_rights: dict[int, dict[str, bool]] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # invite link → name
+    requests: dict[int, str] = field(default_factory=dict)  # user id → name, waiting
 
 
 class FakeTelegram:
@@ -141,6 +144,33 @@ class FakeTelegram:
                                    "creates_join_request": False, "is_primary": False,
                                    "is_revoked": False}
         return self._push(token, "chat_member", body)
+
+    def join_request(self, token: str, chat_id: int, uid: int, name: str, *,
+                     link_name: str = "", bio: str = "") -> dict[str, Any]:
+        """Someone asks to join through a link that needs an admin's approval."""
+        chat = self.chats[chat_id]
+        chat.requests[uid] = name
+        for bot in self.bots.values():
+            if bot.bot_id in chat.bot_rights:
+                bot.requested[uid] = self._clock()
+        body: dict[str, Any] = {"chat": self._chat(chat_id), "from": self.user(uid, name),
+                                "user_chat_id": uid, "date": next(self._dates)}
+        if bio:
+            body["bio"] = bio
+        if link_name:
+            body["invite_link"] = {"invite_link": "https://t.me/+ReQu…", "name": link_name,
+                                   "creator": self.user(1, "Owner"),
+                                   "creates_join_request": True, "is_primary": False,
+                                   "is_revoked": False}
+        return self._push(token, "chat_join_request", body)
+
+    def private(self, token: str, uid: int, name: str, text: str) -> dict[str, Any]:
+        """The user writes to the bot in their private chat (an answer to its question)."""
+        self.bots[token].started.add(uid)
+        return self._push(token, "message", {
+            "message_id": next(self._message_ids), "date": next(self._dates),
+            "chat": {"id": uid, "type": "private", "first_name": name},
+            "from": self.user(uid, name), "text": text})
 
     def promote(self, token: str, chat_id: int, uid: int, name: str, *,
                 demote: bool = False, creator: bool = False,
@@ -272,8 +302,10 @@ class FakeTelegram:
 
     def m_sendMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         target = int(p.get("chat_id", 0))
-        if target > 0:  # a private chat: only with users who started the bot
-            if target not in bot.started:
+        if target > 0:  # a private chat: with users who started the bot, or asked to join
+            # a group within the last 5 minutes (the join request's user_chat_id)
+            asked = bot.requested.get(target)
+            if target not in bot.started and (asked is None or self._clock() - asked > 300):
                 return _error(403, "Forbidden: bot can't initiate conversation with a user")
             return {"message_id": next(self._message_ids), "date": int(self._clock()),
                     "chat": {"id": target, "type": "private"}, "text": p.get("text", "")}
@@ -341,6 +373,24 @@ class FakeTelegram:
         return {"invite_link": link, "name": p.get("name", ""), "creates_join_request": False,
                 "is_primary": False, "is_revoked": False,
                 "creator": {"id": bot.bot_id, "is_bot": True, "first_name": bot.username}}
+
+    def _answer(self, bot: FakeBot, p: dict[str, Any], approve: bool) -> Any:
+        chat = self._allowed(bot, p, "can_invite_users")
+        if isinstance(chat, Response):
+            return chat
+        uid = int(p.get("user_id", 0))
+        name = chat.requests.pop(uid, None)
+        if name is None:
+            return _error(400, "Bad Request: HIDE_REQUESTER_MISSING")
+        if approve:  # Telegram then reports the join like any other
+            self.join(bot.token, chat.chat_id, uid, name)
+        return True
+
+    def m_approveChatJoinRequest(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        return self._answer(bot, p, True)
+
+    def m_declineChatJoinRequest(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        return self._answer(bot, p, False)
 
     def m_revokeChatInviteLink(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         chat = self._chat_or_error(p)

@@ -3,15 +3,16 @@
 A raw payload is ``{"bot": <bot id>, "update": <the Update object>}``. Events are keyed by
 what happened, not by the update (``update_id`` is per bot): two bots in the same group and
 a member change reported both as a ``chat_member`` update and as a service message become
-one event each. Only group chats are read; private chats with the bot are counted and
-skipped (the entry gate reads them later). ``my_chat_member`` (the bot itself added,
-promoted, removed) and join requests are follow-ups for the connector: it records the bot's
-rights per chat.
+one event each. Group chats are read whole; in a private chat with the bot only words are
+read (an applicant answering the entry gate). Join requests are events for the entry gate;
+``my_chat_member`` (the bot itself added, promoted, removed) is a follow-up for the
+connector: it records the bot's rights per chat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from qunyun.domain.events import (
     DomainEvent,
     GroupRenamed,
     GroupUpdated,
+    JoinRequested,
     JoinScene,
     LeaveScene,
     MemberJoined,
@@ -28,6 +30,7 @@ from qunyun.domain.events import (
     MessageEdited,
     MessagePosted,
     PersonRef,
+    PrivateMessageReceived,
 )
 
 PLATFORM = "telegram"
@@ -112,13 +115,29 @@ def _message_type(message: Mapping[str, Any]) -> str:
     return "text"
 
 
+def _private(message: Mapping[str, Any], out: ParseResult) -> None:
+    """A message to the bot in a private chat: an applicant answering the entry gate (only
+    words count; a picture or sticker there is skipped)."""
+    chat = message.get("chat") or {}
+    text = str(message.get("text") or "")
+    if chat.get("type") != "private" or not text.strip():
+        out.skipped["private_message"] += 1
+        return
+    sender = user(message.get("from"), "message.from")
+    message_id = _field(message, "message_id", "message")
+    out.events.append(PrivateMessageReceived(
+        platform=PLATFORM, occurred_at=_when(message, "message"), sender=sender,
+        message_id=str(message_id), text=text[:4096],
+        external_event_id=f"private:{sender.external_id}:{message_id}"))
+
+
 def _message(update: Mapping[str, Any], out: ParseResult) -> None:
     message = update["message"]
     if not isinstance(message, Mapping):
         raise TelegramParseError("message is not an object")
     chat = chat_of(message, "message")
     if chat is None:
-        out.skipped["private_message"] += 1
+        _private(message, out)
         return
     at = _when(message, "message")
     events: list[DomainEvent] = []
@@ -269,13 +288,24 @@ def _my_chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
 
 
 def _join_request(update: Mapping[str, Any], out: ParseResult) -> None:
+    """Someone asked to join through a link that needs an admin's approval; the bot may
+    write to them privately for 5 minutes (``user_chat_id``, which is their user id)."""
     request = update["chat_join_request"]
+    if not isinstance(request, Mapping):
+        raise TelegramParseError("chat_join_request is not an object")
     chat = chat_of(request, "chat_join_request")
     applicant = user(request.get("from"), "chat_join_request.from")
-    if chat is not None:
-        out.follow_ups.append({"kind": "join_request", "chat": chat.external_id,
-                               "user": applicant.external_id, "name": applicant.name})
-    out.skipped["chat_join_request"] += 1
+    if chat is None:
+        out.skipped["private_join_request"] += 1
+        return
+    at = _when(request, "chat_join_request")
+    link = request.get("invite_link")
+    channel = str(link.get("name") or "") if isinstance(link, Mapping) else ""
+    out.events.append(JoinRequested(
+        platform=PLATFORM, occurred_at=at, chat=chat, member=applicant,
+        channel=channel[:128], bio=str(request.get("bio") or "")[:1000],
+        external_event_id=f"request:{chat.external_id}:{applicant.external_id}:"
+                          f"{int(at.timestamp())}"))
 
 
 HANDLERS: dict[str, Callable[[Mapping[str, Any], ParseResult], None]] = {
@@ -302,4 +332,9 @@ def parse(raw: Mapping[str, Any]) -> ParseResult:
             out.skipped[k] += 1
         return out
     HANDLERS[handled[0]](update, out)
+    # a private chat's message ids are the bot's own: two bots' chats with one person share
+    # them, so the bot is part of what makes the event one
+    bot = str(raw.get("bot") or "")
+    out.events = [replace(e, external_event_id=f"{e.external_event_id}:{bot}")
+                  if isinstance(e, PrivateMessageReceived) else e for e in out.events]
     return out

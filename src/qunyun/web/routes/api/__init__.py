@@ -10,6 +10,7 @@ from qunyun.web.routes.api import (
     activities,
     automation,
     broadcasts,
+    entry,
     groups,
     ingest,
     join_codes,
@@ -32,4 +33,5 @@ from qunyun.web.routes.api import (
 #: another's ``{id}`` paths where both could match.
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
-    scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram))
+    scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram,
+    entry))

@@ -1,0 +1,114 @@
+"""``qunyun entry …``: the pending queue of requests to join groups whose admins approve
+newcomers: list them with the applicants' answers and history, let them in, turn them
+down, ask them something, and turn down those nobody answered in time. How each group's
+gate decides by itself is an automation setting: ``qunyun automation set entry mode=…``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
+from qunyun.services import entry
+
+entry_app = typer.Typer(help="Join requests waiting for the entry gate or a person",
+                        no_args_is_help=True)
+
+StatusOpt = Annotated[str, typer.Option(
+    "--status", help="open (waiting), closed, all, or one status: pending, asked, answered, "
+                     "approved, declined, expired")]
+
+
+def _when(row: dict[str, Any], key: str, tz: Any) -> str:
+    value = row.get(key)
+    return value.astimezone(tz).strftime("%m-%d %H:%M") if value else ""
+
+
+@entry_app.command("list")
+def entry_list(status: StatusOpt = "open",
+               group: Annotated[int | None, typer.Option("--group")] = None,
+               limit: Annotated[int, typer.Option(min=1, max=1000)] = 200,
+               as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Requests, newest first, with the applicant's answers and history."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        rows = entry.list_requests(conn, actor=actor, status=status, group_id=group,
+                                   limit=limit)
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", say("entry.applicant"), say("entry.group"), say("entry.requested_at"),
+                  say("entry.status"), say("entry.answers_col"), say("entry.history"))
+    for r in rows:
+        history = [say("entry.in_groups", n=r["groups_in"]),
+                   say("entry.in_activities", n=r["activities"])]
+        if r["blacklisted"]:
+            history.insert(0, say("entry.blacklisted"))
+        table.add_row(str(r["id"]), r["member"], r["group"], _when(r, "requested_at", tz),
+                      say(f"entry.status.{r['status']}"),
+                      " / ".join(a["text"] for a in r["answers"]), "，".join(history))
+    console.print(table, highlight=False)
+
+
+@entry_app.command("show")
+def entry_show(request_id: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """One request, whole."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        row = entry.access_request_by_id(conn, actor=actor, request_id=request_id)
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(row)
+        return
+    console.print(f"#{row['id']} {row['member']} → {row['group']}  "
+                  f"{say('entry.status.' + row['status'])}", highlight=False, markup=False)
+    console.print(f"{say('entry.requested_at')}: {_when(row, 'requested_at', tz)}",
+                  highlight=False)
+    for a in row["answers"]:
+        console.print(f"  · {a['text']}", highlight=False, markup=False)
+    if row["reason"]:
+        console.print(f"{say('entry.reason')}: {row['reason']}", highlight=False,
+                      markup=False)
+
+
+@entry_app.command("approve")
+def entry_approve(request_id: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Let the applicant in."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = entry.do_decide(conn, actor=actor, request_id=request_id, approve=True,
+                              capabilities=rt.capabilities, now=rt.now())
+    done(as_json, row, say("join request {id} approved", id=request_id))
+
+
+@entry_app.command("decline")
+def entry_decline(request_id: int,
+                  reason: Annotated[str, typer.Option(help="Told to the applicant")] = "",
+                  silent: Annotated[bool, typer.Option(
+                      "--silent", help="Tell the applicant nothing")] = False,
+                  as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Turn the request down, telling the applicant why (the group's decline text)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = entry.do_decide(conn, actor=actor, request_id=request_id, approve=False,
+                              reason=reason, tell=not silent, capabilities=rt.capabilities,
+                              now=rt.now())
+    done(as_json, row, say("join request {id} declined", id=request_id))
+
+
+@entry_app.command("ask")
+def entry_ask(request_id: int, text: Annotated[str, typer.Option("--text")],
+              as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Ask the applicant something privately; their reply lands on the request."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = entry.do_ask(conn, actor=actor, request_id=request_id, text=text,
+                           capabilities=rt.capabilities, now=rt.now())
+    done(as_json, row, say("question sent for join request {id}", id=request_id))
+
+
+@entry_app.command("expire")
+def entry_expire(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Turn down the requests nobody answered within their group's time (the worker does
+    this every minute)."""
+    with session(as_user, write=True) as (rt, conn, _actor):
+        expired = entry.expire_due(conn, now=rt.now(), capabilities=rt.capabilities)
+    done(as_json, {"expired": expired}, say("{n} join requests timed out", n=len(expired)))
