@@ -24,6 +24,7 @@ from qunyun.clock import utcnow
 from qunyun.demo_series import load_series
 from qunyun.services import (
     attributes,
+    automation,
     blacklist,
     broadcasts,
     leads,
@@ -83,6 +84,7 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
             simulation.do_setup_sample_automation(conn, actor=SYSTEM)
         _demo_crm(conn, runtime, rng)
         _demo_content(conn, runtime, now)
+        _demo_entry(conn, runtime, now)
         if with_series:
             load_series(conn, runtime, now)
     return {"events": count, "already_loaded": 0}
@@ -155,6 +157,35 @@ def _demo_crm(conn: Connection, runtime: Runtime, rng: random.Random) -> None:
         blacklist.do_blacklist(conn, actor=SYSTEM, member_id=spammer,
                                reason="发兼职刷单广告(加V引流)",
                                capabilities=runtime.capabilities)
+
+
+QUESTION = "你好！请问你住哪一栋？是怎么知道我们群的？"
+APPLICANTS = (("demo-a1", "王女士", "小区业主群看到的海报", "3 栋 2 单元的，想参加团购"),
+              ("demo-a2", "Leo 李", "朋友推荐", ""),
+              ("demo-a3", "陈 姐（宝妈）", "", ""))
+
+
+def _demo_entry(conn: Connection, runtime: Runtime, now: datetime) -> None:
+    """The first group asks applicants a question before a person lets them in; three ask
+    to join in the last minutes, two have answered (the queue on 入群审核 is not empty)."""
+    gid = conn.execute(select(groups.c.id).where(groups.c.platform == PLATFORM,
+                                                 groups.c.external_id == "demo-g1")).scalar()
+    if gid is None:
+        return
+    automation.do_update_settings(conn, actor=SYSTEM, section="entry", group_id=int(gid),
+                                  values={"gate": "questions", "question_text": QUESTION})
+    adapter = runtime.adapters[PLATFORM]
+    for i, (uid, name, channel, answer) in enumerate(APPLICANTS):
+        at = now - timedelta(minutes=9 - 3 * i)
+        raws = [{"type": "join_request", "id": f"demo-req-{uid}", "at": at.isoformat(),
+                 "chat": "demo-g1", "user": uid, "user_name": name, "channel": channel}]
+        if answer:
+            raws.append({"type": "private", "id": f"demo-pm-{uid}", "user": uid,
+                         "at": (at + timedelta(minutes=1)).isoformat(),
+                         "message_id": f"pm-{uid}", "text": answer})
+        for raw in raws:
+            for event in adapter.parse(raw).events:
+                do_ingest_event(conn, event, config=runtime.ingest_config, received_at=now)
 
 
 def _configure_groups(conn: Connection, now: datetime) -> None:

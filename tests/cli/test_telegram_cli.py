@@ -45,3 +45,39 @@ def test_add_poll_and_list_through_the_command(fresh_db_url: str, tmp_path: Path
     assert chats.exit_code == 0 and "禁言和封禁成员" in chats.output  # a right it lacks
     assert run("remove", bot["bot_id"]).exit_code == 0
     assert run("remove", bot["bot_id"]).exit_code == 2
+
+
+def test_the_entry_queue_through_the_command(fresh_db_url: str, tmp_path: Path,
+                                             tg: FakeTelegram,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Join requests wait for a person (the default gate); the command lists, asks and
+    decides them, and refuses a second decision with a clear message."""
+    monkeypatch.setenv("QUNYUN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("QUNYUN_TELEGRAM_API_BASE", tg.base_url)
+
+    def run(*args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, ["--db", fresh_db_url, *args], input=stdin)
+
+    token = tg.add_bot()
+    assert run("telegram", "add-bot", "--token", "-", stdin=token + "\n").exit_code == 0
+    tg.bot_added(token, CHAT)
+    tg.join_request(token, CHAT, 601, "申请 [人]", link_name="海报B")
+    tg.join_request(token, CHAT, 602, "Lily")
+    assert run("telegram", "poll", "--once").exit_code == 0
+    listed = run("entry", "list")
+    assert listed.exit_code == 0 and "申请 [人]" in listed.output and "待审核" in listed.output
+    rows = json.loads(run("entry", "list", "--json").stdout)
+    assert [r["status"] for r in rows] == ["pending", "pending"]
+    by_name = {r["member"]: r["id"] for r in rows}
+    asked = run("entry", "ask", str(by_name["Lily"]), "--text", "哪个班的？", "--json")
+    assert asked.exit_code == 0 and json.loads(asked.stdout)["status"] == "asked"
+    assert run("entry", "approve", str(by_name["申请 [人]"])).exit_code == 0
+    declined = run("entry", "decline", str(by_name["Lily"]), "--reason", "不是本校", "--json")
+    assert json.loads(declined.stdout)["status"] == "declined"
+    again = run("entry", "approve", str(by_name["Lily"]))
+    assert again.exit_code != 0 and "已经处理过了" in again.output
+    missing = run("entry", "show", "99999")
+    assert missing.exit_code != 0 and "找不到入群申请" in missing.output
+    assert json.loads(run("entry", "list", "--status", "closed", "--json").stdout)[0][
+        "status"] in ("approved", "declined")
+    assert json.loads(run("entry", "expire", "--json").stdout) == {"expired": []}

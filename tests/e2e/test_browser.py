@@ -76,7 +76,9 @@ def _seed(run: Run, tmp: Path) -> None:
     events = tmp / "events.jsonl"
     events.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in [
         raw_join("b1", "g1", "u1", name="张三"), raw_message("b2", "g1", "u1", "请问价格"),
-        ad]))
+        ad, {"type": "join_request", "id": "r1", "at": utcnow().isoformat(), "chat": "g1",
+             "user": "u9", "user_name": "申请的一位很长名字的家长（三年级二班）",
+             "channel": "海报A", "bio": "想了解课程安排和作息时间，孩子三年级"}]))
     run("ingest", str(events))
 
 

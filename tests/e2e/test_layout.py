@@ -16,7 +16,8 @@ from tests.e2e.test_browser import ARGS, CHROMIUM, _log_in, _need_browser, _seed
 pytestmark = pytest.mark.browser
 
 PAGES = ("/", "/account", "/activities", "/activities/channels", "/activities/cohorts",
-         "/audit", "/automation", "/automation/checkins", "/automation/draws", "/automation/faq",
+         "/audit", "/automation", "/entry", "/entry?status=all", "/automation/checkins",
+         "/automation/draws", "/automation/faq",
          "/automation/moderation", "/content/broadcasts", "/content/deliveries",
          "/content/playbooks", "/content/scripts", "/content/timeline", "/groups", "/groups/1",
          "/health", "/leads", "/members", "/members/1", "/members/attributes",

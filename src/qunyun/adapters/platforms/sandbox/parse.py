@@ -3,6 +3,8 @@
 A raw sandbox event is a JSON object: ``{"type": "join", "id": "e1", "at": "2026-…Z",
 "chat": "g1", "chat_name": "…", "user": "u1", "user_name": "…", …}``; ``user_staff: true``
 marks one of the team's own staff, and a ``group`` event may list its ``admins`` (user ids).
+``join_request`` (with ``channel`` and ``bio``) asks to join a group whose admins approve
+newcomers; ``private`` (``user``, ``message_id``, ``text``) writes to the bot in private.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from qunyun.domain.events import (
     DomainEvent,
     GroupRenamed,
     GroupUpdated,
+    JoinRequested,
     JoinScene,
     LeaveScene,
     MemberJoined,
@@ -24,6 +27,7 @@ from qunyun.domain.events import (
     MessagePosted,
     MessageRecalled,
     PersonRef,
+    PrivateMessageReceived,
 )
 
 PLATFORM = "sandbox"
@@ -109,6 +113,17 @@ def _message(raw: Mapping[str, Any]) -> DomainEvent:
                          message_type=str(raw.get("message_type", "text")))
 
 
+def _join_request(raw: Mapping[str, Any]) -> DomainEvent:
+    return JoinRequested(**_base(raw), chat=_chat(raw), member=_person(raw, "user"),
+                         channel=str(raw.get("channel", "")), bio=str(raw.get("bio", "")))
+
+
+def _private(raw: Mapping[str, Any]) -> DomainEvent:
+    return PrivateMessageReceived(**_base(raw), sender=_person(raw, "user"),
+                                  message_id=_field(raw, "message_id"),
+                                  text=str(raw.get("text", "")))
+
+
 def _recall(raw: Mapping[str, Any]) -> DomainEvent:
     return MessageRecalled(**_base(raw), chat=_chat(raw), sender=_person(raw, "user"),
                            message_id=_field(raw, "message_id"))
@@ -121,6 +136,8 @@ MAPPER: dict[str, Callable[[Mapping[str, Any]], DomainEvent]] = {
     "leave": _leave,
     "message": _message,
     "recall": _recall,
+    "join_request": _join_request,  # asks to join a group whose admins approve newcomers
+    "private": _private,  # writes to the team's bot in private (an applicant's answer)
 }
 
 
