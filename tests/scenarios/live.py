@@ -112,7 +112,7 @@ class Live:
     def receive(self, raw: dict[str, Any], at: datetime) -> IngestResult:
         """The platform's part: the raw event through the sandbox adapter, into ingest."""
         data = {"id": f"e{self.seq}", **raw, "at": at.isoformat()}
-        if data["type"] == "message":
+        if data["type"] in ("message", "private"):
             data.setdefault("message_id", data["id"])
         (ev,) = self.runtime.adapters["sandbox"].parse(data).events
         return do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
@@ -126,6 +126,16 @@ class Live:
             **extra: Any) -> IngestResult:
         return self.feed({"type": "message", "at": at, "chat": chat, "user": user,
                           "user_name": name, "text": text, **extra})
+
+    def request(self, chat: str, user: str, name: str, at: datetime,
+                **extra: Any) -> IngestResult:
+        """Ask to join a group whose admins approve newcomers."""
+        return self.feed({"type": "join_request", "at": at, "chat": chat, "user": user,
+                          "user_name": name, **extra})
+
+    def answer(self, user: str, text: str, at: datetime) -> IngestResult:
+        """Write to the team's bot in private (an applicant answering its question)."""
+        return self.feed({"type": "private", "at": at, "user": user, "text": text})
 
     def catch_up(self, until: datetime) -> None:
         """The worker running all along: each send goes out when it falls due."""

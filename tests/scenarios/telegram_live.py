@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,6 +125,27 @@ class TelegramLive(Live):
                 change["invite_link"] = {"invite_link": "https://t.me/+x", "name":
                                          raw["channel"], "creator": self.person("staff-0")}
             update = {"chat_member": change}
+        elif kind == "join_request":
+            uid = self.uid(raw["user"], raw.get("user_name", ""))
+            chat_id = self.chats[raw["chat"]]
+            # what the fake's own builder records: a request to answer, a 5-minute window
+            # to write to the applicant
+            self.tg.chats[chat_id].requests[uid] = raw.get("user_name", "")
+            self.tg.bots[self.token].requested[uid] = self.tg_clock()
+            request: dict[str, Any] = {"chat": self.chat(raw["chat"]),
+                                       "from": self.person(raw["user"]), "user_chat_id": uid,
+                                       "date": date, "bio": raw.get("bio", "")}
+            if raw.get("channel"):
+                request["invite_link"] = {"invite_link": "https://t.me/+req", "name":
+                                          raw["channel"], "creates_join_request": True,
+                                          "creator": self.person("staff-0")}
+            update = {"chat_join_request": request}
+        elif kind == "private":
+            uid = self.uid(raw["user"])
+            self.tg.bots[self.token].started.add(uid)
+            update = {"message": {"message_id": next(self._ids), "date": date,
+                                  "chat": {"id": uid, "type": "private"},
+                                  "from": self.person(raw["user"]), "text": raw["text"]}}
         else:
             raise ValueError(f"no Telegram update for a raw {kind!r} event")
         return self._ingest(update, at)
@@ -139,6 +161,9 @@ class TelegramLive(Live):
         for follow in parsed.follow_ups:
             telegram.apply_follow_up(self.conn, self.bot_id, follow, update, at)
         return result
+
+    def tg_clock(self) -> float:
+        return time.time()
 
     # --- what the operator sees -------------------------------------------------------------
 

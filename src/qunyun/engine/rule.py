@@ -70,6 +70,7 @@ class EntryFacts:
     request_id: int
     group_id: int
     status: str
+    repeat: bool = False  # asked again while the request was open
     enrolled: bool = False
     deposit_fen: int = 0
 

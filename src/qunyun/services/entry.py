@@ -53,6 +53,7 @@ class OpenRequest:
     id: int
     group_id: int
     status: str
+    repeat: bool = False  # the person asked again while their request was open
 
 
 # --- recorded by ingest --------------------------------------------------------------------
@@ -69,7 +70,7 @@ def note_request(conn: Connection, *, group_id: int, member_id: int, at: datetim
     if row is not None:
         conn.execute(update(join_requests).where(join_requests.c.id == row.id).values(
             channel=channel[:128] or join_requests.c.channel, updated_at=at))
-        return OpenRequest(int(row.id), group_id, str(row.status))
+        return OpenRequest(int(row.id), group_id, str(row.status), repeat=True)
     request_id = int(conn.execute(join_requests.insert().values(
         group_id=group_id, member_id=member_id, status="pending", channel=channel[:128],
         bio=bio[:1000], answers=[], requested_at=at, decided_by="", reason="",

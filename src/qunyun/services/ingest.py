@@ -460,7 +460,8 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                              if gate_settings.gate == "activity" and gate_settings.activity_id
                              else (False, 0))
         gate = EntryFacts(request_id=touched.request.id, group_id=touched.request.group_id,
-                          status=touched.request.status, enrolled=enrolled,
+                          status=touched.request.status, repeat=touched.request.repeat,
+                          enrolled=enrolled,
                           deposit_fen=deposit)
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
                        recent_joins=recent_joins, entry=gate,

@@ -64,6 +64,8 @@ class EntryGateRule(Rule):
             ok = (entry.status == "answered" and settings.gate == "questions"
                   and settings.approve_answered)
             return entry if ok else None
+        if entry.repeat and entry.status in ("asked", "answered"):
+            return None  # asked again while the question waits: not asked twice
         return entry if isinstance(event, JoinRequested) else None
 
     def run(self, event: DomainEvent, ctx: RuleContext, match: object) -> Outcome:
