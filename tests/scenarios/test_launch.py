@@ -88,6 +88,11 @@ def test_six_groups_filled_greeted_answered_and_launched(conn: Connection, live:
     answers = live.sent(rule="faq")
     assert len(answers) == 6
     assert all("团购价以今晚 20:00 直播公布为准" in a["payload"]["text"] for a in answers)
+    # each answers the question it was asked (Telegram threads it as a reply)
+    assert all(a["payload"]["reply_to"] for a in answers)
+    if isinstance(live, TelegramLive):
+        replies = [c for c in live.tg.called("sendMessage") if "团购价以今晚" in c["text"]]
+        assert len(replies) == 6 and all("reply_parameters" in c for c in replies)
     # moderated: the advertiser alone (not the owner's offer, not the shared words)
     decisions = live.decisions()
     assert {d["member_id"] for d in decisions} == {live.member("ad")}

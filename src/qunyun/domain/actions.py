@@ -147,6 +147,9 @@ class SendText(Action):
     # a push from a broadcast or playbook step (needs unconfirmed broadcasting)
     broadcast: bool = False
     attachments: tuple[dict[str, str], ...] = ()
+    # the platform's id of the message this answers (a FAQ answer, a check-in's reply): shown
+    # as a reply to it where the platform threads replies (Telegram), else a plain post
+    reply_to: str = ""
 
     def merged(self, other: SendText) -> SendText:
         """This batched send with ``other``'s newcomers added (each member once)."""

@@ -195,7 +195,7 @@ def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtim
     token, bot = connect(tg_runtime, tg)
     tg.bot_added(token, CHAT)
     tg.join(token, CHAT, 501, "小 王", link_name="海报A")
-    tg.message(token, CHAT, 501, "小 王", "打卡")
+    checked = tg.message(token, CHAT, 501, "小 王", "打卡")["message"]
     tg.join(token, CHAT, 502, "推广 号")
     ad = tg.message(token, CHAT, 502, "推广 号",
                     "兼职刷单日结300，加V：abc12345 联系电话 13812345678")["message"]
@@ -206,6 +206,9 @@ def test_rules_act_by_themselves_in_a_telegram_group(conn: Connection, tg_runtim
                                    policy=tg_runtime.policy, rng=random.Random(1))
     texts = [c["text"] for c in tg.called("sendMessage")]
     assert any("打卡" in t and 'tg://user?id=501' in t for t in texts), texts
+    # the check-in is answered as a reply to the check-in message
+    (reply,) = [c for c in tg.called("sendMessage") if "打卡" in c["text"]]
+    assert reply["reply_parameters"]["message_id"] == checked["message_id"]
     assert [c["user_id"] for c in tg.called("banChatMember")] == [502]
     # the ad itself is deleted too
     assert [c["message_id"] for c in tg.called("deleteMessage")] == [ad["message_id"]]

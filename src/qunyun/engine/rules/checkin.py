@@ -84,7 +84,7 @@ class CheckinRule(Rule):
             SendText(group_id=ctx.group.id, mention_member_ids=(ctx.member.id,),
                      text=render_template(settings.checkin.reply_template, {
                          "name": ctx.member.name, "streak": str(streak), "total": str(total),
-                         "group": ctx.group.name})),
+                         "group": ctx.group.name}), reply_to=event.message_id),
         ]
         if settings.points.enabled and settings.points.checkin:
             actions.append(AwardPoints(group_id=ctx.group.id, member_id=ctx.member.id,

@@ -52,7 +52,7 @@ class FaqRule(Rule):
         answer = ctx.automation.answers[match.id]
         actions: list[Action] = [
             SendText(group_id=ctx.group.id, text=answer.answer,
-                     mention_member_ids=(ctx.member.id,)),
+                     mention_member_ids=(ctx.member.id,), reply_to=event.message_id),
             NoteCooldown(group_id=ctx.group.id, key=f"faq:{match.id}"),
         ]
         return Outcome(actions)

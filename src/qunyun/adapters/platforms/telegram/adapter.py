@@ -112,7 +112,8 @@ class TelegramAdapter(PlatformAdapter):
         assert chat is not None
         try:
             if isinstance(action, SendText):
-                sent = client.send_message(chat, render(delivery, action))
+                sent = client.send_message(chat, render(delivery, action),
+                                           reply_to=action.reply_to or None)
                 return Receipt(platform_message_id=str(sent.get("message_id", "")))
             if isinstance(action, RemoveMember):
                 uid = self._member(delivery, action.member_id)

@@ -130,7 +130,7 @@ class TelegramClient:
                      ) -> dict[str, Any]:
         params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": "HTML",
                                   "link_preview_options": {"is_disabled": True}}
-        if reply_to:
+        if reply_to and reply_to.isdigit():  # Telegram's message ids are numbers
             params["reply_parameters"] = {"message_id": int(reply_to),
                                           "allow_sending_without_reply": True}
         return dict(self.call("sendMessage", params))
