@@ -214,10 +214,17 @@ class _TelegramClients:
             bot_id = telegram.bot_for_chat(conn, chat_id)
         return self.bot(bot_id) if bot_id else None
 
+    def for_user(self, user_id: str, chat_id: str | None) -> TelegramClient | None:
+        with self._runtime.uow.read() as conn:
+            prefer = telegram.bot_for_chat(conn, chat_id) if chat_id else None
+            bot_id = telegram.bot_for_user(conn, user_id, prefer=prefer)
+        return self.bot(bot_id) if bot_id else None
+
 
 def make_telegram_adapter(runtime: Runtime) -> TelegramAdapter:
     clients = _TelegramClients(runtime)
-    return TelegramAdapter(client_for=clients.for_chat, bot_client=clients.bot)
+    return TelegramAdapter(client_for=clients.for_chat, bot_client=clients.bot,
+                           private_client_for=clients.for_user)
 
 
 def telegram_clients(runtime: Runtime) -> Callable[[str], TelegramClient]:

@@ -28,8 +28,8 @@ from qunyun.adapters.platforms.telegram import parse as telegram_parse
 from qunyun.adapters.platforms.telegram.adapter import TelegramAdapter
 from qunyun.adapters.platforms.telegram.client import TelegramApiError, TelegramClient
 from qunyun.adapters.secretbox import SecretBox
-from qunyun.adapters.storage.sql import insert_ignore
-from qunyun.adapters.storage.tables import telegram_bots, telegram_chats
+from qunyun.adapters.storage.sql import insert_ignore, upsert_many
+from qunyun.adapters.storage.tables import telegram_bots, telegram_chats, telegram_private_chats
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.events import ChatRef
 from qunyun.domain.staff import Permission
@@ -231,6 +231,24 @@ def bot_for_chat(conn: Connection, chat_id: str) -> str | None:
     return str(ranked[0].bot_id) if ranked else None
 
 
+def note_private(conn: Connection, *, bot_id: str, user_id: str, status: str,
+                 at: datetime) -> None:
+    """A person wrote to the bot in private (``open``: it may write back) or blocked it."""
+    upsert_many(conn, telegram_private_chats, [{"bot_id": bot_id, "user_id": user_id,
+                                                "status": status, "last_at": at}],
+                ["bot_id", "user_id"], ["status", "last_at"])
+
+
+def bot_for_user(conn: Connection, user_id: str, *, prefer: str | None = None) -> str | None:
+    """A team bot that may write to the person privately: ``prefer`` (the group's bot) when
+    the person wrote to it, else the one they wrote to last; None when they wrote to none."""
+    rows = conn.execute(select(telegram_private_chats.c.bot_id).where(
+        telegram_private_chats.c.user_id == user_id, telegram_private_chats.c.status == "open")
+        .order_by(telegram_private_chats.c.last_at.desc())).scalars().all()
+    bots = [str(b) for b in rows]
+    return prefer if prefer in bots else (bots[0] if bots else None)
+
+
 def set_status(conn: Connection, bot_id: str, **values: Any) -> None:
     row = conn.execute(select(telegram_bots.c.status)
                        .where(telegram_bots.c.bot_id == bot_id)).first()
@@ -430,12 +448,16 @@ def process_and_sync(uow: UnitOfWork, *, adapter: TelegramAdapter, config: Inges
 def apply_follow_up(conn: Connection, bot_id: str, follow: Mapping[str, str],
                     update_: Mapping[str, Any], now: datetime) -> None:
     """What an update asks of the connector besides its events: a chat's new id, the
-    bot's status and rights in a chat (other kinds are not acted on yet)."""
+    bot's status and rights in a chat, a person's private chat with the bot."""
     if follow["kind"] == "migrate":  # a group became a supergroup: a new id, the same group
         groups_service.move_group(conn, platform=PLATFORM, old=follow["chat"],
                                   new=follow["to"], at=now)
         conn.execute(update(telegram_chats).where(telegram_chats.c.chat_id == follow["chat"])
                      .values(chat_id=follow["to"], updated_at=now))
+        return
+    if follow["kind"] == "private":  # the person opened (or blocked) a private chat
+        note_private(conn, bot_id=bot_id, user_id=follow["user"], status=follow["status"],
+                     at=now)
         return
     if follow["kind"] == "bot_status":
         member = (update_.get("my_chat_member") or {}).get("new_chat_member") or {}

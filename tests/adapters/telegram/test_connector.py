@@ -484,8 +484,39 @@ def test_private_messages_reach_only_members_who_started_the_bot(
     stranger = Delivery(idempotency_key="p2", chat_external_id=str(CHAT),
                         action=SendPrivate(group_id=1, member_id=2, text="hi"),
                         member_external_ids={2: "777"})
-    with pytest.raises(PermanentSendError, match="has not started the bot"):
+    with pytest.raises(PermanentSendError, match="has not started any of the team's bots"):
         adapter.send(stranger)
+
+
+def test_a_private_message_goes_through_the_team_bot_the_member_wrote_to(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    """The group's bot is not the one the member started (a team runs a customer-service
+    bot beside the group bots): the message goes through the one they wrote to, and no
+    longer once they blocked it."""
+    from qunyun.domain.actions import SendPrivate
+
+    group_token, group_bot = connect(tg_runtime, tg)
+    service_token = tg.add_bot(7000002, "qunyun_service_bot")
+    service = telegram.do_add_bot(tg_runtime.uow, actor=SYSTEM, box=tg_runtime.box,
+                                  clients=telegram_clients(tg_runtime), token=service_token,
+                                  now=tg_runtime.now())
+    tg.bot_added(group_token, CHAT)
+    tg.message(group_token, CHAT, 501, "小 王", "你好")
+    tg.start(service_token, 501, "小 王")
+    pump(tg_runtime, group_bot["bot_id"])
+    pump(tg_runtime, service["bot_id"])
+    adapter = tg_runtime.adapters["telegram"]
+    note = Delivery(idempotency_key="p1", chat_external_id=str(CHAT),
+                    action=SendPrivate(group_id=1, member_id=1, text="课程表"),
+                    member_external_ids={1: "501"})
+    assert adapter.send(note).platform_message_id
+    assert [b for b, m, p in tg.calls if m == "sendMessage"] == [service["bot_id"]]
+    tg.block(service_token, 501, "小 王")
+    pump(tg_runtime, service["bot_id"])
+    with pytest.raises(PermanentSendError, match="has not started any"):
+        adapter.send(note)
+    assert [b for b, m, p in tg.calls if m == "sendMessage"] == [
+        service["bot_id"], group_bot["bot_id"]]
 
 
 def test_a_mute_overturned_in_the_moderation_log_is_lifted(conn: Connection,

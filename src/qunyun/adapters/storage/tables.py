@@ -920,6 +920,21 @@ telegram_chats = Table(
     Index("ix_telegram_chats_chat", "chat_id"),
 )
 
+# Which of the team's bots may write to a person privately: one that person wrote to (a
+# private chat is open) and has not blocked since. A private send goes through such a bot
+# even when the person's group is run by another.
+telegram_private_chats = Table(
+    "telegram_private_chats",
+    metadata,
+    _id(),
+    Column("bot_id", String(32), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # open | blocked
+    Column("last_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("bot_id", "user_id", name="uq_telegram_private_chats_bot_user"),
+    Index("ix_telegram_private_chats_user", "user_id", "status"),
+)
+
 # What a platform pushed to us (a WeCom callback, decrypted; a Telegram webhook update), as
 # received: stored before answering and processed after by the worker, so a platform's
 # retries are one row (the digest of the body) and nothing is lost in a crash.

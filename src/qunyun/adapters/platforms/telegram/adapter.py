@@ -88,12 +88,17 @@ class TelegramAdapter(PlatformAdapter):
 
     def __init__(self, *, client_for: Callable[[str], TelegramClient | None],
                  bot_client: Callable[[str], TelegramClient] | None = None,
+                 private_client_for: Callable[[str, str | None], TelegramClient | None]
+                 | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         """``client_for(chat_id)``: the client of the team's bot in that chat;
-        ``bot_client(bot_id)``: a bot's client by its id (join codes name the bot)."""
+        ``bot_client(bot_id)``: a bot's client by its id (join codes name the bot);
+        ``private_client_for(user_id, chat_id)``: a team bot the person wrote to privately
+        (the chat's own preferred), None when they wrote to none."""
         self.capabilities = CAPABILITIES
         self._client_for = client_for
         self._bot_client = bot_client
+        self._private_client_for = private_client_for
         self._clock = clock
 
     def parse(self, raw: Mapping[str, Any]) -> ParseResult:
@@ -108,6 +113,8 @@ class TelegramAdapter(PlatformAdapter):
     def send(self, delivery: Delivery) -> Receipt:
         action = delivery.action
         chat = delivery.chat_external_id
+        if isinstance(action, SendPrivate):
+            return self._send_private(delivery, action)
         client = self._client(chat)
         assert chat is not None
         try:
@@ -121,20 +128,6 @@ class TelegramAdapter(PlatformAdapter):
                 if not action.blacklisted:  # a kick: they may come back by a new invitation
                     client.unban(chat, uid)
                 return Receipt(detail={"unbanned": not action.blacklisted})
-            if isinstance(action, SendPrivate):
-                # a private chat's id is the user's; Telegram refuses (403) unless they have
-                # started the bot, and that is said in the row's reason
-                uid = self._member(delivery, action.member_id)
-                try:
-                    sent = client.send_message(uid, html.escape(action.text,
-                                                                quote=False)[:MAX_TEXT])
-                except TelegramApiError as exc:
-                    if exc.code == 403:
-                        raise PermanentSendError(
-                            "skipped: the member has not started the bot, so it cannot "
-                            f"message them privately (Telegram: {exc.description})") from None
-                    raise
-                return Receipt(platform_message_id=str(sent.get("message_id", "")))
             if isinstance(action, MuteMember):
                 # at least a minute: Telegram reads a mute under 30 s as forever
                 client.restrict(chat, self._member(delivery, action.member_id),
@@ -159,6 +152,26 @@ class TelegramAdapter(PlatformAdapter):
         except TelegramApiError as exc:
             raise _send_error(exc, action.type_name) from None
         raise PermanentSendError(f"Telegram cannot perform {action.type_name}")
+
+    def _send_private(self, delivery: Delivery, action: SendPrivate) -> Receipt:
+        """A private chat's id is the user's. It goes through a team bot the person wrote to
+        (the group's own first); else through the group's bot, which Telegram lets write to
+        an applicant for 5 minutes after a join request and refuses (403) otherwise — said
+        in the row's reason."""
+        uid = self._member(delivery, action.member_id)
+        chat = delivery.chat_external_id
+        client = (self._private_client_for(uid, chat) if self._private_client_for else None
+                  ) or self._client(chat)
+        try:
+            sent = client.send_message(uid, html.escape(action.text, quote=False)[:MAX_TEXT])
+        except TelegramApiError as exc:
+            if exc.code == 403:
+                raise PermanentSendError(
+                    "skipped: the member has not started any of the team's bots (or blocked "
+                    f"it), so none may message them privately (Telegram: {exc.description})"
+                ) from None
+            raise _send_error(exc, action.type_name) from None
+        return Receipt(platform_message_id=str(sent.get("message_id", "")))
 
     @staticmethod
     def _member(delivery: Delivery, member_id: int) -> str:

@@ -300,12 +300,24 @@ class FakeTelegram:
             "chat": {"id": uid, "type": "private", "first_name": name},
             "from": self.user(uid, name), "text": "/start"})
 
+    def block(self, token: str, uid: int, name: str) -> dict[str, Any]:
+        """The user blocks the bot: it may no longer write to them."""
+        bot = self.bots[token]
+        bot.started.discard(uid)
+        me = {"id": bot.bot_id, "is_bot": True, "first_name": bot.username}
+        return self._push(token, "my_chat_member", {
+            "chat": {"id": uid, "type": "private", "first_name": name},
+            "from": self.user(uid, name), "date": next(self._dates),
+            "old_chat_member": {"user": me, "status": "member"},
+            "new_chat_member": {"user": me, "status": "kicked", "until_date": 0}})
+
     def m_sendMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         target = int(p.get("chat_id", 0))
         if target > 0:  # a private chat: with users who started the bot, or asked to join
             # a group within the last 5 minutes (the join request's user_chat_id)
             asked = bot.requested.get(target)
             if target not in bot.started and (asked is None or self._clock() - asked > 300):
+                # (a blocked bot answers "bot was blocked by the user"; the same 403)
                 return _error(403, "Forbidden: bot can't initiate conversation with a user")
             return {"message_id": next(self._message_ids), "date": int(self._clock()),
                     "chat": {"id": target, "type": "private"}, "text": p.get("text", "")}

@@ -120,10 +120,15 @@ def _private(message: Mapping[str, Any], out: ParseResult) -> None:
     words count; a picture or sticker there is skipped)."""
     chat = message.get("chat") or {}
     text = str(message.get("text") or "")
-    if chat.get("type") != "private" or not text.strip():
+    if chat.get("type") != "private":
         out.skipped["private_message"] += 1
         return
     sender = user(message.get("from"), "message.from")
+    # whatever they sent, the bot may now write to them
+    out.follow_ups.append({"kind": "private", "user": sender.external_id, "status": "open"})
+    if not text.strip():
+        out.skipped["private_message"] += 1
+        return
     message_id = _field(message, "message_id", "message")
     out.events.append(PrivateMessageReceived(
         platform=PLATFORM, occurred_at=_when(message, "message"), sender=sender,
@@ -274,8 +279,14 @@ def admins_event(chat: ChatRef, administrators: Sequence[Mapping[str, Any]],
 def _my_chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
     change = update["my_chat_member"]
     chat = chat_of(change, "my_chat_member")
-    if chat is None:
-        out.skipped["private_my_chat_member"] += 1
+    if chat is None:  # a person blocked the bot (kicked) or unblocked it, in private
+        status = str((change.get("new_chat_member") or {}).get("status") or "")
+        person = (change.get("chat") or {}).get("id")
+        if (change.get("chat") or {}).get("type") == "private" and person is not None:
+            out.follow_ups.append({"kind": "private", "user": str(person),
+                                   "status": "blocked" if status in OUT else "open"})
+        else:
+            out.skipped["private_my_chat_member"] += 1
         return
     new = change.get("new_chat_member") or {}
     status = str(new.get("status") or "")
