@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
 from qunyun import sample_playbooks
-from qunyun.adapters.storage.tables import broadcasts, members, playbooks, scripts
+from qunyun.adapters.storage.tables import broadcasts, members, outbox, playbooks, scripts
 from qunyun.bootstrap import Runtime
 from qunyun.clock import utcnow
 from qunyun.services import schedules
@@ -138,13 +138,17 @@ def test_broadcast_composer_preview_create_and_log(client: TestClient, conn: Con
     assert snapshot(conn) == before
     r = client.post("/content/broadcasts", data={
         "csrf_token": token, "name": "直播预告", "target_kind": "all", "text": "周五直播",
-        "send_now": "1"})
+        "send_now": "1", "pin": "1"})
     assert r.status_code == 303
+    assert client.get("/api/v1/broadcasts").json()[0]["pin"] is True
+    assert '<span class="badge">置顶</span>' in client.get("/content/broadcasts").text
     schedules.fire_due(runtime.uow, config=runtime.ingest_config)
     log = client.get(r.headers["location"])
     assert log.status_code == 200 and "已送达" not in log.text and "待发" in log.text
     api = client.get("/api/v1/deliveries").json()
     assert api[0]["planned"] == 3 and api[0]["outbox"] == {"pending": 3}
+    pending = conn.execute(select(outbox.c.payload)).scalars().all()
+    assert [p["pin"] for p in pending] == [True, True, True]
     listed = client.get("/api/v1/broadcasts").json()
     assert listed[0]["status"] == "sent"
     headers = {"x-csrf-token": token}

@@ -48,6 +48,8 @@ def broadcast_send(
     attach: Annotated[list[str] | None, typer.Option(help="image:URL | link:URL|title")] = None,
     dry_run: Annotated[bool, typer.Option(help="Show recipients and caps; store nothing")]
     = False,
+    pin: Annotated[bool, typer.Option(help="Pin it in each group once sent (Telegram)")]
+    = False,
     as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
     target = target_of(groups, group_tag, series, all_groups, segment)
@@ -56,7 +58,8 @@ def broadcast_send(
         send_at = local_option(at, rt.settings.tz, "--at")
         common: dict[str, Any] = {"target": target, "script_id": sid, "text": text,
                                   "attachments": attachment_options(attach),
-                                  "variables": set_values(set_), "send_at": send_at}
+                                  "variables": set_values(set_), "send_at": send_at,
+                                  "pin": pin}
         if dry_run:
             out = broadcasts.preview_broadcast(conn, actor=actor, clock=rt.clock(), **common)
             message = (f"{out['recipients']} recipients ({out['target']}): " + ", ".join(

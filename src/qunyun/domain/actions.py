@@ -45,6 +45,8 @@ class Capability(StrEnum):
     # Answer a request to join a group that waits for an admin (Telegram's join requests);
     # WeCom holds no such request, so there a person lets the applicant in.
     ANSWER_JOIN_REQUEST = "answer_join_request"
+    # Pin a message the bot sent (Telegram's pinChatMessage); elsewhere a pin is left out.
+    PIN_MESSAGE = "pin_message"
 
 
 # what each capability means to the person who does it by hand (task reasons, the log)
@@ -59,6 +61,7 @@ CAPABILITY_WORDS: dict[Capability, str] = {
     Capability.BROADCAST_NEEDS_CONFIRMATION: "提交群发确认",
     Capability.CREATE_JOIN_CODE: "生成群活码",
     Capability.ANSWER_JOIN_REQUEST: "处理入群申请",
+    Capability.PIN_MESSAGE: "置顶消息",
 }
 
 
@@ -150,6 +153,9 @@ class SendText(Action):
     # the platform's id of the message this answers (a FAQ answer, a check-in's reply): shown
     # as a reply to it where the platform threads replies (Telegram), else a plain post
     reply_to: str = ""
+    # pinned in the group once sent (an announcement); where the platform cannot pin, or
+    # the bot may not, the message is sent unpinned and the receipt says so
+    pin: bool = False
 
     def merged(self, other: SendText) -> SendText:
         """This batched send with ``other``'s newcomers added (each member once)."""

@@ -74,7 +74,7 @@ def preview_broadcast(conn: Connection, *, actor: Actor, target: Mapping[str, An
                       attachments: Sequence[Mapping[str, Any]] | None = None,
                       variables: Mapping[str, Any] | None = None,
                       send_at: datetime | None = None, clock: Clock,
-                      sample: int = 20) -> dict[str, Any]:
+                      sample: int = 20, pin: bool = False) -> dict[str, Any]:
     """The composer's dry run: how many recipients, how the caps and quiet hours place them,
     and a sample of the rendered texts. Stores nothing."""
     actor.require(Permission.VIEW)
@@ -93,7 +93,7 @@ def preview_broadcast(conn: Connection, *, actor: Actor, target: Mapping[str, An
     groups = sorted({r.group_name or r.name for r in recipients})
     return {"recipients": len(recipients), "target": pushes.describe_target(checked),
             "at": at, "groups": groups[:30], "more_groups": max(0, len(groups) - 30),
-            "counts": counts, "warnings": warnings, "attachments": attach,
+            "counts": counts, "warnings": warnings, "attachments": attach, "pin": bool(pin),
             "sample": [pushes.outcome_row(o, clock.tz) for o in outcomes[:sample]]}
 
 
@@ -103,7 +103,7 @@ def do_create_broadcast(conn: Connection, *, actor: Actor, name: str,
                         attachments: Sequence[Mapping[str, Any]] | None = None,
                         variables: Mapping[str, Any] | None = None,
                         send_at: datetime | None = None, now: datetime | None = None,
-                        clock: Clock | None = None) -> dict[str, Any]:
+                        clock: Clock | None = None, pin: bool = False) -> dict[str, Any]:
     """Store a broadcast and its job (immediate ones are due now; the worker sends them).
     Refused when the target reaches nobody now (``clock`` places segment days; UTC if not
     given): a broadcast to zero groups is a mistake, not a send."""
@@ -123,11 +123,13 @@ def do_create_broadcast(conn: Connection, *, actor: Actor, name: str,
     bid = int(conn.execute(broadcasts.insert().values(
         name=name, script_id=script_id, text=body, attachments=attach, variables=values,
         target=checked, send_at=at, status=SCHEDULED, created_by=actor.label, created_at=now,
+        pin=bool(pin),
     ).returning(broadcasts.c.id)).scalar_one())
     schedules.do_schedule_job(conn, key=f"broadcast:{bid}", kind=JOB_KIND, run_at=at,
                               actor=actor.label, payload={"broadcast_id": bid})
     audit.record(conn, actor=actor.label, action="broadcast.create", object_type="broadcast",
-                 object_id=bid, detail={"target": checked, "send_at": at.isoformat(), **meta})
+                 object_id=bid, detail={"target": checked, "send_at": at.isoformat(),
+                                        "pin": bool(pin), **meta})
     return get_broadcast(conn, actor=actor, broadcast_id=bid)
 
 
@@ -158,7 +160,7 @@ def fire_broadcast(conn: Connection, event: ScheduleFired, config: IngestConfig,
         conn, key=f"broadcast:{bid}", source="broadcast", due_at=event.occurred_at, now=now,
         recipients=recipients, body=row["text"], values=row["variables"],
         attachments=row["attachments"], capabilities=config.capabilities, tz=tz,
-        broadcast_id=bid)
+        broadcast_id=bid, pin=bool(row["pin"]))
     conn.execute(update(broadcasts).where(broadcasts.c.id == bid).values(status=SENT))
     return result.outbox_ids
 

@@ -256,6 +256,7 @@ def fan_out(
     tz: ZoneInfo, actor: str = "system", skip: Callable[[Recipient], str] | None = None,
     broadcast_id: int | None = None, playbook_id: int | None = None, step_id: int | None = None,
     priority: int = CAMPAIGN, ahead: Sequence[tuple[Scope, int, datetime, int]] = (),
+    pin: bool = False,
 ) -> FanOut:
     """Place, store and log one occurrence of a push. ``ahead``: pushes still to come to
     the same recipients, (scope, id, at, rank); those that outrank this one keep their
@@ -280,7 +281,7 @@ def fan_out(
             continue
         r = o.recipient
         action: Action = (SendText(group_id=r.key, text=o.text, broadcast=True,
-                                   attachments=attach) if r.scope == "group" else
+                                   attachments=attach, pin=pin) if r.scope == "group" else
                           SendPrivate(member_id=r.key, text=o.text, broadcast=True,
                                       attachments=attach))
         sends.append(outbox_service.BulkSend(key=f"push:{key}:{r.scope}:{r.key}",

@@ -158,6 +158,7 @@ class BroadcastOut(Out):
     target_text: str = ""
     send_at: datetime | None = None
     status: str = ""
+    pin: bool = False  # pinned in each group once sent, where the platform can pin
     created_by: str = ""
     created_at: datetime | None = None
     deliveries: list[dict[str, Any]] | None = None

@@ -620,3 +620,39 @@ def test_a_join_flood_is_one_task_for_the_team(conn: Connection, tg_runtime: Run
     pump(tg_runtime, bot["bot_id"])
     (title,) = conn.execute(select(staff_tasks.c.title)).scalars().all()
     assert title.startswith("入群激增") and "5 人加入" in title
+
+
+def test_a_broadcast_marked_pin_is_pinned_where_the_bot_may(conn: Connection,
+                                                           tg_runtime: Runtime,
+                                                           tg: FakeTelegram) -> None:
+    """An announcement pinned in each group once sent; where the bot lacks the pin right
+    it is still sent, unpinned, and the receipt says why (never sent twice)."""
+    import random
+
+    from qunyun.adapters.storage.tables import outbox
+    from qunyun.services import broadcasts, schedules
+    from qunyun.services import outbox as outbox_service
+
+    other = -1009
+    tg.add_chat(other, "二群")
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.bot_added(token, other, rights={"can_delete_messages": True})
+    pump(tg_runtime, bot["bot_id"])
+    made = broadcasts.do_create_broadcast(conn, actor=SYSTEM, name="直播预告",
+                                          target={"all": True}, text="今晚 20:00 直播，准时见",
+                                          pin=True)
+    assert made["pin"] is True
+    schedules.fire_due(tg_runtime.uow, config=tg_runtime.ingest_config)
+    outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                               limiter=tg_runtime.limiter, worker_id="w",
+                               policy=tg_runtime.policy, rng=random.Random(1))
+    sent = {c["chat_id"]: c for c in tg.called("sendMessage")}
+    assert set(sent) == {str(CHAT), str(other)}
+    assert tg.chats[CHAT].pinned is not None and tg.chats[other].pinned is None
+    receipts = {r.group_id: r.receipt for r in conn.execute(
+        select(outbox.c.group_id, outbox.c.receipt, outbox.c.status))}
+    assert sorted(r["pinned"] for r in receipts.values()) == [False, True]
+    (unpinned,) = [r for r in receipts.values() if not r["pinned"]]
+    assert "not enough rights" in unpinned["pin_error"]
+    assert len(tg.called("sendMessage")) == 2  # the failed pin sent nothing again

@@ -731,6 +731,7 @@ broadcasts = Table(
     Column("target", JSON, nullable=False),
     Column("send_at", UTCDateTime(), nullable=False),
     Column("status", String(16), nullable=False),  # scheduled | sent | cancelled
+    Column("pin", Boolean, nullable=False, default=False),  # pinned in each group once sent
     Column("created_by", String(128), nullable=False),
     _created(),
 )

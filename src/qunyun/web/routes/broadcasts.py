@@ -27,7 +27,8 @@ def _broadcast_args(form: Any, runtime: Any, *, preview: bool = False) -> dict[s
             "text": str(form.get("text") or "") if not script else None,
             "attachments": form_attachments(form) if not script else [],
             "variables": form_values(str(form.get("variables", ""))),
-            "send_at": _send_at(form, runtime, required=not preview)}
+            "send_at": _send_at(form, runtime, required=not preview),
+            "pin": bool(form.get("pin"))}
 
 
 def _send_at(form: Any, runtime: Any, *, required: bool = True) -> datetime | None:

@@ -49,7 +49,7 @@ CAPABILITIES = frozenset({
     Capability.DELETE_MESSAGE,
     Capability.RESTORE_MEMBER, Capability.RENAME_GROUP, Capability.BROADCAST_UNCONFIRMED,
     Capability.SEND_PRIVATE,
-    Capability.CREATE_JOIN_CODE, Capability.ANSWER_JOIN_REQUEST,
+    Capability.CREATE_JOIN_CODE, Capability.ANSWER_JOIN_REQUEST, Capability.PIN_MESSAGE,
 })
 # one named invite link per channel and group (a link belongs to one chat)
 JOIN_CODE_LIMITS = JoinCodeLimits(max_groups=1,
@@ -121,7 +121,10 @@ class TelegramAdapter(PlatformAdapter):
             if isinstance(action, SendText):
                 sent = client.send_message(chat, render(delivery, action),
                                            reply_to=action.reply_to or None)
-                return Receipt(platform_message_id=str(sent.get("message_id", "")))
+                message_id = str(sent.get("message_id", ""))
+                return Receipt(platform_message_id=message_id,
+                               detail=self._pin(client, chat, message_id) if action.pin
+                               else {})
             if isinstance(action, RemoveMember):
                 uid = self._member(delivery, action.member_id)
                 client.ban(chat, uid, until=int(self._clock()) + KICK_SECONDS)
@@ -172,6 +175,16 @@ class TelegramAdapter(PlatformAdapter):
                 ) from None
             raise _send_error(exc, action.type_name) from None
         return Receipt(platform_message_id=str(sent.get("message_id", "")))
+
+    @staticmethod
+    def _pin(client: TelegramClient, chat: str, message_id: str) -> dict[str, Any]:
+        """Pin what was just sent. The message is out either way: a pin the bot may not make
+        is said in the receipt, never a reason to send again."""
+        try:
+            client.pin(chat, message_id)
+        except TelegramApiError as exc:
+            return {"pinned": False, "pin_error": exc.description or str(exc)}
+        return {"pinned": True}
 
     @staticmethod
     def _member(delivery: Delivery, member_id: int) -> str:

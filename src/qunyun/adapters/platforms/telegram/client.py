@@ -135,6 +135,11 @@ class TelegramClient:
                                           "allow_sending_without_reply": True}
         return dict(self.call("sendMessage", params))
 
+    def pin(self, chat_id: str, message_id: str) -> None:
+        """Pin quietly (members are not notified of the pin itself)."""
+        self.call("pinChatMessage", {"chat_id": chat_id, "message_id": int(message_id),
+                                     "disable_notification": True})
+
     def delete_message(self, chat_id: str, message_id: str) -> None:
         self.call("deleteMessage", {"chat_id": chat_id, "message_id": int(message_id)})
 

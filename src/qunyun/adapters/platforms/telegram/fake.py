@@ -48,6 +48,7 @@ class FakeChat:
     bot_rights: dict[int, dict[str, bool]] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)  # invite link → name
     requests: dict[int, str] = field(default_factory=dict)  # user id → name, waiting
+    pinned: int | None = None  # the pinned message's id
 
 
 class FakeTelegram:
@@ -368,6 +369,13 @@ class FakeTelegram:
     def m_restrictChatMember(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         chat = self._allowed(bot, p, "can_restrict_members")
         return chat if isinstance(chat, Response) else True
+
+    def m_pinChatMessage(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        chat = self._allowed(bot, p, "can_pin_messages")
+        if isinstance(chat, Response):
+            return chat
+        chat.pinned = int(p["message_id"])
+        return True
 
     def m_setChatTitle(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         chat = self._allowed(bot, p, "can_change_info")

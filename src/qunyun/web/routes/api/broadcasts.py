@@ -26,6 +26,7 @@ class BroadcastSave(BaseModel):
     attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
     variables: dict[str, str] = Field(default_factory=dict)
     send_at: datetime | None = None
+    pin: bool = False  # pinned in each group once sent, where the platform can pin
 
 
 @router.get("/broadcasts", response_model=list[BroadcastOut])
@@ -41,7 +42,7 @@ def broadcasts_preview(body: BroadcastSave, actor: CurrentActor, conn: ReadConn,
     return broadcasts.preview_broadcast(
         conn, actor=actor, target=body.target, script_id=body.script_id, text=body.text,
         attachments=body.attachments, variables=body.variables, send_at=body.send_at,
-        clock=runtime.clock())
+        clock=runtime.clock(), pin=body.pin)
 
 
 @router.post("/broadcasts", response_model=BroadcastOut, status_code=201)
