@@ -43,6 +43,22 @@ def test_add_poll_and_list_through_the_command(fresh_db_url: str, tmp_path: Path
     assert (listed["chats"], listed["admin_chats"], listed["poll_offset"]) == (1, 1, 4)
     chats = run("chats")
     assert chats.exit_code == 0 and "禁言和封禁成员" in chats.output  # a right it lacks
+    # switched to a webhook and back: Telegram is asked first, a refusal changes nothing
+    refused = run("set-webhook", bot["bot_id"], "--url", "http://example.com")
+    assert refused.exit_code == 2 and "https" in refused.output
+    hooked = run("set-webhook", bot["bot_id"], "--url", "https://q.example.com/", "--json")
+    assert hooked.exit_code == 0, hooked.output
+    assert json.loads(hooked.stdout)["webhook"] == (
+        f"https://q.example.com/callbacks/telegram/{bot['bot_id']}")
+    (hook,) = [b.webhook for b in tg.bots.values()]
+    assert hook["url"].startswith("https://q.example.com/") and hook["secret_token"]
+    assert json.loads(run("list", "--json").stdout)[0]["mode"] == "webhook"
+    tg.fail("deleteWebhook", 500, "Internal Server Error")
+    assert run("delete-webhook", bot["bot_id"]).exit_code != 0
+    assert json.loads(run("list", "--json").stdout)[0]["mode"] == "webhook"
+    polled_again = run("delete-webhook", bot["bot_id"])
+    assert polled_again.exit_code == 0 and "轮询" in polled_again.output
+    assert json.loads(run("list", "--json").stdout)[0]["mode"] == "polling"
     assert run("remove", bot["bot_id"]).exit_code == 0
     assert run("remove", bot["bot_id"]).exit_code == 2
 

@@ -51,6 +51,33 @@ def add_bot(token: Annotated[str, typer.Option(
                            mode=say(f"telegram.mode.{bot['mode']}")))
 
 
+@telegram_app.command("set-webhook")
+def set_webhook(bot_id: str,
+                url: Annotated[str, typer.Option(
+                    "--url", help="This server's public https address")],
+                secret: Annotated[str, typer.Option(
+                    help="A new webhook secret (the stored one is kept when empty)")] = "",
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Receive the bot's updates by webhook (Telegram is asked first)."""
+    with runtime() as rt:
+        out = telegram.do_set_webhook(rt.uow, actor=acting(rt, as_user), box=rt.box,
+                                      clients=telegram_clients(rt), bot_id=bot_id,
+                                      webhook_url=url, secret=secret, now=rt.now())
+    done(as_json, out, say("bot {bot_id}: updates by {mode}", bot_id=bot_id,
+                           mode=say(f"telegram.mode.{out['mode']}")))
+
+
+@telegram_app.command("delete-webhook")
+def delete_webhook(bot_id: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop the webhook: the worker polls the bot instead."""
+    with runtime() as rt:
+        out = telegram.do_set_webhook(rt.uow, actor=acting(rt, as_user), box=rt.box,
+                                      clients=telegram_clients(rt), bot_id=bot_id,
+                                      webhook_url="", now=rt.now())
+    done(as_json, out, say("bot {bot_id}: updates by {mode}", bot_id=bot_id,
+                           mode=say(f"telegram.mode.{out['mode']}")))
+
+
 @telegram_app.command("list")
 def list_bots(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Connected bots: how updates arrive, chats, last update and error."""

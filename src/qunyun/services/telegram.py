@@ -115,6 +115,45 @@ def do_add_bot(uow: UnitOfWork, *, actor: Actor, box: SecretBox, clients: Client
             if webhook_url else ""}
 
 
+def do_set_webhook(uow: UnitOfWork, *, actor: Actor, box: SecretBox, clients: ClientFactory,
+                   bot_id: str, webhook_url: str, secret: str = "",
+                   now: datetime) -> dict[str, Any]:
+    """Receive a connected bot's updates by webhook at ``webhook_url`` (the server's public
+    https address), or, when it is empty, by polling (the webhook is deleted: Telegram does
+    not allow both). Telegram is asked first; if it refuses, nothing changes here."""
+    actor.require(Permission.MANAGE_USERS)
+    webhook_url = webhook_url.strip().rstrip("/")
+    if webhook_url and not webhook_url.startswith("https://"):
+        raise InvalidInput("webhook URL: Telegram calls https:// addresses only")
+    secret = secret.strip()
+    if secret and not SECRET.match(secret):
+        raise InvalidInput("secret: 1–256 letters, digits, _ or -")
+    with uow.read() as conn:
+        found = bot_secrets(conn, box, bot_id)
+    if found is None:
+        raise NotFound("Telegram bot {bot_id} not found", bot_id=bot_id)
+    secret = secret or found.secret
+    client = clients(found.token)
+    try:
+        if webhook_url:
+            client.set_webhook(webhook_url + callback_path(bot_id), secret)
+        else:
+            client.delete_webhook()
+    except TelegramApiError as exc:
+        raise InvalidInput("Telegram refused: {reason}",
+                           reason=exc.description or str(exc.code)) from None
+    finally:
+        client.close()
+    mode = "webhook" if webhook_url else "polling"
+    with uow.write() as conn:
+        conn.execute(update(telegram_bots).where(telegram_bots.c.bot_id == bot_id).values(
+            mode=mode, webhook_url=webhook_url, secret=box.seal(secret), updated_at=now))
+        audit.record(conn, actor=actor.label, action="telegram.webhook", object_type="bot",
+                     object_id=bot_id, detail={"mode": mode, "url": webhook_url})
+    return {"bot_id": bot_id, "mode": mode,
+            "webhook": webhook_url + callback_path(bot_id) if webhook_url else ""}
+
+
 def list_bots(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     """Bots without their secrets, with how many chats each is in and is admin of."""
     actor.require(Permission.VIEW)

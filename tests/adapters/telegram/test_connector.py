@@ -245,6 +245,19 @@ def test_page_and_api_show_bots_and_missing_rights(conn: Connection, tg_runtime:
     links = client.get("/telegram").text
     assert "https://t.me/+fake" in links and "海报A" in links
     assert '<td class="num">1</td></tr>' in links.split('id="links-table"')[1]
+    bot_id = made.json()["bot_id"]
+    hooked = client.put(f"/api/v1/telegram/bots/{bot_id}/webhook",
+                        json={"url": "https://q.example.com"})
+    assert hooked.status_code == 200 and hooked.json()["mode"] == "webhook"
+    assert client.put(f"/api/v1/telegram/bots/{bot_id}/webhook",
+                      json={"url": "ftp://x"}).status_code == 422
+    assert client.put("/api/v1/telegram/bots/999/webhook",
+                      json={"url": "https://q.example.com"}).status_code == 404
+    assert "改为轮询" in client.get("/telegram").text
+    back = client.post(f"/telegram/bots/{bot_id}/webhook", data={
+        "csrf_token": client.headers["X-CSRF-Token"], "webhook_url": ""})
+    assert back.status_code == 303
+    assert client.get("/api/v1/telegram/bots").json()[0]["mode"] == "polling"
     assert client.delete(f"/api/v1/telegram/bots/{made.json()['bot_id']}").status_code == 204
     assert client.get("/api/v1/telegram/bots").json() == []
 

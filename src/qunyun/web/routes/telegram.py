@@ -61,6 +61,17 @@ def telegram_add(actor: CurrentActor, runtime: RuntimeDep, token: str = Form(...
     return RedirectResponse("/telegram", status_code=303)
 
 
+@router.post("/telegram/bots/{bot_id}/webhook")
+@access(Permission.MANAGE_USERS)
+def telegram_webhook(bot_id: str, actor: CurrentActor, runtime: RuntimeDep,
+                     webhook_url: str = Form("", max_length=500)) -> Response:
+    """Set the webhook to this address, or (empty) poll the bot instead."""
+    telegram.do_set_webhook(runtime.uow, actor=actor, box=runtime.box,
+                            clients=telegram_clients(runtime), bot_id=bot_id,
+                            webhook_url=webhook_url, now=runtime.now())
+    return RedirectResponse("/telegram", status_code=303)
+
+
 @router.post("/telegram/bots/{bot_id}/remove")
 @access(Permission.MANAGE_USERS)
 def telegram_remove(bot_id: str, actor: CurrentActor, runtime: RuntimeDep) -> Response:

@@ -46,6 +46,32 @@ def remove_bot(bot_id: str, actor: CurrentActor, runtime: RuntimeDep) -> None:
     telegram.do_remove_bot(runtime.uow, actor=actor, bot_id=bot_id)
 
 
+class Webhook(BaseModel):
+    url: str = Field(max_length=500)
+    secret: str = Field("", max_length=256)
+
+
+@router.put("/telegram/bots/{bot_id}/webhook")
+@access(Permission.MANAGE_USERS)
+def set_webhook(bot_id: str, body: Webhook, actor: CurrentActor,
+                runtime: RuntimeDep) -> dict[str, Any]:
+    """Receive the bot's updates by webhook at ``url`` (Telegram is asked first: a refusal
+    is a 422 and nothing changes)."""
+    return telegram.do_set_webhook(runtime.uow, actor=actor, box=runtime.box,
+                                   clients=telegram_clients(runtime), bot_id=bot_id,
+                                   webhook_url=body.url, secret=body.secret,
+                                   now=runtime.now())
+
+
+@router.delete("/telegram/bots/{bot_id}/webhook")
+@access(Permission.MANAGE_USERS)
+def delete_webhook(bot_id: str, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Stop the webhook: the worker polls the bot instead."""
+    return telegram.do_set_webhook(runtime.uow, actor=actor, box=runtime.box,
+                                   clients=telegram_clients(runtime), bot_id=bot_id,
+                                   webhook_url="", now=runtime.now())
+
+
 @router.get("/telegram/chats")
 @access(Permission.VIEW)
 def chats(actor: CurrentActor, conn: ReadConn, bot_id: str | None = None
