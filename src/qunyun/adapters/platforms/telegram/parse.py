@@ -239,7 +239,9 @@ def _chat_member(update: Mapping[str, Any], out: ParseResult) -> None:
     was_in = old.get("status") in IN and old.get("is_member", True)
     is_in = new.get("status") in IN and new.get("is_member", True)
     if not was_in and is_in:
-        out.events.append(_joined(chat, member, actor, at, change.get("invite_link")))
+        # let in by an admin answering their request: the admin did not invite them
+        by = None if change.get("via_join_request") else actor
+        out.events.append(_joined(chat, member, by, at, change.get("invite_link")))
     elif was_in and not is_in:
         removed = new.get("status") == "kicked" or actor.external_id != member.external_id
         out.events.append(_left(chat, member, actor if removed else None, at,
