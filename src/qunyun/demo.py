@@ -35,7 +35,7 @@ from qunyun.services import (
     users,
 )
 from qunyun.services import groups as groups_service
-from qunyun.services.ingest import do_ingest_event
+from qunyun.services.ingest import IngestBatch, do_ingest_event
 from qunyun.services.users import SYSTEM
 
 PLATFORM = "sandbox"
@@ -71,14 +71,20 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
     count = 0
     configured = False
     with runtime.uow.write() as conn:
+        # one batch reads settings, rule tags and groups once (as the worker does), and a
+        # new one starts when the groups are set up
+        batch = IngestBatch()
         for raw in raws:
             if not configured and raw["at"] >= welcome_from:
+                batch.flush(conn)
                 _configure_groups(conn, now)
                 simulation.do_setup_sample_automation(conn, actor=SYSTEM)
-                configured = True
+                configured, batch = True, IngestBatch()
             for event in adapter.parse({k: v for k, v in raw.items() if v is not None}).events:
-                do_ingest_event(conn, event, config=runtime.ingest_config, received_at=now)
+                do_ingest_event(conn, event, config=runtime.ingest_config, received_at=now,
+                                batch=batch)
                 count += 1
+        batch.flush(conn)
         if not configured:
             _configure_groups(conn, now)
             simulation.do_setup_sample_automation(conn, actor=SYSTEM)

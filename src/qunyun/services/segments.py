@@ -9,7 +9,7 @@ count fails", so members with no rows at all are included.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -269,13 +269,16 @@ def list_expression_members(conn: Connection, *, actor: Actor, expression: str, 
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def member_matches(conn: Connection, node: Node, clock: Clock,
-                   candidate_ids: list[int]) -> set[int]:
-    """Which of ``candidate_ids`` the segment holds (incremental rule tags use this)."""
-    if not candidate_ids:
-        return set()
-    stmt = member_ids(node, clock).where(members.c.id.in_(candidate_ids))
-    return {int(v) for v in conn.execute(stmt).scalars()}
+def members_matching_each(conn: Connection, nodes: Sequence[Node], clock: Clock,
+                          candidate_ids: list[int]) -> list[set[int]]:
+    """For each segment, which of ``candidate_ids`` it holds — in one query (a column per
+    segment), as the rule tags re-checked on every event need."""
+    if not candidate_ids or not nodes:
+        return [set() for _ in nodes]
+    columns = [compile_node(n, clock).label(f"s{i}") for i, n in enumerate(nodes)]
+    rows = conn.execute(select(members.c.id, *columns).where(
+        members.c.merged_into_id.is_(None), members.c.id.in_(candidate_ids))).all()
+    return [{int(r[0]) for r in rows if r[i + 1]} for i in range(len(nodes))]
 
 
 # ---- saved segments -------------------------------------------------------------------

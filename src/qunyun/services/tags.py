@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
@@ -18,11 +19,11 @@ from sqlalchemy import Connection, delete, func, select, update
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import member_tags, members, platform_tags, tag_events, tags
 from qunyun.clock import Clock, utcnow
-from qunyun.domain.segments import describe
+from qunyun.domain.segments import Node, describe
 from qunyun.domain.staff import Permission
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.segments import member_ids, member_matches, parse
+from qunyun.services.segments import member_ids, members_matching_each, parse
 from qunyun.services.users import Actor
 
 KINDS = ("manual", "rule")
@@ -230,16 +231,29 @@ def apply_rule_tags(conn: Connection, member_ids_: Iterable[int], clock: Clock, 
     """Re-check the rule tags of these members (ingest calls this per event, with the rule
     tags its batch read once); returns how many tags were added or removed."""
     candidates = sorted(set(member_ids_))
-    if not candidates:
+    chosen = rule_tags if rule_tags is not None else load_rule_tags(conn)
+    if not candidates or not chosen:
         return 0
+    # every rule in one query, and the members' current rule tags in another
+    matches = members_matching_each(conn, [_rule(t["rule"]) for t in chosen], clock,
+                                    candidates)
+    held: dict[int, set[int]] = {}
+    for tag_id, member_id in conn.execute(select(member_tags.c.tag_id, member_tags.c.member_id)
+                                          .where(member_tags.c.tag_id.in_(
+                                              [t["id"] for t in chosen]),
+                                              member_tags.c.member_id.in_(candidates))):
+        held.setdefault(int(tag_id), set()).add(int(member_id))
     changed = 0
-    for tag in rule_tags if rule_tags is not None else load_rule_tags(conn):
-        matched = member_matches(conn, parse(tag["rule"]), clock, candidates)
-        having = set(conn.execute(select(member_tags.c.member_id).where(
-            member_tags.c.tag_id == tag["id"],
-            member_tags.c.member_id.in_(candidates))).scalars())
+    for tag, matched in zip(chosen, matches, strict=True):
+        having = held.get(int(tag["id"]), set())
         changed += _sync(conn, tag, add=matched - having, remove=having - matched, clock=clock)
     return changed
+
+
+@lru_cache(maxsize=256)
+def _rule(expression: str) -> Node:
+    """A rule tag's parsed rule (parsed once per process, not once per event)."""
+    return parse(expression)
 
 
 def _sync(conn: Connection, tag: dict[str, Any], *, add: Iterable[int],
