@@ -37,6 +37,7 @@ from qunyun.services import (
     broadcasts,
     confirmations,
     entry,
+    fission,
     health,
     join_codes,
     playbooks,
@@ -290,6 +291,12 @@ def _join_request_timeouts(rt: Runtime) -> int:
         return len(entry.expire_due(conn, now=rt.now(), capabilities=rt.capabilities))
 
 
+def _fission_invites(rt: Runtime) -> int:
+    """Invites whose window has passed become valid (or are taken back); inviters told."""
+    with rt.uow.write() as conn:
+        return fission.validate_due(conn, now=rt.now(), capabilities=rt.capabilities)
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -330,6 +337,7 @@ def build_runtime(
                            ("telegram_poll", settings.telegram_poll_seconds, _telegram_poll),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
                            ("join_request_timeouts", 60.0, _join_request_timeouts),
+                           ("fission_invites", 60.0, _fission_invites),
                            ("health_alerts", 3600.0, _health_alerts)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:

@@ -55,7 +55,7 @@ from qunyun.engine import (
     freshness,
 )
 from qunyun.engine.automation import AutomationSnapshot
-from qunyun.services import automation, blacklist, entry, history, outbox, tags
+from qunyun.services import automation, blacklist, entry, fission, history, outbox, tags
 from qunyun.services import members as members_service
 from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
@@ -195,6 +195,8 @@ class _Touched:
     staff: bool = False  # the platform says the member is one of the team's own staff
     inviter_staff: bool = False
     request: entry.OpenRequest | None = None  # the join request the event is about
+    # what a fission campaign tells an inviter about this join or leave (services decide)
+    told: list[tuple[str, Action]] = field(default_factory=list)
 
 
 def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfig,
@@ -235,7 +237,7 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         tags.apply_rule_tags(conn, touched_members,
                              Clock(received_at, ZoneInfo(config.timezone)),
                              rule_tags=batch.tags(conn))
-    outward = [(r, a) for r, a in evaluation.actions if not a.internal]
+    outward = [(r, a) for r, a in evaluation.actions if not a.internal] + touched.told
     stale: list[tuple[str, Action]] = []
     # what answers a platform event goes stale; a scheduled job's sends are pushes, due
     # whenever the job fires (a coalesced run after downtime included)
@@ -313,12 +315,18 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
             touched.joins_in_group = 1 if new else (
                 memberships_service.join_count(conn, touched.member.id, touched.group_id)
                 + (already_in is not None))
+            if event.channel:  # through a participant's code: their invite
+                touched.told = fission.note_join(
+                    conn, group_id=touched.group_id, member_id=touched.member.id,
+                    channel=event.channel, rejoin=touched.joins_in_group > 1, at=at)
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)
             by = member(event.by) if event.by else None
             memberships_service.close(conn, member_id=touched.member.id, group_id=touched.group_id,
                                 at=at, scene=event.scene.value)
+            touched.told = fission.note_leave(conn, group_id=touched.group_id,
+                                              member_id=touched.member.id, at=at)
             _member_event(conn, kind=leave_kind(event),
                           member_id=touched.member.id, group_id=touched.group_id, at=at,
                           inbound_id=inbound_id, actor_id=by.id if by else None,

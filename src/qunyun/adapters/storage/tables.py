@@ -1049,6 +1049,83 @@ join_requests = Table(
     Index("ix_join_requests_status", "status", "requested_at"),
 )
 
+# Fission campaigns (F20/F21), written only by services/fission.py: a campaign over entry
+# groups with task stages; participants with their own join code; each invite (the first
+# inviter of a person only) pending until it is valid or taken back; rewards reserved from
+# each stage's stock (``taken`` never passes ``stock``: one conditional UPDATE).
+fission_campaigns = Table(
+    "fission_campaigns",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("account", String(64), nullable=False),  # the corp, the bot, the sandbox
+    Column("group_ids", JSON, nullable=False),
+    Column("completers_group_id", Id, ForeignKey("groups.id")),
+    Column("valid_hours", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),  # active | paused | ended
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+)
+
+fission_stages = Table(
+    "fission_stages",
+    metadata,
+    Column("campaign_id", Id, ForeignKey("fission_campaigns.id"), primary_key=True,
+           autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("invites", Integer, nullable=False),
+    Column("reward", String(64), nullable=False),
+    Column("stock", Integer, nullable=False),
+    Column("taken", Integer, nullable=False, default=0),
+)
+
+fission_participants = Table(
+    "fission_participants",
+    metadata,
+    _id(),
+    Column("campaign_id", Id, ForeignKey("fission_campaigns.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("code", String(30), nullable=False),
+    Column("link", Text, nullable=False, default=""),
+    Column("join_code_id", Id, ForeignKey("join_codes.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "member_id", name="uq_fission_participants_member"),
+    UniqueConstraint("code", name="uq_fission_participants_code"),
+)
+
+fission_invites = Table(
+    "fission_invites",
+    metadata,
+    _id(),
+    Column("campaign_id", Id, ForeignKey("fission_campaigns.id"), nullable=False),
+    Column("inviter_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("invitee_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("joined_at", UTCDateTime(), nullable=False),
+    Column("valid_at", UTCDateTime(), nullable=False),  # joined_at + the campaign's hours
+    Column("status", String(16), nullable=False),  # pending | valid | revoked
+    Column("reason", String(64), nullable=False, default=""),
+    UniqueConstraint("campaign_id", "invitee_id", name="uq_fission_invites_invitee"),
+    Index("ix_fission_invites_inviter", "campaign_id", "inviter_id", "status"),
+    Index("ix_fission_invites_due", "status", "valid_at"),
+    Index("ix_fission_invites_invitee", "invitee_id", "status"),  # a leave looks it up
+)
+
+fission_rewards = Table(
+    "fission_rewards",
+    metadata,
+    _id(),
+    Column("campaign_id", Id, ForeignKey("fission_campaigns.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("reward", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # reserved | shipped | cancelled
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "member_id", "position", name="uq_fission_rewards_stage"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

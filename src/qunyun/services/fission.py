@@ -1,0 +1,406 @@
+"""Fission campaigns (F20) and their attribution (F21): the one writer of the fission tables.
+
+A campaign runs over entry groups of one platform. A participant gets their own join code
+(WeCom's ``state``, a Telegram named invite link, a sandbox code — ``join_codes`` makes it,
+named ``fx<campaign>m<number>``); a newcomer who joins through it is an invite of theirs
+(``note_join``, from ingest — the first inviter of a person only, never a rejoin or the
+participant themselves). An invite is valid once the invitee has stayed ``valid_hours``
+(``validate_due``, the worker; at once when the campaign says 0) and not blacklisted;
+leaving before takes it back (``note_leave``). Each valid invite tells the inviter their
+progress in the group; reaching a stage reserves its reward while stock lasts (one
+conditional UPDATE: never more rewards than stock, whatever runs at once).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select, update
+
+from qunyun.adapters.platforms.base import PlatformAdapter
+from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.tables import (
+    fission_campaigns,
+    fission_invites,
+    fission_participants,
+    fission_rewards,
+    fission_stages,
+    groups,
+    members,
+    memberships,
+)
+from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.domain.actions import Action, CapabilityLookup, SendText
+from qunyun.domain.fission import (
+    DONE,
+    PROGRESS,
+    SOLD_OUT,
+    TAKEN_BACK,
+    FissionError,
+    Stage,
+    check_stages,
+    code_parts,
+    fill,
+    k_factor,
+    next_stage,
+    participant_code,
+)
+from qunyun.domain.staff import Permission
+from qunyun.services import audit, blacklist, join_codes, outbox
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+ACTIVE, PAUSED, ENDED = "active", "paused", "ended"
+RULE = "fission"
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+
+def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: Sequence[int],
+                       stages: Sequence[Stage], account: str, valid_hours: int = 0,
+                       completers_group_id: int | None = None,
+                       now: datetime) -> dict[str, Any]:
+    """A campaign over entry groups of one platform; ``account`` is the connected corp or
+    bot (the sandbox's any name) that makes the participants' codes, as for join codes."""
+    actor.require(Permission.OPERATE)
+    name = name.strip()
+    if not 1 <= len(name) <= 128:
+        raise InvalidInput("name: 1–128 characters")
+    if not account.strip():
+        raise InvalidInput("account: the connected corp or bot that makes the codes")
+    if not 0 <= valid_hours <= 24 * 30:
+        raise InvalidInput("valid_hours: between 0 and 720")
+    try:
+        checked = check_stages(stages)
+    except FissionError as exc:
+        raise InvalidInput("{exc}", exc=exc) from None
+    ids = list(dict.fromkeys(int(g) for g in group_ids))
+    if not ids:
+        raise InvalidInput("groups: at least one entry group")
+    found = {int(r.id): str(r.platform) for r in conn.execute(
+        select(groups.c.id, groups.c.platform).where(groups.c.id.in_(ids)))}
+    if missing := [g for g in ids if g not in found]:
+        raise NotFound("group {group_id} not found", group_id=missing[0])
+    platforms = set(found.values())
+    if len(platforms) != 1:
+        raise InvalidInput("groups: all on one platform (a code belongs to one)")
+    if completers_group_id is not None and conn.execute(select(groups.c.id).where(
+            groups.c.id == completers_group_id)).first() is None:
+        raise NotFound("group {group_id} not found", group_id=completers_group_id)
+    campaign_id = int(conn.execute(fission_campaigns.insert().values(
+        name=name, platform=platforms.pop(), account=account.strip()[:64], group_ids=ids,
+        completers_group_id=completers_group_id, valid_hours=valid_hours, status=ACTIVE,
+        created_by=actor.label, created_at=now).returning(fission_campaigns.c.id))
+        .scalar_one())
+    conn.execute(fission_stages.insert(), [
+        {"campaign_id": campaign_id, "position": i, "invites": s.invites, "reward": s.reward,
+         "stock": s.stock, "taken": 0} for i, s in enumerate(checked)])
+    audit.record(conn, actor=actor.label, action="fission.create", object_type="campaign",
+                 object_id=campaign_id, detail={"name": name, "groups": ids,
+                                                "stages": [s.to_dict() for s in checked]})
+    return access_campaign(conn, actor=actor, campaign_id=campaign_id)
+
+
+def _stages(conn: Connection, campaign_id: int) -> list[dict[str, Any]]:
+    return [{**dict(r), "left": max(0, int(r.stock) - int(r.taken))} for r in conn.execute(
+        select(fission_stages).where(fission_stages.c.campaign_id == campaign_id)
+        .order_by(fission_stages.c.position)).mappings()]
+
+
+def access_campaign(conn: Connection, *, actor: Actor, campaign_id: int) -> dict[str, Any]:
+    actor.require(Permission.VIEW)
+    row = conn.execute(select(fission_campaigns).where(
+        fission_campaigns.c.id == campaign_id)).mappings().first()
+    if row is None:
+        raise NotFound("fission campaign {campaign_id} not found", campaign_id=campaign_id)
+    names = dict(conn.execute(select(groups.c.id, groups.c.name).where(
+        groups.c.id.in_(row["group_ids"]))).all())
+    participants = conn.execute(select(func.count()).select_from(fission_participants).where(
+        fission_participants.c.campaign_id == campaign_id)).scalar_one()
+    return {**dict(row), "stages": _stages(conn, campaign_id),
+            "groups": [{"id": g, "name": names.get(g, "")} for g in row["group_ids"]],
+            "participants": int(participants)}
+
+
+def list_campaigns(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    ids = conn.execute(select(fission_campaigns.c.id)
+                       .order_by(fission_campaigns.c.id.desc())).scalars().all()
+    return [access_campaign(conn, actor=actor, campaign_id=int(i)) for i in ids]
+
+
+def do_set_status(conn: Connection, *, actor: Actor, campaign_id: int, status: str,
+                  now: datetime) -> dict[str, Any]:
+    """Pause (joins through codes are not credited meanwhile), resume, or end for good."""
+    actor.require(Permission.OPERATE)
+    if status not in (ACTIVE, PAUSED, ENDED):
+        raise InvalidInput("status: active, paused or ended, not {status!r}", status=status)
+    current = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    if current["status"] == ENDED:
+        raise Conflict("fission campaign {campaign_id} has ended", campaign_id=campaign_id)
+    conn.execute(update(fission_campaigns).where(fission_campaigns.c.id == campaign_id)
+                 .values(status=status, ended_at=now if status == ENDED else None))
+    audit.record(conn, actor=actor.label, action=f"fission.{status}", object_type="campaign",
+                 object_id=campaign_id)
+    return access_campaign(conn, actor=actor, campaign_id=campaign_id)
+
+
+# --- participants ---------------------------------------------------------------------------
+
+
+def do_join(uow: UnitOfWork, *, actor: Actor, adapter: PlatformAdapter, campaign_id: int,
+            member_id: int, now: datetime) -> dict[str, Any]:
+    """The member takes part: their own code and link (made once; asking again gives the
+    same). The platform makes the code first; if it refuses, nothing is stored."""
+    actor.require(Permission.OPERATE)
+    with uow.read() as conn:
+        campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+        known = _participant(conn, campaign_id, member_id)
+        row = conn.execute(select(members.c.number, members.c.display_name).where(
+            members.c.id == member_id, members.c.merged_into_id.is_(None))).first()
+    if known is not None:
+        return known
+    if row is None:
+        raise NotFound("member {member_id} not found", member_id=member_id)
+    if campaign["status"] != ACTIVE:
+        raise Conflict("fission campaign {campaign_id} is {status}", campaign_id=campaign_id,
+                       status=campaign["status"])
+    if campaign["platform"] != adapter.name:
+        raise InvalidInput("the campaign runs on {platform}", platform=campaign["platform"])
+    code = participant_code(campaign_id, int(row.number))
+    limits = join_codes.limits_of(adapter)
+    made = join_codes.do_create_join_code(
+        uow, actor=actor, adapter=adapter, account=campaign["account"], channel=code,
+        chats=campaign["group_ids"], capacity=max(limits.capacities),
+        remark=(row.display_name or code)[:64])
+    with uow.write() as conn:
+        insert_ignore(conn, fission_participants, {
+            "campaign_id": campaign_id, "member_id": member_id, "code": code,
+            "link": made["qr_code"], "join_code_id": made["id"], "created_at": now},
+            ["campaign_id", "member_id"])
+        audit.record(conn, actor=actor.label, action="fission.join", object_type="campaign",
+                     object_id=campaign_id, detail={"member": member_id, "code": code})
+        found = _participant(conn, campaign_id, member_id)
+    assert found is not None
+    return found
+
+
+def _participant(conn: Connection, campaign_id: int, member_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(fission_participants).where(
+        fission_participants.c.campaign_id == campaign_id,
+        fission_participants.c.member_id == member_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+# --- the loop (ingest and the worker) ---------------------------------------------------------
+
+
+def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
+              rejoin: bool, at: datetime) -> list[tuple[str, Action]]:
+    """A join through a participant's code is their invite (pending until valid). Returns
+    what to tell the inviter now (a campaign valid at once). Cheap for every other join:
+    only a channel shaped like a participant's code is looked up."""
+    if code_parts(channel) is None:
+        return []
+    found = conn.execute(
+        select(fission_participants.c.member_id, fission_campaigns)
+        .join(fission_campaigns, fission_campaigns.c.id == fission_participants.c.campaign_id)
+        .where(fission_participants.c.code == channel)).mappings().first()
+    if (found is None or found["status"] != ACTIVE or group_id not in found["group_ids"]
+            or found["member_id"] == member_id or rejoin):
+        return []  # paused or ended, another group, their own code, someone coming back
+    campaign_id = int(found["id"])
+    inserted = insert_ignore(conn, fission_invites, {
+        "campaign_id": campaign_id, "inviter_id": found["member_id"], "invitee_id": member_id,
+        "group_id": group_id, "joined_at": at,
+        "valid_at": at + timedelta(hours=int(found["valid_hours"])), "status": "pending",
+        "reason": ""}, ["campaign_id", "invitee_id"])
+    if inserted is None or int(found["valid_hours"]) > 0:
+        return []  # someone else invited them first; or wait for the window
+    return _validate(conn, int(inserted), at)
+
+
+def note_leave(conn: Connection, *, group_id: int, member_id: int,
+               at: datetime) -> list[tuple[str, Action]]:
+    """Leaving within the window takes the invite back, and the inviter is told."""
+    rows = conn.execute(select(fission_invites.c.id, fission_invites.c.campaign_id,
+                               fission_invites.c.inviter_id).where(
+        fission_invites.c.invitee_id == member_id, fission_invites.c.group_id == group_id,
+        fission_invites.c.status == "pending")).all()
+    actions: list[tuple[str, Action]] = []
+    for r in rows:
+        conn.execute(update(fission_invites).where(fission_invites.c.id == r.id)
+                     .values(status="revoked", reason="left"))
+        count = _valid_count(conn, int(r.campaign_id), int(r.inviter_id))
+        actions.append((RULE, SendText(
+            group_id=group_id, mention_member_ids=(int(r.inviter_id),),
+            text=fill(TAKEN_BACK, name=_name(conn, int(r.inviter_id)),
+                      invitee=_name(conn, member_id), count=count))))
+    return actions
+
+
+def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLookup
+                 ) -> int:
+    """Pending invites whose window has passed: valid if the invitee is still in the group
+    and not blacklisted, else taken back; the inviters are told and rewarded. Returns how
+    many were decided."""
+    due = conn.execute(select(fission_invites.c.id, fission_campaigns.c.platform)
+                       .join(fission_campaigns,
+                             fission_campaigns.c.id == fission_invites.c.campaign_id)
+                       .where(fission_invites.c.status == "pending",
+                              fission_invites.c.valid_at <= now)
+                       .order_by(fission_invites.c.valid_at).limit(500)).all()
+    for invite_id, platform in due:
+        actions = _validate(conn, int(invite_id), now)
+        if actions:
+            outbox.enqueue(conn, platform=str(platform), actions=actions,
+                           capabilities=capabilities(str(platform)),
+                           key_prefix=f"fission:{invite_id}", now=now)
+    return len(due)
+
+
+def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str, Action]]:
+    invite = conn.execute(select(fission_invites).where(fission_invites.c.id == invite_id)
+                          ).mappings().one()
+    stayed = conn.execute(select(memberships.c.id).where(
+        memberships.c.member_id == invite["invitee_id"],
+        memberships.c.group_id == invite["group_id"], memberships.c.left_at.is_(None))
+    ).first() is not None
+    barred = blacklist.is_blacklisted(conn, int(invite["invitee_id"]), at)
+    if not stayed or barred:
+        conn.execute(update(fission_invites).where(fission_invites.c.id == invite_id).values(
+            status="revoked", reason="blacklisted" if barred else "left"))
+        return []
+    conn.execute(update(fission_invites).where(fission_invites.c.id == invite_id)
+                 .values(status="valid"))
+    campaign_id, inviter = int(invite["campaign_id"]), int(invite["inviter_id"])
+    count = _valid_count(conn, campaign_id, inviter)
+    stages = _stages(conn, campaign_id)
+    gid, name = int(invite["group_id"]), _name(conn, inviter)
+    says: list[str] = []
+    for stage in stages:
+        if int(stage["invites"]) > count:
+            break
+        rewarded = insert_ignore(conn, fission_rewards, {
+            "campaign_id": campaign_id, "member_id": inviter, "position": stage["position"],
+            "reward": stage["reward"], "status": "reserved", "created_at": at},
+            ["campaign_id", "member_id", "position"])
+        if rewarded is None:
+            continue  # this stage was settled for them before
+        took = conn.execute(update(fission_stages).where(
+            fission_stages.c.campaign_id == campaign_id,
+            fission_stages.c.position == stage["position"],
+            fission_stages.c.taken < fission_stages.c.stock)
+            .values(taken=fission_stages.c.taken + 1)).rowcount
+        if took:
+            says.append(fill(DONE, name=name, reward=stage["reward"], count=count))
+        else:  # the stock ran out: no reward, and they are told so
+            conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
+                         .values(status="sold_out"))
+            says.append(fill(SOLD_OUT, name=name, reward=stage["reward"], count=count))
+    if not says:
+        ahead = next_stage(stages, count)
+        if ahead is not None:
+            says.append(fill(PROGRESS, name=name, invitee=_name(conn, int(invite["invitee_id"])),
+                             count=count, left=int(ahead["invites"]) - count,
+                             reward=ahead["reward"]))
+    return [(RULE, SendText(group_id=gid, mention_member_ids=(inviter,), text=text))
+            for text in says]
+
+
+def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(fission_invites).where(
+        fission_invites.c.campaign_id == campaign_id, fission_invites.c.inviter_id == inviter,
+        fission_invites.c.status == "valid")).scalar_one())
+
+
+def _name(conn: Connection, member_id: int) -> str:
+    row = conn.execute(select(members.c.display_name, members.c.number).where(
+        members.c.id == member_id)).one()
+    return str(row.display_name or f"会员{row.number}")
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
+           ) -> dict[str, Any]:
+    """Participants, invites, completions, stock left, K-factor, top inviters, the daily
+    curve and the invitation tree (who brought whom, with depth)."""
+    campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    people = {int(r.member_id): r.created_at for r in conn.execute(
+        select(fission_participants.c.member_id, fission_participants.c.created_at).where(
+            fission_participants.c.campaign_id == campaign_id))}
+    invites = [dict(r) for r in conn.execute(select(fission_invites).where(
+        fission_invites.c.campaign_id == campaign_id).order_by(fission_invites.c.id))
+        .mappings()]
+    rewards = [dict(r) for r in conn.execute(select(fission_rewards).where(
+        fission_rewards.c.campaign_id == campaign_id)).mappings()]
+    ids = set(people) | {i["inviter_id"] for i in invites} | {i["invitee_id"] for i in invites}
+    names = {int(r.id): str(r.display_name or f"会员{r.number}") for r in conn.execute(
+        select(members.c.id, members.c.display_name, members.c.number).where(
+            members.c.id.in_(ids)))} if ids else {}
+    valid = [i for i in invites if i["status"] == "valid"]
+    completed = {r["member_id"] for r in rewards if r["position"] == 0}
+    by_inviter = Counter(i["inviter_id"] for i in valid)
+    daily: dict[str, Counter[str]] = defaultdict(Counter)
+    for i in invites:
+        daily[i["joined_at"].astimezone(tz).date().isoformat()]["joins"] += 1
+        if i["status"] == "valid":
+            daily[i["valid_at"].astimezone(tz).date().isoformat()]["valid"] += 1
+    for r in rewards:
+        if r["position"] == 0:
+            daily[r["created_at"].astimezone(tz).date().isoformat()]["completions"] += 1
+    for at in people.values():
+        daily[at.astimezone(tz).date().isoformat()]["participants"] += 1
+    parent = {i["invitee_id"]: i["inviter_id"] for i in valid}
+
+    def depth(member_id: int) -> int:
+        seen, d = set(), 0
+        while member_id in parent and member_id not in seen:
+            seen.add(member_id)
+            member_id, d = parent[member_id], d + 1
+        return d
+
+    roots = sorted(m for m in set(people) | set(parent.values()) if m not in parent)
+
+    def node(member_id: int, seen: frozenset[int]) -> dict[str, Any]:
+        kids = sorted(k for k, p in parent.items() if p == member_id and k not in seen)
+        return {"member_id": member_id, "name": names.get(member_id, ""),
+                "children": [node(k, seen | {k}) for k in kids]}
+
+    return {
+        "campaign": campaign, "participants": len(people), "invites_sent": len(invites),
+        "valid_invites": len(valid),
+        "pending": sum(1 for i in invites if i["status"] == "pending"),
+        "revoked": sum(1 for i in invites if i["status"] == "revoked"),
+        "completed": len(completed),
+        "completion_rate": round(len(completed) / len(people), 4) if people else 0.0,
+        "stages": campaign["stages"],
+        "rewards": {"reserved": sum(1 for r in rewards if r["status"] == "reserved"),
+                    "sold_out": sum(1 for r in rewards if r["status"] == "sold_out")},
+        "k_factor": k_factor(participants=len(people), invites_sent=len(invites),
+                             valid_invites=len(valid)),
+        "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
+                         for m, n in by_inviter.most_common(20)],
+        "max_depth": max((depth(m) for m in parent), default=0),
+        "daily": [{"day": d, **{k: daily[d][k] for k in ("participants", "joins", "valid",
+                                                          "completions")}}
+                  for d in sorted(daily)],
+        "tree": [node(r, frozenset({r})) for r in roots],
+    }
+
+
+def list_rewards(conn: Connection, *, actor: Actor, campaign_id: int) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    return [dict(r) for r in conn.execute(
+        select(fission_rewards, members.c.number, members.c.display_name)
+        .join(members, members.c.id == fission_rewards.c.member_id)
+        .where(fission_rewards.c.campaign_id == campaign_id)
+        .order_by(fission_rewards.c.id)).mappings()]

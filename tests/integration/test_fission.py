@@ -1,0 +1,165 @@
+"""Fission campaigns through the event path on the sandbox: personal codes, crediting joins
+(the first inviter only; never a rejoin or one's own code), the validity window and its
+take-back, stages with stock that runs out, and the report's numbers on a hand-computed
+case."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Connection, select
+
+from qunyun.adapters.platforms.sandbox import SandboxAdapter
+from qunyun.adapters.storage.tables import fission_invites, outbox
+from qunyun.bootstrap import Runtime
+from qunyun.domain.fission import Stage, code_parts, k_factor, parse_stage
+from qunyun.services import fission
+from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.ingest import IngestResult, do_ingest_event
+from qunyun.services.members import member_id_by_number
+from qunyun.services.users import SYSTEM
+from tests.factories import T0, event, raw_join, raw_leave
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Feed:
+    def __init__(self, conn: Connection, runtime: Runtime) -> None:
+        self.conn, self.runtime, self.n = conn, runtime, 0
+
+    def __call__(self, raw: dict) -> IngestResult:  # type: ignore[type-arg]
+        self.n += 1
+        ev = event(raw)
+        return do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
+                               received_at=ev.occurred_at)
+
+    def join(self, chat: str, user: str, minutes: float, channel: str = "") -> IngestResult:
+        return self(raw_join(f"j{self.n}", chat, user, name=f"用户{user}", minutes=minutes,
+                             scene="qr" if channel else "invite", channel=channel))
+
+    def leave(self, chat: str, user: str, minutes: float) -> IngestResult:
+        return self(raw_leave(f"l{self.n}", chat, user, minutes=minutes))
+
+
+def said(conn: Connection) -> list[str]:
+    return [r["text"] for r in conn.execute(select(outbox.c.payload).where(
+        outbox.c.rule == "fission").order_by(outbox.c.id)).scalars()]
+
+
+def test_stages_parse_and_codes_read_back() -> None:
+    assert parse_stage("3:保温杯:100") == Stage(3, "保温杯", 100)
+    for bad in ("3:保温杯", "x:杯:1", "0:杯:1", "3::1"):
+        with pytest.raises(ValueError):
+            parse_stage(bad)
+    assert code_parts("fx12m10005") == (12, 10005)
+    assert code_parts("海报A") is None and code_parts("fx1") is None
+    # the K-factor of the report's hand-computed case below
+    assert k_factor(participants=3, invites_sent=5, valid_invites=4) == {
+        "invites_per_participant": 1.6667, "conversion": 0.8, "k": 1.3333,
+        "valid_per_participant": 1.3333}
+
+
+def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
+        conn: Connection, runtime: Runtime, sandbox: SandboxAdapter) -> None:
+    feed = Feed(conn, runtime)
+    for user in ("a", "d"):
+        feed.join("g1", user, 0)
+    gid = conn.execute(select(outbox.c.id)).first()  # nothing sent yet
+    assert gid is None
+    g1 = feed.join("g1", "owner", 0).group_id
+    assert g1 is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="邀 2 人领保温杯", group_ids=[g1], account="demo",
+        stages=[Stage(2, "保温杯", 1), Stage(3, "训练营名额", 10)], now=T0)
+    a, d = member_id_by_number(conn, 10001), member_id_by_number(conn, 10002)
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                         campaign_id=campaign["id"], member_id=a, now=T0)
+    assert pa["code"] == "fx1m10001" and pa["link"].startswith("https://")
+    assert fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                           campaign_id=campaign["id"], member_id=a, now=T0) == pa  # once
+    pd = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                         campaign_id=campaign["id"], member_id=d, now=T0)
+    feed.join("g1", "b", 1, channel=pa["code"])
+    feed.join("g1", "c", 2, channel=pa["code"])
+    feed.join("g1", "c", 3, channel=pd["code"])  # c again, through d's code: a keeps c
+    feed.join("g1", "a", 4, channel=pa["code"])  # their own code
+    feed.join("g1", "e", 5, channel=pd["code"])
+    feed.join("g1", "f", 6, channel=pd["code"])  # d reaches 2: the only cup is gone
+    feed.join("g1", "g", 7, channel=pa["code"])  # a reaches 3
+    assert said(conn) == [
+        "@用户a 你邀请的 用户b 已入群，已有效邀请 1 人，再邀请 1 人可得「保温杯」",
+        "@用户a 恭喜完成「保温杯」任务！已有效邀请 2 人，工作人员会私聊你领取奖励",
+        "@用户d 你邀请的 用户e 已入群，已有效邀请 1 人，再邀请 1 人可得「保温杯」",
+        "@用户d 已有效邀请 2 人，「保温杯」已经发完了，感谢参与",
+        "@用户a 恭喜完成「训练营名额」任务！已有效邀请 3 人，工作人员会私聊你领取奖励"]
+    out = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"], tz=TZ)
+    assert (out["participants"], out["invites_sent"], out["valid_invites"]) == (2, 5, 5)
+    assert [(s["taken"], s["left"]) for s in out["stages"]] == [(1, 0), (1, 9)]
+    assert out["completed"] == 2 and out["rewards"] == {"reserved": 2, "sold_out": 1}
+    assert [(t["name"], t["valid_invites"]) for t in out["top_inviters"]] == [
+        ("用户a", 3), ("用户d", 2)]
+    tree = {n["name"]: sorted(c["name"] for c in n["children"]) for n in out["tree"]}
+    assert tree == {"用户a": ["用户b", "用户c", "用户g"], "用户d": ["用户e", "用户f"]}
+    rewards = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
+    assert [(r["display_name"], r["reward"], r["status"]) for r in rewards] == [
+        ("用户a", "保温杯", "reserved"), ("用户d", "保温杯", "sold_out"),
+        ("用户a", "训练营名额", "reserved")]
+
+
+def test_leaving_within_the_window_takes_the_invite_back(conn: Connection, runtime: Runtime,
+                                                        sandbox: SandboxAdapter) -> None:
+    feed = Feed(conn, runtime)
+    g1 = feed.join("g1", "a", 0).group_id
+    assert g1 is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="留满一天才算", group_ids=[g1], account="demo",
+        stages=[Stage(2, "资料包", 100)], valid_hours=24, now=T0)
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                         campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
+                         now=T0)
+    feed.join("g1", "b", 10, channel=pa["code"])
+    feed.join("g1", "c", 11, channel=pa["code"])
+    feed.join("g1", "x", 12, channel=pa["code"])
+    feed.leave("g1", "c", 60)  # within the day: taken back, and a is told
+    assert said(conn) == ["@用户a 用户c 退群了，这次邀请不计，当前有效邀请 0 人"]
+    # a day on, the worker settles the window: b and x stayed; x is blacklisted meanwhile
+    from qunyun.services import blacklist
+    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=member_id_by_number(conn, 10004),
+                           reason="广告", capabilities=runtime.capabilities)
+    assert fission.validate_due(conn, now=T0 + timedelta(hours=23),
+                                capabilities=runtime.capabilities) == 0
+    assert fission.validate_due(conn, now=T0 + timedelta(hours=25),
+                                capabilities=runtime.capabilities) == 2
+    statuses = dict(conn.execute(select(fission_invites.c.invitee_id, fission_invites.c.status)
+                                 ).all())
+    assert sorted(statuses.values()) == ["revoked", "revoked", "valid"]
+    assert said(conn)[-1] == "@用户a 你邀请的 用户b 已入群，已有效邀请 1 人，再邀请 1 人可得「资料包」"
+
+
+def test_a_campaign_refuses_bad_definitions_and_pauses(conn: Connection, runtime: Runtime,
+                                                       sandbox: SandboxAdapter) -> None:
+    feed = Feed(conn, runtime)
+    g1 = feed.join("g1", "a", 0).group_id
+    assert g1 is not None
+    with pytest.raises(InvalidInput, match="more invites"):
+        fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[g1],
+                                   account="demo", now=T0,
+                                   stages=[Stage(3, "a", 1), Stage(2, "b", 1)])
+    with pytest.raises(NotFound):
+        fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[999999],
+                                   account="demo", now=T0, stages=[Stage(1, "a", 1)])
+    campaign = fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[g1],
+                                          account="demo", now=T0, stages=[Stage(1, "a", 5)])
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                         campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
+                         now=T0)
+    fission.do_set_status(conn, actor=SYSTEM, campaign_id=campaign["id"], status="paused",
+                          now=T0)
+    feed.join("g1", "b", 1, channel=pa["code"])  # paused: not credited
+    assert said(conn) == []
+    fission.do_set_status(conn, actor=SYSTEM, campaign_id=campaign["id"], status="active",
+                          now=T0)
+    feed.join("g1", "c", 2, channel=pa["code"])
+    assert len(said(conn)) == 1
