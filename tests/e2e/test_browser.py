@@ -80,6 +80,9 @@ def _seed(run: Run, tmp: Path) -> None:
              "user": "u9", "user_name": "申请的一位很长名字的家长（三年级二班）",
              "channel": "海报A", "bio": "想了解课程安排和作息时间，孩子三年级"}]))
     run("ingest", str(events))
+    run("fission", "create", "--name", "邀请好友领福利", "--group", "1",
+        "--stage", "2:保温杯:10", "--stage", "5:训练营名额:3", "--account", "demo")
+    run("fission", "join", "1", "--member", "10001")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ PAGES = ("/", "/account", "/activities", "/activities/channels", "/activities/co
          "/audit", "/automation", "/entry", "/entry?status=all", "/automation/checkins",
          "/automation/draws", "/automation/faq",
          "/automation/moderation", "/content/broadcasts", "/content/deliveries",
-         "/content/playbooks", "/content/scripts", "/content/timeline", "/groups", "/groups/1",
+         "/content/playbooks", "/content/scripts", "/content/timeline", "/fission",
+         "/fission/1", "/groups", "/groups/1",
          "/health", "/leads", "/members", "/members/1", "/members/attributes",
          "/members/blacklist", "/members/suggestions", "/outbox", "/segments", "/tags",
          "/tasks", "/telegram", "/users", "/wecom")

@@ -76,7 +76,7 @@ def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
     a, d = member_id_by_number(conn, 10001), member_id_by_number(conn, 10002)
     pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
                          campaign_id=campaign["id"], member_id=a, now=T0)
-    assert pa["code"] == "fx1m10001" and pa["link"].startswith("https://")
+    assert pa["code"] == f"fx{campaign['id']}m10001" and pa["link"].startswith("https://")
     assert fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
                            campaign_id=campaign["id"], member_id=a, now=T0) == pa  # once
     pd = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
@@ -135,7 +135,8 @@ def test_leaving_within_the_window_takes_the_invite_back(conn: Connection, runti
     statuses = dict(conn.execute(select(fission_invites.c.invitee_id, fission_invites.c.status)
                                  ).all())
     assert sorted(statuses.values()) == ["revoked", "revoked", "valid"]
-    assert said(conn)[-1] == "@用户a 你邀请的 用户b 已入群，已有效邀请 1 人，再邀请 1 人可得「资料包」"
+    assert said(conn)[-1] == (
+        "@用户a 你邀请的 用户b 已入群，已有效邀请 1 人，再邀请 1 人可得「资料包」")
 
 
 def test_a_campaign_refuses_bad_definitions_and_pauses(conn: Connection, runtime: Runtime,

@@ -78,7 +78,7 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
     try:
         checked = check_stages(stages)
     except FissionError as exc:
-        raise InvalidInput("{exc}", exc=exc) from None
+        raise InvalidInput.wrap(exc) from None
     ids = list(dict.fromkeys(int(g) for g in group_ids))
     if not ids:
         raise InvalidInput("groups: at least one entry group")

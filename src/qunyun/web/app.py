@@ -36,6 +36,7 @@ from qunyun.web.routes import (
     broadcasts,
     dashboard,
     entry,
+    fission,
     groups,
     health,
     imports,
@@ -99,7 +100,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
-                   activities, wecom, telegram, entry):
+                   activities, wecom, telegram, entry, fission):
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)

@@ -11,6 +11,7 @@ from qunyun.web.routes.api import (
     automation,
     broadcasts,
     entry,
+    fission,
     groups,
     ingest,
     join_codes,
@@ -34,4 +35,4 @@ from qunyun.web.routes.api import (
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
     scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram,
-    entry))
+    entry, fission))

@@ -1,0 +1,153 @@
+"""``qunyun fission …``: referral campaigns — create with task stages, take part (a member's
+own code and link), pause, end, the report (K-factor, top inviters, daily curve, the
+invitation tree) and the rewards to hand out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from qunyun.cli.common import (
+    AsOpt,
+    JsonOpt,
+    acting,
+    console,
+    done,
+    emit_json,
+    fail,
+    runtime,
+    say,
+    session,
+)
+from qunyun.domain.fission import FissionError, parse_stage
+from qunyun.services import fission
+from qunyun.services.members import member_id_by_number
+
+fission_app = typer.Typer(help="Referral (fission) campaigns: stages, codes, report, rewards",
+                          no_args_is_help=True)
+
+
+@fission_app.command("create")
+def fission_create(
+    name: Annotated[str, typer.Option("--name")],
+    group: Annotated[list[int], typer.Option("--group", help="Entry group id (repeatable)")],
+    stage: Annotated[list[str], typer.Option(
+        "--stage", help="INVITES:REWARD:STOCK, e.g. 3:保温杯:100 (repeatable)")],
+    account: Annotated[str, typer.Option(
+        help="The connected corp or bot that makes the codes (sandbox: any name)")],
+    valid_hours: Annotated[int, typer.Option(
+        "--valid-hours", help="An invitee counts once they stayed this long")] = 0,
+    completers_group: Annotated[int | None, typer.Option("--completers-group")] = None,
+    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A campaign over entry groups; prints it with its id."""
+    try:
+        stages = [parse_stage(s) for s in stage]
+    except FissionError as exc:
+        fail(str(exc), 2)
+    with session(as_user, write=True) as (rt, conn, actor):
+        out = fission.do_create_campaign(conn, actor=actor, name=name, group_ids=group,
+                                         stages=stages, account=account,
+                                         valid_hours=valid_hours,
+                                         completers_group_id=completers_group, now=rt.now())
+    done(as_json, out, say("fission campaign {id} created", id=out["id"]))
+
+
+@fission_app.command("list")
+def fission_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = fission.list_campaigns(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", say("fission.name"), say("fission.status"), say("fission.participants"),
+                  say("fission.stages"))
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], say(f"fission.status.{r['status']}"),
+                      str(r["participants"]), "，".join(
+                          f"{s['invites']}→{s['reward']}（{s['left']}）" for s in r["stages"]))
+    console.print(table, highlight=False)
+
+
+@fission_app.command("show")
+def fission_show(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        out = fission.access_campaign(conn, actor=actor, campaign_id=campaign)
+    done(as_json, out, f"#{out['id']} {out['name']} · {say('fission.status.' + out['status'])}")
+
+
+def _status(campaign: int, status: str, as_user: str | None, as_json: bool) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        out = fission.do_set_status(conn, actor=actor, campaign_id=campaign, status=status,
+                                    now=rt.now())
+    done(as_json, out, say("fission campaign {id}: {status}", id=campaign,
+                           status=say(f"fission.status.{status}")))
+
+
+@fission_app.command("pause")
+def fission_pause(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop crediting joins until resumed."""
+    _status(campaign, fission.PAUSED, as_user, as_json)
+
+
+@fission_app.command("resume")
+def fission_resume(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    _status(campaign, fission.ACTIVE, as_user, as_json)
+
+
+@fission_app.command("end")
+def fission_end(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """End for good (codes stop crediting; the report stays)."""
+    _status(campaign, fission.ENDED, as_user, as_json)
+
+
+@fission_app.command("join")
+def fission_join(campaign: int, member: Annotated[str, typer.Option(
+        "--member", help="The member's number")], as_user: AsOpt = None,
+                 as_json: JsonOpt = False) -> None:
+    """The member takes part: their own code and link (made once)."""
+    with runtime() as rt:
+        actor = acting(rt, as_user)
+        with rt.uow.read() as conn:
+            member_id = member_id_by_number(conn, member)
+            platform = fission.access_campaign(conn, actor=actor,
+                                               campaign_id=campaign)["platform"]
+        out = fission.do_join(rt.uow, actor=actor, adapter=rt.adapter(platform),
+                              campaign_id=campaign, member_id=member_id, now=rt.now())
+    done(as_json, out, say("code {code}: {link}", code=out["code"], link=out["link"]))
+
+
+@fission_app.command("report")
+def fission_report(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Participants, valid invites, completions, stock left, K-factor, top inviters, daily."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        out = fission.report(conn, actor=actor, campaign_id=campaign, tz=rt.settings.tz)
+    if as_json:
+        emit_json(out)
+        return
+    k = out["k_factor"]
+    console.print(say("fission.summary", participants=out["participants"],
+                      invites=out["invites_sent"], valid=out["valid_invites"],
+                      completed=out["completed"], k=k["k"]), highlight=False)
+    for s in out["stages"]:
+        console.print(f"  {s['invites']} → {s['reward']}: {s['taken']}/{s['stock']}",
+                      highlight=False, markup=False)
+    for t in out["top_inviters"][:10]:
+        console.print(f"  {t['name']}  {t['valid_invites']}", highlight=False, markup=False)
+
+
+@fission_app.command("rewards")
+def fission_rewards(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Rewards reserved (to hand out) and stages that ran out."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows: list[dict[str, Any]] = fission.list_rewards(conn, actor=actor,
+                                                          campaign_id=campaign)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(say("fission.member"), say("fission.reward"), say("fission.status"))
+    for r in rows:
+        table.add_row(f"{r['display_name']} ({r['number']})", r["reward"],
+                      say(f"fission.reward_status.{r['status']}"))
+    console.print(table, highlight=False)

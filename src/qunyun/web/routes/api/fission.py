@@ -1,0 +1,110 @@
+"""Fission campaigns over the API: create, list, one, pause/resume/end, take part (a
+member's code and link), the report and the rewards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from qunyun.domain.fission import Stage
+from qunyun.domain.staff import Permission
+from qunyun.services import fission
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
+
+router = APIRouter(prefix="/api/v1", tags=["fission"])
+
+
+class StageIn(BaseModel):
+    invites: int = Field(ge=1, le=10_000)
+    reward: str = Field(min_length=1, max_length=64)
+    stock: int = Field(ge=0, le=10_000_000)
+
+
+class CampaignCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    group_ids: list[int] = Field(min_length=1, max_length=100)
+    stages: list[StageIn] = Field(min_length=1, max_length=10)
+    account: str = Field(min_length=1, max_length=64)
+    valid_hours: int = Field(0, ge=0, le=720)
+    completers_group_id: int | None = None
+
+
+class Join(BaseModel):
+    member_id: int
+
+
+@router.get("/fission/campaigns")
+@access(Permission.VIEW)
+def campaigns(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return fission.list_campaigns(conn, actor=actor)
+
+
+@router.post("/fission/campaigns", status_code=201)
+@access(Permission.OPERATE)
+def create(body: CampaignCreate, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return fission.do_create_campaign(
+            conn, actor=actor, name=body.name, group_ids=body.group_ids,
+            stages=[Stage(s.invites, s.reward, s.stock) for s in body.stages],
+            account=body.account, valid_hours=body.valid_hours,
+            completers_group_id=body.completers_group_id, now=runtime.now())
+
+
+@router.get("/fission/campaigns/{campaign_id}")
+@access(Permission.VIEW)
+def campaign(campaign_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return fission.access_campaign(conn, actor=actor, campaign_id=campaign_id)
+
+
+def _set(campaign_id: int, status: str, actor: Any, runtime: Any) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return fission.do_set_status(conn, actor=actor, campaign_id=campaign_id,
+                                     status=status, now=runtime.now())
+
+
+@router.post("/fission/campaigns/{campaign_id}/pause")
+@access(Permission.OPERATE)
+def pause(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Joins through the codes are not credited until resumed."""
+    return _set(campaign_id, fission.PAUSED, actor, runtime)
+
+
+@router.post("/fission/campaigns/{campaign_id}/resume")
+@access(Permission.OPERATE)
+def resume(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    return _set(campaign_id, fission.ACTIVE, actor, runtime)
+
+
+@router.post("/fission/campaigns/{campaign_id}/end")
+@access(Permission.OPERATE)
+def end(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """For good: the codes stop crediting; the report stays."""
+    return _set(campaign_id, fission.ENDED, actor, runtime)
+
+
+@router.post("/fission/campaigns/{campaign_id}/participants", status_code=201)
+@access(Permission.OPERATE)
+def join(campaign_id: int, body: Join, actor: CurrentActor,
+         runtime: RuntimeDep) -> dict[str, Any]:
+    """The member takes part: their own code and link (made once)."""
+    with runtime.uow.read() as conn:
+        platform = fission.access_campaign(conn, actor=actor,
+                                           campaign_id=campaign_id)["platform"]
+    return fission.do_join(runtime.uow, actor=actor, adapter=runtime.adapter(platform),
+                           campaign_id=campaign_id, member_id=body.member_id,
+                           now=runtime.now())
+
+
+@router.get("/fission/campaigns/{campaign_id}/report")
+@access(Permission.VIEW)
+def report(campaign_id: int, actor: CurrentActor, conn: ReadConn,
+           runtime: RuntimeDep) -> dict[str, Any]:
+    return fission.report(conn, actor=actor, campaign_id=campaign_id, tz=runtime.settings.tz)
+
+
+@router.get("/fission/campaigns/{campaign_id}/rewards")
+@access(Permission.VIEW)
+def rewards(campaign_id: int, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)
