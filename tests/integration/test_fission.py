@@ -5,7 +5,10 @@ case."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +16,8 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.storage.tables import fission_invites, outbox
-from qunyun.bootstrap import Runtime
+from qunyun.bootstrap import Runtime, build_runtime
+from qunyun.config import Settings
 from qunyun.domain.fission import Stage, code_parts, k_factor, parse_stage
 from qunyun.services import fission
 from qunyun.services.errors import InvalidInput, NotFound
@@ -164,3 +168,64 @@ def test_a_campaign_refuses_bad_definitions_and_pauses(conn: Connection, runtime
                           now=T0)
     feed.join("g1", "c", 2, channel=pa["code"])
     assert len(said(conn)) == 1
+
+
+def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
+        fresh_db_url: str, tmp_path: Path) -> None:
+    """Twenty inviters each finish the stage in the same minute and two workers settle the
+    window at once: exactly the stock (5) is reserved, the rest told it ran out, no invite
+    settled twice, on real commits and separate connections."""
+    settings = Settings(database_url=fresh_db_url, data_dir=tmp_path / "var",
+                        sandbox_store=str(tmp_path / "sandbox.db"))
+    rt = build_runtime(settings)
+    try:
+        sandbox = rt.adapters["sandbox"]
+        with rt.uow.write() as conn:
+            g1 = do_ingest_event(conn, event(raw_join("g", "g1", "owner")),
+                                 config=rt.ingest_config).group_id
+            assert g1 is not None
+            campaign = fission.do_create_campaign(
+                conn, actor=SYSTEM, name="抢保温杯", group_ids=[g1], account="demo",
+                stages=[Stage(1, "保温杯", 5)], valid_hours=1, now=T0)
+            for i in range(20):
+                do_ingest_event(conn, event(raw_join(f"p{i}", "g1", f"p{i}")),
+                                config=rt.ingest_config)
+        codes = []
+        for i in range(20):
+            with rt.uow.read() as conn:
+                member_id = member_id_by_number(conn, 10002 + i)
+            codes.append(fission.do_join(rt.uow, actor=SYSTEM, adapter=sandbox,
+                                         campaign_id=campaign["id"], member_id=member_id,
+                                         now=T0)["code"])
+        with rt.uow.write() as conn:
+            for i, code in enumerate(codes):
+                do_ingest_event(conn, event(raw_join(f"f{i}", "g1", f"f{i}", minutes=1,
+                                                     scene="qr", channel=code)),
+                                config=rt.ingest_config)
+        barrier = threading.Barrier(2)
+        settled: list[int] = []
+
+        def worker() -> None:
+            barrier.wait()
+            with rt.uow.write() as conn:
+                settled.append(fission.validate_due(conn, now=T0 + timedelta(hours=2),
+                                                    capabilities=rt.capabilities))
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        with rt.uow.read() as conn:
+            stage = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                                   tz=TZ)["stages"][0]
+            rewards = Counter(r["status"] for r in fission.list_rewards(
+                conn, actor=SYSTEM, campaign_id=campaign["id"]))
+            texts = [p["text"] for p in conn.execute(select(outbox.c.payload).where(
+                outbox.c.rule == "fission")).scalars()]
+        assert (stage["taken"], stage["left"]) == (5, 0)
+        assert rewards == {"reserved": 5, "sold_out": 15}
+        assert len(texts) == 20 and sum("恭喜完成" in t for t in texts) == 5
+        assert sum(settled) >= 20  # both looked; each invite was decided once
+    finally:
+        rt.engine.dispose()

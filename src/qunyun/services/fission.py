@@ -272,12 +272,16 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
         memberships.c.group_id == invite["group_id"], memberships.c.left_at.is_(None))
     ).first() is not None
     barred = blacklist.is_blacklisted(conn, int(invite["invitee_id"]), at)
+    # decided once, whoever else looks at it (another worker waits on the row, then finds
+    # it no longer pending)
+    pending = (fission_invites.c.id == invite_id) & (fission_invites.c.status == "pending")
     if not stayed or barred:
-        conn.execute(update(fission_invites).where(fission_invites.c.id == invite_id).values(
+        conn.execute(update(fission_invites).where(pending).values(
             status="revoked", reason="blacklisted" if barred else "left"))
         return []
-    conn.execute(update(fission_invites).where(fission_invites.c.id == invite_id)
-                 .values(status="valid"))
+    if not conn.execute(update(fission_invites).where(pending)
+                        .values(status="valid")).rowcount:
+        return []
     campaign_id, inviter = int(invite["campaign_id"]), int(invite["inviter_id"])
     count = _valid_count(conn, campaign_id, inviter)
     stages = _stages(conn, campaign_id)
