@@ -20,7 +20,7 @@ from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
 from qunyun.domain.fission import Stage, code_parts, k_factor, parse_stage
 from qunyun.services import fission
-from qunyun.services.errors import InvalidInput, NotFound
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import IngestResult, do_ingest_event
 from qunyun.services.members import member_id_by_number
 from qunyun.services.users import SYSTEM
@@ -229,3 +229,45 @@ def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
         assert sum(settled) >= 20  # both looked; each invite was decided once
     finally:
         rt.engine.dispose()
+
+
+def test_rewards_are_shipped_cancelled_and_exported_safely(conn: Connection, runtime: Runtime,
+                                                          sandbox: SandboxAdapter) -> None:
+    """A reward ships with its tracking number; a cancelled one gives its stock back; the
+    warehouse's sheet keeps a member's formula-looking name inert."""
+    from qunyun.adapters.storage.tables import members
+
+    feed = Feed(conn, runtime)
+    g1 = feed(raw_join("j0", "g1", "a", name="=HYPERLINK(\"http://x\")")).group_id
+    assert g1 is not None
+    conn.execute(members.update().values(phone="13812345678"))
+    campaign = fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[g1],
+                                          account="demo", now=T0, stages=[Stage(1, "杯", 1)])
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                         campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
+                         now=T0)
+    feed.join("g1", "b", 1, channel=pa["code"])
+    (reward,) = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
+    shipped = fission.do_update_reward(conn, actor=SYSTEM, reward_id=reward["id"],
+                                       status="shipped", tracking=" SF1234567890 ", now=T0)
+    assert (shipped["status"], shipped["tracking"]) == ("shipped", "SF1234567890")
+    with pytest.raises(Conflict):
+        fission.do_update_reward(conn, actor=SYSTEM, reward_id=reward["id"],
+                                 status="shipped", now=T0)
+    fission.do_update_reward(conn, actor=SYSTEM, reward_id=reward["id"], status="cancelled",
+                             now=T0)
+    stage = fission.access_campaign(conn, actor=SYSTEM, campaign_id=campaign["id"])["stages"][0]
+    assert (stage["taken"], stage["left"]) == (0, 1)  # the stock came back
+    fission.do_update_reward(conn, actor=SYSTEM, reward_id=reward["id"], status="reserved",
+                             now=T0)
+    sheet = fission.export_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"], fmt="csv",
+                                   tz=TZ).decode("utf-8-sig")
+    assert "'=HYPERLINK" in sheet and "13812345678" in sheet and "待发放" in sheet
+    from qunyun.domain.staff import Role
+    from qunyun.services.users import Actor
+    viewer = Actor(id=99, username="viewer", role=Role.VIEWER)  # may not see phones
+    masked = fission.list_rewards(conn, actor=viewer, campaign_id=campaign["id"])
+    assert masked[0]["phone"] != "13812345678" and masked[0]["phone"].endswith("5678")
+    with pytest.raises(InvalidInput):
+        fission.export_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"], fmt="pdf",
+                               tz=TZ)

@@ -4,6 +4,7 @@ invitation tree) and the rewards to hand out."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -68,6 +69,30 @@ def fission_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
                       str(r["participants"]), "，".join(
                           f"{s['invites']}→{s['reward']}（{s['left']}）" for s in r["stages"]))
     console.print(table, highlight=False)
+
+
+def _reward(reward: int, status: str, tracking: str, as_user: str | None,
+            as_json: bool) -> None:
+    with session(as_user, write=True) as (rt, conn, actor):
+        out = fission.do_update_reward(conn, actor=actor, reward_id=reward, status=status,
+                                       tracking=tracking, now=rt.now())
+    done(as_json, out, say("reward {id}: {status}", id=reward,
+                           status=say(f"fission.reward_status.{status}")))
+
+
+@fission_app.command("ship")
+def fission_ship(reward: int, tracking: Annotated[str, typer.Option(
+        "--tracking", help="The parcel's tracking number")] = "",
+                 as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A reserved reward went out."""
+    _reward(reward, "shipped", tracking, as_user, as_json)
+
+
+@fission_app.command("cancel-reward")
+def fission_cancel_reward(reward: int, as_user: AsOpt = None,
+                          as_json: JsonOpt = False) -> None:
+    """Cancel a reward: its stock returns to the stage."""
+    _reward(reward, "cancelled", "", as_user, as_json)
 
 
 @fission_app.command("show")
@@ -138,11 +163,22 @@ def fission_report(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = Fals
 
 
 @fission_app.command("rewards")
-def fission_rewards(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Rewards reserved (to hand out) and stages that ran out."""
-    with session(as_user, write=False) as (_rt, conn, actor):
+def fission_rewards(campaign: int, export: Annotated[Path | None, typer.Option(
+        "--export", help="Write them for the warehouse: FILE.csv or FILE.xlsx")] = None,
+                    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Rewards reserved (to hand out), shipped, cancelled, and stages that ran out."""
+    with session(as_user, write=False) as (rt, conn, actor):
         rows: list[dict[str, Any]] = fission.list_rewards(conn, actor=actor,
                                                           campaign_id=campaign)
+        if export is not None:
+            data = fission.export_rewards(conn, actor=actor, campaign_id=campaign,
+                                          fmt=export.suffix.lstrip(".").lower(),
+                                          tz=rt.settings.tz, language=rt.settings.language)
+    if export is not None:
+        export.write_bytes(data)
+        done(as_json, {"written": str(export), "rows": len(rows)},
+             say("{n} rewards written to {path}", n=len(rows), path=str(export)))
+        return
     if as_json:
         emit_json(rows)
         return

@@ -50,8 +50,10 @@ from qunyun.domain.fission import (
     participant_code,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, blacklist, join_codes, outbox
+from qunyun.i18n import translate
+from qunyun.services import audit, blacklist, join_codes, outbox, spreadsheets
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.leads import mask_phone
 from qunyun.services.users import Actor
 
 ACTIVE, PAUSED, ENDED = "active", "paused", "ended"
@@ -401,10 +403,74 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
 
 
 def list_rewards(conn: Connection, *, actor: Actor, campaign_id: int) -> list[dict[str, Any]]:
+    """The rewards to hand out (and the stages that ran out), with the member's phone —
+    masked for staff who may not see personal data."""
     actor.require(Permission.VIEW)
     access_campaign(conn, actor=actor, campaign_id=campaign_id)
-    return [dict(r) for r in conn.execute(
-        select(fission_rewards, members.c.number, members.c.display_name)
-        .join(members, members.c.id == fission_rewards.c.member_id)
-        .where(fission_rewards.c.campaign_id == campaign_id)
-        .order_by(fission_rewards.c.id)).mappings()]
+    pii = actor.can(Permission.MEMBER_PII)
+    return [{**dict(r), "phone": r["phone"] if pii else mask_phone(r["phone"])}
+            for r in conn.execute(
+                select(fission_rewards, members.c.number, members.c.display_name,
+                       members.c.phone)
+                .join(members, members.c.id == fission_rewards.c.member_id)
+                .where(fission_rewards.c.campaign_id == campaign_id)
+                .order_by(fission_rewards.c.id)).mappings()]
+
+
+REWARD_MOVES = {"shipped": ("reserved",), "cancelled": ("reserved", "shipped"),
+                "reserved": ("cancelled",)}
+
+
+def do_update_reward(conn: Connection, *, actor: Actor, reward_id: int, status: str,
+                     tracking: str = "", now: datetime) -> dict[str, Any]:
+    """Ship a reserved reward (with its tracking number), cancel one (its stock returns),
+    or restore a cancelled one (while stock lasts)."""
+    actor.require(Permission.OPERATE)
+    if status not in REWARD_MOVES:
+        raise InvalidInput("status: shipped, cancelled or reserved, not {status!r}",
+                           status=status)
+    row = conn.execute(select(fission_rewards).where(fission_rewards.c.id == reward_id)
+                       ).mappings().first()
+    if row is None:
+        raise NotFound("reward {reward_id} not found", reward_id=reward_id)
+    if row["status"] not in REWARD_MOVES[status]:
+        raise Conflict("reward {reward_id} is {current}; it cannot become {status}",
+                       reward_id=reward_id, current=row["status"], status=status)
+    stage = (fission_stages.c.campaign_id == row["campaign_id"]) & (
+        fission_stages.c.position == row["position"])
+    if status == "cancelled":
+        conn.execute(update(fission_stages).where(stage)
+                     .values(taken=fission_stages.c.taken - 1))
+    elif status == "reserved" and not conn.execute(update(fission_stages).where(
+            stage, fission_stages.c.taken < fission_stages.c.stock)
+            .values(taken=fission_stages.c.taken + 1)).rowcount:
+        raise Conflict("the stock of {reward} has run out", reward=row["reward"])
+    conn.execute(update(fission_rewards).where(fission_rewards.c.id == reward_id).values(
+        status=status, updated_at=now,
+        tracking=tracking.strip()[:64] if status == "shipped" else row["tracking"]))
+    audit.record(conn, actor=actor.label, action=f"fission.reward_{status}",
+                 object_type="reward", object_id=reward_id,
+                 detail={"campaign": row["campaign_id"], "tracking": tracking.strip()[:64]})
+    rewards = list_rewards(conn, actor=actor, campaign_id=int(row["campaign_id"]))
+    return next(r for r in rewards if r["id"] == reward_id)
+
+
+REWARD_HEADERS = {"zh-CN": ("会员编号", "昵称", "手机", "奖品", "状态", "快递单号", "达成时间"),
+                  "en": ("number", "name", "phone", "reward", "status", "tracking",
+                         "reached at")}
+
+
+def export_rewards(conn: Connection, *, actor: Actor, campaign_id: int, fmt: str,
+                   tz: ZoneInfo, language: str = "zh-CN") -> bytes:
+    """The rewards for the warehouse, as CSV or XLSX (cells from members' names are made
+    inert; phones masked for staff who may not see them)."""
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput("format: csv or xlsx")
+    rows = list_rewards(conn, actor=actor, campaign_id=campaign_id)
+    table = [[r["number"], r["display_name"], r["phone"], r["reward"],
+              translate(f"fission.reward_status.{r['status']}", language), r["tracking"],
+              r["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")] for r in rows]
+    header = REWARD_HEADERS.get(language, REWARD_HEADERS["en"])
+    if fmt == "csv":
+        return spreadsheets.csv_bytes(header, table)
+    return spreadsheets.xlsx_bytes("rewards", header, table)

@@ -1121,8 +1121,10 @@ fission_rewards = Table(
     Column("member_id", Id, ForeignKey("members.id"), nullable=False),
     Column("position", Integer, nullable=False),
     Column("reward", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # reserved | shipped | cancelled
+    Column("status", String(16), nullable=False),  # reserved | shipped | cancelled | sold_out
+    Column("tracking", String(64), nullable=False, default=""),  # the parcel's number
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime()),
     UniqueConstraint("campaign_id", "member_id", "position", name="uq_fission_rewards_stage"),
 )
 

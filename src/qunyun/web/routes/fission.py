@@ -69,6 +69,17 @@ def fission_status(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return RedirectResponse(f"/fission/{campaign_id}", status_code=303)
 
 
+@router.post("/fission/rewards/{reward_id}")
+@access(Permission.OPERATE)
+def fission_reward(reward_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                   status: str = Form(...), tracking: str = Form("", max_length=64)
+                   ) -> Response:
+    with runtime.uow.write() as conn:
+        out = fission.do_update_reward(conn, actor=actor, reward_id=reward_id, status=status,
+                                       tracking=tracking, now=runtime.now())
+    return RedirectResponse(f"/fission/{out['campaign_id']}#fission-rewards", status_code=303)
+
+
 @router.post("/fission/{campaign_id}/participants")
 @access(Permission.OPERATE)
 def fission_join(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from qunyun.domain.fission import Stage
@@ -106,5 +106,31 @@ def report(campaign_id: int, actor: CurrentActor, conn: ReadConn,
 
 @router.get("/fission/campaigns/{campaign_id}/rewards")
 @access(Permission.VIEW)
-def rewards(campaign_id: int, actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
-    return fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)
+def rewards(campaign_id: int, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+            format: str = "") -> Any:
+    """The rewards (phones masked for staff who may not see them); ``format=csv|xlsx``
+    downloads them for the warehouse."""
+    if not format:
+        return fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)
+    data = fission.export_rewards(conn, actor=actor, campaign_id=campaign_id, fmt=format,
+                                  tz=runtime.settings.tz, language=runtime.settings.language)
+    media = ("text/csv; charset=utf-8" if format == "csv" else
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return Response(data, media_type=media, headers={
+        "content-disposition": f'attachment; filename="rewards-{campaign_id}.{format}"'})
+
+
+class RewardUpdate(BaseModel):
+    status: str = Field(pattern="^(shipped|cancelled|reserved)$")
+    tracking: str = Field("", max_length=64)
+
+
+@router.post("/fission/rewards/{reward_id}")
+@access(Permission.OPERATE)
+def update_reward(reward_id: int, body: RewardUpdate, actor: CurrentActor,
+                  runtime: RuntimeDep) -> dict[str, Any]:
+    """Ship (with the tracking number), cancel (the stock returns) or restore a reward."""
+    with runtime.uow.write() as conn:
+        return fission.do_update_reward(conn, actor=actor, reward_id=reward_id,
+                                        status=body.status, tracking=body.tracking,
+                                        now=runtime.now())
