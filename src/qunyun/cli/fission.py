@@ -17,13 +17,13 @@ from qunyun.cli.common import (
     console,
     done,
     emit_json,
-    fail,
     runtime,
     say,
     session,
 )
 from qunyun.domain.fission import FissionError, parse_stage
 from qunyun.services import fission
+from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 
 fission_app = typer.Typer(help="Referral (fission) campaigns: stages, codes, report, rewards",
@@ -43,11 +43,11 @@ def fission_create(
     completers_group: Annotated[int | None, typer.Option("--completers-group")] = None,
     as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """A campaign over entry groups; prints it with its id."""
-    try:
-        stages = [parse_stage(s) for s in stage]
-    except FissionError as exc:
-        fail(str(exc), 2)
     with session(as_user, write=True) as (rt, conn, actor):
+        try:
+            stages = [parse_stage(s) for s in stage]
+        except FissionError as exc:
+            raise InvalidInput.wrap(exc) from None
         out = fission.do_create_campaign(conn, actor=actor, name=name, group_ids=group,
                                          stages=stages, account=account,
                                          valid_hours=valid_hours,

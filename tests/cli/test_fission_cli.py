@@ -1,0 +1,48 @@
+"""`qunyun fission …` on real databases and the sandbox: create with stages, a member's
+code, joins through it, the report, the rewards shipped and exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.test_cli import env, run  # noqa: F401  # the command runner and its data dir
+from tests.factories import raw_join
+
+
+def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: F811
+                                         tmp_path: Path) -> None:
+    db = fresh_db_url
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(raw_join(f"e{i}", "g1", f"u{i}", name=f"用户{i}"),
+                                           ensure_ascii=False) for i in range(2)))
+    assert run(db, "ingest", str(events)).exit_code == 0
+    bad = run(db, "fission", "create", "--name", "x", "--group", "1", "--stage", "3:杯",
+              "--account", "demo")
+    assert bad.exit_code == 2 and "人数:奖品:库存" in bad.output
+    made = run(db, "fission", "create", "--name", "邀 2 人领杯", "--group", "1", "--stage",
+               "2:保温杯:1", "--account", "demo", "--json")
+    assert made.exit_code == 0, made.output
+    cid = json.loads(made.stdout)["id"]
+    joined = run(db, "fission", "join", str(cid), "--member", "10001", "--json")
+    assert joined.exit_code == 0, joined.output
+    code = json.loads(joined.stdout)["code"]
+    friends = tmp_path / "friends.jsonl"
+    friends.write_text("\n".join(json.dumps(raw_join(
+        f"f{i}", "g1", f"f{i}", name=f"朋友{i}", minutes=1 + i, scene="qr", channel=code),
+        ensure_ascii=False) for i in range(2)))
+    assert run(db, "ingest", str(friends)).exit_code == 0
+    report = json.loads(run(db, "fission", "report", str(cid), "--json").stdout)
+    assert (report["participants"], report["valid_invites"], report["completed"]) == (1, 2, 1)
+    text = run(db, "fission", "report", str(cid))
+    assert "有效邀请 2 人" in text.output
+    (reward,) = json.loads(run(db, "fission", "rewards", str(cid), "--json").stdout)
+    shipped = run(db, "fission", "ship", str(reward["id"]), "--tracking", "SF100", "--json")
+    assert json.loads(shipped.stdout)["tracking"] == "SF100"
+    sheet = tmp_path / "rewards.xlsx"
+    written = run(db, "fission", "rewards", str(cid), "--export", str(sheet))
+    assert written.exit_code == 0 and sheet.read_bytes()[:2] == b"PK"
+    again = run(db, "fission", "ship", str(reward["id"]))
+    assert again.exit_code == 2 and "不能改成" in again.output
+    assert json.loads(run(db, "fission", "end", str(cid), "--json").stdout)["status"] == "ended"
+    assert run(db, "fission", "show", "999").exit_code == 2
