@@ -44,5 +44,13 @@ def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: 
     assert written.exit_code == 0 and sheet.read_bytes()[:2] == b"PK"
     again = run(db, "fission", "ship", str(reward["id"]))
     assert again.exit_code == 2 and "不能改成" in again.output
+    png = tmp_path / "poster.png"
+    assert run(db, "fission", "poster", str(cid), "--member", "10001", "--out",
+               str(png)).exit_code == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    layout = run(db, "fission", "poster-set", str(cid), "--qr", "40,40,200", "--json")
+    assert json.loads(layout.stdout)["qr"] == {"x": 40, "y": 40, "size": 200}
+    off = run(db, "fission", "poster-set", str(cid), "--qr", "700,0,300")
+    assert off.exit_code == 2 and "二维码" in off.output
     assert json.loads(run(db, "fission", "end", str(cid), "--json").stdout)["status"] == "ended"
     assert run(db, "fission", "show", "999").exit_code == 2

@@ -271,3 +271,63 @@ def test_rewards_are_shipped_cancelled_and_exported_safely(conn: Connection, run
     with pytest.raises(InvalidInput):
         fission.export_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"], fmt="pdf",
                                tz=TZ)
+
+
+def test_a_participants_poster_carries_their_code_and_name_inside_it(
+        conn: Connection, runtime: Runtime, sandbox: SandboxAdapter, tmp_path: Path) -> None:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from qunyun.services import posters
+
+    feed = Feed(conn, runtime)
+    g1 = feed(raw_join("j0", "g1", "a", name="🌸小王的妈妈" * 12)).group_id
+    assert g1 is not None
+    campaign = fission.do_create_campaign(conn, actor=SYSTEM, name="邀好友领资料",
+                                          group_ids=[g1], account="demo", now=T0,
+                                          stages=[Stage(1, "资料", 5)])
+    folder = tmp_path / "posters"
+    mine = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(conn, 10001), now=T0)
+    png = fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                             member_id=member_id_by_number(conn, 10001), folder=folder)
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (750, 1334)
+    (found,) = zxingcpp.read_barcodes(image)
+    assert found.text == mine["link"]  # the code is theirs
+    # the long name shrank and was cut to stay inside the poster
+    layout = posters.render(settings={}, title="x", nickname="🌸小王的妈妈" * 12,
+                            link=mine["link"])
+    left, top, right, bottom = layout.name_box
+    assert 0 <= left < right <= 750 and 0 <= top < bottom <= 1334
+    # served from the cache the second time
+    assert fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                              member_id=member_id_by_number(conn, 10001), folder=folder) == png
+    assert len(list((folder / "cache").glob("*.png"))) == 1
+    # a new layout and background: checked, kept, and the poster follows them
+    with pytest.raises(InvalidInput, match="poster qr"):
+        fission.do_set_poster(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                              values={"qr": {"x": 700, "y": 0, "size": 300}}, folder=folder)
+    with pytest.raises(InvalidInput, match="not a PNG or JPEG"):
+        fission.do_set_poster(conn, actor=SYSTEM, campaign_id=campaign["id"], values={},
+                              background=b"<svg onload=alert(1)>", folder=folder)
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 500), "#ffe0e0").save(buf, format="JPEG")
+    saved = fission.do_set_poster(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                                  values={"qr": {"x": 40, "y": 40, "size": 200}},
+                                  background=buf.getvalue(), folder=folder)
+    assert saved["poster"]["background"].endswith(".png")
+    again = Image.open(io.BytesIO(fission.poster_for(
+        conn, actor=SYSTEM, campaign_id=campaign["id"],
+        member_id=member_id_by_number(conn, 10001), folder=folder)))
+    corner = again.getpixel((745, 5))  # the background (a JPEG: nearly its colour)
+    assert isinstance(corner, tuple)
+    assert all(abs(a - b) <= 4 for a, b in zip(corner, (255, 224, 224), strict=True))
+    (code,) = zxingcpp.read_barcodes(again.crop((40, 40, 240, 240)))
+    assert code.text == mine["link"]
+    with pytest.raises(NotFound, match="does not take part"):
+        fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                           member_id=999999, folder=folder)

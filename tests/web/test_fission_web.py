@@ -57,6 +57,25 @@ def test_a_campaign_from_the_page_credits_joins_and_reports(client: TestClient,
     assert report["stages"][0]["left"] == 4
     listed = client.get("/fission").text
     assert "邀请 2 人得「保温杯」（剩 4）" in listed
+    # the poster: the participant's picture, the editor's live preview, a layout saved
+    poster = client.get(f"{page_url}/poster", params={"number": "10001"})
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/png"
+    assert poster.content[:8] == b"\x89PNG\r\n\x1a\n"
+    preview = client.get(f"{page_url}/poster-preview", params={"qr_x": "30", "qr_y": "30",
+                                                               "qr_size": "200"})
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert client.get(f"{page_url}/poster-preview", params={"qr_x": "abc"}).status_code == 422
+    before = snapshot(conn)
+    bad = client.post(f"{page_url}/poster", data={"csrf_token": csrf, "qr_x": "10"},
+                      files={"background": ("x.svg", b"<svg onload=alert(1)>",
+                                            "image/svg+xml")})
+    assert bad.status_code == 422 and "PNG" in bad.text
+    assert snapshot(conn) == before
+    saved = client.post(f"{page_url}/poster", data={"csrf_token": csrf, "qr_x": "40",
+                                                    "qr_y": "40", "color": "#aa0000"})
+    assert saved.status_code == 303
+    assert client.get(f"/api/v1/fission/campaigns/{cid}").json()["poster"]["qr"]["x"] == 40
+    assert 'id="poster-preview"' in client.get(page_url).text
 
 
 def test_the_api_creates_pauses_and_refuses(client: TestClient, conn: Connection,

@@ -143,6 +143,43 @@ def fission_join(campaign: int, member: Annotated[str, typer.Option(
     done(as_json, out, say("code {code}: {link}", code=out["code"], link=out["link"]))
 
 
+@fission_app.command("poster")
+def fission_poster(campaign: int, member: Annotated[str, typer.Option("--member")],
+                   out: Annotated[Path, typer.Option("--out", help="FILE.png")],
+                   as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A participant's poster with their own code and name."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        png = fission.poster_for(conn, actor=actor, campaign_id=campaign,
+                                 member_id=member_id_by_number(conn, member),
+                                 folder=Path(rt.settings.data_dir) / "posters")
+    out.write_bytes(png)
+    done(as_json, {"written": str(out), "bytes": len(png)},
+         say("poster written to {path}", path=str(out)))
+
+
+@fission_app.command("poster-set")
+def fission_poster_set(
+    campaign: int,
+    background: Annotated[Path | None, typer.Option(help="A PNG or JPEG picture")] = None,
+    qr: Annotated[str, typer.Option(help="X,Y,SIZE of the QR code (750×1334 poster)")] = "",
+    name: Annotated[str, typer.Option(help="X,Y,SIZE of the name")] = "",
+    color: Annotated[str, typer.Option(help="The name's colour, #rrggbb")] = "",
+    template: Annotated[str, typer.Option(help="The name's words, with {name}")] = "",
+    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The poster's layout and background."""
+    fields = {"color": color, "template": template}
+    for prefix, given in (("qr", qr), ("name", name)):
+        parts = [p.strip() for p in given.split(",")] if given else []
+        fields.update({f"{prefix}_{k}": v for k, v in zip(("x", "y", "size"), parts,
+                                                          strict=False)})
+    with session(as_user, write=True) as (rt, conn, actor):
+        data = background.read_bytes() if background is not None else None
+        out = fission.do_set_poster(conn, actor=actor, campaign_id=campaign,
+                                    values=fission.layout_from(fields), background=data,
+                                    folder=Path(rt.settings.data_dir) / "posters")
+    done(as_json, out["poster"], say("poster of campaign {id} saved", id=campaign))
+
+
 @fission_app.command("report")
 def fission_report(campaign: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Participants, valid invites, completions, stock left, K-factor, top inviters, daily."""

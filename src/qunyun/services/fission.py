@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,7 +52,7 @@ from qunyun.domain.fission import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
-from qunyun.services import audit, blacklist, join_codes, outbox, spreadsheets
+from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.leads import mask_phone
 from qunyun.services.users import Actor
@@ -97,6 +98,7 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
     campaign_id = int(conn.execute(fission_campaigns.insert().values(
         name=name, platform=platforms.pop(), account=account.strip()[:64], group_ids=ids,
         completers_group_id=completers_group_id, valid_hours=valid_hours, status=ACTIVE,
+        poster={},
         created_by=actor.label, created_at=now).returning(fission_campaigns.c.id))
         .scalar_one())
     conn.execute(fission_stages.insert(), [
@@ -197,6 +199,86 @@ def _participant(conn: Connection, campaign_id: int, member_id: int) -> dict[str
         fission_participants.c.campaign_id == campaign_id,
         fission_participants.c.member_id == member_id)).mappings().first()
     return dict(row) if row is not None else None
+
+
+# --- posters -------------------------------------------------------------------------------
+
+
+LAYOUT_FIELDS = {"qr_x": ("qr", "x"), "qr_y": ("qr", "y"), "qr_size": ("qr", "size"),
+                 "name_x": ("name", "x"), "name_y": ("name", "y"),
+                 "name_size": ("name", "size"), "color": ("name", "color"),
+                 "template": ("name", "template")}
+
+
+def layout_from(fields: dict[str, str]) -> dict[str, Any]:
+    """Flat fields (qr_x=225, color=#333333 …) as poster settings; numbers checked."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, (part, name) in LAYOUT_FIELDS.items():
+        raw = str(fields.get(key, "")).strip()
+        if not raw:
+            continue
+        if name in ("color", "template"):
+            out.setdefault(part, {})[name] = raw
+        elif raw.lstrip("-").isdigit() and len(raw) < 7:
+            out.setdefault(part, {})[name] = int(raw)
+        else:
+            raise InvalidInput("poster {field}: a whole number, not {value!r}", field=key,
+                               value=raw[:20])
+    return out
+
+
+def do_set_poster(conn: Connection, *, actor: Actor, campaign_id: int,
+                  values: dict[str, Any], background: bytes | None = None,
+                  folder: Path) -> dict[str, Any]:
+    """The poster's layout (where the QR code and the name go) and, optionally, a new
+    background picture; checked before anything is kept."""
+    actor.require(Permission.OPERATE)
+    campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    current = dict(campaign["poster"] or {})
+    checked = posters.check_settings({**current, **values})
+    if background is not None:
+        checked["background"] = posters.store_background(folder, campaign_id, background)
+    conn.execute(update(fission_campaigns).where(fission_campaigns.c.id == campaign_id)
+                 .values(poster=checked))
+    audit.record(conn, actor=actor.label, action="fission.poster", object_type="campaign",
+                 object_id=campaign_id, detail={"qr": checked["qr"],
+                                                "background": bool(checked["background"])})
+    return access_campaign(conn, actor=actor, campaign_id=campaign_id)
+
+
+def poster_preview(conn: Connection, *, actor: Actor, campaign_id: int,
+                   values: dict[str, Any], folder: Path) -> bytes:
+    """How a layout would look (the editor's live preview): a sample name and code over the
+    campaign's background; nothing is kept."""
+    campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    settings = posters.check_settings({**dict(campaign["poster"] or {}), **values})
+    background = (folder / str(settings["background"])) if settings.get("background") \
+        else None
+    return posters.render(settings=settings, title=campaign["name"], nickname="示例昵称",
+                          link=f"https://qunyun.invalid/{campaign_id}/sample",
+                          background=background).png
+
+
+def poster_for(conn: Connection, *, actor: Actor, campaign_id: int, member_id: int,
+               folder: Path) -> bytes:
+    """A participant's poster as PNG: the campaign's layout with their own code and name
+    (rendered once per layout, name and code, then served from the cache)."""
+    campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    mine = _participant(conn, campaign_id, member_id)
+    if mine is None:
+        raise NotFound("member {member_id} does not take part in campaign {campaign_id}",
+                       member_id=member_id, campaign_id=campaign_id)
+    settings = dict(campaign["poster"] or {})
+    background = (folder / str(settings["background"])) if settings.get("background") \
+        else None
+    nickname = _name(conn, member_id)
+    key = {"campaign": campaign_id, "name": campaign["name"], "nickname": nickname,
+           "link": mine["link"], "settings": settings,
+           "background": background.stat().st_mtime_ns if background and background.is_file()
+           else 0}
+    return posters.cached(folder, key, lambda: posters.render(
+        settings=settings, title=campaign["name"], nickname=nickname, link=mine["link"],
+        background=background))
 
 
 # --- the loop (ingest and the worker) ---------------------------------------------------------
@@ -380,8 +462,11 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         return {"member_id": member_id, "name": names.get(member_id, ""),
                 "children": [node(k, seen | {k}) for k in kids]}
 
+    first = min(people, key=lambda m: (people[m], m)) if people else None
     return {
         "campaign": campaign, "participants": len(people), "invites_sent": len(invites),
+        "first_number": conn.execute(select(members.c.number).where(
+            members.c.id == first)).scalar() if first is not None else None,
         "valid_invites": len(valid),
         "pending": sum(1 for i in invites if i["status"] == "pending"),
         "revoked": sum(1 for i in invites if i["status"] == "revoked"),

@@ -1063,6 +1063,7 @@ fission_campaigns = Table(
     Column("group_ids", JSON, nullable=False),
     Column("completers_group_id", Id, ForeignKey("groups.id")),
     Column("valid_hours", Integer, nullable=False, default=0),
+    Column("poster", JSON, nullable=False, default=dict),  # layout and background file
     Column("status", String(16), nullable=False),  # active | paused | ended
     Column("created_by", String(128), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

@@ -4,12 +4,15 @@ with a member's code made on the spot."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.fission import FissionError, parse_stage
 from qunyun.domain.staff import Permission
-from qunyun.services import fission
+from qunyun.services import fission, posters
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -55,7 +58,8 @@ def fission_report(request: Request, campaign_id: int, actor: CurrentActor, conn
                    runtime: RuntimeDep, code: str = "") -> Response:
     out = fission.report(conn, actor=actor, campaign_id=campaign_id, tz=runtime.settings.tz)
     return render(request, "fission_report.html", {
-        "r": out, "c": out["campaign"], "code": code,
+        "r": out, "c": out["campaign"], "code": code, "sample": out["first_number"],
+        "layout": posters.settings_of(out["campaign"]["poster"]),
         "rewards": fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)})
 
 
@@ -78,6 +82,48 @@ def fission_reward(reward_id: int, actor: CurrentActor, runtime: RuntimeDep,
         out = fission.do_update_reward(conn, actor=actor, reward_id=reward_id, status=status,
                                        tracking=tracking, now=runtime.now())
     return RedirectResponse(f"/fission/{out['campaign_id']}#fission-rewards", status_code=303)
+
+
+def _folder(runtime: Any) -> Path:
+    return Path(runtime.settings.data_dir) / "posters"
+
+
+@router.get("/fission/{campaign_id}/poster")
+@access(Permission.VIEW)
+def fission_poster(campaign_id: int, actor: CurrentActor, conn: ReadConn,
+                   runtime: RuntimeDep, number: str = "") -> Response:
+    """A participant's poster (by member number) as a picture."""
+    png = fission.poster_for(conn, actor=actor, campaign_id=campaign_id,
+                             member_id=member_id_by_number(conn, number.strip()),
+                             folder=_folder(runtime))
+    return Response(png, media_type="image/png",
+                    headers={"cache-control": "private, max-age=60"})
+
+
+@router.get("/fission/{campaign_id}/poster-preview")
+@access(Permission.VIEW)
+def fission_poster_preview(request: Request, campaign_id: int, actor: CurrentActor,
+                           conn: ReadConn, runtime: RuntimeDep) -> Response:
+    """The editor's live preview of a layout, not kept."""
+    values = fission.layout_from(dict(request.query_params))
+    png = fission.poster_preview(conn, actor=actor, campaign_id=campaign_id, values=values,
+                                 folder=_folder(runtime))
+    return Response(png, media_type="image/png", headers={"cache-control": "no-store"})
+
+
+@router.post("/fission/{campaign_id}/poster")
+@access(Permission.OPERATE)
+async def fission_poster_save(request: Request, campaign_id: int, actor: CurrentActor,
+                              runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    upload = form.get("background")
+    data = (await upload.read()) if upload is not None and not isinstance(upload, str) \
+        else b""
+    values = fission.layout_from({k: str(v) for k, v in form.items() if isinstance(v, str)})
+    with runtime.uow.write() as conn:
+        fission.do_set_poster(conn, actor=actor, campaign_id=campaign_id, values=values,
+                              background=data or None, folder=_folder(runtime))
+    return RedirectResponse(f"/fission/{campaign_id}#fission-poster", status_code=303)
 
 
 @router.post("/fission/{campaign_id}/participants")

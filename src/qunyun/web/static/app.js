@@ -28,6 +28,22 @@
       if (out) { out.textContent = el.value; }
     }
   });
+  // A form with data-preview-img redraws that picture from its fields as they change (the
+  // poster editor's live preview), a moment after the last keystroke.
+  var previewTimer = null;
+  document.addEventListener('input', function (e) {
+    var form = e.target && e.target.form;
+    if (!form || !form.dataset || !form.dataset.previewImg) { return; }
+    window.clearTimeout(previewTimer);
+    previewTimer = window.setTimeout(function () {
+      var img = document.getElementById(form.dataset.previewImg);
+      var params = new URLSearchParams();
+      new FormData(form).forEach(function (value, key) {
+        if (typeof value === 'string' && key !== 'csrf_token') { params.append(key, value); }
+      });
+      if (img) { img.src = form.dataset.previewUrl + '?' + params.toString(); }
+    }, 300);
+  });
   document.addEventListener('DOMContentLoaded', function () {
     wrapTables(document);
     document.body.addEventListener('htmx:afterSwap', function (e) { wrapTables(e.target); });

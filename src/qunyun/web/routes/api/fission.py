@@ -3,6 +3,7 @@ member's code and link), the report and the rewards."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -118,6 +119,34 @@ def rewards(campaign_id: int, actor: CurrentActor, conn: ReadConn, runtime: Runt
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return Response(data, media_type=media, headers={
         "content-disposition": f'attachment; filename="rewards-{campaign_id}.{format}"'})
+
+
+class PosterLayout(BaseModel):
+    qr: dict[str, int] = Field(default_factory=dict)
+    name: dict[str, int | str] = Field(default_factory=dict)
+
+
+@router.put("/fission/campaigns/{campaign_id}/poster")
+@access(Permission.OPERATE)
+def set_poster(campaign_id: int, body: PosterLayout, actor: CurrentActor,
+               runtime: RuntimeDep) -> dict[str, Any]:
+    """Where the QR code and the name go (``qr: {x, y, size}``, ``name: {x, y, size, color,
+    template}``, in the 750×1334 poster); a background is uploaded on the page or with the
+    command."""
+    with runtime.uow.write() as conn:
+        return fission.do_set_poster(conn, actor=actor, campaign_id=campaign_id,
+                                     values=body.model_dump(exclude_defaults=True),
+                                     folder=Path(runtime.settings.data_dir) / "posters")
+
+
+@router.get("/fission/campaigns/{campaign_id}/poster")
+@access(Permission.VIEW)
+def poster(campaign_id: int, member_id: int, actor: CurrentActor, conn: ReadConn,
+           runtime: RuntimeDep) -> Response:
+    """A participant's poster, PNG."""
+    png = fission.poster_for(conn, actor=actor, campaign_id=campaign_id, member_id=member_id,
+                             folder=Path(runtime.settings.data_dir) / "posters")
+    return Response(png, media_type="image/png")
 
 
 class RewardUpdate(BaseModel):
