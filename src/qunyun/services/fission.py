@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from qunyun.adapters.platforms.base import PlatformAdapter
 from qunyun.adapters.storage.sql import insert_ignore
@@ -111,9 +111,8 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
 
 
 def _stages(conn: Connection, campaign_id: int) -> list[dict[str, Any]]:
-    return [{**dict(r), "left": max(0, int(r.stock) - int(r.taken))} for r in conn.execute(
-        select(fission_stages).where(fission_stages.c.campaign_id == campaign_id)
-        .order_by(fission_stages.c.position)).mappings()]
+    return [{**dict(r), "left": max(0, int(r["stock"]) - int(r["taken"]))}
+            for r in conn.execute(_STAGES, {"c": campaign_id}).mappings()]
 
 
 def access_campaign(conn: Connection, *, actor: Actor, campaign_id: int) -> dict[str, Any]:
@@ -284,29 +283,46 @@ def poster_for(conn: Connection, *, actor: Actor, campaign_id: int, member_id: i
 # --- the loop (ingest and the worker) ---------------------------------------------------------
 
 
+# the statements every credited join runs, built once
+_BY_CODE = (select(fission_participants.c.member_id, members.c.display_name, members.c.number,
+                   fission_campaigns)
+            .join(fission_campaigns,
+                  fission_campaigns.c.id == fission_participants.c.campaign_id)
+            .join(members, members.c.id == fission_participants.c.member_id)
+            .where(fission_participants.c.code == bindparam("code")))
+_VALID_COUNT = select(func.count()).select_from(fission_invites).where(
+    fission_invites.c.campaign_id == bindparam("c"), fission_invites.c.inviter_id == bindparam("m"),
+    fission_invites.c.status == "valid")
+_STAGES = select(fission_stages).where(fission_stages.c.campaign_id == bindparam("c")).order_by(
+    fission_stages.c.position)
+
+
 def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
-              rejoin: bool, at: datetime) -> list[tuple[str, Action]]:
-    """A join through a participant's code is their invite (pending until valid). Returns
-    what to tell the inviter now (a campaign valid at once). Cheap for every other join:
-    only a channel shaped like a participant's code is looked up."""
+              rejoin: bool, at: datetime, invitee_name: str = "",
+              barred: bool = False) -> list[tuple[str, Action]]:
+    """A join through a participant's code is their invite (pending until valid; valid at
+    once, and the inviter told, where the campaign says 0 hours). Cheap for every other
+    join: only a channel shaped like a participant's code is looked up. ``barred``: the
+    newcomer is blacklisted (ingest knows it already)."""
     if code_parts(channel) is None:
         return []
-    found = conn.execute(
-        select(fission_participants.c.member_id, fission_campaigns)
-        .join(fission_campaigns, fission_campaigns.c.id == fission_participants.c.campaign_id)
-        .where(fission_participants.c.code == channel)).mappings().first()
+    found = conn.execute(_BY_CODE, {"code": channel}).mappings().first()
     if (found is None or found["status"] != ACTIVE or group_id not in found["group_ids"]
             or found["member_id"] == member_id or rejoin):
         return []  # paused or ended, another group, their own code, someone coming back
-    campaign_id = int(found["id"])
+    campaign_id, hours = int(found["id"]), int(found["valid_hours"])
+    at_once = hours == 0
     inserted = insert_ignore(conn, fission_invites, {
         "campaign_id": campaign_id, "inviter_id": found["member_id"], "invitee_id": member_id,
-        "group_id": group_id, "joined_at": at,
-        "valid_at": at + timedelta(hours=int(found["valid_hours"])), "status": "pending",
-        "reason": ""}, ["campaign_id", "invitee_id"])
-    if inserted is None or int(found["valid_hours"]) > 0:
+        "group_id": group_id, "joined_at": at, "valid_at": at + timedelta(hours=hours),
+        "status": ("revoked" if barred else "valid") if at_once else "pending",
+        "reason": "blacklisted" if at_once and barred else ""}, ["campaign_id", "invitee_id"])
+    if inserted is None or not at_once or barred:
         return []  # someone else invited them first; or wait for the window
-    return _validate(conn, int(inserted), at)
+    inviter_name = str(found["display_name"] or f"会员{found['number']}")
+    return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
+                     inviter_name=inviter_name, invitee_name=invitee_name or "好友",
+                     group_id=group_id, at=at)
 
 
 def note_leave(conn: Connection, *, group_id: int, member_id: int,
@@ -366,10 +382,20 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
     if not conn.execute(update(fission_invites).where(pending)
                         .values(status="valid")).rowcount:
         return []
-    campaign_id, inviter = int(invite["campaign_id"]), int(invite["inviter_id"])
+    inviter = int(invite["inviter_id"])
+    return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
+                     inviter_name=_name(conn, inviter),
+                     invitee_name=_name(conn, int(invite["invitee_id"])),
+                     group_id=int(invite["group_id"]), at=at)
+
+
+def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name: str,
+              invitee_name: str, group_id: int, at: datetime) -> list[tuple[str, Action]]:
+    """An invite became valid: reserve the rewards of every stage the inviter has reached
+    and not been settled for (a count read beside another worker's may lag by one; the
+    next valid invite catches up), and say how far they are."""
     count = _valid_count(conn, campaign_id, inviter)
     stages = _stages(conn, campaign_id)
-    gid, name = int(invite["group_id"]), _name(conn, inviter)
     says: list[str] = []
     for stage in stages:
         if int(stage["invites"]) > count:
@@ -386,25 +412,23 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
             fission_stages.c.taken < fission_stages.c.stock)
             .values(taken=fission_stages.c.taken + 1)).rowcount
         if took:
-            says.append(fill(DONE, name=name, reward=stage["reward"], count=count))
+            says.append(fill(DONE, name=inviter_name, reward=stage["reward"], count=count))
         else:  # the stock ran out: no reward, and they are told so
             conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
                          .values(status="sold_out"))
-            says.append(fill(SOLD_OUT, name=name, reward=stage["reward"], count=count))
+            says.append(fill(SOLD_OUT, name=inviter_name, reward=stage["reward"],
+                             count=count))
     if not says:
         ahead = next_stage(stages, count)
         if ahead is not None:
-            says.append(fill(PROGRESS, name=name, invitee=_name(conn, int(invite["invitee_id"])),
-                             count=count, left=int(ahead["invites"]) - count,
-                             reward=ahead["reward"]))
-    return [(RULE, SendText(group_id=gid, mention_member_ids=(inviter,), text=text))
+            says.append(fill(PROGRESS, name=inviter_name, invitee=invitee_name, count=count,
+                             left=int(ahead["invites"]) - count, reward=ahead["reward"]))
+    return [(RULE, SendText(group_id=group_id, mention_member_ids=(inviter,), text=text))
             for text in says]
 
 
 def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
-    return int(conn.execute(select(func.count()).select_from(fission_invites).where(
-        fission_invites.c.campaign_id == campaign_id, fission_invites.c.inviter_id == inviter,
-        fission_invites.c.status == "valid")).scalar_one())
+    return int(conn.execute(_VALID_COUNT, {"c": campaign_id, "m": inviter}).scalar_one())
 
 
 def _name(conn: Connection, member_id: int) -> str:

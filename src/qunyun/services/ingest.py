@@ -318,7 +318,9 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
             if event.channel:  # through a participant's code: their invite
                 touched.told = fission.note_join(
                     conn, group_id=touched.group_id, member_id=touched.member.id,
-                    channel=event.channel, rejoin=touched.joins_in_group > 1, at=at)
+                    channel=event.channel, rejoin=touched.joins_in_group > 1, at=at,
+                    invitee_name=touched.member.name or f"会员{touched.member.number}",
+                    barred=not new and batch.barred(conn, touched.member.id, at) is not None)
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)
