@@ -453,10 +453,15 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         .mappings()]
     rewards = [dict(r) for r in conn.execute(select(fission_rewards).where(
         fission_rewards.c.campaign_id == campaign_id)).mappings()]
-    ids = set(people) | {i["inviter_id"] for i in invites} | {i["invitee_id"] for i in invites}
+    # everyone in the campaign, read by joining (an IN list of 80,000 ids is past
+    # PostgreSQL's parameter limit)
+    involved = select(fission_participants.c.member_id).where(
+        fission_participants.c.campaign_id == campaign_id).union(
+        select(fission_invites.c.invitee_id).where(
+            fission_invites.c.campaign_id == campaign_id)).subquery()
     names = {int(r.id): str(r.display_name or f"会员{r.number}") for r in conn.execute(
-        select(members.c.id, members.c.display_name, members.c.number).where(
-            members.c.id.in_(ids)))} if ids else {}
+        select(members.c.id, members.c.display_name, members.c.number)
+        .join(involved, involved.c[0] == members.c.id))}
     valid = [i for i in invites if i["status"] == "valid"]
     completed = {r["member_id"] for r in rewards if r["position"] == 0}
     by_inviter = Counter(i["inviter_id"] for i in valid)
