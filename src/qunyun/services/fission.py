@@ -486,10 +486,17 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
 
     roots = sorted(m for m in set(people) | set(parent.values()) if m not in parent)
 
-    def node(member_id: int, seen: frozenset[int]) -> dict[str, Any]:
-        kids = sorted(k for k, p in parent.items() if p == member_id and k not in seen)
+    children: dict[int, list[int]] = defaultdict(list)
+    for kid, inviter in sorted(parent.items()):
+        children[inviter].append(kid)
+
+    def node(member_id: int, seen: set[int], level: int = 0) -> dict[str, Any]:
+        """One branch (one inviter per invitee makes it a tree; ``seen`` guards a loop);
+        shown 100 levels deep at most (``max_depth`` says how deep it really goes)."""
+        seen.add(member_id)
+        kids = children.get(member_id, []) if level < 100 else []
         return {"member_id": member_id, "name": names.get(member_id, ""),
-                "children": [node(k, seen | {k}) for k in kids]}
+                "children": [node(k, seen, level + 1) for k in kids if k not in seen]}
 
     first = min(people, key=lambda m: (people[m], m)) if people else None
     return {
@@ -512,7 +519,7 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         "daily": [{"day": d, **{k: daily[d][k] for k in ("participants", "joins", "valid",
                                                           "completions")}}
                   for d in sorted(daily)],
-        "tree": [node(r, frozenset({r})) for r in roots],
+        "tree": [node(r, set()) for r in roots],
     }
 
 
