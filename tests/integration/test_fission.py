@@ -328,6 +328,16 @@ def test_a_participants_poster_carries_their_code_and_name_inside_it(
     assert all(abs(a - b) <= 4 for a, b in zip(corner, (255, 224, 224), strict=True))
     (code,) = zxingcpp.read_barcodes(again.crop((40, 40, 240, 240)))
     assert code.text == mine["link"]
+    # the code rotated into another group under a new link (Telegram makes a new one): the
+    # poster carries the live link, not the one stored when the code was made
+    from qunyun.adapters.storage.tables import join_codes
+    conn.execute(join_codes.update().where(join_codes.c.id == mine["join_code_id"])
+                 .values(qr_code="https://t.me/+rotated0001"))
+    rotated = Image.open(io.BytesIO(fission.poster_for(
+        conn, actor=SYSTEM, campaign_id=campaign["id"],
+        member_id=member_id_by_number(conn, 10001), folder=folder)))
+    (live,) = zxingcpp.read_barcodes(rotated.crop((40, 40, 240, 240)))
+    assert live.text == "https://t.me/+rotated0001"
     with pytest.raises(NotFound, match="does not take part"):
         fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],
                            member_id=999999, folder=folder)

@@ -34,6 +34,7 @@ from qunyun.adapters.storage.tables import (
     members,
     memberships,
 )
+from qunyun.adapters.storage.tables import join_codes as join_codes_table
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.actions import Action, CapabilityLookup, SendText
 from qunyun.domain.fission import (
@@ -194,10 +195,19 @@ def do_join(uow: UnitOfWork, *, actor: Actor, adapter: PlatformAdapter, campaign
 
 
 def _participant(conn: Connection, campaign_id: int, member_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(fission_participants).where(
-        fission_participants.c.campaign_id == campaign_id,
-        fission_participants.c.member_id == member_id)).mappings().first()
-    return dict(row) if row is not None else None
+    """A participant with their link as their join code has it now: rotating a code into
+    spare groups makes a new link on some platforms (Telegram), and the poster must carry
+    the live one, not the one stored when the code was made."""
+    row = conn.execute(
+        select(fission_participants, join_codes_table.c.qr_code)
+        .outerjoin(join_codes_table,
+                   join_codes_table.c.id == fission_participants.c.join_code_id)
+        .where(fission_participants.c.campaign_id == campaign_id,
+               fission_participants.c.member_id == member_id)).mappings().first()
+    if row is None:
+        return None
+    out = {k: v for k, v in row.items() if k != "qr_code"}
+    return {**out, "link": row["qr_code"] or row["link"]}
 
 
 # --- posters -------------------------------------------------------------------------------
