@@ -37,6 +37,7 @@ from qunyun.domain.staff import Permission
 from qunyun.engine.rules.entry import decline_message
 from qunyun.services import audit, automation, history, outbox
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.members import shown_name
 from qunyun.services.users import SYSTEM, Actor, username_of
 
 OPEN = ("pending", "asked", "answered")
@@ -154,7 +155,7 @@ def standing(conn: Connection, *, activity_id: int, member_id: int) -> tuple[boo
 def _row(r: Any) -> dict[str, Any]:
     return {"id": int(r.id), "group_id": int(r.group_id), "group": r.group_name,
             "platform": r.platform, "member_id": int(r.member_id),
-            "member": r.display_name or f"会员{r.number}", "number": int(r.number),
+            "member": shown_name(r.display_name, r.number), "number": int(r.number),
             "status": r.status, "open": r.status in OPEN, "channel": r.channel,
             "bio": r.bio, "answers": list(r.answers or []), "requested_at": r.requested_at,
             "decided_at": r.decided_at, "decided_by": r.decided_by,

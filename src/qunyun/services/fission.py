@@ -56,6 +56,7 @@ from qunyun.i18n import translate
 from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.leads import mask_phone
+from qunyun.services.members import shown_name
 from qunyun.services.users import Actor
 
 ACTIVE, PAUSED, ENDED = "active", "paused", "ended"
@@ -329,7 +330,7 @@ def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
         "reason": "blacklisted" if at_once and barred else ""}, ["campaign_id", "invitee_id"])
     if inserted is None or not at_once or barred:
         return []  # someone else invited them first; or wait for the window
-    inviter_name = str(found["display_name"] or f"会员{found['number']}")
+    inviter_name = shown_name(found["display_name"], found["number"])
     return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
                      inviter_name=inviter_name, invitee_name=invitee_name or "好友",
                      group_id=group_id, at=at)
@@ -444,7 +445,7 @@ def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
 def _name(conn: Connection, member_id: int) -> str:
     row = conn.execute(select(members.c.display_name, members.c.number).where(
         members.c.id == member_id)).one()
-    return str(row.display_name or f"会员{row.number}")
+    return shown_name(row.display_name, row.number)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -469,7 +470,7 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         fission_participants.c.campaign_id == campaign_id).union(
         select(fission_invites.c.invitee_id).where(
             fission_invites.c.campaign_id == campaign_id)).subquery()
-    names = {int(r.id): str(r.display_name or f"会员{r.number}") for r in conn.execute(
+    names = {int(r.id): shown_name(r.display_name, r.number) for r in conn.execute(
         select(members.c.id, members.c.display_name, members.c.number)
         .join(involved, involved.c[0] == members.c.id))}
     valid = [i for i in invites if i["status"] == "valid"]

@@ -61,7 +61,7 @@ from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
 from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import upsert_group
-from qunyun.services.members import ResolvedMember, resolve_member
+from qunyun.services.members import ResolvedMember, resolve_member, shown_name
 from qunyun.services.users import Actor
 
 # work a scheduled job does beyond the rules (a playbook step or broadcast fanning out to
@@ -319,7 +319,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                 touched.told = fission.note_join(
                     conn, group_id=touched.group_id, member_id=touched.member.id,
                     channel=event.channel, rejoin=touched.joins_in_group > 1, at=at,
-                    invitee_name=touched.member.name or f"会员{touched.member.number}",
+                    invitee_name=shown_name(touched.member.name, touched.member.number),
                     barred=not new and batch.barred(conn, touched.member.id, at) is not None)
         case MemberLeft():
             assert touched.group_id is not None
@@ -440,7 +440,7 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
         if m is None:
             return None
         barred = None if m.created else batch.barred(conn, m.id, event.occurred_at)
-        return MemberFacts(id=m.id, number=m.number, name=m.name or f"会员{m.number}",
+        return MemberFacts(id=m.id, number=m.number, name=shown_name(m.name, m.number),
                            first_seen=m.created,
                            joins_in_group=joins, blacklisted=barred is not None,
                            blacklist_reason=barred["reason"] if barred else "",

@@ -43,6 +43,12 @@ class ResolvedMember:
     created: bool
 
 
+def shown_name(display_name: str | None, number: int) -> str:
+    """What a person reads for a member: their nickname, or 会员<number> when they have none
+    (one spelling for greetings, progress messages, queues and reports)."""
+    return str(display_name or f"会员{number}")
+
+
 def next_member_number(conn: Connection) -> int:
     """Take the next member number; the counter row makes numbers gap-free and never reused."""
     return increment_counter(conn, counters, MEMBER_NUMBER_COUNTER,

@@ -54,6 +54,7 @@ from qunyun.services import audit, automation, segments, tasks
 from qunyun.services import outbox as outbox_service
 from qunyun.services.errors import InvalidInput
 from qunyun.services.listing import Columns, Listing, Page, fetch
+from qunyun.services.members import shown_name
 from qunyun.services.scripts import standard_values
 from qunyun.services.users import Actor
 
@@ -168,7 +169,7 @@ def _segment_members(conn: Connection, *, actor: Actor, ref: str,
     last = None
     for r in rows:
         if r.id != last:  # the member's first identity names the platform to reach them on
-            out.append(Recipient("member", r.id, r.platform, r.display_name or f"会员{r.number}"))
+            out.append(Recipient("member", r.id, r.platform, shown_name(r.display_name, r.number)))
             last = r.id
     return out
 
