@@ -131,7 +131,7 @@ class TelegramLive(Live):
             # what the fake's own builder records: a request to answer, a 5-minute window
             # to write to the applicant
             self.tg.chats[chat_id].requests[uid] = raw.get("user_name", "")
-            self.tg.bots[self.token].requested[uid] = self.tg_clock()
+            self.tg.bots[self.token].requested[uid] = time.time()
             request: dict[str, Any] = {"chat": self.chat(raw["chat"]),
                                        "from": self.person(raw["user"]), "user_chat_id": uid,
                                        "date": date, "bio": raw.get("bio", "")}
@@ -161,9 +161,6 @@ class TelegramLive(Live):
         for follow in parsed.follow_ups:
             telegram.apply_follow_up(self.conn, self.bot_id, follow, update, at)
         return result
-
-    def tg_clock(self) -> float:
-        return time.time()
 
     # --- what the operator sees -------------------------------------------------------------
 

@@ -140,11 +140,15 @@ class FakeTelegram:
             "old_chat_member": {"user": self.user(uid, name), "status": "left"},
             "new_chat_member": {"user": self.user(uid, name), "status": "member"}}
         if link_name:
-            body["invite_link"] = {"invite_link": "https://t.me/+AbCd…", "name": link_name,
-                                   "creator": self.user(1, "Owner"),
-                                   "creates_join_request": False, "is_primary": False,
-                                   "is_revoked": False}
+            body["invite_link"] = self._link(link_name, requests=False)
         return self._push(token, "chat_member", body)
+
+    def _link(self, name: str, *, requests: bool) -> dict[str, Any]:
+        """A ChatInviteLink as updates carry it (the link itself shortened, as Telegram does
+        for links the bot did not make)."""
+        return {"invite_link": "https://t.me/+AbCd…", "name": name,
+                "creator": self.user(1, "Owner"), "creates_join_request": requests,
+                "is_primary": False, "is_revoked": False}
 
     def join_request(self, token: str, chat_id: int, uid: int, name: str, *,
                      link_name: str = "", bio: str = "") -> dict[str, Any]:
@@ -159,10 +163,7 @@ class FakeTelegram:
         if bio:
             body["bio"] = bio
         if link_name:
-            body["invite_link"] = {"invite_link": "https://t.me/+ReQu…", "name": link_name,
-                                   "creator": self.user(1, "Owner"),
-                                   "creates_join_request": True, "is_primary": False,
-                                   "is_revoked": False}
+            body["invite_link"] = self._link(link_name, requests=True)
         return self._push(token, "chat_join_request", body)
 
     def private(self, token: str, uid: int, name: str, text: str) -> dict[str, Any]:
