@@ -78,12 +78,12 @@ def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
         conn, actor=SYSTEM, name="邀 2 人领保温杯", group_ids=[g1], account="demo",
         stages=[Stage(2, "保温杯", 1), Stage(3, "训练营名额", 10)], now=T0)
     a, d = member_id_by_number(conn, 10001), member_id_by_number(conn, 10002)
-    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                          campaign_id=campaign["id"], member_id=a, now=T0)
     assert pa["code"] == f"fx{campaign['id']}m10001" and pa["link"].startswith("https://")
-    assert fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    assert fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                            campaign_id=campaign["id"], member_id=a, now=T0) == pa  # once
-    pd = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    pd = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                          campaign_id=campaign["id"], member_id=d, now=T0)
     feed.join("g1", "b", 1, channel=pa["code"])
     feed.join("g1", "c", 2, channel=pa["code"])
@@ -120,7 +120,7 @@ def test_leaving_within_the_window_takes_the_invite_back(conn: Connection, runti
     campaign = fission.do_create_campaign(
         conn, actor=SYSTEM, name="留满一天才算", group_ids=[g1], account="demo",
         stages=[Stage(2, "资料包", 100)], valid_hours=24, now=T0)
-    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                          campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
                          now=T0)
     feed.join("g1", "b", 10, channel=pa["code"])
@@ -157,7 +157,7 @@ def test_a_campaign_refuses_bad_definitions_and_pauses(conn: Connection, runtime
                                    account="demo", now=T0, stages=[Stage(1, "a", 1)])
     campaign = fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[g1],
                                           account="demo", now=T0, stages=[Stage(1, "a", 5)])
-    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                          campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
                          now=T0)
     fission.do_set_status(conn, actor=SYSTEM, campaign_id=campaign["id"], status="paused",
@@ -179,7 +179,6 @@ def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
                         sandbox_store=str(tmp_path / "sandbox.db"))
     rt = build_runtime(settings)
     try:
-        sandbox = rt.adapters["sandbox"]
         with rt.uow.write() as conn:
             g1 = do_ingest_event(conn, event(raw_join("g", "g1", "owner")),
                                  config=rt.ingest_config).group_id
@@ -194,7 +193,7 @@ def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
         for i in range(20):
             with rt.uow.read() as conn:
                 member_id = member_id_by_number(conn, 10002 + i)
-            codes.append(fission.do_join(rt.uow, actor=SYSTEM, adapter=sandbox,
+            codes.append(fission.do_join(rt.uow, actor=SYSTEM, adapter_for=rt.adapter,
                                          campaign_id=campaign["id"], member_id=member_id,
                                          now=T0)["code"])
         with rt.uow.write() as conn:
@@ -243,7 +242,7 @@ def test_rewards_are_shipped_cancelled_and_exported_safely(conn: Connection, run
     conn.execute(members.update().values(phone="13812345678"))
     campaign = fission.do_create_campaign(conn, actor=SYSTEM, name="x", group_ids=[g1],
                                           account="demo", now=T0, stages=[Stage(1, "杯", 1)])
-    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    pa = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                          campaign_id=campaign["id"], member_id=member_id_by_number(conn, 10001),
                          now=T0)
     feed.join("g1", "b", 1, channel=pa["code"])
@@ -289,7 +288,7 @@ def test_a_participants_poster_carries_their_code_and_name_inside_it(
                                           group_ids=[g1], account="demo", now=T0,
                                           stages=[Stage(1, "资料", 5)])
     folder = tmp_path / "posters"
-    mine = fission.do_join(runtime.uow, actor=SYSTEM, adapter=sandbox,
+    mine = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
                            campaign_id=campaign["id"],
                            member_id=member_id_by_number(conn, 10001), now=T0)
     png = fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],

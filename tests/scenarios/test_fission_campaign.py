@@ -37,9 +37,8 @@ def test_a_referral_campaign_with_everything_on(conn: Connection, live: Live) ->
         conn, actor=SYSTEM, name="邀 3 人领资料包", group_ids=[gid], account=account,
         stages=[Stage(3, "资料包", 2), Stage(6, "训练营名额", 1)], valid_hours=2,
         now=t0 - timedelta(minutes=30))
-    platform = campaign["platform"]
     codes = {who: fission.do_join(live.runtime.uow, actor=SYSTEM,
-                                  adapter=live.runtime.adapters[platform],
+                                  adapter_for=live.runtime.adapter,
                                   campaign_id=campaign["id"], member_id=live.member(who),
                                   now=t0 - timedelta(minutes=20))["code"]
              for who in seeds}

@@ -136,9 +136,7 @@ def fission_join(campaign: int, member: Annotated[str, typer.Option(
         actor = acting(rt, as_user)
         with rt.uow.read() as conn:
             member_id = member_id_by_number(conn, member)
-            platform = fission.access_campaign(conn, actor=actor,
-                                               campaign_id=campaign)["platform"]
-        out = fission.do_join(rt.uow, actor=actor, adapter=rt.adapter(platform),
+        out = fission.do_join(rt.uow, actor=actor, adapter_for=rt.adapter,
                               campaign_id=campaign, member_id=member_id, now=rt.now())
     done(as_json, out, say("code {code}: {link}", code=out["code"], link=out["link"]))
 

@@ -14,7 +14,7 @@ conditional UPDATE: never more rewards than stock, whatever runs at once).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,10 +158,11 @@ def do_set_status(conn: Connection, *, actor: Actor, campaign_id: int, status: s
 # --- participants ---------------------------------------------------------------------------
 
 
-def do_join(uow: UnitOfWork, *, actor: Actor, adapter: PlatformAdapter, campaign_id: int,
-            member_id: int, now: datetime) -> dict[str, Any]:
+def do_join(uow: UnitOfWork, *, actor: Actor, adapter_for: Callable[[str], PlatformAdapter],
+            campaign_id: int, member_id: int, now: datetime) -> dict[str, Any]:
     """The member takes part: their own code and link (made once; asking again gives the
-    same). The platform makes the code first; if it refuses, nothing is stored."""
+    same), through the adapter of the campaign's platform (``adapter_for``: the runtime's
+    ``adapter``). The platform makes the code first; if it refuses, nothing is stored."""
     actor.require(Permission.OPERATE)
     with uow.read() as conn:
         campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
@@ -175,8 +176,7 @@ def do_join(uow: UnitOfWork, *, actor: Actor, adapter: PlatformAdapter, campaign
     if campaign["status"] != ACTIVE:
         raise Conflict("fission campaign {campaign_id} is {status}", campaign_id=campaign_id,
                        status=campaign["status"])
-    if campaign["platform"] != adapter.name:
-        raise InvalidInput("the campaign runs on {platform}", platform=campaign["platform"])
+    adapter = adapter_for(campaign["platform"])
     code = participant_code(campaign_id, int(row.number))
     limits = join_codes.limits_of(adapter)
     made = join_codes.do_create_join_code(

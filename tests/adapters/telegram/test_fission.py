@@ -30,7 +30,7 @@ def test_a_participants_link_credits_the_friends_who_join_through_it(
     campaign = fission.do_create_campaign(
         conn, actor=SYSTEM, name="邀 2 人领资料", group_ids=[gid], account=bot["bot_id"],
         stages=[Stage(2, "资料包", 10)], now=tg_runtime.now())
-    mine = fission.do_join(tg_runtime.uow, actor=SYSTEM, adapter=tg_runtime.adapters["telegram"],
+    mine = fission.do_join(tg_runtime.uow, actor=SYSTEM, adapter_for=tg_runtime.adapter,
                            campaign_id=campaign["id"],
                            member_id=member_id_by_number(conn, 10001), now=tg_runtime.now())
     made = tg.called("createChatInviteLink")[-1]

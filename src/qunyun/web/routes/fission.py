@@ -132,9 +132,7 @@ def fission_join(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
                  number: str = Form(..., max_length=20)) -> Response:
     with runtime.uow.read() as conn:
         member_id = member_id_by_number(conn, number.strip())
-        platform = fission.access_campaign(conn, actor=actor,
-                                           campaign_id=campaign_id)["platform"]
-    made = fission.do_join(runtime.uow, actor=actor, adapter=runtime.adapter(platform),
+    made = fission.do_join(runtime.uow, actor=actor, adapter_for=runtime.adapter,
                            campaign_id=campaign_id, member_id=member_id, now=runtime.now())
     return RedirectResponse(f"/fission/{campaign_id}?code={made['code']}#participant",
                             status_code=303)

@@ -90,10 +90,7 @@ def end(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep) -> dict[str,
 def join(campaign_id: int, body: Join, actor: CurrentActor,
          runtime: RuntimeDep) -> dict[str, Any]:
     """The member takes part: their own code and link (made once)."""
-    with runtime.uow.read() as conn:
-        platform = fission.access_campaign(conn, actor=actor,
-                                           campaign_id=campaign_id)["platform"]
-    return fission.do_join(runtime.uow, actor=actor, adapter=runtime.adapter(platform),
+    return fission.do_join(runtime.uow, actor=actor, adapter_for=runtime.adapter,
                            campaign_id=campaign_id, member_id=body.member_id,
                            now=runtime.now())
 
