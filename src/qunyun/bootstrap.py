@@ -297,6 +297,13 @@ def _fission_invites(rt: Runtime) -> int:
         return fission.validate_due(conn, now=rt.now(), capabilities=rt.capabilities)
 
 
+def _fission_follow_up(rt: Runtime) -> int:
+    """Newcomers get their own code and poster; reserved rewards their claim link, and
+    completers the invitation to their group."""
+    return fission.follow_up(rt.uow, adapter_for=rt.adapter, capabilities=rt.capabilities,
+                             now=rt.now(), public_url=rt.settings.public_url)
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -338,6 +345,7 @@ def build_runtime(
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
                            ("join_request_timeouts", 60.0, _join_request_timeouts),
                            ("fission_invites", 60.0, _fission_invites),
+                           ("fission_follow_up", 10.0, _fission_follow_up),
                            ("health_alerts", 3600.0, _health_alerts)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:

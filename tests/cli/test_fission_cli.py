@@ -37,6 +37,8 @@ def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: 
     text = run(db, "fission", "report", str(cid))
     assert "有效邀请 2 人" in text.output
     (reward,) = json.loads(run(db, "fission", "rewards", str(cid), "--json").stdout)
+    link = run(db, "fission", "claim-link", str(reward["id"]), "--json")
+    assert link.exit_code == 0 and "/claim/" in json.loads(link.stdout)["link"]
     shipped = run(db, "fission", "ship", str(reward["id"]), "--tracking", "SF100", "--json")
     assert json.loads(shipped.stdout)["tracking"] == "SF100"
     sheet = tmp_path / "rewards.xlsx"
@@ -44,6 +46,18 @@ def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: 
     assert written.exit_code == 0 and sheet.read_bytes()[:2] == b"PK"
     again = run(db, "fission", "ship", str(reward["id"]))
     assert again.exit_code == 2 and "不能改成" in again.output
+    late = run(db, "fission", "claim-link", str(reward["id"]))
+    assert late.exit_code == 2 and "不在待领取" in late.output
+    # the team's own words for a step; a placeholder that step does not fill is refused
+    typo = run(db, "fission", "edit", str(cid), "--text", "progress=还差 {lft} 人")
+    assert typo.exit_code == 2 and "{lft}" in typo.output and "{left}" in typo.output
+    edited = run(db, "fission", "edit", str(cid), "--text", "progress=@{name} 还差 {left} 人",
+                 "--no-enrol-newcomers", "--completers-tag", "完成/春季", "--json")
+    assert edited.exit_code == 0, edited.output
+    out = json.loads(edited.stdout)
+    assert out["texts_used"]["progress"] == "@{name} 还差 {left} 人"
+    assert (out["enrol_newcomers"], out["completers_tag"]) == (False, "完成/春季")
+    assert out["texts_used"]["done"].startswith("@{name} 恭喜完成")
     png = tmp_path / "poster.png"
     assert run(db, "fission", "poster", str(cid), "--member", "10001", "--out",
                str(png)).exit_code == 0

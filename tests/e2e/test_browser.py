@@ -68,6 +68,9 @@ def dashboard(tmp: Path, seed: Callable[[Run, Path], None]) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+SEEDED: dict[str, str] = {}  # what the seed made that a test opens (a claim link)
+
+
 def _seed(run: Run, tmp: Path) -> None:
     run("automation", "set", "moderation", "enabled=true", 'escalation=["remove"]')
 
@@ -83,6 +86,14 @@ def _seed(run: Run, tmp: Path) -> None:
     run("fission", "create", "--name", "邀请好友领福利", "--group", "1",
         "--stage", "2:保温杯:10", "--stage", "5:训练营名额:3", "--account", "demo")
     run("fission", "join", "1", "--member", "10001")
+    friends = tmp / "friends.jsonl"  # two friends through 10001's code: the stage is reached
+    friends.write_text("\n".join(json.dumps({**raw_join(
+        f"fx{i}", "g1", f"fx{i}", name=f"好友{i}", scene="qr", channel="fx1m10001"),
+        "at": utcnow().isoformat()}, ensure_ascii=False) for i in range(2)))
+    run("ingest", str(friends))
+    (reward,) = json.loads(run("fission", "rewards", "1", "--json"))
+    SEEDED["claim"] = json.loads(run("fission", "claim-link", str(reward["id"]),
+                                     "--json"))["link"]
 
 
 @pytest.fixture(scope="module")
@@ -358,4 +369,40 @@ def test_series_issue_enrolment_and_the_cohort_charts(server: str, tmp_path: Pat
             assert page.locator(f"#{chart} canvas").count() == 1
         expect(page.locator("#chosen-new")).to_have_text("1")
         page.screenshot(path=str(tmp_path / "cohorts.png"), full_page=True)
+        browser.close()
+
+
+def test_a_member_claims_a_reward_on_a_phone(server: str, tmp_path: Path) -> None:
+    """Issue 28: the campaign page draws its daily curve and invitation tree; the member
+    opens the private claim link on a phone (not signed in), is told what is wrong with the
+    phone number, sends the address, and the link then says it has been used."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        staff = browser.new_page(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                 is_mobile=True)
+        _log_in(staff, server)
+        staff.goto(server + "/fission/1")
+        for chart in ("chart-fission-daily", "chart-fission-tree"):
+            expect(staff.locator(f"#{chart}")).to_have_attribute("data-rendered", "1")
+        member = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                     is_mobile=True, has_touch=True).new_page()
+        member.goto(server + SEEDED["claim"])
+        expect(member.locator("#claim-form")).to_be_visible()
+        member.fill("#claim-name", "王小明")
+        member.fill("#claim-phone", "138-abc")
+        member.fill("#claim-address", "上海市徐汇区漕溪北路 1 号")
+        member.locator("#claim-form button[type=submit]").tap()
+        expect(member.locator("#claim-error")).to_contain_text("手机号")
+        expect(member.locator("#claim-address")).to_have_value("上海市徐汇区漕溪北路 1 号")
+        member.fill("#claim-phone", "13800138000")
+        member.locator("#claim-form button[type=submit]").tap()
+        expect(member.locator("#claim-done")).to_contain_text("保温杯")
+        assert member.evaluate("document.documentElement.scrollWidth") <= 391
+        member.screenshot(path=str(tmp_path / "claim-phone.png"), full_page=True)
+        member.goto(server + SEEDED["claim"])
+        expect(member.locator("#claim-problem")).to_contain_text("已经填写过")
+        staff.goto(server + "/fission/1")
+        expect(staff.locator("#fission-rewards td.claim")).to_contain_text("13800138000")
         browser.close()

@@ -124,9 +124,10 @@ CODE_WORDS = ("sandbox", "wecom", "temporary", "active", "paused", "invite", "qr
               "fuzzy", "exact", "regex", "queue", "drop", "keyword", "warn", "blacklist",
               "lottery", "first", "last")
 FIND_CODES = """([patterns, words]) => {
-  // what is shown as code on purpose (ids, the expression language, raw details) is skipped
+  // what is shown as code on purpose (ids, the expression language, raw details) is skipped,
+  // and what chat members and the bot said (quoted, with its links)
   const copy = document.body.cloneNode(true);
-  copy.querySelectorAll('code, pre, .snippet, script, style').forEach(e => e.remove());
+  copy.querySelectorAll('code, pre, .snippet, .said, script, style').forEach(e => e.remove());
   const text = copy.innerText;
   const found = new Set();
   for (const p of patterns) for (const m of text.matchAll(new RegExp(p, 'g'))) found.add(m[0]);

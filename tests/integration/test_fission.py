@@ -15,10 +15,17 @@ import pytest
 from sqlalchemy import Connection, select
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
-from qunyun.adapters.storage.tables import fission_invites, outbox
+from qunyun.adapters.storage.tables import fission_invites, join_codes, outbox
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
-from qunyun.domain.fission import Stage, code_parts, k_factor, parse_stage
+from qunyun.domain.fission import (
+    FissionError,
+    Stage,
+    check_texts,
+    code_parts,
+    k_factor,
+    parse_stage,
+)
 from qunyun.services import fission
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import IngestResult, do_ingest_event
@@ -57,8 +64,20 @@ def test_stages_parse_and_codes_read_back() -> None:
     for bad in ("3:保温杯", "x:杯:1", "0:杯:1", "3::1"):
         with pytest.raises(ValueError):
             parse_stage(bad)
+    assert parse_stage("3:保温杯:100:25.5") == Stage(3, "保温杯", 100, 2550)
+    assert parse_stage("3:保温杯:100:0.05").cost_cents == 5
+    for bad in ("3:杯:1:1.234", "3:杯:1:-2", "3:杯:1:abc", "3:杯:1:99999999", "3:杯:1:2:3"):
+        with pytest.raises(ValueError):
+            parse_stage(bad)
     assert code_parts("fx12m10005") == (12, 10005)
     assert code_parts("海报A") is None and code_parts("fx1") is None
+    assert code_parts("fx12done") is None  # the completers' group code credits nobody
+    # a team's own words: known steps, only the placeholders a step fills, empty = default
+    assert check_texts({"progress": " 还差 {left} 人 ", "done": ""}) == {
+        "progress": "还差 {left} 人"}
+    for bad_texts in ({"farewell": "x"}, {"claim": "{link} {count}"}, {"done": "x" * 1001}):
+        with pytest.raises(FissionError):
+            check_texts(bad_texts)
     # the K-factor of the report's hand-computed case below
     assert k_factor(participants=3, invites_sent=5, valid_invites=4) == {
         "invites_per_participant": 1.6667, "conversion": 0.8, "k": 1.3333,
@@ -94,14 +113,15 @@ def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
     feed.join("g1", "g", 7, channel=pa["code"])  # a reaches 3
     assert said(conn) == [
         "@用户a 你邀请的 用户b 已入群，已有效邀请 1 人，再邀请 1 人可得「保温杯」",
-        "@用户a 恭喜完成「保温杯」任务！已有效邀请 2 人，工作人员会私聊你领取奖励",
+        "@用户a 恭喜完成「保温杯」任务！已有效邀请 2 人，领奖链接已私信发给你",
         "@用户d 你邀请的 用户e 已入群，已有效邀请 1 人，再邀请 1 人可得「保温杯」",
         "@用户d 已有效邀请 2 人，「保温杯」已经发完了，感谢参与",
-        "@用户a 恭喜完成「训练营名额」任务！已有效邀请 3 人，工作人员会私聊你领取奖励"]
+        "@用户a 恭喜完成「训练营名额」任务！已有效邀请 3 人，领奖链接已私信发给你"]
     out = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"], tz=TZ)
     assert (out["participants"], out["invites_sent"], out["valid_invites"]) == (2, 5, 5)
     assert [(s["taken"], s["left"]) for s in out["stages"]] == [(1, 0), (1, 9)]
-    assert out["completed"] == 2 and out["rewards"] == {"reserved": 2, "sold_out": 1}
+    assert out["completed"] == 2 and out["rewards"] == {
+            "reserved": 2, "sold_out": 1, "shipped": 0, "cancelled": 0, "claimed": 0}
     assert [(t["name"], t["valid_invites"]) for t in out["top_inviters"]] == [
         ("用户a", 3), ("用户d", 2)]
     tree = {n["name"]: sorted(c["name"] for c in n["children"]) for n in out["tree"]}
@@ -182,10 +202,13 @@ def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
         with rt.uow.write() as conn:
             g1 = do_ingest_event(conn, event(raw_join("g", "g1", "owner")),
                                  config=rt.ingest_config).group_id
+            g2 = do_ingest_event(conn, event(raw_join("g2", "g2", "owner")),
+                                 config=rt.ingest_config).group_id
             assert g1 is not None
             campaign = fission.do_create_campaign(
                 conn, actor=SYSTEM, name="抢保温杯", group_ids=[g1], account="demo",
-                stages=[Stage(1, "保温杯", 5)], valid_hours=1, now=T0)
+                stages=[Stage(1, "保温杯", 5)], valid_hours=1, completers_group_id=g2,
+                now=T0)
             for i in range(20):
                 do_ingest_event(conn, event(raw_join(f"p{i}", "g1", f"p{i}")),
                                 config=rt.ingest_config)
@@ -226,6 +249,40 @@ def test_two_workers_settling_at_once_never_hand_out_more_than_the_stock(
         assert rewards == {"reserved": 5, "sold_out": 15}
         assert len(texts) == 20 and sum("恭喜完成" in t for t in texts) == 5
         assert sum(settled) >= 20  # both looked; each invite was decided once
+
+        # the follow-ups, two workers at once: each newcomer welcomed once, each reward's
+        # claim link sent once, the completers' group code made once
+        followed: list[int] = []
+
+        def follower() -> None:
+            barrier.wait()
+            followed.append(fission.follow_up(
+                rt.uow, adapter_for=rt.adapter, capabilities=rt.capabilities,
+                now=T0 + timedelta(hours=2), public_url="https://qy.example"))
+
+        threads = [threading.Thread(target=follower) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sum(followed) == 25  # 20 welcomes and 5 rewards, split between the two
+        with rt.uow.read() as conn:
+            rows = conn.execute(select(outbox.c.action_type, outbox.c.payload).where(
+                outbox.c.rule == "fission", outbox.c.action_type != "send_text"
+            ).order_by(outbox.c.id)).all()
+            welcomed = conn.execute(select(outbox.c.payload).where(
+                outbox.c.rule == "fission",
+                outbox.c.idempotency_key.like("fission-welcome:%"))).scalars().all()
+            done_codes = conn.execute(select(join_codes.c.id).where(
+                join_codes.c.channel == f"fx{campaign['id']}done")).all()
+        assert sorted(m for p in welcomed for m in p["mention_member_ids"]) == sorted(
+            set(m for p in welcomed for m in p["mention_member_ids"]))
+        assert len(welcomed) == 20
+        claims = [p for kind, p in rows if "/claim/" in p.get("text", "")]
+        invitations = [p for kind, p in rows if "完成者专属群" in p.get("text", "")]
+        tasks_ = [p for kind, p in rows if kind == "hand_to_staff"]
+        assert len(claims) == 5 and len({p["member_id"] for p in claims}) == 5
+        assert len(invitations) + len(tasks_) == 5 and len(done_codes) == 1
     finally:
         rt.engine.dispose()
 

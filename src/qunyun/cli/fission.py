@@ -35,12 +35,17 @@ def fission_create(
     name: Annotated[str, typer.Option("--name")],
     group: Annotated[list[int], typer.Option("--group", help="Entry group id (repeatable)")],
     stage: Annotated[list[str], typer.Option(
-        "--stage", help="INVITES:REWARD:STOCK, e.g. 3:保温杯:100 (repeatable)")],
+        "--stage", help="INVITES:REWARD:STOCK[:COST], e.g. 3:保温杯:100:25.5 (repeatable)")],
     account: Annotated[str, typer.Option(
         help="The connected corp or bot that makes the codes (sandbox: any name)")],
     valid_hours: Annotated[int, typer.Option(
         "--valid-hours", help="An invitee counts once they stayed this long")] = 0,
     completers_group: Annotated[int | None, typer.Option("--completers-group")] = None,
+    completers_tag: Annotated[str, typer.Option(
+        "--completers-tag", help="Put on completers (default 裂变完成/NAME)")] = "",
+    enrol_newcomers: Annotated[bool, typer.Option(
+        "--enrol-newcomers/--no-enrol-newcomers",
+        help="Newcomers through a code take part with their own poster")] = True,
     as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """A campaign over entry groups; prints it with its id."""
     with session(as_user, write=True) as (rt, conn, actor):
@@ -51,8 +56,46 @@ def fission_create(
         out = fission.do_create_campaign(conn, actor=actor, name=name, group_ids=group,
                                          stages=stages, account=account,
                                          valid_hours=valid_hours,
-                                         completers_group_id=completers_group, now=rt.now())
+                                         completers_group_id=completers_group,
+                                         completers_tag=completers_tag,
+                                         enrol_newcomers=enrol_newcomers, now=rt.now())
     done(as_json, out, say("fission campaign {id} created", id=out["id"]))
+
+
+@fission_app.command("edit")
+def fission_edit(
+    campaign: int,
+    text: Annotated[list[str] | None, typer.Option(
+        "--text", help="KIND=TEXT: welcome, progress, done, taken_back, sold_out, claim, "
+                       "completers (KIND= alone: the default again; repeatable)")] = None,
+    completers_tag: Annotated[str | None, typer.Option("--completers-tag")] = None,
+    enrol_newcomers: Annotated[bool | None, typer.Option(
+        "--enrol-newcomers/--no-enrol-newcomers")] = None,
+    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The loop's messages, the completers' tag, whether newcomers take part."""
+    texts: dict[str, str] | None = None
+    if text:
+        texts = {}
+        for item in text:
+            kind, sep, words = item.partition("=")
+            if not sep:
+                raise InvalidInput("--text {item!r}: write KIND=TEXT", item=item[:30])
+            texts[kind.strip()] = words
+    with session(as_user, write=True) as (_rt, conn, actor):
+        out = fission.do_update_campaign(conn, actor=actor, campaign_id=campaign, texts=texts,
+                                         completers_tag=completers_tag,
+                                         enrol_newcomers=enrol_newcomers)
+    done(as_json, {**out, "texts_used": fission.texts_of(out)},
+         say("fission campaign {id} saved", id=campaign))
+
+
+@fission_app.command("claim-link")
+def fission_claim_link(reward: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A fresh claim link for a reserved reward, to send by hand (the old one stops)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        link = fission.do_new_claim_link(conn, actor=actor, reward_id=reward,
+                                         public_url=rt.settings.public_url, now=rt.now())
+    done(as_json, {"reward": reward, "link": link}, link)
 
 
 @fission_app.command("list")

@@ -8,17 +8,36 @@ stock lasts. The first inviter of a person is the only one credited.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qunyun.i18n import InvalidValue
 
 CODE_PREFIX = "fx"  # a participant's channel: fx<campaign>m<member number>
-PROGRESS = ("@{name} 你邀请的 {invitee} 已入群，已有效邀请 {count} 人，"
-            "再邀请 {left} 人可得「{reward}」")
-DONE = "@{name} 恭喜完成「{reward}」任务！已有效邀请 {count} 人，工作人员会私聊你领取奖励"
-TAKEN_BACK = "@{name} {invitee} 退群了，这次邀请不计，当前有效邀请 {count} 人"
-SOLD_OUT = "@{name} 已有效邀请 {count} 人，「{reward}」已经发完了，感谢参与"
+# the loop's messages, each replaceable per campaign (``texts``); {…} are filled in
+TEXTS: dict[str, str] = {
+    "welcome": ("@{name} 欢迎加入！本群正在进行「{campaign}」：邀请 {invites} 位好友入群即可得"
+                "「{reward}」。这是你的专属邀请链接：{link}"),
+    "progress": ("@{name} 你邀请的 {invitee} 已入群，已有效邀请 {count} 人，"
+                 "再邀请 {left} 人可得「{reward}」"),
+    "done": "@{name} 恭喜完成「{reward}」任务！已有效邀请 {count} 人，领奖链接已私信发给你",
+    "taken_back": "@{name} {invitee} 退群了，这次邀请不计，当前有效邀请 {count} 人",
+    "sold_out": "@{name} 已有效邀请 {count} 人，「{reward}」已经发完了，感谢参与",
+    "claim": "{name}，你在「{campaign}」中获得了「{reward}」，请在这里填写收货信息：{link}",
+    "completers": "{name}，恭喜完成「{campaign}」！欢迎加入完成者专属群「{group}」：{link}",
+}
+POSTER_LINE = "\n你的专属海报：{poster}"  # after a welcome without {poster}, where no picture goes
+# which {…} each text may use (checked when a team writes its own)
+TEXT_FIELDS: dict[str, frozenset[str]] = {
+    "welcome": frozenset({"name", "campaign", "invites", "reward", "link", "poster"}),
+    "progress": frozenset({"name", "invitee", "count", "left", "reward"}),
+    "done": frozenset({"name", "reward", "count"}),
+    "taken_back": frozenset({"name", "invitee", "count"}),
+    "sold_out": frozenset({"name", "reward", "count"}),
+    "claim": frozenset({"name", "campaign", "reward", "link"}),
+    "completers": frozenset({"name", "campaign", "group", "link"}),
+}
 
 
 class FissionError(InvalidValue):
@@ -30,23 +49,35 @@ class Stage:
     invites: int
     reward: str
     stock: int
+    cost_cents: int = 0  # what one reward costs the team (the report's cost per newcomer)
 
     def to_dict(self) -> dict[str, int | str]:
-        return {"invites": self.invites, "reward": self.reward, "stock": self.stock}
+        return {"invites": self.invites, "reward": self.reward, "stock": self.stock,
+                "cost_cents": self.cost_cents}
 
 
 def parse_stage(text: str) -> Stage:
-    """``INVITES:REWARD:STOCK``, e.g. ``3:保温杯:100``."""
+    """``INVITES:REWARD:STOCK[:COST]``, e.g. ``3:保温杯:100`` or ``3:保温杯:100:25.5`` (yuan)."""
     parts = text.split(":")
-    if len(parts) != 3 or not parts[1].strip():
-        raise FissionError("stage {text!r}: write INVITES:REWARD:STOCK, e.g. 3:保温杯:100",
-                           text=text)
+    if len(parts) not in (3, 4) or not parts[1].strip():
+        raise FissionError("stage {text!r}: write INVITES:REWARD:STOCK[:COST], "
+                           "e.g. 3:保温杯:100:25.5", text=text)
     try:
         invites, stock = int(parts[0]), int(parts[2])
     except ValueError:
         raise FissionError("stage {text!r}: INVITES and STOCK are whole numbers",
                            text=text) from None
-    return check_stage(Stage(invites, parts[1].strip()[:64], stock))
+    cost = parse_cost(parts[3]) if len(parts) == 4 else 0
+    return check_stage(Stage(invites, parts[1].strip()[:64], stock, cost))
+
+
+def parse_cost(text: str) -> int:
+    """Yuan with at most two decimals (``25``, ``25.5``, ``0.99``) as cents."""
+    whole, _, cents = text.strip().partition(".")
+    if not whole.isdigit() or len(whole) > 7 or (cents and not (
+            cents.isdigit() and len(cents) <= 2)):
+        raise FissionError("stage cost {cost!r}: yuan, e.g. 25 or 25.5", cost=text[:20])
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
 
 
 def check_stage(stage: Stage) -> Stage:
@@ -97,6 +128,30 @@ def k_factor(*, participants: int, invites_sent: int, valid_invites: int) -> dic
     return {"invites_per_participant": round(per, 4), "conversion": round(conversion, 4),
             "k": round(per * conversion, 4),
             "valid_per_participant": round(valid_invites / participants, 4)}
+
+
+def check_texts(texts: Mapping[str, str]) -> dict[str, str]:
+    """A team's own messages: known kinds, at most 1,000 characters, only the {…} that kind
+    fills (a typo would reach members as written). Empty means the default."""
+    out: dict[str, str] = {}
+    for kind, text in texts.items():
+        if kind not in TEXTS:
+            raise FissionError("texts: no message called {kind!r}", kind=str(kind)[:30])
+        text = str(text).strip()
+        if len(text) > 1000:
+            raise FissionError("texts {kind}: at most 1000 characters", kind=kind)
+        used = set(re.findall(r"\{([^{}]*)\}", text))
+        if unknown := sorted(used - TEXT_FIELDS[kind]):
+            raise FissionError("texts {kind}: {field} is not filled here; use {fields}",
+                               kind=kind, field="{" + unknown[0][:20] + "}",
+                               fields=" ".join("{" + f + "}" for f in sorted(TEXT_FIELDS[kind])))
+        if text:
+            out[kind] = text
+    return out
+
+
+def text_of(texts: Mapping[str, str] | None, kind: str) -> str:
+    return (texts or {}).get(kind) or TEXTS[kind]
 
 
 def fill(template: str, **values: object) -> str:

@@ -13,6 +13,11 @@ conditional UPDATE: never more rewards than stock, whatever runs at once).
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
+import secrets
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -22,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from qunyun.adapters.platforms.base import PlatformAdapter
+from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
     fission_campaigns,
@@ -36,28 +41,39 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.adapters.storage.tables import join_codes as join_codes_table
 from qunyun.adapters.storage.uow import UnitOfWork
-from qunyun.domain.actions import Action, CapabilityLookup, SendText
+from qunyun.domain.actions import (
+    Action,
+    Capability,
+    CapabilityLookup,
+    HandToStaff,
+    SendPrivate,
+    SendText,
+)
 from qunyun.domain.fission import (
-    DONE,
-    PROGRESS,
-    SOLD_OUT,
-    TAKEN_BACK,
+    CODE_PREFIX,
+    POSTER_LINE,
+    TEXTS,
     FissionError,
     Stage,
     check_stages,
+    check_texts,
     code_parts,
     fill,
     k_factor,
     next_stage,
     participant_code,
+    text_of,
 )
 from qunyun.domain.staff import Permission
+from qunyun.domain.storable import text_problem
 from qunyun.i18n import translate
-from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets
-from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.leads import mask_phone
+from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets, tags
+from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceError
+from qunyun.services.leads import mask_address, mask_phone
 from qunyun.services.members import shown_name
-from qunyun.services.users import Actor
+from qunyun.services.users import SYSTEM, Actor
+
+log = logging.getLogger(__name__)
 
 ACTIVE, PAUSED, ENDED = "active", "paused", "ended"
 RULE = "fission"
@@ -69,10 +85,15 @@ RULE = "fission"
 def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: Sequence[int],
                        stages: Sequence[Stage], account: str, valid_hours: int = 0,
                        completers_group_id: int | None = None,
-                       now: datetime) -> dict[str, Any]:
+                       completers_tag: str = "", texts: dict[str, str] | None = None,
+                       enrol_newcomers: bool = True, now: datetime) -> dict[str, Any]:
     """A campaign over entry groups of one platform; ``account`` is the connected corp or
     bot (the sandbox's any name) that makes the participants' codes, as for join codes."""
     actor.require(Permission.OPERATE)
+    try:
+        own_texts = check_texts(texts or {})
+    except FissionError as exc:
+        raise InvalidInput.wrap(exc) from None
     name = name.strip()
     if not 1 <= len(name) <= 128:
         raise InvalidInput("name: 1–128 characters")
@@ -100,12 +121,14 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
     campaign_id = int(conn.execute(fission_campaigns.insert().values(
         name=name, platform=platforms.pop(), account=account.strip()[:64], group_ids=ids,
         completers_group_id=completers_group_id, valid_hours=valid_hours, status=ACTIVE,
-        poster={},
+        poster={}, texts=own_texts, enrol_newcomers=enrol_newcomers,
+        completers_tag=_checked_tag(completers_tag),
         created_by=actor.label, created_at=now).returning(fission_campaigns.c.id))
         .scalar_one())
     conn.execute(fission_stages.insert(), [
         {"campaign_id": campaign_id, "position": i, "invites": s.invites, "reward": s.reward,
-         "stock": s.stock, "taken": 0} for i, s in enumerate(checked)])
+         "stock": s.stock, "taken": 0, "cost_cents": s.cost_cents}
+        for i, s in enumerate(checked)])
     audit.record(conn, actor=actor.label, action="fission.create", object_type="campaign",
                  object_id=campaign_id, detail={"name": name, "groups": ids,
                                                 "stages": [s.to_dict() for s in checked]})
@@ -155,6 +178,44 @@ def do_set_status(conn: Connection, *, actor: Actor, campaign_id: int, status: s
     return access_campaign(conn, actor=actor, campaign_id=campaign_id)
 
 
+def _checked_tag(tag: str) -> str:
+    tag = tag.strip()
+    if len(tag) > 64:
+        raise InvalidInput("completers_tag: at most 64 characters")
+    return tag
+
+
+def do_update_campaign(conn: Connection, *, actor: Actor, campaign_id: int,
+                       texts: dict[str, str] | None = None, completers_tag: str | None = None,
+                       enrol_newcomers: bool | None = None) -> dict[str, Any]:
+    """The loop's messages as the team writes them (an empty one goes back to the default),
+    the completers' tag, and whether newcomers are enrolled with their own poster."""
+    actor.require(Permission.OPERATE)
+    campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
+    values: dict[str, Any] = {}
+    if texts is not None:
+        merged = {**dict(campaign["texts"] or {}), **texts}
+        try:
+            values["texts"] = check_texts(merged)
+        except FissionError as exc:
+            raise InvalidInput.wrap(exc) from None
+    if completers_tag is not None:
+        values["completers_tag"] = _checked_tag(completers_tag)
+    if enrol_newcomers is not None:
+        values["enrol_newcomers"] = enrol_newcomers
+    if values:
+        conn.execute(update(fission_campaigns).where(fission_campaigns.c.id == campaign_id)
+                     .values(**values))
+        audit.record(conn, actor=actor.label, action="fission.update", object_type="campaign",
+                     object_id=campaign_id, detail={k: v for k, v in values.items()})
+    return access_campaign(conn, actor=actor, campaign_id=campaign_id)
+
+
+def texts_of(campaign: dict[str, Any]) -> dict[str, str]:
+    """Every message of the loop as it goes out for this campaign (own or default)."""
+    return {kind: text_of(campaign.get("texts"), kind) for kind in TEXTS}
+
+
 # --- participants ---------------------------------------------------------------------------
 
 
@@ -186,7 +247,8 @@ def do_join(uow: UnitOfWork, *, actor: Actor, adapter_for: Callable[[str], Platf
     with uow.write() as conn:
         insert_ignore(conn, fission_participants, {
             "campaign_id": campaign_id, "member_id": member_id, "code": code,
-            "link": made["qr_code"], "join_code_id": made["id"], "created_at": now},
+            "link": made["qr_code"], "join_code_id": made["id"],
+            "token": secrets.token_urlsafe(16), "created_at": now},
             ["campaign_id", "member_id"])
         audit.record(conn, actor=actor.label, action="fission.join", object_type="campaign",
                      object_id=campaign_id, detail={"member": member_id, "code": code})
@@ -291,6 +353,20 @@ def poster_for(conn: Connection, *, actor: Actor, campaign_id: int, member_id: i
         background=background))
 
 
+def public_poster(conn: Connection, *, token: str, folder: Path) -> bytes:
+    """A participant's poster by its unguessable token: the address a platform fetches the
+    picture from (and a member may open), without signing in."""
+    if not TOKEN.match(token):
+        raise NotFound("poster not found")
+    row = conn.execute(select(fission_participants.c.campaign_id,
+                              fission_participants.c.member_id).where(
+        fission_participants.c.token == token)).first()
+    if row is None:
+        raise NotFound("poster not found")
+    return poster_for(conn, actor=SYSTEM, campaign_id=int(row.campaign_id),
+                      member_id=int(row.member_id), folder=folder)
+
+
 # --- the loop (ingest and the worker) ---------------------------------------------------------
 
 
@@ -327,30 +403,35 @@ def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
         "campaign_id": campaign_id, "inviter_id": found["member_id"], "invitee_id": member_id,
         "group_id": group_id, "joined_at": at, "valid_at": at + timedelta(hours=hours),
         "status": ("revoked" if barred else "valid") if at_once else "pending",
-        "reason": "blacklisted" if at_once and barred else ""}, ["campaign_id", "invitee_id"])
+        "reason": "blacklisted" if at_once and barred else "",
+        "welcome_due": bool(found["enrol_newcomers"]) and not barred},
+        ["campaign_id", "invitee_id"])
     if inserted is None or not at_once or barred:
         return []  # someone else invited them first; or wait for the window
     inviter_name = shown_name(found["display_name"], found["number"])
     return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
                      inviter_name=inviter_name, invitee_name=invitee_name or "好友",
-                     group_id=group_id, at=at)
+                     group_id=group_id, at=at, texts=found["texts"])
 
 
 def note_leave(conn: Connection, *, group_id: int, member_id: int,
                at: datetime) -> list[tuple[str, Action]]:
     """Leaving within the window takes the invite back, and the inviter is told."""
     rows = conn.execute(select(fission_invites.c.id, fission_invites.c.campaign_id,
-                               fission_invites.c.inviter_id).where(
-        fission_invites.c.invitee_id == member_id, fission_invites.c.group_id == group_id,
-        fission_invites.c.status == "pending")).all()
+                               fission_invites.c.inviter_id, fission_campaigns.c.texts)
+                        .join(fission_campaigns,
+                              fission_campaigns.c.id == fission_invites.c.campaign_id)
+                        .where(fission_invites.c.invitee_id == member_id,
+                               fission_invites.c.group_id == group_id,
+                               fission_invites.c.status == "pending")).all()
     actions: list[tuple[str, Action]] = []
     for r in rows:
         conn.execute(update(fission_invites).where(fission_invites.c.id == r.id)
-                     .values(status="revoked", reason="left"))
+                     .values(status="revoked", reason="left", welcome_due=False))
         count = _valid_count(conn, int(r.campaign_id), int(r.inviter_id))
         actions.append((RULE, SendText(
             group_id=group_id, mention_member_ids=(int(r.inviter_id),),
-            text=fill(TAKEN_BACK, name=_name(conn, int(r.inviter_id)),
+            text=fill(text_of(r.texts, "taken_back"), name=_name(conn, int(r.inviter_id)),
                       invitee=_name(conn, member_id), count=count))))
     return actions
 
@@ -375,6 +456,279 @@ def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLoo
     return len(due)
 
 
+FOLLOW_BATCH = 50
+
+
+def follow_up(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAdapter],
+              capabilities: CapabilityLookup, now: datetime, public_url: str) -> int:
+    """The loop's steps that need the platform or a link, for the worker: a newcomer who
+    came through a code gets their own code and poster with the welcome; a reserved reward
+    sends its claim link privately, and the first stage also the completers' invitation and
+    tag. Each step is marked done in the transaction that queues its messages (a second
+    worker finds it done). Returns how many steps were taken."""
+    return (_welcome_newcomers(uow, adapter_for=adapter_for, capabilities=capabilities,
+                               now=now, public_url=public_url)
+            + _follow_rewards(uow, adapter_for=adapter_for, capabilities=capabilities,
+                              now=now, public_url=public_url))
+
+
+def _poster_url(public_url: str, token: str | None) -> str:
+    return f"{public_url.rstrip('/')}/fission/p/{token}.png" if public_url and token else ""
+
+
+def _welcome_newcomers(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAdapter],
+                       capabilities: CapabilityLookup, now: datetime, public_url: str) -> int:
+    """Each newcomer is taken by one worker (a conditional UPDATE) before the platform makes
+    their code: a crash after that loses one welcome, never sends two."""
+    with uow.read() as conn:
+        due = conn.execute(
+            select(fission_invites.c.id, fission_invites.c.campaign_id,
+                   fission_invites.c.invitee_id, fission_invites.c.group_id,
+                   fission_campaigns.c.status)
+            .join(fission_campaigns, fission_campaigns.c.id == fission_invites.c.campaign_id)
+            .where(fission_invites.c.welcome_due.is_(True))
+            .order_by(fission_invites.c.id).limit(FOLLOW_BATCH)).all()
+    taken = 0
+    for invite_id, campaign_id, member_id, group_id, status in due:
+        with uow.write() as conn:
+            if not conn.execute(update(fission_invites).where(
+                    fission_invites.c.id == invite_id, fission_invites.c.welcome_due.is_(True))
+                    .values(welcome_due=False)).rowcount:
+                continue  # another worker has them
+        taken += 1
+        if status != ACTIVE:
+            continue  # paused or ended: nobody new takes part
+        try:
+            mine = do_join(uow, actor=SYSTEM, adapter_for=adapter_for,
+                           campaign_id=int(campaign_id), member_id=int(member_id), now=now)
+        except (PlatformError, ServiceError) as exc:
+            log.warning("fission %s: no code for newcomer %s: %s", campaign_id, member_id, exc)
+            with uow.write() as conn:
+                audit.record(conn, actor=SYSTEM.label, action="fission.welcome_failed",
+                             object_type="campaign", object_id=int(campaign_id),
+                             detail={"member": int(member_id), "error": str(exc)[:200]})
+            continue
+        with uow.write() as conn:
+            campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
+            platform = str(campaign["platform"])
+            first = campaign["stages"][0]
+            poster = _poster_url(public_url, mine["token"])
+            can = capabilities(platform)
+            picture = bool(poster) and Capability.SEND_IMAGE in can
+            template = text_of(campaign["texts"], "welcome")
+            if poster and not picture and "{poster}" not in template:
+                template += POSTER_LINE  # no picture here: the poster's address instead
+            text = fill(template, name=_name(conn, int(member_id)), campaign=campaign["name"],
+                        invites=first["invites"], reward=first["reward"], link=mine["link"],
+                        poster=poster)
+            outbox.enqueue(conn, platform=platform, capabilities=can, now=now,
+                           key_prefix=f"fission-welcome:{invite_id}", actions=[(RULE, SendText(
+                               group_id=int(group_id), mention_member_ids=(int(member_id),),
+                               text=text, attachments=(
+                                   ({"type": "image", "url": poster},) if picture else ())))])
+    return taken
+
+
+def _follow_rewards(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAdapter],
+                    capabilities: CapabilityLookup, now: datetime, public_url: str) -> int:
+    """Each reserved reward is taken by one worker (its claim token set in a conditional
+    UPDATE) before the completers' code is made and the messages queued."""
+    with uow.read() as conn:
+        due = conn.execute(
+            select(fission_rewards.c.id, fission_rewards.c.campaign_id,
+                   fission_rewards.c.member_id, fission_rewards.c.position)
+            .where(fission_rewards.c.status == "reserved",
+                   fission_rewards.c.claim_sent_at.is_(None))
+            .order_by(fission_rewards.c.id).limit(FOLLOW_BATCH)).all()
+    taken = 0
+    for reward_id, campaign_id, member_id, position in due:
+        token = secrets.token_urlsafe(24)
+        with uow.write() as conn:
+            if not conn.execute(update(fission_rewards).where(
+                    fission_rewards.c.id == reward_id, fission_rewards.c.status == "reserved",
+                    fission_rewards.c.claim_sent_at.is_(None))
+                    .values(claim_hash=_claim_hash(token), claim_sent_at=now)).rowcount:
+                continue
+            campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
+        taken += 1
+        completers = campaign["completers_group_id"] if position == 0 else None
+        link = "" if completers is None else _completers_link(uow, campaign, adapter_for)
+        with uow.write() as conn:
+            actions = _reward_messages(conn, campaign=campaign, member_id=int(member_id),
+                                       reward_id=int(reward_id), token=token,
+                                       completers_link=link, public_url=public_url, at=now)
+            platform = str(campaign["platform"])
+            outbox.enqueue(conn, platform=platform, actions=actions, now=now,
+                           capabilities=capabilities(platform),
+                           key_prefix=f"fission-reward:{reward_id}")
+    return taken
+
+
+def _reward_messages(conn: Connection, *, campaign: dict[str, Any], member_id: int,
+                     reward_id: int, token: str, completers_link: str, public_url: str,
+                     at: datetime) -> list[tuple[str, Action]]:
+    """The claim link (privately: never in the group), and for a completer the invitation
+    to the completers' group — or a staff task when no code could be made — and the tag."""
+    reward = conn.execute(select(fission_rewards.c.reward, fission_rewards.c.position).where(
+        fission_rewards.c.id == reward_id)).one()
+    name = _name(conn, member_id)
+    home = _home_group(conn, campaign, member_id)
+    actions: list[tuple[str, Action]] = [(RULE, SendPrivate(
+        group_id=home, member_id=member_id,
+        text=fill(text_of(campaign["texts"], "claim"), name=name, campaign=campaign["name"],
+                  reward=reward.reward, link=claim_link(public_url, token))))]
+    completers = campaign["completers_group_id"]
+    if reward.position != 0 or completers is None:
+        return actions
+    group_name = conn.execute(select(groups.c.name).where(groups.c.id == completers)
+                              ).scalar_one()
+    if completers_link:
+        actions.append((RULE, SendPrivate(group_id=home, member_id=member_id, text=fill(
+            text_of(campaign["texts"], "completers"), name=name, campaign=campaign["name"],
+            group=group_name, link=completers_link))))
+    else:
+        actions.append((RULE, HandToStaff(
+            group_id=home, member_id=member_id,
+            title=f"邀请 {name} 进完成者群「{group_name}」",
+            reason=f"完成了「{campaign['name']}」，但完成者群的邀请链接没能生成")))
+    tag = campaign["completers_tag"] or f"裂变完成/{campaign['name'][:50]}"
+    try:
+        tags.do_tag_member(conn, actor=SYSTEM, member_id=member_id, tag=tag,
+                           reason=f"完成「{campaign['name']}」")
+    except ServiceError as exc:  # a rule tag of that name follows its rule, not us
+        log.warning("fission %s: completers' tag %r not put on: %s", campaign["id"], tag, exc)
+    return actions
+
+
+def _home_group(conn: Connection, campaign: dict[str, Any], member_id: int) -> int:
+    """The campaign group the member is in (a private message goes through its bot)."""
+    found = conn.execute(select(memberships.c.group_id).where(
+        memberships.c.member_id == member_id, memberships.c.left_at.is_(None),
+        memberships.c.group_id.in_(campaign["group_ids"]))
+        .order_by(memberships.c.id.desc())).scalar()
+    return int(found) if found is not None else int(campaign["group_ids"][0])
+
+
+def _completers_link(uow: UnitOfWork, campaign: dict[str, Any],
+                     adapter_for: Callable[[str], PlatformAdapter]) -> str:
+    """The completers' group's join link, made through the platform the first time."""
+    with uow.read() as conn:
+        if campaign["completers_code_id"] is not None:
+            link = conn.execute(select(join_codes_table.c.qr_code).where(
+                join_codes_table.c.id == campaign["completers_code_id"])).scalar()
+            if link:
+                return str(link)
+    adapter = adapter_for(str(campaign["platform"]))
+    channel = f"{CODE_PREFIX}{campaign['id']}done"  # not a participant's: never credited
+    try:
+        made = join_codes.do_create_join_code(
+            uow, actor=SYSTEM, adapter=adapter, account=campaign["account"], channel=channel,
+            chats=[campaign["completers_group_id"]],
+            capacity=max(join_codes.limits_of(adapter).capacities),
+            remark=f"{campaign['name'][:50]}完成者")
+    except (PlatformError, ServiceError) as exc:
+        with uow.read() as conn:  # another worker may have just made it
+            made_meanwhile = conn.execute(select(join_codes_table.c.qr_code).where(
+                join_codes_table.c.channel == channel, join_codes_table.c.qr_code != "")
+            ).scalar()
+        if made_meanwhile:
+            return str(made_meanwhile)
+        log.warning("fission %s: no join code for the completers' group: %s",
+                    campaign["id"], exc)
+        return ""
+    with uow.write() as conn:
+        conn.execute(update(fission_campaigns).where(
+            fission_campaigns.c.id == campaign["id"]).values(completers_code_id=made["id"]))
+    return str(made["qr_code"])
+
+
+# --- the claim form -------------------------------------------------------------------------
+
+
+def _claim_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def claim_link(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/claim/{token}"
+
+
+def claim_form(conn: Connection, *, token: str) -> dict[str, Any]:
+    """What a claim link shows (the campaign and the reward, nothing personal); a used or
+    unknown link is NotFound/Conflict."""
+    if not TOKEN.match(token):
+        raise NotFound("this claim link is not valid (it may have been replaced by a newer one)")
+    row = conn.execute(
+        select(fission_rewards.c.id, fission_rewards.c.reward, fission_rewards.c.status,
+               fission_rewards.c.claimed_at, fission_campaigns.c.name.label("campaign"))
+        .join(fission_campaigns, fission_campaigns.c.id == fission_rewards.c.campaign_id)
+        .where(fission_rewards.c.claim_hash == _claim_hash(token))).mappings().first()
+    if row is None:
+        raise NotFound("this claim link is not valid (it may have been replaced by a newer one)")
+    if row["claimed_at"] is not None:
+        raise Conflict("this claim link has been used")
+    if row["status"] != "reserved":
+        raise Conflict("this reward is no longer waiting to be claimed")
+    return dict(row)
+
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what secrets.token_urlsafe makes
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
+
+
+def do_claim(conn: Connection, *, token: str, name: str, phone: str, address: str,
+             now: datetime) -> dict[str, Any]:
+    """The member's name, phone and address for their reward; the link works once."""
+    form = claim_form(conn, token=token)
+    name, phone, address = name.strip(), phone.strip(), address.strip()
+    for field, value in (("name", name), ("phone", phone), ("address", address)):
+        if "\ufffd" in value or text_problem(value):  # undecodable bytes, NUL, a surrogate
+            raise InvalidInput("{field}: holds characters that are not text; type it again",
+                               field=field)
+    if not 1 <= len(name) <= 32:
+        raise InvalidInput("name: 1–32 characters")
+    if not PHONE.match(phone):
+        raise InvalidInput("phone: digits, e.g. 13800138000")
+    if not 4 <= len(address) <= 200:
+        raise InvalidInput("address: 4–200 characters")
+    if not conn.execute(update(fission_rewards).where(
+            fission_rewards.c.id == form["id"], fission_rewards.c.claimed_at.is_(None),
+            fission_rewards.c.claim_hash == _claim_hash(token))
+            .values(claim={"name": name, "phone": phone, "address": address},
+                    claimed_at=now, updated_at=now)).rowcount:
+        raise Conflict("this claim link has been used")
+    audit.record(conn, actor=SYSTEM.label, action="fission.claim", object_type="reward",
+                 object_id=form["id"], detail={"via": "claim link"})
+    return {**form, "claimed_at": now}
+
+
+def reward_campaign(conn: Connection, reward_id: int) -> int:
+    found = conn.execute(select(fission_rewards.c.campaign_id).where(
+        fission_rewards.c.id == reward_id)).scalar()
+    if found is None:
+        raise NotFound("reward {reward_id} not found", reward_id=reward_id)
+    return int(found)
+
+
+def do_new_claim_link(conn: Connection, *, actor: Actor, reward_id: int, public_url: str,
+                      now: datetime) -> str:
+    """A fresh claim link for a reserved reward (the old one stops working): for staff to
+    send by hand when the private message could not go, or was lost."""
+    actor.require(Permission.OPERATE)
+    row = conn.execute(select(fission_rewards.c.status, fission_rewards.c.claimed_at).where(
+        fission_rewards.c.id == reward_id)).first()
+    if row is None:
+        raise NotFound("reward {reward_id} not found", reward_id=reward_id)
+    if row.status != "reserved" or row.claimed_at is not None:
+        raise Conflict("reward {reward_id} is not waiting to be claimed", reward_id=reward_id)
+    token = secrets.token_urlsafe(24)
+    conn.execute(update(fission_rewards).where(fission_rewards.c.id == reward_id).values(
+        claim_hash=_claim_hash(token), claim_sent_at=now))
+    audit.record(conn, actor=actor.label, action="fission.claim_link", object_type="reward",
+                 object_id=reward_id)
+    return claim_link(public_url, token)
+
+
 def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str, Action]]:
     invite = conn.execute(select(fission_invites).where(fission_invites.c.id == invite_id)
                           ).mappings().one()
@@ -388,20 +742,23 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
     pending = (fission_invites.c.id == invite_id) & (fission_invites.c.status == "pending")
     if not stayed or barred:
         conn.execute(update(fission_invites).where(pending).values(
-            status="revoked", reason="blacklisted" if barred else "left"))
+            status="revoked", reason="blacklisted" if barred else "left", welcome_due=False))
         return []
     if not conn.execute(update(fission_invites).where(pending)
                         .values(status="valid")).rowcount:
         return []
     inviter = int(invite["inviter_id"])
+    texts = conn.execute(select(fission_campaigns.c.texts).where(
+        fission_campaigns.c.id == invite["campaign_id"])).scalar_one()
     return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
                      inviter_name=_name(conn, inviter),
                      invitee_name=_name(conn, int(invite["invitee_id"])),
-                     group_id=int(invite["group_id"]), at=at)
+                     group_id=int(invite["group_id"]), at=at, texts=texts)
 
 
 def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name: str,
-              invitee_name: str, group_id: int, at: datetime) -> list[tuple[str, Action]]:
+              invitee_name: str, group_id: int, at: datetime,
+              texts: dict[str, str] | None) -> list[tuple[str, Action]]:
     """An invite became valid: reserve the rewards of every stage the inviter has reached
     and not been settled for (a count read beside another worker's may lag by one; the
     next valid invite catches up), and say how far they are."""
@@ -423,16 +780,18 @@ def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name:
             fission_stages.c.taken < fission_stages.c.stock)
             .values(taken=fission_stages.c.taken + 1)).rowcount
         if took:
-            says.append(fill(DONE, name=inviter_name, reward=stage["reward"], count=count))
+            says.append(fill(text_of(texts, "done"), name=inviter_name, reward=stage["reward"],
+                             count=count))
         else:  # the stock ran out: no reward, and they are told so
             conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
                          .values(status="sold_out"))
-            says.append(fill(SOLD_OUT, name=inviter_name, reward=stage["reward"],
+            says.append(fill(text_of(texts, "sold_out"), name=inviter_name, reward=stage["reward"],
                              count=count))
     if not says:
         ahead = next_stage(stages, count)
         if ahead is not None:
-            says.append(fill(PROGRESS, name=inviter_name, invitee=invitee_name, count=count,
+            says.append(fill(text_of(texts, "progress"), name=inviter_name,
+                             invitee=invitee_name, count=count,
                              left=int(ahead["invites"]) - count, reward=ahead["reward"]))
     return [(RULE, SendText(group_id=group_id, mention_member_ids=(inviter,), text=text))
             for text in says]
@@ -520,8 +879,11 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         "completed": len(completed),
         "completion_rate": round(len(completed) / len(people), 4) if people else 0.0,
         "stages": campaign["stages"],
-        "rewards": {"reserved": sum(1 for r in rewards if r["status"] == "reserved"),
-                    "sold_out": sum(1 for r in rewards if r["status"] == "sold_out")},
+        "rewards": {status: sum(1 for r in rewards if r["status"] == status)
+                    for status in ("reserved", "shipped", "cancelled", "sold_out")}
+        | {"claimed": sum(1 for r in rewards if r["claimed_at"] is not None)},
+        "cost": _cost(campaign["stages"], rewards, len(valid)),
+        "hours_to_complete": _hours_to_complete(people, rewards),
         "k_factor": k_factor(participants=len(people), invites_sent=len(invites),
                              valid_invites=len(valid)),
         "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
@@ -534,19 +896,52 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
     }
 
 
+def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: int
+          ) -> dict[str, int | None]:
+    """What the rewards handed out (reserved or shipped) cost, and per valid newcomer."""
+    price = {int(s["position"]): int(s["cost_cents"]) for s in stages}
+    total = sum(price.get(int(r["position"]), 0) for r in rewards
+                if r["status"] in ("reserved", "shipped"))
+    return {"total_cents": total,
+            "per_valid_newcomer_cents": round(total / valid) if valid else None}
+
+
+def _hours_to_complete(people: dict[int, datetime], rewards: list[dict[str, Any]]
+                       ) -> dict[str, float | None]:
+    """From taking part to reaching the first stage: the median and the slowest tenth."""
+    spans = sorted((r["created_at"] - people[r["member_id"]]).total_seconds() / 3600
+                   for r in rewards if r["position"] == 0 and r["member_id"] in people)
+    if not spans:
+        return {"median": None, "p90": None}
+    return {"median": round(statistics.median(spans), 2),
+            "p90": round(spans[min(len(spans) - 1, int(len(spans) * 0.9))], 2)}
+
+
 def list_rewards(conn: Connection, *, actor: Actor, campaign_id: int) -> list[dict[str, Any]]:
     """The rewards to hand out (and the stages that ran out), with the member's phone —
     masked for staff who may not see personal data."""
     actor.require(Permission.VIEW)
     access_campaign(conn, actor=actor, campaign_id=campaign_id)
     pii = actor.can(Permission.MEMBER_PII)
-    return [{**dict(r), "phone": r["phone"] if pii else mask_phone(r["phone"])}
+    return [{**{k: v for k, v in r.items() if k != "claim_hash"},
+             "phone": r["phone"] if pii else mask_phone(r["phone"]),
+             "claim": _claim_shown(r["claim"] or {}, pii)}
             for r in conn.execute(
                 select(fission_rewards, members.c.number, members.c.display_name,
                        members.c.phone)
                 .join(members, members.c.id == fission_rewards.c.member_id)
                 .where(fission_rewards.c.campaign_id == campaign_id)
                 .order_by(fission_rewards.c.id)).mappings()]
+
+
+def _claim_shown(claim: dict[str, str], pii: bool) -> dict[str, str]:
+    """What the member filled in; for staff who may not see personal data, the name's
+    first character, the phone and the address masked as for leads."""
+    if pii or not claim:
+        return dict(claim)
+    return {"name": claim.get("name", "")[:1] + "**",
+            "phone": mask_phone(claim.get("phone", "")),
+            "address": mask_address(claim.get("address", ""))}
 
 
 REWARD_MOVES = {"shipped": ("reserved",), "cancelled": ("reserved", "shipped"),
@@ -600,7 +995,9 @@ def export_rewards(conn: Connection, *, actor: Actor, campaign_id: int, fmt: str
         raise InvalidInput("format: csv or xlsx")
     rows = list_rewards(conn, actor=actor, campaign_id=campaign_id)
     table = [[r["number"], r["display_name"], r["phone"], r["reward"],
-              translate(f"fission.reward_status.{r['status']}", language), r["tracking"],
+              translate(f"fission.reward_status.{r['status']}", language),
+              r["claim"].get("name", ""), r["claim"].get("phone", ""),
+              r["claim"].get("address", ""), r["tracking"],
               r["created_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M")] for r in rows]
     header = REWARD_HEADERS.get(language, REWARD_HEADERS["en"])
     if fmt == "csv":

@@ -9,7 +9,7 @@ import random
 from sqlalchemy import Connection, select
 
 from qunyun.adapters.platforms.telegram.fake import FakeTelegram
-from qunyun.adapters.storage.tables import groups
+from qunyun.adapters.storage.tables import audit_log, groups, staff_tasks
 from qunyun.bootstrap import Runtime
 from qunyun.domain.fission import Stage
 from qunyun.services import fission
@@ -49,3 +49,60 @@ def test_a_participants_link_credits_the_friends_who_join_through_it(
     report = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"],
                             tz=tg_runtime.settings.tz)
     assert (report["valid_invites"], report["completed"]) == (2, 1)
+
+
+def test_follow_ups_on_telegram_and_when_the_platform_refuses(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    """Newcomers through a code get their own named link in the welcome (no picture: the
+    bot sends text only); the completer's claim link and completers' invitation go
+    privately through the bot they started. When Telegram refuses a link (the bot is not an
+    admin of the completers' group, or of the group), the completer's invitation becomes a
+    staff task and a newcomer's failed code is written in the audit log — nothing repeats."""
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.add_chat(CHAT - 1, "完成者群")
+    tg.bot_added(token, CHAT - 1, admin=False)  # it may not make links there
+    tg.join(token, CHAT, 501, "小 王")
+    tg.private(token, 501, "小 王", "/start")
+    pump(tg_runtime, bot["bot_id"])
+    ids = dict(conn.execute(select(groups.c.external_id, groups.c.id)).all())
+    gid, done_gid = ids[str(CHAT)], ids[str(CHAT - 1)]
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="邀 2 人领资料", group_ids=[gid], account=bot["bot_id"],
+        stages=[Stage(2, "资料包", 10)], completers_group_id=done_gid, now=tg_runtime.now())
+    mine = fission.do_join(tg_runtime.uow, actor=SYSTEM, adapter_for=tg_runtime.adapter,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(conn, 10001), now=tg_runtime.now())
+    tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
+    tg.join(token, CHAT, 602, "Ben", link_name=mine["code"])
+    pump(tg_runtime, bot["bot_id"])
+    tg.fail("createChatInviteLink", 400, "Bad Request: not enough rights")  # Amy's
+
+    def worker() -> int:
+        done = fission.follow_up(tg_runtime.uow, adapter_for=tg_runtime.adapter,
+                                 capabilities=tg_runtime.capabilities, now=tg_runtime.now(),
+                                 public_url="https://qy.example")
+        for _ in range(2):
+            outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                       limiter=tg_runtime.limiter, worker_id="w",
+                                       policy=tg_runtime.policy, rng=random.Random(1))
+        return done
+
+    # Amy's code is refused, Ben's is made; the completers' link is refused too
+    assert worker() == 3
+    assert worker() == 0  # nothing is done twice
+    failed = conn.execute(select(audit_log.c.detail).where(
+        audit_log.c.action == "fission.welcome_failed")).scalars().all()
+    assert [d["member"] for d in failed] == [member_id_by_number(conn, 10002)]
+    assert "not enough rights" in failed[0]["error"]
+    ben = fission._participant(conn, campaign["id"], member_id_by_number(conn, 10003))
+    assert ben is not None and ben["link"].startswith("https://t.me/+")
+    welcome = [c for c in tg.called("sendMessage") if ben["link"] in c["text"]]
+    assert len(welcome) == 1 and welcome[0]["chat_id"] == str(CHAT)
+    # no picture on Telegram: the poster's address follows the welcome
+    assert "你的专属海报：https://qy.example/fission/p/" in welcome[0]["text"]
+    assert not tg.called("sendPhoto")
+    private = [c["text"] for c in tg.called("sendMessage") if str(c["chat_id"]) == "501"]
+    assert len(private) == 1 and "https://qy.example/claim/" in private[0]
+    (task,) = conn.execute(select(staff_tasks.c.title)).scalars().all()
+    assert task == "邀请 小 王 进完成者群「完成者群」"

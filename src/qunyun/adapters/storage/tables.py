@@ -1064,6 +1064,12 @@ fission_campaigns = Table(
     Column("completers_group_id", Id, ForeignKey("groups.id")),
     Column("valid_hours", Integer, nullable=False, default=0),
     Column("poster", JSON, nullable=False, default=dict),  # layout and background file
+    # the loop's messages as the team wrote them (empty: the defaults), keyed by kind
+    Column("texts", JSON, nullable=False, default=dict),
+    # newcomers through a code take part too (their own code and poster with the welcome)
+    Column("enrol_newcomers", Boolean, nullable=False, default=True),
+    Column("completers_tag", String(64), nullable=False, default=""),
+    Column("completers_code_id", Id, ForeignKey("join_codes.id")),  # made on first need
     Column("status", String(16), nullable=False),  # active | paused | ended
     Column("created_by", String(128), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -1080,6 +1086,7 @@ fission_stages = Table(
     Column("reward", String(64), nullable=False),
     Column("stock", Integer, nullable=False),
     Column("taken", Integer, nullable=False, default=0),
+    Column("cost_cents", Integer, nullable=False, default=0),  # what one reward costs
 )
 
 fission_participants = Table(
@@ -1091,8 +1098,11 @@ fission_participants = Table(
     Column("code", String(30), nullable=False),
     Column("link", Text, nullable=False, default=""),
     Column("join_code_id", Id, ForeignKey("join_codes.id")),
+    # the unguessable part of the poster's public address (a platform fetches the picture)
+    Column("token", String(32)),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("campaign_id", "member_id", name="uq_fission_participants_member"),
+    UniqueConstraint("token", name="uq_fission_participants_token"),
     UniqueConstraint("code", name="uq_fission_participants_code"),
 )
 
@@ -1108,7 +1118,10 @@ fission_invites = Table(
     Column("valid_at", UTCDateTime(), nullable=False),  # joined_at + the campaign's hours
     Column("status", String(16), nullable=False),  # pending | valid | revoked
     Column("reason", String(64), nullable=False, default=""),
+    # the newcomer is still to be welcomed with their own code and poster (the worker)
+    Column("welcome_due", Boolean, nullable=False, default=False),
     UniqueConstraint("campaign_id", "invitee_id", name="uq_fission_invites_invitee"),
+    Index("ix_fission_invites_welcome", "welcome_due"),
     Index("ix_fission_invites_inviter", "campaign_id", "inviter_id", "status"),
     Index("ix_fission_invites_due", "status", "valid_at"),
     Index("ix_fission_invites_invitee", "invitee_id", "status"),  # a leave looks it up
@@ -1126,7 +1139,15 @@ fission_rewards = Table(
     Column("tracking", String(64), nullable=False, default=""),  # the parcel's number
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime()),
+    # the claim step: a private link (its token's SHA-256 kept, never the token) that takes
+    # name, phone and address once; sent by the worker after the reward is reserved
+    Column("claim_hash", String(64)),
+    Column("claim_sent_at", UTCDateTime()),
+    Column("claimed_at", UTCDateTime()),
+    Column("claim", JSON, nullable=False, default=dict),
     UniqueConstraint("campaign_id", "member_id", "position", name="uq_fission_rewards_stage"),
+    UniqueConstraint("claim_hash", name="uq_fission_rewards_claim"),
+    Index("ix_fission_rewards_unsent", "status", "claim_sent_at"),
 )
 
 audit_log = Table(

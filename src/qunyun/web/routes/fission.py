@@ -10,13 +10,24 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.fission import FissionError, parse_stage
+from qunyun.domain.fission import TEXT_FIELDS, TEXTS, FissionError, parse_stage
 from qunyun.domain.staff import Permission
+from qunyun.i18n import translate
 from qunyun.services import fission, posters
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import InvalidInput, ServiceError
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.deps import (
+    PUBLIC,
+    CurrentActor,
+    ReadConn,
+    RuntimeDep,
+    access,
+    check_csrf,
+    csrf_token,
+    language,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,11 +55,14 @@ async def fission_create(request: Request, actor: CurrentActor, runtime: Runtime
     hours = str(form.get("valid_hours", "0")).strip() or "0"
     if not hours.isdigit():
         raise InvalidInput("valid_hours: a whole number of hours")
+    completers = str(form.get("completers_group_id", "")).strip()
     with runtime.uow.write() as conn:
         made = fission.do_create_campaign(
             conn, actor=actor, name=str(form.get("name", "")), group_ids=groups,
             stages=stages, account=str(form.get("account", "")), valid_hours=int(hours),
-            now=runtime.now())
+            completers_group_id=int(completers) if completers.isdigit() else None,
+            completers_tag=str(form.get("completers_tag", "")),
+            enrol_newcomers=form.get("enrol_newcomers") is not None, now=runtime.now())
     return RedirectResponse(f"/fission/{made['id']}", status_code=303)
 
 
@@ -56,11 +70,145 @@ async def fission_create(request: Request, actor: CurrentActor, runtime: Runtime
 @access(Permission.VIEW)
 def fission_report(request: Request, campaign_id: int, actor: CurrentActor, conn: ReadConn,
                    runtime: RuntimeDep, code: str = "") -> Response:
+    return _report_page(request, conn, actor, runtime, campaign_id, code=code)
+
+
+def _report_page(request: Request, conn: Any, actor: Any, runtime: Any, campaign_id: int, *,
+                 code: str = "", claim_link: tuple[int, str] | None = None) -> Response:
     out = fission.report(conn, actor=actor, campaign_id=campaign_id, tz=runtime.settings.tz)
     return render(request, "fission_report.html", {
         "r": out, "c": out["campaign"], "code": code, "sample": out["first_number"],
         "layout": posters.settings_of(out["campaign"]["poster"]),
+        "texts": fission.texts_of(out["campaign"]), "text_kinds": list(TEXTS),
+        "text_fields": {k: " ".join("{" + f + "}" for f in sorted(v))
+                        for k, v in TEXT_FIELDS.items()},
+        "claim_link": claim_link, "public_url": runtime.settings.public_url,
+        "daily_chart": _daily_chart(out, language(request)),
+        "tree_chart": _tree_chart(out, language(request)),
         "rewards": fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)})
+
+
+TREE_NODES = 300  # an invitation tree drawn past this is a hairball; the CSV has it all
+
+
+def _daily_chart(report: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Seeds 001/002's daily curve: participants, joins, valid invites, completions."""
+    days = report["daily"]
+    return {"x": [d["day"][5:] for d in days], "xName": translate("report.axis_day", lang),
+            "yNames": [translate("report.axis_people", lang)],
+            "saveTitle": translate("dash.export_png", lang),
+            "series": [{"name": translate(f"fission.daily.{k}", lang),
+                        "type": "line" if k == "completions" else "bar",
+                        "data": [d[k] for d in days]}
+                       for k in ("participants", "joins", "valid", "completions")]}
+
+
+def _tree_chart(report: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The invitation tree for ECharts: the biggest branches first, cut at ``TREE_NODES``
+    nodes (breadth first, so every branch shows its top)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: dict[str, Any]) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 1 + sum(size(k) for k in node["children"])
+        return sizes[id(node)]
+
+    root: dict[str, Any] = {"name": report["campaign"]["name"], "children": []}
+    queue = [(root, sorted(report["tree"], key=size, reverse=True))]
+    shown = 0
+    while queue and shown < TREE_NODES:
+        parent, kids = queue.pop(0)
+        for kid in kids:
+            if shown >= TREE_NODES:
+                break
+            node = {"name": kid["name"], "value": size(kid) - 1, "children": []}
+            parent["children"].append(node)
+            shown += 1
+            queue.append((node, sorted(kid["children"], key=size, reverse=True)))
+    return {"kind": "tree", "data": root, "saveTitle": translate("dash.export_png", lang),
+            "cut": shown >= TREE_NODES}
+
+
+@router.post("/fission/{campaign_id}/texts")
+@access(Permission.OPERATE)
+async def fission_texts(request: Request, campaign_id: int, actor: CurrentActor,
+                        runtime: RuntimeDep) -> Response:
+    """The loop's messages as the team writes them, the completers' tag, and whether
+    newcomers take part with their own poster."""
+    form = await request.form()
+    texts = {kind: str(form.get(f"text_{kind}", "")) for kind in TEXTS
+             if f"text_{kind}" in form}
+    with runtime.uow.write() as conn:
+        fission.do_update_campaign(
+            conn, actor=actor, campaign_id=campaign_id,
+            texts={k: ("" if v.strip() == TEXTS[k] else v) for k, v in texts.items()},
+            completers_tag=str(form.get("completers_tag", "")),
+            enrol_newcomers=form.get("enrol_newcomers") is not None)
+    return RedirectResponse(f"/fission/{campaign_id}#fission-texts", status_code=303)
+
+
+@router.post("/fission/rewards/{reward_id}/claim-link")
+@access(Permission.OPERATE)
+def fission_claim_link(request: Request, reward_id: int, actor: CurrentActor,
+                       runtime: RuntimeDep) -> Response:
+    """A fresh claim link to send by hand (the old one stops working); shown once."""
+    with runtime.uow.write() as conn:
+        link = fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
+                                         public_url=runtime.settings.public_url,
+                                         now=runtime.now())
+        campaign_id = fission.reward_campaign(conn, reward_id)
+    with runtime.uow.read() as conn:
+        return _report_page(request, conn, actor, runtime, campaign_id,
+                            claim_link=(reward_id, link))
+
+
+@router.get("/fission/p/{token}.png")
+@access(PUBLIC)
+def fission_public_poster(token: str, runtime: RuntimeDep) -> Response:
+    """A participant's poster at its unguessable address (a platform fetches it to send
+    as a picture; the member may open it)."""
+    with runtime.uow.read() as conn:
+        png = fission.public_poster(conn, token=token, folder=_folder(runtime))
+    return Response(png, media_type="image/png",
+                    headers={"cache-control": "public, max-age=300"})
+
+
+@router.get("/claim/{token}")
+@access(PUBLIC)
+def claim_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
+    """The member's private form for their reward: name, phone and address, once."""
+    csrf_token(request)
+    try:
+        with runtime.uow.read() as conn:
+            form = fission.claim_form(conn, token=token)
+    except ServiceError as exc:
+        return render(request, "claim.html", {"problem": exc, "token": ""},
+                      status_code=exc.status_code)
+    return render(request, "claim.html", {"form": form, "token": token, "values": {}})
+
+
+@router.post("/claim/{token}")
+@access(PUBLIC)
+async def claim_submit(request: Request, token: str, runtime: RuntimeDep,
+                       name: str = Form("", max_length=200),
+                       phone: str = Form("", max_length=200),
+                       address: str = Form("", max_length=1000)) -> Response:
+    await check_csrf(request)
+    values = {"name": name, "phone": phone, "address": address}
+    try:
+        with runtime.uow.write() as conn:
+            done = fission.do_claim(conn, token=token, name=name, phone=phone,
+                                    address=address, now=runtime.now())
+    except InvalidInput as exc:
+        with runtime.uow.read() as conn:
+            form = fission.claim_form(conn, token=token)
+        return render(request, "claim.html", {"form": form, "token": token,
+                                              "values": values, "error": exc},
+                      status_code=400)
+    except ServiceError as exc:
+        return render(request, "claim.html", {"problem": exc, "token": ""},
+                      status_code=exc.status_code)
+    return render(request, "claim.html", {"done": done, "token": ""})
 
 
 @router.post("/fission/{campaign_id}/status")

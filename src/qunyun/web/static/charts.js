@@ -60,7 +60,18 @@
       series: [{ type: "heatmap", data: data, label: { show: true, formatter: function (p) { return p.value[2] + "%"; } } }]
     };
   }
-  var OPTIONS = { heatmap: heatmapOption, funnel: funnelOption, matrix: matrixOption };
+  // an invitation tree (who brought whom); a node's value is how many it brought in all
+  function treeOption(spec) {
+    return {
+      tooltip: { trigger: "item", formatter: function (p) { return p.name + (p.value ? " · " + p.value : ""); } },
+      toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
+      series: [{ type: "tree", data: [spec.data], top: 20, bottom: 20, left: 60, right: 120,
+                 initialTreeDepth: 2, roam: true, symbolSize: 8,
+                 label: { position: "left", verticalAlign: "middle", align: "right" },
+                 leaves: { label: { position: "right", align: "left" } } }]
+    };
+  }
+  var OPTIONS = { heatmap: heatmapOption, funnel: funnelOption, matrix: matrixOption, tree: treeOption };
   // Every chart's numbers as a CSV file (the toolbox's second button): the categories in
   // the first column, one column per series. A cell that a spreadsheet would read as a
   // formula (group names come from chats) is written as text.
@@ -78,6 +89,12 @@
       spec.matrix.forEach(function (row, w) { rows.push([days[w]].concat(row)); });
     } else if (spec.kind === "funnel") {
       spec.data.forEach(function (d) { rows.push([d.name, d.value]); });
+    } else if (spec.kind === "tree") {
+      var walk = function (node, parent) {
+        (node.children || []).forEach(function (kid) { rows.push([kid.name, parent, kid.value]); walk(kid, kid.name); });
+      };
+      rows.push(["", "", ""]);
+      walk(spec.data, "");
     } else if (spec.kind === "matrix") {
       rows.push([""].concat(spec.x));
       spec.cells.forEach(function (row, y) { rows.push([spec.y[y]].concat(row)); });

@@ -21,6 +21,7 @@ class StageIn(BaseModel):
     invites: int = Field(ge=1, le=10_000)
     reward: str = Field(min_length=1, max_length=64)
     stock: int = Field(ge=0, le=10_000_000)
+    cost_cents: int = Field(0, ge=0, le=1_000_000_000)
 
 
 class CampaignCreate(BaseModel):
@@ -30,6 +31,15 @@ class CampaignCreate(BaseModel):
     account: str = Field(min_length=1, max_length=64)
     valid_hours: int = Field(0, ge=0, le=720)
     completers_group_id: int | None = None
+    completers_tag: str = Field("", max_length=64)
+    texts: dict[str, str] = Field(default_factory=dict, max_length=20)
+    enrol_newcomers: bool = True
+
+
+class CampaignUpdate(BaseModel):
+    texts: dict[str, str] | None = Field(None, max_length=20)
+    completers_tag: str | None = Field(None, max_length=64)
+    enrol_newcomers: bool | None = None
 
 
 class Join(BaseModel):
@@ -48,9 +58,23 @@ def create(body: CampaignCreate, actor: CurrentActor, runtime: RuntimeDep) -> di
     with runtime.uow.write() as conn:
         return fission.do_create_campaign(
             conn, actor=actor, name=body.name, group_ids=body.group_ids,
-            stages=[Stage(s.invites, s.reward, s.stock) for s in body.stages],
+            stages=[Stage(s.invites, s.reward, s.stock, s.cost_cents) for s in body.stages],
             account=body.account, valid_hours=body.valid_hours,
-            completers_group_id=body.completers_group_id, now=runtime.now())
+            completers_group_id=body.completers_group_id, completers_tag=body.completers_tag,
+            texts=body.texts, enrol_newcomers=body.enrol_newcomers, now=runtime.now())
+
+
+@router.patch("/fission/campaigns/{campaign_id}")
+@access(Permission.OPERATE)
+def edit(campaign_id: int, body: CampaignUpdate, actor: CurrentActor,
+         runtime: RuntimeDep) -> dict[str, Any]:
+    """The loop's messages (``texts``: welcome, progress, done, taken_back, sold_out, claim,
+    completers; an empty one is the default again), the completers' tag, and whether
+    newcomers take part with their own poster."""
+    with runtime.uow.write() as conn:
+        return fission.do_update_campaign(
+            conn, actor=actor, campaign_id=campaign_id, texts=body.texts,
+            completers_tag=body.completers_tag, enrol_newcomers=body.enrol_newcomers)
 
 
 @router.get("/fission/campaigns/{campaign_id}")
@@ -144,6 +168,17 @@ def poster(campaign_id: int, member_id: int, actor: CurrentActor, conn: ReadConn
     png = fission.poster_for(conn, actor=actor, campaign_id=campaign_id, member_id=member_id,
                              folder=Path(runtime.settings.data_dir) / "posters")
     return Response(png, media_type="image/png")
+
+
+@router.post("/fission/rewards/{reward_id}/claim-link")
+@access(Permission.OPERATE)
+def new_claim_link(reward_id: int, actor: CurrentActor, runtime: RuntimeDep
+                   ) -> dict[str, str]:
+    """A fresh claim link for a reserved reward, to send by hand (the old one stops)."""
+    with runtime.uow.write() as conn:
+        return {"link": fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
+                                                  public_url=runtime.settings.public_url,
+                                                  now=runtime.now())}
 
 
 class RewardUpdate(BaseModel):

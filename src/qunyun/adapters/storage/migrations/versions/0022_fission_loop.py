@@ -1,0 +1,70 @@
+"""The fission loop's follow-ups: message texts, newcomers enrolled, the completers' code and
+tag, reward costs, public poster tokens, and the reward claim step
+
+Revision ID: 0022
+Revises: 0021
+Create Date: 2026-12-04 08:30:00
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from qunyun.adapters.storage.tables import Id, UTCDateTime
+
+revision: str = '0022'
+down_revision: str | None = '0021'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('fission_campaigns', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('texts', sa.JSON(), nullable=False, server_default='{}'))
+        batch_op.add_column(sa.Column('enrol_newcomers', sa.Boolean(), nullable=False,
+                                      server_default=sa.true()))
+        batch_op.add_column(sa.Column('completers_tag', sa.String(length=64), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('completers_code_id', Id, nullable=True))
+        batch_op.create_foreign_key('fk_fission_campaigns_completers_code_id_join_codes',
+                                    'join_codes', ['completers_code_id'], ['id'])
+    with op.batch_alter_table('fission_stages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('cost_cents', sa.Integer(), nullable=False,
+                                      server_default='0'))
+    with op.batch_alter_table('fission_participants', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('token', sa.String(length=32), nullable=True))
+        batch_op.create_unique_constraint('uq_fission_participants_token', ['token'])
+    with op.batch_alter_table('fission_invites', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('welcome_due', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+        batch_op.create_index('ix_fission_invites_welcome', ['welcome_due'], unique=False)
+    with op.batch_alter_table('fission_rewards', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('claim_hash', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('claim_sent_at', UTCDateTime(timezone=True),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('claimed_at', UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('claim', sa.JSON(), nullable=False, server_default='{}'))
+        batch_op.create_unique_constraint('uq_fission_rewards_claim', ['claim_hash'])
+        batch_op.create_index('ix_fission_rewards_unsent', ['status', 'claim_sent_at'],
+                              unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('fission_rewards', schema=None) as batch_op:
+        batch_op.drop_index('ix_fission_rewards_unsent')
+        batch_op.drop_constraint('uq_fission_rewards_claim', type_='unique')
+        for column in ('claim', 'claimed_at', 'claim_sent_at', 'claim_hash'):
+            batch_op.drop_column(column)
+    with op.batch_alter_table('fission_invites', schema=None) as batch_op:
+        batch_op.drop_index('ix_fission_invites_welcome')
+        batch_op.drop_column('welcome_due')
+    with op.batch_alter_table('fission_participants', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_fission_participants_token', type_='unique')
+        batch_op.drop_column('token')
+    with op.batch_alter_table('fission_stages', schema=None) as batch_op:
+        batch_op.drop_column('cost_cents')
+    with op.batch_alter_table('fission_campaigns', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_fission_campaigns_completers_code_id_join_codes',
+                                 type_='foreignkey')
+        for column in ('completers_code_id', 'completers_tag', 'enrol_newcomers', 'texts'):
+            batch_op.drop_column(column)
