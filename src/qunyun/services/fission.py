@@ -122,6 +122,8 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
         name=name, platform=platforms.pop(), account=account.strip()[:64], group_ids=ids,
         completers_group_id=completers_group_id, valid_hours=valid_hours, status=ACTIVE,
         poster={}, texts=own_texts, enrol_newcomers=enrol_newcomers,
+        plan=[{"position": i, "invites": st.invites, "reward": st.reward}
+              for i, st in enumerate(checked)],
         completers_tag=_checked_tag(completers_tag),
         created_by=actor.label, created_at=now).returning(fission_campaigns.c.id))
         .scalar_one())
@@ -377,9 +379,12 @@ _BY_CODE = (select(fission_participants.c.member_id, members.c.display_name, mem
                   fission_campaigns.c.id == fission_participants.c.campaign_id)
             .join(members, members.c.id == fission_participants.c.member_id)
             .where(fission_participants.c.code == bindparam("code")))
-_VALID_COUNT = select(func.count()).select_from(fission_invites).where(
-    fission_invites.c.campaign_id == bindparam("c"), fission_invites.c.inviter_id == bindparam("m"),
-    fission_invites.c.status == "valid")
+_MINE = ((fission_participants.c.campaign_id == bindparam("c"))
+         & (fission_participants.c.member_id == bindparam("m")))
+_COUNT_UP = (update(fission_participants).where(_MINE)
+             .values(valid_invites=fission_participants.c.valid_invites + 1)
+             .returning(fission_participants.c.valid_invites))
+_VALID_COUNT = select(fission_participants.c.valid_invites).where(_MINE)
 _STAGES = select(fission_stages).where(fission_stages.c.campaign_id == bindparam("c")).order_by(
     fission_stages.c.position)
 
@@ -411,7 +416,7 @@ def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
     inviter_name = shown_name(found["display_name"], found["number"])
     return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
                      inviter_name=inviter_name, invitee_name=invitee_name or "好友",
-                     group_id=group_id, at=at, texts=found["texts"])
+                     group_id=group_id, at=at, texts=found["texts"], plan=found["plan"])
 
 
 def note_leave(conn: Connection, *, group_id: int, member_id: int,
@@ -748,47 +753,43 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
                         .values(status="valid")).rowcount:
         return []
     inviter = int(invite["inviter_id"])
-    texts = conn.execute(select(fission_campaigns.c.texts).where(
-        fission_campaigns.c.id == invite["campaign_id"])).scalar_one()
+    texts, plan = conn.execute(select(fission_campaigns.c.texts, fission_campaigns.c.plan)
+                               .where(fission_campaigns.c.id == invite["campaign_id"])).one()
     return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
                      inviter_name=_name(conn, inviter),
                      invitee_name=_name(conn, int(invite["invitee_id"])),
-                     group_id=int(invite["group_id"]), at=at, texts=texts)
+                     group_id=int(invite["group_id"]), at=at, texts=texts, plan=plan)
 
 
 def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name: str,
-              invitee_name: str, group_id: int, at: datetime,
-              texts: dict[str, str] | None) -> list[tuple[str, Action]]:
-    """An invite became valid: reserve the rewards of every stage the inviter has reached
-    and not been settled for (a count read beside another worker's may lag by one; the
-    next valid invite catches up), and say how far they are."""
-    count = _valid_count(conn, campaign_id, inviter)
-    stages = _stages(conn, campaign_id)
+              invitee_name: str, group_id: int, at: datetime, texts: dict[str, str] | None,
+              plan: Sequence[dict[str, Any]]) -> list[tuple[str, Action]]:
+    """An invite became valid: count it on the inviter (the row lock hands each count out
+    once, so the stage reached at exactly this count is settled once), reserve that stage's
+    reward while stock lasts, and say how far they are. ``plan``: the campaign's stages."""
+    count = int(conn.execute(_COUNT_UP, {"c": campaign_id, "m": inviter}).scalar_one())
+    reached = next((st for st in plan if int(st["invites"]) == count), None)
     says: list[str] = []
-    for stage in stages:
-        if int(stage["invites"]) > count:
-            break
+    if reached is not None:
         rewarded = insert_ignore(conn, fission_rewards, {
-            "campaign_id": campaign_id, "member_id": inviter, "position": stage["position"],
-            "reward": stage["reward"], "status": "reserved", "created_at": at},
+            "campaign_id": campaign_id, "member_id": inviter, "position": reached["position"],
+            "reward": reached["reward"], "status": "reserved", "created_at": at},
             ["campaign_id", "member_id", "position"])
-        if rewarded is None:
-            continue  # this stage was settled for them before
-        took = conn.execute(update(fission_stages).where(
+        took = rewarded is not None and conn.execute(update(fission_stages).where(
             fission_stages.c.campaign_id == campaign_id,
-            fission_stages.c.position == stage["position"],
+            fission_stages.c.position == reached["position"],
             fission_stages.c.taken < fission_stages.c.stock)
             .values(taken=fission_stages.c.taken + 1)).rowcount
         if took:
-            says.append(fill(text_of(texts, "done"), name=inviter_name, reward=stage["reward"],
-                             count=count))
-        else:  # the stock ran out: no reward, and they are told so
+            says.append(fill(text_of(texts, "done"), name=inviter_name,
+                             reward=reached["reward"], count=count))
+        elif rewarded is not None:  # the stock ran out: no reward, and they are told so
             conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
                          .values(status="sold_out"))
-            says.append(fill(text_of(texts, "sold_out"), name=inviter_name, reward=stage["reward"],
-                             count=count))
+            says.append(fill(text_of(texts, "sold_out"), name=inviter_name,
+                             reward=reached["reward"], count=count))
     if not says:
-        ahead = next_stage(stages, count)
+        ahead = next_stage(plan, count)
         if ahead is not None:
             says.append(fill(text_of(texts, "progress"), name=inviter_name,
                              invitee=invitee_name, count=count,
@@ -798,7 +799,7 @@ def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name:
 
 
 def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
-    return int(conn.execute(_VALID_COUNT, {"c": campaign_id, "m": inviter}).scalar_one())
+    return int(conn.execute(_VALID_COUNT, {"c": campaign_id, "m": inviter}).scalar() or 0)
 
 
 def _name(conn: Connection, member_id: int) -> str:

@@ -182,10 +182,25 @@ def do_tag_member(conn: Connection, *, actor: Actor, member_id: int, tag: str | 
     if found is None:
         if not create or isinstance(tag, int):
             raise NotFound("tag {tag!r} not found", tag=tag)
-        group, name = _split(str(tag))
-        do_create_tag(conn, actor=actor, name=name, group=group)
-        found = _tag(conn, str(tag))
+        found = _tag(conn, _ensure_manual(conn, actor, str(tag)))
     return _manual(conn, actor, member_id, found, reason, add=True)
+
+
+def _ensure_manual(conn: Connection, actor: Actor, ref: str) -> int:
+    """The manual tag ``group/name``, made if missing — by one of two transactions making it
+    at once (workers tagging completers together): the other waits, then reads it."""
+    group, name = _split(ref)
+    _check(name, group)
+    made = insert_ignore(conn, tags, {"name": name, "tag_group": group, "color": "",
+                                      "kind": "manual", "rule": "", "description": "",
+                                      "created_at": utcnow()}, ["name", "tag_group"])
+    if made is not None:
+        audit.record(conn, actor=actor.label, action="tag.create", object_type="tag",
+                     object_id=made, detail={"name": name, "group": group, "kind": "manual",
+                                             "rule": ""})
+        return int(made)
+    return int(conn.execute(select(tags.c.id).where(tags.c.name == name,
+                                                    tags.c.tag_group == group)).scalar_one())
 
 
 def do_untag_member(conn: Connection, *, actor: Actor, member_id: int, tag: str | int,

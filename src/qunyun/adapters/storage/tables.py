@@ -1066,6 +1066,9 @@ fission_campaigns = Table(
     Column("poster", JSON, nullable=False, default=dict),  # layout and background file
     # the loop's messages as the team wrote them (empty: the defaults), keyed by kind
     Column("texts", JSON, nullable=False, default=dict),
+    # the stages' thresholds and rewards as written at creation (they never change), read
+    # with the campaign by every credited join instead of a query of its own
+    Column("plan", JSON, nullable=False, default=list),
     # newcomers through a code take part too (their own code and poster with the welcome)
     Column("enrol_newcomers", Boolean, nullable=False, default=True),
     Column("completers_tag", String(64), nullable=False, default=""),
@@ -1100,6 +1103,9 @@ fission_participants = Table(
     Column("join_code_id", Id, ForeignKey("join_codes.id")),
     # the unguessable part of the poster's public address (a platform fetches the picture)
     Column("token", String(32)),
+    # how many of their invites are valid: counted up as each becomes valid (row-locked, so
+    # each count is seen once) instead of counting the invites every time
+    Column("valid_invites", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("campaign_id", "member_id", name="uq_fission_participants_member"),
     UniqueConstraint("token", name="uq_fission_participants_token"),

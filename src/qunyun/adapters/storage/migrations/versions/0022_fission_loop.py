@@ -1,10 +1,12 @@
 """The fission loop's follow-ups: message texts, newcomers enrolled, the completers' code and
-tag, reward costs, public poster tokens, and the reward claim step
+tag, reward costs, public poster tokens, and the reward claim step; the stage plan on the
+campaign and a valid-invite counter per participant, so a credited join reads less
 
 Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-04 08:30:00
 """
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('fission_campaigns', schema=None) as batch_op:
         batch_op.add_column(sa.Column('texts', sa.JSON(), nullable=False, server_default='{}'))
+        batch_op.add_column(sa.Column('plan', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.add_column(sa.Column('enrol_newcomers', sa.Boolean(), nullable=False,
                                       server_default=sa.true()))
         batch_op.add_column(sa.Column('completers_tag', sa.String(length=64), nullable=False,
@@ -33,6 +36,8 @@ def upgrade() -> None:
                                       server_default='0'))
     with op.batch_alter_table('fission_participants', schema=None) as batch_op:
         batch_op.add_column(sa.Column('token', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('valid_invites', sa.Integer(), nullable=False,
+                                      server_default='0'))
         batch_op.create_unique_constraint('uq_fission_participants_token', ['token'])
     with op.batch_alter_table('fission_invites', schema=None) as batch_op:
         batch_op.add_column(sa.Column('welcome_due', sa.Boolean(), nullable=False,
@@ -47,6 +52,21 @@ def upgrade() -> None:
         batch_op.create_unique_constraint('uq_fission_rewards_claim', ['claim_hash'])
         batch_op.create_index('ix_fission_rewards_unsent', ['status', 'claim_sent_at'],
                               unique=False)
+    # campaigns made before: their plan from their stages, their participants' counts
+    bind = op.get_bind()
+    plans: dict[int, list[dict[str, object]]] = {}
+    for campaign_id, position, invites, reward in bind.execute(sa.text(
+            "SELECT campaign_id, position, invites, reward FROM fission_stages "
+            "ORDER BY campaign_id, position")):
+        plans.setdefault(int(campaign_id), []).append(
+            {"position": int(position), "invites": int(invites), "reward": str(reward)})
+    for campaign_id, plan in plans.items():
+        bind.execute(sa.text("UPDATE fission_campaigns SET plan = :plan WHERE id = :id"),
+                     {"plan": json.dumps(plan, ensure_ascii=False), "id": campaign_id})
+    bind.execute(sa.text(
+        "UPDATE fission_participants SET valid_invites = (SELECT count(*) FROM fission_invites "
+        "i WHERE i.campaign_id = fission_participants.campaign_id AND i.inviter_id = "
+        "fission_participants.member_id AND i.status = 'valid')"))
 
 
 def downgrade() -> None:
@@ -60,11 +80,13 @@ def downgrade() -> None:
         batch_op.drop_column('welcome_due')
     with op.batch_alter_table('fission_participants', schema=None) as batch_op:
         batch_op.drop_constraint('uq_fission_participants_token', type_='unique')
+        batch_op.drop_column('valid_invites')
         batch_op.drop_column('token')
     with op.batch_alter_table('fission_stages', schema=None) as batch_op:
         batch_op.drop_column('cost_cents')
     with op.batch_alter_table('fission_campaigns', schema=None) as batch_op:
         batch_op.drop_constraint('fk_fission_campaigns_completers_code_id_join_codes',
                                  type_='foreignkey')
-        for column in ('completers_code_id', 'completers_tag', 'enrol_newcomers', 'texts'):
+        for column in ('completers_code_id', 'completers_tag', 'enrol_newcomers', 'plan',
+                       'texts'):
             batch_op.drop_column(column)
