@@ -36,6 +36,8 @@ ERROR_CALLS = ("ServiceError", "InvalidInput", "NotFound", "Conflict", "AccessDe
 KEY = re.compile(r"""["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
 PREFIX = re.compile(r"""(?:f["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)\{"""
                     r"""|["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)["']\s*[~+])""")
+# a Term's family: its codes are read as ``{family}.{code}`` (i18n.Term)
+TERM = re.compile(r"""\bTerm\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)["']""")
 SLOT = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}")
 
 
@@ -70,6 +72,7 @@ def scan() -> Found:
         text = path.read_text(encoding="utf-8")
         found.mentioned.update(KEY.findall(text))
         found.prefixes.update(a or b for a, b in PREFIX.findall(text))
+        found.prefixes.update(f"{family}." for family in TERM.findall(text))
         # Babel warns on stderr about f-strings: those build keys from a prefix, counted above
         with path.open("rb") as f, contextlib.redirect_stderr(io.StringIO()):
             for lineno, message, _comments, _context in extract(

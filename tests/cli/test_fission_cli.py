@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from PIL import Image
+
 from tests.cli.test_cli import env, run  # noqa: F401  # the command runner and its data dir
 from tests.factories import raw_join
 
@@ -68,3 +70,36 @@ def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: 
     assert off.exit_code == 2 and "二维码" in off.output
     assert json.loads(run(db, "fission", "end", str(cid), "--json").stdout)["status"] == "ended"
     assert run(db, "fission", "show", "999").exit_code == 2
+
+
+def test_screenshots_through_the_commands(env: Path, fresh_db_url: str,  # noqa: F811
+                                          tmp_path: Path) -> None:
+    """A share task: a screenshot a member sent staff is put in the queue, a decline needs
+    a reason, an approval reserves the reward."""
+    db = fresh_db_url
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(raw_join("e0", "g1", "u0", name="用户0"), ensure_ascii=False))
+    assert run(db, "ingest", str(events)).exit_code == 0
+    cid = json.loads(run(db, "fission", "create", "--name", "分享领书", "--group", "1",
+                         "--stage", "3:杯:5", "--stage", "截图:电子书:10", "--account", "demo",
+                         "--json").stdout)["id"]
+    assert run(db, "fission", "join", str(cid), "--member", "10001").exit_code == 0
+    shot = tmp_path / "shot.png"
+    Image.new("RGB", (40, 80), "#336699").save(shot)
+    missing = run(db, "fission", "submit-shot", str(cid), "--member", "10001", "--file",
+                  str(tmp_path / "nope.png"))
+    assert missing.exit_code == 2 and "没有这个文件" in missing.output
+    made = run(db, "fission", "submit-shot", str(cid), "--member", "10001", "--file",
+               str(shot), "--json")
+    assert made.exit_code == 0, made.output
+    shot_id = json.loads(made.stdout)["id"]
+    (queued,) = json.loads(run(db, "fission", "shots", str(cid), "--json").stdout)
+    assert queued["id"] == shot_id and queued["status"] == "pending"
+    vague = run(db, "fission", "review", str(shot_id), "--decline")
+    assert vague.exit_code == 2 and "原因" in vague.output
+    ok = run(db, "fission", "review", str(shot_id), "--approve", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["status"] == "approved"
+    (reward,) = json.loads(run(db, "fission", "rewards", str(cid), "--json").stdout)
+    assert (reward["reward"], reward["status"]) == ("电子书", "reserved")
+    listed = run(db, "fission", "shots", str(cid), "--status", "all")
+    assert listed.exit_code == 0 and "通过审核" in listed.output

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 
 from qunyun.clock import utcnow
 from tests.factories import raw_join, raw_message
@@ -84,8 +85,12 @@ def _seed(run: Run, tmp: Path) -> None:
              "channel": "海报A", "bio": "想了解课程安排和作息时间，孩子三年级"}]))
     run("ingest", str(events))
     run("fission", "create", "--name", "邀请好友领福利", "--group", "1",
-        "--stage", "2:保温杯:10", "--stage", "5:训练营名额:3", "--account", "demo")
+        "--stage", "2:保温杯:10", "--stage", "5:训练营名额:3", "--stage", "截图:电子书:50",
+        "--account", "demo")
     run("fission", "join", "1", "--member", "10001")
+    shot = tmp / "shot.png"  # a screenshot the member sent staff, waiting for review
+    Image.new("RGB", (390, 844), "#dfe8e4").save(shot)
+    run("fission", "submit-shot", "1", "--member", "10001", "--file", str(shot))
     friends = tmp / "friends.jsonl"  # two friends through 10001's code: the stage is reached
     friends.write_text("\n".join(json.dumps({**raw_join(
         f"fx{i}", "g1", f"fx{i}", name=f"好友{i}", scene="qr", channel="fx1m10001"),

@@ -21,8 +21,10 @@ from qunyun.config import Settings
 from qunyun.domain.fission import (
     FissionError,
     Stage,
+    check_stages,
     check_texts,
     code_parts,
+    completing,
     k_factor,
     parse_stage,
 )
@@ -69,6 +71,16 @@ def test_stages_parse_and_codes_read_back() -> None:
     for bad in ("3:杯:1:1.234", "3:杯:1:-2", "3:杯:1:abc", "3:杯:1:99999999", "3:杯:1:2:3"):
         with pytest.raises(ValueError):
             parse_stage(bad)
+    # a share task: no invites, one per campaign, anywhere in the list; either task completes
+    share = parse_stage("截图:电子书:10")
+    assert (share.kind, share.invites) == ("share", 0)
+    assert parse_stage("share:电子书:10:2").cost_cents == 200
+    assert check_stages([share, Stage(3, "杯", 5), Stage(6, "营", 1)])
+    with pytest.raises(FissionError):
+        check_stages([share, Stage(3, "杯", 5), parse_stage("分享:书:1")])
+    plan = [{"position": 0, "invites": 0, "kind": "share"},
+            {"position": 1, "invites": 3}, {"position": 2, "invites": 6, "kind": "invites"}]
+    assert completing(plan) == {0, 1}
     assert code_parts("fx12m10005") == (12, 10005)
     assert code_parts("海报A") is None and code_parts("fx1") is None
     assert code_parts("fx12done") is None  # the completers' group code credits nobody

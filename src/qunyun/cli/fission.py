@@ -22,7 +22,7 @@ from qunyun.cli.common import (
     session,
 )
 from qunyun.domain.fission import FissionError, parse_stage
-from qunyun.services import fission
+from qunyun.services import fission, fission_shots
 from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 
@@ -265,3 +265,53 @@ def fission_rewards(campaign: int, export: Annotated[Path | None, typer.Option(
         table.add_row(f"{r['display_name']} ({r['number']})", r["reward"],
                       say(f"fission.reward_status.{r['status']}"))
     console.print(table, highlight=False)
+
+
+@fission_app.command("shots")
+def fission_shots_list(campaign: int, status: Annotated[str, typer.Option(
+        help="pending (the queue), approved, declined, or all")] = "pending",
+                       as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The share stage's screenshots waiting for a person (or those decided)."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = fission_shots.list_shots(conn, actor=actor, campaign_id=campaign,
+                                        status="" if status == "all" else status)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", say("fission.member"), say("fission.status"), say("fission.at"))
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['display_name']} ({r['number']})",
+                      say(f"fission.shot_status.{r['status']}"),
+                      r["created_at"].astimezone(_rt.settings.tz).strftime("%Y-%m-%d %H:%M"))
+    console.print(table, highlight=False)
+
+
+@fission_app.command("submit-shot")
+def fission_submit_shot(campaign: int, member: Annotated[str, typer.Option("--member")],
+                        file: Annotated[Path, typer.Option("--file", help="PNG or JPEG")],
+                        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A screenshot a member sent you privately, into the review queue for them."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        if not file.is_file():
+            raise InvalidInput("--file {path}: no such file", path=str(file))
+        out = fission_shots.do_submit(conn, actor=actor, campaign_id=campaign,
+                                      member_id=member_id_by_number(conn, member),
+                                      data=file.read_bytes(),
+                                      folder=Path(rt.settings.data_dir) / "posters",
+                                      now=rt.now())
+    done(as_json, out, say("screenshot {id} is waiting for review", id=out["id"]))
+
+
+@fission_app.command("review")
+def fission_review(shot: int, approve: Annotated[bool, typer.Option(
+        "--approve/--decline", help="Approve, or decline (with --reason)")],
+                   reason: Annotated[str, typer.Option(
+                       help="Why not: the member reads it")] = "",
+                   as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Decide a screenshot: approving reserves the reward (while stock lasts)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        out = fission_shots.do_review(conn, actor=actor, shot_id=shot, approve=approve,
+                                      reason=reason, capabilities=rt.capabilities,
+                                      public_url=rt.settings.public_url, now=rt.now())
+    done(as_json, out, say("screenshot {id}: {status}", id=shot,
+                           status=say(f"fission.shot_status.{out['status']}")))

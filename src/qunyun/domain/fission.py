@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qunyun.i18n import InvalidValue
 
@@ -26,17 +27,25 @@ TEXTS: dict[str, str] = {
     "sold_out": "@{name} 已有效邀请 {count} 人，「{reward}」已经发完了，感谢参与",
     "claim": "{name}，你在「{campaign}」中获得了「{reward}」，请在这里填写收货信息：{link}",
     "completers": "{name}，恭喜完成「{campaign}」！欢迎加入完成者专属群「{group}」：{link}",
+    "shot_approved": "{name}，你的分享截图通过了审核，获得「{reward}」，领奖链接稍后私信发给你",
+    "shot_declined": "{name}，你的分享截图没有通过审核：{reason}。可以重新上传：{share}",
 }
-POSTER_LINE = "\n你的专属海报：{poster}"  # after a welcome without {poster}, where no picture goes
+# after a welcome without {poster}, where no picture goes
+POSTER_LINE = "\n你的专属海报：{poster}"
+# after a welcome without {share}, in a campaign with a share stage
+SHARE_LINE = "\n或者把海报分享到朋友圈，截图上传领「{share_reward}」：{share}"
 # which {…} each text may use (checked when a team writes its own)
 TEXT_FIELDS: dict[str, frozenset[str]] = {
-    "welcome": frozenset({"name", "campaign", "invites", "reward", "link", "poster"}),
+    "welcome": frozenset({"name", "campaign", "invites", "reward", "link", "poster", "share",
+                          "share_reward"}),
     "progress": frozenset({"name", "invitee", "count", "left", "reward"}),
     "done": frozenset({"name", "reward", "count"}),
     "taken_back": frozenset({"name", "invitee", "count"}),
     "sold_out": frozenset({"name", "reward", "count"}),
     "claim": frozenset({"name", "campaign", "reward", "link"}),
     "completers": frozenset({"name", "campaign", "group", "link"}),
+    "shot_approved": frozenset({"name", "reward"}),
+    "shot_declined": frozenset({"name", "reason", "share"}),
 }
 
 
@@ -44,31 +53,40 @@ class FissionError(InvalidValue):
     """A campaign's definition is wrong; the message names the part."""
 
 
+INVITES, SHARE = "invites", "share"  # a stage's task: invite friends, or share and show it
+SHARE_WORDS = ("share", "截图", "分享")
+
+
 @dataclass(frozen=True, slots=True)
 class Stage:
-    invites: int
+    invites: int  # 0 for a share stage
     reward: str
     stock: int
     cost_cents: int = 0  # what one reward costs the team (the report's cost per newcomer)
+    kind: str = INVITES
 
     def to_dict(self) -> dict[str, int | str]:
         return {"invites": self.invites, "reward": self.reward, "stock": self.stock,
-                "cost_cents": self.cost_cents}
+                "cost_cents": self.cost_cents, "kind": self.kind}
 
 
 def parse_stage(text: str) -> Stage:
-    """``INVITES:REWARD:STOCK[:COST]``, e.g. ``3:保温杯:100`` or ``3:保温杯:100:25.5`` (yuan)."""
+    """``INVITES:REWARD:STOCK[:COST]``, e.g. ``3:保温杯:100`` or ``3:保温杯:100:25.5`` (yuan);
+    ``share:REWARD:STOCK`` (or 截图/分享) for sharing the poster, shown by a screenshot a
+    person checks."""
     parts = text.split(":")
     if len(parts) not in (3, 4) or not parts[1].strip():
         raise FissionError("stage {text!r}: write INVITES:REWARD:STOCK[:COST], "
                            "e.g. 3:保温杯:100:25.5", text=text)
+    share = parts[0].strip().lower() in SHARE_WORDS
     try:
-        invites, stock = int(parts[0]), int(parts[2])
+        invites, stock = (0 if share else int(parts[0])), int(parts[2])
     except ValueError:
         raise FissionError("stage {text!r}: INVITES and STOCK are whole numbers",
                            text=text) from None
     cost = parse_cost(parts[3]) if len(parts) == 4 else 0
-    return check_stage(Stage(invites, parts[1].strip()[:64], stock, cost))
+    return check_stage(Stage(invites, parts[1].strip()[:64], stock, cost,
+                             SHARE if share else INVITES))
 
 
 def parse_cost(text: str) -> int:
@@ -81,7 +99,11 @@ def parse_cost(text: str) -> int:
 
 
 def check_stage(stage: Stage) -> Stage:
-    if not 1 <= stage.invites <= 10_000:
+    if stage.kind not in (INVITES, SHARE):
+        raise FissionError("stage kind: invites or share")
+    if stage.kind == SHARE and stage.invites:
+        raise FissionError("a share stage counts no invites")
+    if stage.kind == INVITES and not 1 <= stage.invites <= 10_000:
         raise FissionError("stage invites: between 1 and 10000")
     if not 0 <= stage.stock <= 10_000_000:
         raise FissionError("stage stock: between 0 and 10000000")
@@ -91,10 +113,25 @@ def check_stage(stage: Stage) -> Stage:
 def check_stages(stages: Sequence[Stage]) -> list[Stage]:
     if not stages:
         raise FissionError("stages: at least one (INVITES:REWARD:STOCK)")
-    counts = [s.invites for s in stages]
+    counts = [s.invites for s in stages if s.kind == INVITES]
     if counts != sorted(set(counts)):
         raise FissionError("stages: each needs more invites than the one before")
+    if sum(s.kind == SHARE for s in stages) > 1:
+        raise FissionError("stages: one share stage at most")
     return [check_stage(s) for s in stages]
+
+
+def completing(plan: Sequence[Mapping[str, Any]]) -> frozenset[int]:
+    """The positions whose reward means a participant completed the campaign: the first
+    invite stage, and the share stage (either task done is done)."""
+    first = next((int(s["position"]) for s in plan if s.get("kind", INVITES) == INVITES),
+                 None)
+    shared = {int(s["position"]) for s in plan if s.get("kind") == SHARE}
+    return frozenset(shared | ({first} if first is not None else set()))
+
+
+def share_stage(plan: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    return next((s for s in plan if s.get("kind") == SHARE), None)
 
 
 def participant_code(campaign_id: int, member_number: int) -> str:
@@ -113,8 +150,9 @@ def code_parts(channel: str) -> tuple[int, int] | None:
 
 def next_stage(stages: Sequence[Mapping[str, int | str]], count: int
                ) -> Mapping[str, int | str] | None:
-    """The first stage not yet reached at ``count`` valid invites."""
-    return next((s for s in stages if int(s["invites"]) > count), None)
+    """The first invite stage not yet reached at ``count`` valid invites."""
+    return next((s for s in stages if s.get("kind", INVITES) == INVITES
+                 and int(s["invites"]) > count), None)
 
 
 def k_factor(*, participants: int, invites_sent: int, valid_invites: int) -> dict[str, float]:

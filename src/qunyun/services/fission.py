@@ -51,22 +51,26 @@ from qunyun.domain.actions import (
 )
 from qunyun.domain.fission import (
     CODE_PREFIX,
+    INVITES,
     POSTER_LINE,
+    SHARE_LINE,
     TEXTS,
     FissionError,
     Stage,
     check_stages,
     check_texts,
     code_parts,
+    completing,
     fill,
     k_factor,
     next_stage,
     participant_code,
+    share_stage,
     text_of,
 )
 from qunyun.domain.staff import Permission
 from qunyun.domain.storable import text_problem
-from qunyun.i18n import translate
+from qunyun.i18n import Term, translate
 from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets, tags
 from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from qunyun.services.leads import mask_address, mask_phone
@@ -122,14 +126,14 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
         name=name, platform=platforms.pop(), account=account.strip()[:64], group_ids=ids,
         completers_group_id=completers_group_id, valid_hours=valid_hours, status=ACTIVE,
         poster={}, texts=own_texts, enrol_newcomers=enrol_newcomers,
-        plan=[{"position": i, "invites": st.invites, "reward": st.reward}
+        plan=[{"position": i, "invites": st.invites, "reward": st.reward, "kind": st.kind}
               for i, st in enumerate(checked)],
         completers_tag=_checked_tag(completers_tag),
         created_by=actor.label, created_at=now).returning(fission_campaigns.c.id))
         .scalar_one())
     conn.execute(fission_stages.insert(), [
         {"campaign_id": campaign_id, "position": i, "invites": s.invites, "reward": s.reward,
-         "stock": s.stock, "taken": 0, "cost_cents": s.cost_cents}
+         "stock": s.stock, "taken": 0, "cost_cents": s.cost_cents, "kind": s.kind}
         for i, s in enumerate(checked)])
     audit.record(conn, actor=actor.label, action="fission.create", object_type="campaign",
                  object_id=campaign_id, detail={"name": name, "groups": ids,
@@ -238,7 +242,7 @@ def do_join(uow: UnitOfWork, *, actor: Actor, adapter_for: Callable[[str], Platf
         raise NotFound("member {member_id} not found", member_id=member_id)
     if campaign["status"] != ACTIVE:
         raise Conflict("fission campaign {campaign_id} is {status}", campaign_id=campaign_id,
-                       status=campaign["status"])
+                       status=Term("fission.status", campaign["status"]))
     adapter = adapter_for(campaign["platform"])
     code = participant_code(campaign_id, int(row.number))
     limits = join_codes.limits_of(adapter)
@@ -345,7 +349,7 @@ def poster_for(conn: Connection, *, actor: Actor, campaign_id: int, member_id: i
     settings = dict(campaign["poster"] or {})
     background = (folder / str(settings["background"])) if settings.get("background") \
         else None
-    nickname = _name(conn, member_id)
+    nickname = member_name(conn, member_id)
     key = {"campaign": campaign_id, "name": campaign["name"], "nickname": nickname,
            "link": mine["link"], "settings": settings,
            "background": background.stat().st_mtime_ns if background and background.is_file()
@@ -436,8 +440,8 @@ def note_leave(conn: Connection, *, group_id: int, member_id: int,
         count = _valid_count(conn, int(r.campaign_id), int(r.inviter_id))
         actions.append((RULE, SendText(
             group_id=group_id, mention_member_ids=(int(r.inviter_id),),
-            text=fill(text_of(r.texts, "taken_back"), name=_name(conn, int(r.inviter_id)),
-                      invitee=_name(conn, member_id), count=count))))
+            text=fill(text_of(r.texts, "taken_back"), name=member_name(conn, int(r.inviter_id)),
+                      invitee=member_name(conn, member_id), count=count))))
     return actions
 
 
@@ -481,6 +485,11 @@ def _poster_url(public_url: str, token: str | None) -> str:
     return f"{public_url.rstrip('/')}/fission/p/{token}.png" if public_url and token else ""
 
 
+def share_url(public_url: str, token: str | None) -> str:
+    """Where a participant uploads the screenshot of their shared poster."""
+    return f"{public_url.rstrip('/')}/fission/s/{token}" if public_url and token else ""
+
+
 def _welcome_newcomers(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAdapter],
                        capabilities: CapabilityLookup, now: datetime, public_url: str) -> int:
     """Each newcomer is taken by one worker (a conditional UPDATE) before the platform makes
@@ -516,16 +525,22 @@ def _welcome_newcomers(uow: UnitOfWork, *, adapter_for: Callable[[str], Platform
         with uow.write() as conn:
             campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
             platform = str(campaign["platform"])
-            first = campaign["stages"][0]
+            first = next((st for st in campaign["stages"] if st["kind"] == INVITES),
+                         campaign["stages"][0])
             poster = _poster_url(public_url, mine["token"])
             can = capabilities(platform)
             picture = bool(poster) and Capability.SEND_IMAGE in can
             template = text_of(campaign["texts"], "welcome")
             if poster and not picture and "{poster}" not in template:
                 template += POSTER_LINE  # no picture here: the poster's address instead
-            text = fill(template, name=_name(conn, int(member_id)), campaign=campaign["name"],
+            shared = share_stage(campaign["plan"])
+            share = share_url(public_url, mine["token"]) if shared else ""
+            if share and "{share}" not in template:
+                template += SHARE_LINE
+            text = fill(template, name=member_name(conn, int(member_id)), campaign=campaign["name"],
                         invites=first["invites"], reward=first["reward"], link=mine["link"],
-                        poster=poster)
+                        poster=poster, share=share,
+                        share_reward=shared["reward"] if shared else "")
             outbox.enqueue(conn, platform=platform, capabilities=can, now=now,
                            key_prefix=f"fission-welcome:{invite_id}", actions=[(RULE, SendText(
                                group_id=int(group_id), mention_member_ids=(int(member_id),),
@@ -556,7 +571,8 @@ def _follow_rewards(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAda
                 continue
             campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
         taken += 1
-        completers = campaign["completers_group_id"] if position == 0 else None
+        completers = (campaign["completers_group_id"]
+                      if position in completing(campaign["plan"]) else None)
         link = "" if completers is None else _completers_link(uow, campaign, adapter_for)
         with uow.write() as conn:
             actions = _reward_messages(conn, campaign=campaign, member_id=int(member_id),
@@ -576,14 +592,14 @@ def _reward_messages(conn: Connection, *, campaign: dict[str, Any], member_id: i
     to the completers' group — or a staff task when no code could be made — and the tag."""
     reward = conn.execute(select(fission_rewards.c.reward, fission_rewards.c.position).where(
         fission_rewards.c.id == reward_id)).one()
-    name = _name(conn, member_id)
-    home = _home_group(conn, campaign, member_id)
+    name = member_name(conn, member_id)
+    home = home_group(conn, campaign, member_id)
     actions: list[tuple[str, Action]] = [(RULE, SendPrivate(
         group_id=home, member_id=member_id,
         text=fill(text_of(campaign["texts"], "claim"), name=name, campaign=campaign["name"],
                   reward=reward.reward, link=claim_link(public_url, token))))]
     completers = campaign["completers_group_id"]
-    if reward.position != 0 or completers is None:
+    if reward.position not in completing(campaign["plan"]) or completers is None:
         return actions
     group_name = conn.execute(select(groups.c.name).where(groups.c.id == completers)
                               ).scalar_one()
@@ -605,7 +621,7 @@ def _reward_messages(conn: Connection, *, campaign: dict[str, Any], member_id: i
     return actions
 
 
-def _home_group(conn: Connection, campaign: dict[str, Any], member_id: int) -> int:
+def home_group(conn: Connection, campaign: dict[str, Any], member_id: int) -> int:
     """The campaign group the member is in (a private message goes through its bot)."""
     found = conn.execute(select(memberships.c.group_id).where(
         memberships.c.member_id == member_id, memberships.c.left_at.is_(None),
@@ -756,8 +772,8 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
     texts, plan = conn.execute(select(fission_campaigns.c.texts, fission_campaigns.c.plan)
                                .where(fission_campaigns.c.id == invite["campaign_id"])).one()
     return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
-                     inviter_name=_name(conn, inviter),
-                     invitee_name=_name(conn, int(invite["invitee_id"])),
+                     inviter_name=member_name(conn, inviter),
+                     invitee_name=member_name(conn, int(invite["invitee_id"])),
                      group_id=int(invite["group_id"]), at=at, texts=texts, plan=plan)
 
 
@@ -768,26 +784,16 @@ def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name:
     once, so the stage reached at exactly this count is settled once), reserve that stage's
     reward while stock lasts, and say how far they are. ``plan``: the campaign's stages."""
     count = int(conn.execute(_COUNT_UP, {"c": campaign_id, "m": inviter}).scalar_one())
-    reached = next((st for st in plan if int(st["invites"]) == count), None)
+    reached = next((st for st in plan if st.get("kind", INVITES) == INVITES
+                    and int(st["invites"]) == count), None)
     says: list[str] = []
     if reached is not None:
-        rewarded = insert_ignore(conn, fission_rewards, {
-            "campaign_id": campaign_id, "member_id": inviter, "position": reached["position"],
-            "reward": reached["reward"], "status": "reserved", "created_at": at},
-            ["campaign_id", "member_id", "position"])
-        took = rewarded is not None and conn.execute(update(fission_stages).where(
-            fission_stages.c.campaign_id == campaign_id,
-            fission_stages.c.position == reached["position"],
-            fission_stages.c.taken < fission_stages.c.stock)
-            .values(taken=fission_stages.c.taken + 1)).rowcount
-        if took:
-            says.append(fill(text_of(texts, "done"), name=inviter_name,
-                             reward=reached["reward"], count=count))
-        elif rewarded is not None:  # the stock ran out: no reward, and they are told so
-            conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
-                         .values(status="sold_out"))
-            says.append(fill(text_of(texts, "sold_out"), name=inviter_name,
-                             reward=reached["reward"], count=count))
+        outcome = reserve_reward(conn, campaign_id=campaign_id, member_id=inviter,
+                                 position=int(reached["position"]),
+                                 reward=str(reached["reward"]), at=at)
+        if outcome is not None:  # reserved, or the stock ran out: they are told either way
+            says.append(fill(text_of(texts, "done" if outcome == "reserved" else "sold_out"),
+                             name=inviter_name, reward=reached["reward"], count=count))
     if not says:
         ahead = next_stage(plan, count)
         if ahead is not None:
@@ -798,11 +804,33 @@ def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name:
             for text in says]
 
 
+def reserve_reward(conn: Connection, *, campaign_id: int, member_id: int, position: int,
+                   reward: str, at: datetime) -> str | None:
+    """A stage reached: its reward reserved while stock lasts (one conditional UPDATE, so
+    never more than the stock whatever runs at once) — ``"reserved"``, ``"sold_out"`` (kept
+    as such, so it is not tried again), or None when this stage was settled for them before.
+    """
+    rewarded = insert_ignore(conn, fission_rewards, {
+        "campaign_id": campaign_id, "member_id": member_id, "position": position,
+        "reward": reward, "status": "reserved", "created_at": at},
+        ["campaign_id", "member_id", "position"])
+    if rewarded is None:
+        return None
+    if conn.execute(update(fission_stages).where(
+            fission_stages.c.campaign_id == campaign_id, fission_stages.c.position == position,
+            fission_stages.c.taken < fission_stages.c.stock)
+            .values(taken=fission_stages.c.taken + 1)).rowcount:
+        return "reserved"
+    conn.execute(update(fission_rewards).where(fission_rewards.c.id == rewarded)
+                 .values(status="sold_out"))
+    return "sold_out"
+
+
 def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
     return int(conn.execute(_VALID_COUNT, {"c": campaign_id, "m": inviter}).scalar() or 0)
 
 
-def _name(conn: Connection, member_id: int) -> str:
+def member_name(conn: Connection, member_id: int) -> str:
     row = conn.execute(select(members.c.display_name, members.c.number).where(
         members.c.id == member_id)).one()
     return shown_name(row.display_name, row.number)
@@ -834,16 +862,21 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         select(members.c.id, members.c.display_name, members.c.number)
         .join(involved, involved.c[0] == members.c.id))}
     valid = [i for i in invites if i["status"] == "valid"]
-    completed = {r["member_id"] for r in rewards if r["position"] == 0}
+    done = completing(campaign["plan"])
+    first_done: dict[int, datetime] = {}  # when each completed (a task done, stock or not)
+    for r in rewards:
+        if r["position"] in done:
+            first_done[r["member_id"]] = min(r["created_at"],
+                                             first_done.get(r["member_id"], r["created_at"]))
+    completed = set(first_done)
     by_inviter = Counter(i["inviter_id"] for i in valid)
     daily: dict[str, Counter[str]] = defaultdict(Counter)
     for i in invites:
         daily[i["joined_at"].astimezone(tz).date().isoformat()]["joins"] += 1
         if i["status"] == "valid":
             daily[i["valid_at"].astimezone(tz).date().isoformat()]["valid"] += 1
-    for r in rewards:
-        if r["position"] == 0:
-            daily[r["created_at"].astimezone(tz).date().isoformat()]["completions"] += 1
+    for at in first_done.values():
+        daily[at.astimezone(tz).date().isoformat()]["completions"] += 1
     for at in people.values():
         daily[at.astimezone(tz).date().isoformat()]["participants"] += 1
     parent = {i["invitee_id"]: i["inviter_id"] for i in valid}
@@ -884,7 +917,7 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
                     for status in ("reserved", "shipped", "cancelled", "sold_out")}
         | {"claimed": sum(1 for r in rewards if r["claimed_at"] is not None)},
         "cost": _cost(campaign["stages"], rewards, len(valid)),
-        "hours_to_complete": _hours_to_complete(people, rewards),
+        "hours_to_complete": _hours_to_complete(people, first_done),
         "k_factor": k_factor(participants=len(people), invites_sent=len(invites),
                              valid_invites=len(valid)),
         "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
@@ -907,11 +940,11 @@ def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: in
             "per_valid_newcomer_cents": round(total / valid) if valid else None}
 
 
-def _hours_to_complete(people: dict[int, datetime], rewards: list[dict[str, Any]]
+def _hours_to_complete(people: dict[int, datetime], first_done: dict[int, datetime]
                        ) -> dict[str, float | None]:
-    """From taking part to reaching the first stage: the median and the slowest tenth."""
-    spans = sorted((r["created_at"] - people[r["member_id"]]).total_seconds() / 3600
-                   for r in rewards if r["position"] == 0 and r["member_id"] in people)
+    """From taking part to completing: the median and the slowest tenth."""
+    spans = sorted((at - people[m]).total_seconds() / 3600
+                   for m, at in first_done.items() if m in people)
     if not spans:
         return {"median": None, "p90": None}
     return {"median": round(statistics.median(spans), 2),

@@ -21,6 +21,7 @@ from typing import Any
 import qrcode  # type: ignore[import-untyped]  # no stubs published
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+from qunyun.i18n import Term
 from qunyun.services.errors import InvalidInput
 
 WIDTH, HEIGHT = 750, 1334  # a phone screen's poster
@@ -92,19 +93,29 @@ def check_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 def store_background(folder: Path, campaign_id: int, data: bytes) -> str:
     """An uploaded background, checked and kept as a PNG of at most 1500 px a side."""
+    return store_picture(folder, f"campaign-{campaign_id}-background.png", data,
+                         field="background")
+
+
+def store_picture(folder: Path, name: str, data: bytes, *, field: str, side: int = 1500
+                  ) -> str:
+    """An uploaded PNG or JPEG, checked and re-encoded as a PNG of at most ``side`` px a side
+    (only pixels are kept: nothing else in the file survives); ``field`` names it in errors.
+    """
     if len(data) > MAX_UPLOAD:
-        raise InvalidInput("background: at most {mb} MB", mb=MAX_UPLOAD // 1024 // 1024)
+        raise InvalidInput("{field}: at most {mb} MB", field=Term("picture", field),
+                           mb=MAX_UPLOAD // 1024 // 1024)
     try:
         opened = Image.open(io.BytesIO(data))
         opened.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise InvalidInput("background: not a PNG or JPEG picture") from None
+        raise InvalidInput("{field}: not a PNG or JPEG picture",
+                           field=Term("picture", field)) from None
     if opened.format not in ("PNG", "JPEG"):
-        raise InvalidInput("background: not a PNG or JPEG picture")
+        raise InvalidInput("{field}: not a PNG or JPEG picture", field=Term("picture", field))
     image = opened.convert("RGB")
-    image.thumbnail((1500, 1500))
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"campaign-{campaign_id}-background.png"
+    image.thumbnail((side, side))
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
     image.save(folder / name, format="PNG")
     return name
 

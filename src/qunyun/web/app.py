@@ -22,6 +22,7 @@ from qunyun import __version__
 from qunyun.adapters.platforms.base import PlatformError
 from qunyun.bootstrap import Runtime
 from qunyun.i18n import translate
+from qunyun.services import posters
 from qunyun.services.errors import ServiceError, TooManyAttempts, in_words
 from qunyun.web.deps import CsrfFailed, LoginRequired, language, make_templates, render
 from qunyun.web.edge import JsonGuard, SecurityHeaders, check_request
@@ -53,6 +54,7 @@ from qunyun.web.routes import (
     users,
     wecom,
 )
+from qunyun.web.routes.fission import PICTURE_PATHS
 from qunyun.web.routes.imports import IMPORT_PATHS
 
 log = logging.getLogger(__name__)
@@ -94,8 +96,10 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
                        max_age=14 * 24 * 3600)
     app.add_middleware(SecurityHeaders, https=runtime.settings.https)
     app.add_middleware(JsonGuard)
+    pictures = max(runtime.settings.max_body_bytes, posters.MAX_UPLOAD + 256 * 1024)
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes,
-                       larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes))
+                       larger=dict.fromkeys(IMPORT_PATHS, runtime.settings.max_import_bytes),
+                       larger_under=dict.fromkeys(PICTURE_PATHS, pictures))
     app.add_middleware(CallbackFastPath, runtime=runtime)  # outermost: first to look
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,

@@ -11,19 +11,25 @@ class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, whether or not they declare a length.
 
     ``larger`` gives exact paths their own limit (the chat-export upload takes files far
-    beyond what any form or JSON body needs)."""
+    beyond what any form or JSON body needs); ``larger_under`` paths under a prefix (the
+    fission pages, where posters' backgrounds and phones' screenshots are uploaded)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int,
-                 larger: Mapping[str, int] | None = None) -> None:
+                 larger: Mapping[str, int] | None = None,
+                 larger_under: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.larger = dict(larger or {})
+        self.larger_under = dict(larger_under or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
+        path = scope.get("path", "")
+        limit = self.larger.get(path) or next(
+            (n for prefix, n in self.larger_under.items() if path.startswith(prefix)),
+            self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(send)

@@ -1090,6 +1090,7 @@ fission_stages = Table(
     Column("stock", Integer, nullable=False),
     Column("taken", Integer, nullable=False, default=0),
     Column("cost_cents", Integer, nullable=False, default=0),  # what one reward costs
+    Column("kind", String(16), nullable=False, default="invites"),  # invites | share
 )
 
 fission_participants = Table(
@@ -1154,6 +1155,23 @@ fission_rewards = Table(
     UniqueConstraint("campaign_id", "member_id", "position", name="uq_fission_rewards_stage"),
     UniqueConstraint("claim_hash", name="uq_fission_rewards_claim"),
     Index("ix_fission_rewards_unsent", "status", "claim_sent_at"),
+)
+
+fission_shots = Table(  # a share stage's screenshots, each checked by a person
+    "fission_shots",
+    metadata,
+    _id(),
+    Column("campaign_id", Id, ForeignKey("fission_campaigns.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("position", Integer, nullable=False),  # the share stage
+    Column("file", String(200), nullable=False),  # under <data dir>/posters/shots
+    Column("status", String(16), nullable=False),  # pending | approved | declined
+    Column("reason", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(128), nullable=False, default=""),
+    Index("ix_fission_shots_queue", "campaign_id", "status"),
+    Index("ix_fission_shots_member", "campaign_id", "member_id"),
 )
 
 audit_log = Table(

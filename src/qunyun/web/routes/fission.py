@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.fission import TEXT_FIELDS, TEXTS, FissionError, parse_stage
+from qunyun.domain.fission import TEXT_FIELDS, TEXTS, FissionError, parse_stage, share_stage
 from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
-from qunyun.services import fission, posters
+from qunyun.services import fission, fission_shots, posters
 from qunyun.services.errors import InvalidInput, ServiceError
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -30,6 +30,9 @@ from qunyun.web.deps import (
 )
 
 router = APIRouter(include_in_schema=False)
+# where pictures are uploaded (posters' backgrounds, screenshots): bodies up to posters'
+# MAX_UPLOAD, not the forms' limit
+PICTURE_PATHS = ("/fission/", "/api/v1/fission/")
 
 
 @router.get("/fission")
@@ -85,6 +88,8 @@ def _report_page(request: Request, conn: Any, actor: Any, runtime: Any, campaign
         "claim_link": claim_link, "public_url": runtime.settings.public_url,
         "daily_chart": _daily_chart(out, language(request)),
         "tree_chart": _tree_chart(out, language(request)),
+        "shots": fission_shots.list_shots(conn, actor=actor, campaign_id=campaign_id),
+        "share": share_stage(out["campaign"]["plan"]),
         "rewards": fission.list_rewards(conn, actor=actor, campaign_id=campaign_id)})
 
 
@@ -284,3 +289,85 @@ def fission_join(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
                            campaign_id=campaign_id, member_id=member_id, now=runtime.now())
     return RedirectResponse(f"/fission/{campaign_id}?code={made['code']}#participant",
                             status_code=303)
+
+
+# --- screenshots of shared posters: the member's upload link, the review queue -------------
+
+
+async def _picture(request: Request, field: str = "screenshot") -> bytes:
+    form = await request.form()
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("{field}: choose a picture", field=field)
+    return await upload.read()
+
+
+@router.get("/fission/s/{token}")
+@access(PUBLIC)
+def share_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
+    """The participant's upload link for the screenshot of their shared poster."""
+    csrf_token(request)
+    try:
+        with runtime.uow.read() as conn:
+            form = fission_shots.share_form(conn, token=token)
+    except ServiceError as exc:
+        return render(request, "share.html", {"problem": exc}, status_code=exc.status_code)
+    return render(request, "share.html", {"form": form, "token": token})
+
+
+@router.post("/fission/s/{token}")
+@access(PUBLIC)
+async def share_upload(request: Request, token: str, runtime: RuntimeDep) -> Response:
+    await check_csrf(request)
+    try:
+        data = await _picture(request)
+        with runtime.uow.write() as conn:
+            fission_shots.do_upload(conn, token=token, data=data, folder=_folder(runtime),
+                                    now=runtime.now())
+            form = fission_shots.share_form(conn, token=token)
+    except InvalidInput as exc:
+        with runtime.uow.read() as conn:
+            form = fission_shots.share_form(conn, token=token)
+        return render(request, "share.html", {"form": form, "token": token, "error": exc},
+                      status_code=400)
+    except ServiceError as exc:
+        return render(request, "share.html", {"problem": exc}, status_code=exc.status_code)
+    return render(request, "share.html", {"form": form, "token": token, "sent": True})
+
+
+@router.get("/fission/shots/{shot_id}.png")
+@access(Permission.VIEW)
+def shot_picture(shot_id: int, actor: CurrentActor, conn: ReadConn,
+                 runtime: RuntimeDep) -> Response:
+    png = fission_shots.shot_image(conn, actor=actor, shot_id=shot_id, folder=_folder(runtime))
+    return Response(png, media_type="image/png", headers={"cache-control": "private"})
+
+
+@router.post("/fission/shots/{shot_id}")
+@access(Permission.OPERATE)
+def shot_review(shot_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                decision: str = Form(...), reason: str = Form("", max_length=200)
+                ) -> Response:
+    if decision not in ("approve", "decline"):
+        raise InvalidInput("decision: approve or decline")
+    with runtime.uow.write() as conn:
+        shot = fission_shots.do_review(
+            conn, actor=actor, shot_id=shot_id, approve=decision == "approve", reason=reason,
+            capabilities=runtime.capabilities, public_url=runtime.settings.public_url,
+            now=runtime.now())
+    return RedirectResponse(f"/fission/{shot['campaign_id']}#fission-shots", status_code=303)
+
+
+@router.post("/fission/{campaign_id}/shots")
+@access(Permission.OPERATE)
+async def shot_submit(request: Request, campaign_id: int, actor: CurrentActor,
+                      runtime: RuntimeDep) -> Response:
+    """A screenshot a member sent staff privately, put in the queue for them."""
+    form = await request.form()
+    data = await _picture(request)
+    with runtime.uow.write() as conn:
+        member_id = member_id_by_number(conn, str(form.get("number", "")).strip())
+        fission_shots.do_submit(conn, actor=actor, campaign_id=campaign_id,
+                                member_id=member_id, data=data, folder=_folder(runtime),
+                                now=runtime.now())
+    return RedirectResponse(f"/fission/{campaign_id}#fission-shots", status_code=303)

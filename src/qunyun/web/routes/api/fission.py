@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from qunyun.domain.fission import Stage
 from qunyun.domain.staff import Permission
-from qunyun.services import fission
+from qunyun.services import fission, fission_shots
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["fission"])
@@ -179,6 +179,47 @@ def new_claim_link(reward_id: int, actor: CurrentActor, runtime: RuntimeDep
         return {"link": fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
                                                   public_url=runtime.settings.public_url,
                                                   now=runtime.now())}
+
+
+@router.get("/fission/campaigns/{campaign_id}/shots")
+@access(Permission.VIEW)
+def shots(campaign_id: int, actor: CurrentActor, conn: ReadConn,
+          status: str = "pending") -> list[dict[str, Any]]:
+    """The share stage's screenshots: the review queue (``pending``), ``approved``,
+    ``declined``, or all (``status=``); each picture at ``/fission/shots/{id}.png``."""
+    return fission_shots.list_shots(conn, actor=actor, campaign_id=campaign_id, status=status)
+
+
+@router.post("/fission/campaigns/{campaign_id}/shots", status_code=201)
+@access(Permission.OPERATE)
+async def submit_shot(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                      member_id: int = Form(...), screenshot: UploadFile = File(...)
+                      ) -> dict[str, Any]:
+    """A screenshot a member sent staff privately, into the queue for them (multipart)."""
+    data = await screenshot.read()
+    with runtime.uow.write() as conn:
+        return fission_shots.do_submit(conn, actor=actor, campaign_id=campaign_id,
+                                       member_id=member_id, data=data,
+                                       folder=Path(runtime.settings.data_dir) / "posters",
+                                       now=runtime.now())
+
+
+class ShotReview(BaseModel):
+    approve: bool
+    reason: str = Field("", max_length=200)
+
+
+@router.post("/fission/shots/{shot_id}")
+@access(Permission.OPERATE)
+def review_shot(shot_id: int, body: ShotReview, actor: CurrentActor,
+                runtime: RuntimeDep) -> dict[str, Any]:
+    """Approve (the reward is reserved while stock lasts) or decline with a reason; the
+    member is told privately; a second decision is 409."""
+    with runtime.uow.write() as conn:
+        return fission_shots.do_review(
+            conn, actor=actor, shot_id=shot_id, approve=body.approve, reason=body.reason,
+            capabilities=runtime.capabilities, public_url=runtime.settings.public_url,
+            now=runtime.now())
 
 
 class RewardUpdate(BaseModel):

@@ -34,6 +34,8 @@ def upgrade() -> None:
     with op.batch_alter_table('fission_stages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('cost_cents', sa.Integer(), nullable=False,
                                       server_default='0'))
+        batch_op.add_column(sa.Column('kind', sa.String(length=16), nullable=False,
+                                      server_default='invites'))
     with op.batch_alter_table('fission_participants', schema=None) as batch_op:
         batch_op.add_column(sa.Column('token', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('valid_invites', sa.Integer(), nullable=False,
@@ -52,14 +54,34 @@ def upgrade() -> None:
         batch_op.create_unique_constraint('uq_fission_rewards_claim', ['claim_hash'])
         batch_op.create_index('ix_fission_rewards_unsent', ['status', 'claim_sent_at'],
                               unique=False)
+    op.create_table(
+        'fission_shots',
+        sa.Column('id', Id, autoincrement=True, nullable=False),
+        sa.Column('campaign_id', Id, nullable=False),
+        sa.Column('member_id', Id, nullable=False),
+        sa.Column('position', sa.Integer(), nullable=False),
+        sa.Column('file', sa.String(length=200), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('reason', sa.String(length=200), nullable=False),
+        sa.Column('created_at', UTCDateTime(timezone=True), nullable=False),
+        sa.Column('decided_at', UTCDateTime(timezone=True), nullable=True),
+        sa.Column('decided_by', sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(['campaign_id'], ['fission_campaigns.id'],
+                                name='fk_fission_shots_campaign_id_fission_campaigns'),
+        sa.ForeignKeyConstraint(['member_id'], ['members.id'],
+                                name='fk_fission_shots_member_id_members'),
+        sa.PrimaryKeyConstraint('id', name='pk_fission_shots'))
+    op.create_index('ix_fission_shots_queue', 'fission_shots', ['campaign_id', 'status'])
+    op.create_index('ix_fission_shots_member', 'fission_shots', ['campaign_id', 'member_id'])
     # campaigns made before: their plan from their stages, their participants' counts
     bind = op.get_bind()
     plans: dict[int, list[dict[str, object]]] = {}
     for campaign_id, position, invites, reward in bind.execute(sa.text(
-            "SELECT campaign_id, position, invites, reward FROM fission_stages "
+            "SELECT campaign_id, position, invites, reward FROM fission_stages "  # all invites
             "ORDER BY campaign_id, position")):
         plans.setdefault(int(campaign_id), []).append(
-            {"position": int(position), "invites": int(invites), "reward": str(reward)})
+            {"position": int(position), "invites": int(invites), "reward": str(reward),
+             "kind": "invites"})
     for campaign_id, plan in plans.items():
         bind.execute(sa.text("UPDATE fission_campaigns SET plan = :plan WHERE id = :id"),
                      {"plan": json.dumps(plan, ensure_ascii=False), "id": campaign_id})
@@ -70,6 +92,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_fission_shots_member', table_name='fission_shots')
+    op.drop_index('ix_fission_shots_queue', table_name='fission_shots')
+    op.drop_table('fission_shots')
     with op.batch_alter_table('fission_rewards', schema=None) as batch_op:
         batch_op.drop_index('ix_fission_rewards_unsent')
         batch_op.drop_constraint('uq_fission_rewards_claim', type_='unique')
@@ -83,6 +108,7 @@ def downgrade() -> None:
         batch_op.drop_column('valid_invites')
         batch_op.drop_column('token')
     with op.batch_alter_table('fission_stages', schema=None) as batch_op:
+        batch_op.drop_column('kind')
         batch_op.drop_column('cost_cents')
     with op.batch_alter_table('fission_campaigns', schema=None) as batch_op:
         batch_op.drop_constraint('fk_fission_campaigns_completers_code_id_join_codes',
