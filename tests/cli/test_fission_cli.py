@@ -103,3 +103,13 @@ def test_screenshots_through_the_commands(env: Path, fresh_db_url: str,  # noqa:
     assert (reward["reward"], reward["status"]) == ("电子书", "reserved")
     listed = run(db, "fission", "shots", str(cid), "--status", "all")
     assert listed.exit_code == 0 and "通过审核" in listed.output
+    # the plan rehearsed on the sandbox: a new campaign, this one untouched
+    wrong = run(db, "fission", "rehearse", str(cid), "--share", "2")
+    assert wrong.exit_code == 2 and "转发比例" in wrong.output
+    rehearsed = run(db, "fission", "rehearse", str(cid), "--seeds", "5", "--days", "1",
+                    "--share", "1", "--json")
+    assert rehearsed.exit_code == 0, rehearsed.output
+    out = json.loads(rehearsed.stdout)
+    assert out["campaign_id"] != cid and out["report"]["participants"] >= 5
+    assert json.loads(run(db, "fission", "report", str(cid), "--json").stdout)[
+        "participants"] == 1

@@ -28,7 +28,7 @@ from qunyun.domain.fission import (
     k_factor,
     parse_stage,
 )
-from qunyun.services import fission
+from qunyun.services import fission, fission_rehearsal
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import IngestResult, do_ingest_event
 from qunyun.services.members import member_id_by_number
@@ -409,3 +409,41 @@ def test_a_participants_poster_carries_their_code_and_name_inside_it(
     with pytest.raises(NotFound, match="does not take part"):
         fission.poster_for(conn, actor=SYSTEM, campaign_id=campaign["id"],
                            member_id=999999, folder=folder)
+
+
+def test_a_rehearsal_on_the_sandbox_grows_in_generations_and_repeats(
+        conn: Connection, runtime: Runtime) -> None:
+    """The plan of a campaign, rehearsed with simulated people through the real path: seeds
+    share, friends join through their codes and take part in turn, some leave within the
+    window; the numbers add up, the stock is never overdrawn, and the same seed gives the
+    same rehearsal."""
+    feed = Feed(conn, runtime)
+    gid = feed.join("g1", "owner", 0).group_id
+    assert gid is not None
+    source = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="邀 2 人领资料", group_ids=[gid], account="demo",
+        stages=[Stage(2, "资料包", 15, 300), Stage(5, "训练营名额", 2)], valid_hours=2,
+        now=T0)
+    plan = fission_rehearsal.Rehearsal(seeds=20, share=0.7, friends=2.5, leave=0.2, days=2,
+                                       seed=11)
+    results = []
+    for minute in (0, 1):  # twice, at different times: separate groups, the same story
+        results.append(fission_rehearsal.do_rehearse(
+            runtime.uow, actor=SYSTEM, campaign_id=source["id"], plan=plan,
+            adapter_for=runtime.adapter, config=runtime.ingest_config,
+            capabilities=runtime.capabilities, now=T0 + timedelta(days=5, minutes=minute)))
+    first, second = results
+    assert first["campaign_id"] != second["campaign_id"]
+    report = first["report"]
+    assert report == second["report"] | {"daily": report["daily"]}  # days shift by a minute
+    assert report["participants"] > 20 + 10  # newcomers took part: a second generation
+    assert report["invites_sent"] == first["joins"]
+    assert report["valid_invites"] + report["revoked"] <= report["invites_sent"]
+    assert 0 < report["revoked"] < report["invites_sent"] * 0.4
+    taken = [s["taken"] for s in report["stages"]]
+    assert taken[0] <= 15 and taken[1] <= 2 and taken[0] == min(15, report["completed"])
+    with pytest.raises(InvalidInput):
+        fission_rehearsal.do_rehearse(
+            runtime.uow, actor=SYSTEM, campaign_id=source["id"],
+            plan=fission_rehearsal.Rehearsal(share=1.5), adapter_for=runtime.adapter,
+            config=runtime.ingest_config, capabilities=runtime.capabilities, now=T0)

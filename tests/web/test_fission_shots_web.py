@@ -167,3 +167,28 @@ def test_a_campaign_without_a_share_task_has_no_upload_link(client: TestClient,
     token = conn.execute(select(fission_participants.c.token)).scalar_one()
     page = client.get(f"/fission/s/{token}")
     assert page.status_code == 404 and "没有分享截图任务" in page.text
+
+
+def test_a_rehearsal_from_the_page_and_the_api(client: TestClient, conn: Connection,
+                                              runtime: Runtime, staff: dict[str, str]) -> None:
+    cid, _tokens = _campaign(conn, runtime)
+    csrf = login(client, staff["operator"])
+    page = client.get(f"/fission/{cid}").text
+    assert 'id="rehearse-form"' in page
+    made = client.post(f"/fission/{cid}/rehearse", data={
+        "csrf_token": csrf, "seeds": "6", "share": "80", "friends": "2", "leave": "10",
+        "days": "1"})
+    assert made.status_code == 303
+    rehearsal = client.get(made.headers["location"])
+    assert rehearsal.status_code == 200 and "彩排·分享领电子书" in rehearsal.text
+    before = snapshot(conn)
+    bad = client.post(f"/fission/{cid}/rehearse", data={"csrf_token": csrf, "seeds": "x"})
+    assert bad.status_code == 422 and "只能填数字" in bad.text
+    api = client.post(f"/api/v1/fission/campaigns/{cid}/rehearse",
+                      headers={"x-csrf-token": csrf}, json={"share": 3})
+    assert api.status_code == 422
+    assert snapshot(conn) == before
+    out = client.post(f"/api/v1/fission/campaigns/{cid}/rehearse",
+                      headers={"x-csrf-token": csrf},
+                      json={"seeds": 4, "days": 1, "share": 1, "friends": 1}).json()
+    assert out["report"]["participants"] >= 4 and out["source_id"] == cid

@@ -22,7 +22,7 @@ from qunyun.cli.common import (
     session,
 )
 from qunyun.domain.fission import FissionError, parse_stage
-from qunyun.services import fission, fission_shots
+from qunyun.services import fission, fission_rehearsal, fission_shots
 from qunyun.services.errors import InvalidInput
 from qunyun.services.members import member_id_by_number
 
@@ -315,3 +315,31 @@ def fission_review(shot: int, approve: Annotated[bool, typer.Option(
                                       public_url=rt.settings.public_url, now=rt.now())
     done(as_json, out, say("screenshot {id}: {status}", id=shot,
                            status=say(f"fission.shot_status.{out['status']}")))
+
+
+@fission_app.command("rehearse")
+def fission_rehearse(
+    campaign: int,
+    seeds: Annotated[int, typer.Option(help="Members taking part at the start")] = 30,
+    share: Annotated[float, typer.Option(help="Share of participants who share (0–1)")] = 0.5,
+    friends: Annotated[float, typer.Option(help="Friends a sharer brings, on average")] = 2.0,
+    leave: Annotated[float, typer.Option(
+        help="Share of friends who leave within the window (0–1)")] = 0.1,
+    days: Annotated[int, typer.Option(help="Days rehearsed, ending now")] = 7,
+    seed: Annotated[int, typer.Option(help="Same seed, same rehearsal")] = 7,
+    max_joins: Annotated[int, typer.Option("--max-joins")] = 20_000,
+    as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Rehearse the campaign's plan on the sandbox with simulated people (a new campaign
+    over new sandbox groups; the real one is untouched)."""
+    plan = fission_rehearsal.Rehearsal(seeds=seeds, share=share, friends=friends, leave=leave,
+                                       days=days, seed=seed, max_joins=max_joins)
+    with runtime() as rt:
+        actor = acting(rt, as_user)
+        out = fission_rehearsal.do_rehearse(
+            rt.uow, actor=actor, campaign_id=campaign, plan=plan, adapter_for=rt.adapter,
+            config=rt.ingest_config, capabilities=rt.capabilities, now=rt.now())
+    r = out["report"]
+    done(as_json, out, say("rehearsal {id}: {participants} took part, {valid} valid invites, "
+                           "{completed} completed, K {k}", id=out["campaign_id"],
+                           participants=r["participants"], valid=r["valid_invites"],
+                           completed=r["completed"], k=r["k_factor"]["k"]))

@@ -378,7 +378,8 @@ def public_poster(conn: Connection, *, token: str, folder: Path) -> bytes:
 
 # the statements every credited join runs, built once
 _BY_CODE = (select(fission_participants.c.member_id, members.c.display_name, members.c.number,
-                   fission_campaigns)
+                   *(fission_campaigns.c[k] for k in ("id", "status", "group_ids", "valid_hours",
+                                                       "enrol_newcomers", "texts", "plan")))
             .join(fission_campaigns,
                   fission_campaigns.c.id == fission_participants.c.campaign_id)
             .join(members, members.c.id == fission_participants.c.member_id)

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from qunyun.domain.fission import TEXT_FIELDS, TEXTS, FissionError, parse_stage, share_stage
 from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
-from qunyun.services import fission, fission_shots, posters
+from qunyun.services import fission, fission_rehearsal, fission_shots, posters
 from qunyun.services.errors import InvalidInput, ServiceError
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
@@ -371,3 +371,29 @@ async def shot_submit(request: Request, campaign_id: int, actor: CurrentActor,
                                 member_id=member_id, data=data, folder=_folder(runtime),
                                 now=runtime.now())
     return RedirectResponse(f"/fission/{campaign_id}#fission-shots", status_code=303)
+
+
+@router.post("/fission/{campaign_id}/rehearse")
+@access(Permission.OPERATE)
+async def fission_rehearse(request: Request, campaign_id: int, actor: CurrentActor,
+                           runtime: RuntimeDep) -> Response:
+    """Rehearse on the sandbox; opens the rehearsal campaign's page."""
+    form = await request.form()
+
+    def number(name: str, default: float) -> float:
+        raw = str(form.get(name, "")).strip()
+        try:
+            return float(raw) if raw else default
+        except ValueError:
+            raise InvalidInput("rehearsal: numbers only, not {value!r}",
+                               value=raw[:20]) from None
+
+    plan = fission_rehearsal.Rehearsal(
+        seeds=int(number("seeds", 30)), share=number("share", 50) / 100,
+        friends=number("friends", 2.0), leave=number("leave", 10) / 100,
+        days=int(number("days", 7)), seed=int(number("seed", 7)), max_joins=5_000)
+    out = fission_rehearsal.do_rehearse(
+        runtime.uow, actor=actor, campaign_id=campaign_id, plan=plan,
+        adapter_for=runtime.adapter, config=runtime.ingest_config,
+        capabilities=runtime.capabilities, now=runtime.now())
+    return RedirectResponse(f"/fission/{out['campaign_id']}", status_code=303)

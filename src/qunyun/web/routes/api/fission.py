@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from qunyun.domain.fission import Stage
 from qunyun.domain.staff import Permission
-from qunyun.services import fission, fission_shots
+from qunyun.services import fission, fission_rehearsal, fission_shots
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["fission"])
@@ -220,6 +220,28 @@ def review_shot(shot_id: int, body: ShotReview, actor: CurrentActor,
             conn, actor=actor, shot_id=shot_id, approve=body.approve, reason=body.reason,
             capabilities=runtime.capabilities, public_url=runtime.settings.public_url,
             now=runtime.now())
+
+
+class RehearsalIn(BaseModel):
+    seeds: int = Field(30, ge=1, le=5_000)
+    share: float = Field(0.5, ge=0, le=1)
+    friends: float = Field(2.0, ge=0, le=50)
+    leave: float = Field(0.1, ge=0, le=1)
+    days: int = Field(7, ge=1, le=60)
+    seed: int = Field(7, ge=0, le=2**31)
+    max_joins: int = Field(5_000, ge=1, le=20_000)  # a request waits for it
+
+
+@router.post("/fission/campaigns/{campaign_id}/rehearse", status_code=201)
+@access(Permission.OPERATE)
+def rehearse(campaign_id: int, body: RehearsalIn, actor: CurrentActor,
+             runtime: RuntimeDep) -> dict[str, Any]:
+    """The campaign's plan rehearsed on the sandbox with simulated people: a new campaign
+    over new sandbox groups (``campaign_id`` in the answer) and its report."""
+    return fission_rehearsal.do_rehearse(
+        runtime.uow, actor=actor, campaign_id=campaign_id,
+        plan=fission_rehearsal.Rehearsal(**body.model_dump()), adapter_for=runtime.adapter,
+        config=runtime.ingest_config, capabilities=runtime.capabilities, now=runtime.now())
 
 
 class RewardUpdate(BaseModel):
