@@ -28,12 +28,12 @@ from qunyun.domain.fission import (
     k_factor,
     parse_stage,
 )
-from qunyun.services import fission, fission_rehearsal
+from qunyun.services import activities, conversions, enrolments, fission, fission_rehearsal
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import IngestResult, do_ingest_event
 from qunyun.services.members import member_id_by_number
 from qunyun.services.users import SYSTEM
-from tests.factories import T0, event, raw_join, raw_leave
+from tests.factories import T0, event, raw_join, raw_leave, raw_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -447,3 +447,49 @@ def test_a_rehearsal_on_the_sandbox_grows_in_generations_and_repeats(
             runtime.uow, actor=SYSTEM, campaign_id=source["id"],
             plan=fission_rehearsal.Rehearsal(share=1.5), adapter_for=runtime.adapter,
             config=runtime.ingest_config, capabilities=runtime.capabilities, now=T0)
+
+
+def test_what_each_inviters_newcomers_did_after_joining(conn: Connection,
+                                                        runtime: Runtime) -> None:
+    """Channel precision per inviter, counted by hand: a's three valid newcomers — one
+    spoke, one enrolled with a deposit, one bought (and spoke); b's one did nothing; an
+    enrolment from before joining does not count."""
+    feed = Feed(conn, runtime)
+    gid = feed.join("g1", "a", 0).group_id
+    feed.join("g1", "b", 0)
+    assert gid is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="精度", group_ids=[gid], account="demo",
+        stages=[Stage(5, "资料包", 10)], now=T0)
+    codes = {}
+    for user, number in (("a", 10001), ("b", 10002)):
+        codes[user] = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                                      campaign_id=campaign["id"],
+                                      member_id=member_id_by_number(conn, number),
+                                      now=T0)["code"]
+    activities.do_create_series(conn, actor=SYSTEM, code="P", name="训练营")
+    activities.do_create_activity(conn, actor=SYSTEM, series="P", starts_on="2026-11-25",
+                                  ends_on="2026-12-25", deposit_fen=9900)
+    early = member_id_by_number(conn, 10002)  # b enrols before anyone joined: not counted
+    for i, user in enumerate(("x1", "x2", "x3")):
+        feed.join("g1", user, 10 + i, channel=codes["a"])
+    feed.join("g1", "y1", 20, channel=codes["b"])
+    ids = {u: member_id_by_number(conn, 10003 + i) for i, u in enumerate(("x1", "x2", "x3",
+                                                                         "y1"))}
+    feed(raw_message("m1", "g1", "x1", "大家好", minutes=30))
+    feed(raw_message("m2", "g1", "x3", "请问怎么报名", minutes=31))
+    later = T0 + timedelta(hours=2)
+    enrolments.do_enrol(conn, actor=SYSTEM, activity_id="P1", member_id=ids["x2"],
+                        deposit_fen=9900, at=later)
+    enrolments.do_enrol(conn, actor=SYSTEM, activity_id="P1", member_id=early,
+                        at=T0 - timedelta(days=1))
+    conversions.do_record_conversion(conn, actor=SYSTEM, kind="order", amount_fen=19900,
+                                     member_id=ids["x3"], at=later)
+    out = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"], tz=TZ)["precision"]
+    a, b = out["inviters"]
+    assert (a["name"], a["valid"], a["spoke"], a["enrolled"], a["deposit"], a["purchase"]) == (
+        "用户a", 3, 2, 1, 1, 1)
+    assert a["spoke_rate"] == round(2 / 3, 4)
+    assert (b["valid"], b["spoke"], b["enrolled"], b["purchase"]) == (1, 0, 0, 0)
+    assert {k: out["all"][k] for k in ("valid", "spoke", "enrolled", "deposit", "purchase")} == {
+        "valid": 4, "spoke": 2, "enrolled": 1, "deposit": 1, "purchase": 1}

@@ -30,6 +30,8 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import (
+    conversions,
+    enrolments,
     fission_campaigns,
     fission_invites,
     fission_participants,
@@ -919,16 +921,28 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         | {"claimed": sum(1 for r in rewards if r["claimed_at"] is not None)},
         "cost": _cost(campaign["stages"], rewards, len(valid)),
         "hours_to_complete": _hours_to_complete(people, first_done),
+        "precision": _precision(conn, campaign_id, by_inviter, names),
         "k_factor": k_factor(participants=len(people), invites_sent=len(invites),
                              valid_invites=len(valid)),
         "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
                          for m, n in by_inviter.most_common(20)],
         "max_depth": max((depth(m) for m in parent), default=0),
-        "daily": [{"day": d, **{k: daily[d][k] for k in ("participants", "joins", "valid",
-                                                          "completions")}}
-                  for d in sorted(daily)],
+        "daily": _daily(daily),
         "tree": [node(r, set()) for r in roots],
     }
+
+
+def _daily(daily: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+    """Per day: participants, joins through codes, valid invites, completions, and that day's
+    K (valid newcomers that day ÷ everyone taking part by then)."""
+    out, taking_part = [], 0
+    for day in sorted(daily):
+        counts = daily[day]
+        taking_part += counts["participants"]
+        out.append({"day": day, **{k: counts[k] for k in ("participants", "joins", "valid",
+                                                          "completions")},
+                    "k": round(counts["valid"] / taking_part, 4) if taking_part else 0.0})
+    return out
 
 
 def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: int
@@ -939,6 +953,56 @@ def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: in
                 if r["status"] in ("reserved", "shipped"))
     return {"total_cents": total,
             "per_valid_newcomer_cents": round(total / valid) if valid else None}
+
+
+PRECISION_STEPS = ("spoke", "enrolled", "deposit", "purchase")
+
+
+def _precision(conn: Connection, campaign_id: int, by_inviter: Counter[int],
+               names: dict[int, str]) -> dict[str, Any]:
+    """What the valid newcomers did after joining, per inviter (the top 20 by valid invites)
+    and in all, with the activity funnel's meanings: ``spoke`` in the group they joined,
+    ``enrolled`` in an activity, paid a ``deposit`` (an enrolment's or an intention
+    deposit), made a ``purchase`` (an order) — each after joining."""
+    valid = (select(fission_invites.c.inviter_id, fission_invites.c.invitee_id,
+                    fission_invites.c.group_id, fission_invites.c.joined_at)
+             .where(fission_invites.c.campaign_id == campaign_id,
+                    fission_invites.c.status == "valid").subquery())
+    did: dict[str, set[int]] = {step: set() for step in PRECISION_STEPS}
+    did["spoke"].update(conn.execute(
+        select(valid.c.invitee_id).join(memberships, (memberships.c.member_id
+                                                      == valid.c.invitee_id)
+                                        & (memberships.c.group_id == valid.c.group_id))
+        .where(memberships.c.first_message_at >= valid.c.joined_at)).scalars())
+    for member_id, deposit in conn.execute(
+            select(valid.c.invitee_id, enrolments.c.deposit_fen)
+            .join(enrolments, enrolments.c.member_id == valid.c.invitee_id)
+            .where(enrolments.c.status == "enrolled",
+                   enrolments.c.enrolled_at >= valid.c.joined_at)):
+        did["enrolled"].add(member_id)
+        if deposit > 0:
+            did["deposit"].add(member_id)
+    for member_id, kind in conn.execute(
+            select(valid.c.invitee_id, conversions.c.kind)
+            .join(conversions, conversions.c.member_id == valid.c.invitee_id)
+            .where(conversions.c.kind.in_(("deposit", "order")),
+                   conversions.c.occurred_at >= valid.c.joined_at)):
+        did["deposit" if kind == "deposit" else "purchase"].add(member_id)
+    brought: dict[int, list[int]] = defaultdict(list)
+    for inviter, invitee in conn.execute(select(valid.c.inviter_id, valid.c.invitee_id)):
+        brought[int(inviter)].append(int(invitee))
+
+    def row(people: list[int]) -> dict[str, Any]:
+        n = len(people)
+        counts = {step: sum(1 for m in people if m in did[step]) for step in PRECISION_STEPS}
+        return {"valid": n, **counts,
+                **{f"{step}_rate": round(counts[step] / n, 4) if n else 0.0
+                   for step in PRECISION_STEPS}}
+
+    every = [m for people in brought.values() for m in people]
+    return {"all": row(every),
+            "inviters": [{"member_id": m, "name": names.get(m, ""), **row(brought[m])}
+                         for m, _n in by_inviter.most_common(20)]}
 
 
 def _hours_to_complete(people: dict[int, datetime], first_done: dict[int, datetime]
