@@ -10,23 +10,29 @@ before the last 15 newcomers arrive, so the outbox, review log and leaderboards 
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import Connection, func, select
 
 from qunyun import sample_playbooks
 from qunyun.adapters.platforms.sandbox.simulate import Scenario, generate
-from qunyun.adapters.storage.tables import groups, members, messages, staff_users
+from qunyun.adapters.storage.tables import groups, members, memberships, messages, staff_users
 from qunyun.bootstrap import Runtime, write_private
 from qunyun.clock import utcnow
 from qunyun.demo_series import load_series
+from qunyun.domain.fission import SHARE, Stage
 from qunyun.services import (
     attributes,
     automation,
     blacklist,
     broadcasts,
+    fission,
+    fission_rehearsal,
+    fission_shots,
     leads,
     records,
     segments,
@@ -93,7 +99,46 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
         _demo_entry(conn, runtime, now)
         if with_series:
             load_series(conn, runtime, now)
+    _demo_fission(runtime, now)
     return {"events": count, "already_loaded": 0}
+
+
+def _demo_fission(runtime: Runtime, now: datetime) -> None:
+    """Seed 001's referral campaign over two groups: stages with stock and costs, a share
+    task, a dozen members taking part, a screenshot waiting for review — and the same plan
+    rehearsed on the sandbox, so the report, its charts and the tree have a few days of
+    data to show."""
+    with runtime.uow.read() as conn:
+        ids = [int(g) for g in conn.execute(select(groups.c.id).where(
+            groups.c.platform == PLATFORM).order_by(groups.c.id).limit(3)).scalars()]
+        people = [int(m) for m in conn.execute(
+            select(members.c.id).join(memberships, memberships.c.member_id == members.c.id)
+            .where(memberships.c.group_id == ids[1], memberships.c.left_at.is_(None))
+            .order_by(members.c.id).limit(12)).scalars()] if len(ids) >= 2 else []
+    if not people:
+        return
+    with runtime.uow.write() as conn:
+        campaign = fission.do_create_campaign(
+            conn, actor=SYSTEM, name="邻居互邀领福利", group_ids=ids[1:], account="demo",
+            stages=[Stage(3, "保温杯", 200, 2500), Stage(8, "全屋清洁券", 30, 12000),
+                    Stage(0, "电子版装修手册", 500, 0, SHARE)], valid_hours=24,
+            completers_group_id=ids[0], now=now - timedelta(days=4))
+    for member_id in people:
+        fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                        campaign_id=campaign["id"], member_id=member_id,
+                        now=now - timedelta(days=3))
+    shot = io.BytesIO()
+    Image.new("RGB", (390, 844), "#dfe8e4").save(shot, format="PNG")
+    with runtime.uow.write() as conn:
+        fission_shots.do_submit(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                                member_id=people[0], data=shot.getvalue(),
+                                folder=Path(runtime.settings.data_dir) / "posters",
+                                now=now - timedelta(hours=2))
+    fission_rehearsal.do_rehearse(
+        runtime.uow, actor=SYSTEM, campaign_id=campaign["id"], plan=fission_rehearsal.Rehearsal(
+            seeds=20, share=0.6, friends=2.0, leave=0.15, days=4, seed=7),
+        adapter_for=runtime.adapter, config=runtime.ingest_config,
+        capabilities=runtime.capabilities, now=now)
 
 
 def _demo_content(conn: Connection, runtime: Runtime, now: datetime) -> None:

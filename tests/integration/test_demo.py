@@ -24,6 +24,8 @@ from qunyun.services import (
     activities,
     blacklist,
     broadcasts,
+    fission,
+    fission_shots,
     leads,
     playbooks,
     segments,
@@ -91,6 +93,14 @@ def test_demo_loads_seed_shape_once(conn: Connection, runtime: Runtime, tmp_path
         conn, actor=SYSTEM, tz=runtime.settings.tz, activity="X1")["steps"]}
     assert steps["joined"] == 177 and 60 < steps["spoke"] < 150
     assert {s["code"] for s in activities.list_series(conn, actor=SYSTEM)} == {"X", "Y", "Z"}
+    # seed 001's referral campaign, a screenshot waiting, and its plan rehearsed
+    main, rehearsal = sorted(fission.list_campaigns(conn, actor=SYSTEM), key=lambda c: c["id"])
+    assert (main["name"], main["participants"], rehearsal["name"]) == (
+        "邻居互邀领福利", 12, "彩排·邻居互邀领福利")
+    assert len(fission_shots.list_shots(conn, actor=SYSTEM, campaign_id=main["id"])) == 1
+    rehearsed = fission.report(conn, actor=SYSTEM, campaign_id=rehearsal["id"],
+                               tz=runtime.settings.tz)
+    assert rehearsed["participants"] > 30 and rehearsed["valid_invites"] > 10
     assert load_demo(runtime, group_count=2) == {"events": 0, "already_loaded": 1}
     login = ensure_demo_admin(runtime, tmp_path / "pw", "demo-password-1")
     assert login == ("admin", "demo-password-1")

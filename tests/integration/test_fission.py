@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
-from qunyun.adapters.storage.tables import fission_invites, join_codes, outbox
+from qunyun.adapters.platforms.wecom.adapter import CAPABILITIES as WECOM_CAPABILITIES
+from qunyun.adapters.storage.tables import fission_invites, join_codes, outbox, staff_tasks
 from qunyun.bootstrap import Runtime, build_runtime
 from qunyun.config import Settings
+from qunyun.domain.actions import Capability
 from qunyun.domain.fission import (
     FissionError,
     Stage,
@@ -493,3 +496,37 @@ def test_what_each_inviters_newcomers_did_after_joining(conn: Connection,
     assert (b["valid"], b["spoke"], b["enrolled"], b["purchase"]) == (1, 0, 0, 0)
     assert {k: out["all"][k] for k in ("valid", "spoke", "enrolled", "deposit", "purchase")} == {
         "valid": 4, "spoke": 2, "enrolled": 1, "deposit": 1, "purchase": 1}
+
+
+def test_the_inviter_hears_as_the_platform_allows(conn: Connection, runtime: Runtime) -> None:
+    """@-mentioned in the group where a bot may post; privately where it may only write to
+    people (without the leading @name); not at all on WeCom, where it may do neither — a
+    staff task per invite would bury the team (their page shows the progress)."""
+    gid = Feed(conn, runtime).join("g1", "a", 0).group_id
+    assert gid is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="告知", group_ids=[gid], account="demo",
+        stages=[Stage(5, "资料包", 10)], now=T0)
+    code = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(conn, 10001), now=T0)["code"]
+    profiles = {"full": frozenset(Capability),
+                "private": frozenset({Capability.SEND_PRIVATE}),
+                "wecom": WECOM_CAPABILITIES}
+    told = {}
+    for i, (name, can) in enumerate(profiles.items()):
+        config = replace(runtime.ingest_config, capabilities=lambda _p, can=can: can)
+        ev = event(raw_join(f"t{i}", "g1", f"t{i}", name=f"朋友{i}", minutes=5 + i,
+                            scene="qr", channel=code))
+        out = do_ingest_event(conn, ev, config=config, received_at=ev.occurred_at)
+        told[name] = [(r["action_type"], r["payload"]["text"]) for r in conn.execute(
+            select(outbox).where(outbox.c.id.in_(out.outbox_ids),
+                                 outbox.c.rule == "fission")).mappings()]
+    assert told["full"] == [("send_text", "@用户a 你邀请的 朋友0 已入群，已有效邀请 1 人，"
+                                          "再邀请 4 人可得「资料包」")]
+    assert told["private"] == [("send_private", "你邀请的 朋友1 已入群，已有效邀请 2 人，"
+                                               "再邀请 3 人可得「资料包」")]
+    assert told["wecom"] == []
+    assert fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"],
+                          tz=TZ)["valid_invites"] == 3  # counted all the same
+    assert conn.execute(select(func.count()).select_from(staff_tasks)).scalar_one() == 0

@@ -155,18 +155,25 @@ def test_a_viewer_sees_the_queue_but_cannot_decide(client: TestClient, conn: Con
     assert client.get(f"/fission/shots/{shot_id}.png").status_code == 200
 
 
-def test_a_campaign_without_a_share_task_has_no_upload_link(client: TestClient,
-                                                            conn: Connection,
-                                                            runtime: Runtime) -> None:
+def test_without_a_share_task_the_page_shows_progress_only(client: TestClient,
+                                                           conn: Connection,
+                                                           runtime: Runtime) -> None:
+    """The participant's own page: their valid invites and the next stage (on WeCom, where
+    no bot may tell them, this is where they look); no upload form without a share task."""
     gid = join(conn, runtime, "j0", "a")
     cid = int(fission.do_create_campaign(
         conn, actor=SYSTEM, name="只邀请", group_ids=[gid], account="demo",
         stages=[parse_stage("3:资料包:10")], now=runtime.now())["id"])
-    fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter, campaign_id=cid,
-                    member_id=member_id_by_number(conn, "10001"), now=runtime.now())
+    code = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                           campaign_id=cid, member_id=member_id_by_number(conn, "10001"),
+                           now=runtime.now())["code"]
+    join(conn, runtime, "j1", "b", channel=code)
     token = conn.execute(select(fission_participants.c.token)).scalar_one()
     page = client.get(f"/fission/s/{token}")
-    assert page.status_code == 404 and "没有分享截图任务" in page.text
+    assert page.status_code == 200 and 'id="share-form"' not in page.text
+    assert "你已有效邀请 1 人。" in page.text and "再邀请 2 人可得「资料包」" in page.text
+    code_, text = _upload(client, token, png())
+    assert code_ == 409 and "没有分享截图任务" in text
 
 
 def test_a_rehearsal_from_the_page_and_the_api(client: TestClient, conn: Connection,

@@ -397,12 +397,13 @@ _STAGES = select(fission_stages).where(fission_stages.c.campaign_id == bindparam
 
 
 def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
-              rejoin: bool, at: datetime, invitee_name: str = "",
-              barred: bool = False) -> list[tuple[str, Action]]:
+              rejoin: bool, at: datetime, can: frozenset[Capability],
+              invitee_name: str = "", barred: bool = False) -> list[tuple[str, Action]]:
     """A join through a participant's code is their invite (pending until valid; valid at
     once, and the inviter told, where the campaign says 0 hours). Cheap for every other
     join: only a channel shaped like a participant's code is looked up. ``barred``: the
-    newcomer is blacklisted (ingest knows it already)."""
+    newcomer is blacklisted (ingest knows it already); ``can``: the platform's capabilities
+    (how the inviter is told)."""
     if code_parts(channel) is None:
         return []
     found = conn.execute(_BY_CODE, {"code": channel}).mappings().first()
@@ -423,11 +424,12 @@ def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
     inviter_name = shown_name(found["display_name"], found["number"])
     return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
                      inviter_name=inviter_name, invitee_name=invitee_name or "好友",
-                     group_id=group_id, at=at, texts=found["texts"], plan=found["plan"])
+                     group_id=group_id, at=at, texts=found["texts"], plan=found["plan"],
+                     can=can)
 
 
-def note_leave(conn: Connection, *, group_id: int, member_id: int,
-               at: datetime) -> list[tuple[str, Action]]:
+def note_leave(conn: Connection, *, group_id: int, member_id: int, at: datetime,
+               can: frozenset[Capability]) -> list[tuple[str, Action]]:
     """Leaving within the window takes the invite back, and the inviter is told."""
     rows = conn.execute(select(fission_invites.c.id, fission_invites.c.campaign_id,
                                fission_invites.c.inviter_id, fission_campaigns.c.texts)
@@ -441,11 +443,25 @@ def note_leave(conn: Connection, *, group_id: int, member_id: int,
         conn.execute(update(fission_invites).where(fission_invites.c.id == r.id)
                      .values(status="revoked", reason="left", welcome_due=False))
         count = _valid_count(conn, int(r.campaign_id), int(r.inviter_id))
-        actions.append((RULE, SendText(
-            group_id=group_id, mention_member_ids=(int(r.inviter_id),),
-            text=fill(text_of(r.texts, "taken_back"), name=member_name(conn, int(r.inviter_id)),
-                      invitee=member_name(conn, member_id), count=count))))
+        actions += tell(can, group_id=group_id, member_id=int(r.inviter_id), text=fill(
+            text_of(r.texts, "taken_back"), name=member_name(conn, int(r.inviter_id)),
+            invitee=member_name(conn, member_id), count=count))
     return actions
+
+
+def tell(can: frozenset[Capability], *, group_id: int, member_id: int, text: str
+         ) -> list[tuple[str, Action]]:
+    """How an inviter hears about their progress, as the platform allows: @-mentioned in
+    the group; else privately (without the leading @name); else not at all — WeCom lets no
+    bot post in a group or write on its own, and a staff task per invite would bury the
+    team; the participant's own page (``/fission/s/<token>``) shows it there."""
+    if {Capability.SEND_TEXT, Capability.MENTION} <= can:
+        return [(RULE, SendText(group_id=group_id, mention_member_ids=(member_id,),
+                                text=text))]
+    if Capability.SEND_PRIVATE in can:
+        words = text.split(" ", 1)[1] if text.startswith("@") and " " in text else text
+        return [(RULE, SendPrivate(group_id=group_id, member_id=member_id, text=words))]
+    return []
 
 
 def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLookup
@@ -460,7 +476,7 @@ def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLoo
                               fission_invites.c.valid_at <= now)
                        .order_by(fission_invites.c.valid_at).limit(500)).all()
     for invite_id, platform in due:
-        actions = _validate(conn, int(invite_id), now)
+        actions = _validate(conn, int(invite_id), now, capabilities(str(platform)))
         if actions:
             outbox.enqueue(conn, platform=str(platform), actions=actions,
                            capabilities=capabilities(str(platform)),
@@ -753,7 +769,8 @@ def do_new_claim_link(conn: Connection, *, actor: Actor, reward_id: int, public_
     return claim_link(public_url, token)
 
 
-def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str, Action]]:
+def _validate(conn: Connection, invite_id: int, at: datetime, can: frozenset[Capability]
+              ) -> list[tuple[str, Action]]:
     invite = conn.execute(select(fission_invites).where(fission_invites.c.id == invite_id)
                           ).mappings().one()
     stayed = conn.execute(select(memberships.c.id).where(
@@ -777,12 +794,14 @@ def _validate(conn: Connection, invite_id: int, at: datetime) -> list[tuple[str,
     return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
                      inviter_name=member_name(conn, inviter),
                      invitee_name=member_name(conn, int(invite["invitee_id"])),
-                     group_id=int(invite["group_id"]), at=at, texts=texts, plan=plan)
+                     group_id=int(invite["group_id"]), at=at, texts=texts, plan=plan,
+                     can=can)
 
 
 def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name: str,
               invitee_name: str, group_id: int, at: datetime, texts: dict[str, str] | None,
-              plan: Sequence[dict[str, Any]]) -> list[tuple[str, Action]]:
+              plan: Sequence[dict[str, Any]], can: frozenset[Capability]
+              ) -> list[tuple[str, Action]]:
     """An invite became valid: count it on the inviter (the row lock hands each count out
     once, so the stage reached at exactly this count is settled once), reserve that stage's
     reward while stock lasts, and say how far they are. ``plan``: the campaign's stages."""
@@ -803,8 +822,8 @@ def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name:
             says.append(fill(text_of(texts, "progress"), name=inviter_name,
                              invitee=invitee_name, count=count,
                              left=int(ahead["invites"]) - count, reward=ahead["reward"]))
-    return [(RULE, SendText(group_id=group_id, mention_member_ids=(inviter,), text=text))
-            for text in says]
+    return [told for text in says
+            for told in tell(can, group_id=group_id, member_id=inviter, text=text)]
 
 
 def reserve_reward(conn: Connection, *, campaign_id: int, member_id: int, position: int,

@@ -17,9 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from qunyun.adapters.storage.tables import fission_participants, fission_shots, members
+from qunyun.adapters.storage.tables import (
+    fission_participants,
+    fission_rewards,
+    fission_shots,
+    members,
+)
 from qunyun.domain.actions import Action, CapabilityLookup, SendPrivate
-from qunyun.domain.fission import fill, share_stage, text_of
+from qunyun.domain.fission import fill, next_stage, share_stage, text_of
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Term
 from qunyun.services import audit, outbox, posters
@@ -59,18 +64,30 @@ def _latest(conn: Connection, campaign_id: int, member_id: int) -> dict[str, Any
 
 
 def share_form(conn: Connection, *, token: str) -> dict[str, Any]:
-    """What the upload link shows: the campaign, the share stage's reward, and where the
-    participant's last screenshot stands (nothing personal)."""
+    """The participant's own page (their upload link): how far they are — valid invites,
+    the next stage, their rewards — and, with a share task, where their screenshot stands.
+    Nothing about anyone else. On platforms where no bot may tell them in the group or
+    privately (WeCom), this is where they see their progress."""
     who = _by_token(conn, token)
     campaign = access_campaign(conn, actor=SYSTEM, campaign_id=who["campaign_id"])
     stage = share_stage(campaign["plan"])
-    if stage is None:
-        raise NotFound("this campaign has no share task")
     latest = _latest(conn, who["campaign_id"], who["member_id"])
-    return {"campaign": campaign["name"], "reward": stage["reward"],
-            "open": campaign["status"] == ACTIVE,
-            "status": latest["status"] if latest else "", "reason":
-                latest["reason"] if latest else ""}
+    count = int(conn.execute(select(fission_participants.c.valid_invites).where(
+        fission_participants.c.campaign_id == who["campaign_id"],
+        fission_participants.c.member_id == who["member_id"])).scalar_one())
+    ahead = next_stage(campaign["plan"], count)
+    mine = [{"reward": r.reward, "status": r.status} for r in conn.execute(
+        select(fission_rewards.c.reward, fission_rewards.c.status).where(
+            fission_rewards.c.campaign_id == who["campaign_id"],
+            fission_rewards.c.member_id == who["member_id"]).order_by(
+            fission_rewards.c.position))]
+    return {"campaign": campaign["name"], "open": campaign["status"] == ACTIVE,
+            "valid_invites": count, "rewards": mine,
+            "next": {"reward": ahead["reward"], "left": int(ahead["invites"]) - count}
+            if ahead else None,
+            "share": stage is not None, "reward": stage["reward"] if stage else "",
+            "status": latest["status"] if latest else "",
+            "reason": latest["reason"] if latest else ""}
 
 
 def do_upload(conn: Connection, *, token: str, data: bytes, folder: Path,

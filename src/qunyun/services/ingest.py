@@ -23,7 +23,7 @@ from qunyun.adapters.storage.tables import (
     messages,
 )
 from qunyun.clock import Clock, utcnow
-from qunyun.domain.actions import Action, CapabilityLookup
+from qunyun.domain.actions import Action, Capability, CapabilityLookup
 from qunyun.domain.events import (
     ChatRef,
     ContactChanged,
@@ -220,7 +220,7 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     if inbound_id is None:
         return IngestResult(inbound_event_id=None, duplicate=True)
 
-    touched = _apply(conn, event, int(inbound_id), batch)
+    touched = _apply(conn, event, int(inbound_id), batch, config.capabilities(event.platform))
     # no rules (history from an import, a replay): no context to read, nothing to decide
     snapshot = batch.automation(conn, config) if config.rules else None
     evaluation = (evaluate(event, _context(conn, event, touched, config, received_at,
@@ -276,8 +276,9 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
 
 
 def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
-           batch: IngestBatch) -> _Touched:
-    """Store the facts of one event; returns what the rule context needs to know."""
+           batch: IngestBatch, can: frozenset[Capability]) -> _Touched:
+    """Store the facts of one event; returns what the rule context needs to know. ``can``:
+    the platform's capabilities (how a fission inviter is told)."""
     at = event.occurred_at
     touched = _Touched()
     chat: ChatRef | None = getattr(event, "chat", None)
@@ -319,6 +320,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                 touched.told = fission.note_join(
                     conn, group_id=touched.group_id, member_id=touched.member.id,
                     channel=event.channel, rejoin=touched.joins_in_group > 1, at=at,
+                    can=can,
                     invitee_name=shown_name(touched.member.name, touched.member.number),
                     barred=not new and batch.barred(conn, touched.member.id, at) is not None)
         case MemberLeft():
@@ -328,7 +330,8 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
             memberships_service.close(conn, member_id=touched.member.id, group_id=touched.group_id,
                                 at=at, scene=event.scene.value)
             touched.told = fission.note_leave(conn, group_id=touched.group_id,
-                                              member_id=touched.member.id, at=at)
+                                              member_id=touched.member.id, at=at,
+                                              can=can)
             _member_event(conn, kind=leave_kind(event),
                           member_id=touched.member.id, group_id=touched.group_id, at=at,
                           inbound_id=inbound_id, actor_id=by.id if by else None,
