@@ -14,11 +14,12 @@ conditional UPDATE: never more rewards than stock, whatever runs at once).
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import re
 import secrets
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.adapters.storage.tables import join_codes as join_codes_table
 from qunyun.adapters.storage.uow import UnitOfWork
+from qunyun.analytics.overview import local_date
 from qunyun.domain.actions import (
     Action,
     Capability,
@@ -861,94 +863,184 @@ def member_name(conn: Connection, member_id: int) -> str:
 # --- the report -----------------------------------------------------------------------------
 
 
+TREE_LIMIT = 1_000  # nodes the report's tree carries (the biggest branches first)
+
+
 def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
            ) -> dict[str, Any]:
     """Participants, invites, completions, stock left, K-factor, top inviters, the daily
-    curve and the invitation tree (who brought whom, with depth)."""
+    curve and the invitation tree (who brought whom, with depth). Counted in the database
+    where it can be: a campaign of 100,000 participants has 300,000 invites."""
     campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
-    people = {int(r.member_id): r.created_at for r in conn.execute(
-        select(fission_participants.c.member_id, fission_participants.c.created_at).where(
-            fission_participants.c.campaign_id == campaign_id))}
-    invites = [dict(r) for r in conn.execute(select(fission_invites).where(
-        fission_invites.c.campaign_id == campaign_id).order_by(fission_invites.c.id))
-        .mappings()]
-    rewards = [dict(r) for r in conn.execute(select(fission_rewards).where(
-        fission_rewards.c.campaign_id == campaign_id)).mappings()]
-    # everyone in the campaign, read by joining (an IN list of 80,000 ids is past
-    # PostgreSQL's parameter limit)
-    involved = select(fission_participants.c.member_id).where(
-        fission_participants.c.campaign_id == campaign_id).union(
-        select(fission_invites.c.invitee_id).where(
-            fission_invites.c.campaign_id == campaign_id)).subquery()
-    names = {int(r.id): shown_name(r.display_name, r.number) for r in conn.execute(
-        select(members.c.id, members.c.display_name, members.c.number)
-        .join(involved, involved.c[0] == members.c.id))}
-    valid = [i for i in invites if i["status"] == "valid"]
-    done = completing(campaign["plan"])
-    first_done: dict[int, datetime] = {}  # when each completed (a task done, stock or not)
-    for r in rewards:
-        if r["position"] in done:
-            first_done[r["member_id"]] = min(r["created_at"],
-                                             first_done.get(r["member_id"], r["created_at"]))
-    completed = set(first_done)
-    by_inviter = Counter(i["inviter_id"] for i in valid)
+    mine_i = fission_invites.c.campaign_id == campaign_id
+    counts = {str(k): int(n) for k, n in conn.execute(
+        select(fission_invites.c.status, func.count()).where(mine_i)
+        .group_by(fission_invites.c.status))}
+    sent, valid = sum(counts.values()), counts.get("valid", 0)
+    fp, fr = fission_participants, fission_rewards
+    people = {m for (m,) in _raw(conn, select(fp.c.member_id).where(
+        fp.c.campaign_id == campaign_id))}
+    by_status: Counter[str] = Counter()
+    handed: Counter[int] = Counter()  # rewards reserved or shipped, per stage
+    claimed = 0
+    for position, status, n, filled in conn.execute(
+            select(fr.c.position, fr.c.status, func.count(), func.count(fr.c.claimed_at))
+            .where(fr.c.campaign_id == campaign_id).group_by(fr.c.position, fr.c.status)):
+        by_status[str(status)] += int(n)
+        claimed += int(filled)
+        if status in ("reserved", "shipped"):
+            handed[int(position)] += int(n)
+    # when each completed (a task done, stock or not) and when they had taken part
+    first_done: dict[int, datetime] = {}
+    spans: list[float] = []
+    for member_id, done_at, joined_at in conn.execute(
+            select(fr.c.member_id, func.min(fr.c.created_at), fp.c.created_at)
+            .outerjoin(fp, (fp.c.campaign_id == fr.c.campaign_id)
+                       & (fp.c.member_id == fr.c.member_id))
+            .where(fr.c.campaign_id == campaign_id,
+                   fr.c.position.in_(sorted(completing(campaign["plan"]))))
+            .group_by(fr.c.member_id, fp.c.created_at)).all():
+        first_done[int(member_id)] = done_at
+        if joined_at is not None:
+            spans.append((done_at - joined_at).total_seconds() / 3600)
+    top = [(int(m), int(n)) for m, n in conn.execute(
+        select(fission_participants.c.member_id, fission_participants.c.valid_invites).where(
+            fission_participants.c.campaign_id == campaign_id,
+            fission_participants.c.valid_invites > 0)
+        .order_by(fission_participants.c.valid_invites.desc(),
+                  fission_participants.c.member_id).limit(20))]
+    tree, max_depth, nodes = _tree(conn, campaign_id, people)
+    names = _names(conn, {m for m, _n in top} | nodes)
+    return {
+        "campaign": campaign, "participants": len(people), "invites_sent": sent,
+        "first_number": conn.execute(
+            select(members.c.number).join(fp, fp.c.member_id == members.c.id)
+            .where(fp.c.campaign_id == campaign_id)
+            .order_by(fp.c.created_at, fp.c.member_id).limit(1)).scalar(),
+        "valid_invites": valid, "pending": counts.get("pending", 0),
+        "revoked": counts.get("revoked", 0),
+        "completed": len(first_done),
+        "completion_rate": round(len(first_done) / len(people), 4) if people else 0.0,
+        "stages": campaign["stages"],
+        "rewards": {status: by_status[status]
+                    for status in ("reserved", "shipped", "cancelled", "sold_out")}
+        | {"claimed": claimed},
+        "cost": _cost(campaign["stages"], handed, valid),
+        "hours_to_complete": _hours_to_complete(spans),
+        "precision": _precision(conn, campaign_id, top, names),
+        "k_factor": k_factor(participants=len(people), invites_sent=sent,
+                             valid_invites=valid),
+        "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
+                         for m, n in top],
+        "max_depth": max_depth,
+        "daily": _daily(_per_day(conn, campaign_id, tz, first_done)),
+        "tree": [_named(node, names) for node in tree],
+        "tree_cut": len(nodes) >= TREE_LIMIT,
+    }
+
+
+def _names(conn: Connection, ids: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    ordered = sorted(ids)
+    for i in range(0, len(ordered), 1000):  # well inside every database's parameter limit
+        found.update((int(r.id), shown_name(r.display_name, r.number)) for r in conn.execute(
+            select(members.c.id, members.c.display_name, members.c.number)
+            .where(members.c.id.in_(ordered[i:i + 1000]))))
+    return found
+
+
+def _named(node: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
+    return {"member_id": node["member_id"], "name": names.get(node["member_id"], ""),
+            "children": [_named(k, names) for k in node["children"]]}
+
+
+def _tree(conn: Connection, campaign_id: int, people: set[int]
+          ) -> tuple[list[dict[str, Any]], int, set[int]]:
+    """Who brought whom (valid invites; one inviter per invitee makes it a tree): the
+    biggest branches first, breadth first, at most ``TREE_LIMIT`` nodes; how deep it goes;
+    the members shown."""
+    children: dict[int, list[int]] = defaultdict(list)
+    parent: dict[int, int] = {}
+    # plain integers straight from the driver: 300,000 edges through the result's row
+    # processing took as long as the rest of the report
+    edges = _raw(conn, select(fission_invites.c.inviter_id, fission_invites.c.invitee_id).where(
+        fission_invites.c.campaign_id == campaign_id,
+        fission_invites.c.status == "valid").order_by(fission_invites.c.invitee_id))
+    for inviter, invitee in edges:
+        children[inviter].append(invitee)
+        parent[invitee] = inviter
+    roots = sorted(m for m in people | set(children) if m not in parent)
+    order: list[int] = []  # breadth first from the roots (each member once, loops cut)
+    level = {r: 0 for r in roots}
+    seen = set(roots)
+    queue = list(roots)
+    for member_id in queue:
+        order.append(member_id)
+        for kid in children.get(member_id, ()):
+            if kid not in seen:
+                seen.add(kid)
+                level[kid] = level[member_id] + 1
+                queue.append(kid)
+    size = dict.fromkeys(order, 1)
+    for member_id in reversed(order):
+        if member_id in parent and parent[member_id] in size:
+            size[parent[member_id]] += size[member_id]
+    made: dict[int, dict[str, Any]] = {}
+    top: list[dict[str, Any]] = []
+    pending: deque[tuple[int | None, int]] = deque(  # only the biggest can be shown
+        (None, r) for r in heapq.nsmallest(TREE_LIMIT, roots, key=lambda m: (-size[m], m)))
+    shown: set[int] = set()
+    while pending and len(shown) < TREE_LIMIT:
+        above, member_id = pending.popleft()
+        node: dict[str, Any] = {"member_id": member_id, "children": []}
+        made[member_id] = node
+        shown.add(member_id)
+        (top if above is None else made[above]["children"]).append(node)
+        pending.extend((member_id, k) for k in sorted(
+            (k for k in children.get(member_id, ()) if k in size and k not in shown),
+            key=lambda k: (-size[k], k)))
+    return top, max(level.values(), default=0), shown
+
+
+def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo,
+             first_done: dict[int, datetime]) -> dict[str, Counter[str]]:
+    """The daily counts in the team's time zone; the invites grouped in the database."""
     daily: dict[str, Counter[str]] = defaultdict(Counter)
-    for i in invites:
-        daily[i["joined_at"].astimezone(tz).date().isoformat()]["joins"] += 1
-        if i["status"] == "valid":
-            daily[i["valid_at"].astimezone(tz).date().isoformat()]["valid"] += 1
+    mine = fission_invites.c.campaign_id == campaign_id
+    span = conn.execute(select(func.min(fission_invites.c.joined_at),
+                               func.max(fission_invites.c.valid_at)).where(mine)).one()
+    if span[0] is not None:
+        within = (span[0] - timedelta(days=1), span[1] + timedelta(days=1))
+        joined = local_date(conn, fission_invites.c.joined_at, tz, within)
+        valid = local_date(conn, fission_invites.c.valid_at, tz, within)
+        for d_join, d_valid, status, n in conn.execute(  # one pass over the invites
+                select(joined, valid, fission_invites.c.status, func.count()).where(mine)
+                .group_by(joined, valid, fission_invites.c.status)):
+            daily[str(d_join)]["joins"] += int(n)
+            if status == "valid":
+                daily[str(d_valid)]["valid"] += int(n)
+    fp = fission_participants
+    since = conn.execute(select(func.min(fp.c.created_at), func.max(fp.c.created_at)).where(
+        fp.c.campaign_id == campaign_id)).one()
+    if since[0] is not None:
+        day = local_date(conn, fp.c.created_at, tz, (since[0] - timedelta(days=1),
+                                                    since[1] + timedelta(days=1)))
+        for d, n in conn.execute(select(day, func.count()).where(
+                fp.c.campaign_id == campaign_id).group_by(day)):
+            daily[str(d)]["participants"] += int(n)
     for at in first_done.values():
         daily[at.astimezone(tz).date().isoformat()]["completions"] += 1
-    for at in people.values():
-        daily[at.astimezone(tz).date().isoformat()]["participants"] += 1
-    parent = {i["invitee_id"]: i["inviter_id"] for i in valid}
+    return daily
 
-    def depth(member_id: int) -> int:
-        seen, d = set(), 0
-        while member_id in parent and member_id not in seen:
-            seen.add(member_id)
-            member_id, d = parent[member_id], d + 1
-        return d
 
-    roots = sorted(m for m in set(people) | set(parent.values()) if m not in parent)
-
-    children: dict[int, list[int]] = defaultdict(list)
-    for kid, inviter in sorted(parent.items()):
-        children[inviter].append(kid)
-
-    def node(member_id: int, seen: set[int], level: int = 0) -> dict[str, Any]:
-        """One branch (one inviter per invitee makes it a tree; ``seen`` guards a loop);
-        shown 100 levels deep at most (``max_depth`` says how deep it really goes)."""
-        seen.add(member_id)
-        kids = children.get(member_id, []) if level < 100 else []
-        return {"member_id": member_id, "name": names.get(member_id, ""),
-                "children": [node(k, seen, level + 1) for k in kids if k not in seen]}
-
-    first = min(people, key=lambda m: (people[m], m)) if people else None
-    return {
-        "campaign": campaign, "participants": len(people), "invites_sent": len(invites),
-        "first_number": conn.execute(select(members.c.number).where(
-            members.c.id == first)).scalar() if first is not None else None,
-        "valid_invites": len(valid),
-        "pending": sum(1 for i in invites if i["status"] == "pending"),
-        "revoked": sum(1 for i in invites if i["status"] == "revoked"),
-        "completed": len(completed),
-        "completion_rate": round(len(completed) / len(people), 4) if people else 0.0,
-        "stages": campaign["stages"],
-        "rewards": {status: sum(1 for r in rewards if r["status"] == status)
-                    for status in ("reserved", "shipped", "cancelled", "sold_out")}
-        | {"claimed": sum(1 for r in rewards if r["claimed_at"] is not None)},
-        "cost": _cost(campaign["stages"], rewards, len(valid)),
-        "hours_to_complete": _hours_to_complete(people, first_done),
-        "precision": _precision(conn, campaign_id, by_inviter, names),
-        "k_factor": k_factor(participants=len(people), invites_sent=len(invites),
-                             valid_invites=len(valid)),
-        "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
-                         for m, n in by_inviter.most_common(20)],
-        "max_depth": max((depth(m) for m in parent), default=0),
-        "daily": _daily(daily),
-        "tree": [node(r, set()) for r in roots],
-    }
+def _raw(conn: Connection, stmt: Any) -> list[Any]:
+    """Rows as the driver gives them, for plain integers by the hundred thousand (a result's
+    row processing costs as much as the query there)."""
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _daily(daily: dict[str, Counter[str]]) -> list[dict[str, Any]]:
@@ -964,12 +1056,10 @@ def _daily(daily: dict[str, Counter[str]]) -> list[dict[str, Any]]:
     return out
 
 
-def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: int
+def _cost(stages: list[dict[str, Any]], handed: Counter[int], valid: int
           ) -> dict[str, int | None]:
     """What the rewards handed out (reserved or shipped) cost, and per valid newcomer."""
-    price = {int(s["position"]): int(s["cost_cents"]) for s in stages}
-    total = sum(price.get(int(r["position"]), 0) for r in rewards
-                if r["status"] in ("reserved", "shipped"))
+    total = sum(int(s["cost_cents"]) * handed[int(s["position"])] for s in stages)
     return {"total_cents": total,
             "per_valid_newcomer_cents": round(total / valid) if valid else None}
 
@@ -977,7 +1067,7 @@ def _cost(stages: list[dict[str, Any]], rewards: list[dict[str, Any]], valid: in
 PRECISION_STEPS = ("spoke", "enrolled", "deposit", "purchase")
 
 
-def _precision(conn: Connection, campaign_id: int, by_inviter: Counter[int],
+def _precision(conn: Connection, campaign_id: int, top: list[tuple[int, int]],
                names: dict[int, str]) -> dict[str, Any]:
     """What the valid newcomers did after joining, per inviter (the top 20 by valid invites)
     and in all, with the activity funnel's meanings: ``spoke`` in the group they joined,
@@ -1007,8 +1097,9 @@ def _precision(conn: Connection, campaign_id: int, by_inviter: Counter[int],
             .where(conversions.c.kind.in_(("deposit", "order")),
                    conversions.c.occurred_at >= valid.c.joined_at)):
         did["deposit" if kind == "deposit" else "purchase"].add(member_id)
-    brought: dict[int, list[int]] = defaultdict(list)
-    for inviter, invitee in conn.execute(select(valid.c.inviter_id, valid.c.invitee_id)):
+    brought: dict[int, list[int]] = defaultdict(list)  # the top inviters' newcomers only
+    for inviter, invitee in conn.execute(select(valid.c.inviter_id, valid.c.invitee_id).where(
+            valid.c.inviter_id.in_([m for m, _n in top]))).all():
         brought[int(inviter)].append(int(invitee))
 
     def row(people: list[int]) -> dict[str, Any]:
@@ -1018,19 +1109,19 @@ def _precision(conn: Connection, campaign_id: int, by_inviter: Counter[int],
                 **{f"{step}_rate": round(counts[step] / n, 4) if n else 0.0
                    for step in PRECISION_STEPS}}
 
-    every = [m for people in brought.values() for m in people]
-    return {"all": row(every),
+    every = int(conn.execute(select(func.count()).select_from(valid)).scalar_one())
+    return {"all": {"valid": every, **{step: len(did[step]) for step in PRECISION_STEPS},
+                    **{f"{step}_rate": round(len(did[step]) / every, 4) if every else 0.0
+                       for step in PRECISION_STEPS}},
             "inviters": [{"member_id": m, "name": names.get(m, ""), **row(brought[m])}
-                         for m, _n in by_inviter.most_common(20)]}
+                         for m, _n in top]}
 
 
-def _hours_to_complete(people: dict[int, datetime], first_done: dict[int, datetime]
-                       ) -> dict[str, float | None]:
+def _hours_to_complete(spans: list[float]) -> dict[str, float | None]:
     """From taking part to completing: the median and the slowest tenth."""
-    spans = sorted((at - people[m]).total_seconds() / 3600
-                   for m, at in first_done.items() if m in people)
     if not spans:
         return {"median": None, "p90": None}
+    spans = sorted(spans)
     return {"median": round(statistics.median(spans), 2),
             "p90": round(spans[min(len(spans) - 1, int(len(spans) * 0.9))], 2)}
 
