@@ -87,7 +87,8 @@ def _seed(run: Run, tmp: Path) -> None:
     run("fission", "create", "--name", "邀请好友领福利", "--group", "1",
         "--stage", "2:保温杯:10", "--stage", "5:训练营名额:3", "--stage", "截图:电子书:50",
         "--account", "demo")
-    run("fission", "join", "1", "--member", "10001")
+    SEEDED["token"] = json.loads(run("fission", "join", "1", "--member", "10001",
+                                     "--json"))["token"]
     shot = tmp / "shot.png"  # a screenshot the member sent staff, waiting for review
     Image.new("RGB", (390, 844), "#dfe8e4").save(shot)
     run("fission", "submit-shot", "1", "--member", "10001", "--file", str(shot))
@@ -408,6 +409,12 @@ def test_a_member_claims_a_reward_on_a_phone(server: str, tmp_path: Path) -> Non
         member.screenshot(path=str(tmp_path / "claim-phone.png"), full_page=True)
         member.goto(server + SEEDED["claim"])
         expect(member.locator("#claim-problem")).to_contain_text("已经填写过")
+        # their own page: progress, the reward, and the screenshot waiting for review
+        member.goto(server + f"/fission/s/{SEEDED['token']}")
+        expect(member.locator("#share-progress")).to_contain_text("你已有效邀请 2 人")
+        expect(member.locator("#share-pending")).to_be_visible()
+        assert member.evaluate("document.documentElement.scrollWidth") <= 391
+        member.screenshot(path=str(tmp_path / "share-phone.png"), full_page=True)
         staff.goto(server + "/fission/1")
         expect(staff.locator("#fission-rewards td.claim")).to_contain_text("13800138000")
         browser.close()
