@@ -366,15 +366,21 @@ def poster_for(conn: Connection, *, actor: Actor, campaign_id: int, member_id: i
 def public_poster(conn: Connection, *, token: str, folder: Path) -> bytes:
     """A participant's poster by its unguessable token: the address a platform fetches the
     picture from (and a member may open), without signing in."""
-    if not TOKEN.match(token):
+    found = by_token(conn, token)
+    if found is None:
         raise NotFound("poster not found")
+    return poster_for(conn, actor=SYSTEM, campaign_id=found[0], member_id=found[1],
+                      folder=folder)
+
+
+def by_token(conn: Connection, token: str) -> tuple[int, int] | None:
+    """(campaign id, member id) of the participant whose public token this is."""
+    if not TOKEN.match(token):
+        return None
     row = conn.execute(select(fission_participants.c.campaign_id,
                               fission_participants.c.member_id).where(
         fission_participants.c.token == token)).first()
-    if row is None:
-        raise NotFound("poster not found")
-    return poster_for(conn, actor=SYSTEM, campaign_id=int(row.campaign_id),
-                      member_id=int(row.member_id), folder=folder)
+    return (int(row.campaign_id), int(row.member_id)) if row is not None else None
 
 
 # --- the loop (ingest and the worker) ---------------------------------------------------------

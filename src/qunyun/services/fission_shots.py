@@ -32,8 +32,8 @@ from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.fission import (
     ACTIVE,
     RULE,
-    TOKEN,
     access_campaign,
+    by_token,
     home_group,
     member_name,
     reserve_reward,
@@ -46,14 +46,10 @@ FOLDER = "shots"  # under the posters folder
 
 
 def _by_token(conn: Connection, token: str) -> dict[str, Any]:
-    if not TOKEN.match(token):
+    found = by_token(conn, token)
+    if found is None:
         raise NotFound("this upload link is not valid")
-    row = conn.execute(select(fission_participants.c.campaign_id,
-                              fission_participants.c.member_id).where(
-        fission_participants.c.token == token)).first()
-    if row is None:
-        raise NotFound("this upload link is not valid")
-    return {"campaign_id": int(row.campaign_id), "member_id": int(row.member_id)}
+    return {"campaign_id": found[0], "member_id": found[1]}
 
 
 def _latest(conn: Connection, campaign_id: int, member_id: int) -> dict[str, Any] | None:
