@@ -106,6 +106,7 @@ def test_a_fresh_claim_link_replaces_the_old(client: TestClient, conn: Connectio
                                              runtime: Runtime, staff: dict[str, str]) -> None:
     cid, token = _reserved(conn, runtime)
     csrf = login(client, staff["operator"])
+    assert "领奖私信排队发送中" in client.get(f"/fission/{cid}").text  # queued, not yet out
     (reward_id,) = [r["id"] for r in fission.list_rewards(conn, actor=SYSTEM, campaign_id=cid)]
     page = client.post(f"/fission/rewards/{reward_id}/claim-link", data={"csrf_token": csrf})
     assert page.status_code == 200 and 'id="claim-link"' in page.text

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, String, bindparam, cast, func, literal, select, update
 
 from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
 from qunyun.adapters.storage.sql import insert_ignore
@@ -43,6 +43,7 @@ from qunyun.adapters.storage.tables import (
     memberships,
 )
 from qunyun.adapters.storage.tables import join_codes as join_codes_table
+from qunyun.adapters.storage.tables import outbox as outbox_table
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.analytics.overview import local_date
 from qunyun.domain.actions import (
@@ -1138,13 +1139,17 @@ def list_rewards(conn: Connection, *, actor: Actor, campaign_id: int) -> list[di
     actor.require(Permission.VIEW)
     access_campaign(conn, actor=actor, campaign_id=campaign_id)
     pii = actor.can(Permission.MEMBER_PII)
+    # the claim link's private message, by the key the worker queued it under
+    claim_key = (literal("fission-reward:", String) + cast(fission_rewards.c.id, String)
+                 + literal(f":{RULE}:0", String))
     return [{**{k: v for k, v in r.items() if k != "claim_hash"},
              "phone": r["phone"] if pii else mask_phone(r["phone"]),
              "claim": _claim_shown(r["claim"] or {}, pii)}
             for r in conn.execute(
                 select(fission_rewards, members.c.number, members.c.display_name,
-                       members.c.phone)
+                       members.c.phone, outbox_table.c.status.label("claim_send"))
                 .join(members, members.c.id == fission_rewards.c.member_id)
+                .outerjoin(outbox_table, outbox_table.c.idempotency_key == claim_key)
                 .where(fission_rewards.c.campaign_id == campaign_id)
                 .order_by(fission_rewards.c.id)).mappings()]
 

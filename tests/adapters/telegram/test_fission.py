@@ -104,5 +104,35 @@ def test_follow_ups_on_telegram_and_when_the_platform_refuses(
     assert not tg.called("sendPhoto")
     private = [c["text"] for c in tg.called("sendMessage") if str(c["chat_id"]) == "501"]
     assert len(private) == 1 and "https://qy.example/claim/" in private[0]
+    (reward,) = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
+    assert reward["claim_send"] == "delivered"
     (task,) = conn.execute(select(staff_tasks.c.title)).scalars().all()
     assert task == "邀请 小 王 进完成者群「完成者群」"
+
+
+def test_a_claim_link_that_cannot_go_privately_says_so(
+        conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
+    """The completer never started the team's bot: Telegram refuses the private message,
+    and the rewards list says the link must be sent by hand (it does not claim it went)."""
+    token, bot = connect(tg_runtime, tg)
+    tg.bot_added(token, CHAT)
+    tg.join(token, CHAT, 501, "小 王")
+    pump(tg_runtime, bot["bot_id"])
+    gid = conn.execute(select(groups.c.id)).scalar_one()
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="邀 1 人领资料", group_ids=[gid], account=bot["bot_id"],
+        stages=[Stage(1, "资料包", 10)], enrol_newcomers=False, now=tg_runtime.now())
+    mine = fission.do_join(tg_runtime.uow, actor=SYSTEM, adapter_for=tg_runtime.adapter,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(conn, 10001), now=tg_runtime.now())
+    tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
+    pump(tg_runtime, bot["bot_id"])
+    fission.follow_up(tg_runtime.uow, adapter_for=tg_runtime.adapter,
+                      capabilities=tg_runtime.capabilities, now=tg_runtime.now(),
+                      public_url="https://qy.example")
+    for _ in range(2):
+        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
+                                   limiter=tg_runtime.limiter, worker_id="w",
+                                   policy=tg_runtime.policy, rng=random.Random(1))
+    (reward,) = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
+    assert reward["claim_sent_at"] is not None and reward["claim_send"] == "dead"
