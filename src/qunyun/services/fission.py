@@ -146,31 +146,42 @@ def do_create_campaign(conn: Connection, *, actor: Actor, name: str, group_ids: 
     return access_campaign(conn, actor=actor, campaign_id=campaign_id)
 
 
-def _stages(conn: Connection, campaign_id: int) -> list[dict[str, Any]]:
-    return [{**dict(r), "left": max(0, int(r["stock"]) - int(r["taken"]))}
-            for r in conn.execute(_STAGES, {"c": campaign_id}).mappings()]
-
-
 def access_campaign(conn: Connection, *, actor: Actor, campaign_id: int) -> dict[str, Any]:
     actor.require(Permission.VIEW)
-    row = conn.execute(select(fission_campaigns).where(
-        fission_campaigns.c.id == campaign_id)).mappings().first()
-    if row is None:
+    found = _campaigns(conn, fission_campaigns.c.id == campaign_id)
+    if not found:
         raise NotFound("fission campaign {campaign_id} not found", campaign_id=campaign_id)
-    names = dict(conn.execute(select(groups.c.id, groups.c.name).where(
-        groups.c.id.in_(row["group_ids"]))).all())
-    participants = conn.execute(select(func.count()).select_from(fission_participants).where(
-        fission_participants.c.campaign_id == campaign_id)).scalar_one()
-    return {**dict(row), "stages": _stages(conn, campaign_id),
-            "groups": [{"id": g, "name": names.get(g, "")} for g in row["group_ids"]],
-            "participants": int(participants)}
+    return found[0]
 
 
 def list_campaigns(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     actor.require(Permission.VIEW)
-    ids = conn.execute(select(fission_campaigns.c.id)
-                       .order_by(fission_campaigns.c.id.desc())).scalars().all()
-    return [access_campaign(conn, actor=actor, campaign_id=int(i)) for i in ids]
+    return _campaigns(conn, None)
+
+
+def _campaigns(conn: Connection, where: Any) -> list[dict[str, Any]]:
+    """Campaigns with their stages, groups' names and participant counts: four queries for
+    any number of them (the list read each campaign on its own)."""
+    stmt = select(fission_campaigns).order_by(fission_campaigns.c.id.desc())
+    rows = [dict(r) for r in conn.execute(
+        stmt if where is None else stmt.where(where)).mappings()]
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    stages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in conn.execute(select(fission_stages).where(fission_stages.c.campaign_id.in_(ids))
+                          .order_by(fission_stages.c.position)).mappings():
+        stages[int(r["campaign_id"])].append(
+            {**dict(r), "left": max(0, int(r["stock"]) - int(r["taken"]))})
+    names = dict(conn.execute(select(groups.c.id, groups.c.name).where(
+        groups.c.id.in_({g for r in rows for g in r["group_ids"]}))).all())
+    counts: dict[int, int] = dict(conn.execute(
+        select(fission_participants.c.campaign_id, func.count())
+        .where(fission_participants.c.campaign_id.in_(ids))
+        .group_by(fission_participants.c.campaign_id)).all())
+    return [{**r, "stages": stages[int(r["id"])],
+             "groups": [{"id": g, "name": names.get(g, "")} for g in r["group_ids"]],
+             "participants": int(counts.get(r["id"], 0))} for r in rows]
 
 
 def do_set_status(conn: Connection, *, actor: Actor, campaign_id: int, status: str,
@@ -401,8 +412,6 @@ _COUNT_UP = (update(fission_participants).where(_MINE)
              .values(valid_invites=fission_participants.c.valid_invites + 1)
              .returning(fission_participants.c.valid_invites))
 _VALID_COUNT = select(fission_participants.c.valid_invites).where(_MINE)
-_STAGES = select(fission_stages).where(fission_stages.c.campaign_id == bindparam("c")).order_by(
-    fission_stages.c.position)
 
 
 def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
