@@ -530,3 +530,30 @@ def test_the_inviter_hears_as_the_platform_allows(conn: Connection, runtime: Run
     assert fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"],
                           tz=TZ)["valid_invites"] == 3  # counted all the same
     assert conn.execute(select(func.count()).select_from(staff_tasks)).scalar_one() == 0
+
+
+def test_a_newcomers_welcome_goes_as_the_platform_allows(conn: Connection,
+                                                         runtime: Runtime) -> None:
+    """The newcomer's welcome with their own link: privately where a bot may only write to
+    people; on WeCom (neither posts nor writes) their code is made all the same and no
+    staff task is queued per newcomer."""
+    feed = Feed(conn, runtime)
+    gid = feed.join("g1", "a", 0).group_id
+    assert gid is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="欢迎", group_ids=[gid], account="demo",
+        stages=[Stage(5, "资料包", 10)], valid_hours=1, now=T0)
+    code = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(conn, 10001), now=T0)["code"]
+    for i, can in enumerate((frozenset({Capability.SEND_PRIVATE}), WECOM_CAPABILITIES)):
+        feed.join("g1", f"n{i}", 2 + i, channel=code)
+        assert fission.follow_up(runtime.uow, adapter_for=runtime.adapter,
+                                 capabilities=lambda _p, can=can: can,
+                                 now=T0 + timedelta(minutes=5 + i), public_url="") == 1
+    welcomes = conn.execute(select(outbox.c.action_type, outbox.c.payload).where(
+        outbox.c.idempotency_key.like("fission-welcome:%"))).all()
+    assert [(kind, p["text"][:6]) for kind, p in welcomes] == [("send_private", "欢迎加入！本")]
+    assert conn.execute(select(func.count()).select_from(staff_tasks)).scalar_one() == 0
+    enrolled = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"], tz=TZ)
+    assert enrolled["participants"] == 3  # a, and both newcomers with codes of their own

@@ -467,18 +467,20 @@ def note_leave(conn: Connection, *, group_id: int, member_id: int, at: datetime,
     return actions
 
 
-def tell(can: frozenset[Capability], *, group_id: int, member_id: int, text: str
-         ) -> list[tuple[str, Action]]:
-    """How an inviter hears about their progress, as the platform allows: @-mentioned in
-    the group; else privately (without the leading @name); else not at all — WeCom lets no
-    bot post in a group or write on its own, and a staff task per invite would bury the
-    team; the participant's own page (``/fission/s/<token>``) shows it there."""
+def tell(can: frozenset[Capability], *, group_id: int, member_id: int, text: str,
+         attachments: tuple[dict[str, str], ...] = ()) -> list[tuple[str, Action]]:
+    """How a participant hears from the loop (their progress, the newcomer's welcome), as
+    the platform allows: @-mentioned in the group; else privately (without the leading
+    @name); else not at all — WeCom lets no bot post in a group or write on its own, and a
+    staff task per invite or newcomer would bury the team; the participant's own page
+    (``/fission/s/<token>``) shows their progress there."""
     if {Capability.SEND_TEXT, Capability.MENTION} <= can:
         return [(RULE, SendText(group_id=group_id, mention_member_ids=(member_id,),
-                                text=text))]
+                                text=text, attachments=attachments))]
     if Capability.SEND_PRIVATE in can:
         words = text.split(" ", 1)[1] if text.startswith("@") and " " in text else text
-        return [(RULE, SendPrivate(group_id=group_id, member_id=member_id, text=words))]
+        return [(RULE, SendPrivate(group_id=group_id, member_id=member_id, text=words,
+                                   attachments=attachments))]
     return []
 
 
@@ -579,10 +581,10 @@ def _welcome_newcomers(uow: UnitOfWork, *, adapter_for: Callable[[str], Platform
                         poster=poster, share=share,
                         share_reward=shared["reward"] if shared else "")
             outbox.enqueue(conn, platform=platform, capabilities=can, now=now,
-                           key_prefix=f"fission-welcome:{invite_id}", actions=[(RULE, SendText(
-                               group_id=int(group_id), mention_member_ids=(int(member_id),),
+                           key_prefix=f"fission-welcome:{invite_id}", actions=tell(
+                               can, group_id=int(group_id), member_id=int(member_id),
                                text=text, attachments=(
-                                   ({"type": "image", "url": poster},) if picture else ())))])
+                                   ({"type": "image", "url": poster},) if picture else ())))
     return taken
 
 
