@@ -6,6 +6,7 @@ placeholder the step does not fill."""
 
 from __future__ import annotations
 
+import csv as csv_module
 import re
 
 from fastapi.testclient import TestClient
@@ -84,6 +85,9 @@ def test_the_claim_form_takes_the_address_once(client: TestClient, conn: Connect
     assert "138 0013 8000" in page.text and "某路 1 号" in page.text
     csv = client.get(f"/api/v1/fission/campaigns/{cid}/rewards", params={"format": "csv"})
     assert "'=HYPERLINK" in csv.content.decode("utf-8-sig")
+    header, row = csv.content.decode("utf-8-sig").splitlines()[:2]
+    assert header.split(",")[5:8] == ["收件人", "收件手机", "收货地址"]
+    assert len(next(csv_module.reader([row]))) == len(header.split(","))
     report = client.get(f"/api/v1/fission/campaigns/{cid}/report").json()
     assert report["rewards"]["claimed"] == 1
     assert report["cost"] == {"total_cents": 2550, "per_valid_newcomer_cents": 2550}

@@ -1213,9 +1213,10 @@ def do_update_reward(conn: Connection, *, actor: Actor, reward_id: int, status: 
     return next(r for r in rewards if r["id"] == reward_id)
 
 
-REWARD_HEADERS = {"zh-CN": ("会员编号", "昵称", "手机", "奖品", "状态", "快递单号", "达成时间"),
-                  "en": ("number", "name", "phone", "reward", "status", "tracking",
-                         "reached at")}
+REWARD_HEADERS = {"zh-CN": ("会员编号", "昵称", "手机", "奖品", "状态", "收件人", "收件手机",
+                            "收货地址", "快递单号", "达成时间"),
+                  "en": ("number", "name", "phone", "reward", "status", "recipient",
+                         "recipient phone", "address", "tracking", "reached at")}
 
 
 def export_rewards(conn: Connection, *, actor: Actor, campaign_id: int, fmt: str,
