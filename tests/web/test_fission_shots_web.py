@@ -135,6 +135,7 @@ def test_a_screenshot_is_uploaded_reviewed_and_rewarded(client: TestClient, conn
                           json={"approve": True})
     assert decided.status_code == 200 and decided.json()["status"] == "approved"
     assert "「电子书」已经发完了" in _private(conn)[-1]
+    assert "邀请" not in _private(conn)[-1]  # a share task counts no invites
     rewards = {r["status"] for r in fission.list_rewards(conn, actor=SYSTEM, campaign_id=cid)}
     assert rewards == {"reserved", "sold_out"}
     assert len(client.get(f"/api/v1/fission/campaigns/{cid}/shots", headers=h,

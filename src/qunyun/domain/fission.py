@@ -29,6 +29,7 @@ TEXTS: dict[str, str] = {
     "completers": "{name}，恭喜完成「{campaign}」！欢迎加入完成者专属群「{group}」：{link}",
     "shot_approved": "{name}，你的分享截图通过了审核，获得「{reward}」，领奖链接稍后私信发给你",
     "shot_declined": "{name}，你的分享截图没有通过审核：{reason}。可以重新上传：{share}",
+    "shot_sold_out": "{name}，你的分享截图通过了审核，但「{reward}」已经发完了，感谢参与",
 }
 # after a welcome without {poster}, where no picture goes
 POSTER_LINE = "\n你的专属海报：{poster}"
@@ -46,6 +47,7 @@ TEXT_FIELDS: dict[str, frozenset[str]] = {
     "completers": frozenset({"name", "campaign", "group", "link"}),
     "shot_approved": frozenset({"name", "reward"}),
     "shot_declined": frozenset({"name", "reason", "share"}),
+    "shot_sold_out": frozenset({"name", "reward"}),
 }
 
 

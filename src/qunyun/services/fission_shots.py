@@ -192,9 +192,8 @@ def do_review(conn: Connection, *, actor: Actor, shot_id: int, approve: bool, re
         outcome = reserve_reward(conn, campaign_id=campaign["id"], member_id=member_id,
                                  position=int(stage["position"]), reward=str(stage["reward"]),
                                  at=now)
-        kind = "shot_approved" if outcome == "reserved" else "sold_out"
-        text = fill(text_of(campaign["texts"], kind), name=name, reward=stage["reward"],
-                    count="")
+        kind = "shot_approved" if outcome == "reserved" else "shot_sold_out"
+        text = fill(text_of(campaign["texts"], kind), name=name, reward=stage["reward"])
     else:
         token = conn.execute(select(fission_participants.c.token).where(
             fission_participants.c.campaign_id == campaign["id"],
