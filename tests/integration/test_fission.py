@@ -141,6 +141,7 @@ def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
         ("用户a", 3), ("用户d", 2)]
     tree = {n["name"]: sorted(c["name"] for c in n["children"]) for n in out["tree"]}
     assert tree == {"用户a": ["用户b", "用户c", "用户g"], "用户d": ["用户e", "用户f"]}
+    assert [(n["name"], n["brought"]) for n in out["tree"]] == [("用户a", 3), ("用户d", 2)]
     rewards = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
     assert [(r["display_name"], r["reward"], r["status"]) for r in rewards] == [
         ("用户a", "保温杯", "reserved"), ("用户d", "保温杯", "sold_out"),

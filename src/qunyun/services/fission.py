@@ -969,14 +969,15 @@ def _names(conn: Connection, ids: set[int]) -> dict[int, str]:
 
 def _named(node: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
     return {"member_id": node["member_id"], "name": names.get(node["member_id"], ""),
-            "children": [_named(k, names) for k in node["children"]]}
+            "brought": node["brought"], "children": [_named(k, names) for k in node["children"]]}
 
 
 def _tree(conn: Connection, campaign_id: int, people: set[int]
           ) -> tuple[list[dict[str, Any]], int, set[int]]:
     """Who brought whom (valid invites; one inviter per invitee makes it a tree): the
-    biggest branches first, breadth first, at most ``TREE_LIMIT`` nodes; how deep it goes;
-    the members shown."""
+    biggest branches first, breadth first, at most ``TREE_LIMIT`` nodes, each with how many
+    it ``brought`` in all (the whole branch below it, shown or not); how deep it goes; the
+    members shown."""
     children: dict[int, list[int]] = defaultdict(list)
     parent: dict[int, int] = {}
     # plain integers straight from the driver: 300,000 edges through the result's row
@@ -1010,7 +1011,8 @@ def _tree(conn: Connection, campaign_id: int, people: set[int]
     shown: set[int] = set()
     while pending and len(shown) < TREE_LIMIT:
         above, member_id = pending.popleft()
-        node: dict[str, Any] = {"member_id": member_id, "children": []}
+        node: dict[str, Any] = {"member_id": member_id, "brought": size[member_id] - 1,
+                                "children": []}
         made[member_id] = node
         shown.add(member_id)
         (top if above is None else made[above]["children"]).append(node)

@@ -4,6 +4,7 @@ with a member's code made on the spot."""
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -109,27 +110,18 @@ def _daily_chart(report: dict[str, Any], lang: str) -> dict[str, Any]:
 
 
 def _tree_chart(report: dict[str, Any], lang: str) -> dict[str, Any]:
-    """The invitation tree for ECharts: the biggest branches first, cut at ``TREE_NODES``
-    nodes (breadth first, so every branch shows its top)."""
-    sizes: dict[int, int] = {}
-
-    def size(node: dict[str, Any]) -> int:
-        if id(node) not in sizes:
-            sizes[id(node)] = 1 + sum(size(k) for k in node["children"])
-        return sizes[id(node)]
-
+    """The invitation tree for ECharts, cut at ``TREE_NODES`` nodes: the report's tree
+    comes biggest branches first, so breadth first keeps every branch's top."""
     root: dict[str, Any] = {"name": report["campaign"]["name"], "children": []}
-    queue = [(root, sorted(report["tree"], key=size, reverse=True))]
+    queue = deque([(root, report["tree"])])
     shown = 0
     while queue and shown < TREE_NODES:
-        parent, kids = queue.pop(0)
-        for kid in kids:
-            if shown >= TREE_NODES:
-                break
-            node = {"name": kid["name"], "value": size(kid) - 1, "children": []}
+        parent, kids = queue.popleft()
+        for kid in kids[:TREE_NODES - shown]:
+            node = {"name": kid["name"], "value": kid["brought"], "children": []}
             parent["children"].append(node)
             shown += 1
-            queue.append((node, sorted(kid["children"], key=size, reverse=True)))
+            queue.append((node, kid["children"]))
     return {"kind": "tree", "data": root, "saveTitle": translate("dash.export_png", lang),
             "cut": shown >= TREE_NODES}
 
