@@ -93,9 +93,9 @@ def fission_edit(
 def fission_claim_link(reward: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """A fresh claim link for a reserved reward, to send by hand (the old one stops)."""
     with session(as_user, write=True) as (rt, conn, actor):
-        link = fission.do_new_claim_link(conn, actor=actor, reward_id=reward,
+        made = fission.do_new_claim_link(conn, actor=actor, reward_id=reward,
                                          public_url=rt.settings.public_url, now=rt.now())
-    done(as_json, {"reward": reward, "link": link}, link)
+    done(as_json, {"reward": reward, **made}, made["link"])
 
 
 @fission_app.command("list")

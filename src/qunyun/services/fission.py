@@ -601,12 +601,12 @@ def _follow_rewards(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAda
             .order_by(fission_rewards.c.id).limit(FOLLOW_BATCH)).all()
     taken = 0
     for reward_id, campaign_id, member_id, position in due:
-        token = secrets.token_urlsafe(24)
+        token, digest = _new_claim_token()
         with uow.write() as conn:
             if not conn.execute(update(fission_rewards).where(
                     fission_rewards.c.id == reward_id, fission_rewards.c.status == "reserved",
                     fission_rewards.c.claim_sent_at.is_(None))
-                    .values(claim_hash=_claim_hash(token), claim_sent_at=now)).rowcount:
+                    .values(claim_hash=digest, claim_sent_at=now)).rowcount:
                 continue
             campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
         taken += 1
@@ -709,6 +709,12 @@ def _claim_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+def _new_claim_token() -> tuple[str, str]:
+    """A claim link's token and the digest kept of it (never the token itself)."""
+    token = secrets.token_urlsafe(24)
+    return token, _claim_hash(token)
+
+
 def claim_link(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/claim/{token}"
 
@@ -762,31 +768,25 @@ def do_claim(conn: Connection, *, token: str, name: str, phone: str, address: st
     return {**form, "claimed_at": now}
 
 
-def reward_campaign(conn: Connection, reward_id: int) -> int:
-    found = conn.execute(select(fission_rewards.c.campaign_id).where(
-        fission_rewards.c.id == reward_id)).scalar()
-    if found is None:
-        raise NotFound("reward {reward_id} not found", reward_id=reward_id)
-    return int(found)
-
-
 def do_new_claim_link(conn: Connection, *, actor: Actor, reward_id: int, public_url: str,
-                      now: datetime) -> str:
+                      now: datetime) -> dict[str, Any]:
     """A fresh claim link for a reserved reward (the old one stops working): for staff to
-    send by hand when the private message could not go, or was lost."""
+    send by hand when the private message could not go, or was lost. Returns the ``link``
+    and the reward's ``campaign_id``."""
     actor.require(Permission.OPERATE)
-    row = conn.execute(select(fission_rewards.c.status, fission_rewards.c.claimed_at).where(
+    row = conn.execute(select(fission_rewards.c.status, fission_rewards.c.claimed_at,
+                              fission_rewards.c.campaign_id).where(
         fission_rewards.c.id == reward_id)).first()
     if row is None:
         raise NotFound("reward {reward_id} not found", reward_id=reward_id)
     if row.status != "reserved" or row.claimed_at is not None:
         raise Conflict("reward {reward_id} is not waiting to be claimed", reward_id=reward_id)
-    token = secrets.token_urlsafe(24)
+    token, digest = _new_claim_token()
     conn.execute(update(fission_rewards).where(fission_rewards.c.id == reward_id).values(
-        claim_hash=_claim_hash(token), claim_sent_at=now))
+        claim_hash=digest, claim_sent_at=now))
     audit.record(conn, actor=actor.label, action="fission.claim_link", object_type="reward",
                  object_id=reward_id)
-    return claim_link(public_url, token)
+    return {"link": claim_link(public_url, token), "campaign_id": int(row.campaign_id)}
 
 
 def _validate(conn: Connection, invite_id: int, at: datetime, can: frozenset[Capability]

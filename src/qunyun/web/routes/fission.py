@@ -150,13 +150,12 @@ def fission_claim_link(request: Request, reward_id: int, actor: CurrentActor,
                        runtime: RuntimeDep) -> Response:
     """A fresh claim link to send by hand (the old one stops working); shown once."""
     with runtime.uow.write() as conn:
-        link = fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
+        made = fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
                                          public_url=runtime.settings.public_url,
                                          now=runtime.now())
-        campaign_id = fission.reward_campaign(conn, reward_id)
     with runtime.uow.read() as conn:
-        return _report_page(request, conn, actor, runtime, campaign_id,
-                            claim_link=(reward_id, link))
+        return _report_page(request, conn, actor, runtime, made["campaign_id"],
+                            claim_link=(reward_id, made["link"]))
 
 
 @router.get("/fission/p/{token}.png")

@@ -173,12 +173,12 @@ def poster(campaign_id: int, member_id: int, actor: CurrentActor, conn: ReadConn
 @router.post("/fission/rewards/{reward_id}/claim-link")
 @access(Permission.OPERATE)
 def new_claim_link(reward_id: int, actor: CurrentActor, runtime: RuntimeDep
-                   ) -> dict[str, str]:
+                   ) -> dict[str, Any]:
     """A fresh claim link for a reserved reward, to send by hand (the old one stops)."""
     with runtime.uow.write() as conn:
-        return {"link": fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
-                                                  public_url=runtime.settings.public_url,
-                                                  now=runtime.now())}
+        return fission.do_new_claim_link(conn, actor=actor, reward_id=reward_id,
+                                         public_url=runtime.settings.public_url,
+                                         now=runtime.now())
 
 
 @router.get("/fission/campaigns/{campaign_id}/shots")
