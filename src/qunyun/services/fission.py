@@ -460,7 +460,7 @@ def note_leave(conn: Connection, *, group_id: int, member_id: int, at: datetime,
     for r in rows:
         conn.execute(update(fission_invites).where(fission_invites.c.id == r.id)
                      .values(status="revoked", reason="left", welcome_due=False))
-        count = _valid_count(conn, int(r.campaign_id), int(r.inviter_id))
+        count = valid_count(conn, int(r.campaign_id), int(r.inviter_id))
         actions += tell(can, group_id=group_id, member_id=int(r.inviter_id), text=fill(
             text_of(r.texts, "taken_back"), name=member_name(conn, int(r.inviter_id)),
             invitee=member_name(conn, member_id), count=count))
@@ -868,14 +868,12 @@ def reserve_reward(conn: Connection, *, campaign_id: int, member_id: int, positi
     return "sold_out"
 
 
-def _valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
+def valid_count(conn: Connection, campaign_id: int, inviter: int) -> int:
     return int(conn.execute(_VALID_COUNT, {"c": campaign_id, "m": inviter}).scalar() or 0)
 
 
 def member_name(conn: Connection, member_id: int) -> str:
-    row = conn.execute(select(members.c.display_name, members.c.number).where(
-        members.c.id == member_id)).one()
-    return shown_name(row.display_name, row.number)
+    return _names(conn, {member_id})[member_id]
 
 
 # --- the report -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from qunyun.services.fission import (
     member_name,
     reserve_reward,
     share_url,
+    valid_count,
 )
 from qunyun.services.users import SYSTEM, Actor
 
@@ -68,9 +69,7 @@ def share_form(conn: Connection, *, token: str) -> dict[str, Any]:
     campaign = access_campaign(conn, actor=SYSTEM, campaign_id=who["campaign_id"])
     stage = share_stage(campaign["plan"])
     latest = _latest(conn, who["campaign_id"], who["member_id"])
-    count = int(conn.execute(select(fission_participants.c.valid_invites).where(
-        fission_participants.c.campaign_id == who["campaign_id"],
-        fission_participants.c.member_id == who["member_id"])).scalar_one())
+    count = valid_count(conn, who["campaign_id"], who["member_id"])
     ahead = next_stage(campaign["plan"], count)
     mine = [{"reward": r.reward, "status": r.status} for r in conn.execute(
         select(fission_rewards.c.reward, fission_rewards.c.status).where(
