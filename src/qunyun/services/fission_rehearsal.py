@@ -128,23 +128,22 @@ def do_rehearse(uow: UnitOfWork, *, actor: Actor, campaign_id: int, plan: Rehear
         fission.do_join(uow, actor=actor, adapter_for=adapter_for, campaign_id=rehearsal,
                         member_id=member_id, now=start)
     queue: list[tuple[datetime, int, dict[str, Any]]] = []
-    scheduled: set[int] = set()
+    considered = 0  # the last participant (by id) who has decided whether to share
     joins = 0
     hours = int(source["valid_hours"])
 
     def share_from(t: datetime) -> None:
-        """Participants not yet considered decide whether to share, and their friends'
-        joins (and some leaves) are put on the clock."""
-        nonlocal joins
+        """Participants who took part since the last look decide whether to share, and
+        their friends' joins (and some leaves) are put on the clock."""
+        nonlocal joins, considered
         with uow.read() as conn:
-            fresh = conn.execute(select(fission_participants.c.member_id,
+            fresh = conn.execute(select(fission_participants.c.id,
                                         fission_participants.c.code).where(
-                fission_participants.c.campaign_id == rehearsal)
+                fission_participants.c.campaign_id == rehearsal,
+                fission_participants.c.id > considered)
                 .order_by(fission_participants.c.id)).all()
-        for member_id, code in fresh:
-            if member_id in scheduled:
-                continue
-            scheduled.add(int(member_id))
+        for participant_id, code in fresh:
+            considered = int(participant_id)
             if rng.random() >= plan.share:
                 continue
             for _ in range(_poisson(rng, plan.friends)):
