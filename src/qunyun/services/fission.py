@@ -564,28 +564,36 @@ def _welcome_newcomers(uow: UnitOfWork, *, adapter_for: Callable[[str], Platform
         with uow.write() as conn:
             campaign = access_campaign(conn, actor=SYSTEM, campaign_id=int(campaign_id))
             platform = str(campaign["platform"])
-            first = next((st for st in campaign["stages"] if st["kind"] == INVITES),
-                         campaign["stages"][0])
-            poster = _poster_url(public_url, mine["token"])
             can = capabilities(platform)
-            picture = bool(poster) and Capability.SEND_IMAGE in can
-            template = text_of(campaign["texts"], "welcome")
-            if poster and not picture and "{poster}" not in template:
-                template += POSTER_LINE  # no picture here: the poster's address instead
-            shared = share_stage(campaign["plan"])
-            share = share_url(public_url, mine["token"]) if shared else ""
-            if share and "{share}" not in template:
-                template += SHARE_LINE
-            text = fill(template, name=member_name(conn, int(member_id)), campaign=campaign["name"],
-                        invites=first["invites"], reward=first["reward"], link=mine["link"],
-                        poster=poster, share=share,
-                        share_reward=shared["reward"] if shared else "")
             outbox.enqueue(conn, platform=platform, capabilities=can, now=now,
-                           key_prefix=f"fission-welcome:{invite_id}", actions=tell(
-                               can, group_id=int(group_id), member_id=int(member_id),
-                               text=text, attachments=(
-                                   ({"type": "image", "url": poster},) if picture else ())))
+                           key_prefix=f"fission-welcome:{invite_id}", actions=_welcome(
+                               conn, campaign, mine, group_id=int(group_id), can=can,
+                               public_url=public_url))
     return taken
+
+
+def _welcome(conn: Connection, campaign: dict[str, Any], mine: dict[str, Any], *,
+             group_id: int, can: frozenset[Capability], public_url: str
+             ) -> list[tuple[str, Action]]:
+    """A newcomer's welcome with the first stage, their link, their poster (a picture where
+    the platform sends one, else its address) and, with a share task, their upload link."""
+    first = next((st for st in campaign["stages"] if st["kind"] == INVITES),
+                 campaign["stages"][0])
+    poster = _poster_url(public_url, mine["token"])
+    picture = bool(poster) and Capability.SEND_IMAGE in can
+    template = text_of(campaign["texts"], "welcome")
+    if poster and not picture and "{poster}" not in template:
+        template += POSTER_LINE
+    shared = share_stage(campaign["plan"])
+    share = share_url(public_url, mine["token"]) if shared else ""
+    if share and "{share}" not in template:
+        template += SHARE_LINE
+    member_id = int(mine["member_id"])
+    text = fill(template, name=member_name(conn, member_id), campaign=campaign["name"],
+                invites=first["invites"], reward=first["reward"], link=mine["link"],
+                poster=poster, share=share, share_reward=shared["reward"] if shared else "")
+    return tell(can, group_id=group_id, member_id=member_id, text=text,
+                attachments=({"type": "image", "url": poster},) if picture else ())
 
 
 def _follow_rewards(uow: UnitOfWork, *, adapter_for: Callable[[str], PlatformAdapter],
