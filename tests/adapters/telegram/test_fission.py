@@ -20,6 +20,21 @@ from tests.adapters.telegram.conftest import CHAT
 from tests.adapters.telegram.test_connector import connect, pump
 
 
+def deliver(rt: Runtime) -> None:
+    """The worker's delivery, twice (a send may queue another)."""
+    for _ in range(2):
+        outbox_service.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
+                                   worker_id="w", policy=rt.policy, rng=random.Random(1))
+
+
+def follow_up(rt: Runtime) -> int:
+    """The worker's fission follow-ups, and what they queued goes out."""
+    done = fission.follow_up(rt.uow, adapter_for=rt.adapter, capabilities=rt.capabilities,
+                             now=rt.now(), public_url="https://qy.example")
+    deliver(rt)
+    return done
+
+
 def test_a_participants_link_credits_the_friends_who_join_through_it(
         conn: Connection, tg_runtime: Runtime, tg: FakeTelegram) -> None:
     token, bot = connect(tg_runtime, tg)
@@ -39,10 +54,7 @@ def test_a_participants_link_credits_the_friends_who_join_through_it(
     tg.join(token, CHAT, 602, "Ben", link_name=mine["code"])
     tg.join(token, CHAT, 603, "路人", link_name="海报A")  # another channel: not theirs
     pump(tg_runtime, bot["bot_id"])
-    for _ in range(2):
-        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
-                                   limiter=tg_runtime.limiter, worker_id="w",
-                                   policy=tg_runtime.policy, rng=random.Random(1))
+    deliver(tg_runtime)
     told = [c["text"] for c in tg.called("sendMessage") if "tg://user?id=501" in c["text"]]
     assert any("已有效邀请 1 人" in t for t in told), told
     assert any("恭喜完成「资料包」任务" in t for t in told), told
@@ -78,19 +90,9 @@ def test_follow_ups_on_telegram_and_when_the_platform_refuses(
     pump(tg_runtime, bot["bot_id"])
     tg.fail("createChatInviteLink", 400, "Bad Request: not enough rights")  # Amy's
 
-    def worker() -> int:
-        done = fission.follow_up(tg_runtime.uow, adapter_for=tg_runtime.adapter,
-                                 capabilities=tg_runtime.capabilities, now=tg_runtime.now(),
-                                 public_url="https://qy.example")
-        for _ in range(2):
-            outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
-                                       limiter=tg_runtime.limiter, worker_id="w",
-                                       policy=tg_runtime.policy, rng=random.Random(1))
-        return done
-
     # Amy's code is refused, Ben's is made; the completers' link is refused too
-    assert worker() == 3
-    assert worker() == 0  # nothing is done twice
+    assert follow_up(tg_runtime) == 3
+    assert follow_up(tg_runtime) == 0  # nothing is done twice
     failed = conn.execute(select(audit_log.c.detail).where(
         audit_log.c.action == "fission.welcome_failed")).scalars().all()
     assert [d["member"] for d in failed] == [member_id_by_number(conn, 10002)]
@@ -127,12 +129,6 @@ def test_a_claim_link_that_cannot_go_privately_says_so(
                            member_id=member_id_by_number(conn, 10001), now=tg_runtime.now())
     tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
     pump(tg_runtime, bot["bot_id"])
-    fission.follow_up(tg_runtime.uow, adapter_for=tg_runtime.adapter,
-                      capabilities=tg_runtime.capabilities, now=tg_runtime.now(),
-                      public_url="https://qy.example")
-    for _ in range(2):
-        outbox_service.deliver_due(tg_runtime.uow, adapters=tg_runtime.adapters,
-                                   limiter=tg_runtime.limiter, worker_id="w",
-                                   policy=tg_runtime.policy, rng=random.Random(1))
+    follow_up(tg_runtime)
     (reward,) = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
     assert reward["claim_sent_at"] is not None and reward["claim_send"] == "dead"
