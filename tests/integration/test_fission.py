@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,6 +58,22 @@ class Feed:
 
     def leave(self, chat: str, user: str, minutes: float) -> IngestResult:
         return self(raw_leave(f"l{self.n}", chat, user, minutes=minutes))
+
+
+
+def one_participant(feed: Feed, *, name: str, valid_hours: int = 0
+                    ) -> tuple[dict[str, Any], str]:
+    """Group g1 with member a (10001) taking part in a campaign of one stage (5 invites):
+    the campaign and a's code."""
+    gid = feed.join("g1", "a", 0).group_id
+    assert gid is not None
+    campaign = fission.do_create_campaign(
+        feed.conn, actor=SYSTEM, name=name, group_ids=[gid], account="demo",
+        stages=[Stage(5, "资料包", 10)], valid_hours=valid_hours, now=T0)
+    code = fission.do_join(feed.runtime.uow, actor=SYSTEM, adapter_for=feed.runtime.adapter,
+                           campaign_id=campaign["id"],
+                           member_id=member_id_by_number(feed.conn, 10001), now=T0)["code"]
+    return campaign, str(code)
 
 
 def said(conn: Connection) -> list[str]:
@@ -503,14 +520,7 @@ def test_the_inviter_hears_as_the_platform_allows(conn: Connection, runtime: Run
     """@-mentioned in the group where a bot may post; privately where it may only write to
     people (without the leading @name); not at all on WeCom, where it may do neither — a
     staff task per invite would bury the team (their page shows the progress)."""
-    gid = Feed(conn, runtime).join("g1", "a", 0).group_id
-    assert gid is not None
-    campaign = fission.do_create_campaign(
-        conn, actor=SYSTEM, name="告知", group_ids=[gid], account="demo",
-        stages=[Stage(5, "资料包", 10)], now=T0)
-    code = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
-                           campaign_id=campaign["id"],
-                           member_id=member_id_by_number(conn, 10001), now=T0)["code"]
+    campaign, code = one_participant(Feed(conn, runtime), name="告知")
     profiles = {"full": frozenset(Capability),
                 "private": frozenset({Capability.SEND_PRIVATE}),
                 "wecom": WECOM_CAPABILITIES}
@@ -539,14 +549,7 @@ def test_a_newcomers_welcome_goes_as_the_platform_allows(conn: Connection,
     people; on WeCom (neither posts nor writes) their code is made all the same and no
     staff task is queued per newcomer."""
     feed = Feed(conn, runtime)
-    gid = feed.join("g1", "a", 0).group_id
-    assert gid is not None
-    campaign = fission.do_create_campaign(
-        conn, actor=SYSTEM, name="欢迎", group_ids=[gid], account="demo",
-        stages=[Stage(5, "资料包", 10)], valid_hours=1, now=T0)
-    code = fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
-                           campaign_id=campaign["id"],
-                           member_id=member_id_by_number(conn, 10001), now=T0)["code"]
+    campaign, code = one_participant(feed, name="欢迎", valid_hours=1)
     for i, can in enumerate((frozenset({Capability.SEND_PRIVATE}), WECOM_CAPABILITIES)):
         feed.join("g1", f"n{i}", 2 + i, channel=code)
         assert fission.follow_up(runtime.uow, adapter_for=runtime.adapter,
