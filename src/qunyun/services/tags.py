@@ -75,19 +75,28 @@ def do_create_tag(conn: Connection, *, actor: Actor, name: str, group: str = "",
         rule = describe(parse(rule))
     elif rule:
         raise InvalidInput("rule: only rule tags have a rule")
-    if conn.execute(select(tags.c.id).where(tags.c.name == name,
-                                            tags.c.tag_group == group)).first():
+    tag_id = _insert(conn, actor, name=name, group=group, color=color, kind=kind, rule=rule,
+                     description=description)
+    if tag_id is None:
         raise Conflict("tag {tag} exists", tag=f"{group}/{name}" if group else name)
-    tag_id = int(conn.execute(tags.insert().values(
-        name=name, tag_group=group, color=color[:16], kind=kind, rule=rule,
-        description=description, created_at=utcnow()).returning(tags.c.id)).scalar_one())
-    audit.record(conn, actor=actor.label, action="tag.create", object_type="tag",
-                 object_id=tag_id, detail={"name": name, "group": group, "kind": kind,
-                                           "rule": rule})
     if kind == "rule":
         assert clock is not None, "rule tags are applied at once: pass the team clock"
         _recompute(conn, _tag(conn, tag_id), clock)
     return tag_id
+
+
+def _insert(conn: Connection, actor: Actor, *, name: str, group: str, color: str = "",
+            kind: str = "manual", rule: str = "", description: str = "") -> int | None:
+    """The new tag's id (audited), or None when the name is taken in the group — also by a
+    transaction making the same tag at this moment (insert-ignore waits for it)."""
+    made = insert_ignore(conn, tags, {"name": name, "tag_group": group, "color": color[:16],
+                                      "kind": kind, "rule": rule, "description": description,
+                                      "created_at": utcnow()}, ["name", "tag_group"])
+    if made is not None:
+        audit.record(conn, actor=actor.label, action="tag.create", object_type="tag",
+                     object_id=made, detail={"name": name, "group": group, "kind": kind,
+                                             "rule": rule})
+    return int(made) if made is not None else None
 
 
 def do_update_tag(conn: Connection, *, actor: Actor, tag_id: int, name: str | None = None,
@@ -191,14 +200,9 @@ def _ensure_manual(conn: Connection, actor: Actor, ref: str) -> int:
     at once (workers tagging completers together): the other waits, then reads it."""
     group, name = _split(ref)
     _check(name, group)
-    made = insert_ignore(conn, tags, {"name": name, "tag_group": group, "color": "",
-                                      "kind": "manual", "rule": "", "description": "",
-                                      "created_at": utcnow()}, ["name", "tag_group"])
+    made = _insert(conn, actor, name=name, group=group)
     if made is not None:
-        audit.record(conn, actor=actor.label, action="tag.create", object_type="tag",
-                     object_id=made, detail={"name": name, "group": group, "kind": "manual",
-                                             "rule": ""})
-        return int(made)
+        return made
     return int(conn.execute(select(tags.c.id).where(tags.c.name == name,
                                                     tags.c.tag_group == group)).scalar_one())
 
