@@ -172,7 +172,8 @@ def k_factor(*, participants: int, invites_sent: int, valid_invites: int) -> dic
 
 def check_texts(texts: Mapping[str, str]) -> dict[str, str]:
     """A team's own messages: known kinds, at most 1,000 characters, only the {…} that kind
-    fills (a typo would reach members as written). Empty means the default."""
+    fills (a typo would reach members as written). Empty, or the default's words, means the
+    default."""
     out: dict[str, str] = {}
     for kind, text in texts.items():
         if kind not in TEXTS:
@@ -185,7 +186,7 @@ def check_texts(texts: Mapping[str, str]) -> dict[str, str]:
             raise FissionError("texts {kind}: {field} is not filled here; use {fields}",
                                kind=kind, field="{" + unknown[0][:20] + "}",
                                fields=" ".join("{" + f + "}" for f in sorted(TEXT_FIELDS[kind])))
-        if text:
+        if text and text != TEXTS[kind]:  # the default's own words keep it the default
             out[kind] = text
     return out
 

@@ -138,7 +138,7 @@ async def fission_texts(request: Request, campaign_id: int, actor: CurrentActor,
     with runtime.uow.write() as conn:
         fission.do_update_campaign(
             conn, actor=actor, campaign_id=campaign_id,
-            texts={k: ("" if v.strip() == TEXTS[k] else v) for k, v in texts.items()},
+            texts=texts,
             completers_tag=str(form.get("completers_tag", "")),
             enrol_newcomers=form.get("enrol_newcomers") is not None)
     return RedirectResponse(f"/fission/{campaign_id}#fission-texts", status_code=303)
