@@ -292,9 +292,11 @@ def _join_request_timeouts(rt: Runtime) -> int:
 
 
 def _fission_invites(rt: Runtime) -> int:
-    """Invites whose window has passed become valid (or are taken back); inviters told."""
+    """Invites whose window has passed become valid (or are taken back), inviters counted,
+    rewarded and told: every few seconds, since a campaign valid at once waits on it."""
     with rt.uow.write() as conn:
-        return fission.validate_due(conn, now=rt.now(), capabilities=rt.capabilities)
+        return fission.validate_due(conn, now=rt.now(), capabilities=rt.capabilities,
+                                    freshness=rt.automation.get(conn).team.freshness)
 
 
 def _fission_follow_up(rt: Runtime) -> int:
@@ -344,7 +346,7 @@ def build_runtime(
                            ("telegram_poll", settings.telegram_poll_seconds, _telegram_poll),
                            ("confirmations", settings.wecom_poll_seconds, _confirmations),
                            ("join_request_timeouts", 60.0, _join_request_timeouts),
-                           ("fission_invites", 60.0, _fission_invites),
+                           ("fission_invites", 5.0, _fission_invites),
                            ("fission_follow_up", 10.0, _fission_follow_up),
                            ("health_alerts", 3600.0, _health_alerts)])
     rt.use_uow(rt.uow)

@@ -34,8 +34,10 @@ def test_a_campaign_through_the_commands(env: Path, fresh_db_url: str,  # noqa: 
         f"f{i}", "g1", f"f{i}", name=f"朋友{i}", minutes=1 + i, scene="qr", channel=code),
         ensure_ascii=False) for i in range(2)))
     assert run(db, "ingest", str(friends)).exit_code == 0
+    # the worker settles the invites and welcomes both friends with codes of their own
+    assert run(db, "worker", "--once").exit_code == 0
     report = json.loads(run(db, "fission", "report", str(cid), "--json").stdout)
-    assert (report["participants"], report["valid_invites"], report["completed"]) == (1, 2, 1)
+    assert (report["participants"], report["valid_invites"], report["completed"]) == (3, 2, 1)
     text = run(db, "fission", "report", str(cid))
     assert "有效邀请 2 人" in text.output
     (reward,) = json.loads(run(db, "fission", "rewards", str(cid), "--json").stdout)

@@ -32,7 +32,14 @@ from qunyun.domain.fission import (
     k_factor,
     parse_stage,
 )
-from qunyun.services import activities, conversions, enrolments, fission, fission_rehearsal
+from qunyun.services import (
+    activities,
+    blacklist,
+    conversions,
+    enrolments,
+    fission,
+    fission_rehearsal,
+)
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import IngestResult, do_ingest_event
 from qunyun.services.members import member_id_by_number
@@ -45,12 +52,19 @@ TZ = ZoneInfo("Asia/Shanghai")
 class Feed:
     def __init__(self, conn: Connection, runtime: Runtime) -> None:
         self.conn, self.runtime, self.n = conn, runtime, 0
+        self.settle = True
 
     def __call__(self, raw: dict) -> IngestResult:  # type: ignore[type-arg]
+        """Ingest one event, then settle what is due as the worker does between events
+        (``settle = False``: leave that to the test)."""
         self.n += 1
         ev = event(raw)
-        return do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
-                               received_at=ev.occurred_at)
+        result = do_ingest_event(self.conn, ev, config=self.runtime.ingest_config,
+                                 received_at=ev.occurred_at)
+        if self.settle:
+            fission.validate_due(self.conn, now=ev.occurred_at,
+                                 capabilities=self.runtime.capabilities)
+        return result
 
     def join(self, chat: str, user: str, minutes: float, channel: str = "") -> IngestResult:
         return self(raw_join(f"j{self.n}", chat, user, name=f"用户{user}", minutes=minutes,
@@ -163,6 +177,59 @@ def test_invites_are_credited_to_the_first_inviter_and_rewards_stop_at_stock(
     assert [(r["display_name"], r["reward"], r["status"]) for r in rewards] == [
         ("用户a", "保温杯", "reserved"), ("用户d", "保温杯", "sold_out"),
         ("用户a", "训练营名额", "reserved")]
+
+
+def test_invites_settled_together_count_once_and_tell_each_inviter_once(
+        conn: Connection, runtime: Runtime, sandbox: SandboxAdapter) -> None:
+    """Joins arriving faster than the worker settles them (a busy evening, a worker back
+    after a pause): one settlement counts them all, the first to pass a stage gets the last
+    of its stock, each inviter hears once, naming everyone they brought; someone who left
+    or was blacklisted meanwhile is taken back; a backlog older than a reply may wait is
+    counted and rewarded without a message."""
+    feed = Feed(conn, runtime)
+    for user in ("a", "d"):
+        feed.join("g1", user, 0)
+    g1 = feed.join("g1", "owner", 0).group_id
+    assert g1 is not None
+    campaign = fission.do_create_campaign(
+        conn, actor=SYSTEM, name="一起结算", group_ids=[g1], account="demo",
+        stages=[Stage(2, "保温杯", 1), Stage(4, "训练营名额", 10)], now=T0)
+    code = {who: fission.do_join(runtime.uow, actor=SYSTEM, adapter_for=runtime.adapter,
+                                 campaign_id=campaign["id"],
+                                 member_id=member_id_by_number(conn, number), now=T0)["code"]
+            for who, number in (("a", 10001), ("d", 10002))}
+    feed.settle = False
+    for minute, (user, via) in enumerate((("b", "a"), ("f", "d"), ("c", "a"), ("g", "d"),
+                                          ("e", "a"), ("h", "a"), ("i", "d")), start=1):
+        feed.join("g1", user, minute, channel=code[via])
+    feed.leave("g1", "h", 9)
+    blacklist.do_blacklist(conn, actor=SYSTEM, member_id=member_id_by_number(
+        conn, 10010), reason="广告", capabilities=runtime.capabilities)  # i
+    fresh = runtime.automation.get(conn).team.freshness
+    assert fission.validate_due(conn, now=T0 + timedelta(minutes=10),
+                                capabilities=runtime.capabilities, freshness=fresh) == 6
+    assert said(conn) == [
+        "@用户a 用户h 退群了，这次邀请不计，当前有效邀请 0 人",  # told at the leave
+        "@用户a 恭喜完成「保温杯」任务！已有效邀请 2 人，领奖链接已私信发给你",
+        "@用户a 你邀请的 用户b、用户c、用户e 已入群，已有效邀请 3 人，"
+        "再邀请 1 人可得「训练营名额」",
+        "@用户d 已有效邀请 2 人，「保温杯」已经发完了，感谢参与"]
+    status = dict(conn.execute(select(fission_invites.c.invitee_id, fission_invites.c.reason)
+                               .where(fission_invites.c.status == "revoked")).all())
+    assert status == {member_id_by_number(conn, 10009): "left",
+                      member_id_by_number(conn, 10010): "blacklisted"}
+    assert fission.validate_due(conn, now=T0 + timedelta(minutes=11),
+                                capabilities=runtime.capabilities) == 0  # decided once
+    # a backlog: j joins through a's code, settled a day later — a reaches 4 unannounced
+    feed.join("g1", "j", 12, channel=code["a"])
+    before = len(said(conn))
+    assert fission.validate_due(conn, now=T0 + timedelta(days=1),
+                                capabilities=runtime.capabilities, freshness=fresh) == 1
+    assert len(said(conn)) == before
+    out = fission.report(conn, actor=SYSTEM, campaign_id=campaign["id"], tz=TZ)
+    assert [(t["name"], t["valid_invites"]) for t in out["top_inviters"]] == [
+        ("用户a", 4), ("用户d", 2)]
+    assert out["rewards"]["reserved"] == 2 and out["rewards"]["sold_out"] == 1
 
 
 def test_leaving_within_the_window_takes_the_invite_back(conn: Connection, runtime: Runtime,
@@ -529,10 +596,12 @@ def test_the_inviter_hears_as_the_platform_allows(conn: Connection, runtime: Run
         config = replace(runtime.ingest_config, capabilities=lambda _p, can=can: can)
         ev = event(raw_join(f"t{i}", "g1", f"t{i}", name=f"朋友{i}", minutes=5 + i,
                             scene="qr", channel=code))
-        out = do_ingest_event(conn, ev, config=config, received_at=ev.occurred_at)
+        do_ingest_event(conn, ev, config=config, received_at=ev.occurred_at)
+        before = conn.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one()
+        fission.validate_due(conn, now=ev.occurred_at, capabilities=lambda _p, can=can: can)
         told[name] = [(r["action_type"], r["payload"]["text"]) for r in conn.execute(
-            select(outbox).where(outbox.c.id.in_(out.outbox_ids),
-                                 outbox.c.rule == "fission")).mappings()]
+            select(outbox).where(outbox.c.id > before, outbox.c.rule == "fission")
+            .order_by(outbox.c.id)).mappings()]
     assert told["full"] == [("send_text", "@用户a 你邀请的 朋友0 已入群，已有效邀请 1 人，"
                                           "再邀请 4 人可得「资料包」")]
     assert told["private"] == [("send_private", "你邀请的 朋友1 已入群，已有效邀请 2 人，"

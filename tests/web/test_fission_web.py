@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 
 from qunyun.bootstrap import Runtime
+from qunyun.services import fission
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.members import member_id_by_number
 from tests.dbhelpers import snapshot
@@ -23,6 +24,8 @@ def join(conn: Connection, runtime: Runtime, eid: str, user: str, name: str = ""
                         channel=channel))
     result = do_ingest_event(conn, ev, config=runtime.ingest_config, received_at=ev.occurred_at)
     assert result.group_id is not None
+    # the worker settles invites due (a campaign valid at once: within seconds)
+    fission.validate_due(conn, now=ev.occurred_at, capabilities=runtime.capabilities)
     return result.group_id
 
 

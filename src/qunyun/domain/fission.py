@@ -157,6 +157,20 @@ def next_stage(stages: Sequence[Mapping[str, int | str]], count: int
                  and int(s["invites"]) > count), None)
 
 
+def crossed(stages: Sequence[Mapping[str, int | str]], before: int, after: int
+            ) -> list[Mapping[str, int | str]]:
+    """The invite stages reached on the way from ``before`` to ``after`` valid invites, in
+    order (several invites settled together may pass more than one)."""
+    return [s for s in stages if s.get("kind", INVITES) == INVITES
+            and before < int(s["invites"]) <= after]
+
+
+def in_brief(names: Sequence[str], limit: int = 5) -> str:
+    """Names for one message: ``甲、乙、丙``, or the first ``limit`` and ``等 N 人``."""
+    shown = "、".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} 等 {len(names)} 人"
+
+
 def k_factor(*, participants: int, invites_sent: int, valid_invites: int) -> dict[str, float]:
     """Invites per participant × conversion of an invite into a valid member, and simply
     valid newcomers ÷ participants (the two agree when every invite is a join)."""

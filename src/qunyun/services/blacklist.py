@@ -62,6 +62,14 @@ def is_blacklisted(conn: Connection, member_id: int, at: datetime) -> bool:
     return active_entry(conn, member_id, at) is not None
 
 
+def barred_among(conn: Connection, member_ids: Sequence[int], at: datetime) -> set[int]:
+    """Which of ``member_ids`` are blacklisted at ``at`` (a query per 500)."""
+    ids = sorted(set(member_ids))
+    return {int(m) for start in range(0, len(ids), 500) for m in conn.execute(
+        select(blacklist.c.member_id).where(blacklist.c.member_id.in_(ids[start:start + 500]),
+                                            active_blacklist(at))).scalars()}
+
+
 def enrol_refusals(conn: Connection, member_ids: Sequence[int], at: datetime) -> dict[int, str]:
     """Why each blacklisted member among ``member_ids`` may not enrol (one query)."""
     reasons: dict[int, str] = {}

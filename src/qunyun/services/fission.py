@@ -4,11 +4,12 @@ A campaign runs over entry groups of one platform. A participant gets their own 
 (WeCom's ``state``, a Telegram named invite link, a sandbox code — ``join_codes`` makes it,
 named ``fx<campaign>m<number>``); a newcomer who joins through it is an invite of theirs
 (``note_join``, from ingest — the first inviter of a person only, never a rejoin or the
-participant themselves). An invite is valid once the invitee has stayed ``valid_hours``
-(``validate_due``, the worker; at once when the campaign says 0) and not blacklisted;
-leaving before takes it back (``note_leave``). Each valid invite tells the inviter their
-progress in the group; reaching a stage reserves its reward while stock lasts (one
-conditional UPDATE: never more rewards than stock, whatever runs at once).
+participant themselves), recorded pending. An invite is valid once the invitee has stayed
+``valid_hours`` and is not blacklisted; the worker settles due invites in bulk
+(``validate_due``, within seconds when the campaign says 0); leaving before takes it back
+(``note_leave``). Settling counts each inviter's valid invites, reserves the stages they
+passed while stock lasts (the stage's row locked: never more rewards than stock, whatever
+runs at once) and tells each inviter how far they are, once per settlement.
 """
 
 from __future__ import annotations
@@ -26,11 +27,27 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, bindparam, cast, func, literal, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)
 
 from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
-from qunyun.adapters.storage.sql import insert_ignore
+from qunyun.adapters.storage.sql import (
+    insert_ignore,
+    insert_ignore_returning,
+    insert_select_ignore_stmt,
+)
 from qunyun.adapters.storage.tables import (
+    UTCDateTime,
     conversions,
     enrolments,
     fission_campaigns,
@@ -53,7 +70,9 @@ from qunyun.domain.actions import (
     HandToStaff,
     SendPrivate,
     SendText,
+    describe_missing,
 )
+from qunyun.domain.automation import FreshnessSettings
 from qunyun.domain.fission import (
     CODE_PREFIX,
     INVITES,
@@ -66,7 +85,9 @@ from qunyun.domain.fission import (
     check_texts,
     code_parts,
     completing,
+    crossed,
     fill,
+    in_brief,
     k_factor,
     next_stage,
     participant_code,
@@ -75,8 +96,18 @@ from qunyun.domain.fission import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.domain.storable import text_problem
+from qunyun.engine.freshness import is_stale
 from qunyun.i18n import Term, translate
-from qunyun.services import audit, blacklist, join_codes, outbox, posters, spreadsheets, tags
+from qunyun.services import (
+    audit,
+    blacklist,
+    join_codes,
+    outbox,
+    posters,
+    spreadsheets,
+    tags,
+    tasks,
+)
 from qunyun.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from qunyun.services.leads import mask_address, mask_phone
 from qunyun.services.members import shown_name
@@ -398,52 +429,55 @@ def by_token(conn: Connection, token: str) -> tuple[int, int] | None:
 # --- the loop (ingest and the worker) ---------------------------------------------------------
 
 
-# the statements every credited join runs, built once
-_BY_CODE = (select(fission_participants.c.member_id, members.c.display_name, members.c.number,
-                   *(fission_campaigns.c[k] for k in ("id", "status", "group_ids", "valid_hours",
-                                                       "enrol_newcomers", "texts", "plan")))
-            .join(fission_campaigns,
-                  fission_campaigns.c.id == fission_participants.c.campaign_id)
-            .join(members, members.c.id == fission_participants.c.member_id)
-            .where(fission_participants.c.code == bindparam("code")))
+# a credited join's one statement: the invite inserted straight from the participant's row
+# (their code names the campaign; the campaign's settings come from the batch's cache)
+_INVITE_COLUMNS = ("campaign_id", "inviter_id", "invitee_id", "group_id", "joined_at",
+                   "valid_at", "status", "reason", "welcome_due")
+_INVITE_SOURCE = (
+    select(fission_participants.c.campaign_id, fission_participants.c.member_id,
+           bindparam("invitee", type_=Integer()), bindparam("group", type_=Integer()),
+           bindparam("joined_at", type_=UTCDateTime()), bindparam("valid_at", type_=UTCDateTime()),
+           bindparam("status", type_=String()), bindparam("reason", type_=String()),
+           bindparam("welcome", type_=Boolean()))
+    .where(fission_participants.c.code == bindparam("code"),
+           fission_participants.c.member_id != bindparam("invitee")))
+_CAMPAIGN_FOR_JOIN = select(*(fission_campaigns.c[k] for k in (
+    "status", "group_ids", "valid_hours", "enrol_newcomers"))).where(
+    fission_campaigns.c.id == bindparam("c"))
 _MINE = ((fission_participants.c.campaign_id == bindparam("c"))
          & (fission_participants.c.member_id == bindparam("m")))
-_COUNT_UP = (update(fission_participants).where(_MINE)
-             .values(valid_invites=fission_participants.c.valid_invites + 1)
-             .returning(fission_participants.c.valid_invites))
 _VALID_COUNT = select(fission_participants.c.valid_invites).where(_MINE)
 
 
 def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
-              rejoin: bool, at: datetime, can: frozenset[Capability],
-              invitee_name: str = "", barred: bool = False) -> list[tuple[str, Action]]:
-    """A join through a participant's code is their invite (pending until valid; valid at
-    once, and the inviter told, where the campaign says 0 hours). Cheap for every other
-    join: only a channel shaped like a participant's code is looked up. ``barred``: the
-    newcomer is blacklisted (ingest knows it already); ``can``: the platform's capabilities
-    (how the inviter is told)."""
-    if code_parts(channel) is None:
-        return []
-    found = conn.execute(_BY_CODE, {"code": channel}).mappings().first()
-    if (found is None or found["status"] != ACTIVE or group_id not in found["group_ids"]
-            or found["member_id"] == member_id or rejoin):
-        return []  # paused or ended, another group, their own code, someone coming back
-    campaign_id, hours = int(found["id"]), int(found["valid_hours"])
-    at_once = hours == 0
-    inserted = insert_ignore(conn, fission_invites, {
-        "campaign_id": campaign_id, "inviter_id": found["member_id"], "invitee_id": member_id,
-        "group_id": group_id, "joined_at": at, "valid_at": at + timedelta(hours=hours),
-        "status": ("revoked" if barred else "valid") if at_once else "pending",
-        "reason": "blacklisted" if at_once and barred else "",
-        "welcome_due": bool(found["enrol_newcomers"]) and not barred},
-        ["campaign_id", "invitee_id"])
-    if inserted is None or not at_once or barred:
-        return []  # someone else invited them first; or wait for the window
-    inviter_name = shown_name(found["display_name"], found["number"])
-    return _progress(conn, campaign_id=campaign_id, inviter=int(found["member_id"]),
-                     inviter_name=inviter_name, invitee_name=invitee_name or "好友",
-                     group_id=group_id, at=at, texts=found["texts"], plan=found["plan"],
-                     can=can)
+              rejoin: bool, at: datetime, received_at: datetime | None = None,
+              barred: bool = False, campaigns: dict[int, Any] | None = None) -> None:
+    """A join through a participant's code is their invite: recorded here, pending, and
+    settled by the worker (``validate_due``: counted, rewarded, the inviter told) once its
+    window has passed — at once when the campaign says 0 hours, in bulk, so a credited join
+    costs one statement more than a plain one. Nothing for any other join: only a channel
+    shaped like a participant's code is looked at. ``barred``: the newcomer is blacklisted
+    (ingest knows it already); ``campaigns``: the batch's cache of campaign settings. The
+    window counts from the join, or from when it reached us if the platform's clock runs
+    ahead of ours (an invite valid at once is not held back by the difference)."""
+    parts = code_parts(channel)
+    if parts is None or rejoin:
+        return
+    campaign_id = parts[0]
+    cache = campaigns if campaigns is not None else {}
+    if campaign_id not in cache:
+        cache[campaign_id] = conn.execute(_CAMPAIGN_FOR_JOIN, {"c": campaign_id}).first()
+    found = cache[campaign_id]
+    if found is None or found.status != ACTIVE or group_id not in found.group_ids:
+        return  # paused or ended, another group
+    conn.execute(insert_select_ignore_stmt(
+        conn.dialect.name, fission_invites, _INVITE_COLUMNS, _INVITE_SOURCE,
+        ("campaign_id", "invitee_id")), {
+        "code": channel, "invitee": member_id, "group": group_id, "joined_at": at,
+        "valid_at": min(at, received_at or at) + timedelta(hours=int(found.valid_hours)),
+        # someone blacklisted is never an invite; the row keeps them from being counted later
+        "status": "revoked" if barred else "pending", "reason": "blacklisted" if barred else "",
+        "welcome": bool(found.enrol_newcomers) and not barred})
 
 
 def note_leave(conn: Connection, *, group_id: int, member_id: int, at: datetime,
@@ -484,24 +518,149 @@ def tell(can: frozenset[Capability], *, group_id: int, member_id: int, text: str
     return []
 
 
-def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLookup
-                 ) -> int:
-    """Pending invites whose window has passed: valid if the invitee is still in the group
-    and not blacklisted, else taken back; the inviters are told and rewarded. Returns how
-    many were decided."""
-    due = conn.execute(select(fission_invites.c.id, fission_campaigns.c.platform)
-                       .join(fission_campaigns,
-                             fission_campaigns.c.id == fission_invites.c.campaign_id)
-                       .where(fission_invites.c.status == "pending",
-                              fission_invites.c.valid_at <= now)
-                       .order_by(fission_invites.c.valid_at).limit(500)).all()
-    for invite_id, platform in due:
-        actions = _validate(conn, int(invite_id), now, capabilities(str(platform)))
-        if actions:
-            outbox.enqueue(conn, platform=str(platform), actions=actions,
-                           capabilities=capabilities(str(platform)),
-                           key_prefix=f"fission:{invite_id}", now=now)
+SETTLE_BATCH = 500
+
+
+def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLookup,
+                 freshness: FreshnessSettings | None = None) -> int:
+    """Pending invites whose window has passed, settled together: valid if the invitee is
+    still in the group and not blacklisted, else taken back; each inviter's valid invites
+    counted in one step, the stages they passed reserved while stock lasts, and one message
+    per inviter says how far they are. The rows are locked as they are read (another worker
+    skips them), so each invite is decided once. ``freshness``: the team's; an invite that
+    became valid longer ago than a reply may wait (the worker was down, a backlog replayed)
+    is counted and rewarded without a message. Returns how many were decided."""
+    due = conn.execute(_DUE, {"now": now, "n": SETTLE_BATCH}).all()
+    if not due:
+        return 0
+    barred = blacklist.barred_among(conn, [int(r.invitee_id) for r in due], now)
+    valid = [r for r in due if r.stayed and int(r.invitee_id) not in barred]
+    for reason, ids in (("blacklisted", [r.id for r in due if int(r.invitee_id) in barred]),
+                        ("left", [r.id for r in due if not r.stayed
+                                  and int(r.invitee_id) not in barred])):
+        _set_status(conn, ids, status="revoked", reason=reason, welcome_due=False)
+    _set_status(conn, [r.id for r in valid], status="valid")
+    if valid:
+        _settle(conn, valid, now=now, capabilities=capabilities, freshness=freshness)
     return len(due)
+
+
+_STAYED = (select(memberships.c.id).where(
+    memberships.c.member_id == fission_invites.c.invitee_id,
+    memberships.c.group_id == fission_invites.c.group_id, memberships.c.left_at.is_(None))
+    .exists())
+_DUE = (select(fission_invites.c.id, fission_invites.c.campaign_id,
+               fission_invites.c.inviter_id, fission_invites.c.invitee_id,
+               fission_invites.c.group_id, fission_invites.c.valid_at,
+               _STAYED.label("stayed"))
+        .where(fission_invites.c.status == "pending",
+               fission_invites.c.valid_at <= bindparam("now", type_=UTCDateTime()))
+        .order_by(fission_invites.c.valid_at, fission_invites.c.id)
+        .limit(bindparam("n")).with_for_update(skip_locked=True))
+_COUNT_UP_BY = (update(fission_participants).where(_MINE)
+                .values(valid_invites=fission_participants.c.valid_invites + bindparam("n")))
+
+
+def _set_status(conn: Connection, ids: Sequence[int], **values: Any) -> None:
+    for start in range(0, len(ids), 500):
+        conn.execute(update(fission_invites).where(
+            fission_invites.c.id.in_(ids[start:start + 500])).values(**values))
+
+
+def _settle(conn: Connection, valid: Sequence[Any], *, now: datetime,
+            capabilities: CapabilityLookup, freshness: FreshnessSettings | None) -> None:
+    """Count valid invites on their inviters (rows updated in one order, then read back:
+    the row locks hand each count out once), reserve the stages passed, tell each inviter."""
+    mine: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for r in valid:
+        mine[(int(r.campaign_id), int(r.inviter_id))].append(r)
+    conn.execute(_COUNT_UP_BY, [{"c": c, "m": m, "n": len(rs)}
+                                for (c, m), rs in sorted(mine.items())])
+    counts: dict[tuple[int, int], int] = {}
+    by_campaign: dict[int, list[int]] = defaultdict(list)
+    for c, m in mine:
+        by_campaign[c].append(m)
+    campaigns = {int(r.id): r for r in conn.execute(
+        select(fission_campaigns.c.id, fission_campaigns.c.platform, fission_campaigns.c.texts,
+               fission_campaigns.c.plan).where(fission_campaigns.c.id.in_(sorted(by_campaign))))}
+    for c, people in by_campaign.items():
+        for start in range(0, len(people), 500):
+            counts.update(((c, int(m)), int(n)) for m, n in conn.execute(
+                select(fission_participants.c.member_id, fission_participants.c.valid_invites)
+                .where(fission_participants.c.campaign_id == c,
+                       fission_participants.c.member_id.in_(people[start:start + 500]))))
+    passed = {key: crossed(campaigns[key[0]].plan, counts[key] - len(rs), counts[key])
+              for key, rs in mine.items()}
+    outcomes = _reserve_passed(conn, passed, now)
+    names = _names(conn, {m for _c, m in mine} | {int(r.invitee_id) for r in valid})
+    sends: list[outbox.BulkSend] = []
+    for key, rs in mine.items():
+        campaign, count, last = campaigns[key[0]], counts[key], rs[-1]
+        texts, plan, name = campaign.texts, campaign.plan, names[key[1]]
+        says = [fill(text_of(texts, "done" if outcomes[(*key, int(st["position"]))]
+                             == "reserved" else "sold_out"),
+                     name=name, reward=st["reward"], count=st["invites"])
+                for st in passed[key] if outcomes.get((*key, int(st["position"])))]
+        ahead = next_stage(plan, count)
+        if ahead is not None and (not says or count > int(passed[key][-1]["invites"])):
+            says.append(fill(text_of(texts, "progress"), name=name, count=count,
+                             invitee=in_brief([names[int(r.invitee_id)] for r in rs]),
+                             left=int(ahead["invites"]) - count, reward=ahead["reward"]))
+        platform = str(campaign.platform)
+        told = [a for text in says for a in tell(
+            capabilities(platform), group_id=int(last.group_id), member_id=key[1], text=text)
+            if freshness is None or not is_stale(a[1], now - last.valid_at, freshness)]
+        sends += [outbox.BulkSend(key=f"fission:{last.id}:{i}", platform=platform, action=a,
+                                  rule=rule, due=now) for i, (rule, a) in enumerate(told)]
+    outbox.enqueue_many(conn, sends, capabilities=capabilities,
+                        staff_task=lambda send, missing: _staff_task(conn, send, missing, now),
+                        now=now)
+
+
+def _staff_task(conn: Connection, send: outbox.BulkSend, missing: list[str], now: datetime
+                ) -> int:
+    """``tell`` picks what the platform can do, so this is there for completeness only."""
+    return tasks.create_task(
+        conn, kind=send.action.type_name, title=send.action.summary(), platform=send.platform,
+        reason=describe_missing(missing), group_id=send.action.group_id,
+        member_id=getattr(send.action, "member_id", None),
+        payload={"action": send.action.to_payload(), "missing": missing}, now=now)
+
+
+def _reserve_passed(conn: Connection, passed: dict[tuple[int, int], list[Any]], at: datetime
+                    ) -> dict[tuple[int, int, int], str]:
+    """Each stage passed reserves its reward while stock lasts — ``"reserved"`` or
+    ``"sold_out"`` per (campaign, member, position); a stage settled for them before is left
+    out. The stage's row is locked while its stock is handed out: never more than the stock."""
+    rows = [{"campaign_id": c, "member_id": m, "position": int(st["position"]),
+             "reward": str(st["reward"]), "status": "reserved", "created_at": at}
+            for (c, m), stages in passed.items() for st in stages]
+    made = insert_ignore_returning(conn, fission_rewards, rows,
+                                   ["campaign_id", "member_id", "position"],
+                                   ["id", "campaign_id", "member_id", "position"])
+    per_stage: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for r in sorted(made, key=lambda r: int(r.id)):
+        per_stage[(int(r.campaign_id), int(r.position))].append(r)
+    outcomes: dict[tuple[int, int, int], str] = {}
+    for (c, position), rewarded in sorted(per_stage.items()):
+        here = ((fission_stages.c.campaign_id == c) & (fission_stages.c.position == position))
+        taken, stock = conn.execute(select(fission_stages.c.taken, fission_stages.c.stock)
+                                    .where(here).with_for_update()).one()
+        granted = max(0, min(len(rewarded), int(stock) - int(taken)))
+        if granted:
+            conn.execute(update(fission_stages).where(here)
+                         .values(taken=fission_stages.c.taken + granted))
+        _set_reward_status(conn, [r.id for r in rewarded[granted:]], "sold_out")
+        outcomes.update(((c, int(r.member_id), position),
+                         "reserved" if i < granted else "sold_out")
+                        for i, r in enumerate(rewarded))
+    return outcomes
+
+
+def _set_reward_status(conn: Connection, ids: Sequence[int], status: str) -> None:
+    for start in range(0, len(ids), 500):
+        conn.execute(update(fission_rewards).where(
+            fission_rewards.c.id.in_(ids[start:start + 500])).values(status=status))
 
 
 FOLLOW_BATCH = 50
@@ -795,63 +954,6 @@ def do_new_claim_link(conn: Connection, *, actor: Actor, reward_id: int, public_
     audit.record(conn, actor=actor.label, action="fission.claim_link", object_type="reward",
                  object_id=reward_id)
     return {"link": claim_link(public_url, token), "campaign_id": int(row.campaign_id)}
-
-
-def _validate(conn: Connection, invite_id: int, at: datetime, can: frozenset[Capability]
-              ) -> list[tuple[str, Action]]:
-    invite = conn.execute(select(fission_invites).where(fission_invites.c.id == invite_id)
-                          ).mappings().one()
-    stayed = conn.execute(select(memberships.c.id).where(
-        memberships.c.member_id == invite["invitee_id"],
-        memberships.c.group_id == invite["group_id"], memberships.c.left_at.is_(None))
-    ).first() is not None
-    barred = blacklist.is_blacklisted(conn, int(invite["invitee_id"]), at)
-    # decided once, whoever else looks at it (another worker waits on the row, then finds
-    # it no longer pending)
-    pending = (fission_invites.c.id == invite_id) & (fission_invites.c.status == "pending")
-    if not stayed or barred:
-        conn.execute(update(fission_invites).where(pending).values(
-            status="revoked", reason="blacklisted" if barred else "left", welcome_due=False))
-        return []
-    if not conn.execute(update(fission_invites).where(pending)
-                        .values(status="valid")).rowcount:
-        return []
-    inviter = int(invite["inviter_id"])
-    texts, plan = conn.execute(select(fission_campaigns.c.texts, fission_campaigns.c.plan)
-                               .where(fission_campaigns.c.id == invite["campaign_id"])).one()
-    return _progress(conn, campaign_id=int(invite["campaign_id"]), inviter=inviter,
-                     inviter_name=member_name(conn, inviter),
-                     invitee_name=member_name(conn, int(invite["invitee_id"])),
-                     group_id=int(invite["group_id"]), at=at, texts=texts, plan=plan,
-                     can=can)
-
-
-def _progress(conn: Connection, *, campaign_id: int, inviter: int, inviter_name: str,
-              invitee_name: str, group_id: int, at: datetime, texts: dict[str, str] | None,
-              plan: Sequence[dict[str, Any]], can: frozenset[Capability]
-              ) -> list[tuple[str, Action]]:
-    """An invite became valid: count it on the inviter (the row lock hands each count out
-    once, so the stage reached at exactly this count is settled once), reserve that stage's
-    reward while stock lasts, and say how far they are. ``plan``: the campaign's stages."""
-    count = int(conn.execute(_COUNT_UP, {"c": campaign_id, "m": inviter}).scalar_one())
-    reached = next((st for st in plan if st.get("kind", INVITES) == INVITES
-                    and int(st["invites"]) == count), None)
-    says: list[str] = []
-    if reached is not None:
-        outcome = reserve_reward(conn, campaign_id=campaign_id, member_id=inviter,
-                                 position=int(reached["position"]),
-                                 reward=str(reached["reward"]), at=at)
-        if outcome is not None:  # reserved, or the stock ran out: they are told either way
-            says.append(fill(text_of(texts, "done" if outcome == "reserved" else "sold_out"),
-                             name=inviter_name, reward=reached["reward"], count=count))
-    if not says:
-        ahead = next_stage(plan, count)
-        if ahead is not None:
-            says.append(fill(text_of(texts, "progress"), name=inviter_name,
-                             invitee=invitee_name, count=count,
-                             left=int(ahead["invites"]) - count, reward=ahead["reward"]))
-    return [told for text in says
-            for told in tell(can, group_id=group_id, member_id=inviter, text=text)]
 
 
 def reserve_reward(conn: Connection, *, campaign_id: int, member_id: int, position: int,

@@ -120,6 +120,8 @@ class IngestBatch:
     seen: dict[int, datetime] = field(default_factory=dict)
     said: Counter[int] = field(default_factory=Counter)
     spans: dict[tuple[int, int], tuple[datetime, datetime]] = field(default_factory=dict)
+    # fission campaigns' settings a credited join reads (by campaign id; None: not found)
+    campaigns: dict[int, Any] = field(default_factory=dict)
 
     def flush(self, conn: Connection) -> None:
         members_service.note_seen_many(conn, self.seen)
@@ -220,7 +222,8 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
     if inbound_id is None:
         return IngestResult(inbound_event_id=None, duplicate=True)
 
-    touched = _apply(conn, event, int(inbound_id), batch, config.capabilities(event.platform))
+    touched = _apply(conn, event, int(inbound_id), batch, config.capabilities(event.platform),
+                     received_at)
     # no rules (history from an import, a replay): no context to read, nothing to decide
     snapshot = batch.automation(conn, config) if config.rules else None
     evaluation = (evaluate(event, _context(conn, event, touched, config, received_at,
@@ -276,9 +279,9 @@ def _member_event(conn: Connection, *, kind: str, member_id: int | None, group_i
 
 
 def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
-           batch: IngestBatch, can: frozenset[Capability]) -> _Touched:
+           batch: IngestBatch, can: frozenset[Capability], received_at: datetime) -> _Touched:
     """Store the facts of one event; returns what the rule context needs to know. ``can``:
-    the platform's capabilities (how a fission inviter is told)."""
+    the platform's capabilities (how a fission inviter is told of a leave)."""
     at = event.occurred_at
     touched = _Touched()
     chat: ChatRef | None = getattr(event, "chat", None)
@@ -317,12 +320,12 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                 memberships_service.join_count(conn, touched.member.id, touched.group_id)
                 + (already_in is not None))
             if event.channel:  # through a participant's code: their invite
-                touched.told = fission.note_join(
+                fission.note_join(
                     conn, group_id=touched.group_id, member_id=touched.member.id,
                     channel=event.channel, rejoin=touched.joins_in_group > 1, at=at,
-                    can=can,
-                    invitee_name=shown_name(touched.member.name, touched.member.number),
-                    barred=not new and batch.barred(conn, touched.member.id, at) is not None)
+                    received_at=received_at,
+                    barred=not new and batch.barred(conn, touched.member.id, at) is not None,
+                    campaigns=batch.campaigns)
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)

@@ -27,6 +27,14 @@ def deliver(rt: Runtime) -> None:
                                    worker_id="w", policy=rt.policy, rng=random.Random(1))
 
 
+def settle(rt: Runtime) -> int:
+    """The worker's settling of due invites, and what it queued goes out."""
+    with rt.uow.write() as conn:
+        done = fission.validate_due(conn, now=rt.now(), capabilities=rt.capabilities)
+    deliver(rt)
+    return done
+
+
 def follow_up(rt: Runtime) -> int:
     """The worker's fission follow-ups, and what they queued goes out."""
     done = fission.follow_up(rt.uow, adapter_for=rt.adapter, capabilities=rt.capabilities,
@@ -51,10 +59,12 @@ def test_a_participants_link_credits_the_friends_who_join_through_it(
     made = tg.called("createChatInviteLink")[-1]
     assert made["name"] == mine["code"] and mine["link"].startswith("https://t.me/+")
     tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
+    pump(tg_runtime, bot["bot_id"])
+    assert settle(tg_runtime) == 1
     tg.join(token, CHAT, 602, "Ben", link_name=mine["code"])
     tg.join(token, CHAT, 603, "路人", link_name="海报A")  # another channel: not theirs
     pump(tg_runtime, bot["bot_id"])
-    deliver(tg_runtime)
+    assert settle(tg_runtime) == 1
     told = [c["text"] for c in tg.called("sendMessage") if "tg://user?id=501" in c["text"]]
     assert any("已有效邀请 1 人" in t for t in told), told
     assert any("恭喜完成「资料包」任务" in t for t in told), told
@@ -88,6 +98,7 @@ def test_follow_ups_on_telegram_and_when_the_platform_refuses(
     tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
     tg.join(token, CHAT, 602, "Ben", link_name=mine["code"])
     pump(tg_runtime, bot["bot_id"])
+    assert settle(tg_runtime) == 2
     tg.fail("createChatInviteLink", 400, "Bad Request: not enough rights")  # Amy's
 
     # Amy's code is refused, Ben's is made; the completers' link is refused too
@@ -129,6 +140,7 @@ def test_a_claim_link_that_cannot_go_privately_says_so(
                            member_id=member_id_by_number(conn, 10001), now=tg_runtime.now())
     tg.join(token, CHAT, 601, "Amy", link_name=mine["code"])
     pump(tg_runtime, bot["bot_id"])
+    settle(tg_runtime)
     follow_up(tg_runtime)
     (reward,) = fission.list_rewards(conn, actor=SYSTEM, campaign_id=campaign["id"])
     assert reward["claim_sent_at"] is not None and reward["claim_send"] == "dead"

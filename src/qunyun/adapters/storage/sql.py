@@ -68,6 +68,29 @@ def insert_ignore_many(conn: Connection, table: Table, rows: Sequence[dict[str, 
     return len(conn.execute(stmt, list(rows)).all())
 
 
+def insert_ignore_returning(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                            conflict: Sequence[str], returning: Sequence[str]) -> list[Any]:
+    """Insert many rows, skipping those that conflict; the ``returning`` columns of the rows
+    that went in (in no promised order: a skipped row returns nothing)."""
+    if not rows:
+        return []
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+            .returning(*(table.c[c] for c in returning)))
+    return list(conn.execute(stmt, list(rows)).all())
+
+
+@lru_cache(maxsize=16)
+def insert_select_ignore_stmt(dialect: str, table: Table, columns: tuple[str, ...],
+                              source: Executable, conflict: tuple[str, ...]) -> Executable:
+    """``INSERT INTO table (columns) <source> ON CONFLICT DO NOTHING RETURNING id``, built
+    once (the caller keeps ``source`` and passes its parameters each time): one statement
+    where a lookup and an insert would be two."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (dialect_insert(table).from_select(list(columns), source)  # type: ignore[arg-type]
+            .on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id))
+
+
 @lru_cache(maxsize=8)
 def _increment_stmt(table: Table) -> Executable:
     return (update(table).where(table.c.name == bindparam("counter"))
