@@ -549,14 +549,20 @@ _STAYED = (select(memberships.c.id).where(
     memberships.c.member_id == fission_invites.c.invitee_id,
     memberships.c.group_id == fission_invites.c.group_id, memberships.c.left_at.is_(None))
     .exists())
+_INVITER, _INVITEE = members.alias("inviter"), members.alias("invitee")
 _DUE = (select(fission_invites.c.id, fission_invites.c.campaign_id,
                fission_invites.c.inviter_id, fission_invites.c.invitee_id,
                fission_invites.c.group_id, fission_invites.c.valid_at,
-               _STAYED.label("stayed"))
+               _STAYED.label("stayed"), _INVITER.c.display_name.label("inviter_name"),
+               _INVITER.c.number.label("inviter_number"),
+               _INVITEE.c.display_name.label("invitee_name"),
+               _INVITEE.c.number.label("invitee_number"))
+        .join(_INVITER, _INVITER.c.id == fission_invites.c.inviter_id)
+        .join(_INVITEE, _INVITEE.c.id == fission_invites.c.invitee_id)
         .where(fission_invites.c.status == "pending",
                fission_invites.c.valid_at <= bindparam("now", type_=UTCDateTime()))
         .order_by(fission_invites.c.valid_at, fission_invites.c.id)
-        .limit(bindparam("n")).with_for_update(skip_locked=True))
+        .limit(bindparam("n")).with_for_update(of=fission_invites, skip_locked=True))
 _COUNT_UP_BY = (update(fission_participants).where(_MINE)
                 .values(valid_invites=fission_participants.c.valid_invites + bindparam("n")))
 
@@ -592,11 +598,11 @@ def _settle(conn: Connection, valid: Sequence[Any], *, now: datetime,
     passed = {key: crossed(campaigns[key[0]].plan, counts[key] - len(rs), counts[key])
               for key, rs in mine.items()}
     outcomes = _reserve_passed(conn, passed, now)
-    names = _names(conn, {m for _c, m in mine} | {int(r.invitee_id) for r in valid})
     sends: list[outbox.BulkSend] = []
     for key, rs in mine.items():
         campaign, count, last = campaigns[key[0]], counts[key], rs[-1]
-        texts, plan, name = campaign.texts, campaign.plan, names[key[1]]
+        texts, plan = campaign.texts, campaign.plan
+        name = shown_name(last.inviter_name, last.inviter_number)
         says = [fill(text_of(texts, "done" if outcomes[(*key, int(st["position"]))]
                              == "reserved" else "sold_out"),
                      name=name, reward=st["reward"], count=st["invites"])
@@ -604,7 +610,8 @@ def _settle(conn: Connection, valid: Sequence[Any], *, now: datetime,
         ahead = next_stage(plan, count)
         if ahead is not None and (not says or count > int(passed[key][-1]["invites"])):
             says.append(fill(text_of(texts, "progress"), name=name, count=count,
-                             invitee=in_brief([names[int(r.invitee_id)] for r in rs]),
+                             invitee=in_brief([shown_name(r.invitee_name, r.invitee_number)
+                                               for r in rs]),
                              left=int(ahead["invites"]) - count, reward=ahead["reward"]))
         platform = str(campaign.platform)
         told = [a for text in says for a in tell(
@@ -614,7 +621,7 @@ def _settle(conn: Connection, valid: Sequence[Any], *, now: datetime,
                                   rule=rule, due=now) for i, (rule, a) in enumerate(told)]
     outbox.enqueue_many(conn, sends, capabilities=capabilities,
                         staff_task=lambda send, missing: _staff_task(conn, send, missing, now),
-                        now=now)
+                        now=now, ids=False)
 
 
 def _staff_task(conn: Connection, send: outbox.BulkSend, missing: list[str], now: datetime
