@@ -40,6 +40,7 @@ from qunyun.services import (
     fission,
     health,
     join_codes,
+    lifecycle,
     playbooks,
     telegram,
     wecom,
@@ -306,6 +307,12 @@ def _fission_follow_up(rt: Runtime) -> int:
                              now=rt.now(), public_url=rt.settings.public_url)
 
 
+def _group_lifecycle(rt: Runtime) -> int:
+    """Groups move by the lifecycle's rules (recruiting → active at capacity, quiet → cooling)."""
+    with rt.uow.write() as conn:
+        return len(lifecycle.advance(conn, now=rt.now(), tz=rt.settings.tz))
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -348,7 +355,8 @@ def build_runtime(
                            ("join_request_timeouts", 60.0, _join_request_timeouts),
                            ("fission_invites", 5.0, _fission_invites),
                            ("fission_follow_up", 10.0, _fission_follow_up),
-                           ("health_alerts", 3600.0, _health_alerts)])
+                           ("health_alerts", 3600.0, _health_alerts),
+                           ("group_lifecycle", 3600.0, _group_lifecycle)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,

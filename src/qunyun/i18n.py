@@ -14,6 +14,7 @@ fails when one is missing from a catalog or a catalog holds one nothing uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,25 @@ class Term(str):
         return translate(f"{self.family}.{self}", language)
 
 
+class Terms(str):
+    """Several codes of one family read as a list: ``str()`` is ``a, b`` (the English
+    sentence, the API); other languages get their words joined their way (``冷却中、解散中``)."""
+
+    family: str
+    codes: tuple[str, ...]
+
+    def __new__(cls, family: str, codes: Iterable[str]) -> Terms:
+        kept = tuple(codes)
+        terms = super().__new__(cls, ", ".join(kept))
+        terms.family, terms.codes = family, kept
+        return terms
+
+    def in_language(self, language: str) -> str:
+        if language == "en":
+            return str(self)
+        return "、".join(Term(self.family, c).in_language(language) for c in self.codes)
+
+
 class Phrase(str):
     """A sentence code makes for people (a broadcast's target: "3 groups"). ``str()`` is the
     English sentence (the API, logs); :meth:`in_language` is the reader's."""
@@ -111,7 +131,7 @@ def spoken(stored: Any, language: str) -> str:
 def said(value: Any, language: str) -> Any:
     """``value`` in ``language`` when it is a phrase, a term or a translatable error (the
     values inside a message, a target on a page), else as it is."""
-    if isinstance(value, Phrase | Term | Translatable):
+    if isinstance(value, Phrase | Term | Terms | Translatable):
         return value.in_language(language)
     return value
 

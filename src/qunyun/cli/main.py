@@ -16,6 +16,7 @@ from qunyun.cli import crm
 from qunyun.cli import db as db_cli
 from qunyun.cli import entry as entry_cli
 from qunyun.cli import fission as fission_cli
+from qunyun.cli import groups as groups_cli
 from qunyun.cli import imports as imports_cli
 from qunyun.cli import join_codes as join_codes_cli
 from qunyun.cli import outbox as outbox_cli
@@ -36,6 +37,7 @@ app.add_typer(wecom_cli.wecom_app, name="wecom")
 app.add_typer(telegram_cli.telegram_app, name="telegram")
 app.add_typer(entry_cli.entry_app, name="entry")
 app.add_typer(fission_cli.fission_app, name="fission")
+app.add_typer(groups_cli.groups_app, name="groups")
 app.add_typer(join_codes_cli.join_app, name="join-codes")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(outbox_cli.outbox_app, name="outbox")

@@ -1,12 +1,19 @@
-"""Group vocabulary (F7): types and lifecycle states."""
+"""Group vocabulary (F7): types, lifecycle states and how states move (F10, pure).
+
+A group is planned (made ahead of a campaign, maybe before its chat exists), recruiting
+(its join code is open), active, cooling (activity fell below its thresholds for days),
+dissolving (the dissolution SOP runs) and closed (history kept for analytics). States move
+by rules (:func:`automatic`) or by hand, only along :data:`TRANSITIONS`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from qunyun.domain.events import ChatRef, JoinScene, PersonRef
+from qunyun.i18n import InvalidValue, Term, Terms
 
 
 class GroupType(StrEnum):
@@ -27,6 +34,99 @@ class GroupState(StrEnum):
 
 
 DEFAULT_CAPACITY = 500
+
+_S = GroupState
+# where a state may go; a closed group stays closed (its history is analytics now)
+TRANSITIONS: Mapping[GroupState, frozenset[GroupState]] = {
+    _S.PLANNED: frozenset({_S.RECRUITING, _S.ACTIVE, _S.CLOSED}),
+    _S.RECRUITING: frozenset({_S.ACTIVE, _S.DISSOLVING}),
+    _S.ACTIVE: frozenset({_S.COOLING, _S.DISSOLVING}),
+    _S.COOLING: frozenset({_S.ACTIVE, _S.DISSOLVING}),
+    _S.DISSOLVING: frozenset({_S.ACTIVE, _S.CLOSED}),  # back: the dissolution called off
+    _S.CLOSED: frozenset(),
+}
+
+
+class LifecycleError(InvalidValue):
+    """A state change the lifecycle does not allow; the message says which ones it does."""
+
+
+def check_transition(old: str, new: str) -> GroupState:
+    """``new`` as a state, if a group in ``old`` may move there; else LifecycleError."""
+    try:
+        target = GroupState(new)
+    except ValueError:
+        raise LifecycleError("state: one of {choices}", choices=Terms(
+            "gstate", (s.value for s in GroupState))) from None
+    current = GroupState(old)
+    if target == current:
+        return target
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        if not allowed:
+            raise LifecycleError("a {old} group cannot change state", old=Term("gstate", old))
+        raise LifecycleError(
+            "a {old} group cannot become {new}; it can become: {allowed}",
+            old=Term("gstate", old), new=Term("gstate", new), allowed=Terms(
+                "gstate", (s.value for s in GroupState if s in allowed)))
+    return target
+
+
+def next_states(state: str) -> list[str]:
+    """Where a group in ``state`` may be moved by hand, in the lifecycle's order."""
+    allowed = TRANSITIONS[GroupState(state)]
+    return [s.value for s in GroupState if s in allowed]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """When a group cools (fewer than ``speakers`` people speak a day for ``days`` days
+    running) and recovers (``speakers`` or more on each of the last ``recover_days``)."""
+
+    speakers: int = 3
+    days: int = 7
+    recover_days: int = 2
+
+    @classmethod
+    def of(cls, settings: Mapping[str, object] | None) -> Thresholds:
+        raw = (settings or {}).get("lifecycle") or {}
+        assert isinstance(raw, Mapping)
+        return cls(**{str(k): int(str(v)) for k, v in raw.items()
+                      if k in ("speakers", "days", "recover_days")})
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What the lifecycle rules read about one group."""
+
+    state: str
+    members: int
+    capacity: int
+    open_code: bool  # a join code for it is handing out entries
+    speakers_per_day: Sequence[int]  # oldest first, ending today (local days)
+    starts_at: datetime | None = None
+    has_chat: bool = True  # a planned group may not have its chat yet
+
+
+def automatic(facts: GroupFacts, thresholds: Thresholds, now: datetime
+              ) -> tuple[GroupState, str] | None:
+    """The state the rules move a group to, and why in a few words; None: stay."""
+    state = GroupState(facts.state)
+    if state == _S.PLANNED and facts.has_chat and facts.open_code:
+        return _S.RECRUITING, "join_code_open"
+    if state == _S.RECRUITING:
+        if facts.members >= facts.capacity:
+            return _S.ACTIVE, "full"
+        if facts.starts_at is not None and facts.starts_at <= now:
+            return _S.ACTIVE, "started"
+    days = facts.speakers_per_day
+    if (state == _S.ACTIVE and len(days) >= thresholds.days
+            and all(n < thresholds.speakers for n in days[-thresholds.days:])):
+        return _S.COOLING, "quiet"
+    if (state == _S.COOLING and len(days) >= thresholds.recover_days
+            and all(n >= thresholds.speakers for n in days[-thresholds.recover_days:])):
+        return _S.ACTIVE, "recovered"
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

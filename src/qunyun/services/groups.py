@@ -1,4 +1,5 @@
-"""Group registry (F7, first cut): upsert from events, list, read, edit settings."""
+"""Group registry (F7): upsert from events, list, read, edit settings (its state is the
+lifecycle's: services/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from qunyun.adapters.storage.sql import insert_ignore
 from qunyun.adapters.storage.tables import groups, members, memberships, messages
 from qunyun.domain.events import ChatRef
-from qunyun.domain.groups import GroupState, GroupType
+from qunyun.domain.groups import GroupState, GroupType, next_states
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Terms
 from qunyun.services import audit
 from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.services.listing import Columns, Listing, Page, fetch
 from qunyun.services.members import staff_among
 from qunyun.services.users import Actor
 
-EDITABLE = ("name", "group_type", "series", "capacity", "state", "rules_text", "announcement",
-            "welcome_template", "tags")
+# a group's state is not here: only the lifecycle moves it (services/lifecycle.py)
+EDITABLE = ("name", "group_type", "series", "capacity", "rules_text", "announcement",
+            "welcome_template", "tags", "starts_at", "cooling_speakers", "cooling_days")
+_LIFECYCLE = {"cooling_speakers": ("speakers", 1, 500), "cooling_days": ("days", 1, 90)}
 
 
 _GROUP_BY_KEY = select(groups.c.id, groups.c.name).where(
@@ -102,6 +106,7 @@ def get_group_detail(conn: Connection, *, actor: Actor, group_id: int) -> dict[s
     data = access_group_by_id(conn, actor=actor, group_id=group_id)
     data["members"] = page_group_members(conn, actor=actor, group_id=group_id,
                                          listing=Listing(per_page=200)).rows
+    data["next_states"] = next_states(data["state"])
     data["member_count"] = conn.execute(
         select(func.count()).select_from(memberships)
         .where(memberships.c.group_id == group_id, memberships.c.left_at.is_(None))).scalar_one()
@@ -152,9 +157,25 @@ def do_update_group(conn: Connection, *, actor: Actor, group_id: int,
     settings = dict(group["settings"] or {})
     for key, value in changes.items():
         if key == "group_type" and value not in GroupType.__members__.values():
-            raise InvalidInput("group_type: one of {choices}", choices=", ".join(GroupType))
-        if key == "state" and value not in GroupState.__members__.values():
-            raise InvalidInput("state: one of {choices}", choices=", ".join(GroupState))
+            raise InvalidInput("group_type: one of {choices}", choices=Terms(
+                "gtype", (t.value for t in GroupType)))
+        if key == "starts_at":  # aware, or empty to clear (the caller reads local times)
+            if value not in (None, "") and not (isinstance(value, datetime)
+                                                and value.tzinfo is not None):
+                raise InvalidInput("starts_at: a date and time")
+            values[key] = value or None
+            continue
+        if key in _LIFECYCLE:
+            name, low, high = _LIFECYCLE[key]
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise InvalidInput("{field}: a whole number", field=key) from None
+            if not low <= number <= high:
+                raise InvalidInput("{field}: between {low} and {high}", field=key, low=low,
+                                   high=high)
+            settings["lifecycle"] = {**settings.get("lifecycle", {}), name: number}
+            continue
         if key == "capacity":
             try:
                 value = int(value)
@@ -177,5 +198,7 @@ def do_update_group(conn: Connection, *, actor: Actor, group_id: int,
     values["updated_at"] = now
     conn.execute(update(groups).where(groups.c.id == group_id).values(**values))
     audit.record(conn, actor=actor.label, action="group.update", object_type="group",
-                 object_id=group_id, detail={"changes": changes})
+                 object_id=group_id, detail={"changes": {
+                     k: v.isoformat() if isinstance(v, datetime) else v
+                     for k, v in changes.items()}})
     return access_group_by_id(conn, actor=actor, group_id=group_id)

@@ -52,6 +52,9 @@ class GroupDetail(_Out):
     group_type: str
     series: str
     state: str
+    state_since: datetime | None = None
+    starts_at: datetime | None = None
+    next_states: list[str] = []
     capacity: int
     rules_text: str
     announcement: str
@@ -76,10 +79,42 @@ class GroupUpdate(BaseModel):
     group_type: str | None = None
     series: str | None = Field(default=None, max_length=64)
     capacity: int | None = None
-    state: str | None = None
+    state: str | None = None  # moved by the lifecycle: only to a state allowed from here
     rules_text: str | None = Field(default=None, max_length=5000)
     announcement: str | None = Field(default=None, max_length=5000)
     welcome_template: str | None = Field(default=None, max_length=2000)
+    tags: list[str] | None = None
+    starts_at: datetime | None = None
+    cooling_speakers: int | None = None
+    cooling_days: int | None = None
+
+
+class GroupPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    platform: str = Field(max_length=32)
+    name: str = Field(max_length=255)
+    group_type: str = Field(default="temporary", max_length=16)
+    capacity: int = Field(default=200, ge=2, le=2000)
+    starts_at: datetime | None = None
+
+
+class GroupLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chat: str = Field(max_length=255)
+
+
+class LurkerRemoval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: int = Field(default=30, ge=1, le=3650)
+    member_ids: list[int] | None = Field(default=None, max_length=5000)
+    notice: str | None = Field(default=None, max_length=500)
+    dry_run: bool = True  # the default is to look first
+
+
+class GroupStateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=500)
 
 
 class MemberPublic(_Out):

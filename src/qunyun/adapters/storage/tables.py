@@ -207,6 +207,8 @@ groups = Table(
     Column("series", String(64), nullable=False, default=""),
     Column("capacity", Integer, nullable=False, default=500),
     Column("state", String(16), nullable=False, default="active"),
+    Column("state_since", UTCDateTime()),  # when it entered its state (None: from the start)
+    Column("starts_at", UTCDateTime()),  # a recruiting group becomes active then
     Column("rules_text", Text, nullable=False, default=""),
     Column("announcement", Text, nullable=False, default=""),
     Column("settings", JSON, nullable=False, default=dict),

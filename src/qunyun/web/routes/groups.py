@@ -1,14 +1,19 @@
-"""Group list, group detail and group settings pages."""
+"""Group list, group detail and settings, a group's state, and the lifecycle board."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.groups import GroupType, Thresholds
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
+from qunyun.services import lifecycle, lurkers
 from qunyun.services.groups import EDITABLE
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.forms import form_int, local_time
 from qunyun.web.listing import ListingQuery
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +33,10 @@ def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadC
     group = groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
     people = groups_service.page_group_members(conn, actor=actor, group_id=group_id,
                                                listing=listing)
-    return render(request, "group.html", {"g": group, "p": people, "saved": saved})
+    return render(request, "group.html", {
+        "g": group, "p": people, "saved": saved, "group_types": [t.value for t in GroupType],
+        "thresholds": Thresholds.of(group["settings"]),
+        "placeholder": lifecycle.is_placeholder(group["external_id"])})
 
 
 @router.post("/groups/{group_id}")
@@ -36,8 +44,110 @@ def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadC
 async def group_save(request: Request, group_id: int, actor: CurrentActor,
                      runtime: RuntimeDep) -> Response:
     form = await request.form()
-    changes = {k: str(v) for k, v in form.items() if k in EDITABLE}
+    changes: dict[str, Any] = {k: str(v) for k, v in form.items() if k in EDITABLE}
+    if "starts_at" in changes:  # the picker's local time in the team's time zone
+        changes["starts_at"] = (local_time(changes["starts_at"], runtime, "starts_at")
+                                if changes["starts_at"].strip() else None)
     with runtime.uow.write() as conn:
         groups_service.do_update_group(conn, actor=actor, group_id=group_id, changes=changes,
                                        now=runtime.now())
     return RedirectResponse(f"/groups/{group_id}?saved=1", status_code=303)
+
+
+@router.post("/groups/{group_id}/state")
+@access(Permission.OPERATE)
+async def group_state(request: Request, group_id: int, actor: CurrentActor,
+                      runtime: RuntimeDep) -> Response:
+    """Move the group's state by hand (the choices are the ones allowed from here)."""
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        lifecycle.do_set_state(conn, actor=actor, group_id=group_id,
+                               state=str(form.get("state") or ""),
+                               reason=str(form.get("reason") or ""), now=runtime.now())
+    return RedirectResponse(f"/groups/{group_id}?saved=1", status_code=303)
+
+
+@router.get("/lifecycle")
+@access(Permission.VIEW)
+def lifecycle_page(request: Request, actor: CurrentActor, conn: ReadConn,
+                   runtime: RuntimeDep, moved: int | None = None) -> Response:
+    """The lifecycle board: groups by state, each with what needs doing."""
+    columns = lifecycle.board(conn, actor=actor, now=runtime.now(), tz=runtime.settings.tz)
+    return render(request, "lifecycle.html", {
+        "columns": columns, "moved": moved, "platforms": sorted(runtime.adapters),
+        "group_types": [t.value for t in GroupType]})
+
+
+@router.post("/lifecycle/advance")
+@access(Permission.OPERATE)
+def lifecycle_advance(actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    """Run the lifecycle rules now."""
+    with runtime.uow.write() as conn:
+        moves = lifecycle.do_advance(conn, actor=actor, now=runtime.now(),
+                                     tz=runtime.settings.tz)
+    return RedirectResponse(f"/lifecycle?moved={len(moves)}", status_code=303)
+
+
+@router.post("/lifecycle/plan")
+@access(Permission.OPERATE)
+async def lifecycle_plan(request: Request, actor: CurrentActor, runtime: RuntimeDep
+                         ) -> Response:
+    """Plan a group before its chat exists."""
+    form = await request.form()
+    starts = str(form.get("starts_at") or "")
+    with runtime.uow.write() as conn:
+        row = lifecycle.do_plan_group(
+            conn, actor=actor, platform=str(form.get("platform") or ""),
+            name=str(form.get("name") or ""),
+            group_type=str(form.get("group_type") or "temporary"),
+            capacity=form_int(str(form.get("capacity") or "200"), "capacity"),
+            starts_at=local_time(starts, runtime, "starts_at") if starts.strip() else None,
+            now=runtime.now())
+    return RedirectResponse(f"/groups/{row['id']}?saved=1", status_code=303)
+
+
+@router.post("/groups/{group_id}/link")
+@access(Permission.OPERATE)
+async def group_link(request: Request, group_id: int, actor: CurrentActor,
+                     runtime: RuntimeDep) -> Response:
+    """Tie a planned group to its chat."""
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        row = lifecycle.do_link_chat(conn, actor=actor, group_id=group_id,
+                                     chat_id=str(form.get("chat") or ""), now=runtime.now())
+    return RedirectResponse(f"/groups/{row['id']}?saved=1", status_code=303)
+
+
+@router.get("/groups/{group_id}/lurkers")
+@access(Permission.VIEW)
+def lurkers_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadConn,
+                 runtime: RuntimeDep, days: int = 30) -> Response:
+    """Members silent for N days, to choose and remove with a notice."""
+    group = groups_service.access_group_by_id(conn, actor=actor, group_id=group_id)
+    rows = lurkers.list_lurkers(conn, actor=actor, group_id=group_id, days=days,
+                                now=runtime.now())
+    return render(request, "lurkers.html", {"g": group, "rows": rows, "days": days,
+                                            "notice": lurkers.DEFAULT_NOTICE, "result": None,
+                                            "chosen": set()})
+
+
+@router.post("/groups/{group_id}/lurkers")
+@access(Permission.OPERATE)
+async def lurkers_remove(request: Request, group_id: int, actor: CurrentActor,
+                         runtime: RuntimeDep) -> Response:
+    """Preview (the default) or remove the ticked members."""
+    form = await request.form()
+    days = form_int(str(form.get("days") or "30"), "days")
+    ids = [form_int(str(v), "member_ids") for v in form.getlist("member_ids")]
+    dry_run = form.get("go") != "remove"
+    with runtime.uow.write() as conn:
+        result = lurkers.do_remove_lurkers(
+            conn, actor=actor, group_id=group_id, days=days, member_ids=ids,
+            notice=str(form.get("notice") or ""), dry_run=dry_run,
+            capabilities=runtime.capabilities, now=runtime.now())
+        group = groups_service.access_group_by_id(conn, actor=actor, group_id=group_id)
+        rows = lurkers.list_lurkers(conn, actor=actor, group_id=group_id, days=days,
+                                    now=runtime.now())
+    return render(request, "lurkers.html", {"g": group, "rows": rows, "days": days,
+                                            "notice": str(form.get("notice") or ""),
+                                            "result": result, "chosen": set(ids)})

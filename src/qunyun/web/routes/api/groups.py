@@ -8,13 +8,18 @@ from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import groups as groups_service
+from qunyun.services import lifecycle, lurkers
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.schemas import (
     GroupDetail,
+    GroupLink,
     GroupMemberOut,
+    GroupPlan,
     GroupPublic,
+    GroupStateChange,
     GroupUpdate,
+    LurkerRemoval,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["groups"])
@@ -47,9 +52,92 @@ def api_group_members(group_id: int, response: Response, actor: CurrentActor, co
 @access(Permission.OPERATE)
 def api_group_update(group_id: int, body: GroupUpdate, actor: CurrentActor,
                      runtime: RuntimeDep) -> dict[str, Any]:
+    """Settings; a ``state`` goes through the lifecycle (409 when not allowed from here),
+    in the same transaction."""
+    changes = body.model_dump(exclude_none=True)
+    state = changes.pop("state", None)
     with runtime.uow.write() as conn:
-        groups_service.do_update_group(conn, actor=actor, group_id=group_id,
-                                       changes=body.model_dump(exclude_none=True),
-                                       now=runtime.now())
+        if state is not None:
+            lifecycle.do_set_state(conn, actor=actor, group_id=group_id, state=state,
+                                   now=runtime.now())
+        if changes:
+            groups_service.do_update_group(conn, actor=actor, group_id=group_id,
+                                           changes=changes, now=runtime.now())
     with runtime.uow.read() as conn:
         return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
+
+
+@router.post("/groups/{group_id}/state", response_model=GroupDetail)
+@access(Permission.OPERATE)
+def api_group_state(group_id: int, body: GroupStateChange, actor: CurrentActor,
+                    runtime: RuntimeDep) -> dict[str, Any]:
+    """Move a group to another state by hand, with a reason (audited)."""
+    with runtime.uow.write() as conn:
+        lifecycle.do_set_state(conn, actor=actor, group_id=group_id, state=body.state,
+                               reason=body.reason, now=runtime.now())
+    with runtime.uow.read() as conn:
+        return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
+
+
+@router.get("/lifecycle/board")
+@access(Permission.VIEW)
+def api_groups_board(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep
+                     ) -> list[dict[str, Any]]:
+    """Groups by lifecycle state, each with what needs doing (``todo``)."""
+    return lifecycle.board(conn, actor=actor, now=runtime.now(), tz=runtime.settings.tz)
+
+
+@router.post("/lifecycle/advance")
+@access(Permission.OPERATE)
+def api_groups_advance(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Run the lifecycle rules now (the worker does it hourly); the moves made."""
+    with runtime.uow.write() as conn:
+        return lifecycle.do_advance(conn, actor=actor, now=runtime.now(),
+                                    tz=runtime.settings.tz)
+
+
+@router.post("/groups", response_model=GroupDetail, status_code=201)
+@access(Permission.OPERATE)
+def api_group_plan(body: GroupPlan, actor: CurrentActor, runtime: RuntimeDep
+                   ) -> dict[str, Any]:
+    """Plan a group before its chat exists (state planned)."""
+    with runtime.uow.write() as conn:
+        row = lifecycle.do_plan_group(conn, actor=actor, platform=body.platform,
+                                      name=body.name, group_type=body.group_type,
+                                      capacity=body.capacity, starts_at=body.starts_at,
+                                      now=runtime.now())
+    with runtime.uow.read() as conn:
+        return groups_service.get_group_detail(conn, actor=actor, group_id=row["id"])
+
+
+@router.post("/groups/{group_id}/link", response_model=GroupDetail)
+@access(Permission.OPERATE)
+def api_group_link(group_id: int, body: GroupLink, actor: CurrentActor, runtime: RuntimeDep
+                   ) -> dict[str, Any]:
+    """Tie a planned group to its chat (the platform's id); the plan is kept."""
+    with runtime.uow.write() as conn:
+        row = lifecycle.do_link_chat(conn, actor=actor, group_id=group_id, chat_id=body.chat,
+                                     now=runtime.now())
+    with runtime.uow.read() as conn:
+        return groups_service.get_group_detail(conn, actor=actor, group_id=row["id"])
+
+
+@router.get("/groups/{group_id}/lurkers")
+@access(Permission.VIEW)
+def api_group_lurkers(group_id: int, actor: CurrentActor, conn: ReadConn,
+                      runtime: RuntimeDep, days: int = 30) -> list[dict[str, Any]]:
+    """Members silent for ``days`` days (never staff or the owner), the quietest first."""
+    return lurkers.list_lurkers(conn, actor=actor, group_id=group_id, days=days,
+                                now=runtime.now())
+
+
+@router.post("/groups/{group_id}/lurkers/remove")
+@access(Permission.OPERATE)
+def api_group_lurkers_remove(group_id: int, body: LurkerRemoval, actor: CurrentActor,
+                             runtime: RuntimeDep) -> dict[str, Any]:
+    """Remove the chosen lurkers with a notice (``dry_run``: who would go, nothing queued)."""
+    with runtime.uow.write() as conn:
+        return lurkers.do_remove_lurkers(
+            conn, actor=actor, group_id=group_id, days=body.days, member_ids=body.member_ids,
+            notice=body.notice, dry_run=body.dry_run, capabilities=runtime.capabilities,
+            now=runtime.now())

@@ -1,0 +1,222 @@
+"""``qunyun groups …``: the group registry and lifecycle — list and show groups, edit their
+settings (type, tags, capacity, start, cooling thresholds), move a group's state (only as
+the lifecycle allows: a closed group stays closed), the lifecycle board, and the rules'
+round on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
+from qunyun.cli.options import local_option
+from qunyun.services import groups as groups_service
+from qunyun.services import lifecycle, lurkers
+from qunyun.services.members import member_id_by_number
+
+groups_app = typer.Typer(help="Groups: registry, settings and lifecycle", no_args_is_help=True)
+
+
+def _state(code: str) -> str:
+    return say(f"gstate.{code}")
+
+
+@groups_app.command("list")
+def groups_list(state: Annotated[str | None, typer.Option(
+                    "--state", help="planned, recruiting, active, cooling, dissolving, closed")
+                    ] = None,
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Every group with its type, state, members and capacity."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = [r for r in groups_service.list_groups(conn, actor=actor)
+                if state is None or r["state"] == state]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", say("groups.name"), say("groups.platform"), say("groups.type"),
+                  say("groups.state"), say("groups.members"))
+    for r in rows:
+        table.add_row(str(r["id"]), escape(r["name"] or r["external_id"]),
+                      say(f"platform.{r['platform']}"),
+                      say(f"gtype.{r['group_type']}"), _state(r["state"]),
+                      f"{r['members']}/{r['capacity']}")
+    console.print(table, highlight=False)
+
+
+def _show(group: dict[str, Any], tz: Any) -> str:
+    tags = "、".join(group["settings"].get("tags") or []) or "—"
+    since = group.get("state_since")
+    lines = [f"#{group['id']} {group['name'] or group['external_id']}",
+             f"{say('groups.type')}: {say('gtype.' + group['group_type'])}",
+             f"{say('groups.state')}: {_state(group['state'])}"
+             + (f"（{since.astimezone(tz):%Y-%m-%d %H:%M}）" if since else ""),
+             f"{say('groups.members')}: {group['member_count']}/{group['capacity']}",
+             f"{say('group.tags')}: {tags}",
+             f"{say('group.next_states')}: "
+             + ("、".join(_state(s) for s in group["next_states"]) or "—")]
+    return "\n".join(lines)
+
+
+@groups_app.command("show")
+def groups_show(group: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """One group's settings, state and where its state may go."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        row = groups_service.get_group_detail(conn, actor=actor, group_id=group)
+        row.pop("members", None)
+        row.pop("recent_messages", None)
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(row)
+        return
+    console.print(_show(row, tz), highlight=False, markup=False)
+
+
+@groups_app.command("edit")
+def groups_edit(
+        group: int,
+        name: Annotated[str | None, typer.Option("--name")] = None,
+        group_type: Annotated[str | None, typer.Option(
+            "--type", help="temporary, long_term, fan, agent, learning")] = None,
+        capacity: Annotated[int | None, typer.Option("--capacity")] = None,
+        series: Annotated[str | None, typer.Option("--series")] = None,
+        tag: Annotated[list[str] | None, typer.Option(
+            "--tag", help="the group's tags (repeat; replaces them); --tag '' clears")] = None,
+        rules: Annotated[str | None, typer.Option("--rules")] = None,
+        announcement: Annotated[str | None, typer.Option("--announcement")] = None,
+        starts_at: Annotated[str | None, typer.Option(
+            "--starts-at", help="local time, e.g. 2026-12-10 20:00; '' clears")] = None,
+        cooling_speakers: Annotated[int | None, typer.Option("--cooling-speakers")] = None,
+        cooling_days: Annotated[int | None, typer.Option("--cooling-days")] = None,
+        state: Annotated[str | None, typer.Option(
+            "--state", help="move it (only as the lifecycle allows)")] = None,
+        reason: Annotated[str, typer.Option("--reason", help="why (with --state)")] = "",
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Change a group's settings and/or move its state, in one transaction."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        changes: dict[str, Any] = {k: v for k, v in {
+            "name": name, "group_type": group_type, "capacity": capacity, "series": series,
+            "rules_text": rules, "announcement": announcement,
+            "cooling_speakers": cooling_speakers, "cooling_days": cooling_days}.items()
+            if v is not None}
+        if tag is not None:
+            changes["tags"] = [t for t in tag if t.strip()]
+        if starts_at is not None:
+            changes["starts_at"] = (local_option(starts_at, rt.settings.tz, "--starts-at")
+                                    if starts_at.strip() else None)
+        if state is not None:
+            lifecycle.do_set_state(conn, actor=actor, group_id=group, state=state,
+                                   reason=reason, now=rt.now())
+        if changes:
+            groups_service.do_update_group(conn, actor=actor, group_id=group,
+                                           changes=changes, now=rt.now())
+        row = groups_service.get_group_detail(conn, actor=actor, group_id=group)
+        row.pop("members", None)
+        row.pop("recent_messages", None)
+        tz = rt.settings.tz
+    done(as_json, row, _show(row, tz))
+
+
+@groups_app.command("board")
+def groups_board(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Groups by lifecycle state, each with what needs doing."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        columns = lifecycle.board(conn, actor=actor, now=rt.now(), tz=rt.settings.tz)
+    if as_json:
+        emit_json(columns)
+        return
+    for column in columns:
+        if not column["groups"]:
+            continue
+        console.print(f"[bold]{_state(column['state'])}[/bold]（{len(column['groups'])}）")
+        for g in column["groups"]:
+            console.print(f"  #{g['id']} {g['name']}  {g['members']}/{g['capacity']}  "
+                          f"{say(g['todo'])}", highlight=False, markup=False)
+
+
+@groups_app.command("advance")
+def groups_advance(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the lifecycle rules now (the worker does it hourly); print the moves."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        moves = lifecycle.do_advance(conn, actor=actor, now=rt.now(), tz=rt.settings.tz)
+    if as_json:
+        emit_json(moves)
+        return
+    for m in moves:
+        console.print(f"#{m['group_id']} {m['name']}: {_state(m['from'])} → {_state(m['to'])}"
+                      f"（{say('lifecycle.why.' + m['why'], **m['values'])}）",
+                      highlight=False, markup=False)
+    if not moves:
+        console.print(say("lifecycle.no_moves"), highlight=False)
+
+
+@groups_app.command("plan")
+def groups_plan(platform: Annotated[str, typer.Option("--platform")],
+                name: Annotated[str, typer.Option("--name")],
+                group_type: Annotated[str, typer.Option("--type")] = "temporary",
+                capacity: Annotated[int, typer.Option("--capacity")] = 200,
+                starts_at: Annotated[str | None, typer.Option("--starts-at")] = None,
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Plan a group before its chat exists (planned; link the chat later)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = lifecycle.do_plan_group(
+            conn, actor=actor, platform=platform, name=name, group_type=group_type,
+            capacity=capacity, starts_at=local_option(starts_at, rt.settings.tz, "--starts-at")
+            if starts_at else None, now=rt.now())
+    done(as_json, row, f"#{row['id']} {row['name']}: {_state(row['state'])}")
+
+
+@groups_app.command("link")
+def groups_link(group: int, chat: Annotated[str, typer.Option(
+                    "--chat", help="the platform's id of the group chat")],
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Tie a planned group to its chat; the plan is kept."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = lifecycle.do_link_chat(conn, actor=actor, group_id=group, chat_id=chat,
+                                     now=rt.now())
+    done(as_json, row, f"#{row['id']} {row['name']} → {row['external_id']}")
+
+
+@groups_app.command("lurkers")
+def groups_lurkers(
+        group: int,
+        days: Annotated[int, typer.Option("--days", help="silent for this many days")] = 30,
+        remove: Annotated[bool, typer.Option("--remove", help="remove them (with a notice)")
+                          ] = False,
+        member: Annotated[list[int] | None, typer.Option(
+            "--member", help="only these member numbers (repeat)")] = None,
+        notice: Annotated[str | None, typer.Option(
+            "--notice", help="the private notice: {name} {group} {days}; '' for none")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="show who would go")] = False,
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Members silent for N days (never staff or the owner); --remove takes them out."""
+    with session(as_user, write=remove and not dry_run) as (rt, conn, actor):
+        if not remove:
+            rows = lurkers.list_lurkers(conn, actor=actor, group_id=group, days=days,
+                                        now=rt.now())
+            result: dict[str, Any] = {"removing": rows, "skipped": [], "tasks": 0,
+                                      "dry_run": True}
+        else:
+            ids = None if member is None else [member_id_by_number(conn, n) for n in member]
+            result = lurkers.do_remove_lurkers(
+                conn, actor=actor, group_id=group, days=days, member_ids=ids, notice=notice,
+                dry_run=dry_run, capabilities=rt.capabilities, now=rt.now())
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(result if remove else result["removing"])
+        return
+    table = Table(say("members.number"), say("members.name"), say("member.joined"),
+                  say("lurkers.last_said"), say("member.channel"), say("lurkers.activities"))
+    for r in result["removing"]:
+        last = r["last_message_at"]
+        table.add_row(str(r["number"]), escape(r["name"]),
+                      f"{r['joined_at'].astimezone(tz):%Y-%m-%d}",
+                      f"{last.astimezone(tz):%Y-%m-%d}" if last else say("lurkers.never"),
+                      escape(r["channel"]), str(r["activities"]))
+    console.print(table, highlight=False)
+    if remove:
+        key = "lurkers.would_remove" if result["dry_run"] else "lurkers.removed"
+        console.print(say(key, n=len(result["removing"]), tasks=result["tasks"]),
+                      highlight=False)

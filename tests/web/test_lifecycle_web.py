@@ -1,0 +1,117 @@
+"""The group page's lifecycle parts, the lifecycle board and the groups API: settings and
+state from the page, an illegal move a 409 in the team's words, planned groups."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+
+from qunyun.adapters.storage.tables import outbox
+from qunyun.bootstrap import Runtime
+from qunyun.services.groups import get_group_detail
+from qunyun.services.members import member_id_by_number
+from qunyun.services.users import SYSTEM
+from tests.dbhelpers import snapshot
+from tests.factories import raw_join, raw_message
+from tests.integration.test_lifecycle import DAY, feed
+from tests.web.conftest import login
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def test_the_page_and_the_api(client: TestClient, conn: Connection, runtime: Runtime,
+                              staff: dict[str, str]) -> None:
+    gid = feed(conn, runtime, [raw_join("j0", "g1", "u0", name="<b>群主</b>")])
+    csrf = login(client, staff["operator"])
+    page = client.get(f"/groups/{gid}")
+    assert page.status_code == 200 and 'id="group-state-form"' in page.text
+    assert "降温中" in page.text and "cooling" not in page.text.split('id="group-state"')[1]\
+        .split("</select>")[0].replace('value="cooling"', "")
+    saved = client.post(f"/groups/{gid}", data={
+        "csrf_token": csrf, "group_type": "learning", "tags": "一期，福利群",
+        "starts_at": "2026-12-20T20:00", "cooling_days": "5", "cooling_speakers": "2"})
+    assert saved.status_code == 303
+    group = get_group_detail(conn, actor=SYSTEM, group_id=gid)
+    assert group["group_type"] == "learning" and group["settings"]["tags"] == ["一期", "福利群"]
+    assert group["starts_at"].astimezone(TZ).strftime("%m-%d %H:%M") == "12-20 20:00"
+    assert group["settings"]["lifecycle"] == {"days": 5, "speakers": 2}
+    moved = client.post(f"/groups/{gid}/state", data={"csrf_token": csrf, "state": "cooling",
+                                                     "reason": "活动结束"})
+    assert moved.status_code == 303
+    board = client.get("/lifecycle")
+    assert board.status_code == 200 and 'id="state-cooling"' in board.text
+    assert "gstate." not in board.text and "lifecycle.todo" not in board.text
+    # the API: an illegal move is a 409 that says why, in the team's words
+    headers = {"X-CSRF-Token": csrf}
+    bad = client.post(f"/api/v1/groups/{gid}/state", json={"state": "planned"},
+                      headers=headers)
+    assert bad.status_code == 409 and "只能改为" in bad.json()["message"]
+    ok = client.patch(f"/api/v1/groups/{gid}", json={"state": "active", "capacity": 300},
+                      headers=headers)
+    assert ok.status_code == 200 and (ok.json()["state"], ok.json()["capacity"]) == (
+        "active", 300)
+    assert ok.json()["next_states"] == ["cooling", "dissolving"]
+    before = snapshot(conn)
+    naive = client.post("/api/v1/groups", json={"platform": "sandbox", "name": "x",
+                                                "starts_at": "2026-12-20T20:00:00"},
+                        headers=headers)
+    assert naive.status_code == 422 and snapshot(conn) == before
+    planned = client.post("/api/v1/groups", json={"platform": "sandbox", "name": "五期",
+                                                  "capacity": 100}, headers=headers)
+    assert planned.status_code == 201 and planned.json()["state"] == "planned"
+    linked = client.post(f"/api/v1/groups/{planned.json()['id']}/link",
+                         json={"chat": "g5"}, headers=headers)
+    assert linked.status_code == 200 and linked.json()["external_id"] == "g5"
+    columns = client.get("/api/v1/lifecycle/board").json()
+    assert [c["state"] for c in columns] == ["planned", "recruiting", "active", "cooling",
+                                             "dissolving", "closed"]
+
+
+def test_a_viewer_reads_the_board_but_moves_nothing(client: TestClient, conn: Connection,
+                                                    runtime: Runtime,
+                                                    staff: dict[str, str]) -> None:
+    gid = feed(conn, runtime, [raw_join("j0", "g1", "u0")])
+    csrf = login(client, staff["viewer"])
+    assert client.get("/lifecycle").status_code == 200
+    page = client.get(f"/groups/{gid}")
+    assert 'id="group-state-form"' not in page.text
+    before = snapshot(conn)
+    headers = {"X-CSRF-Token": csrf}
+    assert client.post("/api/v1/lifecycle/advance", headers=headers).status_code == 403
+    assert client.post(f"/api/v1/groups/{gid}/state", json={"state": "cooling"},
+                       headers=headers).status_code == 403
+    assert client.post(f"/api/v1/groups/{gid}/lurkers/remove", json={"dry_run": False},
+                       headers=headers).status_code == 403
+    assert snapshot(conn) == before
+
+
+def test_the_lurkers_page_previews_then_removes(client: TestClient, conn: Connection,
+                                                runtime: Runtime,
+                                                staff: dict[str, str]) -> None:
+    hostile = '<img src=x onerror=alert(1)>"、🌸'
+    gid = feed(conn, runtime, [raw_join("j0", "g1", "u0", name=hostile),
+                               raw_join("j1", "g1", "u1", name="话痨")])
+    feed(conn, runtime, [raw_message("m0", "g1", "u1", "在的", minutes=DAY * 13)])
+    csrf = login(client, staff["operator"])
+    page = client.get(f"/groups/{gid}/lurkers?days=10")
+    assert page.status_code == 200 and "从未发言" in page.text
+    assert "<img src=x" not in page.text and "&lt;img src=x" in page.text
+    assert "话痨" not in page.text  # spoke within the 10 days
+    lurker = member_id_by_number(conn, 10001)
+    before = snapshot(conn)
+    preview = client.post(f"/groups/{gid}/lurkers", data={
+        "csrf_token": csrf, "days": "10", "member_ids": [str(lurker)], "go": "preview",
+        "notice": "{name}，再见"})
+    assert preview.status_code == 200 and "将移出 1 人" in preview.text
+    assert snapshot(conn) == before
+    gone = client.post(f"/groups/{gid}/lurkers", data={
+        "csrf_token": csrf, "days": "10", "member_ids": [str(lurker)], "go": "remove",
+        "notice": "{name}，再见"})
+    assert gone.status_code == 200 and "已安排移出 1 人" in gone.text
+    kinds = [r.action_type for r in conn.execute(select(outbox.c.action_type).where(
+        outbox.c.rule == "lurkers").order_by(outbox.c.id))]
+    assert kinds == ["send_private", "remove_member"]
+    bad = client.post(f"/groups/{gid}/lurkers", data={"csrf_token": csrf, "days": "0"})
+    assert bad.status_code == 422
