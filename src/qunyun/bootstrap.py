@@ -36,6 +36,7 @@ from qunyun.engine.rules import default_rules
 from qunyun.services import (
     broadcasts,
     confirmations,
+    dissolution,
     entry,
     fission,
     health,
@@ -55,6 +56,7 @@ from qunyun.services.outbox import DeliveryPolicy
 SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
     broadcasts.JOB_KIND: broadcasts.fire_broadcast,
     playbooks.JOB_KIND: playbooks.fire_step,
+    dissolution.JOB_KIND: dissolution.fire_step,
 }
 
 log = logging.getLogger(__name__)

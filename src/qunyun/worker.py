@@ -33,8 +33,8 @@ class Worker:
 
     def tick(self) -> WorkerTick:
         rt = self.runtime
-        fired = schedules.fire_due(rt.uow, config=rt.ingest_config)
-        now = rt.now()
+        now = rt.now()  # the runtime's clock for every step (a simulated clock in rehearsals)
+        fired = schedules.fire_due(rt.uow, config=rt.ingest_config, now=now)
         if self._reminded is None or (now - self._reminded).total_seconds() >= 60:
             with rt.uow.write() as conn:
                 pushes.remind_confirmations(conn, now=now)

@@ -26,6 +26,15 @@ def test_the_commands(env: Path, fresh_db_url: str, tmp_path: Path) -> None:  # 
     assert dry.exit_code == 0 and json.loads(dry.stdout)["dry_run"] is True
     gone = run(db, "groups", "lurkers", "1", "--days", "1", "--remove", "--member", "10001")
     assert gone.exit_code == 0 and "从未发言" in gone.output and "已安排移出 1 人" in gone.output
+    steps = run(db, "groups", "dissolve", "1", "--gap", "1h", "--dry-run", "--json")
+    assert steps.exit_code == 0, steps.output
+    plan = json.loads(steps.stdout)
+    assert [(s["kind"], s["by"]) for s in plan["steps"]] == [
+        ("notice", "platform"), ("avatar", "staff"), ("rename", "platform"),
+        ("dismiss", "staff")]
+    text = run(db, "groups", "dissolve", "1", "--gap", "1h", "--dry-run")
+    assert "群头像换成灰色" in text.output and "人工待办" in text.output
+    assert run(db, "groups", "dissolve", "1", "--gap", "soon").exit_code == 2
     edited = run(db, "groups", "edit", "1", "--type", "fan", "--tag", "一期", "--tag", "粉丝",
                  "--state", "dissolving", "--reason", "合并", "--json")
     assert edited.exit_code == 0, edited.output

@@ -115,3 +115,22 @@ def test_the_lurkers_page_previews_then_removes(client: TestClient, conn: Connec
     assert kinds == ["send_private", "remove_member"]
     bad = client.post(f"/groups/{gid}/lurkers", data={"csrf_token": csrf, "days": "0"})
     assert bad.status_code == 422
+
+
+def test_the_dissolution_from_the_group_page(client: TestClient, conn: Connection,
+                                             runtime: Runtime, staff: dict[str, str]) -> None:
+    gid = feed(conn, runtime, [raw_join("j0", "g1", "u0")])
+    csrf = login(client, staff["operator"])
+    assert 'id="dissolve-form"' in client.get(f"/groups/{gid}").text
+    before = snapshot(conn)
+    preview = client.post(f"/groups/{gid}/dissolve", data={
+        "csrf_token": csrf, "gap_hours": "12", "notice": "<b>新群见</b>", "go": "preview"})
+    assert preview.status_code == 200 and "群头像换成灰色" in preview.text
+    assert "<b>新群见</b>" not in preview.text and snapshot(conn) == before
+    started = client.post(f"/groups/{gid}/dissolve", data={
+        "csrf_token": csrf, "gap_hours": "12", "notice": "新群见", "go": "start"})
+    assert started.status_code == 303
+    assert get_group_detail(conn, actor=SYSTEM, group_id=gid)["state"] == "dissolving"
+    again = client.post(f"/api/v1/groups/{gid}/dissolve", json={"dry_run": False},
+                        headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 409

@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
-from qunyun.cli.options import local_option
+from qunyun.cli.options import delta_option, local_option
+from qunyun.services import dissolution, lifecycle, lurkers
 from qunyun.services import groups as groups_service
-from qunyun.services import lifecycle, lurkers
 from qunyun.services.members import member_id_by_number
 
 groups_app = typer.Typer(help="Groups: registry, settings and lifecycle", no_args_is_help=True)
@@ -220,3 +220,30 @@ def groups_lurkers(
         key = "lurkers.would_remove" if result["dry_run"] else "lurkers.removed"
         console.print(say(key, n=len(result["removing"]), tasks=result["tasks"]),
                       highlight=False)
+
+
+@groups_app.command("dissolve")
+def groups_dissolve(
+        group: int,
+        gap: Annotated[str, typer.Option("--gap", help="between steps, e.g. 1h, 30m, 1d")] = "1d",
+        notice: Annotated[str | None, typer.Option("--notice", help="where members go next")
+                          ] = None,
+        rename: Annotated[str | None, typer.Option("--rename", help="the group's last name")
+                          ] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="show the steps only")] = False,
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Start the dissolution SOP: notice → grey avatar → rename → dismiss, with gaps."""
+    with session(as_user, write=not dry_run) as (rt, conn, actor):
+        result = dissolution.do_dissolve(
+            conn, actor=actor, group_id=group, gap=delta_option(gap), notice=notice,
+            new_name=rename, dry_run=dry_run, capabilities=rt.capabilities, now=rt.now())
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(result)
+        return
+    for step in result["steps"]:
+        when = step["at"].astimezone(tz)
+        console.print(f"{when:%m-%d %H:%M}  {say('dissolve.step.' + step['kind'])}"
+                      f"（{say('dissolve.by.' + step['by'])}）", highlight=False)
+    if result["dry_run"]:
+        console.print(say("dissolve.dry_run"), highlight=False)

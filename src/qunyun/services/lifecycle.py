@@ -95,6 +95,12 @@ def _move(conn: Connection, group: dict[str, Any], target: GroupState, *, why: s
     return True
 
 
+def close_dissolved(conn: Connection, *, group: dict[str, Any], now: datetime) -> bool:
+    """The dissolution SOP's last step: the group is closed (its history stays)."""
+    return _move(conn, group, GroupState.CLOSED, why="dissolved", reason="", now=now,
+                 actor=SYSTEM.label)
+
+
 def do_advance(conn: Connection, *, actor: Actor, now: datetime, tz: ZoneInfo
                ) -> list[dict[str, Any]]:
     """The rules' round on demand (``qunyun groups advance``, the board's button)."""

@@ -103,6 +103,14 @@ class GroupLink(BaseModel):
     chat: str = Field(max_length=255)
 
 
+class Dissolution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gap_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)
+    notice: str | None = Field(default=None, max_length=1000)
+    new_name: str | None = Field(default=None, max_length=64)
+    dry_run: bool = True
+
+
 class LurkerRemoval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     days: int = Field(default=30, ge=1, le=3650)

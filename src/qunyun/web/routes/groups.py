@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.groups import GroupType, Thresholds
 from qunyun.domain.staff import Permission
+from qunyun.services import dissolution, lifecycle, lurkers
 from qunyun.services import groups as groups_service
-from qunyun.services import lifecycle, lurkers
 from qunyun.services.groups import EDITABLE
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.forms import form_int, local_time
@@ -151,3 +152,25 @@ async def lurkers_remove(request: Request, group_id: int, actor: CurrentActor,
     return render(request, "lurkers.html", {"g": group, "rows": rows, "days": days,
                                             "notice": str(form.get("notice") or ""),
                                             "result": result, "chosen": set(ids)})
+
+
+@router.post("/groups/{group_id}/dissolve")
+@access(Permission.OPERATE)
+async def group_dissolve(request: Request, group_id: int, actor: CurrentActor,
+                         runtime: RuntimeDep) -> Response:
+    """Preview the dissolution SOP's steps (the default), or start it."""
+    form = await request.form()
+    hours = form_int(str(form.get("gap_hours") or "24"), "gap_hours")
+    start = form.get("go") == "start"
+    with runtime.uow.write() as conn:
+        result = dissolution.do_dissolve(
+            conn, actor=actor, group_id=group_id, gap=timedelta(hours=hours),
+            notice=str(form.get("notice") or "") or None,
+            new_name=str(form.get("new_name") or "") or None, dry_run=not start,
+            capabilities=runtime.capabilities, now=runtime.now())
+        group = groups_service.access_group_by_id(conn, actor=actor, group_id=group_id)
+    if start:
+        return RedirectResponse(f"/groups/{group_id}?saved=1", status_code=303)
+    return render(request, "dissolve.html", {"g": group, "result": result, "hours": hours,
+                                             "notice": str(form.get("notice") or ""),
+                                             "new_name": str(form.get("new_name") or "")})

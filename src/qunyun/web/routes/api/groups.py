@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
+from qunyun.services import dissolution, lifecycle, lurkers
 from qunyun.services import groups as groups_service
-from qunyun.services import lifecycle, lurkers
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.listing import ListingQuery, answer
 from qunyun.web.schemas import (
+    Dissolution,
     GroupDetail,
     GroupLink,
     GroupMemberOut,
@@ -141,3 +143,15 @@ def api_group_lurkers_remove(group_id: int, body: LurkerRemoval, actor: CurrentA
             conn, actor=actor, group_id=group_id, days=body.days, member_ids=body.member_ids,
             notice=body.notice, dry_run=body.dry_run, capabilities=runtime.capabilities,
             now=runtime.now())
+
+
+@router.post("/groups/{group_id}/dissolve")
+@access(Permission.OPERATE)
+def api_group_dissolve(group_id: int, body: Dissolution, actor: CurrentActor,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    """The dissolution SOP's four steps (``dry_run``, the default: shown, nothing started)."""
+    with runtime.uow.write() as conn:
+        return dissolution.do_dissolve(
+            conn, actor=actor, group_id=group_id, gap=timedelta(minutes=body.gap_minutes),
+            notice=body.notice, new_name=body.new_name, dry_run=body.dry_run,
+            capabilities=runtime.capabilities, now=runtime.now())
