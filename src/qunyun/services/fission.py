@@ -42,6 +42,7 @@ from sqlalchemy import (
 
 from qunyun.adapters.platforms.base import PlatformAdapter, PlatformError
 from qunyun.adapters.storage.sql import (
+    epoch_seconds,
     insert_ignore,
     insert_ignore_returning,
     insert_select_ignore_stmt,
@@ -1023,19 +1024,21 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         claimed += int(filled)
         if status in ("reserved", "shipped"):
             handed[int(position)] += int(n)
-    # when each completed (a task done, stock or not) and when they had taken part
-    first_done: dict[int, datetime] = {}
-    spans: list[float] = []
-    for member_id, done_at, joined_at in conn.execute(
-            select(fr.c.member_id, func.min(fr.c.created_at), fp.c.created_at)
-            .outerjoin(fp, (fp.c.campaign_id == fr.c.campaign_id)
-                       & (fp.c.member_id == fr.c.member_id))
+    # when each completed (a task done, stock or not), as seconds since they took part and
+    # as a day, both worked out in the database: 100,000 completers' times read back as
+    # datetimes cost a fifth of the report
+    done = (select(fr.c.member_id, func.min(fr.c.created_at).label("at"))
             .where(fr.c.campaign_id == campaign_id,
                    fr.c.position.in_(sorted(completing(campaign["plan"]))))
-            .group_by(fr.c.member_id, fp.c.created_at)).all():
-        first_done[int(member_id)] = done_at
-        if joined_at is not None:
-            spans.append((done_at - joined_at).total_seconds() / 3600)
+            .group_by(fr.c.member_id).subquery())
+    completed = 0
+    spans: list[float] = []
+    for seconds in _raw(conn, select(epoch_seconds(done.c.at) - epoch_seconds(fp.c.created_at))
+                        .select_from(done).outerjoin(fp, (fp.c.campaign_id == campaign_id)
+                                                     & (fp.c.member_id == done.c.member_id))):
+        completed += 1
+        if seconds[0] is not None:
+            spans.append(float(seconds[0]) / 3600)
     top = [(int(m), int(n)) for m, n in conn.execute(
         select(fission_participants.c.member_id, fission_participants.c.valid_invites).where(
             fission_participants.c.campaign_id == campaign_id,
@@ -1052,8 +1055,8 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
             .order_by(fp.c.created_at, fp.c.member_id).limit(1)).scalar(),
         "valid_invites": valid, "pending": counts.get("pending", 0),
         "revoked": counts.get("revoked", 0),
-        "completed": len(first_done),
-        "completion_rate": round(len(first_done) / len(people), 4) if people else 0.0,
+        "completed": completed,
+        "completion_rate": round(completed / len(people), 4) if people else 0.0,
         "stages": campaign["stages"],
         "rewards": {status: by_status[status]
                     for status in ("reserved", "shipped", "cancelled", "sold_out")}
@@ -1066,7 +1069,7 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
                          for m, n in top],
         "max_depth": max_depth,
-        "daily": _daily(_per_day(conn, campaign_id, tz, first_done)),
+        "daily": _daily(_per_day(conn, campaign_id, tz, done)),
         "tree": [_named(node, names) for node in tree],
         "tree_cut": len(nodes) >= TREE_LIMIT,
     }
@@ -1137,9 +1140,10 @@ def _tree(conn: Connection, campaign_id: int, people: set[int]
     return top, max(level.values(), default=0), shown
 
 
-def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo,
-             first_done: dict[int, datetime]) -> dict[str, Counter[str]]:
-    """The daily counts in the team's time zone; the invites grouped in the database."""
+def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo, done: Any
+             ) -> dict[str, Counter[str]]:
+    """The daily counts in the team's time zone, grouped in the database; ``done``: each
+    completer's first completion (``member_id``, ``at``)."""
     daily: dict[str, Counter[str]] = defaultdict(Counter)
     mine = fission_invites.c.campaign_id == campaign_id
     span = conn.execute(select(func.min(fission_invites.c.joined_at),
@@ -1163,8 +1167,12 @@ def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo,
         for d, n in conn.execute(select(day, func.count()).where(
                 fp.c.campaign_id == campaign_id).group_by(day)):
             daily[str(d)]["participants"] += int(n)
-    for at in first_done.values():
-        daily[at.astimezone(tz).date().isoformat()]["completions"] += 1
+    first = conn.execute(select(func.min(done.c.at), func.max(done.c.at))).one()
+    if first[0] is not None:
+        day = local_date(conn, done.c.at, tz, (first[0] - timedelta(days=1),
+                                               first[1] + timedelta(days=1)))
+        for d, n in conn.execute(select(day, func.count()).group_by(day)):
+            daily[str(d)]["completions"] += int(n)
     return daily
 
 
