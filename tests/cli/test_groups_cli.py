@@ -26,6 +26,11 @@ def test_the_commands(env: Path, fresh_db_url: str, tmp_path: Path) -> None:  # 
     assert dry.exit_code == 0 and json.loads(dry.stdout)["dry_run"] is True
     gone = run(db, "groups", "lurkers", "1", "--days", "1", "--remove", "--member", "10001")
     assert gone.exit_code == 0 and "从未发言" in gone.output and "已安排移出 1 人" in gone.output
+    given = run(db, "groups", "admins", "1", "--add", "10002", "--role", "atmosphere", "--json")
+    assert given.exit_code == 0 and [r["role"] for r in json.loads(given.stdout)] == [
+        "atmosphere"]
+    assert "托儿" in run(db, "groups", "admins", "1").output
+    assert run(db, "groups", "admins", "1", "--add", "10002", "--role", "kol").exit_code == 2
     steps = run(db, "groups", "dissolve", "1", "--gap", "1h", "--dry-run", "--json")
     assert steps.exit_code == 0, steps.output
     plan = json.loads(steps.stdout)

@@ -52,6 +52,11 @@ def entry_list(status: StatusOpt = "open",
     console.print(table, highlight=False)
 
 
+# ``entry queue``: the pending queue by the name operators (and the issue) use for it
+entry_app.command("queue", help="The pending queue: requests waiting, with answers and "
+                                "history (the same as list)")(entry_list)
+
+
 @entry_app.command("show")
 def entry_show(request_id: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """One request, whole."""

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
 from qunyun.cli.options import delta_option, local_option
-from qunyun.services import dissolution, lifecycle, lurkers
+from qunyun.services import dissolution, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
 from qunyun.services.members import member_id_by_number
 
@@ -247,3 +247,32 @@ def groups_dissolve(
                       f"（{say('dissolve.by.' + step['by'])}）", highlight=False)
     if result["dry_run"]:
         console.print(say("dissolve.dry_run"), highlight=False)
+
+
+@groups_app.command("admins")
+def groups_admins(
+        group: int,
+        add: Annotated[int | None, typer.Option("--add", help="a member number")] = None,
+        remove: Annotated[int | None, typer.Option("--remove", help="a member number")] = None,
+        role: Annotated[str, typer.Option(
+            "--role", help="owner, presenter, expert, atmosphere, advisor")] = "presenter",
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Who does what in the group for the team; --add/--remove a member's role."""
+    with session(as_user, write=add is not None or remove is not None) as (rt, conn, actor):
+        if add is not None or remove is not None:
+            number = add if add is not None else remove
+            rows = group_roles.do_set_role(
+                conn, actor=actor, group_id=group,
+                member_id=member_id_by_number(conn, str(number)), role=role,
+                remove=remove is not None, now=rt.now())
+        else:
+            rows = group_roles.list_roles(conn, actor=actor, group_id=group)
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(say("grole.title"), say("members.number"), say("members.name"),
+                  say("grole.in_group"))
+    for r in rows:
+        table.add_row(say(f"grole.{r['role']}"), str(r["number"]), escape(r["name"]),
+                      say("grole.yes") if r["in_group"] else say("grole.no"))
+    console.print(table, highlight=False)

@@ -33,6 +33,17 @@ class GroupState(StrEnum):
     CLOSED = "closed"
 
 
+class GroupRole(StrEnum):
+    """What a person does in a group for the team (seed 002): they count as the team's own
+    (moderation leaves them be, lurker removal never touches them)."""
+
+    OWNER = "owner"  # 群主
+    PRESENTER = "presenter"  # 主讲
+    EXPERT = "expert"  # 专家 / KOL
+    ATMOSPHERE = "atmosphere"  # 托儿（氛围组）
+    ADVISOR = "advisor"  # 顾问
+
+
 DEFAULT_CAPACITY = 500
 
 _S = GroupState

@@ -55,7 +55,16 @@ from qunyun.engine import (
     freshness,
 )
 from qunyun.engine.automation import AutomationSnapshot
-from qunyun.services import automation, blacklist, entry, fission, history, outbox, tags
+from qunyun.services import (
+    automation,
+    blacklist,
+    entry,
+    fission,
+    group_roles,
+    history,
+    outbox,
+    tags,
+)
 from qunyun.services import members as members_service
 from qunyun.services import memberships as memberships_service
 from qunyun.services import messages as chat_messages
@@ -122,6 +131,13 @@ class IngestBatch:
     spans: dict[tuple[int, int], tuple[datetime, datetime]] = field(default_factory=dict)
     # fission campaigns' settings a credited join reads (by campaign id; None: not found)
     campaigns: dict[int, Any] = field(default_factory=dict)
+    # the members holding a role in each group (read once per batch: staff to the rules)
+    roles: dict[int, frozenset[int]] = field(default_factory=dict)
+
+    def role_holders(self, conn: Connection, group_id: int) -> frozenset[int]:
+        if group_id not in self.roles:
+            self.roles[group_id] = group_roles.holders(conn, group_id)
+        return self.roles[group_id]
 
     def flush(self, conn: Connection) -> None:
         members_service.note_seen_many(conn, self.seen)
@@ -439,6 +455,7 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                                  group_type=g["group_type"], rules_text=g["rules_text"],
                                  settings=settings)
         staff_ids = {int(i) for i in settings.get("admins", [])}
+        staff_ids |= batch.role_holders(conn, touched.group_id)
         if g["owner_member_id"] is not None:
             staff_ids.add(int(g["owner_member_id"]))
 

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from qunyun.adapters.storage.sql import increment_counter, insert_ignore
 from qunyun.adapters.storage.tables import (
     counters,
+    group_roles,
     groups,
     identities,
     member_tags,
@@ -178,8 +179,10 @@ def page_members(conn: Connection, *, actor: Actor, listing: Listing = Listing()
 
 
 def _group_staff(conn: Connection) -> set[int]:
-    """Group owners and the admins each group's settings name."""
-    found: set[int] = set()
+    """Group owners, the admins each group's settings name, and whoever holds a role the
+    team gave them in a group (presenter, expert, atmosphere, advisor)."""
+    found: set[int] = {int(m) for m in conn.execute(
+        select(group_roles.c.member_id).distinct()).scalars()}
     for g in conn.execute(select(groups.c.owner_member_id, groups.c.settings)):
         if g.owner_member_id is not None:
             found.add(int(g.owner_member_id))

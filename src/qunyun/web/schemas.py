@@ -103,6 +103,13 @@ class GroupLink(BaseModel):
     chat: str = Field(max_length=255)
 
 
+class GroupRoleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: int = Field(ge=1, le=2**63 - 1)
+    role: str = Field(max_length=16)
+    remove: bool = False
+
+
 class Dissolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gap_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)

@@ -217,6 +217,20 @@ groups = Table(
     UniqueConstraint("platform", "external_id", name="uq_groups_platform_ext"),
 )
 
+# people's roles in a group as the team assigns them (F7): they count as the team's own
+group_roles = Table(
+    "group_roles",
+    metadata,
+    _id(),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("role", String(16), nullable=False),  # owner presenter expert atmosphere advisor
+    Column("assigned_by", String(64), nullable=False, default=""),
+    _created(),
+    UniqueConstraint("group_id", "member_id", "role", name="uq_group_roles"),
+    Index("ix_group_roles_member", "member_id"),
+)
+
 memberships = Table(
     "memberships",
     metadata,

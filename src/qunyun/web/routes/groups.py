@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.groups import GroupType, Thresholds
+from qunyun.domain.groups import GroupRole, GroupType, Thresholds
 from qunyun.domain.staff import Permission
-from qunyun.services import dissolution, lifecycle, lurkers
+from qunyun.services import dissolution, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
 from qunyun.services.groups import EDITABLE
+from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 from qunyun.web.forms import form_int, local_time
 from qunyun.web.listing import ListingQuery
@@ -37,7 +38,9 @@ def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadC
     return render(request, "group.html", {
         "g": group, "p": people, "saved": saved, "group_types": [t.value for t in GroupType],
         "thresholds": Thresholds.of(group["settings"]),
-        "placeholder": lifecycle.is_placeholder(group["external_id"])})
+        "placeholder": lifecycle.is_placeholder(group["external_id"]),
+        "roles": group_roles.list_roles(conn, actor=actor, group_id=group_id),
+        "role_codes": [r.value for r in GroupRole]})
 
 
 @router.post("/groups/{group_id}")
@@ -174,3 +177,18 @@ async def group_dissolve(request: Request, group_id: int, actor: CurrentActor,
     return render(request, "dissolve.html", {"g": group, "result": result, "hours": hours,
                                              "notice": str(form.get("notice") or ""),
                                              "new_name": str(form.get("new_name") or "")})
+
+
+@router.post("/groups/{group_id}/roles")
+@access(Permission.OPERATE)
+async def group_role(request: Request, group_id: int, actor: CurrentActor,
+                     runtime: RuntimeDep) -> Response:
+    """Give a member (by number) a role in the group, or take it away."""
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        group_roles.do_set_role(
+            conn, actor=actor, group_id=group_id,
+            member_id=member_id_by_number(conn, str(form.get("number") or "").strip()),
+            role=str(form.get("role") or ""), remove=form.get("remove") == "1",
+            now=runtime.now())
+    return RedirectResponse(f"/groups/{group_id}?saved=1#group-roles", status_code=303)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
-from qunyun.services import dissolution, lifecycle, lurkers
+from qunyun.services import dissolution, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.listing import ListingQuery, answer
@@ -19,6 +19,7 @@ from qunyun.web.schemas import (
     GroupMemberOut,
     GroupPlan,
     GroupPublic,
+    GroupRoleChange,
     GroupStateChange,
     GroupUpdate,
     LurkerRemoval,
@@ -155,3 +156,23 @@ def api_group_dissolve(group_id: int, body: Dissolution, actor: CurrentActor,
             conn, actor=actor, group_id=group_id, gap=timedelta(minutes=body.gap_minutes),
             notice=body.notice, new_name=body.new_name, dry_run=body.dry_run,
             capabilities=runtime.capabilities, now=runtime.now())
+
+
+@router.get("/groups/{group_id}/roles")
+@access(Permission.VIEW)
+def api_group_roles(group_id: int, actor: CurrentActor, conn: ReadConn
+                    ) -> list[dict[str, Any]]:
+    """Who does what in the group for the team (owner, presenter, expert, atmosphere,
+    advisor)."""
+    return group_roles.list_roles(conn, actor=actor, group_id=group_id)
+
+
+@router.post("/groups/{group_id}/roles")
+@access(Permission.OPERATE)
+def api_group_role(group_id: int, body: GroupRoleChange, actor: CurrentActor,
+                   runtime: RuntimeDep) -> list[dict[str, Any]]:
+    """Give a member a role in the group, or take it away (``remove``)."""
+    with runtime.uow.write() as conn:
+        return group_roles.do_set_role(conn, actor=actor, group_id=group_id,
+                                       member_id=body.member_id, role=body.role,
+                                       remove=body.remove, now=runtime.now())
