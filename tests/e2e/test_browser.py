@@ -97,6 +97,7 @@ def _seed(run: Run, tmp: Path) -> None:
         f"fx{i}", "g1", f"fx{i}", name=f"好友{i}", scene="qr", channel="fx1m10001"),
         "at": utcnow().isoformat()}, ensure_ascii=False) for i in range(2)))
     run("ingest", str(friends))
+    run("worker", "--once")  # the worker settles the invites: the stage is reached
     (reward,) = json.loads(run("fission", "rewards", "1", "--json"))
     SEEDED["claim"] = json.loads(run("fission", "claim-link", str(reward["id"]),
                                      "--json"))["link"]
