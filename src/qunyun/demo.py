@@ -33,7 +33,9 @@ from qunyun.services import (
     fission,
     fission_rehearsal,
     fission_shots,
+    group_roles,
     leads,
+    lifecycle,
     records,
     segments,
     simulation,
@@ -97,10 +99,32 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
         _demo_crm(conn, runtime, rng)
         _demo_content(conn, runtime, now)
         _demo_entry(conn, runtime, now)
+        _demo_lifecycle(conn, runtime, now)
         if with_series:
             load_series(conn, runtime, now)
     _demo_fission(runtime, now)
     return {"events": count, "already_loaded": 0}
+
+
+def _demo_lifecycle(conn: Connection, runtime: Runtime, now: datetime) -> None:
+    """The lifecycle board with something in each of its busy columns: the next wave planned
+    (no chat yet), the last demo group cooling, a presenter and an atmosphere member in the
+    first group."""
+    ids = [g for g in conn.execute(select(groups.c.id).where(groups.c.platform == PLATFORM)
+                                   .order_by(groups.c.id)).scalars()]
+    if not ids:
+        return
+    lifecycle.do_plan_group(conn, actor=SYSTEM, platform=PLATFORM, name="四期业主福利群",
+                            capacity=200, starts_at=now + timedelta(days=10), now=now)
+    lifecycle.do_set_state(conn, actor=SYSTEM, group_id=ids[-1], state="cooling",
+                           reason="团购结束后发言明显减少", now=now)
+    people = [int(m) for m in conn.execute(
+        select(memberships.c.member_id).where(memberships.c.group_id == ids[0],
+                                              memberships.c.left_at.is_(None))
+        .order_by(memberships.c.member_id).limit(2)).scalars()]
+    for member_id, role in zip(people, ("presenter", "atmosphere"), strict=False):
+        group_roles.do_set_role(conn, actor=SYSTEM, group_id=ids[0], member_id=member_id,
+                                role=role, now=now)
 
 
 def _demo_fission(runtime: Runtime, now: datetime) -> None:
