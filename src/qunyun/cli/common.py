@@ -126,7 +126,9 @@ def session(as_user: str | None, *, write: bool) -> Iterator[tuple[Runtime, Conn
 
 
 def done(as_json: bool, data: Any, message: str) -> None:
+    """The result as JSON, or its one message printed as it is: no markup is read in it (a
+    name from a chat such as ``[red]王[/red]`` or ``[/]`` prints as written)."""
     if as_json:
         emit_json(data)
     else:
-        console.print(message, highlight=False)
+        console.print(message, highlight=False, markup=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection
 
@@ -96,18 +97,18 @@ def members_show(number: str, as_user: AsOpt = None, as_json: JsonOpt = False) -
         emit_json(p)
         return
     console.print(say("[bold]{number}[/bold] {display_name}  phone {value}", number=p['number'],
-                      display_name=p['display_name'], value=p['phone'] or '-'),
+                      display_name=escape(p['display_name']), value=p['phone'] or '-'),
                   highlight=False)
     if p["blacklist"]:
         console.print(say("[red]blacklisted[/red]: {reason}",
-                          reason=p["blacklist"]["reason"]), highlight=False)
+                          reason=escape(p["blacklist"]["reason"])), highlight=False)
     console.print(say("tags: {tags}", tags=", ".join(t["name"] for t in p["tags"])),
-                  highlight=False)
+                  highlight=False, markup=False)
     console.print(say("groups: {groups}",
                       groups=", ".join(m["group_name"] for m in p["memberships"])),
-                  highlight=False)
+                  highlight=False, markup=False)
     for a in p["attributes"]:
-        console.print(f"  {a['name']} = {a['value_text']}", highlight=False)
+        console.print(f"  {a['name']} = {a['value_text']}", highlight=False, markup=False)
     for item in p["timeline"][:30]:
         console.print(f"  {item['at']:%Y-%m-%d %H:%M} {item['kind']:<16} {item['group']} "
                       f"{item['text']}", highlight=False)

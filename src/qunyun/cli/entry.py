@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
@@ -46,9 +47,9 @@ def entry_list(status: StatusOpt = "open",
                    say("entry.in_activities", n=r["activities"])]
         if r["blacklisted"]:
             history.insert(0, say("entry.blacklisted"))
-        table.add_row(str(r["id"]), r["member"], r["group"], _when(r, "requested_at", tz),
-                      say(f"entry.status.{r['status']}"),
-                      " / ".join(a["text"] for a in r["answers"]), "，".join(history))
+        table.add_row(str(r["id"]), escape(r["member"]), escape(r["group"]),
+                      _when(r, "requested_at", tz), say(f"entry.status.{r['status']}"),
+                      escape(" / ".join(a["text"] for a in r["answers"])), "，".join(history))
     console.print(table, highlight=False)
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qunyun import sample_playbooks
@@ -67,7 +68,7 @@ def playbook_show(playbook: Annotated[str, typer.Argument(help="Playbook id or n
     if as_json:
         emit_json(pb)
         return
-    console.print(f"[bold]{pb['name']}[/bold] {pb['status']} · "
+    console.print(f"[bold]{escape(pb['name'])}[/bold] {pb['status']} · "
                   f"{len(pb['groups'])} 个群 · 开始 {pb['campaign_start'] or '—'}")
     table = Table(say("step"), "时间", "名称", "话术", "对象", "下次")
     for s in pb["steps"]:

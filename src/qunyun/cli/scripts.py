@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from qunyun.cli.common import (
@@ -98,7 +99,8 @@ def scripts_show(script: Annotated[str, typer.Argument(help="Script id or name")
     if as_json:
         emit_json(row)
         return
-    console.print(f"[bold]{row['name']}[/bold] ({row['kind']}, v{row['version']})\n{row['body']}")
+    console.print(f"[bold]{escape(row['name'])}[/bold] ({row['kind']}, v{row['version']})\n"
+                  f"{escape(row['body'])}")
     for h in row["history"]:
         console.print(f"  v{h['version']} {h['changed_at']:%Y-%m-%d %H:%M} {h['changed_by']} "
                       f"{h['note']}", highlight=False)
@@ -113,8 +115,7 @@ def scripts_preview(script: Annotated[str, typer.Argument(help="Script id or nam
         sid = scripts.find_script(conn, actor=actor, ref=script)["id"]
         out = scripts.preview_script(conn, actor=actor, script_id=sid, group_id=group,
                                      member_id=member, values=set_values(set_), tz=rt.settings.tz)
-    missing = ("\n[yellow]missing: " + ", ".join(out["missing"]) + "[/yellow]"
-               if out["missing"] else "")
+    missing = "\nmissing: " + ", ".join(out["missing"]) if out["missing"] else ""
     done(as_json, out, out["text"] + missing)
 
 
