@@ -29,6 +29,7 @@ from qunyun.domain.fission import (
     check_texts,
     code_parts,
     completing,
+    fill,
     k_factor,
     parse_stage,
 )
@@ -124,6 +125,9 @@ def test_stages_parse_and_codes_read_back() -> None:
     for bad_texts in ({"farewell": "x"}, {"claim": "{link} {count}"}, {"done": "x" * 1001}):
         with pytest.raises(FissionError):
             check_texts(bad_texts)
+    # slots filled in one pass: a nickname that reads like a slot stays as written
+    assert fill("@{name} 已有效邀请 {count} 人 {stray", name="{count}", count=3) == (
+        "@{count} 已有效邀请 3 人 {stray")
     # the K-factor of the report's hand-computed case below
     assert k_factor(participants=3, invites_sent=5, valid_invites=4) == {
         "invites_per_participant": 1.6667, "conversion": 0.8, "k": 1.3333,

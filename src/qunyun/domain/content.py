@@ -105,6 +105,17 @@ def check_script(body: str, declared: Sequence[str],
     return out
 
 
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def fill_slots(template: str, values: Mapping[str, object]) -> str:
+    """A team's message with its ``{name}`` slots filled in one pass: a value that itself
+    reads ``{count}`` (a nickname) stays as written, an unknown slot or a stray brace is left
+    as it is (never an error, unlike ``str.format``)."""
+    return _SLOT.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values
+                     else m.group(0), template)
+
+
 def render(body: str, values: Mapping[str, str]) -> tuple[str, list[str]]:
     """The text with variables filled, and the variables that had no value (left as is)."""
     missing: list[str] = []

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qunyun.domain.content import fill_slots
 from qunyun.i18n import InvalidValue
 
 CODE_PREFIX = "fx"  # a participant's channel: fx<campaign>m<member number>
@@ -210,7 +211,5 @@ def text_of(texts: Mapping[str, str] | None, kind: str) -> str:
 
 
 def fill(template: str, **values: object) -> str:
-    out = template
-    for key, value in values.items():
-        out = out.replace("{" + key + "}", str(value))
-    return out
+    """The loop's message with its slots filled (one pass: see ``content.fill_slots``)."""
+    return fill_slots(template, values)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import groups
 from qunyun.domain.actions import Action, CapabilityLookup, HandToStaff, RenameGroup, SendText
+from qunyun.domain.content import fill_slots
 from qunyun.domain.events import ScheduleFired
 from qunyun.domain.groups import GroupState
 from qunyun.i18n import Term
@@ -52,7 +53,7 @@ def plan(group: dict[str, Any], *, can: frozenset[Any], start: datetime, gap: ti
     name = group["name"] or group["external_id"]
     steps = []
     for i, kind in enumerate(STEPS):
-        action = _action(kind, int(group["id"]), name, notice.replace("{group}", name),
+        action = _action(kind, int(group["id"]), name, fill_slots(notice, {"group": name}),
                          new_name)
         by_platform = not action.needs_person and action.required_capabilities() <= can
         steps.append({"kind": kind, "at": start + gap * i,

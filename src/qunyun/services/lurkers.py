@@ -6,7 +6,6 @@ would go, and the removal re-checks each person at the moment it is made."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from qunyun.adapters.storage.tables import enrolments, members, memberships
 from qunyun.domain.actions import Action, Capability, CapabilityLookup, RemoveMember, SendPrivate
+from qunyun.domain.content import fill_slots
 from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Term
@@ -102,7 +102,9 @@ def do_remove_lurkers(conn: Connection, *, actor: Actor, group_id: int, days: in
         actions: list[tuple[str, Action]] = []
         if text and Capability.SEND_PRIVATE in can:
             actions.append((RULE, SendPrivate(group_id=group_id, member_id=member_id,
-                                              text=_fill(text, r["name"], name, days))))
+                                              text=fill_slots(text, {
+                                                  "name": r["name"], "group": name,
+                                                  "days": days}))))
         actions.append((RULE, RemoveMember(
             group_id=group_id, member_id=member_id, reason=f"{days} 天未发言",
             key=f"lurkers:{group_id}:{member_id}:{day}")))
@@ -112,12 +114,3 @@ def do_remove_lurkers(conn: Connection, *, actor: Actor, group_id: int, days: in
                  object_id=group_id, detail={"days": days, "members": [
                      int(r["member_id"]) for r in removing], "skipped": skipped})
     return {"removing": removing, "skipped": skipped, "tasks": waiting, "dry_run": False}
-
-
-def _fill(template: str, name: str, group: str, days: int) -> str:
-    """The notice's slots filled in one pass (a nickname that reads ``{group}`` stays so)."""
-    values = {"name": name, "group": group, "days": str(days)}
-    return _SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-_SLOT = re.compile(r"\{(\w+)\}")
