@@ -32,6 +32,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     String,
+    Table,
     bindparam,
     cast,
     func,
@@ -539,8 +540,9 @@ def validate_due(conn: Connection, *, now: datetime, capabilities: CapabilityLoo
     for reason, ids in (("blacklisted", [r.id for r in due if int(r.invitee_id) in barred]),
                         ("left", [r.id for r in due if not r.stayed
                                   and int(r.invitee_id) not in barred])):
-        _set_status(conn, ids, status="revoked", reason=reason, welcome_due=False)
-    _set_status(conn, [r.id for r in valid], status="valid")
+        _update_ids(conn, fission_invites, ids, status="revoked", reason=reason,
+                    welcome_due=False)
+    _update_ids(conn, fission_invites, [r.id for r in valid], status="valid")
     if valid:
         _settle(conn, valid, now=now, capabilities=capabilities, freshness=freshness)
     return len(due)
@@ -568,10 +570,11 @@ _COUNT_UP_BY = (update(fission_participants).where(_MINE)
                 .values(valid_invites=fission_participants.c.valid_invites + bindparam("n")))
 
 
-def _set_status(conn: Connection, ids: Sequence[int], **values: Any) -> None:
+def _update_ids(conn: Connection, table: Table, ids: Sequence[int], **values: Any) -> None:
+    """``values`` on the rows with these ids (500 a statement: every database's limit)."""
     for start in range(0, len(ids), 500):
-        conn.execute(update(fission_invites).where(
-            fission_invites.c.id.in_(ids[start:start + 500])).values(**values))
+        conn.execute(update(table).where(table.c.id.in_(ids[start:start + 500]))
+                     .values(**values))
 
 
 def _settle(conn: Connection, valid: Sequence[Any], *, now: datetime,
@@ -658,17 +661,13 @@ def _reserve_passed(conn: Connection, passed: dict[tuple[int, int], list[Any]], 
         if granted:
             conn.execute(update(fission_stages).where(here)
                          .values(taken=fission_stages.c.taken + granted))
-        _set_reward_status(conn, [r.id for r in rewarded[granted:]], "sold_out")
+        _update_ids(conn, fission_rewards, [r.id for r in rewarded[granted:]],
+                    status="sold_out")
         outcomes.update(((c, int(r.member_id), position),
                          "reserved" if i < granted else "sold_out")
                         for i, r in enumerate(rewarded))
     return outcomes
 
-
-def _set_reward_status(conn: Connection, ids: Sequence[int], status: str) -> None:
-    for start in range(0, len(ids), 500):
-        conn.execute(update(fission_rewards).where(
-            fission_rewards.c.id.in_(ids[start:start + 500])).values(status=status))
 
 
 FOLLOW_BATCH = 50
