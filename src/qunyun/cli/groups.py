@@ -106,12 +106,8 @@ def groups_edit(
         if starts_at is not None:
             changes["starts_at"] = (local_option(starts_at, rt.settings.tz, "--starts-at")
                                     if starts_at.strip() else None)
-        if state is not None:
-            lifecycle.do_set_state(conn, actor=actor, group_id=group, state=state,
-                                   reason=reason, now=rt.now())
-        if changes:
-            groups_service.do_update_group(conn, actor=actor, group_id=group,
-                                           changes=changes, now=rt.now())
+        lifecycle.do_edit_group(conn, actor=actor, group_id=group, changes=changes,
+                                state=state, reason=reason, now=rt.now())
         row = groups_service.get_group_detail(conn, actor=actor, group_id=group)
         row.pop("members", None)
         row.pop("recent_messages", None)

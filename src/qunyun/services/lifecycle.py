@@ -43,7 +43,7 @@ from qunyun.i18n import Terms, saying
 from qunyun.i18n import fill as translate_fill
 from qunyun.services import audit, tasks
 from qunyun.services.errors import Conflict, InvalidInput
-from qunyun.services.groups import access_group_by_id
+from qunyun.services.groups import access_group_by_id, do_update_group
 from qunyun.services.users import SYSTEM, Actor
 
 TASK_KIND = "group_cooling"
@@ -68,6 +68,17 @@ def do_set_state(conn: Connection, *, actor: Actor, group_id: int, state: str,
         _move(conn, group, target, why="by_hand", reason=reason.strip(), actor=actor.label,
               now=now)
     return access_group_by_id(conn, actor=actor, group_id=group_id)
+
+
+def do_edit_group(conn: Connection, *, actor: Actor, group_id: int, changes: dict[str, Any],
+                  state: str | None = None, reason: str = "", now: datetime) -> None:
+    """Settings and a state move together, in the caller's one transaction (the CLI's
+    ``edit`` and the API's PATCH): the move first, so a refused one keeps nothing."""
+    if state is not None:
+        do_set_state(conn, actor=actor, group_id=group_id, state=state, reason=reason,
+                     now=now)
+    if changes:
+        do_update_group(conn, actor=actor, group_id=group_id, changes=changes, now=now)
 
 
 def _move(conn: Connection, group: dict[str, Any], target: GroupState, *, why: str,

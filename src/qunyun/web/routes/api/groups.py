@@ -60,12 +60,8 @@ def api_group_update(group_id: int, body: GroupUpdate, actor: CurrentActor,
     changes = body.model_dump(exclude_none=True)
     state = changes.pop("state", None)
     with runtime.uow.write() as conn:
-        if state is not None:
-            lifecycle.do_set_state(conn, actor=actor, group_id=group_id, state=state,
-                                   now=runtime.now())
-        if changes:
-            groups_service.do_update_group(conn, actor=actor, group_id=group_id,
-                                           changes=changes, now=runtime.now())
+        lifecycle.do_edit_group(conn, actor=actor, group_id=group_id, changes=changes,
+                                state=state, now=runtime.now())
     with runtime.uow.read() as conn:
         return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
 
