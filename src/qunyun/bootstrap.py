@@ -100,7 +100,7 @@ class Runtime:
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(rules=self.rules, capabilities=self.capabilities,
                             timezone=self.settings.timezone, automation=self.automation,
-                            scheduled=SCHEDULED_HANDLERS)
+                            scheduled=SCHEDULED_HANDLERS, public_url=self.settings.public_url)
 
     @property
     def mirror(self) -> MirrorSetup:

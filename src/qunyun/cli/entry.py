@@ -5,14 +5,27 @@ gate decides by itself is an automation setting: ``qunyun automation set entry m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
+from qunyun.cli.common import (
+    AsOpt,
+    JsonOpt,
+    acting,
+    console,
+    done,
+    emit_json,
+    runtime,
+    say,
+    session,
+)
 from qunyun.services import entry
+from qunyun.services.errors import InvalidInput
+from qunyun.services.members import member_id_by_number
 
 entry_app = typer.Typer(help="Join requests waiting for the entry gate or a person",
                         no_args_is_help=True)
@@ -76,6 +89,63 @@ def entry_show(request_id: int, as_user: AsOpt = None, as_json: JsonOpt = False)
     if row["reason"]:
         console.print(f"{say('entry.reason')}: {row['reason']}", highlight=False,
                       markup=False)
+    if row["screenshot"]:
+        console.print(say("entry.has_screenshot"), highlight=False, markup=False)
+
+
+@entry_app.command("apply")
+def entry_apply(group: int,
+                member: Annotated[str | None, typer.Option(
+                    "--member", help="The applicant's member number")] = None,
+                user: Annotated[str, typer.Option(
+                    "--user", help="Or their user id on the group's platform")] = "",
+                name: Annotated[str, typer.Option("--name")] = "",
+                note: Annotated[str, typer.Option(
+                    "--note", help="What they said about themselves")] = "",
+                channel: Annotated[str, typer.Option(
+                    "--channel", help="The code that brought them (a member's invitation)")
+                ] = "",
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Record an application that reached you elsewhere (a private chat on WeCom, where the
+    platform holds no request): the group's gate decides it like any request."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = entry.do_apply(conn, actor=actor, group_id=group, config=rt.ingest_config,
+                             member_id=member_id_by_number(conn, member) if member else None,
+                             user=user, name=name, note=note, channel=channel, now=rt.now())
+    done(as_json, row, say("join request {id}: {status}", id=row["id"],
+                           status=say(f"entry.status.{row['status']}")))
+
+
+@entry_app.command("invite")
+def entry_invite(group: int, member: Annotated[str, typer.Option(
+                     "--member", help="The inviting member's number")],
+                 account: Annotated[str, typer.Option(
+                     help="The connected corp or bot that makes the code (sandbox: any)")],
+                 as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A member's personal invitation code to their group: whoever comes through it passes
+    an invitation-only gate."""
+    with runtime() as rt:
+        actor = acting(rt, as_user)
+        with rt.uow.read() as conn:
+            member_id = member_id_by_number(conn, member)
+        out = entry.do_invitation_code(rt.uow, actor=actor, adapter_for=rt.adapter,
+                                       account=account, group_id=group, member_id=member_id)
+    done(as_json, out, say("code {code}: {link}", code=out["code"], link=out["link"]))
+
+
+@entry_app.command("screenshot")
+def entry_screenshot(request_id: int,
+                     file: Annotated[Path, typer.Option("--file", help="PNG or JPEG")],
+                     as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A share screenshot the applicant sent you privately, attached to their request."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        if not file.is_file():
+            raise InvalidInput("--file {path}: no such file", path=str(file))
+        row = entry.do_attach(conn, actor=actor, request_id=request_id,
+                              data=file.read_bytes(),
+                              folder=Path(rt.settings.data_dir) / "posters", now=rt.now())
+    done(as_json, row, say("join request {id}: {status}", id=row["id"],
+                           status=say(f"entry.status.{row['status']}")))
 
 
 @entry_app.command("approve")

@@ -117,6 +117,11 @@ class Action:
     def required_capabilities(self) -> frozenset[Capability]:
         return frozenset()
 
+    def instead(self) -> tuple[Action, ...] | None:
+        """What to do where the platform lacks a capability this needs: other actions (none
+        at all: nothing is left to do), or None — a person does this one (a staff task)."""
+        return None
+
     def to_payload(self) -> dict[str, Any]:
         """The fields as JSON takes them (tuples as lists). Shallow: the values are plain
         (ids, text, attachment dicts of strings) and are serialised at once; ``asdict``'s
@@ -397,15 +402,28 @@ class NoteCooldown(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerJoinRequest(Action):
-    """Let an applicant into the group (``approve``) or turn the request down."""
+    """Let an applicant into the group (``approve``) or turn the request down. ``invite``:
+    the message with the group's join code that lets them in where the platform holds no
+    request (WeCom); without one a person lets them in."""
 
     type_name: ClassVar[str] = "answer_join_request"
     member_id: int
     approve: bool
     reason: str = ""
+    invite: str = ""
 
     def required_capabilities(self) -> frozenset[Capability]:
         return frozenset({Capability.ANSWER_JOIN_REQUEST})
+
+    def instead(self) -> tuple[Action, ...] | None:
+        # no request waits on the platform: a decline needs nothing there (the applicant
+        # was told, or is not told on purpose); an approval hands out the join code
+        if not self.approve:
+            return ()
+        if self.invite:
+            return (SendPrivate(group_id=self.group_id, member_id=self.member_id,
+                                text=self.invite),)
+        return None
 
     def summary(self) -> str:
         head = "通过入群申请" if self.approve else "拒绝入群申请"

@@ -159,7 +159,7 @@ class FreshnessSettings(_Section):
     action_hours: int = Field(6, ge=1, le=168)  # removals, hand-offs to staff
 
 
-EntryGate = Literal["review", "open", "questions", "activity"]
+EntryGate = Literal["review", "open", "questions", "activity", "share", "invitation"]
 
 
 class EntrySettings(_Section):
@@ -168,8 +168,12 @@ class EntrySettings(_Section):
     everyone is let in (not the blacklisted); ``questions`` the applicant is asked
     privately and a person reads the answers (or an answer lets them in,
     ``approve_answered``); ``activity`` those enrolled in an activity (with a deposit paid,
-    ``need_deposit``) are let in, the rest turned down. A request nobody answers is turned
-    down after ``timeout_hours``."""
+    ``need_deposit``) are let in, the rest turned down; ``share`` the applicant is sent an
+    upload link for the screenshot of a share (``share_text``) and a person checks it;
+    ``invitation`` only those who came through a member's personal code get in. A request
+    nobody answers is turned down after ``timeout_hours``. On a platform that holds no
+    requests (WeCom), letting someone in sends them ``invite_text`` with the group's join
+    code instead."""
 
     gate: EntryGate = "review"
     question_text: str = Field("你好！入群前请回答：你是怎么知道我们群的？你想在群里得到什么？",
@@ -179,6 +183,9 @@ class EntrySettings(_Section):
     need_deposit: bool = False
     timeout_hours: int = Field(24, ge=1, le=720)
     decline_text: str = Field("抱歉，你的入群申请未通过：{reason}", max_length=500)
+    share_text: str = Field("入群前请把我们的海报分享到朋友圈，截图后在这里上传：{link}",
+                            max_length=1000)
+    invite_text: str = Field("你的入群申请已通过，点这个链接进群：{link}", max_length=500)
 
 
 class AutomationSettings(_Section):

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from qunyun.domain.events import ChatRef, JoinScene, PersonRef
+from qunyun.domain.fission import CODE_PREFIX
 from qunyun.i18n import InvalidValue, Term, Terms
 
 
@@ -45,6 +46,7 @@ class GroupRole(StrEnum):
 
 
 DEFAULT_CAPACITY = 500
+INVITATION_PREFIX = "yq"  # a member's personal invitation code: yq<group>m<member number>
 
 _S = GroupState
 # where a state may go; a closed group stays closed (its history is analytics now)
@@ -161,3 +163,20 @@ class Roster:
     announcement: str | None = None
     version: str = ""
     members: tuple[RosterMember, ...] = field(default_factory=tuple)
+
+
+def invitation_code(group_id: int, member_number: int) -> str:
+    """The channel of a member's personal invitation code to a group (F9's invitation-only
+    gate lets in whoever came through one)."""
+    return f"{INVITATION_PREFIX}{group_id}m{member_number}"
+
+
+def inviter_number(channel: str) -> int | None:
+    """The member number behind a personal code — an invitation code or a fission
+    participant's code (both ``<prefix><id>m<number>``); None for any other channel."""
+    for prefix in (INVITATION_PREFIX, CODE_PREFIX):
+        if channel.startswith(prefix):
+            head, sep, number = channel[len(prefix):].partition("m")
+            if sep and head.isdigit() and number.isdigit() and len(number) < 19:
+                return int(number)
+    return None

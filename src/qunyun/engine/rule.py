@@ -65,7 +65,8 @@ class CheckinFacts:
 class EntryFacts:
     """An open join request the event is about (a request, or an applicant's private
     answer), with what the gate checks: the request's group and status after the event was
-    recorded, and the applicant's standing in the gate's activity."""
+    recorded, the applicant's standing in the gate's activity, who invited them, and the
+    links the gate hands out."""
 
     request_id: int
     group_id: int
@@ -73,6 +74,9 @@ class EntryFacts:
     repeat: bool = False  # asked again while the request was open
     enrolled: bool = False
     deposit_fen: int = 0
+    invited_by: str = ""  # the current member whose personal code brought them (name)
+    upload_link: str = ""  # where they upload a share's screenshot (share-to-join)
+    join_link: str = ""  # the group's join code, where the platform holds no request
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,33 +12,49 @@ outbox like every other action, so a platform that cannot answer a request makes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
+from qunyun.adapters.platforms.base import PlatformAdapter
 from qunyun.adapters.storage.tables import (
     blacklist,
     enrolments,
     groups,
+    identities,
     join_requests,
     members,
     memberships,
 )
+from qunyun.adapters.storage.tables import join_codes as join_codes_table
+from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.actions import (
     Action,
     AnswerJoinRequest,
+    Capability,
     CapabilityLookup,
     SendPrivate,
 )
+from qunyun.domain.automation import EntrySettings
+from qunyun.domain.events import ChatRef, JoinRequested, PersonRef
+from qunyun.domain.groups import invitation_code, inviter_number
 from qunyun.domain.staff import Permission
-from qunyun.engine.rules.entry import decline_message
-from qunyun.services import audit, automation, history, outbox
+from qunyun.engine.rules.entry import decline_message, invite_message
+from qunyun.i18n import Term
+from qunyun.services import audit, automation, history, join_codes, outbox, posters
+from qunyun.services.blacklist import active_entry
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.lifecycle import PLACEHOLDER
 from qunyun.services.members import shown_name
 from qunyun.services.users import SYSTEM, Actor, username_of
+
+if TYPE_CHECKING:
+    from qunyun.services.ingest import IngestConfig
 
 OPEN = ("pending", "asked", "answered")
 CLOSED = ("approved", "declined", "expired")
@@ -55,6 +71,8 @@ class OpenRequest:
     group_id: int
     status: str
     repeat: bool = False  # the person asked again while their request was open
+    channel: str = ""
+    token: str = ""  # their upload link's (share-to-join)
 
 
 # --- recorded by ingest --------------------------------------------------------------------
@@ -65,20 +83,65 @@ def note_request(conn: Connection, *, group_id: int, member_id: int, at: datetim
                  ) -> OpenRequest:
     """A request arrived: a new open request, or the one already open for this person and
     group (asking again does not queue them twice)."""
-    row = conn.execute(select(join_requests.c.id, join_requests.c.status).where(
+    row = conn.execute(select(join_requests.c.id, join_requests.c.status,
+                              join_requests.c.channel, join_requests.c.token).where(
         join_requests.c.group_id == group_id, join_requests.c.member_id == member_id,
         join_requests.c.status.in_(OPEN)).order_by(join_requests.c.id.desc()).limit(1)).first()
     if row is not None:
         conn.execute(update(join_requests).where(join_requests.c.id == row.id).values(
             channel=channel[:128] or join_requests.c.channel, updated_at=at))
-        return OpenRequest(int(row.id), group_id, str(row.status), repeat=True)
+        return OpenRequest(int(row.id), group_id, str(row.status), repeat=True,
+                           channel=channel[:128] or str(row.channel),
+                           token=str(row.token or ""))
+    token = secrets.token_urlsafe(18)
     request_id = int(conn.execute(join_requests.insert().values(
         group_id=group_id, member_id=member_id, status="pending", channel=channel[:128],
         bio=bio[:1000], answers=[], requested_at=at, decided_by="", reason="",
-        updated_at=at).returning(join_requests.c.id)).scalar_one())
+        updated_at=at, token=token, screenshot="").returning(join_requests.c.id)).scalar_one())
     history.append(conn, kind=JOIN_REQUESTED, member_id=member_id, group_id=group_id, at=at,
                    data={"channel": channel[:128]}, inbound_id=inbound_id)
-    return OpenRequest(request_id, group_id, "pending")
+    return OpenRequest(request_id, group_id, "pending", channel=channel[:128], token=token)
+
+
+def upload_url(public_url: str, token: str) -> str:
+    """Where an applicant uploads the screenshot of their share (share-to-join)."""
+    return f"{public_url.rstrip('/')}/entry/s/{token}" if public_url and token else ""
+
+
+@dataclass(frozen=True, slots=True)
+class GateFacts:
+    invited_by: str = ""
+    upload_link: str = ""
+    join_link: str = ""
+
+
+def gate_facts(conn: Connection, *, group_id: int, channel: str, token: str,
+               settings: EntrySettings, can_answer: bool, public_url: str, at: datetime
+               ) -> GateFacts:
+    """What the gate needs beyond the request: the current member whose personal code
+    brought the applicant (``invitation``), their upload link (``share``), and the group's
+    join code where the platform holds no request (letting them in sends it)."""
+    invited_by = ""
+    number = inviter_number(channel) if settings.gate == "invitation" else None
+    if number is not None:
+        row = conn.execute(select(members.c.id, members.c.display_name, members.c.number)
+                           .join(memberships, memberships.c.member_id == members.c.id)
+                           .where(members.c.number == number,
+                                  memberships.c.group_id == group_id,
+                                  memberships.c.left_at.is_(None))).first()
+        if row is not None and active_entry(conn, int(row.id), at) is None:
+            invited_by = shown_name(row.display_name, row.number)
+    join_link = ""
+    if not can_answer:
+        chat = conn.execute(select(groups.c.platform, groups.c.external_id)
+                            .where(groups.c.id == group_id)).first()
+        if chat is not None:
+            join_link = join_codes.link_for_group(conn, platform=chat.platform,
+                                                  chat_id=str(chat.external_id))
+    return GateFacts(invited_by=invited_by,
+                     upload_link=(upload_url(public_url, token)
+                                  if settings.gate == "share" else ""),
+                     join_link=join_link)
 
 
 def note_answer(conn: Connection, *, member_id: int, text: str, at: datetime
@@ -161,7 +224,8 @@ def _row(r: Any) -> dict[str, Any]:
             "decided_at": r.decided_at, "decided_by": r.decided_by,
             "decided_by_name": (None if r.decided_by in ("", SYSTEM.label, "platform")
                                 else username_of(r.decided_by)),
-            "by_platform": r.decided_by == "platform", "reason": r.reason}
+            "by_platform": r.decided_by == "platform", "reason": r.reason,
+            "screenshot": r.screenshot or ""}
 
 
 def _select() -> Any:
@@ -231,6 +295,155 @@ def count_open(conn: Connection) -> int:
                             .where(join_requests.c.status.in_(OPEN))).scalar_one())
 
 
+# --- applications staff record, members' invitation codes ---------------------------------
+
+
+def do_apply(conn: Connection, *, actor: Actor, group_id: int, config: IngestConfig,
+             member_id: int | None = None, user: str = "", name: str = "", note: str = "",
+             channel: str = "", now: datetime) -> dict[str, Any]:
+    """An application that reached staff elsewhere (a private chat on WeCom, where the
+    platform holds no join request; a form): it enters the event path as a join request,
+    so the group's gate decides it as it would a platform's. The applicant is a member
+    (``member_id``, with an identity on the group's platform) or a platform user id."""
+    from qunyun.services.ingest import do_ingest_event  # ingest records requests here
+
+    actor.require(Permission.OPERATE)
+    chat = conn.execute(select(groups.c.platform, groups.c.external_id, groups.c.name)
+                        .where(groups.c.id == group_id)).first()
+    if chat is None:
+        raise NotFound("group {group_id} not found", group_id=group_id)
+    if str(chat.external_id).startswith(PLACEHOLDER):
+        raise Conflict("group {group_id} has no chat yet", group_id=group_id)
+    if member_id is not None:
+        found = conn.execute(select(identities.c.kind, identities.c.external_id,
+                                    identities.c.display_name).where(
+            identities.c.member_id == member_id, identities.c.platform == chat.platform)
+            .order_by(identities.c.weak, identities.c.id).limit(1)).first()
+        if found is None:
+            raise InvalidInput("member: {member} has no {platform} account; give the user id",
+                               member=member_id, platform=Term("platform", chat.platform))
+        person = PersonRef(external_id=str(found.external_id), kind=str(found.kind),
+                           name=name.strip()[:64] or str(found.display_name))
+    elif user.strip():
+        person = PersonRef(external_id=user.strip()[:255], name=name.strip()[:64])
+    else:
+        raise InvalidInput("member: give a member or a platform user id")
+    event = JoinRequested(platform=str(chat.platform),
+                          external_event_id=f"apply:{secrets.token_hex(12)}", occurred_at=now,
+                          chat=ChatRef(external_id=str(chat.external_id)), member=person,
+                          channel=channel.strip()[:128], bio=note.strip()[:1000])
+    result = do_ingest_event(conn, event, config=config, received_at=now)
+    assert result.member_id is not None
+    request_id = conn.execute(select(join_requests.c.id).where(
+        join_requests.c.group_id == group_id, join_requests.c.member_id == result.member_id)
+        .order_by(join_requests.c.id.desc()).limit(1)).scalar_one()
+    audit.record(conn, actor=actor.label, action="entry.apply", object_type="join_request",
+                 object_id=str(request_id),
+                 detail={"group": group_id, "member": result.member_id})
+    return {**access_request_by_id(conn, actor=actor, request_id=int(request_id)),
+            "outbox_ids": result.outbox_ids}
+
+
+def do_invitation_code(uow: UnitOfWork, *, actor: Actor,
+                       adapter_for: Callable[[str], PlatformAdapter], account: str,
+                       group_id: int, member_id: int) -> dict[str, Any]:
+    """A member's personal invitation code to a group they are in (made once; asking again
+    gives the same): whoever comes through it passes an ``invitation`` gate."""
+    actor.require(Permission.OPERATE)
+    with uow.read() as conn:
+        row = conn.execute(select(members.c.number, members.c.display_name,
+                                  groups.c.external_id, groups.c.platform)
+                           .select_from(memberships)
+                           .join(members, members.c.id == memberships.c.member_id)
+                           .join(groups, groups.c.id == memberships.c.group_id)
+                           .where(memberships.c.group_id == group_id,
+                                  memberships.c.member_id == member_id,
+                                  memberships.c.left_at.is_(None))).first()
+        if row is None:
+            raise Conflict("member {member_id} is not in group {group_id}",
+                           member_id=member_id, group_id=group_id)
+        code = invitation_code(group_id, int(row.number))
+        known = conn.execute(select(join_codes_table.c.id).where(
+            join_codes_table.c.platform == row.platform,
+            join_codes_table.c.channel == code,
+            join_codes_table.c.state == join_codes.ACTIVE)).scalar()
+    if known is not None:
+        with uow.read() as conn:
+            made = join_codes.access_join_code(conn, actor=actor, code_id=int(known))
+    else:
+        adapter = adapter_for(str(row.platform))
+        made = join_codes.do_create_join_code(
+            uow, actor=actor, adapter=adapter, account=account, channel=code,
+            chats=[str(row.external_id)], capacity=max(join_codes.limits_of(adapter).capacities),
+            remark=(row.display_name or code)[:64])
+    return {"group_id": group_id, "member_id": member_id, "code": code,
+            "link": made["qr_code"], "join_code_id": made["id"]}
+
+
+# --- share-to-join: the applicant's screenshot ----------------------------------------------
+
+
+SHOTS = "entry"  # the screenshots' folder, under the uploads folder
+
+
+def _by_token(conn: Connection, token: str) -> dict[str, Any]:
+    row = conn.execute(_select().where(join_requests.c.token == token)).first() \
+        if token and len(token) <= 32 else None
+    if row is None:
+        raise NotFound("this upload link is not valid")
+    return _row(row)
+
+
+def share_form(conn: Connection, *, token: str) -> dict[str, Any]:
+    """The applicant's own page (their upload link): the group they asked to join and where
+    their request stands — nothing about anyone else."""
+    request = _by_token(conn, token)
+    return {"group": request["group"], "status": request["status"],
+            "open": request["open"], "uploaded": bool(request["screenshot"]),
+            "reason": request["reason"] if request["status"] == "declined" else ""}
+
+
+def do_upload(conn: Connection, *, token: str, data: bytes, folder: Path, now: datetime
+              ) -> dict[str, Any]:
+    """The applicant's screenshot through their upload link."""
+    request = _by_token(conn, token)
+    return _attach(conn, actor=SYSTEM, request=request, data=data, folder=folder, now=now)
+
+
+def do_attach(conn: Connection, *, actor: Actor, request_id: int, data: bytes, folder: Path,
+              now: datetime) -> dict[str, Any]:
+    """A screenshot the applicant sent staff privately (WeChat, where no bot sees it),
+    attached to their request on their behalf."""
+    actor.require(Permission.OPERATE)
+    request = access_request_by_id(conn, actor=actor, request_id=request_id)
+    return _attach(conn, actor=actor, request=request, data=data, folder=folder, now=now)
+
+
+def _attach(conn: Connection, *, actor: Actor, request: dict[str, Any], data: bytes,
+            folder: Path, now: datetime) -> dict[str, Any]:
+    if not request["open"]:
+        raise Conflict("join request {request_id} was already decided ({status})",
+                       request_id=request["id"],
+                       status=Term("entry.status", request["status"]))
+    name = posters.store_picture(folder / SHOTS, f"{request['group_id']}/{request['id']}.png",
+                                 data, field="screenshot", side=1600)
+    conn.execute(update(join_requests).where(join_requests.c.id == request["id"]).values(
+        screenshot=name, status="answered", updated_at=now))
+    audit.record(conn, actor=actor.label, action="entry.screenshot",
+                 object_type="join_request", object_id=str(request["id"]),
+                 detail={"group": request["group_id"], "member": request["member_id"]})
+    return access_request_by_id(conn, actor=SYSTEM, request_id=request["id"])
+
+
+def screenshot(conn: Connection, *, actor: Actor, request_id: int, folder: Path) -> bytes:
+    """The request's screenshot (PNG) for the person deciding."""
+    request = access_request_by_id(conn, actor=actor, request_id=request_id)
+    path = folder / SHOTS / str(request["screenshot"])
+    if not request["screenshot"] or not path.is_file():
+        raise NotFound("join request {request_id} has no screenshot", request_id=request_id)
+    return path.read_bytes()
+
+
 # --- people decide -------------------------------------------------------------------------
 
 
@@ -251,16 +464,21 @@ def do_decide(conn: Connection, *, actor: Actor, request_id: int, approve: bool,
     request = access_request_by_id(conn, actor=actor, request_id=request_id)
     if not request["open"]:
         raise Conflict("join request {request_id} was already decided ({status})",
-                       request_id=request_id, status=request["status"])
+                       request_id=request_id, status=Term("entry.status", request["status"]))
     reason = reason.strip()[:500]
     gid, mid = request["group_id"], request["member_id"]
+    settings = automation.effective_settings(conn, gid).entry
     actions: list[Action] = []
     if not approve and tell:
-        settings = automation.effective_settings(conn, gid).entry
         actions.append(SendPrivate(group_id=gid, member_id=mid, text=decline_message(
             settings, reason or "不符合本群的入群条件")))
+    invite = ""
+    if approve and Capability.ANSWER_JOIN_REQUEST not in capabilities(request["platform"]):
+        invite = invite_message(settings, gate_facts(
+            conn, group_id=gid, channel="", token="", settings=settings, can_answer=False,
+            public_url="", at=now).join_link)
     actions.append(AnswerJoinRequest(group_id=gid, member_id=mid, approve=approve,
-                                     reason=reason))
+                                     reason=reason, invite=invite))
     settle(conn, group_id=gid, member_id=mid, status="approved" if approve else "declined",
            reason=reason, at=now, by=actor.label)
     ids = _enqueue(conn, request, actions, capabilities=capabilities,
@@ -279,7 +497,7 @@ def do_ask(conn: Connection, *, actor: Actor, request_id: int, text: str,
     request = access_request_by_id(conn, actor=actor, request_id=request_id)
     if not request["open"]:
         raise Conflict("join request {request_id} was already decided ({status})",
-                       request_id=request_id, status=request["status"])
+                       request_id=request_id, status=Term("entry.status", request["status"]))
     words = text.strip()
     if not words:
         raise InvalidInput("text: the question is empty")

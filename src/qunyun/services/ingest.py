@@ -87,6 +87,7 @@ class IngestConfig:
     timezone: str = "Asia/Shanghai"
     automation: automation.AutomationCache = field(default_factory=automation.AutomationCache)
     scheduled: Mapping[str, ScheduledHandler] = field(default_factory=dict)
+    public_url: str = ""  # links handed to people (an applicant's upload link)
 
 
 # history applied without running rules (imports, rosters): it happened, nobody is greeted
@@ -492,10 +493,16 @@ def _context(conn: Connection, event: DomainEvent, touched: _Touched, config: In
                                             member_id=touched.member.id)
                              if gate_settings.gate == "activity" and gate_settings.activity_id
                              else (False, 0))
+        links = entry.gate_facts(
+            conn, group_id=touched.request.group_id, channel=touched.request.channel,
+            token=touched.request.token, settings=gate_settings,
+            can_answer=Capability.ANSWER_JOIN_REQUEST in config.capabilities(event.platform),
+            public_url=config.public_url, at=event.occurred_at)
         gate = EntryFacts(request_id=touched.request.id, group_id=touched.request.group_id,
                           status=touched.request.status, repeat=touched.request.repeat,
-                          enrolled=enrolled,
-                          deposit_fen=deposit)
+                          enrolled=enrolled, deposit_fen=deposit,
+                          invited_by=links.invited_by, upload_link=links.upload_link,
+                          join_link=links.join_link)
     return RuleContext(now=now, timezone=config.timezone, group=group_facts,
                        recent_joins=recent_joins, entry=gate,
                        member=facts(touched.member, touched.joins_in_group),

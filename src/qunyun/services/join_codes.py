@@ -21,6 +21,7 @@ from qunyun.adapters.storage.tables import groups, join_codes, memberships, staf
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.clock import utcnow
 from qunyun.domain.actions import Capability
+from qunyun.domain.groups import inviter_number
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, tasks
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
@@ -168,6 +169,18 @@ def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
                       for c in all_ids]
     code["members_via_code"] = sum(int(v) for v in joined.values())
     return code
+
+
+def link_for_group(conn: Connection, *, platform: str, chat_id: str) -> str:
+    """The newest live shared code that hands out this chat (its link), "" when none: what
+    an applicant let in on a platform that holds no join request is sent. Personal codes
+    (a member's invitation, a fission participant's) are never handed to someone else."""
+    rows = conn.execute(select(join_codes.c.channel, join_codes.c.chat_ids,
+                               join_codes.c.qr_code).where(
+        join_codes.c.platform == platform, join_codes.c.state == ACTIVE,
+        join_codes.c.qr_code != "").order_by(join_codes.c.id.desc())).all()
+    return next((str(r.qr_code) for r in rows
+                 if chat_id in (r.chat_ids or []) and inviter_number(r.channel) is None), "")
 
 
 def list_join_codes(conn: Connection, *, actor: Actor,

@@ -116,6 +116,12 @@ def enqueue(
         missing = action.required_capabilities() - capabilities
         if missing and action.optional:
             continue
+        if missing and (substitute := action.instead()) is not None:
+            ids += enqueue(conn, platform=platform, actions=[(rule, a) for a in substitute],
+                           capabilities=capabilities, key_prefix=f"{key}:instead", now=now,
+                           inbound_event_id=inbound_event_id, due_at=due_at,
+                           event_at=event_at, freshness=freshness)
+            continue
         member_id = getattr(action, "member_id", None)
         batched = isinstance(action, SendText) and bool(action.batch_key) and not missing
         if batched:

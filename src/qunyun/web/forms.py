@@ -12,6 +12,7 @@ from qunyun.domain.content import (
     parse_assignments,
     parse_local_time,
 )
+from qunyun.i18n import Term
 from qunyun.services.errors import InvalidInput
 
 
@@ -61,3 +62,12 @@ def form_attachments(form: Any) -> list[dict[str, str]]:
              "title": str(form.get("attach_title") or ""),
              "appid": str(form.get("attach_appid") or ""),
              "page": str(form.get("attach_page") or "")}]
+
+
+async def form_picture(request: Any, field: str = "screenshot") -> bytes:
+    """The picture uploaded in a multipart form's ``field`` (checked later, when stored)."""
+    form = await request.form()
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str):
+        raise InvalidInput("{field}: choose a picture", field=Term("picture", field))
+    return bytes(await upload.read())

@@ -1060,6 +1060,9 @@ join_requests = Table(
     Column("decided_by", String(128), nullable=False, default=""),
     Column("reason", Text, nullable=False, default=""),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # the applicant's own upload link (share-to-join) and the screenshot it received
+    Column("token", String(32), unique=True),
+    Column("screenshot", String(200), nullable=False, default=""),
     Index("ix_join_requests_group", "group_id", "status", "requested_at"),
     Index("ix_join_requests_member", "member_id", "status"),
     Index("ix_join_requests_status", "status", "requested_at"),

@@ -6,7 +6,11 @@ with a contact in their name (moderation's name check), is turned down without a
 Then the group's ``entry`` settings decide: ``open`` lets everyone in; ``activity`` lets in
 those enrolled (with a deposit, when asked) and tells the rest why not; ``questions`` asks
 privately and waits (a person reads the answers, or an answer lets them in); ``review``
-leaves the request to a person. Every decision is recorded on the request
+leaves the request to a person; ``share`` sends an upload link for the screenshot of a
+share and a person checks it; ``invitation`` lets in whoever came through a current
+member's personal code and turns the rest down. Where the platform holds no request
+(WeCom), letting someone in sends them the group's join code (``AnswerJoinRequest.invite``,
+the outbox's substitute). Every decision is recorded on the request
 (``SettleJoinRequest``) in the same transaction as the answer is queued.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 from qunyun.domain.actions import Action, AnswerJoinRequest, SendPrivate, SettleJoinRequest
 from qunyun.domain.automation import EntrySettings
+from qunyun.domain.content import fill_slots
 from qunyun.domain.events import DomainEvent, JoinRequested, PrivateMessageReceived
 from qunyun.engine.rule import EntryFacts, Outcome, Rule, RuleContext
 from qunyun.engine.rules.moderation import name_verdict
@@ -25,15 +30,29 @@ NO_DEPOSIT = "你还没有交押金"
 NO_ACTIVITY = "群的入群条件未设置活动，请工作人员审核"
 BLACKLISTED = "已拉黑"
 ANSWERED = "已回答入群问题"
+NOT_INVITED = "本群只接受群成员邀请，请找群里的朋友要邀请链接"
+INVITED = "由群成员 {name} 邀请"
+NO_UPLOAD_LINK = "请把截图私聊发给群管理员"
 
 
 def decline_message(settings: EntrySettings, reason: str) -> str:
-    return settings.decline_text.replace("{reason}", reason)
+    return fill_slots(settings.decline_text, {"reason": reason})
 
 
-def _approve(entry: EntryFacts, member_id: int, reason: str) -> list[Action]:
+def invite_message(settings: EntrySettings, join_link: str) -> str:
+    """What lets an applicant in where the platform holds no request; empty without a
+    join code (then a person lets them in)."""
+    return fill_slots(settings.invite_text, {"link": join_link}) if join_link else ""
+
+
+def share_message(settings: EntrySettings, upload_link: str) -> str:
+    return fill_slots(settings.share_text, {"link": upload_link or NO_UPLOAD_LINK})
+
+
+def approve(entry: EntryFacts, member_id: int, reason: str, settings: EntrySettings
+            ) -> list[Action]:
     return [AnswerJoinRequest(group_id=entry.group_id, member_id=member_id, approve=True,
-                              reason=reason),
+                              reason=reason, invite=invite_message(settings, entry.join_link)),
             SettleJoinRequest(group_id=entry.group_id, member_id=member_id,
                               status="approved", reason=reason)]
 
@@ -74,7 +93,7 @@ class EntryGateRule(Rule):
         entry, member = match, ctx.member
         settings = ctx.automation.settings(entry.group_id).entry
         if isinstance(event, PrivateMessageReceived):
-            return Outcome(_approve(entry, member.id, ANSWERED), stop=True)
+            return Outcome(approve(entry, member.id, ANSWERED, settings), stop=True)
         if member.blacklisted:  # not told why: a spammer learns nothing
             return Outcome(_decline(entry, member.id,
                                     member.blacklist_reason or BLACKLISTED), stop=True)
@@ -92,7 +111,7 @@ class EntryGateRule(Rule):
                            stop=True)
         actions: list[Action]
         if settings.gate == "open":
-            actions = _approve(entry, member.id, "")
+            actions = approve(entry, member.id, "", settings)
         elif settings.gate == "activity":
             if settings.activity_id is None:
                 actions = [SettleJoinRequest(group_id=entry.group_id, member_id=member.id,
@@ -104,7 +123,17 @@ class EntryGateRule(Rule):
                 actions = _decline(entry, member.id, NO_DEPOSIT,
                                    decline_message(settings, NO_DEPOSIT))
             else:
-                actions = _approve(entry, member.id, "已报名活动")
+                actions = approve(entry, member.id, "已报名活动", settings)
+        elif settings.gate == "invitation":
+            actions = (approve(entry, member.id, INVITED.format(name=entry.invited_by),
+                               settings) if entry.invited_by
+                       else _decline(entry, member.id, NOT_INVITED,
+                                     decline_message(settings, NOT_INVITED)))
+        elif settings.gate == "share":
+            actions = [SendPrivate(group_id=entry.group_id, member_id=member.id,
+                                   text=share_message(settings, entry.upload_link)),
+                       SettleJoinRequest(group_id=entry.group_id, member_id=member.id,
+                                         status="asked")]
         elif settings.gate == "questions":
             actions = [SendPrivate(group_id=entry.group_id, member_id=member.id,
                                    text=settings.question_text),

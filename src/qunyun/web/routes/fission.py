@@ -29,6 +29,7 @@ from qunyun.web.deps import (
     language,
     render,
 )
+from qunyun.web.forms import form_picture
 
 router = APIRouter(include_in_schema=False)
 # where pictures are uploaded (posters' backgrounds, screenshots): bodies up to posters'
@@ -285,14 +286,6 @@ def fission_join(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
 # --- screenshots of shared posters: the member's upload link, the review queue -------------
 
 
-async def _picture(request: Request, field: str = "screenshot") -> bytes:
-    form = await request.form()
-    upload = form.get(field)
-    if upload is None or isinstance(upload, str):
-        raise InvalidInput("{field}: choose a picture", field=field)
-    return await upload.read()
-
-
 @router.get("/fission/s/{token}")
 @access(PUBLIC)
 def share_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
@@ -311,7 +304,7 @@ def share_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
 async def share_upload(request: Request, token: str, runtime: RuntimeDep) -> Response:
     await check_csrf(request)
     try:
-        data = await _picture(request)
+        data = await form_picture(request)
         with runtime.uow.write() as conn:
             fission_shots.do_upload(conn, token=token, data=data, folder=_folder(runtime),
                                     now=runtime.now())
@@ -355,7 +348,7 @@ async def shot_submit(request: Request, campaign_id: int, actor: CurrentActor,
                       runtime: RuntimeDep) -> Response:
     """A screenshot a member sent staff privately, put in the queue for them."""
     form = await request.form()
-    data = await _picture(request)
+    data = await form_picture(request)
     with runtime.uow.write() as conn:
         member_id = member_id_by_number(conn, str(form.get("number", "")).strip())
         fission_shots.do_submit(conn, actor=actor, campaign_id=campaign_id,

@@ -3,9 +3,10 @@ decline, ask). How each group's gate decides is the ``entry`` automation section
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from qunyun.domain.staff import Permission
@@ -24,6 +25,24 @@ class Ask(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
 
 
+class Apply(BaseModel):
+    """An application that reached staff elsewhere: a member (with an account on the
+    group's platform) or a platform user id."""
+
+    group_id: int = Field(ge=1, le=2**62)
+    member_id: int | None = Field(None, ge=1, le=2**62)
+    user: str = Field("", max_length=255)
+    name: str = Field("", max_length=64)
+    note: str = Field("", max_length=1000)
+    channel: str = Field("", max_length=128)
+
+
+class Invitation(BaseModel):
+    group_id: int = Field(ge=1, le=2**62)
+    member_id: int = Field(ge=1, le=2**62)
+    account: str = Field(min_length=1, max_length=64)
+
+
 @router.get("/entry/requests")
 @access(Permission.VIEW)
 def requests(actor: CurrentActor, conn: ReadConn, status: str = "open",
@@ -32,6 +51,50 @@ def requests(actor: CurrentActor, conn: ReadConn, status: str = "open",
     applicant's answers and history (blacklisted, groups, activities)."""
     return entry.list_requests(conn, actor=actor, status=status, group_id=group_id,
                                limit=limit)
+
+
+@router.post("/entry/requests", status_code=201)
+@access(Permission.OPERATE)
+def apply(body: Apply, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Record an application (WeCom holds no join request): the group's gate decides it
+    at once — the answer says how (``status``) and what was queued (``outbox_ids``)."""
+    with runtime.uow.write() as conn:
+        return entry.do_apply(conn, actor=actor, group_id=body.group_id,
+                              config=runtime.ingest_config, member_id=body.member_id,
+                              user=body.user, name=body.name, note=body.note,
+                              channel=body.channel, now=runtime.now())
+
+
+@router.post("/entry/invitations", status_code=201)
+@access(Permission.OPERATE)
+def invitation(body: Invitation, actor: CurrentActor, runtime: RuntimeDep
+               ) -> dict[str, Any]:
+    """A member's personal invitation code to their group (``code``, ``link``): whoever
+    comes through it passes an invitation-only gate. Made once."""
+    return entry.do_invitation_code(runtime.uow, actor=actor, adapter_for=runtime.adapter,
+                                    account=body.account, group_id=body.group_id,
+                                    member_id=body.member_id)
+
+
+@router.post("/entry/requests/{request_id}/screenshot")
+@access(Permission.OPERATE)
+async def attach_screenshot(request_id: int, actor: CurrentActor, runtime: RuntimeDep,
+                            screenshot: UploadFile = File(...)) -> dict[str, Any]:
+    """A share screenshot the applicant sent staff privately (multipart, PNG or JPEG)."""
+    data = await screenshot.read()
+    with runtime.uow.write() as conn:
+        return entry.do_attach(conn, actor=actor, request_id=request_id, data=data,
+                               folder=Path(runtime.settings.data_dir) / "posters",
+                               now=runtime.now())
+
+
+@router.get("/entry/requests/{request_id}/screenshot.png")
+@access(Permission.VIEW)
+def screenshot(request_id: int, actor: CurrentActor, conn: ReadConn,
+               runtime: RuntimeDep) -> Response:
+    png = entry.screenshot(conn, actor=actor, request_id=request_id,
+                           folder=Path(runtime.settings.data_dir) / "posters")
+    return Response(png, media_type="image/png", headers={"cache-control": "private"})
 
 
 @router.get("/entry/requests/{request_id}")
