@@ -643,7 +643,7 @@ def test_a_broadcast_marked_pin_is_pinned_where_the_bot_may(conn: Connection,
     import random
 
     from qunyun.adapters.storage.tables import outbox
-    from qunyun.services import broadcasts, schedules
+    from qunyun.services import automation, broadcasts, schedules
     from qunyun.services import outbox as outbox_service
 
     other = -1009
@@ -652,6 +652,9 @@ def test_a_broadcast_marked_pin_is_pinned_where_the_bot_may(conn: Connection,
     tg.bot_added(token, CHAT)
     tg.bot_added(token, other, rights={"can_delete_messages": True})
     pump(tg_runtime, bot["bot_id"])
+    # sent at once whatever the wall clock says (the team's quiet hours would hold it)
+    automation.do_update_settings(conn, actor=SYSTEM, section="broadcast",
+                                  values={"quiet_hours": ""})
     made = broadcasts.do_create_broadcast(conn, actor=SYSTEM, name="直播预告",
                                           target={"all": True}, text="今晚 20:00 直播，准时见",
                                           pin=True)
