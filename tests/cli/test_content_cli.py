@@ -6,7 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from qunyun.adapters.storage.tables import broadcasts, playbooks, scripts
+from sqlalchemy import select
+
+from qunyun.adapters.storage.db import make_engine
+from qunyun.adapters.storage.tables import broadcasts, playbooks, scheduled_jobs, scripts
 from qunyun.clock import utcnow
 from tests.cli.test_cli import count
 from tests.cli.test_crm_cli import db, ok, run  # noqa: F401  (the db fixture)
@@ -84,3 +87,28 @@ def test_bad_content_input_exits_2_and_changes_nothing(english: None, db: str) -
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr, (args, result.stderr)
     assert (count(db, scripts), count(db, playbooks), count(db, broadcasts)) == before
+
+
+def test_a_playbook_started_by_a_state_change(db: str) -> None:  # noqa: F811
+    g1, _g2 = group_ids(db)
+    ok(db, "scripts", "add", "--name", "激活", "--body", "好久不见，今晚抽奖", "--kind",
+       "interactive")
+    made = ok(db, "playbook", "create", "--name", "降温激活", "--on-state", "cooling")
+    assert made["on_state"] == "cooling"
+    ok(db, "playbook", "add-step", "降温激活", "--at", "T+0", "--script", "激活")
+    shown = run(db, "playbook", "show", "降温激活")
+    assert shown.exit_code == 0 and "群进入「降温中」时" in shown.output
+    assert "active" not in shown.output and "执行中" in shown.output
+    bad = run(db, "playbook", "create", "--name", "x", "--on-state", "sleepy")
+    assert bad.exit_code == 2 and "降温中" in bad.output
+    moved = ok(db, "groups", "edit", str(g1), "--state", "cooling")
+    assert moved["state"] == "cooling"
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            jobs = conn.execute(select(scheduled_jobs.c.group_id).where(
+                scheduled_jobs.c.kind == "playbook_step",
+                scheduled_jobs.c.status == "active")).scalars().all()
+    finally:
+        engine.dispose()
+    assert jobs == [g1]  # the run in the group that cooled

@@ -6,16 +6,24 @@ API: tests/web/test_lifecycle_web.py; the commands: tests/cli/test_groups_cli.py
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from qunyun.adapters.storage.tables import audit_log, groups, playbook_groups, staff_tasks
+from qunyun.adapters.storage.tables import (
+    audit_log,
+    groups,
+    outbox,
+    playbook_groups,
+    scheduled_jobs,
+    staff_tasks,
+)
 from qunyun.bootstrap import Runtime
-from qunyun.services import lifecycle, playbooks
+from qunyun.domain.groups import is_placeholder
+from qunyun.services import lifecycle, playbooks, schedules, scripts
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.groups import do_update_group, get_group_detail
 from qunyun.services.ingest import do_ingest_event
@@ -81,7 +89,7 @@ def test_a_planned_group_recruits_then_turns_active_when_full_or_at_its_start(
         conn: Connection, runtime: Runtime) -> None:
     plan = lifecycle.do_plan_group(conn, actor=SYSTEM, platform="sandbox", name="三期福利群",
                                    capacity=3, now=T0)
-    assert plan["state"] == "planned" and lifecycle.is_placeholder(plan["external_id"])
+    assert plan["state"] == "planned" and is_placeholder(plan["external_id"])
     playbook = playbooks.do_create_playbook(conn, actor=SYSTEM, name="开营 SOP")
     playbooks.do_attach_groups(conn, actor=SYSTEM, playbook_id=playbook["id"],
                                group_ids=[plan["id"]])
@@ -133,3 +141,57 @@ def test_moves_by_hand_only_as_allowed_and_nothing_changes_when_refused(
     assert detail["next_states"] == [] and detail["state_since"] is not None
     assert [r.detail["reason"] for r in conn.execute(select(audit_log.c.detail).where(
         audit_log.c.action == "group.state").order_by(audit_log.c.id))] == ["合并到二群"] * 2
+
+
+def test_a_playbook_runs_in_a_group_when_it_turns_cooling(conn: Connection,
+                                                          runtime: Runtime) -> None:
+    """"When a group turns cooling, run the revival SOP": the playbook's relative steps are
+    scheduled in that group from the move; a group that recovers meanwhile gets no more of
+    them; a playbook meant for other groups stays out."""
+    g1 = feed(conn, runtime, [raw_join("a", "g1", "u1"), raw_join("b", "g1", "u2")])
+    g2 = feed(conn, runtime, [raw_join("c", "g2", "u3")])
+    script = scripts.do_create_script(conn, actor=SYSTEM, values={
+        "name": "激活话术", "kind": "interactive", "body": "好久不见！今晚 8 点群里抽奖，来聊聊吧"})
+    revival = playbooks.do_create_playbook(conn, actor=SYSTEM, name="降温激活 SOP",
+                                           on_state="cooling")
+    for at in ("T+0", "T+1d 20:00", "T-1d"):
+        playbooks.do_add_step(conn, actor=SYSTEM, playbook_id=revival["id"],
+                              values={"at": at, "script_id": script["id"]}, tz=TZ)
+    other = playbooks.do_create_playbook(conn, actor=SYSTEM, name="二群专用",
+                                         on_state="cooling", group_ids=[g2])
+    playbooks.do_add_step(conn, actor=SYSTEM, playbook_id=other["id"],
+                          values={"at": "T+0", "script_id": script["id"]}, tz=TZ)
+    # no campaign-wide jobs: a triggered playbook waits for moves
+    assert conn.execute(select(scheduled_jobs.c.key).where(
+        scheduled_jobs.c.kind == "playbook_step",
+        scheduled_jobs.c.status == "active")).all() == []
+    with pytest.raises(InvalidInput):
+        playbooks.do_create_playbook(conn, actor=SYSTEM, name="x", on_state="sleepy")
+
+    moved_at = T0 + timedelta(days=1)
+    lifecycle.do_set_state(conn, actor=SYSTEM, group_id=g1, state="cooling", now=moved_at,
+                           tz=TZ)
+    jobs = conn.execute(select(scheduled_jobs.c.key, scheduled_jobs.c.next_run_at,
+                               scheduled_jobs.c.group_id).where(
+        scheduled_jobs.c.kind == "playbook_step").order_by(scheduled_jobs.c.next_run_at)).all()
+    assert [(j.group_id, j.next_run_at) for j in jobs] == [
+        (g1, moved_at),
+        (g1, (moved_at.astimezone(TZ) + timedelta(days=1)).replace(
+            hour=20, minute=0, second=0, microsecond=0).astimezone(UTC))]  # T-1d left out
+    schedules.fire_due(runtime.uow, config=runtime.ingest_config, now=moved_at)
+    sent = conn.execute(select(outbox.c.group_id, outbox.c.payload).where(
+        outbox.c.rule.like("delivery:%"))).all()
+    assert [(r.group_id, r.payload["text"]) for r in sent] == [
+        (g1, "好久不见！今晚 8 点群里抽奖，来聊聊吧")]
+    # the group comes back before the evening step: nothing more for it
+    lifecycle.do_set_state(conn, actor=SYSTEM, group_id=g1, state="active",
+                           now=moved_at + timedelta(hours=5), tz=TZ)
+    schedules.fire_due(runtime.uow, config=runtime.ingest_config,
+                       now=moved_at + timedelta(days=2))
+    assert conn.execute(select(func.count()).select_from(outbox).where(
+        outbox.c.rule.like("delivery:%"))).scalar_one() == 1
+    # g2 cools: both playbooks are for it
+    lifecycle.do_set_state(conn, actor=SYSTEM, group_id=g2, state="cooling",
+                           now=moved_at + timedelta(days=3), tz=TZ)
+    assert {k.split(":")[1] for k in conn.execute(select(scheduled_jobs.c.key).where(
+        scheduled_jobs.c.group_id == g2)).scalars()} == {str(revival["id"]), str(other["id"])}

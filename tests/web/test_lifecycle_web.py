@@ -134,3 +134,26 @@ def test_the_dissolution_from_the_group_page(client: TestClient, conn: Connectio
     again = client.post(f"/api/v1/groups/{gid}/dissolve", json={"dry_run": False},
                         headers={"X-CSRF-Token": csrf})
     assert again.status_code == 409
+
+
+def test_a_playbook_triggered_by_a_state_from_the_page_and_api(
+        client: TestClient, conn: Connection, runtime: Runtime,
+        staff: dict[str, str]) -> None:
+    csrf = login(client, staff["operator"])
+    h = {"x-csrf-token": csrf}
+    form = client.get("/content/playbooks")
+    assert 'id="playbook-on-state"' in form.text and "群进入「降温中」时" in form.text
+    made = client.post("/content/playbooks", data={"csrf_token": csrf, "name": "降温激活",
+                                                   "on_state": "cooling"})
+    assert made.status_code == 303
+    page = client.get(made.headers["location"])
+    assert 'id="playbook-trigger"' in page.text and "群进入「降温中」时" in page.text
+    listed = client.get("/api/v1/playbooks").json()
+    assert [p["on_state"] for p in listed] == ["cooling"]
+    before = snapshot(conn)
+    bad = client.post("/api/v1/playbooks", headers=h, json={"name": "x", "on_state": "idle"})
+    assert bad.status_code in (400, 422) and "降温中" in bad.json()["message"]
+    assert snapshot(conn) == before
+    edited = client.patch(f"/api/v1/playbooks/{listed[0]['id']}", headers=h,
+                          json={"on_state": "dissolving"})
+    assert edited.status_code == 200 and edited.json()["on_state"] == "dissolving"

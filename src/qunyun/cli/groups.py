@@ -107,7 +107,8 @@ def groups_edit(
             changes["starts_at"] = (local_option(starts_at, rt.settings.tz, "--starts-at")
                                     if starts_at.strip() else None)
         lifecycle.do_edit_group(conn, actor=actor, group_id=group, changes=changes,
-                                state=state, reason=reason, now=rt.now())
+                                state=state, reason=reason, now=rt.now(),
+                                tz=rt.settings.tz)
         row = groups_service.get_group_detail(conn, actor=actor, group_id=group)
         row.pop("members", None)
         row.pop("recent_messages", None)

@@ -68,8 +68,11 @@ def playbook_show(playbook: Annotated[str, typer.Argument(help="Playbook id or n
     if as_json:
         emit_json(pb)
         return
-    console.print(f"[bold]{escape(pb['name'])}[/bold] {pb['status']} · "
-                  f"{len(pb['groups'])} 个群 · 开始 {pb['campaign_start'] or '—'}")
+    start = (say("content.on_state_when", state=say(f"gstate.{pb['on_state']}"))
+             if pb["on_state"] else say("campaign start") + f" {pb['campaign_start'] or '—'}")
+    console.print(f"[bold]{escape(pb['name'])}[/bold] "
+                  f"{say('content.status.' + pb['status'])} · "
+                  f"{len(pb['groups'])} 个群 · {escape(start)}")
     table = Table(say("step"), "时间", "名称", "话术", "对象", "下次")
     for s in pb["steps"]:
         nxt = s["next_run_at"].astimezone(tz).strftime("%m-%d %H:%M") if s["next_run_at"] else (
@@ -84,6 +87,9 @@ def playbook_create(
     name: Annotated[str, typer.Option(help="Unique name")],
     start: Annotated[str | None, typer.Option(help="Campaign start (T), 2026-12-01 20:00")] = None,
     groups: GroupsOpt = None, description: Annotated[str, typer.Option()] = "",
+    on_state: Annotated[str, typer.Option(
+        "--on-state", help="Run in each group entering this state (planned, recruiting, "
+                           "active, cooling, dissolving, closed): T is the move")] = "",
     set_: SetOpt = None, as_json: JsonOpt = False, as_user: AsOpt = None,
 ) -> None:
     with session(as_user, write=True) as (rt, conn, actor):
@@ -92,7 +98,8 @@ def playbook_create(
         pb = playbooks.do_create_playbook(
             conn, actor=actor, name=name, description=description,
             campaign_start=local_option(start, rt.settings.tz, "--start"),
-            variables=set_values(set_), group_ids=ids["groups"] if ids else ())
+            variables=set_values(set_), group_ids=ids["groups"] if ids else (),
+            on_state=on_state)
     done(as_json, pb, say("playbook {id} {name} created", id=pb['id'], name=pb['name']))
 
 

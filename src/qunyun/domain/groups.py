@@ -46,6 +46,14 @@ class GroupRole(StrEnum):
 
 
 DEFAULT_CAPACITY = 500
+PLACEHOLDER = "planned:"
+
+
+def is_placeholder(external_id: str) -> bool:
+    """A planned group made before its chat exists carries ``planned:<n>`` as its id."""
+    return external_id.startswith(PLACEHOLDER)
+
+
 INVITATION_PREFIX = "yq"  # a member's personal invitation code: yq<group>m<member number>
 
 _S = GroupState

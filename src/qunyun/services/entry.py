@@ -42,14 +42,13 @@ from qunyun.domain.actions import (
 )
 from qunyun.domain.automation import EntrySettings
 from qunyun.domain.events import ChatRef, JoinRequested, PersonRef
-from qunyun.domain.groups import invitation_code, inviter_number
+from qunyun.domain.groups import invitation_code, inviter_number, is_placeholder
 from qunyun.domain.staff import Permission
 from qunyun.engine.rules.entry import decline_message, invite_message
 from qunyun.i18n import Term
 from qunyun.services import audit, automation, history, join_codes, outbox, posters
 from qunyun.services.blacklist import active_entry
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.lifecycle import PLACEHOLDER
 from qunyun.services.members import shown_name
 from qunyun.services.users import SYSTEM, Actor, username_of
 
@@ -312,7 +311,7 @@ def do_apply(conn: Connection, *, actor: Actor, group_id: int, config: IngestCon
                         .where(groups.c.id == group_id)).first()
     if chat is None:
         raise NotFound("group {group_id} not found", group_id=group_id)
-    if str(chat.external_id).startswith(PLACEHOLDER):
+    if is_placeholder(str(chat.external_id)):
         raise Conflict("group {group_id} has no chat yet", group_id=group_id)
     if member_id is not None:
         found = conn.execute(select(identities.c.kind, identities.c.external_id,

@@ -29,7 +29,9 @@ from qunyun.adapters.storage.tables import (
     staff_tasks,
 )
 from qunyun.analytics.overview import local_date
+from qunyun.config import Settings
 from qunyun.domain.groups import (
+    PLACEHOLDER,
     GroupFacts,
     GroupState,
     GroupType,
@@ -37,11 +39,12 @@ from qunyun.domain.groups import (
     Thresholds,
     automatic,
     check_transition,
+    is_placeholder,
 )
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Terms, saying
 from qunyun.i18n import fill as translate_fill
-from qunyun.services import audit, tasks
+from qunyun.services import audit, playbooks, tasks
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.groups import access_group_by_id, do_update_group
 from qunyun.services.users import SYSTEM, Actor
@@ -51,7 +54,8 @@ RUNNING = (GroupState.PLANNED, GroupState.RECRUITING, GroupState.ACTIVE, GroupSt
 
 
 def do_set_state(conn: Connection, *, actor: Actor, group_id: int, state: str,
-                 reason: str = "", now: datetime) -> dict[str, Any]:
+                 reason: str = "", now: datetime, tz: ZoneInfo | None = None
+                 ) -> dict[str, Any]:
     """Move a group to ``state`` by hand: an unknown state is a 422, one the lifecycle does
     not allow from where the group is (closed → planned) a 409 that lists the allowed ones."""
     group = access_group_by_id(conn, actor=actor, group_id=group_id, write=True)
@@ -66,25 +70,28 @@ def do_set_state(conn: Connection, *, actor: Actor, group_id: int, state: str,
         raise Conflict.wrap(exc) from None
     if target.value != group["state"]:
         _move(conn, group, target, why="by_hand", reason=reason.strip(), actor=actor.label,
-              now=now)
+              now=now, tz=tz)
     return access_group_by_id(conn, actor=actor, group_id=group_id)
 
 
 def do_edit_group(conn: Connection, *, actor: Actor, group_id: int, changes: dict[str, Any],
-                  state: str | None = None, reason: str = "", now: datetime) -> None:
+                  state: str | None = None, reason: str = "", now: datetime,
+                  tz: ZoneInfo | None = None) -> None:
     """Settings and a state move together, in the caller's one transaction (the CLI's
     ``edit`` and the API's PATCH): the move first, so a refused one keeps nothing."""
     if state is not None:
         do_set_state(conn, actor=actor, group_id=group_id, state=state, reason=reason,
-                     now=now)
+                     now=now, tz=tz)
     if changes:
         do_update_group(conn, actor=actor, group_id=group_id, changes=changes, now=now)
 
 
 def _move(conn: Connection, group: dict[str, Any], target: GroupState, *, why: str,
-          reason: str, actor: str, now: datetime, values: dict[str, int] | None = None
-          ) -> bool:
-    """One move, once: the UPDATE holds only while the group is still where it was read."""
+          reason: str, actor: str, now: datetime, values: dict[str, int] | None = None,
+          tz: ZoneInfo | None = None) -> bool:
+    """One move, once: the UPDATE holds only while the group is still where it was read.
+    Playbooks triggered by the new state start their run in the group (``tz``: the team's
+    time zone, for steps at a time of day)."""
     moved = conn.execute(update(groups).where(groups.c.id == group["id"],
                                               groups.c.state == group["state"])
                          .values(state=target.value, state_since=now, updated_at=now)).rowcount
@@ -94,6 +101,8 @@ def _move(conn: Connection, group: dict[str, Any], target: GroupState, *, why: s
                  object_id=int(group["id"]), detail={
                      "from": group["state"], "to": target.value, "why": why,
                      "reason": reason})
+    playbooks.start_runs(conn, group=group, state=target.value, now=now,
+                         tz=tz or ZoneInfo(Settings.model_fields["timezone"].default))
     if target == GroupState.COOLING:
         name = group["name"] or group["external_id"]
         tasks.create_task(
@@ -149,7 +158,7 @@ def advance(conn: Connection, *, now: datetime, tz: ZoneInfo) -> list[dict[str, 
         target, why = decided
         reason = _reason(why, thresholds)
         if _move(conn, group, target, why=why, reason=reason, actor=SYSTEM.label, now=now,
-                 values=why_values(thresholds)):
+                 values=why_values(thresholds), tz=tz):
             moves.append({"group_id": int(group["id"]), "name": group["name"],
                           "from": group["state"], "to": target.value, "why": why,
                           "reason": reason, "values": why_values(thresholds)})
@@ -196,14 +205,6 @@ def speakers_per_day(conn: Connection, group_ids: list[int], *, now: datetime, t
             .group_by(messages.c.group_id, day)):
         per[int(gid)][on if isinstance(on, date) else date.fromisoformat(str(on))] = int(n)
     return per
-
-
-PLACEHOLDER = "planned:"
-
-
-def is_placeholder(external_id: str) -> bool:
-    """A planned group made before its chat exists carries ``planned:<n>`` as its id."""
-    return external_id.startswith(PLACEHOLDER)
 
 
 def board(conn: Connection, *, actor: Actor, now: datetime, tz: ZoneInfo

@@ -22,12 +22,15 @@ from qunyun.adapters.storage.tables import (
     playbook_groups,
     playbook_steps,
     playbooks,
+    scheduled_jobs,
     scripts,
 )
 from qunyun.clock import Clock, utcnow
 from qunyun.domain.content import ContentError, When, parse_when
 from qunyun.domain.events import ScheduleFired
+from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Terms
 from qunyun.services import audit, pushes, schedules, timeline
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.scripts import get_script
@@ -60,11 +63,23 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 # --- playbooks ----------------------------------------------------------------------------
 
+def _on_state(value: Any) -> str:
+    state = str(value or "").strip()
+    if state and state not in {s.value for s in GroupState}:
+        raise InvalidInput("on_state: one of {choices}", choices=Terms(
+            "gstate", (s.value for s in GroupState)))
+    return state
+
+
 def do_create_playbook(conn: Connection, *, actor: Actor, name: str, description: str = "",
                        campaign_start: datetime | None = None,
                        variables: Mapping[str, Any] | None = None,
-                       group_ids: Sequence[int] = ()) -> dict[str, Any]:
+                       group_ids: Sequence[int] = (), on_state: str = "") -> dict[str, Any]:
+    """A playbook over its groups from a campaign start, or — with ``on_state`` — one that
+    runs in each group (of its groups; any group when it has none) as it enters that
+    lifecycle state, its relative steps counted from the move."""
     actor.require(Permission.OPERATE)
+    on_state = _on_state(on_state)
     name = name.strip()
     if not name or len(name) > 128:
         raise InvalidInput("name: 1–128 characters")
@@ -72,7 +87,7 @@ def do_create_playbook(conn: Connection, *, actor: Actor, name: str, description
         raise Conflict("a playbook named {name!r} exists", name=name)
     now = utcnow()
     pid = int(conn.execute(playbooks.insert().values(
-        name=name, description=description, status=ACTIVE,
+        name=name, description=description, status=ACTIVE, on_state=on_state,
         campaign_start=_aware(campaign_start, "campaign_start"),
         variables={str(k): str(v) for k, v in (variables or {}).items()},
         created_at=now, updated_at=now).returning(playbooks.c.id)).scalar_one())
@@ -155,7 +170,7 @@ def do_update_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
     follow at once. Returns the playbook with ``missed``: steps whose new time has passed."""
     actor.require(Permission.OPERATE)
     current = _playbook_row(conn, playbook_id)
-    allowed = {"name", "description", "variables", "status", "campaign_start"}
+    allowed = {"name", "description", "variables", "status", "campaign_start", "on_state"}
     if unknown := set(changes) - allowed:
         raise InvalidInput("unknown fields: {unknown}", unknown=', '.join(sorted(unknown)))
     values: dict[str, Any] = {}
@@ -177,6 +192,8 @@ def do_update_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
         values["status"] = changes["status"]
     if "campaign_start" in changes:
         values["campaign_start"] = _aware(changes["campaign_start"], "campaign_start")
+    if "on_state" in changes:
+        values["on_state"] = _on_state(changes["on_state"])
     values["updated_at"] = utcnow()
     conn.execute(update(playbooks).where(playbooks.c.id == playbook_id).values(**values))
     missed = sync_jobs(conn, playbook_id=playbook_id, tz=tz)
@@ -361,6 +378,10 @@ def sync_jobs(conn: Connection, *, playbook_id: int, tz: ZoneInfo,
         key = job_key(playbook_id, step["id"])
         job = jobs.get(key)
         when = _when(step["at"])
+        if pb["on_state"]:  # runs start per group with its state moves (start_runs)
+            if job is not None and job["status"] not in ("done", "cancelled"):
+                schedules.do_set_jobs(conn, [key], status="cancelled")
+            continue
         if job is not None and job["status"] in ("done", "cancelled") and not when.recurring:
             continue  # ran (or was dropped): a one-off never runs twice
         nxt = when.next_at(now, tz=tz, campaign_start=pb["campaign_start"])
@@ -382,9 +403,45 @@ def sync_jobs(conn: Connection, *, playbook_id: int, tz: ZoneInfo,
     return missed
 
 
+def start_runs(conn: Connection, *, group: Mapping[str, Any], state: str, now: datetime,
+               tz: ZoneInfo) -> list[str]:
+    """The group just entered ``state``: every active playbook triggered by it (and meant
+    for this group) schedules its relative steps in this group, T being now; a step whose
+    time is already past (T-1d) is left out. Returns the jobs' keys."""
+    gid = int(group["id"])
+    keys: list[str] = []
+    for pb in conn.execute(select(playbooks).where(playbooks.c.on_state == state,
+                                                   playbooks.c.status == ACTIVE)).mappings():
+        pid = int(pb["id"])
+        attached = set(conn.execute(select(playbook_groups.c.group_id).where(
+            playbook_groups.c.playbook_id == pid)).scalars())
+        if attached and gid not in attached:
+            continue
+        stamp = now.strftime("%Y%m%d%H%M%S")
+        for step in conn.execute(select(playbook_steps).where(
+                playbook_steps.c.playbook_id == pid, playbook_steps.c.position >= 0,
+                playbook_steps.c.skipped.is_(False))).mappings():
+            when = _when(step["at"])
+            nxt = when.next_at(now, tz=tz, campaign_start=now) if when.needs_start else None
+            if nxt is None:
+                continue
+            key = f"{job_key(pid, int(step['id']))}:group:{gid}:{stamp}"
+            if conn.execute(select(scheduled_jobs.c.id).where(
+                    scheduled_jobs.c.key == key)).first() is not None:
+                continue  # the same move seen twice
+            schedules.do_schedule_job(
+                conn, key=key, kind=JOB_KIND, run_at=nxt[0], group_id=gid,
+                payload={"playbook_id": pid, "step_id": int(step["id"]), "group_id": gid,
+                         "state": state, "start": now.isoformat()})
+            keys.append(key)
+    return keys
+
+
 def fire_step(conn: Connection, event: ScheduleFired, config: IngestConfig,
               now: datetime) -> list[int]:
-    """The job handler: fan one step's script out to its target, once per occurrence."""
+    """The job handler: fan one step's script out to its target, once per occurrence (a
+    triggered run's step only to its group, and only while the group is still in the state
+    that started it: a cooling group that recovered gets no revival messages)."""
     pid, sid = int(event.payload.get("playbook_id", 0)), int(event.payload.get("step_id", 0))
     pb_row = conn.execute(select(playbooks).where(playbooks.c.id == pid)).mappings().first()
     step_row = conn.execute(select(playbook_steps).where(playbook_steps.c.id == sid)
@@ -398,16 +455,29 @@ def fire_step(conn: Connection, event: ScheduleFired, config: IngestConfig,
                           ).mappings().one()
     tz = ZoneInfo(config.timezone)
     due = event.occurred_at
-    default_groups = list(conn.execute(select(playbook_groups.c.group_id).where(
-        playbook_groups.c.playbook_id == pid)).scalars())
-    recipients = pushes.resolve(conn, actor=SYSTEM, target=step["target"],
-                                default_groups=default_groups, clock=Clock(now, tz))
+    run_group = event.payload.get("group_id")
+    key = f"{job_key(pid, sid)}@{due.isoformat()}"
+    if run_group is not None:
+        state = conn.execute(select(groups.c.state).where(
+            groups.c.id == int(run_group))).scalar()
+        if state != event.payload.get("state"):
+            return []
+        recipients = pushes.resolve(conn, actor=SYSTEM, target=None,
+                                    default_groups=[int(run_group)], clock=Clock(now, tz))
+        key = f"{job_key(pid, sid)}:group:{int(run_group)}@{due.isoformat()}"
+        values = timeline.step_values(pb, "")
+    else:
+        default_groups = list(conn.execute(select(playbook_groups.c.group_id).where(
+            playbook_groups.c.playbook_id == pid)).scalars())
+        recipients = pushes.resolve(conn, actor=SYSTEM, target=step["target"],
+                                    default_groups=default_groups, clock=Clock(now, tz))
+        values = timeline.step_values(pb, _holiday(step["at"], due, tz))
     skip = _condition(conn, step, recipients, due)
     rank = timeline.step_rank(step["at"])
     result = pushes.fan_out(
-        conn, key=f"{job_key(pid, sid)}@{due.isoformat()}", source="playbook", due_at=due,
+        conn, key=key, source="playbook", due_at=due,
         now=now, recipients=recipients, body=script["body"],
-        values=timeline.step_values(pb, _holiday(step["at"], due, tz)),
+        values=values,
         attachments=script["attachments"], capabilities=config.capabilities, tz=tz, skip=skip,
         playbook_id=pid, step_id=sid, priority=rank,
         ahead=timeline.ahead(conn, recipients=recipients, after=due, priority=rank,

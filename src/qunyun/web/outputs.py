@@ -122,6 +122,7 @@ class PlaybookOut(Out):
     description: str = ""
     status: str = ""
     campaign_start: datetime | None = None
+    on_state: str = ""  # runs in each group entering this lifecycle state
     variables: dict[str, Any] = {}
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -138,6 +139,7 @@ class PlaybookSummaryOut(Out):
     description: str = ""
     status: str = ""
     campaign_start: datetime | None = None
+    on_state: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
     step_count: int = 0

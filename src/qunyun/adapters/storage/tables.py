@@ -708,6 +708,8 @@ playbooks = Table(
     Column("status", String(16), nullable=False, default="active"),  # active | paused
     Column("campaign_start", UTCDateTime()),  # the T of relative steps
     Column("variables", JSON, nullable=False, default=dict),  # {activity}, {deadline}, custom
+    # a lifecycle state: the playbook runs in each group that enters it, T = the move
+    Column("on_state", String(16), nullable=False, default="", server_default=""),
     _created(),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

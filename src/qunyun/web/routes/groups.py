@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.groups import GroupRole, GroupType, Thresholds
+from qunyun.domain.groups import GroupRole, GroupType, Thresholds, is_placeholder
 from qunyun.domain.staff import Permission
 from qunyun.services import dissolution, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
@@ -38,7 +38,7 @@ def group_page(request: Request, group_id: int, actor: CurrentActor, conn: ReadC
     return render(request, "group.html", {
         "g": group, "p": people, "saved": saved, "group_types": [t.value for t in GroupType],
         "thresholds": Thresholds.of(group["settings"]),
-        "placeholder": lifecycle.is_placeholder(group["external_id"]),
+        "placeholder": is_placeholder(group["external_id"]),
         "roles": group_roles.list_roles(conn, actor=actor, group_id=group_id),
         "role_codes": [r.value for r in GroupRole]})
 
@@ -67,7 +67,8 @@ async def group_state(request: Request, group_id: int, actor: CurrentActor,
     with runtime.uow.write() as conn:
         lifecycle.do_set_state(conn, actor=actor, group_id=group_id,
                                state=str(form.get("state") or ""),
-                               reason=str(form.get("reason") or ""), now=runtime.now())
+                               reason=str(form.get("reason") or ""), now=runtime.now(),
+                               tz=runtime.settings.tz)
     return RedirectResponse(f"/groups/{group_id}?saved=1", status_code=303)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.groups import GroupState
 from qunyun.domain.staff import Permission
 from qunyun.services import playbooks, pushes, scripts, timeline
 from qunyun.services.errors import InvalidInput
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 def playbooks_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
     return render(request, "playbooks.html", {
         "playbooks": playbooks.list_playbooks(conn, actor=actor),
-        "groups": list_groups(conn, actor=actor)})
+        "groups": list_groups(conn, actor=actor), "states": [s.value for s in GroupState]})
 
 
 @router.post("/content/playbooks")
@@ -40,7 +41,7 @@ async def playbooks_create(request: Request, actor: CurrentActor,
             campaign_start=local_time(str(form.get("campaign_start", "")), runtime,
                                        "campaign_start"),
             variables=form_values(str(form.get("variables", ""))),
-            group_ids=form_ids(form))
+            group_ids=form_ids(form), on_state=str(form.get("on_state") or ""))
     return RedirectResponse(f"/content/playbooks/{pb['id']}", status_code=303)
 
 

@@ -61,7 +61,7 @@ def api_group_update(group_id: int, body: GroupUpdate, actor: CurrentActor,
     state = changes.pop("state", None)
     with runtime.uow.write() as conn:
         lifecycle.do_edit_group(conn, actor=actor, group_id=group_id, changes=changes,
-                                state=state, now=runtime.now())
+                                state=state, now=runtime.now(), tz=runtime.settings.tz)
     with runtime.uow.read() as conn:
         return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
 
@@ -73,7 +73,8 @@ def api_group_state(group_id: int, body: GroupStateChange, actor: CurrentActor,
     """Move a group to another state by hand, with a reason (audited)."""
     with runtime.uow.write() as conn:
         lifecycle.do_set_state(conn, actor=actor, group_id=group_id, state=body.state,
-                               reason=body.reason, now=runtime.now())
+                               reason=body.reason, now=runtime.now(),
+                               tz=runtime.settings.tz)
     with runtime.uow.read() as conn:
         return groups_service.get_group_detail(conn, actor=actor, group_id=group_id)
 

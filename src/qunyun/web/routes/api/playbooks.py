@@ -24,6 +24,7 @@ class PlaybookCreate(BaseModel):
     campaign_start: datetime | None = None
     variables: dict[str, str] = Field(default_factory=dict)
     group_ids: list[int] = Field(default_factory=list, max_length=5000)
+    on_state: str = Field("", max_length=16)  # runs in each group entering this state
 
 
 class PlaybookEdit(BaseModel):
@@ -32,6 +33,7 @@ class PlaybookEdit(BaseModel):
     variables: dict[str, str] | None = None
     status: Literal["active", "paused"] | None = None
     campaign_start: datetime | None = None
+    on_state: str | None = Field(None, max_length=16)
 
 
 class Shift(BaseModel):
