@@ -18,6 +18,7 @@ from qunyun.adapters.storage.tables import (
 from qunyun.clock import utcnow
 from qunyun.domain.content import ContentError, ScriptKind, check_script, render
 from qunyun.domain.staff import Permission
+from qunyun.i18n import Terms
 from qunyun.services import audit
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import Actor
@@ -31,7 +32,7 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("name: 1–128 characters")
     kind = str(values.get("kind") or ScriptKind.ANNOUNCEMENT)
     if kind not in ScriptKind.__members__.values():
-        raise InvalidInput("kind: one of {choices}", choices=", ".join(ScriptKind))
+        raise InvalidInput("kind: one of {choices}", choices=Terms("content.kind", ScriptKind))
     declared = [str(v).strip() for v in values.get("variables") or [] if str(v).strip()]
     body = str(values.get("body", ""))
     try:
