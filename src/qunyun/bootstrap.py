@@ -39,6 +39,7 @@ from qunyun.services import (
     dissolution,
     entry,
     fission,
+    group_merges,
     health,
     join_codes,
     lifecycle,
@@ -57,6 +58,7 @@ SCHEDULED_HANDLERS: dict[str, ScheduledHandler] = {
     broadcasts.JOB_KIND: broadcasts.fire_broadcast,
     playbooks.JOB_KIND: playbooks.fire_step,
     dissolution.JOB_KIND: dissolution.fire_step,
+    group_merges.JOB_KIND: group_merges.fire_finish,
 }
 
 log = logging.getLogger(__name__)
@@ -315,6 +317,12 @@ def _group_lifecycle(rt: Runtime) -> int:
         return len(lifecycle.advance(conn, now=rt.now(), tz=rt.settings.tz))
 
 
+def _group_merges(rt: Runtime) -> int:
+    """Merged members whose new group got its join code since are invited."""
+    with rt.uow.write() as conn:
+        return group_merges.invite_pending(conn, capabilities=rt.capabilities, now=rt.now())
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -358,7 +366,8 @@ def build_runtime(
                            ("fission_invites", 5.0, _fission_invites),
                            ("fission_follow_up", 10.0, _fission_follow_up),
                            ("health_alerts", 3600.0, _health_alerts),
-                           ("group_lifecycle", 3600.0, _group_lifecycle)])
+                           ("group_lifecycle", 3600.0, _group_lifecycle),
+                           ("group_merges", 300.0, _group_merges)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,

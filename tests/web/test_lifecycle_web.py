@@ -3,6 +3,7 @@ state from the page, an illegal move a 409 in the team's words, planned groups."
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import outbox
 from qunyun.bootstrap import Runtime
-from qunyun.services.groups import get_group_detail
+from qunyun.services.groups import get_group_detail, list_groups
 from qunyun.services.members import member_id_by_number
 from qunyun.services.users import SYSTEM
 from tests.dbhelpers import snapshot
@@ -157,3 +158,51 @@ def test_a_playbook_triggered_by_a_state_from_the_page_and_api(
     edited = client.patch(f"/api/v1/playbooks/{listed[0]['id']}", headers=h,
                           json={"on_state": "dissolving"})
     assert edited.status_code == 200 and edited.json()["on_state"] == "dissolving"
+
+
+def test_merging_small_groups_from_the_page_and_api(
+        client: TestClient, conn: Connection, runtime: Runtime,
+        staff: dict[str, str]) -> None:
+    feed(conn, runtime, [raw_join("a0", "g1", "u0", name="<i>甲</i>"),
+                         raw_join("a1", "g1", "u1"), raw_join("b0", "g2", "v0"),
+                         raw_join("c0", "t", "w0")])
+    ids = {g["external_id"]: g["id"] for g in client_groups(conn)}
+    csrf = login(client, staff["operator"])
+    page = client.get("/lifecycle/merges?max_members=5")
+    assert page.status_code == 200 and 'id="merge-candidates"' in page.text
+    assert "<i>甲</i>" not in page.text
+    before = snapshot(conn)
+    preview = client.post("/lifecycle/merges", data={
+        "csrf_token": csrf, "source_ids": [str(ids["g1"]), str(ids["g2"])],
+        "target_id": str(ids["t"]), "wait_days": "2", "gap_hours": "1"})
+    assert preview.status_code == 200 and 'id="merge-confirm"' in preview.text
+    assert "共 3 人要换群" in preview.text and snapshot(conn) == before
+    forged = client.post("/lifecycle/merges", data={
+        "csrf_token": csrf, "source_ids": [str(2**64)], "target_id": str(ids["t"])})
+    assert forged.status_code == 422 and snapshot(conn) == before
+    started = client.post("/lifecycle/merges", data={
+        "csrf_token": csrf, "source_ids": [str(ids["g1"]), str(ids["g2"])],
+        "target_id": str(ids["t"]), "wait_days": "2", "gap_hours": "1", "go": "start"})
+    assert started.status_code == 303
+    shown = client.get(started.headers["location"])
+    assert shown.status_code == 200 and 'id="merge-people"' in shown.text
+    assert "等群活码" in shown.text and "running" not in shown.text
+    h = {"x-csrf-token": csrf}
+    (listed,) = client.get("/api/v1/lifecycle/merges").json()
+    assert listed["assigned"] == 3 and listed["status"] == "running"
+    bad = client.post("/api/v1/lifecycle/merges", headers=h,
+                      json={"source_ids": [ids["t"]], "target_id": ids["t"]})
+    assert bad.status_code == 422 and "目标群" in bad.json()["message"]
+    assert client.post("/api/v1/lifecycle/merges", headers=h,
+                       json={"source_ids": [], "target_id": ids["t"]}).status_code == 422
+    finished = client.post(f"/api/v1/lifecycle/merges/{listed['id']}/finish", headers=h)
+    assert finished.status_code == 200 and finished.json()["status"] == "done"
+    assert client.post(f"/api/v1/lifecycle/merges/{listed['id']}/finish",
+                       headers=h).status_code == 409
+    assert client.get("/api/v1/lifecycle/merges/999999").status_code == 404
+    candidates = client.get("/api/v1/lifecycle/merge-candidates?max_members=0")
+    assert candidates.status_code == 422
+
+
+def client_groups(conn: Connection) -> list[dict[str, Any]]:
+    return list_groups(conn, actor=SYSTEM)

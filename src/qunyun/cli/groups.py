@@ -13,7 +13,7 @@ from rich.table import Table
 
 from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
 from qunyun.cli.options import delta_option, local_option
-from qunyun.services import dissolution, group_roles, lifecycle, lurkers
+from qunyun.services import dissolution, group_merges, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
 from qunyun.services.members import member_id_by_number
 
@@ -273,3 +273,111 @@ def groups_admins(
         table.add_row(say(f"grole.{r['role']}"), str(r["number"]), escape(r["name"]),
                       say("grole.yes") if r["in_group"] else say("grole.no"))
     console.print(table, highlight=False)
+
+
+@groups_app.command("merge-candidates")
+def groups_merge_candidates(
+        max_members: Annotated[int, typer.Option("--max-members", min=1, max=2000)] = 50,
+        max_messages: Annotated[int, typer.Option(
+            "--max-messages", min=0, help="member messages in the last --days days")] = 20,
+        days: Annotated[int, typer.Option("--days", min=1, max=365)] = 7,
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Running groups small or quiet enough to merge, the smallest first."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        rows = group_merges.candidates(conn, actor=actor, max_members=max_members,
+                                       max_messages=max_messages, days=days, now=rt.now())
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table("#", say("groups.name"), say("groups.state"), say("groups.members"),
+                  say("merge.messages", days=days))
+    for r in rows:
+        table.add_row(str(r["id"]), escape(r["name"]), _state(r["state"]), str(r["members"]),
+                      str(r["messages"]))
+    console.print(table, highlight=False)
+
+
+def _print_merge(merge: dict[str, Any]) -> None:
+    for d in merge["destinations"]:
+        console.print(say("merge.destination", name=d["name"], assigned=d["assigned"],
+                          invited=d["invited"], joined=d["joined"]),
+                      highlight=False, markup=False)
+    for s in merge["sources_now"]:
+        console.print(f"  {s['name']} · {_state(s['state'])}", highlight=False, markup=False)
+
+
+@groups_app.command("merge")
+def groups_merge(
+        source: Annotated[list[int], typer.Option("--from", help="a group to merge (repeat)")],
+        into: Annotated[int, typer.Option("--into", help="the target group")],
+        overflow: Annotated[int | None, typer.Option(
+            "--overflow", help="where those the target cannot hold go (default: a group "
+                               "planned for them)")] = None,
+        text: Annotated[str | None, typer.Option(
+            "--text", help="the invitation; {group} {target} {link}")] = None,
+        wait: Annotated[str, typer.Option(
+            "--wait", help="then the emptied groups dissolve, e.g. 3d")] = "3d",
+        gap: Annotated[str, typer.Option("--gap", help="the dissolution's gap")] = "1d",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan only")] = False,
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Merge small groups into one: members invited (most active first while the target
+    has room, the rest to an overflow group), then the emptied groups dissolve."""
+    with session(as_user, write=not dry_run) as (rt, conn, actor):
+        result = group_merges.do_merge(
+            conn, actor=actor, source_ids=source, target_id=into, overflow_id=overflow,
+            invite=text, wait=delta_option(wait), gap=delta_option(gap), dry_run=dry_run,
+            capabilities=rt.capabilities, now=rt.now())
+        tz = rt.settings.tz
+    if as_json:
+        emit_json(result)
+        return
+    target, spill = result["target"], result["overflow"]
+    console.print(say("merge.plan", n=result["moving"], target=target["name"],
+                      a=target["members"], room=target["room"]), highlight=False, markup=False)
+    if spill:
+        console.print(say("merge.overflow", name=spill["name"], n=spill["members"]),
+                      highlight=False, markup=False)
+    console.print(say("merge.finish_at", when=f"{result['finish_at'].astimezone(tz):%m-%d %H:%M}"),
+                  highlight=False)
+    if result["dry_run"]:
+        console.print(say("dissolve.dry_run"), highlight=False)
+    else:
+        _print_merge(result)
+
+
+@groups_app.command("merges")
+def groups_merges(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Merges, newest first, with how many moved."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = group_merges.list_merges(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    for m in rows:
+        console.print(f"#{m['id']} {say('merge.status.' + m['status'])} · "
+                      f"{m['joined']}/{m['assigned']}", highlight=False)
+        _print_merge(m)
+
+
+@groups_app.command("merge-show")
+def groups_merge_show(merge: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """One merge: each member's move (invited, joined)."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        row = group_merges.access_merge(conn, actor=actor, merge_id=merge)
+    if as_json:
+        emit_json(row)
+        return
+    _print_merge(row)
+    for p in row["people"]:
+        mark = say("merge.joined") if p["joined"] else (
+            say("merge.invited") if p["invited"] else say("merge.waiting"))
+        console.print(f"  {p['number']} {p['name']} · {mark}", highlight=False, markup=False)
+
+
+@groups_app.command("merge-finish")
+def groups_merge_finish(merge: int, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """End the merge now: the emptied groups start dissolving."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = group_merges.do_finish(conn, actor=actor, merge_id=merge,
+                                     capabilities=rt.capabilities, now=rt.now())
+    done(as_json, row, say("merge {id} finished", id=merge))

@@ -118,6 +118,19 @@ class Dissolution(BaseModel):
     dry_run: bool = True
 
 
+class GroupMerge(BaseModel):
+    """Merge ``source_ids`` into ``target_id`` (``dry_run``, the default: the plan only)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_ids: list[int] = Field(min_length=1, max_length=50)
+    target_id: int = Field(ge=1, le=2**62)
+    overflow_id: int | None = Field(default=None, ge=1, le=2**62)
+    invite: str | None = Field(default=None, max_length=1000)
+    wait_minutes: int = Field(default=3 * 24 * 60, ge=60, le=30 * 24 * 60)
+    gap_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)
+    dry_run: bool = True
+
+
 class LurkerRemoval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     days: int = Field(default=30, ge=1, le=3650)

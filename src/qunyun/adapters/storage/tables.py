@@ -1046,6 +1046,37 @@ platform_tags = Table(
 
 # Requests to join a group whose admins approve newcomers (Telegram's join requests) and
 # what the entry gate or a person decided; written only by services/entry.py.
+# merging small groups into a target (F10): the merge, and each member's move
+group_merges = Table(
+    "group_merges",
+    metadata,
+    _id(),
+    Column("platform", String(32), nullable=False),
+    Column("target_group_id", Id, ForeignKey("groups.id"), nullable=False),
+    # where those who do not fit go (an existing group, or one planned for it)
+    Column("overflow_group_id", Id, ForeignKey("groups.id")),
+    Column("source_group_ids", JSON, nullable=False),
+    Column("invite_text", Text, nullable=False),
+    Column("gap_minutes", Integer, nullable=False),  # the dissolution SOP's gap afterwards
+    Column("status", String(16), nullable=False),  # running | done
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finish_at", UTCDateTime(), nullable=False),  # the emptied groups dissolve then
+    Column("finished_at", UTCDateTime()),
+)
+
+group_merge_members = Table(
+    "group_merge_members",
+    metadata,
+    _id(),
+    Column("merge_id", Id, ForeignKey("group_merges.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("from_group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("to_group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("invited_at", UTCDateTime()),  # None: the destination has no join code yet
+    UniqueConstraint("merge_id", "member_id", name="uq_group_merge_members"),
+)
+
 join_requests = Table(
     "join_requests",
     metadata,

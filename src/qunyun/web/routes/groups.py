@@ -10,8 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.groups import GroupRole, GroupType, Thresholds, is_placeholder
 from qunyun.domain.staff import Permission
-from qunyun.services import dissolution, group_roles, lifecycle, lurkers
+from qunyun.services import dissolution, group_merges, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
+from qunyun.services.errors import InvalidInput
 from qunyun.services.groups import EDITABLE
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
@@ -91,6 +92,82 @@ def lifecycle_advance(actor: CurrentActor, runtime: RuntimeDep) -> Response:
         moves = lifecycle.do_advance(conn, actor=actor, now=runtime.now(),
                                      tz=runtime.settings.tz)
     return RedirectResponse(f"/lifecycle?moved={len(moves)}", status_code=303)
+
+
+def _merge_form(form: Any) -> dict[str, Any]:
+    """The merge form's choices, each id checked (a forged 2**64 is a refusal, not a
+    database error)."""
+    def one(value: Any, field: str) -> int:
+        number = form_int(str(value), field)
+        if not 1 <= number <= 2**62:
+            raise InvalidInput("{field}: not a group", field=field)
+        return number
+
+    overflow = str(form.get("overflow_id") or "").strip()
+    return {"source_ids": [one(v, "source_ids") for v in form.getlist("source_ids")],
+            "target_id": one(form.get("target_id") or 0, "target_id"),
+            "overflow_id": one(overflow, "overflow_id") if overflow else None,
+            "invite": str(form.get("invite") or "").strip() or None,
+            "wait_days": form_int(str(form.get("wait_days") or "3"), "wait_days"),
+            "gap_hours": form_int(str(form.get("gap_hours") or "24"), "gap_hours")}
+
+
+@router.get("/lifecycle/merges")
+@access(Permission.VIEW)
+def merges_page(request: Request, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+                max_members: int = 50, max_messages: int = 20, days: int = 7) -> Response:
+    """Small or quiet groups to merge, the merge form, and the merges so far."""
+    return render(request, "merges.html", {
+        "candidates": group_merges.candidates(
+            conn, actor=actor, max_members=max_members, max_messages=max_messages, days=days,
+            now=runtime.now()),
+        "max_members": max_members, "max_messages": max_messages, "days": days,
+        "targets": [g for g in groups_service.list_groups(conn, actor=actor)
+                    if g["state"] in group_merges.TARGET_STATES],
+        "merges": group_merges.list_merges(conn, actor=actor), "form": None, "plan": None,
+        "default_invite": group_merges.DEFAULT_INVITE})
+
+
+@router.post("/lifecycle/merges")
+@access(Permission.OPERATE)
+async def merges_start(request: Request, actor: CurrentActor, runtime: RuntimeDep
+                       ) -> Response:
+    """Preview the merge (the default), or start it."""
+    form = await request.form()
+    chosen = _merge_form(form)
+    start = form.get("go") == "start"
+    with runtime.uow.write() as conn:
+        plan = group_merges.do_merge(
+            conn, actor=actor, source_ids=chosen["source_ids"], target_id=chosen["target_id"],
+            overflow_id=chosen["overflow_id"], invite=chosen["invite"],
+            wait=timedelta(days=chosen["wait_days"]),
+            gap=timedelta(hours=chosen["gap_hours"]), dry_run=not start,
+            capabilities=runtime.capabilities, now=runtime.now())
+        if not start:
+            names = {g["id"]: g["name"] for g in groups_service.list_groups(conn, actor=actor)}
+    if start:
+        return RedirectResponse(f"/lifecycle/merges/{plan['merge_id']}", status_code=303)
+    return render(request, "merges.html", {
+        "candidates": [], "targets": [], "merges": [], "form": chosen, "plan": plan,
+        "names": names, "default_invite": group_merges.DEFAULT_INVITE})
+
+
+@router.get("/lifecycle/merges/{merge_id}")
+@access(Permission.VIEW)
+def merge_page(request: Request, merge_id: int, actor: CurrentActor, conn: ReadConn
+               ) -> Response:
+    merge = group_merges.access_merge(conn, actor=actor, merge_id=merge_id)
+    names = {g["id"]: g["name"] for g in groups_service.list_groups(conn, actor=actor)}
+    return render(request, "merge.html", {"m": merge, "names": names})
+
+
+@router.post("/lifecycle/merges/{merge_id}/finish")
+@access(Permission.OPERATE)
+def merge_finish(merge_id: int, actor: CurrentActor, runtime: RuntimeDep) -> Response:
+    with runtime.uow.write() as conn:
+        group_merges.do_finish(conn, actor=actor, merge_id=merge_id,
+                               capabilities=runtime.capabilities, now=runtime.now())
+    return RedirectResponse(f"/lifecycle/merges/{merge_id}", status_code=303)
 
 
 @router.post("/lifecycle/plan")

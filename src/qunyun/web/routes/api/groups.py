@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from qunyun.domain.staff import Permission
-from qunyun.services import dissolution, group_roles, lifecycle, lurkers
+from qunyun.services import dissolution, group_merges, group_roles, lifecycle, lurkers
 from qunyun.services import groups as groups_service
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 from qunyun.web.listing import ListingQuery, answer
@@ -17,6 +17,7 @@ from qunyun.web.schemas import (
     GroupDetail,
     GroupLink,
     GroupMemberOut,
+    GroupMerge,
     GroupPlan,
     GroupPublic,
     GroupRoleChange,
@@ -94,6 +95,52 @@ def api_groups_advance(actor: CurrentActor, runtime: RuntimeDep) -> list[dict[st
     with runtime.uow.write() as conn:
         return lifecycle.do_advance(conn, actor=actor, now=runtime.now(),
                                     tz=runtime.settings.tz)
+
+
+@router.get("/lifecycle/merge-candidates")
+@access(Permission.VIEW)
+def api_merge_candidates(actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep,
+                         max_members: int = 50, max_messages: int = 20, days: int = 7
+                         ) -> list[dict[str, Any]]:
+    """Running groups with at most ``max_members`` members and ``max_messages`` member
+    messages in the last ``days`` days."""
+    return group_merges.candidates(conn, actor=actor, max_members=max_members,
+                                   max_messages=max_messages, days=days, now=runtime.now())
+
+
+@router.post("/lifecycle/merges")
+@access(Permission.OPERATE)
+def api_merge(body: GroupMerge, actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    """Merge small groups into a target (the plan with ``dry_run``, the default; else the
+    merge started: invitations queued, the emptied groups dissolve after ``wait``)."""
+    with runtime.uow.write() as conn:
+        return group_merges.do_merge(
+            conn, actor=actor, source_ids=body.source_ids, target_id=body.target_id,
+            overflow_id=body.overflow_id, invite=body.invite,
+            wait=timedelta(minutes=body.wait_minutes), gap=timedelta(minutes=body.gap_minutes),
+            dry_run=body.dry_run, capabilities=runtime.capabilities, now=runtime.now())
+
+
+@router.get("/lifecycle/merges")
+@access(Permission.VIEW)
+def api_merges(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return group_merges.list_merges(conn, actor=actor)
+
+
+@router.get("/lifecycle/merges/{merge_id}")
+@access(Permission.VIEW)
+def api_merge_show(merge_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    """A merge with each member's move (invited, joined) and counts per destination."""
+    return group_merges.access_merge(conn, actor=actor, merge_id=merge_id)
+
+
+@router.post("/lifecycle/merges/{merge_id}/finish")
+@access(Permission.OPERATE)
+def api_merge_finish(merge_id: int, actor: CurrentActor, runtime: RuntimeDep
+                     ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return group_merges.do_finish(conn, actor=actor, merge_id=merge_id,
+                                      capabilities=runtime.capabilities, now=runtime.now())
 
 
 @router.post("/groups", response_model=GroupDetail, status_code=201)
