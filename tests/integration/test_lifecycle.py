@@ -29,7 +29,7 @@ from qunyun.services.groups import do_update_group, get_group_detail
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM
 from tests.dbhelpers import snapshot
-from tests.factories import T0, event, raw_join, raw_message
+from tests.factories import T0, event, raw_join, raw_leave, raw_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = 24 * 60
@@ -195,3 +195,27 @@ def test_a_playbook_runs_in_a_group_when_it_turns_cooling(conn: Connection,
                            now=moved_at + timedelta(days=3), tz=TZ)
     assert {k.split(":")[1] for k in conn.execute(select(scheduled_jobs.c.key).where(
         scheduled_jobs.c.group_id == g2)).scalars()} == {str(revival["id"]), str(other["id"])}
+
+
+def test_a_group_whose_health_falls_cools_when_its_threshold_says_so(
+        conn: Connection, runtime: Runtime) -> None:
+    """Three people still talk every day in a group of sixty while fifteen leave: the
+    activity rule keeps it active, the group's health threshold cools it; a small group
+    where most people talk keeps its state under the same threshold."""
+    joins = [raw_join(f"j{i}", "g1", f"g1u{i}", minutes=i) for i in range(60)]
+    leaves = [raw_leave(f"l{i}", "g1", f"g1u{i}", minutes=DAY * (4 + i % 6) + i)
+              for i in range(40, 55)]
+    small = [raw_join(f"k{i}", "g2", f"g2u{i}", minutes=i) for i in range(6)]
+    gid = feed(conn, runtime, joins + lively_days("g1", 3, 8, 3) + leaves)
+    healthy = feed(conn, runtime, small + lively_days("g2", 3, 8, 5))
+    when = T0 + timedelta(days=10, hours=23)
+    assert lifecycle.advance(conn, now=when, tz=TZ) == []  # lively enough by speakers
+    low = lifecycle._health(conn, gid, 7, now=when, tz=TZ)
+    high = lifecycle._health(conn, healthy, 7, now=when, tz=TZ)
+    assert low is not None and high is not None and low < 50 <= high
+    for group in (gid, healthy):
+        do_update_group(conn, actor=SYSTEM, group_id=group, changes={"cooling_health": "50"},
+                        now=when)
+    (move,) = lifecycle.advance(conn, now=when, tz=TZ)
+    assert (move["group_id"], move["to"], move["why"]) == (gid, "cooling", "unhealthy")
+    assert move["reason"] == "最近 7 天健康分低于 50"

@@ -74,3 +74,20 @@ def test_the_rules_move_groups_on_their_own() -> None:
         GroupState.COOLING, "quiet")
     assert automatic(facts("dissolving"), t, NOW) is None and automatic(
         facts("closed"), t, NOW) is None
+
+
+def test_a_health_threshold_cools_a_lively_but_unhealthy_group() -> None:
+    """Many speakers, but a low health score (an ad wave, everyone leaving): cooling when
+    the group says so; it comes back only once healthy again and lively."""
+    t = Thresholds.of({"lifecycle": {"health": 40}})
+    lively = [5] * 7
+    assert automatic(facts("active", speakers_per_day=lively, health=35.0), t, NOW) == (
+        GroupState.COOLING, "unhealthy")
+    assert automatic(facts("active", speakers_per_day=lively, health=55.0), t, NOW) is None
+    assert automatic(facts("active", speakers_per_day=lively[:3], health=10.0), t,
+                     NOW) is None  # judged only after its days in the state
+    assert automatic(facts("active", speakers_per_day=lively, health=10.0), Thresholds(),
+                     NOW) is None  # no health threshold: the score is not judged
+    assert automatic(facts("cooling", speakers_per_day=lively, health=35.0), t, NOW) is None
+    assert automatic(facts("cooling", speakers_per_day=lively, health=60.0), t, NOW) == (
+        GroupState.ACTIVE, "recovered")

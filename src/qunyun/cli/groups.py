@@ -90,6 +90,9 @@ def groups_edit(
             "--starts-at", help="local time, e.g. 2026-12-10 20:00; '' clears")] = None,
         cooling_speakers: Annotated[int | None, typer.Option("--cooling-speakers")] = None,
         cooling_days: Annotated[int | None, typer.Option("--cooling-days")] = None,
+        cooling_health: Annotated[int | None, typer.Option(
+            "--cooling-health", help="a health score (0–100) under which it cools; 0: off")
+        ] = None,
         state: Annotated[str | None, typer.Option(
             "--state", help="move it (only as the lifecycle allows)")] = None,
         reason: Annotated[str, typer.Option("--reason", help="why (with --state)")] = "",
@@ -99,7 +102,8 @@ def groups_edit(
         changes: dict[str, Any] = {k: v for k, v in {
             "name": name, "group_type": group_type, "capacity": capacity, "series": series,
             "rules_text": rules, "announcement": announcement,
-            "cooling_speakers": cooling_speakers, "cooling_days": cooling_days}.items()
+            "cooling_speakers": cooling_speakers, "cooling_days": cooling_days,
+            "cooling_health": cooling_health}.items()
             if v is not None}
         if tag is not None:
             changes["tags"] = [t for t in tag if t.strip()]

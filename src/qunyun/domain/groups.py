@@ -102,18 +102,21 @@ def next_states(state: str) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """When a group cools (fewer than ``speakers`` people speak a day for ``days`` days
-    running) and recovers (``speakers`` or more on each of the last ``recover_days``)."""
+    running, or — with ``health`` — its health score over those days is under it) and
+    recovers (``speakers`` or more on each of the last ``recover_days``, and its health back
+    at ``health`` or above)."""
 
     speakers: int = 3
     days: int = 7
     recover_days: int = 2
+    health: int = 0  # a health score (0–100) under which the group cools; 0: not judged
 
     @classmethod
     def of(cls, settings: Mapping[str, object] | None) -> Thresholds:
         raw = (settings or {}).get("lifecycle") or {}
         assert isinstance(raw, Mapping)
         return cls(**{str(k): int(str(v)) for k, v in raw.items()
-                      if k in ("speakers", "days", "recover_days")})
+                      if k in ("speakers", "days", "recover_days", "health")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class GroupFacts:
     speakers_per_day: Sequence[int]  # oldest first, ending today (local days)
     starts_at: datetime | None = None
     has_chat: bool = True  # a planned group may not have its chat yet
+    health: float | None = None  # its health score over the cooling window (when judged)
 
 
 def automatic(facts: GroupFacts, thresholds: Thresholds, now: datetime
@@ -141,10 +145,14 @@ def automatic(facts: GroupFacts, thresholds: Thresholds, now: datetime
         if facts.starts_at is not None and facts.starts_at <= now:
             return _S.ACTIVE, "started"
     days = facts.speakers_per_day
-    if (state == _S.ACTIVE and len(days) >= thresholds.days
-            and all(n < thresholds.speakers for n in days[-thresholds.days:])):
-        return _S.COOLING, "quiet"
-    if (state == _S.COOLING and len(days) >= thresholds.recover_days
+    unhealthy = (thresholds.health > 0 and facts.health is not None
+                 and facts.health < thresholds.health)
+    if state == _S.ACTIVE and len(days) >= thresholds.days:
+        if all(n < thresholds.speakers for n in days[-thresholds.days:]):
+            return _S.COOLING, "quiet"
+        if unhealthy:
+            return _S.COOLING, "unhealthy"
+    if (state == _S.COOLING and len(days) >= thresholds.recover_days and not unhealthy
             and all(n >= thresholds.speakers for n in days[-thresholds.recover_days:])):
         return _S.ACTIVE, "recovered"
     return None

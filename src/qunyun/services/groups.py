@@ -22,8 +22,10 @@ from qunyun.services.users import Actor
 
 # a group's state is not here: only the lifecycle moves it (services/lifecycle.py)
 EDITABLE = ("name", "group_type", "series", "capacity", "rules_text", "announcement",
-            "welcome_template", "tags", "starts_at", "cooling_speakers", "cooling_days")
-_LIFECYCLE = {"cooling_speakers": ("speakers", 1, 500), "cooling_days": ("days", 1, 90)}
+            "welcome_template", "tags", "starts_at", "cooling_speakers", "cooling_days",
+            "cooling_health")
+_LIFECYCLE = {"cooling_speakers": ("speakers", 1, 500), "cooling_days": ("days", 1, 90),
+              "cooling_health": ("health", 0, 100)}
 
 
 _GROUP_BY_KEY = select(groups.c.id, groups.c.name).where(

@@ -28,6 +28,7 @@ from qunyun.adapters.storage.tables import (
     playbook_groups,
     staff_tasks,
 )
+from qunyun.analytics.health import group_health
 from qunyun.analytics.overview import local_date
 from qunyun.config import Settings
 from qunyun.domain.groups import (
@@ -146,12 +147,15 @@ def advance(conn: Connection, *, now: datetime, tz: ZoneInfo) -> list[dict[str, 
     moves: list[dict[str, Any]] = []
     for group in rows:
         thresholds = Thresholds.of(group["settings"])
+        health = (_health(conn, int(group["id"]), thresholds.days, now=now, tz=tz)
+                  if thresholds.health and group["state"] in JUDGED else None)
         facts = GroupFacts(
             state=group["state"], members=int(counts.get(group["id"], 0)),
             capacity=int(group["capacity"]),
             open_code=(group["platform"], group["external_id"]) in open_codes,
             speakers_per_day=_since(spoke[int(group["id"])], group, now, tz),
-            starts_at=group["starts_at"], has_chat=not is_placeholder(group["external_id"]))
+            starts_at=group["starts_at"], has_chat=not is_placeholder(group["external_id"]),
+            health=health)
         decided = automatic(facts, thresholds, now)
         if decided is None:
             continue
@@ -165,10 +169,22 @@ def advance(conn: Connection, *, now: datetime, tz: ZoneInfo) -> list[dict[str, 
     return moves
 
 
+JUDGED = (GroupState.ACTIVE.value, GroupState.COOLING.value)
+
+
+def _health(conn: Connection, group_id: int, days: int, *, now: datetime, tz: ZoneInfo
+            ) -> float | None:
+    """The group's health score over its last ``days`` local days (the health report's)."""
+    today = now.astimezone(tz).date()
+    found = group_health(conn, tz=tz, group_id=group_id,
+                         since=today - timedelta(days=days - 1), until=today, now=now)
+    return found[0].score if found else None
+
+
 def why_values(thresholds: Thresholds) -> dict[str, int]:
     """The numbers a rule's reason (``lifecycle.why.<why>``) names."""
     return {"days": thresholds.days, "speakers": thresholds.speakers,
-            "recover_days": thresholds.recover_days}
+            "recover_days": thresholds.recover_days, "health": thresholds.health}
 
 
 def _reason(why: str, thresholds: Thresholds) -> str:

@@ -87,6 +87,7 @@ class GroupUpdate(BaseModel):
     starts_at: datetime | None = None
     cooling_speakers: int | None = None
     cooling_days: int | None = None
+    cooling_health: int | None = None  # 0 (not judged) to 100
 
 
 class GroupPlan(BaseModel):
