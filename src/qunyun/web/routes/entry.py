@@ -5,8 +5,6 @@ And the applicant's own upload link for a share screenshot (public, by its token
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -14,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from qunyun.domain.staff import Permission
 from qunyun.services import entry
-from qunyun.services.errors import InvalidInput, ServiceError
 from qunyun.services.groups import list_groups
 from qunyun.services.members import member_id_by_number
 from qunyun.web.deps import (
@@ -23,11 +20,11 @@ from qunyun.web.deps import (
     ReadConn,
     RuntimeDep,
     access,
-    check_csrf,
-    csrf_token,
     render,
 )
 from qunyun.web.forms import form_picture
+from qunyun.web.uploads import folder as _uploads_folder
+from qunyun.web.uploads import upload_page, upload_post
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,10 +41,6 @@ def entry_page(request: Request, actor: CurrentActor, conn: ReadConn, status: st
         "notice": done if done in ("approved", "declined", "asked", "applied", "invited",
                                    "attached") else "",
         "link": link[:500] if done == "invited" else ""})
-
-
-def _uploads(runtime: Any) -> Path:
-    return Path(runtime.settings.data_dir) / "posters"
 
 
 @router.post("/entry/apply")
@@ -83,43 +76,26 @@ async def entry_attach(request: Request, request_id: int, actor: CurrentActor,
     data = await form_picture(request)
     with runtime.uow.write() as conn:
         entry.do_attach(conn, actor=actor, request_id=request_id, data=data,
-                        folder=_uploads(runtime), now=runtime.now())
+                        folder=_uploads_folder(runtime), now=runtime.now())
     return _back(request_id, "attached")
 
 
 @router.get("/entry/s/{token}")
 @access(PUBLIC)
-def upload_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
+def upload_page_(request: Request, token: str, runtime: RuntimeDep) -> Response:
     """The applicant's upload link for the screenshot of their share."""
-    csrf_token(request)
-    try:
-        with runtime.uow.read() as conn:
-            form = entry.share_form(conn, token=token)
-    except ServiceError as exc:
-        return render(request, "entry_share.html", {"problem": exc},
-                      status_code=exc.status_code)
-    return render(request, "entry_share.html", {"form": form, "token": token})
+    return upload_page(request, runtime, template="entry_share.html", token=token,
+                       read=lambda conn, t: entry.share_form(conn, token=t))
 
 
 @router.post("/entry/s/{token}")
 @access(PUBLIC)
 async def upload(request: Request, token: str, runtime: RuntimeDep) -> Response:
-    await check_csrf(request)
-    try:
-        data = await form_picture(request)
-        with runtime.uow.write() as conn:
-            entry.do_upload(conn, token=token, data=data, folder=_uploads(runtime),
-                            now=runtime.now())
-            form = entry.share_form(conn, token=token)
-    except InvalidInput as exc:
-        with runtime.uow.read() as conn:
-            form = entry.share_form(conn, token=token)
-        return render(request, "entry_share.html", {"form": form, "token": token,
-                                                    "error": exc}, status_code=400)
-    except ServiceError as exc:
-        return render(request, "entry_share.html", {"problem": exc},
-                      status_code=exc.status_code)
-    return render(request, "entry_share.html", {"form": form, "token": token, "sent": True})
+    return await upload_post(
+        request, runtime, template="entry_share.html", token=token,
+        read=lambda conn, t: entry.share_form(conn, token=t),
+        store=lambda conn, t, data, where: entry.do_upload(
+            conn, token=t, data=data, folder=where, now=runtime.now()))
 
 
 def _back(request_id: int, done: str) -> Response:

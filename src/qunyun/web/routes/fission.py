@@ -5,7 +5,6 @@ with a member's code made on the spot."""
 from __future__ import annotations
 
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -30,6 +29,8 @@ from qunyun.web.deps import (
     render,
 )
 from qunyun.web.forms import form_picture
+from qunyun.web.uploads import folder as _folder
+from qunyun.web.uploads import upload_page, upload_post
 
 router = APIRouter(include_in_schema=False)
 # where pictures are uploaded (posters' backgrounds, screenshots): bodies up to posters'
@@ -229,8 +230,6 @@ def fission_reward(reward_id: int, actor: CurrentActor, runtime: RuntimeDep,
     return RedirectResponse(f"/fission/{out['campaign_id']}#fission-rewards", status_code=303)
 
 
-def _folder(runtime: Any) -> Path:
-    return Path(runtime.settings.data_dir) / "posters"
 
 
 @router.get("/fission/{campaign_id}/poster")
@@ -290,33 +289,18 @@ def fission_join(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep,
 @access(PUBLIC)
 def share_page(request: Request, token: str, runtime: RuntimeDep) -> Response:
     """The participant's upload link for the screenshot of their shared poster."""
-    csrf_token(request)
-    try:
-        with runtime.uow.read() as conn:
-            form = fission_shots.share_form(conn, token=token)
-    except ServiceError as exc:
-        return render(request, "share.html", {"problem": exc}, status_code=exc.status_code)
-    return render(request, "share.html", {"form": form, "token": token})
+    return upload_page(request, runtime, template="share.html", token=token,
+                       read=lambda conn, t: fission_shots.share_form(conn, token=t))
 
 
 @router.post("/fission/s/{token}")
 @access(PUBLIC)
 async def share_upload(request: Request, token: str, runtime: RuntimeDep) -> Response:
-    await check_csrf(request)
-    try:
-        data = await form_picture(request)
-        with runtime.uow.write() as conn:
-            fission_shots.do_upload(conn, token=token, data=data, folder=_folder(runtime),
-                                    now=runtime.now())
-            form = fission_shots.share_form(conn, token=token)
-    except InvalidInput as exc:
-        with runtime.uow.read() as conn:
-            form = fission_shots.share_form(conn, token=token)
-        return render(request, "share.html", {"form": form, "token": token, "error": exc},
-                      status_code=400)
-    except ServiceError as exc:
-        return render(request, "share.html", {"problem": exc}, status_code=exc.status_code)
-    return render(request, "share.html", {"form": form, "token": token, "sent": True})
+    return await upload_post(
+        request, runtime, template="share.html", token=token,
+        read=lambda conn, t: fission_shots.share_form(conn, token=t),
+        store=lambda conn, t, data, where: fission_shots.do_upload(
+            conn, token=t, data=data, folder=where, now=runtime.now()))
 
 
 @router.get("/fission/shots/{shot_id}.png")
