@@ -21,10 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from qunyun.adapters.storage.tables import (
     activity_groups,
+    group_merge_members,
+    group_merges,
     groups,
     join_codes,
     memberships,
     messages,
+    outbox,
     playbook_groups,
     staff_tasks,
 )
@@ -343,6 +346,14 @@ def do_link_chat(conn: Connection, *, actor: Actor, group_id: int, chat_id: str,
                          .values(group_id=target))
         conn.execute(update(staff_tasks).where(staff_tasks.c.group_id == group_id)
                      .values(group_id=target))
+        # what waits for the plan's chat: a task's row in the outbox, a merge's overflow
+        conn.execute(update(outbox).where(outbox.c.group_id == group_id)
+                     .values(group_id=target))
+        for column in (group_merges.c.target_group_id, group_merges.c.overflow_group_id):
+            conn.execute(update(group_merges).where(column == group_id)
+                         .values({column.name: target}))
+        conn.execute(update(group_merge_members).where(
+            group_merge_members.c.to_group_id == group_id).values(to_group_id=target))
         try:
             with conn.begin_nested():
                 conn.execute(delete(groups).where(groups.c.id == group_id))
