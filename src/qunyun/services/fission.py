@@ -21,7 +21,7 @@ import re
 import secrets
 import statistics
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from qunyun.adapters.storage.tables import join_codes as join_codes_table
 from qunyun.adapters.storage.tables import outbox as outbox_table
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.analytics.overview import local_date
+from qunyun.clock import utcnow
 from qunyun.domain.actions import (
     Action,
     Capability,
@@ -453,15 +454,17 @@ _VALID_COUNT = select(fission_participants.c.valid_invites).where(_MINE)
 
 def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
               rejoin: bool, at: datetime, received_at: datetime | None = None,
-              barred: bool = False, campaigns: dict[int, Any] | None = None) -> None:
+              barred: bool = False, campaigns: dict[int, Any] | None = None,
+              defer: list[dict[str, Any]] | None = None) -> None:
     """A join through a participant's code is their invite: recorded here, pending, and
     settled by the worker (``validate_due``: counted, rewarded, the inviter told) once its
-    window has passed — at once when the campaign says 0 hours, in bulk, so a credited join
-    costs one statement more than a plain one. Nothing for any other join: only a channel
-    shaped like a participant's code is looked at. ``barred``: the newcomer is blacklisted
-    (ingest knows it already); ``campaigns``: the batch's cache of campaign settings. The
-    window counts from the join, or from when it reached us if the platform's clock runs
-    ahead of ours (an invite valid at once is not held back by the difference)."""
+    window has passed — at once when the campaign says 0 hours, in bulk. Nothing for any
+    other join: only a channel shaped like a participant's code is looked at. ``barred``:
+    the newcomer is blacklisted (ingest knows it already); ``campaigns``: the batch's cache
+    of campaign settings; ``defer``: the batch's list the invite joins, written with the
+    others (``record_invites``) instead of now. The window counts from the join, or from
+    when it reached us if the platform's clock runs ahead of ours (an invite valid at once
+    is not held back by the difference)."""
     parts = code_parts(channel)
     if parts is None or rejoin:
         return
@@ -472,14 +475,24 @@ def note_join(conn: Connection, *, group_id: int, member_id: int, channel: str,
     found = cache[campaign_id]
     if found is None or found.status != ACTIVE or group_id not in found.group_ids:
         return  # paused or ended, another group
-    conn.execute(insert_select_ignore_stmt(
-        conn.dialect.name, fission_invites, _INVITE_COLUMNS, _INVITE_SOURCE,
-        ("campaign_id", "invitee_id")), {
+    invite = {
         "code": channel, "invitee": member_id, "group": group_id, "joined_at": at,
         "valid_at": min(at, received_at or at) + timedelta(hours=int(found.valid_hours)),
         # someone blacklisted is never an invite; the row keeps them from being counted later
         "status": "revoked" if barred else "pending", "reason": "blacklisted" if barred else "",
-        "welcome": bool(found.enrol_newcomers) and not barred})
+        "welcome": bool(found.enrol_newcomers) and not barred}
+    if defer is not None:
+        defer.append(invite)
+    else:
+        record_invites(conn, [invite])
+
+
+def record_invites(conn: Connection, invites: list[dict[str, Any]]) -> None:
+    """Credited joins' invites in one statement (each inviter looked up by their code in
+    it; the first invite of an invitee in a campaign stands, a second is ignored)."""
+    conn.execute(insert_select_ignore_stmt(
+        conn.dialect.name, fission_invites, _INVITE_COLUMNS, _INVITE_SOURCE,
+        ("campaign_id", "invitee_id"), returning=False), invites)
 
 
 def note_leave(conn: Connection, *, group_id: int, member_id: int, at: datetime,
@@ -1005,14 +1018,13 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
     curve and the invitation tree (who brought whom, with depth). Counted in the database
     where it can be: a campaign of 100,000 participants has 300,000 invites."""
     campaign = access_campaign(conn, actor=actor, campaign_id=campaign_id)
-    mine_i = fission_invites.c.campaign_id == campaign_id
-    counts = {str(k): int(n) for k, n in conn.execute(
-        select(fission_invites.c.status, func.count()).where(mine_i)
-        .group_by(fission_invites.c.status))}
+    window = _window(campaign)
+    # the invites' days and statuses in one pass (the counts by status come from it)
+    daily, counts = _per_day(conn, campaign_id, tz, window)
     sent, valid = sum(counts.values()), counts.get("valid", 0)
     fp, fr = fission_participants, fission_rewards
-    people = {m for (m,) in _raw(conn, select(fp.c.member_id).where(
-        fp.c.campaign_id == campaign_id))}
+    participants = int(conn.execute(select(func.count()).select_from(fp).where(
+        fp.c.campaign_id == campaign_id)).scalar_one())
     by_status: Counter[str] = Counter()
     handed: Counter[int] = Counter()  # rewards reserved or shipped, per stage
     claimed = 0
@@ -1032,18 +1044,16 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
             .group_by(fr.c.member_id).subquery())
     completions: Counter[str] = Counter()
     spans: list[float] = []
-    bounds = conn.execute(select(func.min(fr.c.created_at), func.max(fr.c.created_at))
-                          .where(mine_r)).one()
-    if bounds[0] is not None:
-        day = local_date(conn, done.c.at, tz, (bounds[0] - timedelta(days=1),
-                                               bounds[1] + timedelta(days=1)))
-        for seconds, on in _raw(conn, select(
-                epoch_seconds(done.c.at) - epoch_seconds(fp.c.created_at), day)
-                .select_from(done).outerjoin(fp, (fp.c.campaign_id == campaign_id)
-                                             & (fp.c.member_id == done.c.member_id))):
-            completions[str(on)] += 1
-            if seconds is not None:
-                spans.append(float(seconds) / 3600)
+    day = local_date(conn, done.c.at, tz, window)
+    for seconds, on in _raw(conn, select(
+            epoch_seconds(done.c.at) - epoch_seconds(fp.c.created_at), day)
+            .select_from(done).outerjoin(fp, (fp.c.campaign_id == campaign_id)
+                                         & (fp.c.member_id == done.c.member_id))):
+        completions[str(on)] += 1
+        if seconds is not None:
+            spans.append(float(seconds) / 3600)
+    for d, n in completions.items():
+        daily[d]["completions"] += n
     completed = sum(completions.values())
     top = [(int(m), int(n)) for m, n in conn.execute(
         select(fission_participants.c.member_id, fission_participants.c.valid_invites).where(
@@ -1051,10 +1061,10 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
             fission_participants.c.valid_invites > 0)
         .order_by(fission_participants.c.valid_invites.desc(),
                   fission_participants.c.member_id).limit(20))]
-    tree, max_depth, nodes = _tree(conn, campaign_id, people)
+    tree, max_depth, nodes = _tree(conn, campaign_id)
     names = _names(conn, {m for m, _n in top} | nodes)
     return {
-        "campaign": campaign, "participants": len(people), "invites_sent": sent,
+        "campaign": campaign, "participants": participants, "invites_sent": sent,
         "first_number": conn.execute(
             select(members.c.number).join(fp, fp.c.member_id == members.c.id)
             .where(fp.c.campaign_id == campaign_id)
@@ -1062,20 +1072,20 @@ def report(conn: Connection, *, actor: Actor, campaign_id: int, tz: ZoneInfo
         "valid_invites": valid, "pending": counts.get("pending", 0),
         "revoked": counts.get("revoked", 0),
         "completed": completed,
-        "completion_rate": round(completed / len(people), 4) if people else 0.0,
+        "completion_rate": round(completed / participants, 4) if participants else 0.0,
         "stages": campaign["stages"],
         "rewards": {status: by_status[status]
                     for status in ("reserved", "shipped", "cancelled", "sold_out")}
         | {"claimed": claimed},
         "cost": _cost(campaign["stages"], handed, valid),
         "hours_to_complete": _hours_to_complete(spans),
-        "precision": _precision(conn, campaign_id, top, names),
-        "k_factor": k_factor(participants=len(people), invites_sent=sent,
+        "precision": _precision(conn, campaign_id, top, names, valid),
+        "k_factor": k_factor(participants=participants, invites_sent=sent,
                              valid_invites=valid),
         "top_inviters": [{"member_id": m, "name": names.get(m, ""), "valid_invites": n}
                          for m, n in top],
         "max_depth": max_depth,
-        "daily": _daily(_per_day(conn, campaign_id, tz, completions)),
+        "daily": _daily(daily),
         "tree": [_named(node, names) for node in tree],
         "tree_cut": len(nodes) >= TREE_LIMIT,
     }
@@ -1096,12 +1106,13 @@ def _named(node: dict[str, Any], names: dict[int, str]) -> dict[str, Any]:
             "brought": node["brought"], "children": [_named(k, names) for k in node["children"]]}
 
 
-def _tree(conn: Connection, campaign_id: int, people: set[int]
+def _tree(conn: Connection, campaign_id: int
           ) -> tuple[list[dict[str, Any]], int, set[int]]:
     """Who brought whom (valid invites; one inviter per invitee makes it a tree): the
     biggest branches first, breadth first, at most ``TREE_LIMIT`` nodes, each with how many
     it ``brought`` in all (the whole branch below it, shown or not); how deep it goes; the
-    members shown."""
+    members shown. Participants who brought nobody and were brought by nobody are read
+    only when the branches leave room for them (100,000 ids fetched to show none)."""
     children: dict[int, list[int]] = defaultdict(list)
     # plain integers straight from the driver: 300,000 edges through the result's row
     # processing took as long as the rest of the report
@@ -1111,7 +1122,9 @@ def _tree(conn: Connection, campaign_id: int, people: set[int]
     for inviter, invitee in edges:
         children[inviter].append(invitee)
     parent = {invitee: inviter for inviter, invitee in edges}
-    roots = sorted(m for m in people | set(children) if m not in parent)
+    roots = sorted(m for m in children if m not in parent)
+    if len(roots) < TREE_LIMIT:
+        roots += _alone(conn, campaign_id, children, parent, TREE_LIMIT - len(roots))
     # breadth first from the roots, a level at a time (each member once, loops cut)
     seen = set(roots)
     order: list[int] = []
@@ -1149,36 +1162,54 @@ def _tree(conn: Connection, campaign_id: int, people: set[int]
     return top, max(depth, 0), shown
 
 
-def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo, completions: Counter[str]
-             ) -> dict[str, Counter[str]]:
-    """The daily counts in the team's time zone, grouped in the database; ``completions``:
-    how many first completed each day."""
+def _alone(conn: Connection, campaign_id: int, children: Mapping[int, list[int]],
+           parent: Mapping[int, int], need: int) -> list[int]:
+    """Up to ``need`` participants outside every branch (nobody brought them, they brought
+    nobody), the lowest ids first: read until there are enough."""
+    found: list[int] = []
+    result = conn.execute(select(fission_participants.c.member_id).where(
+        fission_participants.c.campaign_id == campaign_id)
+        .order_by(fission_participants.c.member_id))
+    try:
+        for (member_id,) in result:
+            if member_id not in children and member_id not in parent:
+                found.append(int(member_id))
+                if len(found) >= need:
+                    break
+    finally:
+        result.close()
+    return found
+
+
+def _window(campaign: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """The span a campaign's times fall in, for the local-day expressions (exact within it;
+    read from the campaign, not from min/max over its rows, which cost a pass each)."""
+    last = max(utcnow(), campaign["ended_at"] or utcnow())
+    return campaign["created_at"] - timedelta(days=31), last + timedelta(days=31)
+
+
+def _per_day(conn: Connection, campaign_id: int, tz: ZoneInfo,
+             window: tuple[datetime, datetime]) -> tuple[dict[str, Counter[str]], Counter[str]]:
+    """The daily counts in the team's time zone, grouped in the database, and the invites
+    by status (the same pass)."""
     daily: dict[str, Counter[str]] = defaultdict(Counter)
-    mine = fission_invites.c.campaign_id == campaign_id
-    span = conn.execute(select(func.min(fission_invites.c.joined_at),
-                               func.max(fission_invites.c.valid_at)).where(mine)).one()
-    if span[0] is not None:
-        within = (span[0] - timedelta(days=1), span[1] + timedelta(days=1))
-        joined = local_date(conn, fission_invites.c.joined_at, tz, within)
-        valid = local_date(conn, fission_invites.c.valid_at, tz, within)
-        for d_join, d_valid, status, n in conn.execute(  # one pass over the invites
-                select(joined, valid, fission_invites.c.status, func.count()).where(mine)
-                .group_by(joined, valid, fission_invites.c.status)):
-            daily[str(d_join)]["joins"] += int(n)
-            if status == "valid":
-                daily[str(d_valid)]["valid"] += int(n)
+    statuses: Counter[str] = Counter()
+    joined = local_date(conn, fission_invites.c.joined_at, tz, window)
+    valid = local_date(conn, fission_invites.c.valid_at, tz, window)
+    for d_join, d_valid, status, n in conn.execute(  # one pass over the invites
+            select(joined, valid, fission_invites.c.status, func.count())
+            .where(fission_invites.c.campaign_id == campaign_id)
+            .group_by(joined, valid, fission_invites.c.status)):
+        statuses[str(status)] += int(n)
+        daily[str(d_join)]["joins"] += int(n)
+        if status == "valid":
+            daily[str(d_valid)]["valid"] += int(n)
     fp = fission_participants
-    since = conn.execute(select(func.min(fp.c.created_at), func.max(fp.c.created_at)).where(
-        fp.c.campaign_id == campaign_id)).one()
-    if since[0] is not None:
-        day = local_date(conn, fp.c.created_at, tz, (since[0] - timedelta(days=1),
-                                                    since[1] + timedelta(days=1)))
-        for d, n in conn.execute(select(day, func.count()).where(
-                fp.c.campaign_id == campaign_id).group_by(day)):
-            daily[str(d)]["participants"] += int(n)
-    for d, n in completions.items():
-        daily[d]["completions"] += n
-    return daily
+    day = local_date(conn, fp.c.created_at, tz, window)
+    for d, n in conn.execute(select(day, func.count()).where(
+            fp.c.campaign_id == campaign_id).group_by(day)):
+        daily[str(d)]["participants"] += int(n)
+    return daily, statuses
 
 
 def _raw(conn: Connection, stmt: Any) -> list[Any]:
@@ -1216,38 +1247,36 @@ PRECISION_STEPS = ("spoke", "enrolled", "deposit", "purchase")
 
 
 def _precision(conn: Connection, campaign_id: int, top: list[tuple[int, int]],
-               names: dict[int, str]) -> dict[str, Any]:
+               names: dict[int, str], every: int) -> dict[str, Any]:
     """What the valid newcomers did after joining, per inviter (the top 20 by valid invites)
     and in all, with the activity funnel's meanings: ``spoke`` in the group they joined,
     ``enrolled`` in an activity, paid a ``deposit`` (an enrolment's or an intention
     deposit), made a ``purchase`` (an order) — each after joining."""
-    valid = (select(fission_invites.c.inviter_id, fission_invites.c.invitee_id,
-                    fission_invites.c.group_id, fission_invites.c.joined_at)
-             .where(fission_invites.c.campaign_id == campaign_id,
-                    fission_invites.c.status == "valid").subquery())
+    fi = fission_invites
+    # joined straight to the invites (no subquery: SQLite built one of 300,000 rows per use)
+    mine = (fi.c.campaign_id == campaign_id) & (fi.c.status == "valid")
     did: dict[str, set[int]] = {step: set() for step in PRECISION_STEPS}
     did["spoke"].update(conn.execute(
-        select(valid.c.invitee_id).join(memberships, (memberships.c.member_id
-                                                      == valid.c.invitee_id)
-                                        & (memberships.c.group_id == valid.c.group_id))
-        .where(memberships.c.first_message_at >= valid.c.joined_at)).scalars())
+        select(fi.c.invitee_id).join(memberships, (memberships.c.member_id == fi.c.invitee_id)
+                                     & (memberships.c.group_id == fi.c.group_id))
+        .where(mine, memberships.c.first_message_at >= fi.c.joined_at)).scalars())
     for member_id, deposit in conn.execute(
-            select(valid.c.invitee_id, enrolments.c.deposit_fen)
-            .join(enrolments, enrolments.c.member_id == valid.c.invitee_id)
-            .where(enrolments.c.status == "enrolled",
-                   enrolments.c.enrolled_at >= valid.c.joined_at)):
+            select(fi.c.invitee_id, enrolments.c.deposit_fen)
+            .join(enrolments, enrolments.c.member_id == fi.c.invitee_id)
+            .where(mine, enrolments.c.status == "enrolled",
+                   enrolments.c.enrolled_at >= fi.c.joined_at)):
         did["enrolled"].add(member_id)
         if deposit > 0:
             did["deposit"].add(member_id)
     for member_id, kind in conn.execute(
-            select(valid.c.invitee_id, conversions.c.kind)
-            .join(conversions, conversions.c.member_id == valid.c.invitee_id)
-            .where(conversions.c.kind.in_(("deposit", "order")),
-                   conversions.c.occurred_at >= valid.c.joined_at)):
+            select(fi.c.invitee_id, conversions.c.kind)
+            .join(conversions, conversions.c.member_id == fi.c.invitee_id)
+            .where(mine, conversions.c.kind.in_(("deposit", "order")),
+                   conversions.c.occurred_at >= fi.c.joined_at)):
         did["deposit" if kind == "deposit" else "purchase"].add(member_id)
     brought: dict[int, list[int]] = defaultdict(list)  # the top inviters' newcomers only
-    for inviter, invitee in conn.execute(select(valid.c.inviter_id, valid.c.invitee_id).where(
-            valid.c.inviter_id.in_([m for m, _n in top]))).all():
+    for inviter, invitee in conn.execute(select(fi.c.inviter_id, fi.c.invitee_id).where(
+            mine, fi.c.inviter_id.in_([m for m, _n in top]))).all():
         brought[int(inviter)].append(int(invitee))
 
     def row(people: list[int]) -> dict[str, Any]:
@@ -1257,7 +1286,6 @@ def _precision(conn: Connection, campaign_id: int, top: list[tuple[int, int]],
                 **{f"{step}_rate": round(counts[step] / n, 4) if n else 0.0
                    for step in PRECISION_STEPS}}
 
-    every = int(conn.execute(select(func.count()).select_from(valid)).scalar_one())
     return {"all": {"valid": every, **{step: len(did[step]) for step in PRECISION_STEPS},
                     **{f"{step}_rate": round(len(did[step]) / every, 4) if every else 0.0
                        for step in PRECISION_STEPS}},

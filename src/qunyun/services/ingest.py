@@ -132,6 +132,10 @@ class IngestBatch:
     spans: dict[tuple[int, int], tuple[datetime, datetime]] = field(default_factory=dict)
     # fission campaigns' settings a credited join reads (by campaign id; None: not found)
     campaigns: dict[int, Any] = field(default_factory=dict)
+    # credited joins' invites, written together by ``flush_invites``: a run of joins (a
+    # recruiting burst) is one statement; anything but a join or a message (a leave reads
+    # the invites) writes them first, and so does the end of the batch
+    invites: list[dict[str, Any]] = field(default_factory=list)
     # the members holding a role in each group (read once per batch: staff to the rules)
     roles: dict[int, frozenset[int]] = field(default_factory=dict)
 
@@ -141,10 +145,20 @@ class IngestBatch:
         return self.roles[group_id]
 
     def flush(self, conn: Connection) -> None:
+        """Everything deferred (the end of the batch, or before what reads it)."""
+        self.flush_counts(conn)
+        self.flush_invites(conn)
+
+    def flush_counts(self, conn: Connection) -> None:
         members_service.note_seen_many(conn, self.seen)
         chat_messages.add_totals(conn, self.said)
         memberships_service.note_message_times_many(conn, self.spans)
         self.seen, self.said, self.spans = {}, Counter(), {}
+
+    def flush_invites(self, conn: Connection) -> None:
+        if self.invites:
+            fission.record_invites(conn, self.invites)
+            self.invites = []
 
     def spoke(self, member_id: int, group_id: int, at: datetime) -> None:
         first, last = self.spans.get((member_id, group_id), (at, at))
@@ -230,7 +244,9 @@ def do_ingest_event(conn: Connection, event: DomainEvent, *, config: IngestConfi
         batch.flush(conn)
         return result
     if not isinstance(event, MessagePosted):
-        batch.flush(conn)
+        batch.flush_counts(conn)
+        if not isinstance(event, MemberJoined):
+            batch.flush_invites(conn)
     inbound_id = insert_ignore(conn, inbound_events, {
         "platform": event.platform, "external_event_id": event.external_event_id,
         "event_kind": event.kind, "received_at": received_at, "occurred_at": event.occurred_at,
@@ -342,7 +358,7 @@ def _apply(conn: Connection, event: DomainEvent, inbound_id: int,
                     channel=event.channel, rejoin=touched.joins_in_group > 1, at=at,
                     received_at=received_at,
                     barred=not new and batch.barred(conn, touched.member.id, at) is not None,
-                    campaigns=batch.campaigns)
+                    campaigns=batch.campaigns, defer=batch.invites)
         case MemberLeft():
             assert touched.group_id is not None
             touched.member = member(event.member)

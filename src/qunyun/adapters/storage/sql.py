@@ -81,14 +81,19 @@ def insert_ignore_returning(conn: Connection, table: Table, rows: Sequence[dict[
 
 
 @lru_cache(maxsize=16)
+@lru_cache(maxsize=16)
 def insert_select_ignore_stmt(dialect: str, table: Table, columns: tuple[str, ...],
-                              source: Executable, conflict: tuple[str, ...]) -> Executable:
-    """``INSERT INTO table (columns) <source> ON CONFLICT DO NOTHING RETURNING id``, built
-    once (the caller keeps ``source`` and passes its parameters each time): one statement
-    where a lookup and an insert would be two."""
+                              source: Executable, conflict: tuple[str, ...],
+                              returning: bool = True) -> Executable:
+    """``INSERT INTO table (columns) <source> ON CONFLICT DO NOTHING [RETURNING id]``, built
+    once per dialect and source (the caller keeps ``source`` and passes its parameters each
+    time; built per call, the statement's cache key cost a tenth of a credited join): one
+    statement where a lookup and an insert would be two. Without ``returning`` it can be
+    executed with many parameter sets at once."""
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (dialect_insert(table).from_select(list(columns), source)  # type: ignore[arg-type]
-            .on_conflict_do_nothing(index_elements=list(conflict)).returning(table.c.id))
+    stmt = (dialect_insert(table).from_select(list(columns), source)  # type: ignore[arg-type]
+            .on_conflict_do_nothing(index_elements=list(conflict)))
+    return stmt.returning(table.c.id) if returning else stmt
 
 
 @lru_cache(maxsize=8)
