@@ -32,7 +32,7 @@ TEXT_CALLS = ("say", "translate", "_", "gettext", "fill", "N_", "Phrase", "sayin
 TEMPLATE_CALLS = ("t", "_", "gettext")  # ``t`` is also a loop variable in Python code
 ERROR_CALLS = ("ServiceError", "InvalidInput", "NotFound", "Conflict", "AccessDenied",
                "TooManyAttempts", "Refused", "InvalidValue", "SegmentError", "SettingsError",
-               "ContentError", "FissionError", "LifecycleError")
+               "ContentError", "FissionError", "LifecycleError", "PlanError")
 KEY = re.compile(r"""["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
 PREFIX = re.compile(r"""(?:f["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)\{"""
                     r"""|["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)["']\s*[~+])""")

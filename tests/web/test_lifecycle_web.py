@@ -206,3 +206,23 @@ def test_merging_small_groups_from_the_page_and_api(
 
 def client_groups(conn: Connection) -> list[dict[str, Any]]:
     return list_groups(conn, actor=SYSTEM)
+
+
+def test_the_plan_calculator_page_and_api(client: TestClient, staff: dict[str, str]) -> None:
+    csrf = login(client, staff["viewer"])  # reading only: a viewer may plan
+    page = client.get("/plans/calc")
+    assert page.status_code == 200 and 'id="plan-calc-form"' in page.text
+    back = client.get("/plans/calc", params={
+        "target_deposits": "20", "join_rate": "0.1", "deposit_rate": "0.04",
+        "staff": "5", "contacts_per_day": "120"})
+    assert back.status_code == 200 and 'id="plan-calc-result"' in back.text
+    assert "5,000" in back.text and "按目标倒推" in back.text and "history" not in back.text
+    bad = client.get("/plans/calc", params={"audience": "<b>x</b>"})
+    assert bad.status_code == 422 and "<b>x</b>" not in bad.text
+    api = client.post("/api/v1/plans/calc", headers={"x-csrf-token": csrf},
+                      json={"audience": 5000, "join_rate": 0.1, "deposit_rate": 0.04})
+    assert api.status_code == 200 and (api.json()["members"], api.json()["groups"]) == (500, 6)
+    assert client.post("/api/v1/plans/calc", headers={"x-csrf-token": csrf},
+                       json={"audience": 10, "join_rate": 5}).status_code == 422
+    assert client.post("/api/v1/plans/calc", headers={"x-csrf-token": csrf},
+                       json={}).status_code == 422

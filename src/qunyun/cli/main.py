@@ -20,6 +20,7 @@ from qunyun.cli import groups as groups_cli
 from qunyun.cli import imports as imports_cli
 from qunyun.cli import join_codes as join_codes_cli
 from qunyun.cli import outbox as outbox_cli
+from qunyun.cli import plans as plans_cli
 from qunyun.cli import playbooks as playbooks_cli
 from qunyun.cli import reports as reports_cli
 from qunyun.cli import scripts as scripts_cli
@@ -38,6 +39,7 @@ app.add_typer(telegram_cli.telegram_app, name="telegram")
 app.add_typer(entry_cli.entry_app, name="entry")
 app.add_typer(fission_cli.fission_app, name="fission")
 app.add_typer(groups_cli.groups_app, name="groups")
+app.add_typer(plans_cli.plan_app, name="plan")
 app.add_typer(join_codes_cli.join_app, name="join-codes")
 app.add_typer(users_cli.users_app, name="users")
 app.add_typer(outbox_cli.outbox_app, name="outbox")

@@ -45,6 +45,7 @@ from qunyun.web.routes import (
     members,
     ops,
     outbox,
+    plans,
     playbooks,
     scripts,
     segments,
@@ -104,7 +105,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
-                   activities, wecom, telegram, entry, fission):
+                   activities, plans, wecom, telegram, entry, fission):
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)

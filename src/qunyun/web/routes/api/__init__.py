@@ -18,6 +18,7 @@ from qunyun.web.routes.api import (
     leads,
     members,
     outbox,
+    plans,
     playbooks,
     reports,
     scripts,
@@ -35,4 +36,4 @@ from qunyun.web.routes.api import (
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
     scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram,
-    entry, fission))
+    entry, fission, plans))
