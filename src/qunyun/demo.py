@@ -36,6 +36,7 @@ from qunyun.services import (
     group_roles,
     leads,
     lifecycle,
+    plans,
     records,
     segments,
     simulation,
@@ -100,6 +101,7 @@ def load_demo(runtime: Runtime, *, seed: int = 7, now: datetime | None = None,
         _demo_content(conn, runtime, now)
         _demo_entry(conn, runtime, now)
         _demo_lifecycle(conn, runtime, now)
+        _demo_plan(conn, runtime, now)
         if with_series:
             load_series(conn, runtime, now)
     _demo_fission(runtime, now)
@@ -125,6 +127,27 @@ def _demo_lifecycle(conn: Connection, runtime: Runtime, now: datetime) -> None:
     for member_id, role in zip(people, ("presenter", "atmosphere"), strict=False):
         group_roles.do_set_role(conn, actor=SYSTEM, group_id=ids[0], member_id=member_id,
                                 role=role, now=now)
+
+
+def _demo_plan(conn: Connection, runtime: Runtime, now: datetime) -> None:
+    """Seed 000's launch as a plan over the demo's groups: a week behind, a week ahead, the
+    goal of 20 deposits spread into daily targets, its four stages — so plan versus actual
+    has real days to compare."""
+    ids = [int(g) for g in conn.execute(select(groups.c.id).where(
+        groups.c.platform == PLATFORM).order_by(groups.c.id).limit(6)).scalars()]
+    if not ids:
+        return
+    today = now.astimezone(runtime.settings.tz).date()
+    plan = plans.do_create_plan(
+        conn, actor=SYSTEM, name="三期发售计划", starts_on=today - timedelta(days=6),
+        ends_on=today + timedelta(days=7), group_ids=ids,
+        goal={"target_deposits": 20, "join_rate": 0.1, "deposit_rate": 0.04},
+        tz=runtime.settings.tz, now=now)
+    for kind, name, first, last in (("warmup", "预热", -6, -4), ("recruiting", "招募", -3, 3),
+                                    ("launch", "发售日", 4, 4), ("follow_up", "跟进", 5, 7)):
+        plans.do_add_stage(conn, actor=SYSTEM, plan_id=plan["id"], kind=kind, name=name,
+                           starts_on=today + timedelta(days=first),
+                           ends_on=today + timedelta(days=last), now=now)
 
 
 def _demo_fission(runtime: Runtime, now: datetime) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,6 +99,12 @@ def _seed(run: Run, tmp: Path) -> None:
         "at": utcnow().isoformat()}, ensure_ascii=False) for i in range(2)))
     run("ingest", str(friends))
     run("worker", "--once")  # the worker settles the invites: the stage is reached
+    today = utcnow().date()
+    run("plan", "create", "--name", "双十二发售", "--from", str(today - timedelta(days=3)),
+        "--to", str(today + timedelta(days=4)), "--groups", "1", "--target-deposits", "20")
+    for kind, first, last in (("recruiting", -3, 1), ("launch", 2, 2), ("follow_up", 3, 4)):
+        run("plan", "stage", "1", "--kind", kind, "--from", str(today + timedelta(days=first)),
+            "--to", str(today + timedelta(days=last)))
     (reward,) = json.loads(run("fission", "rewards", "1", "--json"))
     SEEDED["claim"] = json.loads(run("fission", "claim-link", str(reward["id"]),
                                      "--json"))["link"]

@@ -226,3 +226,38 @@ def test_the_plan_calculator_page_and_api(client: TestClient, staff: dict[str, s
                        json={"audience": 10, "join_rate": 5}).status_code == 422
     assert client.post("/api/v1/plans/calc", headers={"x-csrf-token": csrf},
                        json={}).status_code == 422
+
+
+def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
+                                       runtime: Runtime, staff: dict[str, str]) -> None:
+    csrf = login(client, staff["operator"])
+    h = {"x-csrf-token": csrf}
+    assert 'id="plan-create"' in client.get("/plans").text
+    made = client.post("/plans", data={"csrf_token": csrf, "name": "<b>双十二</b>",
+                                       "starts_on": "2026-12-08", "ends_on": "2026-12-14",
+                                       "target_deposits": "20", "margin": "20"})
+    assert made.status_code == 303
+    plan_url = made.headers["location"]
+    plan_id = int(plan_url.rsplit("/", 1)[1])
+    staged = client.post(f"{plan_url}/stages", data={
+        "csrf_token": csrf, "kind": "recruiting", "name": "招募",
+        "starts_on": "2026-12-08", "ends_on": "2026-12-11"})
+    assert staged.status_code == 303
+    page = client.get(plan_url)
+    assert page.status_code == 200 and "<b>双十二</b>" not in page.text
+    assert 'class="gantt-bar stage-recruiting"' in page.text and 'id="plan-days"' in page.text
+    shown = page.text.replace("stage-recruiting", "").replace('value="recruiting"', "")
+    assert "招募" in shown and "recruiting" not in shown
+    before = snapshot(conn)
+    outside = client.post(f"/api/v1/plans/{plan_id}/stages", headers=h, json={
+        "kind": "launch", "starts_on": "2026-12-20", "ends_on": "2026-12-21"})
+    assert outside.status_code == 422 and "2026-12-08" in outside.json()["message"]
+    assert client.post("/api/v1/plans", headers=h, json={
+        "name": "x", "starts_on": "2026-12-09", "ends_on": "2026-12-01"}).status_code == 422
+    assert snapshot(conn) == before
+    spread = client.post(f"/api/v1/plans/{plan_id}/targets", headers=h,
+                         json={"metric": "active", "total": 70})
+    assert spread.status_code == 200 and spread.json()["target_totals"]["active"] == 70
+    actual = client.get(f"/api/v1/plans/{plan_id}/actual").json()
+    assert len(actual["days"]) == 7 and actual["totals"]["joined"]["target"] == 500
+    assert client.get("/api/v1/plans/999999").status_code == 404

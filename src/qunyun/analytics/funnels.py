@@ -118,34 +118,60 @@ def funnel(conn: Connection, *, tz: ZoneInfo, activity: Mapping[str, Any],
 
 def _daily(conn: Connection, activity: Mapping[str, Any], tz: ZoneInfo, start: datetime,
            end: datetime) -> list[dict[str, Any]]:
-    """Per team-local day: members who joined the groups, distinct speakers, enrolments."""
-    gids = activity["group_ids"]
+    return daily_counts(conn, tz=tz, group_ids=activity["group_ids"],
+                        activity_id=activity["id"], start=start, end=end)
+
+
+def daily_counts(conn: Connection, *, tz: ZoneInfo, group_ids: list[int],
+                 activity_id: int | None, start: datetime, end: datetime
+                 ) -> list[dict[str, Any]]:
+    """Per team-local day in ``[start, end)``: members who joined the groups (``new``),
+    distinct speakers (``active``), and for the activity its enrolments, members who paid a
+    deposit (an enrolment's or an intention deposit) and members who bought — every day
+    present, a day without data as zeros."""
     series: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    if gids:
+    if group_ids:
         day = local_day(conn, memberships.c.joined_at, tz, (start, end)).label("d")
         for d, n in conn.execute(select(day, func.count(func.distinct(memberships.c.member_id)))
-                                 .where(memberships.c.group_id.in_(gids),
+                                 .where(memberships.c.group_id.in_(group_ids),
                                         memberships.c.joined_at >= start,
                                         memberships.c.joined_at < end).group_by(day)):
             series[str(d)]["new"] = int(n)
         day = local_day(conn, messages.c.sent_at, tz, (start, end)).label("d")
         for d, n in conn.execute(select(day, func.count(func.distinct(messages.c.member_id)))
-                                 .where(messages.c.group_id.in_(gids),
+                                 .where(messages.c.group_id.in_(group_ids),
                                         messages.c.sent_at >= start, messages.c.sent_at < end,
                                         messages.c.member_id.is_not(None)).group_by(day)):
             series[str(d)]["active"] = int(n)
-    day = local_day(conn, enrolments.c.enrolled_at, tz, (start, end)).label("d")
-    for d, n in conn.execute(select(day, func.count()).where(
-            enrolments.c.activity_id == activity["id"], enrolments.c.status == "enrolled",
-            enrolments.c.enrolled_at >= start, enrolments.c.enrolled_at < end).group_by(day)):
-        series[str(d)]["enrolled"] = int(n)
+    if activity_id is not None:
+        day = local_day(conn, enrolments.c.enrolled_at, tz, (start, end)).label("d")
+        paid: dict[str, set[int]] = defaultdict(set)
+        for d, member_id, deposit in conn.execute(select(
+                day, enrolments.c.member_id, enrolments.c.deposit_fen).where(
+                enrolments.c.activity_id == activity_id, enrolments.c.status == "enrolled",
+                enrolments.c.enrolled_at >= start, enrolments.c.enrolled_at < end)):
+            series[str(d)]["enrolled"] += 1
+            if deposit > 0:
+                paid[str(d)].add(int(member_id))
+        bought: dict[str, set[int]] = defaultdict(set)
+        day = local_day(conn, conversions.c.occurred_at, tz, (start, end)).label("d")
+        for d, member_id, kind in conn.execute(select(
+                day, conversions.c.member_id, conversions.c.kind).where(
+                conversions.c.activity_id == activity_id, conversions.c.member_id.is_not(None),
+                conversions.c.kind.in_(("deposit", "order")),
+                conversions.c.occurred_at >= start, conversions.c.occurred_at < end)):
+            (paid if kind == "deposit" else bought)[str(d)].add(int(member_id))
+        for d, who in paid.items():
+            series[d]["deposit"] = len(who)
+        for d, who in bought.items():
+            series[d]["purchase"] = len(who)
     out = []
     first = start.astimezone(tz).date()
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
     cur: date = first
     while cur <= last:
         v = series.get(cur.isoformat(), {})
-        out.append({"day": cur.isoformat(), "new": v.get("new", 0),
-                    "active": v.get("active", 0), "enrolled": v.get("enrolled", 0)})
+        out.append({"day": cur.isoformat(), **{k: v.get(k, 0) for k in (
+            "new", "active", "enrolled", "deposit", "purchase")}})
         cur += timedelta(days=1)
     return out

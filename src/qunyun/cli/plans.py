@@ -5,14 +5,17 @@ team's past activities, else from the seed's defaults, and the answer says which
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from qunyun.cli.common import AsOpt, JsonOpt, console, emit_json, say, session
-from qunyun.services import planning
+from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
+from qunyun.domain.planning import METRICS
+from qunyun.services import planning, plans
 
-plan_app = typer.Typer(help="Campaign planning: the goal calculator", no_args_is_help=True)
+plan_app = typer.Typer(help="Campaign planning: the goal calculator, plans, plan versus actual",
+                       no_args_is_help=True)
 
 Num = Annotated[int | None, typer.Option()]
 Rate = Annotated[float | None, typer.Option(help="0–1; default: the team's history or the "
@@ -54,3 +57,144 @@ def plan_calc(
                           value=f"{rate['value']:.1%}",
                           source=say(f"plan.source.{rate['source']}")),
                       highlight=False, markup=False)
+
+
+def _goal(target_deposits: int | None, audience: int | None, join_rate: float | None,
+          deposit_rate: float | None, purchase_rate: float | None) -> dict[str, Any] | None:
+    values = {k: v for k, v in {"target_deposits": target_deposits, "audience": audience,
+                                "join_rate": join_rate, "deposit_rate": deposit_rate,
+                                "purchase_rate": purchase_rate}.items() if v is not None}
+    return values if ("target_deposits" in values or "audience" in values) else None
+
+
+@plan_app.command("create")
+def plan_create(
+        name: Annotated[str, typer.Option("--name")],
+        starts_on: Annotated[str, typer.Option("--from", help="First day, 2026-12-01")],
+        ends_on: Annotated[str, typer.Option("--to", help="Last day")],
+        activity: Annotated[str | None, typer.Option(
+            help="The activity whose enrolments and sales count (id or code)")] = None,
+        groups: Annotated[str, typer.Option(help="Group ids, 1,2,3 (default: the "
+                                                 "activity's)")] = "",
+        target_deposits: Annotated[int | None, typer.Option("--target-deposits")] = None,
+        audience: Annotated[int | None, typer.Option()] = None,
+        join_rate: Rate = None, deposit_rate: Rate = None, purchase_rate: Rate = None,
+        margin: Annotated[float, typer.Option(
+            help="A finished day this far under target is flagged (0.2 = 20 %)")] = 0.2,
+        as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A plan; with a goal (--target-deposits or --audience) the daily targets for joins,
+    deposits and purchases are spread over its days."""
+    ids = [int(g) for g in groups.replace("，", ",").split(",") if g.strip().isdigit()]
+    with session(as_user, write=True) as (rt, conn, actor):
+        plan = plans.do_create_plan(
+            conn, actor=actor, name=name, starts_on=starts_on, ends_on=ends_on,
+            activity=activity, group_ids=ids,
+            goal=_goal(target_deposits, audience, join_rate, deposit_rate, purchase_rate),
+            margin=margin, tz=rt.settings.tz, now=rt.now())
+    done(as_json, plan, say("plan {id} {name} created", id=plan["id"], name=plan["name"]))
+
+
+@plan_app.command("list")
+def plan_list(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    with session(as_user, write=False) as (_rt, conn, actor):
+        rows = plans.list_plans(conn, actor=actor)
+    if as_json:
+        emit_json(rows)
+        return
+    for p in rows:
+        console.print(f"#{p['id']} {p['name']}  {p['starts_on']} → {p['ends_on']}",
+                      highlight=False, markup=False)
+
+
+@plan_app.command("show")
+def plan_show(plan: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A plan: dates, stages, target totals."""
+    with session(as_user, write=False) as (_rt, conn, actor):
+        row = plans.access_plan(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan))
+    if as_json:
+        emit_json(row)
+        return
+    console.print(f"#{row['id']} {row['name']}  {row['starts_on']} → {row['ends_on']}",
+                  highlight=False, markup=False)
+    for s in row["stages"]:
+        kind = say(f"plan.stage.{s['kind']}")
+        console.print(f"  {kind} {s['name']}  {s['starts_on']} → {s['ends_on']}",
+                      highlight=False, markup=False)
+    for metric, total in row["target_totals"].items():
+        if total:
+            console.print(f"  {say(f'plan.metric.{metric}')}: {total:,}", highlight=False)
+
+
+@plan_app.command("edit")
+def plan_edit(plan: str,
+              name: Annotated[str | None, typer.Option("--name")] = None,
+              starts_on: Annotated[str | None, typer.Option("--from")] = None,
+              ends_on: Annotated[str | None, typer.Option("--to")] = None,
+              margin: Annotated[float | None, typer.Option()] = None,
+              activity: Annotated[str | None, typer.Option()] = None,
+              as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    changes = {k: v for k, v in {"name": name, "starts_on": starts_on, "ends_on": ends_on,
+                                 "margin": margin, "activity": activity}.items()
+               if v is not None}
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = plans.do_edit_plan(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), changes=changes, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("stage")
+def plan_stage(plan: str,
+               kind: Annotated[str, typer.Option(
+                   help="warmup, recruiting, launch, follow_up, other")],
+               starts_on: Annotated[str, typer.Option("--from")],
+               ends_on: Annotated[str, typer.Option("--to")],
+               name: Annotated[str, typer.Option("--name")] = "",
+               as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Add a stage (a bar on the plan's timeline)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = plans.do_add_stage(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), kind=kind, name=name, starts_on=starts_on,
+            ends_on=ends_on, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("target")
+def plan_target(plan: str,
+                metric: Annotated[str, typer.Option(
+                    help="joined, active, enrolled, deposit, purchase")],
+                total: Annotated[int | None, typer.Option(
+                    help="Spread over --from..--to (the plan's days by default)")] = None,
+                day: Annotated[str | None, typer.Option(help="One day, with --value")] = None,
+                value: Annotated[int | None, typer.Option()] = None,
+                starts_on: Annotated[str | None, typer.Option("--from")] = None,
+                ends_on: Annotated[str | None, typer.Option("--to")] = None,
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Set a metric's daily targets."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = plans.do_set_targets(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), metric=metric, total=total, value=value, day=day,
+            starts_on=starts_on, ends_on=ends_on, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("actual")
+def plan_actual(plan: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Plan versus actual per day; the short days marked."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        report = plans.plan_actual(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), tz=rt.settings.tz, now=rt.now())
+    if as_json:
+        emit_json(report)
+        return
+    table = Table(say("plan.day"), *(say(f"plan.metric.{m}") for m in METRICS))
+    for d in report["days"]:
+        cells = []
+        for m in METRICS:
+            cell = d[m]
+            text = f"{cell['actual']}" + (f"/{cell['target']}" if cell["target"] is not None
+                                          else "")
+            cells.append(("⚠ " if cell["short"] else "") + text)
+        table.add_row(d["day"], *cells)
+    console.print(table, highlight=False)
+    console.print(say("plan.short_days", n=len(report["short"])), highlight=False)

@@ -151,3 +151,42 @@ def calculate(inputs: Inputs) -> Plan:
 
 __all__ = ["DEFAULTS", "DEFAULT_CAPACITY", "RATES", "Inputs", "Plan", "PlanError", "Rate",
            "calculate", "check"]
+
+
+# --- plans: stages, daily targets, plan versus actual ------------------------------------
+
+STAGE_KINDS = ("warmup", "recruiting", "launch", "follow_up", "other")
+METRICS = ("joined", "active", "enrolled", "deposit", "purchase")
+
+
+def spread(total: int, days: list[str]) -> dict[str, int]:
+    """``total`` over ``days`` as evenly as whole numbers go, the earlier days taking the
+    remainder (500 over 3 days: 167, 167, 166)."""
+    if not days:
+        return {}
+    share, rest = divmod(max(0, total), len(days))
+    return {d: share + (1 if i < rest else 0) for i, d in enumerate(days)}
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    day: str
+    metric: str
+    target: int | None
+    actual: int
+    short: bool  # a finished day under its target by more than the plan's margin
+
+
+def compare(targets: dict[tuple[str, str], int], actual: dict[tuple[str, str], int],
+            days: list[str], today: str, margin: float) -> list[DayResult]:
+    """Plan versus actual per day and metric; a day counts as short only once it is over
+    (before ``today``) and its actual is under target × (1 − margin)."""
+    out = []
+    for day in days:
+        for metric in METRICS:
+            target = targets.get((day, metric))
+            got = actual.get((day, metric), 0)
+            short = (target is not None and day < today
+                     and got < target * (1 - margin))
+            out.append(DayResult(day, metric, target, got, short))
+    return out

@@ -1046,6 +1046,44 @@ platform_tags = Table(
 
 # Requests to join a group whose admins approve newcomers (Telegram's join requests) and
 # what the entry gate or a person decided; written only by services/entry.py.
+# campaign plans (F28/F29): the plan, its stages (the Gantt's bars), its daily targets
+plans = Table(
+    "plans",
+    metadata,
+    _id(),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("activity_id", Id, ForeignKey("activities.id")),  # enrolments and sales from it
+    Column("group_ids", JSON, nullable=False),  # joins and talk from these (else the activity's)
+    Column("starts_on", String(10), nullable=False),
+    Column("ends_on", String(10), nullable=False),
+    Column("goal", JSON, nullable=False),  # the calculator's inputs and answer
+    Column("margin", Float, nullable=False),  # a day this far under target is flagged
+    Column("created_by", String(128), nullable=False),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+plan_stages = Table(
+    "plan_stages",
+    metadata,
+    _id(),
+    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # warmup recruiting launch follow_up other
+    Column("name", String(128), nullable=False),
+    Column("starts_on", String(10), nullable=False),
+    Column("ends_on", String(10), nullable=False),
+    Index("ix_plan_stages_plan", "plan_id"),
+)
+
+plan_targets = Table(
+    "plan_targets",
+    metadata,
+    Column("plan_id", Id, ForeignKey("plans.id"), primary_key=True, autoincrement=False),
+    Column("day", String(10), primary_key=True),
+    Column("metric", String(16), primary_key=True),  # joined active enrolled deposit purchase
+    Column("value", Integer, nullable=False),
+)
+
 # merging small groups into a target (F10): the merge, and each member's move
 group_merges = Table(
     "group_merges",

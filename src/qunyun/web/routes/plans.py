@@ -1,14 +1,18 @@
-"""Campaign planning's pages: the goal calculator (a GET form — nothing is stored)."""
+"""Campaign planning's pages: the goal calculator (a GET form — nothing is stored), the
+plans, and a plan's timeline with plan versus actual."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
+from qunyun.domain.planning import METRICS, STAGE_KINDS
 from qunyun.domain.staff import Permission
-from qunyun.services import planning
+from qunyun.services import planning, plans
+from qunyun.services.activities import list_activities
 from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
 
@@ -36,3 +40,88 @@ def calc_page(request: Request, actor: CurrentActor, conn: ReadConn,
     return render(request, "plan_calc.html", {"asked": asked, "plan": plan,
                                               "problem": problem},
                   status_code=422 if problem else 200)
+
+
+@router.get("/plans")
+@access(Permission.VIEW)
+def plans_page(request: Request, actor: CurrentActor, conn: ReadConn) -> Response:
+    return render(request, "plans.html", {
+        "plans": plans.list_plans(conn, actor=actor),
+        "activities": list_activities(conn, actor=actor)})
+
+
+@router.post("/plans")
+@access(Permission.OPERATE)
+async def plans_create(request: Request, actor: CurrentActor, runtime: RuntimeDep
+                       ) -> Response:
+    form = await request.form()
+    goal = {k: str(form.get(k) or "").strip()[:20] for k in (
+        "target_deposits", "audience", "join_rate", "deposit_rate", "purchase_rate")}
+    goal = {k: v for k, v in goal.items() if v}
+    with runtime.uow.write() as conn:
+        plan = plans.do_create_plan(
+            conn, actor=actor, name=str(form.get("name") or ""),
+            starts_on=str(form.get("starts_on") or ""), ends_on=str(form.get("ends_on") or ""),
+            activity=str(form.get("activity") or "") or None,
+            goal=goal if ("target_deposits" in goal or "audience" in goal) else None,
+            margin=_margin(str(form.get("margin") or "20")), tz=runtime.settings.tz,
+            now=runtime.now())
+    return RedirectResponse(f"/plans/{plan['id']}", status_code=303)
+
+
+def _margin(text: str) -> float:
+    try:
+        return float(text) / 100
+    except ValueError:
+        raise InvalidInput("margin: a percentage") from None
+
+
+@router.get("/plans/{plan_id}")
+@access(Permission.VIEW)
+def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadConn,
+              runtime: RuntimeDep) -> Response:
+    """The plan: its stages as a timeline, plan versus actual per day, the short days."""
+    report = plans.plan_actual(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
+                               now=runtime.now())
+    plan = report["plan"]
+    first = date.fromisoformat(plan["starts_on"])
+
+    def offset(day: str) -> int:
+        return (date.fromisoformat(day) - first).days
+
+    bars = [{**s, "left": round(offset(s["starts_on"]) / plan["days"] * 100, 2),
+             "width": round((offset(s["ends_on"]) - offset(s["starts_on"]) + 1)
+                            / plan["days"] * 100, 2)} for s in plan["stages"]]
+    top = max([1] + [max(d["joined"]["actual"], d["joined"]["target"] or 0)
+                     for d in report["days"]])
+    return render(request, "plan.html", {"r": report, "p": plan, "bars": bars, "top": top,
+                                         "kinds": STAGE_KINDS, "metrics": METRICS})
+
+
+@router.post("/plans/{plan_id}/stages")
+@access(Permission.OPERATE)
+async def plan_stage(request: Request, plan_id: int, actor: CurrentActor,
+                     runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        plans.do_add_stage(conn, actor=actor, plan_id=plan_id,
+                           kind=str(form.get("kind") or ""), name=str(form.get("name") or ""),
+                           starts_on=str(form.get("starts_on") or ""),
+                           ends_on=str(form.get("ends_on") or ""), now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-gantt", status_code=303)
+
+
+@router.post("/plans/{plan_id}/targets")
+@access(Permission.OPERATE)
+async def plan_targets(request: Request, plan_id: int, actor: CurrentActor,
+                       runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    total = str(form.get("total") or "").strip()
+    if not total.isdigit() or len(total) > 9:
+        raise InvalidInput("total: a whole number")
+    with runtime.uow.write() as conn:
+        plans.do_set_targets(conn, actor=actor, plan_id=plan_id,
+                             metric=str(form.get("metric") or ""), total=int(total),
+                             starts_on=str(form.get("starts_on") or "") or None,
+                             ends_on=str(form.get("ends_on") or "") or None, now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-actual", status_code=303)

@@ -1,4 +1,5 @@
-"""Campaign planning over the API: the goal calculator (read-only)."""
+"""Campaign planning over the API: the goal calculator (read-only), plans with their stages
+and daily targets, plan versus actual."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from qunyun.domain.staff import Permission
-from qunyun.services import planning
+from qunyun.services import planning, plans
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
@@ -41,3 +42,118 @@ def calc(body: Calc, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep
     value and source (``given``, ``history``, ``default``)."""
     return planning.do_calculate(conn, actor=actor, values=body.model_dump(),
                                  tz=runtime.settings.tz, now=runtime.now())
+
+
+class PlanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    starts_on: str = Field(max_length=10)
+    ends_on: str = Field(max_length=10)
+    activity: int | str | None = None
+    group_ids: list[int] = Field(default_factory=list, max_length=500)
+    goal: Calc | None = None  # the calculator's inputs: targets spread over the days
+    margin: float = Field(0.2, ge=0, lt=1)
+
+
+class PlanEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=128)
+    starts_on: str | None = Field(None, max_length=10)
+    ends_on: str | None = Field(None, max_length=10)
+    activity: int | str | None = None
+    group_ids: list[int] | None = Field(None, max_length=500)
+    margin: float | None = Field(None, ge=0, lt=1)
+
+
+class StageAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(max_length=16)
+    name: str = Field("", max_length=128)
+    starts_on: str = Field(max_length=10)
+    ends_on: str = Field(max_length=10)
+
+
+class Targets(BaseModel):
+    """A ``total`` spread over ``starts_on``..``ends_on`` (the plan's days by default), or
+    one ``day``'s ``value``."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(max_length=16)
+    total: int | None = Field(None, ge=0, le=100_000_000)
+    value: int | None = Field(None, ge=0, le=100_000_000)
+    day: str | None = Field(None, max_length=10)
+    starts_on: str | None = Field(None, max_length=10)
+    ends_on: str | None = Field(None, max_length=10)
+
+
+@router.get("/plans")
+@access(Permission.VIEW)
+def plans_list(actor: CurrentActor, conn: ReadConn) -> list[dict[str, Any]]:
+    return plans.list_plans(conn, actor=actor)
+
+
+@router.post("/plans", status_code=201)
+@access(Permission.OPERATE)
+def plans_create(body: PlanCreate, actor: CurrentActor, runtime: RuntimeDep
+                 ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_create_plan(
+            conn, actor=actor, name=body.name, starts_on=body.starts_on,
+            ends_on=body.ends_on, activity=body.activity, group_ids=body.group_ids,
+            goal=body.goal.model_dump(exclude_none=True) if body.goal else None,
+            margin=body.margin, tz=runtime.settings.tz, now=runtime.now())
+
+
+@router.get("/plans/{plan_id}")
+@access(Permission.VIEW)
+def plans_get(plan_id: int, actor: CurrentActor, conn: ReadConn) -> dict[str, Any]:
+    return plans.access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+@router.patch("/plans/{plan_id}")
+@access(Permission.OPERATE)
+def plans_edit(plan_id: int, body: PlanEdit, actor: CurrentActor, runtime: RuntimeDep
+               ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_edit_plan(conn, actor=actor, plan_id=plan_id,
+                                  changes=body.model_dump(exclude_unset=True),
+                                  now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/stages", status_code=201)
+@access(Permission.OPERATE)
+def plans_stage(plan_id: int, body: StageAdd, actor: CurrentActor, runtime: RuntimeDep
+                ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_add_stage(conn, actor=actor, plan_id=plan_id, kind=body.kind,
+                                  name=body.name, starts_on=body.starts_on,
+                                  ends_on=body.ends_on, now=runtime.now())
+
+
+@router.delete("/plans/{plan_id}/stages/{stage_id}")
+@access(Permission.OPERATE)
+def plans_stage_remove(plan_id: int, stage_id: int, actor: CurrentActor,
+                       runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_remove_stage(conn, actor=actor, plan_id=plan_id, stage_id=stage_id,
+                                     now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/targets")
+@access(Permission.OPERATE)
+def plans_targets(plan_id: int, body: Targets, actor: CurrentActor, runtime: RuntimeDep
+                  ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_set_targets(conn, actor=actor, plan_id=plan_id, metric=body.metric,
+                                    total=body.total, value=body.value, day=body.day,
+                                    starts_on=body.starts_on, ends_on=body.ends_on,
+                                    now=runtime.now())
+
+
+@router.get("/plans/{plan_id}/actual")
+@access(Permission.VIEW)
+def plans_actual(plan_id: int, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep
+                 ) -> dict[str, Any]:
+    """Plan versus actual per day and metric, totals per metric and stage, short days."""
+    return plans.plan_actual(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
+                             now=runtime.now())

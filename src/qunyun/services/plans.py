@@ -1,0 +1,310 @@
+"""Campaign plans (F28/F29): the one writer of ``plans``, ``plan_stages`` and
+``plan_targets``.
+
+A plan runs from one date to another over groups (its own, or its activity's), with the
+calculator's goal, stages with dates (warm-up, recruiting, launch, follow-up — the Gantt's
+bars) and daily targets per metric (joined, active, enrolled, deposit, purchase). Plan
+versus actual reads what qunyun already collects — joins and talk in the groups, the
+activity's enrolments, deposits and orders — per team-local day; a finished day under its
+target by more than the plan's margin is flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, delete, select, update
+
+from qunyun.adapters.storage.tables import groups, plan_stages, plan_targets, plans
+from qunyun.analytics.funnels import daily_counts
+from qunyun.domain.planning import METRICS, STAGE_KINDS, compare, spread
+from qunyun.domain.staff import Permission
+from qunyun.i18n import Terms
+from qunyun.services import audit, planning
+from qunyun.services.activities import access_activity
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
+from qunyun.services.users import Actor
+
+MAX_DAYS = 366
+# where each metric's total goes when a goal sets the targets: joins over the recruiting
+# stage (else the whole plan), money over the whole plan
+GOAL_METRICS = {"joined": "members", "deposit": "deposits", "purchase": "purchases"}
+
+
+def _day(value: Any, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise InvalidInput("{field}: a date like 2026-12-01", field=field) from None
+
+
+def _days(first: date, last: date) -> list[str]:
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def _span(starts_on: Any, ends_on: Any) -> tuple[date, date]:
+    first, last = _day(starts_on, "from"), _day(ends_on, "to")
+    if last < first:
+        raise InvalidInput("to: not before from")
+    if (last - first).days >= MAX_DAYS:
+        raise InvalidInput("to: a plan spans at most {n} days", n=MAX_DAYS)
+    return first, last
+
+
+def _row(conn: Connection, plan_id: int) -> dict[str, Any]:
+    row = conn.execute(select(plans).where(plans.c.id == plan_id)).mappings().first()
+    if row is None:
+        raise NotFound("plan {plan_id} not found", plan_id=plan_id)
+    return dict(row)
+
+
+def find_plan(conn: Connection, *, actor: Actor, ref: int | str) -> int:
+    """A plan by id or name."""
+    actor.require(Permission.VIEW)
+    text = str(ref).strip()
+    if text.isdigit() and len(text) < 19:
+        return int(_row(conn, int(text))["id"])
+    found = conn.execute(select(plans.c.id).where(plans.c.name == text)).scalar()
+    if found is None:
+        raise NotFound("plan {ref!r} not found", ref=text)
+    return int(found)
+
+
+def _check_groups(conn: Connection, group_ids: Sequence[int]) -> list[int]:
+    ids = sorted({int(g) for g in group_ids})
+    if any(not 1 <= g <= 2**62 for g in ids):
+        raise InvalidInput("groups: not a group")
+    known = set(conn.execute(select(groups.c.id).where(groups.c.id.in_(ids))).scalars())
+    if missing := [g for g in ids if g not in known]:
+        raise NotFound("group {group_id} not found", group_id=missing[0])
+    return ids
+
+
+def do_create_plan(conn: Connection, *, actor: Actor, name: str, starts_on: Any,
+                   ends_on: Any, activity: int | str | None = None,
+                   group_ids: Sequence[int] = (), goal: Mapping[str, Any] | None = None,
+                   margin: float = 0.2, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """A plan; with ``goal`` (the calculator's inputs) its answer is kept and the daily
+    targets for joins, deposits and purchases are spread over the plan's days."""
+    actor.require(Permission.OPERATE)
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("name: 1–128 characters")
+    if conn.execute(select(plans.c.id).where(plans.c.name == name)).first():
+        raise Conflict("a plan named {name!r} exists", name=name)
+    first, last = _span(starts_on, ends_on)
+    if not 0 <= margin < 1:
+        raise InvalidInput("margin: from 0 to under 1")
+    activity_id = (int(access_activity(conn, actor=actor, ref=activity)["id"])
+                   if activity not in (None, "") else None)
+    ids = _check_groups(conn, group_ids)
+    answer = (planning.do_calculate(conn, actor=actor, values=goal, tz=tz, now=now)
+              if goal else None)
+    plan_id = int(conn.execute(plans.insert().values(
+        name=name, activity_id=activity_id, group_ids=ids, starts_on=first.isoformat(),
+        ends_on=last.isoformat(),
+        goal={"inputs": dict(goal), "answer": answer} if goal else {}, margin=margin,
+        created_by=actor.label, created_at=now, updated_at=now)
+        .returning(plans.c.id)).scalar_one())
+    if answer is not None:
+        days = _days(first, last)
+        for metric, key in GOAL_METRICS.items():
+            _put_targets(conn, plan_id, metric, spread(int(answer[key]), days))
+    audit.record(conn, actor=actor.label, action="plan.create", object_type="plan",
+                 object_id=plan_id, detail={"name": name})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_edit_plan(conn: Connection, *, actor: Actor, plan_id: int,
+                 changes: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Rename, move the dates (targets outside them go), change the margin, the activity
+    or the groups."""
+    actor.require(Permission.OPERATE)
+    plan = _row(conn, plan_id)
+    allowed = {"name", "starts_on", "ends_on", "margin", "activity", "group_ids"}
+    if unknown := set(changes) - allowed:
+        raise InvalidInput("unknown fields: {unknown}", unknown=", ".join(sorted(unknown)))
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not name or len(name) > 128:
+            raise InvalidInput("name: 1–128 characters")
+        if name != plan["name"] and conn.execute(
+                select(plans.c.id).where(plans.c.name == name)).first():
+            raise Conflict("a plan named {name!r} exists", name=name)
+        values["name"] = name
+    if "starts_on" in changes or "ends_on" in changes:
+        first, last = _span(changes.get("starts_on", plan["starts_on"]),
+                            changes.get("ends_on", plan["ends_on"]))
+        values.update(starts_on=first.isoformat(), ends_on=last.isoformat())
+        conn.execute(delete(plan_targets).where(
+            plan_targets.c.plan_id == plan_id,
+            (plan_targets.c.day < first.isoformat()) | (plan_targets.c.day > last.isoformat())))
+    if "margin" in changes:
+        margin = float(changes["margin"])
+        if not 0 <= margin < 1:
+            raise InvalidInput("margin: from 0 to under 1")
+        values["margin"] = margin
+    if "activity" in changes:
+        ref = changes["activity"]
+        values["activity_id"] = (int(access_activity(conn, actor=actor, ref=ref)["id"])
+                                 if ref not in (None, "") else None)
+    if "group_ids" in changes:
+        values["group_ids"] = _check_groups(conn, changes["group_ids"] or [])
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(**values, updated_at=now))
+    audit.record(conn, actor=actor.label, action="plan.edit", object_type="plan",
+                 object_id=plan_id, detail={k: str(v) for k, v in changes.items()})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_add_stage(conn: Connection, *, actor: Actor, plan_id: int, kind: str, name: str,
+                 starts_on: Any, ends_on: Any, now: datetime) -> dict[str, Any]:
+    """A stage with its dates, inside the plan's."""
+    actor.require(Permission.OPERATE)
+    plan = _row(conn, plan_id)
+    if kind not in STAGE_KINDS:
+        raise InvalidInput("kind: one of {choices}", choices=Terms("plan.stage", STAGE_KINDS))
+    name = name.strip()
+    if len(name) > 128:
+        raise InvalidInput("name: 1–128 characters")
+    first, last = _span(starts_on, ends_on)
+    if first.isoformat() < plan["starts_on"] or last.isoformat() > plan["ends_on"]:
+        raise InvalidInput("from, to: inside the plan ({first} to {last})",
+                           first=plan["starts_on"], last=plan["ends_on"])
+    stage_id = int(conn.execute(plan_stages.insert().values(
+        plan_id=plan_id, kind=kind, name=name, starts_on=first.isoformat(),
+        ends_on=last.isoformat()).returning(plan_stages.c.id)).scalar_one())
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(updated_at=now))
+    audit.record(conn, actor=actor.label, action="plan.stage", object_type="plan",
+                 object_id=plan_id, detail={"stage": stage_id, "kind": kind})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_remove_stage(conn: Connection, *, actor: Actor, plan_id: int, stage_id: int,
+                    now: datetime) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    _row(conn, plan_id)
+    gone = conn.execute(delete(plan_stages).where(plan_stages.c.id == stage_id,
+                                                  plan_stages.c.plan_id == plan_id)).rowcount
+    if not gone:
+        raise NotFound("stage {stage_id} not found", stage_id=stage_id)
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(updated_at=now))
+    audit.record(conn, actor=actor.label, action="plan.stage_remove", object_type="plan",
+                 object_id=plan_id, detail={"stage": stage_id})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def _put_targets(conn: Connection, plan_id: int, metric: str, values: Mapping[str, int]
+                 ) -> None:
+    conn.execute(delete(plan_targets).where(plan_targets.c.plan_id == plan_id,
+                                            plan_targets.c.metric == metric,
+                                            plan_targets.c.day.in_(list(values))))
+    if values:  # those days' old targets went just above
+        conn.execute(plan_targets.insert(), [
+            {"plan_id": plan_id, "day": day, "metric": metric, "value": int(value)}
+            for day, value in values.items()])
+
+
+def do_set_targets(conn: Connection, *, actor: Actor, plan_id: int, metric: str,
+                   total: int | None = None, value: int | None = None,
+                   day: Any = None, starts_on: Any = None, ends_on: Any = None,
+                   now: datetime) -> dict[str, Any]:
+    """A metric's targets: ``total`` spread over a range of days (the plan's by default),
+    or one ``day``'s ``value``."""
+    actor.require(Permission.OPERATE)
+    plan = _row(conn, plan_id)
+    if metric not in METRICS:
+        raise InvalidInput("metric: one of {choices}", choices=Terms("plan.metric", METRICS))
+    if (total is None) == (value is None):
+        raise InvalidInput("give a total to spread, or one day's value")
+    number = total if total is not None else value
+    assert number is not None
+    if not 0 <= number <= 100_000_000:
+        raise InvalidInput("value: from 0 to 100000000")
+    if value is not None:
+        if day is None:
+            raise InvalidInput("day: which day the value is for")
+        first = last = _day(day, "day")
+    else:
+        first, last = _span(starts_on or plan["starts_on"], ends_on or plan["ends_on"])
+    if first.isoformat() < plan["starts_on"] or last.isoformat() > plan["ends_on"]:
+        raise InvalidInput("from, to: inside the plan ({first} to {last})",
+                           first=plan["starts_on"], last=plan["ends_on"])
+    days = _days(first, last)
+    _put_targets(conn, plan_id, metric, spread(number, days) if total is not None
+                 else {days[0]: number})
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(updated_at=now))
+    audit.record(conn, actor=actor.label, action="plan.targets", object_type="plan",
+                 object_id=plan_id, detail={"metric": metric, "total": total, "value": value,
+                                            "from": days[0], "to": days[-1]})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def access_plan(conn: Connection, *, actor: Actor, plan_id: int) -> dict[str, Any]:
+    """The plan with its stages (in date order) and each metric's target total."""
+    actor.require(Permission.VIEW)
+    plan = _row(conn, plan_id)
+    plan["stages"] = [dict(r) for r in conn.execute(select(plan_stages).where(
+        plan_stages.c.plan_id == plan_id).order_by(plan_stages.c.starts_on,
+                                                   plan_stages.c.id)).mappings()]
+    totals = dict.fromkeys(METRICS, 0)
+    for metric, value in conn.execute(select(plan_targets.c.metric, plan_targets.c.value)
+                                      .where(plan_targets.c.plan_id == plan_id)):
+        totals[str(metric)] += int(value)
+    plan["target_totals"] = totals
+    plan["days"] = len(_days(date.fromisoformat(plan["starts_on"]),
+                             date.fromisoformat(plan["ends_on"])))
+    return plan
+
+
+def list_plans(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
+    actor.require(Permission.VIEW)
+    return [access_plan(conn, actor=actor, plan_id=int(i)) for i in conn.execute(
+        select(plans.c.id).order_by(plans.c.starts_on.desc(), plans.c.id.desc())).scalars()]
+
+
+def plan_actual(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
+                now: datetime) -> dict[str, Any]:
+    """Plan versus actual per day and metric (days to come carry their targets and what
+    has happened so far), totals per metric and per stage, and the short days."""
+    plan = access_plan(conn, actor=actor, plan_id=plan_id)
+    first = date.fromisoformat(plan["starts_on"])
+    last = date.fromisoformat(plan["ends_on"])
+    group_ids = list(plan["group_ids"])
+    if not group_ids and plan["activity_id"] is not None:
+        group_ids = list(access_activity(conn, actor=actor,
+                                         ref=plan["activity_id"])["group_ids"])
+    counted = daily_counts(
+        conn, tz=tz, group_ids=group_ids, activity_id=plan["activity_id"],
+        start=datetime.combine(first, time.min, tzinfo=tz),
+        end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz))
+    actual = {(row["day"], metric): int(row["new" if metric == "joined" else metric])
+              for row in counted for metric in METRICS}
+    targets = {(str(d), str(m)): int(v) for d, m, v in conn.execute(
+        select(plan_targets.c.day, plan_targets.c.metric, plan_targets.c.value)
+        .where(plan_targets.c.plan_id == plan_id))}
+    days = _days(first, last)
+    today = now.astimezone(tz).date().isoformat()
+    results = compare(targets, actual, days, today, float(plan["margin"]))
+    by_day: dict[str, dict[str, Any]] = {d: {"day": d, "past": d < today} for d in days}
+    for r in results:
+        by_day[r.day][r.metric] = {"target": r.target, "actual": r.actual, "short": r.short}
+
+    def total(metric: str, within: tuple[str, str] | None = None) -> dict[str, int]:
+        keep = [r for r in results if r.metric == metric
+                and (within is None or within[0] <= r.day <= within[1])]
+        return {"target": sum(r.target or 0 for r in keep), "actual": sum(r.actual for r in keep)}
+
+    return {"plan": plan, "days": list(by_day.values()),
+            "totals": {m: total(m) for m in METRICS},
+            "stages": [{**s, "totals": {m: total(m, (s["starts_on"], s["ends_on"]))
+                                        for m in METRICS}} for s in plan["stages"]],
+            "short": [{"day": r.day, "metric": r.metric, "target": r.target,
+                       "actual": r.actual} for r in results if r.short]}
+
+
+__all__ = ["access_plan", "do_add_stage", "do_create_plan", "do_edit_plan",
+           "do_remove_stage", "do_set_targets", "find_plan", "list_plans", "plan_actual"]

@@ -1,0 +1,40 @@
+"""``qunyun plan create|stage|target|show|actual``: a plan made and followed from the
+command line, in words and JSON; refusals exit non-zero and change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qunyun.adapters.storage.tables import plan_stages, plans
+from tests.cli.test_cli import count, env, run  # noqa: F401  # the runner and its data dir
+
+
+def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str) -> None:  # noqa: F811
+    db = fresh_db_url
+    made = run(db, "plan", "create", "--name", "3期招募", "--from", "2026-12-01", "--to",
+               "2026-12-10", "--target-deposits", "20", "--json")
+    assert made.exit_code == 0, made.output
+    plan = json.loads(made.stdout)
+    assert plan["target_totals"]["joined"] == 500 and plan["goal"]["answer"]["groups"] == 6
+    assert run(db, "plan", "stage", "3期招募", "--kind", "recruiting", "--name", "招募期",
+               "--from", "2026-12-01", "--to", "2026-12-07").exit_code == 0
+    assert run(db, "plan", "target", "3期招募", "--metric", "active", "--day", "2026-12-02",
+               "--value", "30").exit_code == 0
+    shown = run(db, "plan", "show", "3期招募")
+    assert shown.exit_code == 0 and "招募 招募期" in shown.output and "入群: 500" in shown.output
+    actual = run(db, "plan", "actual", "3期招募")
+    assert actual.exit_code == 0 and "2026-12-02" in actual.output and "0/30" in actual.output
+    report = json.loads(run(db, "plan", "actual", str(plan["id"]), "--json").stdout)
+    assert len(report["days"]) == 10 and report["totals"]["active"]["target"] == 30
+    before = (count(db, plans), count(db, plan_stages))
+    late = run(db, "plan", "stage", "3期招募", "--kind", "launch", "--from", "2026-12-20",
+               "--to", "2026-12-21")
+    assert late.exit_code == 2 and "2026-12-01" in late.output
+    odd = run(db, "plan", "stage", "3期招募", "--kind", "party", "--from", "2026-12-02",
+              "--to", "2026-12-03")
+    assert odd.exit_code == 2 and "开营" in odd.output and "launch" not in odd.output
+    assert run(db, "plan", "create", "--name", "3期招募", "--from", "2026-12-01", "--to",
+               "2026-12-02").exit_code != 0
+    assert run(db, "plan", "show", "nope").exit_code != 0
+    assert (count(db, plans), count(db, plan_stages)) == before
