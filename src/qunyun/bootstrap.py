@@ -43,6 +43,7 @@ from qunyun.services import (
     health,
     join_codes,
     lifecycle,
+    plans,
     playbooks,
     telegram,
     wecom,
@@ -323,6 +324,12 @@ def _group_merges(rt: Runtime) -> int:
         return group_merges.invite_pending(conn, capabilities=rt.capabilities, now=rt.now())
 
 
+def _plan_variance(rt: Runtime) -> int:
+    """A plan's finished days that fell short reach its PMs as a task, once."""
+    with rt.uow.write() as conn:
+        return len(plans.raise_variance(conn, tz=rt.settings.tz, now=rt.now()))
+
+
 def _health_alerts(rt: Runtime) -> int:
     with rt.uow.write() as conn:
         return len(health.do_raise_alerts(conn, tz=rt.settings.tz))
@@ -367,7 +374,8 @@ def build_runtime(
                            ("fission_follow_up", 10.0, _fission_follow_up),
                            ("health_alerts", 3600.0, _health_alerts),
                            ("group_lifecycle", 3600.0, _group_lifecycle),
-                           ("group_merges", 300.0, _group_merges)])
+                           ("group_merges", 300.0, _group_merges),
+                           ("plan_variance", 3600.0, _plan_variance)])
     rt.use_uow(rt.uow)
     if settings.analytics_mirror:
         rt.periodic.append(("analytics_mirror", settings.analytics_mirror_minutes * 60,

@@ -27,6 +27,14 @@ def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str) -> None:  # 
     assert actual.exit_code == 0 and "2026-12-02" in actual.output and "0/30" in actual.output
     report = json.loads(run(db, "plan", "actual", str(plan["id"]), "--json").stdout)
     assert len(report["days"]) == 10 and report["totals"]["active"]["target"] == 30
+    assert run(db, "plan", "task", "3期招募", "--title", "招募海报", "--kind", "poster",
+               "--due", "2026-11-30").exit_code == 0
+    assert run(db, "plan", "budget", "3期招募", "--title", "保温杯", "--category", "gifts",
+               "--planned", "300", "--actual", "280.5").exit_code == 0
+    listed = run(db, "plan", "show", "3期招募")
+    assert "[待办]" in listed.output and "计划 300.0 元，实际 280.5 元" in listed.output
+    checked = run(db, "plan", "check", "--json")
+    assert checked.exit_code == 0 and "tasks" in json.loads(checked.stdout)
     before = (count(db, plans), count(db, plan_stages))
     late = run(db, "plan", "stage", "3期招募", "--kind", "launch", "--from", "2026-12-20",
                "--to", "2026-12-21")

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, select
 
-from qunyun.adapters.storage.tables import identities
+from qunyun.adapters.storage.tables import identities, staff_tasks
 from qunyun.bootstrap import Runtime
-from qunyun.services import activities, conversions, enrolments, plans
-from qunyun.services.errors import Conflict, InvalidInput
+from qunyun.services import activities, conversions, enrolments, plans, users
+from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from tests.dbhelpers import snapshot
 from tests.factories import T0, raw_join, raw_message
@@ -112,3 +112,52 @@ def test_refusals(conn: Connection, runtime: Runtime) -> None:
             call()
     assert snapshot(conn) == before
     assert plans.find_plan(conn, actor=SYSTEM, ref="K1") == plan["id"]
+
+
+def test_people_checklist_budget_and_short_days_raised_once(
+        conn: Connection, runtime: Runtime) -> None:
+    _gid, camp = build(conn, runtime)
+    users.do_create_user(conn, actor=SYSTEM, username="pm1", password="a-long-password-1",
+                         role="operator")
+    plan = plans.do_create_plan(conn, actor=SYSTEM, name="K1", starts_on="2026-11-20",
+                                ends_on="2026-11-24", activity=camp, tz=TZ, now=T0)
+    pid = plan["id"]
+    lead = "pm1"
+    plans.do_set_role(conn, actor=SYSTEM, plan_id=pid, username=lead, role="pm", now=T0)
+    plans.do_set_role(conn, actor=SYSTEM, plan_id=pid, username=lead, role="pm", now=T0)
+    plans.do_add_item(conn, actor=SYSTEM, plan_id=pid, kind="poster", title="招募海报",
+                      owner=lead, due_on="2026-11-19", now=T0)
+    shown = plans.do_add_budget(conn, actor=SYSTEM, plan_id=pid, category="gifts",
+                                title="保温杯 x20", planned="300", now=T0)
+    item, line = shown["checklist"][0], shown["budget"][0]
+    assert [r["role"] for r in shown["roles"]] == ["pm"]  # given twice, held once
+    plans.do_set_item_status(conn, actor=SYSTEM, plan_id=pid, item_id=item["id"],
+                             status="done", now=T0)
+    after = plans.do_set_budget_actual(conn, actor=SYSTEM, plan_id=pid, line_id=line["id"],
+                                       actual="279.5", now=T0)
+    assert after["checklist"][0]["status"] == "done"
+    assert after["budget_totals"] == {"planned_fen": 30000, "actual_fen": 27950}
+    plans.do_set_targets(conn, actor=SYSTEM, plan_id=pid, metric="joined", total=20, now=T0)
+    made = plans.raise_variance(conn, tz=TZ, now=NOW)
+    # 11-20 (3), 11-22 (0), 11-23 (2) under 4 × 0.8; 11-24 is today: not judged yet
+    assert len(made) == 3
+    tasks = conn.execute(select(staff_tasks.c.title, staff_tasks.c.payload).where(
+        staff_tasks.c.kind == plans.VARIANCE_TASK).order_by(staff_tasks.c.id)).all()
+    assert tasks[0].title == "K1：2026-11-20 未达目标（入群 3/4）"
+    assert tasks[0].payload["leads"] == [lead]
+    assert plans.raise_variance(conn, tz=TZ, now=NOW + timedelta(hours=1)) == []  # once
+    # the next day: only the day that just ended is judged
+    assert len(plans.raise_variance(conn, tz=TZ, now=NOW + timedelta(days=1))) == 1
+    before = snapshot(conn)
+    for call in (
+            lambda: plans.do_set_role(conn, actor=SYSTEM, plan_id=pid, username="nobody",
+                                      role="pm", now=T0),
+            lambda: plans.do_set_role(conn, actor=SYSTEM, plan_id=pid, username=lead,
+                                      role="boss", now=T0),
+            lambda: plans.do_add_budget(conn, actor=SYSTEM, plan_id=pid, category="gifts",
+                                        title="x", planned="三百", now=T0),
+            lambda: plans.do_set_item_status(conn, actor=SYSTEM, plan_id=pid,
+                                             item_id=item["id"], status="lost", now=T0)):
+        with pytest.raises((NotFound, InvalidInput)):
+            call()
+    assert snapshot(conn) == before

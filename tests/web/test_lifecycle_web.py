@@ -261,3 +261,25 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     actual = client.get(f"/api/v1/plans/{plan_id}/actual").json()
     assert len(actual["days"]) == 7 and actual["totals"]["joined"]["target"] == 500
     assert client.get("/api/v1/plans/999999").status_code == 404
+    # people, the checklist and the budget from the page
+    assert client.post(f"{plan_url}/roles", data={"csrf_token": csrf, "user": "operator1",
+                                                  "role": "pm"}).status_code == 303
+    assert client.post(f"{plan_url}/items", data={
+        "csrf_token": csrf, "kind": "poster", "title": "<i>海报</i>",
+        "owner": "operator1"}).status_code == 303
+    assert client.post(f"{plan_url}/budget", data={
+        "csrf_token": csrf, "category": "gifts", "title": "保温杯",
+        "planned": "300"}).status_code == 303
+    item = client.get(f"/api/v1/plans/{plan_id}").json()["checklist"][0]
+    assert client.post(f"{plan_url}/items", data={"csrf_token": csrf, "item": item["id"],
+                                                  "status": "doing"}).status_code == 303
+    page = client.get(plan_url).text
+    assert "总 PM" in page and "<i>海报</i>" not in page and "进行中" in page
+    assert "300.00" in page and 'id="plan-checklist"' in page
+    before = snapshot(conn)
+    bad = client.post(f"/api/v1/plans/{plan_id}/budget", headers=h,
+                      json={"category": "party", "title": "x", "planned": 1})
+    assert bad.status_code == 422 and "礼品" in bad.json()["message"]
+    assert client.post(f"/api/v1/plans/{plan_id}/roles", headers=h, json={
+        "user": "nobody", "role": "pm"}).status_code == 404
+    assert snapshot(conn) == before

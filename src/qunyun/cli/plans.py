@@ -124,6 +124,20 @@ def plan_show(plan: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> Non
     for metric, total in row["target_totals"].items():
         if total:
             console.print(f"  {say(f'plan.metric.{metric}')}: {total:,}", highlight=False)
+    for r in row["roles"]:
+        where = f" · {r['group_name']}" if r["group_name"] else ""
+        role = r["role"]
+        console.print(f"  {say(f'plan.role.{role}')} {r['username']}{where}",
+                      highlight=False, markup=False)
+    for i in row["checklist"]:
+        status = i["status"]
+        state = say(f"plan.item_status.{status}")
+        console.print(f"  [{state}] #{i['id']} {i['title']} {i['owner'] or ''} "
+                      f"{i['due_on'] or ''}", highlight=False, markup=False)
+    money = row["budget_totals"]
+    if row["budget"]:
+        console.print(say("plan.budget_line", planned=money["planned_fen"] / 100,
+                          actual=money["actual_fen"] / 100), highlight=False, markup=False)
 
 
 @plan_app.command("edit")
@@ -198,3 +212,72 @@ def plan_actual(plan: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> N
         table.add_row(d["day"], *cells)
     console.print(table, highlight=False)
     console.print(say("plan.short_days", n=len(report["short"])), highlight=False)
+
+
+@plan_app.command("role")
+def plan_role(plan: str, user: Annotated[str, typer.Option("--user", help="A staff username")],
+              role: Annotated[str, typer.Option(
+                  help="pm, presenter, kol, atmosphere, advisor")],
+              group: Annotated[int | None, typer.Option(help="In one group only")] = None,
+              remove: Annotated[bool, typer.Option("--remove")] = False,
+              as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Who does what in the plan (the PMs hear of its short days)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = plans.do_set_role(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), username=user, role=role, group_id=group,
+            remove=remove, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("task")
+def plan_task(plan: str,
+              title: Annotated[str | None, typer.Option(help="A new checklist line")] = None,
+              kind: Annotated[str, typer.Option(
+                  help="poster, script, gift, product, other")] = "other",
+              owner: Annotated[str | None, typer.Option(help="A staff username")] = None,
+              due: Annotated[str | None, typer.Option(help="2026-12-01")] = None,
+              item: Annotated[int | None, typer.Option(help="An existing line, with "
+                                                            "--status")] = None,
+              status: Annotated[str | None, typer.Option(help="todo, doing, done")] = None,
+              as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The materials checklist: add a line, or move one along (--item N --status done)."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        plan_id = plans.find_plan(conn, actor=actor, ref=plan)
+        if item is not None:
+            row = plans.do_set_item_status(conn, actor=actor, plan_id=plan_id, item_id=item,
+                                           status=status or "", now=rt.now())
+        else:
+            row = plans.do_add_item(conn, actor=actor, plan_id=plan_id, kind=kind,
+                                    title=title or "", owner=owner, due_on=due, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("budget")
+def plan_budget(plan: str,
+                title: Annotated[str | None, typer.Option(help="A new budget line")] = None,
+                category: Annotated[str, typer.Option(
+                    help="gifts, red_packets, rewards, ads, other")] = "other",
+                planned: Annotated[str, typer.Option(help="Yuan")] = "0",
+                actual: Annotated[str | None, typer.Option(help="Yuan spent")] = None,
+                line: Annotated[int | None, typer.Option(help="An existing line, with "
+                                                            "--actual")] = None,
+                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The budget: add a line (planned, maybe actual), or record what a line cost."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        plan_id = plans.find_plan(conn, actor=actor, ref=plan)
+        if line is not None:
+            row = plans.do_set_budget_actual(conn, actor=actor, plan_id=plan_id, line_id=line,
+                                             actual=actual or "0", now=rt.now())
+        else:
+            row = plans.do_add_budget(conn, actor=actor, plan_id=plan_id, category=category,
+                                      title=title or "", planned=planned,
+                                      actual=actual or "0", now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("check")
+def plan_check(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Raise the plans' short days to their PMs now (the worker does this hourly)."""
+    with session(as_user, write=True) as (rt, conn, _actor):
+        made = plans.raise_variance(conn, tz=rt.settings.tz, now=rt.now())
+    done(as_json, {"tasks": made}, say("{n} tasks for short days", n=len(made)))

@@ -190,3 +190,11 @@ def compare(targets: dict[tuple[str, str], int], actual: dict[tuple[str, str], i
                      and got < target * (1 - margin))
             out.append(DayResult(day, metric, target, got, short))
     return out
+
+
+# --- a plan's people, checklist and budget ---------------------------------------------
+
+ROLES = ("pm", "presenter", "kol", "atmosphere", "advisor")  # 总PM 主讲 KOL 托儿 顾问
+ITEM_KINDS = ("poster", "script", "gift", "product", "other")
+ITEM_STATUSES = ("todo", "doing", "done")
+BUDGET_CATEGORIES = ("gifts", "red_packets", "rewards", "ads", "other")

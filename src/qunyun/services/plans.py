@@ -1,5 +1,5 @@
-"""Campaign plans (F28/F29): the one writer of ``plans``, ``plan_stages`` and
-``plan_targets``.
+"""Campaign plans (F28/F29): the one writer of ``plans``, ``plan_stages``,
+``plan_targets``, ``plan_roles``, ``plan_items`` and ``plan_budget``.
 
 A plan runs from one date to another over groups (its own, or its activity's), with the
 calculator's goal, stages with dates (warm-up, recruiting, launch, follow-up — the Gantt's
@@ -18,17 +18,36 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, select, update
 
-from qunyun.adapters.storage.tables import groups, plan_stages, plan_targets, plans
+from qunyun.adapters.storage.tables import (
+    groups,
+    plan_budget,
+    plan_items,
+    plan_roles,
+    plan_stages,
+    plan_targets,
+    plans,
+    staff_users,
+)
 from qunyun.analytics.funnels import daily_counts
-from qunyun.domain.planning import METRICS, STAGE_KINDS, compare, spread
+from qunyun.domain.planning import (
+    BUDGET_CATEGORIES,
+    ITEM_KINDS,
+    ITEM_STATUSES,
+    METRICS,
+    ROLES,
+    STAGE_KINDS,
+    compare,
+    spread,
+)
 from qunyun.domain.staff import Permission
-from qunyun.i18n import Terms
-from qunyun.services import audit, planning
+from qunyun.i18n import Terms, saying, translate
+from qunyun.services import audit, planning, tasks
 from qunyun.services.activities import access_activity
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
-from qunyun.services.users import Actor
+from qunyun.services.users import SYSTEM, Actor
 
 MAX_DAYS = 366
+VARIANCE_TASK = "plan_variance"
 # where each metric's total goes when a goal sets the targets: joins over the recruiting
 # stage (else the whole plan), money over the whole plan
 GOAL_METRICS = {"joined": "members", "deposit": "deposits", "purchase": "purchases"}
@@ -257,7 +276,190 @@ def access_plan(conn: Connection, *, actor: Actor, plan_id: int) -> dict[str, An
     plan["target_totals"] = totals
     plan["days"] = len(_days(date.fromisoformat(plan["starts_on"]),
                              date.fromisoformat(plan["ends_on"])))
+    plan["roles"] = [dict(r) for r in conn.execute(
+        select(plan_roles.c.id, plan_roles.c.role, plan_roles.c.group_id,
+               staff_users.c.username, groups.c.name.label("group_name"))
+        .join(staff_users, staff_users.c.id == plan_roles.c.user_id)
+        .outerjoin(groups, groups.c.id == plan_roles.c.group_id)
+        .where(plan_roles.c.plan_id == plan_id)
+        .order_by(plan_roles.c.role, staff_users.c.username)).mappings()]
+    plan["checklist"] = [dict(r) for r in conn.execute(
+        select(plan_items, staff_users.c.username.label("owner"))
+        .outerjoin(staff_users, staff_users.c.id == plan_items.c.owner_id)
+        .where(plan_items.c.plan_id == plan_id)
+        .order_by(plan_items.c.due_on, plan_items.c.id)).mappings()]
+    plan["budget"] = [dict(r) for r in conn.execute(select(plan_budget).where(
+        plan_budget.c.plan_id == plan_id).order_by(plan_budget.c.id)).mappings()]
+    plan["budget_totals"] = {
+        "planned_fen": sum(int(b["planned_fen"]) for b in plan["budget"]),
+        "actual_fen": sum(int(b["actual_fen"]) for b in plan["budget"])}
     return plan
+
+
+def _user(conn: Connection, username: str) -> int:
+    found = conn.execute(select(staff_users.c.id).where(
+        staff_users.c.username == username.strip())).scalar()
+    if found is None:
+        raise NotFound("user {username!r} not found", username=username.strip())
+    return int(found)
+
+
+def _touch(conn: Connection, plan_id: int, now: datetime) -> None:
+    conn.execute(update(plans).where(plans.c.id == plan_id).values(updated_at=now))
+
+
+def do_set_role(conn: Connection, *, actor: Actor, plan_id: int, username: str, role: str,
+                group_id: int | None = None, remove: bool = False, now: datetime
+                ) -> dict[str, Any]:
+    """Give a staff member a role in the plan (in one group, or the whole plan), or take it
+    away. The plan's PMs hear of its short days."""
+    actor.require(Permission.OPERATE)
+    _row(conn, plan_id)
+    if role not in ROLES:
+        raise InvalidInput("role: one of {choices}", choices=Terms("plan.role", ROLES))
+    user_id = _user(conn, username)
+    if group_id is not None:
+        _check_groups(conn, [group_id])
+    same = ((plan_roles.c.plan_id == plan_id) & (plan_roles.c.user_id == user_id)
+            & (plan_roles.c.role == role)
+            & (plan_roles.c.group_id.is_(None) if group_id is None
+               else plan_roles.c.group_id == group_id))
+    if remove:
+        conn.execute(delete(plan_roles).where(same))
+    elif conn.execute(select(plan_roles.c.id).where(same)).first() is None:
+        conn.execute(plan_roles.insert().values(plan_id=plan_id, user_id=user_id, role=role,
+                                                group_id=group_id))
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.role", object_type="plan",
+                 object_id=plan_id, detail={"user": username, "role": role,
+                                            "group": group_id, "remove": remove})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_add_item(conn: Connection, *, actor: Actor, plan_id: int, kind: str, title: str,
+                owner: str | None = None, due_on: Any = None, now: datetime
+                ) -> dict[str, Any]:
+    """A line of the materials checklist (a poster, a script, gifts…), to do."""
+    actor.require(Permission.OPERATE)
+    _row(conn, plan_id)
+    if kind not in ITEM_KINDS:
+        raise InvalidInput("kind: one of {choices}", choices=Terms("plan.item", ITEM_KINDS))
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("title: 1–200 characters")
+    conn.execute(plan_items.insert().values(
+        plan_id=plan_id, kind=kind, title=title,
+        owner_id=_user(conn, owner) if owner else None,
+        due_on=_day(due_on, "due").isoformat() if due_on else None, status="todo"))
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.item", object_type="plan",
+                 object_id=plan_id, detail={"title": title})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_set_item_status(conn: Connection, *, actor: Actor, plan_id: int, item_id: int,
+                       status: str, now: datetime) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    if status not in ITEM_STATUSES:
+        raise InvalidInput("status: one of {choices}",
+                           choices=Terms("plan.item_status", ITEM_STATUSES))
+    done = conn.execute(update(plan_items).where(plan_items.c.id == item_id,
+                                                 plan_items.c.plan_id == plan_id)
+                        .values(status=status)).rowcount
+    if not done:
+        raise NotFound("checklist item {item_id} not found", item_id=item_id)
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.item_status", object_type="plan",
+                 object_id=plan_id, detail={"item": item_id, "status": status})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def _fen(value: Any, field: str) -> int:
+    try:
+        fen = round(float(str(value).strip()) * 100)
+    except ValueError:
+        raise InvalidInput("{field}: an amount in yuan", field=field) from None
+    if not 0 <= fen <= 10**13:
+        raise InvalidInput("{field}: an amount in yuan", field=field)
+    return fen
+
+
+def do_add_budget(conn: Connection, *, actor: Actor, plan_id: int, category: str,
+                  title: str, planned: Any, actual: Any = 0, now: datetime
+                  ) -> dict[str, Any]:
+    """A budget line: what it is planned to cost and what it cost (yuan)."""
+    actor.require(Permission.OPERATE)
+    _row(conn, plan_id)
+    if category not in BUDGET_CATEGORIES:
+        raise InvalidInput("category: one of {choices}",
+                           choices=Terms("plan.budget", BUDGET_CATEGORIES))
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("title: 1–200 characters")
+    conn.execute(plan_budget.insert().values(
+        plan_id=plan_id, category=category, title=title,
+        planned_fen=_fen(planned, "planned"), actual_fen=_fen(actual or 0, "actual")))
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.budget", object_type="plan",
+                 object_id=plan_id, detail={"title": title, "category": category})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_set_budget_actual(conn: Connection, *, actor: Actor, plan_id: int, line_id: int,
+                         actual: Any, now: datetime) -> dict[str, Any]:
+    actor.require(Permission.OPERATE)
+    done = conn.execute(update(plan_budget).where(plan_budget.c.id == line_id,
+                                                  plan_budget.c.plan_id == plan_id)
+                        .values(actual_fen=_fen(actual, "actual"))).rowcount
+    if not done:
+        raise NotFound("budget line {line_id} not found", line_id=line_id)
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.budget", object_type="plan",
+                 object_id=plan_id, detail={"line": line_id, "actual": str(actual)})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def _zh_metric(metric: str) -> str:
+    return translate(f"plan.metric.{metric}", "zh-CN")
+
+
+def raise_variance(conn: Connection, *, tz: ZoneInfo, now: datetime) -> list[int]:
+    """The worker's round: each plan's finished days that fell short and were not raised
+    yet become one staff task per plan and day for its PMs (each short metric with target
+    and actual), once. Returns the tasks made."""
+    today = now.astimezone(tz).date().isoformat()
+    made: list[int] = []
+    running = conn.execute(select(plans.c.id, plans.c.name).where(
+        plans.c.starts_on < today)).all()
+    for plan_id, name in running:
+        pending = {(str(d), str(m)) for d, m in conn.execute(
+            select(plan_targets.c.day, plan_targets.c.metric).where(
+                plan_targets.c.plan_id == plan_id, plan_targets.c.day < today,
+                plan_targets.c.alerted_at.is_(None)))}
+        if not pending:
+            continue
+        report = plan_actual(conn, actor=SYSTEM, plan_id=int(plan_id), tz=tz, now=now)
+        short = [s for s in report["short"] if (s["day"], s["metric"]) in pending]
+        leads = sorted(r["username"] for r in report["plan"]["roles"] if r["role"] == "pm")
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for s in short:
+            by_day.setdefault(s["day"], []).append(s)
+        for day, misses in sorted(by_day.items()):
+            words = "、".join(f"{_zh_metric(s['metric'])} {s['actual']}/{s['target']}"
+                             for s in misses)
+            made.append(tasks.create_task(
+                conn, kind=VARIANCE_TASK, title=f"{name}：{day} 未达目标（{words}）",
+                reason="计划与实际", payload={"plan_id": int(plan_id), "day": day,
+                                              "leads": leads, "misses": misses, "says": {
+                    "title": saying("plan.variance_task", plan=name, day=day,
+                                    n=len(misses)),
+                    "reason": saying("plan.variance_reason")}},
+                now=now))
+        # every finished day looked at is settled: raised if short, else nothing to raise
+        conn.execute(update(plan_targets).where(
+            plan_targets.c.plan_id == plan_id, plan_targets.c.day < today,
+            plan_targets.c.alerted_at.is_(None)).values(alerted_at=now))
+    return made
 
 
 def list_plans(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
@@ -306,5 +508,7 @@ def plan_actual(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
                        "actual": r.actual} for r in results if r.short]}
 
 
-__all__ = ["access_plan", "do_add_stage", "do_create_plan", "do_edit_plan",
-           "do_remove_stage", "do_set_targets", "find_plan", "list_plans", "plan_actual"]
+__all__ = ["VARIANCE_TASK", "access_plan", "do_add_budget", "do_add_item", "do_add_stage",
+           "do_create_plan", "do_edit_plan", "do_remove_stage", "do_set_budget_actual",
+           "do_set_item_status", "do_set_role", "do_set_targets", "find_plan", "list_plans",
+           "plan_actual", "raise_variance"]

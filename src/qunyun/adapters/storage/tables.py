@@ -1082,6 +1082,43 @@ plan_targets = Table(
     Column("day", String(10), primary_key=True),
     Column("metric", String(16), primary_key=True),  # joined active enrolled deposit purchase
     Column("value", Integer, nullable=False),
+    Column("alerted_at", UTCDateTime()),  # the day fell short and the lead was told (once)
+)
+
+plan_roles = Table(  # who does what in the plan, in a group or for the whole plan
+    "plan_roles",
+    metadata,
+    _id(),
+    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
+    Column("user_id", Id, ForeignKey("staff_users.id"), nullable=False),
+    Column("role", String(16), nullable=False),  # pm presenter kol atmosphere advisor
+    Column("group_id", Id, ForeignKey("groups.id")),
+    UniqueConstraint("plan_id", "user_id", "role", "group_id", name="uq_plan_roles"),
+)
+
+plan_items = Table(  # the materials checklist
+    "plan_items",
+    metadata,
+    _id(),
+    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # poster script gift product other
+    Column("title", String(200), nullable=False),
+    Column("owner_id", Id, ForeignKey("staff_users.id")),
+    Column("due_on", String(10)),
+    Column("status", String(16), nullable=False),  # todo doing done
+    Index("ix_plan_items_plan", "plan_id"),
+)
+
+plan_budget = Table(  # planned and actual money, line by line
+    "plan_budget",
+    metadata,
+    _id(),
+    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
+    Column("category", String(16), nullable=False),  # gifts red_packets rewards ads other
+    Column("title", String(200), nullable=False),
+    Column("planned_fen", BigInteger, nullable=False),
+    Column("actual_fen", BigInteger, nullable=False),
+    Index("ix_plan_budget_plan", "plan_id"),
 )
 
 # merging small groups into a target (F10): the merge, and each member's move

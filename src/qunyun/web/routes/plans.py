@@ -9,7 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from qunyun.domain.planning import METRICS, STAGE_KINDS
+from qunyun.domain.planning import (
+    BUDGET_CATEGORIES,
+    ITEM_KINDS,
+    ITEM_STATUSES,
+    METRICS,
+    ROLES,
+    STAGE_KINDS,
+)
 from qunyun.domain.staff import Permission
 from qunyun.services import planning, plans
 from qunyun.services.activities import list_activities
@@ -94,8 +101,10 @@ def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadCon
                             / plan["days"] * 100, 2)} for s in plan["stages"]]
     top = max([1] + [max(d["joined"]["actual"], d["joined"]["target"] or 0)
                      for d in report["days"]])
-    return render(request, "plan.html", {"r": report, "p": plan, "bars": bars, "top": top,
-                                         "kinds": STAGE_KINDS, "metrics": METRICS})
+    return render(request, "plan.html", {
+        "r": report, "p": plan, "bars": bars, "top": top, "kinds": STAGE_KINDS,
+        "metrics": METRICS, "roles": ROLES, "item_kinds": ITEM_KINDS,
+        "statuses": ITEM_STATUSES, "categories": BUDGET_CATEGORIES})
 
 
 @router.post("/plans/{plan_id}/stages")
@@ -125,3 +134,62 @@ async def plan_targets(request: Request, plan_id: int, actor: CurrentActor,
                              starts_on=str(form.get("starts_on") or "") or None,
                              ends_on=str(form.get("ends_on") or "") or None, now=runtime.now())
     return RedirectResponse(f"/plans/{plan_id}#plan-actual", status_code=303)
+
+
+def _form_text(form: Any, name: str, limit: int = 200) -> str:
+    return str(form.get(name) or "").strip()[:limit]
+
+
+@router.post("/plans/{plan_id}/roles")
+@access(Permission.OPERATE)
+async def plan_role(request: Request, plan_id: int, actor: CurrentActor,
+                    runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        plans.do_set_role(conn, actor=actor, plan_id=plan_id,
+                          username=_form_text(form, "user", 64),
+                          role=_form_text(form, "role", 16), remove=form.get("remove") == "1",
+                          now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-people", status_code=303)
+
+
+@router.post("/plans/{plan_id}/items")
+@access(Permission.OPERATE)
+async def plan_item(request: Request, plan_id: int, actor: CurrentActor,
+                    runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        if form.get("item"):
+            item = _form_text(form, "item", 12)
+            if not item.isdigit():
+                raise InvalidInput("item: not a checklist line")
+            plans.do_set_item_status(conn, actor=actor, plan_id=plan_id, item_id=int(item),
+                                     status=_form_text(form, "status", 16), now=runtime.now())
+        else:
+            plans.do_add_item(conn, actor=actor, plan_id=plan_id,
+                              kind=_form_text(form, "kind", 16), title=_form_text(form, "title"),
+                              owner=_form_text(form, "owner", 64) or None,
+                              due_on=_form_text(form, "due_on", 10) or None, now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-checklist", status_code=303)
+
+
+@router.post("/plans/{plan_id}/budget")
+@access(Permission.OPERATE)
+async def plan_budget(request: Request, plan_id: int, actor: CurrentActor,
+                      runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        if form.get("line"):
+            line = _form_text(form, "line", 12)
+            if not line.isdigit():
+                raise InvalidInput("line: not a budget line")
+            plans.do_set_budget_actual(conn, actor=actor, plan_id=plan_id, line_id=int(line),
+                                       actual=_form_text(form, "actual", 20) or "0",
+                                       now=runtime.now())
+        else:
+            plans.do_add_budget(conn, actor=actor, plan_id=plan_id,
+                                category=_form_text(form, "category", 16),
+                                title=_form_text(form, "title"),
+                                planned=_form_text(form, "planned", 20) or "0",
+                                actual=_form_text(form, "actual", 20) or "0", now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-budget", status_code=303)

@@ -157,3 +157,87 @@ def plans_actual(plan_id: int, actor: CurrentActor, conn: ReadConn, runtime: Run
     """Plan versus actual per day and metric, totals per metric and stage, short days."""
     return plans.plan_actual(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
                              now=runtime.now())
+
+
+class RoleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(min_length=1, max_length=64)
+    role: str = Field(max_length=16)
+    group_id: int | None = Field(None, ge=1, le=2**62)
+    remove: bool = False
+
+
+class ItemAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field("other", max_length=16)
+    title: str = Field(min_length=1, max_length=200)
+    owner: str | None = Field(None, max_length=64)
+    due_on: str | None = Field(None, max_length=10)
+
+
+class ItemStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(max_length=16)
+
+
+class BudgetAdd(BaseModel):
+    """Amounts in yuan."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field("other", max_length=16)
+    title: str = Field(min_length=1, max_length=200)
+    planned: float = Field(ge=0, le=1e11)
+    actual: float = Field(0, ge=0, le=1e11)
+
+
+class BudgetActual(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actual: float = Field(ge=0, le=1e11)
+
+
+@router.post("/plans/{plan_id}/roles")
+@access(Permission.OPERATE)
+def plans_role(plan_id: int, body: RoleSet, actor: CurrentActor, runtime: RuntimeDep
+               ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_set_role(conn, actor=actor, plan_id=plan_id, username=body.user,
+                                 role=body.role, group_id=body.group_id, remove=body.remove,
+                                 now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/items", status_code=201)
+@access(Permission.OPERATE)
+def plans_item(plan_id: int, body: ItemAdd, actor: CurrentActor, runtime: RuntimeDep
+               ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_add_item(conn, actor=actor, plan_id=plan_id, kind=body.kind,
+                                 title=body.title, owner=body.owner, due_on=body.due_on,
+                                 now=runtime.now())
+
+
+@router.patch("/plans/{plan_id}/items/{item_id}")
+@access(Permission.OPERATE)
+def plans_item_status(plan_id: int, item_id: int, body: ItemStatus, actor: CurrentActor,
+                      runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_set_item_status(conn, actor=actor, plan_id=plan_id, item_id=item_id,
+                                        status=body.status, now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/budget", status_code=201)
+@access(Permission.OPERATE)
+def plans_budget(plan_id: int, body: BudgetAdd, actor: CurrentActor, runtime: RuntimeDep
+                 ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_add_budget(conn, actor=actor, plan_id=plan_id, category=body.category,
+                                   title=body.title, planned=body.planned, actual=body.actual,
+                                   now=runtime.now())
+
+
+@router.patch("/plans/{plan_id}/budget/{line_id}")
+@access(Permission.OPERATE)
+def plans_budget_actual(plan_id: int, line_id: int, body: BudgetActual, actor: CurrentActor,
+                        runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_set_budget_actual(conn, actor=actor, plan_id=plan_id, line_id=line_id,
+                                          actual=body.actual, now=runtime.now())
