@@ -10,7 +10,8 @@ from qunyun.adapters.storage.tables import plan_stages, plans
 from tests.cli.test_cli import count, env, run  # noqa: F401  # the runner and its data dir
 
 
-def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str) -> None:  # noqa: F811
+def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str,  # noqa: F811
+                                      tmp_path: Path) -> None:
     db = fresh_db_url
     made = run(db, "plan", "create", "--name", "3期招募", "--from", "2026-12-01", "--to",
                "2026-12-10", "--target-deposits", "20", "--json")
@@ -33,6 +34,13 @@ def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str) -> None:  # 
                "--planned", "300", "--actual", "280.5").exit_code == 0
     listed = run(db, "plan", "show", "3期招募")
     assert "[待办]" in listed.output and "计划 300.0 元，实际 280.5 元" in listed.output
+    stage_id = json.loads(run(db, "plan", "show", "3期招募", "--json").stdout)["stages"][0]["id"]
+    assert run(db, "plan", "retro", "3期招募", "--stage", str(stage_id), "--worked", "转发多",
+               "--change", "加直播").exit_code == 0
+    assert run(db, "plan", "problem", "3期招募", "--issue", "群满了").exit_code == 0
+    out = tmp_path / "report.html"
+    written = run(db, "plan", "report", "3期招募", "--out", str(out))
+    assert written.exit_code == 0 and "加直播" in out.read_text(encoding="utf-8")
     checked = run(db, "plan", "check", "--json")
     assert checked.exit_code == 0 and "tasks" in json.loads(checked.stdout)
     before = (count(db, plans), count(db, plan_stages))

@@ -16,6 +16,7 @@ from qunyun.bootstrap import Runtime
 from qunyun.services import activities, conversions, enrolments, plans, users
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
+from qunyun.web.report import render_plan_html
 from tests.dbhelpers import snapshot
 from tests.factories import T0, raw_join, raw_message
 from tests.integration.test_lifecycle import feed
@@ -161,3 +162,35 @@ def test_people_checklist_budget_and_short_days_raised_once(
         with pytest.raises((NotFound, InvalidInput)):
             call()
     assert snapshot(conn) == before
+
+
+def test_review_and_the_closing_report(conn: Connection, runtime: Runtime) -> None:
+    _gid, camp = build(conn, runtime)
+    plan = plans.do_create_plan(
+        conn, actor=SYSTEM, name="K1 <收官>", starts_on="2026-11-20", ends_on="2026-11-24",
+        activity=camp, goal={"target_deposits": 2, "deposit_rate": 0.1, "join_rate": 0.1},
+        tz=TZ, now=T0)
+    pid = plan["id"]
+    stage = plans.do_add_stage(conn, actor=SYSTEM, plan_id=pid, kind="recruiting",
+                               name="招募", starts_on="2026-11-20", ends_on="2026-11-22",
+                               now=T0)["stages"][0]
+    plans.do_stage_retro(conn, actor=SYSTEM, plan_id=pid, stage_id=stage["id"],
+                         worked="海报转发多", did_not="<script>x</script>第三天没人进",
+                         change="第三天加一场直播", now=T0)
+    logged = plans.do_add_problem(conn, actor=SYSTEM, plan_id=pid, issue="群满了没开新群",
+                                  now=T0)
+    problem = logged["problems"][0]
+    plans.do_close_problem(conn, actor=SYSTEM, plan_id=pid, problem_id=problem["id"],
+                           resolution="活码加了备用群", now=T0)
+    with pytest.raises(Conflict):
+        plans.do_close_problem(conn, actor=SYSTEM, plan_id=pid, problem_id=problem["id"],
+                               resolution="again", now=T0)
+    report = plans.closing_report(conn, actor=SYSTEM, plan_id=pid, tz=TZ, now=NOW)
+    assert report["goal_vs_outcome"] == [
+        {"metric": "joined", "planned": 20, "actual": 10},
+        {"metric": "deposit", "planned": 2, "actual": 1},
+        {"metric": "purchase", "planned": 1, "actual": 1}]
+    html = render_plan_html(report)
+    assert "K1 &lt;收官&gt;" in html and "<script>x</script>" not in html
+    assert "第三天加一场直播" in html and "活码加了备用群" in html and "已解决" in html
+    assert "<script" not in html  # one file with nothing to run

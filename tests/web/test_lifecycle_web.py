@@ -283,3 +283,20 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     assert client.post(f"/api/v1/plans/{plan_id}/roles", headers=h, json={
         "user": "nobody", "role": "pm"}).status_code == 404
     assert snapshot(conn) == before
+    # the review and the closing report
+    stage_id = client.get(f"/api/v1/plans/{plan_id}").json()["stages"][0]["id"]
+    assert client.post(f"{plan_url}/stages/{stage_id}/retro", data={
+        "csrf_token": csrf, "worked": "转发多", "did_not": "", "change": "加直播"}
+        ).status_code == 303
+    assert client.post(f"{plan_url}/problems", data={
+        "csrf_token": csrf, "issue": "群满了"}).status_code == 303
+    problem = client.get(f"/api/v1/plans/{plan_id}").json()["problems"][0]
+    closed = client.post(f"/api/v1/plans/{plan_id}/problems/{problem['id']}/close",
+                         headers=h, json={"resolution": "开了备用群"})
+    assert closed.status_code == 200 and closed.json()["problems"][0]["status"] == "closed"
+    again = client.post(f"/api/v1/plans/{plan_id}/problems/{problem['id']}/close",
+                        headers=h, json={"resolution": "x"})
+    assert again.status_code == 409
+    file = client.get(f"{plan_url}/report.html")
+    assert file.status_code == 200 and "attachment" in file.headers["content-disposition"]
+    assert "加直播" in file.text and "&lt;b&gt;双十二&lt;/b&gt;" in file.text

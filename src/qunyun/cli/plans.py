@@ -5,6 +5,7 @@ team's past activities, else from the seed's defaults, and the answer says which
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -281,3 +282,54 @@ def plan_check(as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     with session(as_user, write=True) as (rt, conn, _actor):
         made = plans.raise_variance(conn, tz=rt.settings.tz, now=rt.now())
     done(as_json, {"tasks": made}, say("{n} tasks for short days", n=len(made)))
+
+
+@plan_app.command("retro")
+def plan_retro(plan: str, stage: Annotated[int, typer.Option(help="The stage's id")],
+               worked: Annotated[str, typer.Option(help="What worked")] = "",
+               did_not: Annotated[str, typer.Option("--not", help="What did not")] = "",
+               change: Annotated[str, typer.Option(help="What to change next time")] = "",
+               as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """A stage's retro notes."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        row = plans.do_stage_retro(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), stage_id=stage, worked=worked, did_not=did_not,
+            change=change, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("problem")
+def plan_problem(plan: str,
+                 issue: Annotated[str | None, typer.Option(help="A new problem")] = None,
+                 owner: Annotated[str | None, typer.Option(help="A staff username")] = None,
+                 close: Annotated[int | None, typer.Option(
+                     help="Close problem N (with --resolution)")] = None,
+                 resolution: Annotated[str, typer.Option()] = "",
+                 as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The problem log: add one, or close one with how it was resolved."""
+    with session(as_user, write=True) as (rt, conn, actor):
+        plan_id = plans.find_plan(conn, actor=actor, ref=plan)
+        if close is not None:
+            row = plans.do_close_problem(conn, actor=actor, plan_id=plan_id, problem_id=close,
+                                         resolution=resolution, now=rt.now())
+        else:
+            row = plans.do_add_problem(conn, actor=actor, plan_id=plan_id, issue=issue or "",
+                                       owner=owner, now=rt.now())
+    done(as_json, row, say("plan {id} saved", id=row["id"]))
+
+
+@plan_app.command("report")
+def plan_report(plan: str, out: Annotated[Path, typer.Option("--out", help="FILE.html")],
+                as_user: AsOpt = None) -> None:
+    """The closing report as one HTML file (plan against outcome, stages and retros,
+    problems, budget) — to print or send to the manager."""
+    from qunyun.web.report import render_plan_html
+
+    with session(as_user, write=False) as (rt, conn, actor):
+        report = plans.closing_report(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), tz=rt.settings.tz, now=rt.now())
+        language, timezone = rt.settings.language, rt.settings.timezone
+    out.write_text(render_plan_html(report, language=language, timezone=timezone),
+                   encoding="utf-8")
+    console.print(say("report written to {path}", path=str(out)), highlight=False,
+                  markup=False)

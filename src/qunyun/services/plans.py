@@ -22,6 +22,7 @@ from qunyun.adapters.storage.tables import (
     groups,
     plan_budget,
     plan_items,
+    plan_problems,
     plan_roles,
     plan_stages,
     plan_targets,
@@ -288,6 +289,11 @@ def access_plan(conn: Connection, *, actor: Actor, plan_id: int) -> dict[str, An
         .outerjoin(staff_users, staff_users.c.id == plan_items.c.owner_id)
         .where(plan_items.c.plan_id == plan_id)
         .order_by(plan_items.c.due_on, plan_items.c.id)).mappings()]
+    plan["problems"] = [dict(r) for r in conn.execute(
+        select(plan_problems, staff_users.c.username.label("owner"))
+        .outerjoin(staff_users, staff_users.c.id == plan_problems.c.owner_id)
+        .where(plan_problems.c.plan_id == plan_id)
+        .order_by(plan_problems.c.status.desc(), plan_problems.c.id)).mappings()]
     plan["budget"] = [dict(r) for r in conn.execute(select(plan_budget).where(
         plan_budget.c.plan_id == plan_id).order_by(plan_budget.c.id)).mappings()]
     plan["budget_totals"] = {
@@ -423,6 +429,82 @@ def _zh_metric(metric: str) -> str:
     return translate(f"plan.metric.{metric}", "zh-CN")
 
 
+RETRO_MAX = 2000
+
+
+def do_stage_retro(conn: Connection, *, actor: Actor, plan_id: int, stage_id: int,
+                   worked: str, did_not: str, change: str, now: datetime) -> dict[str, Any]:
+    """The stage's retro: what worked, what did not, what to change next time."""
+    actor.require(Permission.OPERATE)
+    texts = {"retro_worked": worked.strip(), "retro_not": did_not.strip(),
+             "retro_change": change.strip()}
+    if any(len(t) > RETRO_MAX for t in texts.values()):
+        raise InvalidInput("retro: at most {n} characters each", n=RETRO_MAX)
+    done = conn.execute(update(plan_stages).where(plan_stages.c.id == stage_id,
+                                                  plan_stages.c.plan_id == plan_id)
+                        .values(**texts)).rowcount
+    if not done:
+        raise NotFound("stage {stage_id} not found", stage_id=stage_id)
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.retro", object_type="plan",
+                 object_id=plan_id, detail={"stage": stage_id})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_add_problem(conn: Connection, *, actor: Actor, plan_id: int, issue: str,
+                   owner: str | None = None, now: datetime) -> dict[str, Any]:
+    """A problem met during the plan, open, with who owns it."""
+    actor.require(Permission.OPERATE)
+    _row(conn, plan_id)
+    issue = issue.strip()
+    if not issue or len(issue) > RETRO_MAX:
+        raise InvalidInput("issue: 1 to {n} characters", n=RETRO_MAX)
+    conn.execute(plan_problems.insert().values(
+        plan_id=plan_id, issue=issue, owner_id=_user(conn, owner) if owner else None,
+        status="open", resolution="", created_at=now))
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.problem", object_type="plan",
+                 object_id=plan_id, detail={"issue": issue[:200]})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def do_close_problem(conn: Connection, *, actor: Actor, plan_id: int, problem_id: int,
+                     resolution: str, now: datetime) -> dict[str, Any]:
+    """Close a problem with how it was resolved (closing it again is refused)."""
+    actor.require(Permission.OPERATE)
+    resolution = resolution.strip()
+    if not resolution or len(resolution) > RETRO_MAX:
+        raise InvalidInput("resolution: 1 to {n} characters", n=RETRO_MAX)
+    done = conn.execute(update(plan_problems).where(
+        plan_problems.c.id == problem_id, plan_problems.c.plan_id == plan_id,
+        plan_problems.c.status == "open").values(
+        status="closed", resolution=resolution, closed_at=now)).rowcount
+    if not done:
+        if conn.execute(select(plan_problems.c.id).where(
+                plan_problems.c.id == problem_id,
+                plan_problems.c.plan_id == plan_id)).first() is None:
+            raise NotFound("problem {problem_id} not found", problem_id=problem_id)
+        raise Conflict("problem {problem_id} is already closed", problem_id=problem_id)
+    _touch(conn, plan_id, now)
+    audit.record(conn, actor=actor.label, action="plan.problem_close", object_type="plan",
+                 object_id=plan_id, detail={"problem": problem_id})
+    return access_plan(conn, actor=actor, plan_id=plan_id)
+
+
+def closing_report(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
+                   now: datetime) -> dict[str, Any]:
+    """What the manager reads at the end: the plan's numbers against the outcome (the
+    goal's members, deposits and purchases against what happened, every metric's target
+    against actual), the stages with their totals and retros, the problems, the budget."""
+    report = plan_actual(conn, actor=actor, plan_id=plan_id, tz=tz, now=now)
+    answer = (report["plan"]["goal"] or {}).get("answer") or {}
+    goal = [{"metric": metric, "planned": answer.get(key), "actual":
+             report["totals"][metric]["actual"]}
+            for metric, key in (("joined", "members"), ("deposit", "deposits"),
+                                ("purchase", "purchases")) if answer.get(key) is not None]
+    return {**report, "goal_vs_outcome": goal, "made_at": now}
+
+
 def raise_variance(conn: Connection, *, tz: ZoneInfo, now: datetime) -> list[int]:
     """The worker's round: each plan's finished days that fell short and were not raised
     yet become one staff task per plan and day for its PMs (each short metric with target
@@ -508,7 +590,25 @@ def plan_actual(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
                        "actual": r.actual} for r in results if r.short]}
 
 
-__all__ = ["VARIANCE_TASK", "access_plan", "do_add_budget", "do_add_item", "do_add_stage",
-           "do_create_plan", "do_edit_plan", "do_remove_stage", "do_set_budget_actual",
-           "do_set_item_status", "do_set_role", "do_set_targets", "find_plan", "list_plans",
-           "plan_actual", "raise_variance"]
+__all__ = [
+    "VARIANCE_TASK",
+    "access_plan",
+    "closing_report",
+    "do_add_budget",
+    "do_add_item",
+    "do_add_problem",
+    "do_add_stage",
+    "do_close_problem",
+    "do_create_plan",
+    "do_edit_plan",
+    "do_remove_stage",
+    "do_set_budget_actual",
+    "do_set_item_status",
+    "do_set_role",
+    "do_set_targets",
+    "do_stage_retro",
+    "find_plan",
+    "list_plans",
+    "plan_actual",
+    "raise_variance",
+]

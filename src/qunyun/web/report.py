@@ -29,3 +29,18 @@ def render_health_html(reports: Sequence[GroupHealth], *, language: str = "zh-CN
         css=(static / "app.css").read_text(encoding="utf-8"),
         echarts=(static / "vendor" / "echarts.min.js").read_text(encoding="utf-8"),
         charts=(static / "charts.js").read_text(encoding="utf-8"))
+
+
+def render_plan_html(report: dict[str, object], *, language: str = "zh-CN",
+                     timezone: str = "Asia/Shanghai") -> str:
+    """A plan's closing report for the manager, one file (styles inlined, no script):
+    the goal against the outcome, every metric's target against actual, the stages with
+    their totals and retros, the problem log and the budget."""
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                      autoescape=select_autoescape(["html"]))
+    template = env.get_template("report_plan.html")
+    return template.render(
+        r=report, p=report["plan"], lang=language, tz=timezone,
+        t=lambda key: translate(key, language),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        css=(HERE / "static" / "app.css").read_text(encoding="utf-8"))

@@ -1072,7 +1072,25 @@ plan_stages = Table(
     Column("name", String(128), nullable=False),
     Column("starts_on", String(10), nullable=False),
     Column("ends_on", String(10), nullable=False),
+    # the stage's retro: what worked, what did not, what to change next time
+    Column("retro_worked", Text, nullable=False, default="", server_default=""),
+    Column("retro_not", Text, nullable=False, default="", server_default=""),
+    Column("retro_change", Text, nullable=False, default="", server_default=""),
     Index("ix_plan_stages_plan", "plan_id"),
+)
+
+plan_problems = Table(  # the problem log: what went wrong, who owns it, how it ended
+    "plan_problems",
+    metadata,
+    _id(),
+    Column("plan_id", Id, ForeignKey("plans.id"), nullable=False),
+    Column("issue", Text, nullable=False),
+    Column("owner_id", Id, ForeignKey("staff_users.id")),
+    Column("status", String(16), nullable=False),  # open closed
+    Column("resolution", Text, nullable=False, default="", server_default=""),
+    _created(),
+    Column("closed_at", UTCDateTime()),
+    Index("ix_plan_problems_plan", "plan_id"),
 )
 
 plan_targets = Table(

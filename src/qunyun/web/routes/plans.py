@@ -21,7 +21,8 @@ from qunyun.domain.staff import Permission
 from qunyun.services import planning, plans
 from qunyun.services.activities import list_activities
 from qunyun.services.errors import InvalidInput
-from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, render
+from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
+from qunyun.web.report import render_plan_html
 
 router = APIRouter(include_in_schema=False)
 
@@ -193,3 +194,50 @@ async def plan_budget(request: Request, plan_id: int, actor: CurrentActor,
                                 planned=_form_text(form, "planned", 20) or "0",
                                 actual=_form_text(form, "actual", 20) or "0", now=runtime.now())
     return RedirectResponse(f"/plans/{plan_id}#plan-budget", status_code=303)
+
+
+@router.post("/plans/{plan_id}/stages/{stage_id}/retro")
+@access(Permission.OPERATE)
+async def plan_retro(request: Request, plan_id: int, stage_id: int, actor: CurrentActor,
+                     runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        plans.do_stage_retro(conn, actor=actor, plan_id=plan_id, stage_id=stage_id,
+                             worked=_form_text(form, "worked", 2001),
+                             did_not=_form_text(form, "did_not", 2001),
+                             change=_form_text(form, "change", 2001), now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-review", status_code=303)
+
+
+@router.post("/plans/{plan_id}/problems")
+@access(Permission.OPERATE)
+async def plan_problem(request: Request, plan_id: int, actor: CurrentActor,
+                       runtime: RuntimeDep) -> Response:
+    form = await request.form()
+    with runtime.uow.write() as conn:
+        if form.get("problem"):
+            problem = _form_text(form, "problem", 12)
+            if not problem.isdigit():
+                raise InvalidInput("problem: not a logged problem")
+            plans.do_close_problem(conn, actor=actor, plan_id=plan_id,
+                                   problem_id=int(problem),
+                                   resolution=_form_text(form, "resolution", 2001),
+                                   now=runtime.now())
+        else:
+            plans.do_add_problem(conn, actor=actor, plan_id=plan_id,
+                                 issue=_form_text(form, "issue", 2001),
+                                 owner=_form_text(form, "owner", 64) or None, now=runtime.now())
+    return RedirectResponse(f"/plans/{plan_id}#plan-review", status_code=303)
+
+
+@router.get("/plans/{plan_id}/report.html")
+@access(Permission.VIEW)
+def plan_report_file(request: Request, plan_id: int, actor: CurrentActor, conn: ReadConn,
+                     runtime: RuntimeDep) -> Response:
+    """The closing report as one HTML file to keep, print or send."""
+    report = plans.closing_report(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
+                                  now=runtime.now())
+    html = render_plan_html(report, language=language(request),
+                            timezone=runtime.settings.timezone)
+    return Response(html, media_type="text/html; charset=utf-8", headers={
+        "content-disposition": f'attachment; filename="plan-{plan_id}.html"'})

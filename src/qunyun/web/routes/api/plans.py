@@ -241,3 +241,60 @@ def plans_budget_actual(plan_id: int, line_id: int, body: BudgetActual, actor: C
     with runtime.uow.write() as conn:
         return plans.do_set_budget_actual(conn, actor=actor, plan_id=plan_id, line_id=line_id,
                                           actual=body.actual, now=runtime.now())
+
+
+class Retro(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worked: str = Field("", max_length=2000)
+    did_not: str = Field("", max_length=2000)
+    change: str = Field("", max_length=2000)
+
+
+class ProblemAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    issue: str = Field(min_length=1, max_length=2000)
+    owner: str | None = Field(None, max_length=64)
+
+
+class ProblemClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/plans/{plan_id}/stages/{stage_id}/retro")
+@access(Permission.OPERATE)
+def plans_retro(plan_id: int, stage_id: int, body: Retro, actor: CurrentActor,
+                runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_stage_retro(conn, actor=actor, plan_id=plan_id, stage_id=stage_id,
+                                    worked=body.worked, did_not=body.did_not,
+                                    change=body.change, now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/problems", status_code=201)
+@access(Permission.OPERATE)
+def plans_problem(plan_id: int, body: ProblemAdd, actor: CurrentActor, runtime: RuntimeDep
+                  ) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_add_problem(conn, actor=actor, plan_id=plan_id, issue=body.issue,
+                                    owner=body.owner, now=runtime.now())
+
+
+@router.post("/plans/{plan_id}/problems/{problem_id}/close")
+@access(Permission.OPERATE)
+def plans_problem_close(plan_id: int, problem_id: int, body: ProblemClose,
+                        actor: CurrentActor, runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.uow.write() as conn:
+        return plans.do_close_problem(conn, actor=actor, plan_id=plan_id,
+                                      problem_id=problem_id, resolution=body.resolution,
+                                      now=runtime.now())
+
+
+@router.get("/plans/{plan_id}/report")
+@access(Permission.VIEW)
+def plans_report(plan_id: int, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep
+                 ) -> dict[str, Any]:
+    """The closing report's data: the goal against the outcome, totals, stages with their
+    retros, problems, budget (the page offers it as one HTML file)."""
+    return plans.closing_report(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
+                                now=runtime.now())
