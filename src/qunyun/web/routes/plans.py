@@ -18,6 +18,7 @@ from qunyun.domain.planning import (
     STAGE_KINDS,
 )
 from qunyun.domain.staff import Permission
+from qunyun.i18n import translate
 from qunyun.services import planning, plans
 from qunyun.services.activities import list_activities
 from qunyun.services.errors import InvalidInput
@@ -100,10 +101,16 @@ def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadCon
     bars = [{**s, "left": round(offset(s["starts_on"]) / plan["days"] * 100, 2),
              "width": round((offset(s["ends_on"]) - offset(s["starts_on"]) + 1)
                             / plan["days"] * 100, 2)} for s in plan["stages"]]
-    top = max([1] + [max(d["joined"]["actual"], d["joined"]["target"] or 0)
-                     for d in report["days"]])
+    lang = language(request)
+    chart = {"x": [d["day"][5:] for d in report["days"]],
+             "xName": translate("report.axis_day", lang),
+             "yNames": [translate("report.axis_people", lang)],
+             "saveTitle": translate("dash.export_png", lang), "series": [
+                 {"name": translate(f"plan.chart.{key}", lang), "type": kind,
+                  "data": [d["joined"][key] for d in report["days"]]}
+                 for key, kind in (("target", "line"), ("actual", "bar"))]}
     return render(request, "plan.html", {
-        "r": report, "p": plan, "bars": bars, "top": top, "kinds": STAGE_KINDS,
+        "r": report, "p": plan, "bars": bars, "chart": chart, "kinds": STAGE_KINDS,
         "metrics": METRICS, "roles": ROLES, "item_kinds": ITEM_KINDS,
         "statuses": ITEM_STATUSES, "categories": BUDGET_CATEGORIES})
 
