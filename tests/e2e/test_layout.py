@@ -22,7 +22,7 @@ PAGES = ("/", "/account", "/activities", "/activities/channels", "/activities/co
          "/content/playbooks", "/content/scripts", "/content/timeline", "/fission",
          "/fission/1", "/groups", "/groups/1", "/groups/1/lurkers?days=1", "/lifecycle",
          "/lifecycle/merges", "/plans/calc?target_deposits=20&staff=5&contacts_per_day=120",
-         "/plans", "/plans/1",
+         "/plans", "/plans/1", "/exports",
          "/health", "/leads", "/members", "/members/1", "/members/attributes",
          "/members/blacklist", "/members/suggestions", "/outbox", "/segments", "/tags",
          "/tasks", "/telegram", "/users", "/wecom")

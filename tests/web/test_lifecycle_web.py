@@ -300,3 +300,18 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     file = client.get(f"{plan_url}/report.html")
     assert file.status_code == 200 and "attachment" in file.headers["content-disposition"]
     assert "加直播" in file.text and "&lt;b&gt;双十二&lt;/b&gt;" in file.text
+
+
+def test_exports_page_and_downloads(client: TestClient, conn: Connection, runtime: Runtime,
+                                    staff: dict[str, str]) -> None:
+    feed(conn, runtime, [raw_join("j0", "g1", "u0", name="=SUM(A1)")])
+    login(client, staff["viewer"])
+    page = client.get("/exports")
+    assert page.status_code == 200 and 'id="export-members-csv"' in page.text
+    assert 'id="export-masked"' in page.text
+    got = client.get("/api/v1/exports/members?format=csv")
+    assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
+    assert got.content.startswith("\ufeff".encode()) and "'=SUM(A1)" in got.text
+    assert client.get("/api/v1/exports/members?format=xlsx").content[:2] == b"PK"
+    assert client.get("/api/v1/exports/nope").status_code == 422
+    assert client.get("/api/v1/exports/messages?since=昨天").status_code == 422

@@ -15,6 +15,7 @@ from qunyun.cli import broadcasts as broadcasts_cli
 from qunyun.cli import crm
 from qunyun.cli import db as db_cli
 from qunyun.cli import entry as entry_cli
+from qunyun.cli import exports as exports_cli
 from qunyun.cli import fission as fission_cli
 from qunyun.cli import groups as groups_cli
 from qunyun.cli import imports as imports_cli
@@ -70,6 +71,7 @@ app.command("inbox")(tasks_cli.inbox)
 app.command("worker")(serve_cli.worker)
 app.command("serve")(serve_cli.serve)
 app.command("demo")(serve_cli.demo)
+app.command("export")(exports_cli.export_cmd)
 
 
 @app.callback()

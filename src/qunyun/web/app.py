@@ -37,6 +37,7 @@ from qunyun.web.routes import (
     broadcasts,
     dashboard,
     entry,
+    exports,
     fission,
     groups,
     health,
@@ -105,7 +106,7 @@ def create_app(runtime: Runtime, *, start_worker: bool = False) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (ops, auth, dashboard, groups, health, imports, members, tags, segments,
                    leads, tasks, outbox, audit, users, automation, scripts, playbooks, broadcasts,
-                   activities, plans, wecom, telegram, entry, fission):
+                   activities, plans, wecom, telegram, entry, fission, exports):
         app.include_router(module.router)
     for api_router in api.ROUTERS:
         app.include_router(api_router)

@@ -11,6 +11,7 @@ from qunyun.web.routes.api import (
     automation,
     broadcasts,
     entry,
+    exports,
     fission,
     groups,
     ingest,
@@ -36,4 +37,4 @@ from qunyun.web.routes.api import (
 ROUTERS: tuple[APIRouter, ...] = tuple(m.router for m in (
     users, reports, groups, members, tasks, outbox, ingest, tags, segments, leads, automation,
     scripts, playbooks, timeline, broadcasts, activities, wecom, join_codes, telegram,
-    entry, fission, plans))
+    entry, fission, plans, exports))
