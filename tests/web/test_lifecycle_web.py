@@ -245,6 +245,9 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     assert staged.status_code == 303
     page = client.get(plan_url)
     assert page.status_code == 200 and "<b>双十二</b>" not in page.text
+    title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "双十二" in title and "<" not in title  # the page's name only
+    assert page.text.count('id="plan-review"') == 1 and "echarts.min.js" in page.text
     assert 'class="gantt-bar stage-recruiting"' in page.text and 'id="plan-days"' in page.text
     shown = page.text.replace("stage-recruiting", "").replace('value="recruiting"', "")
     assert "招募" in shown and "recruiting" not in shown
