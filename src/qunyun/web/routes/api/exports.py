@@ -52,10 +52,9 @@ def export(kind: str, request: Request, actor: CurrentActor, runtime: RuntimeDep
     start, end = _day(since, "since", tz), _day(until, "until", tz, end=True)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
     try:
-        with runtime.uow.write() as conn:
-            exports.do_export(conn, actor=actor, kind=kind, fmt=format, out=spool,
-                              tz=tz, now=runtime.now(), language=language(request),
-                              since=start, until=end, plan=plan)
+        exports.do_export(runtime.uow, actor=actor, kind=kind, fmt=format, out=spool, tz=tz,
+                          now=runtime.now(), language=language(request), since=start,
+                          until=end, plan=plan)
     except BaseException:
         spool.close()
         raise
