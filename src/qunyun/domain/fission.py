@@ -141,14 +141,21 @@ def participant_code(campaign_id: int, member_number: int) -> str:
     return f"{CODE_PREFIX}{campaign_id}m{member_number}"
 
 
+def split_code(channel: str, prefix: str) -> tuple[int, int] | None:
+    """(id, member number) of a personal code ``<prefix><id>m<number>`` — a fission
+    participant's, a member's invitation — or None; numbers past 64 bits are no code."""
+    if not channel.startswith(prefix):
+        return None
+    head, sep, number = channel[len(prefix):].partition("m")
+    if not (sep and head.isdigit() and number.isdigit() and len(head) < 19
+            and len(number) < 19):
+        return None
+    return int(head), int(number)
+
+
 def code_parts(channel: str) -> tuple[int, int] | None:
     """(campaign id, member number) of a participant's code; None for any other channel."""
-    if not channel.startswith(CODE_PREFIX):
-        return None
-    campaign, sep, number = channel[len(CODE_PREFIX):].partition("m")
-    if not sep or not campaign.isdigit() or not number.isdigit():
-        return None
-    return int(campaign), int(number)
+    return split_code(channel, CODE_PREFIX)
 
 
 def next_stage(stages: Sequence[Mapping[str, int | str]], count: int

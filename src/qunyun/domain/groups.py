@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from qunyun.domain.events import ChatRef, JoinScene, PersonRef
-from qunyun.domain.fission import CODE_PREFIX
+from qunyun.domain.fission import CODE_PREFIX, split_code
 from qunyun.i18n import InvalidValue, Term, Terms
 
 
@@ -190,9 +190,5 @@ def invitation_code(group_id: int, member_number: int) -> str:
 def inviter_number(channel: str) -> int | None:
     """The member number behind a personal code — an invitation code or a fission
     participant's code (both ``<prefix><id>m<number>``); None for any other channel."""
-    for prefix in (INVITATION_PREFIX, CODE_PREFIX):
-        if channel.startswith(prefix):
-            head, sep, number = channel[len(prefix):].partition("m")
-            if sep and head.isdigit() and number.isdigit() and len(number) < 19:
-                return int(number)
-    return None
+    found = split_code(channel, INVITATION_PREFIX) or split_code(channel, CODE_PREFIX)
+    return found[1] if found else None
