@@ -130,17 +130,20 @@ def gate_facts(conn: Connection, *, group_id: int, channel: str, token: str,
                                   memberships.c.left_at.is_(None))).first()
         if row is not None and active_entry(conn, int(row.id), at) is None:
             invited_by = shown_name(row.display_name, row.number)
-    join_link = ""
-    if not can_answer:
-        chat = conn.execute(select(groups.c.platform, groups.c.external_id)
-                            .where(groups.c.id == group_id)).first()
-        if chat is not None:
-            join_link = join_codes.link_for_group(conn, platform=chat.platform,
-                                                  chat_id=str(chat.external_id))
     return GateFacts(invited_by=invited_by,
                      upload_link=(upload_url(public_url, token)
                                   if settings.gate == "share" else ""),
-                     join_link=join_link)
+                     join_link="" if can_answer else _join_link(conn, group_id))
+
+
+def _join_link(conn: Connection, group_id: int) -> str:
+    """The group's shared join code, sent to an applicant let in where the platform holds
+    no request."""
+    chat = conn.execute(select(groups.c.platform, groups.c.external_id)
+                        .where(groups.c.id == group_id)).first()
+    return (join_codes.link_for_group(conn, platform=chat.platform,
+                                      chat_id=str(chat.external_id))
+            if chat is not None else "")
 
 
 def note_answer(conn: Connection, *, member_id: int, text: str, at: datetime
@@ -473,9 +476,7 @@ def do_decide(conn: Connection, *, actor: Actor, request_id: int, approve: bool,
             settings, reason or "不符合本群的入群条件")))
     invite = ""
     if approve and Capability.ANSWER_JOIN_REQUEST not in capabilities(request["platform"]):
-        invite = invite_message(settings, gate_facts(
-            conn, group_id=gid, channel="", token="", settings=settings, can_answer=False,
-            public_url="", at=now).join_link)
+        invite = invite_message(settings, _join_link(conn, gid))
     actions.append(AnswerJoinRequest(group_id=gid, member_id=mid, approve=approve,
                                      reason=reason, invite=invite))
     settle(conn, group_id=gid, member_id=mid, status="approved" if approve else "declined",
