@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def pictures_dir(self) -> Path:
+        """Posters, their backgrounds and uploaded screenshots (under the data folder)."""
+        return Path(self.data_dir) / "posters"
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``<data_dir>/qunyun.db`` (SQLite)."""
         if self.database_url:

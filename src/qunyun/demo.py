@@ -179,7 +179,7 @@ def _demo_fission(runtime: Runtime, now: datetime) -> None:
     with runtime.uow.write() as conn:
         fission_shots.do_submit(conn, actor=SYSTEM, campaign_id=campaign["id"],
                                 member_id=people[0], data=shot.getvalue(),
-                                folder=Path(runtime.settings.data_dir) / "posters",
+                                folder=runtime.settings.pictures_dir,
                                 now=now - timedelta(hours=2))
     fission_rehearsal.do_rehearse(
         runtime.uow, actor=SYSTEM, campaign_id=campaign["id"], plan=fission_rehearsal.Rehearsal(

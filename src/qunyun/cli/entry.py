@@ -143,7 +143,7 @@ def entry_screenshot(request_id: int,
             raise InvalidInput("--file {path}: no such file", path=str(file))
         row = entry.do_attach(conn, actor=actor, request_id=request_id,
                               data=file.read_bytes(),
-                              folder=Path(rt.settings.data_dir) / "posters", now=rt.now())
+                              folder=rt.settings.pictures_dir, now=rt.now())
     done(as_json, row, say("join request {id}: {status}", id=row["id"],
                            status=say(f"entry.status.{row['status']}")))
 

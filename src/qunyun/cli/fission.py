@@ -192,7 +192,7 @@ def fission_poster(campaign: int, member: Annotated[str, typer.Option("--member"
     with session(as_user, write=False) as (rt, conn, actor):
         png = fission.poster_for(conn, actor=actor, campaign_id=campaign,
                                  member_id=member_id_by_number(conn, member),
-                                 folder=Path(rt.settings.data_dir) / "posters")
+                                 folder=rt.settings.pictures_dir)
     out.write_bytes(png)
     done(as_json, {"written": str(out), "bytes": len(png)},
          say("poster written to {path}", path=str(out)))
@@ -217,7 +217,7 @@ def fission_poster_set(
         data = background.read_bytes() if background is not None else None
         out = fission.do_set_poster(conn, actor=actor, campaign_id=campaign,
                                     values=fission.layout_from(fields), background=data,
-                                    folder=Path(rt.settings.data_dir) / "posters")
+                                    folder=rt.settings.pictures_dir)
     done(as_json, out["poster"], say("poster of campaign {id} saved", id=campaign))
 
 
@@ -297,7 +297,7 @@ def fission_submit_shot(campaign: int, member: Annotated[str, typer.Option("--me
         out = fission_shots.do_submit(conn, actor=actor, campaign_id=campaign,
                                       member_id=member_id_by_number(conn, member),
                                       data=file.read_bytes(),
-                                      folder=Path(rt.settings.data_dir) / "posters",
+                                      folder=rt.settings.pictures_dir,
                                       now=rt.now())
     done(as_json, out, say("screenshot {id} is waiting for review", id=out["id"]))
 

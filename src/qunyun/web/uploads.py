@@ -22,11 +22,6 @@ ReadForm = Callable[[Connection, str], dict[str, Any]]
 Store = Callable[[Connection, str, bytes, Path], Any]
 
 
-def folder(runtime: Any) -> Path:
-    """Where uploaded pictures and posters are kept."""
-    return Path(runtime.settings.data_dir) / "posters"
-
-
 def upload_page(request: Request, runtime: Any, *, template: str, token: str,
                 read: ReadForm) -> Response:
     csrf_token(request)
@@ -44,7 +39,7 @@ async def upload_post(request: Request, runtime: Any, *, template: str, token: s
     try:
         data = await form_picture(request)
         with runtime.uow.write() as conn:
-            store(conn, token, data, folder(runtime))
+            store(conn, token, data, runtime.settings.pictures_dir)
             form = read(conn, token)
     except InvalidInput as exc:
         with runtime.uow.read() as conn:

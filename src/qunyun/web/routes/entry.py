@@ -23,7 +23,6 @@ from qunyun.web.deps import (
     render,
 )
 from qunyun.web.forms import form_picture
-from qunyun.web.uploads import folder as _uploads_folder
 from qunyun.web.uploads import upload_page, upload_post
 
 router = APIRouter(include_in_schema=False)
@@ -76,7 +75,7 @@ async def entry_attach(request: Request, request_id: int, actor: CurrentActor,
     data = await form_picture(request)
     with runtime.uow.write() as conn:
         entry.do_attach(conn, actor=actor, request_id=request_id, data=data,
-                        folder=_uploads_folder(runtime), now=runtime.now())
+                        folder=runtime.settings.pictures_dir, now=runtime.now())
     return _back(request_id, "attached")
 
 

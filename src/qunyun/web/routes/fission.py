@@ -29,7 +29,6 @@ from qunyun.web.deps import (
     render,
 )
 from qunyun.web.forms import form_picture
-from qunyun.web.uploads import folder as _folder
 from qunyun.web.uploads import upload_page, upload_post
 
 router = APIRouter(include_in_schema=False)
@@ -166,7 +165,7 @@ def fission_public_poster(token: str, runtime: RuntimeDep) -> Response:
     """A participant's poster at its unguessable address (a platform fetches it to send
     as a picture; the member may open it)."""
     with runtime.uow.read() as conn:
-        png = fission.public_poster(conn, token=token, folder=_folder(runtime))
+        png = fission.public_poster(conn, token=token, folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png",
                     headers={"cache-control": "public, max-age=300"})
 
@@ -239,7 +238,7 @@ def fission_poster(campaign_id: int, actor: CurrentActor, conn: ReadConn,
     """A participant's poster (by member number) as a picture."""
     png = fission.poster_for(conn, actor=actor, campaign_id=campaign_id,
                              member_id=member_id_by_number(conn, number.strip()),
-                             folder=_folder(runtime))
+                             folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png",
                     headers={"cache-control": "private, max-age=60"})
 
@@ -251,7 +250,7 @@ def fission_poster_preview(request: Request, campaign_id: int, actor: CurrentAct
     """The editor's live preview of a layout, not kept."""
     values = fission.layout_from(dict(request.query_params))
     png = fission.poster_preview(conn, actor=actor, campaign_id=campaign_id, values=values,
-                                 folder=_folder(runtime))
+                                 folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png", headers={"cache-control": "no-store"})
 
 
@@ -266,7 +265,7 @@ async def fission_poster_save(request: Request, campaign_id: int, actor: Current
     values = fission.layout_from({k: str(v) for k, v in form.items() if isinstance(v, str)})
     with runtime.uow.write() as conn:
         fission.do_set_poster(conn, actor=actor, campaign_id=campaign_id, values=values,
-                              background=data or None, folder=_folder(runtime))
+                              background=data or None, folder=runtime.settings.pictures_dir)
     return RedirectResponse(f"/fission/{campaign_id}#fission-poster", status_code=303)
 
 
@@ -307,7 +306,8 @@ async def share_upload(request: Request, token: str, runtime: RuntimeDep) -> Res
 @access(Permission.VIEW)
 def shot_picture(shot_id: int, actor: CurrentActor, conn: ReadConn,
                  runtime: RuntimeDep) -> Response:
-    png = fission_shots.shot_image(conn, actor=actor, shot_id=shot_id, folder=_folder(runtime))
+    png = fission_shots.shot_image(conn, actor=actor, shot_id=shot_id,
+                                   folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png", headers={"cache-control": "private"})
 
 
@@ -336,8 +336,8 @@ async def shot_submit(request: Request, campaign_id: int, actor: CurrentActor,
     with runtime.uow.write() as conn:
         member_id = member_id_by_number(conn, str(form.get("number", "")).strip())
         fission_shots.do_submit(conn, actor=actor, campaign_id=campaign_id,
-                                member_id=member_id, data=data, folder=_folder(runtime),
-                                now=runtime.now())
+                                member_id=member_id, data=data,
+                                folder=runtime.settings.pictures_dir, now=runtime.now())
     return RedirectResponse(f"/fission/{campaign_id}#fission-shots", status_code=303)
 
 

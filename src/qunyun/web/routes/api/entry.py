@@ -3,7 +3,6 @@ decline, ask). How each group's gate decides is the ``entry`` automation section
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, File, Response, UploadFile
@@ -84,7 +83,7 @@ async def attach_screenshot(request_id: int, actor: CurrentActor, runtime: Runti
     data = await screenshot.read()
     with runtime.uow.write() as conn:
         return entry.do_attach(conn, actor=actor, request_id=request_id, data=data,
-                               folder=Path(runtime.settings.data_dir) / "posters",
+                               folder=runtime.settings.pictures_dir,
                                now=runtime.now())
 
 
@@ -93,7 +92,7 @@ async def attach_screenshot(request_id: int, actor: CurrentActor, runtime: Runti
 def screenshot(request_id: int, actor: CurrentActor, conn: ReadConn,
                runtime: RuntimeDep) -> Response:
     png = entry.screenshot(conn, actor=actor, request_id=request_id,
-                           folder=Path(runtime.settings.data_dir) / "posters")
+                           folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png", headers={"cache-control": "private"})
 
 

@@ -3,7 +3,6 @@ member's code and link), the report and the rewards."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
@@ -157,7 +156,7 @@ def set_poster(campaign_id: int, body: PosterLayout, actor: CurrentActor,
     with runtime.uow.write() as conn:
         return fission.do_set_poster(conn, actor=actor, campaign_id=campaign_id,
                                      values=body.model_dump(exclude_defaults=True),
-                                     folder=Path(runtime.settings.data_dir) / "posters")
+                                     folder=runtime.settings.pictures_dir)
 
 
 @router.get("/fission/campaigns/{campaign_id}/poster")
@@ -166,7 +165,7 @@ def poster(campaign_id: int, member_id: int, actor: CurrentActor, conn: ReadConn
            runtime: RuntimeDep) -> Response:
     """A participant's poster, PNG."""
     png = fission.poster_for(conn, actor=actor, campaign_id=campaign_id, member_id=member_id,
-                             folder=Path(runtime.settings.data_dir) / "posters")
+                             folder=runtime.settings.pictures_dir)
     return Response(png, media_type="image/png")
 
 
@@ -200,7 +199,7 @@ async def submit_shot(campaign_id: int, actor: CurrentActor, runtime: RuntimeDep
     with runtime.uow.write() as conn:
         return fission_shots.do_submit(conn, actor=actor, campaign_id=campaign_id,
                                        member_id=member_id, data=data,
-                                       folder=Path(runtime.settings.data_dir) / "posters",
+                                       folder=runtime.settings.pictures_dir,
                                        now=runtime.now())
 
 
