@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from qunyun.cli.common import AsOpt, JsonOpt, acting, done, runtime, say
-from qunyun.cli.options import local_option
 from qunyun.services import exports
 from qunyun.services.errors import InvalidInput
 
@@ -23,7 +22,8 @@ def export_cmd(kind: Annotated[str, typer.Argument(
                    "--format", help="csv or xlsx (else from the file name)")] = None,
                since: Annotated[str | None, typer.Option(
                    "--from", help="Messages, events, conversions from (2026-12-01)")] = None,
-               until: Annotated[str | None, typer.Option("--to", help="…up to")] = None,
+               until: Annotated[str | None, typer.Option(
+                   "--to", help="…through this day")] = None,
                plan: Annotated[str | None, typer.Option(help="The plan (kind plan)")] = None,
                language: Annotated[str, typer.Option(help="zh-CN or en")] = "zh-CN",
                as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
@@ -32,7 +32,6 @@ def export_cmd(kind: Annotated[str, typer.Argument(
     with runtime() as rt:
         actor = acting(rt, as_user)
         tz = rt.settings.tz
-        start, end = local_option(since, tz, "--from"), local_option(until, tz, "--to")
         try:
             handle = out.open("wb")
         except OSError as exc:
@@ -41,8 +40,8 @@ def export_cmd(kind: Annotated[str, typer.Argument(
         try:
             with handle:
                 rows = exports.do_export(rt.uow, actor=actor, kind=kind, fmt=chosen, out=handle,
-                                         tz=tz, now=rt.now(), language=language, since=start,
-                                         until=end, plan=plan)
+                                         tz=tz, now=rt.now(), language=language, since=since,
+                                         until=until, plan=plan)
         except BaseException:
             out.unlink(missing_ok=True)  # no half-written file left behind
             raise

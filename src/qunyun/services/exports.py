@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -200,11 +200,22 @@ def _header(names: list[str], lang: str) -> list[str]:
     return out
 
 
+def day_bounds(since: str | None, until: str | None, tz: ZoneInfo
+               ) -> tuple[datetime | None, datetime | None]:
+    """From the start of ``since`` to the end of ``until`` (days, team time), both kept."""
+    start = (datetime.combine(plans.parse_day(since, "from"), time.min, tzinfo=tz)
+             if since else None)
+    end = (datetime.combine(plans.parse_day(until, "to") + timedelta(days=1), time.min,
+                            tzinfo=tz) if until else None)
+    return start, end
+
+
 def do_export(uow: UnitOfWork, *, actor: Actor, kind: str, fmt: str, out: IO[bytes],
               tz: ZoneInfo, now: datetime, language: str = "zh-CN",
-              since: datetime | None = None, until: datetime | None = None,
+              since: str | None = None, until: str | None = None,
               plan: str | None = None) -> int:
-    """Write ``kind`` to ``out`` as ``fmt``; returns the rows written. The rows are read in
+    """Write ``kind`` to ``out`` as ``fmt`` (messages, events and conversions from day
+    ``since`` through day ``until``); returns the rows written. The rows are read in
     a read transaction (a long export never holds the write lock the worker needs) and the
     export is audited once written."""
     actor.require(Permission.VIEW)
@@ -212,9 +223,10 @@ def do_export(uow: UnitOfWork, *, actor: Actor, kind: str, fmt: str, out: IO[byt
         raise InvalidInput("kind: one of {choices}", choices=Terms("export.kind", KINDS))
     if fmt not in FORMATS:
         raise InvalidInput("format: csv or xlsx")
+    start, end = day_bounds(since, until, tz)
     with uow.read() as conn:
-        names, rows = SOURCES[kind](conn, actor=actor, tz=tz, lang=language, since=since,
-                                    until=until, plan=plan, now=now)
+        names, rows = SOURCES[kind](conn, actor=actor, tz=tz, lang=language, since=start,
+                                    until=end, plan=plan, now=now)
         header = _header(names, language)
         count = (_write_csv(out, header, rows) if fmt == "csv"
                  else _write_xlsx(out, kind, header, rows))

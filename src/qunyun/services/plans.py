@@ -54,7 +54,7 @@ VARIANCE_TASK = "plan_variance"
 GOAL_METRICS = {"joined": "members", "deposit": "deposits", "purchase": "purchases"}
 
 
-def _day(value: Any, field: str) -> date:
+def parse_day(value: Any, field: str) -> date:
     try:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
@@ -66,7 +66,7 @@ def _days(first: date, last: date) -> list[str]:
 
 
 def _span(starts_on: Any, ends_on: Any) -> tuple[date, date]:
-    first, last = _day(starts_on, "from"), _day(ends_on, "to")
+    first, last = parse_day(starts_on, "from"), parse_day(ends_on, "to")
     if last < first:
         raise InvalidInput("to: not before from")
     if (last - first).days >= MAX_DAYS:
@@ -247,7 +247,7 @@ def do_set_targets(conn: Connection, *, actor: Actor, plan_id: int, metric: str,
     if value is not None:
         if day is None:
             raise InvalidInput("day: which day the value is for")
-        first = last = _day(day, "day")
+        first = last = parse_day(day, "day")
     else:
         first, last = _span(starts_on or plan["starts_on"], ends_on or plan["ends_on"])
     if first.isoformat() < plan["starts_on"] or last.isoformat() > plan["ends_on"]:
@@ -356,7 +356,7 @@ def do_add_item(conn: Connection, *, actor: Actor, plan_id: int, kind: str, titl
     conn.execute(plan_items.insert().values(
         plan_id=plan_id, kind=kind, title=title,
         owner_id=_user(conn, owner) if owner else None,
-        due_on=_day(due_on, "due").isoformat() if due_on else None, status="todo"))
+        due_on=parse_day(due_on, "due").isoformat() if due_on else None, status="todo"))
     _touch(conn, plan_id, now)
     audit.record(conn, actor=actor.label, action="plan.item", object_type="plan",
                  object_id=plan_id, detail={"title": title})

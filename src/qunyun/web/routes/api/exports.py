@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
 from typing import IO
 
 from fastapi import APIRouter, Request
@@ -13,23 +12,11 @@ from fastapi.responses import StreamingResponse
 
 from qunyun.domain.staff import Permission
 from qunyun.services import exports
-from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, RuntimeDep, access, language
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 MEDIA = {"csv": "text/csv; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-
-
-def _day(text: str | None, field: str, tz: object, *, end: bool = False) -> datetime | None:
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text[:10])
-    except ValueError:
-        raise InvalidInput("{field}: a date like 2026-12-01", field=field) from None
-    return datetime.combine(day + timedelta(days=1 if end else 0), time.min,
-                            tzinfo=tz)  # type: ignore[arg-type]
 
 
 def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
@@ -49,12 +36,11 @@ def export(kind: str, request: Request, actor: CurrentActor, runtime: RuntimeDep
     """``kind``: members, groups, messages, events, activities, conversions, plan (with
     ``plan``); ``since``/``until``: days (messages, events, conversions)."""
     tz = runtime.settings.tz
-    start, end = _day(since, "since", tz), _day(until, "until", tz, end=True)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
     try:
         exports.do_export(runtime.uow, actor=actor, kind=kind, fmt=format, out=spool, tz=tz,
-                          now=runtime.now(), language=language(request), since=start,
-                          until=end, plan=plan)
+                          now=runtime.now(), language=language(request), since=since,
+                          until=until, plan=plan)
     except BaseException:
         spool.close()
         raise
