@@ -33,6 +33,7 @@ from qunyun.domain.planning import METRICS
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Terms, translate
 from qunyun.services import audit, plans
+from qunyun.services.activities import list_activities
 from qunyun.services.errors import InvalidInput
 from qunyun.services.leads import mask_address, mask_phone
 from qunyun.services.members import shown_name
@@ -140,8 +141,6 @@ def _events(conn: Connection, actor: Actor, tz: ZoneInfo, lang: str, since: date
 
 
 def _activities(conn: Connection, actor: Actor, **_: Any) -> tuple[list[str], Rows]:
-    from qunyun.services.activities import list_activities
-
     header = ["code", "activity", "opens", "starts", "ends", "enrolled", "deposits_yuan",
               "gmv_yuan", "cost_yuan"]
     return header, ([a["code"], a["name"], a["opens_on"], a["starts_on"], a["ends_on"],
