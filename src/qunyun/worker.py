@@ -49,7 +49,7 @@ class Worker:
                     log.exception("periodic job %s failed", name)
         recovered = outbox.recover_expired(rt.uow, adapters=rt.adapters, now=rt.now())
         stats = outbox.deliver_due(rt.uow, adapters=rt.adapters, limiter=rt.limiter,
-                                   worker_id=self.worker_id, policy=rt.policy)
+                                   worker_id=self.worker_id, policy=rt.policy, now=rt.now)
         return WorkerTick(fired, recovered, stats)
 
     def run(self, stop: threading.Event) -> None:
