@@ -45,12 +45,14 @@ class SandboxAdapter(PlatformAdapter):
         fail_rate: float = 0.0,
         latency_seconds: float = 0.0,
         seed: int = 0,
+        capabilities: frozenset[Capability] | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"unknown sandbox profile {profile!r}; known: {sorted(PROFILES)}")
         self.store = store
         self.profile = profile
-        self.capabilities = PROFILES[profile]
+        # a rehearsal stands in for another platform: it declares that platform's
+        self.capabilities = PROFILES[profile] if capabilities is None else capabilities
         self.join_code_limits = JOIN_CODE_LIMITS[profile]
         # the codes made, by code id: what each points at (a rehearsal scans them)
         self.join_codes: dict[str, JoinCodeSpec] = {}
