@@ -31,6 +31,7 @@ from qunyun.adapters.storage.tables import (
 )
 from qunyun.analytics.overview import local_date, local_day
 from qunyun.clock import utcnow
+from qunyun.domain.groups import gini
 from qunyun.engine.moderation import is_ad
 from qunyun.i18n import saying
 
@@ -46,17 +47,6 @@ def _bucket_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
     return datetime.strptime(str(value), "%Y-%m-%d %H").replace(tzinfo=UTC)
-
-
-def gini(values: list[int]) -> float:
-    """0 = everyone talks equally, 1 = one person does all the talking."""
-    n = len(values)
-    total = sum(values)
-    if n == 0 or total == 0:
-        return 0.0
-    ordered = sorted(values)
-    weighted = sum((i + 1) * v for i, v in enumerate(ordered))
-    return (2 * weighted) / (n * total) - (n + 1) / n
 
 
 @dataclass

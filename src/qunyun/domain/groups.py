@@ -192,3 +192,14 @@ def inviter_number(channel: str) -> int | None:
     participant's code (both ``<prefix><id>m<number>``); None for any other channel."""
     found = split_code(channel, INVITATION_PREFIX) or split_code(channel, CODE_PREFIX)
     return found[1] if found else None
+
+def gini(values: Sequence[int]) -> float:
+    """How unevenly a group talks: 0 = everyone equally, 1 = one person does all of it
+    (the health report's and the rehearsal's calibration's measure)."""
+    n = len(values)
+    total = sum(values)
+    if n == 0 or total == 0:
+        return 0.0
+    ordered = sorted(values)
+    weighted = sum((i + 1) * v for i, v in enumerate(ordered))
+    return (2 * weighted) / (n * total) - (n + 1) / n

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from qunyun.domain.groups import gini
+
 # when people speak and join, per local hour (a workday's phone use; evenings peak)
 HOUR_WEIGHTS = (1.0, 0.5, 0.3, 0.2, 0.2, 0.3, 1.0, 3.0, 4.0, 4.0, 4.0, 4.0,
                 5.0, 4.0, 3.0, 3.0, 3.0, 4.0, 5.0, 7.0, 10.0, 10.0, 8.0, 4.0)
@@ -370,15 +372,6 @@ class Check:
     @property
     def ok(self) -> bool:
         return self.low <= self.value <= self.high
-
-
-def gini(values: Sequence[int]) -> float:
-    """0 = everyone talks equally, 1 = one person does all the talking."""
-    n, total = len(values), sum(values)
-    if n == 0 or total == 0:
-        return 0.0
-    weighted = sum((i + 1) * v for i, v in enumerate(sorted(values)))
-    return (2 * weighted) / (n * total) - (n + 1) / n
 
 
 def burstiness(gaps: Sequence[float]) -> float:
