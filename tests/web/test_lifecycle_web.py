@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import outbox
 from qunyun.bootstrap import Runtime
+from qunyun.i18n import translate
 from qunyun.services.groups import get_group_detail, list_groups
 from qunyun.services.members import member_id_by_number
 from qunyun.services.users import SYSTEM
@@ -217,6 +218,11 @@ def test_the_plan_calculator_page_and_api(client: TestClient, staff: dict[str, s
         "staff": "5", "contacts_per_day": "120"})
     assert back.status_code == 200 and 'id="plan-calc-result"' in back.text
     assert "5,000" in back.text and "按目标倒推" in back.text and "history" not in back.text
+    # each figure in its own card with its name (the cards once printed "X5,000" unlabelled)
+    card = '<div class="card" id="calc-{}"><div class="k">{}</div><div class="v">{}</div></div>'
+    for key, value in (("reach", "5,000"), ("groups", "6"), ("days", "9")):
+        assert card.format(key, translate(f"plan.{key}", "zh-CN"), value) in back.text
+    assert "X5,000" not in back.text
     bad = client.get("/plans/calc", params={"audience": "<b>x</b>"})
     assert bad.status_code == 422 and "<b>x</b>" not in bad.text
     api = client.post("/api/v1/plans/calc", headers={"x-csrf-token": csrf},
