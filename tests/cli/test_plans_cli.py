@@ -54,3 +54,33 @@ def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str,  # noqa: F81
                "2026-12-02").exit_code != 0
     assert run(db, "plan", "show", "nope").exit_code != 0
     assert (count(db, plans), count(db, plan_stages)) == before
+
+
+def test_a_plan_rehearsed_from_the_command_line(env: Path, fresh_db_url: str  # noqa: F811
+                                                ) -> None:
+    """Two WeCom groups planned ahead, a plan over them without an activity: the rehearsal
+    stands in for WeCom, says money is not counted, and speaks the team's words."""
+    db = fresh_db_url
+    for name in ("彩排一群", "彩排二群"):
+        assert run(db, "groups", "plan", "--platform", "wecom", "--name", name,
+                   "--capacity", "100").exit_code == 0
+    assert run(db, "plan", "create", "--name", "彩排计划", "--from", "2026-12-01", "--to",
+               "2026-12-03", "--groups", "1,2", "--audience", "600", "--join-rate", "0.1",
+               "--json").exit_code == 0
+    before = (count(db, plans), count(db, plan_stages))
+    out = json.loads(run(db, "plan", "rehearse", "彩排计划", "--seed", "5", "--json").stdout)
+    assert [d["reached"] for d in out["days"]] == [200, 200, 200]
+    assert out["totals"]["joined"]["forecast"] == 60.0 and not out["money_counted"]
+    joined, left = out["totals"]["joined"]["simulated"], out["reactions"]["left"]
+    assert joined - left == sum(g["members"] for g in out["groups"])
+    shown = run(db, "plan", "rehearse", "彩排计划", "--seed", "5")
+    assert shown.exit_code == 0, shown.output
+    for words in ("发言集中度", "没有关联活动", "彩排一群", "员工任务"):
+        assert words in shown.output
+    for code in ("gini", "plan_variance", "burstiness"):
+        assert code not in shown.output
+    assert "没有安排推送" in run(db, "plan", "pushes", "彩排计划").output
+    missing = run(db, "plan", "rehearse", "没有这个计划")
+    assert missing.exit_code != 0 and "没有这个计划" in missing.output
+    assert run(db, "plan", "rehearse", "彩排计划", "--seed", "-3").exit_code == 2
+    assert (count(db, plans), count(db, plan_stages)) == before

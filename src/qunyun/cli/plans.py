@@ -11,9 +11,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qunyun.cli.common import AsOpt, JsonOpt, console, done, emit_json, say, session
+from qunyun.cli.common import (
+    AsOpt,
+    JsonOpt,
+    acting,
+    console,
+    done,
+    emit_json,
+    runtime,
+    say,
+    session,
+)
 from qunyun.domain.planning import METRICS
-from qunyun.services import planning, plans
+from qunyun.services import plan_rehearsal, planning, plans
 
 plan_app = typer.Typer(help="Campaign planning: the goal calculator, plans, plan versus actual",
                        no_args_is_help=True)
@@ -333,3 +343,78 @@ def plan_report(plan: str, out: Annotated[Path, typer.Option("--out", help="FILE
                    encoding="utf-8")
     console.print(say("report written to {path}", path=str(out)), highlight=False,
                   markup=False)
+
+
+@plan_app.command("pushes")
+def plan_pushes(plan: str, as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """The playbook steps and broadcasts that reach the plan's groups from now to its last
+    day — the pushes on the plan's timeline."""
+    with session(as_user, write=False) as (rt, conn, actor):
+        found = plans.scheduled_pushes(conn, actor=actor, plan_id=plans.find_plan(
+            conn, actor=actor, ref=plan), tz=rt.settings.tz, now=rt.now())
+    if as_json:
+        emit_json(found)
+        return
+    for x in found:
+        source = say(f"plan.push_source.{x['source']}")
+        step = f" · {x['step']}" if x["step"] else ""
+        console.print(f"{x['day']} {x['time']}  {source} #{x['source_id']} {x['name']}{step}"
+                      f" · {say('plan.push_groups', n=x['groups'])}", highlight=False,
+                      markup=False)
+    if not found:
+        console.print(say("plan.no_pushes"), highlight=False, markup=False)
+
+
+@plan_app.command("rehearse")
+def plan_rehearse(plan: str,
+                  seed: Annotated[int, typer.Option(help="Same seed, same rehearsal")] = 7,
+                  as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Rehearse the plan on the simulator: simulated people join through its channels at
+    its rates, talk, pay and answer its pushes (in a database of their own; the team's is
+    untouched). Prints the forecast and the simulated days against the targets, the staff
+    load, when each group fills and whether the simulated talk looks like real groups'."""
+    with runtime() as rt:
+        actor = acting(rt, as_user)
+        with rt.uow.read() as conn:
+            plan_id = plans.find_plan(conn, actor=actor, ref=plan)
+        out = plan_rehearsal.do_rehearse_plan(rt.uow, actor=actor, plan_id=plan_id, seed=seed,
+                                              settings=rt.settings,
+                                              capabilities=rt.capabilities)
+    if as_json:
+        emit_json(out)
+        return
+    table = Table(say("plan.day"), say("plan.reached"),
+                  *(say(f"plan.metric.{m}") for m in ("joined", "active", "deposit",
+                                                      "purchase")),
+                  say("rehearsal.tasks"), say("rehearsal.pushes"))
+    for d in out["days"]:
+        cells = []
+        for m in ("joined", "active", "deposit", "purchase"):
+            target = d["target"][m]
+            mark = "⚠ " if m in d["short"] else ""
+            cells.append(f"{mark}{d['simulated'][m]} ~{d['forecast'][m]:g}"
+                         + (f" /{target}" if target is not None else ""))
+        table.add_row(d["day"], f"{d['reached']:,}", *cells, str(d["tasks"]), str(d["pushes"]))
+    console.print(table, highlight=False)
+    console.print(say("rehearsal.legend"), highlight=False, markup=False)
+    for g in out["groups"]:
+        full = (say("rehearsal.full_on", day=g["full_on"]) if g["full_on"]
+                else say("rehearsal.not_full"))
+        console.print(say("rehearsal.group_line", name=g["name"], members=g["members"],
+                          room=g["room"], full=full), highlight=False, markup=False)
+    console.print(say("rehearsal.staff_line", tasks=out["staff"]["tasks"],
+                      most=out["staff"]["most_tasks_in_a_day"],
+                      day=out["staff"]["busiest_day"] or "-", pushes=out["staff"]["pushes"]),
+                  highlight=False, markup=False)
+    r = out["reactions"]
+    console.print(say("rehearsal.reactions_line", tired=r["tired_group_days"], left=r["left"],
+                      muted=r["muted"]), highlight=False, markup=False)
+    for c in out["calibration"]:
+        name = c["name"]
+        console.print(say("rehearsal.check_line", name=say(f"rehearsal.check.{name}"),
+                          value=c["value"], low=c["low"], high=c["high"],
+                          verdict=say("rehearsal.ok") if c["ok"] else say("rehearsal.off")),
+                      highlight=False, markup=False)
+    if not out["money_counted"]:
+        console.print(say("rehearsal.no_activity"), highlight=False, markup=False)
+    console.print(say("plan.short_days", n=len(out["short"])), highlight=False)

@@ -86,7 +86,6 @@ from qunyun.services import audit, conversions, enrolments
 from qunyun.services import broadcasts as broadcasts_service
 from qunyun.services import plans as plans_service
 from qunyun.services import playbooks as playbooks_service
-from qunyun.services.activities import access_activity
 from qunyun.services.automation import TEAM, effective_settings
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import do_ingest_event
@@ -116,9 +115,7 @@ def _stage_days(plan: Mapping[str, Any], days: Sequence[str], kind: str) -> list
 
 def _plan_groups(conn: Connection, actor: Actor, plan: Mapping[str, Any]
                  ) -> list[dict[str, Any]]:
-    ids = list(plan["group_ids"])
-    if not ids and plan["activity_id"] is not None:
-        ids = list(access_activity(conn, actor=actor, ref=plan["activity_id"])["group_ids"])
+    ids = plans_service.plan_group_ids(conn, actor=actor, plan=plan)
     if not ids:
         raise InvalidInput("plan {name}: no groups to rehearse in — give the plan groups or "
                            "an activity with groups", name=plan["name"])

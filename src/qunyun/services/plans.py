@@ -30,6 +30,7 @@ from qunyun.adapters.storage.tables import (
     staff_users,
 )
 from qunyun.analytics.funnels import daily_counts
+from qunyun.clock import Clock
 from qunyun.domain.planning import (
     BUDGET_CATEGORIES,
     ITEM_KINDS,
@@ -42,7 +43,7 @@ from qunyun.domain.planning import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Terms, saying, translate
-from qunyun.services import audit, planning, tasks
+from qunyun.services import audit, planning, tasks, timeline
 from qunyun.services.activities import access_activity
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM, Actor
@@ -557,10 +558,7 @@ def plan_actual(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
     plan = access_plan(conn, actor=actor, plan_id=plan_id)
     first = date.fromisoformat(plan["starts_on"])
     last = date.fromisoformat(plan["ends_on"])
-    group_ids = list(plan["group_ids"])
-    if not group_ids and plan["activity_id"] is not None:
-        group_ids = list(access_activity(conn, actor=actor,
-                                         ref=plan["activity_id"])["group_ids"])
+    group_ids = plan_group_ids(conn, actor=actor, plan=plan)
     counted = daily_counts(
         conn, tz=tz, group_ids=group_ids, activity_id=plan["activity_id"],
         start=datetime.combine(first, time.min, tzinfo=tz),
@@ -590,6 +588,36 @@ def plan_actual(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
                        "actual": r.actual} for r in results if r.short]}
 
 
+def plan_group_ids(conn: Connection, *, actor: Actor, plan: Mapping[str, Any]) -> list[int]:
+    """The plan's groups: its own, else its activity's."""
+    ids = list(plan["group_ids"])
+    if not ids and plan["activity_id"] is not None:
+        ids = list(access_activity(conn, actor=actor, ref=plan["activity_id"])["group_ids"])
+    return ids
+
+
+def scheduled_pushes(conn: Connection, *, actor: Actor, plan_id: int, tz: ZoneInfo,
+                     now: datetime) -> list[dict[str, Any]]:
+    """The playbook steps and broadcasts that reach the plan's groups between now (or the
+    plan's first day, if later) and its last day — the timeline's pushes, each with the
+    number of the plan's groups it reaches and why it would not go out (paused)."""
+    plan = access_plan(conn, actor=actor, plan_id=plan_id)
+    gids = set(plan_group_ids(conn, actor=actor, plan=plan))
+    begin = max(now, datetime.combine(date.fromisoformat(plan["starts_on"]), time.min,
+                                      tzinfo=tz))
+    end = datetime.combine(date.fromisoformat(plan["ends_on"]) + timedelta(days=1), time.min,
+                           tzinfo=tz)
+    if not gids or begin >= end:
+        return []
+    planned = timeline.planned_pushes(
+        conn, begin=begin, end=end, clock=Clock(now, tz), members_too=False,
+        wanted=lambda r: r.scope == "group" and r.key in gids)
+    return [{"at": p.at, "day": p.at.astimezone(tz).date().isoformat(),
+             "time": p.at.astimezone(tz).strftime("%H:%M"), "source": p.source,
+             "source_id": p.source_id, "name": p.name, "step": p.step,
+             "groups": len(p.recipients), "paused": p.paused} for p in planned]
+
+
 __all__ = [
     "VARIANCE_TASK",
     "access_plan",
@@ -610,5 +638,7 @@ __all__ = [
     "find_plan",
     "list_plans",
     "plan_actual",
+    "plan_group_ids",
     "raise_variance",
+    "scheduled_pushes",
 ]

@@ -19,7 +19,7 @@ from qunyun.domain.planning import (
 )
 from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
-from qunyun.services import planning, plans
+from qunyun.services import plan_rehearsal, planning, plans
 from qunyun.services.activities import list_activities
 from qunyun.services.errors import InvalidInput
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
@@ -101,6 +101,14 @@ def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadCon
     bars = [{**s, "left": round(offset(s["starts_on"]) / plan["days"] * 100, 2),
              "width": round((offset(s["ends_on"]) - offset(s["starts_on"]) + 1)
                             / plan["days"] * 100, 2)} for s in plan["stages"]]
+    pushes = plans.scheduled_pushes(conn, actor=actor, plan_id=plan_id,
+                                    tz=runtime.settings.tz, now=runtime.now())
+    for push in pushes:  # a mark on the timeline at its day and hour
+        hour, minute = (int(x) for x in push["time"].split(":"))
+        push["left"] = round((offset(push["day"]) + (hour * 60 + minute) / 1440)
+                             / plan["days"] * 100, 2)
+        push["href"] = (f"/content/playbooks/{push['source_id']}"
+                        if push["source"] == "playbook" else "/content/broadcasts")
     lang = language(request)
     chart = {"x": [d["day"][5:] for d in report["days"]],
              "xName": translate("report.axis_day", lang),
@@ -111,6 +119,7 @@ def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadCon
                  for key, kind in (("target", "line"), ("actual", "bar"))]}
     return render(request, "plan.html", {
         "r": report, "p": plan, "bars": bars, "chart": chart, "kinds": STAGE_KINDS,
+        "pushes": pushes,
         "metrics": METRICS, "roles": ROLES, "item_kinds": ITEM_KINDS,
         "statuses": ITEM_STATUSES, "categories": BUDGET_CATEGORIES})
 
@@ -235,6 +244,37 @@ async def plan_problem(request: Request, plan_id: int, actor: CurrentActor,
                                  issue=_form_text(form, "issue", 2001),
                                  owner=_form_text(form, "owner", 64) or None, now=runtime.now())
     return RedirectResponse(f"/plans/{plan_id}#plan-review", status_code=303)
+
+
+@router.post("/plans/{plan_id}/rehearse")
+@access(Permission.OPERATE)
+async def plan_rehearse(request: Request, plan_id: int, actor: CurrentActor,
+                        runtime: RuntimeDep) -> Response:
+    """Rehearse on the simulator and show the outcome (nothing is kept but the audit row,
+    so the answer is the page itself; the same seed gives it again)."""
+    form = await request.form()
+    text = _form_text(form, "seed", 12) or "7"
+    if not text.isdigit():
+        raise InvalidInput("seed: a whole number from 0 to 2147483647")
+    out = plan_rehearsal.do_rehearse_plan(runtime.uow, actor=actor, plan_id=plan_id,
+                                          seed=int(text), settings=runtime.settings,
+                                          capabilities=runtime.capabilities)
+    lang = language(request)
+    days = out["days"]
+    chart = {"x": [d["day"][5:] for d in days],
+             "xName": translate("report.axis_day", lang),
+             "yNames": [translate("report.axis_people", lang)],
+             "saveTitle": translate("dash.export_png", lang), "series": [
+                 {"name": translate("rehearsal.series.target", lang), "type": "line",
+                  "data": [d["target"]["joined"] for d in days]},
+                 {"name": translate("rehearsal.series.forecast", lang), "type": "line",
+                  "data": [d["forecast"]["joined"] for d in days]},
+                 {"name": translate("rehearsal.series.simulated", lang), "type": "bar",
+                  "data": [d["simulated"]["joined"] for d in days]},
+                 {"name": translate("rehearsal.series.deposits", lang), "type": "bar",
+                  "data": [d["simulated"]["deposit"] for d in days]}]}
+    return render(request, "plan_rehearsal.html", {"o": out, "chart": chart,
+                                                   "metrics": METRICS})
 
 
 @router.get("/plans/{plan_id}/report.html")

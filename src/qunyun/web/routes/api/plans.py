@@ -1,5 +1,5 @@
 """Campaign planning over the API: the goal calculator (read-only), plans with their stages
-and daily targets, plan versus actual."""
+and daily targets, plan versus actual, rehearsal on the simulator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from qunyun.domain.staff import Permission
-from qunyun.services import planning, plans
+from qunyun.services import plan_rehearsal, planning, plans
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access
 
 router = APIRouter(prefix="/api/v1", tags=["plans"])
@@ -157,6 +157,34 @@ def plans_actual(plan_id: int, actor: CurrentActor, conn: ReadConn, runtime: Run
     """Plan versus actual per day and metric, totals per metric and stage, short days."""
     return plans.plan_actual(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
                              now=runtime.now())
+
+
+@router.get("/plans/{plan_id}/pushes")
+@access(Permission.VIEW)
+def plans_pushes(plan_id: int, actor: CurrentActor, conn: ReadConn, runtime: RuntimeDep
+                 ) -> list[dict[str, Any]]:
+    """The playbook steps and broadcasts that reach the plan's groups from now to its last
+    day (``source`` playbook or broadcast, ``source_id``, ``at``, ``groups`` reached)."""
+    return plans.scheduled_pushes(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
+                                  now=runtime.now())
+
+
+class RehearseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = Field(7, ge=0, le=2**31 - 1)
+
+
+@router.post("/plans/{plan_id}/rehearse")
+@access(Permission.OPERATE)
+def plans_rehearse(plan_id: int, body: RehearseIn, actor: CurrentActor, runtime: RuntimeDep
+                   ) -> dict[str, Any]:
+    """The plan rehearsed on the simulator (same seed, same answer): per day the targets,
+    the forecast and the simulated outcome with the short days; the staff load; when each
+    group fills; reactions to pushes; the calibration of the simulated talk. Nothing is
+    kept but an audit row; it takes seconds (a plan's days pass an hour at a time)."""
+    return plan_rehearsal.do_rehearse_plan(runtime.uow, actor=actor, plan_id=plan_id,
+                                           seed=body.seed, settings=runtime.settings,
+                                           capabilities=runtime.capabilities)
 
 
 class RoleSet(BaseModel):
