@@ -71,6 +71,9 @@ def test_a_plan_rehearsed_from_the_command_line(env: Path, fresh_db_url: str  # 
     out = json.loads(run(db, "plan", "rehearse", "彩排计划", "--seed", "5", "--json").stdout)
     assert [d["reached"] for d in out["days"]] == [200, 200, 200]
     assert out["totals"]["joined"]["forecast"] == 60.0 and not out["money_counted"]
+    # no activity: money is unknown, never "short"
+    assert out["totals"]["deposit"]["simulated"] is None
+    assert {s["metric"] for s in out["short"]} <= {"joined", "active"}
     joined, left = out["totals"]["joined"]["simulated"], out["reactions"]["left"]
     assert joined - left == sum(g["members"] for g in out["groups"])
     shown = run(db, "plan", "rehearse", "彩排计划", "--seed", "5")

@@ -105,6 +105,9 @@ def _seed(run: Run, tmp: Path) -> None:
     for kind, first, last in (("recruiting", -3, 1), ("launch", 2, 2), ("follow_up", 3, 4)):
         run("plan", "stage", "1", "--kind", kind, "--from", str(today + timedelta(days=first)),
             "--to", str(today + timedelta(days=last)))
+    # a broadcast the plan's group gets on its launch day: a mark on the plan's timeline
+    run("broadcast", "send", "--name", "开营提醒", "--text", "今晚八点开营", "--groups", "1",
+        "--at", f"{today + timedelta(days=2)} 20:00")
     (reward,) = json.loads(run("fission", "rewards", "1", "--json"))
     SEEDED["claim"] = json.loads(run("fission", "claim-link", str(reward["id"]),
                                      "--json"))["link"]

@@ -183,3 +183,36 @@ def test_the_dashboard_chart_names_its_axes_and_shows_every_day(server: str) -> 
         }""")
         assert option == {"y": ["消息（条）", "人数（人）"], "interval": 0, "days": 14}
         browser.close()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}px")
+def test_a_plan_rehearsed_in_the_browser(server: str, tmp_path: Path,
+                                         size: tuple[int, int]) -> None:
+    """The plan's timeline marks the broadcast its group gets; the rehearsal form opens the
+    outcome page, whose chart draws, which fits the screen and shows no code."""
+    from playwright.sync_api import expect, sync_playwright
+
+    width, height = size
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        phone = width < 600
+        page = browser.new_page(locale="zh-CN", viewport={"width": width, "height": height},
+                                is_mobile=phone, has_touch=phone)
+        _log_in(page, server)
+        page.goto(server + "/plans/1")
+        expect(page.locator("#plan-push-row .gantt-mark")).to_have_count(1)
+        page.fill("#plan-seed", "11")
+        page.click("#plan-rehearse-form button[type=submit]")
+        expect(page.locator("#rehearsal-chart")).to_have_attribute("data-rendered", "1",
+                                                                   timeout=90_000)
+        assert page.locator("#rehearsal-chart canvas").count() == 1
+        assert page.locator("#rehearsal-days tr").count() == 9  # the header and eight days
+        # one group of 90 for a plan of 500 members: the rehearsal says more are needed
+        expect(page.locator("#rehearsal-room")).to_contain_text("还需要约")
+        found = page.evaluate(MEASURE, width)
+        assert found["width"] <= width + 1 and not found["squeezed"], found
+        codes = [c for c in page.evaluate(FIND_CODES, [[SNAKE, PREFIXED, DOTTED], CODE_WORDS])
+                 if c not in ALLOWED]
+        assert codes == [], codes
+        page.screenshot(path=str(tmp_path / f"rehearsal-{width}.png"), full_page=True)
+        browser.close()

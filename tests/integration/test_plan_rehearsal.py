@@ -94,6 +94,7 @@ def test_rehearsal_lands_near_its_forecast(conn: Connection, runtime: Runtime) -
     first, *_, last = out["groups"]
     assert first["room"] == 90 and first["full_on"] is not None and last["full_on"] is None
     assert sum(g["members"] for g in out["groups"]) == out["days"][-1]["members"]
+    assert out["room"]["room"] == 270 and out["room"]["groups_short"] == 0
     # the lead gets a task for each short day (the worker's hourly check, in the rehearsal)
     assert out["staff"]["tasks_by_kind"].get("plan_variance", 0) >= 1
     assert all(c["ok"] for c in out["calibration"]), out["calibration"]

@@ -392,7 +392,8 @@ def plan_rehearse(plan: str,
         for m in ("joined", "active", "deposit", "purchase"):
             target = d["target"][m]
             mark = "⚠ " if m in d["short"] else ""
-            cells.append(f"{mark}{d['simulated'][m]} ~{d['forecast'][m]:g}"
+            simulated = "—" if d["simulated"][m] is None else d["simulated"][m]
+            cells.append(f"{mark}{simulated} ~{d['forecast'][m]:g}"
                          + (f" /{target}" if target is not None else ""))
         table.add_row(d["day"], f"{d['reached']:,}", *cells, str(d["tasks"]), str(d["pushes"]))
     console.print(table, highlight=False)
@@ -402,6 +403,9 @@ def plan_rehearse(plan: str,
                 else say("rehearsal.not_full"))
         console.print(say("rehearsal.group_line", name=g["name"], members=g["members"],
                           room=g["room"], full=full), highlight=False, markup=False)
+    if out["room"]["groups_short"]:
+        console.print(say("rehearsal.room_short", **out["room"]), highlight=False,
+                      markup=False)
     console.print(say("rehearsal.staff_line", tasks=out["staff"]["tasks"],
                       most=out["staff"]["most_tasks_in_a_day"],
                       day=out["staff"]["busiest_day"] or "-", pushes=out["staff"]["pushes"]),

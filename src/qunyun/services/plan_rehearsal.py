@@ -25,6 +25,7 @@ groups. Seeded: the same plan and seed give the same rehearsal.
 from __future__ import annotations
 
 import heapq
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,6 +92,7 @@ from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.ingest import do_ingest_event
 from qunyun.services.users import SYSTEM, Actor
 
+MONEY_METRICS = ("enrolled", "deposit", "purchase")
 MAX_JOINS = 20_000  # a rehearsal is a sample: beyond this it takes minutes, not seconds
 MAX_WORKER_ROUNDS = 20  # worker ticks at one simulated hour before the clock moves on
 PUSHED = (OutboxStatus.DELIVERED, OutboxStatus.STAFF_TASK)
@@ -494,14 +496,17 @@ def do_rehearse_plan(uow: Any, *, actor: Actor, plan_id: int, seed: int, setting
 def _report(plan: Mapping[str, Any], o: Outreach, run: _Run, found: Mapping[str, Any],
             seed: int) -> dict[str, Any]:
     expected = forecast(o, run.crowd.community)
+    money = plan["activity_id"] is not None
+    # without an activity nothing counts money: those figures are unknown, not short
+    counted = [m for m in METRICS if money or m not in MONEY_METRICS]
     rows = []
     for i, day in enumerate(found["actual"]["days"]):
         rows.append({
             "day": day["day"], "reached": o.reach[i],
             "target": {m: day[m]["target"] for m in METRICS},
             "forecast": {m: round(expected[i][m], 1) for m in METRICS},
-            "simulated": {m: day[m]["actual"] for m in METRICS},
-            "short": [m for m in METRICS if day[m]["short"]],
+            "simulated": {m: day[m]["actual"] if m in counted else None for m in METRICS},
+            "short": [m for m in counted if day[m]["short"]],
             "tasks": sum(found["tasks"].get(day["day"], Counter()).values()),
             "pushes": sum(found["pushes"].get(day["day"], Counter()).values()),
             "members": run.present_by_day[i]})
@@ -509,18 +514,26 @@ def _report(plan: Mapping[str, Any], o: Outreach, run: _Run, found: Mapping[str,
     for counter in found["tasks"].values():
         tasks_by_kind.update(counter)
     tired = sum(1 for n in run.crowd.pushes.values() if n > run.crowd.community.push_tolerance)
+    peak = max(run.present_by_day, default=0)
+    room = sum(o.room)
     return {
         "plan_id": int(plan["id"]), "name": plan["name"], "seed": seed,
         "channels": list(o.channels), "rates": {"join_rate": o.join_rate,
                                                 "deposit_rate": o.deposit_rate,
                                                 "purchase_rate": o.purchase_rate},
-        "money_counted": plan["activity_id"] is not None, "money_lost": run.lost_money,
+        "money_counted": money, "money_lost": run.lost_money,
         "days": rows,
         "totals": {m: {"target": sum(r["target"][m] or 0 for r in rows),
                        "forecast": round(sum(e[m] for e in expected), 1),
-                       "simulated": sum(r["simulated"][m] for r in rows)} for m in METRICS},
+                       "simulated": sum(r["simulated"][m] for r in rows)
+                       if m in counted else None} for m in METRICS},
         "short": [{"day": r["day"], "metric": m, "target": r["target"][m],
                    "simulated": r["simulated"][m]} for r in rows for m in r["short"]],
+        # the most members the groups held at a day's end against the room they have: the
+        # groups a plan still has to make (at the average room of its groups)
+        "room": {"members": peak, "room": room,
+                 "groups_short": max(0, math.ceil(peak * len(o.room) / room) - len(o.room))
+                 if room else 0},
         "staff": {"tasks": sum(tasks_by_kind.values()), "tasks_by_kind": dict(tasks_by_kind),
                   "busiest_day": max(rows, key=lambda r: r["tasks"])["day"] if rows else None,
                   "most_tasks_in_a_day": max((r["tasks"] for r in rows), default=0),
