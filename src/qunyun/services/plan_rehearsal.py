@@ -296,6 +296,7 @@ class _Run:
         self.members: dict[int, int] = {}  # crowd number → member id
         self.present_by_day: list[int] = []
         self.lost_money = 0
+        self.events = 0  # joins, messages, leaves and payments put through
         self.activity_id = plan["activity_id"]
         self.deposit_fen = self.price_fen = 0
 
@@ -376,11 +377,13 @@ class _Run:
                 self.rt.now = FixedTime(when)
                 if h.kind in ("deposit", "purchase"):
                     if self.activity_id is not None:
+                        self.events += 1
                         self.money(conn, h)
                     continue
                 raw = self.raw(h)
                 if raw is None:
                     continue
+                self.events += 1
                 for event in sandbox.parse(raw).events:
                     do_ingest_event(conn, event, config=config, received_at=when)
         self.rt.now = FixedTime(until)
@@ -521,7 +524,7 @@ def _report(plan: Mapping[str, Any], o: Outreach, run: _Run, found: Mapping[str,
         "channels": list(o.channels), "rates": {"join_rate": o.join_rate,
                                                 "deposit_rate": o.deposit_rate,
                                                 "purchase_rate": o.purchase_rate},
-        "money_counted": money, "money_lost": run.lost_money,
+        "money_counted": money, "money_lost": run.lost_money, "events": run.events,
         "days": rows,
         "totals": {m: {"target": sum(r["target"][m] or 0 for r in rows),
                        "forecast": round(sum(e[m] for e in expected), 1),
