@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,7 +200,7 @@ def irc_references() -> list[dict[str, Any]]:
                     "speakers": len(talk), "hours": round((times[-1] - times[0]) / 60, 1),
                     "gini": round(gini([talk.get(p, 0) for p in people]), 3),
                     "burstiness": round(burstiness(
-                        [(b - a) * 60.0 for a, b in zip(times, times[1:], strict=False)]), 3)})
+                        [(b - a) * 60.0 for a, b in pairwise(times)]), 3)})
     return out
 
 
