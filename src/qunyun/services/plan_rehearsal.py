@@ -474,7 +474,8 @@ def do_rehearse_plan(uow: Any, *, actor: Actor, plan_id: int, seed: int, setting
         group_rows = _plan_groups(conn, actor, plan)
         outreach = outreach_of(conn, actor=actor, plan=plan, group_rows=group_rows)
         snapshot = _snapshot(conn, plan, group_rows)
-    expected = sum(outreach.reach) * outreach.join_rate
+    # the members already in the groups are simulated too (as joins before the plan)
+    expected = sum(outreach.reach) * outreach.join_rate + sum(outreach.already)
     if expected > MAX_JOINS:
         raise InvalidInput("rehearsal: at most {high} joins, and this plan expects {n} — "
                            "rehearse a smaller share of it", high=MAX_JOINS, n=round(expected))
