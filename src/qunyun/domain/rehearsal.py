@@ -47,6 +47,8 @@ TALK = (
     "定金可以退吗", "什么时候发货？", "有没有优惠券", "刚看到，晚上再细看",
 )
 REACTIONS = ("来了来了", "已看", "这个好", "怎么参加？", "👍👍", "收到，谢谢", "想要+1")
+# people rarely type the same sentence twice: a small tail makes repeated lines differ (the
+# community simulator's too)
 TAILS = ("", "", "", "～", "!", "呀", "😄", "👍", "哈", "。", "了", "吧")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = ("先生", "女士", "姐", "哥", "总", "老师", "妈妈", "爸爸", "小姐", "🌸", "、小店")

@@ -27,11 +27,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from qunyun.adapters.platforms.base import PlatformAdapter
-from qunyun.adapters.platforms.sandbox.simulate import GIVEN, SURNAMES
+from qunyun.adapters.platforms.sandbox.simulate import GIVEN
 from qunyun.adapters.storage.tables import fission_participants, groups, identities
 from qunyun.adapters.storage.uow import UnitOfWork
 from qunyun.domain.actions import CapabilityLookup
 from qunyun.domain.fission import Stage
+from qunyun.domain.rehearsal import SURNAMES
 from qunyun.domain.staff import Permission
 from qunyun.services import audit, fission
 from qunyun.services.errors import InvalidInput

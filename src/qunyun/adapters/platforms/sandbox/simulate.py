@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from qunyun.domain.rehearsal import SURNAMES, TAILS
+
 DEFAULT_STAFF = ("顾问小林", "顾问阿杰", "顾问美美", "顾问大刘", "顾问小周")
 DEFAULT_TALK = (
     "收到👍", "好的", "哈哈哈", "支持！", "谢谢群主", "已报名", "已转发朋友圈", "我也想要",
@@ -30,10 +32,7 @@ DEFAULT_ADS = (
     "本店新品全场五折，扫码进店领券 www.shop-example.cn",
     "想赚钱的加我微信 money_8888，带你躺赚",
 )
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = ("先生", "女士", "姐", "哥", "总", "老师", "妈妈", "爸爸", "小姐")
-# people rarely type the same sentence twice: a small tail makes repeated lines differ
-TAILS = ("", "", "", "～", "!", "呀", "😄", "👍", "哈", "。", "了", "吧")
 PEAK_HOURS = (20, 20, 21, 21, 19, 22)
 OTHER_HOURS = (8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 23)
 
