@@ -41,6 +41,12 @@ def test_a_plan_from_the_command_line(env: Path, fresh_db_url: str,  # noqa: F81
     out = tmp_path / "report.html"
     written = run(db, "plan", "report", "3期招募", "--out", str(out))
     assert written.exit_code == 0 and "加直播" in out.read_text(encoding="utf-8")
+    for suffix, magic in ((".png", b"\x89PNG"), (".pdf", b"%PDF")):
+        made = tmp_path / f"report{suffix}"
+        assert run(db, "plan", "report", "3期招募", "--out", str(made)).exit_code == 0
+        assert made.read_bytes().startswith(magic)
+    odd = run(db, "plan", "report", "3期招募", "--out", str(tmp_path / "report.txt"))
+    assert odd.exit_code == 2 and ".pdf" in odd.output and not (tmp_path / "report.txt").exists()
     checked = run(db, "plan", "check", "--json")
     assert checked.exit_code == 0 and "tasks" in json.loads(checked.stdout)
     before = (count(db, plans), count(db, plan_stages))

@@ -5,10 +5,14 @@ flagged, today not yet; stages totalled; refusals change nothing."""
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from sqlalchemy import Connection, select
 
 from qunyun.adapters.storage.tables import identities, staff_tasks
@@ -17,6 +21,7 @@ from qunyun.services import activities, conversions, enrolments, plans, users
 from qunyun.services.errors import Conflict, InvalidInput, NotFound
 from qunyun.services.users import SYSTEM
 from qunyun.web.report import render_plan_html
+from qunyun.web.report_image import plan_pdf, plan_png
 from tests.dbhelpers import snapshot
 from tests.factories import T0, raw_join, raw_message
 from tests.integration.test_lifecycle import feed
@@ -194,3 +199,30 @@ def test_review_and_the_closing_report(conn: Connection, runtime: Runtime) -> No
     assert "K1 &lt;收官&gt;" in html and "<script>x</script>" not in html
     assert "第三天加一场直播" in html and "活码加了备用群" in html and "已解决" in html
     assert "<script" not in html  # one file with nothing to run
+
+
+def test_the_closing_report_as_a_picture_and_a_pdf(conn: Connection, runtime: Runtime,
+                                                   tmp_path: Path) -> None:
+    _gid, camp = build(conn, runtime)
+    plan = plans.do_create_plan(
+        conn, actor=SYSTEM, name="K1 结案", starts_on="2026-11-20", ends_on="2026-11-24",
+        activity=camp, goal={"target_deposits": 2, "deposit_rate": 0.1, "join_rate": 0.1},
+        tz=TZ, now=T0)
+    pid = plan["id"]
+    for _ in range(3):  # long issues wrap over several lines
+        plans.do_add_problem(conn, actor=SYSTEM, plan_id=pid, issue="群满了没开新群" * 12,
+                             now=T0)
+    plans.do_add_budget(conn, actor=SYSTEM, plan_id=pid, category="gifts", title="保温杯",
+                        planned="300", now=T0)
+    report = plans.closing_report(conn, actor=SYSTEM, plan_id=pid, tz=TZ, now=NOW)
+    picture = Image.open(io.BytesIO(plan_png(report)))
+    assert picture.format == "PNG" and picture.width == 1240 and picture.height > 1000
+    picture.save(tmp_path / "report.png")  # to look at, kept by pytest
+    colours = {c for _n, c in picture.convert("RGB").getcolors(1 << 20) or []}
+    # the daily joins as bars, the targets as a line, the goal missed in red
+    assert {(0xF2, 0xC1, 0x4E), (0x3A, 0x5F, 0xB0), (0xC0, 0x39, 0x2B)} <= colours
+    english = Image.open(io.BytesIO(plan_png(report, language="en")))
+    assert english.size[0] == 1240
+    pdf = plan_pdf(report)
+    pages = int(re.search(rb"/Count (\d+)", pdf)[1])  # type: ignore[index]
+    assert pdf.startswith(b"%PDF") and pages == -(-picture.height // 1754)

@@ -309,6 +309,13 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     file = client.get(f"{plan_url}/report.html")
     assert file.status_code == 200 and "attachment" in file.headers["content-disposition"]
     assert "加直播" in file.text and "&lt;b&gt;双十二&lt;/b&gt;" in file.text
+    picture = client.get(f"{plan_url}/report.png")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.content.startswith(b"\x89PNG") and 'id="plan-report-pdf"' in page
+    pdf = client.get(f"{plan_url}/report.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "plan-" in pdf.headers["content-disposition"]
+    assert client.get(f"{plan_url}/report.doc").status_code == 404
 
 
 def test_exports_page_and_downloads(client: TestClient, conn: Connection, runtime: Runtime,

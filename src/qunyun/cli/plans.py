@@ -12,12 +12,14 @@ import typer
 from rich.table import Table
 
 from qunyun.cli.common import (
+    EXIT_BAD_INPUT,
     AsOpt,
     JsonOpt,
     acting,
     console,
     done,
     emit_json,
+    fail,
     runtime,
     say,
     session,
@@ -329,18 +331,27 @@ def plan_problem(plan: str,
 
 
 @plan_app.command("report")
-def plan_report(plan: str, out: Annotated[Path, typer.Option("--out", help="FILE.html")],
+def plan_report(plan: str, out: Annotated[Path, typer.Option(
+                    "--out", help="FILE.html, FILE.png or FILE.pdf")],
                 as_user: AsOpt = None) -> None:
-    """The closing report as one HTML file (plan against outcome, stages and retros,
-    problems, budget) — to print or send to the manager."""
+    """The closing report (plan against outcome, stages and retros, problems, budget) as
+    one HTML file, a picture or a PDF — to print or send to the manager."""
     from qunyun.web.report import render_plan_html
+    from qunyun.web.report_image import plan_pdf, plan_png
 
+    kind = out.suffix.lower()
+    if kind not in (".html", ".png", ".pdf"):
+        fail(say("--out: a file ending in .html, .png or .pdf"), EXIT_BAD_INPUT)
     with session(as_user, write=False) as (rt, conn, actor):
         report = plans.closing_report(conn, actor=actor, plan_id=plans.find_plan(
             conn, actor=actor, ref=plan), tz=rt.settings.tz, now=rt.now())
         language, timezone = rt.settings.language, rt.settings.timezone
-    out.write_text(render_plan_html(report, language=language, timezone=timezone),
-                   encoding="utf-8")
+    if kind == ".html":
+        out.write_text(render_plan_html(report, language=language, timezone=timezone),
+                       encoding="utf-8")
+    else:
+        out.write_bytes(plan_png(report, language=language) if kind == ".png"
+                        else plan_pdf(report, language=language))
     console.print(say("report written to {path}", path=str(out)), highlight=False,
                   markup=False)
 

@@ -21,12 +21,15 @@ from qunyun.domain.staff import Permission
 from qunyun.i18n import translate
 from qunyun.services import plan_rehearsal, planning, plans
 from qunyun.services.activities import list_activities
-from qunyun.services.errors import InvalidInput
+from qunyun.services.errors import InvalidInput, NotFound
 from qunyun.web.deps import CurrentActor, ReadConn, RuntimeDep, access, language, render
 from qunyun.web.report import render_plan_html
+from qunyun.web.report_image import plan_pdf, plan_png
 
 router = APIRouter(include_in_schema=False)
 
+REPORT_TYPES = {"html": "text/html; charset=utf-8", "png": "image/png",
+                "pdf": "application/pdf"}
 FIELDS = ("audience", "target_deposits", "target_purchases", "target_gmv", "price",
           "join_rate", "deposit_rate", "purchase_rate", "capacity", "fill", "staff",
           "contacts_per_day")
@@ -277,14 +280,19 @@ async def plan_rehearse(request: Request, plan_id: int, actor: CurrentActor,
                                                    "metrics": METRICS})
 
 
-@router.get("/plans/{plan_id}/report.html")
+@router.get("/plans/{plan_id}/report.{kind}")
 @access(Permission.VIEW)
-def plan_report_file(request: Request, plan_id: int, actor: CurrentActor, conn: ReadConn,
-                     runtime: RuntimeDep) -> Response:
-    """The closing report as one HTML file to keep, print or send."""
+def plan_report_file(request: Request, plan_id: int, kind: str, actor: CurrentActor,
+                     conn: ReadConn, runtime: RuntimeDep) -> Response:
+    """The closing report as one HTML file, a picture (PNG) or a PDF to keep, print or send."""
+    if kind not in REPORT_TYPES:
+        raise NotFound("no report as {kind!r}: html, png or pdf", kind=kind)
     report = plans.closing_report(conn, actor=actor, plan_id=plan_id, tz=runtime.settings.tz,
                                   now=runtime.now())
-    html = render_plan_html(report, language=language(request),
-                            timezone=runtime.settings.timezone)
-    return Response(html, media_type="text/html; charset=utf-8", headers={
-        "content-disposition": f'attachment; filename="plan-{plan_id}.html"'})
+    if kind == "html":
+        body: str | bytes = render_plan_html(report, language=language(request),
+                                             timezone=runtime.settings.timezone)
+    else:
+        body = (plan_png if kind == "png" else plan_pdf)(report, language=language(request))
+    return Response(body, media_type=REPORT_TYPES[kind], headers={
+        "content-disposition": f'attachment; filename="plan-{plan_id}.{kind}"'})
