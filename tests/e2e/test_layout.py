@@ -201,6 +201,10 @@ def test_a_plan_rehearsed_in_the_browser(server: str, tmp_path: Path,
         _log_in(page, server)
         page.goto(server + "/plans/1")
         expect(page.locator("#plan-push-row .gantt-mark")).to_have_count(1)
+        # the timeline's stages and the plan-versus-actual chart are drawn
+        expect(page.locator("#plan-gantt .gantt-bar")).to_have_count(3)
+        expect(page.locator("#plan-chart")).to_have_attribute("data-rendered", "1")
+        assert page.locator("#plan-chart canvas").count() == 1
         page.fill("#plan-seed", "11")
         page.click("#plan-rehearse-form button[type=submit]")
         expect(page.locator("#rehearsal-chart")).to_have_attribute("data-rendered", "1",

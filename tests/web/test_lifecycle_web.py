@@ -285,6 +285,10 @@ def test_a_plan_from_the_pages_and_api(client: TestClient, conn: Connection,
     page = client.get(plan_url).text
     assert "总 PM" in page and "<i>海报</i>" not in page and "进行中" in page
     assert "300.00" in page and 'id="plan-checklist"' in page
+    # the checklist is a board: the poster's card moved to the "in progress" column
+    doing = page.split('id="items-doing"', 1)[1].split("</section>", 1)[0]
+    todo = page.split('id="items-todo"', 1)[1].split("</section>", 1)[0]
+    assert "&lt;i&gt;海报&lt;/i&gt;" in doing and "海报" not in todo
     before = snapshot(conn)
     bad = client.post(f"/api/v1/plans/{plan_id}/budget", headers=h,
                       json={"category": "party", "title": "x", "planned": 1})

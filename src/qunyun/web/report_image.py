@@ -80,14 +80,14 @@ class _Sheet:
               line: Sequence[int | None], legend: tuple[str, str]) -> None:
         """Bars (actual) and a line (target) over the days."""
         height, left, bottom = 320, MARGIN + 56, self.y + 340
-        step = max(1, math.ceil(max([*bars, *(v or 0 for v in line), 1]) / 4))
-        peak = 4 * step  # whole-number grid lines: 0, step, … 4 × step
+        tick = max(1, math.ceil(max([*bars, *(v or 0 for v in line), 1]) / 4))
+        peak = 4 * tick  # whole-number grid lines: 0, tick, … 4 × tick
         right = WIDTH - MARGIN
         font = self.fonts[20]
         for k in range(5):  # grid and its values
             y = bottom - height * k / 4
             self.draw.line((left, y, right, y), fill=LINE)
-            label = f"{k * step:,}"
+            label = f"{k * tick:,}"
             self.draw.text((left - 12 - self.draw.textlength(label, font=font), y - 12),
                            label, font=font, fill=MUTED)
         n = max(1, len(bars))

@@ -123,6 +123,7 @@ def plan_page(request: Request, plan_id: int, actor: CurrentActor, conn: ReadCon
     return render(request, "plan.html", {
         "r": report, "p": plan, "bars": bars, "chart": chart, "kinds": STAGE_KINDS,
         "pushes": pushes,
+        "today": runtime.now().astimezone(runtime.settings.tz).date().isoformat(),
         "metrics": METRICS, "roles": ROLES, "item_kinds": ITEM_KINDS,
         "statuses": ITEM_STATUSES, "categories": BUDGET_CATEGORIES})
 
