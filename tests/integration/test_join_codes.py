@@ -5,12 +5,16 @@ written."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 from sqlalchemy import Connection, func, select
 
 from qunyun.adapters.platforms.sandbox import SandboxAdapter
 from qunyun.adapters.storage.tables import join_codes, staff_tasks
-from qunyun.bootstrap import Runtime
+from qunyun.bootstrap import Runtime, build_runtime
+from qunyun.config import Settings
 from qunyun.domain.actions import Capability
 from qunyun.services import join_codes as service
 from qunyun.services.errors import Conflict, InvalidInput
@@ -92,3 +96,40 @@ def test_a_channel_has_one_live_code_per_account(conn: Connection, runtime: Runt
     assert conn.execute(select(func.count()).select_from(join_codes)).scalar_one() == 2
     assert len(sandbox.join_codes) == 2 and first["config_id"] in sandbox.join_codes
 
+
+
+def test_two_workers_making_the_same_channels_code_one_wins(fresh_db_url: str,
+                                                             tmp_path: Path) -> None:
+    """Two workers claim the same channel at the same moment, on real commits: one code is
+    made, the other is told it is being made (a refusal, never a database error)."""
+    rt = build_runtime(Settings(database_url=fresh_db_url, data_dir=tmp_path / "var",
+                                sandbox_store=str(tmp_path / "sandbox.db")))
+    try:
+        with rt.uow.write() as conn:
+            gid = do_ingest_event(conn, event(raw_join("g", "race", "owner")),
+                                  config=rt.ingest_config).group_id
+        assert gid is not None
+        def make(barrier: threading.Barrier, outcomes: list[str], channel: str) -> None:
+            barrier.wait()
+            try:
+                service.do_create_join_code(rt.uow, actor=SYSTEM, adapter=rt.adapter("sandbox"),
+                                            account="a", channel=channel, chats=[gid])
+                outcomes.append("made")
+            except Conflict:
+                outcomes.append("refused")
+            except Exception as exc:  # what the test is about: never this
+                outcomes.append(type(exc).__name__)
+
+        for round_ in range(8):  # the race is narrow: several rounds
+            barrier, outcomes = threading.Barrier(2), []
+            threads = [threading.Thread(target=make, args=(barrier, outcomes, f"race{round_}"))
+                       for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+            assert sorted(outcomes) == ["made", "refused"], outcomes
+        with rt.uow.read() as conn:
+            assert conn.execute(select(func.count()).select_from(join_codes)).scalar_one() == 8
+    finally:
+        rt.close()

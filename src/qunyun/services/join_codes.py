@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from qunyun.adapters.platforms.base import JoinCodeLimits, JoinCodeSpec, PlatformAdapter
 from qunyun.adapters.storage.tables import groups, join_codes, memberships, staff_tasks
@@ -140,9 +141,14 @@ def _claim_channel(uow: UnitOfWork, *, platform: str, account: str, channel: str
             conn.execute(update(join_codes).where(join_codes.c.id == row.id).values(
                 **values, state=CREATING, created_at=now, updated_at=now))
             return int(row.id)
-        return int(conn.execute(join_codes.insert().values(
-            platform=platform, account=account, channel=channel, state=CREATING,
-            created_at=now, updated_at=now, **values).returning(join_codes.c.id)).scalar_one())
+        try:
+            return int(conn.execute(join_codes.insert().values(
+                platform=platform, account=account, channel=channel, state=CREATING,
+                created_at=now, updated_at=now, **values).returning(join_codes.c.id))
+                .scalar_one())
+        except IntegrityError:  # another worker claimed the channel since the look above
+            raise Conflict("channel {channel!r}: its join code is being created at this "
+                           "moment", channel=channel) from None
 
 
 def _join_code(conn: Connection, code_id: int) -> dict[str, Any]:
