@@ -420,3 +420,15 @@ def fail_or_keep(errors: list[dict[str, Any]], on_error: str, name: str, line: i
         raise InvalidInput("{name}: line {line}: {reason} (nothing was imported)",
                            name=name, line=line, reason=reason)
     errors.append({"file": name, "line": line, "reason": str(reason)})
+
+
+def repoint_group(conn: Connection, *, old: int, new: int) -> None:
+    """A planned group linked to a chat the bot saw first: the activities that ran in the
+    plan run in the chat's group (once)."""
+    have = set(conn.execute(select(activity_groups.c.activity_id).where(
+        activity_groups.c.group_id == new)).scalars())
+    conn.execute(delete(activity_groups).where(activity_groups.c.group_id == old,
+                                               activity_groups.c.activity_id.in_(have)))
+    conn.execute(update(activity_groups).where(activity_groups.c.group_id == old)
+                 .values(group_id=new))
+

@@ -369,5 +369,15 @@ def list_merges(conn: Connection, *, actor: Actor) -> list[dict[str, Any]]:
     return out
 
 
+
+def repoint_group(conn: Connection, *, old: int, new: int) -> None:
+    """A planned group linked to a chat the bot saw first: merges into the plan (as their
+    target or overflow) and their movers go to the chat's group."""
+    for column in (group_merges.c.target_group_id, group_merges.c.overflow_group_id):
+        conn.execute(update(group_merges).where(column == old).values({column.name: new}))
+    conn.execute(update(group_merge_members).where(group_merge_members.c.to_group_id == old)
+                 .values(to_group_id=new))
+
+
 __all__ = ["DEFAULT_INVITE", "JOB_KIND", "access_merge", "candidates", "do_finish",
-           "do_merge", "fire_finish", "invite_pending", "list_merges"]
+           "do_merge", "fire_finish", "invite_pending", "list_merges", "repoint_group"]

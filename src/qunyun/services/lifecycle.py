@@ -20,16 +20,10 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qunyun.adapters.storage.tables import (
-    activity_groups,
-    group_merge_members,
-    group_merges,
     groups,
     join_codes,
     memberships,
     messages,
-    outbox,
-    playbook_groups,
-    staff_tasks,
 )
 from qunyun.analytics.health import group_health
 from qunyun.analytics.overview import local_date
@@ -48,7 +42,7 @@ from qunyun.domain.groups import (
 from qunyun.domain.staff import Permission
 from qunyun.i18n import Terms, saying
 from qunyun.i18n import fill as translate_fill
-from qunyun.services import audit, playbooks, tasks
+from qunyun.services import activities, audit, outbox, playbooks, tasks
 from qunyun.services.errors import Conflict, InvalidInput
 from qunyun.services.groups import access_group_by_id, do_update_group
 from qunyun.services.users import SYSTEM, Actor
@@ -337,23 +331,12 @@ def do_link_chat(conn: Connection, *, actor: Actor, group_id: int, chat_id: str,
             values.update(state=plan["state"], state_since=now)  # never moved: the plan's
         conn.execute(update(groups).where(groups.c.id == target).values(**values,
                                                                          updated_at=now))
-        for table, key in ((playbook_groups, "playbook_id"), (activity_groups, "activity_id")):
-            have = set(conn.execute(select(table.c[key]).where(
-                table.c.group_id == target)).scalars())
-            conn.execute(delete(table).where(table.c.group_id == group_id,
-                                             table.c[key].in_(have)))
-            conn.execute(update(table).where(table.c.group_id == group_id)
-                         .values(group_id=target))
-        conn.execute(update(staff_tasks).where(staff_tasks.c.group_id == group_id)
-                     .values(group_id=target))
-        # what waits for the plan's chat: a task's row in the outbox, a merge's overflow
-        conn.execute(update(outbox).where(outbox.c.group_id == group_id)
-                     .values(group_id=target))
-        for column in (group_merges.c.target_group_id, group_merges.c.overflow_group_id):
-            conn.execute(update(group_merges).where(column == group_id)
-                         .values({column.name: target}))
-        conn.execute(update(group_merge_members).where(
-            group_merge_members.c.to_group_id == group_id).values(to_group_id=target))
+        # what points at the plan now points at the chat's group, each table by its writer
+        # (group_merges imports this module: its part is imported here)
+        from qunyun.services import group_merges
+
+        for service in (playbooks, activities, tasks, outbox, group_merges):
+            service.repoint_group(conn, old=group_id, new=target)
         try:
             with conn.begin_nested():
                 conn.execute(delete(groups).where(groups.c.id == group_id))

@@ -592,3 +592,10 @@ def do_cancel(conn: Connection, *, outbox_id: int, reason: str) -> bool:
     return bool(conn.execute(update(outbox).where(
         outbox.c.id == outbox_id, outbox.c.status.in_((PENDING, STAFF_TASK))).values(
         status=CANCELLED, last_error=reason[:2000])).rowcount)
+
+
+def repoint_group(conn: Connection, *, old: int, new: int) -> None:
+    """A planned group linked to a chat the bot saw first: what waits in the outbox for
+    the plan (a task's row, a merge's invitation) goes to the chat's group."""
+    conn.execute(update(outbox).where(outbox.c.group_id == old).values(group_id=new))
+

@@ -541,3 +541,15 @@ def preview_playbook(conn: Connection, *, actor: Actor, playbook_id: int,
     return {"playbook_id": playbook_id, "name": pb["name"], "from": start.isoformat(),
             "days": days, "counts": dict(Counter(r["status"] for r in rows)), "notes": notes,
             "rows": rows}
+
+
+def repoint_group(conn: Connection, *, old: int, new: int) -> None:
+    """A planned group linked to a chat the bot saw first: the playbooks attached to the
+    plan are attached to the chat's group (once)."""
+    have = set(conn.execute(select(playbook_groups.c.playbook_id).where(
+        playbook_groups.c.group_id == new)).scalars())
+    conn.execute(delete(playbook_groups).where(playbook_groups.c.group_id == old,
+                                               playbook_groups.c.playbook_id.in_(have)))
+    conn.execute(update(playbook_groups).where(playbook_groups.c.group_id == old)
+                 .values(group_id=new))
+

@@ -131,3 +131,10 @@ def do_complete_task(conn: Connection, *, actor: Actor, task_id: int, outcome: s
     audit.record(conn, actor=actor.label, action=f"task.{status}", object_type="staff_task",
                  object_id=task_id, detail={"outcome": outcome})
     return access_task_by_id(conn, actor=actor, task_id=task_id)
+
+
+def repoint_group(conn: Connection, *, old: int, new: int) -> None:
+    """A planned group linked to a chat the bot saw first: its tasks are the chat's."""
+    conn.execute(update(staff_tasks).where(staff_tasks.c.group_id == old)
+                 .values(group_id=new))
+
