@@ -88,6 +88,12 @@ def test_groups_fill_in_order_and_existing_members_take_room() -> None:
     assert len(crowd.existing()) == 25 and crowd.present == [25, 0]
     crowd.day(0)
     assert crowd.present[0] == 30 and crowd.full_on[0] == 0 and crowd.present[1] > 0
+    # groups already over their room are full from the start; the last one overflows
+    crowd = Crowd(outreach(room=(30, 30), already=(40, 10)), seed=1)
+    crowd.existing()
+    assert crowd.full_on == {0: 0}
+    crowd.day(0)
+    assert crowd.present[1] > 30 and crowd.full_on[1] == 0
 
 
 def test_too_many_pushes_a_day_tire_people() -> None:

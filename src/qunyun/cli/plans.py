@@ -406,7 +406,8 @@ def plan_rehearse(plan: str,
             simulated = "—" if d["simulated"][m] is None else d["simulated"][m]
             cells.append(f"{mark}{simulated} ~{d['forecast'][m]:g}"
                          + (f" /{target}" if target is not None else ""))
-        table.add_row(d["day"], f"{d['reached']:,}", *cells, str(d["tasks"]), str(d["pushes"]))
+        table.add_row(d["day"][5:], f"{d['reached']:,}", *cells, str(d["tasks"]),
+                      str(d["pushes"]))
     console.print(table, highlight=False)
     console.print(say("rehearsal.legend"), highlight=False, markup=False)
     for g in out["groups"]:

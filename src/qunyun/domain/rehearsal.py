@@ -222,6 +222,8 @@ class Crowd:
                 self.present[g] += 1
                 out.append(Happening(-1, self.rng.randrange(1440), "join", number, g,
                                      "existing"))
+            if n >= self.outreach.room[g]:
+                self.full_on.setdefault(g, 0)  # full before the plan starts
         out.sort(key=lambda h: h.minute)
         return out
 
@@ -255,7 +257,9 @@ class Crowd:
                 if self.present[g] + 1 >= room:
                     self.full_on.setdefault(g, d)
                 return g
-        return len(self.outreach.room) - 1
+        last = len(self.outreach.room) - 1  # all full: the last one overflows
+        self.full_on.setdefault(last, d)
+        return last
 
     def _plan(self, h: Happening) -> None:
         if h.day < len(self.outreach.days):
