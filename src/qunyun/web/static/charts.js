@@ -7,8 +7,10 @@
   function seriesOption(spec) {
     return {
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
-      grid: { left: 48, right: 48, top: 56, bottom: spec.xName ? 40 : 30, containLabel: true },
+      // one scrolling line under the PNG/CSV buttons: on a phone a wrapped legend ran
+      // over them
+      legend: { type: "scroll", top: 26 },
+      grid: { left: 48, right: 48, top: 78, bottom: spec.xName ? 40 : 30, containLabel: true },
       toolbox: { feature: { saveAsImage: { title: spec.saveTitle || "PNG" } } },
       // every category shows (slanted when crowded), each value axis says what it counts
       xAxis: { type: "category", data: spec.x, name: spec.xName || "", nameLocation: "middle", nameGap: 28,
