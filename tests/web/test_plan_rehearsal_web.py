@@ -64,3 +64,18 @@ def test_rehearsal_from_the_page_and_the_api(client: TestClient, conn: Connectio
     assert refused.status_code == 422 and "随机种子" in refused.text
     assert client.post("/api/v1/plans/999999/rehearse", headers={"x-csrf-token": csrf},
                        json={}).status_code == 404
+
+
+def test_a_request_rehearses_only_what_it_can_wait_for(client: TestClient, conn: Connection,
+                                                      runtime: Runtime,
+                                                      staff: dict[str, str]) -> None:
+    """A plan longer than a request waits for is sent to the command line, nothing run."""
+    pid, _ = make_plan(conn, runtime, audience=600, days=50, name="长计划")
+    csrf = login(client, staff["operator"])
+    before = snapshot(conn)
+    api = client.post(f"/api/v1/plans/{pid}/rehearse", headers={"x-csrf-token": csrf},
+                      json={"seed": 1})
+    assert api.status_code == 422 and "qunyun plan rehearse" in api.json()["message"]
+    page = client.post(f"/plans/{pid}/rehearse", data={"csrf_token": csrf, "seed": "1"})
+    assert page.status_code == 422 and "命令行" in page.text and "45" in page.text
+    assert snapshot(conn) == before

@@ -94,6 +94,9 @@ from qunyun.services.users import SYSTEM, Actor
 
 MONEY_METRICS = ("enrolled", "deposit", "purchase")
 MAX_JOINS = 20_000  # a rehearsal is a sample: beyond this it takes minutes, not seconds
+# what a page or an API request waits for (about half a minute at most here); bigger plans
+# rehearse from the command line
+REQUEST_LIMITS = {"joins": 5_000, "days": 45}
 MAX_WORKER_ROUNDS = 20  # worker ticks at one simulated hour before the clock moves on
 PUSHED = (OutboxStatus.DELIVERED, OutboxStatus.STAFF_TASK)
 
@@ -463,9 +466,11 @@ def _calibration(conn: Connection, present: Sequence[int], days: Sequence[Mappin
 
 
 def do_rehearse_plan(uow: Any, *, actor: Actor, plan_id: int, seed: int, settings: Settings,
-                     capabilities: CapabilityLookup) -> dict[str, Any]:
+                     capabilities: CapabilityLookup, max_joins: int = MAX_JOINS,
+                     max_days: int | None = None) -> dict[str, Any]:
     """Rehearse ``plan_id`` on the simulator (seeded); the rehearsal's database is thrown
-    away afterwards, the team's gets one audit row."""
+    away afterwards, the team's gets one audit row. A request passes lower limits
+    (:data:`REQUEST_LIMITS`) than the command line, which waits as long as it takes."""
     actor.require(Permission.OPERATE)
     if not 0 <= seed <= 2**31 - 1:
         raise InvalidInput("seed: a whole number from 0 to 2147483647")
@@ -476,9 +481,13 @@ def do_rehearse_plan(uow: Any, *, actor: Actor, plan_id: int, seed: int, setting
         snapshot = _snapshot(conn, plan, group_rows)
     # the members already in the groups are simulated too (as joins before the plan)
     expected = sum(outreach.reach) * outreach.join_rate + sum(outreach.already)
-    if expected > MAX_JOINS:
+    if expected > max_joins:
         raise InvalidInput("rehearsal: at most {high} joins, and this plan expects {n} — "
-                           "rehearse a smaller share of it", high=MAX_JOINS, n=round(expected))
+                           "rehearse a smaller share of it", high=max_joins, n=round(expected))
+    if max_days is not None and len(outreach.days) > max_days:
+        raise InvalidInput("rehearsal: at most {high} days here, and this plan has {n} — "
+                           "rehearse it with the command line (qunyun plan rehearse)",
+                           high=max_days, n=len(outreach.days))
     with tempfile.TemporaryDirectory(prefix="qunyun-rehearsal-") as folder:
         run = _Run(Path(folder), plan=plan, outreach=outreach,
                    group_ids=[int(g["id"]) for g in group_rows],
@@ -554,4 +563,4 @@ def _report(plan: Mapping[str, Any], o: Outreach, run: _Run, found: Mapping[str,
         "calibration": found["calibration"]}
 
 
-__all__ = ["MAX_JOINS", "do_rehearse_plan", "outreach_of"]
+__all__ = ["MAX_JOINS", "REQUEST_LIMITS", "do_rehearse_plan", "outreach_of"]

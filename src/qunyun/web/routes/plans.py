@@ -262,7 +262,9 @@ async def plan_rehearse(request: Request, plan_id: int, actor: CurrentActor,
         raise InvalidInput("seed: a whole number from 0 to 2147483647")
     out = plan_rehearsal.do_rehearse_plan(runtime.uow, actor=actor, plan_id=plan_id,
                                           seed=int(text), settings=runtime.settings,
-                                          capabilities=runtime.capabilities)
+                                          capabilities=runtime.capabilities,
+                                          max_joins=plan_rehearsal.REQUEST_LIMITS["joins"],
+                                          max_days=plan_rehearsal.REQUEST_LIMITS["days"])
     lang = language(request)
     days = out["days"]
     chart = {"x": [d["day"][5:] for d in days],

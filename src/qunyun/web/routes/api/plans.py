@@ -184,7 +184,9 @@ def plans_rehearse(plan_id: int, body: RehearseIn, actor: CurrentActor, runtime:
     kept but an audit row; it takes seconds (a plan's days pass an hour at a time)."""
     return plan_rehearsal.do_rehearse_plan(runtime.uow, actor=actor, plan_id=plan_id,
                                            seed=body.seed, settings=runtime.settings,
-                                           capabilities=runtime.capabilities)
+                                           capabilities=runtime.capabilities,
+                                           max_joins=plan_rehearsal.REQUEST_LIMITS["joins"],
+                                           max_days=plan_rehearsal.REQUEST_LIMITS["days"])
 
 
 class RoleSet(BaseModel):
