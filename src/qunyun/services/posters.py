@@ -50,7 +50,9 @@ def font_path() -> str | None:
     return next((f for f in FONTS if Path(f).is_file()), None)
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The CJK font at ``size`` (Pillow's own when none is installed); the closing report's
+    picture draws with it too."""
     path = font_path()
     return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
@@ -158,17 +160,17 @@ def _centred(draw: ImageDraw.ImageDraw, text: str, y: int, size: int, color: str
         return int(left), int(top), int(right) + 1, int(bottom) + 1
 
     for candidate in range(size, 11, -2):
-        font = _font(candidate)
-        left, top, right, bottom = measure(font)
+        face = font(candidate)
+        left, top, right, bottom = measure(face)
         if right - left <= room:
             break
     while right - left > room and len(text) > 1:
         text = text[:-2] + "…"
-        left, top, right, bottom = measure(font)
+        left, top, right, bottom = measure(face)
     width = right - left
     x = min(max(margin, at_x - width // 2), WIDTH - margin - width) - left
     y = min(max(0, y), HEIGHT - (bottom - top)) - top
-    draw.text((x, y), text, font=font, fill=color)
+    draw.text((x, y), text, font=face, fill=color)
     return (x + left, y + top, x + right, y + bottom)
 
 

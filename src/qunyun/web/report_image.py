@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from qunyun.i18n import translate
-from qunyun.services.posters import font_path
+from qunyun.services.posters import font
 
 WIDTH = 1240  # A4 at 150 dpi
 PAGE = 1754
@@ -28,11 +28,6 @@ BAR, TARGET = "#f2c14e", "#3a5fb0"
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def _font(size: int) -> Font:
-    path = font_path()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
-
-
 class _Sheet:
     """A tall white page written top to bottom; cropped to what was written."""
 
@@ -40,7 +35,7 @@ class _Sheet:
         self.image = Image.new("RGB", (WIDTH, 12000), "white")
         self.draw = ImageDraw.Draw(self.image)
         self.y = MARGIN
-        self.fonts = {size: _font(size) for size in (20, 24, 28, 44)}
+        self.fonts = {size: font(size) for size in (20, 24, 28, 44)}
 
     def text(self, text: str, *, size: int = 24, color: str = INK, x: int = MARGIN,
              width: int = WIDTH - 2 * MARGIN, gap: int = 10) -> None:
