@@ -83,7 +83,7 @@ from qunyun.domain.rehearsal import (
     reach_per_day,
 )
 from qunyun.domain.staff import Permission
-from qunyun.services import audit, conversions, enrolments
+from qunyun.services import audit, conversions, enrolments, pushes
 from qunyun.services import broadcasts as broadcasts_service
 from qunyun.services import plans as plans_service
 from qunyun.services import playbooks as playbooks_service
@@ -396,7 +396,7 @@ class _Run:
                 break
         with self.rt.uow.read() as conn:
             pushed = conn.execute(select(outbox.c.id, outbox.c.group_id).where(
-                outbox.c.id > self.pushes_seen, outbox.c.rule.like("delivery:%"),
+                outbox.c.id > self.pushes_seen, pushes.is_push(),
                 outbox.c.member_id.is_(None), outbox.c.group_id.is_not(None),
                 outbox.c.status.in_([s.value for s in PUSHED])).order_by(outbox.c.id)).all()
         local = until.astimezone(self.tz) - timedelta(minutes=1)
@@ -421,14 +421,14 @@ class _Run:
             actual = plans_service.plan_actual(conn, actor=SYSTEM, plan_id=plan_id,
                                                tz=self.tz, now=end + timedelta(days=1))
             tasks = _per_day(conn, staff_tasks.c.created_at, self.tz, staff_tasks.c.kind)
-            pushes = _per_day(conn, func.coalesce(outbox.c.delivered_at,
+            by_day = _per_day(conn, func.coalesce(outbox.c.delivered_at,
                                                   outbox.c.next_attempt_at), self.tz, None,
-                              outbox.c.rule.like("delivery:%"),
+                              pushes.is_push(),
                               outbox.c.status.in_([s.value for s in PUSHED]))
             names = dict(conn.execute(select(groups.c.id, groups.c.name).where(
                 groups.c.id.in_(self.group_ids))).all())
             calibration = _calibration(conn, self.present_by_day, actual["days"])
-        return {"actual": actual, "tasks": tasks, "pushes": pushes, "names": names,
+        return {"actual": actual, "tasks": tasks, "pushes": by_day, "names": names,
                 "calibration": calibration}
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 
 from qunyun.adapters.storage.sql import bulk_insert_ignore, in_id_list
 from qunyun.adapters.storage.tables import (
@@ -64,6 +64,14 @@ TARGET_KEYS = ("groups", "group_tag", "series", "all", "segment")
 _SILENT_STATES = (GroupState.PLANNED.value, GroupState.CLOSED.value)
 CONFIRM_TASK = "confirm_broadcast"
 Scope = Literal["group", "member"]
+
+# a push's outbox rows name their delivery: rule "delivery:<id>" (the delivery log counts them)
+RULE_PREFIX = "delivery:"
+
+
+def is_push() -> ColumnElement[bool]:
+    """Outbox rows that are pushes (broadcasts and playbook steps), not replies."""
+    return outbox.c.rule.startswith(RULE_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +295,7 @@ def fan_out(
                                       attachments=attach))
         sends.append(outbox_service.BulkSend(key=f"push:{key}:{r.scope}:{r.key}",
                                              platform=r.platform, action=action,
-                                             rule=f"delivery:{delivery_id}", due=p.at))
+                                             rule=f"{RULE_PREFIX}{delivery_id}", due=p.at))
         log_rows.append({"platform": r.platform, "group_id": action.group_id,
                          "member_id": r.key if r.scope == "member" else None, "at": p.at,
                          "delivery_id": delivery_id})
@@ -373,7 +381,7 @@ def delivery_status(conn: Connection, delivery_ids: Sequence[int]) -> dict[int, 
     out: dict[int, dict[str, int]] = {i: {} for i in delivery_ids}
     for rule, status, n in conn.execute(
             select(outbox.c.rule, outbox.c.status, func.count())
-            .where(outbox.c.rule.in_([f"delivery:{i}" for i in delivery_ids]))
+            .where(outbox.c.rule.in_([f"{RULE_PREFIX}{i}" for i in delivery_ids]))
             .group_by(outbox.c.rule, outbox.c.status)):
         out[int(rule.split(":")[1])][status] = int(n)
     return out
@@ -411,7 +419,7 @@ def _with_status(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str,
     status = delivery_status(conn, [r["id"] for r in rows])
     # the confirmation tasks of these deliveries, found through their outbox rows (indexed)
     links = conn.execute(select(outbox.c.rule, outbox.c.staff_task_id).distinct().where(
-        outbox.c.rule.in_([f"delivery:{r['id']}" for r in rows]),
+        outbox.c.rule.in_([f"{RULE_PREFIX}{r['id']}" for r in rows]),
         outbox.c.staff_task_id.is_not(None))).all() if rows else []
     task_rows = {t.id: t for t in conn.execute(
         select(staff_tasks.c.id, staff_tasks.c.status, staff_tasks.c.payload).where(
