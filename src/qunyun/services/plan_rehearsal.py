@@ -101,21 +101,16 @@ MAX_WORKER_ROUNDS = 20  # worker ticks at one simulated hour before the clock mo
 PUSHED = (OutboxStatus.DELIVERED, OutboxStatus.STAFF_TASK)
 
 
-def _index(days: Sequence[str], day: str, fallback: int) -> int:
-    try:
-        return days.index(day)
-    except ValueError:
-        return fallback
+def _stage_days(plan: Mapping[str, Any], kind: str) -> list[int]:
+    """The plan's days (as indexes) inside its stages of ``kind`` (stages lie inside the
+    plan's dates: the plans service keeps them there)."""
+    first = date.fromisoformat(plan["starts_on"])
 
+    def offset(day: Any) -> int:
+        return (date.fromisoformat(str(day)) - first).days
 
-def _stage_days(plan: Mapping[str, Any], days: Sequence[str], kind: str) -> list[int]:
-    out: list[int] = []
-    for stage in plan["stages"]:
-        if stage["kind"] == kind:
-            first = _index(days, str(stage["starts_on"]), 0)
-            last = _index(days, str(stage["ends_on"]), len(days) - 1)
-            out.extend(range(first, last + 1))
-    return sorted(set(out))
+    return sorted({i for stage in plan["stages"] if stage["kind"] == kind
+                   for i in range(offset(stage["starts_on"]), offset(stage["ends_on"]) + 1)})
 
 
 def _plan_groups(conn: Connection, actor: Actor, plan: Mapping[str, Any]
@@ -140,7 +135,7 @@ def outreach_of(conn: Connection, *, actor: Actor, plan: Mapping[str, Any],
     answer, inputs = goal.get("answer") or {}, goal.get("inputs") or {}
     rates = {name: float((answer.get("rates") or {}).get(name, {}).get("value")
                          or DEFAULTS[name]) for name in RATES}
-    recruiting = _stage_days(plan, days, "recruiting")
+    recruiting = _stage_days(plan, "recruiting")
     span = (recruiting[0], recruiting[-1]) if recruiting else (0, len(days) - 1)
     if answer:
         staff, contacts = inputs.get("staff"), inputs.get("contacts_per_day")
@@ -167,7 +162,7 @@ def outreach_of(conn: Connection, *, actor: Actor, plan: Mapping[str, Any],
         memberships.c.left_at.is_(None)).group_by(memberships.c.group_id)).all())
     return Outreach(days=days, reach=tuple(reach), join_rate=rates["join_rate"],
                     deposit_rate=rates["deposit_rate"], purchase_rate=rates["purchase_rate"],
-                    launch=tuple(_stage_days(plan, days, "launch")),
+                    launch=tuple(_stage_days(plan, "launch")),
                     channels=tuple(channels) or (f"plan-{plan['id']}",), room=room,
                     already=tuple(int(inside.get(g["id"], 0)) for g in group_rows))
 
